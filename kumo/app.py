@@ -1,0 +1,143 @@
+"""The Kumo API application: one ASGI app serving every service under its path prefix.
+
+:class:`Cloud` holds the settings, the database, the policy engine and each service's
+manager. :func:`create_app` wraps it in the ASGI callable that ``kumo api`` and ``kumo
+up`` serve with uvicorn.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+import anyio
+from starlette.datastructures import Headers, QueryParams
+
+from kumo.common import exceptions as exc
+from kumo.common.context import RequestContext
+from kumo.common.http import MAX_BODY_BYTES, Request, Service
+from kumo.common.policy import PolicyEngine
+from kumo.config import Settings
+from kumo.db import Database
+
+LOG = logging.getLogger(__name__)
+
+
+class Cloud:
+    """Everything a request handler may call, built once per process."""
+
+    def __init__(self, settings: Settings, db: Database | None = None):
+        from kumo.identity.manager import Identity
+
+        self.settings = settings
+        self.services = services()  # importing them registers their policy defaults
+        self.db = db or Database(settings.db_url)
+        self.policy = PolicyEngine(str(settings.policy_path))
+        self.identity = Identity(settings, self.db)
+        self.identity.auth.load_keys()
+
+    def authenticate(self, req: Request, required: bool) -> RequestContext:
+        """Validate ``X-Auth-Token`` into a request context (401 if invalid or absent
+        where ``required``)."""
+        token_id = req.headers.get("x-auth-token")
+        if not token_id:
+            if required:
+                raise exc.Unauthorized()
+            return RequestContext(request_id=req.request_id, policy=self.policy)
+        try:
+            token = self.identity.auth.validate(token_id)
+        except exc.NotFound:
+            raise exc.Unauthorized() from None
+        project = token.project
+        return RequestContext(
+            user_id=token.user.id, user_name=token.user.name,
+            user_domain_id=token.user.domain_id,
+            project_id=project.id if project else None,
+            project_name=project.name if project else None,
+            project_domain_id=project.domain_id if project else None,
+            domain_id=token.domain.id if token.domain else None,
+            system_scope="all" if token.system else None,
+            roles=self.identity.auth.role_names(token), auth_token=token_id, token=token,
+            request_id=req.request_id, policy=self.policy)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def services() -> list[Service]:
+    """The services Kumo serves, each with its routes registered."""
+    from kumo.identity.api import service as identity
+
+    return [identity]
+
+
+class App:
+    """The ASGI callable: picks the service by path prefix and runs its dispatch in a
+    worker thread."""
+
+    def __init__(self, cloud: Cloud):
+        self.cloud = cloud
+        self.services = sorted(cloud.services, key=lambda s: -len(s.prefix))
+        for service in self.services:
+            service.authenticate = cloud.authenticate
+        self.limiter = anyio.CapacityLimiter(cloud.settings.worker_threads)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        service = next((s for s in self.services
+                        if path == s.prefix or path.startswith(s.prefix + "/")), None)
+        if service is None:
+            await self._send(send, 404 if path != "/" else 300, self._root(scope), {})
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > MAX_BODY_BYTES:
+                err = exc.PayloadTooLarge()
+                await self._send(send, err.status, service.fault(err), {})
+                return
+        headers = Headers(scope=scope)
+        host = headers.get("host") or f"{scope['server'][0]}:{scope['server'][1]}"
+        req = Request(scope["method"], path[len(service.prefix):] or "/",
+                      QueryParams(scope["query_string"]), headers, body,
+                      f"{scope.get('scheme', 'http')}://{host}{service.prefix}",
+                      client=scope["client"][0] if scope.get("client") else None)
+        req.cloud = self.cloud
+        reply = await anyio.to_thread.run_sync(service.dispatch, req, limiter=self.limiter)
+        content = reply.encode()
+        if scope["method"] == "HEAD":
+            reply.headers.setdefault("content-length", str(len(content)))
+            content = b""
+        await self._send(send, reply.status, content, reply.headers, reply.content_type)
+
+    def _root(self, scope) -> dict:
+        return {"services": [{"name": s.name, "prefix": s.prefix} for s in self.services]}
+
+    @staticmethod
+    async def _send(send, status: int, body, headers: dict, content_type="application/json"):
+        if not isinstance(body, bytes):
+            body = json.dumps(body).encode()
+        raw = [(b"content-type", content_type.encode())] if body or "content-length" in headers \
+            else []
+        if "content-length" not in headers:
+            raw.append((b"content-length", str(len(body)).encode()))
+        raw += [(k.lower().encode(), str(v).encode()) for k, v in headers.items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
+
+
+def create_app(settings: Settings) -> App:
+    return App(Cloud(settings))
+

@@ -1,0 +1,197 @@
+"""The ``kumo`` command.
+
+- ``kumo up [--reset]``: prepare the state directory, migrate, bootstrap, write
+  ``clouds.yaml`` and serve every API in the foreground (the all-in-one cloud).
+- ``kumo api [--db URL]``: serve the API against an existing database (scale-out).
+- ``kumo db upgrade [--db URL]``: apply schema migrations.
+- ``kumo bootstrap [--db URL]``: create the bootstrap identity data and catalog.
+- ``kumo fernet rotate``: rotate the token keys.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from kumo import config
+
+START = time.monotonic()
+
+
+def _settings(args) -> config.Settings:
+    return config.load(args.state_dir, database_url=getattr(args, "db", None),
+                       host=getattr(args, "host", None), port=getattr(args, "port", None))
+
+
+def prepare(settings: config.Settings, migrate: bool):
+    """Keys, schema and bootstrap data; returns the ready :class:`~kumo.app.Cloud`."""
+    from kumo import db
+    from kumo.app import Cloud
+    from kumo.identity.bootstrap import bootstrap
+    from kumo.identity.tokens import KeyRepository
+
+    state = Path(settings.state_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    KeyRepository(settings.fernet_key_dir, settings.fernet_max_active_keys).setup()
+    if migrate:
+        db.upgrade(settings.db_url)
+    cloud = Cloud(settings)
+    bootstrap(cloud.identity)
+    return cloud
+
+
+def clouds_yaml(settings: config.Settings) -> dict:
+    """The ``clouds.yaml`` entries ``kumo-admin`` and ``kumo`` (demo)."""
+    def cloud(user, password, project):
+        return {"auth": {"auth_url": settings.base_url + "/identity", "username": user,
+                         "password": password, "project_name": project,
+                         "user_domain_name": "Default", "project_domain_name": "Default"},
+                "region_name": settings.region, "interface": "public",
+                "identity_api_version": 3}
+    return {"kumo-admin": cloud("admin", settings.admin_password, "admin"),
+            "kumo": cloud("demo", settings.demo_password, "demo")}
+
+
+def write_clouds_yaml(settings: config.Settings) -> list[Path]:
+    """Write ``<state>/clouds.yaml`` and merge our clouds into the user's
+    ``~/.config/openstack/clouds.yaml`` (other clouds there are kept)."""
+    entries = clouds_yaml(settings)
+    written = []
+    for path in (Path(settings.state_dir) / "clouds.yaml",
+                 Path.home() / ".config" / "openstack" / "clouds.yaml"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {}
+        if path.is_file():
+            data = yaml.safe_load(path.read_text()) or {}
+        data.setdefault("clouds", {}).update(entries)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        path.chmod(0o600)
+        written.append(path)
+    return written
+
+
+def serve(cloud, settings: config.Settings, banner: str = "") -> None:
+    import uvicorn
+
+    from kumo.app import App
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets=None):
+            await super().startup(sockets)
+            if self.started:
+                print(f"{banner}kumo: ready on {settings.base_url} in "
+                      f"{time.monotonic() - START:.2f} s", flush=True)
+
+    loop = "uvloop" if _has("uvloop") else "asyncio"
+    uv = uvicorn.Config(App(cloud), host=settings.host, port=settings.port,
+                        log_level="warning", access_log=False, loop=loop,
+                        http="httptools" if _has("httptools") else "h11",
+                        lifespan="off")
+    Server(uv).run()
+
+
+def _has(module: str) -> bool:
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+def cmd_up(args) -> int:
+    settings = _settings(args)
+    if args.reset and Path(settings.state_dir).exists():
+        for name in ("kumo.db", "kumo.db-wal", "kumo.db-shm", "fernet-keys", "clouds.yaml"):
+            target = Path(settings.state_dir) / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    cloud = prepare(settings, migrate=True)
+    paths = write_clouds_yaml(settings)
+    banner = (f"kumo: state in {settings.state_dir}, database {cloud.db.engine.url!r}\n"
+              f"kumo: clouds.yaml written to {', '.join(map(str, paths))}\n"
+              "kumo: try   OS_CLOUD=kumo openstack token issue   (demo, member)\n"
+              "kumo:       OS_CLOUD=kumo-admin openstack project list   (admin)\n")
+    serve(cloud, settings, banner)
+    return 0
+
+
+def cmd_api(args) -> int:
+    settings = _settings(args)
+    from kumo.app import Cloud
+    from kumo.identity.bootstrap import ensure_catalog
+
+    cloud = Cloud(settings)
+    ensure_catalog(cloud.identity)
+    serve(cloud, settings)
+    return 0
+
+
+def cmd_db_upgrade(args) -> int:
+    from kumo import db
+
+    settings = _settings(args)
+    db.upgrade(settings.db_url)
+    print(f"kumo: database at head ({settings.db_url.split('@')[-1]})")
+    return 0
+
+
+def cmd_bootstrap(args) -> int:
+    settings = _settings(args)
+    prepare(settings, migrate=False).close()
+    print("kumo: bootstrap done")
+    return 0
+
+
+def cmd_fernet_rotate(args) -> int:
+    from kumo.identity.tokens import KeyRepository
+
+    settings = _settings(args)
+    KeyRepository(settings.fernet_key_dir, settings.fernet_max_active_keys).rotate()
+    print(f"kumo: rotated keys in {settings.fernet_key_dir}; restart API processes")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("KUMO_LOG_LEVEL", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="kumo", description=__doc__.splitlines()[0])
+    parser.add_argument("--state-dir", help="state directory (default /var/lib/kumo)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def serving(p):
+        p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+        p.add_argument("--port", type=int, help="port to listen on (default 5000)")
+        p.add_argument("--db", help="SQLAlchemy URL (default SQLite in the state dir)")
+
+    up = sub.add_parser("up", help="run the all-in-one cloud in the foreground")
+    serving(up)
+    up.add_argument("--reset", action="store_true", help="start from a clean state")
+    up.set_defaults(func=cmd_up)
+    api = sub.add_parser("api", help="serve the API against an existing database")
+    serving(api)
+    api.set_defaults(func=cmd_api)
+    dbp = sub.add_parser("db", help="database schema")
+    dbsub = dbp.add_subparsers(dest="db_command", required=True)
+    upg = dbsub.add_parser("upgrade", help="apply Alembic migrations")
+    upg.add_argument("--db")
+    upg.set_defaults(func=cmd_db_upgrade)
+    boot = sub.add_parser("bootstrap", help="create bootstrap identity data")
+    boot.add_argument("--db")
+    boot.set_defaults(func=cmd_bootstrap)
+    fernet = sub.add_parser("fernet", help="token keys")
+    fsub = fernet.add_subparsers(dest="fernet_command", required=True)
+    fsub.add_parser("rotate").set_defaults(func=cmd_fernet_rotate)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

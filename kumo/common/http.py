@@ -1,0 +1,186 @@
+"""HTTP glue shared by every service: routing, request parsing, replies and faults.
+
+A service is a :class:`Service` holding routes whose handlers are plain synchronous
+functions ``handler(req: Request) -> Reply``. The ASGI edge reads the body, then runs
+token validation and the handler in one worker thread (so database work and bcrypt never
+block the event loop), and renders any :class:`~kumo.common.exceptions.KumoError` in the
+service's own fault format.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import jsonschema
+from starlette.datastructures import Headers, QueryParams
+
+from kumo.common import exceptions as exc
+
+LOG = logging.getLogger(__name__)
+MAX_BODY_BYTES = 1 << 20
+
+
+@dataclass
+class Reply:
+    """What a handler returns: status, a JSON-able body (or raw bytes) and headers."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+    def encode(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes):
+            return self.body
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
+
+class Request:
+    """One API request as handlers see it.
+
+    Attributes: ``method``, ``path`` (below the service prefix), ``params`` (path
+    parameters), ``query`` (a multi-dict), ``headers``, ``body`` (bytes), ``context``
+    (the :class:`~kumo.common.context.RequestContext`), ``url_base`` (scheme, host and
+    service prefix, for ``links``), ``cloud`` (the :class:`~kumo.app.Cloud` whose
+    managers handlers call).
+    """
+
+    __slots__ = ("method", "path", "params", "query", "headers", "body", "context",
+                 "url_base", "request_id", "client", "cloud")
+
+    def __init__(self, method: str, path: str, query: QueryParams, headers: Headers,
+                 body: bytes, url_base: str, client: str | None = None):
+        self.method = method
+        self.path = path
+        self.params: dict[str, str] = {}
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.url_base = url_base
+        self.context = None
+        self.cloud = None
+        self.client = client
+        self.request_id = "req-" + str(uuid.uuid4())
+
+    def json(self, schema: dict | None = None) -> Any:
+        """The body parsed as JSON and checked against ``schema`` (JSON Schema).
+
+        Raises :class:`~kumo.common.exceptions.ValidationError` (400) otherwise.
+        """
+        try:
+            data = json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            raise exc.ValidationError(
+                "Expecting to find valid JSON in request body. The server could not "
+                "comply with the request since it is either malformed or otherwise "
+                "incorrect. The client is assumed to be in error.") from None
+        if schema is not None:
+            validate(data, schema)
+        return data
+
+    def flag(self, name: str) -> bool:
+        """A boolean query flag: present and empty, or a true-ish value, is true."""
+        if name not in self.query:
+            return False
+        return self.query[name].lower() not in ("0", "false", "no", "off")
+
+    def url(self, path: str) -> str:
+        return self.url_base + path
+
+
+def validate(data: Any, schema: dict) -> None:
+    """Check ``data`` against a JSON Schema, raising a 400 naming the bad field."""
+    try:
+        jsonschema.validate(data, schema, format_checker=jsonschema.FormatChecker())
+    except jsonschema.ValidationError as e:
+        where = ".".join(str(p) for p in e.absolute_path)
+        if where:
+            msg = f"Invalid input for field '{where}': {e.message}"
+        else:
+            msg = e.message
+        raise exc.ValidationError(msg) from None
+
+
+Handler = Callable[[Request], Reply]
+_PARAM = re.compile(r"\{(\w+)\}")
+
+
+@dataclass
+class Route:
+    method: str
+    pattern: re.Pattern
+    handler: Handler
+    authenticated: bool
+
+
+FaultRenderer = Callable[[exc.KumoError], dict]
+
+
+def keystone_fault(error: exc.KumoError) -> dict:
+    """Keystone's fault body: ``{"error": {"code", "title", "message"}}``."""
+    return {"error": {"code": error.status, "title": error.title, "message": error.message}}
+
+
+class Service:
+    """A named API served under ``prefix`` (``/identity``, ``/networking``...).
+
+    ``fault`` renders errors in the service's format. ``authenticate(req)`` is set by the
+    application: it validates ``X-Auth-Token`` and returns a request context (or raises
+    401); routes declared ``authenticated=False`` get a context only if a token is sent.
+    """
+
+    def __init__(self, name: str, prefix: str, fault: FaultRenderer = keystone_fault):
+        self.name = name
+        self.prefix = prefix.rstrip("/")
+        self.fault = fault
+        self.routes: list[Route] = []
+        self.authenticate: Callable[[Request, bool], Any] | None = None
+
+    def route(self, method: str, path: str, authenticated: bool = True):
+        """Decorator registering ``handler`` for ``method`` on ``path`` (``{param}``)."""
+        regex = "^" + _PARAM.sub(r"(?P<\1>[^/]+)", path.rstrip("/") or "/") + "/?$"
+        pattern = re.compile(regex)
+
+        def register(handler: Handler) -> Handler:
+            for m in method.split(","):
+                self.routes.append(Route(m.strip(), pattern, handler, authenticated))
+            return handler
+        return register
+
+    def match(self, method: str, path: str) -> tuple[Route, dict]:
+        """The route for ``method path``; raises 404 or 405 as the API does."""
+        allowed = False
+        for route in self.routes:
+            m = route.pattern.match(path)
+            if m is None:
+                continue
+            if route.method == method or (method == "HEAD" and route.method == "GET"):
+                return route, m.groupdict()
+            allowed = True
+        if allowed:
+            raise exc.MethodNotAllowed()
+        raise exc.NotFound("The resource could not be found.")
+
+    def dispatch(self, req: Request) -> Reply:
+        """Authenticate, route and run the handler; errors become fault replies."""
+        try:
+            route, params = self.match(req.method, req.path)
+            req.params = params
+            if self.authenticate is not None:
+                req.context = self.authenticate(req, route.authenticated)
+            reply = route.handler(req)
+        except exc.KumoError as e:
+            reply = Reply(e.status, self.fault(e))
+            if e.status == 401:
+                reply.headers["WWW-Authenticate"] = 'Keystone uri="%s"' % req.url_base
+        except Exception:
+            LOG.exception("unexpected error in %s %s", req.method, req.path)
+            reply = Reply(500, self.fault(exc.KumoError()))
+        reply.headers.setdefault("x-openstack-request-id", req.request_id)
+        return reply

@@ -1,0 +1,93 @@
+"""Kumo settings: defaults, then an optional YAML file, then ``KUMO_*`` environment
+variables, then command-line flags (applied by :mod:`kumo.cli`).
+
+The YAML file is ``<state_dir>/kumo.yaml`` unless ``KUMO_CONFIG`` names another one.
+Keys are the attribute names of :class:`Settings`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import yaml
+
+
+def _default_state_dir() -> str:
+    if os.geteuid() == 0:
+        return "/var/lib/kumo"
+    return str(Path.home() / ".local" / "state" / "kumo")
+
+
+@dataclasses.dataclass
+class Settings:
+    """Every knob Kumo has; units are in the field names where they matter."""
+
+    state_dir: str = dataclasses.field(default_factory=_default_state_dir)
+    #: SQLAlchemy URL; empty means SQLite (WAL) at ``<state_dir>/kumo.db``.
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 5000
+    #: The URL clients use to reach this server; empty means ``http://host:port``.
+    public_url: str = ""
+    region: str = "RegionOne"
+    #: Lifetime of an issued token, in seconds (Keystone's ``[token] expiration``).
+    token_expiration_s: int = 3600
+    #: bcrypt cost factor for passwords and application credential secrets.
+    bcrypt_rounds: int = 12
+    #: Number of Fernet keys kept in the key repository (primary + secondaries).
+    fernet_max_active_keys: int = 3
+    #: An operator's oslo.policy override file; empty means ``<state_dir>/policy.yaml``.
+    policy_file: str = ""
+    #: Keystone's ``[DEFAULT] list_limit``: lists longer than this are truncated.
+    list_limit: int = 0
+    admin_password: str = "secret"
+    demo_password: str = "secret"
+    #: Worker threads that run request handlers (DB work, bcrypt).
+    worker_threads: int = 40
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.state_dir) / 'kumo.db'}"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def policy_path(self) -> Path:
+        return Path(self.policy_file) if self.policy_file else Path(self.state_dir) / "policy.yaml"
+
+    @property
+    def fernet_key_dir(self) -> Path:
+        return Path(self.state_dir) / "fernet-keys"
+
+
+def load(state_dir: str | None = None, **overrides) -> Settings:
+    """Build :class:`Settings` from defaults, file, environment and ``overrides``.
+
+    ``overrides`` whose value is ``None`` are ignored, so CLI flags can be passed through.
+    Raises ``ValueError`` for an unknown key in the file.
+    """
+    settings = Settings()
+    if state_dir or os.environ.get("KUMO_STATE_DIR"):
+        settings.state_dir = state_dir or os.environ["KUMO_STATE_DIR"]
+    path = Path(os.environ.get("KUMO_CONFIG", Path(settings.state_dir) / "kumo.yaml"))
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    if path.is_file():
+        data = yaml.safe_load(path.read_text()) or {}
+        for key, value in data.items():
+            if key not in fields:
+                raise ValueError(f"{path}: unknown setting {key!r}")
+            setattr(settings, key, value)
+    for name, field in fields.items():
+        env = os.environ.get(f"KUMO_{name.upper()}")
+        if env is not None and name != "state_dir":
+            setattr(settings, name, int(env) if field.type in ("int", int) else env)
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(settings, key, value)
+    return settings

@@ -1,0 +1,10 @@
+"""The Identity API v3 under ``/identity``: one module per area registers its routes on
+``service``."""
+from kumo.common.http import Service, keystone_fault
+
+service = Service("identity", "/identity", keystone_fault)
+
+from kumo.identity import policies  # noqa: E402,F401  (registers the default rules)
+from kumo.identity.api import auth  # noqa: E402,F401
+
+__all__ = ["service"]

@@ -1,0 +1,131 @@
+"""Identity resources rendered as the Identity API v3 reference shows them."""
+from __future__ import annotations
+
+from kumo.common.http import Request
+from kumo.common.timeutils import from_timestamp, isotime
+from kumo.identity import models
+from kumo.identity.auth import AuthToken
+
+
+def links(req: Request, path: str) -> dict:
+    return {"self": req.url(path)}
+
+
+def collection(req: Request, key: str, items: list, limit: int = 0) -> dict:
+    """A list body with Keystone's ``links`` and, past ``list_limit``, ``truncated``."""
+    body = {key: items, "links": {"self": req.url(req.path), "previous": None, "next": None}}
+    if limit and len(items) > limit:
+        body[key] = items[:limit]
+        body["truncated"] = True
+    return body
+
+
+def domain(req, d: models.Domain) -> dict:
+    return {"id": d.id, "name": d.name, "description": d.description, "enabled": d.enabled,
+            "tags": list(d.tags or []), "options": dict(d.options or {}),
+            "links": links(req, f"/v3/domains/{d.id}")}
+
+
+def project(req, p: models.Project) -> dict:
+    body = dict(p.extra or {})
+    body.update({"id": p.id, "name": p.name, "description": p.description,
+                 "domain_id": p.domain_id, "enabled": p.enabled,
+                 "parent_id": p.parent_id or p.domain_id, "is_domain": False,
+                 "tags": list(p.tags or []), "options": dict(p.options or {}),
+                 "links": links(req, f"/v3/projects/{p.id}")})
+    return body
+
+
+def user(req, u: models.User) -> dict:
+    body = dict(u.extra or {})
+    body.update({"id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
+                 "password_expires_at": isotime(u.password_expires_at),
+                 "options": dict(u.options or {}),
+                 "links": links(req, f"/v3/users/{u.id}")})
+    if u.default_project_id:
+        body["default_project_id"] = u.default_project_id
+    return body
+
+
+def group(req, g: models.Group) -> dict:
+    return {"id": g.id, "name": g.name, "domain_id": g.domain_id,
+            "description": g.description, "links": links(req, f"/v3/groups/{g.id}")}
+
+
+def role(req, r: models.Role) -> dict:
+    domain_id = None if r.domain_id == models.NULL_DOMAIN_ID else r.domain_id
+    return {"id": r.id, "name": r.name, "domain_id": domain_id,
+            "description": r.description, "options": dict(r.options or {}),
+            "links": links(req, f"/v3/roles/{r.id}")}
+
+
+def role_ref(req, r: models.Role) -> dict:
+    return {"id": r.id, "name": r.name, "links": links(req, f"/v3/roles/{r.id}")}
+
+
+def region(req, r: models.Region) -> dict:
+    return {"id": r.id, "description": r.description,
+            "parent_region_id": r.parent_region_id,
+            "links": links(req, f"/v3/regions/{r.id}")}
+
+
+def service(req, s: models.Service) -> dict:
+    return {"id": s.id, "type": s.type, "name": s.name, "description": s.description,
+            "enabled": s.enabled, "links": links(req, f"/v3/services/{s.id}")}
+
+
+def endpoint(req, e: models.Endpoint) -> dict:
+    return {"id": e.id, "interface": e.interface, "region": e.region_id,
+            "region_id": e.region_id, "service_id": e.service_id, "url": e.url,
+            "enabled": e.enabled, "links": links(req, f"/v3/endpoints/{e.id}")}
+
+
+def application_credential(req, c: models.ApplicationCredential, roles: dict,
+                           secret: str | None = None) -> dict:
+    body = {
+        "id": c.id, "name": c.name, "description": c.description, "user_id": c.user_id,
+        "project_id": c.project_id, "expires_at": isotime(c.expires_at),
+        "unrestricted": c.unrestricted, "access_rules": list(c.access_rules or []),
+        "system": c.system,
+        "roles": [{"id": rid, "name": roles[rid].name,
+                   "domain_id": None if roles[rid].domain_id == models.NULL_DOMAIN_ID
+                   else roles[rid].domain_id}
+                  for rid in c.roles if rid in roles],
+        "links": links(req, f"/v3/users/{c.user_id}/application_credentials/{c.id}"),
+    }
+    if secret is not None:
+        body["secret"] = secret
+    return body
+
+
+def token(req, t: AuthToken, role_names: dict, catalog: list | None) -> dict:
+    """The ``token`` object of ``POST``/``GET /v3/auth/tokens``."""
+    p = t.payload
+    body = {
+        "methods": list(p.methods),
+        "user": {"id": t.user.id, "name": t.user.name,
+                 "domain": {"id": t.user_domain.id, "name": t.user_domain.name},
+                 "password_expires_at": isotime(t.user.password_expires_at)},
+        "audit_ids": list(p.audit_ids),
+        "expires_at": isotime(from_timestamp(p.expires_at)),
+        "issued_at": isotime(from_timestamp(p.issued_at)),
+    }
+    if t.project is not None:
+        body["project"] = {"id": t.project.id, "name": t.project.name,
+                           "domain": {"id": t.project_domain.id,
+                                      "name": t.project_domain.name}}
+        body["is_domain"] = False
+    elif t.domain is not None:
+        body["domain"] = {"id": t.domain.id, "name": t.domain.name}
+    elif t.system:
+        body["system"] = {"all": True}
+    if p.scope:
+        body["roles"] = [{"id": rid, "name": role_names[rid]}
+                         for rid in t.role_ids if rid in role_names]
+        if catalog is not None:
+            body["catalog"] = catalog
+    if t.application_credential is not None:
+        c = t.application_credential
+        body["application_credential"] = {"id": c.id, "name": c.name,
+                                          "restricted": not c.unrestricted}
+    return body

@@ -1,0 +1,77 @@
+"""First-start bootstrap (what ``keystone-manage bootstrap`` and DevStack do).
+
+Idempotent: creates what is missing and leaves what exists, except catalog URLs, which
+follow the server's current public URL. Creates the ``default`` domain, roles ``admin``
+> ``member`` > ``reader`` (each implying the next), projects ``admin`` and ``demo``,
+users ``admin`` (admin on project admin and on the system) and ``demo`` (member on
+project demo), region ``RegionOne`` and the catalog entry of every service.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from kumo.identity import models
+from kumo.identity.manager import Identity
+from kumo.identity.resource import DEFAULT_DOMAIN_ID
+
+#: (service type, service name, path below the public URL) of every Kumo service.
+CATALOG = [("identity", "keystone", "/identity")]
+
+
+def _find(identity: Identity, model, **where):
+    with identity.read() as s:
+        return s.scalar(sa.select(model).filter_by(**where))
+
+
+def bootstrap(identity: Identity) -> None:
+    settings = identity.settings
+    resources, users, assignments, catalog = (identity.resources, identity.users,
+                                              identity.assignments, identity.catalog)
+    if _find(identity, models.Domain, id=DEFAULT_DOMAIN_ID) is None:
+        resources.create_domain("Default", "The default domain", domain_id=DEFAULT_DOMAIN_ID)
+    roles = {}
+    for name in ("admin", "member", "reader"):
+        role = _find(identity, models.Role, name=name, domain_id=models.NULL_DOMAIN_ID)
+        roles[name] = role or assignments.create_role(name)
+    for prior, implied in (("admin", "member"), ("member", "reader")):
+        if _find(identity, models.ImpliedRole, prior_role_id=roles[prior].id,
+                 implied_role_id=roles[implied].id) is None:
+            assignments.create_implied_role(roles[prior].id, roles[implied].id)
+    people = {"admin": ("admin", settings.admin_password, "admin"),
+              "demo": ("demo", settings.demo_password, "member")}
+    for user_name, (project_name, password, role_name) in people.items():
+        project = _find(identity, models.Project, name=project_name,
+                        domain_id=DEFAULT_DOMAIN_ID)
+        if project is None:
+            project = resources.create_project(project_name, DEFAULT_DOMAIN_ID,
+                                                description=f"Bootstrap project {project_name}")
+        user = _find(identity, models.User, name=user_name, domain_id=DEFAULT_DOMAIN_ID)
+        if user is None:
+            user = users.create_user({"name": user_name, "domain_id": DEFAULT_DOMAIN_ID,
+                                      "password": password})
+        assignments.grant(("user", user.id), ("project", project.id), roles[role_name].id)
+        if user_name == "admin":
+            assignments.grant(("user", user.id), ("system", "all"), roles["admin"].id)
+    if _find(identity, models.Region, id=settings.region) is None:
+        catalog.create_region(settings.region)
+    ensure_catalog(identity)
+
+
+def ensure_catalog(identity: Identity) -> None:
+    """Register every service in :data:`CATALOG` with public, internal and admin
+    endpoints at the current public URL."""
+    settings = identity.settings
+    for service_type, name, path in CATALOG:
+        service = _find(identity, models.Service, type=service_type)
+        if service is None:
+            service = identity.catalog.create_service(service_type, name)
+        url = settings.base_url + path
+        with identity.read() as s:
+            endpoints = list(s.scalars(sa.select(models.Endpoint).where(
+                models.Endpoint.service_id == service.id)))
+        for interface in ("public", "internal", "admin"):
+            mine = [e for e in endpoints if e.interface == interface]
+            if not mine:
+                identity.catalog.create_endpoint(service.id, interface, url, settings.region)
+            elif mine[0].url != url:
+                identity.catalog.update_endpoint(mine[0].id, {"url": url})
