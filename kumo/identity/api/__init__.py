@@ -5,6 +5,6 @@ from kumo.common.http import Service, keystone_fault
 service = Service("identity", "/identity", keystone_fault)
 
 from kumo.identity import policies  # noqa: E402,F401  (registers the default rules)
-from kumo.identity.api import auth  # noqa: E402,F401
+from kumo.identity.api import assignments, auth, catalog, resources, users  # noqa: E402,F401
 
 __all__ = ["service"]

@@ -1,0 +1,178 @@
+"""Domains, projects and project tags (Identity API v3: "Domains", "Projects",
+"Project tags")."""
+from __future__ import annotations
+
+from kumo.common import exceptions as exc
+from kumo.common.http import Reply, Request
+from kumo.identity import schemas
+from kumo.identity.api import render, service
+
+
+def _limit(req: Request) -> int:
+    return req.cloud.settings.list_limit
+
+
+# -- domains --------------------------------------------------------------------
+@service.route("POST", "/v3/domains")
+def create_domain(req: Request) -> Reply:
+    req.context.enforce("identity:create_domain")
+    ref = req.json(schemas.DOMAIN_CREATE)["domain"]
+    domain = req.cloud.identity.resources.create_domain(
+        ref["name"], ref.get("description") or "", ref.get("enabled", True),
+        domain_id=ref.get("explicit_domain_id"), tags=ref.get("tags"),
+        options=ref.get("options"))
+    return Reply(201, {"domain": render.domain(req, domain)})
+
+
+@service.route("GET", "/v3/domains")
+def list_domains(req: Request) -> Reply:
+    req.context.enforce("identity:list_domains")
+    domains = req.cloud.identity.resources.list_domains(req.query)
+    return Reply(200, render.collection(req, "domains",
+                                        [render.domain(req, d) for d in domains], _limit(req)))
+
+
+@service.route("GET", "/v3/domains/{domain_id}")
+def get_domain(req: Request) -> Reply:
+    domain_id = req.params["domain_id"]
+    req.context.enforce("identity:get_domain", {"target.domain.id": domain_id})
+    return Reply(200, {"domain": render.domain(
+        req, req.cloud.identity.resources.get_domain(domain_id))})
+
+
+@service.route("PATCH", "/v3/domains/{domain_id}")
+def update_domain(req: Request) -> Reply:
+    req.context.enforce("identity:update_domain")
+    ref = req.json(schemas.DOMAIN_UPDATE)["domain"]
+    domain = req.cloud.identity.resources.update_domain(req.params["domain_id"], ref)
+    return Reply(200, {"domain": render.domain(req, domain)})
+
+
+@service.route("DELETE", "/v3/domains/{domain_id}")
+def delete_domain(req: Request) -> Reply:
+    req.context.enforce("identity:delete_domain")
+    req.cloud.identity.resources.delete_domain(req.params["domain_id"])
+    return Reply(204)
+
+
+# -- projects -------------------------------------------------------------------
+@service.route("POST", "/v3/projects")
+def create_project(req: Request) -> Reply:
+    req.context.enforce("identity:create_project")
+    ref = req.json(schemas.PROJECT_CREATE)["project"]
+    if ref.get("is_domain"):
+        raise exc.ValidationError("Projects acting as domains are not supported; "
+                                  "create a domain instead.")
+    ctx = req.context
+    domain_id = ref.get("domain_id")
+    parent_id = ref.get("parent_id")
+    if parent_id and parent_id == domain_id:
+        parent_id = None  # Keystone: a parent equal to the domain means "top level"
+    if not domain_id and not parent_id:
+        domain_id = ctx.domain_id or ctx.project_domain_id or "default"
+    project = req.cloud.identity.resources.create_project(
+        ref["name"], domain_id, parent_id, ref.get("description") or "",
+        ref.get("enabled", True), ref.get("tags"), ref.get("options"))
+    return Reply(201, {"project": render.project(req, project)})
+
+
+@service.route("GET", "/v3/projects")
+def list_projects(req: Request) -> Reply:
+    req.context.enforce("identity:list_projects")
+    projects = req.cloud.identity.resources.list_projects(req.query)
+    return Reply(200, render.collection(req, "projects",
+                                        [render.project(req, p) for p in projects],
+                                        _limit(req)))
+
+
+@service.route("GET", "/v3/projects/{project_id}")
+def get_project(req: Request) -> Reply:
+    project_id = req.params["project_id"]
+    req.context.enforce("identity:get_project", {"target.project.id": project_id})
+    resources = req.cloud.identity.resources
+    project = resources.get_project(project_id)
+    body = render.project(req, project)
+    if req.flag("parents_as_ids") or req.flag("parents_as_list"):
+        parents = resources.parents(project)
+        body["parents"] = ([{"project": render.project(req, p)} for p in parents]
+                           if req.flag("parents_as_list") else _ids_tree(parents))
+    if req.flag("subtree_as_ids") or req.flag("subtree_as_list"):
+        subtree = resources.subtree(project_id)
+        body["subtree"] = ([{"project": render.project(req, p)} for p in subtree]
+                           if req.flag("subtree_as_list") else _ids_tree(subtree))
+    return Reply(200, {"project": body})
+
+
+def _ids_tree(projects) -> dict:
+    return {p.id: None for p in projects}
+
+
+@service.route("PATCH", "/v3/projects/{project_id}")
+def update_project(req: Request) -> Reply:
+    req.context.enforce("identity:update_project")
+    ref = req.json(schemas.PROJECT_UPDATE)["project"]
+    project = req.cloud.identity.resources.update_project(req.params["project_id"], ref)
+    return Reply(200, {"project": render.project(req, project)})
+
+
+@service.route("DELETE", "/v3/projects/{project_id}")
+def delete_project(req: Request) -> Reply:
+    req.context.enforce("identity:delete_project")
+    req.cloud.identity.resources.delete_project(req.params["project_id"])
+    return Reply(204)
+
+
+# -- project tags ---------------------------------------------------------------
+def _tag_target(req: Request, action: str):
+    project_id = req.params["project_id"]
+    req.context.enforce(action, {"target.project.id": project_id})
+    return req.cloud.identity.resources.get_project(project_id)
+
+
+@service.route("GET", "/v3/projects/{project_id}/tags")
+def list_tags(req: Request) -> Reply:
+    project = _tag_target(req, "identity:list_project_tags")
+    return Reply(200, {"tags": list(project.tags)})
+
+
+@service.route("PUT", "/v3/projects/{project_id}/tags")
+def replace_tags(req: Request) -> Reply:
+    _tag_target(req, "identity:update_project_tags")
+    tags = req.json(schemas.TAGS_BODY)["tags"]
+    project = req.cloud.identity.resources.set_tags(req.params["project_id"], tags)
+    return Reply(200, {"tags": list(project.tags),
+                       "links": render.links(req, f"/v3/projects/{project.id}/tags")})
+
+
+@service.route("DELETE", "/v3/projects/{project_id}/tags")
+def clear_tags(req: Request) -> Reply:
+    _tag_target(req, "identity:update_project_tags")
+    req.cloud.identity.resources.set_tags(req.params["project_id"], [])
+    return Reply(204)
+
+
+@service.route("GET", "/v3/projects/{project_id}/tags/{tag}")
+def check_tag(req: Request) -> Reply:
+    project = _tag_target(req, "identity:list_project_tags")
+    if req.params["tag"] not in project.tags:
+        raise exc.NotFound(resource="tag", id=req.params["tag"])
+    return Reply(204)
+
+
+@service.route("PUT", "/v3/projects/{project_id}/tags/{tag}")
+def add_tag(req: Request) -> Reply:
+    project = _tag_target(req, "identity:update_project_tags")
+    tag = req.params["tag"]
+    if tag not in project.tags:
+        req.cloud.identity.resources.set_tags(project.id, list(project.tags) + [tag])
+    return Reply(201, headers={"Location": req.url(f"/v3/projects/{project.id}/tags/{tag}")})
+
+
+@service.route("DELETE", "/v3/projects/{project_id}/tags/{tag}")
+def delete_tag(req: Request) -> Reply:
+    project = _tag_target(req, "identity:update_project_tags")
+    tag = req.params["tag"]
+    if tag not in project.tags:
+        raise exc.NotFound(resource="tag", id=tag)
+    req.cloud.identity.resources.set_tags(project.id, [t for t in project.tags if t != tag])
+    return Reply(204)

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages Kumo and its tests need. Installs only what is missing.
+set -euo pipefail
+need=()
+command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /usr/lib/postgresql ] \
+  && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-system-deps: need root to install: ${need[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${need[@]}"
+fi

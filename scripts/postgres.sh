@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Start the local PostgreSQL cluster and make a `kumo` role that may create databases
+# (tests make one database per worker). `--url` prints the base URL and does nothing else.
+set -euo pipefail
+URL="postgresql+psycopg://kumo:kumo@127.0.0.1:5432/postgres"
+if [ "${1:-}" = "--url" ]; then echo "$URL"; exit 0; fi
+bash "$(dirname "$0")/install-system-deps.sh"
+ver=$(ls /usr/lib/postgresql | sort -n | tail -n 1)
+if ! pg_lsclusters -h | grep -q .; then
+  pg_createcluster "$ver" main >/dev/null
+fi
+cluster=$(pg_lsclusters -h | head -n 1)
+read -r cver cname cport cstatus _ <<<"$cluster"
+if [ "$cstatus" != "online" ]; then
+  pg_ctlcluster "$cver" "$cname" start
+fi
+for _ in $(seq 1 50); do
+  pg_isready -q -h 127.0.0.1 -p 5432 && break
+  sleep 0.2
+done
+su postgres -c "psql -q -p 5432 -tAc \"SELECT 1 FROM pg_roles WHERE rolname='kumo'\"" | grep -q 1 \
+  || su postgres -c "psql -q -p 5432 -c \"CREATE ROLE kumo LOGIN CREATEDB PASSWORD 'kumo'\""
+echo "postgres: ready at ${URL%/postgres}"
