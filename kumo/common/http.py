@@ -117,6 +117,11 @@ class Route:
     pattern: re.Pattern
     handler: Handler
     authenticated: bool
+    segments: int
+
+
+def _segments(path: str) -> int:
+    return path.strip("/").count("/") + 1 if path.strip("/") else 0
 
 
 FaultRenderer = Callable[[exc.KumoError], dict]
@@ -140,6 +145,8 @@ class Service:
         self.prefix = prefix.rstrip("/")
         self.fault = fault
         self.routes: list[Route] = []
+        #: Routes by number of path segments: a request is matched only against those.
+        self._by_segments: dict[int, list[Route]] = {}
         self.authenticate: Callable[[Request, bool], Any] | None = None
 
     def route(self, method: str, path: str, authenticated: bool = True):
@@ -149,14 +156,16 @@ class Service:
 
         def register(handler: Handler) -> Handler:
             for m in method.split(","):
-                self.routes.append(Route(m.strip(), pattern, handler, authenticated))
+                route = Route(m.strip(), pattern, handler, authenticated, _segments(path))
+                self.routes.append(route)
+                self._by_segments.setdefault(route.segments, []).append(route)
             return handler
         return register
 
     def match(self, method: str, path: str) -> tuple[Route, dict]:
         """The route for ``method path``; raises 404 or 405 as the API does."""
         allowed = False
-        for route in self.routes:
+        for route in self._by_segments.get(_segments(path), ()):
             m = route.pattern.match(path)
             if m is None:
                 continue

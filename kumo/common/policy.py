@@ -13,7 +13,9 @@ The personas, as base rules every service builds on:
 """
 from __future__ import annotations
 
+import os
 import threading
+import time
 
 from oslo_config import cfg
 from oslo_policy import policy as oslo_policy
@@ -48,24 +50,66 @@ register(BASE_RULES)
 
 
 class PolicyEngine:
-    """An oslo.policy ``Enforcer`` over the registered defaults and ``policy_file``."""
+    """An oslo.policy ``Enforcer`` over the registered defaults and ``policy_file``.
 
-    def __init__(self, policy_file: str):
+    Decisions are memoized per (action, target, credentials) until ``policy_file``
+    changes; the file's modification time is checked at most every ``recheck_s``
+    seconds, so an operator's edit takes effect within that time without a restart.
+    """
+
+    MEMO_MAX = 50_000
+
+    def __init__(self, policy_file: str, recheck_s: float = 1.0):
         conf = cfg.ConfigOpts()
         conf([], project="kumo", default_config_files=[], default_config_dirs=[])
+        self.policy_file = policy_file
+        self.recheck_s = recheck_s
         self._enforcer = oslo_policy.Enforcer(conf, policy_file=policy_file)
         self._enforcer.register_defaults(list(_registry.values()))
         self._lock = threading.Lock()
+        self._memo: dict = {}
+        self._mtime: int | None = -1
+        self._checked_at = 0.0
+        self._maybe_reload()
+
+    def _maybe_reload(self) -> None:
+        now = time.monotonic()
+        if now - self._checked_at < self.recheck_s:
+            return
+        self._checked_at = now
+        try:
+            mtime = os.stat(self.policy_file).st_mtime_ns
+        except OSError:
+            mtime = None
+        if mtime != self._mtime:
+            with self._lock:  # load_rules is not thread-safe
+                self._enforcer.load_rules(force_reload=True)
+                self._mtime = mtime
+                self._memo = {}
 
     def check(self, action: str, target: dict, credentials: dict) -> bool:
         """True if ``credentials`` may do ``action`` on ``target``."""
-        with self._lock:
-            # load_rules re-reads policy.yaml when it changed; it is not thread-safe.
-            self._enforcer.load_rules()
+        self._maybe_reload()
         try:
-            return bool(self._enforcer.enforce(action, target, credentials))
+            key = (action, tuple(sorted(target.items())),
+                   tuple((k, tuple(v) if isinstance(v, list) else v)
+                         for k, v in sorted(credentials.items())))
+            hash(key)
+        except TypeError:
+            key = None
+        if key is not None:
+            decision = self._memo.get(key)
+            if decision is not None:
+                return decision
+        try:
+            decision = bool(self._enforcer.enforce(action, target, credentials))
         except oslo_policy.PolicyNotRegistered:
             raise exc.KumoError(f"Policy {action} is not registered.") from None
+        if key is not None:
+            if len(self._memo) >= self.MEMO_MAX:
+                self._memo = {}
+            self._memo[key] = decision
+        return decision
 
     def enforce(self, action: str, target: dict, credentials: dict) -> None:
         """Raise :class:`~kumo.common.exceptions.PolicyNotAuthorized` (403) if denied."""

@@ -183,11 +183,16 @@ class Auth:
         raise exc.ValidationError("Invalid input for field 'scope'.")
 
     # -- validate -------------------------------------------------------------
-    def validate(self, token_id: str, allow_expired: bool = False) -> AuthToken:
+    def validate(self, token_id: str, allow_expired: bool = False,
+                 refresh: bool = True) -> AuthToken:
         """The token's current state; 404 ("Could not find token") if it is invalid,
-        expired, revoked, or its user, scope or roles are gone."""
+        expired, revoked, or its user, scope or roles are gone.
+
+        ``refresh=False`` skips the revision check when this request already did it.
+        """
         cache = self.identity.cache
-        cache.refresh()
+        if refresh:
+            cache.refresh()
         token = cache.get(("token", token_id), lambda: self._build_or_none(token_id))
         if token is None:
             raise exc.NotFound(f"Could not find token: {token_id[:16]}...")

@@ -66,7 +66,8 @@ def _subject(req: Request, action: str):
     if subject == req.context.auth_token:
         token = req.context.token
     else:
-        token = auth.validate(subject, allow_expired=req.flag("allow_expired"))
+        token = auth.validate(subject, allow_expired=req.flag("allow_expired"),
+                              refresh=False)
     req.context.enforce(action, {"target.token.user_id": token.user.id})
     return token
 
