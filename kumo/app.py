@@ -30,7 +30,7 @@ class Cloud:
 
         self.settings = settings
         self.services = services()  # importing them registers their policy defaults
-        self.db = db or Database(settings.db_url)
+        self.db = db or Database(settings.db_url, pool_size=settings.worker_threads)
         self.policy = PolicyEngine(str(settings.policy_path))
         self.identity = Identity(settings, self.db)
         self.identity.auth.load_keys()

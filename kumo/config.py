@@ -45,6 +45,9 @@ class Settings:
     demo_password: str = "secret"
     #: Worker threads that run request handlers (DB work, bcrypt).
     worker_threads: int = 40
+    #: How often (s) an API process checks whether another process changed identity
+    #: data (its caches follow). Local changes apply at once; 0 checks on every request.
+    cache_recheck_s: float = 1.0
 
     @property
     def db_url(self) -> str:
@@ -86,7 +89,8 @@ def load(state_dir: str | None = None, **overrides) -> Settings:
     for name, field in fields.items():
         env = os.environ.get(f"KUMO_{name.upper()}")
         if env is not None and name != "state_dir":
-            setattr(settings, name, int(env) if field.type in ("int", int) else env)
+            kind = {"int": int, "float": float}.get(field.type, str)
+            setattr(settings, name, kind(env))
     for key, value in overrides.items():
         if value is not None:
             setattr(settings, key, value)

@@ -96,16 +96,25 @@ class Request:
 
 def validate(data: Any, schema: dict) -> None:
     """Check ``data`` against a JSON Schema, raising a 400 naming the bad field."""
-    try:
-        jsonschema.validate(data, schema, format_checker=jsonschema.FormatChecker())
-    except jsonschema.ValidationError as e:
+    validator = _VALIDATORS.get(id(schema))
+    if validator is None:
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+        validator = cls(schema, format_checker=jsonschema.FormatChecker())
+        _VALIDATORS[id(schema)] = validator
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is not None:
+        e = error
         where = ".".join(str(p) for p in e.absolute_path)
         if where:
             msg = f"Invalid input for field '{where}': {e.message}"
         else:
             msg = e.message
-        raise exc.ValidationError(msg) from None
+        raise exc.ValidationError(msg)
 
+
+#: Compiled validators by schema identity (schemas are module-level constants).
+_VALIDATORS: dict[int, object] = {}
 
 Handler = Callable[[Request], Reply]
 _PARAM = re.compile(r"\{(\w+)\}")

@@ -26,12 +26,15 @@ class Database:
     nothing. Callbacks passed to ``after_commit`` run only once the commit succeeded.
     """
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, pool_size: int = 20):
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict = {}
         if self.is_sqlite:
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            # A pool as large as the worker threads: SQLite connections are cheap to
+            # keep and costly to reopen (the PRAGMAs run on every connect).
+            kwargs.update(connect_args={"check_same_thread": False, "timeout": 30},
+                          pool_size=pool_size, max_overflow=pool_size)
         else:
             kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
         self.engine = sa.create_engine(url, **kwargs)

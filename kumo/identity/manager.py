@@ -39,6 +39,8 @@ class RevisionCache:
     :meth:`refresh`); local writes invalidate at once.
     """
 
+    MAX_ENTRIES = 200_000
+
     def __init__(self, db: Database, recheck_s: float = 0.0):
         self.db = db
         self.recheck_s = recheck_s
@@ -73,6 +75,8 @@ class RevisionCache:
             return memo[key]
         except KeyError:
             value = loader()
+            if len(memo) >= self.MAX_ENTRIES:
+                memo.clear()  # bounded memory under many distinct tokens
             memo[key] = value
             return value
 
@@ -80,7 +84,7 @@ class RevisionCache:
 class Identity:
     """Facade over the identity parts; see each part for its operations."""
 
-    def __init__(self, settings: Settings, db: Database, recheck_s: float = 0.0):
+    def __init__(self, settings: Settings, db: Database):
         from kumo.identity.appcreds import ApplicationCredentials
         from kumo.identity.assignment import Assignments
         from kumo.identity.auth import Auth
@@ -90,7 +94,7 @@ class Identity:
 
         self.settings = settings
         self.db = db
-        self.cache = RevisionCache(db, recheck_s)
+        self.cache = RevisionCache(db, settings.cache_recheck_s)
         self.resources = Resources(self)
         self.users = Users(self)
         self.assignments = Assignments(self)
@@ -111,16 +115,26 @@ class Identity:
     def read(self) -> contextlib.AbstractContextManager[orm.Session]:
         return self.db.session(readonly=True)
 
-    # Password hashing (bcrypt at the configured cost, 12 by default).
+    # Password hashing (bcrypt at the configured cost, 12 by default). bcrypt reads at
+    # most 72 bytes and bcrypt>=4.1 refuses longer input, so secrets are cut there, as
+    # Keystone does (application credential secrets are 86 characters).
     def hash_secret(self, secret: str) -> str:
-        return bcrypt.hashpw(secret.encode(), bcrypt.gensalt(self.settings.bcrypt_rounds)).decode()
+        return bcrypt.hashpw(_bcrypt_input(secret),
+                             bcrypt.gensalt(self.settings.bcrypt_rounds)).decode()
 
     def check_secret(self, secret: str, hashed: str | None) -> bool:
         if not hashed:
             # Same cost as a real check, so timing does not tell whether a user exists.
             bcrypt.checkpw(b"x", _dummy_hash(self.settings.bcrypt_rounds))
             return False
-        return bcrypt.checkpw(secret.encode(), hashed.encode())
+        return bcrypt.checkpw(_bcrypt_input(secret), hashed.encode())
+
+
+BCRYPT_MAX_BYTES = 72
+
+
+def _bcrypt_input(secret: str) -> bytes:
+    return secret.encode()[:BCRYPT_MAX_BYTES]
 
 
 @functools.cache

@@ -51,8 +51,11 @@ class Resources:
         if ref.get("id"):
             return self.get_domain(ref["id"])
         name = ref.get("name")
-        with self.identity.read() as s:
-            domain = s.scalar(sa.select(models.Domain).where(models.Domain.name == name))
+
+        def load():
+            with self.identity.read() as s:
+                return s.scalar(sa.select(models.Domain).where(models.Domain.name == name))
+        domain = self.identity.cache.get(("domain-by-name", name), load)
         if domain is None:
             raise exc.NotFound(resource="domain", id=name)
         return domain
@@ -159,9 +162,13 @@ class Resources:
         if ref.get("id"):
             return self.get_project(ref["id"])
         domain = self.find_domain(ref.get("domain") or {})
-        with self.identity.read() as s:
-            project = s.scalar(sa.select(models.Project).where(
-                models.Project.domain_id == domain.id, models.Project.name == ref.get("name")))
+
+        def load():
+            with self.identity.read() as s:
+                return s.scalar(sa.select(models.Project).where(
+                    models.Project.domain_id == domain.id,
+                    models.Project.name == ref.get("name")))
+        project = self.identity.cache.get(("project-by-name", domain.id, ref.get("name")), load)
         if project is None:
             raise exc.NotFound(resource="project", id=ref.get("name"))
         return project

@@ -44,11 +44,17 @@ def version(req: Request) -> Reply:
     return Reply(200, {"version": _version(req)})
 
 
-def _token_body(req: Request, token) -> dict:
+def _token_body(req: Request, token) -> bytes:
+    """The encoded ``{"token": ...}`` body, cached with the token until the identity
+    revision changes."""
     identity = req.cloud.identity
-    roles = {r.id: r.name for r in identity.assignments.roles_by_id().values()}
-    catalog = None if req.flag("nocatalog") else identity.catalog.catalog()
-    return {"token": render.token(req, token, roles, catalog)}
+    nocatalog = req.flag("nocatalog")
+
+    def build() -> bytes:
+        roles = {r.id: r.name for r in identity.assignments.roles_by_id().values()}
+        catalog = None if nocatalog else identity.catalog.catalog()
+        return Reply(body={"token": render.token(req, token, roles, catalog)}).encode()
+    return identity.cache.get(("token-body", token.id, nocatalog), build)
 
 
 @service.route("POST", "/v3/auth/tokens", authenticated=False)
