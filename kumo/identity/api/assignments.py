@@ -113,7 +113,7 @@ def _grant_handlers(target_kind: str, actor_kind: str, inherited: bool) -> None:
     else:
         base = f"/v3/{target_kind}s/{{target_id}}/{actor_kind}s/{{actor_id}}/roles"
         if inherited:
-            base = "/v3/OS-INHERIT" + base
+            base = "/v3/OS-INHERIT" + base[len("/v3"):]
     suffix = "/inherited_to_projects" if inherited else ""
 
     def parties(req: Request):
@@ -212,7 +212,7 @@ def _render_assignment(req: Request, a, names: bool) -> dict:
         path = (f"/v3/{grant_target[0]}s/{grant_target[1]}/{grant_actor[0]}s/"
                 f"{grant_actor[1]}/roles/{grant_role}")
     if a.inherited or a.inherited_from:
-        path = "/v3/OS-INHERIT" + path + "/inherited_to_projects"
+        path = "/v3/OS-INHERIT" + path[len("/v3"):] + "/inherited_to_projects"
     links = {"assignment": req.url(path)}
     if a.via_group:
         links["membership"] = req.url(f"/v3/groups/{a.via_group}/users/{actor_id}")
