@@ -123,8 +123,13 @@ class Users:
             return user
 
     def change_password(self, user_id: str, original: str, new: str) -> None:
-        """A user's own password change; 401 if ``original`` is wrong."""
-        user = self.get_user(user_id)
+        """A user's own password change; 401 if ``original`` is wrong or the user does
+        not exist (the call needs no token, so it must not tell which)."""
+        try:
+            user = self.get_user(user_id)
+        except exc.NotFound:
+            self.identity.check_secret(original, None)
+            raise exc.Unauthorized() from None
         if not self.identity.check_secret(original, user.password_hash):
             raise exc.Unauthorized()
         self.update_user(user_id, {"password": new})
