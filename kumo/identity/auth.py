@@ -82,6 +82,11 @@ class Auth:
             if parent.application_credential is not None:
                 raise exc.Forbidden("Unable to rescope a token created with an "
                                     "application credential.")
+            scope = auth.get("scope")
+            if parent.system and isinstance(scope, dict) and ("project" in scope
+                                                              or "domain" in scope):
+                raise exc.Forbidden("Using a system-scoped token to create a project-scoped "
+                                    "or domain-scoped token is not allowed.")
             user = parent.user
         else:
             raise exc.Unauthorized("Attempted to authenticate with an unsupported method.")
