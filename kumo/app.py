@@ -27,6 +27,7 @@ class Cloud:
 
     def __init__(self, settings: Settings, db: Database | None = None):
         from kumo.identity.manager import Identity
+        from kumo.network.manager import Networking
 
         self.settings = settings
         self.services = services()  # importing them registers their policy defaults
@@ -34,6 +35,7 @@ class Cloud:
         self.policy = PolicyEngine(str(settings.policy_path))
         self.identity = Identity(settings, self.db)
         self.identity.auth.load_keys()
+        self.networking = Networking(settings, self.db)
 
     def authenticate(self, req: Request, required: bool) -> RequestContext:
         """Validate ``X-Auth-Token`` into a request context (401 if invalid or absent
@@ -66,8 +68,9 @@ class Cloud:
 def services() -> list[Service]:
     """The services Kumo serves, each with its routes registered."""
     from kumo.identity.api import service as identity
+    from kumo.network.api import service as network
 
-    return [identity]
+    return [identity, network]
 
 
 class App:

@@ -35,6 +35,7 @@ def prepare(settings: config.Settings, migrate: bool):
     from kumo.app import Cloud
     from kumo.identity.bootstrap import bootstrap
     from kumo.identity.tokens import KeyRepository
+    from kumo.network.bootstrap import bootstrap as network_bootstrap
 
     state = Path(settings.state_dir)
     state.mkdir(parents=True, exist_ok=True)
@@ -43,6 +44,7 @@ def prepare(settings: config.Settings, migrate: bool):
         db.upgrade(settings.db_url)
     cloud = Cloud(settings)
     bootstrap(cloud.identity)
+    network_bootstrap(cloud)
     return cloud
 
 

@@ -48,10 +48,34 @@ class Settings:
     #: How often (s) an API process checks whether another process changed identity
     #: data (its caches follow). Local changes apply at once; 0 checks on every request.
     cache_recheck_s: float = 1.0
+    #: Physical networks that flat networks may use; ``public`` is bridged to ``br-ex``.
+    physical_networks: list = dataclasses.field(default_factory=lambda: ["public"])
+    #: MTU of the physical network; VXLAN networks get 50 bytes less.
+    physnet_mtu: int = 1500
+    #: VXLAN VNI ranges for tenant networks, ``"low:high[,low:high]"``.
+    vni_ranges: str = "1:1000"
+    #: Default quotas per project (Neutron's defaults); -1 is unlimited.
+    quota_network: int = 100
+    quota_subnet: int = 100
+    quota_port: int = 500
+    quota_router: int = 10
+    quota_floatingip: int = 50
+    quota_security_group: int = 10
+    quota_security_group_rule: int = 100
+    quota_subnetpool: int = -1
+    quota_rbac_policy: int = 10
 
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{Path(self.state_dir) / 'kumo.db'}"
+
+    @property
+    def vni_range_list(self) -> list[tuple[int, int]]:
+        out = []
+        for part in str(self.vni_ranges).split(","):
+            low, _, high = part.strip().partition(":")
+            out.append((int(low), int(high or low)))
+        return out
 
     @property
     def base_url(self) -> str:

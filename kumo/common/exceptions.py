@@ -93,3 +93,9 @@ class NotImplementedYet(KumoError):
     status = 501
     title = "Not Implemented"
     message = "The action you have requested has not been implemented."
+
+
+class ServiceUnavailable(KumoError):
+    status = 503
+    title = "Service Unavailable"
+    message = "The service is unavailable."

@@ -119,8 +119,9 @@ def alembic_config(url: str):
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Apply Alembic migrations to ``url`` up to ``revision``."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Apply Alembic migrations to ``url`` up to ``revision`` (every branch head by
+    default: each service area owns its migration branch)."""
     from alembic import command
 
     if url.startswith("sqlite:///"):

@@ -1,0 +1,177 @@
+"""Collection GET semantics of the OpenStack APIs that follow Neutron's conventions
+(Networking API v2.0 "Filtering and column selection", "Sorting", "Pagination").
+
+- filters: ``?attr=value`` on each filterable attribute; a repeated parameter means OR;
+  booleans accept true/false/1/0; ``tags``/``tags-any``/``not-tags``/``not-tags-any``
+  take comma-separated tags;
+- ``fields=a&fields=b``: only those attributes in each item;
+- ``sort_key=k&sort_dir=asc|desc`` (repeatable, paired); ``id`` breaks ties;
+- ``limit=N&marker=<id>&page_reverse=true``: keyset pagination with ``<collection>_links``
+  (``next``/``previous``).
+
+:class:`Collection` describes a resource's list: its model, which query attributes map to
+which columns, and which are sortable. :meth:`Collection.query` applies everything to a
+SQLAlchemy ``select`` and returns the page plus links.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+
+from kumo.common import exceptions as exc
+from kumo.common.filters import to_bool
+
+MAX_LIMIT = 10_000
+
+
+@dataclass
+class Collection:
+    """How to list one resource.
+
+    ``columns`` maps filterable attribute names to SQL expressions; ``booleans`` and
+    ``integers`` name those whose query values must be converted; ``sortable`` names
+    the attributes ``sort_key`` accepts (their expressions come from ``columns``);
+    ``tags`` is a callable ``(stmt, op, tags) -> stmt`` applying tag filters, or None.
+    ``custom`` maps attribute names to ``(stmt, values) -> stmt`` for filters that are
+    not a plain column comparison.
+    """
+
+    name: str
+    model: type
+    columns: dict[str, sa.ColumnElement]
+    booleans: tuple[str, ...] = ()
+    integers: tuple[str, ...] = ()
+    sortable: tuple[str, ...] = ()
+    tags: Callable | None = None
+    custom: dict[str, Callable] = field(default_factory=dict)
+
+    def filter(self, stmt, query):
+        """Apply every recognized filter in ``query`` to ``stmt``."""
+        for key in set(query.keys()):
+            if key in ("fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"):
+                continue
+            if key in ("tags", "tags-any", "not-tags", "not-tags-any"):
+                if self.tags is not None:
+                    tags = [t for v in query.getlist(key) for t in v.split(",") if t]
+                    stmt = self.tags(stmt, key, tags)
+                continue
+            values = query.getlist(key)
+            if key in self.custom:
+                stmt = self.custom[key](stmt, values)
+                continue
+            column = self.columns.get(key)
+            if column is None:
+                continue
+            if key in self.booleans:
+                values = [to_bool(v, key) for v in values]
+            elif key in self.integers:
+                try:
+                    values = [int(v) for v in values]
+                except ValueError:
+                    raise exc.BadRequest(f"Invalid input for {key}. Reason: "
+                                         f"'{values[0]}' is not an integer.") from None
+            values = [None if v == "" and key not in self.booleans else v for v in values]
+            if len(values) == 1:
+                stmt = stmt.where(column.is_(None) if values[0] is None
+                                  else column == values[0])
+            else:
+                stmt = stmt.where(column.in_([v for v in values if v is not None]))
+        return stmt
+
+    def sort_keys(self, query) -> list[tuple[str, bool]]:
+        """``[(attribute, ascending)]`` from ``sort_key``/``sort_dir``; 400 if unknown."""
+        keys = query.getlist("sort_key")
+        dirs = query.getlist("sort_dir")
+        if dirs and len(dirs) != len(keys):
+            raise exc.BadRequest("The number of sort_keys and sort_dirs must be same.")
+        out = []
+        for i, key in enumerate(keys):
+            if key not in self.sortable or key not in self.columns:
+                raise exc.BadRequest(f"{key} is invalid attribute for sort_keys.")
+            direction = dirs[i] if dirs else "asc"
+            if direction not in ("asc", "desc"):
+                raise exc.BadRequest(f"{direction} is invalid value for sort_dirs, valid "
+                                     "values are 'asc' and 'desc'.")
+            out.append((key, direction == "asc"))
+        if not any(k == "id" for k, _ in out):
+            out.append(("id", out[-1][1] if out else True))
+        return out
+
+    def query(self, session, stmt, query, url: str) -> tuple[list, list[dict]]:
+        """Filter, sort and page ``stmt`` (a select of ``self.model``); returns
+        ``(rows, links)`` where links are the ``<collection>_links`` entries."""
+        stmt = self.filter(stmt, query)
+        keys = self.sort_keys(query)
+        limit = query.get("limit")
+        marker = query.get("marker")
+        reverse = query.get("page_reverse") is not None and to_bool(
+            query["page_reverse"], "page_reverse")
+        if limit is not None:
+            try:
+                limit = int(limit)
+            except ValueError:
+                raise exc.BadRequest(f"Bad limit request: Limit must be an integer, "
+                                     f"got '{limit}'.") from None
+            if limit < 0:
+                raise exc.BadRequest(f"Bad limit request: Limit must be an integer 0 or "
+                                     f"greater and not '{limit}'.")
+            limit = min(limit, MAX_LIMIT) or None
+        columns = [self.columns[k] for k, _ in keys]
+        if marker:
+            row = session.get(self.model, marker)
+            if row is None:
+                raise exc.NotFound(f"Marker {marker} could not be found.")
+            values = [getattr(row, self.columns[k].key) for k, _ in keys]
+            stmt = stmt.where(_after(columns, [asc != reverse for _, asc in keys], values))
+        order = [(c.asc() if asc != reverse else c.desc()) for c, (_, asc) in zip(columns, keys)]
+        stmt = stmt.order_by(*order)
+        if limit:
+            stmt = stmt.limit(limit + 1)
+        rows = list(session.scalars(stmt))
+        links = []
+        if limit:
+            more = len(rows) > limit
+            rows = rows[:limit]
+            if reverse:
+                rows.reverse()
+            if rows and (more or reverse):
+                links.append(_link(url, query, "next", rows[-1].id, limit, False))
+            if rows and (marker or (reverse and more)):
+                links.append(_link(url, query, "previous", rows[0].id, limit, True))
+            if reverse and not more:
+                links = [link for link in links if link["rel"] != "previous"]
+        return rows, links
+
+
+def _after(columns, ascending, values):
+    """Rows strictly after ``values`` in the order (keyset pagination)."""
+    clauses = []
+    for i, column in enumerate(columns):
+        equal = [columns[j] == values[j] for j in range(i)]
+        value = values[i]
+        if value is None:
+            cmp = column.isnot(None) if ascending[i] else sa.false()
+        else:
+            cmp = column > value if ascending[i] else column < value
+        clauses.append(sa.and_(*equal, cmp))
+    return sa.or_(*clauses)
+
+
+def _link(url: str, query, rel: str, marker: str, limit: int, reverse: bool) -> dict:
+    params = [(k, v) for k, v in query.multi_items()
+              if k not in ("marker", "page_reverse", "limit")]
+    params += [("limit", str(limit)), ("marker", marker)]
+    if reverse:
+        params.append(("page_reverse", "True"))
+    return {"rel": rel, "href": f"{url}?{urlencode(params)}"}
+
+
+def select_fields(item: dict, query) -> dict:
+    """Keep only the ``fields=`` attributes (all when none are asked for)."""
+    fields = [f for v in query.getlist("fields") for f in v.split(",") if f]
+    if not fields:
+        return item
+    return {k: v for k, v in item.items() if k in fields}

@@ -1,0 +1,1 @@
+"""The Networking service (Neutron v2.0 API)."""

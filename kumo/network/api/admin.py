@@ -1,0 +1,1 @@
+"""Networking API: admin (filled by its area)."""

@@ -1,0 +1,110 @@
+"""What every Networking API handler shares: Neutron's fault body, request bodies
+(single and bulk), attribute-level policy, standard attributes, ``fields=`` and list
+rendering with ``<collection>_links``."""
+from __future__ import annotations
+
+from kumo.common import exceptions as exc
+from kumo.common.collection import select_fields
+from kumo.common.http import Reply, Request, validate
+from kumo.common.timeutils import isotime
+
+#: Fault ``type`` for the generic errors (specific ones use their class name).
+_GENERIC_TYPES = {exc.BadRequest: "HTTPBadRequest", exc.ValidationError: "HTTPBadRequest",
+                  exc.Unauthorized: "HTTPUnauthorized", exc.Forbidden: "HTTPForbidden",
+                  exc.PolicyNotAuthorized: "PolicyNotAuthorized",
+                  exc.NotFound: "HTTPNotFound", exc.MethodNotAllowed: "HTTPMethodNotAllowed",
+                  exc.Conflict: "HTTPConflict", exc.KumoError: "HTTPInternalServerError",
+                  exc.PreconditionFailed: "HTTPPreconditionFailed",
+                  exc.ServiceUnavailable: "HTTPServiceUnavailable",
+                  exc.PayloadTooLarge: "HTTPRequestEntityTooLarge"}
+
+
+def neutron_fault(error: exc.KumoError) -> dict:
+    """Neutron's fault body: ``{"NeutronError": {"type", "message", "detail"}}``."""
+    kind = _GENERIC_TYPES.get(type(error), type(error).__name__)
+    return {"NeutronError": {"type": kind, "message": error.message, "detail": ""}}
+
+
+def items(req: Request, resource: str, collection: str, schema: dict) -> tuple[list, bool]:
+    """The request body's resources: ``({resource: {...}})`` or bulk
+    ``({collection: [...]})``; each is validated against ``schema`` (the inner object's
+    schema). Returns ``(list of dicts, is_bulk)``."""
+    body = req.json()
+    if not isinstance(body, dict):
+        raise exc.BadRequest("Body contains invalid data")
+    if collection in body:
+        entries = body[collection]
+        if not isinstance(entries, list) or not entries:
+            raise exc.BadRequest(f"Resources required: {collection} must be a non-empty list")
+        bulk = True
+    elif resource in body:
+        entries = [body[resource]]
+        bulk = False
+    else:
+        raise exc.BadRequest(f"Resource body required: expected '{resource}'")
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise exc.BadRequest(f"Invalid input for {resource}: not a JSON object")
+        validate(entry, schema)
+    return entries, bulk
+
+
+def one(req: Request, resource: str, schema: dict) -> dict:
+    """The ``{resource: {...}}`` body of an update, validated against ``schema``."""
+    body = req.json()
+    if not isinstance(body, dict) or not isinstance(body.get(resource), dict):
+        raise exc.BadRequest(f"Resource body required: expected '{resource}'")
+    validate(body[resource], schema)
+    return body[resource]
+
+
+def enforce_attrs(req: Request, action: str, attrs: dict, target: dict) -> None:
+    """Attribute-level policy: ``<action>:<attr>`` rules (e.g. ``create_network:shared``)
+    for every attribute present in ``attrs`` whose rule exists."""
+    ctx = req.context
+    for attr in attrs:
+        rule = f"{action}:{attr}"
+        if rule in _ATTR_RULES:
+            ctx.enforce(rule, target)
+
+
+_ATTR_RULES: set[str] = set()
+
+
+def attr_rules(names: list[str]) -> None:
+    """Declare which ``action:attribute`` rules exist (see :func:`enforce_attrs`)."""
+    _ATTR_RULES.update(names)
+
+
+def standard(row, tags: list[str]) -> dict:
+    """The standard attributes of a rendered resource."""
+    return {"id": row.id, "name": row.name, "description": row.description,
+            "project_id": row.project_id, "tenant_id": row.project_id,
+            "created_at": isotime(row.created_at, subsecond=False),
+            "updated_at": isotime(row.updated_at, subsecond=False),
+            "revision_number": row.revision_number, "tags": tags}
+
+
+def show(req: Request, resource: str, item: dict, status: int = 200) -> Reply:
+    return Reply(status, {resource: select_fields(item, req.query)})
+
+
+def created(req: Request, resource: str, collection: str, rendered: list[dict],
+            bulk: bool) -> Reply:
+    if bulk:
+        return Reply(201, {collection: rendered})
+    return Reply(201, {resource: rendered[0]})
+
+
+def listing(req: Request, collection: str, rendered: list[dict], links: list[dict]) -> Reply:
+    body = {collection: [select_fields(i, req.query) for i in rendered]}
+    if links:
+        body[f"{collection}_links"] = links
+    return Reply(200, body)
+
+
+def target_of(req: Request, attrs: dict | None = None) -> dict:
+    """Policy target for a create: the project the resource will belong to."""
+    attrs = attrs or {}
+    return {"project_id": attrs.get("project_id") or attrs.get("tenant_id")
+            or req.context.project_id}

@@ -1,0 +1,1 @@
+"""Networking API: l3 (filled by its area)."""

@@ -1,0 +1,1 @@
+"""Networking API: ports (filled by its area)."""

@@ -1,0 +1,1 @@
+"""Networking API: security (filled by its area)."""

@@ -1,0 +1,191 @@
+"""The Networking service's logic core, with no HTTP in it.
+
+:class:`Networking` composes the per-area parts (networks, subnets and ports, routers and
+floating IPs, security groups, RBAC, quotas) around one database. Everything they share
+is here:
+
+- :meth:`Networking.write` is the one write transaction: it takes the ``network``
+  revision row (an ``UPDATE ... value+1``, which also serializes network writers on
+  PostgreSQL as SQLite's ``BEGIN IMMEDIATE`` does), so change-feed revisions are
+  monotonic in commit order, and IPAM and VNI allocation never race;
+- :meth:`Networking.changed` appends to the change feed the data plane watches;
+- standard attributes (:func:`stamp`, :func:`touch`), tags, ``If-Match`` revision checks
+  and project visibility (:func:`visible_clause`) for every resource.
+"""
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from kumo.common import exceptions as exc
+from kumo.common.context import RequestContext
+from kumo.common.timeutils import utcnow
+from kumo.config import Settings
+from kumo.db import Database
+from kumo.identity import models as identity_models
+from kumo.network import exceptions as nexc
+from kumo.network.models import core as models
+
+AREA = "network"
+
+
+def new_id() -> str:
+    """A dashed UUID, Neutron's id shape."""
+    return str(uuid.uuid4())
+
+
+def stamp(row, ctx_project: str | None = None) -> None:
+    """Fill the standard attributes of a new row (id, times, revision 0)."""
+    now = utcnow()
+    if not getattr(row, "id", None):
+        row.id = new_id()
+    row.created_at = now
+    row.updated_at = now
+    row.revision_number = 0
+    if ctx_project is not None and not row.project_id:
+        row.project_id = ctx_project
+
+
+def touch(row) -> None:
+    """A changed row: new ``updated_at`` and ``revision_number + 1``."""
+    row.updated_at = utcnow()
+    row.revision_number = (row.revision_number or 0) + 1
+
+
+def check_if_match(row, if_match: str | None) -> None:
+    """``If-Match: revision_number=N``: 412 unless the row is at revision N."""
+    if not if_match:
+        return
+    for part in if_match.split(","):
+        part = part.strip()
+        if part.startswith("revision_number="):
+            try:
+                expected = int(part.split("=", 1)[1])
+            except ValueError:
+                raise exc.BadRequest(f"Invalid If-Match header: {if_match}") from None
+            if row.revision_number != expected:
+                raise nexc.RevisionNumberConstraintFailed(expected=expected,
+                                                          current=row.revision_number)
+
+
+class Networking:
+    """Facade over the networking parts; see each part for its operations."""
+
+    def __init__(self, settings: Settings, db: Database):
+        from kumo.network.networks import Networks
+
+        self.settings = settings
+        self.db = db
+        self.networks = Networks(self)
+        self.parts = {"networks": self.networks}
+        for name, factory in _PARTS.items():
+            part = factory(self)
+            self.parts[name] = part
+            setattr(self, name, part)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[orm.Session]:
+        """A write transaction holding the network revision (see the module doc)."""
+        with self.db.session() as session:
+            if "network_revision" not in session.info:
+                session.info["network_revision"] = _next_revision(session)
+            yield session
+
+    def read(self):
+        return self.db.session(readonly=True)
+
+    def changed(self, session: orm.Session, resource_type: str, resource_id: str,
+                op: str = "update", host: str | None = None) -> None:
+        """Append a change of ``resource_type``/``resource_id`` to the feed, at this
+        transaction's revision (call inside :meth:`write`)."""
+        session.add(models.Change(revision=session.info["network_revision"],
+                                  resource_type=resource_type, resource_id=resource_id,
+                                  host=host, op=op, at=utcnow()))
+
+    def check_quota(self, session, project_id: str, resource: str, delta: int = 1) -> None:
+        """409 OverQuota if ``project_id`` may not have ``delta`` more ``resource``s
+        (a no-op until the quotas part is registered)."""
+        quotas = self.parts.get("quotas")
+        if quotas is not None:
+            quotas.check(session, project_id, resource, delta)
+
+    # -- tags -------------------------------------------------------------------
+    def tags_of(self, session, ids: list[str]) -> dict[str, list[str]]:
+        """Tags of many resources at once: id -> sorted tags."""
+        out: dict[str, list[str]] = {i: [] for i in ids}
+        if not ids:
+            return out
+        for chunk in range(0, len(ids), 500):
+            for row in session.execute(sa.select(models.Tag.resource_id, models.Tag.tag).where(
+                    models.Tag.resource_id.in_(ids[chunk:chunk + 500]))):
+                out[row.resource_id].append(row.tag)
+        for tags in out.values():
+            tags.sort()
+        return out
+
+    def set_tags(self, session, row, tags: list[str]) -> None:
+        session.execute(sa.delete(models.Tag).where(models.Tag.resource_id == row.id))
+        for tag in dict.fromkeys(tags):
+            session.add(models.Tag(resource_id=row.id, tag=tag))
+        touch(row)
+
+    def delete_tags(self, session, resource_id: str) -> None:
+        session.execute(sa.delete(models.Tag).where(models.Tag.resource_id == resource_id))
+
+    def project_exists(self, project_id: str) -> bool:
+        with self.db.session(readonly=True) as s:
+            return s.get(identity_models.Project, project_id) is not None
+
+
+#: Extra parts registered by area modules: name -> factory(networking).
+_PARTS: dict = {}
+
+
+def register_part(name: str):
+    """Class decorator: make ``cls(networking)`` available as ``networking.<name>``."""
+    def deco(cls):
+        _PARTS[name] = cls
+        return cls
+    return deco
+
+
+def _next_revision(session: orm.Session) -> int:
+    from kumo.identity.models import Revision
+
+    value = session.execute(
+        sa.update(Revision).where(Revision.name == AREA)
+        .values(value=Revision.value + 1).returning(Revision.value)).scalar()
+    if value is None:
+        session.add(Revision(name=AREA, value=1))
+        session.flush()
+        value = 1
+    return value
+
+
+def tag_filter(model):
+    """A :class:`~kumo.common.collection.Collection` tag filter for ``model``."""
+    def apply(stmt, op: str, tags: list[str]):
+        if not tags:
+            return stmt
+        has = sa.select(models.Tag.resource_id).where(models.Tag.tag.in_(tags))
+        if op in ("tags", "not-tags"):
+            has = has.group_by(models.Tag.resource_id).having(
+                sa.func.count(sa.distinct(models.Tag.tag)) == len(set(tags)))
+        clause = model.id.in_(has)
+        return stmt.where(clause if not op.startswith("not-") else ~clause)
+    return apply
+
+
+def visible_clause(model, ctx: RequestContext, shared_clause=None):
+    """SQL for "rows this caller may see": all for admin, else own project's rows (plus
+    ``shared_clause``, e.g. shared or RBAC-granted networks)."""
+    if ctx.is_admin:
+        return sa.true()
+    clause = model.project_id == (ctx.project_id or "")
+    if shared_clause is not None:
+        clause = sa.or_(clause, shared_clause)
+    return clause

@@ -1,0 +1,5 @@
+"""Networking tables, one module per area; importing this package registers them all."""
+from kumo.network.models import core  # noqa: F401
+from kumo.network.models import ports  # noqa: F401
+from kumo.network.models import l3  # noqa: F401
+from kumo.network.models import security  # noqa: F401

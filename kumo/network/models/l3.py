@@ -1,0 +1,1 @@
+"""Networking tables: l3 (filled by its area)."""

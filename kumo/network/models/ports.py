@@ -1,0 +1,1 @@
+"""Networking tables: ports (filled by its area)."""

@@ -1,0 +1,1 @@
+"""Networking tables: security (filled by its area)."""

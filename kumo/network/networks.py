@@ -1,0 +1,176 @@
+"""Networks and their segments (Networking API v2.0: "Networks", "Provider network",
+"Networks multiple provider extension" is not supported; one segment per network).
+
+Tenant networks are VXLAN with a VNI allocated from ``Settings.vni_ranges`` (MTU 1450);
+flat networks sit on a configured physical network (MTU 1500). ``shared`` and
+``router:external`` make a network visible to every project (with an RBAC entry for
+``*``); RBAC policies can share it with single projects.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from kumo.common import exceptions as exc
+from kumo.common.context import RequestContext
+from kumo.network import exceptions as nexc
+from kumo.network.manager import stamp, touch, visible_clause
+from kumo.network.models import core as models
+
+VXLAN_OVERHEAD = 50
+NETWORK_TYPES = ("vxlan", "flat")
+
+
+class Networks:
+    def __init__(self, networking):
+        self.net = networking
+
+    # -- visibility ----------------------------------------------------------------
+    def shared_clause(self, ctx: RequestContext):
+        """Networks visible to a non-admin beyond their own: shared, external, or
+        RBAC-granted to their project (or to every project)."""
+        rbac = sa.select(models.RBACPolicy.object_id).where(
+            models.RBACPolicy.target_tenant.in_([ctx.project_id or "", "*"]))
+        return sa.or_(models.Network.shared, models.Network.external,
+                      models.Network.id.in_(rbac))
+
+    def visible(self, ctx: RequestContext):
+        return visible_clause(models.Network, ctx, self.shared_clause(ctx))
+
+    def get(self, session, ctx: RequestContext, network_id: str) -> models.Network:
+        """The network if the caller may see it; 404 (NetworkNotFound) otherwise."""
+        row = session.scalar(sa.select(models.Network).where(
+            models.Network.id == network_id, self.visible(ctx)))
+        if row is None:
+            raise nexc.NetworkNotFound(id=network_id)
+        return row
+
+    def shared_with(self, session, network: models.Network, project_id: str) -> bool:
+        """True if ``project_id`` may attach ports to ``network`` (owner, shared, RBAC)."""
+        if network.project_id == project_id or network.shared:
+            return True
+        return session.scalar(sa.select(models.RBACPolicy.id).where(
+            models.RBACPolicy.object_id == network.id,
+            models.RBACPolicy.action == "access_as_shared",
+            models.RBACPolicy.target_tenant.in_([project_id, "*"]))) is not None
+
+    # -- create / update / delete --------------------------------------------------
+    def create(self, session, ctx: RequestContext, attrs: dict) -> models.Network:
+        """Create a network from API attributes (``provider:*``, ``router:external``
+        already checked by policy). 409 when a requested segment is taken, 503 when no
+        VNI is left."""
+        settings = self.net.settings
+        network_type = attrs.get("provider:network_type") or "vxlan"
+        if network_type not in NETWORK_TYPES:
+            raise nexc.InvalidInput(error_message=f"network_type value '{network_type}' "
+                                                  "not supported")
+        physnet = attrs.get("provider:physical_network")
+        seg_id = attrs.get("provider:segmentation_id")
+        if network_type == "flat":
+            if seg_id is not None:
+                raise nexc.InvalidInput(error_message="segmentation_id specified for flat "
+                                                      "provider network")
+            physnet = physnet or (settings.physical_networks[0]
+                                  if settings.physical_networks else None)
+            if physnet not in settings.physical_networks:
+                raise nexc.InvalidInput(error_message=f"physical_network '{physnet}' unknown "
+                                                      "for flat provider network")
+            if session.scalar(sa.select(models.Network.id).where(
+                    models.Network.network_type == "flat",
+                    models.Network.physical_network == physnet)):
+                raise exc.Conflict(f"Unable to create the flat network. Physical network "
+                                   f"{physnet} is in use.")
+            mtu = settings.physnet_mtu
+        else:
+            if physnet is not None:
+                raise nexc.InvalidInput(error_message="physical_network specified for vxlan "
+                                                      "network")
+            seg_id = self._allocate_vni(session, seg_id)
+            mtu = settings.physnet_mtu - VXLAN_OVERHEAD
+        requested_mtu = attrs.get("mtu")
+        if requested_mtu is not None:
+            if requested_mtu > mtu:
+                raise nexc.InvalidInput(error_message=f"Requested MTU is too big, maximum is "
+                                                      f"{mtu}")
+            mtu = requested_mtu
+        row = models.Network(
+            project_id=attrs.get("project_id") or attrs.get("tenant_id") or ctx.project_id,
+            name=attrs.get("name") or "", description=attrs.get("description") or "",
+            admin_state_up=attrs.get("admin_state_up", True), status="ACTIVE",
+            shared=attrs.get("shared", False), external=attrs.get("router:external", False),
+            mtu=mtu, network_type=network_type, physical_network=physnet,
+            segmentation_id=seg_id,
+            port_security_enabled=attrs.get("port_security_enabled", True),
+            availability_zone_hints=attrs.get("availability_zone_hints") or [],
+            dns_domain=attrs.get("dns_domain") or "", is_default=attrs.get("is_default", False))
+        stamp(row)
+        session.add(row)
+        session.flush()
+        self.net.changed(session, "network", row.id)
+        return row
+
+    def _allocate_vni(self, session, requested: int | None) -> int:
+        used = set(session.scalars(sa.select(models.Network.segmentation_id).where(
+            models.Network.network_type == "vxlan")))
+        if requested is not None:
+            if not 1 <= requested <= 2 ** 24 - 1:
+                raise nexc.InvalidInput(error_message=f"segmentation_id {requested} out of "
+                                                      "range 1-16777215")
+            if requested in used:
+                raise exc.Conflict(f"Unable to create the network. The VXLAN {requested} is "
+                                   "in use.")
+            return requested
+        for low, high in self.net.settings.vni_range_list:
+            for vni in range(low, high + 1):
+                if vni not in used:
+                    return vni
+        raise nexc.NoNetworkAvailable()
+
+    def update(self, session, ctx: RequestContext, row: models.Network, attrs: dict) -> None:
+        """Apply updatable attributes; provider attributes cannot change once set."""
+        for key in ("provider:network_type", "provider:physical_network",
+                    "provider:segmentation_id"):
+            if key in attrs:
+                current = {"provider:network_type": row.network_type,
+                           "provider:physical_network": row.physical_network,
+                           "provider:segmentation_id": row.segmentation_id}[key]
+                if attrs[key] != current:
+                    raise nexc.InvalidInput(error_message="Plugin does not support updating "
+                                                          "provider attributes")
+        if "mtu" in attrs and attrs["mtu"] is not None:
+            limit = self.net.settings.physnet_mtu - (
+                VXLAN_OVERHEAD if row.network_type == "vxlan" else 0)
+            if attrs["mtu"] > limit:
+                raise nexc.InvalidInput(error_message=f"Requested MTU is too big, maximum "
+                                                      f"is {limit}")
+            row.mtu = attrs["mtu"]
+        if attrs.get("shared") is False and row.shared:
+            self._check_unshare(session, row)
+        mapping = {"name": "name", "description": "description",
+                   "admin_state_up": "admin_state_up", "shared": "shared",
+                   "router:external": "external", "port_security_enabled":
+                   "port_security_enabled", "dns_domain": "dns_domain",
+                   "is_default": "is_default"}
+        for key, column in mapping.items():
+            if key in attrs:
+                setattr(row, column, attrs[key] if attrs[key] is not None else "")
+        touch(row)
+        self.net.changed(session, "network", row.id)
+
+    def _check_unshare(self, session, row: models.Network) -> None:
+        hook = getattr(self.net.parts.get("ports"), "foreign_ports_on", None)
+        if hook is not None and hook(session, row):
+            raise exc.Conflict(f"Unable to reconfigure sharing settings for network "
+                               f"{row.id}. Multiple tenants are using it.")
+
+    def delete(self, session, ctx: RequestContext, row: models.Network) -> None:
+        """Delete; 409 NetworkInUse while ports other than DHCP ports remain. Parts that
+        own resources on the network clean up through ``on_network_delete`` hooks."""
+        for name, part in self.net.parts.items():
+            hook = getattr(part, "on_network_delete", None)
+            if hook is not None and part is not self:
+                hook(session, ctx, row)
+        session.execute(sa.delete(models.RBACPolicy).where(
+            models.RBACPolicy.object_id == row.id))
+        self.net.delete_tags(session, row.id)
+        session.delete(row)
+        self.net.changed(session, "network", row.id, "delete")
