@@ -168,6 +168,9 @@ class Auth:
             return None
         if not isinstance(scope, dict):
             raise exc.ValidationError("Invalid input for field 'scope'.")
+        if sum(kind in scope for kind in ("project", "domain", "system")) != 1:
+            raise exc.ValidationError("Invalid input for field 'scope': exactly one of "
+                                      "project, domain or system is required.")
         try:
             if "project" in scope:
                 project = resources.find_project(scope["project"])
