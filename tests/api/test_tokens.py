@@ -24,6 +24,7 @@ def demo_token(api, ids):
 def test_version_discovery(cloud, api):
     resp = api.get("")
     assert resp.status_code == 300
+    assert resp.headers["Content-Type"].startswith("application/json")
     values = resp.json()["versions"]["values"]
     assert [v["id"][:3] for v in values] == ["v3."]
     assert values[0]["status"] == "stable"
@@ -94,6 +95,8 @@ def test_validate_check_and_revoke(api, admin, demo_token, ids):
     assert admin.identity.check_token(token_id) is True
 
     admin.identity.revoke_token(token_id)
+    resp = api.delete("/v3/auth/tokens", conn=admin, headers={"X-Subject-Token": token_id})
+    assert_fault(resp, 404, "Not Found")
 
     resp = api.get("/v3/auth/tokens", conn=admin, headers={"X-Subject-Token": token_id})
     assert_fault(resp, 404, "Not Found")
@@ -190,6 +193,24 @@ def test_scope_by_project_name_login_by_user_id_and_nocatalog(api, ids):
     assert token["user"]["name"] == "demo"
     assert token["project"]["id"] == ids["demo_project"]
     assert "catalog" not in token
+
+
+def test_bad_scopes(api, ids):
+    # Keystone: exactly one of project, domain and system (400 otherwise).
+    for scope in ({"project": {"id": ids["demo_project"]}, "domain": {"id": "default"}},
+                  {"project": {"id": ids["demo_project"]}, "system": {"all": True}},
+                  {}, {"system": {"all": "yes"}}, ["project"]):
+        assert_fault(api.login("demo", "secret", scope), 400, "Bad Request")
+    # An unknown project or domain is 401, as a project without a role is.
+    for scope in (project_scope("0" * 32), {"domain": {"name": "no-such-domain"}},
+                  project_scope(ids["admin_project"])):
+        assert_fault(api.login("demo", "secret", scope), 401, "Unauthorized")
+    # Unsupported methods are 401; a method without its data is 400.
+    resp = api.post("/v3/auth/tokens", json={"auth": {"identity": {
+        "methods": ["totp"], "totp": {"user": {"id": ids["demo_user"], "passcode": "1"}}}}})
+    assert_fault(resp, 401, "Unauthorized")
+    resp = api.post("/v3/auth/tokens", json={"auth": {"identity": {"methods": ["password"]}}})
+    assert_fault(resp, 400, "Bad Request")
 
 
 def test_rescope_project_token_and_system_token(api, ids):
