@@ -25,7 +25,7 @@ from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
 from kumo.common.timeutils import utcnow
 from kumo.config import Settings
-from kumo.db import Database
+from kumo.db import Database, after_commit
 from kumo.identity import models as identity_models
 from kumo.network import exceptions as nexc
 from kumo.network.models import core as models
@@ -76,10 +76,12 @@ class Networking:
     """Facade over the networking parts; see each part for its operations."""
 
     def __init__(self, settings: Settings, db: Database):
+        from kumo.network.feed import Feed
         from kumo.network.networks import Networks
 
         self.settings = settings
         self.db = db
+        self.feed = Feed(self)
         self.networks = Networks(self)
         self.parts = {"networks": self.networks}
         for name, factory in _PARTS.items():
@@ -105,6 +107,9 @@ class Networking:
         session.add(models.Change(revision=session.info["network_revision"],
                                   resource_type=resource_type, resource_id=resource_id,
                                   host=host, op=op, at=utcnow()))
+        if not session.info.get("network_notify"):
+            session.info["network_notify"] = True
+            after_commit(session, self.feed.notify)
 
     def check_quota(self, session, project_id: str, resource: str, delta: int = 1) -> None:
         """409 OverQuota if ``project_id`` may not have ``delta`` more ``resource``s

@@ -53,6 +53,16 @@ class Networks:
             models.RBACPolicy.action == "access_as_shared",
             models.RBACPolicy.target_tenant.in_([project_id, "*"]))) is not None
 
+    def snapshot(self, session, host: str | None) -> dict:
+        """Desired state for the data plane: every network's L2 facts."""
+        rows = session.scalars(sa.select(models.Network).order_by(models.Network.id))
+        return {"networks": [
+            {"id": r.id, "project_id": r.project_id, "admin_state_up": r.admin_state_up,
+             "network_type": r.network_type, "physical_network": r.physical_network,
+             "segmentation_id": r.segmentation_id, "mtu": r.mtu, "external": r.external,
+             "port_security_enabled": r.port_security_enabled,
+             "revision_number": r.revision_number} for r in rows]}
+
     # -- create / update / delete --------------------------------------------------
     def create(self, session, ctx: RequestContext, attrs: dict) -> models.Network:
         """Create a network from API attributes (``provider:*``, ``router:external``
