@@ -183,11 +183,44 @@ def test_user_crud(admin, api, unique, ids):
     assert_fault(api.login(renamed, PASSWORD), 401, "Unauthorized")
 
 
-def test_default_project_scopes_token(admin, api, make_user):
+def test_default_project_scopes_token(admin, api, make_user, ids):
     person = make_user()
     admin.identity.update_user(person.id, default_project_id=person.project_id)
     _, token = api.token(person.name, person.password)
     assert token["project"]["id"] == person.project_id
+    # A default project without a role there gives an unscoped token, not an error.
+    admin.identity.update_user(person.id, default_project_id=ids["demo_project"])
+    _, token = api.token(person.name, person.password)
+    assert "project" not in token and "roles" not in token
+
+
+def test_admin_password_reset_and_disable_filter(admin, api, make_user):
+    person = make_user()
+    token, _ = api.token(person.name, person.password, project_scope(person.project_id))
+    admin.identity.update_user(person.id, password="reset-by-admin")
+    assert_fault(api.get("/v3/auth/projects", token=token), 401, "Unauthorized")
+    assert_fault(api.login(person.name, person.password), 401, "Unauthorized")
+    api.token(person.name, "reset-by-admin")
+
+    admin.identity.update_user(person.id, is_enabled=False)
+    assert person.id in {u.id for u in admin.identity.users(is_enabled=False)}
+    assert person.id not in {u.id for u in admin.identity.users(is_enabled=True)}
+
+
+def test_same_name_in_another_domain(admin, api, unique):
+    domain = admin.identity.create_domain(name=unique("dom"))
+    name = unique("twin")
+    here = admin.identity.create_user(name=name, password=PASSWORD, domain_id="default")
+    there = admin.identity.create_user(name=name, password="other-pass", domain_id=domain.id)
+    assert here.id != there.id
+    assert {u.id for u in admin.identity.users(name=name)} == {here.id, there.id}
+    assert [u.id for u in admin.identity.users(name=name, domain_id=domain.id)] == [there.id]
+    # Login by name picks the user of the named domain.
+    assert api.token(name, "other-pass", domain=domain.id)[1]["user"]["id"] == there.id
+    assert_fault(api.login(name, "other-pass"), 401, "Unauthorized")
+    project = admin.identity.create_project(name=name, domain_id="default")
+    twin = admin.identity.create_project(name=name, domain_id=domain.id)
+    assert project.id != twin.id
 
 
 def test_user_changes_own_password(admin, api, make_user, connect):
@@ -257,13 +290,18 @@ def test_group_crud_and_membership(admin, api, make_user, unique):
         admin.identity.get_group(group.id)
 
 
-def test_user_projects(admin, api, make_user, connect):
+def test_user_projects_and_groups(admin, api, make_user, connect, unique):
     person = make_user()
     projects = list(admin.identity.user_projects(person.id))
     assert [p.id for p in projects] == [person.project_id]
-    # The user may list their own projects, not another user's.
+    group = admin.identity.create_group(name=unique("group"), domain_id="default")
+    admin.identity.add_user_to_group(person.id, group.id)
+    # The user may list their own projects and groups, not another user's.
     conn = connect(person)
     resp = api.get(f"/v3/users/{person.id}/projects", conn=conn)
     assert [p["id"] for p in resp.json()["projects"]] == [person.project_id]
+    resp = api.get(f"/v3/users/{person.id}/groups", conn=conn)
+    assert [g["id"] for g in resp.json()["groups"]] == [group.id]
     other = make_user()
     assert_fault(api.get(f"/v3/users/{other.id}/projects", conn=conn), 403, "Forbidden")
+    assert_fault(api.get(f"/v3/users/{other.id}/groups", conn=conn), 403, "Forbidden")

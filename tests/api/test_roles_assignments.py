@@ -208,6 +208,14 @@ def test_inherited_grant_reaches_subprojects(admin, api, make_user, unique, ids)
     effective = list(admin.identity.role_assignments(user_id=person.id, effective=True))
     assert _rows(effective) == {(person.id, child.id, ids["reader"])}
     assert effective[0].links["assignment"] == api.base + path
+    # include_subtree lists the grants on the project and below it.
+    admin.identity.assign_project_role_to_user(child, person.id, ids["member"])
+    resp = api.get("/v3/role_assignments", conn=admin, params={
+        "scope.project.id": parent.id, "include_subtree": "true"})
+    rows = {(r["scope"]["project"]["id"], r["role"]["id"])
+            for r in resp.json()["role_assignments"]}
+    assert rows == {(parent.id, ids["reader"]), (child.id, ids["member"])}
+    admin.identity.unassign_project_role_from_user(child, person.id, ids["member"])
     # The inherited grant scopes to the child, not to the parent.
     api.token(person.name, person.password, project_scope(child.id))
     assert_fault(api.login(person.name, person.password, project_scope(parent.id)), 401,
