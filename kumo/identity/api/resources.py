@@ -92,19 +92,39 @@ def get_project(req: Request) -> Reply:
     resources = req.cloud.identity.resources
     project = resources.get_project(project_id)
     body = render.project(req, project)
+    for kind in ("parents", "subtree"):
+        if req.flag(f"{kind}_as_ids") and req.flag(f"{kind}_as_list"):
+            raise exc.ValidationError(f"Cannot use {kind}_as_list and {kind}_as_ids query "
+                                      "params at the same time.")
     if req.flag("parents_as_ids") or req.flag("parents_as_list"):
         parents = resources.parents(project)
         body["parents"] = ([{"project": render.project(req, p)} for p in parents]
-                           if req.flag("parents_as_list") else _ids_tree(parents))
+                           if req.flag("parents_as_list") else _parents_tree(project, parents))
     if req.flag("subtree_as_ids") or req.flag("subtree_as_list"):
         subtree = resources.subtree(project_id)
         body["subtree"] = ([{"project": render.project(req, p)} for p in subtree]
-                           if req.flag("subtree_as_list") else _ids_tree(subtree))
+                           if req.flag("subtree_as_list") else _subtree_tree(project_id, subtree))
     return Reply(200, {"project": body})
 
 
-def _ids_tree(projects) -> dict:
-    return {p.id: None for p in projects}
+def _parents_tree(project, parents) -> dict:
+    """Keystone's ``parents_as_ids``: ``{parent: {grandparent: {domain: None}}}``."""
+    tree = {project.domain_id: None}
+    for parent in reversed(parents):
+        tree = {parent.id: tree}
+    return tree
+
+
+def _subtree_tree(root_id: str, subtree) -> dict | None:
+    """Keystone's ``subtree_as_ids``: ``{child: {grandchild: None}}``; None if a leaf."""
+    children: dict[str, list[str]] = {}
+    for p in subtree:
+        children.setdefault(p.parent_id, []).append(p.id)
+
+    def walk(project_id):
+        below = children.get(project_id)
+        return {child: walk(child) for child in below} if below else None
+    return walk(root_id)
 
 
 @service.route("PATCH", "/v3/projects/{project_id}")
