@@ -45,13 +45,23 @@ def test_project_hierarchy(admin, api, unique):
 
     assert {p.id for p in admin.identity.projects(parent_id=parent.id)} == {child.id}
 
+    # Keystone's *_as_ids are nested dicts, one level per generation; the domain is
+    # the root of the parents.
     resp = api.get(f"/v3/projects/{parent.id}", conn=admin, params={"subtree_as_ids": ""})
     assert resp.status_code == 200
-    assert set(resp.json()["project"]["subtree"]) == {child.id, grandchild.id}
+    assert resp.json()["project"]["subtree"] == {child.id: {grandchild.id: None}}
+    resp = api.get(f"/v3/projects/{grandchild.id}", conn=admin, params={"parents_as_ids": ""})
+    assert resp.json()["project"]["parents"] == {child.id: {parent.id: {"default": None}}}
     resp = api.get(f"/v3/projects/{grandchild.id}", conn=admin,
                    params={"parents_as_list": ""})
     parents = [p["project"]["id"] for p in resp.json()["project"]["parents"]]
     assert parents == [child.id, parent.id]
+    resp = api.get(f"/v3/projects/{parent.id}", conn=admin, params={"subtree_as_list": ""})
+    assert {p["project"]["id"] for p in resp.json()["project"]["subtree"]} == {
+        child.id, grandchild.id}
+    resp = api.get(f"/v3/projects/{grandchild.id}", conn=admin,
+                   params={"parents_as_list": "", "parents_as_ids": ""})
+    assert_fault(resp, 400, "Bad Request")
 
     # An unknown parent is 404 and creates nothing.
     resp = api.post("/v3/projects", conn=admin, json={"project": {
