@@ -249,6 +249,10 @@ def test_unknown_path_and_method(api, admin, ids):
     assert_fault(api.get("/v3/no-such-collection", conn=admin), 404, "Not Found")
     resp = api.post(f"/v3/projects/{ids['demo_project']}", conn=admin, json={})
     assert_fault(resp, 405, "Method Not Allowed")
+    # HEAD is GET without the body.
+    resp = api.head("/v3/projects", conn=admin)
+    assert resp.status_code == 200 and resp.content == b""
+    assert api.head(f"/v3/projects/{UNKNOWN}", conn=admin).status_code == 404
 
 
 def test_oversized_body_is_413(api, admin):

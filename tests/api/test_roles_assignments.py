@@ -35,6 +35,26 @@ def test_role_crud(admin, api, unique):
     assert list(admin.identity.roles(name=name)) == []
 
 
+def test_domain_specific_role(admin, api, make_user, unique):
+    domain = admin.identity.create_domain(name=unique("dom"))
+    name = unique("role")
+    role = admin.identity.create_role(name=name, domain_id=domain.id)
+    assert role.domain_id == domain.id
+    # Listed with its domain only, and its name may be reused globally.
+    assert list(admin.identity.roles(name=name)) == []
+    assert [r.id for r in admin.identity.roles(domain_id=domain.id)] == [role.id]
+    assert admin.identity.create_role(name=name).id != role.id
+    # It cannot be granted on a project of another domain.
+    person = make_user(role=None)
+    other = admin.identity.create_project(name=unique("proj"), domain_id="default")
+    resp = api.put(f"/v3/projects/{other.id}/users/{person.id}/roles/{role.id}", conn=admin)
+    assert_fault(resp, 403, "Forbidden")
+    inside = admin.identity.create_project(name=unique("proj"), domain_id=domain.id)
+    admin.identity.assign_project_role_to_user(inside, person.id, role)
+    assert _rows(admin.identity.role_assignments(user_id=person.id)) == {
+        (person.id, inside.id, role.id)}
+
+
 def test_grant_check_list_and_revoke(admin, api, make_user, ids):
     person = make_user(role=None)
     project = admin.identity.create_project(name=person.name + "-p", domain_id="default")
