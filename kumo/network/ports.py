@@ -1,0 +1,418 @@
+"""Ports (Networking API v2.0: "Ports", "Port binding", "Allowed address pairs",
+"Extra DHCP option (extra_dhcp_opt) extension", "Port security").
+
+The internal API the other areas (routers, floating IPs, the data plane) use; every
+call runs inside :meth:`kumo.network.manager.Networking.write`:
+
+- :meth:`Ports.create` ``(session, ctx, attrs) -> Port``: ``attrs`` as the API's port
+  body (``network_id`` required; ``fixed_ips`` as ``[{"subnet_id"?, "ip_address"?}]``,
+  default one address of the first IPv4 subnet, of the first stateful IPv6 subnet and
+  of every SLAAC subnet). Errors: 404 NetworkNotFound (invisible or not shared with
+  the caller), 404 SubnetNotFound, 400 InvalidInput / InvalidIpForNetwork /
+  InvalidIpForSubnet, 409 IpAddressAlreadyAllocated, 409 IpAddressGenerationFailure,
+  409 MacAddressInUse, 400 PortSecurityAndIPRequiredForSecurityGroups, 409
+  AddressPairAndPortSecurityRequired;
+- :meth:`Ports.update`, :meth:`Ports.delete` (returns the addresses),
+  :meth:`Ports.get` (404 PortNotFound), :meth:`Ports.set_status` (the data plane
+  reports ``ACTIVE``/``DOWN``), :meth:`Ports.render_rows` (API dicts);
+- ``fixed_ips_of``/``security_groups_of`` for many ports at once.
+
+Every change appends ``port`` to the change feed with the binding host (and a
+``delete`` for the old host when the binding moves).
+"""
+from __future__ import annotations
+
+import ipaddress
+import random
+import re
+
+import sqlalchemy as sa
+
+from kumo.common.context import RequestContext
+from kumo.common.timeutils import isotime
+from kumo.network import exceptions as nexc
+from kumo.network import ipam
+from kumo.network.manager import register_part, stamp, touch, visible_clause
+from kumo.network.models import core
+from kumo.network.models import ports as models
+from kumo.network.subnets import DHCP_OWNER, bad
+
+MAC_PREFIX = "fa:16:3e"
+MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+VNIC_TYPES = ("normal", "direct", "macvtap", "baremetal", "direct-physical",
+              "virtio-forwarder", "smart-nic", "remote-managed", "vdpa")
+MAX_ADDRESS_PAIRS = 10
+P = models.Port
+
+
+@register_part("ports")
+class Ports:
+    def __init__(self, networking):
+        self.net = networking
+
+    # -- visibility ----------------------------------------------------------------
+    def visible(self, ctx: RequestContext):
+        """Own ports, plus every port on the caller's own networks."""
+        own_nets = sa.select(core.Network.id).where(
+            core.Network.project_id == (ctx.project_id or ""))
+        return visible_clause(P, ctx, P.network_id.in_(own_nets))
+
+    def get(self, session, ctx: RequestContext, port_id: str) -> models.Port:
+        """The port if visible; 404 PortNotFound otherwise."""
+        row = session.scalar(sa.select(P).where(P.id == port_id, self.visible(ctx)))
+        if row is None:
+            raise nexc.PortNotFound(id=port_id)
+        return row
+
+    def network_for(self, session, ctx: RequestContext, network_id: str,
+                    project_id: str) -> core.Network:
+        """The network a port of ``project_id`` may attach to (404 NetworkNotFound)."""
+        network = self.net.networks.get(session, ctx, network_id)
+        if not ctx.is_admin and not self.net.networks.shared_with(session, network,
+                                                                   project_id):
+            raise nexc.NetworkNotFound(id=network_id)
+        return network
+
+    def foreign_ports_on(self, session, network: core.Network) -> bool:
+        """True if ports of other projects than the network's owner are on it."""
+        return session.scalar(sa.select(P.id).where(
+            P.network_id == network.id, P.project_id != network.project_id,
+            P.device_owner != DHCP_OWNER).limit(1)) is not None
+
+    # -- create --------------------------------------------------------------------
+    def create(self, session, ctx: RequestContext, attrs: dict,
+               network: core.Network | None = None) -> models.Port:
+        """Create a port (see the module doc); ``network`` skips the lookup."""
+        project_id = attrs.get("project_id") or attrs.get("tenant_id") or ctx.project_id
+        if network is None:
+            network = self.network_for(session, ctx, attrs["network_id"], project_id)
+        row = models.Port(
+            project_id=project_id, name=attrs.get("name") or "",
+            description=attrs.get("description") or "", network_id=network.id,
+            admin_state_up=attrs.get("admin_state_up", True), status="DOWN",
+            device_id=attrs.get("device_id") or "",
+            device_owner=attrs.get("device_owner") or "",
+            host_id=attrs.get("binding:host_id") or "",
+            vnic_type=self._vnic(attrs.get("binding:vnic_type")),
+            profile=attrs.get("binding:profile") or {},
+            extra_dhcp_opts=self._merge_opts([], attrs.get("extra_dhcp_opts") or []))
+        stamp(row)
+        row.mac_address = self._mac(session, network.id, attrs.get("mac_address"))
+        psec = attrs.get("port_security_enabled")
+        row.port_security_enabled = network.port_security_enabled if psec is None else psec
+        pairs = attrs.get("allowed_address_pairs") or []
+        if pairs and not row.port_security_enabled:
+            raise nexc.AddressPairAndPortSecurityRequired()
+        row.allowed_address_pairs = self._pairs(pairs, row.mac_address)
+        session.add(row)
+        session.flush()
+        if "fixed_ips" in attrs and attrs["fixed_ips"] is not None:
+            self._allocate_requested(session, network, row, attrs["fixed_ips"])
+        else:
+            self._allocate_default(session, network, row)
+        groups = attrs.get("security_groups")
+        if not row.port_security_enabled:
+            if groups:
+                raise nexc.PortSecurityAndIPRequiredForSecurityGroups()
+            groups = []
+        elif groups is None:
+            groups = self._default_groups(session, row)
+        else:
+            groups = self._check_groups(session, ctx, groups)
+        self._set_groups(session, row.id, groups)
+        self._changed(session, row)
+        return row
+
+    def _changed(self, session, row: models.Port, op: str = "update") -> None:
+        self.net.changed(session, "port", row.id, op, host=row.host_id or None)
+
+    @staticmethod
+    def _vnic(value: str | None) -> str:
+        value = value or "normal"
+        if value not in VNIC_TYPES:
+            raise bad(f"binding:vnic_type '{value}' is not in {list(VNIC_TYPES)}")
+        return value
+
+    @staticmethod
+    def _mac(session, network_id: str, requested: str | None) -> str:
+        if requested is not None:
+            mac = requested.lower()
+            if not MAC_RE.match(mac) or int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
+                raise bad(f"'{requested}' is not a valid MAC address")
+            if session.scalar(sa.select(P.id).where(P.network_id == network_id,
+                                                    P.mac_address == mac)):
+                raise nexc.MacAddressInUse(net_id=network_id, mac=mac)
+            return mac
+        for _ in range(16):
+            mac = MAC_PREFIX + "".join(f":{random.randint(0, 255):02x}" for _ in range(3))
+            if not session.scalar(sa.select(P.id).where(P.network_id == network_id,
+                                                        P.mac_address == mac)):
+                return mac
+        raise nexc.MacAddressGenerationFailure(net_id=network_id)
+
+    @staticmethod
+    def _pairs(pairs: list[dict], mac: str) -> list[dict]:
+        if len(pairs) > MAX_ADDRESS_PAIRS:
+            raise bad(f"The number of allowed address pair exceeds the maximum "
+                      f"{MAX_ADDRESS_PAIRS}.")
+        out = []
+        for pair in pairs:
+            ip = pair.get("ip_address")
+            try:
+                net = ipaddress.ip_network(str(ip), strict=False)
+            except ValueError:
+                raise bad(f"'{ip}' is not a valid IP address or CIDR") from None
+            item = {"ip_address": str(net.network_address) if net.num_addresses == 1
+                    and "/" not in str(ip) else str(ip),
+                    "mac_address": (pair.get("mac_address") or mac).lower()}
+            if not MAC_RE.match(item["mac_address"]):
+                raise bad(f"'{pair.get('mac_address')}' is not a valid MAC address")
+            if item in out:
+                raise nexc.DuplicateAddressPairInRequest(**item)
+            out.append(item)
+        return out
+
+    @staticmethod
+    def _merge_opts(current: list[dict], given: list[dict]) -> list[dict]:
+        """Extra DHCP options: set or (``opt_value`` null) remove by name and version."""
+        out = {(o["opt_name"], o["ip_version"]): o for o in current}
+        for opt in given:
+            name = opt.get("opt_name")
+            version = int(opt.get("ip_version") or 4)
+            if not name or version not in (4, 6):
+                raise bad(f"Invalid extra_dhcp_opt {opt}")
+            if opt.get("opt_value") is None:
+                out.pop((name, version), None)
+            else:
+                out[(name, version)] = {"opt_name": name, "opt_value": str(opt["opt_value"]),
+                                        "ip_version": version}
+        return list(out.values())
+
+    # -- addresses -----------------------------------------------------------------
+    def _candidates(self, session, network_id: str, device_owner: str) -> list:
+        subnets = self.net.subnets.on_network(session, network_id)
+        matching = [s for s in subnets if device_owner and device_owner in s.service_types]
+        return matching or [s for s in subnets if not s.service_types]
+
+    def _allocate_default(self, session, network, row: models.Port) -> None:
+        subnets = self._candidates(session, network.id, row.device_owner)
+        v4 = [s for s in subnets if s.ip_version == 4]
+        v6 = [s for s in subnets if s.ip_version == 6 and not ipam.is_slaac(s)]
+        for group in (v4, v6):
+            if group and not any(ipam.allocate(session, s, row.id, None, row.mac_address,
+                                               row.device_owner) for s in group):
+                raise nexc.IpAddressGenerationFailure(net_id=network.id)
+        if not row.device_owner.startswith("network:router"):
+            for s in subnets:
+                if ipam.is_slaac(s):
+                    ipam.allocate(session, s, row.id, None, row.mac_address)
+
+    def _allocate_requested(self, session, network, row: models.Port, specs: list[dict],
+                            keep: set = frozenset()) -> None:
+        subnets = self.net.subnets.on_network(session, network.id)
+        by_id = {s.id: s for s in subnets}
+        for spec in specs:
+            sid, ip = spec.get("subnet_id"), spec.get("ip_address")
+            if sid is None and ip is None:
+                raise bad("fixed_ips entries need a subnet_id or an ip_address")
+            if sid is not None:
+                subnet = by_id.get(sid)
+                if subnet is None:
+                    if session.get(models.Subnet, sid) is None:
+                        raise nexc.SubnetNotFound(id=sid)
+                    raise bad(f"Failed to create port on network {network.id}, because "
+                              f"fixed_ips included invalid subnet {sid}")
+            else:
+                try:
+                    addr = ipaddress.ip_address(ip)
+                except ValueError:
+                    raise bad(f"'{ip}' is not a valid IP address") from None
+                subnet = next((s for s in subnets if ipam.usable(s.cidr, addr)), None)
+                if subnet is None:
+                    raise nexc.InvalidIpForNetwork(ip_address=ip)
+            if ip is not None:
+                try:
+                    ip = str(ipaddress.ip_address(ip))
+                except ValueError:
+                    raise bad(f"'{ip}' is not a valid IP address") from None
+                if (subnet.id, ip) in keep:
+                    continue
+            if ipam.allocate(session, subnet, row.id, ip, row.mac_address,
+                             row.device_owner) is None:
+                raise nexc.IpAddressGenerationFailure(net_id=network.id)
+
+    def fixed_ips_of(self, session, port_ids: list[str]) -> dict[str, list[dict]]:
+        return ipam.held_by(session, port_ids)
+
+    # -- security groups -----------------------------------------------------------
+    def _default_groups(self, session, row: models.Port) -> list[str]:
+        part = self.net.parts.get("security_groups")
+        if part is None or row.device_owner.startswith("network:"):
+            return []
+        group = part.default_group_id(session, row.project_id)
+        return [group] if group else []
+
+    def _check_groups(self, session, ctx, ids: list[str]) -> list[str]:
+        ids = list(dict.fromkeys(ids))
+        part = self.net.parts.get("security_groups")
+        if part is not None and ids:
+            part.check_visible(session, ctx, ids)
+        return ids
+
+    @staticmethod
+    def _set_groups(session, port_id: str, ids: list[str]) -> None:
+        session.execute(sa.delete(models.PortSecurityGroup).where(
+            models.PortSecurityGroup.port_id == port_id))
+        if ids:
+            session.execute(sa.insert(models.PortSecurityGroup), [
+                {"port_id": port_id, "security_group_id": g} for g in ids])
+
+    def security_groups_of(self, session, port_ids: list[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {p: [] for p in port_ids}
+        PSG = models.PortSecurityGroup
+        for chunk in range(0, len(port_ids), 500):
+            for r in session.execute(sa.select(PSG.port_id, PSG.security_group_id).where(
+                    PSG.port_id.in_(port_ids[chunk:chunk + 500]))):
+                out[r.port_id].append(r.security_group_id)
+        for groups in out.values():
+            groups.sort()
+        return out
+
+    def ports_in_group(self, session, group_id: str) -> list[str]:
+        """Ids of the ports using security group ``group_id``."""
+        return list(session.scalars(sa.select(models.PortSecurityGroup.port_id).where(
+            models.PortSecurityGroup.security_group_id == group_id)))
+
+    # -- update / delete -----------------------------------------------------------
+    def update(self, session, ctx: RequestContext, row: models.Port, attrs: dict) -> None:
+        """Apply updatable attributes (network_id is fixed). ``fixed_ips`` replaces the
+        port's addresses: entries naming a held address keep it."""
+        old_host = row.host_id
+        network = session.get(core.Network, row.network_id)
+        if "mac_address" in attrs and attrs["mac_address"].lower() != row.mac_address:
+            if row.host_id:
+                raise nexc.PortBound(id=row.id, host=row.host_id)
+            row.mac_address = self._mac(session, row.network_id, attrs["mac_address"])
+        for key, column in (("name", "name"), ("description", "description"),
+                            ("admin_state_up", "admin_state_up"), ("device_id", "device_id"),
+                            ("device_owner", "device_owner"),
+                            ("binding:host_id", "host_id"), ("binding:profile", "profile")):
+            if key in attrs:
+                value = attrs[key]
+                setattr(row, column, value if value is not None else
+                        ({} if column == "profile" else ""))
+        if "binding:vnic_type" in attrs:
+            row.vnic_type = self._vnic(attrs["binding:vnic_type"])
+        if "extra_dhcp_opts" in attrs:
+            row.extra_dhcp_opts = self._merge_opts(row.extra_dhcp_opts or [],
+                                                   attrs["extra_dhcp_opts"] or [])
+        if "port_security_enabled" in attrs:
+            row.port_security_enabled = attrs["port_security_enabled"]
+        groups = self.security_groups_of(session, [row.id])[row.id]
+        if "security_groups" in attrs:
+            groups = self._check_groups(session, ctx, attrs["security_groups"] or [])
+        if not row.port_security_enabled:
+            if groups:
+                if "security_groups" in attrs:
+                    raise nexc.PortSecurityAndIPRequiredForSecurityGroups()
+                raise nexc.PortSecurityPortHasSecurityGroup()
+        if "allowed_address_pairs" in attrs:
+            row.allowed_address_pairs = self._pairs(attrs["allowed_address_pairs"] or [],
+                                                    row.mac_address)
+        if row.allowed_address_pairs and not row.port_security_enabled:
+            raise nexc.AddressPairAndPortSecurityRequired()
+        if "security_groups" in attrs:
+            self._set_groups(session, row.id, groups)
+        if attrs.get("fixed_ips") is not None:
+            self._replace_ips(session, network, row, attrs["fixed_ips"])
+        touch(row)
+        if old_host and old_host != row.host_id:
+            self.net.changed(session, "port", row.id, "delete", host=old_host)
+        self._changed(session, row)
+
+    def _replace_ips(self, session, network, row: models.Port, specs: list[dict]) -> None:
+        held = self.fixed_ips_of(session, [row.id])[row.id]
+        wanted = set()
+        specs = [dict(s) for s in specs]
+        for spec in specs:
+            if not spec.get("ip_address") and spec.get("subnet_id"):
+                same = [h for h in held if h["subnet_id"] == spec["subnet_id"]
+                        and (h["subnet_id"], h["ip_address"]) not in wanted]
+                if same:
+                    spec["ip_address"] = same[0]["ip_address"]
+            if spec.get("ip_address"):
+                try:
+                    ip = str(ipaddress.ip_address(spec["ip_address"]))
+                except ValueError:
+                    raise bad(f"'{spec['ip_address']}' is not a valid IP address") from None
+                for h in held:
+                    if h["ip_address"] == ip and spec.get("subnet_id") in (None, h["subnet_id"]):
+                        wanted.add((h["subnet_id"], ip))
+        for h in held:
+            if (h["subnet_id"], h["ip_address"]) not in wanted:
+                ipam.release(session, session.get(models.Subnet, h["subnet_id"]),
+                             h["ip_address"])
+        session.flush()
+        self._allocate_requested(session, network, row, specs, keep=wanted)
+
+    def set_status(self, session, port_id: str, status: str) -> None:
+        """The data plane's report: ``ACTIVE`` or ``DOWN`` (404 PortNotFound)."""
+        row = session.get(P, port_id)
+        if row is None:
+            raise nexc.PortNotFound(id=port_id)
+        if row.status != status:
+            row.status = status
+            touch(row)
+            self._changed(session, row)
+
+    def delete(self, session, ctx: RequestContext, row: models.Port) -> None:
+        """Delete the port and give its addresses back to their pools."""
+        for h in self.fixed_ips_of(session, [row.id])[row.id]:
+            ipam.release(session, session.get(models.Subnet, h["subnet_id"]), h["ip_address"])
+        self._set_groups(session, row.id, [])
+        self.net.delete_tags(session, row.id)
+        session.delete(row)
+        session.flush()
+        self._changed(session, row, "delete")
+
+    def on_network_delete(self, session, ctx: RequestContext, network: core.Network) -> None:
+        """409 NetworkInUse while ports other than DHCP ports remain; DHCP ports go."""
+        rows = list(session.scalars(sa.select(P).where(P.network_id == network.id)))
+        if any(r.device_owner != DHCP_OWNER for r in rows):
+            raise nexc.NetworkInUse(id=network.id)
+        for r in rows:
+            self.delete(session, ctx, r)
+
+    # -- rendering -----------------------------------------------------------------
+    def render_rows(self, session, rows: list[models.Port], admin: bool) -> list[dict]:
+        """API dicts of ``rows`` (``binding:*`` but ``vnic_type`` only for admin)."""
+        ids = [r.id for r in rows]
+        tags = self.net.tags_of(session, ids)
+        ips = self.fixed_ips_of(session, ids)
+        groups = self.security_groups_of(session, ids)
+        out = []
+        for r in rows:
+            item = {
+                "id": r.id, "name": r.name, "network_id": r.network_id,
+                "project_id": r.project_id, "tenant_id": r.project_id,
+                "mac_address": r.mac_address, "admin_state_up": r.admin_state_up,
+                "status": r.status, "device_id": r.device_id,
+                "device_owner": r.device_owner, "fixed_ips": ips[r.id],
+                "allowed_address_pairs": list(r.allowed_address_pairs or []),
+                "extra_dhcp_opts": list(r.extra_dhcp_opts or []),
+                "security_groups": groups[r.id],
+                "port_security_enabled": r.port_security_enabled,
+                "binding:vnic_type": r.vnic_type, "description": r.description,
+                "created_at": isotime(r.created_at, subsecond=False),
+                "updated_at": isotime(r.updated_at, subsecond=False),
+                "revision_number": r.revision_number, "tags": tags[r.id],
+            }
+            if admin:
+                item.update({
+                    "binding:host_id": r.host_id,
+                    "binding:vif_type": "bridge" if r.host_id else "unbound",
+                    "binding:vif_details": ({"connectivity": "l2", "port_filter": True}
+                                            if r.host_id else {}),
+                    "binding:profile": dict(r.profile or {})})
+            out.append(item)
+        return out
