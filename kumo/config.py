@@ -64,6 +64,9 @@ class Settings:
     quota_security_group_rule: int = 100
     quota_subnetpool: int = -1
     quota_rbac_policy: int = 10
+    #: Seconds without a heartbeat after which an agent is shown as not alive
+    #: (Neutron's ``agent_down_time``).
+    agent_down_time_s: int = 75
 
     @property
     def db_url(self) -> str:

@@ -26,11 +26,15 @@ class Networks:
 
     # -- visibility ----------------------------------------------------------------
     def shared_clause(self, ctx: RequestContext):
-        """Networks visible to a non-admin beyond their own: shared, external, or
-        RBAC-granted to their project (or to every project)."""
+        """Networks visible to a non-admin beyond their own: shared, RBAC-granted to
+        their project (or to every project) as shared or external, or external by the
+        flag alone (no ``access_as_external`` policy narrows who sees it)."""
         rbac = sa.select(models.RBACPolicy.object_id).where(
             models.RBACPolicy.target_tenant.in_([ctx.project_id or "", "*"]))
-        return sa.or_(models.Network.shared, models.Network.external,
+        narrowed = sa.select(models.RBACPolicy.object_id).where(
+            models.RBACPolicy.action == "access_as_external")
+        return sa.or_(models.Network.shared,
+                      sa.and_(models.Network.external, models.Network.id.not_in(narrowed)),
                       models.Network.id.in_(rbac))
 
     def visible(self, ctx: RequestContext):

@@ -1,1 +1,341 @@
-"""Networking API: admin (filled by its area)."""
+"""Network RBAC policies, quotas, availability zones and agents (Networking API v2.0:
+"RBAC Policies", "Quotas extension", "Quotas details extension", "Availability zones",
+"Agents"); and Kumo's agent heartbeat route. Logic: :mod:`kumo.network.rbac`,
+:mod:`kumo.network.quotas`, :mod:`kumo.network.agents`.
+
+- ``/v2.0/rbac-policies[/{id}]`` (GET, POST, PUT target_tenant, DELETE):
+  ``{"rbac_policy": {id, object_type, object_id, action, target_tenant, project_id,
+  tenant_id}}``; 404 RbacPolicyNotFound, 409 RbacPolicyInUse / DuplicateRbacPolicy.
+- ``/v2.0/quotas`` (admin: projects with overrides), ``/v2.0/quotas/{project_id}`` (GET
+  own or admin; PUT, DELETE admin), ``.../default``, ``.../details.json``
+  (``{resource: {limit, used, reserved}}``).
+- ``GET /v2.0/availability_zones``: ``{name, resource, state}``.
+- ``/v2.0/agents[/{id}]`` (admin: GET, PUT admin_state_up/description, DELETE).
+- ``POST /kumo/v1/agents/heartbeat`` (admin): ``{"agent": {host, agent_type, binary,
+  configurations, availability_zone, resources_synced, start_flag}}`` -> the agent.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from kumo.common import exceptions as exc
+from kumo.common.collection import Collection
+from kumo.common.filters import to_bool
+from kumo.common.http import Reply, Request
+from kumo.common.policy import RuleDefault, register
+from kumo.common.timeutils import utcnow
+from kumo.network import agents as agents_logic
+from kumo.network import quotas as quotas_logic
+from kumo.network import rbac as rbac_logic
+from kumo.network.api import common, service
+from kumo.network.api.root import register_extension
+
+MEMBER = "rule:admin or rule:project_member"
+READER = "rule:admin or rule:project_reader"
+ADMIN = "rule:admin"
+
+register([
+    RuleDefault("create_rbac_policy", MEMBER),
+    RuleDefault("create_rbac_policy:target_tenant", ADMIN),  # only for "*"
+    RuleDefault("get_rbac_policy", "@"),  # visibility is enforced by the query
+    RuleDefault("update_rbac_policy", MEMBER),
+    RuleDefault("update_rbac_policy:target_tenant", ADMIN),  # only for "*"
+    RuleDefault("delete_rbac_policy", MEMBER),
+    RuleDefault("get_quota", READER),
+    RuleDefault("update_quota", ADMIN),
+    RuleDefault("delete_quota", ADMIN),
+    RuleDefault("get_availability_zone", "@"),
+    RuleDefault("get_agent", ADMIN),
+    RuleDefault("update_agent", ADMIN),
+    RuleDefault("delete_agent", ADMIN),
+    RuleDefault("kumo:report_agent_state", ADMIN),
+])
+
+for _alias, _name, _desc in [
+    ("rbac-policies", "RBAC Policies",
+     "Allows creation and modification of policies that control tenant access to "
+     "resources."),
+    ("quotas", "Quota management support", "Expose functions for quotas management "
+                                           "per tenant"),
+    ("quota_details", "Quota details management support",
+     "Expose functions for quotas usage statistics per project"),
+    ("quota-check-limit", "Quota engine limit check",
+     "Support for checking the resource usage before applying a new quota limit"),
+    ("agent", "agent", "The agent management extension."),
+    ("agent-resources-synced", "Agent's Resource View Synced to Placement",
+     "Stores success/failure of last sync to Placement"),
+]:
+    register_extension(_alias, _name, _desc)
+
+# -- RBAC policies ----------------------------------------------------------------------
+P = rbac_logic.P
+RBAC_CREATE = {
+    "type": "object", "additionalProperties": False,
+    "required": ["object_type", "object_id", "action", "target_tenant"],
+    "properties": {"object_type": {"enum": list(rbac_logic.ACTIONS)},
+                   "object_id": {"type": "string"}, "action": {"type": "string"},
+                   "target_tenant": {"type": "string", "minLength": 1, "maxLength": 255},
+                   "project_id": {"type": "string"}, "tenant_id": {"type": "string"}}}
+RBAC_UPDATE = {"type": "object", "additionalProperties": False, "properties": {
+    "target_tenant": {"type": "string", "minLength": 1, "maxLength": 255}}}
+RBAC = Collection(
+    "rbac_policies", P,
+    columns={"id": P.id, "object_type": P.object_type, "object_id": P.object_id,
+             "action": P.action, "target_tenant": P.target_tenant,
+             "project_id": P.project_id, "tenant_id": P.project_id},
+    sortable=("id", "object_type", "object_id", "action", "target_tenant", "project_id",
+              "tenant_id"))
+
+
+def render_rbac(row) -> dict:
+    return {"id": row.id, "object_type": row.object_type, "object_id": row.object_id,
+            "action": row.action, "target_tenant": row.target_tenant,
+            "project_id": row.project_id, "tenant_id": row.project_id}
+
+
+@service.route("POST", "/v2.0/rbac-policies")
+def create_rbac_policy(req: Request) -> Reply:
+    entries, bulk = common.items(req, "rbac_policy", "rbac_policies", RBAC_CREATE)
+    networking = req.cloud.networking
+    with networking.write() as s:
+        rows = []
+        for attrs in entries:
+            target = common.target_of(req, attrs)
+            req.context.enforce("create_rbac_policy", target)
+            if attrs["target_tenant"] == "*":
+                req.context.enforce("create_rbac_policy:target_tenant", target)
+            if target["project_id"] != req.context.project_id:
+                req.context.enforce("create_rbac_policy:target_tenant", target)
+            rows.append(networking.rbac.create(s, req.context, attrs))
+        rendered = [render_rbac(r) for r in rows]
+    return common.created(req, "rbac_policy", "rbac_policies", rendered, bulk)
+
+
+@service.route("GET", "/v2.0/rbac-policies")
+def list_rbac_policies(req: Request) -> Reply:
+    networking = req.cloud.networking
+    with networking.read() as s:
+        stmt = sa.select(P).where(networking.rbac.visible(req.context))
+        rows, links = RBAC.query(s, stmt, req.query, req.url("/v2.0/rbac-policies"))
+        rendered = [render_rbac(r) for r in rows]
+    return common.listing(req, "rbac_policies", rendered, links)
+
+
+@service.route("GET", "/v2.0/rbac-policies/{policy_id}")
+def show_rbac_policy(req: Request) -> Reply:
+    networking = req.cloud.networking
+    with networking.read() as s:
+        row = networking.rbac.get(s, req.context, req.params["policy_id"])
+        return common.show(req, "rbac_policy", render_rbac(row))
+
+
+@service.route("PUT", "/v2.0/rbac-policies/{policy_id}")
+def update_rbac_policy(req: Request) -> Reply:
+    attrs = common.one(req, "rbac_policy", RBAC_UPDATE)
+    networking = req.cloud.networking
+    with networking.write() as s:
+        row = networking.rbac.get(s, req.context, req.params["policy_id"])
+        target = {"project_id": row.project_id}
+        req.context.enforce("update_rbac_policy", target)
+        if attrs.get("target_tenant") == "*":
+            req.context.enforce("update_rbac_policy:target_tenant", target)
+        networking.rbac.update(s, req.context, row, attrs)
+        return common.show(req, "rbac_policy", render_rbac(row))
+
+
+@service.route("DELETE", "/v2.0/rbac-policies/{policy_id}")
+def delete_rbac_policy(req: Request) -> Reply:
+    networking = req.cloud.networking
+    with networking.write() as s:
+        row = networking.rbac.get(s, req.context, req.params["policy_id"])
+        req.context.enforce("delete_rbac_policy", {"project_id": row.project_id})
+        networking.rbac.delete(s, req.context, row)
+    return Reply(204)
+
+
+# -- quotas -----------------------------------------------------------------------------
+QUOTA_UPDATE = {"type": "object", "required": ["quota"], "properties": {"quota": {
+    "type": "object", "additionalProperties": False,
+    "properties": {**{r: {"type": "integer", "minimum": -1, "maximum": 2 ** 31 - 1}
+                      for r in quotas_logic.RESOURCES},
+                   "check_limit": {"type": "boolean"}}}}}
+
+
+def _quota_target(req: Request) -> dict:
+    project_id = req.params["project_id"]
+    target = {"project_id": project_id}
+    if not req.context.can("get_quota", target):
+        raise exc.Forbidden("Non-admin is not authorized to access quotas for another "
+                            "project")
+    return target
+
+
+@service.route("GET", "/v2.0/quotas")
+def list_quotas(req: Request) -> Reply:
+    req.context.enforce("update_quota", {"project_id": ""})
+    networking = req.cloud.networking
+    with networking.read() as s:
+        out = []
+        for project_id in networking.quotas.projects(s):
+            item = networking.quotas.limits(s, project_id)
+            item.update(project_id=project_id, tenant_id=project_id)
+            out.append(item)
+    return Reply(200, {"quotas": out})
+
+
+@service.route("GET", "/v2.0/quotas/{project_id}")
+def show_quota(req: Request) -> Reply:
+    _quota_target(req)
+    networking = req.cloud.networking
+    with networking.read() as s:
+        return Reply(200, {"quota": networking.quotas.limits(s, req.params["project_id"])})
+
+
+@service.route("GET", "/v2.0/quotas/{project_id}/default")
+def show_quota_default(req: Request) -> Reply:
+    _quota_target(req)
+    return Reply(200, {"quota": req.cloud.networking.quotas.defaults()})
+
+
+@service.route("GET", "/v2.0/quotas/{project_id}/details.json")
+def show_quota_details(req: Request) -> Reply:
+    _quota_target(req)
+    networking = req.cloud.networking
+    with networking.read() as s:
+        return Reply(200, {"quota": networking.quotas.details(s, req.params["project_id"])})
+
+
+@service.route("PUT", "/v2.0/quotas/{project_id}")
+def update_quota(req: Request) -> Reply:
+    body = req.json(QUOTA_UPDATE)
+    target = {"project_id": req.params["project_id"]}
+    req.context.enforce("update_quota", target)
+    networking = req.cloud.networking
+    values = dict(body["quota"])
+    check_limit = values.pop("check_limit", False)
+    with networking.write() as s:
+        if check_limit:
+            networking.quotas.check_limits(s, req.params["project_id"], values)
+        limits = networking.quotas.update(s, req.params["project_id"], values)
+    return Reply(200, {"quota": limits})
+
+
+@service.route("DELETE", "/v2.0/quotas/{project_id}")
+def delete_quota(req: Request) -> Reply:
+    req.context.enforce("delete_quota", {"project_id": req.params["project_id"]})
+    networking = req.cloud.networking
+    with networking.write() as s:
+        networking.quotas.reset(s, req.params["project_id"])
+    return Reply(204)
+
+
+# -- availability zones -----------------------------------------------------------------
+@service.route("GET", "/v2.0/availability_zones")
+def list_availability_zones(req: Request) -> Reply:
+    req.context.enforce("get_availability_zone")
+    zones = req.cloud.networking.agents.availability_zones()
+    for key in ("name", "resource", "state"):
+        wanted = req.query.getlist(key)
+        if wanted:
+            zones = [z for z in zones if z[key] in wanted]
+    return common.listing(req, "availability_zones", zones, [])
+
+
+# -- agents -----------------------------------------------------------------------------
+A = agents_logic.A
+AGENTS = Collection(
+    "agents", A,
+    columns={"id": A.id, "agent_type": A.agent_type, "binary": A.binary, "topic": A.topic,
+             "host": A.host, "availability_zone": A.availability_zone,
+             "admin_state_up": A.admin_state_up, "description": A.description},
+    booleans=("admin_state_up",),
+    sortable=("id", "agent_type", "binary", "topic", "host", "availability_zone",
+              "admin_state_up"))
+AGENT_UPDATE = {"type": "object", "additionalProperties": False, "properties": {
+    "admin_state_up": {"type": "boolean"},
+    "description": {"type": ["string", "null"], "maxLength": 255}}}
+HEARTBEAT = {"type": "object", "required": ["agent"], "properties": {"agent": {
+    "type": "object", "additionalProperties": False, "required": ["host", "agent_type"],
+    "properties": {"host": {"type": "string", "minLength": 1, "maxLength": 255},
+                   "agent_type": {"type": "string", "minLength": 1, "maxLength": 255},
+                   "binary": {"type": "string", "maxLength": 255},
+                   "configurations": {"type": "object"},
+                   "availability_zone": {"type": ["string", "null"], "maxLength": 255},
+                   "resources_synced": {"type": ["boolean", "null"]},
+                   "start_flag": {"type": "boolean"}}}}}
+
+
+def _agent_time(value) -> str | None:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else None
+
+
+def render_agent(req: Request, row) -> dict:
+    return {"id": row.id, "agent_type": row.agent_type, "binary": row.binary,
+            "topic": row.topic, "host": row.host, "admin_state_up": row.admin_state_up,
+            "availability_zone": row.availability_zone, "description": row.description,
+            "configurations": row.configurations or {},
+            "alive": req.cloud.networking.agents.is_alive(row),
+            "created_at": _agent_time(row.created_at),
+            "started_at": _agent_time(row.started_at),
+            "heartbeat_timestamp": _agent_time(row.heartbeat_timestamp),
+            "resources_synced": row.resources_synced, "ha_state": None}
+
+
+@service.route("GET", "/v2.0/agents")
+def list_agents(req: Request) -> Reply:
+    req.context.enforce("get_agent")
+    networking = req.cloud.networking
+    stmt = sa.select(A)
+    alive = req.query.getlist("alive")
+    if alive:
+        wanted = {to_bool(v, "alive") for v in alive}
+        if wanted == {True}:
+            stmt = stmt.where(networking.agents.alive_clause())
+        elif wanted == {False}:
+            stmt = stmt.where(~networking.agents.alive_clause())
+    with networking.read() as s:
+        rows, links = AGENTS.query(s, stmt, req.query, req.url("/v2.0/agents"))
+        rendered = [render_agent(req, r) for r in rows]
+    return common.listing(req, "agents", rendered, links)
+
+
+@service.route("GET", "/v2.0/agents/{agent_id}")
+def show_agent(req: Request) -> Reply:
+    req.context.enforce("get_agent")
+    networking = req.cloud.networking
+    with networking.read() as s:
+        row = networking.agents.get(s, req.params["agent_id"])
+        return common.show(req, "agent", render_agent(req, row))
+
+
+@service.route("PUT", "/v2.0/agents/{agent_id}")
+def update_agent(req: Request) -> Reply:
+    req.context.enforce("update_agent")
+    attrs = common.one(req, "agent", AGENT_UPDATE)
+    networking = req.cloud.networking
+    with networking.db.session() as s:
+        row = networking.agents.get(s, req.params["agent_id"])
+        networking.agents.update(s, row, attrs)
+        s.flush()
+        return common.show(req, "agent", render_agent(req, row))
+
+
+@service.route("DELETE", "/v2.0/agents/{agent_id}")
+def delete_agent(req: Request) -> Reply:
+    req.context.enforce("delete_agent")
+    networking = req.cloud.networking
+    with networking.db.session() as s:
+        networking.agents.delete(s, networking.agents.get(s, req.params["agent_id"]))
+    return Reply(204)
+
+
+@service.route("POST", "/kumo/v1/agents/heartbeat")
+def agent_heartbeat(req: Request) -> Reply:
+    """The data plane's agent report (Kumo's own API): creates or refreshes the agent."""
+    req.context.enforce("kumo:report_agent_state")
+    report = req.json(HEARTBEAT)["agent"]
+    networking = req.cloud.networking
+    agent_id = networking.agents.record_heartbeat(**report)["id"]
+    with networking.read() as s:
+        row = networking.agents.get(s, agent_id)
+        return Reply(200, {"agent": render_agent(req, row), "at": utcnow().isoformat()})

@@ -1,0 +1,107 @@
+"""Networking agents and availability zones (Networking API v2.0: "Agents",
+"Availability zones").
+
+The data plane reports each of its agents with :meth:`Agents.heartbeat`; an agent is
+``alive`` while its last heartbeat is younger than ``Settings.agent_down_time_s``.
+Heartbeats are not desired state: they do not advance the change feed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from kumo.common.timeutils import utcnow
+from kumo.network import exceptions as nexc
+from kumo.network.manager import new_id, register_part
+from kumo.network.models import security as models
+
+A = models.Agent
+#: Agent type -> (binary, topic), as Neutron's reference agents report them.
+AGENT_TYPES = {
+    "Linux bridge agent": ("neutron-linuxbridge-agent", "N/A"),
+    "DHCP agent": ("neutron-dhcp-agent", "dhcp_agent"),
+    "L3 agent": ("neutron-l3-agent", "l3_agent"),
+    "Metadata agent": ("neutron-metadata-agent", "N/A"),
+}
+#: Agent types that serve an availability zone.
+ZONED = ("DHCP agent", "L3 agent")
+DEFAULT_ZONE = "nova"
+
+
+@register_part("agents")
+class Agents:
+    def __init__(self, networking):
+        self.net = networking
+
+    def alive_clause(self):
+        horizon = utcnow() - dt.timedelta(seconds=self.net.settings.agent_down_time_s)
+        return A.heartbeat_timestamp > horizon
+
+    def is_alive(self, row: models.Agent) -> bool:
+        return (utcnow() - row.heartbeat_timestamp).total_seconds() < \
+            self.net.settings.agent_down_time_s
+
+    def get(self, session, agent_id: str) -> models.Agent:
+        row = session.get(A, agent_id)
+        if row is None:
+            raise nexc.AgentNotFound(id=agent_id)
+        return row
+
+    def heartbeat(self, session, host: str, agent_type: str, binary: str | None = None,
+                  configurations: dict | None = None, availability_zone: str | None = None,
+                  resources_synced: bool | None = None, start_flag: bool = False
+                  ) -> models.Agent:
+        """Record a heartbeat of ``agent_type`` on ``host`` (creating the agent on its
+        first one; ``start_flag`` marks an agent restart). Returns the row."""
+        now = utcnow()
+        default_binary, topic = AGENT_TYPES.get(agent_type, (binary or "", "N/A"))
+        zone = availability_zone or (DEFAULT_ZONE if agent_type in ZONED else None)
+        row = session.scalar(sa.select(A).where(A.agent_type == agent_type, A.host == host))
+        if row is None:
+            row = A(id=new_id(), agent_type=agent_type, host=host, admin_state_up=True,
+                    created_at=now, started_at=now, topic=topic)
+            session.add(row)
+        elif start_flag:
+            row.started_at = now
+        self._fill(row, binary or row.binary or default_binary, configurations, zone,
+                   resources_synced, now)
+        session.flush()
+        return row
+
+    def record_heartbeat(self, **report) -> dict:
+        """:meth:`heartbeat` in its own transaction (retried once if two first
+        heartbeats of one agent race); returns ``{"id"}``."""
+        for attempt in (1, 2):
+            try:
+                with self.net.db.session() as s:
+                    row = self.heartbeat(s, **report)
+                    return {"id": row.id}
+            except sa_exc.IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _fill(row, binary, configurations, zone, resources_synced, now) -> None:
+        row.binary = binary
+        if configurations is not None or row.configurations is None:
+            row.configurations = configurations or {}
+        row.availability_zone = zone
+        if resources_synced is not None:
+            row.resources_synced = resources_synced
+        row.heartbeat_timestamp = now
+
+    def update(self, session, row: models.Agent, attrs: dict) -> None:
+        for key in ("admin_state_up", "description"):
+            if key in attrs:
+                setattr(row, key, attrs[key])
+
+    def delete(self, session, row: models.Agent) -> None:
+        session.delete(row)
+
+    def availability_zones(self) -> list[dict]:
+        """The zones: ``nova`` for networks and routers, always available."""
+        return [{"name": DEFAULT_ZONE, "resource": r, "state": "available"}
+                for r in ("network", "router")]
