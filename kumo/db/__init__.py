@@ -49,6 +49,7 @@ class Database:
         self._sessionmaker = orm.sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessionmaker = orm.sessionmaker(self.read_engine, expire_on_commit=False)
         self._local = threading.local()
+        self._write_lock = threading.Lock()
 
     @contextlib.contextmanager
     def session(self, readonly: bool = False) -> Iterator[orm.Session]:
@@ -63,6 +64,11 @@ class Database:
         session = (self._read_sessionmaker if readonly else self._sessionmaker)()
         session.info["after_commit"] = []
         self._local.session = session
+        # SQLite has one writer at a time; queueing writers on a Python lock is fair
+        # and prompt, where SQLite's busy handler sleeps with growing back-off.
+        lock = self._write_lock if self.is_sqlite and not readonly else None
+        if lock is not None:
+            lock.acquire()
         try:
             yield session
             session.commit()
@@ -73,6 +79,8 @@ class Database:
             self._local.session = None
             callbacks = session.info.pop("after_commit", [])
             session.close()
+            if lock is not None:
+                lock.release()
         for callback in callbacks:
             callback()
 
