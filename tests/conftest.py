@@ -31,15 +31,26 @@ def _free_port() -> int:
 
 
 def _pg_database(base_url: str, worker: str) -> str:
-    """A fresh PostgreSQL database for this worker; returns its URL."""
+    """A fresh PostgreSQL database for this worker; returns its URL. The name carries
+    the test run's process id, so concurrent runs on one server never drop each
+    other's databases (:func:`_pg_drop` removes it at the end)."""
     import psycopg
 
-    name = f"kumo_test_{worker}"
+    name = f"kumo_test_{worker}_{os.getpid()}"
     plain = base_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     return base_url.rsplit("/", 1)[0] + "/" + name
+
+
+def _pg_drop(base_url: str, db_url: str) -> None:
+    import psycopg
+
+    name = db_url.rsplit("/", 1)[1]
+    plain = base_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass
@@ -129,6 +140,8 @@ def cloud(request, tmp_path_factory) -> Cloud:
         server.process.wait(10)
     except subprocess.TimeoutExpired:
         server.process.kill()
+    if db_url:
+        _pg_drop(base, db_url)
 
 
 @pytest.fixture(scope="session")
