@@ -267,3 +267,20 @@ def test_cli_rules(cloud, demo):
         assert default_rule.returncode == 0 or "already exists" in default_rule.stderr
     finally:
         cloud.cli("security", "group", "delete", created["id"], cloud="kumo", parse=False)
+
+
+def test_group_in_use_by_port_is_409_and_port_gets_default(member):
+    conn = member()
+    net = conn.network.create_network(name="n")
+    sg = conn.network.create_security_group(name="used")
+    port = conn.network.create_port(network_id=net.id, security_group_ids=[sg.id])
+    plain = conn.network.create_port(network_id=net.id)
+    default = conn.network.find_security_group("default", project_id=conn.current_project_id)
+    assert plain.security_group_ids == [default.id]
+    fault(call(conn, "DELETE", f"/security-groups/{sg.id}"), 409, "SecurityGroupInUse")
+    fault(call(conn, "PUT", f"/security-groups/{sg.id}",
+               json={"security_group": {"stateful": False}}), 409, "SecurityGroupInUse")
+    conn.network.delete_port(port)
+    conn.network.delete_port(plain)
+    conn.network.delete_security_group(sg)
+    conn.network.delete_network(net)
