@@ -272,7 +272,8 @@ class Routers:
     def _clear_gateway(self, session, ctx: RequestContext, row: models.Router,
                        keep_network: bool = False) -> None:
         if not keep_network and session.scalar(sa.select(F.id).where(
-                F.router_id == row.id, F.floating_network_id == row.gw_network_id).limit(1)):
+                F.router_id == row.id, F.floating_network_id == row.gw_network_id,
+                F.fixed_port_id.is_not(None)).limit(1)):
             raise RouterExternalGatewayInUseByFloatingIp(router_id=row.id,
                                                          net_id=row.gw_network_id)
         port = session.get(P, row.gw_port_id)
@@ -395,7 +396,7 @@ class Routers:
                 raise RouterInterfaceInUseByRoute(router_id=row.id,
                                                   subnet_id=ip["subnet_id"])
         for fixed in session.scalars(sa.select(F.fixed_ip_address).where(
-                F.router_id == row.id, F.fixed_ip_address.is_not(None))):
+                F.router_id == row.id, F.fixed_port_id.is_not(None))):
             if ipaddress.ip_address(fixed) in cidr:
                 raise RouterInterfaceInUseByFloatingIP(router_id=row.id,
                                                        subnet_id=ip["subnet_id"])

@@ -179,7 +179,7 @@ def test_associate_errors(demo, neutron, public, routed, unique):
 
 
 def test_deleting_the_port_disassociates(demo, public, routed):
-    network, _, _, _ = routed
+    network, subnet, router, _ = routed
     port = demo.network.create_port(network_id=network.id)
     fip = demo.network.create_ip(floating_network_id=public.id, port_id=port.id)
     try:
@@ -187,6 +187,9 @@ def test_deleting_the_port_disassociates(demo, public, routed):
         shown = demo.network.get_ip(fip.id)
         assert shown.port_id is None and shown.router_id is None
         assert shown.fixed_ip_address is None
+        # Nothing holds the interface or the gateway any more.
+        demo.network.remove_interface_from_router(router, subnet=subnet.id)
+        demo.network.add_interface_to_router(router, subnet=subnet.id)
     finally:
         demo.network.delete_ip(fip)
 
