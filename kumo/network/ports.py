@@ -384,6 +384,14 @@ class Ports:
             self.delete(session, ctx, r)
 
     # -- rendering -----------------------------------------------------------------
+    def snapshot(self, session, host: str | None) -> dict:
+        """The feed's ports: all, or for ``host`` those bound to it and unbound ones,
+        rendered as for an admin (with ``binding:*``)."""
+        stmt = sa.select(P).order_by(P.id)
+        if host is not None:
+            stmt = stmt.where(P.host_id.in_([host, ""]))
+        return {"ports": self.render_rows(session, list(session.scalars(stmt)), True)}
+
     def render_rows(self, session, rows: list[models.Port], admin: bool) -> list[dict]:
         """API dicts of ``rows`` (``binding:*`` but ``vnic_type`` only for admin)."""
         ids = [r.id for r in rows]

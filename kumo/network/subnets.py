@@ -86,6 +86,17 @@ class Subnets:
             models.Subnet.network_id == network_id).order_by(
             models.Subnet.created_at, models.Subnet.id)))
 
+    def snapshot(self, session, host: str | None) -> dict:
+        """The feed's subnets (every host needs them for DHCP and routing)."""
+        return {"subnets": [
+            {"id": r.id, "network_id": r.network_id, "project_id": r.project_id,
+             "ip_version": r.ip_version, "cidr": r.cidr, "gateway_ip": r.gateway_ip,
+             "enable_dhcp": r.enable_dhcp, "allocation_pools": r.allocation_pools,
+             "dns_nameservers": r.dns_nameservers, "host_routes": r.host_routes,
+             "ipv6_ra_mode": r.ipv6_ra_mode, "ipv6_address_mode": r.ipv6_address_mode,
+             "revision_number": r.revision_number}
+            for r in session.scalars(sa.select(models.Subnet).order_by(models.Subnet.id))]}
+
     # -- create --------------------------------------------------------------------
     def create(self, session, ctx: RequestContext, network: core.Network,
                attrs: dict) -> models.Subnet:

@@ -247,3 +247,49 @@ def test_extensions(demo):
     aliases = {e.alias for e in demo.network.extensions()}
     assert {"binding", "allowed-address-pairs", "extra_dhcp_opt", "subnet_allocation",
             "address-scope", "default-subnetpools", "subnet-service-types"} <= aliases
+
+
+def test_port_changes_in_feed_follow_the_binding_host(admin, demo, net):
+    network, _ = net
+    base = admin.network.get_endpoint().rstrip("/")[:-len("/v2.0")]
+    since = admin.session.get(base + "/kumo/v1/state").json()["revision"]
+    port = demo.network.create_port(network_id=network.id)
+    admin.network.update_port(port, binding_host_id="host-a")
+    admin.network.update_port(port, binding_host_id="host-b")
+    changes = [(c["op"], c["host"]) for c in admin.session.get(
+        base + f"/kumo/v1/changes?since={since}").json()["changes"]
+        if c["resource_id"] == port.id]
+    assert changes == [("update", None), ("update", "host-a"), ("delete", "host-a"),
+                       ("update", "host-b")]
+    for_a = admin.session.get(base + f"/kumo/v1/changes?since={since}&host=host-a").json()
+    assert ("delete", "host-a") in [(c["op"], c["host"]) for c in for_a["changes"]
+                                    if c["resource_id"] == port.id]
+
+
+def test_reader_cannot_write(admin, cloud, neutron, net, make_user, ids):
+    network, _ = net
+    person = make_user(role="reader", project_id=ids["demo_project"])
+    reader = cloud.connect(username=person.name, password=person.password,
+                           user_domain_id="default", project_id=ids["demo_project"])
+    try:
+        assert network.id in [n.id for n in reader.network.networks()]
+        assert_fault(neutron.request(reader, "POST", "/v2.0/ports", json={
+            "port": {"network_id": network.id}}), 403, "PolicyNotAuthorized")
+        assert_fault(neutron.request(reader, "POST", "/v2.0/subnets", json={"subnet": {
+            "network_id": network.id, "ip_version": 4, "cidr": "10.90.0.0/24"}}),
+            403, "PolicyNotAuthorized")
+    finally:
+        reader.close()
+
+
+def test_feed_snapshot_has_subnets_and_host_ports(admin, demo, net):
+    network, subnet = net
+    port = demo.network.create_port(network_id=network.id)
+    admin.network.update_port(port, binding_host_id="host-snap")
+    base = admin.network.get_endpoint().rstrip("/")[:-len("/v2.0")]
+    snap = admin.session.get(base + "/kumo/v1/state?host=host-snap").json()
+    assert subnet.id in [s["id"] for s in snap["subnets"]]
+    mine = [p for p in snap["ports"] if p["id"] == port.id]
+    assert mine and mine[0]["binding:host_id"] == "host-snap"
+    other = admin.session.get(base + "/kumo/v1/state?host=elsewhere").json()
+    assert port.id not in [p["id"] for p in other["ports"]]

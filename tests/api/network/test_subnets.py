@@ -164,3 +164,21 @@ def test_subnet_cli(cloud, unique):
     assert [s["ID"] for s in listed] == [sub["id"]]
     cloud.cli("subnet", "delete", sub["id"], cloud="kumo", parse=False)
     cloud.cli("network", "delete", net["id"], cloud="kumo", parse=False)
+
+
+def test_pool_update_moves_allocation_and_gateway_in_use(admin, demo, neutron, net):
+    network, subnet = net
+    subnet = demo.network.update_subnet(subnet, allocation_pools=[
+        {"start": "10.9.0.10", "end": "10.9.0.11"}])
+    ports = [demo.network.create_port(network_id=network.id) for _ in range(2)]
+    assert [p.fixed_ips[0]["ip_address"] for p in ports] == ["10.9.0.10", "10.9.0.11"]
+    resp = neutron.request(demo, "POST", "/v2.0/ports",
+                           json={"port": {"network_id": network.id}})
+    assert_fault(resp, 409, "IpAddressGenerationFailure")
+    router_port = admin.network.create_port(
+        network_id=network.id, device_owner="network:router_interface",
+        project_id=network.project_id, fixed_ips=[{"ip_address": "10.9.0.1"}])
+    resp = neutron.request(demo, "PUT", f"/v2.0/subnets/{subnet.id}",
+                           json={"subnet": {"gateway_ip": "10.9.0.3"}})
+    assert_fault(resp, 409, "GatewayIpInUse")
+    admin.network.delete_port(router_port)
