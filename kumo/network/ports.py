@@ -366,7 +366,12 @@ class Ports:
             self._changed(session, row)
 
     def delete(self, session, ctx: RequestContext, row: models.Port) -> None:
-        """Delete the port and give its addresses back to their pools."""
+        """Delete the port and give its addresses back to their pools. Parts with an
+        ``on_port_delete(session, port)`` hook (floating IPs) let go of it first."""
+        for part in self.net.parts.values():
+            hook = getattr(part, "on_port_delete", None)
+            if hook is not None:
+                hook(session, row)
         for h in self.fixed_ips_of(session, [row.id])[row.id]:
             ipam.release(session, session.get(models.Subnet, h["subnet_id"]), h["ip_address"])
         self._set_groups(session, row.id, [])

@@ -227,6 +227,12 @@ def delete_port(req: Request) -> Reply:
         row = networking.ports.get(s, req.context, req.params["port_id"])
         req.context.enforce("delete_port", _target(s, row))
         check_if_match(row, req.headers.get("if-match"))
+        # Ports owned by another area (router interfaces, gateways, floating IPs) are
+        # deleted through that area; its check_port_delete hook says 409.
+        for part in networking.parts.values():
+            check = getattr(part, "check_port_delete", None)
+            if check is not None:
+                check(s, row)
         networking.ports.delete(s, req.context, row)
     return Reply(204)
 

@@ -217,8 +217,6 @@ def test_router_ports_cannot_be_deleted_directly(admin, demo, neutron, lan, rout
     resp = neutron.request(demo, "DELETE", f"/v2.0/subnets/{subnet.id}")
     assert_fault(resp, 409, "SubnetInUse")
     resp = neutron.request(demo, "DELETE", f"/v2.0/ports/{info['port_id']}")
-    if resp.status_code == 204:
-        pytest.xfail("DELETE /ports does not call networking.routers.check_port_delete")
     assert_fault(resp, 409, "ServicePortInUse")
     demo.network.update_router(router, external_gateway_info={"network_id": public.id})
     gw = next(iter(admin.network.ports(device_id=router.id, device_owner=GW_OWNER)))
