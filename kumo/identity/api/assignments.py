@@ -6,6 +6,10 @@ from kumo.common import exceptions as exc
 from kumo.common.http import Reply, Request
 from kumo.identity import models, schemas
 from kumo.identity.api import render, service
+from kumo.identity.api.crud import standard_routes
+
+standard_routes("role", "roles", "assignments", render.role, schemas.ROLE_UPDATE,
+                truncate=True)
 
 
 # -- roles ------------------------------------------------------------------------
@@ -16,36 +20,6 @@ def create_role(req: Request) -> Reply:
     role = req.cloud.identity.assignments.create_role(
         ref["name"], ref.get("domain_id"), ref.get("description") or "", ref.get("options"))
     return Reply(201, {"role": render.role(req, role)})
-
-
-@service.route("GET", "/v3/roles")
-def list_roles(req: Request) -> Reply:
-    req.context.enforce("identity:list_roles")
-    roles = req.cloud.identity.assignments.list_roles(req.query)
-    return Reply(200, render.collection(req, "roles", [render.role(req, r) for r in roles],
-                                        req.cloud.settings.list_limit))
-
-
-@service.route("GET", "/v3/roles/{role_id}")
-def get_role(req: Request) -> Reply:
-    req.context.enforce("identity:get_role")
-    return Reply(200, {"role": render.role(
-        req, req.cloud.identity.assignments.get_role(req.params["role_id"]))})
-
-
-@service.route("PATCH", "/v3/roles/{role_id}")
-def update_role(req: Request) -> Reply:
-    req.context.enforce("identity:update_role")
-    ref = req.json(schemas.ROLE_UPDATE)["role"]
-    role = req.cloud.identity.assignments.update_role(req.params["role_id"], ref)
-    return Reply(200, {"role": render.role(req, role)})
-
-
-@service.route("DELETE", "/v3/roles/{role_id}")
-def delete_role(req: Request) -> Reply:
-    req.context.enforce("identity:delete_role")
-    req.cloud.identity.assignments.delete_role(req.params["role_id"])
-    return Reply(204)
 
 
 # -- implied roles ----------------------------------------------------------------

@@ -5,6 +5,12 @@ from __future__ import annotations
 from kumo.common.http import Reply, Request
 from kumo.identity import schemas
 from kumo.identity.api import render, service
+from kumo.identity.api.crud import standard_routes
+
+standard_routes("region", "regions", "catalog", render.region, schemas.REGION_UPDATE)
+standard_routes("service", "services", "catalog", render.service, schemas.SERVICE_UPDATE)
+standard_routes("endpoint", "endpoints", "catalog", render.endpoint,
+                schemas.ENDPOINT_UPDATE, operations=("list", "get", "delete"))
 
 
 # -- regions ----------------------------------------------------------------------
@@ -26,35 +32,6 @@ def create_region_with_id(req: Request) -> Reply:
     return _create_region(req, req.params["region_id"])
 
 
-@service.route("GET", "/v3/regions")
-def list_regions(req: Request) -> Reply:
-    req.context.enforce("identity:list_regions")
-    regions = req.cloud.identity.catalog.list_regions(req.query)
-    return Reply(200, render.collection(req, "regions", [render.region(req, r) for r in regions]))
-
-
-@service.route("GET", "/v3/regions/{region_id}")
-def get_region(req: Request) -> Reply:
-    req.context.enforce("identity:get_region")
-    return Reply(200, {"region": render.region(
-        req, req.cloud.identity.catalog.get_region(req.params["region_id"]))})
-
-
-@service.route("PATCH", "/v3/regions/{region_id}")
-def update_region(req: Request) -> Reply:
-    req.context.enforce("identity:update_region")
-    ref = req.json(schemas.REGION_UPDATE)["region"]
-    region = req.cloud.identity.catalog.update_region(req.params["region_id"], ref)
-    return Reply(200, {"region": render.region(req, region)})
-
-
-@service.route("DELETE", "/v3/regions/{region_id}")
-def delete_region(req: Request) -> Reply:
-    req.context.enforce("identity:delete_region")
-    req.cloud.identity.catalog.delete_region(req.params["region_id"])
-    return Reply(204)
-
-
 # -- services ---------------------------------------------------------------------
 @service.route("POST", "/v3/services")
 def create_service(req: Request) -> Reply:
@@ -64,36 +41,6 @@ def create_service(req: Request) -> Reply:
         ref["type"], ref.get("name") or "", ref.get("description") or "",
         ref.get("enabled", True))
     return Reply(201, {"service": render.service(req, svc)})
-
-
-@service.route("GET", "/v3/services")
-def list_services(req: Request) -> Reply:
-    req.context.enforce("identity:list_services")
-    services = req.cloud.identity.catalog.list_services(req.query)
-    return Reply(200, render.collection(req, "services",
-                                        [render.service(req, s) for s in services]))
-
-
-@service.route("GET", "/v3/services/{service_id}")
-def get_service(req: Request) -> Reply:
-    req.context.enforce("identity:get_service")
-    return Reply(200, {"service": render.service(
-        req, req.cloud.identity.catalog.get_service(req.params["service_id"]))})
-
-
-@service.route("PATCH", "/v3/services/{service_id}")
-def update_service(req: Request) -> Reply:
-    req.context.enforce("identity:update_service")
-    ref = req.json(schemas.SERVICE_UPDATE)["service"]
-    svc = req.cloud.identity.catalog.update_service(req.params["service_id"], ref)
-    return Reply(200, {"service": render.service(req, svc)})
-
-
-@service.route("DELETE", "/v3/services/{service_id}")
-def delete_service(req: Request) -> Reply:
-    req.context.enforce("identity:delete_service")
-    req.cloud.identity.catalog.delete_service(req.params["service_id"])
-    return Reply(204)
 
 
 # -- endpoints --------------------------------------------------------------------
@@ -107,21 +54,6 @@ def create_endpoint(req: Request) -> Reply:
     return Reply(201, {"endpoint": render.endpoint(req, endpoint)})
 
 
-@service.route("GET", "/v3/endpoints")
-def list_endpoints(req: Request) -> Reply:
-    req.context.enforce("identity:list_endpoints")
-    endpoints = req.cloud.identity.catalog.list_endpoints(req.query)
-    return Reply(200, render.collection(req, "endpoints",
-                                        [render.endpoint(req, e) for e in endpoints]))
-
-
-@service.route("GET", "/v3/endpoints/{endpoint_id}")
-def get_endpoint(req: Request) -> Reply:
-    req.context.enforce("identity:get_endpoint")
-    return Reply(200, {"endpoint": render.endpoint(
-        req, req.cloud.identity.catalog.get_endpoint(req.params["endpoint_id"]))})
-
-
 @service.route("PATCH", "/v3/endpoints/{endpoint_id}")
 def update_endpoint(req: Request) -> Reply:
     req.context.enforce("identity:update_endpoint")
@@ -132,8 +64,3 @@ def update_endpoint(req: Request) -> Reply:
     return Reply(200, {"endpoint": render.endpoint(req, endpoint)})
 
 
-@service.route("DELETE", "/v3/endpoints/{endpoint_id}")
-def delete_endpoint(req: Request) -> Reply:
-    req.context.enforce("identity:delete_endpoint")
-    req.cloud.identity.catalog.delete_endpoint(req.params["endpoint_id"])
-    return Reply(204)

@@ -6,6 +6,11 @@ from kumo.common import exceptions as exc
 from kumo.common.http import Reply, Request
 from kumo.identity import schemas
 from kumo.identity.api import render, service
+from kumo.identity.api.crud import standard_routes
+
+standard_routes("domain", "domains", "resources", render.domain, schemas.DOMAIN_UPDATE,
+                get_target=lambda domain_id: {"target.domain.id": domain_id},
+                truncate=True)
 
 
 def _limit(req: Request) -> int:
@@ -22,37 +27,6 @@ def create_domain(req: Request) -> Reply:
         domain_id=ref.get("explicit_domain_id"), tags=ref.get("tags"),
         options=ref.get("options"))
     return Reply(201, {"domain": render.domain(req, domain)})
-
-
-@service.route("GET", "/v3/domains")
-def list_domains(req: Request) -> Reply:
-    req.context.enforce("identity:list_domains")
-    domains = req.cloud.identity.resources.list_domains(req.query)
-    return Reply(200, render.collection(req, "domains",
-                                        [render.domain(req, d) for d in domains], _limit(req)))
-
-
-@service.route("GET", "/v3/domains/{domain_id}")
-def get_domain(req: Request) -> Reply:
-    domain_id = req.params["domain_id"]
-    req.context.enforce("identity:get_domain", {"target.domain.id": domain_id})
-    return Reply(200, {"domain": render.domain(
-        req, req.cloud.identity.resources.get_domain(domain_id))})
-
-
-@service.route("PATCH", "/v3/domains/{domain_id}")
-def update_domain(req: Request) -> Reply:
-    req.context.enforce("identity:update_domain")
-    ref = req.json(schemas.DOMAIN_UPDATE)["domain"]
-    domain = req.cloud.identity.resources.update_domain(req.params["domain_id"], ref)
-    return Reply(200, {"domain": render.domain(req, domain)})
-
-
-@service.route("DELETE", "/v3/domains/{domain_id}")
-def delete_domain(req: Request) -> Reply:
-    req.context.enforce("identity:delete_domain")
-    req.cloud.identity.resources.delete_domain(req.params["domain_id"])
-    return Reply(204)
 
 
 # -- projects -------------------------------------------------------------------

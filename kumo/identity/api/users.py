@@ -7,6 +7,10 @@ from kumo.common.http import Reply, Request
 from kumo.common.timeutils import parse_isotime
 from kumo.identity import schemas
 from kumo.identity.api import render, service
+from kumo.identity.api.crud import standard_routes
+
+standard_routes("group", "groups", "users", render.group, schemas.GROUP_UPDATE,
+                truncate=True)
 
 
 def _limit(req: Request) -> int:
@@ -101,36 +105,6 @@ def create_group(req: Request) -> Reply:
     group = req.cloud.identity.users.create_group(ref["name"], domain_id,
                                                   ref.get("description") or "")
     return Reply(201, {"group": render.group(req, group)})
-
-
-@service.route("GET", "/v3/groups")
-def list_groups(req: Request) -> Reply:
-    req.context.enforce("identity:list_groups")
-    groups = req.cloud.identity.users.list_groups(req.query)
-    return Reply(200, render.collection(req, "groups", [render.group(req, g) for g in groups],
-                                        _limit(req)))
-
-
-@service.route("GET", "/v3/groups/{group_id}")
-def get_group(req: Request) -> Reply:
-    req.context.enforce("identity:get_group")
-    group = req.cloud.identity.users.get_group(req.params["group_id"])
-    return Reply(200, {"group": render.group(req, group)})
-
-
-@service.route("PATCH", "/v3/groups/{group_id}")
-def update_group(req: Request) -> Reply:
-    req.context.enforce("identity:update_group")
-    ref = req.json(schemas.GROUP_UPDATE)["group"]
-    group = req.cloud.identity.users.update_group(req.params["group_id"], ref)
-    return Reply(200, {"group": render.group(req, group)})
-
-
-@service.route("DELETE", "/v3/groups/{group_id}")
-def delete_group(req: Request) -> Reply:
-    req.context.enforce("identity:delete_group")
-    req.cloud.identity.users.delete_group(req.params["group_id"])
-    return Reply(204)
 
 
 @service.route("GET", "/v3/groups/{group_id}/users")
