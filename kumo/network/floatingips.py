@@ -216,8 +216,14 @@ class FloatingIPs:
         (their own ports, deleted by this area, pass untouched)."""
         if port.id in _releasing(session):
             return
+        if session.connection().execute(_BOUND_TO, {"p": port.id}).first() is None:
+            return
         for row in session.scalars(sa.select(F).where(F.fixed_port_id == port.id)):
             self._disassociate(row)
             touch(row)
             self.net.changed(session, "floatingip", row.id)
         session.flush()
+
+
+_BOUND_TO = sa.select(F.__table__.c.id).where(
+    F.__table__.c.fixed_port_id == sa.bindparam("p")).limit(1)

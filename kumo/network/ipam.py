@@ -11,11 +11,14 @@ allocation impossible even so.
   :class:`IpAddressAlreadyAllocated` when held) or the lowest free one of the pools
   (``None`` when the pools are exhausted; callers raise 409
   :class:`IpAddressGenerationFailure`); SLAAC subnets give the EUI-64 address of the MAC;
-- :func:`release` returns an address to its pool.
+- :func:`release` returns an address to its pool; :func:`release_port` every address
+  of a port at once.
 
 Free ranges are kept as rows ``(subnet_id, first, last)`` with addresses as 32-digit hex
 strings (ordered like the addresses for IPv4 and IPv6), so an allocation is one indexed
-read and one write whatever the number of ports.
+read and one write whatever the number of ports, and a release one indexed read (both
+neighbours) and one or two writes. The statements are Core, built once, and run on the
+session's connection: callers flush pending ORM changes first if they matter.
 """
 from __future__ import annotations
 
@@ -97,38 +100,69 @@ def rebuild(session, subnet: models.Subnet) -> None:
     init_pools(session, subnet, {int(ipaddress.ip_address(i)) for i in held})
 
 
-def _take_lowest(session, subnet: models.Subnet) -> str | None:
-    A = models.IPAvailability
-    row = session.execute(sa.select(A.first, A.last).where(A.subnet_id == subnet.id)
-                          .order_by(A.first).limit(1)).first()
+A = models.IPAvailability.__table__
+IA = models.IPAllocation.__table__
+S = models.Subnet.__table__
+# Hot statements, built once (Core on the session's connection: no ORM overhead).
+_LOWEST = (sa.select(A.c.first, A.c.last).where(A.c.subnet_id == sa.bindparam("s"))
+           .order_by(A.c.first).limit(1))
+_FLOOR = (sa.select(A.c.first, A.c.last)
+          .where(A.c.subnet_id == sa.bindparam("s"), A.c.first <= sa.bindparam("h"))
+          .order_by(A.c.first.desc()).limit(1))
+#: The free ranges either side of an address: the one starting at or below it
+#: (``h``) and the one starting right after it (``n``); both by primary key.
+_NEIGHBOURS = sa.union_all(
+    _FLOOR.subquery().select(),
+    sa.select(A.c.first, A.c.last).where(A.c.subnet_id == sa.bindparam("s"),
+                                         A.c.first == sa.bindparam("n")))
+_DROP_RANGE = sa.delete(A).where(A.c.subnet_id == sa.bindparam("s"),
+                                 A.c.first == sa.bindparam("f"))
+_SET_FIRST = (sa.update(A).where(A.c.subnet_id == sa.bindparam("s"),
+                                 A.c.first == sa.bindparam("f"))
+              .values(first=sa.bindparam("new_first")))
+_SET_LAST = (sa.update(A).where(A.c.subnet_id == sa.bindparam("s"),
+                                A.c.first == sa.bindparam("f"))
+             .values(last=sa.bindparam("new_last")))
+_ADD_RANGE = sa.insert(A)
+_HOLDER = sa.select(IA.c.port_id).where(IA.c.subnet_id == sa.bindparam("s"),
+                                        IA.c.ip_address == sa.bindparam("ip"))
+_ADD_ALLOCATION = sa.insert(IA)
+_DROP_ALLOCATION = sa.delete(IA).where(IA.c.subnet_id == sa.bindparam("s"),
+                                       IA.c.ip_address == sa.bindparam("ip"))
+_HELD_WITH_POOLS = (sa.select(IA.c.subnet_id, IA.c.ip_address, S.c.allocation_pools)
+                    .join(S, S.c.id == IA.c.subnet_id)
+                    .where(IA.c.port_id == sa.bindparam("p")))
+_DROP_PORT_ALLOCATIONS = sa.delete(IA).where(IA.c.port_id == sa.bindparam("p"))
+
+
+def _take_lowest(conn, subnet: models.Subnet) -> str | None:
+    row = conn.execute(_LOWEST, {"s": subnet.id}).first()
     if row is None:
         return None
-    _shrink(session, subnet.id, row.first, row.last, int(row.first, 16))
+    _shrink(conn, subnet.id, row.first, row.last, int(row.first, 16))
     return str(ip_of(int(row.first, 16), subnet.ip_version))
 
 
-def _shrink(session, subnet_id: str, first: str, last: str, ip: int) -> None:
+def _shrink(conn, subnet_id: str, first: str, last: str, ip: int) -> None:
     """Remove ``ip`` from the free range ``first..last`` (splitting it if needed)."""
-    A = models.IPAvailability
-    session.execute(sa.delete(A).where(A.subnet_id == subnet_id, A.first == first))
     low, high = int(first, 16), int(last, 16)
-    new = []
-    if low < ip:
-        new.append((low, ip - 1))
-    if ip < high:
-        new.append((ip + 1, high))
-    if new:
-        session.execute(sa.insert(A), [{"subnet_id": subnet_id, "first": hexip(a),
-                                        "last": hexip(b)} for a, b in new])
+    key = {"s": subnet_id, "f": first}
+    if low == high:
+        conn.execute(_DROP_RANGE, key)
+    elif ip == low:
+        conn.execute(_SET_FIRST, {**key, "new_first": hexip(ip + 1)})
+    else:
+        conn.execute(_SET_LAST, {**key, "new_last": hexip(ip - 1)})
+        if ip < high:
+            conn.execute(_ADD_RANGE, {"subnet_id": subnet_id, "first": hexip(ip + 1),
+                                      "last": last})
 
 
-def _take_specific(session, subnet: models.Subnet, ip: ipaddress._BaseAddress) -> None:
-    A = models.IPAvailability
+def _take_specific(conn, subnet: models.Subnet, ip: ipaddress._BaseAddress) -> None:
     h = hexip(ip)
-    row = session.execute(sa.select(A.first, A.last).where(
-        A.subnet_id == subnet.id, A.first <= h).order_by(A.first.desc()).limit(1)).first()
+    row = conn.execute(_FLOOR, {"s": subnet.id, "h": h}).first()
     if row is not None and row.last >= h:
-        _shrink(session, subnet.id, row.first, row.last, int(ip))
+        _shrink(conn, subnet.id, row.first, row.last, int(ip))
 
 
 def allocate(session, subnet: models.Subnet, port_id: str, ip_address: str | None = None,
@@ -136,7 +170,9 @@ def allocate(session, subnet: models.Subnet, port_id: str, ip_address: str | Non
     """Hold one address of ``subnet`` for ``port_id``; returns it, or None when no
     address is free. ``ip_address`` asks for that address: 400 InvalidIpForSubnet when
     it is not a usable address of the subnet, 409 IpAddressAlreadyAllocated when held
-    (or the gateway, except for router ports)."""
+    (or the gateway, except for router ports). ``subnet`` may be an ORM row or a Core
+    row with the subnet's columns."""
+    conn = session.connection()
     if ip_address is not None:
         ip = ipaddress.ip_address(ip_address)
         if not usable(subnet.cidr, ip):
@@ -144,48 +180,69 @@ def allocate(session, subnet: models.Subnet, port_id: str, ip_address: str | Non
         text = str(ip)
         if text == subnet.gateway_ip and device_owner not in ROUTER_OWNERS:
             raise nexc.IpAddressAlreadyAllocated(ip=text, subnet_id=subnet.id)
-        if session.get(models.IPAllocation, (subnet.id, text)) is not None:
+        if conn.execute(_HOLDER, {"s": subnet.id, "ip": text}).first() is not None:
             raise nexc.IpAddressAlreadyAllocated(ip=text, subnet_id=subnet.id)
-        _take_specific(session, subnet, ip)
+        _take_specific(conn, subnet, ip)
     elif is_slaac(subnet) and mac:
         text = eui64(subnet.cidr, mac)
-        if session.get(models.IPAllocation, (subnet.id, text)) is not None:
+        if conn.execute(_HOLDER, {"s": subnet.id, "ip": text}).first() is not None:
             raise nexc.IpAddressAlreadyAllocated(ip=text, subnet_id=subnet.id)
-        _take_specific(session, subnet, ipaddress.ip_address(text))
+        _take_specific(conn, subnet, ipaddress.ip_address(text))
     else:
-        text = _take_lowest(session, subnet)
+        text = _take_lowest(conn, subnet)
         if text is None:
             return None
-    session.add(models.IPAllocation(subnet_id=subnet.id, ip_address=text, port_id=port_id,
-                                    network_id=subnet.network_id))
-    session.flush()
+    conn.execute(_ADD_ALLOCATION, {"subnet_id": subnet.id, "ip_address": text,
+                                   "port_id": port_id, "network_id": subnet.network_id})
     return text
 
 
 def release(session, subnet: models.Subnet, ip_address: str) -> None:
     """Free ``ip_address`` of ``subnet``: drop the allocation and, when the address lies
     in a pool, give it back to the free ranges (merged with its neighbours)."""
-    A = models.IPAvailability
-    session.execute(sa.delete(models.IPAllocation).where(
-        models.IPAllocation.subnet_id == subnet.id,
-        models.IPAllocation.ip_address == ip_address))
+    conn = session.connection()
+    conn.execute(_DROP_ALLOCATION, {"s": subnet.id, "ip": ip_address})
+    _give_back(conn, subnet.id, subnet.allocation_pools, ip_address)
+
+
+def release_port(session, port_id: str) -> list[dict]:
+    """Free every address ``port_id`` holds (set-based: one read, one delete, then the
+    free ranges); returns them as ``[{"subnet_id", "ip_address"}]``."""
+    conn = session.connection()
+    held = conn.execute(_HELD_WITH_POOLS, {"p": port_id}).all()
+    if not held:
+        return []
+    conn.execute(_DROP_PORT_ALLOCATIONS, {"p": port_id})
+    for h in held:
+        _give_back(conn, h.subnet_id, h.allocation_pools, h.ip_address)
+    return [{"subnet_id": h.subnet_id, "ip_address": h.ip_address} for h in held]
+
+
+def _give_back(conn, subnet_id: str, pools: list[dict] | None, ip_address: str) -> None:
+    """Put a freed address back into the free ranges when it lies in a pool: one
+    indexed read of both neighbours, then one or two writes."""
     ip = int(ipaddress.ip_address(ip_address))
-    if not any(low <= ip <= high for low, high in _pool_ranges(subnet)):
+    if not any(int(ipaddress.ip_address(p["start"])) <= ip <= int(ipaddress.ip_address(
+            p["end"])) for p in pools or []):
         return
-    first, last = ip, ip
-    left = session.execute(sa.select(A.first).where(
-        A.subnet_id == subnet.id, A.last == hexip(ip - 1))).scalar()
-    if left is not None:
-        first = int(left, 16)
-        session.execute(sa.delete(A).where(A.subnet_id == subnet.id, A.first == left))
-    right = session.execute(sa.select(A.last).where(
-        A.subnet_id == subnet.id, A.first == hexip(ip + 1))).scalar()
-    if right is not None:
-        last = int(right, 16)
-        session.execute(sa.delete(A).where(A.subnet_id == subnet.id,
-                                           A.first == hexip(ip + 1)))
-    session.execute(sa.insert(A).values(subnet_id=subnet.id, first=hexip(first),
-                                        last=hexip(last)))
+    h, before, after = hexip(ip), hexip(ip - 1), hexip(ip + 1)
+    left = right = None
+    for r in conn.execute(_NEIGHBOURS, {"s": subnet_id, "h": h, "n": after}):
+        if r.first == after:
+            right = r
+        elif r.last == before:
+            left = r
+        elif r.first <= h <= r.last:
+            return  # already free (a pool change rebuilt the ranges)
+    if left is not None and right is not None:
+        conn.execute(_DROP_RANGE, {"s": subnet_id, "f": right.first})
+        conn.execute(_SET_LAST, {"s": subnet_id, "f": left.first, "new_last": right.last})
+    elif left is not None:
+        conn.execute(_SET_LAST, {"s": subnet_id, "f": left.first, "new_last": h})
+    elif right is not None:
+        conn.execute(_SET_FIRST, {"s": subnet_id, "f": right.first, "new_first": h})
+    else:
+        conn.execute(_ADD_RANGE, {"subnet_id": subnet_id, "first": h, "last": h})
 
 
 def held_by(session, port_ids: list[str]) -> dict[str, list[dict]]:

@@ -104,9 +104,9 @@ class Networking:
                 op: str = "update", host: str | None = None) -> None:
         """Append a change of ``resource_type``/``resource_id`` to the feed, at this
         transaction's revision (call inside :meth:`write`)."""
-        session.add(models.Change(revision=session.info["network_revision"],
-                                  resource_type=resource_type, resource_id=resource_id,
-                                  host=host, op=op, at=utcnow()))
+        session.connection().execute(_ADD_CHANGE, {
+            "revision": session.info["network_revision"], "resource_type": resource_type,
+            "resource_id": resource_id, "host": host, "op": op, "at": utcnow()})
         if not session.info.get("network_notify"):
             session.info["network_notify"] = True
             after_commit(session, self.feed.notify)
@@ -133,13 +133,21 @@ class Networking:
         return out
 
     def set_tags(self, session, row, tags: list[str]) -> None:
-        session.execute(sa.delete(models.Tag).where(models.Tag.resource_id == row.id))
-        for tag in dict.fromkeys(tags):
-            session.add(models.Tag(resource_id=row.id, tag=tag))
+        self.delete_tags(session, row.id)
+        self.add_tags(session, row.id, tags)
         touch(row)
 
+    def add_tags(self, session, resource_id: str, tags: list[str]) -> list[str]:
+        """Tag a resource created in this transaction (no revision change); returns its
+        tags as rendered (sorted, without duplicates)."""
+        tags = list(dict.fromkeys(tags))
+        if tags:
+            session.connection().execute(_ADD_TAG, [
+                {"resource_id": resource_id, "tag": t} for t in tags])
+        return sorted(tags)
+
     def delete_tags(self, session, resource_id: str) -> None:
-        session.execute(sa.delete(models.Tag).where(models.Tag.resource_id == resource_id))
+        session.connection().execute(_DROP_TAGS, {"r": resource_id})
 
     def project_exists(self, project_id: str) -> bool:
         with self.db.session(readonly=True) as s:
@@ -158,6 +166,10 @@ def register_part(name: str):
     return deco
 
 
+_ADD_CHANGE = sa.insert(models.Change.__table__)
+_ADD_TAG = sa.insert(models.Tag.__table__)
+_DROP_TAGS = sa.delete(models.Tag.__table__).where(
+    models.Tag.__table__.c.resource_id == sa.bindparam("r"))
 _REVISION = sa.table("kumo_revision", sa.column("name"), sa.column("value"))
 #: Built once: a Core statement, not an ORM bulk update (which costs milliseconds).
 _BUMP = (sa.update(_REVISION).where(_REVISION.c.name == AREA)

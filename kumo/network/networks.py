@@ -29,21 +29,24 @@ class Networks:
         """Networks visible to a non-admin beyond their own: shared, RBAC-granted to
         their project (or to every project) as shared or external, or external by the
         flag alone (no ``access_as_external`` policy narrows who sees it)."""
-        rbac = sa.select(models.RBACPolicy.object_id).where(
-            models.RBACPolicy.target_tenant.in_([ctx.project_id or "", "*"]))
-        narrowed = sa.select(models.RBACPolicy.object_id).where(
-            models.RBACPolicy.action == "access_as_external")
-        return sa.or_(models.Network.shared,
-                      sa.and_(models.Network.external, models.Network.id.not_in(narrowed)),
-                      models.Network.id.in_(rbac))
+        return _shared(ctx.project_id or "")
 
     def visible(self, ctx: RequestContext):
         return visible_clause(models.Network, ctx, self.shared_clause(ctx))
 
     def get(self, session, ctx: RequestContext, network_id: str) -> models.Network:
         """The network if the caller may see it; 404 (NetworkNotFound) otherwise."""
-        row = session.scalar(sa.select(models.Network).where(
-            models.Network.id == network_id, self.visible(ctx)))
+        row = session.scalar(_GET[ctx.is_admin], {"id": network_id,
+                                                  "project": ctx.project_id or ""})
+        if row is None:
+            raise nexc.NetworkNotFound(id=network_id)
+        return row
+
+    def row(self, session, ctx: RequestContext, network_id: str) -> sa.Row:
+        """As :meth:`get`, but the network's columns as a read-only Core row (no ORM
+        object): for callers that only read it, e.g. a port create."""
+        row = session.connection().execute(_ROW[ctx.is_admin], {
+            "id": network_id, "project": ctx.project_id or ""}).first()
         if row is None:
             raise nexc.NetworkNotFound(id=network_id)
         return row
@@ -188,3 +191,29 @@ class Networks:
         self.net.delete_tags(session, row.id)
         session.delete(row)
         self.net.changed(session, "network", row.id, "delete")
+
+
+def _shared(project):
+    """:meth:`Networks.shared_clause` for ``project`` (a value or a bind parameter)."""
+    rbac = sa.select(models.RBACPolicy.object_id).where(
+        sa.or_(models.RBACPolicy.target_tenant == project,
+               models.RBACPolicy.target_tenant == "*"))
+    narrowed = sa.select(models.RBACPolicy.object_id).where(
+        models.RBACPolicy.action == "access_as_external")
+    return sa.or_(models.Network.shared,
+                  sa.and_(models.Network.external, models.Network.id.not_in(narrowed)),
+                  models.Network.id.in_(rbac))
+
+
+def _visible_to(project):
+    return sa.or_(models.Network.project_id == project, _shared(project))
+
+
+_N = models.Network.__table__
+# By id, visible to the caller; built once per kind of caller (admin or not).
+_GET = {True: sa.select(models.Network).where(models.Network.id == sa.bindparam("id")),
+        False: sa.select(models.Network).where(models.Network.id == sa.bindparam("id"),
+                                                _visible_to(sa.bindparam("project")))}
+_ROW = {True: sa.select(_N).where(_N.c.id == sa.bindparam("id")),
+        False: sa.select(_N).where(_N.c.id == sa.bindparam("id"),
+                                   _visible_to(sa.bindparam("project")))}

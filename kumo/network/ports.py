@@ -27,12 +27,15 @@ import random
 import re
 
 import sqlalchemy as sa
+from sqlalchemy import orm
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from kumo.common.context import RequestContext
-from kumo.common.timeutils import isotime
+from kumo.common.timeutils import isotime, utcnow
 from kumo.network import exceptions as nexc
 from kumo.network import ipam
-from kumo.network.manager import register_part, stamp, touch, visible_clause
+from kumo.network.manager import new_id, register_part, touch, visible_clause
 from kumo.network.models import core
 from kumo.network.models import ports as models
 from kumo.network.subnets import DHCP_OWNER, bad
@@ -59,15 +62,26 @@ class Ports:
 
     def get(self, session, ctx: RequestContext, port_id: str) -> models.Port:
         """The port if visible; 404 PortNotFound otherwise."""
-        row = session.scalar(sa.select(P).where(P.id == port_id, self.visible(ctx)))
+        row = session.scalar(_GET[ctx.is_admin], {"id": port_id,
+                                                  "project": ctx.project_id or ""})
+        if row is None:
+            raise nexc.PortNotFound(id=port_id)
+        return row
+
+    def get_row(self, session, ctx: RequestContext, port_id: str) -> sa.Row:
+        """As :meth:`get`, as a read-only Core row with the port's columns plus
+        ``network_owner`` (the network's project), for callers that only read it."""
+        row = session.connection().execute(_ROW[ctx.is_admin], {
+            "id": port_id, "project": ctx.project_id or ""}).first()
         if row is None:
             raise nexc.PortNotFound(id=port_id)
         return row
 
     def network_for(self, session, ctx: RequestContext, network_id: str,
-                    project_id: str) -> core.Network:
-        """The network a port of ``project_id`` may attach to (404 NetworkNotFound)."""
-        network = self.net.networks.get(session, ctx, network_id)
+                    project_id: str) -> sa.Row:
+        """The network a port of ``project_id`` may attach to, as a read-only row
+        (404 NetworkNotFound)."""
+        network = self.net.networks.row(session, ctx, network_id)
         if not ctx.is_admin and not self.net.networks.shared_with(session, network,
                                                                    project_id):
             raise nexc.NetworkNotFound(id=network_id)
@@ -80,14 +94,21 @@ class Ports:
             P.device_owner != DHCP_OWNER).limit(1)) is not None
 
     # -- create --------------------------------------------------------------------
-    def create(self, session, ctx: RequestContext, attrs: dict,
-               network: core.Network | None = None) -> models.Port:
-        """Create a port (see the module doc); ``network`` skips the lookup."""
+    def create(self, session, ctx: RequestContext, attrs: dict, network=None) -> models.Port:
+        """Create a port (see the module doc); ``network`` (a row of
+        :meth:`network_for`) skips the lookup.
+
+        The statements are Core ones on the session's connection (pending ORM changes
+        are flushed first); the returned row is persistent in ``session``, so later
+        changes to it are flushed as usual. What the port got (addresses, groups) is
+        kept for :meth:`render_new`."""
+        session.flush()
         project_id = attrs.get("project_id") or attrs.get("tenant_id") or ctx.project_id
         if network is None:
             network = self.network_for(session, ctx, attrs["network_id"], project_id)
+        now = utcnow()
         row = models.Port(
-            project_id=project_id, name=attrs.get("name") or "",
+            id=new_id(), project_id=project_id, name=attrs.get("name") or "",
             description=attrs.get("description") or "", network_id=network.id,
             admin_state_up=attrs.get("admin_state_up", True), status="DOWN",
             device_id=attrs.get("device_id") or "",
@@ -95,21 +116,21 @@ class Ports:
             host_id=attrs.get("binding:host_id") or "",
             vnic_type=self._vnic(attrs.get("binding:vnic_type")),
             profile=attrs.get("binding:profile") or {},
-            extra_dhcp_opts=self._merge_opts([], attrs.get("extra_dhcp_opts") or []))
-        stamp(row)
-        row.mac_address = self._mac(session, network.id, attrs.get("mac_address"))
+            extra_dhcp_opts=self._merge_opts([], attrs.get("extra_dhcp_opts") or []),
+            created_at=now, updated_at=now, revision_number=0)
+        requested_mac = attrs.get("mac_address")
+        if requested_mac is not None:
+            requested_mac = self._check_mac(requested_mac)
         psec = attrs.get("port_security_enabled")
         row.port_security_enabled = network.port_security_enabled if psec is None else psec
         pairs = attrs.get("allowed_address_pairs") or []
         if pairs and not row.port_security_enabled:
             raise nexc.AddressPairAndPortSecurityRequired()
-        row.allowed_address_pairs = self._pairs(pairs, row.mac_address)
-        session.add(row)
-        session.flush()
+        self._insert(session, row, requested_mac, pairs)
         if "fixed_ips" in attrs and attrs["fixed_ips"] is not None:
-            self._allocate_requested(session, network, row, attrs["fixed_ips"])
+            held = self._allocate_requested(session, network, row, attrs["fixed_ips"])
         else:
-            self._allocate_default(session, network, row)
+            held = self._allocate_default(session, network, row)
         groups = attrs.get("security_groups")
         if not row.port_security_enabled:
             if groups:
@@ -119,9 +140,31 @@ class Ports:
             groups = self._default_groups(session, row)
         else:
             groups = self._check_groups(session, ctx, groups)
-        self._set_groups(session, row.id, groups)
+        if groups:
+            session.connection().execute(_ADD_GROUP, [
+                {"port_id": row.id, "security_group_id": g} for g in groups])
         self._changed(session, row)
+        session.info.setdefault("new_ports", {})[row.id] = (held, sorted(groups))
         return row
+
+    def _insert(self, session, row: models.Port, mac: str | None, pairs: list[dict]) -> None:
+        """Insert ``row`` with ``mac`` (409 MacAddressInUse when the network has it) or a
+        random free MAC; the unique constraint on (network, MAC) decides, with no
+        pre-check. Then attach ``row`` to the session as persistent."""
+        conn = session.connection()
+        stmt = _INSERT_PORT[conn.dialect.name]
+        for _ in range(1 if mac is not None else 16):
+            row.mac_address = mac or MAC_PREFIX + "".join(
+                f":{random.randint(0, 255):02x}" for _ in range(3))
+            row.allowed_address_pairs = self._pairs(pairs, row.mac_address)
+            values = {c: getattr(row, c) for c in _PORT_COLUMNS}
+            if conn.execute(stmt, values).rowcount == 1:
+                orm.make_transient_to_detached(row)
+                session.add(row)
+                return
+        if mac is not None:
+            raise nexc.MacAddressInUse(net_id=row.network_id, mac=mac)
+        raise nexc.MacAddressGenerationFailure(net_id=row.network_id)
 
     def _changed(self, session, row: models.Port, op: str = "update") -> None:
         self.net.changed(session, "port", row.id, op, host=row.host_id or None)
@@ -134,21 +177,19 @@ class Ports:
         return value
 
     @staticmethod
-    def _mac(session, network_id: str, requested: str | None) -> str:
-        if requested is not None:
-            mac = requested.lower()
-            if not MAC_RE.match(mac) or int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
-                raise bad(f"'{requested}' is not a valid MAC address")
-            if session.scalar(sa.select(P.id).where(P.network_id == network_id,
-                                                    P.mac_address == mac)):
-                raise nexc.MacAddressInUse(net_id=network_id, mac=mac)
-            return mac
-        for _ in range(16):
-            mac = MAC_PREFIX + "".join(f":{random.randint(0, 255):02x}" for _ in range(3))
-            if not session.scalar(sa.select(P.id).where(P.network_id == network_id,
-                                                        P.mac_address == mac)):
-                return mac
-        raise nexc.MacAddressGenerationFailure(net_id=network_id)
+    def _check_mac(requested: str) -> str:
+        mac = requested.lower()
+        if not MAC_RE.match(mac) or int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
+            raise bad(f"'{requested}' is not a valid MAC address")
+        return mac
+
+    def _mac(self, session, network_id: str, requested: str) -> str:
+        """A new MAC for an existing port (409 MacAddressInUse when taken)."""
+        mac = self._check_mac(requested)
+        if session.scalar(sa.select(P.id).where(P.network_id == network_id,
+                                                P.mac_address == mac)):
+            raise nexc.MacAddressInUse(net_id=network_id, mac=mac)
+        return mac
 
     @staticmethod
     def _pairs(pairs: list[dict], mac: str) -> list[dict]:
@@ -189,28 +230,43 @@ class Ports:
         return list(out.values())
 
     # -- addresses -----------------------------------------------------------------
-    def _candidates(self, session, network_id: str, device_owner: str) -> list:
-        subnets = self.net.subnets.on_network(session, network_id)
+    def _candidates(self, subnets: list, device_owner: str) -> list:
         matching = [s for s in subnets if device_owner and device_owner in s.service_types]
         return matching or [s for s in subnets if not s.service_types]
 
-    def _allocate_default(self, session, network, row: models.Port) -> None:
-        subnets = self._candidates(session, network.id, row.device_owner)
+    @staticmethod
+    def _subnets(session, network_id: str) -> list[sa.Row]:
+        """The network's subnets in creation order, as read-only rows."""
+        return session.connection().execute(_SUBNETS_OF, {"n": network_id}).all()
+
+    def _allocate_default(self, session, network, row: models.Port) -> list[dict]:
+        all_subnets = self._subnets(session, network.id)
+        subnets = self._candidates(all_subnets, row.device_owner)
         v4 = [s for s in subnets if s.ip_version == 4]
         v6 = [s for s in subnets if s.ip_version == 6 and not ipam.is_slaac(s)]
+        held = []
         for group in (v4, v6):
-            if group and not any(ipam.allocate(session, s, row.id, None, row.mac_address,
-                                               row.device_owner) for s in group):
-                raise nexc.IpAddressGenerationFailure(net_id=network.id)
+            for s in group:
+                ip = ipam.allocate(session, s, row.id, None, row.mac_address,
+                                   row.device_owner)
+                if ip is not None:
+                    held.append((s, ip))
+                    break
+            else:
+                if group:
+                    raise nexc.IpAddressGenerationFailure(net_id=network.id)
         if not row.device_owner.startswith("network:router"):
             for s in subnets:
                 if ipam.is_slaac(s):
-                    ipam.allocate(session, s, row.id, None, row.mac_address)
+                    held.append((s, ipam.allocate(session, s, row.id, None,
+                                                  row.mac_address)))
+        return _in_subnet_order(all_subnets, held)
 
     def _allocate_requested(self, session, network, row: models.Port, specs: list[dict],
-                            keep: set = frozenset()) -> None:
-        subnets = self.net.subnets.on_network(session, network.id)
+                            keep: set = frozenset()) -> list[dict]:
+        subnets = self._subnets(session, network.id)
         by_id = {s.id: s for s in subnets}
+        held = []
         for spec in specs:
             sid, ip = spec.get("subnet_id"), spec.get("ip_address")
             if sid is None and ip is None:
@@ -237,9 +293,12 @@ class Ports:
                     raise bad(f"'{ip}' is not a valid IP address") from None
                 if (subnet.id, ip) in keep:
                     continue
-            if ipam.allocate(session, subnet, row.id, ip, row.mac_address,
-                             row.device_owner) is None:
+            got = ipam.allocate(session, subnet, row.id, ip, row.mac_address,
+                                row.device_owner)
+            if got is None:
                 raise nexc.IpAddressGenerationFailure(net_id=network.id)
+            held.append((subnet, got))
+        return _in_subnet_order(subnets, held)
 
     def fixed_ips_of(self, session, port_ids: list[str]) -> dict[str, list[dict]]:
         return ipam.held_by(session, port_ids)
@@ -261,11 +320,11 @@ class Ports:
 
     @staticmethod
     def _set_groups(session, port_id: str, ids: list[str]) -> None:
-        session.execute(sa.delete(models.PortSecurityGroup).where(
-            models.PortSecurityGroup.port_id == port_id))
+        conn = session.connection()
+        conn.execute(_DROP_GROUPS, {"p": port_id})
         if ids:
-            session.execute(sa.insert(models.PortSecurityGroup), [
-                {"port_id": port_id, "security_group_id": g} for g in ids])
+            conn.execute(_ADD_GROUP, [{"port_id": port_id, "security_group_id": g}
+                                      for g in ids])
 
     def security_groups_of(self, session, port_ids: list[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {p: [] for p in port_ids}
@@ -365,20 +424,25 @@ class Ports:
             touch(row)
             self._changed(session, row)
 
-    def delete(self, session, ctx: RequestContext, row: models.Port) -> None:
-        """Delete the port and give its addresses back to their pools. Parts with an
-        ``on_port_delete(session, port)`` hook (floating IPs) let go of it first."""
+    def delete(self, session, ctx: RequestContext, row) -> list[dict]:
+        """Delete the port and give its addresses back to their pools (returned as
+        ``[{"subnet_id", "ip_address"}]``). ``row`` is the ORM row or a
+        :meth:`get_row` row. Parts with an ``on_port_delete(session, port)`` hook
+        (floating IPs) let go of it first."""
         for part in self.net.parts.values():
             hook = getattr(part, "on_port_delete", None)
             if hook is not None:
                 hook(session, row)
-        for h in self.fixed_ips_of(session, [row.id])[row.id]:
-            ipam.release(session, session.get(models.Subnet, h["subnet_id"]), h["ip_address"])
-        self._set_groups(session, row.id, [])
-        self.net.delete_tags(session, row.id)
-        session.delete(row)
         session.flush()
+        released = ipam.release_port(session, row.id)
+        conn = session.connection()
+        conn.execute(_DROP_GROUPS, {"p": row.id})
+        self.net.delete_tags(session, row.id)
+        conn.execute(_DROP_PORT, {"p": row.id})
+        if isinstance(row, models.Port) and row in session:
+            session.expunge(row)
         self._changed(session, row, "delete")
+        return released
 
     def on_network_delete(self, session, ctx: RequestContext, network: core.Network) -> None:
         """409 NetworkInUse while ports other than DHCP ports remain; DHCP ports go."""
@@ -398,34 +462,86 @@ class Ports:
         return {"ports": self.render_rows(session, list(session.scalars(stmt)), True)}
 
     def render_rows(self, session, rows: list[models.Port], admin: bool) -> list[dict]:
-        """API dicts of ``rows`` (``binding:*`` but ``vnic_type`` only for admin)."""
+        """API dicts of ``rows`` (``binding:*`` but ``vnic_type`` only for admin): three
+        set-based queries (tags, addresses, groups) for any number of rows."""
         ids = [r.id for r in rows]
         tags = self.net.tags_of(session, ids)
         ips = self.fixed_ips_of(session, ids)
         groups = self.security_groups_of(session, ids)
-        out = []
-        for r in rows:
-            item = {
-                "id": r.id, "name": r.name, "network_id": r.network_id,
-                "project_id": r.project_id, "tenant_id": r.project_id,
-                "mac_address": r.mac_address, "admin_state_up": r.admin_state_up,
-                "status": r.status, "device_id": r.device_id,
-                "device_owner": r.device_owner, "fixed_ips": ips[r.id],
-                "allowed_address_pairs": list(r.allowed_address_pairs or []),
-                "extra_dhcp_opts": list(r.extra_dhcp_opts or []),
-                "security_groups": groups[r.id],
-                "port_security_enabled": r.port_security_enabled,
-                "binding:vnic_type": r.vnic_type, "description": r.description,
-                "created_at": isotime(r.created_at, subsecond=False),
-                "updated_at": isotime(r.updated_at, subsecond=False),
-                "revision_number": r.revision_number, "tags": tags[r.id],
-            }
-            if admin:
-                item.update({
-                    "binding:host_id": r.host_id,
-                    "binding:vif_type": "bridge" if r.host_id else "unbound",
-                    "binding:vif_details": ({"connectivity": "l2", "port_filter": True}
-                                            if r.host_id else {}),
-                    "binding:profile": dict(r.profile or {})})
-            out.append(item)
-        return out
+        return [_item(r, ips[r.id], groups[r.id], tags[r.id], admin) for r in rows]
+
+    def render_new(self, session, rows: list[models.Port], admin: bool,
+                   tags: dict[str, list[str]]) -> list[dict]:
+        """API dicts of ports :meth:`create` just made in this transaction, from what
+        it recorded (no queries); ``tags``: id -> rendered tags."""
+        made = session.info.get("new_ports", {})
+        if any(r.id not in made for r in rows):
+            return self.render_rows(session, rows, admin)
+        return [_item(r, made[r.id][0], made[r.id][1], tags.get(r.id, []), admin)
+                for r in rows]
+
+
+def _item(r, fixed_ips: list[dict], groups: list[str], tags: list[str],
+          admin: bool) -> dict:
+    """One port as the API renders it."""
+    item = {
+        "id": r.id, "name": r.name, "network_id": r.network_id,
+        "project_id": r.project_id, "tenant_id": r.project_id,
+        "mac_address": r.mac_address, "admin_state_up": r.admin_state_up,
+        "status": r.status, "device_id": r.device_id,
+        "device_owner": r.device_owner, "fixed_ips": fixed_ips,
+        "allowed_address_pairs": list(r.allowed_address_pairs or []),
+        "extra_dhcp_opts": list(r.extra_dhcp_opts or []),
+        "security_groups": groups,
+        "port_security_enabled": r.port_security_enabled,
+        "binding:vnic_type": r.vnic_type, "description": r.description,
+        "created_at": isotime(r.created_at, subsecond=False),
+        "updated_at": isotime(r.updated_at, subsecond=False),
+        "revision_number": r.revision_number, "tags": tags,
+    }
+    if admin:
+        item.update({
+            "binding:host_id": r.host_id,
+            "binding:vif_type": "bridge" if r.host_id else "unbound",
+            "binding:vif_details": ({"connectivity": "l2", "port_filter": True}
+                                    if r.host_id else {}),
+            "binding:profile": dict(r.profile or {})})
+    return item
+
+
+def _in_subnet_order(subnets: list, held: list[tuple]) -> list[dict]:
+    """``fixed_ips`` from ``(subnet, address)`` pairs, ordered as :func:`ipam.held_by`
+    orders them (subnet creation order)."""
+    rank = {s.id: i for i, s in enumerate(subnets)}
+    return [{"subnet_id": s.id, "ip_address": ip}
+            for s, ip in sorted(held, key=lambda h: rank.get(h[0].id, len(rank)))]
+
+
+_PT, _NT = P.__table__, core.Network.__table__
+_PORT_COLUMNS = [c.name for c in _PT.columns]
+#: Insert a port unless its MAC is taken on the network (then no row: rowcount 0).
+_INSERT_PORT = {
+    name: dialect.insert(_PT).on_conflict_do_nothing(
+        index_elements=["network_id", "mac_address"]).execution_options(
+        preserve_rowcount=True)
+    for name, dialect in (("sqlite", sqlite_dialect), ("postgresql", pg_dialect))}
+_DROP_PORT = sa.delete(_PT).where(_PT.c.id == sa.bindparam("p"))
+_PSG = models.PortSecurityGroup.__table__
+_ADD_GROUP = sa.insert(_PSG)
+_DROP_GROUPS = sa.delete(_PSG).where(_PSG.c.port_id == sa.bindparam("p"))
+_SUBNETS_OF = (sa.select(models.Subnet.__table__)
+               .where(models.Subnet.__table__.c.network_id == sa.bindparam("n"))
+               .order_by(models.Subnet.__table__.c.created_at, models.Subnet.__table__.c.id))
+# By id, visible to the caller (own ports, and every port on own networks); built once
+# per kind of caller (admin or not).
+_OWN = sa.or_(P.project_id == sa.bindparam("project"),
+              P.network_id.in_(sa.select(core.Network.id).where(
+                  core.Network.project_id == sa.bindparam("project"))))
+_GET = {True: sa.select(P).where(P.id == sa.bindparam("id")),
+        False: sa.select(P).where(P.id == sa.bindparam("id"), _OWN)}
+_WITH_OWNER = (sa.select(_PT, _NT.c.project_id.label("network_owner"))
+               .outerjoin(_NT, _NT.c.id == _PT.c.network_id))
+_ROW = {True: _WITH_OWNER.where(_PT.c.id == sa.bindparam("id")),
+        False: _WITH_OWNER.where(_PT.c.id == sa.bindparam("id"),
+                                 sa.or_(_PT.c.project_id == sa.bindparam("project"),
+                                        _NT.c.project_id == sa.bindparam("project")))}

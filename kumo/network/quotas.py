@@ -29,6 +29,12 @@ RESOURCES = {
     "rbac_policy": ("network_rbac",),
 }
 
+_Q = models.Quota.__table__
+_LIMIT = sa.select(_Q.c.limit).where(_Q.c.project_id == sa.bindparam("p"),
+                                     _Q.c.resource == sa.bindparam("r"))
+#: Usage counts by table name, built on first use (on the indexed ``project_id``).
+_COUNTS: dict[str, sa.Select] = {}
+
 
 @register_part("quotas")
 class Quotas:
@@ -53,8 +59,11 @@ class Quotas:
         for name in RESOURCES[resource]:
             table = optional_table(session, name)
             if table is not None and "project_id" in table.c:
-                return session.scalar(sa.select(sa.func.count()).select_from(table).where(
-                    table.c.project_id == project_id)) or 0
+                stmt = _COUNTS.get(name)
+                if stmt is None:
+                    stmt = _COUNTS[name] = sa.select(sa.func.count()).select_from(
+                        table).where(table.c.project_id == sa.bindparam("p"))
+                return session.connection().execute(stmt, {"p": project_id}).scalar() or 0
         return 0
 
     def details(self, session, project_id: str) -> dict[str, dict]:
@@ -67,8 +76,10 @@ class Quotas:
         """409 OverQuota if ``project_id`` may not own ``delta`` more ``resource``s."""
         if resource not in RESOURCES or delta <= 0:
             return
-        row = session.get(models.Quota, (project_id, resource))
-        limit = row.limit if row is not None else self.defaults()[resource]
+        limit = session.connection().execute(_LIMIT, {"p": project_id,
+                                                      "r": resource}).scalar()
+        if limit is None:
+            limit = int(getattr(self.net.settings, f"quota_{resource}"))
         if limit < 0:
             return
         if self.used(session, project_id, resource) + delta > limit:

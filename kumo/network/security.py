@@ -56,6 +56,8 @@ def optional_table(session, name: str) -> sa.Table | None:
 
 
 _EXISTING: dict[int, set] = {}
+_DEFAULT_OF = sa.select(models.DefaultSecurityGroup.__table__.c.security_group_id).where(
+    models.DefaultSecurityGroup.__table__.c.project_id == sa.bindparam("p"))
 
 
 def protocol_number(protocol: str | None) -> int | None:
@@ -127,9 +129,9 @@ class SecurityGroups:
     def default_group_id(self, session, project_id: str) -> str:
         """The id of ``project_id``'s default group, created (with the reference's four
         rules) if missing. Call inside ``networking.write()``."""
-        row = session.get(models.DefaultSecurityGroup, project_id)
-        if row is not None:
-            return row.security_group_id
+        found = session.connection().execute(_DEFAULT_OF, {"p": project_id}).scalar()
+        if found is not None:
+            return found
         group = SG(project_id=project_id, name=DEFAULT_NAME,
                    description="Default security group", stateful=True)
         stamp(group)

@@ -153,7 +153,7 @@ def create_port(req: Request) -> Reply:
     entries, bulk = common.items(req, "port", "ports", PORT_CREATE)
     networking = req.cloud.networking
     with networking.write() as s:
-        rows = []
+        rows, tags = [], {}
         for attrs in entries:
             target = common.target_of(req, attrs)
             req.context.enforce("create_port", target)
@@ -168,11 +168,9 @@ def create_port(req: Request) -> Reply:
             networking.check_quota(s, target["project_id"], "port", 1)
             row = networking.ports.create(s, req.context, attrs, network)
             if attrs.get("tags"):
-                networking.set_tags(s, row, attrs["tags"])
-                row.revision_number = 0
+                tags[row.id] = networking.add_tags(s, row.id, attrs["tags"])
             rows.append(row)
-        s.flush()
-        rendered = render(req, s, rows)
+        rendered = networking.ports.render_new(s, rows, req.context.is_admin, tags)
     return common.created(req, "port", "ports", rendered, bulk)
 
 
@@ -224,8 +222,10 @@ def update_port(req: Request) -> Reply:
 def delete_port(req: Request) -> Reply:
     networking = req.cloud.networking
     with networking.write() as s:
-        row = networking.ports.get(s, req.context, req.params["port_id"])
-        req.context.enforce("delete_port", _target(s, row))
+        row = networking.ports.get_row(s, req.context, req.params["port_id"])
+        req.context.enforce("delete_port", {
+            "project_id": row.project_id,
+            "network_owner": row.network_owner or row.project_id})
         check_if_match(row, req.headers.get("if-match"))
         # Ports owned by another area (router interfaces, gateways, floating IPs) are
         # deleted through that area; its check_port_delete hook says 409.
