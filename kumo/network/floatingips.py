@@ -23,6 +23,7 @@ import ipaddress
 import sqlalchemy as sa
 
 from kumo.common.context import RequestContext
+from kumo.db import Prepared
 from kumo.network import exceptions as nexc
 from kumo.network.l3 import (
     FIP_OWNER, FIP_STATUSES, IF_OWNER, BadRequest, ExternalGatewayForFloatingIPNotFound,
@@ -216,7 +217,7 @@ class FloatingIPs:
         (their own ports, deleted by this area, pass untouched)."""
         if port.id in _releasing(session):
             return
-        if session.connection().execute(_BOUND_TO, {"p": port.id}).first() is None:
+        if _BOUND_TO.first(session, {"p": port.id}) is None:
             return
         for row in session.scalars(sa.select(F).where(F.fixed_port_id == port.id)):
             self._disassociate(row)
@@ -225,5 +226,5 @@ class FloatingIPs:
         session.flush()
 
 
-_BOUND_TO = sa.select(F.__table__.c.id).where(
-    F.__table__.c.fixed_port_id == sa.bindparam("p")).limit(1)
+_BOUND_TO = Prepared(sa.select(F.__table__.c.id).where(
+    F.__table__.c.fixed_port_id == sa.bindparam("p")).limit(1))

@@ -17,15 +17,18 @@ allocation impossible even so.
 Free ranges are kept as rows ``(subnet_id, first, last)`` with addresses as 32-digit hex
 strings (ordered like the addresses for IPv4 and IPv6), so an allocation is one indexed
 read and one write whatever the number of ports, and a release one indexed read (both
-neighbours) and one or two writes. The statements are Core, built once, and run on the
-session's connection: callers flush pending ORM changes first if they matter.
+neighbours) and one or two writes. The statements are built once and run on the
+session's connection (:class:`kumo.db.Prepared`): callers flush pending ORM changes
+first if they matter.
 """
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import sqlalchemy as sa
 
+from kumo.db import Prepared
 from kumo.network import exceptions as nexc
 from kumo.network.models import ports as models
 
@@ -103,66 +106,69 @@ def rebuild(session, subnet: models.Subnet) -> None:
 A = models.IPAvailability.__table__
 IA = models.IPAllocation.__table__
 S = models.Subnet.__table__
-# Hot statements, built once (Core on the session's connection: no ORM overhead).
-_LOWEST = (sa.select(A.c.first, A.c.last).where(A.c.subnet_id == sa.bindparam("s"))
-           .order_by(A.c.first).limit(1))
+# Hot statements, built once and run on the DB-API cursor (see kumo.db.Prepared).
 _FLOOR = (sa.select(A.c.first, A.c.last)
           .where(A.c.subnet_id == sa.bindparam("s"), A.c.first <= sa.bindparam("h"))
           .order_by(A.c.first.desc()).limit(1))
+_LOWEST = Prepared(sa.select(A.c.first, A.c.last).where(A.c.subnet_id == sa.bindparam("s"))
+                   .order_by(A.c.first).limit(1))
 #: The free ranges either side of an address: the one starting at or below it
 #: (``h``) and the one starting right after it (``n``); both by primary key.
-_NEIGHBOURS = sa.union_all(
+_NEIGHBOURS = Prepared(sa.union_all(
     _FLOOR.subquery().select(),
     sa.select(A.c.first, A.c.last).where(A.c.subnet_id == sa.bindparam("s"),
-                                         A.c.first == sa.bindparam("n")))
-_DROP_RANGE = sa.delete(A).where(A.c.subnet_id == sa.bindparam("s"),
-                                 A.c.first == sa.bindparam("f"))
-_SET_FIRST = (sa.update(A).where(A.c.subnet_id == sa.bindparam("s"),
-                                 A.c.first == sa.bindparam("f"))
-              .values(first=sa.bindparam("new_first")))
-_SET_LAST = (sa.update(A).where(A.c.subnet_id == sa.bindparam("s"),
-                                A.c.first == sa.bindparam("f"))
-             .values(last=sa.bindparam("new_last")))
-_ADD_RANGE = sa.insert(A)
-_HOLDER = sa.select(IA.c.port_id).where(IA.c.subnet_id == sa.bindparam("s"),
-                                        IA.c.ip_address == sa.bindparam("ip"))
-_ADD_ALLOCATION = sa.insert(IA)
-_DROP_ALLOCATION = sa.delete(IA).where(IA.c.subnet_id == sa.bindparam("s"),
-                                       IA.c.ip_address == sa.bindparam("ip"))
-_HELD_WITH_POOLS = (sa.select(IA.c.subnet_id, IA.c.ip_address, S.c.allocation_pools)
-                    .join(S, S.c.id == IA.c.subnet_id)
-                    .where(IA.c.port_id == sa.bindparam("p")))
-_DROP_PORT_ALLOCATIONS = sa.delete(IA).where(IA.c.port_id == sa.bindparam("p"))
+                                         A.c.first == sa.bindparam("n"))))
+_FLOOR = Prepared(_FLOOR)
+_DROP_RANGE = Prepared(sa.delete(A).where(A.c.subnet_id == sa.bindparam("s"),
+                                          A.c.first == sa.bindparam("f")))
+_SET_FIRST = Prepared(sa.update(A).where(A.c.subnet_id == sa.bindparam("s"),
+                                         A.c.first == sa.bindparam("f"))
+                      .values(first=sa.bindparam("new_first")))
+_SET_LAST = Prepared(sa.update(A).where(A.c.subnet_id == sa.bindparam("s"),
+                                        A.c.first == sa.bindparam("f"))
+                     .values(last=sa.bindparam("new_last")))
+_ADD_RANGE = Prepared(sa.insert(A))
+_HOLDER = Prepared(sa.select(IA.c.port_id).where(IA.c.subnet_id == sa.bindparam("s"),
+                                                 IA.c.ip_address == sa.bindparam("ip")))
+_ADD_ALLOCATION = Prepared(sa.insert(IA))
+_DROP_ALLOCATION = Prepared(sa.delete(IA).where(IA.c.subnet_id == sa.bindparam("s"),
+                                                IA.c.ip_address == sa.bindparam("ip")))
+#: The pools come as JSON text (a CAST), so the statement needs no type processing.
+_HELD_WITH_POOLS = Prepared(
+    sa.select(IA.c.subnet_id, IA.c.ip_address, sa.cast(S.c.allocation_pools, sa.Text))
+    .join(S, S.c.id == IA.c.subnet_id).where(IA.c.port_id == sa.bindparam("p")))
+_DROP_PORT_ALLOCATIONS = Prepared(sa.delete(IA).where(IA.c.port_id == sa.bindparam("p")))
 
 
-def _take_lowest(conn, subnet: models.Subnet) -> str | None:
-    row = conn.execute(_LOWEST, {"s": subnet.id}).first()
+def _take_lowest(session, subnet: models.Subnet) -> str | None:
+    row = _LOWEST.first(session, {"s": subnet.id})
     if row is None:
         return None
-    _shrink(conn, subnet.id, row.first, row.last, int(row.first, 16))
-    return str(ip_of(int(row.first, 16), subnet.ip_version))
+    first, last = row
+    _shrink(session, subnet.id, first, last, int(first, 16))
+    return str(ip_of(int(first, 16), subnet.ip_version))
 
 
-def _shrink(conn, subnet_id: str, first: str, last: str, ip: int) -> None:
+def _shrink(session, subnet_id: str, first: str, last: str, ip: int) -> None:
     """Remove ``ip`` from the free range ``first..last`` (splitting it if needed)."""
     low, high = int(first, 16), int(last, 16)
     key = {"s": subnet_id, "f": first}
     if low == high:
-        conn.execute(_DROP_RANGE, key)
+        _DROP_RANGE.run(session, key)
     elif ip == low:
-        conn.execute(_SET_FIRST, {**key, "new_first": hexip(ip + 1)})
+        _SET_FIRST.run(session, {**key, "new_first": hexip(ip + 1)})
     else:
-        conn.execute(_SET_LAST, {**key, "new_last": hexip(ip - 1)})
+        _SET_LAST.run(session, {**key, "new_last": hexip(ip - 1)})
         if ip < high:
-            conn.execute(_ADD_RANGE, {"subnet_id": subnet_id, "first": hexip(ip + 1),
-                                      "last": last})
+            _ADD_RANGE.run(session, {"subnet_id": subnet_id, "first": hexip(ip + 1),
+                                     "last": last})
 
 
-def _take_specific(conn, subnet: models.Subnet, ip: ipaddress._BaseAddress) -> None:
+def _take_specific(session, subnet: models.Subnet, ip: ipaddress._BaseAddress) -> None:
     h = hexip(ip)
-    row = conn.execute(_FLOOR, {"s": subnet.id, "h": h}).first()
-    if row is not None and row.last >= h:
-        _shrink(conn, subnet.id, row.first, row.last, int(ip))
+    row = _FLOOR.first(session, {"s": subnet.id, "h": h})
+    if row is not None and row[1] >= h:
+        _shrink(session, subnet.id, row[0], row[1], int(ip))
 
 
 def allocate(session, subnet: models.Subnet, port_id: str, ip_address: str | None = None,
@@ -172,7 +178,6 @@ def allocate(session, subnet: models.Subnet, port_id: str, ip_address: str | Non
     it is not a usable address of the subnet, 409 IpAddressAlreadyAllocated when held
     (or the gateway, except for router ports). ``subnet`` may be an ORM row or a Core
     row with the subnet's columns."""
-    conn = session.connection()
     if ip_address is not None:
         ip = ipaddress.ip_address(ip_address)
         if not usable(subnet.cidr, ip):
@@ -180,45 +185,43 @@ def allocate(session, subnet: models.Subnet, port_id: str, ip_address: str | Non
         text = str(ip)
         if text == subnet.gateway_ip and device_owner not in ROUTER_OWNERS:
             raise nexc.IpAddressAlreadyAllocated(ip=text, subnet_id=subnet.id)
-        if conn.execute(_HOLDER, {"s": subnet.id, "ip": text}).first() is not None:
+        if _HOLDER.first(session, {"s": subnet.id, "ip": text}) is not None:
             raise nexc.IpAddressAlreadyAllocated(ip=text, subnet_id=subnet.id)
-        _take_specific(conn, subnet, ip)
+        _take_specific(session, subnet, ip)
     elif is_slaac(subnet) and mac:
         text = eui64(subnet.cidr, mac)
-        if conn.execute(_HOLDER, {"s": subnet.id, "ip": text}).first() is not None:
+        if _HOLDER.first(session, {"s": subnet.id, "ip": text}) is not None:
             raise nexc.IpAddressAlreadyAllocated(ip=text, subnet_id=subnet.id)
-        _take_specific(conn, subnet, ipaddress.ip_address(text))
+        _take_specific(session, subnet, ipaddress.ip_address(text))
     else:
-        text = _take_lowest(conn, subnet)
+        text = _take_lowest(session, subnet)
         if text is None:
             return None
-    conn.execute(_ADD_ALLOCATION, {"subnet_id": subnet.id, "ip_address": text,
-                                   "port_id": port_id, "network_id": subnet.network_id})
+    _ADD_ALLOCATION.run(session, {"subnet_id": subnet.id, "ip_address": text,
+                                  "port_id": port_id, "network_id": subnet.network_id})
     return text
 
 
 def release(session, subnet: models.Subnet, ip_address: str) -> None:
     """Free ``ip_address`` of ``subnet``: drop the allocation and, when the address lies
     in a pool, give it back to the free ranges (merged with its neighbours)."""
-    conn = session.connection()
-    conn.execute(_DROP_ALLOCATION, {"s": subnet.id, "ip": ip_address})
-    _give_back(conn, subnet.id, subnet.allocation_pools, ip_address)
+    _DROP_ALLOCATION.run(session, {"s": subnet.id, "ip": ip_address})
+    _give_back(session, subnet.id, subnet.allocation_pools, ip_address)
 
 
 def release_port(session, port_id: str) -> list[dict]:
     """Free every address ``port_id`` holds (set-based: one read, one delete, then the
     free ranges); returns them as ``[{"subnet_id", "ip_address"}]``."""
-    conn = session.connection()
-    held = conn.execute(_HELD_WITH_POOLS, {"p": port_id}).all()
+    held = _HELD_WITH_POOLS.run(session, {"p": port_id})
     if not held:
         return []
-    conn.execute(_DROP_PORT_ALLOCATIONS, {"p": port_id})
-    for h in held:
-        _give_back(conn, h.subnet_id, h.allocation_pools, h.ip_address)
-    return [{"subnet_id": h.subnet_id, "ip_address": h.ip_address} for h in held]
+    _DROP_PORT_ALLOCATIONS.run(session, {"p": port_id})
+    for subnet_id, ip_address, pools in held:
+        _give_back(session, subnet_id, json.loads(pools) if pools else [], ip_address)
+    return [{"subnet_id": subnet_id, "ip_address": ip} for subnet_id, ip, _ in held]
 
 
-def _give_back(conn, subnet_id: str, pools: list[dict] | None, ip_address: str) -> None:
+def _give_back(session, subnet_id: str, pools: list[dict] | None, ip_address: str) -> None:
     """Put a freed address back into the free ranges when it lies in a pool: one
     indexed read of both neighbours, then one or two writes."""
     ip = int(ipaddress.ip_address(ip_address))
@@ -227,22 +230,22 @@ def _give_back(conn, subnet_id: str, pools: list[dict] | None, ip_address: str) 
         return
     h, before, after = hexip(ip), hexip(ip - 1), hexip(ip + 1)
     left = right = None
-    for r in conn.execute(_NEIGHBOURS, {"s": subnet_id, "h": h, "n": after}):
-        if r.first == after:
-            right = r
-        elif r.last == before:
-            left = r
-        elif r.first <= h <= r.last:
+    for first, last in _NEIGHBOURS.run(session, {"s": subnet_id, "h": h, "n": after}):
+        if first == after:
+            right = (first, last)
+        elif last == before:
+            left = (first, last)
+        elif first <= h <= last:
             return  # already free (a pool change rebuilt the ranges)
     if left is not None and right is not None:
-        conn.execute(_DROP_RANGE, {"s": subnet_id, "f": right.first})
-        conn.execute(_SET_LAST, {"s": subnet_id, "f": left.first, "new_last": right.last})
+        _DROP_RANGE.run(session, {"s": subnet_id, "f": right[0]})
+        _SET_LAST.run(session, {"s": subnet_id, "f": left[0], "new_last": right[1]})
     elif left is not None:
-        conn.execute(_SET_LAST, {"s": subnet_id, "f": left.first, "new_last": h})
+        _SET_LAST.run(session, {"s": subnet_id, "f": left[0], "new_last": h})
     elif right is not None:
-        conn.execute(_SET_FIRST, {"s": subnet_id, "f": right.first, "new_first": h})
+        _SET_FIRST.run(session, {"s": subnet_id, "f": right[0], "new_first": h})
     else:
-        conn.execute(_ADD_RANGE, {"subnet_id": subnet_id, "first": h, "last": h})
+        _ADD_RANGE.run(session, {"subnet_id": subnet_id, "first": h, "last": h})
 
 
 def held_by(session, port_ids: list[str]) -> dict[str, list[dict]]:

@@ -25,7 +25,7 @@ from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
 from kumo.common.timeutils import utcnow
 from kumo.config import Settings
-from kumo.db import Database, after_commit
+from kumo.db import Database, Prepared, after_commit
 from kumo.identity import models as identity_models
 from kumo.network import exceptions as nexc
 from kumo.network.models import core as models
@@ -142,12 +142,11 @@ class Networking:
         tags as rendered (sorted, without duplicates)."""
         tags = list(dict.fromkeys(tags))
         if tags:
-            session.connection().execute(_ADD_TAG, [
-                {"resource_id": resource_id, "tag": t} for t in tags])
+            _ADD_TAG.run(session, [{"resource_id": resource_id, "tag": t} for t in tags])
         return sorted(tags)
 
     def delete_tags(self, session, resource_id: str) -> None:
-        session.connection().execute(_DROP_TAGS, {"r": resource_id})
+        _DROP_TAGS.run(session, {"r": resource_id})
 
     def project_exists(self, project_id: str) -> bool:
         with self.db.session(readonly=True) as s:
@@ -167,19 +166,19 @@ def register_part(name: str):
 
 
 _ADD_CHANGE = sa.insert(models.Change.__table__)
-_ADD_TAG = sa.insert(models.Tag.__table__)
-_DROP_TAGS = sa.delete(models.Tag.__table__).where(
-    models.Tag.__table__.c.resource_id == sa.bindparam("r"))
+_ADD_TAG = Prepared(sa.insert(models.Tag.__table__))
+_DROP_TAGS = Prepared(sa.delete(models.Tag.__table__).where(
+    models.Tag.__table__.c.resource_id == sa.bindparam("r")))
 _REVISION = sa.table("kumo_revision", sa.column("name"), sa.column("value"))
 #: Built once: a Core statement, not an ORM bulk update (which costs milliseconds).
-_BUMP = (sa.update(_REVISION).where(_REVISION.c.name == AREA)
-         .values(value=_REVISION.c.value + 1).returning(_REVISION.c.value))
+_BUMP = Prepared(sa.update(_REVISION).where(_REVISION.c.name == AREA)
+                 .values(value=_REVISION.c.value + 1).returning(_REVISION.c.value))
 
 
 def _next_revision(session: orm.Session) -> int:
     from kumo.identity.models import Revision
 
-    value = session.connection().execute(_BUMP).scalar()
+    value = _BUMP.scalar(session)
     if value is None:
         session.add(Revision(name=AREA, value=1))
         session.flush()

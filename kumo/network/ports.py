@@ -33,6 +33,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from kumo.common.context import RequestContext
 from kumo.common.timeutils import isotime, utcnow
+from kumo.db import Prepared
 from kumo.network import exceptions as nexc
 from kumo.network import ipam
 from kumo.network.manager import new_id, register_part, touch, visible_clause
@@ -141,8 +142,8 @@ class Ports:
         else:
             groups = self._check_groups(session, ctx, groups)
         if groups:
-            session.connection().execute(_ADD_GROUP, [
-                {"port_id": row.id, "security_group_id": g} for g in groups])
+            _ADD_GROUP.run(session, [{"port_id": row.id, "security_group_id": g}
+                                     for g in groups])
         self._changed(session, row)
         session.info.setdefault("new_ports", {})[row.id] = (held, sorted(groups))
         return row
@@ -320,11 +321,10 @@ class Ports:
 
     @staticmethod
     def _set_groups(session, port_id: str, ids: list[str]) -> None:
-        conn = session.connection()
-        conn.execute(_DROP_GROUPS, {"p": port_id})
+        _DROP_GROUPS.run(session, {"p": port_id})
         if ids:
-            conn.execute(_ADD_GROUP, [{"port_id": port_id, "security_group_id": g}
-                                      for g in ids])
+            _ADD_GROUP.run(session, [{"port_id": port_id, "security_group_id": g}
+                                     for g in ids])
 
     def security_groups_of(self, session, port_ids: list[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {p: [] for p in port_ids}
@@ -435,10 +435,9 @@ class Ports:
                 hook(session, row)
         session.flush()
         released = ipam.release_port(session, row.id)
-        conn = session.connection()
-        conn.execute(_DROP_GROUPS, {"p": row.id})
+        _DROP_GROUPS.run(session, {"p": row.id})
         self.net.delete_tags(session, row.id)
-        conn.execute(_DROP_PORT, {"p": row.id})
+        _DROP_PORT.run(session, {"p": row.id})
         if isinstance(row, models.Port) and row in session:
             session.expunge(row)
         self._changed(session, row, "delete")
@@ -525,10 +524,10 @@ _INSERT_PORT = {
         index_elements=["network_id", "mac_address"]).execution_options(
         preserve_rowcount=True)
     for name, dialect in (("sqlite", sqlite_dialect), ("postgresql", pg_dialect))}
-_DROP_PORT = sa.delete(_PT).where(_PT.c.id == sa.bindparam("p"))
+_DROP_PORT = Prepared(sa.delete(_PT).where(_PT.c.id == sa.bindparam("p")))
 _PSG = models.PortSecurityGroup.__table__
-_ADD_GROUP = sa.insert(_PSG)
-_DROP_GROUPS = sa.delete(_PSG).where(_PSG.c.port_id == sa.bindparam("p"))
+_ADD_GROUP = Prepared(sa.insert(_PSG))
+_DROP_GROUPS = Prepared(sa.delete(_PSG).where(_PSG.c.port_id == sa.bindparam("p")))
 _SUBNETS_OF = (sa.select(models.Subnet.__table__)
                .where(models.Subnet.__table__.c.network_id == sa.bindparam("n"))
                .order_by(models.Subnet.__table__.c.created_at, models.Subnet.__table__.c.id))

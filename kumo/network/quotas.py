@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
+from kumo.db import Prepared
 from kumo.network import exceptions as nexc
 from kumo.network.manager import register_part
 from kumo.network.models import security as models
@@ -30,10 +31,10 @@ RESOURCES = {
 }
 
 _Q = models.Quota.__table__
-_LIMIT = sa.select(_Q.c.limit).where(_Q.c.project_id == sa.bindparam("p"),
-                                     _Q.c.resource == sa.bindparam("r"))
+_LIMIT = Prepared(sa.select(_Q.c.limit).where(_Q.c.project_id == sa.bindparam("p"),
+                                              _Q.c.resource == sa.bindparam("r")))
 #: Usage counts by table name, built on first use (on the indexed ``project_id``).
-_COUNTS: dict[str, sa.Select] = {}
+_COUNTS: dict[str, Prepared] = {}
 
 
 @register_part("quotas")
@@ -61,9 +62,9 @@ class Quotas:
             if table is not None and "project_id" in table.c:
                 stmt = _COUNTS.get(name)
                 if stmt is None:
-                    stmt = _COUNTS[name] = sa.select(sa.func.count()).select_from(
-                        table).where(table.c.project_id == sa.bindparam("p"))
-                return session.connection().execute(stmt, {"p": project_id}).scalar() or 0
+                    stmt = _COUNTS[name] = Prepared(sa.select(sa.func.count()).select_from(
+                        table).where(table.c.project_id == sa.bindparam("p")))
+                return stmt.scalar(session, {"p": project_id}) or 0
         return 0
 
     def details(self, session, project_id: str) -> dict[str, dict]:
@@ -76,8 +77,7 @@ class Quotas:
         """409 OverQuota if ``project_id`` may not own ``delta`` more ``resource``s."""
         if resource not in RESOURCES or delta <= 0:
             return
-        limit = session.connection().execute(_LIMIT, {"p": project_id,
-                                                      "r": resource}).scalar()
+        limit = _LIMIT.scalar(session, {"p": project_id, "r": resource})
         if limit is None:
             limit = int(getattr(self.net.settings, f"quota_{resource}"))
         if limit < 0:

@@ -19,7 +19,7 @@ import ipaddress
 import sqlalchemy as sa
 
 from kumo.common.context import RequestContext
-from kumo.db import Base
+from kumo.db import Base, Prepared
 from kumo.network import exceptions as nexc
 from kumo.network.manager import register_part, stamp, touch, visible_clause
 from kumo.network.models import security as models
@@ -56,8 +56,9 @@ def optional_table(session, name: str) -> sa.Table | None:
 
 
 _EXISTING: dict[int, set] = {}
-_DEFAULT_OF = sa.select(models.DefaultSecurityGroup.__table__.c.security_group_id).where(
-    models.DefaultSecurityGroup.__table__.c.project_id == sa.bindparam("p"))
+_DEFAULT_OF = Prepared(sa.select(
+    models.DefaultSecurityGroup.__table__.c.security_group_id).where(
+    models.DefaultSecurityGroup.__table__.c.project_id == sa.bindparam("p")))
 
 
 def protocol_number(protocol: str | None) -> int | None:
@@ -129,7 +130,7 @@ class SecurityGroups:
     def default_group_id(self, session, project_id: str) -> str:
         """The id of ``project_id``'s default group, created (with the reference's four
         rules) if missing. Call inside ``networking.write()``."""
-        found = session.connection().execute(_DEFAULT_OF, {"p": project_id}).scalar()
+        found = _DEFAULT_OF.scalar(session, {"p": project_id})
         if found is not None:
             return found
         group = SG(project_id=project_id, name=DEFAULT_NAME,
