@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import shutil
@@ -95,6 +96,11 @@ def serve(cloud, settings: config.Settings, banner: str = "") -> None:
                         log_level="warning", access_log=False, loop=loop,
                         http="httptools" if _has("httptools") else "h11",
                         lifespan="off")
+    # Startup's objects (modules, SQLAlchemy metadata, policies) live as long as the
+    # process: keep them out of the cyclic GC, whose full collections would otherwise
+    # walk them all (tens of ms in the middle of a 10,000-port list).
+    gc.collect()
+    gc.freeze()
     Server(uv).run()
 
 

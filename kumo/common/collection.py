@@ -101,7 +101,8 @@ class Collection:
         return out
 
     def query(self, session, stmt, query, url: str) -> tuple[list, list[dict]]:
-        """Filter, sort and page ``stmt`` (a select of ``self.model``); returns
+        """Filter, sort and page ``stmt`` (a select of ``self.model``, or of its table's
+        columns for read-only Core rows, which load several times faster); returns
         ``(rows, links)`` where links are the ``<collection>_links`` entries."""
         stmt = self.filter(stmt, query)
         keys = self.sort_keys(query)
@@ -130,7 +131,11 @@ class Collection:
         stmt = stmt.order_by(*order)
         if limit:
             stmt = stmt.limit(limit + 1)
-        rows = list(session.scalars(stmt))
+        described = stmt.column_descriptions
+        if len(described) == 1 and described[0]["expr"] is described[0]["entity"]:
+            rows = list(session.scalars(stmt))
+        else:
+            rows = session.execute(stmt).all()
         links = []
         if limit:
             more = len(rows) > limit

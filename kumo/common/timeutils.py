@@ -23,6 +23,9 @@ def isotime(value: dt.datetime | None, subsecond: bool = True) -> str | None:
     """``2015-11-05T21:00:33.819948Z`` (or without the fraction); None stays None."""
     if value is None:
         return None
+    if value.tzinfo is None and value.year >= 1000:
+        # isoformat is several times faster than strftime (lists render thousands).
+        return value.isoformat(timespec="microseconds" if subsecond else "seconds") + "Z"
     fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if subsecond else "%Y-%m-%dT%H:%M:%SZ"
     return value.strftime(fmt)
 

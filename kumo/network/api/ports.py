@@ -178,7 +178,8 @@ def create_port(req: Request) -> Reply:
 def list_ports(req: Request) -> Reply:
     networking = req.cloud.networking
     with networking.read() as s:
-        stmt = sa.select(P).where(networking.ports.visible(req.context))
+        # Core rows, not ORM objects: a list of 10,000 ports loads several times faster.
+        stmt = sa.select(P.__table__).where(networking.ports.visible(req.context))
         rows, links = PORTS.query(s, stmt, req.query, req.url("/v2.0/ports"))
         rendered = render(req, s, rows)
     return common.listing(req, "ports", rendered, links)
