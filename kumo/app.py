@@ -14,7 +14,7 @@ from starlette.datastructures import Headers, QueryParams
 
 from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
-from kumo.common.http import MAX_BODY_BYTES, Request, Service
+from kumo.common.http import MAX_BODY_BYTES, ClientDisconnected, Reply, Request, Service
 from kumo.common.policy import PolicyEngine
 from kumo.config import Settings
 from kumo.db import Database
@@ -27,6 +27,7 @@ class Cloud:
 
     def __init__(self, settings: Settings, db: Database | None = None):
         from kumo.identity.manager import Identity
+        from kumo.image.manager import Images
         from kumo.network.manager import Networking
 
         self.settings = settings
@@ -36,6 +37,7 @@ class Cloud:
         self.identity = Identity(settings, self.db)
         self.identity.auth.load_keys()
         self.networking = Networking(settings, self.db)
+        self.images = Images(settings, self.db)
 
     def authenticate(self, req: Request, required: bool) -> RequestContext:
         """Validate ``X-Auth-Token`` into a request context (401 if invalid or absent
@@ -68,9 +70,10 @@ class Cloud:
 def services() -> list[Service]:
     """The services Kumo serves, each with its routes registered."""
     from kumo.identity.api import service as identity
+    from kumo.image.api import service as image
     from kumo.network.api import service as network
 
-    return [identity, network]
+    return [identity, network, image]
 
 
 class App:
@@ -101,8 +104,10 @@ class App:
         if service is None:
             await self._send(send, 404 if path != "/" else 300, self._root(scope), {})
             return
+        sub_path = path[len(service.prefix):] or "/"
+        streamed = service.streams(scope["method"], sub_path)
         body = b""
-        more = True
+        more = not streamed
         while more:
             message = await receive()
             body += message.get("body", b"")
@@ -113,17 +118,46 @@ class App:
                 return
         headers = Headers(scope=scope)
         host = headers.get("host") or f"{scope['server'][0]}:{scope['server'][1]}"
-        req = Request(scope["method"], path[len(service.prefix):] or "/",
+        req = Request(scope["method"], sub_path,
                       QueryParams(scope["query_string"]), headers, body,
                       f"{scope.get('scheme', 'http')}://{host}{service.prefix}",
                       client=scope["client"][0] if scope.get("client") else None)
         req.cloud = self.cloud
+        if streamed:
+            req.stream = _BodyStream(receive)
         reply = await anyio.to_thread.run_sync(service.dispatch, req, limiter=self.limiter)
+        if streamed:
+            await req.stream.drain()
+        if reply.streaming:
+            await self._send_stream(send, reply, scope["method"] == "HEAD")
+            return
         content = reply.encode()
         if scope["method"] == "HEAD":
             reply.headers.setdefault("content-length", str(len(content)))
             content = b""
         await self._send(send, reply.status, content, reply.headers, reply.content_type)
+
+    async def _send_stream(self, send, reply: Reply, head: bool) -> None:
+        """Send a reply whose body is an iterator of chunks, pulling each in a worker
+        thread; chunked transfer encoding unless the reply set ``content-length``."""
+        chunks = reply.body
+        raw = [(b"content-type", reply.content_type.encode())]
+        raw += [(k.lower().encode(), str(v).encode()) for k, v in reply.headers.items()]
+        try:
+            await send({"type": "http.response.start", "status": reply.status,
+                        "headers": raw})
+            while not head:
+                chunk = await anyio.to_thread.run_sync(next, chunks, None,
+                                                       limiter=self.limiter)
+                if chunk is None:
+                    break
+                await send({"type": "http.response.body", "body": chunk,
+                            "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                await anyio.to_thread.run_sync(close)
 
     def _root(self, scope) -> dict:
         return {"services": [{"name": s.name, "prefix": s.prefix} for s in self.services]}
@@ -139,6 +173,39 @@ class App:
         raw += [(k.lower().encode(), str(v).encode()) for k, v in headers.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body})
+
+
+class _BodyStream:
+    """The request body as a synchronous iterator of chunks, for a handler running in a
+    worker thread: each step awaits the next ASGI message on the event loop
+    (``anyio.from_thread``). Raises :class:`ClientDisconnected` on ``http.disconnect``.
+    ``done`` tells whether the body was read to its end (or the client left)."""
+
+    def __init__(self, receive):
+        self.receive = receive
+        self.done = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        while not self.done:
+            message = anyio.from_thread.run(self.receive)
+            if message["type"] == "http.disconnect":
+                self.done = True
+                raise ClientDisconnected()
+            self.done = not message.get("more_body", False)
+            if message.get("body"):
+                return message["body"]
+        raise StopIteration
+
+    async def drain(self) -> None:
+        """Read and drop what the handler left unread (it answered early, e.g. 409 or
+        413), so the client can finish sending and read the reply."""
+        while not self.done:
+            message = await self.receive()
+            self.done = (message["type"] == "http.disconnect"
+                         or not message.get("more_body", False))
 
 
 def create_app(settings: Settings) -> App:

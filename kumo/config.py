@@ -67,6 +67,9 @@ class Settings:
     #: Seconds without a heartbeat after which an agent is shown as not alive
     #: (Neutron's ``agent_down_time``).
     agent_down_time_s: int = 75
+    #: Most bytes of image data the image store (``<state_dir>/images``) holds in
+    #: total; an upload past it is refused with 413. 0 means no limit.
+    image_store_quota_bytes: int = 0
 
     @property
     def db_url(self) -> str:

@@ -5,6 +5,18 @@ functions ``handler(req: Request) -> Reply``. The ASGI edge reads the body, then
 token validation and the handler in one worker thread (so database work and bcrypt never
 block the event loop), and renders any :class:`~kumo.common.exceptions.KumoError` in the
 service's own fault format.
+
+Streaming, for bodies too large to hold (image data):
+
+- a route declared ``stream=True`` gets no ``req.body``: the edge does not read the
+  body (nor cap it at :data:`MAX_BODY_BYTES`); the handler reads ``req.stream``, an
+  iterator of ``bytes`` chunks pulled from the connection as it goes (each ``next`` hops
+  to the event loop), raising :class:`ClientDisconnected` if the client goes away;
+  whatever the handler leaves unread is drained before the reply is sent;
+- a :class:`Reply` whose ``body`` is an iterator of ``bytes`` is sent chunk by chunk
+  (each ``next`` runs in a worker thread, so it may read files); with a
+  ``content-length`` header it is sent as is, without one chunked. The iterator's
+  ``close()`` (a generator's ``finally``) runs when the response ends or fails.
 """
 from __future__ import annotations
 
@@ -33,6 +45,11 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
 
+    @property
+    def streaming(self) -> bool:
+        """True when ``body`` is an iterator of ``bytes`` chunks (sent as they come)."""
+        return self.body is not None and not isinstance(self.body, (bytes, dict, list, str))
+
     def encode(self) -> bytes:
         if self.body is None:
             return b""
@@ -45,14 +62,15 @@ class Request:
     """One API request as handlers see it.
 
     Attributes: ``method``, ``path`` (below the service prefix), ``params`` (path
-    parameters), ``query`` (a multi-dict), ``headers``, ``body`` (bytes), ``context``
-    (the :class:`~kumo.common.context.RequestContext`), ``url_base`` (scheme, host and
+    parameters), ``query`` (a multi-dict), ``headers``, ``body`` (bytes; empty on a
+    ``stream=True`` route, whose handler reads ``stream``, an iterator of chunks),
+    ``context`` (the :class:`~kumo.common.context.RequestContext`), ``url_base`` (scheme, host and
     service prefix, for ``links``), ``cloud`` (the :class:`~kumo.app.Cloud` whose
     managers handlers call).
     """
 
     __slots__ = ("method", "path", "params", "query", "headers", "body", "context",
-                 "url_base", "request_id", "client", "cloud")
+                 "url_base", "request_id", "client", "cloud", "stream")
 
     def __init__(self, method: str, path: str, query: QueryParams, headers: Headers,
                  body: bytes, url_base: str, client: str | None = None):
@@ -66,6 +84,7 @@ class Request:
         self.context = None
         self.cloud = None
         self.client = client
+        self.stream = iter(())
         self.request_id = "req-" + str(uuid.uuid4())
 
     def json(self, schema: dict | None = None) -> Any:
@@ -127,6 +146,13 @@ class Route:
     handler: Handler
     authenticated: bool
     segments: int
+    stream: bool = False
+
+
+class ClientDisconnected(exc.BadRequest):
+    """The client went away before sending the whole body of a streamed request."""
+
+    message = "The client disconnected before the request body was complete."
 
 
 def _segments(path: str) -> int:
@@ -158,14 +184,19 @@ class Service:
         self._by_segments: dict[int, list[Route]] = {}
         self.authenticate: Callable[[Request, bool], Any] | None = None
 
-    def route(self, method: str, path: str, authenticated: bool = True):
-        """Decorator registering ``handler`` for ``method`` on ``path`` (``{param}``)."""
+    def route(self, method: str, path: str, authenticated: bool = True,
+              stream: bool = False):
+        """Decorator registering ``handler`` for ``method`` on ``path`` (``{param}``).
+
+        ``stream=True``: the body is not read up front; the handler consumes
+        ``req.stream`` (see the module docstring)."""
         regex = "^" + _PARAM.sub(r"(?P<\1>[^/]+)", path.rstrip("/") or "/") + "/?$"
         pattern = re.compile(regex)
 
         def register(handler: Handler) -> Handler:
             for m in method.split(","):
-                route = Route(m.strip(), pattern, handler, authenticated, _segments(path))
+                route = Route(m.strip(), pattern, handler, authenticated, _segments(path),
+                              stream)
                 self.routes.append(route)
                 self._by_segments.setdefault(route.segments, []).append(route)
             return handler
@@ -184,6 +215,13 @@ class Service:
         if allowed:
             raise exc.MethodNotAllowed()
         raise exc.NotFound("The resource could not be found.")
+
+    def streams(self, method: str, path: str) -> bool:
+        """True if ``method path`` goes to a ``stream=True`` route."""
+        try:
+            return self.match(method, path)[0].stream
+        except exc.KumoError:
+            return False
 
     def dispatch(self, req: Request) -> Reply:
         """Authenticate, route and run the handler; errors become fault replies."""

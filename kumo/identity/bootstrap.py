@@ -15,7 +15,8 @@ from kumo.identity.manager import Identity
 from kumo.identity.resource import DEFAULT_DOMAIN_ID
 
 #: (service type, service name, path below the public URL) of every Kumo service.
-CATALOG = [("identity", "keystone", "/identity"), ("network", "neutron", "/networking")]
+CATALOG = [("identity", "keystone", "/identity"), ("network", "neutron", "/networking"),
+           ("image", "glance", "/image")]
 
 
 def _find(identity: Identity, model, **where):

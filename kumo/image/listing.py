@@ -1,0 +1,168 @@
+"""``GET /v2/images`` as Glance lists (Image API v2 "List images": filters, sorting,
+pagination). This differs from the Neutron-style helpers of
+:mod:`kumo.common.collection`:
+
+- which images are listed by default: the caller's own, public ones and shared ones it
+  has *accepted*; community images only with ``visibility=community`` (or ``all``);
+  ``member_status`` (default ``accepted``; ``all``) selects shared images by the
+  caller's membership status; ``os_hidden`` images only with ``os_hidden=true``;
+- filters: ``name``, ``id``, ``status``, ``container_format``, ``disk_format`` (each
+  also ``in:a,b``), ``visibility``, ``owner``, ``protected``, ``size_min``,
+  ``size_max``, ``tag`` (repeatable: all of them), and any other key is a custom
+  property that must equal the value;
+- sorting: ``sort=name:asc,created_at:desc`` or ``sort_key=k[&sort_key=k2]`` with
+  ``sort_dir`` (one for all, or one each); default ``created_at`` desc; ``id`` breaks
+  ties;
+- ``limit`` (default 25, at most 1000) and ``marker``: a page, with a ``next`` marker
+  when the page is full (as Glance does).
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from kumo.common import exceptions as exc
+from kumo.common.filters import to_bool
+from kumo.image import models, schemas
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 1000
+SORT_KEYS = {"name", "status", "container_format", "disk_format", "size", "id",
+             "created_at", "updated_at", "visibility", "owner", "min_disk", "min_ram",
+             "virtual_size", "protected", "os_hidden"}
+NOT_FILTERS = {"limit", "marker", "sort", "sort_key", "sort_dir", "member_status",
+               "visibility", "os_hidden", "size_min", "size_max", "tag"}
+IN_FILTERS = ("name", "id", "status", "container_format", "disk_format", "owner")
+
+
+def _column(key: str):
+    return getattr(models.Image, key)
+
+
+def sort_keys(query) -> list[tuple[str, bool]]:
+    """``[(attribute, ascending)]``; 400 on an unknown key or direction."""
+    out: list[tuple[str, bool]] = []
+    if "sort" in query:
+        if "sort_key" in query or "sort_dir" in query:
+            raise exc.BadRequest("The 'sort_key' and 'sort_dir' parameters are "
+                                 "deprecated and cannot be used with the 'sort' "
+                                 "parameter.")
+        for part in query["sort"].split(","):
+            key, _, direction = part.strip().partition(":")
+            out.append((key, direction or "desc"))
+    else:
+        keys = query.getlist("sort_key")
+        dirs = query.getlist("sort_dir")
+        if len(dirs) > 1 and len(dirs) != len(keys):
+            raise exc.BadRequest("Number of sort dirs does not match the number of sort "
+                                 "keys")
+        for i, key in enumerate(keys or ["created_at"]):
+            out.append((key, dirs[i] if len(dirs) > 1 else (dirs[0] if dirs else "desc")))
+    result = []
+    for key, direction in out:
+        if key not in SORT_KEYS:
+            raise exc.BadRequest(f"Invalid sort key: {key}. It should be one of the "
+                                 f"following: {', '.join(sorted(SORT_KEYS))}.")
+        if direction not in ("asc", "desc"):
+            raise exc.BadRequest(f"Invalid sort direction: {direction}. It should be one "
+                                 "of the following: asc, desc.")
+        result.append((key, direction == "asc"))
+    last = result[-1][1] if result else False
+    for tie in ("created_at", "id"):
+        if tie not in [k for k, _ in result]:
+            result.append((tie, last))
+    return result
+
+
+def _int(query, key: str) -> int | None:
+    if key not in query:
+        return None
+    try:
+        value = int(query[key])
+    except ValueError:
+        raise exc.BadRequest(f"{key} param must be an integer") from None
+    if value < 0:
+        raise exc.BadRequest(f"{key} param must be positive")
+    return value
+
+
+def _where(stmt, query, ctx, visible):
+    image = models.Image
+    member_status = query.get("member_status", "accepted")
+    if member_status not in ("all", *schemas.MEMBER_STATUSES):
+        raise exc.BadRequest(f"Invalid status value: {member_status}")
+    visibility = query.get("visibility")
+    if visibility is not None and visibility not in ("all", *schemas.VISIBILITIES):
+        raise exc.BadRequest(f"Invalid visibility value: {visibility}")
+    pid = ctx.project_id if ctx is not None else None
+    membership = sa.select(models.ImageMember.image_id).where(
+        models.ImageMember.image_id == image.id, models.ImageMember.member_id == pid)
+    if member_status != "all":
+        membership = membership.where(models.ImageMember.status == member_status)
+    shared_ok = sa.and_(image.visibility == "shared", membership.exists())
+    if visible is not None:  # not an admin
+        own = image.owner == pid
+        if visibility in ("community", "all"):
+            stmt = stmt.where(sa.or_(own, image.visibility.in_(("public", "community")),
+                                     shared_ok))
+        else:
+            stmt = stmt.where(sa.or_(own, image.visibility == "public", shared_ok))
+    elif visibility != "all" and visibility != "community":
+        stmt = stmt.where(sa.or_(image.visibility != "community", image.owner == pid))
+    if visibility not in (None, "all"):
+        stmt = stmt.where(image.visibility == visibility)
+    if "member_status" in query and visible is None:
+        stmt = stmt.where(sa.or_(image.owner == pid, shared_ok))
+    if not ("os_hidden" in query and to_bool(query["os_hidden"], "os_hidden")):
+        stmt = stmt.where(image.os_hidden == sa.false())
+    if (size := _int(query, "size_min")) is not None:
+        stmt = stmt.where(image.size >= size)
+    if (size := _int(query, "size_max")) is not None:
+        stmt = stmt.where(image.size <= size)
+    for tag in query.getlist("tag"):
+        stmt = stmt.where(sa.select(models.ImageTag.image_id).where(
+            models.ImageTag.image_id == image.id, models.ImageTag.value == tag).exists())
+    for key in set(query.keys()) - NOT_FILTERS:
+        value = query[key]
+        if key == "protected":
+            stmt = stmt.where(image.protected == to_bool(value, key))
+        elif key in IN_FILTERS:
+            if value.startswith("in:"):
+                stmt = stmt.where(_column(key).in_([v.strip('"') for v in
+                                                    value[3:].split(",")]))
+            else:
+                stmt = stmt.where(_column(key) == value)
+        elif key in schemas.CORE:
+            continue
+        else:
+            stmt = stmt.where(sa.select(models.ImageProperty.image_id).where(
+                models.ImageProperty.image_id == image.id,
+                models.ImageProperty.name == key,
+                models.ImageProperty.value == value).exists())
+    return stmt
+
+
+def list_images(session, ctx, query, visible) -> tuple[list, str | None]:
+    """One page of images for ``ctx``; ``visible`` is the manager's visibility clause
+    (None for admins). Returns ``(images, next_marker or None)``."""
+    from kumo.common.collection import _after
+
+    keys = sort_keys(query)
+    limit = _int(query, "limit")
+    limit = DEFAULT_LIMIT if limit is None else min(limit, MAX_LIMIT)
+    stmt = _where(sa.select(models.Image), query, ctx, visible)
+    columns = [_column(k) for k, _ in keys]
+    marker = query.get("marker")
+    if marker:
+        mstmt = sa.select(models.Image).where(models.Image.id == marker)
+        if visible is not None:
+            mstmt = mstmt.where(visible)
+        row = session.scalar(mstmt)
+        if row is None:
+            raise exc.BadRequest(f"Invalid marker. Image {marker} could not be found.")
+        values = [getattr(row, k) for k, _ in keys]
+        stmt = stmt.where(_after(columns, [asc for _, asc in keys], values))
+    stmt = stmt.order_by(*[(c.asc() if asc else c.desc()) for c, (_, asc)
+                           in zip(columns, keys)]).limit(limit)
+    rows = list(session.scalars(stmt)) if limit else []
+    next_marker = rows[-1].id if rows and len(rows) == limit else None
+    return rows, next_marker

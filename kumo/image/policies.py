@@ -1,0 +1,39 @@
+"""Default policy rules of the Image service, under Glance's own names (``add_image``,
+``get_image``, ``publicize_image``...), so an operator's Glance ``policy.yaml`` reads
+the same.
+
+Targets are flat dicts: ``project_id`` and ``owner`` (the image owner) and
+``member_id`` (for member rules). Visibility (which images a project can see at all) is
+applied by the manager's queries, so another project's private image is 404, never 403.
+"""
+from kumo.common.policy import RuleDefault, register
+
+ADMIN = "rule:admin"
+OWNER = "rule:admin or (role:member and project_id:%(owner)s)"
+READER = "rule:admin or role:reader"
+
+RULES = [
+    RuleDefault("add_image", "rule:admin or (role:member and project_id:%(owner)s)",
+                "Create an image (owner: the caller's project unless admin)."),
+    RuleDefault("get_image", READER, "Show an image the caller can see."),
+    RuleDefault("get_images", READER, "List images."),
+    RuleDefault("modify_image", OWNER, "Update an image, its tags."),
+    RuleDefault("delete_image", OWNER),
+    RuleDefault("publicize_image", ADMIN, "Make an image public."),
+    RuleDefault("communitize_image", OWNER, "Make an image community."),
+    RuleDefault("upload_image", OWNER, "Upload or stage image data."),
+    RuleDefault("import_image", OWNER, "Import staged image data."),
+    RuleDefault("download_image", READER, "Download image data."),
+    RuleDefault("deactivate", ADMIN),
+    RuleDefault("reactivate", ADMIN),
+    RuleDefault("add_member", OWNER),
+    RuleDefault("delete_member", OWNER),
+    RuleDefault("get_member", READER),
+    RuleDefault("get_members", READER),
+    RuleDefault("modify_member", "rule:admin or (role:member and project_id:%(member_id)s)",
+                "Accept or reject an image shared with the caller's project."),
+    RuleDefault("get_image_info", "rule:authenticated",
+                "Discovery: /v2/info/import and /v2/info/stores."),
+]
+
+register(RULES)
