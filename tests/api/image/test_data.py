@@ -126,3 +126,25 @@ def test_quota_exceeded_leaves_nothing(small_store):
     # a smaller one still fits
     assert glance.upload(conn, second["id"], b"y" * 1000).status_code == 204
     conn.close()
+
+
+def test_client_disconnect_leaves_queued(cloud, glance, demo, image):
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(cloud.url)
+    with socket.create_connection((url.hostname, url.port)) as sock:
+        sock.sendall((f"PUT /image/v2/images/{image['id']}/file HTTP/1.1\r\n"
+                      f"Host: {url.netloc}\r\nX-Auth-Token: {demo.auth_token}\r\n"
+                      "Content-Type: application/octet-stream\r\n"
+                      f"Content-Length: {4 << 20}\r\n\r\n").encode() + b"z" * (256 << 10))
+        time.sleep(0.3)
+    for _ in range(50):
+        body = glance.request(demo, "GET", f"/v2/images/{image['id']}").json()
+        if body["status"] == "queued":
+            break
+        time.sleep(0.05)
+    assert body["status"] == "queued" and body["size"] is None
+    store = cloud.state_dir / "images"
+    assert not (store / image["id"]).exists()
+    assert not list((store / ".tmp").iterdir())
