@@ -36,6 +36,7 @@ def prepare(settings: config.Settings, migrate: bool):
     from kumo.app import Cloud
     from kumo.identity.bootstrap import bootstrap
     from kumo.identity.tokens import KeyRepository
+    from kumo.image.bootstrap import bootstrap as image_bootstrap
     from kumo.network.bootstrap import bootstrap as network_bootstrap
 
     state = Path(settings.state_dir)
@@ -46,6 +47,7 @@ def prepare(settings: config.Settings, migrate: bool):
     cloud = Cloud(settings)
     bootstrap(cloud.identity)
     network_bootstrap(cloud)
+    image_bootstrap(cloud)
     return cloud
 
 

@@ -1,0 +1,28 @@
+"""First-start images: the public ``cirros`` image (a busybox-static rootfs tarball built
+locally by :mod:`kumo.image.cirros`), registered once; later starts reuse it."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from kumo.image import cirros
+
+LOG = logging.getLogger(__name__)
+
+
+def bootstrap(cloud) -> None:
+    """Register ``cirros`` unless an image of that name exists. Without busybox-static
+    the image is skipped with a warning (the API still starts)."""
+    images = cloud.images
+    if images.find(cirros.IMAGE_NAME):
+        return
+    try:
+        tarball = cirros.ensure_rootfs(Path(cloud.settings.state_dir) / "cache")
+    except cirros.BusyboxNotFound as e:
+        LOG.warning("no cirros image: %s (install busybox-static)", e)
+        return
+    images.create_from_file(
+        tarball, cirros.IMAGE_NAME, visibility="public", disk_format=cirros.DISK_FORMAT,
+        container_format=cirros.CONTAINER_FORMAT,
+        properties={**cirros.IMAGE_PROPERTIES, "min_disk": cirros.MIN_DISK_GB,
+                    "min_ram": cirros.MIN_RAM_MB})
