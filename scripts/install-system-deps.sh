@@ -6,6 +6,9 @@ command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /usr/lib/postgresql ] \
   && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# the data plane: nftables (nft -j), ping for the data-plane tests and troubleshooting
+command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 # busybox-static: the default `cirros` image is built from it (kumo/image/cirros.py)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' \
   || need+=(busybox-static)

@@ -1,0 +1,1 @@
+"""The per-host agent: watches desired state and reconciles the kernel to it."""
