@@ -70,6 +70,24 @@ class Settings:
     #: Most bytes of image data the image store (``<state_dir>/images``) holds in
     #: total; an upload past it is refused with 413. 0 means no limit.
     image_store_quota_bytes: int = 0
+    #: ``kumo up`` runs one data-plane agent in-process for this machine (off until the
+    #: kernel drivers exist; ``kumo up --fake-dataplane`` turns it on with ``fake``).
+    agent_in_process: bool = False
+    #: The agent's drivers, by registry name (:mod:`kumo.agent.drivers`); only ``fake``
+    #: is available today.
+    agent_drivers: list = dataclasses.field(default_factory=lambda: ["fake"])
+    #: The host name the agent serves (ports' ``binding:host_id``); empty means the
+    #: machine's hostname.
+    agent_host: str = ""
+    #: Seconds between agent heartbeats (Neutron's ``report_interval``).
+    agent_heartbeat_s: float = 30.0
+    #: Seconds between full resyncs (every object reconciled again, orphans cleaned).
+    agent_resync_s: float = 120.0
+    #: Threads reconciling objects in parallel (one object is never reconciled twice
+    #: at once).
+    agent_workers: int = 4
+    #: Longest wait (s) of one long poll of the change feed.
+    agent_wait_s: float = 20.0
 
     @property
     def db_url(self) -> str:
@@ -99,6 +117,14 @@ class Settings:
         return Path(self.state_dir) / "fernet-keys"
 
 
+def _bool(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _list(text: str) -> list:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def load(state_dir: str | None = None, **overrides) -> Settings:
     """Build :class:`Settings` from defaults, file, environment and ``overrides``.
 
@@ -119,7 +145,8 @@ def load(state_dir: str | None = None, **overrides) -> Settings:
     for name, field in fields.items():
         env = os.environ.get(f"KUMO_{name.upper()}")
         if env is not None and name != "state_dir":
-            kind = {"int": int, "float": float}.get(field.type, str)
+            kind = {"int": int, "float": float, "bool": _bool,
+                    "list": _list}.get(field.type, str)
             setattr(settings, name, kind(env))
     for key, value in overrides.items():
         if value is not None:

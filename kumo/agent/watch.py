@@ -1,0 +1,176 @@
+"""The informer: list the desired state for one host, then watch the change feed from
+the listed revision, relisting when told the revision is too old (410) or after
+connection errors, as Kubernetes informers do.
+
+The informer keeps a local cache of desired objects keyed by ``(collection, id)``, e.g.
+``("ports", "<uuid>")`` with the API's rendering of the object as value, and calls
+``on_update(revision, changed_keys)`` after every refresh with the keys whose desired
+object was added, changed or removed (removed keys are no longer in the cache).
+
+**Refresh strategy (the documented choice).** On any non-empty batch of changes the
+informer re-fetches the whole snapshot for its host instead of fetching the changed
+objects one by one. The snapshot is consistent with one revision (one repeatable-read
+transaction on the controller), so derived data that a change of one object alters in
+another's rendering (a subnet's gateway in a router's interfaces, a security group's
+members) is never half-updated, and the feed needs no per-type "get" routes. The cost is
+one snapshot per batch; batches coalesce under load, since a long poll returns every
+change since the last seen revision at once. Objects are compared to the cached ones,
+so only really changed keys reach the reconcile queues.
+
+Waits are bounded everywhere: the long poll asks for at most ``wait_s`` seconds, errors
+back off exponentially from ``backoff_min_s`` to ``backoff_max_s`` (reset after a
+success), and :meth:`Informer.stop` interrupts every sleep.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+
+from kumo.agent import client as api
+
+LOG = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+#: Snapshot entries that are not collections of objects.
+_META = ("revision",)
+
+
+def index(snapshot: dict) -> dict[Key, dict]:
+    """``{(collection, id): object}`` of a snapshot body (lists of dicts with ``id``)."""
+    out: dict[Key, dict] = {}
+    for name, items in snapshot.items():
+        if name in _META or not isinstance(items, list):
+            continue
+        for item in items:
+            if isinstance(item, dict) and "id" in item:
+                out[(name, item["id"])] = item
+    return out
+
+
+class Informer:
+    """List-then-watch of the desired state of ``host``.
+
+    ``client`` needs ``snapshot(host)`` and ``changes(since, host, wait)`` (see
+    :class:`kumo.agent.client.ControllerClient`); ``on_update(revision, keys)`` is called
+    from the informer's thread, never concurrently with itself.
+    """
+
+    def __init__(self, client, host: str,
+                 on_update: Callable[[int, set[Key]], None] | None = None,
+                 wait_s: float = 20.0, backoff_min_s: float = 0.5,
+                 backoff_max_s: float = 30.0):
+        self.client = client
+        self.host = host
+        self.on_update = on_update or (lambda revision, keys: None)
+        self.wait_s = wait_s
+        self.backoff_min_s = backoff_min_s
+        self.backoff_max_s = backoff_max_s
+        self._lock = threading.Lock()
+        self._cache: dict[Key, dict] = {}
+        self._snapshot: dict = {}
+        self.revision: int | None = None
+        #: Number of complete lists (initial one and relists); for tests and status.
+        self.lists = 0
+        #: Set once the first list succeeded.
+        self.synced = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the cache ---------------------------------------------------------------
+    def get(self, key: Key) -> dict | None:
+        """The desired object at ``key``, or None when it should not exist."""
+        with self._lock:
+            return self._cache.get(key)
+
+    def keys(self) -> set[Key]:
+        with self._lock:
+            return set(self._cache)
+
+    def snapshot(self) -> dict:
+        """The last snapshot body (``{"revision", <collection>: [...]}``); treat as
+        read-only, it is replaced, never mutated."""
+        with self._lock:
+            return self._snapshot
+
+    # -- running -----------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name=f"informer-{self.host}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop watching; an in-flight long poll is abandoned (the thread is a daemon)."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        """List, then watch until :meth:`stop`; never raises."""
+        delay = self.backoff_min_s
+        need_list = True
+        while not self._stop.is_set():
+            try:
+                if need_list:
+                    self.relist()
+                    need_list = False
+                else:
+                    need_list = self.watch_once()
+                delay = self.backoff_min_s
+            except api.Gone:
+                LOG.info("informer %s: revision %s too old, relisting", self.host,
+                         self.revision)
+                need_list = True  # at once: the controller is up, our revision is old
+            except Exception as e:  # noqa: BLE001 - keep watching whatever happens
+                if isinstance(e, api.ControllerUnavailable):
+                    LOG.warning("informer %s: controller unavailable (%s); retrying in "
+                                "%.1f s", self.host, e, delay)
+                else:
+                    LOG.exception("informer %s: error; relisting in %.1f s", self.host,
+                                  delay)
+                need_list = True
+                self._stop.wait(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, self.backoff_max_s)
+
+    def relist(self) -> set[Key]:
+        """Fetch the snapshot, replace the cache, deliver the changed keys; returns them."""
+        body = self.client.snapshot(self.host)
+        changed = self._replace(body)
+        self.lists += 1
+        self.synced.set()
+        self.on_update(self.revision, changed)
+        return changed
+
+    def watch_once(self) -> bool:
+        """One long poll from :attr:`revision`; on changes, re-snapshot (see the module
+        doc). Returns True when a relist is needed (never, today: errors raise)."""
+        body = self.client.changes(self.revision, self.host, self.wait_s)
+        if not body.get("changes"):
+            revision = int(body.get("revision", self.revision))
+            if revision != self.revision:
+                with self._lock:
+                    self.revision = revision
+                self.on_update(revision, set())
+            return False
+        if self._stop.is_set():
+            return False
+        snap = self.client.snapshot(self.host)
+        changed = self._replace(snap)
+        self.on_update(self.revision, changed)
+        return False
+
+    def _replace(self, body: dict) -> set[Key]:
+        new = index(body)
+        with self._lock:
+            old = self._cache
+            changed = {k for k in old.keys() - new.keys()}
+            changed |= {k for k, v in new.items() if old.get(k) != v}
+            self._cache = new
+            self._snapshot = body
+            self.revision = int(body.get("revision", 0))
+        return changed
