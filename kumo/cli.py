@@ -6,6 +6,8 @@
 - ``kumo db upgrade [--db URL]``: apply schema migrations.
 - ``kumo bootstrap [--db URL]``: create the bootstrap identity data and catalog.
 - ``kumo fernet rotate``: rotate the token keys.
+- ``kumo agent --controller URL --host NAME [--cloud NAME]``: the per-host data-plane
+  agent (:mod:`kumo.agent.agent`).
 """
 from __future__ import annotations
 
@@ -81,7 +83,10 @@ def write_clouds_yaml(settings: config.Settings) -> list[Path]:
     return written
 
 
-def serve(cloud, settings: config.Settings, banner: str = "") -> None:
+def serve(cloud, settings: config.Settings, banner: str = "", on_ready=None,
+          on_shutdown=None) -> None:
+    """Serve the API in the foreground; ``on_ready()`` runs once it listens,
+    ``on_shutdown()`` when it starts shutting down (before open requests drain)."""
     import uvicorn
 
     from kumo.app import App
@@ -92,6 +97,14 @@ def serve(cloud, settings: config.Settings, banner: str = "") -> None:
             if self.started:
                 print(f"{banner}kumo: ready on {settings.base_url} in "
                       f"{time.monotonic() - START:.2f} s", flush=True)
+                if on_ready is not None:
+                    on_ready()
+
+        async def shutdown(self, sockets=None):
+            if on_shutdown is not None:  # in a thread: the loop keeps serving meanwhile
+                import asyncio
+                await asyncio.get_running_loop().run_in_executor(None, on_shutdown)
+            await super().shutdown(sockets)
 
     loop = "uvloop" if _has("uvloop") else "asyncio"
     uv = uvicorn.Config(App(cloud), host=settings.host, port=settings.port,
@@ -123,14 +136,64 @@ def cmd_up(args) -> int:
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
+    if args.fake_dataplane:
+        settings.agent_in_process = True
+        settings.agent_drivers = ["fake"]
     cloud = prepare(settings, migrate=True)
     paths = write_clouds_yaml(settings)
     banner = (f"kumo: state in {settings.state_dir}, database {cloud.db.engine.url!r}\n"
               f"kumo: clouds.yaml written to {', '.join(map(str, paths))}\n"
               "kumo: try   OS_CLOUD=kumo openstack token issue   (demo, member)\n"
               "kumo:       OS_CLOUD=kumo-admin openstack project list   (admin)\n")
-    serve(cloud, settings, banner)
+    agents = []
+
+    def start_agent():
+        if settings.agent_in_process:
+            agents.append(_in_process_agent(settings))
+
+    def stop_agents():
+        for agent in agents:
+            agent.stop()
+
+    try:
+        serve(cloud, settings, banner, on_ready=start_agent, on_shutdown=stop_agents)
+    finally:
+        stop_agents()
     return 0
+
+
+def _in_process_agent(settings: config.Settings):
+    """Start the machine's own agent (drivers from ``agent_drivers``) against this
+    server, as admin."""
+    from kumo.agent import agent as agent_mod
+    from kumo.agent.client import ControllerClient
+
+    client = ControllerClient.from_password(settings.base_url + "/identity", "admin",
+                                            settings.admin_password, "admin")
+    agent = agent_mod.from_settings(settings, client)
+    # A long poll in flight holds the server's graceful shutdown: keep it short here.
+    agent.informer.wait_s = min(agent.informer.wait_s, 5.0)
+    agent.start()
+    print(f"kumo: data-plane agent for host {agent.host} running "
+          f"(drivers: {', '.join(d.name for d in agent.drivers)})", flush=True)
+    return agent
+
+
+def cmd_agent(args) -> int:
+    from kumo.agent import agent as agent_mod
+    from kumo.agent import client as client_mod
+
+    settings = config.load(args.state_dir)
+    if args.driver:
+        settings.agent_drivers = args.driver
+    client = client_mod.connect(controller=args.controller, cloud=args.cloud,
+                                token=args.token or os.environ.get("KUMO_AGENT_TOKEN"),
+                                password=settings.admin_password)
+    agent = agent_mod.from_settings(settings, client, host=args.host)
+    print(f"kumo: agent for host {agent.host} watching "
+          f"{args.controller or 'cloud ' + args.cloud} "
+          f"(drivers: {', '.join(d.name for d in agent.drivers)})", flush=True)
+    return agent.run_forever()
 
 
 def cmd_api(args) -> int:
@@ -184,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="run the all-in-one cloud in the foreground")
     serving(up)
     up.add_argument("--reset", action="store_true", help="start from a clean state")
+    up.add_argument("--fake-dataplane", action="store_true",
+                    help="run the in-process agent with the fake driver (ports bound to "
+                         "this host turn ACTIVE; nothing is created in the kernel)")
     up.set_defaults(func=cmd_up)
     api = sub.add_parser("api", help="serve the API against an existing database")
     serving(api)
@@ -199,6 +265,24 @@ def main(argv: list[str] | None = None) -> int:
     fernet = sub.add_parser("fernet", help="token keys")
     fsub = fernet.add_subparsers(dest="fernet_command", required=True)
     fsub.add_parser("rotate").set_defaults(func=cmd_fernet_rotate)
+    agent = sub.add_parser(
+        "agent", help="run the data-plane agent of one host",
+        description="Watch the controller's desired state for one host and realize it "
+                    "with the configured drivers (setting agent_drivers). Only the "
+                    "'fake' driver is available for now: it realizes nothing in the "
+                    "kernel and reports ports bound to the host ACTIVE.")
+    agent.add_argument("--controller", help="the controller's base URL, e.g. "
+                       "http://127.0.0.1:5000 (password auth as admin with the "
+                       "admin_password setting, or KUMO_AGENT_TOKEN)")
+    agent.add_argument("--host", help="the host name served (ports' binding:host_id; "
+                       "default: setting agent_host, else this machine's hostname)")
+    agent.add_argument("--cloud", help="authenticate with this clouds.yaml cloud, e.g. "
+                       "kumo-admin (the endpoint comes from its catalog)")
+    agent.add_argument("--token", help="a fixed admin token (with --controller)")
+    agent.add_argument("--driver", action="append",
+                       help="a data-plane driver (repeatable; default: setting "
+                            "agent_drivers). Available now: fake")
+    agent.set_defaults(func=cmd_agent)
     args = parser.parse_args(argv)
     return args.func(args)
 
