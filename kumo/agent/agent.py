@@ -11,8 +11,8 @@ Data flow::
 
 - **Level-triggered.** A queued key means "look at this object again"; the worker reads
   the *latest* desired object from the cache at processing time, so bursts of changes to
-  one object collapse into one reconcile. Every ``resync_s`` all keys are queued again
-  and orphans are cleaned, changes or not.
+  one object collapse into one reconcile. Every ``resync_s`` all keys are queued again,
+  the informer relists and orphans are cleaned, changes or not.
 - **One queue per object.** :class:`WorkQueue` never hands the same key to two workers
   at once (a key added while in flight is processed again after), and different keys
   run in parallel on ``workers`` threads.
@@ -335,9 +335,10 @@ class Agent:
             self._wake.clear()
 
     def resync(self) -> None:
-        """Queue every desired key again and clean orphans (level-triggered)."""
+        """Queue every desired key again, relist, and clean orphans (level-triggered)."""
         if not self.informer.synced.is_set():
             return
+        self.informer.request_relist()
         for key in self.informer.keys():
             self.queue.add(key)
         with self._lock:

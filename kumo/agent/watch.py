@@ -76,6 +76,7 @@ class Informer:
         #: Set once the first list succeeded.
         self.synced = threading.Event()
         self._stop = threading.Event()
+        self._relist = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- the cache ---------------------------------------------------------------
@@ -106,6 +107,12 @@ class Informer:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
+    def request_relist(self) -> None:
+        """Relist after the long poll in flight (at most ``wait_s`` later): the agent's
+        periodic resync uses it, so a change the feed did not route to this host (a port
+        re-bound to another host is announced for its new host only) is still seen."""
+        self._relist.set()
+
     @property
     def stopped(self) -> bool:
         return self._stop.is_set()
@@ -116,7 +123,8 @@ class Informer:
         need_list = True
         while not self._stop.is_set():
             try:
-                if need_list:
+                if need_list or self._relist.is_set():
+                    self._relist.clear()
                     self.relist()
                     need_list = False
                 else:

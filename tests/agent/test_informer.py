@@ -179,3 +179,20 @@ def test_agent_reports_port_status_once_and_realized_revision():
     finally:
         agent.stop()
     assert driver.stopped
+
+
+def test_resync_relists_and_sees_changes_the_feed_did_not_route_here():
+    stub = StubClient()
+    driver = FakeDriver("hostA")
+    agent = Agent(stub, "hostA", [driver], workers=2, resync_s=0.2, heartbeat_s=5,
+                  wait_s=0.05)
+    agent.start()
+    try:
+        wait_for(lambda: ("ports", "p1") in driver.realized, what="p1 realized")
+        with stub.lock:  # re-bound elsewhere: the feed announces it to hostB only
+            stub.state = {**stub.state, "revision": 2, "ports": []}
+        wait_for(lambda: ("ports", "p1") not in driver.realized, what="p1 removed")
+        assert ("networks", "n1") in driver.realized
+        assert ("ports", "p1") in driver.removed()
+    finally:
+        agent.stop()
