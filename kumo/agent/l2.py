@@ -1,0 +1,300 @@
+"""The L2 driver, Linux-bridge style (Neutron's ``neutron-linuxbridge-agent`` with L2
+population), as a :class:`~kumo.agent.drivers.Driver` (registry name ``linuxbridge``).
+
+On the host it serves (a :class:`~kumo.agent.dataplane.netns.Host`; the machine itself
+by default), for every network that has a port bound to this host
+(``binding:host_id`` == the agent's host):
+
+- a bridge ``brq<network_id[:11]>`` (STP off, up, MTU of the network); a flat network
+  whose ``physical_network`` is in ``bridge_mappings`` (``{"public": "br-ex"}``) uses
+  the mapped bridge instead (made if missing, in the host's namespace only; its
+  addresses are the operator's business, never the driver's);
+- for VXLAN networks a device ``vxlan-<segmentation_id>`` (local = this host's
+  ``tunneling_ip``, UDP 4789, learning off, MTU of the network) enslaved to the bridge,
+  with **L2 population**: for every other host with ports on the network, an all-zeros
+  flood FDB entry towards its tunneling address, and per port a MAC FDB entry and a
+  permanent neighbour entry per fixed IP. Entries nobody needs any more are removed;
+- each port whose device ``tap<port_id[:11]>`` exists is enslaved to its network's
+  bridge, given the network's MTU and set up (down when ``admin_state_up`` is false)
+  and reported ``ACTIVE``; a missing device (or an admin-down port) is ``DOWN``.
+
+**Peers.** The desired-state feed for a host holds only its own (and unbound) ports, so
+other hosts' ports and tunneling addresses come from a *peer view* (:class:`Peers`);
+:class:`ControllerPeers` reads them from the API (``GET /v2.0/ports?network_id=`` and
+the ``Linux bridge agent`` rows of ``GET /v2.0/agents``, whose ``configurations``
+carry the ``tunneling_ip`` every L2 driver reports in its heartbeat). The feed does
+not wake this host when another host's port changes, so L2 population converges on the
+agent's periodic resync (``agent_resync_s``) -- a feed-side per-network fan-out is the
+planned fix. Without a peer view only local wiring is done.
+
+Reconciling is level-triggered and never flushes: every step reads the kernel and
+changes only the difference. :meth:`LinuxBridgeDriver.cleanup_orphans` deletes only
+``brq*`` bridges and ``vxlan-<n>`` devices no desired network needs; taps belong to the
+compute driver and mapped bridges to the operator, so they are never deleted.
+
+Settings read when built from the registry (``factory(host=..., settings=...)``), all
+optional: ``agent_tunneling_ip`` (this host's underlay address), ``agent_bridge_mappings``
+(``{"physnet": "bridge"}``), ``agent_underlay_dev``.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from typing import Protocol
+
+from kumo.agent.dataplane import links, names
+from kumo.agent.dataplane.netns import Host
+from kumo.agent.drivers import Driver, Report, register_driver
+
+LOG = logging.getLogger(__name__)
+AGENT_TYPE = "Linux bridge agent"
+
+
+class Peers(Protocol):
+    """Where other hosts' ports and tunneling addresses come from."""
+
+    def ports(self, network_id: str) -> list[dict]:
+        """Every port of ``network_id`` (API rendering with ``binding:host_id``,
+        ``mac_address``, ``fixed_ips``)."""
+
+    def tunnel_ips(self) -> dict[str, str]:
+        """``{host: tunneling_ip}`` of the L2 agents."""
+
+
+class ControllerPeers:
+    """A :class:`Peers` over a :class:`kumo.agent.client.ControllerClient` (admin).
+    Answers are cached for ``ttl_s`` seconds so one resync costs one request per
+    network and one for the agents."""
+
+    def __init__(self, client, ttl_s: float = 1.0):
+        self.client = client
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, object]] = {}
+
+    def _get(self, key: str, fetch):
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit and now - hit[0] < self.ttl_s:
+                return hit[1]
+        value = fetch()
+        with self._lock:
+            self._cache[key] = (time.monotonic(), value)
+        return value
+
+    def ports(self, network_id: str) -> list[dict]:
+        return self._get("ports:" + network_id, lambda: self.client._call(
+            "GET", "/v2.0/ports", params={"network_id": network_id})["ports"])
+
+    def tunnel_ips(self) -> dict[str, str]:
+        def fetch():
+            body = self.client._call("GET", "/v2.0/agents",
+                                     params={"agent_type": AGENT_TYPE})
+            return {a["host"]: a["configurations"]["tunneling_ip"]
+                    for a in body["agents"]
+                    if (a.get("configurations") or {}).get("tunneling_ip")}
+        return self._get("agents", fetch)
+
+
+@register_driver("linuxbridge")
+class LinuxBridgeDriver(Driver):
+    """The L2 driver of agent host ``host`` (a name, as in ``binding:host_id``).
+
+    ``where``: the :class:`Host` to wire (default: the machine). ``local_ip``: this
+    host's tunneling (underlay) address; required for VXLAN networks. ``underlay_dev``:
+    optional device VXLAN traffic leaves by. ``bridge_mappings``: ``{physnet: bridge}``
+    for flat networks. ``peers``: a :class:`Peers` for L2 population."""
+
+    name = "linuxbridge"
+    agent_type = AGENT_TYPE
+    binary = "neutron-linuxbridge-agent"
+    kinds = ("networks", "ports")
+
+    def __init__(self, host: str, settings=None, *, where: Host | None = None,
+                 local_ip: str | None = None, underlay_dev: str | None = None,
+                 bridge_mappings: dict[str, str] | None = None,
+                 peers: Peers | None = None):
+        self.host = host
+        self.where = where or Host()
+        self.ns = self.where.root
+        self.local_ip = local_ip or getattr(settings, "agent_tunneling_ip", None) or None
+        self.underlay_dev = underlay_dev or getattr(settings, "agent_underlay_dev", None)
+        self.bridge_mappings = dict(bridge_mappings if bridge_mappings is not None
+                                    else getattr(settings, "agent_bridge_mappings", None)
+                                    or {})
+        self.peers = peers
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._port_net: dict[str, str] = {}
+
+    # -- the contract --------------------------------------------------------------
+    def configurations(self) -> dict:
+        try:
+            devices = sum(1 for lk in links.list_links(self.ns)
+                          if lk.name.startswith(names.TAP) and lk.master is not None)
+        except Exception:  # noqa: BLE001 - a heartbeat never fails on this
+            devices = 0
+        return {"bridge_mappings": dict(self.bridge_mappings),
+                "tunneling_ip": self.local_ip, "tunnel_types": ["vxlan"],
+                "l2_population": True, "devices": devices}
+
+    def reconcile(self, desired: dict, revision: int) -> Report | None:
+        state = desired["state"]
+        obj = desired["object"]
+        if desired["kind"] == "networks":
+            self._sync_network(obj, desired["id"], state)
+            return None
+        # ports
+        port_id = desired["id"]
+        if obj is None or obj.get("binding:host_id") != self.host:
+            net_id = self._port_net.pop(port_id, None)
+            if net_id is not None:
+                self._sync_network(_find(state, "networks", net_id), net_id, state)
+            return None
+        net_id = obj["network_id"]
+        self._port_net[port_id] = net_id
+        net = _find(state, "networks", net_id)
+        self._sync_network(net, net_id, state)
+        if net is None:
+            return Report(ports={port_id: "DOWN"})
+        return Report(ports={port_id: self._sync_port(obj, net)})
+
+    def cleanup_orphans(self, desired: dict) -> None:
+        wanted_bridges: set[str] = set()
+        wanted_vxlans: set[str] = set()
+        for net in desired.get("networks", []):
+            if self._needed(net["id"], desired):
+                wanted_bridges.add(self._bridge_name(net))
+                if net.get("network_type") == "vxlan" and net.get("segmentation_id"):
+                    wanted_vxlans.add(names.vxlan(net["segmentation_id"]))
+        for lk in links.list_links(self.ns):
+            if not names.is_ours(lk.name):
+                continue
+            if lk.name.startswith(names.VXLAN) and lk.name not in wanted_vxlans:
+                LOG.info("%s: removing orphan %s", self.host, lk.name)
+                links.delete_link(self.ns, lk.name)
+            elif (lk.name.startswith(names.BRIDGE) and lk.kind == "bridge"
+                  and lk.name not in wanted_bridges):
+                LOG.info("%s: removing orphan %s", self.host, lk.name)
+                links.delete_link(self.ns, lk.name)
+
+    # -- networks ------------------------------------------------------------------
+    def _lock(self, net_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(net_id, threading.Lock())
+
+    def _needed(self, net_id: str, state: dict) -> bool:
+        return any(p.get("network_id") == net_id and p.get("binding:host_id") == self.host
+                   for p in state.get("ports", []))
+
+    def _bridge_name(self, net: dict) -> str:
+        if net.get("network_type") == "flat":
+            mapped = self.bridge_mappings.get(net.get("physical_network") or "")
+            if mapped:
+                return mapped
+        return names.bridge(net["id"])
+
+    def _sync_network(self, net: dict | None, net_id: str, state: dict) -> None:
+        """Make the network's bridge, VXLAN device and L2 population match."""
+        with self._lock(net_id):
+            if net is None or not self._needed(net_id, state):
+                self._remove_network(net_id, net)
+                return
+            mtu = net.get("mtu") or None
+            bridge = self._bridge_name(net)
+            mapped = bridge != names.bridge(net_id)
+            links.ensure_bridge(self.ns, bridge, mtu=None if mapped else mtu)
+            if net.get("network_type") == "vxlan":
+                vni = int(net["segmentation_id"])
+                if not self.local_ip:
+                    raise RuntimeError(f"{self.host}: VXLAN network {net_id} needs a "
+                                       "tunneling_ip (agent_tunneling_ip)")
+                dev = names.vxlan(vni)
+                cur = links.get_link(self.ns, dev)
+                br = links.get_link(self.ns, bridge)
+                if (cur is None or cur.vxlan is None or cur.vxlan["id"] != vni
+                        or cur.vxlan["local"] != self.local_ip or cur.vxlan["learning"]
+                        or cur.vxlan["port"] != links.VXLAN_PORT or cur.mtu != mtu
+                        or cur.master != br.index or not cur.up):
+                    links.ensure_vxlan(self.ns, dev, vni, self.local_ip,
+                                       dev=self.underlay_dev, mtu=mtu, master=bridge)
+                self._l2pop(net_id, dev)
+            elif net.get("network_type") == "flat" and not mapped:
+                LOG.warning("%s: flat network %s: physical network %r has no bridge "
+                            "mapping", self.host, net_id, net.get("physical_network"))
+
+    def _remove_network(self, net_id: str, net: dict | None) -> None:
+        bridge = names.bridge(net_id)
+        if net is not None and net.get("network_type") == "vxlan" \
+                and net.get("segmentation_id"):
+            vx = links.get_link(self.ns, names.vxlan(int(net["segmentation_id"])))
+            br = links.get_link(self.ns, bridge)
+            if vx is not None and br is not None and vx.master == br.index:
+                links.delete_link(self.ns, vx.name)
+        br = links.get_link(self.ns, bridge)
+        if br is not None and br.kind == "bridge":
+            for lk in links.list_links(self.ns):
+                if lk.master == br.index and lk.name.startswith(names.VXLAN):
+                    links.delete_link(self.ns, lk.name)
+            links.delete_link(self.ns, bridge)
+
+    def _l2pop(self, net_id: str, dev: str) -> None:
+        """Flood, MAC and neighbour entries on ``dev`` for the other hosts' ports."""
+        want_fdb: set[tuple[str, str]] = set()
+        want_neigh: dict[str, str] = {}
+        if self.peers is not None:
+            tunnels = self.peers.tunnel_ips()
+            for port in self.peers.ports(net_id):
+                host = port.get("binding:host_id")
+                remote = tunnels.get(host) if host and host != self.host else None
+                if not remote or remote == self.local_ip:
+                    continue
+                mac = port["mac_address"].lower()
+                want_fdb.add((links.ZERO_MAC, remote))
+                want_fdb.add((mac, remote))
+                for fip in port.get("fixed_ips", []):
+                    want_neigh[str(ipaddress.ip_address(fip["ip_address"]))] = mac
+        have_fdb = {(mac.lower(), dst) for mac, dst in links.list_fdb(self.ns, dev)}
+        for mac, dst in have_fdb - want_fdb:
+            links.delete_fdb(self.ns, dev, mac, dst)
+        for mac, dst in sorted(want_fdb - have_fdb):
+            if mac == links.ZERO_MAC:
+                links.ensure_fdb_flood(self.ns, dev, dst)
+            else:
+                links.ensure_fdb(self.ns, dev, mac, dst)
+        have_neigh = {ip: (mac or "").lower() for ip, mac in links.list_neigh(self.ns, dev)}
+        for ip in set(have_neigh) - set(want_neigh):
+            links.delete_neigh(self.ns, dev, ip)
+        for ip, mac in want_neigh.items():
+            if have_neigh.get(ip) != mac:
+                links.ensure_neigh(self.ns, dev, ip, mac)
+
+    # -- ports ---------------------------------------------------------------------
+    def _sync_port(self, port: dict, net: dict) -> str:
+        """Wire the port's tap into its bridge; its status (``ACTIVE``/``DOWN``)."""
+        tap = names.tap(port["id"])
+        cur = links.get_link(self.ns, tap)
+        if cur is None:
+            return "DOWN"
+        bridge = links.get_link(self.ns, self._bridge_name(net))
+        if bridge is None:
+            return "DOWN"
+        if cur.master != bridge.index:
+            links.set_master(self.ns, tap, bridge.name)
+        mtu = net.get("mtu")
+        if mtu and cur.mtu != mtu:
+            links.set_mtu(self.ns, tap, mtu)
+        up = bool(port.get("admin_state_up", True))
+        if cur.up != up:
+            (links.set_up if up else links.set_down)(self.ns, tap)
+        return "ACTIVE" if up else "DOWN"
+
+
+def _find(state: dict, kind: str, obj_id: str) -> dict | None:
+    for item in state.get(kind, []):
+        if item.get("id") == obj_id:
+            return item
+    return None
