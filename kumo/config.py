@@ -88,6 +88,12 @@ class Settings:
     agent_workers: int = 4
     #: Longest wait (s) of one long poll of the change feed.
     agent_wait_s: float = 20.0
+    #: This host's underlay (VXLAN tunnel) address, as the Linux bridge driver uses it.
+    agent_tunneling_ip: str = ""
+    #: The device carrying the underlay (optional; VXLAN devices bind to it).
+    agent_underlay_dev: str = ""
+    #: Physical network -> bridge, for flat networks (``public`` is DevStack's br-ex).
+    agent_bridge_mappings: dict = dataclasses.field(default_factory=lambda: {"public": "br-ex"})
 
     @property
     def db_url(self) -> str:
@@ -121,6 +127,12 @@ def _bool(text: str) -> bool:
     return text.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _dict(value: str) -> dict:
+    """``"a:b,c:d"`` -> ``{"a": "b", "c": "d"}`` (for settings given as environment)."""
+    pairs = (item.split(":", 1) for item in value.split(",") if item.strip())
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
 def _list(text: str) -> list:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -146,7 +158,7 @@ def load(state_dir: str | None = None, **overrides) -> Settings:
         env = os.environ.get(f"KUMO_{name.upper()}")
         if env is not None and name != "state_dir":
             kind = {"int": int, "float": float, "bool": _bool,
-                    "list": _list}.get(field.type, str)
+                    "list": _list, "dict": _dict}.get(field.type, str)
             setattr(settings, name, kind(env))
     for key, value in overrides.items():
         if value is not None:
