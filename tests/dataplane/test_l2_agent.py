@@ -163,10 +163,11 @@ def test_two_hosts_vxlan_l2pop(cloud, admin, network, hosts, agents):
 
     # deleting B's port takes its entries away on A; B's bridge and VXLAN device go
     admin.network.delete_port(port["B"].id)
-    wait_for(lambda: links.list_fdb(where["A"].root, vx) == [], "A's FDB emptied")
-    assert links.list_neigh(where["A"].root, vx) == []
-    wait_for(lambda: links.get_link(where["B"].root, bridge) is None, "B's bridge removed")
-    assert links.get_link(where["B"].root, vx) is None
+    # The driver removes FDB entries, then neighbour entries: wait for both.
+    wait_for(lambda: links.list_fdb(where["A"].root, vx) == []
+             and links.list_neigh(where["A"].root, vx) == [], "A's FDB and neigh emptied")
+    wait_for(lambda: links.get_link(where["B"].root, bridge) is None
+             and links.get_link(where["B"].root, vx) is None, "B's bridge and VXLAN removed")
     assert links.get_link(where["A"].root, bridge) is not None  # A still has a port
 
     # A's device disappears (the instance is unplugged): DOWN
