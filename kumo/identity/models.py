@@ -13,22 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from kumo.db import Base
+from kumo.db.models import Revision  # noqa: F401  (re-exported: identity bumps it)
 
 NULL_DOMAIN_ID = "<<null>>"
 ID = sa.String(64)
 NAME = sa.String(255)
-
-
-class Revision(Base):
-    """A monotonically increasing counter per area (``identity``, later ``network``...).
-
-    Every committed identity change bumps the ``identity`` row; API processes use it to
-    know when their in-memory caches are stale.
-    """
-
-    __tablename__ = "kumo_revision"
-    name: orm.Mapped[str] = orm.mapped_column(sa.String(32), primary_key=True)
-    value: orm.Mapped[int] = orm.mapped_column(sa.BigInteger, nullable=False, default=0)
 
 
 class Domain(Base):

@@ -14,7 +14,7 @@ import time
 import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
-from kumo.identity.models import Revision
+from kumo.db.models import Revision
 from kumo.network.models import core as models
 
 #: Changes kept for watchers; an older ``since`` must relist.

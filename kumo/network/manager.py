@@ -176,7 +176,7 @@ _BUMP = Prepared(sa.update(_REVISION).where(_REVISION.c.name == AREA)
 
 
 def _next_revision(session: orm.Session) -> int:
-    from kumo.identity.models import Revision
+    from kumo.db.models import Revision
 
     value = _BUMP.scalar(session)
     if value is None:

@@ -61,3 +61,25 @@ def net(demo, unique):
     for port in demo.network.ports(network_id=network.id):
         demo.network.delete_port(port, ignore_missing=True)
     demo.network.delete_network(network, ignore_missing=True)
+
+
+@pytest.fixture
+def member(cloud, admin):
+    """A connection as a member of a fresh project; closed after the test."""
+    conns = []
+
+    def make(role: str = "member"):
+        project = admin.identity.create_project(name=f"p-{uuid.uuid4().hex[:8]}",
+                                                domain_id="default")
+        user = admin.identity.create_user(name=f"u-{uuid.uuid4().hex[:8]}",
+                                          password=PASSWORD, domain_id="default")
+        role_id = next(iter(admin.identity.roles(name=role))).id
+        admin.identity.assign_project_role_to_user(project, user, role_id)
+        conn = cloud.connect(username=user.name, password=PASSWORD,
+                             user_domain_id="default", project_id=project.id,
+                             project_domain_id="default")
+        conns.append(conn)
+        return conn
+    yield make
+    for c in conns:
+        c.close()

@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from tests.api.network.test_security_groups import call, fault, member  # noqa: F401
+from tests.api.network.test_security_groups import call, fault
 
 QUOTA_KEYS = {"network", "subnet", "port", "router", "floatingip", "security_group",
               "security_group_rule", "rbac_policy", "subnetpool"}

@@ -3,7 +3,6 @@ import uuid
 
 import pytest
 
-from tests.api.helpers import PASSWORD
 
 pytestmark = pytest.mark.usefixtures("cloud")
 
@@ -21,28 +20,6 @@ def fault(resp, status: int, kind: str) -> str:
     err = resp.json()["NeutronError"]
     assert err["type"] == kind, err
     return err["message"]
-
-
-@pytest.fixture
-def member(cloud, admin):
-    """A connection as a member of a fresh project; closed after the test."""
-    conns = []
-
-    def make(role: str = "member"):
-        project = admin.identity.create_project(name=f"p-{uuid.uuid4().hex[:8]}",
-                                                domain_id="default")
-        user = admin.identity.create_user(name=f"u-{uuid.uuid4().hex[:8]}",
-                                          password=PASSWORD, domain_id="default")
-        role_id = next(iter(admin.identity.roles(name=role))).id
-        admin.identity.assign_project_role_to_user(project, user, role_id)
-        conn = cloud.connect(username=user.name, password=PASSWORD,
-                             user_domain_id="default", project_id=project.id,
-                             project_domain_id="default")
-        conns.append(conn)
-        return conn
-    yield make
-    for c in conns:
-        c.close()
 
 
 def group(conn, **attrs):
