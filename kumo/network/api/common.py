@@ -3,6 +3,8 @@
 rendering with ``<collection>_links``."""
 from __future__ import annotations
 
+from typing import Callable
+
 from kumo.common import exceptions as exc
 from kumo.common.collection import select_fields
 from kumo.common.http import Reply, Request, validate
@@ -108,3 +110,67 @@ def target_of(req: Request, attrs: dict | None = None) -> dict:
     attrs = attrs or {}
     return {"project_id": attrs.get("project_id") or attrs.get("tenant_id")
             or req.context.project_id}
+
+
+def member_routes(resource: str, path: str, part_name: str, render: Callable,
+                  update_schema: dict | None = None, *, param: str | None = None,
+                  prepare: Callable[[dict], object] | None = None,
+                  enforce_update: Callable | None = None,
+                  before: Callable[[Request], None] | None = None) -> None:
+    """Register ``GET``, ``PUT`` (when ``update_schema``) and ``DELETE`` on
+    ``/v2.0/<path>/{<param>}`` for a resource whose logic part (``networking.parts
+    [part_name]``) has ``get(session, ctx, id)`` (404 when not visible), ``update(session,
+    ctx, row, attrs)`` and ``delete(session, ctx, row)``.
+
+    Every member operation has the same order: (``before(req)``), load the visible row,
+    enforce ``<verb>_<resource>`` on its project, the attribute rules
+    (``enforce_update(req, action, attrs, target)``, default :func:`enforce_attrs`),
+    ``If-Match``, call the part, render with ``render(req, session, rows)``.
+    ``prepare(attrs)`` validates or converts an update body in place before that.
+    """
+    from kumo.network.api import service
+    from kumo.network.manager import check_if_match
+
+    param = param or f"{resource}_id"
+    member = f"/v2.0/{path}/{{{param}}}"
+    enforce_update = enforce_update or enforce_attrs
+
+    def part(req: Request):
+        return req.cloud.networking.parts[part_name]
+
+    def show_(req: Request) -> Reply:
+        if before is not None:
+            before(req)
+        with req.cloud.networking.read() as s:
+            item = render(req, s, [part(req).get(s, req.context, req.params[param])])[0]
+        return show(req, resource, item)
+
+    def update(req: Request) -> Reply:
+        attrs = one(req, resource, update_schema)
+        if prepare is not None:
+            prepare(attrs)
+        with req.cloud.networking.write() as s:
+            row = part(req).get(s, req.context, req.params[param])
+            target = {"project_id": row.project_id}
+            req.context.enforce(f"update_{resource}", target)
+            enforce_update(req, f"update_{resource}", attrs, target)
+            check_if_match(row, req.headers.get("if-match"))
+            part(req).update(s, req.context, row, attrs)
+            s.flush()
+            item = render(req, s, [row])[0]
+        return show(req, resource, item)
+
+    def delete(req: Request) -> Reply:
+        with req.cloud.networking.write() as s:
+            row = part(req).get(s, req.context, req.params[param])
+            req.context.enforce(f"delete_{resource}", {"project_id": row.project_id})
+            check_if_match(row, req.headers.get("if-match"))
+            part(req).delete(s, req.context, row)
+        return Reply(204)
+
+    handlers = [("GET", show_), ("DELETE", delete)]
+    if update_schema is not None:
+        handlers.append(("PUT", update))
+    for method, handler in handlers:
+        handler.__name__ = f"{handler.__name__.rstrip('_')}_{resource}"
+        service.route(method, member)(handler)

@@ -23,7 +23,7 @@ from kumo.network import l3
 from kumo.network.api import common, service
 from kumo.network.api.networks import taggable
 from kumo.network.api.root import register_extension
-from kumo.network.manager import check_if_match, tag_filter
+from kumo.network.manager import tag_filter
 from kumo.network.models import l3 as models
 from kumo.network.models import ports as pmodels
 
@@ -254,42 +254,8 @@ def list_routers(req: Request) -> Reply:
     return common.listing(req, "routers", rendered, links)
 
 
-@service.route("GET", "/v2.0/routers/{router_id}")
-def show_router(req: Request) -> Reply:
-    networking = req.cloud.networking
-    with networking.read() as s:
-        row = networking.routers.get(s, req.context, req.params["router_id"])
-        item = render_routers(req, s, [row])[0]
-    return common.show(req, "router", item)
-
-
-@service.route("PUT", "/v2.0/routers/{router_id}")
-def update_router(req: Request) -> Reply:
-    attrs = common.one(req, "router", ROUTER_UPDATE)
-    _gateway_ips(attrs)
-    networking = req.cloud.networking
-    with networking.write() as s:
-        row = networking.routers.get(s, req.context, req.params["router_id"])
-        target = {"project_id": row.project_id}
-        req.context.enforce("update_router", target)
-        _enforce_router_attrs(req, "update_router", attrs, target)
-        check_if_match(row, req.headers.get("if-match"))
-        networking.routers.update(s, req.context, row, attrs)
-        s.flush()
-        item = render_routers(req, s, [row])[0]
-    return common.show(req, "router", item)
-
-
-@service.route("DELETE", "/v2.0/routers/{router_id}")
-def delete_router(req: Request) -> Reply:
-    networking = req.cloud.networking
-    with networking.write() as s:
-        row = networking.routers.get(s, req.context, req.params["router_id"])
-        req.context.enforce("delete_router", {"project_id": row.project_id})
-        check_if_match(row, req.headers.get("if-match"))
-        networking.routers.delete(s, req.context, row)
-    return Reply(204)
-
+common.member_routes("router", "routers", "routers", render_routers, ROUTER_UPDATE,
+                     prepare=_gateway_ips, enforce_update=_enforce_router_attrs)
 
 def _interface(req: Request, action: str) -> Reply:
     body = req.json(INTERFACE)
@@ -377,36 +343,6 @@ def list_floatingips(req: Request) -> Reply:
     return common.listing(req, "floatingips", rendered, links)
 
 
-@service.route("GET", "/v2.0/floatingips/{floatingip_id}")
-def show_floatingip(req: Request) -> Reply:
-    networking = req.cloud.networking
-    with networking.read() as s:
-        row = networking.floatingips.get(s, req.context, req.params["floatingip_id"])
-        item = render_fips(req, s, [row])[0]
-    return common.show(req, "floatingip", item)
-
-
-@service.route("PUT", "/v2.0/floatingips/{floatingip_id}")
-def update_floatingip(req: Request) -> Reply:
-    attrs = common.one(req, "floatingip", FIP_UPDATE)
-    _check_ip(attrs.get("fixed_ip_address"), "fixed_ip_address")
-    networking = req.cloud.networking
-    with networking.write() as s:
-        row = networking.floatingips.get(s, req.context, req.params["floatingip_id"])
-        req.context.enforce("update_floatingip", {"project_id": row.project_id})
-        check_if_match(row, req.headers.get("if-match"))
-        networking.floatingips.update(s, req.context, row, attrs)
-        s.flush()
-        item = render_fips(req, s, [row])[0]
-    return common.show(req, "floatingip", item)
-
-
-@service.route("DELETE", "/v2.0/floatingips/{floatingip_id}")
-def delete_floatingip(req: Request) -> Reply:
-    networking = req.cloud.networking
-    with networking.write() as s:
-        row = networking.floatingips.get(s, req.context, req.params["floatingip_id"])
-        req.context.enforce("delete_floatingip", {"project_id": row.project_id})
-        check_if_match(row, req.headers.get("if-match"))
-        networking.floatingips.delete(s, req.context, row)
-    return Reply(204)
+common.member_routes("floatingip", "floatingips", "floatingips", render_fips, FIP_UPDATE,
+                     prepare=lambda attrs: _check_ip(attrs.get("fixed_ip_address"),
+                                                     "fixed_ip_address"))

@@ -9,7 +9,7 @@ from kumo.common.collection import Collection
 from kumo.common.http import Reply, Request
 from kumo.common.policy import RuleDefault, register
 from kumo.network.api import common, service
-from kumo.network.manager import check_if_match, tag_filter
+from kumo.network.manager import tag_filter
 from kumo.network.models import core as models
 
 MEMBER = "rule:admin or rule:project_member"
@@ -144,41 +144,8 @@ def list_networks(req: Request) -> Reply:
     return common.listing(req, "networks", rendered, links)
 
 
-@service.route("GET", "/v2.0/networks/{network_id}")
-def show_network(req: Request) -> Reply:
-    networking = req.cloud.networking
-    with networking.read() as s:
-        row = networking.networks.get(s, req.context, req.params["network_id"])
-        item = render(req, s, [row])[0]
-    return common.show(req, "network", item)
-
-
-@service.route("PUT", "/v2.0/networks/{network_id}")
-def update_network(req: Request) -> Reply:
-    attrs = _segmentation(common.one(req, "network", NETWORK_UPDATE))
-    networking = req.cloud.networking
-    with networking.write() as s:
-        row = networking.networks.get(s, req.context, req.params["network_id"])
-        target = {"project_id": row.project_id}
-        req.context.enforce("update_network", target)
-        common.enforce_attrs(req, "update_network", attrs, target)
-        check_if_match(row, req.headers.get("if-match"))
-        networking.networks.update(s, req.context, row, attrs)
-        s.flush()
-        item = render(req, s, [row])[0]
-    return common.show(req, "network", item)
-
-
-@service.route("DELETE", "/v2.0/networks/{network_id}")
-def delete_network(req: Request) -> Reply:
-    networking = req.cloud.networking
-    with networking.write() as s:
-        row = networking.networks.get(s, req.context, req.params["network_id"])
-        req.context.enforce("delete_network", {"project_id": row.project_id})
-        check_if_match(row, req.headers.get("if-match"))
-        networking.networks.delete(s, req.context, row)
-    return Reply(204)
-
+common.member_routes("network", "networks", "networks", render, NETWORK_UPDATE,
+                     prepare=_segmentation)
 
 # -- tags on any resource -----------------------------------------------------------
 #: collection -> fetch(session, ctx, id, networking) returning a visible row (404

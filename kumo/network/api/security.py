@@ -27,7 +27,7 @@ from kumo.network import security as logic  # noqa: F401  (registers the part)
 from kumo.network.api import common, service
 from kumo.network.api.networks import taggable
 from kumo.network.api.root import register_extension
-from kumo.network.manager import check_if_match, tag_filter
+from kumo.network.manager import tag_filter
 
 MEMBER = "rule:admin or rule:project_member"
 ADMIN = "rule:admin"
@@ -189,40 +189,8 @@ def list_security_groups(req: Request) -> Reply:
     return common.listing(req, "security_groups", rendered, links)
 
 
-@service.route("GET", "/v2.0/security-groups/{group_id}")
-def show_security_group(req: Request) -> Reply:
-    _ensure_defaults(req)
-    networking = req.cloud.networking
-    with networking.read() as s:
-        row = networking.security_groups.get(s, req.context, req.params["group_id"])
-        item = render(req, s, [row])[0]
-    return common.show(req, "security_group", item)
-
-
-@service.route("PUT", "/v2.0/security-groups/{group_id}")
-def update_security_group(req: Request) -> Reply:
-    attrs = common.one(req, "security_group", GROUP_UPDATE)
-    networking = req.cloud.networking
-    with networking.write() as s:
-        row = networking.security_groups.get(s, req.context, req.params["group_id"])
-        req.context.enforce("update_security_group", {"project_id": row.project_id})
-        check_if_match(row, req.headers.get("if-match"))
-        networking.security_groups.update(s, req.context, row, attrs)
-        s.flush()
-        item = render(req, s, [row])[0]
-    return common.show(req, "security_group", item)
-
-
-@service.route("DELETE", "/v2.0/security-groups/{group_id}")
-def delete_security_group(req: Request) -> Reply:
-    networking = req.cloud.networking
-    with networking.write() as s:
-        row = networking.security_groups.get(s, req.context, req.params["group_id"])
-        req.context.enforce("delete_security_group", {"project_id": row.project_id})
-        check_if_match(row, req.headers.get("if-match"))
-        networking.security_groups.delete(s, req.context, row)
-    return Reply(204)
-
+common.member_routes("security_group", "security-groups", "security_groups", render,
+                     GROUP_UPDATE, param="group_id", before=_ensure_defaults)
 
 def _ports(attrs: dict) -> dict:
     for key in ("port_range_min", "port_range_max"):

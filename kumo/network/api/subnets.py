@@ -12,7 +12,7 @@ from kumo.common.policy import RuleDefault, register
 from kumo.network.api import common, service
 from kumo.network.api.networks import taggable
 from kumo.network.api.root import register_extension
-from kumo.network.manager import check_if_match, tag_filter
+from kumo.network.manager import tag_filter
 from kumo.network.models import ports as models
 
 MEMBER = "rule:admin or rule:project_member"
@@ -250,46 +250,13 @@ def list_subnets(req: Request) -> Reply:
     return common.listing(req, "subnets", rendered, links)
 
 
-@service.route("GET", "/v2.0/subnets/{subnet_id}")
-def show_subnet(req: Request) -> Reply:
-    networking = req.cloud.networking
-    with networking.read() as s:
-        row = networking.subnets.get(s, req.context, req.params["subnet_id"])
-        item = render_subnets(req, s, [row])[0]
-    return common.show(req, "subnet", item)
-
-
-@service.route("PUT", "/v2.0/subnets/{subnet_id}")
-def update_subnet(req: Request) -> Reply:
-    attrs = common.one(req, "subnet", SUBNET_UPDATE)
-    networking = req.cloud.networking
-    with networking.write() as s:
-        row = networking.subnets.get(s, req.context, req.params["subnet_id"])
-        req.context.enforce("update_subnet", {"project_id": row.project_id})
-        check_if_match(row, req.headers.get("if-match"))
-        networking.subnets.update(s, req.context, row, attrs)
-        s.flush()
-        item = render_subnets(req, s, [row])[0]
-    return common.show(req, "subnet", item)
-
-
-@service.route("DELETE", "/v2.0/subnets/{subnet_id}")
-def delete_subnet(req: Request) -> Reply:
-    networking = req.cloud.networking
-    with networking.write() as s:
-        row = networking.subnets.get(s, req.context, req.params["subnet_id"])
-        req.context.enforce("delete_subnet", {"project_id": row.project_id})
-        check_if_match(row, req.headers.get("if-match"))
-        networking.subnets.delete(s, req.context, row)
-    return Reply(204)
-
+common.member_routes("subnet", "subnets", "subnets", render_subnets, SUBNET_UPDATE)
 
 # -- subnet pools and address scopes ------------------------------------------------
 def _crud(resource: str, collection: str, path: str, model, listing: Collection,
           part_name: str, create_schema: dict, update_schema: dict, render) -> None:
     """Register the five routes of a simple resource whose logic part has
     get/create/update/delete and a visible clause."""
-    param = f"{resource}_id"
 
     def part(req):
         return req.cloud.networking.parts[part_name]
@@ -308,37 +275,10 @@ def _crud(resource: str, collection: str, path: str, model, listing: Collection,
             rendered = render(req, s, rows)
         return common.listing(req, collection, rendered, links)
 
-    def show(req: Request) -> Reply:
-        with req.cloud.networking.read() as s:
-            item = render(req, s, [part(req).get(s, req.context, req.params[param])])[0]
-        return common.show(req, resource, item)
-
-    def update(req: Request) -> Reply:
-        attrs = _prefixlens(common.one(req, resource, update_schema))
-        with req.cloud.networking.write() as s:
-            row = part(req).get(s, req.context, req.params[param])
-            target = {"project_id": row.project_id}
-            req.context.enforce(f"update_{resource}", target)
-            common.enforce_attrs(req, f"update_{resource}", attrs, target)
-            check_if_match(row, req.headers.get("if-match"))
-            part(req).update(s, req.context, row, attrs)
-            s.flush()
-            item = render(req, s, [row])[0]
-        return common.show(req, resource, item)
-
-    def delete(req: Request) -> Reply:
-        with req.cloud.networking.write() as s:
-            row = part(req).get(s, req.context, req.params[param])
-            req.context.enforce(f"delete_{resource}", {"project_id": row.project_id})
-            check_if_match(row, req.headers.get("if-match"))
-            part(req).delete(s, req.context, row)
-        return Reply(204)
-
     service.route("POST", f"/v2.0/{path}")(create)
     service.route("GET", f"/v2.0/{path}")(list_)
-    service.route("GET", f"/v2.0/{path}/{{{param}}}")(show)
-    service.route("PUT", f"/v2.0/{path}/{{{param}}}")(update)
-    service.route("DELETE", f"/v2.0/{path}/{{{param}}}")(delete)
+    common.member_routes(resource, path, part_name, render, update_schema,
+                         prepare=_prefixlens)
     taggable(path, lambda s, ctx, i, net: net.parts[part_name].get(s, ctx, i))
 
 
