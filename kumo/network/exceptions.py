@@ -266,3 +266,59 @@ class MacAddressGenerationFailure(exc.ServiceUnavailable):
 class PortBound(exc.Conflict):
     message = ("Unable to complete operation on port %(id)s, port is already bound to "
                "host %(host)s.")
+
+
+# -- routers and floating IPs --------------------------------------------------------
+class BadRequest(exc.BadRequest):
+    message = "Bad %(resource)s request: %(msg)s."
+
+
+class InvalidRoutes(exc.BadRequest):
+    message = "Invalid format for routes: %(routes)s, %(reason)s"
+
+
+class RouterInterfaceNotFound(exc.NotFound):
+    message = "Router %(router_id)s does not have an interface with id %(port_id)s"
+
+
+class RouterInterfaceNotFoundForSubnet(exc.NotFound):
+    message = "Router %(router_id)s has no interface on subnet %(subnet_id)s"
+
+
+class RouterInterfaceInUseByRoute(exc.Conflict):
+    message = ("Router interface for subnet %(subnet_id)s on router %(router_id)s cannot "
+               "be deleted, as it is required by one or more routes.")
+
+
+class RouterInterfaceInUseByFloatingIP(exc.Conflict):
+    message = ("Router interface for subnet %(subnet_id)s on router %(router_id)s cannot "
+               "be deleted, as it is required by one or more floating IPs.")
+
+
+class RouterExternalGatewayInUseByFloatingIp(exc.Conflict):
+    message = ("Gateway cannot be updated for router %(router_id)s, since a gateway to "
+               "external network %(net_id)s is required by one or more floating IPs.")
+
+
+class SubnetMismatchForPort(exc.BadRequest):
+    message = "Subnet on port %(port_id)s does not match the requested subnet %(subnet_id)s"
+
+
+class ServicePortInUse(exc.Conflict):
+    message = "Port %(port_id)s cannot be deleted directly via the port API: %(reason)s."
+
+
+class ExternalGatewayForFloatingIPNotFound(exc.NotFound):
+    message = ("External network %(external_network_id)s is not reachable from subnet "
+               "%(subnet_id)s.  Therefore, cannot associate Port %(port_id)s with a "
+               "Floating IP.")
+
+
+class FloatingIPPortAlreadyAssociated(exc.Conflict):
+    message = ("Cannot associate floating IP %(floating_ip_address)s (%(fip_id)s) with "
+               "port %(port_id)s using fixed IP %(fixed_ip)s, as that fixed IP already has "
+               "a floating IP on external network %(net_id)s.")
+
+
+class ExternalIpAddressExhausted(exc.BadRequest):
+    message = "Unable to find any IP address on external network %(net_id)s."

@@ -25,10 +25,11 @@ import sqlalchemy as sa
 from kumo.common.context import RequestContext
 from kumo.db import Prepared
 from kumo.network import exceptions as nexc
+from kumo.network.exceptions import (
+    BadRequest, ExternalGatewayForFloatingIPNotFound, ExternalIpAddressExhausted,
+    FloatingIPPortAlreadyAssociated)
 from kumo.network.l3 import (
-    FIP_OWNER, FIP_STATUSES, IF_OWNER, BadRequest, ExternalGatewayForFloatingIPNotFound,
-    ExternalIpAddressExhausted, FloatingIPPortAlreadyAssociated, _drop_port, _new_port,
-    _releasing, fixed_ips)
+    FIP_OWNER, FIP_STATUSES, IF_OWNER, _drop_port, _new_port, _releasing, fixed_ips)
 from kumo.network.manager import new_id, register_part, stamp, touch, visible_clause
 from kumo.network.models import l3 as models
 from kumo.network.models import ports as pmodels
