@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import sqlalchemy as sa
+
 from kumo.common import exceptions as exc
 from kumo.common.collection import select_fields
 from kumo.common.http import Reply, Request, validate
@@ -174,3 +176,28 @@ def member_routes(resource: str, path: str, part_name: str, render: Callable,
     for method, handler in handlers:
         handler.__name__ = f"{handler.__name__.rstrip('_')}_{resource}"
         service.route(method, member)(handler)
+
+
+def list_route(path: str, collection: str, part_name: str, rows_of,
+               render: Callable, *,
+               visible: str = "visible",
+               before: Callable[[Request], None] | None = None) -> None:
+    """Register ``GET /v2.0/<path>``: the rows of ``rows_of.model`` the caller may see
+    (``networking.parts[part_name].<visible>(ctx)``), filtered, sorted and paged by
+    ``rows_of`` (a :class:`~kumo.common.collection.Collection`), rendered by
+    ``render(req, session, rows)``, with ``fields=`` and ``<collection>_links``."""
+    from kumo.network.api import service
+
+    def list_(req: Request) -> Reply:
+        if before is not None:
+            before(req)
+        networking = req.cloud.networking
+        with networking.read() as s:
+            clause = getattr(networking.parts[part_name], visible)(req.context)
+            stmt = sa.select(rows_of.model).where(clause)
+            rows, links = rows_of.query(s, stmt, req.query, req.url(f"/v2.0/{path}"))
+            rendered = render(req, s, rows)
+        return listing(req, collection, rendered, links)
+
+    list_.__name__ = f"list_{collection}"
+    service.route("GET", f"/v2.0/{path}")(list_)

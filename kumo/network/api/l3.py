@@ -244,14 +244,7 @@ def create_router(req: Request) -> Reply:
     return common.created(req, "router", "routers", rendered, bulk)
 
 
-@service.route("GET", "/v2.0/routers")
-def list_routers(req: Request) -> Reply:
-    networking = req.cloud.networking
-    with networking.read() as s:
-        stmt = sa.select(RT).where(networking.routers.visible(req.context))
-        rows, links = ROUTERS.query(s, stmt, req.query, req.url("/v2.0/routers"))
-        rendered = render_routers(req, s, rows)
-    return common.listing(req, "routers", rendered, links)
+common.list_route("routers", "routers", "routers", ROUTERS, render_routers)
 
 
 common.member_routes("router", "routers", "routers", render_routers, ROUTER_UPDATE,
@@ -333,14 +326,8 @@ def create_floatingip(req: Request) -> Reply:
     return common.created(req, "floatingip", "floatingips", rendered, bulk)
 
 
-@service.route("GET", "/v2.0/floatingips")
-def list_floatingips(req: Request) -> Reply:
-    networking = req.cloud.networking
-    with networking.read() as s:
-        stmt = sa.select(F).where(networking.floatingips.visible(req.context))
-        rows, links = FLOATINGIPS.query(s, stmt, req.query, req.url("/v2.0/floatingips"))
-        rendered = render_fips(req, s, rows)
-    return common.listing(req, "floatingips", rendered, links)
+common.list_route("floatingips", "floatingips", "floatingips", FLOATINGIPS,
+                  render_fips)
 
 
 common.member_routes("floatingip", "floatingips", "floatingips", render_fips, FIP_UPDATE,

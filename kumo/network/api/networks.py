@@ -2,7 +2,6 @@
 "Tag extension")."""
 from __future__ import annotations
 
-import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
 from kumo.common.collection import Collection
@@ -134,14 +133,7 @@ def create_network(req: Request) -> Reply:
     return common.created(req, "network", "networks", rendered, bulk)
 
 
-@service.route("GET", "/v2.0/networks")
-def list_networks(req: Request) -> Reply:
-    networking = req.cloud.networking
-    with networking.read() as s:
-        stmt = sa.select(N).where(networking.networks.visible(req.context))
-        rows, links = COLLECTION.query(s, stmt, req.query, req.url("/v2.0/networks"))
-        rendered = render(req, s, rows)
-    return common.listing(req, "networks", rendered, links)
+common.list_route("networks", "networks", "networks", COLLECTION, render)
 
 
 common.member_routes("network", "networks", "networks", render, NETWORK_UPDATE,

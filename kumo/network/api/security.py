@@ -16,7 +16,6 @@ SecurityGroupCannotRemoveDefault, OverQuota; 400 for invalid rules.
 """
 from __future__ import annotations
 
-import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
 from kumo.common.collection import Collection
@@ -178,15 +177,8 @@ def create_security_group(req: Request) -> Reply:
     return common.created(req, "security_group", "security_groups", rendered, bulk)
 
 
-@service.route("GET", "/v2.0/security-groups")
-def list_security_groups(req: Request) -> Reply:
-    _ensure_defaults(req)
-    networking = req.cloud.networking
-    with networking.read() as s:
-        stmt = sa.select(SG).where(networking.security_groups.visible(req.context))
-        rows, links = GROUPS.query(s, stmt, req.query, req.url("/v2.0/security-groups"))
-        rendered = render(req, s, rows)
-    return common.listing(req, "security_groups", rendered, links)
+common.list_route("security-groups", "security_groups", "security_groups", GROUPS,
+                  render, before=_ensure_defaults)
 
 
 common.member_routes("security_group", "security-groups", "security_groups", render,
@@ -225,15 +217,8 @@ def create_security_group_rule(req: Request) -> Reply:
                           bulk)
 
 
-@service.route("GET", "/v2.0/security-group-rules")
-def list_security_group_rules(req: Request) -> Reply:
-    networking = req.cloud.networking
-    with networking.read() as s:
-        stmt = sa.select(RULE).where(networking.security_groups.rules_visible(req.context))
-        rows, links = RULES.query(s, stmt, req.query,
-                                  req.url("/v2.0/security-group-rules"))
-        rendered = render_rules(req, s, rows)
-    return common.listing(req, "security_group_rules", rendered, links)
+common.list_route("security-group-rules", "security_group_rules", "security_groups",
+                  RULES, render_rules, visible="rules_visible")
 
 
 @service.route("GET", "/v2.0/security-group-rules/{rule_id}")

@@ -3,7 +3,6 @@ pools", "Address scopes"); the logic is in :mod:`kumo.network.subnets` and
 :mod:`kumo.network.subnetpools`."""
 from __future__ import annotations
 
-import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
 from kumo.common.collection import Collection
@@ -240,14 +239,7 @@ def create_subnet(req: Request) -> Reply:
     return _create(req, "subnet", "subnets", SUBNET_CREATE, make, render_subnets)
 
 
-@service.route("GET", "/v2.0/subnets")
-def list_subnets(req: Request) -> Reply:
-    networking = req.cloud.networking
-    with networking.read() as s:
-        stmt = sa.select(S).where(networking.subnets.visible(req.context))
-        rows, links = SUBNETS.query(s, stmt, req.query, req.url("/v2.0/subnets"))
-        rendered = render_subnets(req, s, rows)
-    return common.listing(req, "subnets", rendered, links)
+common.list_route("subnets", "subnets", "subnets", SUBNETS, render_subnets)
 
 
 common.member_routes("subnet", "subnets", "subnets", render_subnets, SUBNET_UPDATE)
@@ -268,15 +260,8 @@ def _crud(resource: str, collection: str, path: str, model, listing: Collection,
             return part(req).create(s, req.context, attrs)
         return _create(req, resource, collection, create_schema, make, render)
 
-    def list_(req: Request) -> Reply:
-        with req.cloud.networking.read() as s:
-            stmt = sa.select(model).where(part(req).visible(req.context))
-            rows, links = listing.query(s, stmt, req.query, req.url(f"/v2.0/{path}"))
-            rendered = render(req, s, rows)
-        return common.listing(req, collection, rendered, links)
-
     service.route("POST", f"/v2.0/{path}")(create)
-    service.route("GET", f"/v2.0/{path}")(list_)
+    common.list_route(path, collection, part_name, listing, render)
     common.member_routes(resource, path, part_name, render, update_schema,
                          prepare=_prefixlens)
     taggable(path, lambda s, ctx, i, net: net.parts[part_name].get(s, ctx, i))
