@@ -201,3 +201,49 @@ def list_route(path: str, collection: str, part_name: str, rows_of,
 
     list_.__name__ = f"list_{collection}"
     service.route("GET", f"/v2.0/{path}")(list_)
+
+
+def create_route(path: str, resource: str, collection: str, schema: dict, part_name: str,
+                 render: Callable, *, prepare: Callable[[dict], object] | None = None,
+                 enforce_create: Callable | None = None, quota: str | None = None,
+                 make: Callable | None = None) -> None:
+    """Register ``POST /v2.0/<path>`` for single and bulk creates (all or nothing, in one
+    transaction). Per entry: ``prepare(attrs)``, then ``create_<resource>:project_id``
+    when creating for another project, then ``make(req, session, attrs, target)`` if
+    given, else: ``create_<resource>``, the attribute rules (``enforce_create``, default
+    :func:`enforce_attrs`), the quota of ``quota`` and ``part.create(session, ctx,
+    attrs)``; then the entry's tags. Renders with ``render(req, session, rows)``."""
+    from kumo.network.api import service
+
+    enforce_create = enforce_create or enforce_attrs
+
+    def default_make(req: Request, s, attrs: dict, target: dict):
+        networking = req.cloud.networking
+        req.context.enforce(f"create_{resource}", target)
+        enforce_create(req, f"create_{resource}", attrs, target)
+        if quota is not None:
+            networking.check_quota(s, target["project_id"], quota, 1)
+        return networking.parts[part_name].create(s, req.context, attrs)
+
+    def create(req: Request) -> Reply:
+        entries, bulk = items(req, resource, collection, schema)
+        networking = req.cloud.networking
+        with networking.write() as s:
+            rows = []
+            for attrs in entries:
+                if prepare is not None:
+                    prepare(attrs)
+                target = target_of(req, attrs)
+                if target["project_id"] != req.context.project_id:
+                    req.context.enforce(f"create_{resource}:project_id", target)
+                row = (make or default_make)(req, s, attrs, target)
+                if attrs.get("tags"):
+                    networking.set_tags(s, row, attrs["tags"])
+                    row.revision_number = 0
+                rows.append(row)
+            s.flush()
+            rendered = render(req, s, rows)
+        return created(req, resource, collection, rendered, bulk)
+
+    create.__name__ = f"create_{resource}"
+    service.route("POST", f"/v2.0/{path}")(create)

@@ -220,28 +220,9 @@ def _gateway_ips(attrs: dict) -> None:
 
 
 # -- routers -------------------------------------------------------------------------
-@service.route("POST", "/v2.0/routers")
-def create_router(req: Request) -> Reply:
-    entries, bulk = common.items(req, "router", "routers", ROUTER_CREATE)
-    networking = req.cloud.networking
-    with networking.write() as s:
-        rows = []
-        for attrs in entries:
-            _gateway_ips(attrs)
-            target = common.target_of(req, attrs)
-            req.context.enforce("create_router", target)
-            _enforce_router_attrs(req, "create_router", attrs, target)
-            if target["project_id"] != req.context.project_id:
-                req.context.enforce("create_router:project_id", target)
-            networking.check_quota(s, target["project_id"], "router", 1)
-            row = networking.routers.create(s, req.context, attrs)
-            if attrs.get("tags"):
-                networking.set_tags(s, row, attrs["tags"])
-                row.revision_number = 0
-            rows.append(row)
-        s.flush()
-        rendered = render_routers(req, s, rows)
-    return common.created(req, "router", "routers", rendered, bulk)
+common.create_route("routers", "router", "routers", ROUTER_CREATE, "routers",
+                    render_routers, prepare=_gateway_ips,
+                    enforce_create=_enforce_router_attrs, quota="router")
 
 
 common.list_route("routers", "routers", "routers", ROUTERS, render_routers)
@@ -301,29 +282,13 @@ def remove_extraroutes(req: Request) -> Reply:
 
 
 # -- floating IPs --------------------------------------------------------------------
-@service.route("POST", "/v2.0/floatingips")
-def create_floatingip(req: Request) -> Reply:
-    entries, bulk = common.items(req, "floatingip", "floatingips", FIP_CREATE)
-    networking = req.cloud.networking
-    with networking.write() as s:
-        rows = []
-        for attrs in entries:
-            _check_ip(attrs.get("floating_ip_address"), "floating_ip_address")
-            _check_ip(attrs.get("fixed_ip_address"), "fixed_ip_address")
-            target = common.target_of(req, attrs)
-            req.context.enforce("create_floatingip", target)
-            common.enforce_attrs(req, "create_floatingip", attrs, target)
-            if target["project_id"] != req.context.project_id:
-                req.context.enforce("create_floatingip:project_id", target)
-            networking.check_quota(s, target["project_id"], "floatingip", 1)
-            row = networking.floatingips.create(s, req.context, attrs)
-            if attrs.get("tags"):
-                networking.set_tags(s, row, attrs["tags"])
-                row.revision_number = 0
-            rows.append(row)
-        s.flush()
-        rendered = render_fips(req, s, rows)
-    return common.created(req, "floatingip", "floatingips", rendered, bulk)
+def _fip_addresses(attrs: dict) -> None:
+    _check_ip(attrs.get("floating_ip_address"), "floating_ip_address")
+    _check_ip(attrs.get("fixed_ip_address"), "fixed_ip_address")
+
+
+common.create_route("floatingips", "floatingip", "floatingips", FIP_CREATE, "floatingips",
+                    render_fips, prepare=_fip_addresses, quota="floatingip")
 
 
 common.list_route("floatingips", "floatingips", "floatingips", FLOATINGIPS,

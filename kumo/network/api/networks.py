@@ -110,27 +110,8 @@ def _segmentation(attrs: dict) -> dict:
     return attrs
 
 
-@service.route("POST", "/v2.0/networks")
-def create_network(req: Request) -> Reply:
-    entries, bulk = common.items(req, "network", "networks", NETWORK_CREATE)
-    networking = req.cloud.networking
-    with networking.write() as s:
-        rows = []
-        for attrs in entries:
-            target = common.target_of(req, attrs)
-            req.context.enforce("create_network", target)
-            common.enforce_attrs(req, "create_network", attrs, target)
-            if target["project_id"] != req.context.project_id:
-                req.context.enforce("create_network:project_id", target)
-            networking.check_quota(s, target["project_id"], "network", 1)
-            row = networking.networks.create(s, req.context, _segmentation(attrs))
-            if attrs.get("tags"):
-                networking.set_tags(s, row, attrs["tags"])
-                row.revision_number = 0
-            rows.append(row)
-        s.flush()
-        rendered = render(req, s, rows)
-    return common.created(req, "network", "networks", rendered, bulk)
+common.create_route("networks", "network", "networks", NETWORK_CREATE, "networks", render,
+                    prepare=_segmentation, quota="network")
 
 
 common.list_route("networks", "networks", "networks", COLLECTION, render)

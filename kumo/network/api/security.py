@@ -156,25 +156,8 @@ def _ensure_defaults(req: Request) -> None:
             part.ensure_default(wanted[0])
 
 
-@service.route("POST", "/v2.0/security-groups")
-def create_security_group(req: Request) -> Reply:
-    entries, bulk = common.items(req, "security_group", "security_groups", GROUP_CREATE)
-    networking = req.cloud.networking
-    with networking.write() as s:
-        rows = []
-        for attrs in entries:
-            target = common.target_of(req, attrs)
-            req.context.enforce("create_security_group", target)
-            if target["project_id"] != req.context.project_id:
-                req.context.enforce("create_security_group:project_id", target)
-            row = networking.security_groups.create(s, req.context, attrs)
-            if attrs.get("tags"):
-                networking.set_tags(s, row, attrs["tags"])
-                row.revision_number = 0
-            rows.append(row)
-        s.flush()
-        rendered = render(req, s, rows)
-    return common.created(req, "security_group", "security_groups", rendered, bulk)
+common.create_route("security-groups", "security_group", "security_groups", GROUP_CREATE,
+                    "security_groups", render)
 
 
 common.list_route("security-groups", "security_groups", "security_groups", GROUPS,

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from kumo.common import exceptions as exc
 from kumo.common.collection import Collection
-from kumo.common.http import Reply, Request
+from kumo.common.http import Request
 from kumo.common.policy import RuleDefault, register
-from kumo.network.api import common, service
+from kumo.network.api import common
 from kumo.network.api.networks import taggable
 from kumo.network.api.root import register_extension
 from kumo.network.manager import tag_filter
@@ -203,40 +203,18 @@ def _prefixlens(attrs: dict) -> dict:
     return attrs
 
 
-def _create(req: Request, resource: str, collection: str, schema: dict, make, render,
-            quota: str | None = None) -> Reply:
-    """The shared shape of a (bulk) create: per entry policy, quota, create, tags."""
-    entries, bulk = common.items(req, resource, collection, schema)
-    networking = req.cloud.networking
-    with networking.write() as s:
-        rows = []
-        for attrs in entries:
-            attrs = _prefixlens(attrs)
-            target = common.target_of(req, attrs)
-            if target["project_id"] != req.context.project_id:
-                req.context.enforce(f"create_{resource}:project_id", target)
-            row = make(s, attrs, target)
-            if attrs.get("tags"):
-                networking.set_tags(s, row, attrs["tags"])
-                row.revision_number = 0
-            rows.append(row)
-        s.flush()
-        rendered = render(req, s, rows)
-    return common.created(req, resource, collection, rendered, bulk)
-
-
 # -- subnets ------------------------------------------------------------------------
-@service.route("POST", "/v2.0/subnets")
-def create_subnet(req: Request) -> Reply:
+def _make_subnet(req: Request, s, attrs: dict, target: dict):
     networking = req.cloud.networking
+    network = networking.networks.get(s, req.context, attrs["network_id"])
+    target["network_owner"] = network.project_id
+    req.context.enforce("create_subnet", target)
+    networking.check_quota(s, target["project_id"], "subnet", 1)
+    return networking.subnets.create(s, req.context, network, attrs)
 
-    def make(s, attrs, target):
-        network = networking.networks.get(s, req.context, attrs["network_id"])
-        target["network_owner"] = network.project_id
-        req.context.enforce("create_subnet", target)
-        networking.check_quota(s, target["project_id"], "subnet", 1)
-        return networking.subnets.create(s, req.context, network, attrs)
-    return _create(req, "subnet", "subnets", SUBNET_CREATE, make, render_subnets)
+
+common.create_route("subnets", "subnet", "subnets", SUBNET_CREATE, "subnets", render_subnets,
+                    prepare=_prefixlens, make=_make_subnet)
 
 
 common.list_route("subnets", "subnets", "subnets", SUBNETS, render_subnets)
@@ -245,30 +223,20 @@ common.list_route("subnets", "subnets", "subnets", SUBNETS, render_subnets)
 common.member_routes("subnet", "subnets", "subnets", render_subnets, SUBNET_UPDATE)
 
 # -- subnet pools and address scopes ------------------------------------------------
-def _crud(resource: str, collection: str, path: str, model, listing: Collection,
+def _crud(resource: str, collection: str, path: str, listing: Collection,
           part_name: str, create_schema: dict, update_schema: dict, render) -> None:
     """Register the five routes of a simple resource whose logic part has
     get/create/update/delete and a visible clause."""
-
-    def part(req):
-        return req.cloud.networking.parts[part_name]
-
-    def create(req: Request) -> Reply:
-        def make(s, attrs, target):
-            req.context.enforce(f"create_{resource}", target)
-            common.enforce_attrs(req, f"create_{resource}", attrs, target)
-            return part(req).create(s, req.context, attrs)
-        return _create(req, resource, collection, create_schema, make, render)
-
-    service.route("POST", f"/v2.0/{path}")(create)
+    common.create_route(path, resource, collection, create_schema, part_name, render,
+                        prepare=_prefixlens)
     common.list_route(path, collection, part_name, listing, render)
     common.member_routes(resource, path, part_name, render, update_schema,
                          prepare=_prefixlens)
     taggable(path, lambda s, ctx, i, net: net.parts[part_name].get(s, ctx, i))
 
 
-_crud("subnetpool", "subnetpools", "subnetpools", SP, SUBNETPOOLS, "subnetpools",
+_crud("subnetpool", "subnetpools", "subnetpools", SUBNETPOOLS, "subnetpools",
       POOL_CREATE, POOL_UPDATE, render_pools)
-_crud("address_scope", "address_scopes", "address-scopes", AS, SCOPES, "address_scopes",
+_crud("address_scope", "address_scopes", "address-scopes", SCOPES, "address_scopes",
       SCOPE_CREATE, SCOPE_UPDATE, render_scopes)
 taggable("subnets", lambda s, ctx, i, net: net.subnets.get(s, ctx, i))
