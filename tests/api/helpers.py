@@ -102,3 +102,21 @@ def app_cred_connection(cloud, **auth) -> openstack.connection.Connection:
         auth_type="v3applicationcredential",
         auth={"auth_url": cloud.url + "/identity", **auth},
         identity_api_version="3", region_name="RegionOne")
+
+
+def project_member(cloud, admin, prefix: str = "p", role: str = "member"):
+    """A connection as a new user holding ``role`` on a new project (both made with the
+    ``admin`` connection). ``conn.project_id_`` and ``conn.user_name_`` name them; the
+    caller closes the connection."""
+    import uuid
+
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    project = admin.identity.create_project(name=name, domain_id="default")
+    user = admin.identity.create_user(name=name, password=PASSWORD, domain_id="default")
+    role_id = next(iter(admin.identity.roles(name=role))).id
+    admin.identity.assign_project_role_to_user(project, user, role_id)
+    conn = cloud.connect(username=name, password=PASSWORD, user_domain_id="default",
+                         project_id=project.id, project_domain_id="default")
+    conn.project_id_ = project.id
+    conn.user_name_ = name
+    return conn

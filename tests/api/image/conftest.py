@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-PASSWORD = "s3cret-pass"
+from tests.api.helpers import project_member
+
 
 
 @dataclass
@@ -61,15 +62,7 @@ def glance(cloud) -> Glance:
 @pytest.fixture(scope="session")
 def other(cloud, admin):
     """A connection as a member of a second project; ``other.project_id_`` is its id."""
-    name = f"img-b-{uuid.uuid4().hex[:8]}"
-    project = admin.identity.create_project(name=name, domain_id="default")
-    user = admin.identity.create_user(name=name, password=PASSWORD, domain_id="default")
-    member = next(iter(admin.identity.roles(name="member")))
-    admin.identity.assign_project_role_to_user(project, user, member)
-    conn = cloud.connect(username=name, password=PASSWORD, user_domain_id="default",
-                         project_id=project.id, project_domain_id="default")
-    conn.project_id_ = project.id
-    conn.user_name_ = name
+    conn = project_member(cloud, admin, "img-b")
     yield conn
     conn.close()
 

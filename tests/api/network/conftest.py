@@ -3,12 +3,12 @@ keystoneauth session (``neutron``), a second project with a member (``other``), 
 demo network with a small subnet per test (``net``)."""
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import pytest
 
-PASSWORD = "s3cret-pass"
+from tests.api.helpers import project_member
+
 
 
 @dataclass
@@ -38,14 +38,7 @@ def neutron(cloud) -> Neutron:
 @pytest.fixture(scope="session")
 def other(cloud, admin):
     """A connection as a member of a second project (project B)."""
-    name = f"b-{uuid.uuid4().hex[:8]}"
-    project = admin.identity.create_project(name=name, domain_id="default")
-    user = admin.identity.create_user(name=name, password=PASSWORD, domain_id="default")
-    member = next(iter(admin.identity.roles(name="member")))
-    admin.identity.assign_project_role_to_user(project, user, member)
-    conn = cloud.connect(username=name, password=PASSWORD, user_domain_id="default",
-                         project_id=project.id, project_domain_id="default")
-    conn.project_id_ = project.id
+    conn = project_member(cloud, admin, "b")
     yield conn
     conn.close()
 
@@ -69,15 +62,7 @@ def member(cloud, admin):
     conns = []
 
     def make(role: str = "member"):
-        project = admin.identity.create_project(name=f"p-{uuid.uuid4().hex[:8]}",
-                                                domain_id="default")
-        user = admin.identity.create_user(name=f"u-{uuid.uuid4().hex[:8]}",
-                                          password=PASSWORD, domain_id="default")
-        role_id = next(iter(admin.identity.roles(name=role))).id
-        admin.identity.assign_project_role_to_user(project, user, role_id)
-        conn = cloud.connect(username=user.name, password=PASSWORD,
-                             user_domain_id="default", project_id=project.id,
-                             project_domain_id="default")
+        conn = project_member(cloud, admin, "p", role)
         conns.append(conn)
         return conn
     yield make
