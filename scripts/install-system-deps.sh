@@ -9,6 +9,9 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 # the data plane: nftables (nft -j), ping for the data-plane tests and troubleshooting
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
+# dnsmasq (DHCP agent) and iperf3 (benchmarks/dataplane.py)
+command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq-base)
+command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 # busybox-static: the default `cirros` image is built from it (kumo/image/cirros.py)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' \
   || need+=(busybox-static)

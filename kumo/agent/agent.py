@@ -391,7 +391,7 @@ def from_settings(settings, client, host: str | None = None,
 
     host = host or settings.agent_host or socket.gethostname()
     drivers = drivers if drivers is not None else build(
-        list(settings.agent_drivers), host, settings)
+        list(settings.agent_drivers), host, settings, client=client)
     return Agent(client, host, drivers, workers=settings.agent_workers,
                  resync_s=settings.agent_resync_s, heartbeat_s=settings.agent_heartbeat_s,
                  wait_s=settings.agent_wait_s)

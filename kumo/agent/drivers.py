@@ -96,7 +96,11 @@ _DRIVERS: dict[str, Callable[..., Driver]] = {}
 
 def register_driver(name: str):
     """Class decorator: make a driver available as ``name``. The factory is called as
-    ``factory(host=..., settings=...)``."""
+    ``factory(host=..., settings=..., client=..., where=..., state_dir=...)``: the host
+    name served, the :class:`kumo.config.Settings` (or None), the agent's
+    :class:`kumo.agent.client.ControllerClient` (or None), the
+    :class:`kumo.agent.dataplane.netns.Host` to work in (None: the machine) and a
+    directory for the driver's own files (None: ``<settings.state_dir>/agent``)."""
     def deco(cls):
         _DRIVERS[name] = cls
         return cls
@@ -107,14 +111,17 @@ def available() -> list[str]:
     return sorted(_DRIVERS)
 
 
-def build(names: list[str], host: str, settings=None) -> list[Driver]:
-    """Instantiate the drivers ``names`` for ``host``; ``ValueError`` for an unknown one."""
+def build(names: list[str], host: str, settings=None, *, client=None, where=None,
+          state_dir: str | None = None) -> list[Driver]:
+    """Instantiate the drivers ``names`` for ``host`` (see :func:`register_driver` for
+    what each factory receives); ``ValueError`` for an unknown one."""
     out = []
     for name in names:
         if name not in _DRIVERS:
             raise ValueError(f"unknown data-plane driver {name!r}; available: "
                              f"{', '.join(available())}")
-        out.append(_DRIVERS[name](host=host, settings=settings))
+        out.append(_DRIVERS[name](host=host, settings=settings, client=client,
+                                  where=where, state_dir=state_dir))
     return out
 
 
@@ -131,7 +138,7 @@ class FakeDriver(Driver):
     agent_type = "Linux bridge agent"
     binary = "neutron-linuxbridge-agent"
 
-    def __init__(self, host: str, settings=None, realized: dict | None = None):
+    def __init__(self, host: str, settings=None, realized: dict | None = None, **_):
         self.host = host
         self.realized: dict[Key, dict] = realized if realized is not None else {}
         self.calls: list[tuple[str, Key]] = []

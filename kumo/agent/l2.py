@@ -116,7 +116,7 @@ class LinuxBridgeDriver(Driver):
     def __init__(self, host: str, settings=None, *, where: Host | None = None,
                  local_ip: str | None = None, underlay_dev: str | None = None,
                  bridge_mappings: dict[str, str] | None = None,
-                 peers: Peers | None = None):
+                 peers: Peers | None = None, client=None, state_dir: str | None = None):
         self.host = host
         self.where = where or Host()
         self.ns = self.where.root
@@ -125,7 +125,8 @@ class LinuxBridgeDriver(Driver):
         self.bridge_mappings = dict(bridge_mappings if bridge_mappings is not None
                                     else getattr(settings, "agent_bridge_mappings", None)
                                     or {})
-        self.peers = peers
+        self.peers = peers if peers is not None else (
+            ControllerPeers(client) if client is not None else None)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._port_net: dict[str, str] = {}
