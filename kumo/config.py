@@ -94,6 +94,10 @@ class Settings:
     agent_underlay_dev: str = ""
     #: Physical network -> bridge, for flat networks (``public`` is DevStack's br-ex).
     agent_bridge_mappings: dict = dataclasses.field(default_factory=lambda: {"public": "br-ex"})
+    #: The secret the metadata proxy signs instance ids with (Neutron's and Nova's
+    #: ``metadata_proxy_shared_secret``); empty: generated once into
+    #: ``<state_dir>/metadata_secret`` (see :meth:`metadata_secret`).
+    metadata_proxy_shared_secret: str = ""
 
     @property
     def db_url(self) -> str:
@@ -121,6 +125,28 @@ class Settings:
     @property
     def fernet_key_dir(self) -> Path:
         return Path(self.state_dir) / "fernet-keys"
+
+    def metadata_secret(self) -> str:
+        """The metadata shared secret: the setting, else the content of
+        ``<state_dir>/metadata_secret``, created (mode 0600, 64 hex digits) on first use.
+        The API and every agent on the machine share the file; agents on other hosts
+        are given the setting."""
+        if self.metadata_proxy_shared_secret:
+            return self.metadata_proxy_shared_secret
+        path = Path(self.state_dir) / "metadata_secret"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        import secrets
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        return path.read_text().strip()
 
 
 def _bool(text: str) -> bool:
