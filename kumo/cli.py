@@ -6,8 +6,10 @@
 - ``kumo db upgrade [--db URL]``: apply schema migrations.
 - ``kumo bootstrap [--db URL]``: create the bootstrap identity data and catalog.
 - ``kumo fernet rotate``: rotate the token keys.
-- ``kumo agent --controller URL --host NAME [--cloud NAME]``: the per-host data-plane
-  agent (:mod:`kumo.agent.agent`).
+- ``kumo agent --controller URL --host NAME [--cloud NAME] [--compute-driver fake|netns]``:
+  the per-host data-plane agent (:mod:`kumo.agent.agent`), and the compute agent
+  (:mod:`kumo.agent.compute`) when a compute driver is given.
+- ``kumo up --fake-compute-hosts N`` adds N in-process fake compute hosts.
 """
 from __future__ import annotations
 
@@ -139,6 +141,10 @@ def cmd_up(args) -> int:
     if args.fake_dataplane:
         settings.agent_in_process = True
         settings.agent_drivers = ["fake"]
+    if args.fake_compute_hosts is not None:
+        settings.compute_fake_hosts = args.fake_compute_hosts
+    # Each in-process compute agent holds one server worker thread in its long poll.
+    settings.worker_threads += _compute_agent_count(settings)
     cloud = prepare(settings, migrate=True)
     paths = write_clouds_yaml(settings)
     banner = (f"kumo: state in {settings.state_dir}, database {cloud.db.engine.url!r}\n"
@@ -150,6 +156,7 @@ def cmd_up(args) -> int:
     def start_agent():
         if settings.agent_in_process:
             agents.append(_in_process_agent(settings))
+        agents.extend(_in_process_compute_agents(settings))
 
     def stop_agents():
         for agent in agents:
@@ -179,6 +186,44 @@ def _in_process_agent(settings: config.Settings):
     return agent
 
 
+def _compute_agent_count(settings: config.Settings) -> int:
+    return int(settings.compute_fake_hosts) + (1 if settings.agent_compute_driver else 0)
+
+
+def _in_process_compute_agents(settings: config.Settings) -> list:
+    """Start ``compute_fake_hosts`` compute agents ``fake-0``.. with the fake driver,
+    and the machine's own with ``agent_compute_driver`` when set, against this server
+    as admin (one shared keystone session)."""
+    if not _compute_agent_count(settings):
+        return []
+    import socket
+
+    from kumo.agent import compute
+    from kumo.agent.client import ControllerClient
+
+    ctrl = ControllerClient.from_password(settings.base_url + "/identity", "admin",
+                                          settings.admin_password, "admin")
+    client = compute.ComputeClient.from_controller(
+        ctrl, endpoint=settings.base_url + "/compute")
+    agents = []
+    hosts = [(f"fake-{i}", "fake") for i in range(int(settings.compute_fake_hosts))]
+    if settings.agent_compute_driver:
+        hosts.append((settings.agent_host or socket.gethostname(),
+                      settings.agent_compute_driver))
+    for host, driver in hosts:
+        agent = compute.from_settings(settings, client, host=host, driver=driver)
+        # A long poll in flight holds the server's graceful shutdown: keep it short.
+        agent.informer.wait_s = min(agent.informer.wait_s, 5.0)
+        if driver == "fake":
+            agent.workers = 2
+        agent.start()
+        agents.append(agent)
+    names = [h for h, _ in hosts]
+    shown = ", ".join(names if len(names) <= 6 else names[:3] + ["...", names[-1]])
+    print(f"kumo: compute agents running for {len(names)} host(s): {shown}", flush=True)
+    return agents
+
+
 def cmd_agent(args) -> int:
     from kumo.agent import agent as agent_mod
     from kumo.agent import client as client_mod
@@ -189,11 +234,26 @@ def cmd_agent(args) -> int:
     client = client_mod.connect(controller=args.controller, cloud=args.cloud,
                                 token=args.token or os.environ.get("KUMO_AGENT_TOKEN"),
                                 password=settings.admin_password)
+    if args.compute_driver is not None:
+        settings.agent_compute_driver = args.compute_driver
     agent = agent_mod.from_settings(settings, client, host=args.host)
     print(f"kumo: agent for host {agent.host} watching "
           f"{args.controller or 'cloud ' + args.cloud} "
           f"(drivers: {', '.join(d.name for d in agent.drivers)})", flush=True)
-    return agent.run_forever()
+    compute_agent = None
+    if settings.agent_compute_driver:
+        from kumo.agent import compute
+
+        compute_agent = compute.from_settings(
+            settings, compute.ComputeClient.from_controller(client), host=agent.host)
+        compute_agent.start()
+        print(f"kumo: compute agent for host {agent.host} running (driver "
+              f"{compute_agent.driver.name})", flush=True)
+    try:
+        return agent.run_forever()
+    finally:
+        if compute_agent is not None:
+            compute_agent.stop()
 
 
 def cmd_api(args) -> int:
@@ -250,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--fake-dataplane", action="store_true",
                     help="run the in-process agent with the fake driver (ports bound to "
                          "this host turn ACTIVE; nothing is created in the kernel)")
+    up.add_argument("--fake-compute-hosts", type=int, metavar="N",
+                    help="run N in-process compute agents fake-0..fake-{N-1} with the "
+                         "fake compute driver (servers go ACTIVE with no processes; "
+                         "setting compute_fake_hosts)")
     up.set_defaults(func=cmd_up)
     api = sub.add_parser("api", help="serve the API against an existing database")
     serving(api)
@@ -282,6 +346,10 @@ def main(argv: list[str] | None = None) -> int:
     agent.add_argument("--driver", action="append",
                        help="a data-plane driver (repeatable; default: setting "
                             "agent_drivers). Available now: fake")
+    agent.add_argument("--compute-driver", choices=["", "fake", "netns"],
+                       help="also run the compute agent with this driver (setting "
+                            "agent_compute_driver; default none): fake (nothing runs) or "
+                            "netns (instances are namespaces running the image's init)")
     agent.set_defaults(func=cmd_agent)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -98,6 +98,24 @@ class Settings:
     #: ``metadata_proxy_shared_secret``); empty: generated once into
     #: ``<state_dir>/metadata_secret`` (see :meth:`metadata_secret`).
     metadata_proxy_shared_secret: str = ""
+    # -- the compute agent (kumo/agent/compute.py, compute drivers in kumo/agent/virt/) --
+    #: The compute driver of ``kumo agent`` and of ``kumo up``'s own host: ``""`` (no
+    #: compute agent), ``"fake"`` (nothing runs) or ``"netns"`` (namespaces running the
+    #: image's init).
+    agent_compute_driver: str = ""
+    #: ``kumo up`` starts this many in-process compute agents ``fake-0``..``fake-{N-1}``
+    #: with the fake driver (``kumo up --fake-compute-hosts N``).
+    compute_fake_hosts: int = 0
+    #: Fake hosts whose every boot fails (to exercise the scheduler's retries).
+    agent_compute_fake_fail_hosts: list = dataclasses.field(default_factory=list)
+    #: The capacity each fake host reports: vCPUs, RAM (MiB), disk (GiB).
+    agent_compute_fake_vcpus: int = 64
+    agent_compute_fake_memory_mb: int = 131072
+    agent_compute_fake_local_gb: int = 2048
+    #: Seconds between polls of instance status and console (changes are reported).
+    agent_compute_status_interval_s: float = 0.5
+    #: Seconds init gets after SIGTERM (stop, soft reboot) before SIGKILL.
+    agent_compute_stop_grace_s: float = 5.0
 
     @property
     def db_url(self) -> str:

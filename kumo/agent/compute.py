@@ -1,0 +1,428 @@
+"""The compute side of the per-host agent: runs the instances the controller placed on
+its host with a compute driver (:mod:`kumo.agent.virt`).
+
+Data flow (the same machinery as the data-plane :class:`kumo.agent.agent.Agent`)::
+
+    Informer over /compute/kumo/v1/{state,changes}  --changed ids-->  WorkQueue
+         |                                                              | workers
+         v                                                              v
+    desired instances  <---- latest instance ----  ComputeDriver.reconcile / destroy
+                                                                        |
+    POST /compute/kumo/v1/instances/{id}/status  <-- status + console tail (changes only)
+    POST /compute/kumo/v1/hosts/heartbeat        <-- every agent_heartbeat_s and at start
+
+- **Level-triggered**: a queued id means "look at this instance again"; the worker
+  reads the latest desired instance (``None``: destroy it). Every ``resync_s`` all ids
+  are queued again, the informer relists and orphans are destroyed.
+- **Failures**: :class:`kumo.agent.virt.VirtError` is reported as the instance's
+  ``error`` (the API reschedules or sets ERROR) and not retried until the instance's
+  ``revision`` changes; other exceptions are retried per instance with backoff
+  (0.5 s to 30 s).
+- **Status**: after each reconcile, and every ``status_interval_s`` (0.5 s) from a
+  monitor thread that asks :meth:`~kumo.agent.virt.ComputeDriver.status` and
+  :meth:`~kumo.agent.virt.ComputeDriver.console` of idle instances, the agent posts
+  ``{"host", "power_state", "reboot_seq", "rebuild_seq", "error", "console"}`` when
+  anything changed since its last post (``console``: the last 64 KiB of the log when
+  it changed, else ``null``). A 404/409 answer (gone, moved) is dropped.
+- **Restarts**: the driver re-adopts what runs; nothing is restarted by an agent start.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import signal
+import socket
+import threading
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+from kumo.agent import client as api
+from kumo.agent.agent import WorkQueue
+from kumo.agent.virt import NOSTATE, ComputeDriver, InstanceStatus, VirtError
+from kumo.agent.watch import Informer
+
+LOG = logging.getLogger(__name__)
+KIND = "instances"
+CONSOLE_MAX = 65536
+
+
+class ComputeClient:
+    """The agent's client for the compute routes (``<compute endpoint>/kumo/v1/...``,
+    admin). Built on a :class:`kumo.agent.client.ControllerClient` for transport and
+    errors (:class:`~kumo.agent.client.Gone`, ``NotFound``, ``ControllerUnavailable``,
+    ``ControllerError``); the Informer uses :meth:`snapshot` and :meth:`changes`."""
+
+    def __init__(self, transport: api.ControllerClient):
+        self.transport = transport
+
+    @classmethod
+    def from_controller(cls, ctrl: api.ControllerClient,
+                        endpoint: str | None = None) -> "ComputeClient":
+        """Share ``ctrl``'s session; the compute endpoint is ``endpoint`` or the
+        networking one with its ``/networking`` path replaced by ``/compute``
+        (``http://h:5000/networking`` -> ``http://h:5000/compute``)."""
+        if endpoint is None:
+            net = ctrl._endpoint or ctrl.session.get_endpoint(
+                service_type="network", interface=ctrl._interface,
+                region_name=ctrl._region)
+            parts = urlsplit(net.rstrip("/"))
+            path = parts.path
+            if "/networking" in path:
+                path = path[:path.rindex("/networking")]
+            else:
+                path = ""
+            endpoint = urlunsplit((parts.scheme, parts.netloc, path + "/compute", "", ""))
+        return cls(api.ControllerClient(ctrl.session, endpoint))
+
+    @property
+    def endpoint(self) -> str:
+        return self.transport._endpoint
+
+    def _call(self, method, path, body=None, params=None, timeout=30.0):
+        return self.transport._call(method, path, body, params, timeout)
+
+    def snapshot(self, host: str) -> dict:
+        """``GET /kumo/v1/state?host=H`` -> ``{"revision", "instances": [...]}``."""
+        return self._call("GET", "/kumo/v1/state", params={"host": host}, timeout=120.0)
+
+    def changes(self, since: int, host: str, wait: float = 0.0) -> dict:
+        """``GET /kumo/v1/changes?since=R&host=H&wait=S`` (long poll; ``Gone`` on 410)."""
+        return self._call("GET", "/kumo/v1/changes",
+                          params={"since": int(since), "host": host, "wait": wait},
+                          timeout=wait + api.SLACK_S)
+
+    def report_status(self, instance_id: str, body: dict) -> None:
+        """``POST /kumo/v1/instances/{id}/status`` -> 204; ``NotFound`` (404) when the
+        instance is gone, ``ControllerError`` 409 when it is no longer on the host."""
+        self._call("POST", f"/kumo/v1/instances/{instance_id}/status", body)
+
+    def heartbeat(self, body: dict) -> None:
+        """``POST /kumo/v1/hosts/heartbeat`` -> 204."""
+        self._call("POST", "/kumo/v1/hosts/heartbeat", body)
+
+    def image_url(self, image_id: str) -> str:
+        """The Glance download URL of ``image_id`` (``.../image/v2/images/{id}/file``)."""
+        base = self.endpoint.rstrip("/")
+        return base[:base.rindex("/compute")] + f"/image/v2/images/{image_id}/file"
+
+    def download(self, image_id: str, chunk: int = 1 << 20):
+        """An iterator over the image's data (``GET /image/v2/images/{id}/file``,
+        streamed). ``NotFound``/``ControllerError``/``ControllerUnavailable``."""
+        try:
+            resp = self.transport.session.get(self.image_url(image_id), stream=True,
+                                              raise_exc=False, timeout=120.0)
+        except Exception as e:  # noqa: BLE001 - keystoneauth's connection errors
+            raise api.ControllerUnavailable(str(e)) from e
+        if resp.status_code == 404:
+            raise api.NotFound(f"image {image_id}")
+        if resp.status_code >= 300:
+            cls = api.ControllerUnavailable if resp.status_code >= 500 else None
+            if cls:
+                raise cls(resp.text[:300], resp.status_code)
+            raise api.ControllerError(resp.status_code, resp.text[:300])
+        return resp.iter_content(chunk)
+
+
+class ComputeAgent:
+    """The compute agent of ``host``: watches ``client`` (a :class:`ComputeClient` or
+    anything with its methods) and drives ``driver``. Times are in seconds."""
+
+    BACKOFF_MIN_S = 0.5
+    BACKOFF_MAX_S = 30.0
+
+    def __init__(self, client, host: str, driver: ComputeDriver, workers: int = 4,
+                 resync_s: float = 120.0, heartbeat_s: float = 30.0, wait_s: float = 20.0,
+                 status_interval_s: float = 0.5, availability_zone: str = "nova"):
+        self.client = client
+        self.host = host
+        self.driver = driver
+        self.workers = max(1, workers)
+        self.resync_s = resync_s
+        self.heartbeat_s = heartbeat_s
+        self.status_interval_s = status_interval_s
+        self.availability_zone = availability_zone
+        self.informer = Informer(client, host, self._on_update, wait_s=wait_s)
+        self.queue = WorkQueue()
+        self._lock = threading.Lock()
+        self._busy: dict[str, threading.Lock] = {}
+        self._failures: dict[str, int] = {}
+        #: instance id -> the desired revision whose boot failed for good
+        self._failed: dict[str, tuple[int, str]] = {}
+        self._sent: dict[str, tuple] = {}
+        self._console_sent: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._cleanup_due = False
+        self._listed = False
+        self._threads: list[threading.Thread] = []
+        self.heartbeats = 0
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> None:
+        for i in range(self.workers):
+            self._spawn(self._work, f"compute-worker-{i}")
+        self._spawn(self._timer, "compute-timer")
+        self._spawn(self._monitor, "compute-monitor")
+        self.informer.start()
+
+    def _spawn(self, target, name: str) -> None:
+        t = threading.Thread(target=target, name=f"{name}-{self.host}", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop watching and working, then the driver; instances keep running."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._wake.set()
+        self.informer.stop(timeout=0.5)
+        self.queue.shutdown()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        try:
+            self.driver.stop()
+        except Exception:  # noqa: BLE001
+            LOG.exception("compute driver %s: stop failed", self.driver.name)
+
+    def run_forever(self) -> int:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self._stop.set())
+        self.start()
+        while not self._stop.wait(1.0):
+            pass
+        self.stop()
+        return 0
+
+    # -- informer events -----------------------------------------------------------
+    def _on_update(self, revision: int, keys: set) -> None:
+        for key in keys:
+            if key[0] == KIND:
+                self.queue.add(key)
+        if not self._listed:  # orphans are cleaned after the first list
+            self._listed = True
+            with self._lock:
+                self._cleanup_due = True
+            self._wake.set()
+
+    def desired(self, instance_id: str) -> dict | None:
+        return self.informer.get((KIND, instance_id))
+
+    # -- workers -------------------------------------------------------------------
+    def _busy_lock(self, instance_id: str) -> threading.Lock:
+        with self._lock:
+            return self._busy.setdefault(instance_id, threading.Lock())
+
+    def _work(self) -> None:
+        while True:
+            key = self.queue.get()
+            if key is None:
+                return
+            try:
+                self.process(key[1])
+            finally:
+                self.queue.done(key)
+
+    def process(self, instance_id: str) -> bool:
+        """Reconcile (or destroy) one instance and report; True when it succeeded."""
+        inst = self.desired(instance_id)
+        with self._busy_lock(instance_id):
+            try:
+                if inst is None:
+                    self.driver.destroy(instance_id)
+                    self._forget(instance_id)
+                    return True
+                rev = int(inst.get("revision") or 0)
+                with self._lock:
+                    failed = self._failed.get(instance_id)
+                if failed is not None and failed[0] == rev:
+                    return True  # failed for good at this revision; wait for a change
+                status = self.driver.reconcile(inst)
+            except VirtError as e:
+                LOG.warning("instance %s on %s failed: %s", instance_id, self.host, e)
+                with self._lock:
+                    self._failed[instance_id] = (rev, str(e) or type(e).__name__)
+                    self._failures.pop(instance_id, None)
+                try:
+                    self.driver.destroy(instance_id)
+                except Exception:  # noqa: BLE001
+                    LOG.exception("cleaning failed instance %s", instance_id)
+                self._report(instance_id, InstanceStatus(
+                    NOSTATE, int(inst.get("reboot_seq") or 0),
+                    int(inst.get("rebuild_seq") or 0), str(e) or type(e).__name__))
+                return False
+            except Exception:  # noqa: BLE001 - retried with backoff
+                with self._lock:
+                    n = self._failures[instance_id] = self._failures.get(instance_id, 0) + 1
+                delay = min(self.BACKOFF_MIN_S * 2 ** (n - 1), self.BACKOFF_MAX_S)
+                LOG.exception("instance %s on %s: reconcile failed (attempt %d); retry in "
+                              "%.1f s", instance_id, self.host, n, delay)
+                self.queue.add_after((KIND, instance_id), delay)
+                return False
+            with self._lock:
+                self._failures.pop(instance_id, None)
+                self._failed.pop(instance_id, None)
+            self._report(instance_id, status)
+            return True
+
+    def _forget(self, instance_id: str) -> None:
+        with self._lock:
+            for d in (self._sent, self._console_sent, self._failures, self._failed):
+                d.pop(instance_id, None)
+            self._busy.pop(instance_id, None)
+
+    # -- status reports ------------------------------------------------------------
+    def _report(self, instance_id: str, status: InstanceStatus) -> None:
+        """Post ``status`` (and the console tail when it changed) unless already sent."""
+        version = (status.power_state, status.reboot_seq, status.rebuild_seq, status.error)
+        console = None
+        try:
+            console = self.driver.console(instance_id, CONSOLE_MAX)
+        except Exception:  # noqa: BLE001
+            LOG.exception("console of %s", instance_id)
+        digest = hashlib.sha1(console.encode()).hexdigest() if console is not None else None
+        with self._lock:
+            same = self._sent.get(instance_id) == version
+            console_same = digest is None or self._console_sent.get(instance_id) == digest
+        if same and console_same:
+            return
+        body = {"host": self.host, "power_state": status.power_state,
+                "reboot_seq": status.reboot_seq, "rebuild_seq": status.rebuild_seq,
+                "error": status.error, "console": None if console_same else console}
+        try:
+            self.client.report_status(instance_id, body)
+        except api.NotFound:
+            pass  # deleted meanwhile: the feed will tell us
+        except api.ControllerError as e:
+            if e.status != 409:
+                LOG.warning("status of %s (%s): %s", instance_id, status.power_state, e)
+                return
+        except Exception:  # noqa: BLE001
+            LOG.exception("status of %s", instance_id)
+            return
+        with self._lock:
+            self._sent[instance_id] = version
+            if digest is not None:
+                self._console_sent[instance_id] = digest
+
+    def _monitor(self) -> None:
+        """Every ``status_interval_s``: report status/console changes of instances no
+        worker is handling (init died, console grew)."""
+        while not self._stop.wait(self.status_interval_s):
+            if not self.informer.synced.is_set():
+                continue
+            for key in self.informer.keys():
+                if self._stop.is_set():
+                    return
+                if key[0] != KIND:
+                    continue
+                iid = key[1]
+                with self._lock:
+                    if iid in self._failed or iid in self._failures:
+                        continue
+                lock = self._busy_lock(iid)
+                if not lock.acquire(blocking=False):
+                    continue
+                try:
+                    status = self.driver.status(iid)
+                    if status.power_state != NOSTATE:
+                        self._report(iid, status)
+                except Exception:  # noqa: BLE001
+                    LOG.exception("monitoring %s", iid)
+                finally:
+                    lock.release()
+
+    # -- timer: heartbeats, resyncs, orphans -------------------------------------------
+    def _timer(self) -> None:
+        next_beat = 0.0
+        next_resync = time.monotonic() + self.resync_s
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= next_beat:
+                self.heartbeat()
+                next_beat = now + self.heartbeat_s
+            if now >= next_resync:
+                self.resync()
+                next_resync = now + self.resync_s
+            with self._lock:
+                cleanup = self._cleanup_due and self.informer.synced.is_set()
+                self._cleanup_due = self._cleanup_due and not cleanup
+            if cleanup:
+                self.cleanup_orphans()
+            self._wake.wait(max(0.05, min(next_beat, next_resync) - time.monotonic()))
+            self._wake.clear()
+
+    def resync(self) -> None:
+        """Queue every desired instance again, relist, destroy orphans."""
+        if not self.informer.synced.is_set():
+            return
+        self.informer.request_relist()
+        for key in self.informer.keys():
+            if key[0] == KIND:
+                self.queue.add(key)
+        with self._lock:
+            self._cleanup_due = True
+        self._wake.set()
+
+    def cleanup_orphans(self) -> list[str]:
+        """Destroy instances the driver holds that are not desired on this host (each
+        under its own per-instance lock, so a reconcile is never raced)."""
+        gone = []
+        try:
+            held = self.driver.list_instances()
+        except Exception:  # noqa: BLE001
+            LOG.exception("listing instances on %s", self.host)
+            return gone
+        for iid in held:
+            if self.desired(iid) is not None:
+                continue
+            with self._busy_lock(iid):
+                if self.desired(iid) is not None:
+                    continue
+                try:
+                    self.driver.destroy(iid)
+                    gone.append(iid)
+                except Exception:  # noqa: BLE001
+                    LOG.exception("destroying orphan instance %s", iid)
+            self._forget(iid)
+        if gone:
+            LOG.info("compute %s: removed orphan instances %s", self.host, gone)
+        return gone
+
+    def heartbeat(self) -> None:
+        """``POST /hosts/heartbeat`` with the host's capacity (contract shape)."""
+        try:
+            res = self.driver.host_resources()
+            body = {"host": self.host, "hypervisor_type": self.driver.hypervisor_type,
+                    "hypervisor_hostname": res.get("hypervisor_hostname") or self.host,
+                    "vcpus": int(res.get("vcpus", 0)),
+                    "memory_mb": int(res.get("memory_mb", 0)),
+                    "local_gb": int(res.get("local_gb", 0)),
+                    "availability_zone": self.availability_zone,
+                    "driver": self.driver.name, "host_ip": res.get("host_ip") or ""}
+            self.client.heartbeat(body)
+            self.heartbeats += 1
+        except api.ControllerError as e:
+            LOG.warning("compute heartbeat of %s failed: %s", self.host, e)
+        except Exception:  # noqa: BLE001
+            LOG.exception("compute heartbeat of %s failed", self.host)
+
+
+def from_settings(settings, client: ComputeClient, host: str | None = None,
+                  driver: ComputeDriver | str | None = None, where=None,
+                  state_dir: str | None = None) -> ComputeAgent:
+    """A :class:`ComputeAgent` with the ``agent_*``/``agent_compute_*`` settings; the
+    driver is ``driver`` (an instance or a registry name) or ``agent_compute_driver``."""
+    from kumo.agent import virt
+
+    host = host or settings.agent_host or socket.gethostname()
+    if driver is None or isinstance(driver, str):
+        driver = virt.build(driver or settings.agent_compute_driver, host, settings,
+                            client=client, where=where, state_dir=state_dir)
+    return ComputeAgent(client, host, driver, workers=settings.agent_workers,
+                        resync_s=settings.agent_resync_s,
+                        heartbeat_s=settings.agent_heartbeat_s,
+                        wait_s=settings.agent_wait_s,
+                        status_interval_s=settings.agent_compute_status_interval_s)

@@ -1,0 +1,158 @@
+"""Compute (virt) drivers: the contract, the registry and the shared types.
+
+A compute driver runs the instances the controller placed on one host; the
+:class:`kumo.agent.compute.ComputeAgent` owns watching, queueing, retries, heartbeats and
+status reports. The desired instance is the controller's rendering from
+``GET /compute/kumo/v1/state?host=H`` (see ``docs`` of :mod:`kumo.agent.compute`)::
+
+    {"id", "name": "instance-0000000a", "display_name", "hostname", "project_id",
+     "user_id", "host", "image": {"id", "container_format", "disk_format", "size",
+     "checksum", "kumo_rootfs": "tar" | None}, "flavor": {"vcpus", "ram" (MiB),
+     "disk" (GiB)}, "power": "on" | "off" | "paused", "reboot_seq", "reboot_type":
+     "SOFT" | "HARD", "rebuild_seq", "ports": [{"id", "mac_address", "mtu",
+     "network_id", "fixed_ips": [...]}], "user_data": base64 | None, "revision"}
+
+Drivers: ``fake`` (:mod:`kumo.agent.virt.fake`, nothing runs) and ``netns``
+(:mod:`kumo.agent.virt.netns`, namespaces running the image's init).
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Callable
+
+#: The power states a driver reports (the contract's ``power_state`` values).
+RUNNING, SHUTDOWN, PAUSED, CRASHED, NOSTATE = (
+    "running", "shutdown", "paused", "crashed", "nostate")
+POWER_STATES = (RUNNING, SHUTDOWN, PAUSED, CRASHED, NOSTATE)
+
+
+class VirtError(Exception):
+    """The instance cannot be realized on this host (bad image, checksum mismatch, no
+    rootfs, the host refuses): reported to the API as ``error`` (it reschedules or sets
+    ERROR) and not retried until the desired instance changes. Any other exception a
+    driver raises is taken as transient and retried with backoff."""
+
+
+@dataclasses.dataclass(frozen=True)
+class InstanceStatus:
+    """What a driver observes of one instance.
+
+    - ``power_state``: one of :data:`POWER_STATES`; ``crashed`` = init died on its own
+      (killed or non-zero exit), ``shutdown`` = stopped (asked, or init exited 0),
+      ``nostate`` = the driver knows nothing of it.
+    - ``reboot_seq``/``rebuild_seq``: the last reboot/rebuild request it realized.
+    - ``error``: a failed boot or operation (``None`` when fine).
+    """
+
+    power_state: str
+    reboot_seq: int = 0
+    rebuild_seq: int = 0
+    error: str | None = None
+
+
+class ComputeDriver(abc.ABC):
+    """A compute driver. The contract every implementation keeps (the shared suite is
+    ``tests/agent/test_virt_contract.py``):
+
+    - ``name`` (registry name, ``kumo agent --compute-driver NAME``) and
+      ``hypervisor_type`` (``"fake"``, ``"namespace"``: shown as the hypervisor's type).
+    - :meth:`reconcile` is **level-triggered and idempotent**: given the desired
+      instance, it makes it exist and match ``power`` (``on`` running, ``off`` stopped,
+      ``paused`` frozen), realizes a new ``reboot_seq`` (restart init: SOFT = SIGTERM
+      then start, HARD = SIGKILL then start) and a new ``rebuild_seq`` (wipe the root
+      filesystem, boot again from ``image``), and returns the status. Calling it again
+      with the same instance changes nothing. An instance that went down on its own
+      (shutdown or crash) after being realized is **not** restarted by a reconcile with
+      unchanged ``power``/``reboot_seq``/``rebuild_seq``: it is reported, and the API
+      decides (a new power ``on`` after ``off``, or a reboot, starts it again).
+      Raises :class:`VirtError` for failures that retrying will not fix; anything else
+      is retried. Never called concurrently for one instance; different instances run
+      in parallel.
+    - :meth:`destroy` removes everything of the instance (processes, namespaces, links,
+      cgroups, files); idempotent, works from the id alone (after an agent restart too).
+    - :meth:`status` observes without changing anything; cheap (the agent polls it
+      every ``agent_compute_status_interval_s``), safe to call at any time.
+    - :meth:`console` returns the tail of the console log (``None`` if there is none).
+    - :meth:`list_instances` lists the instances the driver holds on this host, also
+      those realized before an agent restart (they are re-adopted, not restarted).
+    - :meth:`cleanup_orphans` destroys held instances whose id is not desired, only
+      those (never anything not made by this driver).
+    - :meth:`stop` releases the driver's resources; instances keep running.
+    """
+
+    name: str = ""
+    hypervisor_type: str = ""
+
+    @abc.abstractmethod
+    def reconcile(self, instance: dict) -> InstanceStatus:
+        """Make ``instance`` (the desired rendering) real; returns its status."""
+
+    @abc.abstractmethod
+    def destroy(self, instance_id: str) -> None:
+        """Remove every trace of the instance; nothing if it does not exist."""
+
+    @abc.abstractmethod
+    def status(self, instance_id: str) -> InstanceStatus:
+        """The instance's current status (``nostate`` when unknown)."""
+
+    def console(self, instance_id: str, max_bytes: int = 65536) -> str | None:
+        """The last ``max_bytes`` bytes of the console log (decoded, errors replaced),
+        or ``None`` when the instance has none."""
+        return None
+
+    @abc.abstractmethod
+    def list_instances(self) -> dict[str, str]:
+        """``{instance_id: name}`` of the instances this driver holds on the host."""
+
+    def cleanup_orphans(self, desired_ids: set[str]) -> list[str]:
+        """Destroy held instances not in ``desired_ids``; returns their ids."""
+        gone = [i for i in self.list_instances() if i not in desired_ids]
+        for instance_id in gone:
+            self.destroy(instance_id)
+        return gone
+
+    @abc.abstractmethod
+    def host_resources(self) -> dict:
+        """The host's capacity for the heartbeat: ``{"vcpus": int, "memory_mb": int,
+        "local_gb": int, "hypervisor_hostname": str, "host_ip": str}``."""
+
+    def configurations(self) -> dict:
+        """Facts for logs and status (e.g. which limits are enforced)."""
+        return {}
+
+    def stop(self) -> None:
+        """Release resources; instances keep running."""
+
+
+_DRIVERS: dict[str, Callable[..., ComputeDriver]] = {}
+
+
+def register_driver(name: str):
+    """Class decorator: make a compute driver available as ``name``. The factory is
+    called as ``factory(host=..., settings=..., client=..., where=..., state_dir=...)``
+    like the data-plane drivers (:func:`kumo.agent.drivers.register_driver`); ``client``
+    is the :class:`kumo.agent.compute.ComputeClient` (image downloads), ``where`` the
+    :class:`kumo.agent.dataplane.netns.Host` (None: the machine), ``state_dir`` the
+    driver's directory (None: ``<settings.state_dir>/compute/<host>``)."""
+    def deco(cls):
+        _DRIVERS[name] = cls
+        return cls
+    return deco
+
+
+def available() -> list[str]:
+    return sorted(_DRIVERS)
+
+
+def build(name: str, host: str, settings=None, *, client=None, where=None,
+          state_dir: str | None = None, **extra) -> ComputeDriver:
+    """Instantiate compute driver ``name`` for ``host``; ``ValueError`` if unknown."""
+    if name not in _DRIVERS:
+        raise ValueError(f"unknown compute driver {name!r}; available: "
+                         f"{', '.join(available())}")
+    return _DRIVERS[name](host=host, settings=settings, client=client, where=where,
+                          state_dir=state_dir, **extra)
+
+
+from kumo.agent.virt import fake as _fake  # noqa: E402,F401 - registers "fake"

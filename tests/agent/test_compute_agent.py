@@ -1,0 +1,169 @@
+"""The ComputeAgent against an in-memory stand-in of the compute routes (the contract of
+kumo/agent/compute.py), with the fake driver: boot -> running, power changes, reboots,
+failed boots reported once, deletes, console reports, heartbeats, orphans after a
+restart; and ``kumo up --fake-compute-hosts`` starting its agents."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from kumo.agent.compute import ComputeAgent
+from kumo.agent.virt.fake import FakeComputeDriver
+from tests.agent.compute_stub import StubCompute, instance
+from tests.conftest import BIN, _free_port
+
+WAIT_S = 30.0
+
+
+def wait_for(predicate, what: str, timeout: float = WAIT_S):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def stub():
+    return StubCompute()
+
+
+@pytest.fixture
+def start(stub):
+    agents = []
+
+    def go(host="h1", driver=None):
+        driver = driver or FakeComputeDriver(host)
+        agent = ComputeAgent(stub, host, driver, workers=2, resync_s=1.0,
+                             heartbeat_s=0.5, wait_s=1.0, status_interval_s=0.1)
+        agent.start()
+        agents.append(agent)
+        return agent, driver
+
+    yield go
+    for a in agents:
+        a.stop()
+
+
+def power(stub, iid):
+    body = stub.last_status(iid)
+    return body and (body["power_state"], body["reboot_seq"], body["rebuild_seq"],
+                     body["error"])
+
+
+def test_boot_power_reboot_rebuild_delete(stub, start):
+    inst = stub.put(instance("h1"))
+    other = stub.put(instance("h2", 2))
+    agent, drv = start("h1")
+    iid = inst["id"]
+    wait_for(lambda: power(stub, iid) == ("running", 0, 0, None), "running")
+    assert other["id"] not in drv.instances
+    assert stub.consoles(iid) and "fake-init: boot" in stub.consoles(iid)[0]
+    stub.update(iid, power="off")
+    wait_for(lambda: power(stub, iid) == ("shutdown", 0, 0, None), "shutdown")
+    stub.update(iid, power="paused")
+    wait_for(lambda: power(stub, iid) == ("paused", 0, 0, None), "paused")
+    stub.update(iid, power="on", reboot_seq=1, reboot_type="HARD")
+    wait_for(lambda: power(stub, iid) == ("running", 1, 0, None), "rebooted")
+    stub.update(iid, rebuild_seq=1)
+    wait_for(lambda: power(stub, iid) == ("running", 1, 1, None), "rebuilt")
+    assert [op for op, i in drv.calls if i == iid].count("rebuild") == 1
+    n = len(stub.statuses)
+    stub.delete(iid)
+    wait_for(lambda: iid not in drv.instances, "destroyed")
+    assert ("destroy", iid) in drv.calls
+    assert all(sid != iid for sid, _ in stub.statuses[n:])
+
+
+def test_crash_is_reported_not_restarted(stub, start):
+    inst = stub.put(instance("h1"))
+    agent, drv = start("h1")
+    wait_for(lambda: power(stub, inst["id"]) == ("running", 0, 0, None), "running")
+    drv.crash(inst["id"])
+    wait_for(lambda: power(stub, inst["id"]) == ("crashed", 0, 0, None), "crashed")
+    agent.resync()
+    time.sleep(0.3)
+    assert drv.status(inst["id"]).power_state == "crashed"
+    assert [op for op, _ in drv.calls].count("boot") == 1
+    stub.update(inst["id"], reboot_seq=1)
+    wait_for(lambda: power(stub, inst["id"]) == ("running", 1, 0, None), "restarted")
+
+
+def test_failed_boot_reported_once(stub, start):
+    inst = stub.put(instance("h1"))
+    agent, drv = start("h1", FakeComputeDriver("h1", fail_boot=True))
+    wait_for(lambda: stub.last_status(inst["id"]), "a report")
+    body = stub.last_status(inst["id"])
+    assert body["error"] and "refuses" in body["error"]
+    assert body["power_state"] == "nostate"
+    agent.resync()
+    time.sleep(0.5)
+    assert [b["error"] for i, b in stub.statuses if i == inst["id"]] == [body["error"]]
+    assert inst["id"] not in drv.instances
+
+
+def test_heartbeat_shape(stub, start):
+    start("h1")
+    beat = wait_for(lambda: stub.beats and stub.beats[0], "a heartbeat")
+    assert set(beat) == {"host", "hypervisor_type", "hypervisor_hostname", "vcpus",
+                         "memory_mb", "local_gb", "availability_zone", "driver",
+                         "host_ip"}
+    assert beat["host"] == "h1" and beat["hypervisor_type"] == "fake"
+    assert beat["availability_zone"] == "nova" and beat["vcpus"] > 0
+
+
+def test_restart_readopts_and_removes_orphans(stub, start):
+    keep = stub.put(instance("h1"))
+    gone = stub.put(instance("h1", 2))
+    agent, drv = start("h1")
+    wait_for(lambda: len(drv.instances) == 2 and all(
+        power(stub, i["id"]) for i in (keep, gone)), "both running")
+    agent.stop()
+    stub.delete(gone["id"])
+    shared = drv.instances
+    agent2, drv2 = start("h1", FakeComputeDriver("h1", instances=shared))
+    wait_for(lambda: gone["id"] not in drv2.instances, "the orphan destroyed")
+    assert keep["id"] in drv2.instances
+    assert [op for op, _ in drv2.calls] == ["destroy"]  # no reboot of the kept one
+
+
+def test_console_changes_are_reported(stub, start):
+    inst = stub.put(instance("h1"))
+    agent, drv = start("h1")
+    wait_for(lambda: stub.consoles(inst["id"]), "first console")
+    n = len(stub.consoles(inst["id"]))
+    with drv._lock:
+        drv._log(drv.instances[inst["id"]], "hello from the console")
+    wait_for(lambda: any("hello from the console" in c for c in stub.consoles(inst["id"])),
+             "the console tail")
+    time.sleep(0.3)
+    assert len(stub.consoles(inst["id"])) == n + 1  # changes only
+
+
+def test_kumo_up_fake_compute_hosts(tmp_path):
+    """``kumo up --fake-compute-hosts 2`` starts the fake hosts' compute agents."""
+    port = _free_port()
+    env = {**os.environ, "HOME": str(tmp_path), "KUMO_STATE_DIR": str(tmp_path / "s"),
+           "KUMO_LOG_LEVEL": "ERROR"}
+    log = open(tmp_path / "log", "w")
+    proc = subprocess.Popen([str(BIN / "kumo"), "up", "--port", str(port),
+                             "--fake-compute-hosts", "2"], stdout=log,
+                            stderr=subprocess.STDOUT, env=env)
+    try:
+        text = wait_for(lambda: "compute agents running" in (tmp_path / "log").read_text()
+                        and (tmp_path / "log").read_text()
+                        or proc.poll() is not None and (tmp_path / "log").read_text(),
+                        "kumo up", timeout=60)
+        assert "compute agents running for 2 host(s): fake-0, fake-1" in text, text
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
