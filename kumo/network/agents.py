@@ -3,7 +3,10 @@
 
 The data plane reports each of its agents with :meth:`Agents.heartbeat`; an agent is
 ``alive`` while its last heartbeat is younger than ``Settings.agent_down_time_s``.
-Heartbeats are not desired state: they do not advance the change feed.
+Heartbeats are not desired state: they do not advance the change feed, except that an
+``L3 agent``'s heartbeat schedules the routers no agent hosts yet
+(:meth:`kumo.network.l3_scheduler.L3Scheduler.schedule_unhosted`, in a write
+transaction of its own, only when there is such a router).
 """
 from __future__ import annotations
 
@@ -77,11 +80,22 @@ class Agents:
             try:
                 with self.net.db.session() as s:
                     row = self.heartbeat(s, **report)
-                    return {"id": row.id}
+                    result = {"id": row.id}
+                if report.get("agent_type") == "L3 agent":
+                    self._schedule_unhosted()
+                return result
             except sa_exc.IntegrityError:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    def _schedule_unhosted(self) -> None:
+        """After an L3 agent's heartbeat: place routers no agent hosts (a write only
+        when there is one)."""
+        scheduler = self.net.parts.get("l3_scheduler")
+        if scheduler is not None and scheduler.has_unhosted():
+            with self.net.write() as s:
+                scheduler.schedule_unhosted(s)
 
     @staticmethod
     def _fill(row, binary, configurations, zone, resources_synced, now) -> None:
@@ -99,6 +113,11 @@ class Agents:
                 setattr(row, key, attrs[key])
 
     def delete(self, session, row: models.Agent) -> None:
+        """Delete the agent (call inside ``Networking.write``): an L3 agent's routers
+        become unhosted first, their ports unbound."""
+        scheduler = self.net.parts.get("l3_scheduler")
+        if scheduler is not None and row.agent_type == "L3 agent":
+            scheduler.forget_agent(session, row)
         session.delete(row)
 
     def availability_zones(self) -> list[dict]:

@@ -32,6 +32,7 @@ from kumo.network.exceptions import (
     RouterExternalGatewayInUseByFloatingIp, RouterInterfaceInUseByFloatingIP,
     RouterInterfaceInUseByRoute, RouterInterfaceNotFound, RouterInterfaceNotFoundForSubnet,
     ServicePortInUse, SubnetMismatchForPort)
+from kumo.network import l3_scheduler  # noqa: F401 - registers networking.l3_scheduler
 from kumo.network.manager import register_part, stamp, touch, visible_clause
 from kumo.network.models import l3 as models
 from kumo.network.models import ports as pmodels
@@ -131,6 +132,7 @@ class Routers:
         if attrs.get("external_gateway_info"):
             self.set_gateway(session, ctx, row, attrs["external_gateway_info"])
         self.net.changed(session, "router", row.id)
+        self._place(session, row)
         return row
 
     def update(self, session, ctx: RequestContext, row: models.Router, attrs: dict) -> None:
@@ -148,6 +150,8 @@ class Routers:
             row.routes = self.check_routes(session, row, attrs["routes"] or [])
         touch(row)
         self.net.changed(session, "router", row.id)
+        if "external_gateway_info" in attrs:
+            self._place(session, row)
 
     def delete(self, session, ctx: RequestContext, row: models.Router) -> None:
         """Delete; 409 RouterInUse while it has interfaces. The gateway port goes with
@@ -157,6 +161,7 @@ class Routers:
         if row.gw_port_id:
             self._clear_gateway(session, ctx, row)
         session.execute(sa.update(F).where(F.router_id == row.id).values(router_id=None))
+        self.net.l3_scheduler.forget_router(session, row.id)
         self.net.delete_tags(session, row.id)
         session.delete(row)
         session.flush()
@@ -276,7 +281,13 @@ class Routers:
             subnet_ids = [subnet.id]
         touch(row)
         self.net.changed(session, "router", row.id)
+        self._place(session, row)
         return interface_info(row, port, subnet_ids)
+
+    def _place(self, session, row: models.Router) -> None:
+        """Schedule the router to an L3 agent if unhosted and bind its ports to the
+        hosting host (:mod:`kumo.network.l3_scheduler`)."""
+        self.net.l3_scheduler.place(session, row)
 
     @staticmethod
     def _which(body: dict) -> tuple[str | None, str | None]:
@@ -405,9 +416,10 @@ class Routers:
 
     # -- data plane ----------------------------------------------------------------
     def snapshot(self, session, host: str | None) -> dict:
-        """Desired L3 state: every router and floating IP (routers are not bound to a
-        host, so ``host`` does not filter)."""
+        """Desired L3 state: every router and floating IP (``host`` does not filter;
+        each router item's ``"host"`` names the L3 agent host hosting it, or None)."""
         routers = list(session.scalars(sa.select(R).order_by(R.id)))
+        hosted = self.net.l3_scheduler.hosts(session)
         ifaces = self.interface_ports(session, [r.id for r in routers])
         gws = {p.id: p for p in session.scalars(sa.select(P).where(
             P.id.in_([r.gw_port_id for r in routers if r.gw_port_id])))}
@@ -420,6 +432,7 @@ class Routers:
         fips = session.scalars(sa.select(F).order_by(F.id))
         return {
             "routers": [{"id": r.id, "project_id": r.project_id,
+                         "host": hosted.get(r.id),
                          "admin_state_up": r.admin_state_up, "enable_snat": r.enable_snat,
                          "distributed": r.distributed, "ha": r.ha,
                          "gateway": port(gws[r.gw_port_id]) if r.gw_port_id in gws else None,

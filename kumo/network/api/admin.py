@@ -11,6 +11,10 @@
   (``{resource: {limit, used, reserved}}``).
 - ``GET /v2.0/availability_zones``: ``{name, resource, state}``.
 - ``/v2.0/agents[/{id}]`` (admin: GET, PUT admin_state_up/description, DELETE).
+- L3 agent scheduler (admin): ``GET /v2.0/routers/{id}/l3-agents`` ({"agents"}),
+  ``GET|POST /v2.0/agents/{id}/l3-routers`` ({"routers"} / {"router_id"} -> 201),
+  ``DELETE /v2.0/agents/{id}/l3-routers/{router_id}`` (204); logic in
+  :mod:`kumo.network.l3_scheduler`.
 - ``POST /kumo/v1/agents/heartbeat`` (admin): ``{"agent": {host, agent_type, binary,
   configurations, availability_zone, resources_synced, start_flag}}`` -> the agent.
 """
@@ -49,6 +53,10 @@ register([
     RuleDefault("update_agent", ADMIN),
     RuleDefault("delete_agent", ADMIN),
     RuleDefault("kumo:report_agent_state", ADMIN),
+    RuleDefault("get_l3-agents", ADMIN),
+    RuleDefault("get_l3-routers", ADMIN),
+    RuleDefault("create_l3-router", ADMIN),
+    RuleDefault("delete_l3-router", ADMIN),
 ])
 
 for _alias, _name, _desc in [
@@ -64,6 +72,7 @@ for _alias, _name, _desc in [
     ("agent", "agent", "The agent management extension."),
     ("agent-resources-synced", "Agent's Resource View Synced to Placement",
      "Stores success/failure of last sync to Placement"),
+    ("l3_agent_scheduler", "L3 Agent Scheduler", "Schedule routers among l3 agents"),
 ]:
     register_extension(_alias, _name, _desc)
 
@@ -324,7 +333,7 @@ def update_agent(req: Request) -> Reply:
 def delete_agent(req: Request) -> Reply:
     req.context.enforce("delete_agent")
     networking = req.cloud.networking
-    with networking.db.session() as s:
+    with networking.write() as s:  # an L3 agent's routers are unhosted (feed changes)
         networking.agents.delete(s, networking.agents.get(s, req.params["agent_id"]))
     return Reply(204)
 
@@ -339,3 +348,63 @@ def agent_heartbeat(req: Request) -> Reply:
     with networking.read() as s:
         row = networking.agents.get(s, agent_id)
         return Reply(200, {"agent": render_agent(req, row), "at": utcnow().isoformat()})
+
+
+# -- L3 agent scheduler -----------------------------------------------------------------
+L3_ROUTER_ADD = {"type": "object", "required": ["router_id"], "properties": {
+    "router_id": {"type": "string", "minLength": 1, "maxLength": 36}}}
+
+
+@service.route("GET", "/v2.0/routers/{router_id}/l3-agents")
+def list_l3_agents_hosting_router(req: Request) -> Reply:
+    """The L3 agents hosting a router (zero or one): ``{"agents": [agent]}``."""
+    req.context.enforce("get_l3-agents")
+    networking = req.cloud.networking
+    with networking.read() as s:
+        networking.routers.get(s, req.context, req.params["router_id"])
+        agent = networking.l3_scheduler.hosting_agent(s, req.params["router_id"])
+        rendered = [render_agent(req, agent)] if agent is not None else []
+    return common.listing(req, "agents", rendered, [])
+
+
+@service.route("GET", "/v2.0/agents/{agent_id}/l3-routers")
+def list_routers_on_l3_agent(req: Request) -> Reply:
+    """The routers an L3 agent hosts: ``{"routers": [router]}`` (as ``GET
+    /v2.0/routers`` renders them)."""
+    req.context.enforce("get_l3-routers")
+    from kumo.network.api import l3 as l3_api
+
+    networking = req.cloud.networking
+    with networking.read() as s:
+        agent = networking.l3_scheduler.l3_agent(s, req.params["agent_id"])
+        rows = [networking.routers.get(s, req.context, rid)
+                for rid in networking.l3_scheduler.routers_of(s, agent.id)]
+        rendered = l3_api.render_routers(req, s, rows)
+    return common.listing(req, "routers", rendered, [])
+
+
+@service.route("POST", "/v2.0/agents/{agent_id}/l3-routers")
+def add_router_to_l3_agent(req: Request) -> Reply:
+    """Host a router on an L3 agent: 201 (body ``null``, as Neutron); 404
+    AgentNotFound/InvalidL3Agent/RouterNotFound, 409 RouterHostedByL3Agent."""
+    req.context.enforce("create_l3-router")
+    body = req.json(L3_ROUTER_ADD)
+    networking = req.cloud.networking
+    with networking.write() as s:
+        agent = networking.l3_scheduler.l3_agent(s, req.params["agent_id"])
+        router = networking.routers.get(s, req.context, body["router_id"])
+        networking.l3_scheduler.add(s, agent, router)
+    return Reply(201, b"null")
+
+
+@service.route("DELETE", "/v2.0/agents/{agent_id}/l3-routers/{router_id}")
+def remove_router_from_l3_agent(req: Request) -> Reply:
+    """Stop hosting a router on an L3 agent: 204; 404 AgentNotFound/InvalidL3Agent/
+    RouterNotFound, 409 RouterNotHostedByL3Agent."""
+    req.context.enforce("delete_l3-router")
+    networking = req.cloud.networking
+    with networking.write() as s:
+        agent = networking.l3_scheduler.l3_agent(s, req.params["agent_id"])
+        networking.routers.get(s, req.context, req.params["router_id"])
+        networking.l3_scheduler.remove(s, agent, req.params["router_id"])
+    return Reply(204)
