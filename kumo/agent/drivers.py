@@ -180,4 +180,4 @@ class FakeDriver(Driver):
     def stop(self) -> None:
         self.stopped = True
 from kumo.agent import l2 as _l2  # noqa: E402,F401 - registers "linuxbridge"
-from kumo.agent import secgroups as _secgroups  # noqa: E402,F401 - registers "firewall"
+from kumo.agent import l3 as _l3, metadata as _metadata  # noqa: E402,F401 - "l3", "metadata"
