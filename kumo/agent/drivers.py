@@ -87,6 +87,12 @@ class Driver(abc.ABC):
         """Remove what this driver realized but ``desired`` (the host's whole snapshot
         body) no longer contains."""
 
+    def watch(self, requeue: Callable[[Key], None], stop: threading.Event) -> None:
+        """Optional: watch the kernel until ``stop`` is set and call ``requeue(key)``
+        when something an object depends on changes outside the agent (a ``tap``
+        device appearing or going when an instance is plugged or unplugged). The agent
+        runs it on its own thread and restarts it if it raises. Default: nothing."""
+
     def stop(self) -> None:
         """Release resources; never tear down realized state."""
 
@@ -180,4 +186,6 @@ class FakeDriver(Driver):
     def stop(self) -> None:
         self.stopped = True
 from kumo.agent import l2 as _l2  # noqa: E402,F401 - registers "linuxbridge"
+from kumo.agent import dhcp as _dhcp  # noqa: E402,F401 - registers "dhcp"
 from kumo.agent import l3 as _l3, metadata as _metadata  # noqa: E402,F401 - "l3", "metadata"
+from kumo.agent import secgroups as _secgroups  # noqa: E402,F401 - registers "firewall"

@@ -1,0 +1,325 @@
+"""The DHCP driver for real: Agents running the Linux-bridge L2 driver and the DHCP
+driver in simulated hosts (namespaces) against a real ``kumo up``; "instances" are
+namespaces whose ``eth0`` (the port's MAC, no address) pairs with ``tap<port[:11]>``
+and asks for a lease with busybox ``udhcpc``. Checked: the DHCP port made through the
+API, ``qdhcp-`` with its ``ns-`` leg, leases with the port's address, gateway, MTU and
+classless routes, traffic between instances, SIGHUP (same dnsmasq pid) for new ports
+and changed ``extra_dhcp_opts``, an agent restart keeping dnsmasq, isolated metadata
+(a fake proxy) switching off when a router interface appears, orphan cleanup, and
+teardown when the network is no longer served. Every dnsmasq started under the test's
+state directory is killed and every namespace removed, pass or fail."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import time
+import uuid
+
+import pytest
+
+from kumo.agent.agent import Agent
+from kumo.agent.client import ControllerClient
+from kumo.agent.dataplane import dnsmasq, links, names, netns
+from kumo.agent.dhcp import DhcpDriver, device_id, ns_device
+from kumo.agent.l2 import ControllerPeers, LinuxBridgeDriver
+
+WAIT_S = 60.0
+UNDERLAY = {"A": "10.97.0.1", "B": "10.97.0.2"}
+CIDR = "10.63.0.0/24"
+
+
+def wait_for(predicate, what: str, timeout: float = WAIT_S):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def pings(ns: netns.Netns, addr: str) -> bool:
+    proc = netns.run(ns, ["ping", "-c", "2", "-W", "1", addr], check=False, timeout=10)
+    return proc.returncode == 0
+
+
+def _procs_under(path: str) -> list[int]:
+    """Pids of live processes whose command line mentions ``path``."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        if raw and path.encode() in raw:
+            out.append(int(entry))
+    return out
+
+
+class FakeMetadata:
+    """Records ensure/remove calls of the isolated-metadata hook."""
+
+    def __init__(self):
+        self.active: set[str] = set()
+        self.calls: list[tuple[str, str]] = []
+
+    def ensure(self, ns, *, network_id):
+        assert ns.exists()
+        self.active.add(network_id)
+        self.calls.append(("ensure", network_id))
+
+    def remove(self, ns, *, network_id):
+        self.active.discard(network_id)
+        self.calls.append(("remove", network_id))
+
+
+@pytest.fixture
+def state_root(tmp_path):
+    """The agents' state dirs; every process mentioning it is killed at teardown."""
+    root = tmp_path / "agents"
+    root.mkdir()
+    yield root
+    for pid in _procs_under(str(root)):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    wait_for(lambda: not _procs_under(str(root)), "test dnsmasq processes gone", 10)
+
+
+@pytest.fixture
+def agents(cloud, state_root):
+    """``start(name, where, local_ip, metadata=None) -> (Agent, DhcpDriver)``: an Agent
+    with the L2 and DHCP drivers; every one started is stopped at teardown."""
+    started: list[Agent] = []
+
+    def start(name: str, where: netns.Host, local_ip: str, metadata=None):
+        client = ControllerClient.from_cloud("kumo-admin",
+                                             config_files=[str(cloud.clouds_yaml)])
+        l2 = LinuxBridgeDriver(name, where=where, local_ip=local_ip,
+                               peers=ControllerPeers(client, ttl_s=0.5))
+        dhcp = DhcpDriver(name, client=client, where=where,
+                          state_dir=str(state_root / name), metadata=metadata)
+        agent = Agent(client, name, [l2, dhcp], workers=3, resync_s=2.0,
+                      heartbeat_s=1.0, wait_s=2.0)
+        agent.start()
+        started.append(agent)
+        return agent, dhcp
+
+    yield start
+    for agent in started:
+        agent.stop()
+
+
+@pytest.fixture
+def network(admin, unique):
+    net = admin.network.create_network(name=unique("dhcp-net"))
+    subnet = admin.network.create_subnet(network_id=net.id, cidr=CIDR, ip_version=4,
+                                         enable_dhcp=True, dns_nameservers=["10.63.0.53"],
+                                         host_routes=[{"destination": "192.0.2.0/24",
+                                                       "nexthop": "10.63.0.254"}])
+    yield net, subnet
+    for router in list(admin.network.routers(name=net.name)):
+        for port in admin.network.ports(device_id=router.id):
+            admin.network.remove_interface_from_router(router, port_id=port.id)
+        admin.network.delete_router(router)
+    for port in admin.network.ports(network_id=net.id):
+        admin.network.delete_port(port.id)
+    if admin.network.find_network(net.id) is not None:
+        admin.network.delete_network(net.id)
+
+
+def underlay(where: netns.Host, h: str) -> None:
+    links.ensure_veth(where.root, f"ul-{h}", f"ul-{h}x")
+    links.ensure_address(where.root, f"ul-{h}", f"{UNDERLAY[h.upper()]}/24")
+
+
+def plug(host: netns.Host, port, vm: str) -> netns.Netns:
+    """An instance namespace ``vm`` whose ``eth0`` (the port's MAC, no address) pairs
+    with ``tap<port[:11]>`` on ``host``."""
+    ns = netns.ensure_netns(host, vm)
+    links.ensure_veth(host.root, names.tap(port.id), "eth0", ns, up=False)
+    links.set_mac(ns, "eth0", port.mac_address)
+    links.set_up(ns, "eth0")
+    return ns
+
+
+def lease(ns: netns.Netns, script_dir, tag: str) -> dict | None:
+    """One ``udhcpc`` run in ``ns``: the lease's variables, or None without a lease."""
+    out = script_dir / f"lease-{tag}"
+    script = script_dir / f"script-{tag}"
+    script.write_text(f'#!/bin/sh\n[ "$1" = bound ] && env > {out}\nexit 0\n')
+    script.chmod(0o755)
+    if out.exists():
+        out.unlink()
+    netns.run(ns, ["/bin/busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "3",
+                   "-T", "1", "-s", str(script), "-O", "mtu", "-O", "staticroutes",
+                   "-O", "ntpsrv"], check=False, timeout=20)
+    if not out.exists():
+        return None
+    return dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+
+
+def prefixlen(mask: str) -> int:
+    return ipaddress.ip_network(f"0.0.0.0/{mask}").prefixlen
+
+
+def dhcp_port(admin, net_id: str, host: str):
+    found = list(admin.network.ports(network_id=net_id, device_owner="network:dhcp",
+                                     device_id=device_id(host, net_id)))
+    return found[0] if len(found) == 1 else None
+
+
+def test_dhcp_single_host(cloud, admin, network, hosts, agents, tmp_path):
+    net, subnet = network
+    name = f"dhcpA-{uuid.uuid4().hex[:6]}"
+    where = hosts("a")
+    underlay(where, "a")
+    # leftovers of an earlier life: an orphan qdhcp- and a stale config dir; and a
+    # namespace that is not ours
+    orphan = names.dhcp_ns(str(uuid.uuid4()))
+    netns.ensure_netns(where, orphan)
+    netns.ensure_netns(where, "not-ours")
+    stale = tmp_path / "agents" / name / "dhcp" / str(uuid.uuid4())
+    stale.mkdir(parents=True)
+
+    ports = [admin.network.create_port(network_id=net.id, binding_host_id=name,
+                                       device_owner="compute:nova") for _ in range(2)]
+    vms = [plug(where, p, f"vm{i}") for i, p in enumerate(ports)]
+    md = FakeMetadata()
+    agent, driver = agents(name, where, UNDERLAY["A"], metadata=md)
+
+    port = wait_for(lambda: dhcp_port(admin, net.id, name), "the DHCP port")
+    assert port.binding_host_id == name
+    assert [f["subnet_id"] for f in port.fixed_ips] == [subnet.id]
+    dhcp_ip = port.fixed_ips[0]["ip_address"]
+    wait_for(lambda: admin.network.get_port(port.id).status == "ACTIVE", "DHCP port ACTIVE")
+    qdhcp = where.ns(names.dhcp_ns(net.id))
+    files = driver.files(net.id)
+    pid = wait_for(lambda: (r := dnsmasq.running(files)) and r[0], "dnsmasq running")
+    dev = links.get_link(qdhcp, ns_device(port.id))
+    assert dev.mac == port.mac_address and dev.mtu == net.mtu and dev.up
+    addrs = links.list_addresses(qdhcp, ns_device(port.id), 4)
+    assert f"{dhcp_ip}/24" in addrs and "169.254.169.254/32" in addrs
+    assert md.active == {net.id}
+
+    # both instances get their port's address, the gateway, MTU and routes
+    got = []
+    for i, (p, vm) in enumerate(zip(ports, vms)):
+        env = wait_for(lambda: lease(vm, tmp_path, f"vm{i}"), f"a lease for vm{i}")
+        assert env["ip"] == p.fixed_ips[0]["ip_address"]
+        assert env["router"] == subnet.gateway_ip
+        assert env["mtu"] == str(net.mtu)
+        assert env["dns"].split() == ["10.63.0.53"]
+        routes = env["staticroutes"].split()
+        pairs = list(zip(routes[::2], routes[1::2]))
+        assert (CIDR, "0.0.0.0") in pairs and ("192.0.2.0/24", "10.63.0.254") in pairs
+        assert ("169.254.169.254/32", dhcp_ip) in pairs
+        assert ("0.0.0.0/0", subnet.gateway_ip) in pairs
+        links.ensure_address(vm, "eth0", f"{env['ip']}/{prefixlen(env['subnet'])}")
+        got.append(env["ip"])
+    wait_for(lambda: pings(vms[0], got[1]), "vm0 pings vm1")
+    assert pings(vms[1], dhcp_ip)
+
+    # orphans: ours go, others stay
+    wait_for(lambda: orphan not in netns.list_netns(where) and not stale.exists(),
+             "the orphan qdhcp- and stale config dir removed")
+    assert "not-ours" in netns.list_netns(where)
+
+    # a new port, then a changed port (extra_dhcp_opts): served after SIGHUP, same pid
+    new = admin.network.create_port(network_id=net.id, binding_host_id=name,
+                                    device_owner="compute:nova")
+    vm2 = plug(where, new, "vm2")
+    env = wait_for(lambda: lease(vm2, tmp_path, "vm2"), "a lease for the new port")
+    assert env["ip"] == new.fixed_ips[0]["ip_address"]
+    assert dnsmasq.running(files)[0] == pid
+    admin.network.update_port(ports[1].id, extra_dhcp_opts=[
+        {"opt_name": "ntp-server", "opt_value": "10.63.0.123"}])
+    env = wait_for(lambda: (e := lease(vms[1], tmp_path, "vm1b")) and e.get("ntpsrv") and e,
+                   "the new option in vm1's lease")
+    assert env["ntpsrv"] == "10.63.0.123"
+    assert "ntpsrv" not in (lease(vms[0], tmp_path, "vm0b") or {"ntpsrv": "missing lease"})
+    assert dnsmasq.running(files)[0] == pid
+
+    # agent restart: dnsmasq keeps running, untouched
+    agent.stop()
+    agent, driver = agents(name, where, UNDERLAY["A"], metadata=md)
+    wait_for(lambda: agent.realized_revision is not None, "the restarted agent realized")
+    agent.cleanup_orphans()
+    assert dnsmasq.running(files)[0] == pid
+    assert lease(vms[0], tmp_path, "vm0c")["ip"] == got[0]
+
+    # a router interface on the subnet: metadata is no longer isolated
+    router = admin.network.create_router(name=net.name)
+    admin.network.add_interface_to_router(router, subnet_id=subnet.id)
+    wait_for(lambda: net.id not in md.active, "isolated metadata removed")
+    wait_for(lambda: "169.254.169.254/32" not in links.list_addresses(
+        qdhcp, ns_device(port.id), 4), "the metadata address removed")
+    env = wait_for(lambda: (e := lease(vms[0], tmp_path, "vm0d"))
+                   and f"169.254.169.254/32 {subnet.gateway_ip}" in e["staticroutes"] and e,
+                   "metadata routed via the router")
+    # (with extra_dhcp_opts loaded, changes restart dnsmasq: a dnsmasq 2.90 SIGHUP crash)
+    assert dnsmasq.running(files) is not None
+
+    # no instance left: the network is not served; everything of it goes
+    for p in ports + [new]:
+        admin.network.delete_port(p.id)
+    wait_for(lambda: dnsmasq.running(files) is None
+             and names.dhcp_ns(net.id) not in netns.list_netns(where)
+             and not os.path.exists(files.dir), "qdhcp-, dnsmasq and files removed")
+    wait_for(lambda: dhcp_port(admin, net.id, name) is None, "the DHCP port deleted")
+    assert _procs_under(files.dir) == []
+    assert links.get_link(where.root, names.tap(port.id)) is None
+
+
+def test_dhcp_network_delete(cloud, admin, network, hosts, agents):
+    """Deleting the network (its instance ports first) removes the DHCP service."""
+    net, _ = network
+    name = f"dhcpD-{uuid.uuid4().hex[:6]}"
+    where = hosts("d")
+    underlay(where, "a")
+    p = admin.network.create_port(network_id=net.id, binding_host_id=name)
+    plug(where, p, "vm")
+    _, driver = agents(name, where, UNDERLAY["A"])
+    files = driver.files(net.id)
+    wait_for(lambda: dnsmasq.running(files), "dnsmasq running")
+    admin.network.delete_port(p.id)
+    admin.network.delete_network(net.id)
+    wait_for(lambda: dnsmasq.running(files) is None
+             and names.dhcp_ns(net.id) not in netns.list_netns(where)
+             and not os.path.exists(files.dir), "qdhcp-, dnsmasq and files removed")
+    assert list(admin.network.ports(network_id=net.id)) == []
+
+
+def test_dhcp_two_hosts(cloud, admin, network, hosts, agents, tmp_path):
+    """An instance on each host: both hosts serve the network, both instances get
+    their leases and reach each other across VXLAN."""
+    net, subnet = network
+    suffix = uuid.uuid4().hex[:6]
+    name = {"A": f"dhcpA-{suffix}", "B": f"dhcpB-{suffix}"}
+    where = {"A": hosts("a"), "B": hosts("b")}
+    links.ensure_veth(where["A"].root, "ul-a", "ul-b", where["B"].root)
+    links.ensure_address(where["A"].root, "ul-a", f"{UNDERLAY['A']}/24")
+    links.ensure_address(where["B"].root, "ul-b", f"{UNDERLAY['B']}/24")
+    port = {h: admin.network.create_port(network_id=net.id, binding_host_id=name[h])
+            for h in "AB"}
+    vm = {h: plug(where[h], port[h], "vm") for h in "AB"}
+    drivers = {h: agents(name[h], where[h], UNDERLAY[h])[1] for h in "AB"}
+    for h in "AB":
+        wait_for(lambda: dnsmasq.running(drivers[h].files(net.id)), f"dnsmasq on {h}")
+        assert dhcp_port(admin, net.id, name[h]) is not None
+    ips = {}
+    for h in "AB":
+        env = wait_for(lambda: lease(vm[h], tmp_path, f"vm{h}"), f"a lease on {h}")
+        assert env["ip"] == port[h].fixed_ips[0]["ip_address"]
+        links.ensure_address(vm[h], "eth0", f"{env['ip']}/{prefixlen(env['subnet'])}")
+        ips[h] = env["ip"]
+    # each host's dnsmasq knows the other host's instance too
+    for h in "AB":
+        hosts_file = open(drivers[h].files(net.id).hosts).read()
+        assert all(port[x].mac_address in hosts_file for x in "AB")
+    wait_for(lambda: pings(vm["A"], ips["B"]), "A pings B")
