@@ -351,3 +351,80 @@ def list_elements(ns: Netns, family: str, table: str, set_name: str) -> list[Val
         if "set" in o:
             return list(o["set"].get("elem", []))
     return []
+
+
+# -- maps, mangling and incremental changes (additive; used by the firewall driver) ----
+
+def th(fld: str) -> Expr:
+    """A transport header field of any L4 protocol (``th dport``/``th sport``); put an
+    ``l4proto`` match before it."""
+    return payload("th", fld)
+
+
+def band(left: Expr, mask: int) -> Expr:
+    """``left & mask`` (a bitwise AND of a register with a constant)."""
+    return {"&": [left, mask]}
+
+
+def mangle(key: Expr, value: Value | Expr) -> Expr:
+    """``<key> set <value>``: e.g. ``mangle(meta("mark"), 5)`` is ``meta mark set 5``;
+    ``value`` may be an expression such as :func:`map_lookup`."""
+    return {"mangle": {"key": key, "value": value}}
+
+
+def map_lookup(key: Expr, map_name: str) -> Expr:
+    """``<key> map @map_name``: the value the named map holds for ``key``; a rule using
+    it does not match when the key is absent."""
+    return {"map": {"key": key, "data": set_ref(map_name)}}
+
+
+def vmap(key: Expr, map_name: str) -> Expr:
+    """``<key> vmap @map_name``: the verdict (``accept``, ``jump``, ``goto``...) the
+    named verdict map holds for ``key``; nothing happens when the key is absent."""
+    return {"vmap": {"key": key, "data": set_ref(map_name)}}
+
+
+def verdict(kind: str, chain: str | None = None) -> Expr:
+    """A verdict as a map value: ``verdict("goto", "c")``, ``verdict("drop")``."""
+    return {kind: {"target": chain} if chain else None}
+
+
+@dataclass
+class Map:
+    """A named map from ``type`` (``ifname``, ``mark``, ``ipv4_addr``...) to ``map``
+    (``verdict``, ``mark``...); ``elements`` are ``[key, value]`` pairs."""
+
+    name: str
+    type: str
+    map: str
+    flags: list[str] = field(default_factory=list)
+    elements: list[list[Value]] = field(default_factory=list)
+
+    def json(self, family: str, table: str) -> dict:
+        body: dict[str, Any] = {"family": family, "table": table, "name": self.name,
+                                "type": self.type, "map": self.map}
+        if self.flags:
+            body["flags"] = list(self.flags)
+        if self.elements:
+            body["elem"] = [list(e) for e in self.elements]
+        return body
+
+
+def cmd(verb: str, kind: str, body: dict) -> dict:
+    """One command of a transaction for :func:`apply`: ``cmd("flush", "chain",
+    {"family": ..., "table": ..., "name": ...})``. ``verb``: ``add``, ``create``,
+    ``delete``, ``flush``; ``kind``: ``table``, ``chain``, ``set``, ``map``, ``rule``,
+    ``element``."""
+    return {verb: {kind: body}}
+
+
+def element_cmd(verb: str, family: str, table: str, name: str,
+                elements: Sequence[Value]) -> dict:
+    """``add``/``delete`` elements of a named set or map (map elements as ``[key,
+    value]`` pairs to add, bare keys to delete) as one transaction command."""
+    return {verb: _elem(family, table, name, elements)}
+
+
+def table_exists(ns: Netns, family: str, name: str) -> bool:
+    """Whether table ``family name`` exists in ``ns``."""
+    return (family, name) in list_tables(ns)

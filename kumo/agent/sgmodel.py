@@ -1,0 +1,427 @@
+"""The firewall's desired nftables objects, computed from a host's desired state.
+
+Pure data, no kernel access: :func:`build` turns the snapshot (ports bound to the host,
+security groups with rules and members) into a :class:`Model` -- every chain with its
+rules, every named set and map with its elements -- which
+:class:`kumo.agent.secgroups.FirewallDriver` diffs against what the kernel holds. The
+layout (two tables named :data:`TABLE`, one ``bridge``, one ``inet``):
+
+``bridge kumo_sg`` (no conntrack here, per-port identity and anti-spoofing)
+  - ``prerouting`` (hook prerouting, priority -200, before br_netfilter's 0):
+    ``iifname vmap @port_spoof`` goes to the port's ``s-<tap>`` chain, which accepts only
+    the port's own MAC/IP pairs (fixed IPs, allowed address pairs; ARP from them, DHCP
+    discovery from 0.0.0.0, IPv6 link-local and DAD), drops DHCP server replies and
+    router advertisements sent by the instance and everything else, and on accept sets
+    ``meta mark`` to the port's mark; other traffic gets mark 0.
+  - ``forward`` (hook forward, priority -200, before br_netfilter's -1):
+    ``meta mark set oifname map @port_marks`` (0 when the output is no filtered port).
+
+``inet kumo_sg`` (stateful, through br_netfilter: ``bridge-nf-call-ip(6)tables`` = 1)
+  - ``zone`` (prerouting, priority -300): ``iifname <brq> ct zone set <n>``: one
+    conntrack zone per network bridge, so overlapping addresses never share entries.
+  - ``prerouting`` (priority 0, after conntrack): ``meta mark vmap @port_egress`` goes to
+    the sending port's ``o-<tap>`` chain: established/related accepted, invalid dropped,
+    DHCP/ND client traffic accepted, then ``jump sg-<group>-o`` per security group, then
+    drop.
+  - ``forward`` (priority 0): ``meta mark vmap @port_ingress`` goes to the receiving
+    port's ``i-<tap>`` chain, likewise with ``sg-<group>-i`` (DHCP replies and ND/RA
+    accepted as Neutron does).
+  - ``sg-<group>-i``/``sg-<group>-o``: one rule per security group rule, ending in
+    ``accept``; remote groups match the named sets ``sg-<group>-v4``/``-v6`` (interval
+    sets of the group's members), so a member joining changes one element.
+
+Ports filtered: bound to the host, ``port_security_enabled`` not false and
+``device_owner`` not ``network:*`` (Neutron trusts network-owned ports). A port with
+only stateless groups (``stateful`` false) gets no conntrack shortcut: both directions
+need rules.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from kumo.agent.dataplane import names
+from kumo.agent.dataplane import nft
+
+TABLE = "kumo_sg"
+BRIDGE, INET = "bridge", "inet"
+PORT_SPOOF, PORT_MARKS = "port_spoof", "port_marks"
+PORT_EGRESS, PORT_INGRESS = "port_egress", "port_ingress"
+MARK_MAX = 0xFFFF
+ZONE_MAX = 0xFFFF
+
+#: Neutron's protocol names (neutron_lib.constants.IP_PROTOCOL_MAP).
+PROTOCOLS = {"ah": 51, "dccp": 33, "egp": 8, "esp": 50, "gre": 47, "hopopt": 0,
+             "icmp": 1, "igmp": 2, "ipip": 4, "ipv6-encap": 41, "ipv6-frag": 44,
+             "ipv6-icmp": 58, "icmpv6": 58, "ipv6-nonxt": 59, "ipv6-opts": 60,
+             "ipv6-route": 43, "ospf": 89, "pgm": 113, "rsvp": 46, "sctp": 132,
+             "tcp": 6, "udp": 17, "udplite": 136, "vrrp": 112}
+PORTED = {6, 17, 33, 132, 136}  # protocols whose rules may carry a port range
+# ICMPv6 types let through regardless of groups (Neutron's firewall does the same).
+ND_EGRESS = [131, 133, 135, 136, 143]   # MLD report, RS, NS, NA, MLDv2 report
+ND_INGRESS = [130, 131, 132, 134, 135, 136, 143]  # MLD, RA, NS, NA
+
+Key = tuple[str, str]  # (family, name)
+
+
+@dataclass
+class Model:
+    """nftables objects of both tables. ``chains``: ``{(family, name): [rule expr
+    lists]}`` (base chains included); ``sets``: ``{(family, name): nft.Set | nft.Map}``
+    (definitions, without elements); ``elements``: ``{(family, name): {key: value}}``
+    (``value`` None for plain sets); ``marks``/``zones``: ``{tap or bridge: number}``."""
+
+    chains: dict[Key, list[list]] = field(default_factory=dict)
+    sets: dict[Key, Any] = field(default_factory=dict)
+    elements: dict[Key, dict] = field(default_factory=dict)
+    marks: dict[str, int] = field(default_factory=dict)
+    zones: dict[str, int] = field(default_factory=dict)
+
+    def empty(self) -> bool:
+        """No port to filter: the tables should not exist."""
+        return not self.marks
+
+    def hashes(self) -> dict[Key, str]:
+        return {k: chain_hash(v) for k, v in self.chains.items()}
+
+
+BASE_CHAINS: dict[Key, nft.Chain] = {
+    (BRIDGE, "prerouting"): nft.Chain("prerouting", "filter", "prerouting", -200),
+    (BRIDGE, "forward"): nft.Chain("forward", "filter", "forward", -200),
+    (INET, "zone"): nft.Chain("zone", "filter", "prerouting", -300),
+    (INET, "prerouting"): nft.Chain("prerouting", "filter", "prerouting", 0),
+    (INET, "forward"): nft.Chain("forward", "filter", "forward", 0),
+}
+STATIC_MAPS: dict[Key, nft.Map] = {
+    (BRIDGE, PORT_SPOOF): nft.Map(PORT_SPOOF, "ifname", "verdict"),
+    (BRIDGE, PORT_MARKS): nft.Map(PORT_MARKS, "ifname", "mark"),
+    (INET, PORT_EGRESS): nft.Map(PORT_EGRESS, "mark", "verdict"),
+    (INET, PORT_INGRESS): nft.Map(PORT_INGRESS, "mark", "verdict"),
+}
+MARK = nft.meta("mark")
+
+
+def zone_rules(zones: dict[str, int]) -> list[list]:
+    """``iifname <bridge> ct zone set <n>`` per network bridge (nft 1.0's JSON cannot
+    declare a map to ct zones, so a short chain: one rule per network on the host)."""
+    return [[nft.iifname(br), nft.mangle({"ct": {"key": "zone"}}, z)]
+            for br, z in sorted(zones.items())]
+
+
+def base_rules() -> dict[Key, list[list]]:
+    """The fixed rules of the base chains."""
+    return {
+        (BRIDGE, "prerouting"): [[nft.vmap(nft.meta("iifname"), PORT_SPOOF)],
+                                 [nft.mangle(MARK, 0)]],
+        (BRIDGE, "forward"): [[nft.mangle(MARK, 0)],
+                              [nft.mangle(MARK, nft.map_lookup(nft.meta("oifname"),
+                                                               PORT_MARKS))]],
+        (INET, "prerouting"): [[nft.vmap(MARK, PORT_EGRESS)]],
+        (INET, "forward"): [[nft.vmap(MARK, PORT_INGRESS)]],
+    }
+
+
+def chain_hash(rules: list[list]) -> str:
+    """A short digest of a chain's rules; stored as the comment of its first rule, so
+    the kernel tells which version a chain holds without parsing its rules back."""
+    if not rules:
+        return "empty"
+    doc = json.dumps(rules, sort_keys=True, separators=(",", ":"))
+    return "kumo:" + hashlib.sha256(doc.encode()).hexdigest()[:16]
+
+
+# -- names ------------------------------------------------------------------------------
+
+def spoof_chain(tap: str) -> str:
+    return "s-" + tap
+
+
+def egress_chain(tap: str) -> str:
+    return "o-" + tap
+
+
+def ingress_chain(tap: str) -> str:
+    return "i-" + tap
+
+
+def group_chain(group_id: str, direction: str) -> str:
+    """``sg-<id>-i`` (ingress) or ``sg-<id>-o`` (egress)."""
+    return f"sg-{group_id}-{'i' if direction == 'ingress' else 'o'}"
+
+
+def group_set(group_id: str, v6: bool) -> str:
+    """``sg-<id>-v4``/``-v6``: the group's member addresses."""
+    return f"sg-{group_id}-{'v6' if v6 else 'v4'}"
+
+
+# -- which ports and members ------------------------------------------------------------
+
+def filtered(port: dict, host: str) -> bool:
+    """Whether the firewall filters ``port`` on ``host``."""
+    return (port.get("binding:host_id") == host
+            and port.get("port_security_enabled", True) is not False
+            and not (port.get("device_owner") or "").startswith("network:"))
+
+
+def _port_addresses(port: dict) -> list[str]:
+    out = [ip["ip_address"] for ip in port.get("fixed_ips") or []]
+    out += [p["ip_address"] for p in port.get("allowed_address_pairs") or []]
+    return out
+
+
+def members(state: dict, group: dict) -> list[str]:
+    """The group's member addresses: ``group["members"]`` when the controller gives
+    them, else every snapshot port in the group (fixed IPs and address pairs)."""
+    if "members" in group and group["members"] is not None:
+        return list(group["members"])
+    return [a for p in state.get("ports", [])
+            if group["id"] in (p.get("security_groups") or [])
+            for a in _port_addresses(p)]
+
+
+def collapse(addresses: list[str], v6: bool) -> dict[str, None]:
+    """Addresses/CIDRs of one family as non-overlapping canonical strings (an interval
+    set refuses overlapping elements): ``{"10.0.0.5": None, "10.1.0.0/24": None}``."""
+    nets = []
+    for a in addresses:
+        try:
+            n = ipaddress.ip_network(a, strict=False)
+        except ValueError:
+            continue
+        if (n.version == 6) == v6:
+            nets.append(n)
+    out = {}
+    for n in ipaddress.collapse_addresses(nets):
+        out[str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n)] = None
+    return out
+
+
+# -- security group rules ---------------------------------------------------------------
+
+def _protocol(value, v6: bool) -> int | None | bool:
+    """Protocol number; None for any; False when unknown."""
+    if value in (None, "", "any"):
+        return None
+    text = str(value).lower()
+    num = int(text) if text.isdigit() else PROTOCOLS.get(text)
+    if num is None:
+        return False
+    if v6 and num == 1:
+        num = 58  # Neutron: "icmp" with ethertype IPv6 means ICMPv6
+    return num
+
+
+def rule_exprs(rule: dict, direction: str) -> list | None:
+    """One security group rule as nft expressions ending in ``accept``, for its group's
+    chain of ``direction``; None when it cannot match (unknown protocol, a remote prefix
+    of the other family)."""
+    v6 = rule.get("ethertype") == "IPv6"
+    fam = "ip6" if v6 else "ip"
+    out: list = [nft.match(nft.meta("nfproto"), "ipv6" if v6 else "ipv4")]
+    num = _protocol(rule.get("protocol"), v6)
+    if num is False:
+        return None
+    lo, hi = rule.get("port_range_min"), rule.get("port_range_max")
+    if num is not None:
+        out.append(nft.match(nft.meta("l4proto"), num))
+        if num in PORTED and (lo is not None or hi is not None):
+            lo = lo if lo is not None else 1
+            hi = hi if hi is not None else 65535
+            out.append(nft.match(nft.th("dport"), nft.port((int(lo), int(hi)))))
+        elif num in (1, 58) and lo is not None:
+            icmp = "icmpv6" if num == 58 else "icmp"
+            out.append(nft.match(nft.payload(icmp, "type"), int(lo)))
+            if hi is not None:
+                out.append(nft.match(nft.payload(icmp, "code"), int(hi)))
+    field_ = "saddr" if direction == "ingress" else "daddr"
+    prefix = rule.get("remote_ip_prefix")
+    if prefix:
+        net = ipaddress.ip_network(prefix, strict=False)
+        if (net.version == 6) != v6:
+            return None
+        if net.prefixlen:
+            out.append(nft.match(nft.payload(fam, field_), nft.addr(prefix)))
+    elif rule.get("remote_group_id"):
+        out.append(nft.match(nft.payload(fam, field_),
+                             nft.set_ref(group_set(rule["remote_group_id"], v6))))
+    out.append(nft.accept())
+    return out
+
+
+def group_rules(group: dict, direction: str) -> list[list]:
+    out = []
+    for rule in sorted(group.get("rules") or [], key=lambda r: r["id"]):
+        if rule.get("direction") == direction:
+            exprs = rule_exprs(rule, direction)
+            if exprs is not None:
+                out.append(exprs)
+    return out
+
+
+# -- per-port chains --------------------------------------------------------------------
+
+def _lla(mac: str) -> str:
+    """The EUI-64 IPv6 link-local address of ``mac``."""
+    b = bytearray(int(x, 16) for x in mac.split(":"))
+    b[0] ^= 2
+    eui = bytes(b[:3]) + b"\xff\xfe" + bytes(b[3:])
+    return str(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + eui))
+
+
+def _ether(t: str) -> dict:
+    return nft.match(nft.payload("ether", "type"), t)
+
+
+def _smac(mac: str) -> dict:
+    return nft.match(nft.payload("ether", "saddr"), mac)
+
+
+def _udp(fam: str, sport: int, dport: int) -> list:
+    return [_ether(fam), nft.match(nft.meta("l4proto"), 17),
+            nft.match(nft.payload("udp", "sport"), sport),
+            nft.match(nft.payload("udp", "dport"), dport)]
+
+
+def spoof_rules(port: dict, mark: int) -> list[list]:
+    """The bridge-side anti-spoofing chain of a filtered port: only its own MAC/IP
+    pairs leave it; accepted packets carry the port's mark."""
+    mac = port["mac_address"].lower()
+    pairs = [(mac, ip["ip_address"]) for ip in port.get("fixed_ips") or []]
+    pairs += [((p.get("mac_address") or mac).lower(), p["ip_address"])
+              for p in port.get("allowed_address_pairs") or []]
+    macs = list(dict.fromkeys([mac] + [m for m, _ in pairs]))
+    setmark = nft.mangle(nft.meta("mark"), mark)
+    out: list[list] = []
+    nets = [(m, ipaddress.ip_network(a, strict=False)) for m, a in pairs]
+    for m, n in nets:
+        if n.version == 4:
+            out.append([_ether("arp"), _smac(m),
+                        nft.match(nft.payload("arp", "saddr ether"), m),
+                        nft.match(nft.payload("arp", "saddr ip"), nft.addr(str(n))),
+                        nft.accept()])
+    for m in macs:  # ARP probes (address conflict detection) come from 0.0.0.0
+        out.append([_ether("arp"), _smac(m),
+                    nft.match(nft.payload("arp", "saddr ether"), m),
+                    nft.match(nft.payload("arp", "saddr ip"), "0.0.0.0"), nft.accept()])
+    out.append([_ether("arp"), nft.drop()])
+    out.append(_udp("ip", 67, 68) + [nft.drop()])      # no DHCP server in instances
+    out.append(_udp("ip6", 547, 546) + [nft.drop()])
+    out.append([_ether("ip6"), nft.match(nft.meta("l4proto"), 58),
+                nft.match(nft.payload("icmpv6", "type"), 134), nft.drop()])  # no RA
+    for m, n in nets:
+        fam = "ip6" if n.version == 6 else "ip"
+        out.append([_ether(fam), _smac(m), nft.match(nft.payload(fam, "saddr"),
+                                                     nft.addr(str(n))),
+                    setmark, nft.accept()])
+    for m in macs:
+        out.append(_udp("ip", 68, 67)[:1] + [
+            _smac(m), nft.match(nft.payload("ip", "saddr"), "0.0.0.0"),
+            nft.match(nft.payload("ip", "daddr"), "255.255.255.255")]
+            + _udp("ip", 68, 67)[1:] + [setmark, nft.accept()])
+        out.append([_ether("ip6"), _smac(m), nft.match(nft.payload("ip6", "saddr"),
+                                                       _lla(m)), setmark, nft.accept()])
+        out.append([_ether("ip6"), _smac(m),
+                    nft.match(nft.payload("ip6", "saddr"), "::"),
+                    nft.match(nft.meta("l4proto"), 58), setmark, nft.accept()])
+    out.append([nft.drop()])
+    return out
+
+
+def _icmpv6(types: list[int]) -> list:
+    return [nft.match(nft.meta("l4proto"), 58),
+            nft.match(nft.payload("icmpv6", "type"), nft.anon_set(types)), nft.accept()]
+
+
+def port_rules(port: dict, groups: dict[str, dict], direction: str) -> list[list]:
+    """The inet-side chain of a filtered port for ``direction``: conntrack shortcuts
+    (stateful groups), the always-allowed DHCP/ND traffic, a jump per group, drop."""
+    gids = [g for g in port.get("security_groups") or [] if g in groups]
+    stateful = all(groups[g].get("stateful", True) is not False for g in gids)
+    out: list[list] = []
+    if stateful:
+        out.append([nft.ct_state("established", "related"), nft.accept()])
+        out.append([nft.ct_state("invalid"), nft.drop()])
+    udp = lambda s, d: [nft.match(nft.meta("l4proto"), 17),  # noqa: E731
+                        nft.match(nft.payload("udp", "sport"), s),
+                        nft.match(nft.payload("udp", "dport"), d), nft.accept()]
+    if direction == "egress":
+        out.append([nft.match(nft.meta("nfproto"), "ipv4")] + udp(68, 67))
+        out.append([nft.match(nft.meta("nfproto"), "ipv6")] + udp(546, 547))
+        out.append(_icmpv6(ND_EGRESS))
+    else:
+        out.append([nft.match(nft.meta("nfproto"), "ipv4")] + udp(67, 68))
+        out.append([nft.match(nft.meta("nfproto"), "ipv6")] + udp(547, 546))
+        out.append(_icmpv6(ND_INGRESS))
+    for g in gids:
+        out.append([nft.jump(group_chain(g, direction))])
+    out.append([nft.drop()])
+    return out
+
+
+# -- the whole model --------------------------------------------------------------------
+
+def _allocate(wanted: list[str], current: dict[str, int], limit: int) -> dict[str, int]:
+    """Keep the numbers ``current`` gives, give the lowest free ones to the rest."""
+    out = {k: current[k] for k in wanted if k in current}
+    used = set(out.values())
+    free = (i for i in range(1, limit + 1) if i not in used)
+    for k in wanted:
+        if k not in out:
+            try:
+                out[k] = next(free)
+            except StopIteration:
+                raise RuntimeError(f"more than {limit} filtered ports/networks") from None
+    return out
+
+
+def build(state: dict, host: str, marks: dict[str, int],
+          zones: dict[str, int]) -> Model:
+    """The desired :class:`Model` of ``host`` for snapshot ``state``. ``marks``
+    (``{tap: mark}``) and ``zones`` (``{bridge: zone}``) are the numbers in use; they
+    are kept, new ports and networks get free ones."""
+    groups = {g["id"]: g for g in state.get("security_groups", [])}
+    ports = sorted((p for p in state.get("ports", []) if filtered(p, host)),
+                   key=lambda p: p["id"])
+    m = Model()
+    if not ports:
+        return m
+    m.marks = _allocate([names.tap(p["id"]) for p in ports], marks, MARK_MAX)
+    nets = {p["network_id"] for p in state.get("ports", [])
+            if p.get("binding:host_id") == host}
+    m.zones = _allocate(sorted(names.bridge(n) for n in nets), zones, ZONE_MAX)
+    for key, rules in base_rules().items():
+        m.chains[key] = rules
+    for key, spec in STATIC_MAPS.items():
+        m.sets[key] = spec
+        m.elements[key] = {}
+    m.chains[(INET, "zone")] = zone_rules(m.zones)
+    used: set[str] = set()
+    for p in ports:
+        tap = names.tap(p["id"])
+        mark = m.marks[tap]
+        used.update(g for g in p.get("security_groups") or [] if g in groups)
+        m.chains[(BRIDGE, spoof_chain(tap))] = spoof_rules(p, mark)
+        m.chains[(INET, egress_chain(tap))] = port_rules(p, groups, "egress")
+        m.chains[(INET, ingress_chain(tap))] = port_rules(p, groups, "ingress")
+        m.elements[(BRIDGE, PORT_SPOOF)][tap] = nft.verdict("goto", spoof_chain(tap))
+        m.elements[(BRIDGE, PORT_MARKS)][tap] = mark
+        m.elements[(INET, PORT_EGRESS)][mark] = nft.verdict("goto", egress_chain(tap))
+        m.elements[(INET, PORT_INGRESS)][mark] = nft.verdict("goto", ingress_chain(tap))
+    remote: set[str] = set()
+    for gid in sorted(used):
+        for direction in ("ingress", "egress"):
+            rules = group_rules(groups[gid], direction)
+            m.chains[(INET, group_chain(gid, direction))] = rules
+        remote.update(r["remote_group_id"] for r in groups[gid].get("rules") or []
+                      if r.get("remote_group_id") and not r.get("remote_ip_prefix"))
+    for gid in sorted(remote):
+        addrs = members(state, groups[gid]) if gid in groups else []
+        for v6 in (False, True):
+            name = group_set(gid, v6)
+            m.sets[(INET, name)] = nft.Set(name, "ipv6_addr" if v6 else "ipv4_addr",
+                                           ["interval"])
+            m.elements[(INET, name)] = collapse(addrs, v6)
+    return m
