@@ -387,6 +387,13 @@ class ComputeAgent:
                 except Exception:  # noqa: BLE001
                     LOG.exception("destroying orphan instance %s", iid)
             self._forget(iid)
+        desired = {k[1]: v for k, v in
+                   ((k, self.informer.get(k)) for k in self.informer.keys())
+                   if k[0] == KIND and v is not None}
+        try:
+            gone += self.driver.cleanup_orphans(desired)
+        except Exception:  # noqa: BLE001
+            LOG.exception("orphan cleanup on %s", self.host)
         if gone:
             LOG.info("compute %s: removed orphan instances %s", self.host, gone)
         return gone

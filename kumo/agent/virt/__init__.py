@@ -76,8 +76,8 @@ class ComputeDriver(abc.ABC):
     - :meth:`console` returns the tail of the console log (``None`` if there is none).
     - :meth:`list_instances` lists the instances the driver holds on this host, also
       those realized before an agent restart (they are re-adopted, not restarted).
-    - :meth:`cleanup_orphans` destroys held instances whose id is not desired, only
-      those (never anything not made by this driver).
+    - :meth:`cleanup_orphans` destroys held instances whose id is not desired and
+      stray objects named like instances, only those (never anything else).
     - :meth:`stop` releases the driver's resources; instances keep running.
     """
 
@@ -105,9 +105,13 @@ class ComputeDriver(abc.ABC):
     def list_instances(self) -> dict[str, str]:
         """``{instance_id: name}`` of the instances this driver holds on the host."""
 
-    def cleanup_orphans(self, desired_ids: set[str]) -> list[str]:
-        """Destroy held instances not in ``desired_ids``; returns their ids."""
-        gone = [i for i in self.list_instances() if i not in desired_ids]
+    def cleanup_orphans(self, desired: dict[str, dict]) -> list[str]:
+        """Destroy held instances whose id is not in ``desired`` (``{id: instance}``,
+        all the host's desired instances) and remove stray objects that carry an
+        instance name (``instance-*``) of no desired instance; returns the ids
+        destroyed. The agent first destroys undesired held instances one by one under
+        their own locks, then calls this for the leftovers."""
+        gone = [i for i in self.list_instances() if i not in desired]
         for instance_id in gone:
             self.destroy(instance_id)
         return gone
@@ -156,3 +160,4 @@ def build(name: str, host: str, settings=None, *, client=None, where=None,
 
 
 from kumo.agent.virt import fake as _fake  # noqa: E402,F401 - registers "fake"
+from kumo.agent.virt import netns as _netns  # noqa: E402,F401 - registers "netns"

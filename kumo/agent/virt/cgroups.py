@@ -1,0 +1,171 @@
+"""CPU and memory limits (and the freezer for pause) of namespace instances, through
+cgroups: v2 when the unified hierarchy has the ``cpu`` and ``memory`` controllers, else
+v1 (``memory.limit_in_bytes``, ``cpu.cfs_quota_us``, ``freezer.state``), else none
+(:attr:`Cgroups.mode` is ``"none"`` and limits are reported unavailable).
+
+Instance groups are created *below the agent's own group* of each hierarchy
+(``<mount>/<own path>/kumo/<instance-name>``), so whatever accounts for the agent also
+accounts for its instances. Units: RAM in MiB, CPU in vCPUs (quota = vcpus x period).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+LOG = logging.getLogger(__name__)
+ROOT = Path("/sys/fs/cgroup")
+PERIOD_US = 100000
+
+
+def _own_paths() -> dict[str, str]:
+    """``{controller or "" (v2): path}`` from /proc/self/cgroup."""
+    out: dict[str, str] = {}
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        _, ctrls, path = line.split(":", 2)
+        for c in ctrls.split(",") if ctrls else [""]:
+            out[c] = path
+    return out
+
+
+class Cgroups:
+    """Where instance cgroups go, and how limits are written."""
+
+    def __init__(self, root: Path = ROOT):
+        self.root = root
+        own = _own_paths()
+        self.mode = "none"
+        self.dirs: dict[str, Path] = {}  # role (memory, cpu, freezer, v2) -> parent dir
+        unified = root if (root / "cgroup.controllers").exists() else root / "unified"
+        ctrls = set()
+        try:
+            ctrls = set((unified / "cgroup.controllers").read_text().split())
+        except OSError:
+            pass
+        if {"cpu", "memory"} <= ctrls:
+            self.mode = "v2"
+            self.dirs["v2"] = unified / own.get("", "/").lstrip("/") / "kumo"
+        elif all((root / c / "cgroup.procs").exists() for c in ("memory", "cpu")):
+            self.mode = "v1"
+            for c in ("memory", "cpu", "freezer"):
+                if (root / c / "cgroup.procs").exists():
+                    self.dirs[c] = root / c / own.get(c, "/").lstrip("/") / "kumo"
+        if self.mode != "none":
+            try:
+                for d in self.dirs.values():
+                    d.mkdir(parents=True, exist_ok=True)
+                if self.mode == "v2":
+                    (self.dirs["v2"] / "cgroup.subtree_control").write_text("+cpu +memory")
+            except OSError as e:
+                LOG.warning("cgroups %s not writable (%s): instance limits unavailable",
+                            self.mode, e)
+                self.mode = "none"
+                self.dirs = {}
+        if self.mode == "none":
+            LOG.warning("no usable cgroup cpu/memory controllers: instances run without "
+                        "CPU and memory limits")
+
+    def describe(self) -> dict:
+        return {"limits": self.mode, "pause": "freezer" if self.can_freeze() else "none"}
+
+    def can_freeze(self) -> bool:
+        return self.mode == "v2" or "freezer" in self.dirs
+
+    def ensure(self, name: str, vcpus: int, ram_mb: int) -> list[str]:
+        """Create the groups of instance ``name`` with the limits; returns the group
+        directories its supervisor joins (writes itself into ``cgroup.procs``)."""
+        out = []
+        for role, parent in self.dirs.items():
+            d = parent / name
+            d.mkdir(exist_ok=True)
+            if role == "memory" and ram_mb > 0:
+                _write(d / "memory.limit_in_bytes", ram_mb << 20)
+            elif role == "cpu" and vcpus > 0:
+                _write(d / "cpu.cfs_period_us", PERIOD_US)
+                _write(d / "cpu.cfs_quota_us", vcpus * PERIOD_US)
+            elif role == "v2":
+                if ram_mb > 0:
+                    _write(d / "memory.max", ram_mb << 20)
+                if vcpus > 0:
+                    _write(d / "cpu.max", f"{vcpus * PERIOD_US} {PERIOD_US}")
+            out.append(str(d))
+        return out
+
+    def limits(self, name: str) -> dict:
+        """The limits in force (for tests and status): ``{"memory_bytes", "cpu_quota_us",
+        "cpu_period_us"}`` (those available)."""
+        out: dict = {}
+        for role, parent in self.dirs.items():
+            d = parent / name
+            try:
+                if role == "memory":
+                    out["memory_bytes"] = int((d / "memory.limit_in_bytes").read_text())
+                elif role == "cpu":
+                    out["cpu_quota_us"] = int((d / "cpu.cfs_quota_us").read_text())
+                    out["cpu_period_us"] = int((d / "cpu.cfs_period_us").read_text())
+                elif role == "v2":
+                    out["memory_bytes"] = int((d / "memory.max").read_text())
+                    q, p = (d / "cpu.max").read_text().split()
+                    out["cpu_quota_us"], out["cpu_period_us"] = int(q), int(p)
+            except (OSError, ValueError):
+                pass
+        return out
+
+    def freeze(self, name: str, frozen: bool) -> None:
+        """Freeze (pause) or thaw every process of the instance."""
+        if self.mode == "v2":
+            _write(self.dirs["v2"] / name / "cgroup.freeze", 1 if frozen else 0)
+        elif "freezer" in self.dirs:
+            _write(self.dirs["freezer"] / name / "freezer.state",
+                   "FROZEN" if frozen else "THAWED")
+        else:
+            raise OSError("no cgroup freezer: pause is unavailable")
+
+    def frozen(self, name: str) -> bool:
+        try:
+            if self.mode == "v2":
+                return (self.dirs["v2"] / name / "cgroup.freeze").read_text().strip() == "1"
+            if "freezer" in self.dirs:
+                state = (self.dirs["freezer"] / name / "freezer.state").read_text().strip()
+                return state in ("FROZEN", "FREEZING")
+        except OSError:
+            pass
+        return False
+
+    def remove(self, name: str, timeout: float = 5.0) -> None:
+        """Remove the instance's groups (waiting, bounded, for their processes to go)."""
+        for parent in self.dirs.values():
+            d = parent / name
+            deadline = time.monotonic() + timeout
+            while d.exists():
+                try:
+                    os.rmdir(d)
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        LOG.warning("cgroup %s still busy; left in place", d)
+                        break
+                    time.sleep(0.05)
+
+    def pids(self, name: str) -> list[int]:
+        """Every process in the instance's groups (for the final SIGKILL)."""
+        out: set[int] = set()
+        for parent in self.dirs.values():
+            try:
+                out |= {int(p) for p in (parent / name / "cgroup.procs").read_text().split()}
+            except (OSError, ValueError):
+                pass
+        return sorted(out)
+
+    def exists(self, name: str) -> bool:
+        return any((p / name).exists() for p in self.dirs.values())
+
+
+def _write(path: Path, value) -> None:
+    path.write_text(str(value))

@@ -1,0 +1,474 @@
+"""The ``netns`` compute driver: an instance is a real lightweight machine.
+
+- **Network**: the named network namespace ``<instance name>`` (``instance-0000000a``)
+  in the host's run dir (``ip netns exec instance-0000000a ...`` works), lo up, and per
+  port ``i`` a veth ``tap<port-id[:11]>`` (host root namespace, unattached: the L2
+  network driver plugs it) <-> ``eth<i>`` inside with the port's MAC and MTU. The
+  instance configures its addresses itself (DHCP).
+- **Processes**: a small supervisor (``/bin/sh``, started with ``setsid -f`` inside the
+  instance's network namespace, so it survives the agent) runs ``unshare --pid --mount
+  --uts --ipc --fork --kill-child`` with ``boot.sh``, which mounts the root filesystem
+  (overlay of the image's unpacked tree, or a private copy when overlayfs is
+  unavailable), /proc, /sys, a tmpfs /dev with the host's null/zero/full/random/urandom/
+  tty bound in and /dev/console bound to the log, /tmp, sets the hostname, and execs
+  ``chroot <rootfs> /sbin/init`` as PID 1. stdout/stderr of all that is appended to
+  ``console.log``. Init exiting with status 2 (or killed by SIGHUP) is restarted;
+  otherwise the supervisor records the status in ``exit`` and ends.
+- **Identity of processes**: ``supervisor.pid`` holds ``<pid> <start time>`` (from
+  /proc/<pid>/stat) and is checked against /proc; init is the only child of the
+  supervisor's ``unshare`` (``unshare.pid``). Processes are never looked up by name.
+- **Power**: stop = SIGTERM to init, SIGKILL after ``agent_compute_stop_grace_s``;
+  reboot SOFT = stop + start, HARD = SIGKILL + start; pause = cgroup freezer; rebuild =
+  stop, wipe the instance's layer, start from the (maybe new) image.
+- **Limits**: :mod:`kumo.agent.virt.cgroups` (v2, v1, or none, reported in
+  :meth:`NetnsDriver.configurations`).
+- **Files**: ``<state_dir>/images/`` (the cache, :mod:`kumo.agent.virt.images`) and
+  ``<state_dir>/instances/<id>/`` (``meta.json`` = what was realized, console.log,
+  supervisor files, ``upper``/``work``/``rootfs``). ``state_dir`` defaults to
+  ``<settings.state_dir>/compute``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from kumo.agent.dataplane import links, names
+from kumo.agent.dataplane import netns as nsmod
+from kumo.agent.virt import (CRASHED, NOSTATE, PAUSED, RUNNING, SHUTDOWN, ComputeDriver,
+                             InstanceStatus, VirtError, register_driver)
+from kumo.agent.virt.cgroups import Cgroups
+from kumo.agent.virt.images import ImageCache
+
+LOG = logging.getLogger(__name__)
+NAME_RE = re.compile(r"^instance-[0-9a-f]{1,32}$")
+ID_RE = re.compile(r"^[0-9a-fA-F-]{1,64}$")
+PREFIX = "instance-"
+
+SUPERVISOR = r'''#!/bin/sh
+# Kumo instance supervisor: runs boot.sh in new PID/mount/UTS/IPC namespaces, restarts
+# it when init asks (status 2, or SIGHUP), records init's last status in ./exit.
+DIR=$1
+cd "$DIR" || exit 1
+set -- $(cat /proc/$$/stat)
+echo "$$ ${22}" > supervisor.pid.tmp && mv supervisor.pid.tmp supervisor.pid
+for cg in $(cat cgroups 2>/dev/null); do
+  echo $$ > "$cg/cgroup.procs" || echo "kumo: cannot join cgroup $cg" >> console.log
+done
+quick=0
+while :; do
+  rm -f exit
+  t0=$(date +%s)
+  unshare --pid --mount --uts --ipc --fork --kill-child --propagation private \
+    /bin/sh "$DIR/boot.sh" < /dev/null >> console.log 2>&1 &
+  echo $! > unshare.pid
+  wait $!
+  rc=$?
+  echo $rc > exit
+  [ -e stop ] && exit 0
+  case $rc in 2|129) ;; *) exit 0 ;; esac
+  if [ $(( $(date +%s) - t0 )) -lt 5 ]; then quick=$((quick + 1)); else quick=0; fi
+  if [ $quick -ge 5 ]; then
+    echo "kumo: init restarted 5 times within 5 s each; giving up" >> console.log
+    echo 1 > exit
+    exit 0
+  fi
+  echo "kumo: init asked for a restart (status $rc); restarting" >> console.log
+  sleep 1
+done
+'''
+
+BOOT = r'''#!/bin/sh
+# Kumo instance boot: PID 1 of the instance's PID namespace until it execs init.
+set -e
+DIR={dir}
+ROOT="$DIR/rootfs"
+if [ {mode} = overlay ]; then
+  mount -t overlay overlay -o "lowerdir={base},upperdir=$DIR/upper,workdir=$DIR/work" "$ROOT"
+fi
+mkdir -p "$ROOT/proc" "$ROOT/sys" "$ROOT/dev" "$ROOT/tmp" "$ROOT/etc"
+mount -t proc -o nosuid,nodev,noexec proc "$ROOT/proc"
+mount -t sysfs -o nosuid,nodev,noexec sysfs "$ROOT/sys" || echo "kumo: no /sys"
+mount -t tmpfs -o nosuid,mode=0755,size=1024k dev "$ROOT/dev"
+for n in null zero full random urandom tty; do
+  [ -e "/dev/$n" ] || continue
+  : > "$ROOT/dev/$n"
+  mount --bind "/dev/$n" "$ROOT/dev/$n"
+done
+: > "$ROOT/dev/console"
+mount --bind "$DIR/console.log" "$ROOT/dev/console"
+mount -t tmpfs -o nosuid,nodev,mode=1777 tmp "$ROOT/tmp"
+hostname {hostname}
+echo {hostname} > "$ROOT/etc/hostname"
+cd "$ROOT"
+exec chroot . /sbin/init
+'''
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command (index 0 = state), or None."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    return text[text.rindex(")") + 2:].split()
+
+
+def _alive(pid: int, start: str | None = None) -> bool:
+    st = _stat(pid)
+    return bool(st) and st[0] not in ("Z", "X") and (start is None or st[19] == start)
+
+
+def overlay_works(scratch: Path) -> bool:
+    """Whether overlayfs mounts here (tried in a throw-away mount namespace)."""
+    d = scratch / ".overlay-probe"
+    shutil.rmtree(d, ignore_errors=True)
+    try:
+        for sub in ("l", "u", "w", "m"):
+            (d / sub).mkdir(parents=True)
+        (d / "l" / "f").write_text("x")
+        opts = f"lowerdir={d}/l,upperdir={d}/u,workdir={d}/w"
+        proc = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             f"mount -t overlay overlay -o {shlex.quote(opts)} {shlex.quote(str(d / 'm'))}"
+             f" && cat {shlex.quote(str(d / 'm' / 'f'))}"],
+            capture_output=True, text=True, timeout=10)
+        return proc.returncode == 0 and proc.stdout == "x"
+    except (OSError, subprocess.SubprocessError):
+        return False
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@register_driver("netns")
+class NetnsDriver(ComputeDriver):
+    """Instances as namespaces running the image's init (see the module doc)."""
+
+    name = "netns"
+    hypervisor_type = "namespace"
+
+    def __init__(self, host: str, settings=None, client=None, where=None,
+                 state_dir: str | None = None, fetch=None, stop_grace_s: float | None = None,
+                 **_):
+        self.host = host
+        self.settings = settings
+        self.where = where or nsmod.Host()
+        if state_dir is None:
+            if settings is None:
+                raise ValueError("the netns driver needs settings or a state_dir")
+            state_dir = os.path.join(settings.state_dir, "compute")
+        self.state_dir = Path(state_dir)
+        self.instances_dir = self.state_dir / "instances"
+        self.instances_dir.mkdir(parents=True, exist_ok=True)
+        if fetch is None:
+            if client is None:
+                def fetch(image):
+                    raise VirtError("no image source (the driver has no controller client)")
+            else:
+                def fetch(image):
+                    return client.download(image["id"])
+        self.images = ImageCache(self.state_dir / "images", fetch)
+        self.grace_s = float(stop_grace_s if stop_grace_s is not None else
+                             getattr(settings, "agent_compute_stop_grace_s", 5.0))
+        self.cgroups = Cgroups()
+        self.overlay = overlay_works(self.state_dir)
+        self._lock = threading.Lock()
+        LOG.info("netns compute driver on %s: root filesystems by %s, limits %s",
+                 host, "overlayfs" if self.overlay else "copy", self.cgroups.mode)
+
+    # -- files -----------------------------------------------------------------
+    def _dir(self, iid: str) -> Path:
+        if not ID_RE.match(iid):
+            raise VirtError(f"invalid instance id {iid!r}")
+        return self.instances_dir / iid
+
+    def _meta(self, iid: str) -> dict | None:
+        try:
+            return json.loads((self._dir(iid) / "meta.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _save(self, iid: str, meta: dict) -> None:
+        d = self._dir(iid)
+        tmp = d / "meta.json.tmp"
+        tmp.write_text(json.dumps(meta))
+        os.replace(tmp, d / "meta.json")
+
+    # -- processes -------------------------------------------------------------
+    def _supervisor(self, d: Path) -> int | None:
+        try:
+            pid, start = (d / "supervisor.pid").read_text().split()
+        except (OSError, ValueError):
+            return None
+        return int(pid) if _alive(int(pid), start) else None
+
+    def _init_pid(self, d: Path, sup: int) -> int | None:
+        try:
+            u = int((d / "unshare.pid").read_text())
+        except (OSError, ValueError):
+            return None
+        st = _stat(u)
+        if not st or st[1] != str(sup) or st[0] == "Z":
+            return None
+        try:
+            kids = Path(f"/proc/{u}/task/{u}/children").read_text().split()
+        except OSError:
+            return None
+        return int(kids[0]) if kids else None
+
+    def _signal(self, pid: int | None, sig: int) -> None:
+        if pid:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _wait_gone(self, d: Path, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self._supervisor(d) is not None:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def _stop(self, iid: str, name: str, hard: bool) -> None:
+        """Stop init (SIGTERM, SIGKILL after the grace; SIGKILL at once if ``hard``);
+        ``hard`` also kills whatever is left in the instance's cgroups."""
+        d = self._dir(iid)
+        sup = self._supervisor(d)
+        if sup is not None:
+            (d / "stop").touch()
+            if self.cgroups.frozen(name):
+                self.cgroups.freeze(name, False)
+            init = self._init_pid(d, sup)
+            self._signal(init, signal.SIGKILL if hard else signal.SIGTERM)
+            if init is None or not self._wait_gone(d, 0.5 if hard else self.grace_s):
+                self._signal(self._init_pid(d, sup), signal.SIGKILL)
+                if not self._wait_gone(d, 5.0):
+                    try:
+                        u = int((d / "unshare.pid").read_text())
+                    except (OSError, ValueError):
+                        u = None
+                    ours = bool(u) and (_stat(u) or ["", ""])[1] == str(sup)
+                    self._signal(sup, signal.SIGKILL)
+                    if ours:
+                        self._signal(u, signal.SIGKILL)  # --kill-child takes init along
+                    self._wait_gone(d, 2.0)
+        if hard:
+            self._kill_all(name)
+
+    def _start(self, iid: str, inst: dict, meta: dict) -> None:
+        d = self._dir(iid)
+        for f in ("stop", "exit", "supervisor.pid", "unshare.pid"):
+            (d / f).unlink(missing_ok=True)
+        (d / "console.log").touch()
+        hostname = re.sub(r"[^A-Za-z0-9.-]", "", inst.get("hostname") or meta["name"])[:63]
+        (d / "boot.sh").write_text(BOOT.format(
+            dir=shlex.quote(str(d)), mode="overlay" if meta["disk"] == "overlay" else "copy",
+            base=meta.get("base", ""), hostname=shlex.quote(hostname or meta["name"])))
+        (d / "supervisor.sh").write_text(SUPERVISOR)
+        ns = self.where.ns(meta["name"])
+
+        def spawn():
+            return subprocess.Popen(
+                ["setsid", "-f", "/bin/sh", str(d / "supervisor.sh"), str(d)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, close_fds=True).wait(10)
+
+        nsmod.call(ns, spawn)
+        deadline = time.monotonic() + 10
+        while True:  # until init runs (or the supervisor ended: init failed at once)
+            sup = self._supervisor(d)
+            if sup is not None and self._init_pid(d, sup) is not None:
+                return
+            if sup is None and (d / "exit").exists():
+                return
+            if time.monotonic() > deadline:
+                self._kill_all(meta["name"])
+                raise RuntimeError(f"instance {meta['name']}: init did not start")
+            time.sleep(0.02)
+
+    def _kill_all(self, name: str) -> None:
+        """SIGKILL every process in the instance's cgroups (the last resort)."""
+        for pid in self.cgroups.pids(name):
+            self._signal(pid, signal.SIGKILL)
+
+    # -- disk --------------------------------------------------------------------
+    def _prepare_disk(self, iid: str, inst: dict, meta: dict) -> None:
+        base = self.images.rootfs(inst.get("image") or {})
+        d = self._dir(iid)
+        for sub in ("upper", "work", "rootfs"):
+            shutil.rmtree(d / sub, ignore_errors=True)
+        if self.overlay:
+            for sub in ("upper", "work", "rootfs"):
+                (d / sub).mkdir()
+            meta.update(disk="overlay", base=str(base))
+        else:
+            proc = subprocess.run(["cp", "-a", str(base), str(d / "rootfs")],
+                                  capture_output=True, text=True, timeout=600)
+            if proc.returncode != 0:
+                raise RuntimeError(f"copying the root filesystem: {proc.stderr[:300]}")
+            meta.update(disk="copy", base=str(base))
+        meta["image_id"] = (inst.get("image") or {}).get("id")
+
+    # -- network -----------------------------------------------------------------
+    def _plug(self, meta: dict, ports: list[dict]) -> None:
+        ns = nsmod.ensure_netns(self.where, meta["name"])
+        root = self.where.root
+        old = {p for p in meta.get("ports", [])}
+        for i, port in enumerate(ports):
+            tap, eth = names.tap(port["id"]), f"eth{i}"
+            links.ensure_veth(root, tap, eth, peer_ns=ns, mtu=int(port.get("mtu") or 1500))
+            mac = (port.get("mac_address") or "").lower()
+            cur = links.get_link(ns, eth)
+            if mac and cur is not None and (cur.mac or "").lower() != mac:
+                links.set_mac(ns, eth, mac)
+        for gone in old - {p["id"] for p in ports}:
+            links.delete_link(root, names.tap(gone))
+        meta["ports"] = [p["id"] for p in ports]
+
+    # -- the contract --------------------------------------------------------------
+    def reconcile(self, instance: dict) -> InstanceStatus:
+        iid, name = instance["id"], instance.get("name") or ""
+        if not NAME_RE.match(name):
+            raise VirtError(f"invalid instance name {name!r}")
+        power = instance.get("power") or "on"
+        if power not in ("on", "off", "paused"):
+            raise VirtError(f"unknown power {power!r}")
+        if power == "paused" and not self.cgroups.can_freeze():
+            raise VirtError("pause is unavailable on this host (no cgroup freezer)")
+        reboot_seq = int(instance.get("reboot_seq") or 0)
+        rebuild_seq = int(instance.get("rebuild_seq") or 0)
+        flavor = instance.get("flavor") or {}
+        d = self._dir(iid)
+        meta = self._meta(iid)
+        if meta is None:
+            d.mkdir(parents=True, exist_ok=True)
+            meta = {"id": iid, "name": name, "power": None, "reboot_seq": reboot_seq,
+                    "rebuild_seq": rebuild_seq, "ports": []}
+            self._save(iid, meta)  # first, so orphan cleanup knows the name
+            self._prepare_disk(iid, instance, meta)
+            self._save(iid, meta)
+        self._plug(meta, instance.get("ports") or [])
+        (d / "cgroups").write_text("\n".join(self.cgroups.ensure(
+            name, int(flavor.get("vcpus") or 0), int(flavor.get("ram") or 0))))
+        self._save(iid, meta)
+        alive = self._supervisor(d) is not None
+        if rebuild_seq != meta["rebuild_seq"]:
+            self._stop(iid, name, hard=False)
+            self._prepare_disk(iid, instance, meta)
+            meta.update(rebuild_seq=rebuild_seq, reboot_seq=reboot_seq, power=None)
+            self._save(iid, meta)
+            alive = False
+        elif reboot_seq != meta["reboot_seq"]:
+            meta["reboot_seq"] = reboot_seq
+            if power == "on":
+                self._stop(iid, name, hard=instance.get("reboot_type") == "HARD")
+                meta["power"] = None  # boot again below
+                alive = False
+        if power == "off":
+            if meta["power"] != "off":
+                self._stop(iid, name, hard=False)
+        else:
+            if meta["power"] in (None, "off") or (meta["power"] == "paused" and not alive):
+                if not alive:
+                    self._start(iid, instance, meta)
+            frozen = self.cgroups.frozen(name)
+            if power == "paused" and not frozen:
+                self.cgroups.freeze(name, True)
+            elif power == "on" and frozen:
+                self.cgroups.freeze(name, False)
+        meta["power"] = power
+        self._save(iid, meta)
+        return self.status(iid)
+
+    def status(self, instance_id: str) -> InstanceStatus:
+        meta = self._meta(instance_id)
+        if meta is None:
+            return InstanceStatus(NOSTATE)
+        d = self._dir(instance_id)
+        seqs = (int(meta.get("reboot_seq") or 0), int(meta.get("rebuild_seq") or 0))
+        if self._supervisor(d) is not None:
+            state = PAUSED if self.cgroups.frozen(meta["name"]) else RUNNING
+        elif meta.get("power") in ("off", None):
+            state = SHUTDOWN
+        else:
+            try:
+                rc = (d / "exit").read_text().strip()
+            except OSError:
+                rc = None
+            state = SHUTDOWN if rc == "0" else CRASHED
+        return InstanceStatus(state, *seqs)
+
+    def console(self, instance_id: str, max_bytes: int = 65536) -> str | None:
+        try:
+            path = self._dir(instance_id) / "console.log"
+            with open(path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - max_bytes))
+                data = f.read(max_bytes)
+        except (OSError, VirtError):
+            return None
+        return data.decode(errors="replace")
+
+    def destroy(self, instance_id: str) -> None:
+        d = self._dir(instance_id)
+        meta = self._meta(instance_id)
+        if meta is None and not d.exists():
+            return
+        name = (meta or {}).get("name")
+        if name:
+            self._stop(instance_id, name, hard=True)
+        if self._supervisor(d) is not None:
+            raise RuntimeError(f"instance {instance_id}: processes did not stop")
+        if name:
+            for port in (meta or {}).get("ports", []):
+                links.delete_link(self.where.root, names.tap(port))
+            nsmod.delete_netns(self.where, name)
+            self.cgroups.remove(name)
+        shutil.rmtree(d, ignore_errors=True)
+
+    def list_instances(self) -> dict[str, str]:
+        out = {}
+        for d in sorted(self.instances_dir.iterdir()) if self.instances_dir.is_dir() else []:
+            if not ID_RE.match(d.name):
+                continue
+            meta = self._meta(d.name)
+            out[d.name] = (meta or {}).get("name") or ""
+        return out
+
+    def cleanup_orphans(self, desired: dict[str, dict]) -> list[str]:
+        gone = super().cleanup_orphans(desired)
+        keep = {i.get("name") for i in desired.values()} | set(self.list_instances().values())
+        for ns_name in nsmod.list_netns(self.where):
+            if ns_name.startswith(PREFIX) and NAME_RE.match(ns_name) and ns_name not in keep:
+                LOG.info("removing orphan instance namespace %s", ns_name)
+                nsmod.delete_netns(self.where, ns_name)
+                if self.cgroups.exists(ns_name):
+                    self.cgroups.remove(ns_name, timeout=0.5)
+        return gone
+
+    def host_resources(self) -> dict:
+        mem_kb = 0
+        try:
+            for line in Path("/proc/meminfo").read_text().splitlines():
+                if line.startswith("MemTotal:"):
+                    mem_kb = int(line.split()[1])
+        except OSError:
+            pass
+        disk = shutil.disk_usage(self.state_dir)
+        return {"vcpus": os.cpu_count() or 1, "memory_mb": mem_kb // 1024,
+                "local_gb": disk.total >> 30, "hypervisor_hostname": self.host,
+                "host_ip": getattr(self.settings, "agent_tunneling_ip", "") or "127.0.0.1"}
+
+    def configurations(self) -> dict:
+        return {"driver": "netns", "rootfs": "overlay" if self.overlay else "copy",
+                **self.cgroups.describe()}
