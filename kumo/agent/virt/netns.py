@@ -456,6 +456,21 @@ class NetnsDriver(ComputeDriver):
                     self.cgroups.remove(ns_name, timeout=0.5)
         return gone
 
+    def init_pid(self, instance_id: str) -> int | None:
+        """The host PID of the instance's init (PID 1 inside), or None when stopped."""
+        d = self._dir(instance_id)
+        sup = self._supervisor(d)
+        return self._init_pid(d, sup) if sup is not None else None
+
+    def enter_argv(self, instance_id: str) -> list[str]:
+        """The command prefix that runs a command inside the running instance (all its
+        namespaces, its root and working directory): ``nsenter -t <init> -a -r -w``.
+        ``VirtError`` when it is not running."""
+        pid = self.init_pid(instance_id)
+        if pid is None:
+            raise VirtError(f"instance {instance_id} is not running")
+        return ["nsenter", "-t", str(pid), "-a", "-r", "-w"]
+
     def host_resources(self) -> dict:
         mem_kb = 0
         try:
