@@ -26,6 +26,7 @@ class Cloud:
     """Everything a request handler may call, built once per process."""
 
     def __init__(self, settings: Settings, db: Database | None = None):
+        from kumo.compute.manager import Compute
         from kumo.identity.manager import Identity
         from kumo.image.manager import Images
         from kumo.network.manager import Networking
@@ -38,6 +39,7 @@ class Cloud:
         self.identity.auth.load_keys()
         self.networking = Networking(settings, self.db)
         self.images = Images(settings, self.db)
+        self.compute = Compute(self)
 
     def authenticate(self, req: Request, required: bool) -> RequestContext:
         """Validate ``X-Auth-Token`` into a request context (401 if invalid or absent
@@ -69,11 +71,13 @@ class Cloud:
 
 def services() -> list[Service]:
     """The services Kumo serves, each with its routes registered."""
+    from kumo.compute.api import service as compute
+    from kumo.compute.metadata import service as metadata
     from kumo.identity.api import service as identity
     from kumo.image.api import service as image
     from kumo.network.api import service as network
 
-    return [identity, network, image]
+    return [identity, network, image, compute, metadata]
 
 
 class App:

@@ -117,6 +117,28 @@ class Settings:
     #: Seconds init gets after SIGTERM (stop, soft reboot) before SIGKILL.
     agent_compute_stop_grace_s: float = 5.0
 
+    # -- Compute (Nova v2.1): scheduler and default quotas ---------------------------
+    #: Boot attempts on different hosts before a server goes to ERROR (Nova's
+    #: ``[scheduler] max_attempts``).
+    scheduler_max_attempts: int = 3
+    #: Overcommit ratios of the RAM/vCPU/disk filters (Nova's ``*_allocation_ratio``).
+    scheduler_cpu_allocation_ratio: float = 16.0
+    scheduler_ram_allocation_ratio: float = 1.5
+    scheduler_disk_allocation_ratio: float = 1.0
+    #: The availability zone of hosts that do not report one, and of servers that ask
+    #: for none (Nova's ``default_availability_zone``).
+    compute_default_availability_zone: str = "nova"
+    #: Largest ``user_data`` (base64 text) a server may carry, in bytes (Nova: 65535).
+    compute_max_user_data_bytes: int = 65535
+    #: Default quotas per project (Nova's defaults); -1 is unlimited.
+    quota_instances: int = 10
+    quota_cores: int = 20
+    quota_ram: int = 51200
+    quota_key_pairs: int = 100
+    quota_server_groups: int = 10
+    quota_server_group_members: int = 10
+    quota_metadata_items: int = 128
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{Path(self.state_dir) / 'kumo.db'}"

@@ -16,7 +16,7 @@ from kumo.identity.resource import DEFAULT_DOMAIN_ID
 
 #: (service type, service name, path below the public URL) of every Kumo service.
 CATALOG = [("identity", "keystone", "/identity"), ("network", "neutron", "/networking"),
-           ("image", "glance", "/image")]
+           ("image", "glance", "/image"), ("compute", "nova", "/compute/v2.1")]
 
 
 def _find(identity: Identity, model, **where):

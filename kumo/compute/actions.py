@@ -1,0 +1,361 @@
+"""Server actions (Compute API "Servers - run an action (servers, action)"), the agents'
+status reports that complete them, and instance actions ("Servers actions
+(servers, os-instance-actions)").
+
+An action checks the server's state as the reference does (409 otherwise), sets the
+``task_state`` and changes the desired state the agent realizes (``power``,
+``reboot_seq``, ``rebuild_seq``, ``host``, ``flavor``...). The agent's status report
+(``POST /compute/kumo/v1/instances/{id}/status``) then finishes the task: for example
+``powering-off`` + ``shutdown`` -> SHUTOFF. A report with ``error`` during a boot
+reschedules on another host (up to ``scheduler_max_attempts``), else sets ERROR with a
+``fault``.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from kumo.common import exceptions as exc
+from kumo.common.timeutils import isotime, utcnow
+from kumo.compute.models import Instance, InstanceAction, ServerGroup
+from kumo.compute.scheduler import NoValidHost
+from kumo.compute.servers import InstanceInvalidState, InstanceNotFound
+
+POWER = {"nostate": 0, "running": 1, "paused": 3, "shutdown": 4, "crashed": 6}
+BOOTING = ("spawning", "scheduling", "networking", "block_device_mapping")
+#: task_state -> (reported power state, resulting vm_state)
+COMPLETES = {
+    "spawning": ("running", "active"), "rebuilding": ("running", "active"),
+    "rebuild_spawning": ("running", "active"), "rebooting": ("running", "active"),
+    "reboot_started": ("running", "active"), "rebooting_hard": ("running", "active"),
+    "reboot_started_hard": ("running", "active"), "powering-off": ("shutdown", "stopped"),
+    "powering-on": ("running", "active"), "pausing": ("paused", "paused"),
+    "unpausing": ("running", "active"), "resize_migrating": ("running", "resized"),
+    "resize_finish": ("running", "resized"), "resize_reverting": ("running", "active"),
+}
+
+
+class Actions:
+    def __init__(self, compute):
+        self.compute = compute
+
+    # -- instance actions ------------------------------------------------------------------
+    def record(self, session, ctx, row: Instance, action: str, request_id: str,
+               done: bool = False) -> None:
+        now = utcnow()
+        session.add(InstanceAction(
+            instance_id=row.id, request_id=request_id, action=action,
+            project_id=row.project_id, user_id=getattr(ctx, "user_id", None) or "",
+            message=None, start_time=now, updated_at=now,
+            events=[{"event": f"compute_{action}_instance", "start_time": now.isoformat(),
+                     "finish_time": now.isoformat() if done else None,
+                     "result": "Success" if done else None, "traceback": None,
+                     "host": row.host}]))
+
+    def _finish(self, session, row: Instance, error: str | None = None) -> None:
+        last = session.scalar(sa.select(InstanceAction).where(
+            InstanceAction.instance_id == row.id).order_by(InstanceAction.id.desc()).limit(1))
+        if last is None:
+            return
+        now = utcnow().isoformat()
+        events = [dict(e) for e in last.events]
+        for e in events:
+            if e.get("finish_time") is None:
+                e["finish_time"] = now
+                e["result"] = "Error" if error else "Success"
+                e["traceback"] = error
+        last.events = events
+        if error:
+            last.message = "Error"
+        last.updated_at = utcnow()
+
+    def list(self, ctx, server_id: str) -> list[InstanceAction]:
+        with self.compute.read() as s:
+            self.compute.servers.get(s, ctx, server_id, deleted=True)
+            return list(s.scalars(sa.select(InstanceAction).where(
+                InstanceAction.instance_id == server_id)
+                .order_by(InstanceAction.id.desc())))
+
+    def get(self, ctx, server_id: str, request_id: str) -> InstanceAction:
+        with self.compute.read() as s:
+            self.compute.servers.get(s, ctx, server_id, deleted=True)
+            found = s.scalar(sa.select(InstanceAction).where(
+                InstanceAction.instance_id == server_id,
+                InstanceAction.request_id == request_id))
+            if found is None:
+                raise exc.NotFound(f"Action for request_id {request_id} on instance "
+                                   f"{server_id} not found")
+            return found
+
+    # -- actions ---------------------------------------------------------------------------
+    def run(self, ctx, server_id: str, action: str, request_id: str, apply,
+            states: tuple, tasks: tuple = (None,), lock_exempt: bool = False,
+            network: bool = False):
+        """Check state and lock, then ``apply(session, row)`` in one write."""
+        c = self.compute
+        with c.write(network=network) as s:
+            row = c.servers.get(s, ctx, server_id)
+            if not lock_exempt:
+                c.servers.check_unlocked(ctx, row)
+            if row.vm_state not in states or row.task_state not in tasks:
+                raise InstanceInvalidState(row, action)
+            result = apply(s, row)
+            row.updated_at = utcnow()
+            self.record(s, ctx, row, action, request_id, done=row.task_state is None)
+            c.changed(s, row)
+            return result
+
+    def reboot(self, ctx, sid, rid, kind: str):
+        def apply(s, row):
+            row.reboot_seq += 1
+            row.reboot_type = kind
+            row.power = "on"
+            row.task_state = "reboot_started_hard" if kind == "HARD" else "reboot_started"
+        if kind == "HARD":
+            return self.run(ctx, sid, "reboot", rid, apply,
+                            ("active", "stopped", "paused", "suspended", "error"),
+                            (None, "reboot_started", "rebooting", "reboot_pending"))
+        return self.run(ctx, sid, "reboot", rid, apply, ("active",))
+
+    def stop(self, ctx, sid, rid):
+        def apply(s, row):
+            row.power, row.task_state = "off", "powering-off"
+        return self.run(ctx, sid, "stop", rid, apply, ("active", "error"))
+
+    def start(self, ctx, sid, rid):
+        def apply(s, row):
+            row.power, row.task_state = "on", "powering-on"
+        return self.run(ctx, sid, "start", rid, apply, ("stopped",))
+
+    def pause(self, ctx, sid, rid):
+        def apply(s, row):
+            row.power, row.task_state = "paused", "pausing"
+        return self.run(ctx, sid, "pause", rid, apply, ("active",))
+
+    def unpause(self, ctx, sid, rid):
+        def apply(s, row):
+            row.power, row.task_state = "on", "unpausing"
+        return self.run(ctx, sid, "unpause", rid, apply, ("paused",))
+
+    def lock(self, ctx, sid, rid, reason: str | None):
+        def apply(s, row):
+            row.locked, row.locked_reason = True, reason
+            row.locked_by = "admin" if ctx.is_admin else "owner"
+        return self.run(ctx, sid, "lock", rid, apply, _ANY_STATE, _ANY_TASK,
+                        lock_exempt=True)
+
+    def unlock(self, ctx, sid, rid):
+        def apply(s, row):
+            if row.locked_by == "admin" and not ctx.is_admin:
+                raise exc.PolicyNotAuthorized(
+                    action="os_compute_api:os-lock-server:unlock:unlock_override")
+            row.locked, row.locked_reason, row.locked_by = False, None, None
+        return self.run(ctx, sid, "unlock", rid, apply, _ANY_STATE, _ANY_TASK,
+                        lock_exempt=True)
+
+    def rebuild(self, ctx, sid, rid, image: dict | None, attrs: dict):
+        def apply(s, row):
+            if image is not None:
+                row.image, row.image_id = image, image["id"]
+            for key, col in (("name", "display_name"), ("description", "description")):
+                if key in attrs:
+                    setattr(row, col, attrs[key])
+            if "metadata" in attrs:
+                row.meta = dict(attrs["metadata"])
+            if "user_data" in attrs:
+                row.user_data = attrs["user_data"]
+            if "key_name" in attrs:
+                row.key_name = attrs["key_name"]
+                row.key_data = attrs.get("key_data")
+            row.rebuild_seq += 1
+            row.power, row.task_state, row.fault = "on", "rebuilding", None
+            if row.vm_state == "error":
+                row.vm_state = "active"
+        return self.run(ctx, sid, "rebuild", rid, apply, ("active", "stopped", "error"))
+
+    def resize(self, ctx, sid, rid, flavor: dict):
+        c = self.compute
+
+        def apply(s, row):
+            if flavor["id"] == (row.flavor or {}).get("id"):
+                raise exc.BadRequest("When resizing, instances must change flavor!")
+            if flavor["disk"] < row.root_gb:
+                raise exc.BadRequest("Resize error: Unable to resize disk down.")
+            c.quotas.check_servers(s, row.project_id, 1, max(
+                flavor["vcpus"] - row.vcpus, 0), max(flavor["ram"] - row.memory_mb, 0), 1)
+            # the server's own usage is freed for the choice (same host allowed)
+            old = {"vcpus": row.vcpus, "ram": row.memory_mb, "disk": row.root_gb}
+            cands = c.scheduler.candidates(s)
+            for cand in cands:
+                if cand.host == row.host:
+                    cand.free_vcpus += old["vcpus"]
+                    cand.free_ram += old["ram"]
+                    cand.free_disk += old["disk"]
+            try:
+                pick = c.scheduler.select(s, flavor, 1, row.requested_az,
+                                          candidates=cands)[0]
+            except NoValidHost as e:
+                raise exc.BadRequest(e.message) from None
+            row.old_flavor, row.old_host = dict(row.flavor), row.host
+            row.flavor = flavor
+            row.vcpus, row.memory_mb, row.root_gb = flavor["vcpus"], flavor["ram"], \
+                flavor["disk"]
+            if pick.host != row.host:
+                c.changed(s, row, "delete", host=row.host)
+                row.host, row.node = pick.host, pick.node
+                c.servers.rebind(s, row, row.host)
+                row.task_state = "resize_migrating"
+            else:
+                row.vm_state, row.task_state = "resized", None
+        return self.run(ctx, sid, "resize", rid, apply, ("active", "stopped"),
+                        network=True)
+
+    def confirm_resize(self, ctx, sid, rid):
+        def apply(s, row):
+            row.old_flavor, row.old_host = None, None
+            row.vm_state = "active" if row.power != "off" else "stopped"
+        return self._resized(ctx, sid, rid, "confirmResize", apply)
+
+    def revert_resize(self, ctx, sid, rid):
+        c = self.compute
+
+        def apply(s, row):
+            old = row.old_flavor
+            row.flavor = old
+            row.vcpus, row.memory_mb, row.root_gb = old["vcpus"], old["ram"], old["disk"]
+            if row.old_host and row.old_host != row.host:
+                c.changed(s, row, "delete", host=row.host)
+                row.host = row.old_host
+                c.servers.rebind(s, row, row.host)
+                row.task_state = "resize_reverting"
+            else:
+                row.vm_state = "active"
+            row.old_flavor, row.old_host = None, None
+        return self._resized(ctx, sid, rid, "revertResize", apply)
+
+    def _resized(self, ctx, sid, rid, action, apply):
+        with self.compute.read() as s:
+            row = self.compute.servers.get(s, ctx, sid)
+            if row.vm_state != "resized":
+                raise exc.BadRequest("Instance has not been resized.") \
+                    if row.task_state is None else InstanceInvalidState(row, action)
+        return self.run(ctx, sid, action, rid, apply, ("resized",), network=True)
+
+    def console(self, ctx, sid, length: int | None) -> str:
+        with self.compute.read() as s:
+            row = self.compute.servers.get(s, ctx, sid)
+            if row.vm_state in ("building", "error") and not row.console:
+                raise exc.Conflict(f"Instance {sid} is not ready")
+            text = row.console or ""
+        if length is not None:
+            lines = text.splitlines(keepends=True)
+            text = "".join(lines[-length:]) if length > 0 else ""
+        return text
+
+    def create_image(self, ctx, sid, rid, name: str, metadata: dict) -> str:
+        """Register a snapshot image in the image service (queued: copying the
+        instance's root filesystem is not done yet)."""
+        c = self.compute
+        with c.read() as s:
+            row = c.servers.get(s, ctx, sid)
+            if row.vm_state not in ("active", "stopped", "paused", "suspended") \
+                    or row.task_state is not None:
+                raise InstanceInvalidState(row, "createImage")
+            image = dict(row.image or {})
+        props = {k: str(v) for k, v in (metadata or {}).items()}
+        props.update({"instance_uuid": row.id, "image_type": "snapshot",
+                      "base_image_ref": image.get("id", ""), "user_id": ctx.user_id or ""})
+        if image.get("kumo_rootfs"):
+            props["kumo_rootfs"] = image["kumo_rootfs"]
+        made = c.images.create(ctx, {"name": name, "visibility": "private",
+                                     "container_format": image.get("container_format"),
+                                     "disk_format": image.get("disk_format"), **props})
+        with c.write() as s:
+            row = c.servers.get(s, ctx, sid)
+            self.record(s, ctx, row, "createImage", rid, done=True)
+        return made.id
+
+    # -- agent status reports ------------------------------------------------------------
+    def report(self, instance_id: str, body: dict) -> None:
+        """Apply an agent's status report (see the module doc); 404 unknown instance,
+        409 if it is no longer on the reporting host."""
+        c = self.compute
+        with c.write(network=True) as s:
+            row = s.scalar(sa.select(Instance).where(Instance.id == instance_id,
+                                                     Instance.deleted.is_(False)))
+            if row is None:
+                raise InstanceNotFound(id=instance_id)
+            if row.host != body["host"]:
+                raise exc.Conflict(f"Instance {instance_id} is not on host {body['host']}")
+            if body.get("console") is not None:
+                row.console = body["console"][-65536:]
+            if body.get("error"):
+                self._failed(s, row, body["error"])
+                return
+            current = (body.get("reboot_seq", row.reboot_seq) == row.reboot_seq
+                       and body.get("rebuild_seq", row.rebuild_seq) == row.rebuild_seq)
+            state = body.get("power_state") or "nostate"
+            if not current:
+                return
+            row.power_state = POWER.get(state, 0)
+            task = row.task_state
+            done = COMPLETES.get(task)
+            if done is not None and done[0] == state:
+                if task == "spawning" or row.launched_at is None:
+                    row.launched_at = utcnow()
+                row.vm_state, row.task_state = done[1], None
+                self._finish(s, row)
+            elif task is None and row.vm_state == "active" and state in ("shutdown",
+                                                                          "crashed"):
+                row.vm_state, row.power = "stopped", "off"
+                c.changed(s, row)
+            row.updated_at = utcnow()
+
+    def _failed(self, session, row: Instance, error: str) -> None:
+        c = self.compute
+        now = utcnow()
+        if row.vm_state == "building":
+            tried = list(row.tried_hosts or [])
+            if len(tried) < c.settings.scheduler_max_attempts:
+                try:
+                    group_hosts = []
+                    group = session.get(ServerGroup, row.server_group_id) \
+                        if row.server_group_id else None
+                    if group is not None:
+                        group_hosts = list(session.scalars(sa.select(Instance.host).where(
+                            Instance.id.in_(group.members), Instance.id != row.id,
+                            Instance.host.is_not(None), Instance.deleted.is_(False))))
+                    cands = c.scheduler.candidates(session)
+                    pick = c.scheduler.select(session, {
+                        "vcpus": row.vcpus, "ram": row.memory_mb, "disk": row.root_gb},
+                        1, row.requested_az, group, exclude=tuple(tried),
+                        group_hosts=group_hosts, candidates=cands)[0]
+                except NoValidHost:
+                    pick = None
+                if pick is not None:
+                    c.changed(session, row, "delete", host=row.host)
+                    row.host, row.node, row.availability_zone = pick.host, pick.node, pick.az
+                    row.tried_hosts = tried + [pick.host]
+                    c.servers.rebind(session, row, row.host)
+                    row.updated_at = now
+                    c.changed(session, row)
+                    return
+                message = ("No valid host was found. There are not enough hosts "
+                           f"available. Last exception: {error}")
+            else:
+                message = (f"Exceeded maximum number of retries. Exceeded max scheduling "
+                           f"attempts {c.settings.scheduler_max_attempts} for instance "
+                           f"{row.id}. Last exception: {error}")
+        else:
+            message = error
+        row.vm_state, row.task_state = "error", None
+        row.fault = {"code": 500, "message": message[:255], "details": error,
+                     "created": isotime(now, subsecond=False)}
+        row.updated_at = now
+        self._finish(session, row, error)
+
+
+_ANY_STATE = ("active", "building", "stopped", "paused", "suspended", "resized", "error",
+              "rescued", "shelved", "shelved_offloaded", "soft-deleted")
+_ANY_TASK = (None, "spawning", "rebooting", "reboot_started", "rebooting_hard",
+             "reboot_started_hard", "powering-off", "powering-on", "pausing", "unpausing",
+             "rebuilding", "resize_migrating", "resize_reverting", "image_snapshot")

@@ -1,0 +1,125 @@
+"""The Compute API v2.1 (Nova) under ``/compute``: one module per area registers its
+routes on ``service``.
+
+Microversions ("Microversions" in the API guide): the request's
+``OpenStack-API-Version: compute X.Y`` (or ``X-OpenStack-Nova-API-Version: X.Y``;
+``latest`` is :data:`MAX_VERSION`) is parsed before routing into
+``req.context.microversion`` (a ``(major, minor)`` tuple; 2.1 when absent); outside
+[:data:`MIN_VERSION`, :data:`MAX_VERSION`] the answer is 406, a malformed one 400. Every
+reply carries both headers with the version used, and ``Vary``.
+
+Errors are Nova's fault bodies, ``{"<name>": {"code": N, "message": "..."}}`` with
+``itemNotFound``, ``badRequest``, ``forbidden``, ``conflictingRequest``, ``overLimit``...
+"""
+from __future__ import annotations
+
+import logging
+import re
+
+from kumo.common import exceptions as exc
+from kumo.common.context import RequestContext
+from kumo.common.http import Reply, Request, Service
+
+LOG = logging.getLogger(__name__)
+
+MIN_VERSION = (2, 1)
+MAX_VERSION = (2, 96)
+
+FAULT_NAMES = {400: "badRequest", 401: "unauthorized", 403: "forbidden",
+               404: "itemNotFound", 405: "badMethod", 406: "notAcceptable",
+               409: "conflictingRequest", 410: "gone", 413: "overLimit",
+               415: "badMediaType", 429: "overLimit", 501: "notImplemented",
+               503: "serviceUnavailable"}
+
+
+def nova_fault(error: exc.KumoError) -> dict:
+    """Nova's fault body: ``{"itemNotFound": {"code": 404, "message": ...}}``."""
+    name = FAULT_NAMES.get(error.status, "computeFault")
+    return {name: {"code": error.status, "message": error.message}}
+
+
+class NotAcceptable(exc.KumoError):
+    status = 406
+    title = "Not Acceptable"
+    message = "Version %(version)s is not supported by the API. Minimum is %(min)s and " \
+              "maximum is %(max)s."
+
+
+def vstr(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+_VERSION = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
+
+
+def parse_version(req: Request) -> tuple[int, int]:
+    """The requested microversion (see the module doc); raises 400/406."""
+    text = None
+    header = req.headers.get("openstack-api-version")
+    if header:
+        for item in header.split(","):
+            service, _, value = item.strip().partition(" ")
+            if service.lower() == "compute":
+                text = value.strip()
+    if text is None:
+        text = req.headers.get("x-openstack-nova-api-version")
+    if not text:
+        return MIN_VERSION
+    if text.lower() == "latest":
+        return MAX_VERSION
+    m = _VERSION.match(text)
+    if m is None:
+        raise exc.BadRequest(f"API Version String {text} is of invalid format. Must be "
+                             "of format MajorNum.MinorNum.")
+    version = (int(m.group(1)), int(m.group(2)))
+    if not MIN_VERSION <= version <= MAX_VERSION:
+        raise NotAcceptable(version=text, min=vstr(MIN_VERSION), max=vstr(MAX_VERSION))
+    return version
+
+
+class ComputeService(Service):
+    """A :class:`Service` that negotiates the microversion before routing."""
+
+    def dispatch(self, req: Request) -> Reply:
+        version = MIN_VERSION
+        try:
+            version = parse_version(req)
+            route, params = self.match(req.method, req.path)
+            req.params = params
+            req.context = self.authenticate(req, route.authenticated)
+            req.context.microversion = version
+            reply = route.handler(req)
+        except exc.KumoError as e:
+            reply = Reply(e.status, self.fault(e))
+            if e.status == 401:
+                reply.headers["WWW-Authenticate"] = 'Keystone uri="%s"' % req.url_base
+        except Exception:
+            LOG.exception("unexpected error in %s %s", req.method, req.path)
+            reply = Reply(500, self.fault(exc.KumoError()))
+        reply.headers.setdefault("x-openstack-request-id", req.request_id)
+        reply.headers.setdefault("x-compute-request-id", req.request_id)
+        if req.path.startswith("/v2.1"):
+            reply.headers["OpenStack-API-Version"] = f"compute {vstr(version)}"
+            reply.headers["X-OpenStack-Nova-API-Version"] = vstr(version)
+            reply.headers["Vary"] = "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
+        return reply
+
+
+def at_least(req: Request, version: str) -> bool:
+    """True if the request's microversion is ``version`` ("2.47") or newer."""
+    major, minor = version.split(".")
+    return getattr(req.context, "microversion", MIN_VERSION) >= (int(major), int(minor))
+
+
+def ctx_of(req: Request) -> RequestContext:
+    return req.context
+
+
+service = ComputeService("compute", "/compute", nova_fault)
+
+from kumo.compute import policies  # noqa: E402,F401  (registers the default rules)
+from kumo.compute.api import (  # noqa: E402,F401
+    admin, agent, flavors, groups, keypairs, servers, server_actions, server_extras,
+    versions)
+
+__all__ = ["service", "at_least", "MIN_VERSION", "MAX_VERSION"]

@@ -1,0 +1,335 @@
+"""Operator views: hypervisors ("Hypervisors (os-hypervisors)"), compute services
+("Compute services (os-services)"), availability zones ("Availability zones
+(os-availability-zone)"), quotas ("Quota sets (os-quota-sets)"), limits ("Limits
+(limits)") and usage ("Usage reports (os-simple-tenant-usage)")."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from kumo.common import exceptions as exc
+from kumo.common.http import Reply, Request
+from kumo.common.timeutils import isotime, parse_isotime, utcnow
+from kumo.compute import schemas
+from kumo.compute.api import at_least, service
+from kumo.compute.quotas import LEGACY_2_36, LEGACY_2_57, RESOURCES
+
+P = "os_compute_api:"
+
+
+# -- hypervisors -------------------------------------------------------------------------
+def _hyp_id(req: Request, h):
+    return h.node_uuid if at_least(req, "2.53") else h.id
+
+
+def _hypervisor(req: Request, h, usage: dict, detail: bool) -> dict:
+    hosts = req.cloud.compute.hosts
+    body = {"id": _hyp_id(req, h), "hypervisor_hostname": h.hypervisor_hostname,
+            "state": "up" if hosts.is_up(h) else "down",
+            "status": "disabled" if h.disabled else "enabled"}
+    if not detail:
+        return body
+    u = usage.get(h.host, {"vcpus": 0, "ram": 0, "disk": 0, "count": 0})
+    body.update({"host_ip": h.host_ip, "hypervisor_type": h.hypervisor_type,
+                 "hypervisor_version": 1000,
+                 "service": {"host": h.host, "disabled_reason": h.disabled_reason,
+                             "id": h.service_uuid if at_least(req, "2.53") else h.id}})
+    if at_least(req, "2.88"):
+        body["uptime"] = None
+        return body
+    body.update({"vcpus": h.vcpus, "memory_mb": h.memory_mb, "local_gb": h.local_gb,
+                 "vcpus_used": u["vcpus"], "memory_mb_used": u["ram"],
+                 "local_gb_used": u["disk"], "free_ram_mb": h.memory_mb - u["ram"],
+                 "free_disk_gb": h.local_gb - u["disk"], "current_workload": 0,
+                 "running_vms": u["count"], "disk_available_least": h.local_gb - u["disk"],
+                 "cpu_info": {} if at_least(req, "2.28") else json.dumps({})})
+    return body
+
+
+def _hypervisors(req: Request, detail: bool) -> Reply:
+    req.context.enforce(P + ("os-hypervisors:list-detail" if detail
+                             else "os-hypervisors:list"))
+    compute = req.cloud.compute
+    with compute.read() as s:
+        rows = compute.hosts.all(s)
+        usage = compute.hosts.usage(s)
+    pattern = req.query.get("hypervisor_hostname_pattern")
+    if pattern and at_least(req, "2.53"):
+        rows = [h for h in rows if pattern in h.hypervisor_hostname]
+        if not rows:
+            raise exc.NotFound(f"Hypervisor with hostname pattern {pattern} not found")
+    if "marker" in req.query and at_least(req, "2.33"):
+        ids = [str(_hyp_id(req, h)) for h in rows]
+        if req.query["marker"] not in ids:
+            raise exc.BadRequest(f"marker [{req.query['marker']}] not found")
+        rows = rows[ids.index(req.query["marker"]) + 1:]
+    if "limit" in req.query and at_least(req, "2.33"):
+        rows = rows[:int(req.query["limit"])]
+    return Reply(200, {"hypervisors": [_hypervisor(req, h, usage, detail) for h in rows]})
+
+
+@service.route("GET", "/v2.1/os-hypervisors")
+def hypervisors(req: Request) -> Reply:
+    return _hypervisors(req, False)
+
+
+@service.route("GET", "/v2.1/os-hypervisors/detail")
+def hypervisors_detail(req: Request) -> Reply:
+    return _hypervisors(req, True)
+
+
+@service.route("GET", "/v2.1/os-hypervisors/statistics")
+def statistics(req: Request) -> Reply:
+    if at_least(req, "2.88"):
+        raise exc.NotFound("The resource could not be found.")
+    req.context.enforce(P + "os-hypervisors:statistics")
+    compute = req.cloud.compute
+    with compute.read() as s:
+        rows = compute.hosts.all(s)
+        usage = compute.hosts.usage(s)
+    stats = {k: 0 for k in ("count", "current_workload", "disk_available_least",
+                            "free_disk_gb", "free_ram_mb", "local_gb", "local_gb_used",
+                            "memory_mb", "memory_mb_used", "running_vms", "vcpus",
+                            "vcpus_used")}
+    for h in rows:
+        d = _hypervisor(req, h, usage, True)
+        stats["count"] += 1
+        for k in stats:
+            if k != "count":
+                stats[k] += d[k]
+    return Reply(200, {"hypervisor_statistics": stats})
+
+
+@service.route("GET", "/v2.1/os-hypervisors/{hypervisor_id}")
+def hypervisor(req: Request) -> Reply:
+    req.context.enforce(P + "os-hypervisors:show")
+    compute = req.cloud.compute
+    with compute.read() as s:
+        h = compute.hosts.find_hypervisor(s, req.params["hypervisor_id"])
+        usage = compute.hosts.usage(s)
+    return Reply(200, {"hypervisor": _hypervisor(req, h, usage, True)})
+
+
+# -- services --------------------------------------------------------------------------
+def _service(req: Request, h) -> dict:
+    body = {"id": h.service_uuid if at_least(req, "2.53") else h.id,
+            "binary": "nova-compute", "host": h.host, "zone": h.availability_zone,
+            "status": "disabled" if h.disabled else "enabled",
+            "state": "up" if req.cloud.compute.hosts.is_up(h) else "down",
+            "updated_at": isotime(h.last_seen), "disabled_reason": h.disabled_reason}
+    if at_least(req, "2.11"):
+        body["forced_down"] = h.forced_down
+    return body
+
+
+@service.route("GET", "/v2.1/os-services")
+def services(req: Request) -> Reply:
+    req.context.enforce(P + "os-services:list")
+    rows = req.cloud.compute.hosts.all()
+    if "host" in req.query:
+        rows = [h for h in rows if h.host == req.query["host"]]
+    if req.query.get("binary") not in (None, "nova-compute"):
+        rows = []
+    return Reply(200, {"services": [_service(req, h) for h in rows]})
+
+
+@service.route("PUT", "/v2.1/os-services/{service_id}")
+def update_service(req: Request) -> Reply:
+    req.context.enforce(P + "os-services:update")
+    hosts = req.cloud.compute.hosts
+    sid = req.params["service_id"]
+    if not at_least(req, "2.53"):
+        body = req.json(schemas.SERVICE_LEGACY)
+        action = {"enable": (False, None), "disable": (True, None),
+                  "disable-log-reason": (True, body.get("disabled_reason")),
+                  "force-down": (None, None)}.get(sid)
+        if action is None:
+            raise exc.NotFound("Unknown action")
+        forced = body.get("forced_down") if sid == "force-down" else None
+        row = hosts.set_status(None, body["host"], action[0], action[1], forced)
+        out = {"host": row.host, "binary": body["binary"]}
+        if sid == "force-down":
+            out["forced_down"] = row.forced_down
+        else:
+            out["status"] = "disabled" if row.disabled else "enabled"
+            if sid == "disable-log-reason":
+                out["disabled_reason"] = row.disabled_reason
+        return Reply(200, {"service": out})
+    body = req.json(schemas.SERVICE_UPDATE)
+    if not body:
+        raise exc.BadRequest("No updates were requested. Fields 'status' or "
+                             "'forced_down' should be specified.")
+    if "disabled_reason" in body and body.get("status") != "disabled":
+        raise exc.BadRequest("Specifying 'disabled_reason' with status other than "
+                             "'disabled' is invalid.")
+    disabled = None if "status" not in body else body["status"] == "disabled"
+    row = hosts.set_status(sid, None, disabled, body.get("disabled_reason"),
+                           body.get("forced_down"))
+    return Reply(200, {"service": _service(req, row)})
+
+
+@service.route("DELETE", "/v2.1/os-services/{service_id}")
+def delete_service(req: Request) -> Reply:
+    req.context.enforce(P + "os-services:delete")
+    req.cloud.compute.hosts.delete_service(req.params["service_id"])
+    return Reply(204)
+
+
+# -- availability zones ----------------------------------------------------------------
+def _zones(req: Request, detail: bool) -> list[dict]:
+    hosts = req.cloud.compute.hosts
+    out = []
+    for name, rows in sorted(hosts.zones().items()):
+        enabled = [h for h in rows if not h.disabled]
+        if not enabled and not detail:
+            continue
+        zone = {"zoneName": name, "zoneState": {"available": any(
+            hosts.is_up(h) for h in enabled)}, "hosts": None}
+        if detail:
+            zone["hosts"] = {h.host: {"nova-compute": {
+                "available": not h.disabled, "active": hosts.is_up(h),
+                "updated_at": isotime(h.last_seen)}} for h in rows}
+        out.append(zone)
+    return out
+
+
+@service.route("GET", "/v2.1/os-availability-zone")
+def zones(req: Request) -> Reply:
+    req.context.enforce(P + "os-availability-zone:list")
+    return Reply(200, {"availabilityZoneInfo": _zones(req, False)})
+
+
+@service.route("GET", "/v2.1/os-availability-zone/detail")
+def zones_detail(req: Request) -> Reply:
+    req.context.enforce(P + "os-availability-zone:detail")
+    return Reply(200, {"availabilityZoneInfo": _zones(req, True)})
+
+
+# -- quotas and limits -----------------------------------------------------------------
+def _quota_body(req: Request, values: dict, legacy=True) -> dict:
+    body = dict(values)
+    if legacy and not at_least(req, "2.57"):
+        body.update(LEGACY_2_57)
+    if legacy and not at_least(req, "2.36"):
+        body.update(LEGACY_2_36)
+    return body
+
+
+def _target(req: Request) -> str:
+    pid = req.params["project_id"]
+    req.context.enforce(P + "os-quota-sets:show", {"project_id": pid})
+    return pid
+
+
+@service.route("GET", "/v2.1/os-quota-sets/{project_id}")
+def quota_show(req: Request) -> Reply:
+    pid = _target(req)
+    compute = req.cloud.compute
+    with compute.read() as s:
+        limits = compute.quotas.limits(s, pid)
+    return Reply(200, {"quota_set": {"id": pid, **_quota_body(req, limits)}})
+
+
+@service.route("GET", "/v2.1/os-quota-sets/{project_id}/detail")
+def quota_detail(req: Request) -> Reply:
+    pid = _target(req)
+    compute = req.cloud.compute
+    with compute.read() as s:
+        limits = compute.quotas.limits(s, pid)
+        used = compute.quotas.usage(s, pid, req.context.user_id)
+    body = {r: {"limit": limits[r], "in_use": used.get(r, 0), "reserved": 0}
+            for r in RESOURCES}
+    for k, v in _quota_body(req, {}).items():
+        body[k] = {"limit": v, "in_use": 0, "reserved": 0}
+    return Reply(200, {"quota_set": {"id": pid, **body}})
+
+
+@service.route("GET", "/v2.1/os-quota-sets/{project_id}/defaults")
+def quota_defaults(req: Request) -> Reply:
+    req.context.enforce(P + "os-quota-sets:defaults")
+    quotas = req.cloud.compute.quotas
+    values = {r: quotas.default(r) for r in RESOURCES}
+    return Reply(200, {"quota_set": {"id": req.params["project_id"],
+                                     **_quota_body(req, values)}})
+
+
+@service.route("PUT", "/v2.1/os-quota-sets/{project_id}")
+def quota_update(req: Request) -> Reply:
+    req.context.enforce(P + "os-quota-sets:update")
+    values = req.json(schemas.QUOTA_UPDATE)["quota_set"]
+    if not at_least(req, "2.36") or True:
+        bad = [k for k in values if k in LEGACY_2_36 or k == "networks"]
+        if bad and at_least(req, "2.36"):
+            raise exc.BadRequest(f"Additional properties are not allowed ({bad[0]!r} was "
+                                 "unexpected)")
+    values = {k: v for k, v in values.items() if k in RESOURCES}
+    limits = req.cloud.compute.quotas.update(req.params["project_id"], values)
+    return Reply(200, {"quota_set": _quota_body(req, limits)})
+
+
+@service.route("DELETE", "/v2.1/os-quota-sets/{project_id}")
+def quota_delete(req: Request) -> Reply:
+    req.context.enforce(P + "os-quota-sets:delete")
+    req.cloud.compute.quotas.reset(req.params["project_id"])
+    return Reply(202)
+
+
+@service.route("GET", "/v2.1/limits")
+def limits(req: Request) -> Reply:
+    req.context.enforce(P + "limits")
+    pid = req.context.project_id
+    if req.query.get("tenant_id") and req.query["tenant_id"] != pid:
+        req.context.enforce(P + "limits:other_project")
+        pid = req.query["tenant_id"]
+    compute = req.cloud.compute
+    with compute.read() as s:
+        lim = compute.quotas.limits(s, pid)
+        used = compute.quotas.usage(s, pid, req.context.user_id)
+    absolute = {"maxServerMeta": lim["metadata_items"],
+                "maxTotalInstances": lim["instances"], "maxTotalCores": lim["cores"],
+                "maxTotalRAMSize": lim["ram"], "maxTotalKeypairs": lim["key_pairs"],
+                "maxServerGroups": lim["server_groups"],
+                "maxServerGroupMembers": lim["server_group_members"],
+                "totalCoresUsed": used["cores"], "totalInstancesUsed": used["instances"],
+                "totalRAMUsed": used["ram"],
+                "totalServerGroupsUsed": used["server_groups"]}
+    if not at_least(req, "2.57"):
+        absolute.update({"maxPersonality": 5, "maxPersonalitySize": 10240,
+                         "maxImageMeta": 128})
+    if not at_least(req, "2.36"):
+        absolute.update({"maxSecurityGroups": 10, "maxSecurityGroupRules": 20,
+                         "maxTotalFloatingIps": 10, "totalFloatingIpsUsed": 0,
+                         "totalSecurityGroupsUsed": 0})
+    return Reply(200, {"limits": {"rate": [], "absolute": absolute}})
+
+
+# -- usage -----------------------------------------------------------------------------
+def _period(req: Request) -> tuple[dt.datetime, dt.datetime]:
+    now = utcnow()
+    try:
+        start = parse_isotime(req.query["start"]) if "start" in req.query else now
+        end = parse_isotime(req.query["end"]) if "end" in req.query else now
+    except ValueError:
+        raise exc.BadRequest("Invalid start time or end time.") from None
+    if start > end:
+        raise exc.BadRequest("Invalid start time. The start time cannot occur after the "
+                             "end time.")
+    return start, end
+
+
+@service.route("GET", "/v2.1/os-simple-tenant-usage")
+def usage_list(req: Request) -> Reply:
+    req.context.enforce(P + "os-simple-tenant-usage:list")
+    start, end = _period(req)
+    detailed = req.query.get("detailed") in ("1", "true", "True")
+    return Reply(200, {"tenant_usages": req.cloud.compute.quotas.tenant_usage(
+        start, end, None, detailed)})
+
+
+@service.route("GET", "/v2.1/os-simple-tenant-usage/{project_id}")
+def usage_show(req: Request) -> Reply:
+    pid = req.params["project_id"]
+    req.context.enforce(P + "os-simple-tenant-usage:show", {"project_id": pid})
+    start, end = _period(req)
+    found = req.cloud.compute.quotas.tenant_usage(start, end, pid, True)
+    return Reply(200, {"tenant_usage": found[0] if found else {}})

@@ -1,0 +1,158 @@
+"""``POST /servers/{server_id}/action`` (Compute API "Servers - run an action"): reboot,
+os-stop, os-start, pause, unpause, lock, unlock, rebuild, resize, confirmResize,
+revertResize, os-getConsoleOutput, createImage, forceDelete. The logic is in
+:mod:`kumo.compute.actions`."""
+from __future__ import annotations
+
+import base64
+import binascii
+
+from kumo.common import exceptions as exc
+from kumo.common.http import Reply, Request
+from kumo.compute.api import at_least, render, service
+from kumo.compute.api.servers import get_row, render_many
+
+P = "os_compute_api:"
+
+
+def _reboot(req, row, arg):
+    kind = str((arg or {}).get("type", "")).upper()
+    if kind not in ("SOFT", "HARD"):
+        raise exc.BadRequest("Invalid input for field/attribute type.")
+    req.cloud.compute.actions.reboot(req.context, row.id, req.request_id, kind)
+    return Reply(202)
+
+
+def _simple(method, rule):
+    def handler(req, row, arg):
+        req.context.enforce(P + rule, {"project_id": row.project_id})
+        getattr(req.cloud.compute.actions, method)(req.context, row.id, req.request_id)
+        return Reply(202)
+    handler.rule = None
+    return handler
+
+
+def _lock(req, row, arg):
+    reason = (arg or {}).get("locked_reason") if at_least(req, "2.73") else None
+    if reason is not None and len(reason) > 255:
+        raise exc.BadRequest("Invalid input for field/attribute locked_reason.")
+    req.cloud.compute.actions.lock(req.context, row.id, req.request_id, reason)
+    return Reply(202)
+
+
+def _rebuild(req, row, arg):
+    compute = req.cloud.compute
+    if not isinstance(arg, dict) or "imageRef" not in arg:
+        raise exc.BadRequest("Invalid input for field/attribute rebuild. 'imageRef' is a "
+                             "required property")
+    image = compute.servers._image(req.context, arg["imageRef"], row.flavor)
+    attrs = {k: arg[k] for k in ("name", "metadata") if k in arg}
+    if "description" in arg and at_least(req, "2.19"):
+        attrs["description"] = arg["description"]
+    if "user_data" in arg:
+        if not at_least(req, "2.57"):
+            raise exc.BadRequest("Additional properties are not allowed ('user_data' was "
+                                 "unexpected)")
+        if arg["user_data"] is not None:
+            try:
+                base64.b64decode(arg["user_data"], validate=True)
+            except (binascii.Error, ValueError, TypeError):
+                raise exc.BadRequest("User data needs to be valid base 64.") from None
+        attrs["user_data"] = arg["user_data"]
+    if "key_name" in arg and at_least(req, "2.54"):
+        attrs["key_name"] = arg["key_name"]
+        attrs["key_data"] = (compute.keypairs.get(req.context.user_id, arg["key_name"])
+                             .public_key if arg["key_name"] else None)
+    compute.actions.rebuild(req.context, row.id, req.request_id, image, attrs)
+    fresh = get_row(req)
+    body = render_many(req, [fresh])[0]
+    body["adminPass"] = arg.get("adminPass", "")
+    return Reply(202, {"server": body})
+
+
+def _resize(req, row, arg):
+    ref = (arg or {}).get("flavorRef")
+    if not ref:
+        raise exc.BadRequest("Invalid input for field/attribute resize. 'flavorRef' is a "
+                             "required property")
+    flavor = req.cloud.compute.servers._flavor(req.context, ref)
+    req.cloud.compute.actions.resize(req.context, row.id, req.request_id, flavor)
+    return Reply(202)
+
+
+def _confirm(req, row, arg):
+    req.cloud.compute.actions.confirm_resize(req.context, row.id, req.request_id)
+    return Reply(204)
+
+
+def _revert(req, row, arg):
+    req.cloud.compute.actions.revert_resize(req.context, row.id, req.request_id)
+    return Reply(202)
+
+
+def _console(req, row, arg):
+    length = (arg or {}).get("length")
+    if length is not None:
+        try:
+            length = int(length)
+        except (TypeError, ValueError):
+            raise exc.BadRequest("Invalid input for field/attribute length.") from None
+        if length < -1:
+            raise exc.BadRequest("Invalid input for field/attribute length.")
+        if length == -1:
+            length = None
+    return Reply(200, {"output": req.cloud.compute.actions.console(
+        req.context, row.id, length)})
+
+
+def _create_image(req, row, arg):
+    if not isinstance(arg, dict) or not str(arg.get("name", "")).strip():
+        raise exc.BadRequest("Invalid input for field/attribute name.")
+    image_id = req.cloud.compute.actions.create_image(
+        req.context, row.id, req.request_id, arg["name"], arg.get("metadata") or {})
+    if at_least(req, "2.45"):
+        return Reply(202, {"image_id": image_id})
+    base = req.url_base.rsplit("/compute", 1)[0]
+    return Reply(202, None, {"Location": f"{base}/image/v2/images/{image_id}"})
+
+
+def _force_delete(req, row, arg):
+    req.cloud.compute.servers.delete(req.context, row.id, req.request_id, force=True)
+    return Reply(202)
+
+
+#: action -> (handler, policy rule)
+ACTIONS = {
+    "reboot": (_reboot, "servers:reboot"),
+    "os-stop": (_simple("stop", "servers:stop"), "servers:stop"),
+    "os-start": (_simple("start", "servers:start"), "servers:start"),
+    "pause": (_simple("pause", "os-pause-server:pause"), "os-pause-server:pause"),
+    "unpause": (_simple("unpause", "os-pause-server:unpause"), "os-pause-server:unpause"),
+    "lock": (_lock, "os-lock-server:lock"),
+    "unlock": (_simple("unlock", "os-lock-server:unlock"), "os-lock-server:unlock"),
+    "rebuild": (_rebuild, "servers:rebuild"),
+    "resize": (_resize, "servers:resize"),
+    "confirmResize": (_confirm, "servers:confirm_resize"),
+    "revertResize": (_revert, "servers:revert_resize"),
+    "os-getConsoleOutput": (_console, "os-console-output"),
+    "createImage": (_create_image, "servers:create_image"),
+    "forceDelete": (_force_delete, "servers:delete"),
+}
+
+
+@service.route("POST", "/v2.1/servers/{server_id}/action")
+def action(req: Request) -> Reply:
+    body = req.json()
+    if not isinstance(body, dict) or len(body) != 1:
+        raise exc.BadRequest("There is either no action or more than one action in the "
+                             "request body.")
+    name, arg = next(iter(body.items()))
+    row = get_row(req)
+    if name not in ACTIONS:
+        raise exc.BadRequest(f"There is no such action: {name}")
+    handler, rule = ACTIONS[name]
+    req.context.enforce(P + rule, {"project_id": row.project_id})
+    return handler(req, row, arg)
+
+
+__all__ = ["ACTIONS", "render"]

@@ -1,0 +1,172 @@
+"""Flavors, their extra specs and access lists (Compute API: "Flavors", "Flavors extra
+specs", "Flavors access"). DevStack's default flavors are created by migration
+``0008_compute``.
+
+A private flavor (``is_public`` false) is visible to admins and to the projects on its
+access list only; to others it is 404.
+"""
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+
+from kumo.common import exceptions as exc
+from kumo.common.timeutils import utcnow
+from kumo.compute.models import Flavor, FlavorAccess
+
+
+class FlavorNotFound(exc.NotFound):
+    message = "Flavor %(id)s could not be found."
+
+
+class Flavors:
+    def __init__(self, compute):
+        self.compute = compute
+
+    def _visible(self, ctx):
+        if ctx.is_admin:
+            return None
+        return sa.or_(Flavor.is_public.is_(True), Flavor.id.in_(
+            sa.select(FlavorAccess.flavor_id).where(
+                FlavorAccess.project_id == (ctx.project_id or ""))))
+
+    def get(self, ctx, flavor_id: str, session=None) -> Flavor:
+        """The flavor if visible to ``ctx`` (``None``: any); 404 otherwise."""
+        with self.compute.db.session(readonly=session is None) as s:
+            stmt = sa.select(Flavor).where(Flavor.id == str(flavor_id))
+            clause = self._visible(ctx) if ctx is not None else None
+            if clause is not None:
+                stmt = stmt.where(clause)
+            row = s.scalar(stmt)
+            if row is None:
+                raise FlavorNotFound(id=flavor_id)
+            return row
+
+    def list(self, ctx, query) -> list[Flavor]:
+        """Flavors by the reference's filters: ``is_public`` (admin: ``none``/``all``
+        lists all), ``minDisk``, ``minRam``, ``sort_key`` (default ``flavorid``),
+        ``sort_dir``, ``limit``, ``marker``."""
+        stmt = sa.select(Flavor)
+        public = (query.get("is_public") or "").lower()
+        if ctx.is_admin:
+            if public in ("true", "1", "yes", "t", "on"):
+                stmt = stmt.where(Flavor.is_public.is_(True))
+            elif public in ("false", "0", "no", "f", "off"):
+                stmt = stmt.where(Flavor.is_public.is_(False))
+        else:
+            stmt = stmt.where(self._visible(ctx))
+        for key, column in (("minDisk", Flavor.disk), ("minRam", Flavor.ram)):
+            if key in query:
+                try:
+                    stmt = stmt.where(column >= int(query[key]))
+                except ValueError:
+                    raise exc.BadRequest(f"Invalid {key} filter [{query[key]}]") from None
+        key = query.get("sort_key", "flavorid")
+        columns = {"flavorid": Flavor.id, "id": Flavor.id, "name": Flavor.name,
+                   "memory_mb": Flavor.ram, "ram": Flavor.ram, "vcpus": Flavor.vcpus,
+                   "root_gb": Flavor.disk, "disk": Flavor.disk, "swap": Flavor.swap,
+                   "created_at": Flavor.created_at}
+        if key not in columns:
+            raise exc.BadRequest(f"Invalid sort_key: {key}")
+        direction = query.get("sort_dir", "asc")
+        if direction not in ("asc", "desc"):
+            raise exc.BadRequest(f"Invalid sort_dir: {direction}")
+        with self.compute.read() as s:
+            rows = list(s.scalars(stmt))
+        col = key if key not in ("flavorid", "id") else "id"
+        attr = {"memory_mb": "ram", "root_gb": "disk"}.get(col, col)
+        rows.sort(key=lambda r: (getattr(r, attr) is None, getattr(r, attr)),
+                  reverse=direction == "desc")
+        if "marker" in query:
+            ids = [r.id for r in rows]
+            if query["marker"] not in ids:
+                raise exc.BadRequest(f"marker [{query['marker']}] not found")
+            rows = rows[ids.index(query["marker"]) + 1:]
+        if "limit" in query:
+            try:
+                limit = int(query["limit"])
+            except ValueError:
+                raise exc.BadRequest("limit param must be an integer") from None
+            if limit < 0:
+                raise exc.BadRequest("limit param must be positive")
+            rows = rows[:limit]
+        return rows
+
+    def create(self, attrs: dict) -> Flavor:
+        """A flavor from a validated body; 409 if the name or id is taken."""
+        fid = attrs.get("id") or str(uuid.uuid4())
+        row = Flavor(id=str(fid), name=attrs["name"].strip(),
+                     description=attrs.get("description"), vcpus=int(attrs["vcpus"]),
+                     ram=int(attrs["ram"]), disk=int(attrs["disk"]),
+                     ephemeral=int(attrs.get("OS-FLV-EXT-DATA:ephemeral") or 0),
+                     swap=int(attrs.get("swap") or 0),
+                     rxtx_factor=float(attrs.get("rxtx_factor") or 1.0),
+                     is_public=attrs.get("os-flavor-access:is_public", True),
+                     disabled=False, extra_specs={}, created_at=utcnow())
+        with self.compute.db.session() as s:
+            if s.scalar(sa.select(Flavor.seq).where(Flavor.name == row.name)) is not None:
+                raise exc.Conflict(f"Flavor with name {row.name} already exists.")
+            if s.scalar(sa.select(Flavor.seq).where(Flavor.id == row.id)) is not None:
+                raise exc.Conflict(f"Flavor with ID {row.id} already exists.")
+            s.add(row)
+        return row
+
+    def update_description(self, flavor_id: str, description: str | None) -> Flavor:
+        with self.compute.db.session() as s:
+            row = self.get(None, flavor_id, s)
+            row.description = description
+            return row
+
+    def delete(self, flavor_id: str) -> None:
+        with self.compute.db.session() as s:
+            row = self.get(None, flavor_id, s)
+            s.execute(sa.delete(FlavorAccess).where(FlavorAccess.flavor_id == row.id))
+            s.delete(row)
+
+    # -- extra specs -------------------------------------------------------------------
+    def set_extra_specs(self, ctx, flavor_id: str, specs: dict) -> dict:
+        with self.compute.db.session() as s:
+            row = self.get(ctx, flavor_id, s)
+            row.extra_specs = {**(row.extra_specs or {}), **specs}
+        return specs
+
+    def delete_extra_spec(self, ctx, flavor_id: str, key: str) -> None:
+        with self.compute.db.session() as s:
+            row = self.get(ctx, flavor_id, s)
+            specs = dict(row.extra_specs or {})
+            if key not in specs:
+                raise exc.NotFound(f"Flavor {flavor_id} has no extra specs with key {key}.")
+            del specs[key]
+            row.extra_specs = specs
+
+    # -- access ------------------------------------------------------------------------
+    def access(self, ctx, flavor_id: str) -> list[dict]:
+        with self.compute.read() as s:
+            row = self.get(ctx, flavor_id, s)
+            if row.is_public:
+                raise exc.NotFound("Access list not available for public flavors.")
+            projects = s.scalars(sa.select(FlavorAccess.project_id).where(
+                FlavorAccess.flavor_id == row.id).order_by(FlavorAccess.project_id))
+            return [{"flavor_id": row.id, "tenant_id": p} for p in projects]
+
+    def add_access(self, ctx, flavor_id: str, project_id: str) -> list[dict]:
+        with self.compute.db.session() as s:
+            row = self.get(ctx, flavor_id, s)
+            if row.is_public:
+                raise exc.Conflict("Can not add access to a public flavor.")
+            if s.get(FlavorAccess, (row.id, project_id)) is not None:
+                raise exc.Conflict(f"Flavor access already exists for flavor {row.id} "
+                                   f"and project {project_id} combination.")
+            s.add(FlavorAccess(flavor_id=row.id, project_id=project_id))
+        return self.access(ctx, flavor_id)
+
+    def remove_access(self, ctx, flavor_id: str, project_id: str) -> list[dict]:
+        with self.compute.db.session() as s:
+            row = self.get(ctx, flavor_id, s)
+            found = s.get(FlavorAccess, (row.id, project_id))
+            if found is None:
+                raise exc.NotFound(f"Flavor access not found for {row.id} / {project_id} "
+                                   "combination.")
+            s.delete(found)
+        return self.access(ctx, flavor_id)

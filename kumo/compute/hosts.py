@@ -1,0 +1,131 @@
+"""Compute hosts as the agents report them: the ``nova-compute`` service of each host
+(Compute API "Compute services (os-services)"), its hypervisor ("Hypervisors
+(os-hypervisors)") and the availability zones they make ("Availability zones").
+
+A host exists once its agent has sent a heartbeat (``POST /compute/kumo/v1/hosts/
+heartbeat``); it is *up* while the last one is younger than ``agent_down_time_s``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+
+from kumo.common import exceptions as exc
+from kumo.common.timeutils import utcnow
+from kumo.compute.models import Host, Instance
+
+
+class ServiceNotFound(exc.NotFound):
+    message = "Service %(id)s could not be found."
+
+
+class HypervisorNotFound(exc.NotFound):
+    message = "Hypervisor with ID '%(id)s' could not be found."
+
+
+class Hosts:
+    def __init__(self, compute):
+        self.compute = compute
+
+    def heartbeat(self, body: dict) -> None:
+        """Create or refresh the host ``body["host"]`` (service and hypervisor)."""
+        now = utcnow()
+        name = body["host"]
+        with self.compute.db.session() as s:
+            row = s.scalar(sa.select(Host).where(Host.host == name))
+            if row is None:
+                row = Host(host=name, service_uuid=str(uuid.uuid4()),
+                           node_uuid=str(uuid.uuid4()), disabled=False, forced_down=False,
+                           created_at=now)
+                s.add(row)
+            row.availability_zone = (body.get("availability_zone")
+                                     or self.compute.settings.compute_default_availability_zone)
+            row.hypervisor_type = body.get("hypervisor_type") or "fake"
+            row.hypervisor_hostname = body.get("hypervisor_hostname") or name
+            row.host_ip = body.get("host_ip") or ""
+            row.driver = body.get("driver") or ""
+            for key in ("vcpus", "memory_mb", "local_gb"):
+                setattr(row, key, int(body.get(key) or 0))
+            row.last_seen = now
+            row.updated_at = now
+
+    def is_up(self, row: Host, now: dt.datetime | None = None) -> bool:
+        now = now or utcnow()
+        return (not row.forced_down and (now - row.last_seen).total_seconds()
+                <= self.compute.settings.agent_down_time_s)
+
+    def all(self, session=None) -> list[Host]:
+        with self.compute.db.session(readonly=session is None) as s:
+            return list(s.scalars(sa.select(Host).order_by(Host.id)))
+
+    def usage(self, session) -> dict[str, dict]:
+        """Per host: ``{"vcpus", "ram", "disk", "count"}`` used by live instances."""
+        I = Instance
+        out = {}
+        for host, n, vcpus, ram, disk in session.execute(sa.select(
+                I.host, sa.func.count(), sa.func.sum(I.vcpus), sa.func.sum(I.memory_mb),
+                sa.func.sum(I.root_gb)).where(I.deleted.is_(False), I.host.is_not(None))
+                .group_by(I.host)):
+            out[host] = {"count": n, "vcpus": int(vcpus or 0), "ram": int(ram or 0),
+                         "disk": int(disk or 0)}
+        return out
+
+    def find_service(self, session, service_id: str) -> Host:
+        """By service UUID (2.53+) or legacy integer id."""
+        stmt = sa.select(Host)
+        if str(service_id).isdigit():
+            stmt = stmt.where(Host.id == int(service_id))
+        else:
+            stmt = stmt.where(Host.service_uuid == str(service_id))
+        row = session.scalar(stmt)
+        if row is None:
+            raise ServiceNotFound(id=service_id)
+        return row
+
+    def find_hypervisor(self, session, hypervisor_id: str) -> Host:
+        stmt = sa.select(Host)
+        if str(hypervisor_id).isdigit():
+            stmt = stmt.where(Host.id == int(hypervisor_id))
+        else:
+            stmt = stmt.where(Host.node_uuid == str(hypervisor_id))
+        row = session.scalar(stmt)
+        if row is None:
+            raise HypervisorNotFound(id=hypervisor_id)
+        return row
+
+    def by_name(self, session, host: str) -> Host | None:
+        return session.scalar(sa.select(Host).where(Host.host == host))
+
+    def set_status(self, row_id: str | None, host: str | None, disabled: bool | None,
+                   reason: str | None = None, forced_down: bool | None = None) -> Host:
+        with self.compute.db.session() as s:
+            if row_id is not None:
+                row = self.find_service(s, row_id)
+            else:
+                row = self.by_name(s, host or "")
+                if row is None:
+                    raise exc.NotFound(f"Host '{host}' is not mapped to any cell")
+            if disabled is not None:
+                row.disabled = disabled
+                row.disabled_reason = reason if disabled else None
+            if forced_down is not None:
+                row.forced_down = forced_down
+            row.updated_at = utcnow()
+            return row
+
+    def delete_service(self, service_id: str) -> None:
+        with self.compute.db.session() as s:
+            row = self.find_service(s, service_id)
+            if s.scalar(sa.select(Instance.id).where(
+                    Instance.host == row.host, Instance.deleted.is_(False)).limit(1)):
+                raise exc.Conflict("Unable to delete compute service that is hosting "
+                                   "instances. Migrate or delete the instances first.")
+            s.delete(row)
+
+    def zones(self) -> dict[str, list[Host]]:
+        out: dict[str, list[Host]] = {}
+        for row in self.all():
+            out.setdefault(row.availability_zone, []).append(row)
+        return out

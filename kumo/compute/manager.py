@@ -1,0 +1,100 @@
+"""The Compute facade: one object per area (flavors, key pairs, hosts, scheduler,
+servers, actions, server groups, quotas) over one database, plus the feed the compute
+agents watch.
+
+Transactions: :meth:`Compute.write` opens a write transaction whose first statement
+increments the ``compute`` row of ``kumo_revision`` (so feed revisions are monotonic in
+commit order, as the networking feed's are). A write that also creates, binds or
+deletes ports passes ``network=True``: it enters the networking write first (taking the
+``network`` revision), then the compute one, in one transaction. The order is always
+network then compute, so two writers never wait on each other in a cycle.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from kumo.common.timeutils import utcnow
+from kumo.db import after_commit
+from kumo.db.models import Revision
+from kumo.compute import models
+
+AREA = "compute"
+_REV = Revision.__table__
+_BUMP = (sa.update(_REV).where(_REV.c.name == AREA)
+         .values(value=_REV.c.value + 1).returning(_REV.c.value))
+_ADD_CHANGE = sa.insert(models.Change.__table__)
+
+
+class Compute:
+    """Facade over the compute areas; built once per process by :class:`kumo.app.Cloud`
+    (``cloud.compute``)."""
+
+    def __init__(self, cloud):
+        from kumo.compute.actions import Actions
+        from kumo.compute.feed import Feed
+        from kumo.compute.flavors import Flavors
+        from kumo.compute.groups import ServerGroups
+        from kumo.compute.hosts import Hosts
+        from kumo.compute.keypairs import KeyPairs
+        from kumo.compute.quotas import Quotas
+        from kumo.compute.scheduler import Scheduler
+        from kumo.compute.servers import Servers
+
+        self.cloud = cloud
+        self.settings = cloud.settings
+        self.db = cloud.db
+        self.feed = Feed(self)
+        self.flavors = Flavors(self)
+        self.keypairs = KeyPairs(self)
+        self.hosts = Hosts(self)
+        self.scheduler = Scheduler(self)
+        self.quotas = Quotas(self)
+        self.groups = ServerGroups(self)
+        self.servers = Servers(self)
+        self.actions = Actions(self)
+
+    @property
+    def networking(self):
+        return self.cloud.networking
+
+    @property
+    def images(self):
+        return self.cloud.images
+
+    @contextlib.contextmanager
+    def write(self, network: bool = False) -> Iterator[orm.Session]:
+        """A write transaction holding the compute revision (and first the network one
+        when ``network``); see the module doc."""
+        outer = self.networking.write() if network else self.db.session()
+        with outer as session:
+            if "compute_revision" not in session.info:
+                value = session.execute(_BUMP).scalar()
+                if value is None:
+                    session.add(Revision(name=AREA, value=1))
+                    session.flush()
+                    value = 1
+                session.info["compute_revision"] = value
+            yield session
+
+    def read(self):
+        return self.db.session(readonly=True)
+
+    def changed(self, session: orm.Session, instance: models.Instance, op: str = "update",
+                host: str | None = None) -> None:
+        """Record that ``instance`` changed for the feed (inside :meth:`write`): its
+        ``revision`` becomes this transaction's; ``host`` defaults to its host."""
+        revision = session.info["compute_revision"]
+        instance.revision = revision
+        host = host if host is not None else instance.host
+        if host is None:
+            return
+        session.connection().execute(_ADD_CHANGE, {
+            "revision": revision, "resource_type": "instance", "resource_id": instance.id,
+            "host": host, "op": op, "at": utcnow()})
+        if not session.info.get("compute_notify"):
+            session.info["compute_notify"] = True
+            after_commit(session, self.feed.notify)

@@ -1,0 +1,153 @@
+"""Compute quotas (Compute API "Quota sets (os-quota-sets)", "Limits") and usage
+("Usage reports (os-simple-tenant-usage)").
+
+Limits are rows of ``compute_quota`` where an admin set them, else the
+``quota_*`` settings; -1 is unlimited. Usage is counted from the live rows (instances,
+cores and RAM of a project's servers, a user's key pairs, a project's server groups), so
+it never drifts.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from kumo.common import exceptions as exc
+from kumo.common.timeutils import isotime, utcnow
+from kumo.compute.models import Instance, KeyPair, Quota, ServerGroup
+
+#: Resources with limits, in the order the reference lists them.
+RESOURCES = ["cores", "instances", "key_pairs", "metadata_items", "ram", "server_groups",
+             "server_group_members"]
+#: Legacy resources rendered (as their fixed values) before the microversion that
+#: removed them: 2.36 (network proxies) and 2.57 (file injection).
+LEGACY_2_36 = {"fixed_ips": -1, "floating_ips": 10, "security_group_rules": 20,
+               "security_groups": 10}
+LEGACY_2_57 = {"injected_file_content_bytes": 10240, "injected_file_path_bytes": 255,
+               "injected_files": 5}
+
+
+class Quotas:
+    def __init__(self, compute):
+        self.compute = compute
+
+    def default(self, resource: str) -> int:
+        return int(getattr(self.compute.settings, f"quota_{resource}"))
+
+    def limit(self, session, project_id: str, resource: str) -> int:
+        found = session.get(Quota, (project_id or "", resource))
+        return found.hard_limit if found is not None else self.default(resource)
+
+    def limits(self, session, project_id: str) -> dict[str, int]:
+        rows = {q.resource: q.hard_limit for q in session.scalars(
+            sa.select(Quota).where(Quota.project_id == project_id))}
+        return {r: rows.get(r, self.default(r)) for r in RESOURCES}
+
+    def usage(self, session, project_id: str, user_id: str | None = None) -> dict[str, int]:
+        I = Instance
+        n, cores, ram = session.execute(sa.select(
+            sa.func.count(), sa.func.coalesce(sa.func.sum(I.vcpus), 0),
+            sa.func.coalesce(sa.func.sum(I.memory_mb), 0)).where(
+            I.project_id == project_id, I.deleted.is_(False))).one()
+        groups = session.scalar(sa.select(sa.func.count()).select_from(ServerGroup).where(
+            ServerGroup.project_id == project_id)) or 0
+        keys = 0
+        if user_id:
+            keys = session.scalar(sa.select(sa.func.count()).select_from(KeyPair).where(
+                KeyPair.user_id == user_id)) or 0
+        return {"instances": n, "cores": int(cores), "ram": int(ram), "key_pairs": keys,
+                "server_groups": groups, "metadata_items": 0, "server_group_members": 0}
+
+    def check_servers(self, session, project_id: str, count: int, vcpus: int,
+                      ram: int, min_count: int = 1) -> int:
+        """How many of ``count`` servers (at least ``min_count``) fit the instances,
+        cores and ram quotas; 403 with the reference's message when not even
+        ``min_count`` fit."""
+        limits = self.limits(session, project_id)
+        used = self.usage(session, project_id)
+        per = {"instances": 1, "cores": vcpus, "ram": ram}
+        fit = count
+        for resource, each in per.items():
+            if limits[resource] < 0 or each == 0:
+                continue
+            fit = min(fit, (limits[resource] - used[resource]) // each)
+        if fit < min_count:
+            overs = [r for r in ("cores", "instances", "ram") if limits[r] >= 0
+                     and used[r] + per[r] * min_count > limits[r]]
+            raise exc.Forbidden(
+                "Quota exceeded for %s: Requested %s, but already used %s of %s %s" % (
+                    ", ".join(overs), ", ".join(str(per[r] * min_count) for r in overs),
+                    ", ".join(str(used[r]) for r in overs),
+                    ", ".join(str(limits[r]) for r in overs), ", ".join(overs)))
+        return fit
+
+    def check_metadata(self, session, project_id: str, metadata: dict) -> None:
+        limit = self.limit(session, project_id, "metadata_items")
+        if 0 <= limit < len(metadata):
+            raise exc.Forbidden("Quota exceeded for metadata_items: Requested "
+                                f"{len(metadata)}, but already used 0 of {limit} "
+                                "metadata_items")
+
+    def update(self, project_id: str, values: dict) -> dict[str, int]:
+        with self.compute.db.session() as s:
+            used = self.usage(s, project_id)
+            for resource, value in values.items():
+                if resource not in RESOURCES:
+                    continue
+                value = int(value)
+                if value < -1:
+                    raise exc.BadRequest(f"Quota limit {value} for {resource} must be "
+                                         "greater than or equal to -1.")
+                if resource in ("instances", "cores", "ram", "server_groups") \
+                        and 0 <= value < used[resource]:
+                    raise exc.BadRequest(f"Quota limit {value} for {resource} must be "
+                                         f"greater than or equal to already used and "
+                                         f"reserved {used[resource]}.")
+                found = s.get(Quota, (project_id, resource))
+                if found is None:
+                    s.add(Quota(project_id=project_id, resource=resource, hard_limit=value))
+                else:
+                    found.hard_limit = value
+            s.flush()
+            return self.limits(s, project_id)
+
+    def reset(self, project_id: str) -> None:
+        with self.compute.db.session() as s:
+            s.execute(sa.delete(Quota).where(Quota.project_id == project_id))
+
+    # -- usage reports -------------------------------------------------------------------
+    def tenant_usage(self, start: dt.datetime, end: dt.datetime,
+                     project_id: str | None = None, detailed: bool = False) -> list[dict]:
+        """os-simple-tenant-usage: per project, the vCPU/RAM/disk hours of servers that
+        ran within [start, end]."""
+        I = Instance
+        with self.compute.read() as s:
+            stmt = sa.select(I).where(I.created_at < end, sa.or_(
+                I.terminated_at.is_(None), I.terminated_at > start))
+            if project_id is not None:
+                stmt = stmt.where(I.project_id == project_id)
+            rows = list(s.scalars(stmt.order_by(I.seq)))
+        now = utcnow()
+        out: dict[str, dict] = {}
+        for r in rows:
+            began = max(r.launched_at or r.created_at, start)
+            ended = min(r.terminated_at or now, end)
+            hours = max((ended - began).total_seconds(), 0) / 3600.0
+            u = out.setdefault(r.project_id, {
+                "tenant_id": r.project_id, "total_local_gb_usage": 0.0,
+                "total_vcpus_usage": 0.0, "total_memory_mb_usage": 0.0,
+                "total_hours": 0.0, "start": isotime(start), "stop": isotime(end)})
+            u["total_local_gb_usage"] += r.root_gb * hours
+            u["total_vcpus_usage"] += r.vcpus * hours
+            u["total_memory_mb_usage"] += r.memory_mb * hours
+            u["total_hours"] += hours
+            if detailed:
+                u.setdefault("server_usages", []).append({
+                    "instance_id": r.id, "name": r.display_name, "hours": hours,
+                    "memory_mb": r.memory_mb, "local_gb": r.root_gb, "vcpus": r.vcpus,
+                    "tenant_id": r.project_id, "flavor": (r.flavor or {}).get("name"),
+                    "started_at": isotime(r.launched_at or r.created_at),
+                    "ended_at": isotime(r.terminated_at),
+                    "state": "terminated" if r.deleted else r.vm_state,
+                    "uptime": int((ended - began).total_seconds())})
+        return list(out.values())
