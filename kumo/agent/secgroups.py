@@ -191,8 +191,9 @@ def plan(actual: Actual, want: Model) -> list[dict]:
     # set elements first (rules may use them), then chains, then map elements (they
     # name chains)
     cmds += set_adds
+    digests = want.hashes()
     for key, rules in want.chains.items():
-        digest = sgmodel.chain_hash(rules)
+        digest = digests[key]
         if actual.chains.get(key) == digest:
             continue
         if key in actual.chains:
@@ -230,6 +231,7 @@ class FirewallDriver(Driver):
         self._lock = threading.Lock()
         self._actual: Actual | None = None
         self._memo: tuple[object, Model] | None = None
+        self._chain_memo: dict = {}
         self._host_ready = False
         #: Transactions applied and nft commands sent (for tests and benchmarks).
         self.transactions = 0
@@ -262,7 +264,8 @@ class FirewallDriver(Driver):
         if self._memo is not None and self._memo[0] is state:
             want = self._memo[1]
         else:
-            want = sgmodel.build(state, self.host, actual.marks, actual.zones)
+            want = sgmodel.build(state, self.host, actual.marks, actual.zones,
+                                 self._chain_memo)
             self._memo = (state, want)
         cmds = plan(actual, want)
         if not cmds:

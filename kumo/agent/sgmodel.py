@@ -75,6 +75,7 @@ class Model:
     (``value`` None for plain sets); ``marks``/``zones``: ``{tap or bridge: number}``."""
 
     chains: dict[Key, list[list]] = field(default_factory=dict)
+    digests: dict[Key, str] = field(default_factory=dict)
     sets: dict[Key, Any] = field(default_factory=dict)
     elements: dict[Key, dict] = field(default_factory=dict)
     marks: dict[str, int] = field(default_factory=dict)
@@ -85,7 +86,11 @@ class Model:
         return not self.marks
 
     def hashes(self) -> dict[Key, str]:
-        return {k: chain_hash(v) for k, v in self.chains.items()}
+        """``{chain: digest}`` (see :func:`chain_hash`), computed once."""
+        for k, v in self.chains.items():
+            if k not in self.digests:
+                self.digests[k] = chain_hash(v)
+        return self.digests
 
 
 BASE_CHAINS: dict[Key, nft.Chain] = {
@@ -377,16 +382,33 @@ def _allocate(wanted: list[str], current: dict[str, int], limit: int) -> dict[st
     return out
 
 
-def build(state: dict, host: str, marks: dict[str, int],
-          zones: dict[str, int]) -> Model:
+def _cached(memo: dict, key, sig, make) -> tuple[list[list], str]:
+    """``make()`` and its digest, reused from ``memo`` while ``sig`` is unchanged."""
+    memo.setdefault("used", set()).add(key)
+    hit = memo.get(key)
+    if hit is not None and hit[0] == sig:
+        return hit[1], hit[2]
+    rules = make()
+    digest = chain_hash(rules)
+    memo[key] = (sig, rules, digest)
+    return rules, digest
+
+
+def build(state: dict, host: str, marks: dict[str, int], zones: dict[str, int],
+          memo: dict | None = None) -> Model:
     """The desired :class:`Model` of ``host`` for snapshot ``state``. ``marks``
     (``{tap: mark}``) and ``zones`` (``{bridge: zone}``) are the numbers in use; they
-    are kept, new ports and networks get free ones."""
+    are kept, new ports and networks get free ones. ``memo`` (a dict the caller keeps
+    between calls) caches chains whose inputs did not change, so a new snapshot with
+    1,000 unchanged ports costs little."""
+    memo = {} if memo is None else memo
+    memo["used"] = set()
     groups = {g["id"]: g for g in state.get("security_groups", [])}
     ports = sorted((p for p in state.get("ports", []) if filtered(p, host)),
                    key=lambda p: p["id"])
     m = Model()
     if not ports:
+        memo.clear()
         return m
     m.marks = _allocate([names.tap(p["id"]) for p in ports], marks, MARK_MAX)
     nets = {p["network_id"] for p in state.get("ports", [])
@@ -402,10 +424,19 @@ def build(state: dict, host: str, marks: dict[str, int],
     for p in ports:
         tap = names.tap(p["id"])
         mark = m.marks[tap]
-        used.update(g for g in p.get("security_groups") or [] if g in groups)
-        m.chains[(BRIDGE, spoof_chain(tap))] = spoof_rules(p, mark)
-        m.chains[(INET, egress_chain(tap))] = port_rules(p, groups, "egress")
-        m.chains[(INET, ingress_chain(tap))] = port_rules(p, groups, "ingress")
+        gids = tuple(g for g in p.get("security_groups") or [] if g in groups)
+        used.update(gids)
+        sig = (mark, p["mac_address"], repr(p.get("fixed_ips")),
+               repr(p.get("allowed_address_pairs")))
+        key = (BRIDGE, spoof_chain(tap))
+        m.chains[key], m.digests[key] = _cached(memo, key, sig,
+                                                lambda: spoof_rules(p, mark))
+        sig = (gids, tuple(groups[g].get("stateful", True) for g in gids))
+        for direction, name in (("egress", egress_chain(tap)),
+                                ("ingress", ingress_chain(tap))):
+            rules, digest = _cached(memo, ("port", direction, sig), sig, lambda: port_rules(
+                {"security_groups": list(gids)}, groups, direction))
+            m.chains[(INET, name)], m.digests[(INET, name)] = rules, digest
         m.elements[(BRIDGE, PORT_SPOOF)][tap] = nft.verdict("goto", spoof_chain(tap))
         m.elements[(BRIDGE, PORT_MARKS)][tap] = mark
         m.elements[(INET, PORT_EGRESS)][mark] = nft.verdict("goto", egress_chain(tap))
@@ -413,8 +444,10 @@ def build(state: dict, host: str, marks: dict[str, int],
     remote: set[str] = set()
     for gid in sorted(used):
         for direction in ("ingress", "egress"):
-            rules = group_rules(groups[gid], direction)
-            m.chains[(INET, group_chain(gid, direction))] = rules
+            key = (INET, group_chain(gid, direction))
+            m.chains[key], m.digests[key] = _cached(
+                memo, key, repr(groups[gid].get("rules")),
+                lambda: group_rules(groups[gid], direction))
         remote.update(r["remote_group_id"] for r in groups[gid].get("rules") or []
                       if r.get("remote_group_id") and not r.get("remote_ip_prefix"))
     for gid in sorted(remote):
@@ -424,4 +457,7 @@ def build(state: dict, host: str, marks: dict[str, int],
             m.sets[(INET, name)] = nft.Set(name, "ipv6_addr" if v6 else "ipv4_addr",
                                            ["interval"])
             m.elements[(INET, name)] = collapse(addrs, v6)
+    used_keys = memo.pop("used")
+    for k in [k for k in memo if k not in used_keys]:
+        del memo[k]
     return m

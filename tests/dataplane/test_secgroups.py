@@ -160,13 +160,18 @@ def test_security_groups_in_nftables(admin, network, hosts, agents, servers, uni
     ip = {i: p.fixed_ips[0]["ip_address"] for i, p in port.items()}
     vm = {i: plug(where, f"vm{i}", p, prefixlen) for i, p in port.items()}
     servers(vm[2])
-    agents(name, where)
+    # before the agent: an orphan chain in our table, someone else's table
+    nft.replace_table(where.root, "inet", TABLE, chains=[nft.Chain("o-tapdeadbeef-00")])
+    nft.replace_table(where.root, "inet", "other", chains=[nft.Chain("keep")])
+    agent = agents(name, where)
 
     for i in port:
         wait_for(lambda: admin.network.get_port(port[i].id).status == "ACTIVE",
                  f"port {i} ACTIVE")
     wanted = {f"i-{names.tap(p.id)}" for p in port.values()} | {f"sg-{sg_a.id}-i"}
     wait_for(lambda: wanted <= (chains(where) or set()), "the firewall chains")
+    assert "o-tapdeadbeef-00" not in chains(where)
+    assert ("inet", "other") in nft.list_tables(where.root)
 
     # no ingress rules: ping and TCP 22 blocked; egress (default rules) allowed
     assert not pings(vm[1], ip[2])
@@ -204,6 +209,18 @@ def test_security_groups_in_nftables(admin, network, hosts, agents, servers, uni
     links.set_mac(vm[1], "eth0", port[1].mac_address)
     wait_for(lambda: pings(vm[1], ip[2]), "ping with the port's own MAC again")
 
+    # an agent restart changes nothing in the kernel (diff, never flush)
+    handles = {(o["chain"]["name"], o["chain"]["handle"])
+               for o in nft.list_table(where.root, "inet", TABLE) if "chain" in o}
+    agent.stop()
+    agent = agents(name, where)
+    wait_for(lambda: agent.realized_revision is not None, "the restart realized")
+    agent.cleanup_orphans()
+    assert agent.drivers[1].transactions == 0
+    assert {(o["chain"]["name"], o["chain"]["handle"]) for o in nft.list_table(
+        where.root, "inet", TABLE) if "chain" in o} == handles
+    assert pings(vm[1], ip[2])
+
     # port_security_enabled false on port 2: anything goes, in and out, even spoofed
     admin.network.update_port(port[2].id, security_group_ids=[],
                               port_security_enabled=False)
@@ -220,3 +237,4 @@ def test_security_groups_in_nftables(admin, network, hosts, agents, servers, uni
     admin.network.delete_port(port[1].id)
     wait_for(lambda: not any(t == TABLE for _, t in nft.list_tables(where.root)),
              "our tables removed")
+    assert ("inet", "other") in nft.list_tables(where.root)
