@@ -175,3 +175,34 @@ def test_instance_lifecycle_for_real(lan, image, tmp_path):
         agent.stop()
         for leftover in list(drv.list_instances()):
             drv.destroy(leftover)
+
+
+def test_boot_failure_is_an_error_and_leaves_nothing(hosts, tmp_path):
+    """An image whose init cannot run: the first boot fails with VirtError (reported as
+    ``error`` so the API reschedules), and destroy leaves nothing."""
+    import io
+    import tarfile
+
+    from kumo.agent.virt import VirtError
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        body = b"#!/bin/sh\necho never\n"  # no /bin/sh in this rootfs: exec fails
+        info = tarfile.TarInfo("sbin/init")
+        info.size, info.mode = len(body), 0o755
+        tar.addfile(info, io.BytesIO(body))
+    data = buf.getvalue()
+    host = hosts("h")
+    drv = NetnsDriver("h", where=host, state_dir=str(tmp_path / "c"),
+                      fetch=lambda i: [data], stop_grace_s=2.0)
+    img = {"id": str(uuid.uuid4()), "checksum": hashlib.md5(data).hexdigest(),
+           "kumo_rootfs": "tar"}
+    inst = instance("h", 0xb, image=img, ports=[])
+    try:
+        with pytest.raises(VirtError, match="boot failed"):
+            drv.reconcile(inst)
+    finally:
+        drv.destroy(inst["id"])
+    assert drv.list_instances() == {}
+    assert inst["name"] not in nsmod.list_netns(host)
+    assert not drv.cgroups.exists(inst["name"])

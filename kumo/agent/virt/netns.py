@@ -122,6 +122,18 @@ def _stat(pid: int) -> list[str] | None:
     return text[text.rindex(")") + 2:].split()
 
 
+def _comm(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+
+
+#: What PID 1 of a starting instance runs before it execs the image's init: boot.sh's
+#: shell, then chroot (our own stages, told apart in our own verified process).
+BOOT_STAGES = ("sh", "chroot")
+
+
 def _alive(pid: int, start: str | None = None) -> bool:
     st = _stat(pid)
     return bool(st) and st[0] not in ("Z", "X") and (start is None or st[19] == start)
@@ -174,7 +186,11 @@ class NetnsDriver(ComputeDriver):
                     raise VirtError("no image source (the driver has no controller client)")
             else:
                 def fetch(image):
-                    return client.download(image["id"])
+                    from kumo.agent.client import NotFound
+                    try:
+                        return client.download(image["id"])
+                    except NotFound as e:
+                        raise VirtError(f"image {image['id']} not found") from e
         self.images = ImageCache(self.state_dir / "images", fetch)
         self.grace_s = float(stop_grace_s if stop_grace_s is not None else
                              getattr(settings, "agent_compute_stop_grace_s", 5.0))
@@ -287,10 +303,14 @@ class NetnsDriver(ComputeDriver):
         deadline = time.monotonic() + 10
         while True:  # until init runs (or the supervisor ended: init failed at once)
             sup = self._supervisor(d)
-            if sup is not None and self._init_pid(d, sup) is not None:
+            init = self._init_pid(d, sup) if sup is not None else None
+            if init is not None and _comm(init) not in BOOT_STAGES:
                 return
             if sup is None and (d / "exit").exists():
-                return
+                rc = (d / "exit").read_text().strip()
+                tail = (self.console(iid, 2000) or "").strip().splitlines()[-3:]
+                raise VirtError(f"instance {meta['name']}: boot failed (status {rc}): "
+                                + " | ".join(tail))
             if time.monotonic() > deadline:
                 self._kill_all(meta["name"])
                 raise RuntimeError(f"instance {meta['name']}: init did not start")
@@ -408,11 +428,24 @@ class NetnsDriver(ComputeDriver):
             state = SHUTDOWN if rc == "0" else CRASHED
         return InstanceStatus(state, *seqs)
 
+    #: console.log is cut back to its last KEEP bytes when it grows past MAX (writers
+    #: append with O_APPEND, so they carry on at the new end).
+    CONSOLE_MAX_BYTES = 4 << 20
+    CONSOLE_KEEP_BYTES = 256 << 10
+
     def console(self, instance_id: str, max_bytes: int = 65536) -> str | None:
         try:
             path = self._dir(instance_id) / "console.log"
-            with open(path, "rb") as f:
+            with open(path, "r+b") as f:
                 size = f.seek(0, os.SEEK_END)
+                if size > self.CONSOLE_MAX_BYTES:
+                    f.seek(size - self.CONSOLE_KEEP_BYTES)
+                    keep = f.read()
+                    f.seek(0)
+                    f.truncate(0)
+                    f.write(keep)
+                    f.flush()
+                    size = len(keep)
                 f.seek(max(0, size - max_bytes))
                 data = f.read(max_bytes)
         except (OSError, VirtError):
