@@ -15,6 +15,8 @@ layout (two tables named :data:`TABLE`, one ``bridge``, one ``inet``):
     ``meta mark`` to the port's mark; other traffic gets mark 0.
   - ``forward`` (hook forward, priority -200, before br_netfilter's -1):
     ``meta mark set oifname map @port_marks`` (0 when the output is no filtered port).
+  - ``input`` (hook input): mark 0, so a frame the host routes onwards (a flat network
+    on ``br-ex``) is not taken for traffic towards the sending port.
 
 ``inet kumo_sg`` (stateful, through br_netfilter: ``bridge-nf-call-ip(6)tables`` = 1)
   - ``zone`` (prerouting, priority -300): ``iifname <brq> ct zone set <n>``: one
@@ -96,6 +98,7 @@ class Model:
 BASE_CHAINS: dict[Key, nft.Chain] = {
     (BRIDGE, "prerouting"): nft.Chain("prerouting", "filter", "prerouting", -200),
     (BRIDGE, "forward"): nft.Chain("forward", "filter", "forward", -200),
+    (BRIDGE, "input"): nft.Chain("input", "filter", "input", -200),
     (INET, "zone"): nft.Chain("zone", "filter", "prerouting", -300),
     (INET, "prerouting"): nft.Chain("prerouting", "filter", "prerouting", 0),
     (INET, "forward"): nft.Chain("forward", "filter", "forward", 0),
@@ -124,6 +127,7 @@ def base_rules() -> dict[Key, list[list]]:
         (BRIDGE, "forward"): [[nft.mangle(MARK, 0)],
                               [nft.mangle(MARK, nft.map_lookup(nft.meta("oifname"),
                                                                PORT_MARKS))]],
+        (BRIDGE, "input"): [[nft.mangle(MARK, 0)]],
         (INET, "prerouting"): [[nft.vmap(MARK, PORT_EGRESS)]],
         (INET, "forward"): [[nft.vmap(MARK, PORT_INGRESS)]],
     }
@@ -188,18 +192,23 @@ def members(state: dict, group: dict) -> list[str]:
 
 
 def collapse(addresses: list[str], v6: bool) -> dict[str, None]:
-    """Addresses/CIDRs of one family as non-overlapping canonical strings (an interval
-    set refuses overlapping elements): ``{"10.0.0.5": None, "10.1.0.0/24": None}``."""
-    nets = []
+    """Addresses/CIDRs of one family as canonical strings with those inside another one
+    left out (an interval set refuses overlapping elements); neighbours are not merged,
+    so a member joining or leaving is one element: ``{"10.0.0.5": None, ...}``."""
+    nets = set()
     for a in addresses:
         try:
             n = ipaddress.ip_network(a, strict=False)
         except ValueError:
             continue
         if (n.version == 6) == v6:
-            nets.append(n)
-    out = {}
-    for n in ipaddress.collapse_addresses(nets):
+            nets.add(n)
+    out: dict[str, None] = {}
+    end = None
+    for n in sorted(nets, key=lambda n: (n.network_address, n.prefixlen)):
+        if end is not None and n.network_address <= end:
+            continue  # CIDRs nest or are disjoint: this one is inside the last kept
+        end = n.broadcast_address
         out[str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n)] = None
     return out
 

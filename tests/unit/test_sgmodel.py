@@ -1,0 +1,126 @@
+"""The firewall's desired model and its diff, without a kernel: rule translation,
+anti-spoofing contents, mark allocation, and that a change touches only what changed."""
+from __future__ import annotations
+
+import json
+
+from kumo.agent import sgmodel
+from kumo.agent.secgroups import Actual, plan
+from kumo.agent.sgmodel import BRIDGE, INET
+
+HOST = "h1"
+
+
+def rule(rid="r1", **kw):
+    body = {"id": rid, "direction": "ingress", "ethertype": "IPv4", "protocol": None,
+            "port_range_min": None, "port_range_max": None, "remote_ip_prefix": None,
+            "remote_group_id": None}
+    body.update(kw)
+    return body
+
+
+def port(i, groups=("g1",), **kw):
+    body = {"id": f"{i:08d}-0000-0000-0000-000000000000", "network_id": "n" * 36,
+            "binding:host_id": HOST, "mac_address": f"fa:16:3e:00:00:{i:02x}",
+            "fixed_ips": [{"ip_address": f"10.0.0.{i}"}], "allowed_address_pairs": [],
+            "security_groups": list(groups), "port_security_enabled": True,
+            "device_owner": "compute:nova"}
+    body.update(kw)
+    return body
+
+
+def text(exprs) -> str:
+    return json.dumps(exprs)
+
+
+def test_rule_translation():
+    tcp = sgmodel.rule_exprs(rule(protocol="tcp", port_range_min=20, port_range_max=22,
+                                  remote_ip_prefix="192.0.2.0/24"), "ingress")
+    assert {"match": {"op": "==", "left": {"payload": {"protocol": "th", "field": "dport"}},
+                      "right": {"range": [20, 22]}}} in tcp
+    assert '"saddr"' in text(tcp) and '"len": 24' in text(tcp)
+    assert tcp[-1] == {"accept": None}
+    # icmp with IPv6 is ICMPv6; type and code from the port range
+    v6 = sgmodel.rule_exprs(rule(ethertype="IPv6", protocol="icmp", port_range_min=128,
+                                 port_range_max=0), "egress")
+    assert '"right": 58' in text(v6) and '"icmpv6"' in text(v6)
+    # numbers work, unknown names and prefixes of the other family never match
+    assert '"right": 47' in text(sgmodel.rule_exprs(rule(protocol="47"), "ingress"))
+    assert sgmodel.rule_exprs(rule(protocol="nope"), "ingress") is None
+    assert sgmodel.rule_exprs(rule(remote_ip_prefix="2001:db8::/32"), "ingress") is None
+    # remote group: the group's member set, source for ingress, destination for egress
+    rg = sgmodel.rule_exprs(rule(remote_group_id="g2"), "egress")
+    assert '"@sg-g2-v4"' in text(rg) and '"daddr"' in text(rg)
+
+
+def test_port_chains_stateful_and_stateless():
+    groups = {"g1": {"id": "g1", "stateful": True, "rules": []},
+              "g2": {"id": "g2", "stateful": False, "rules": []}}
+    stateful = sgmodel.port_rules(port(1), groups, "ingress")
+    assert '"ct"' in text(stateful[0])
+    assert stateful[-2] == [{"jump": {"target": "sg-g1-i"}}]
+    assert stateful[-1] == [{"drop": None}]
+    assert '"ct"' not in text(sgmodel.port_rules(port(1, ["g2"]), groups, "egress"))
+
+
+def test_spoof_chain_and_addresses():
+    p = port(3, allowed_address_pairs=[{"ip_address": "10.9.0.0/24",
+                                        "mac_address": "fa:16:3e:aa:aa:aa"}])
+    rules = text(sgmodel.spoof_rules(p, 7))
+    assert "fa:16:3e:aa:aa:aa" in rules and '"10.9.0.0", "len": 24' in rules
+    assert "fe80::f816:3eff:fe00:3" in rules  # link-local from the MAC
+    assert '"value": 7' in rules
+    assert sgmodel.spoof_rules(p, 7)[-1] == [{"drop": None}]
+    assert sgmodel.collapse(["10.0.0.5", "10.0.0.0/24", "2001:db8::1", "bad"],
+                            False) == {"10.0.0.0/24": None}
+    assert sgmodel.collapse(["10.0.0.4", "10.0.0.5", "10.0.0.4"], False) == {
+        "10.0.0.4": None, "10.0.0.5": None}  # neighbours stay apart
+
+
+def test_which_ports_and_marks():
+    assert sgmodel.filtered(port(1), HOST)
+    assert not sgmodel.filtered(port(1), "other")
+    assert not sgmodel.filtered(port(1, port_security_enabled=False), HOST)
+    assert not sgmodel.filtered(port(1, device_owner="network:dhcp"), HOST)
+    assert sgmodel._allocate(["a", "b", "c"], {"b": 1, "x": 2}, 10) == \
+        {"b": 1, "a": 2, "c": 3}
+
+
+def state(ports, rules, members=None):
+    g = {"id": "g1", "stateful": True, "rules": rules}
+    if members is not None:
+        g["members"] = members
+    return {"revision": 1, "ports": ports, "security_groups": [g]}
+
+
+def test_plan_changes_only_what_changed():
+    ports = [port(i) for i in range(1, 6)]
+    rules = [rule("r1", direction="egress"), rule("r2", remote_group_id="g1")]
+    first = sgmodel.build(state(ports, rules), HOST, {}, {})
+    cmds = plan(Actual(), first)
+    assert cmds[0] == {"add": {"table": {"family": BRIDGE, "name": sgmodel.TABLE}}}
+    assert plan(Actual.of(first), first) == []
+    # one more rule in the group: one chain rewritten, nothing else
+    more = sgmodel.build(state(ports, rules + [rule("r3", protocol="tcp")]), HOST,
+                         first.marks, first.zones)
+    cmds = plan(Actual.of(first), more)
+    assert [c for c in cmds if "flush" in c] == [
+        {"flush": {"chain": {"family": INET, "table": sgmodel.TABLE, "name": "sg-g1-i"}}}]
+    assert all("rule" in c.get("add", {}) or "flush" in c for c in cmds)
+    # a member joins the remote group: one element added, no chain touched
+    joined = sgmodel.build(state(ports, rules, members=[f"10.0.0.{i}" for i in
+                                                        (1, 2, 3, 4, 5, 7)]),
+                           HOST, first.marks, first.zones)
+    assert plan(Actual.of(first), joined) == [
+        {"add": {"element": {"family": INET, "table": sgmodel.TABLE, "name": "sg-g1-v4",
+                             "elem": ["10.0.0.7"]}}}]
+    # a port leaves: its map elements go before its chains
+    fewer = sgmodel.build(state(ports[:-1], rules), HOST, first.marks, first.zones)
+    cmds = plan(Actual.of(first), fewer)
+    kinds = [next(iter(next(iter(c.values())))) for c in cmds]
+    assert kinds.index("element") < kinds.index("chain")
+    assert sum(1 for c in cmds if "delete" in c and "chain" in c["delete"]) == 3
+    # nothing left to filter: both tables deleted
+    assert plan(Actual.of(first), sgmodel.build(state([], rules), HOST, {}, {})) == [
+        {"delete": {"table": {"family": f, "name": sgmodel.TABLE}}}
+        for f in (BRIDGE, INET)]
