@@ -96,7 +96,8 @@ def _start(tmp: Path, db_url: str | None, backend: str) -> Cloud:
     home = tmp / "home"
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "HOME": str(home), "KUMO_STATE_DIR": str(state),
-           "OS_CLIENT_CONFIG_FILE": str(state / "clouds.yaml"), "PYTHONUNBUFFERED": "1"}
+           "OS_CLIENT_CONFIG_FILE": str(state / "clouds.yaml"), "PYTHONUNBUFFERED": "1",
+           "KUMO_COMPUTE_FAKE_HOSTS": "2"}  # compute hosts fake-0, fake-1 (fake driver)
     env.pop("OS_CLOUD", None)
     cmd = [str(BIN / "kumo"), "up", "--port", str(port)]
     if db_url:
