@@ -191,7 +191,23 @@ class Agent:
         for i in range(self.workers):
             self._spawn(self._work, f"agent-worker-{i}")
         self._spawn(self._timer, "agent-timer")
+        for driver in self.drivers:
+            if type(driver).watch is not Driver.watch:
+                self._spawn(lambda d=driver: self._watch(d), f"agent-watch-{driver.name}")
         self.informer.start()
+
+    def _watch(self, driver: Driver) -> None:
+        """Run ``driver.watch`` until the agent stops, restarting it after errors."""
+        delay = self.BACKOFF_MIN_S
+        while not self._stop.is_set():
+            try:
+                driver.watch(self.queue.add, self._stop)
+                delay = self.BACKOFF_MIN_S
+            except Exception:  # noqa: BLE001 - a watch failure must not end the agent
+                LOG.exception("%s: %s watch failed; restarting in %.1f s", self.host,
+                              driver.name, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.BACKOFF_MAX_S)
 
     def _spawn(self, target, name: str) -> None:
         t = threading.Thread(target=target, name=f"{name}-{self.host}", daemon=True)

@@ -18,14 +18,12 @@ by default), for every network that has a port bound to this host
   bridge, given the network's MTU and set up (down when ``admin_state_up`` is false)
   and reported ``ACTIVE``; a missing device (or an admin-down port) is ``DOWN``.
 
-**Peers.** The desired-state feed for a host holds only its own (and unbound) ports, so
-other hosts' ports and tunneling addresses come from a *peer view* (:class:`Peers`);
-:class:`ControllerPeers` reads them from the API (``GET /v2.0/ports?network_id=`` and
-the ``Linux bridge agent`` rows of ``GET /v2.0/agents``, whose ``configurations``
-carry the ``tunneling_ip`` every L2 driver reports in its heartbeat). The feed does
-not wake this host when another host's port changes, so L2 population converges on the
-agent's periodic resync (``agent_resync_s``) -- a feed-side per-network fan-out is the
-planned fix. Without a peer view only local wiring is done.
+**Peers.** The desired-state feed for a host holds only its own (and unbound) ports;
+other hosts' ports come with each network as ``l2_population`` (host, tunneling
+address, MAC, addresses), which the controller computes from the ports and the L2
+agents' heartbeats (:mod:`kumo.network.peers`) and refreshes on every host whenever a
+port elsewhere changes. A :class:`Peers` view (:class:`ControllerPeers` reads the
+API) is the fallback for a controller whose snapshot lacks it.
 
 Reconciling is level-triggered and never flushes: every step reads the kernel and
 changes only the difference. :meth:`LinuxBridgeDriver.cleanup_orphans` deletes only
@@ -125,11 +123,12 @@ class LinuxBridgeDriver(Driver):
         self.bridge_mappings = dict(bridge_mappings if bridge_mappings is not None
                                     else getattr(settings, "agent_bridge_mappings", None)
                                     or {})
-        self.peers = peers if peers is not None else (
-            ControllerPeers(client) if client is not None else None)
+        self.peers = peers
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._port_net: dict[str, str] = {}
+        #: tap name -> port id of the ports bound here, for :meth:`watch`.
+        self._taps: dict[str, str] = {}
 
     # -- the contract --------------------------------------------------------------
     def configurations(self) -> dict:
@@ -151,12 +150,14 @@ class LinuxBridgeDriver(Driver):
         # ports
         port_id = desired["id"]
         if obj is None or obj.get("binding:host_id") != self.host:
+            self._taps.pop(names.tap(port_id), None)
             net_id = self._port_net.pop(port_id, None)
             if net_id is not None:
                 self._sync_network(_find(state, "networks", net_id), net_id, state)
             return None
         net_id = obj["network_id"]
         self._port_net[port_id] = net_id
+        self._taps[names.tap(port_id)] = port_id
         net = _find(state, "networks", net_id)
         self._sync_network(net, net_id, state)
         if net is None:
@@ -181,6 +182,16 @@ class LinuxBridgeDriver(Driver):
                   and lk.name not in wanted_bridges):
                 LOG.info("%s: removing orphan %s", self.host, lk.name)
                 links.delete_link(self.ns, lk.name)
+
+    def watch(self, requeue, stop) -> None:
+        """Requeue a port the moment its ``tap`` device appears or goes (netlink link
+        events in the host's namespace), so plugging an instance makes its port
+        ACTIVE without waiting for a resync."""
+        def on_link(name: str, appeared: bool) -> None:
+            port_id = self._taps.get(name)
+            if port_id is not None:
+                requeue(("ports", port_id))
+        links.watch_links(self.ns, on_link, stop)
 
     # -- networks ------------------------------------------------------------------
     def _lock(self, net_id: str) -> threading.Lock:
@@ -222,7 +233,7 @@ class LinuxBridgeDriver(Driver):
                         or cur.master != br.index or not cur.up):
                     links.ensure_vxlan(self.ns, dev, vni, self.local_ip,
                                        dev=self.underlay_dev, mtu=mtu, master=bridge)
-                self._l2pop(net_id, dev)
+                self._l2pop(net, dev)
             elif net.get("network_type") == "flat" and not mapped:
                 LOG.warning("%s: flat network %s: physical network %r has no bridge "
                             "mapping", self.host, net_id, net.get("physical_network"))
@@ -242,22 +253,33 @@ class LinuxBridgeDriver(Driver):
                     links.delete_link(self.ns, lk.name)
             links.delete_link(self.ns, bridge)
 
-    def _l2pop(self, net_id: str, dev: str) -> None:
+    def _peer_ports(self, net: dict):
+        """``(host, tunneling_ip, mac, [ip])`` of the other hosts' ports on ``net``: from
+        the snapshot's ``l2_population`` (the controller computes it and wakes every
+        host when it changes), else from the :class:`Peers` view."""
+        if "l2_population" in net:
+            for e in net["l2_population"]:
+                yield (e.get("host"), e.get("tunneling_ip"), e["mac_address"],
+                       e.get("ip_addresses") or [])
+        elif self.peers is not None:
+            tunnels = self.peers.tunnel_ips()
+            for port in self.peers.ports(net["id"]):
+                host = port.get("binding:host_id")
+                yield (host, tunnels.get(host), port["mac_address"],
+                       [f["ip_address"] for f in port.get("fixed_ips", [])])
+
+    def _l2pop(self, net: dict, dev: str) -> None:
         """Flood, MAC and neighbour entries on ``dev`` for the other hosts' ports."""
         want_fdb: set[tuple[str, str]] = set()
         want_neigh: dict[str, str] = {}
-        if self.peers is not None:
-            tunnels = self.peers.tunnel_ips()
-            for port in self.peers.ports(net_id):
-                host = port.get("binding:host_id")
-                remote = tunnels.get(host) if host and host != self.host else None
-                if not remote or remote == self.local_ip:
-                    continue
-                mac = port["mac_address"].lower()
-                want_fdb.add((links.ZERO_MAC, remote))
-                want_fdb.add((mac, remote))
-                for fip in port.get("fixed_ips", []):
-                    want_neigh[str(ipaddress.ip_address(fip["ip_address"]))] = mac
+        for host, remote, mac, ips in self._peer_ports(net):
+            if not host or host == self.host or not remote or remote == self.local_ip:
+                continue
+            mac = mac.lower()
+            want_fdb.add((links.ZERO_MAC, remote))
+            want_fdb.add((mac, remote))
+            for ip in ips:
+                want_neigh[str(ipaddress.ip_address(ip))] = mac
         have_fdb = {(mac.lower(), dst) for mac, dst in links.list_fdb(self.ns, dev)}
         for mac, dst in have_fdb - want_fdb:
             links.delete_fdb(self.ns, dev, mac, dst)

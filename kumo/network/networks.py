@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
 from kumo.network import exceptions as nexc
+from kumo.network import peers
 from kumo.network.manager import stamp, touch, visible_clause
 from kumo.network.models import core as models
 
@@ -61,14 +62,17 @@ class Networks:
             models.RBACPolicy.target_tenant.in_([project_id, "*"]))) is not None
 
     def snapshot(self, session, host: str | None) -> dict:
-        """Desired state for the data plane: every network's L2 facts."""
+        """Desired state for the data plane: every network's L2 facts, with
+        ``l2_population``, the ports other hosts have on it (:mod:`kumo.network.peers`)."""
         rows = session.scalars(sa.select(models.Network).order_by(models.Network.id))
+        l2pop = peers.l2_population(session, host)
         return {"networks": [
             {"id": r.id, "project_id": r.project_id, "admin_state_up": r.admin_state_up,
              "network_type": r.network_type, "physical_network": r.physical_network,
              "segmentation_id": r.segmentation_id, "mtu": r.mtu, "external": r.external,
              "port_security_enabled": r.port_security_enabled,
-             "revision_number": r.revision_number} for r in rows]}
+             "revision_number": r.revision_number,
+             "l2_population": l2pop.get(r.id, [])} for r in rows]}
 
     # -- create / update / delete --------------------------------------------------
     def create(self, session, ctx: RequestContext, attrs: dict) -> models.Network:

@@ -35,7 +35,7 @@ from kumo.common.context import RequestContext
 from kumo.common.timeutils import isotime, utcnow
 from kumo.db import Prepared
 from kumo.network import exceptions as nexc
-from kumo.network import ipam
+from kumo.network import ipam, peers
 from kumo.network.manager import new_id, register_part, touch, visible_clause
 from kumo.network.models import core
 from kumo.network.models import ports as models
@@ -145,6 +145,7 @@ class Ports:
             _ADD_GROUP.run(session, [{"port_id": row.id, "security_group_id": g}
                                      for g in groups])
         self._changed(session, row)
+        peers.wake(self.net, session, row.network_id, groups, bool(row.host_id))
         session.info.setdefault("new_ports", {})[row.id] = (held, sorted(groups))
         return row
 
@@ -367,7 +368,7 @@ class Ports:
                                                    attrs["extra_dhcp_opts"] or [])
         if "port_security_enabled" in attrs:
             row.port_security_enabled = attrs["port_security_enabled"]
-        groups = self.security_groups_of(session, [row.id])[row.id]
+        groups = old_groups = self.security_groups_of(session, [row.id])[row.id]
         if "security_groups" in attrs:
             groups = self._check_groups(session, ctx, attrs["security_groups"] or [])
         if not row.port_security_enabled:
@@ -388,6 +389,8 @@ class Ports:
         if old_host and old_host != row.host_id:
             self.net.changed(session, "port", row.id, "delete", host=old_host)
         self._changed(session, row)
+        peers.wake(self.net, session, row.network_id, set(old_groups) | set(groups),
+                   bool(old_host or row.host_id))
 
     def _replace_ips(self, session, network, row: models.Port, specs: list[dict]) -> None:
         held = self.fixed_ips_of(session, [row.id])[row.id]
@@ -434,6 +437,7 @@ class Ports:
             if hook is not None:
                 hook(session, row)
         session.flush()
+        groups = self.security_groups_of(session, [row.id])[row.id]
         released = ipam.release_port(session, row.id)
         _DROP_GROUPS.run(session, {"p": row.id})
         self.net.delete_tags(session, row.id)
@@ -441,6 +445,7 @@ class Ports:
         if isinstance(row, models.Port) and row in session:
             session.expunge(row)
         self._changed(session, row, "delete")
+        peers.wake(self.net, session, row.network_id, groups, bool(row.host_id))
         return released
 
     def on_network_delete(self, session, ctx: RequestContext, network: core.Network) -> None:

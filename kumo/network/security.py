@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from kumo.common.context import RequestContext
 from kumo.db import Base, Prepared
 from kumo.network import exceptions as nexc
+from kumo.network import peers
 from kumo.network.manager import register_part, stamp, touch, visible_clause
 from kumo.network.models import security as models
 
@@ -346,12 +347,14 @@ class SecurityGroups:
 
     # -- data plane ------------------------------------------------------------------
     def snapshot(self, session, host: str | None) -> dict:
-        """Every group with its rules, for the data plane's firewall."""
+        """Every group with its rules and ``members`` (the addresses of its ports,
+        :func:`kumo.network.peers.group_members`), for the data plane's firewall."""
         groups = list(session.scalars(sa.select(SG).order_by(SG.id)))
         rules = self.rules_of(session, [g.id for g in groups])
+        members = peers.group_members(session)
         return {"security_groups": [
             {"id": g.id, "project_id": g.project_id, "stateful": g.stateful,
-             "revision_number": g.revision_number,
+             "revision_number": g.revision_number, "members": members.get(g.id, []),
              "rules": [{"id": r.id, "direction": r.direction, "ethertype": r.ethertype,
                         "protocol": r.protocol, "port_range_min": r.port_range_min,
                         "port_range_max": r.port_range_max,

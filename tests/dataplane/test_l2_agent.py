@@ -17,7 +17,7 @@ import pytest
 from kumo.agent.agent import Agent
 from kumo.agent.client import ControllerClient
 from kumo.agent.dataplane import links, names, netns
-from kumo.agent.l2 import ControllerPeers, LinuxBridgeDriver
+from kumo.agent.l2 import LinuxBridgeDriver
 
 WAIT_S = 60.0
 UNDERLAY = {"A": "10.98.0.1", "B": "10.98.0.2"}
@@ -47,10 +47,11 @@ def agents(cloud):
     def start(name: str, where: netns.Host, local_ip: str) -> Agent:
         client = ControllerClient.from_cloud("kumo-admin",
                                              config_files=[str(cloud.clouds_yaml)])
+        # No peer view and no periodic resync to speak of: other hosts' ports must
+        # arrive through the snapshot's l2_population and the feed's fan-out.
         driver = LinuxBridgeDriver(name, where=where, local_ip=local_ip,
-                                   bridge_mappings={"public": "br-ex"},
-                                   peers=ControllerPeers(client, ttl_s=0.5))
-        agent = Agent(client, name, [driver], workers=3, resync_s=1.0, heartbeat_s=1.0,
+                                   bridge_mappings={"public": "br-ex"})
+        agent = Agent(client, name, [driver], workers=3, resync_s=300.0, heartbeat_s=1.0,
                       wait_s=2.0)
         agent.start()
         started.append(agent)

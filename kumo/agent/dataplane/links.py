@@ -506,3 +506,45 @@ def list_neigh(ns: Netns, dev: str) -> list[tuple[str, str | None]]:
         return [(m.get_attr("NDA_DST"), m.get_attr("NDA_LLADDR"))
                 for m in ipr.neigh("dump", ifindex=idx)
                 if m["ifindex"] == idx and m["state"] & NUD_PERMANENT]
+
+
+# -- events -----------------------------------------------------------------------------
+
+def watch_links(ns: Netns, on_event, stop, poll_s: float = 0.5) -> None:
+    """Call ``on_event(name, appeared)`` for every link created/changed (``appeared``
+    True) or deleted (False) in ``ns`` until the ``stop`` event is set (checked every
+    ``poll_s`` seconds). A raw ``NETLINK_ROUTE`` socket bound to the link multicast group
+    in ``ns`` (opened there by :func:`kumo.agent.dataplane.netns.call`), parsed by
+    pyroute2's marshal. Raises :class:`KumoDataplaneError` if the socket cannot be
+    opened; ``on_event`` exceptions propagate."""
+    import select
+    import socket
+
+    from pyroute2.netlink.rtnl import RTMGRP_LINK
+    from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+
+    def open_socket():
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        sock.bind((0, RTMGRP_LINK))
+        return sock
+
+    try:
+        sock = _netns.call(ns, open_socket)
+    except OSError as e:
+        raise KumoDataplaneError(f"watch links (in {ns})", e.strerror or str(e),
+                                 e.errno or 0) from e
+    marshal = MarshalRtnl()
+    try:
+        while not stop.is_set():
+            ready, _, _ = select.select([sock], [], [], poll_s)
+            if not ready:
+                continue
+            data = sock.recv(1 << 16)
+            for msg in marshal.parse(data):
+                name = msg.get_attr("IFLA_IFNAME")
+                event = msg.get("event")
+                if name and event in ("RTM_NEWLINK", "RTM_DELLINK"):
+                    on_event(name, event == "RTM_NEWLINK")
+    finally:
+        sock.close()
