@@ -203,7 +203,7 @@ class DhcpDriver(Driver):
             all_subnets = [s for s in state.get("subnets", []) if s["network_id"] == net_id]
             subnets = [s for s in all_subnets if s.get("enable_dhcp")]
             port = self._ensure_port(net, subnets, state)
-            ns, dev = self._ensure_namespace(net, port, subnets)
+            ns, dev, fresh = self._ensure_namespace(net, port, subnets)
             isolated = not any(i.get("network_id") == net_id
                                for r in state.get("routers", [])
                                for i in r.get("interfaces") or [])
@@ -220,6 +220,8 @@ class DhcpDriver(Driver):
                                                 metadata_via=via),
             }
             argv = dnsmasq.command_line(files, dev, subnets, lease_s=self.lease_s)
+            if fresh:  # a new ns- leg: a dnsmasq bound to an old one must go
+                dnsmasq.stop(files)
             action, pid = dnsmasq.ensure(ns, files, argv, contents)
             if action != "unchanged":
                 LOG.info("%s: dnsmasq for %s %s (pid %d)", self.host, net_id, action, pid)
@@ -259,15 +261,17 @@ class DhcpDriver(Driver):
         return port
 
     def _ensure_namespace(self, net: dict, port: dict,
-                          subnets: list[dict]) -> tuple[Netns, str]:
+                          subnets: list[dict]) -> tuple[Netns, str, bool]:
         """``qdhcp-<net>`` with the veth ``tap`` <-> ``ns-`` carrying the port's MAC
-        and addresses; returns the namespace and the ``ns-`` name."""
+        and addresses; returns the namespace, the ``ns-`` name and whether the veth
+        was (re)made now."""
         ns = netns.ensure_netns(self.where, names.dhcp_ns(net["id"]))
         tap, dev = names.tap(port["id"]), ns_device(port["id"])
         for lk in links.list_links(ns):  # an old port's leg (the DHCP port changed)
             if lk.name.startswith(NS_DEV) and lk.name != dev:
                 links.delete_link(ns, lk.name)
         cur = links.get_link(ns, dev)
+        fresh = cur is None
         mtu = net.get("mtu") or None
         if cur is None or cur.mtu != mtu or not cur.up \
                 or links.get_link(self.where.root, tap) is None:
@@ -289,7 +293,7 @@ class DhcpDriver(Driver):
                 links.delete_address(ns, dev, cidr)
         for cidr in sorted(want - have):
             links.ensure_address(ns, dev, cidr)
-        return ns, dev
+        return ns, dev, fresh
 
     def _metadata(self, ns: Netns, dev: str, net_id: str, port: dict,
                   subnets: list[dict], isolated: bool) -> dict[str, str]:

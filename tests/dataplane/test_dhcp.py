@@ -248,7 +248,8 @@ def test_dhcp_single_host(cloud, admin, network, hosts, agents, tmp_path):
     # agent restart: dnsmasq keeps running, untouched
     agent.stop()
     agent, driver = agents(name, where, UNDERLAY["A"], metadata=md)
-    wait_for(lambda: agent.realized_revision is not None, "the restarted agent realized")
+    wait_for(lambda: driver.configurations()["networks"] == 1,
+             "the restarted agent's DHCP driver synced the network")
     agent.cleanup_orphans()
     assert dnsmasq.running(files)[0] == pid
     assert lease(vms[0], tmp_path, "vm0c")["ip"] == got[0]
@@ -323,3 +324,41 @@ def test_dhcp_two_hosts(cloud, admin, network, hosts, agents, tmp_path):
         hosts_file = open(drivers[h].files(net.id).hosts).read()
         assert all(port[x].mac_address in hosts_file for x in "AB")
     wait_for(lambda: pings(vm["A"], ips["B"]), "A pings B")
+
+
+def test_dhcp_dual_stack_command_line(cloud, admin, network, hosts, agents):
+    """IPv6 subnets: a SLAAC subnet becomes an ``ra-only`` range with ``--enable-ra``,
+    a stateful one a static range with bracketed static leases; ``ns-`` carries the
+    DHCP port's IPv6 addresses and dnsmasq accepts the command line."""
+    net, v4 = network
+    slaac = admin.network.create_subnet(network_id=net.id, cidr="fd63:1::/64", ip_version=6,
+                                        ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    stateful = admin.network.create_subnet(network_id=net.id, cidr="fd63:2::/64",
+                                           ip_version=6,
+                                           ipv6_address_mode="dhcpv6-stateful")
+    name = f"dhcp6-{uuid.uuid4().hex[:6]}"
+    where = hosts("v6")
+    underlay(where, "a")
+    p = admin.network.create_port(network_id=net.id, binding_host_id=name)
+    plug(where, p, "vm")
+    _, driver = agents(name, where, UNDERLAY["A"])
+    files = driver.files(net.id)
+    pid, argv = wait_for(lambda: dnsmasq.running(files), "dnsmasq running")
+    assert f"--dhcp-range=set:subnet-{slaac.id},fd63:1::,ra-only,64,86400s" in argv
+    assert f"--dhcp-range=set:subnet-{stateful.id},fd63:2::,static,64,86400s" in argv
+    assert f"--dhcp-range=set:subnet-{v4.id},10.63.0.0,static,255.255.255.0,86400s" in argv
+    assert "--enable-ra" in argv
+    port = dhcp_port(admin, net.id, name)
+    assert {f["subnet_id"] for f in port.fixed_ips} == {v4.id, slaac.id, stateful.id}
+    qdhcp = where.ns(names.dhcp_ns(net.id))
+    have = links.list_addresses(qdhcp, ns_device(port.id), 6)
+    for f in port.fixed_ips:
+        if ":" in f["ip_address"]:
+            assert f"{f['ip_address']}/64" in have
+    hosts_file = open(files.hosts).read()
+    v6 = next(f["ip_address"] for f in p.fixed_ips if f["subnet_id"] == stateful.id)
+    assert f"{p.mac_address},{dnsmasq.hostname(v6)}.openstacklocal,[{v6}]" in hosts_file
+    # DHCP off on a subnet changes the ranges: dnsmasq restarts with the new command line
+    admin.network.update_subnet(slaac.id, enable_dhcp=False)
+    wait_for(lambda: (r := dnsmasq.running(files)) and "--enable-ra" not in r[1],
+             "dnsmasq restarted without the SLAAC range")
