@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.api.compute.conftest import assert_fault, wait_for, wait_status
+from tests.api.compute.conftest import assert_fault, wait_status
 
 
 def host_of(nova, admin, sid):
