@@ -180,7 +180,8 @@ def start_server(tmp: Path, extra_args: tuple = ()) -> tuple[subprocess.Popen, i
     state, home = tmp / "state", tmp / "home"
     home.mkdir(parents=True)
     env = {**os.environ, "HOME": str(home), "KUMO_STATE_DIR": str(state),
-           "OS_CLIENT_CONFIG_FILE": str(state / "clouds.yaml"), "PYTHONUNBUFFERED": "1"}
+           "OS_CLIENT_CONFIG_FILE": str(state / "clouds.yaml"), "PYTHONUNBUFFERED": "1",
+           "KUMO_DATAPLANE": os.environ.get("KUMO_DATAPLANE", "off")}
     for name in ("OS_CLOUD", "KUMO_CONFIG", "KUMO_DATABASE_URL"):
         env.pop(name, None)
     log_path = tmp / "server.log"

@@ -32,7 +32,8 @@ def free_port() -> int:
 
 def one_start(state: Path, home: Path) -> tuple[float, float]:
     port = free_port()
-    env = {**os.environ, "KUMO_STATE_DIR": str(state), "HOME": str(home)}
+    env = {**os.environ, "KUMO_STATE_DIR": str(state), "HOME": str(home),
+           "KUMO_DATAPLANE": os.environ.get("KUMO_DATAPLANE", "off")}
     t0 = time.monotonic()
     proc = subprocess.Popen([str(BIN / "kumo"), "up", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -139,8 +139,20 @@ def cmd_up(args) -> int:
             elif target.exists():
                 target.unlink()
     if args.fake_dataplane:
+        settings.dataplane = "fake"
+    elif args.dataplane:
+        settings.dataplane = args.dataplane
+    from kumo.agent import local
+
+    net_drivers, compute_driver = local.choose(settings)
+    if net_drivers:
         settings.agent_in_process = True
-        settings.agent_drivers = ["fake"]
+        settings.agent_drivers = net_drivers
+        settings.agent_compute_driver = settings.agent_compute_driver or compute_driver
+        if "linuxbridge" in net_drivers:
+            # One host: VXLAN devices need a local address but have no peers.
+            settings.agent_tunneling_ip = settings.agent_tunneling_ip or "127.0.0.1"
+            local.prepare_host(settings)
     if args.fake_compute_hosts is not None:
         settings.compute_fake_hosts = args.fake_compute_hosts
     # Each in-process compute agent holds one server worker thread in its long poll.
@@ -307,9 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="run the all-in-one cloud in the foreground")
     serving(up)
     up.add_argument("--reset", action="store_true", help="start from a clean state")
+    up.add_argument("--dataplane", choices=["auto", "real", "fake", "off"],
+                    help="the machine's own data plane (setting dataplane; default auto: "
+                         "the real drivers when root with the tools installed)")
     up.add_argument("--fake-dataplane", action="store_true",
-                    help="run the in-process agent with the fake driver (ports bound to "
-                         "this host turn ACTIVE; nothing is created in the kernel)")
+                    help="same as --dataplane fake: fake network and compute drivers "
+                         "(ports and servers turn ACTIVE; nothing touches the kernel)")
     up.add_argument("--fake-compute-hosts", type=int, metavar="N",
                     help="run N in-process compute agents fake-0..fake-{N-1} with the "
                          "fake compute driver (servers go ACTIVE with no processes; "

@@ -70,11 +70,18 @@ class Settings:
     #: Most bytes of image data the image store (``<state_dir>/images``) holds in
     #: total; an upload past it is refused with 413. 0 means no limit.
     image_store_quota_bytes: int = 0
-    #: ``kumo up`` runs one data-plane agent in-process for this machine (off until the
-    #: kernel drivers exist; ``kumo up --fake-dataplane`` turns it on with ``fake``).
+    #: The machine's own data plane in ``kumo up`` (:mod:`kumo.agent.local`): ``auto``
+    #: (the real drivers when root with the tools installed, else none), ``real``,
+    #: ``fake`` (fake network and compute drivers) or ``off`` (API only).
+    dataplane: str = "auto"
+    #: Let traffic from the external bridges (``br-ex``) be forwarded out of other
+    #: devices (the uplink). Off: ``kumo up`` installs a guard that drops it.
+    external_uplink_forwarding: bool = False
+    #: ``kumo up`` runs one data-plane agent in-process for this machine (set from
+    #: ``dataplane`` by ``kumo up``).
     agent_in_process: bool = False
-    #: The agent's drivers, by registry name (:mod:`kumo.agent.drivers`); only ``fake``
-    #: is available today.
+    #: The agent's drivers, by registry name (:mod:`kumo.agent.drivers`): ``linuxbridge``,
+    #: ``firewall``, ``dhcp``, ``l3``, ``metadata``, or ``fake``.
     agent_drivers: list = dataclasses.field(default_factory=lambda: ["fake"])
     #: The host name the agent serves (ports' ``binding:host_id``); empty means the
     #: machine's hostname.

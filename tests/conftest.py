@@ -97,7 +97,10 @@ def _start(tmp: Path, db_url: str | None, backend: str) -> Cloud:
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "HOME": str(home), "KUMO_STATE_DIR": str(state),
            "OS_CLIENT_CONFIG_FILE": str(state / "clouds.yaml"), "PYTHONUNBUFFERED": "1",
-           "KUMO_COMPUTE_FAKE_HOSTS": "2"}  # compute hosts fake-0, fake-1 (fake driver)
+           "KUMO_COMPUTE_FAKE_HOSTS": "2",  # compute hosts fake-0, fake-1 (fake driver)
+           # no data plane for the machine: tests never touch the root namespace, and
+           # the data-plane tests run their own agents in simulated hosts
+           "KUMO_DATAPLANE": "off"}
     env.pop("OS_CLOUD", None)
     cmd = [str(BIN / "kumo"), "up", "--port", str(port)]
     if db_url:

@@ -119,7 +119,7 @@ class LinuxBridgeDriver(Driver):
         self.where = where or Host()
         self.ns = self.where.root
         self.local_ip = local_ip or getattr(settings, "agent_tunneling_ip", None) or None
-        self.underlay_dev = underlay_dev or getattr(settings, "agent_underlay_dev", None)
+        self.underlay_dev = underlay_dev or getattr(settings, "agent_underlay_dev", None) or None
         self.bridge_mappings = dict(bridge_mappings if bridge_mappings is not None
                                     else getattr(settings, "agent_bridge_mappings", None)
                                     or {})
