@@ -112,7 +112,11 @@ def serve(cloud, settings: config.Settings, banner: str = "", on_ready=None,
     uv = uvicorn.Config(App(cloud), host=settings.host, port=settings.port,
                         log_level="warning", access_log=False, loop=loop,
                         http="httptools" if _has("httptools") else "h11",
-                        lifespan="off")
+                        lifespan="off",
+                        # Longer than clients' polling intervals (the CLI's --wait
+                        # polls every 5 s): an idle connection closed by the server
+                        # just as the client reuses it is a "connection reset".
+                        timeout_keep_alive=75)
     # Startup's objects (modules, SQLAlchemy metadata, policies) live as long as the
     # process: keep them out of the cyclic GC, whose full collections would otherwise
     # walk them all (tens of ms in the middle of a 10,000-port list).
