@@ -17,6 +17,28 @@ from kumo.common.timeutils import utcnow
 from kumo.compute.models import Host, Instance
 
 
+#: ``kumo_revision`` row counting changes of the hosts' static facts (capacity, zone,
+#: enabled, forced down, added or removed; not heartbeat times): the scheduler's cache key.
+HOSTS_REVISION = "compute_hosts"
+
+
+def bump_hosts(session) -> None:
+    """Count a change of some host's static facts (in ``session``'s transaction)."""
+    from kumo.db.models import Revision
+
+    if session.execute(sa.update(Revision).where(Revision.name == HOSTS_REVISION)
+                       .values(value=Revision.value + 1)).rowcount == 0:
+        session.add(Revision(name=HOSTS_REVISION, value=1))
+        session.flush()
+
+
+def hosts_revision(session) -> int:
+    from kumo.db.models import Revision
+
+    return session.scalar(sa.select(Revision.value).where(
+        Revision.name == HOSTS_REVISION)) or 0
+
+
 class ServiceNotFound(exc.NotFound):
     message = "Service %(id)s could not be found."
 
@@ -38,16 +60,19 @@ class Hosts:
             if row is None:
                 row = Host(host=name, service_uuid=str(uuid.uuid4()),
                            node_uuid=str(uuid.uuid4()), disabled=False, forced_down=False,
-                           created_at=now)
+                           created_at=now, updated_at=now, last_seen=now)
                 s.add(row)
-            row.availability_zone = (body.get("availability_zone")
-                                     or self.compute.settings.compute_default_availability_zone)
-            row.hypervisor_type = body.get("hypervisor_type") or "fake"
-            row.hypervisor_hostname = body.get("hypervisor_hostname") or name
-            row.host_ip = body.get("host_ip") or ""
-            row.driver = body.get("driver") or ""
-            for key in ("vcpus", "memory_mb", "local_gb"):
-                setattr(row, key, int(body.get(key) or 0))
+            facts = {"availability_zone": body.get("availability_zone")
+                     or self.compute.settings.compute_default_availability_zone,
+                     "hypervisor_type": body.get("hypervisor_type") or "fake",
+                     "hypervisor_hostname": body.get("hypervisor_hostname") or name,
+                     "host_ip": body.get("host_ip") or "", "driver": body.get("driver") or "",
+                     **{k: int(body.get(k) or 0) for k in ("vcpus", "memory_mb",
+                                                           "local_gb")}}
+            if any(getattr(row, k, None) != v for k, v in facts.items()):
+                for k, v in facts.items():
+                    setattr(row, k, v)
+                bump_hosts(s)
             row.last_seen = now
             row.updated_at = now
 
@@ -64,7 +89,7 @@ class Hosts:
         """Per host: ``{"vcpus", "ram", "disk", "count"}`` used by live instances."""
         I = Instance
         out = {}
-        for host, n, vcpus, ram, disk in session.execute(sa.select(
+        for host, n, vcpus, ram, disk in session.connection().execute(sa.select(
                 I.host, sa.func.count(), sa.func.sum(I.vcpus), sa.func.sum(I.memory_mb),
                 sa.func.sum(I.root_gb)).where(I.deleted.is_(False), I.host.is_not(None))
                 .group_by(I.host)):
@@ -113,6 +138,7 @@ class Hosts:
             if forced_down is not None:
                 row.forced_down = forced_down
             row.updated_at = utcnow()
+            bump_hosts(s)
             return row
 
     def delete_service(self, service_id: str) -> None:
@@ -123,6 +149,7 @@ class Hosts:
                 raise exc.Conflict("Unable to delete compute service that is hosting "
                                    "instances. Migrate or delete the instances first.")
             s.delete(row)
+            bump_hosts(s)
 
     def zones(self) -> dict[str, list[Host]]:
         out: dict[str, list[Host]] = {}

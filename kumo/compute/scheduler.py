@@ -10,10 +10,19 @@ boot, with room for the flavor's RAM, vCPUs and disk after the allocation ratios
 """
 from __future__ import annotations
 
+import datetime as dt
+import time
 from dataclasses import dataclass
+
+import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import utcnow
+from kumo.compute.hosts import hosts_revision
+from kumo.compute.models import Host
+
+#: How stale (s) the scheduler's view of heartbeat times may be.
+SEEN_RECHECK_S = 2.0
 
 
 class NoValidHost(exc.KumoError):
@@ -21,7 +30,7 @@ class NoValidHost(exc.KumoError):
     message = "No valid host was found. There are not enough hosts available."
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     host: str
     node: str
@@ -35,22 +44,44 @@ class Candidate:
 class Scheduler:
     def __init__(self, compute):
         self.compute = compute
+        self._static: tuple[int, list[tuple]] | None = None
+        self._seen: tuple[float, set[str]] | None = None
 
-    def candidates(self, session) -> list[Candidate]:
-        """Enabled, up hosts with their free capacity after the ratios."""
+    def candidates(self, session, az: str | None = None) -> list[Candidate]:
+        """Enabled, up hosts (in ``az`` if given) with their free capacity after the
+        ratios.
+
+        The hosts' static facts are cached per process while the ``compute_hosts``
+        revision is unchanged (one primary-key read checks it), and their heartbeat
+        times are re-read at most every :data:`SEEN_RECHECK_S` seconds (small next to
+        ``agent_down_time_s``), so a decision over 1,000 hosts costs the usage
+        aggregate and a loop, not 1,000 rows."""
         st = self.compute.settings
-        now = utcnow()
-        used = self.compute.hosts.usage(session)
+        rev = hosts_revision(session)
+        if self._static is None or self._static[0] != rev:
+            H = Host
+            rows = session.connection().execute(sa.select(
+                H.host, H.hypervisor_hostname, H.availability_zone, H.memory_mb, H.vcpus,
+                H.local_gb).where(H.disabled.is_(False), H.forced_down.is_(False))).all()
+            self._static = (rev, [tuple(r) for r in rows])
+            self._seen = None
+        now = time.monotonic()
+        if self._seen is None or now - self._seen[0] > SEEN_RECHECK_S:
+            since = utcnow() - dt.timedelta(seconds=st.agent_down_time_s)
+            up = {h for (h,) in session.connection().execute(
+                sa.select(Host.host).where(Host.last_seen >= since))}
+            self._seen = (now, up)
+        up = self._seen[1]
+        rows = [r for r in self._static[1] if r[0] in up and (not az or r[2] == az)]
+        used = self.compute.hosts.usage(session) if rows else {}
+        ram_r, cpu_r = st.scheduler_ram_allocation_ratio, st.scheduler_cpu_allocation_ratio
+        disk_r = st.scheduler_disk_allocation_ratio
+        empty = {"vcpus": 0, "ram": 0, "disk": 0}
         out = []
-        for h in self.compute.hosts.all(session):
-            if h.disabled or not self.compute.hosts.is_up(h, now):
-                continue
-            u = used.get(h.host, {"vcpus": 0, "ram": 0, "disk": 0})
-            out.append(Candidate(
-                h.host, h.hypervisor_hostname, h.availability_zone,
-                h.memory_mb * st.scheduler_ram_allocation_ratio - u["ram"],
-                h.vcpus * st.scheduler_cpu_allocation_ratio - u["vcpus"],
-                h.local_gb * st.scheduler_disk_allocation_ratio - u["disk"]))
+        for host, node, zone, ram, vcpus, disk in rows:
+            u = used.get(host, empty)
+            out.append(Candidate(host, node, zone, ram * ram_r - u["ram"],
+                                 vcpus * cpu_r - u["vcpus"], disk * disk_r - u["disk"]))
         return out
 
     def select(self, session, flavor: dict, count: int = 1, az: str | None = None,
@@ -59,7 +90,7 @@ class Scheduler:
         """``count`` hosts for servers of ``flavor`` (``{"vcpus", "ram", "disk"}``),
         claiming capacity in ``candidates`` as it goes; raises :class:`NoValidHost`.
         ``group`` is the server group row; ``group_hosts`` the hosts of its members."""
-        pool = candidates if candidates is not None else self.candidates(session)
+        pool = candidates if candidates is not None else self.candidates(session, az)
         hosts_of_group = list(group_hosts or [])
         chosen = []
         policy = group.policy if group is not None else None
