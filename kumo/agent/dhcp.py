@@ -138,17 +138,20 @@ class DhcpDriver(Driver):
                 elif obj.get("network_id"):
                     now = {obj["network_id"]}
             with self._guard:
-                before = self._nets_of.pop((kind, obj_id), set())
-                if obj is not None:
-                    self._nets_of[(kind, obj_id)] = now
+                before = self._nets_of.get((kind, obj_id), set())
             nets = now | before
         for net_id in sorted(nets):
             self.sync(net_id, state)
+        if kind != "networks":  # remembered only once realized (a retry sees `before`)
+            with self._guard:
+                if obj is None:
+                    self._nets_of.pop((kind, obj_id), None)
+                else:
+                    self._nets_of[(kind, obj_id)] = now
         return None
 
     def cleanup_orphans(self, desired: dict) -> None:
-        served = {n["id"] for n in desired.get("networks", [])
-                  if self.serves(n["id"], desired)}
+        served = self.served(desired)
         for name in netns.list_netns(self.where):
             if name.startswith(names.DHCP_NS) and names.is_ours(name):
                 net_id = name[len(names.DHCP_NS):]
@@ -171,6 +174,15 @@ class DhcpDriver(Driver):
                 self._delete_port(port["id"])
 
     # -- the scheduling rule -------------------------------------------------------
+    def served(self, state: dict) -> set[str]:
+        """The ids of every network this host serves in ``state`` (one pass)."""
+        dhcp = {s["network_id"] for s in state.get("subnets", []) if s.get("enable_dhcp")}
+        used = {p.get("network_id") for p in state.get("ports", [])
+                if p.get("binding:host_id") == self.host
+                and not (p.get("device_owner") or "").startswith("network:")}
+        return {n["id"] for n in state.get("networks", [])
+                if n.get("admin_state_up", True) and n["id"] in dhcp and n["id"] in used}
+
     def serves(self, net_id: str, state: dict) -> bool:
         """Whether this host serves DHCP on ``net_id`` in ``state`` (see the module)."""
         net = _find(state, "networks", net_id)
