@@ -109,6 +109,13 @@ class DhcpDriver(Driver):
             base = getattr(settings, "state_dir", None) or "."
             state_dir = os.path.join(base, "agent")
         self.dir = os.path.join(state_dir, "dhcp")
+        if metadata is None:
+            # Isolated networks get metadata through the DHCP namespace (Neutron's
+            # enable_isolated_metadata), served by the agent's own proxy.
+            from kumo.agent.metadata import MetadataProxy
+            metadata = self._own_proxy = MetadataProxy(client, settings)
+        else:
+            self._own_proxy = None
         self.metadata = metadata
         self.lease_s = lease_s
         self._locks: dict[str, threading.Lock] = {}
@@ -149,6 +156,12 @@ class DhcpDriver(Driver):
                 else:
                     self._nets_of[(kind, obj_id)] = now
         return None
+
+    def stop(self) -> None:
+        """Close the metadata proxy's listeners this driver made (dnsmasq and the
+        namespaces stay)."""
+        if self._own_proxy is not None:
+            self._own_proxy.stop()
 
     def cleanup_orphans(self, desired: dict) -> None:
         served = self.served(desired)
