@@ -2,30 +2,23 @@
 ``kumo up`` running its real data plane and the namespace compute driver.
 
 So that nothing is created in the machine's root namespace, the whole cloud runs as a
-simulated machine: ``kumo up`` is started in a fresh network namespace (its "host",
-holding br-ex, bridges, taps) and a private mount namespace whose ``/run/netns`` is an
-empty tmpfs (so its ``qrouter-``/``qdhcp-``/``instance-`` namespaces are its own). Every
-command of the quick start runs inside those two namespaces with ``nsenter``, exactly as
-written in the README. Teardown deletes the cloud's resources through the API, kills
-whatever still runs in the cloud's namespaces, removes them and the host namespace,
-pass or fail.
+simulated machine (:class:`kumo.sim.SimulatedMachine`): ``kumo up`` in a fresh network
+namespace (its "host", holding br-ex, bridges, taps) and a private mount namespace whose
+``/run/netns`` is an empty tmpfs (so its ``qrouter-``/``qdhcp-``/``instance-`` namespaces
+are its own). Every command of the quick start runs inside those two namespaces with
+``nsenter``, exactly as written in the README. Teardown deletes the cloud's resources
+through the API, kills whatever still runs in the cloud's namespaces, removes them and
+the host namespace, pass or fail.
 """
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from kumo.agent.dataplane import netns
+from kumo.sim import MachineError, SimulatedMachine
 
-BIN = Path(sys.executable).parent
 WAIT_S = 120.0
 
 
@@ -39,101 +32,21 @@ def wait_for(predicate, what: str, timeout: float = WAIT_S):
         time.sleep(0.5)
 
 
-class Machine:
-    """A ``kumo up`` in its own network and mount namespaces (see the module doc)."""
+class Machine(SimulatedMachine):
+    """The quick start's machine: agent host ``quickstart``; a failing command is a
+    test failure (AssertionError) with its output."""
 
     def __init__(self, tmp: Path, tag: str):
+        super().__init__(tmp, f"{tag}-machine", env={"KUMO_AGENT_HOST": "quickstart"})
         self.tmp = tmp
-        self.host_ns = f"{tag}-machine"
-        self.proc: subprocess.Popen | None = None
-        self.env = {**os.environ, "HOME": str(tmp / "home"),
-                    "KUMO_STATE_DIR": str(tmp / "state"), "PYTHONUNBUFFERED": "1",
-                    "OS_CLIENT_CONFIG_FILE": str(tmp / "state" / "clouds.yaml"),
-                    "KUMO_DATAPLANE": "real", "KUMO_AGENT_HOST": "quickstart"}
-        for name in ("OS_CLOUD", "KUMO_CONFIG", "KUMO_DATABASE_URL"):
-            self.env.pop(name, None)
 
-    def start(self) -> None:
-        (self.tmp / "home").mkdir(parents=True, exist_ok=True)
-        ns = netns.ensure_netns(netns.Host(), self.host_ns)
-        # unshare and sh exec, nsenter execs: the Popen pid is kumo's own.
-        script = (f"exec 3<{ns.path}; mount -t tmpfs kumo-netns /run/netns && "
-                  f"exec nsenter --net=/proc/self/fd/3 {BIN / 'kumo'} up --port 5000")
-        self.log = open(self.tmp / "server.log", "w")
-        self.proc = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-            env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for(lambda: "compute agents running" in self.server_log()
-                 or self.proc.poll() is not None, "kumo up", 90)
-        assert self.proc.poll() is None, self.server_log()
-
-    def server_log(self) -> str:
-        return (self.tmp / "server.log").read_text()
-
-    def run(self, *argv: str, check: bool = True, timeout: float = 120):
-        """Run ``argv`` inside the machine (its network and mount namespaces)."""
-        cmd = ["nsenter", "-t", str(self.proc.pid), "-m", "-n", *argv]
-        proc = subprocess.run(cmd, env={**self.env, "OS_CLOUD": "kumo"}, text=True,
-                              capture_output=True, timeout=timeout)
-        if check:
-            assert proc.returncode == 0, f"{' '.join(argv)}:\n{proc.stdout}{proc.stderr}"
-        return proc
-
-    def openstack(self, *args: str, admin: bool = False, check: bool = True):
-        argv = [str(BIN / "openstack"), *args]
-        if admin:
-            argv[1:1] = ["--os-cloud", "kumo-admin"]
-        return self.run(*argv, check=check)
-
-    def json(self, *args: str, admin: bool = False):
-        return json.loads(self.openstack(*args, "-f", "json", admin=admin).stdout)
-
-    def stop(self) -> None:
-        """Delete the cloud's servers and networks through the API, stop kumo, then
-        kill and remove anything left in the cloud's namespaces."""
-        if self.proc is None:
-            netns.delete_netns(netns.Host(), self.host_ns)
-            return
+    def run(self, *argv, check: bool = True, timeout: float = 120, **kw):
+        if len(argv) == 1 and isinstance(argv[0], (list, tuple)):
+            argv = tuple(argv[0])
         try:
-            if self.proc.poll() is None:
-                self._delete_resources()
-                self._kill_namespaces()
-        finally:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(10)
-            self.log.close()
-            netns.delete_netns(netns.Host(), self.host_ns)
-
-    def _delete_resources(self) -> None:
-        for server in self.json("server", "list"):
-            self.openstack("server", "delete", "--wait", server["ID"], check=False)
-        for fip in self.json("floating", "ip", "list"):
-            self.openstack("floating ip", "delete", fip["ID"], check=False)
-        self.openstack("router", "remove", "subnet", "qs-router", "qs-subnet", check=False)
-        self.openstack("router", "delete", "qs-router", check=False)
-        self.openstack("network", "delete", "qs-net", check=False)
-        # The agents remove the namespaces they made for what was deleted.
-        wait_for(lambda: not any(n.startswith(("instance-", "qdhcp-"))
-                                 for n in self.netns_names()), "instances and DHCP gone", 60)
-
-    def netns_names(self) -> list[str]:
-        out = self.run("ip", "netns", "list", check=False).stdout
-        return [line.split()[0] for line in out.splitlines() if line.strip()]
-
-    def _kill_namespaces(self) -> None:
-        for name in self.netns_names():
-            pids = self.run("ip", "netns", "pids", name, check=False).stdout.split()
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            self.run("ip", "netns", "delete", name, check=False)
+            return super().run(list(argv), check=check, timeout=timeout, **kw)
+        except MachineError as e:
+            raise AssertionError(str(e)) from None
 
 
 @pytest.fixture
@@ -145,7 +58,8 @@ def machine(tmp_path, tag):
         m.start()
         yield m
     finally:
-        m.stop()
+        problems = m.stop()
+        print("machine teardown:", problems or "clean")
 
 
 def test_readme_quick_start(machine):
