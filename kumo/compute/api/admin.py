@@ -46,6 +46,21 @@ def _hypervisor(req: Request, h, usage: dict, detail: bool) -> dict:
     return body
 
 
+def _servers_on(req: Request, hosts: list[str]) -> dict[str, list[dict]]:
+    """``{host: [{"name": instance name, "uuid"}]}`` of live servers."""
+    import sqlalchemy as sa
+
+    from kumo.compute.feed import instance_name
+    from kumo.compute.models import Instance as I
+
+    out: dict[str, list[dict]] = {h: [] for h in hosts}
+    with req.cloud.compute.read() as s:
+        for host, seq, uuid in s.execute(sa.select(I.host, I.seq, I.id).where(
+                I.host.in_(hosts), I.deleted.is_(False)).order_by(I.seq)):
+            out[host].append({"name": instance_name(seq), "uuid": uuid})
+    return out
+
+
 def _hypervisors(req: Request, detail: bool) -> Reply:
     req.context.enforce(P + ("os-hypervisors:list-detail" if detail
                              else "os-hypervisors:list"))
@@ -65,7 +80,37 @@ def _hypervisors(req: Request, detail: bool) -> Reply:
         rows = rows[ids.index(req.query["marker"]) + 1:]
     if "limit" in req.query and at_least(req, "2.33"):
         rows = rows[:int(req.query["limit"])]
-    return Reply(200, {"hypervisors": [_hypervisor(req, h, usage, detail) for h in rows]})
+    body = [_hypervisor(req, h, usage, detail) for h in rows]
+    if at_least(req, "2.53") and req.query.get("with_servers", "").lower() in ("true", "1"):
+        servers = _servers_on(req, [h.host for h in rows])
+        for item, h in zip(body, rows):
+            if servers[h.host]:
+                item["servers"] = servers[h.host]
+    return Reply(200, {"hypervisors": body})
+
+
+@service.route("GET", "/v2.1/os-hypervisors/{pattern}/servers")
+def hypervisor_servers(req: Request) -> Reply:
+    """Before 2.53: hypervisors whose hostname contains ``pattern``, with servers."""
+    if at_least(req, "2.53"):
+        raise exc.NotFound("The resource could not be found.")
+    req.context.enforce(P + "os-hypervisors:servers")
+    compute = req.cloud.compute
+    with compute.read() as s:
+        rows = [h for h in compute.hosts.all(s)
+                if req.params["pattern"] in h.hypervisor_hostname]
+        usage = compute.hosts.usage(s)
+    if not rows:
+        raise exc.NotFound(f"No hypervisor matching '{req.params['pattern']}' could be "
+                           "found.")
+    servers = _servers_on(req, [h.host for h in rows])
+    body = []
+    for h in rows:
+        item = _hypervisor(req, h, usage, False)
+        if servers[h.host]:
+            item["servers"] = servers[h.host]
+        body.append(item)
+    return Reply(200, {"hypervisors": body})
 
 
 @service.route("GET", "/v2.1/os-hypervisors")

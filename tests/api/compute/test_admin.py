@@ -109,3 +109,15 @@ def test_usage(admin, demo, nova, boot):
     assert_fault(nova.request(demo, "GET", f"/os-simple-tenant-usage/{project}",
                               params={"start": "2100-01-01T00:00:00",
                                       "end": "2000-01-01T00:00:00"}), 400, "badRequest")
+
+
+def test_hypervisor_servers(admin, demo, nova, boot):
+    made = boot("adm-hyp")
+    host = nova.request(admin, "GET", f"/servers/{made['id']}").json()["server"][
+        "OS-EXT-SRV-ATTR:host"]
+    resp = nova.request(admin, "GET", "/os-hypervisors", version="2.53",
+                        params={"with_servers": "true", "hypervisor_hostname_pattern": host})
+    (hyp,) = resp.json()["hypervisors"]
+    assert made["id"] in [s["uuid"] for s in hyp["servers"]]
+    old = nova.request(admin, "GET", f"/os-hypervisors/{host}/servers").json()
+    assert made["id"] in [s["uuid"] for h in old["hypervisors"] for s in h.get("servers", [])]

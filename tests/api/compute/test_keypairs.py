@@ -74,3 +74,28 @@ def test_keypair_cli(cloud, unique, tmp_path):
     rows = cloud.cli("keypair", "list", cloud="kumo")
     assert name in [r["Name"] for r in rows]
     cloud.cli("keypair", "delete", name, cloud="kumo", parse=False)
+
+
+def test_x509_keypair(demo, nova, unique):
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kumo")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    kp = unique("x509")
+    resp = nova.request(demo, "POST", "/os-keypairs", version="2.2", json={"keypair": {
+        "name": kp, "type": "x509", "public_key": pem}})
+    assert resp.status_code == 201, resp.text
+    body = resp.json()["keypair"]
+    assert body["type"] == "x509" and body["fingerprint"].count(":") == 19
+    assert nova.request(demo, "DELETE", f"/os-keypairs/{kp}", version="2.2").status_code \
+        == 204
