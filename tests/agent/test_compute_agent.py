@@ -167,3 +167,15 @@ def test_kumo_up_fake_compute_hosts(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_compute_endpoint_from_the_networking_one():
+    from kumo.agent.client import ControllerClient
+    from kumo.agent.compute import ComputeClient
+
+    for net, want in (("http://h:5000/networking", "http://h:5000/compute"),
+                      ("http://h:5000/networking/", "http://h:5000/compute"),
+                      ("https://h/cloud/networking", "https://h/cloud/compute")):
+        c = ComputeClient.from_controller(ControllerClient(None, net))
+        assert c.endpoint == want
+        assert c.image_url("i") == want.rsplit("/compute", 1)[0] + "/image/v2/images/i/file"
