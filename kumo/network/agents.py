@@ -17,6 +17,7 @@ from sqlalchemy import exc as sa_exc
 
 from kumo.common.timeutils import utcnow
 from kumo.network import exceptions as nexc
+from kumo.network import peers
 from kumo.network.manager import new_id, register_part
 from kumo.network.models import security as models
 
@@ -68,8 +69,12 @@ class Agents:
             session.add(row)
         elif start_flag:
             row.started_at = now
+        old_tunnel = (row.configurations or {}).get("tunneling_ip")
         self._fill(row, binary or row.binary or default_binary, configurations, zone,
                    resources_synced, now)
+        if (agent_type == peers.L2_AGENT_TYPE
+                and (row.configurations or {}).get("tunneling_ip") != old_tunnel):
+            session.info["tunnel_moved"] = host
         session.flush()
         return row
 
@@ -80,7 +85,10 @@ class Agents:
             try:
                 with self.net.db.session() as s:
                     row = self.heartbeat(s, **report)
+                    moved = s.info.get("tunnel_moved")
                     result = {"id": row.id}
+                if moved:
+                    peers.tunnel_moved(self.net, moved)
                 if report.get("agent_type") == "L3 agent":
                     self._schedule_unhosted()
                 return result
