@@ -30,6 +30,7 @@ namespaces of this host that no router hosted here wants.
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import logging
@@ -266,9 +267,18 @@ class L3Driver(Driver):
         content = json.dumps([[c.json(FAMILY, TABLE) for c in chains],
                               [r.json(FAMILY, TABLE) for r in rules]], sort_keys=True)
         router_id = router["id"]
+        digest = "digest " + hashlib.sha256(content.encode()).hexdigest()[:32]
         if self._nat.get(router_id) == content and (FAMILY, TABLE) in nft.list_tables(ns):
             return
-        nft.replace_table(ns, FAMILY, TABLE, chains=chains, rules=rules)
+        # After an agent restart the memory is empty: the digest kept in the table
+        # itself tells whether the kernel already holds this content (then nothing is
+        # replaced: restarts diff, they do not rewrite).
+        applied = nft.list_table(ns, FAMILY, TABLE) or []
+        if not any(o.get("rule", {}).get("chain") == "digest"
+                   and o["rule"].get("comment") == digest for o in applied):
+            nft.replace_table(ns, FAMILY, TABLE, chains=[*chains, nft.Chain("digest")],
+                              rules=[*rules, nft.Rule("digest", [nft.return_()],
+                                                      comment=digest)])
         self._nat[router_id] = content
 
     def _remove(self, router_id: str) -> None:
