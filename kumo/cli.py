@@ -237,6 +237,17 @@ def _in_process_compute_agents(settings: config.Settings) -> list:
     names = [h for h, _ in hosts]
     shown = ", ".join(names if len(names) <= 6 else names[:3] + ["...", names[-1]])
     print(f"kumo: compute agents running for {len(names)} host(s): {shown}", flush=True)
+
+    def announce():  # once every host's first heartbeat landed (bounded: 120 s)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if all(a.heartbeats for a in agents):
+                print(f"kumo: compute hosts up: {len(agents)}", flush=True)
+                return
+            time.sleep(0.05)
+
+    import threading
+    threading.Thread(target=announce, name="compute-announce", daemon=True).start()
     return agents
 
 

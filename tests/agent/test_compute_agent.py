@@ -148,18 +148,23 @@ def test_console_changes_are_reported(stub, start):
 def test_kumo_up_fake_compute_hosts(tmp_path):
     """``kumo up --fake-compute-hosts 2`` starts the fake hosts' compute agents."""
     port = _free_port()
+    # no data plane for the machine (kumo up's default as root): tests never touch the
+    # root namespace
     env = {**os.environ, "HOME": str(tmp_path), "KUMO_STATE_DIR": str(tmp_path / "s"),
-           "KUMO_LOG_LEVEL": "ERROR"}
+           "KUMO_LOG_LEVEL": "ERROR", "KUMO_DATAPLANE": "off",
+           "KUMO_AGENT_COMPUTE_DRIVER": ""}
     log = open(tmp_path / "log", "w")
     proc = subprocess.Popen([str(BIN / "kumo"), "up", "--port", str(port),
                              "--fake-compute-hosts", "2"], stdout=log,
                             stderr=subprocess.STDOUT, env=env)
     try:
-        text = wait_for(lambda: "compute agents running" in (tmp_path / "log").read_text()
+        text = wait_for(lambda: "compute hosts up" in (tmp_path / "log").read_text()
                         and (tmp_path / "log").read_text()
                         or proc.poll() is not None and (tmp_path / "log").read_text(),
                         "kumo up", timeout=60)
-        assert "compute agents running for 2 host(s): fake-0, fake-1" in text, text
+        assert "compute agents running for 2 host(s): fake-0, fake-1\n" in text, text
+        assert "data-plane agent" not in text
+        assert "kumo: compute hosts up: 2" in text, text
     finally:
         proc.terminate()
         try:
