@@ -113,7 +113,7 @@ def setup():
     public = next(conn.network.networks(name="public", is_router_external=True))
     router = conn.network.create_router(name="bench-router",
                                         external_gateway_info={"network_id": public.id})
-    conn.network.add_interface_to_router(router, subnet_id=sub.id)
+    conn.network.add_interface_to_router(router, subnet=sub.id)
     project = conn.current_project_id
     group = next(conn.network.security_groups(name="default", project_id=project))
     conn.network.create_security_group_rule(

@@ -72,7 +72,7 @@ for r in conn.network.routers():
     for p in conn.network.ports(device_id=r.id, device_owner="network:router_interface"):
         for ip in p.fixed_ips:
             attempt(f"router {r.id} interface", conn.network.remove_interface_from_router,
-                    r, subnet_id=ip["subnet_id"])
+                    r, subnet=ip["subnet_id"])
     if r.external_gateway_info:
         attempt(f"router {r.id} gateway", conn.network.update_router, r,
                 external_gateway_info={})
