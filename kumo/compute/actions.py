@@ -98,6 +98,9 @@ class Actions:
                 c.servers.check_unlocked(ctx, row)
             if row.vm_state not in states or row.task_state not in tasks:
                 raise InstanceInvalidState(row, action)
+            if row.host is None and not lock_exempt:
+                raise exc.Conflict(f"Cannot '{action}' instance {row.id}: it was never "
+                                   "placed on a host")
             result = apply(s, row)
             row.updated_at = utcnow()
             self.record(s, ctx, row, action, request_id, done=row.task_state is None)

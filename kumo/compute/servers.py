@@ -274,9 +274,8 @@ class Servers:
                 name = item.get("name")
                 stmt = sa.select(SG.id, SG.name).where(
                     sa.or_(SG.id == name, SG.name == name))
-                if not ctx.is_admin or name != "default":
-                    stmt = stmt.where(sa.or_(SG.project_id == (ctx.project_id or ""),
-                                             SG.id == name))
+                if not ctx.is_admin:
+                    stmt = stmt.where(SG.project_id == (ctx.project_id or ""))
                 found = s.execute(stmt).first()
                 if found is None and name == "default":
                     out.append((None, "default"))

@@ -226,3 +226,18 @@ def test_status_report_drives_states(demo, admin, nova, boot):
     finally:
         nova.request(demo, "DELETE", f"/servers/{made['id']}")
         ghosts.remove()
+
+
+def test_actions_on_unplaced_server_409(demo, admin, nova, boot, unique):
+    flavor = admin.compute.create_flavor(name=unique("huge"), ram=64, vcpus=1, disk=10 ** 7)
+    made = None
+    try:
+        made = boot("unplaced", flavorRef=flavor.id)
+        wait_status(nova, demo, made["id"], "ERROR")
+        for body in ({"os-stop": None}, {"reboot": {"type": "HARD"}}):
+            resp = nova.request(demo, "POST", f"/servers/{made['id']}/action", json=body)
+            assert_fault(resp, 409, "conflictingRequest")
+    finally:
+        if made:
+            nova.request(demo, "DELETE", f"/servers/{made['id']}")
+        admin.compute.delete_flavor(flavor)
