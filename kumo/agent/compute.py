@@ -129,6 +129,7 @@ class ComputeAgent:
 
     BACKOFF_MIN_S = 0.5
     BACKOFF_MAX_S = 30.0
+    HEARTBEAT_RETRY_S = 2.0
 
     def __init__(self, client, host: str, driver: ComputeDriver, workers: int = 4,
                  resync_s: float = 120.0, heartbeat_s: float = 30.0, wait_s: float = 20.0,
@@ -340,9 +341,10 @@ class ComputeAgent:
         next_resync = time.monotonic() + self.resync_s
         while not self._stop.is_set():
             now = time.monotonic()
-            if now >= next_beat:
-                self.heartbeat()
-                next_beat = now + self.heartbeat_s
+            if now >= next_beat:  # a failed heartbeat is retried soon, not a period later
+                ok = self.heartbeat()
+                next_beat = now + (self.heartbeat_s if ok else
+                                   min(self.heartbeat_s, self.HEARTBEAT_RETRY_S))
             if now >= next_resync:
                 self.resync()
                 next_resync = now + self.resync_s
@@ -398,8 +400,9 @@ class ComputeAgent:
             LOG.info("compute %s: removed orphan instances %s", self.host, gone)
         return gone
 
-    def heartbeat(self) -> None:
-        """``POST /hosts/heartbeat`` with the host's capacity (contract shape)."""
+    def heartbeat(self) -> bool:
+        """``POST /hosts/heartbeat`` with the host's capacity (contract shape); True
+        when the controller took it."""
         try:
             res = self.driver.host_resources()
             body = {"host": self.host, "hypervisor_type": self.driver.hypervisor_type,
@@ -411,10 +414,12 @@ class ComputeAgent:
                     "driver": self.driver.name, "host_ip": res.get("host_ip") or ""}
             self.client.heartbeat(body)
             self.heartbeats += 1
+            return True
         except api.ControllerError as e:
             LOG.warning("compute heartbeat of %s failed: %s", self.host, e)
         except Exception:  # noqa: BLE001
             LOG.exception("compute heartbeat of %s failed", self.host)
+        return False
 
 
 def from_settings(settings, client: ComputeClient, host: str | None = None,

@@ -184,3 +184,28 @@ def test_compute_endpoint_from_the_networking_one():
         c = ComputeClient.from_controller(ControllerClient(None, net))
         assert c.endpoint == want
         assert c.image_url("i") == want.rsplit("/compute", 1)[0] + "/image/v2/images/i/file"
+
+
+def test_failed_heartbeat_is_retried_soon(stub, start):
+    """A heartbeat the controller refused is sent again within seconds, not a period
+    (30 s by default) later."""
+    from kumo.agent import client as api
+
+    calls = []
+    real = stub.heartbeat
+
+    def flaky(body):
+        calls.append(body)
+        if len(calls) == 1:
+            raise api.ControllerUnavailable("busy", 503)
+        real(body)
+
+    stub.heartbeat = flaky
+    drv = FakeComputeDriver("h1")
+    agent = ComputeAgent(stub, "h1", drv, heartbeat_s=600.0, wait_s=1.0)
+    agent.start()
+    try:
+        wait_for(lambda: stub.beats, "the retried heartbeat", timeout=15)
+        assert len(calls) == 2
+    finally:
+        agent.stop()

@@ -129,7 +129,7 @@ def test_instance_lifecycle_for_real(lan, image, tmp_path):
         assert out[0] == "vm-real"
         assert "/sbin/init" in out[2]
         assert drv.cgroups.mode == "none" or \
-            drv.cgroups.limits(inst["name"]).get("memory_bytes") == 96 << 20
+            drv.cgroups.limits(iid).get("memory_bytes") == 96 << 20
         assert drv.configurations()["rootfs"] in ("overlay", "copy")
         subprocess.run(enter + ["sh", "-c", "echo scratch > /root/mark"], timeout=10,
                        check=True)
@@ -169,7 +169,7 @@ def test_instance_lifecycle_for_real(lan, image, tmp_path):
         wait_for(lambda: not (state / "instances" / iid).exists(), "the files removed")
         assert inst["name"] not in nsmod.list_netns(host)
         assert links.get_link(host.root, tap) is None
-        assert not drv.cgroups.exists(inst["name"])
+        assert not drv.cgroups.exists(iid)
         assert gone(sup) and gone(init3)
     finally:
         agent.stop()
@@ -205,4 +205,4 @@ def test_boot_failure_is_an_error_and_leaves_nothing(hosts, tmp_path):
         drv.destroy(inst["id"])
     assert drv.list_instances() == {}
     assert inst["name"] not in nsmod.list_netns(host)
-    assert not drv.cgroups.exists(inst["name"])
+    assert not drv.cgroups.exists(inst["id"])

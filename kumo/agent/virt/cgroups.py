@@ -4,7 +4,8 @@ v1 (``memory.limit_in_bytes``, ``cpu.cfs_quota_us``, ``freezer.state``), else no
 (:attr:`Cgroups.mode` is ``"none"`` and limits are reported unavailable).
 
 Instance groups are created *below the agent's own group* of each hierarchy
-(``<mount>/<own path>/kumo/<instance-name>``), so whatever accounts for the agent also
+(``<mount>/<own path>/kumo/<instance-id>``: ids, not names, are unique on the
+machine, also across simulated hosts), so whatever accounts for the agent also
 accounts for its instances. Units: RAM in MiB, CPU in vCPUs (quota = vcpus x period).
 """
 from __future__ import annotations
@@ -77,7 +78,7 @@ class Cgroups:
         return self.mode == "v2" or "freezer" in self.dirs
 
     def ensure(self, name: str, vcpus: int, ram_mb: int) -> list[str]:
-        """Create the groups of instance ``name`` with the limits; returns the group
+        """Create the groups of instance ``name`` (its id) with the limits; returns the group
         directories its supervisor joins (writes itself into ``cgroup.procs``)."""
         out = []
         for role, parent in self.dirs.items():

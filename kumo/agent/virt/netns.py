@@ -21,7 +21,8 @@
   reboot SOFT = stop + start, HARD = SIGKILL + start; pause = cgroup freezer; rebuild =
   stop, wipe the instance's layer, start from the (maybe new) image.
 - **Limits**: :mod:`kumo.agent.virt.cgroups` (v2, v1, or none, reported in
-  :meth:`NetnsDriver.configurations`).
+  :meth:`NetnsDriver.configurations`); groups are named by instance id (unique on the
+  machine, also across simulated hosts sharing its cgroup tree).
 - **Files**: ``<state_dir>/images/`` (the cache, :mod:`kumo.agent.virt.images`) and
   ``<state_dir>/instances/<id>/`` (``meta.json`` = what was realized, console.log,
   supervisor files, ``upper``/``work``/``rootfs``). ``state_dir`` defaults to
@@ -262,8 +263,8 @@ class NetnsDriver(ComputeDriver):
         sup = self._supervisor(d)
         if sup is not None:
             (d / "stop").touch()
-            if self.cgroups.frozen(name):
-                self.cgroups.freeze(name, False)
+            if self.cgroups.frozen(iid):
+                self.cgroups.freeze(iid, False)
             init = self._init_pid(d, sup)
             self._signal(init, signal.SIGKILL if hard else signal.SIGTERM)
             if init is None or not self._wait_gone(d, 0.5 if hard else self.grace_s):
@@ -279,7 +280,7 @@ class NetnsDriver(ComputeDriver):
                         self._signal(u, signal.SIGKILL)  # --kill-child takes init along
                     self._wait_gone(d, 2.0)
         if hard:
-            self._kill_all(name)
+            self._kill_all(iid)
 
     def _start(self, iid: str, inst: dict, meta: dict) -> None:
         d = self._dir(iid)
@@ -312,13 +313,13 @@ class NetnsDriver(ComputeDriver):
                 raise VirtError(f"instance {meta['name']}: boot failed (status {rc}): "
                                 + " | ".join(tail))
             if time.monotonic() > deadline:
-                self._kill_all(meta["name"])
+                self._kill_all(iid)
                 raise RuntimeError(f"instance {meta['name']}: init did not start")
             time.sleep(0.02)
 
-    def _kill_all(self, name: str) -> None:
+    def _kill_all(self, iid: str) -> None:
         """SIGKILL every process in the instance's cgroups (the last resort)."""
-        for pid in self.cgroups.pids(name):
+        for pid in self.cgroups.pids(iid):
             self._signal(pid, signal.SIGKILL)
 
     # -- disk --------------------------------------------------------------------
@@ -379,7 +380,7 @@ class NetnsDriver(ComputeDriver):
             self._save(iid, meta)
         self._plug(meta, instance.get("ports") or [])
         (d / "cgroups").write_text("\n".join(self.cgroups.ensure(
-            name, int(flavor.get("vcpus") or 0), int(flavor.get("ram") or 0))))
+            iid, int(flavor.get("vcpus") or 0), int(flavor.get("ram") or 0))))
         self._save(iid, meta)
         alive = self._supervisor(d) is not None
         if rebuild_seq != meta["rebuild_seq"]:
@@ -401,11 +402,11 @@ class NetnsDriver(ComputeDriver):
             if meta["power"] in (None, "off") or (meta["power"] == "paused" and not alive):
                 if not alive:
                     self._start(iid, instance, meta)
-            frozen = self.cgroups.frozen(name)
+            frozen = self.cgroups.frozen(iid)
             if power == "paused" and not frozen:
-                self.cgroups.freeze(name, True)
+                self.cgroups.freeze(iid, True)
             elif power == "on" and frozen:
-                self.cgroups.freeze(name, False)
+                self.cgroups.freeze(iid, False)
         meta["power"] = power
         self._save(iid, meta)
         return self.status(iid)
@@ -417,7 +418,7 @@ class NetnsDriver(ComputeDriver):
         d = self._dir(instance_id)
         seqs = (int(meta.get("reboot_seq") or 0), int(meta.get("rebuild_seq") or 0))
         if self._supervisor(d) is not None:
-            state = PAUSED if self.cgroups.frozen(meta["name"]) else RUNNING
+            state = PAUSED if self.cgroups.frozen(instance_id) else RUNNING
         elif meta.get("power") in ("off", None):
             state = SHUTDOWN
         else:
@@ -458,15 +459,14 @@ class NetnsDriver(ComputeDriver):
         if meta is None and not d.exists():
             return
         name = (meta or {}).get("name")
-        if name:
-            self._stop(instance_id, name, hard=True)
+        self._stop(instance_id, name or "", hard=True)
         if self._supervisor(d) is not None:
             raise RuntimeError(f"instance {instance_id}: processes did not stop")
         if name:
             for port in (meta or {}).get("ports", []):
                 links.delete_link(self.where.root, names.tap(port))
             nsmod.delete_netns(self.where, name)
-            self.cgroups.remove(name)
+        self.cgroups.remove(instance_id)
         shutil.rmtree(d, ignore_errors=True)
 
     def list_instances(self) -> dict[str, str]:
@@ -485,8 +485,6 @@ class NetnsDriver(ComputeDriver):
             if ns_name.startswith(PREFIX) and NAME_RE.match(ns_name) and ns_name not in keep:
                 LOG.info("removing orphan instance namespace %s", ns_name)
                 nsmod.delete_netns(self.where, ns_name)
-                if self.cgroups.exists(ns_name):
-                    self.cgroups.remove(ns_name, timeout=0.5)
         return gone
 
     def init_pid(self, instance_id: str) -> int | None:
