@@ -39,6 +39,7 @@ from kumo.agent import drivers as registry
 from kumo.agent.agent import Agent
 from kumo.agent.client import ControllerClient
 from kumo.agent.dataplane import dnsmasq, links, names, netns
+from kumo.agent.dataplane.errors import KumoDataplaneError
 from kumo.agent.l3 import FAMILY as L3_FAMILY, TABLE as L3_TABLE
 from kumo.config import Settings
 
@@ -115,8 +116,17 @@ def mask_len(mask: str) -> int:
 
 
 def nft_tables(ns: netns.Netns) -> dict[tuple[str, str], int]:
-    """``{(family, name): handle}`` of every nftables table in ``ns``."""
-    out = json.loads(netns.run(ns, ["nft", "-j", "list", "tables"]).stdout)["nftables"]
+    """``{(family, name): handle}`` of every nftables table in ``ns`` (none when the
+    namespace went away meanwhile: the agent may be removing it as we look)."""
+    if not ns.exists():
+        return {}
+    try:
+        proc = netns.run(ns, ["nft", "-j", "list", "tables"])
+    except KumoDataplaneError:
+        if not ns.exists():
+            return {}
+        raise
+    out = json.loads(proc.stdout)["nftables"]
     return {(o["table"]["family"], o["table"]["name"]): o["table"]["handle"]
             for o in out if "table" in o}
 
@@ -504,8 +514,11 @@ def test_delete_everything_leaves_nothing(cloud, admin, hosts, agents, made, sta
 
 
 def _is_dnsmasq(pid: int) -> bool:
+    """A live dnsmasq (an exited one waiting to be reaped by PID 1 is not running)."""
     try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip() == "dnsmasq"
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
     except OSError:
         return False
+    comm, state = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2]
+    return comm == "dnsmasq" and state not in ("Z", "X")
