@@ -4,7 +4,6 @@ never given to the driver, deletions, heartbeats in ``openstack network agent li
 and a restart that removes only orphans (no flush)."""
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -12,18 +11,13 @@ import pytest
 from kumo.agent.agent import Agent
 from kumo.agent.client import ControllerClient
 from kumo.agent.drivers import FakeDriver
+from tests import waiting
 
 WAIT_S = 60.0
 
 
 def wait_for(predicate, what: str, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    return waiting.wait_for(predicate, what, timeout, 0.05)
 
 
 @pytest.fixture

@@ -14,18 +14,13 @@ from kumo.agent.compute import ComputeAgent
 from kumo.agent.virt.fake import FakeComputeDriver
 from tests.agent.compute_stub import StubCompute, instance
 from tests.conftest import BIN, _free_port
+from tests import waiting
 
 WAIT_S = 30.0
 
 
 def wait_for(predicate, what: str, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+    return waiting.wait_for(predicate, what, timeout, 0.02)
 
 
 @pytest.fixture

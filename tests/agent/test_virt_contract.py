@@ -13,25 +13,19 @@ import os
 import signal
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from kumo.agent import virt
 from kumo.agent.dataplane import netns as nsmod
 from kumo.agent.virt import VirtError
+from tests import waiting
 
 WAIT_S = 30.0
 
 
 def wait_for(predicate, what: str, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    return waiting.wait_for(predicate, what, timeout, 0.05)
 
 
 def _netns_reason():

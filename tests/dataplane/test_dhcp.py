@@ -13,7 +13,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import signal
-import time
 import uuid
 
 import pytest
@@ -23,41 +22,18 @@ from kumo.agent.client import ControllerClient
 from kumo.agent.dataplane import dnsmasq, links, names, netns
 from kumo.agent.dhcp import DhcpDriver, device_id, ns_device
 from kumo.agent.l2 import ControllerPeers, LinuxBridgeDriver
+from tests import waiting
+from tests.dataplane import probes
 
 WAIT_S = 60.0
+pings = probes.pings
+_procs_under = probes.procs_under
 UNDERLAY = {"A": "10.97.0.1", "B": "10.97.0.2"}
 CIDR = "10.63.0.0/24"
 
 
 def wait_for(predicate, what: str, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-def pings(ns: netns.Netns, addr: str) -> bool:
-    proc = netns.run(ns, ["ping", "-c", "2", "-W", "1", addr], check=False, timeout=10)
-    return proc.returncode == 0
-
-
-def _procs_under(path: str) -> list[int]:
-    """Pids of live processes whose command line mentions ``path``."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                raw = f.read()
-        except OSError:
-            continue
-        if raw and path.encode() in raw:
-            out.append(int(entry))
-    return out
+    return waiting.wait_for(predicate, what, timeout)
 
 
 class FakeMetadata:

@@ -9,7 +9,6 @@ removed at the end, pass or fail."""
 from __future__ import annotations
 
 import ipaddress
-import time
 import uuid
 
 import pytest
@@ -18,24 +17,19 @@ from kumo.agent.agent import Agent
 from kumo.agent.client import ControllerClient
 from kumo.agent.dataplane import links, names, netns
 from kumo.agent.l2 import LinuxBridgeDriver
+from tests import waiting
+from tests.dataplane import probes
 
 WAIT_S = 60.0
 UNDERLAY = {"A": "10.98.0.1", "B": "10.98.0.2"}
 
 
 def wait_for(predicate, what: str, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+    return waiting.wait_for(predicate, what, timeout)
 
 
 def pings(ns: netns.Netns, addr: str) -> bool:
-    proc = netns.run(ns, ["ping", "-c", "3", "-W", "1", addr], check=False, timeout=10)
-    return proc.returncode == 0
+    return probes.pings(ns, addr, count=3)
 
 
 @pytest.fixture

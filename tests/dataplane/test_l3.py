@@ -33,24 +33,17 @@ from kumo.agent.dataplane import links, names, netns, nft
 from kumo.agent.l2 import ControllerPeers, LinuxBridgeDriver
 from kumo.agent.l3 import FAMILY, TABLE, L3Driver
 from kumo.agent.metadata import MetadataDriver, MetadataProxy, sign
+from tests import waiting
+from tests.dataplane import probes
 
 WAIT_S = 60.0
+pings = probes.pings
+connects = probes.connects
 SECRET = "s3cret"
 
 
 def wait_for(predicate, what: str, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-def pings(ns: netns.Netns, addr: str) -> bool:
-    proc = netns.run(ns, ["ping", "-c", "2", "-W", "1", addr], check=False, timeout=10)
-    return proc.returncode == 0
+    return waiting.wait_for(predicate, what, timeout)
 
 
 def http_get(ns: netns.Netns, host: str, port: int, path: str,
@@ -204,16 +197,6 @@ def accept_once(ns: netns.Netns, addr: str, port: int) -> tuple[threading.Thread
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t, seen
-
-
-def connects(ns: netns.Netns, addr: str, port: int) -> bool:
-    def go():
-        try:
-            socket.create_connection((addr, port), timeout=2).close()
-            return True
-        except OSError:
-            return False
-    return netns.call(ns, go)
 
 
 def host_router_on(admin, router_id: str, agent_id: str) -> None:

@@ -12,24 +12,18 @@ the host namespace, pass or fail.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 from kumo.sim import MachineError, SimulatedMachine
+from tests import waiting
 
 WAIT_S = 120.0
 
 
 def wait_for(predicate, what: str, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
+    return waiting.wait_for(predicate, what, timeout, 0.5)
 
 
 class Machine(SimulatedMachine):

@@ -42,8 +42,12 @@ from kumo.agent.dataplane import dnsmasq, links, names, netns
 from kumo.agent.dataplane.errors import KumoDataplaneError
 from kumo.agent.l3 import FAMILY as L3_FAMILY, TABLE as L3_TABLE
 from kumo.config import Settings
+from tests import waiting
+from tests.dataplane import probes
 
 WAIT_S = 60.0
+connects = probes.connects
+_procs_under = probes.procs_under
 LOCAL_IP = "10.97.4.1"
 DRIVERS = ["linuxbridge", "firewall", "dhcp", "l3", "metadata"]
 CIDRS = ("10.74.1.0/24", "10.74.2.0/24")
@@ -55,45 +59,11 @@ RESYNC_S = 30.0
 
 
 def wait_for(predicate, what: str, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+    return waiting.wait_for(predicate, what, timeout)
 
 
 def pings(ns: netns.Netns, addr: str) -> bool:
-    proc = netns.run(ns, ["ping", "-c", "2", "-i", "0.2", "-W", "1", addr], check=False,
-                     timeout=10)
-    return proc.returncode == 0
-
-
-def connects(ns: netns.Netns, addr: str, port: int) -> bool:
-    def go() -> bool:
-        try:
-            socket.create_connection((addr, port), timeout=2).close()
-            return True
-        except OSError:
-            return False
-    return netns.call(ns, go)
-
-
-def _procs_under(path: str) -> list[int]:
-    """Pids of live processes whose command line mentions ``path``."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                raw = f.read()
-        except OSError:
-            continue
-        if raw and path.encode() in raw:
-            out.append(int(entry))
-    return out
+    return probes.pings(ns, addr, interval=0.2)
 
 
 def lease(ns: netns.Netns, script_dir, tag: str) -> dict | None:

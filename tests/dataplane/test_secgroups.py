@@ -10,10 +10,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -24,6 +22,8 @@ from kumo.agent.dataplane import links, names, netns, nft
 from kumo.agent.l2 import LinuxBridgeDriver
 from kumo.agent.secgroups import FirewallDriver
 from kumo.agent.sgmodel import TABLE
+from tests import waiting
+from tests.dataplane import probes
 
 WAIT_S = 90.0
 LOCAL_IP = "10.98.7.1"
@@ -44,31 +44,15 @@ while time.monotonic() < end:
 
 
 def wait_for(predicate, what: str, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+    return waiting.wait_for(predicate, what, timeout)
 
 
 def pings(ns: netns.Netns, addr: str, source: str | None = None) -> bool:
-    argv = ["ping", "-c", "2", "-i", "0.2", "-W", "1", addr]
-    if source:
-        argv[1:1] = ["-I", source]
-    return netns.run(ns, argv, check=False, timeout=10).returncode == 0
+    return probes.pings(ns, addr, source=source, interval=0.2)
 
 
 def connects(ns: netns.Netns, addr: str, port: int) -> bool:
-    def go() -> bool:
-        try:
-            with socket.create_connection((addr, port), timeout=1.5) as s:
-                s.settimeout(1.5)
-                return s.recv(2) == b"ok"
-        except OSError:
-            return False
-    return netns.call(ns, go)
+    return probes.connects(ns, addr, port, timeout=1.5, expect=b"ok")
 
 
 def chains(host: netns.Host) -> set[str] | None:

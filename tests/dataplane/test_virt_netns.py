@@ -22,6 +22,7 @@ from kumo.agent.dataplane import links, names
 from kumo.agent.dataplane import netns as nsmod
 from kumo.agent.virt.netns import NetnsDriver
 from tests.agent.compute_stub import StubCompute, instance
+from tests import waiting
 
 WAIT_S = 60.0
 MAC = "fa:16:3e:12:34:56"
@@ -29,13 +30,7 @@ IP = "10.91.0.23"
 
 
 def wait_for(predicate, what: str, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+    return waiting.wait_for(predicate, what, timeout, 0.1)
 
 
 def gone(pid: int) -> bool:
