@@ -15,25 +15,13 @@ Instance shape (the compute contract)::
 """
 from __future__ import annotations
 
-import threading
-import time
-
 import sqlalchemy as sa
 
-from kumo.common import exceptions as exc
+from kumo.common.changefeed import ChangeFeed
 from kumo.compute import models
-from kumo.db.models import Revision
 
-RETENTION_REVISIONS = 100_000
-MAX_WAIT_S = 30.0
-MAX_BATCH = 1000
+#: The ``kumo_revision`` row holding the newest revision whose changes were pruned.
 PRUNED = "compute_pruned"
-
-
-class RevisionTooOld(exc.KumoError):
-    status = 410
-    title = "Gone"
-    message = "Revision %(since)s is older than the oldest retained change; relist."
 
 
 IMAGE_KEYS = ("id", "container_format", "disk_format", "size", "checksum", "kumo_rootfs")
@@ -51,54 +39,14 @@ def instance_name(seq: int) -> str:
     return "instance-%08x" % seq
 
 
-class Feed:
+class Feed(ChangeFeed):
+    """List-and-watch over ``compute_change`` (:class:`kumo.common.changefeed.ChangeFeed`:
+    a host's watch sees only its own instances' changes)."""
+
     def __init__(self, compute):
+        super().__init__(compute.db, models.Change, "compute", PRUNED,
+                         hostless_to_all=False)
         self.compute = compute
-        self._cond = threading.Condition()
-        self._writes = 0
-
-    def notify(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
-        self._writes += 1
-        if self._writes % 1000 == 0:
-            self.prune()
-
-    @staticmethod
-    def current_revision(session) -> int:
-        return session.scalar(sa.select(Revision.value).where(Revision.name == "compute")) or 0
-
-    def changes(self, since: int, host: str | None = None, wait_s: float = 0.0) -> dict:
-        """``{"revision": R, "changes": [{"revision", "resource_type", "resource_id",
-        "op", "host"}]}`` after ``since`` for ``host``, waiting up to ``wait_s`` (max
-        30) seconds for one; 410 when ``since`` is older than the retained history."""
-        C = models.Change
-        deadline = time.monotonic() + min(max(wait_s, 0.0), MAX_WAIT_S)
-        while True:
-            with self.compute.read() as s:
-                current = self.current_revision(s)
-                pruned = s.scalar(sa.select(Revision.value).where(
-                    Revision.name == PRUNED)) or 0
-                if since < pruned:
-                    raise RevisionTooOld(since=since)
-                stmt = sa.select(C).where(C.revision > since)
-                if host is not None:
-                    stmt = stmt.where(C.host == host)
-                rows = list(s.scalars(stmt.order_by(C.id).limit(MAX_BATCH + 1)))
-            if rows or time.monotonic() >= deadline:
-                break
-            with self._cond:
-                self._cond.wait(min(0.5, max(0.0, deadline - time.monotonic())))
-        if len(rows) > MAX_BATCH:
-            last = rows[MAX_BATCH - 1].revision
-            rows = [r for r in rows if r.revision <= last]
-            current = last
-        elif rows:
-            current = max(current, rows[-1].revision)
-        return {"revision": current if rows or since < current else since,
-                "changes": [{"revision": r.revision, "resource_type": r.resource_type,
-                             "resource_id": r.resource_id, "op": r.op, "host": r.host}
-                            for r in rows]}
 
     def snapshot(self, host: str | None = None) -> dict:
         """``{"revision": R, "instances": [...]}``: every live instance on ``host``."""
@@ -131,14 +79,3 @@ class Feed:
                 "user_data": r.user_data, "revision": r.revision})
         return out
 
-    def prune(self) -> int:
-        with self.compute.db.session() as s:
-            horizon = self.current_revision(s) - RETENTION_REVISIONS
-            if horizon <= 0:
-                return 0
-            count = s.execute(sa.delete(models.Change).where(
-                models.Change.revision <= horizon)).rowcount
-            if s.execute(sa.update(Revision).where(Revision.name == PRUNED)
-                         .values(value=horizon)).rowcount == 0:
-                s.add(Revision(name=PRUNED, value=horizon))
-            return count
