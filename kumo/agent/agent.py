@@ -153,7 +153,48 @@ class _SharedExclusive:
             self._cond.notify_all()
 
 
-class Agent:
+class Loop:
+    """Threads, stopping and ``run_forever`` shared by the agents' reconcile loops
+    (:class:`Agent` for networking, :class:`kumo.agent.compute.ComputeAgent`). A
+    subclass has ``host``, ``informer``, ``queue``, the events ``_stop``/``_wake`` and
+    the list ``_threads``, and implements :meth:`_stop_drivers`."""
+
+    def _spawn(self, target, name: str) -> None:
+        t = threading.Thread(target=target, name=f"{name}-{self.host}", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop watching and working (waiting up to ``timeout`` seconds for the
+        threads), then the drivers; what they realized stays."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._wake.set()
+        self.informer.stop(timeout=0.5)
+        self.queue.shutdown()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self._stop_drivers()
+
+    def _stop_drivers(self) -> None:
+        raise NotImplementedError
+
+    def run_forever(self) -> int:
+        """Start and block until SIGTERM/SIGINT (handlers installed when called from the
+        main thread) or :meth:`stop`; returns 0."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self._stop.set())
+        self.start()
+        while not self._stop.wait(1.0):
+            pass
+        self.stop()
+        return 0
+
+
+class Agent(Loop):
     """The agent of ``host``: watches the controller through ``client`` (a
     :class:`kumo.agent.client.ControllerClient` or anything with the same methods) and
     drives ``drivers``. Times are in seconds."""
@@ -209,39 +250,12 @@ class Agent:
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.BACKOFF_MAX_S)
 
-    def _spawn(self, target, name: str) -> None:
-        t = threading.Thread(target=target, name=f"{name}-{self.host}", daemon=True)
-        t.start()
-        self._threads.append(t)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop watching and working, then stop the drivers (realized state stays)."""
-        if self._stop.is_set():
-            return
-        self._stop.set()
-        self._wake.set()
-        self.informer.stop(timeout=0.5)
-        self.queue.shutdown()
-        deadline = time.monotonic() + timeout
-        for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
+    def _stop_drivers(self) -> None:
         for d in self.drivers:
             try:
                 d.stop()
             except Exception:  # noqa: BLE001
                 LOG.exception("driver %s: stop failed", d.name)
-
-    def run_forever(self) -> int:
-        """Start and block until SIGTERM/SIGINT (handlers installed when called from the
-        main thread) or :meth:`stop`; returns 0."""
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: self._stop.set())
-        self.start()
-        while not self._stop.wait(1.0):
-            pass
-        self.stop()
-        return 0
 
     # -- the informer's events ---------------------------------------------------
     def _on_update(self, revision: int, keys: set[Key]) -> None:

@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import signal
 import socket
 import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
 
 from kumo.agent import client as api
-from kumo.agent.agent import WorkQueue
+from kumo.agent.agent import Loop, WorkQueue
 from kumo.agent.virt import NOSTATE, ComputeDriver, InstanceStatus, VirtError
 from kumo.agent.watch import Informer
 
@@ -123,7 +122,7 @@ class ComputeClient:
         return resp.iter_content(chunk)
 
 
-class ComputeAgent:
+class ComputeAgent(Loop):
     """The compute agent of ``host``: watches ``client`` (a :class:`ComputeClient` or
     anything with its methods) and drives ``driver``. Times are in seconds."""
 
@@ -166,36 +165,12 @@ class ComputeAgent:
         self._spawn(self._monitor, "compute-monitor")
         self.informer.start()
 
-    def _spawn(self, target, name: str) -> None:
-        t = threading.Thread(target=target, name=f"{name}-{self.host}", daemon=True)
-        t.start()
-        self._threads.append(t)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop watching and working, then the driver; instances keep running."""
-        if self._stop.is_set():
-            return
-        self._stop.set()
-        self._wake.set()
-        self.informer.stop(timeout=0.5)
-        self.queue.shutdown()
-        deadline = time.monotonic() + timeout
-        for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
+    def _stop_drivers(self) -> None:
+        """Stop the driver; instances keep running."""
         try:
             self.driver.stop()
         except Exception:  # noqa: BLE001
             LOG.exception("compute driver %s: stop failed", self.driver.name)
-
-    def run_forever(self) -> int:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: self._stop.set())
-        self.start()
-        while not self._stop.wait(1.0):
-            pass
-        self.stop()
-        return 0
 
     # -- informer events -----------------------------------------------------------
     def _on_update(self, revision: int, keys: set) -> None:
