@@ -305,7 +305,10 @@ class NetnsDriver(ComputeDriver):
         while True:  # until init runs (or the supervisor ended: init failed at once)
             sup = self._supervisor(d)
             init = self._init_pid(d, sup) if sup is not None else None
-            if init is not None and _comm(init) not in BOOT_STAGES:
+            # init runs once the boot script's process has exec'd past its stages (a
+            # child still named "unshare" has not exec'd yet; None: it already exited)
+            comm = _comm(init) if init is not None else None
+            if comm is not None and comm not in BOOT_STAGES + ("unshare",):
                 return
             if sup is None and (d / "exit").exists():
                 rc = (d / "exit").read_text().strip()
