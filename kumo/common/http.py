@@ -216,6 +216,13 @@ class Service:
             raise exc.MethodNotAllowed()
         raise exc.NotFound("The resource could not be found.")
 
+    def context_for(self, req: Request, route) -> Any:
+        """The request's context (``authenticate``'s, when set); a service that
+        negotiates more per request (compute's microversion) extends it."""
+        if self.authenticate is None:
+            return req.context
+        return self.authenticate(req, route.authenticated)
+
     def streams(self, method: str, path: str) -> bool:
         """True if ``method path`` goes to a ``stream=True`` route."""
         try:
@@ -228,8 +235,7 @@ class Service:
         try:
             route, params = self.match(req.method, req.path)
             req.params = params
-            if self.authenticate is not None:
-                req.context = self.authenticate(req, route.authenticated)
+            req.context = self.context_for(req, route)
             reply = route.handler(req)
         except exc.KumoError as e:
             reply = Reply(e.status, self.fault(e))

@@ -80,25 +80,21 @@ def parse_version(req: Request) -> tuple[int, int]:
 class ComputeService(Service):
     """A :class:`Service` that negotiates the microversion before routing."""
 
+    def context_for(self, req: Request, route):
+        version = parse_version(req)  # 400/406 before the token is even looked at
+        ctx = super().context_for(req, route)
+        if ctx is not None:
+            ctx.microversion = version
+        return ctx
+
     def dispatch(self, req: Request) -> Reply:
-        version = MIN_VERSION
-        try:
-            version = parse_version(req)
-            route, params = self.match(req.method, req.path)
-            req.params = params
-            req.context = self.authenticate(req, route.authenticated)
-            req.context.microversion = version
-            reply = route.handler(req)
-        except exc.KumoError as e:
-            reply = Reply(e.status, self.fault(e))
-            if e.status == 401:
-                reply.headers["WWW-Authenticate"] = 'Keystone uri="%s"' % req.url_base
-        except Exception:
-            LOG.exception("unexpected error in %s %s", req.method, req.path)
-            reply = Reply(500, self.fault(exc.KumoError()))
-        reply.headers.setdefault("x-openstack-request-id", req.request_id)
+        reply = super().dispatch(req)
         reply.headers.setdefault("x-compute-request-id", req.request_id)
         if req.path.startswith("/v2.1"):
+            try:
+                version = parse_version(req)
+            except exc.KumoError:
+                version = MIN_VERSION
             reply.headers["OpenStack-API-Version"] = f"compute {vstr(version)}"
             reply.headers["X-OpenStack-Nova-API-Version"] = vstr(version)
             reply.headers["Vary"] = "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
