@@ -18,12 +18,10 @@ by default), for every network that has a port bound to this host
   bridge, given the network's MTU and set up (down when ``admin_state_up`` is false)
   and reported ``ACTIVE``; a missing device (or an admin-down port) is ``DOWN``.
 
-**Peers.** The desired-state feed for a host holds only its own (and unbound) ports;
-other hosts' ports come with each network as ``l2_population`` (host, tunneling
+**Other hosts' ports** come with each network as ``l2_population`` (host, tunneling
 address, MAC, addresses), which the controller computes from the ports and the L2
 agents' heartbeats (:mod:`kumo.network.peers`) and refreshes on every host whenever a
-port elsewhere changes. A :class:`Peers` view (:class:`ControllerPeers` reads the
-API) is the fallback for a controller whose snapshot lacks it.
+port elsewhere changes.
 
 Reconciling is level-triggered and never flushes: every step reads the kernel and
 changes only the difference. :meth:`LinuxBridgeDriver.cleanup_orphans` deletes only
@@ -39,8 +37,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
-import time
-from typing import Protocol
 
 from kumo.agent.dataplane import links, names
 from kumo.agent.dataplane.netns import Host
@@ -50,53 +46,6 @@ LOG = logging.getLogger(__name__)
 AGENT_TYPE = "Linux bridge agent"
 
 
-class Peers(Protocol):
-    """Where other hosts' ports and tunneling addresses come from."""
-
-    def ports(self, network_id: str) -> list[dict]:
-        """Every port of ``network_id`` (API rendering with ``binding:host_id``,
-        ``mac_address``, ``fixed_ips``)."""
-
-    def tunnel_ips(self) -> dict[str, str]:
-        """``{host: tunneling_ip}`` of the L2 agents."""
-
-
-class ControllerPeers:
-    """A :class:`Peers` over a :class:`kumo.agent.client.ControllerClient` (admin).
-    Answers are cached for ``ttl_s`` seconds so one resync costs one request per
-    network and one for the agents."""
-
-    def __init__(self, client, ttl_s: float = 1.0):
-        self.client = client
-        self.ttl_s = ttl_s
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, object]] = {}
-
-    def _get(self, key: str, fetch):
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit and now - hit[0] < self.ttl_s:
-                return hit[1]
-        value = fetch()
-        with self._lock:
-            self._cache[key] = (time.monotonic(), value)
-        return value
-
-    def ports(self, network_id: str) -> list[dict]:
-        return self._get("ports:" + network_id, lambda: self.client._call(
-            "GET", "/v2.0/ports", params={"network_id": network_id})["ports"])
-
-    def tunnel_ips(self) -> dict[str, str]:
-        def fetch():
-            body = self.client._call("GET", "/v2.0/agents",
-                                     params={"agent_type": AGENT_TYPE})
-            return {a["host"]: a["configurations"]["tunneling_ip"]
-                    for a in body["agents"]
-                    if (a.get("configurations") or {}).get("tunneling_ip")}
-        return self._get("agents", fetch)
-
-
 @register_driver("linuxbridge")
 class LinuxBridgeDriver(Driver):
     """The L2 driver of agent host ``host`` (a name, as in ``binding:host_id``).
@@ -104,7 +53,7 @@ class LinuxBridgeDriver(Driver):
     ``where``: the :class:`Host` to wire (default: the machine). ``local_ip``: this
     host's tunneling (underlay) address; required for VXLAN networks. ``underlay_dev``:
     optional device VXLAN traffic leaves by. ``bridge_mappings``: ``{physnet: bridge}``
-    for flat networks. ``peers``: a :class:`Peers` for L2 population."""
+    for flat networks."""
 
     name = "linuxbridge"
     agent_type = AGENT_TYPE
@@ -114,7 +63,7 @@ class LinuxBridgeDriver(Driver):
     def __init__(self, host: str, settings=None, *, where: Host | None = None,
                  local_ip: str | None = None, underlay_dev: str | None = None,
                  bridge_mappings: dict[str, str] | None = None,
-                 peers: Peers | None = None, client=None, state_dir: str | None = None):
+                 client=None, state_dir: str | None = None):
         self.host = host
         self.where = where or Host()
         self.ns = self.where.root
@@ -123,7 +72,6 @@ class LinuxBridgeDriver(Driver):
         self.bridge_mappings = dict(bridge_mappings if bridge_mappings is not None
                                     else getattr(settings, "agent_bridge_mappings", None)
                                     or {})
-        self.peers = peers
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._port_net: dict[str, str] = {}
@@ -253,29 +201,16 @@ class LinuxBridgeDriver(Driver):
                     links.delete_link(self.ns, lk.name)
             links.delete_link(self.ns, bridge)
 
-    def _peer_ports(self, net: dict):
-        """``(host, tunneling_ip, mac, [ip])`` of the other hosts' ports on ``net``: from
-        the snapshot's ``l2_population`` (the controller computes it and wakes every
-        host when it changes), else from the :class:`Peers` view."""
-        if "l2_population" in net:
-            for e in net["l2_population"]:
-                yield (e.get("host"), e.get("tunneling_ip"), e["mac_address"],
-                       e.get("ip_addresses") or [])
-        elif self.peers is not None:
-            tunnels = self.peers.tunnel_ips()
-            for port in self.peers.ports(net["id"]):
-                host = port.get("binding:host_id")
-                yield (host, tunnels.get(host), port["mac_address"],
-                       [f["ip_address"] for f in port.get("fixed_ips", [])])
-
     def _l2pop(self, net: dict, dev: str) -> None:
         """Flood, MAC and neighbour entries on ``dev`` for the other hosts' ports."""
         want_fdb: set[tuple[str, str]] = set()
         want_neigh: dict[str, str] = {}
-        for host, remote, mac, ips in self._peer_ports(net):
+        for peer in net.get("l2_population") or []:
+            host, remote = peer.get("host"), peer.get("tunneling_ip")
             if not host or host == self.host or not remote or remote == self.local_ip:
                 continue
-            mac = mac.lower()
+            mac = peer["mac_address"].lower()
+            ips = peer.get("ip_addresses") or []
             want_fdb.add((links.ZERO_MAC, remote))
             want_fdb.add((mac, remote))
             for ip in ips:

@@ -30,7 +30,7 @@ import pytest
 from kumo.agent.agent import Agent
 from kumo.agent.client import ControllerClient
 from kumo.agent.dataplane import links, names, netns, nft
-from kumo.agent.l2 import ControllerPeers, LinuxBridgeDriver
+from kumo.agent.l2 import LinuxBridgeDriver
 from kumo.agent.l3 import FAMILY, TABLE, L3Driver
 from kumo.agent.metadata import MetadataDriver, MetadataProxy, sign
 from tests import waiting
@@ -257,8 +257,7 @@ def test_router_on_a_host(cloud, admin, hosts, unique, l3_cloud):
     links.ensure_address(where.root, "br-ex", "172.24.4.1/24")
     client = ControllerClient.from_cloud("kumo-admin", config_files=[str(cloud.clouds_yaml)])
     l2 = LinuxBridgeDriver(host, where=where, local_ip="10.97.0.1",
-                           bridge_mappings={"public": "br-ex"},
-                           peers=ControllerPeers(client, ttl_s=0.5))
+                           bridge_mappings={"public": "br-ex"})
     secret_file = cloud.state_dir / "metadata_secret"
     if not secret_file.exists():  # the server makes it on first use; make it first
         secret_file.write_text(uuid.uuid4().hex)
