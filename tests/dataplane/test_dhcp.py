@@ -21,7 +21,7 @@ from kumo.agent.agent import Agent
 from kumo.agent.client import ControllerClient
 from kumo.agent.dataplane import dnsmasq, links, names, netns
 from kumo.agent.dhcp import DhcpDriver, device_id, ns_device
-from kumo.agent.l2 import ControllerPeers, LinuxBridgeDriver
+from kumo.agent.l2 import LinuxBridgeDriver
 from tests import waiting
 from tests.dataplane import probes
 
@@ -76,8 +76,7 @@ def agents(cloud, state_root):
     def start(name: str, where: netns.Host, local_ip: str, metadata=None):
         client = ControllerClient.from_cloud("kumo-admin",
                                              config_files=[str(cloud.clouds_yaml)])
-        l2 = LinuxBridgeDriver(name, where=where, local_ip=local_ip,
-                               peers=ControllerPeers(client, ttl_s=0.5))
+        l2 = LinuxBridgeDriver(name, where=where, local_ip=local_ip)
         dhcp = DhcpDriver(name, client=client, where=where,
                           state_dir=str(state_root / name), metadata=metadata)
         agent = Agent(client, name, [l2, dhcp], workers=3, resync_s=2.0,
