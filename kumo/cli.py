@@ -34,6 +34,29 @@ def _settings(args) -> config.Settings:
                        host=getattr(args, "host", None), port=getattr(args, "port", None))
 
 
+#: Files directly under the state directory that hold secrets (password hashes and
+#: user_data in the database and its WAL, the metadata HMAC key, clouds.yaml's
+#: passwords); tightened to 0600 on every start, for state made by older versions.
+SECRET_FILES = ("kumo.db", "kumo.db-wal", "kumo.db-shm", "metadata_secret", "clouds.yaml",
+                "kumo.yaml")
+
+
+def secure_state_dir(path: str | Path) -> Path:
+    """Create the state directory ``path`` (and parents) and make it 0700, so nothing
+    beneath it (database, images, console logs, instance metadata, DHCP host files) is
+    reachable by other users; existing secret-bearing files directly in it become 0600.
+    Files Kumo creates later are 0600/0700 anyway: :func:`main` sets umask 077."""
+    state = Path(path)
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    state.chmod(0o700)
+    for name in SECRET_FILES:
+        try:
+            (state / name).chmod(0o600)
+        except FileNotFoundError:
+            pass
+    return state
+
+
 def prepare(settings: config.Settings, migrate: bool):
     """Keys, schema and bootstrap data; returns the ready :class:`~kumo.app.Cloud`."""
     from kumo import db
@@ -43,8 +66,7 @@ def prepare(settings: config.Settings, migrate: bool):
     from kumo.image.bootstrap import bootstrap as image_bootstrap
     from kumo.network.bootstrap import bootstrap as network_bootstrap
 
-    state = Path(settings.state_dir)
-    state.mkdir(parents=True, exist_ok=True)
+    secure_state_dir(settings.state_dir)
     KeyRepository(settings.fernet_key_dir, settings.fernet_max_active_keys).setup()
     if migrate:
         db.upgrade(settings.db_url)
@@ -256,6 +278,7 @@ def cmd_agent(args) -> int:
     from kumo.agent import client as client_mod
 
     settings = config.load(args.state_dir)
+    secure_state_dir(settings.state_dir)
     if args.driver:
         settings.agent_drivers = args.driver
     client = client_mod.connect(controller=args.controller, cloud=args.cloud,
@@ -320,6 +343,9 @@ def cmd_fernet_rotate(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Everything Kumo writes (database, image files, console logs, instance metadata,
+    # dnsmasq host files, keys) is for root or the running user only.
+    os.umask(0o077)
     logging.basicConfig(level=os.environ.get("KUMO_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="kumo", description=__doc__.splitlines()[0])

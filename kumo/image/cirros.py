@@ -572,7 +572,7 @@ def _write_if_changed(dest: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o600)  # like every file under the state directory
         os.replace(tmp, dest)
     except BaseException:
         os.unlink(tmp)
