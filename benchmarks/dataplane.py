@@ -14,12 +14,20 @@ time to apply a rule change to many ports.
    :meth:`FirewallDriver.sync` (model from the snapshot, diff, one ``nft`` transaction)
    for the first install, one rule added to the group, one member joining a remote
    group, and a resync that finds nothing to change.
+3. **Routers.** A third simulated host with ``br-ex``, and a real
+   :class:`~kumo.agent.agent.Agent` (its informer, queue and workers) running the L3
+   driver (with its metadata proxy) against an in-memory controller stub. ``--routers``
+   routers with a gateway (``qg-`` on the external network), one interface and one
+   extra route appear in one snapshot revision, as after an agent restart or an API
+   outage; timed until the agent's realized revision reaches it (namespaces, legs,
+   addresses, routes, SNAT table, proxy: everything ready).
 
 The snapshots have the shape of ``GET /networking/kumo/v1/state`` (the driver reads
 nothing else), so no server is started. Namespaces only (never the machine's own
 networking), bounded runs, everything removed at the end, pass or fail. Root needed.
 
-    python benchmarks/dataplane.py [--seconds 4] [--runs 3] [--ports 1000]
+    python benchmarks/dataplane.py [--seconds 4] [--runs 3] [--ports 1000] [--routers 100]
+                                   [--only routers]
 """
 from __future__ import annotations
 
@@ -186,15 +194,133 @@ def apply_times(tag: str, n_ports: int) -> list[tuple[str, float, int]]:
         remove_host(host)
 
 
+# -- routers ----------------------------------------------------------------------------
+
+EXT_NET = "e0000000-0000-4000-8000-000000000001"
+
+
+class StubController:
+    """The agent's controller client over one in-memory snapshot: no changes feed (the
+    long poll just waits), status reports and heartbeats are counted."""
+
+    def __init__(self, snapshot: dict):
+        self.state = snapshot
+        self.reports = 0
+        self.snapshots = 0
+
+    def snapshot(self, host):
+        self.snapshots += 1
+        return self.state
+
+    def changes(self, since, host, wait):
+        time.sleep(min(wait, 0.2))
+        return {"revision": since, "changes": []}
+
+    def heartbeat(self, *args, **kwargs):
+        return {}
+
+    def report_port_status(self, port_id, status):
+        self.reports += 1
+
+    def report_floatingip_status(self, fip_id, status):
+        self.reports += 1
+
+
+def router_state(n: int) -> dict:
+    """``n`` routers hosted on HOSTNAME, each with a gateway on 172.24.0.0/16, one
+    interface on its own 10.x.y.0/24 network and one extra route."""
+    routers, networks = [], [{"id": EXT_NET, "mtu": 1500}]
+    for i in range(n):
+        uid = f"a{i:07x}-0000-4000-8000-{i:012x}"
+        net = f"d{i:07x}-0000-4000-8000-{i:012x}"
+        networks.append({"id": net, "mtu": 1450})
+        gw_ip = f"172.24.{4 + (i + 2) // 250}.{(i + 2) % 250 + 2}"
+        routers.append({
+            "id": uid, "project_id": "p", "host": HOSTNAME, "admin_state_up": True,
+            "enable_snat": True, "distributed": False, "ha": False,
+            "gateway": {"port_id": f"b{i:07x}-0000-4000-8000-{i:012x}",
+                        "network_id": EXT_NET, "mac_address": f"fa:16:3e:01:{i >> 8:02x}:{i & 255:02x}",
+                        "fixed_ips": [{"subnet_id": "ext", "ip_address": gw_ip,
+                                       "cidr": "172.24.0.0/16", "gateway_ip": "172.24.4.1"}]},
+            "interfaces": [{"port_id": f"c{i:07x}-0000-4000-8000-{i:012x}",
+                            "network_id": net, "mac_address": f"fa:16:3e:02:{i >> 8:02x}:{i & 255:02x}",
+                            "fixed_ips": [{"subnet_id": f"s{i}",
+                                           "ip_address": f"10.{100 + i // 256}.{i % 256}.1",
+                                           "cidr": f"10.{100 + i // 256}.{i % 256}.0/24",
+                                           "gateway_ip": f"10.{100 + i // 256}.{i % 256}.1"}]}],
+            "routes": [{"destination": "192.168.77.0/24",
+                        "nexthop": f"10.{100 + i // 256}.{i % 256}.254"}],
+            "revision_number": 1})
+    return {"revision": 1, "networks": networks, "subnets": [], "ports": [],
+            "security_groups": [], "routers": routers, "floatingips": []}
+
+
+def router_times(tag: str, n: int, workers: int) -> dict[str, float]:
+    """Seconds for the agent to realize ``n`` routers from nothing, then to find
+    nothing to do on a full resync."""
+    from kumo.agent.agent import Agent
+    from kumo.agent.l3 import L3Driver
+    from kumo.agent.metadata import MetadataProxy
+
+    host = make_host(tag, "l3")
+    agent = None
+    try:
+        links.ensure_bridge(host.root, "br-ex")
+        links.ensure_address(host.root, "br-ex", "172.24.4.1/16")
+        proxy = MetadataProxy(None, secret="bench", metadata_url="http://127.0.0.1:9/m")
+        driver = L3Driver(HOSTNAME, where=host, metadata_proxy=proxy)
+        stub = StubController(router_state(n))
+        agent = Agent(stub, HOSTNAME, [driver], workers=workers, resync_s=3600,
+                      heartbeat_s=3600, wait_s=0.2)
+        t0 = time.perf_counter()
+        agent.start()
+        limit = max(120.0, n * 3.0)
+        deadline = time.monotonic() + limit
+        while agent.realized_revision != 1:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"routers: not realized within {limit:.0f} s")
+            time.sleep(0.01)
+        first = time.perf_counter() - t0
+        made = sum(1 for x in netns.list_netns(host) if x.startswith(names.ROUTER_NS))
+        assert made == n, f"{made} router namespaces, want {n}"
+        stub.state = dict(stub.state, revision=2)
+        t0 = time.perf_counter()
+        agent.resync()
+        while agent.realized_revision != 2:
+            if time.monotonic() > deadline:
+                raise SystemExit("routers: resync not realized in time")
+            time.sleep(0.01)
+        again = time.perf_counter() - t0
+        return {"realize": first, "resync": again}
+    finally:
+        if agent is not None:
+            agent.stop()
+        remove_host(host)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=4.0, help="iperf3 run length")
     ap.add_argument("--runs", type=int, default=3, help="iperf3 runs per setup")
     ap.add_argument("--ports", type=int, default=1000, help="ports for the apply time")
+    ap.add_argument("--routers", type=int, default=100, help="routers to realize")
+    ap.add_argument("--workers", type=int, default=4, help="agent worker threads")
+    ap.add_argument("--only", choices=["firewall", "routers"], help="run one part")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("dataplane benchmark: needs root (namespaces, nftables)")
     tag = f"kumo-b{uuid.uuid4().hex[:8]}"
+
+    if args.only != "firewall":
+        rt = router_times(tag, args.routers, args.workers)
+        print()
+        print(f"routers: {args.routers} with gateways, realized in {rt['realize']:.1f} s, "
+              f"{args.routers / rt['realize']:.1f} routers/s ({args.workers} workers); "
+              f"resync finding nothing to do: {rt['resync']:.2f} s")
+        if args.only == "routers":
+            for fact in machine_facts():
+                print("machine: " + fact)
+            return
 
     tp = throughput(tag, args.seconds, args.runs)
     none, one = tp["no firewall (no tables)"], tp["firewall, 1 rule"]

@@ -16,8 +16,17 @@ Data flow::
 - **One queue per object.** :class:`WorkQueue` never hands the same key to two workers
   at once (a key added while in flight is processed again after), and different keys
   run in parallel on ``workers`` threads.
-- **Failures** are retried per key with exponential backoff (0.5 s to 30 s); a failed
-  key holds back the realized revision.
+- **Failures are per driver.** Each driver's part of a key is reconciled on its own:
+  one driver raising loses only its own report (the others' port statuses still go
+  north). A failed (key, driver) is retried with exponential backoff and jitter
+  (``RETRY_MIN_S`` doubling to ``RETRY_MAX_S``), also across resyncs, and at once when
+  the key's desired object changes; success clears it. The first failure is logged at
+  WARNING (with the traceback unless permanent), repeats of the same error at DEBUG.
+  Current failures are in every heartbeat as ``configurations["errors"]`` (and the
+  ports a :class:`~kumo.agent.dataplane.errors.PermanentError` names are reported
+  ``ERROR``). A transient failure holds back the realized revision; a permanent one
+  (:func:`~kumo.agent.dataplane.errors.is_permanent`) does not: everything that can be
+  realized is, and the error is reported instead.
 - **Realized revision.** When the queue is empty and nothing failed, the revision of
   the last snapshot is realized; it is sent in every heartbeat as
   ``configurations["realized_revision"]`` (with ``"desired_revision"``).
@@ -31,14 +40,17 @@ Data flow::
 """
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
+import random
 import signal
 import threading
 import time
 from collections import deque
 
 from kumo.agent import client as api
+from kumo.agent.dataplane.errors import is_permanent
 from kumo.agent.drivers import Driver, FakeDriver, Report, build, register_driver
 from kumo.agent.watch import Informer, Key
 
@@ -109,10 +121,12 @@ class WorkQueue:
                 self._add(key)
             self._cond.notify_all()
 
-    def idle(self) -> bool:
-        """Nothing queued, in flight or waiting for a retry."""
+    def idle(self, delayed: bool = True) -> bool:
+        """Nothing queued, in flight or (unless ``delayed`` is false) waiting for a
+        retry."""
         with self._cond:
-            return not (self._queue or self._active or self._dirty or self._delayed)
+            return not (self._queue or self._active or self._dirty
+                        or (delayed and self._delayed))
 
     def shutdown(self) -> None:
         with self._cond:
@@ -151,6 +165,22 @@ class _SharedExclusive:
         with self._cond:
             self._writer = False
             self._cond.notify_all()
+
+
+@dataclasses.dataclass
+class Failure:
+    """One driver's failure on one key. ``obj`` is the desired object it failed for
+    (a changed object is retried at once); times are the agent's clock (seconds)."""
+
+    driver: str
+    error: str
+    permanent: bool
+    attempts: int
+    delay: float
+    retry_at: float
+    since: float
+    obj: object = None
+    ports: tuple[str, ...] = ()
 
 
 class Loop:
@@ -201,9 +231,15 @@ class Agent(Loop):
 
     BACKOFF_MIN_S = 0.5
     BACKOFF_MAX_S = 30.0
+    #: Reconcile retries: the first after ``RETRY_MIN_S``, doubling up to ``RETRY_MAX_S``.
+    RETRY_MIN_S = 1.0
+    RETRY_MAX_S = 300.0
+    #: Most entries in ``configurations["errors"]``.
+    ERRORS_SHOWN = 50
 
     def __init__(self, client, host: str, drivers: list[Driver], workers: int = 4,
-                 resync_s: float = 120.0, heartbeat_s: float = 30.0, wait_s: float = 20.0):
+                 resync_s: float = 120.0, heartbeat_s: float = 30.0, wait_s: float = 20.0,
+                 clock=time.monotonic, jitter=lambda: random.uniform(0.8, 1.2)):
         if not drivers:
             raise ValueError("an agent needs at least one driver")
         self.client = client
@@ -216,13 +252,17 @@ class Agent(Loop):
         self.queue = WorkQueue()
         self.realized_revision: int | None = None
         self._target: int | None = None
-        self._failures: dict[Key, int] = {}
+        self._clock = clock
+        self._jitter = jitter
+        #: Current failures: ``{key: {driver name: Failure}}``.
+        self.failures: dict[Key, dict[str, Failure]] = {}
         self._sent: dict[tuple[str, str], tuple[str, object]] = {}
         self._lock = threading.Lock()
         self._cleanup_lock = _SharedExclusive()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._cleanup_due = False
+        self._beat_due = False
         self._started_types: set[str] = set()
         self._threads: list[threading.Thread] = []
 
@@ -282,35 +322,108 @@ class Agent(Loop):
                 self._check_realized()
 
     def process(self, key: Key) -> bool:
-        """Reconcile ``key`` with every driver that handles its kind and report the
-        statuses; on failure schedule a retry. Returns True when all drivers succeeded."""
+        """Reconcile ``key`` with every driver that handles its kind (each on its own:
+        one raising does not lose the others' reports), report the combined statuses,
+        and schedule a retry for the drivers that failed. A driver still backing off
+        from a failure on the same desired object is skipped. Returns True when every
+        driver succeeded."""
         kind, obj_id = key
         drivers = [d for d in self.drivers if d.kinds is None or kind in d.kinds]
         if not drivers:
             return True
         report = Report()
+        ok = True
         self._cleanup_lock.acquire_shared()
         try:
             state = self.informer.snapshot()
-            desired = {"kind": kind, "id": obj_id, "object": self.informer.get(key),
-                       "state": state}
+            obj = self.informer.get(key)
+            desired = {"kind": kind, "id": obj_id, "object": obj, "state": state}
             revision = int(state.get("revision", 0))
-            for d in drivers:
-                report.merge(d.reconcile(desired, revision))
-        except Exception:  # noqa: BLE001 - a driver failure is retried, not fatal
             with self._lock:
-                n = self._failures[key] = self._failures.get(key, 0) + 1
-            delay = min(self.BACKOFF_MIN_S * 2 ** (n - 1), self.BACKOFF_MAX_S)
-            LOG.exception("reconcile %s/%s failed (attempt %d); retrying in %.1f s",
-                          kind, obj_id, n, delay)
-            self.queue.add_after(key, delay)
-            return False
+                failed = dict(self.failures.get(key, {}))
+            for d in drivers:
+                f = failed.get(d.name)
+                if f is not None and f.obj == obj and self._clock() < f.retry_at:
+                    ok = False  # backing off; its retry is already scheduled
+                    continue
+                try:
+                    report.merge(d.reconcile(desired, revision))
+                except Exception as e:  # noqa: BLE001 - one driver's failure is its own
+                    ok = False
+                    self._failed(key, d.name, e, obj, f if f and f.obj == obj else None)
+                else:
+                    if f is not None:
+                        self._recovered(key, d.name)
         finally:
             self._cleanup_lock.release_shared()
         with self._lock:
-            self._failures.pop(key, None)
+            for f in self.failures.get(key, {}).values():
+                if f.permanent:
+                    report.merge(Report(ports={p: "ERROR" for p in f.ports}))
         self._report(report)
-        return True
+        return ok
+
+    def _failed(self, key: Key, driver: str, e: Exception, obj, prev: Failure | None):
+        """Record driver ``driver``'s failure on ``key``, log it (once per distinct
+        error) and schedule the retry."""
+        permanent = is_permanent(e)
+        error = f"{type(e).__name__}: {e}"
+        attempts = (prev.attempts if prev else 0) + 1
+        delay = min(self.RETRY_MIN_S * 2 ** (attempts - 1) * self._jitter(),
+                    self.RETRY_MAX_S)
+        f = Failure(driver=driver, error=error, permanent=permanent, attempts=attempts,
+                    delay=delay, retry_at=self._clock() + delay,
+                    since=prev.since if prev and prev.error == error else time.time(),
+                    obj=obj, ports=tuple(getattr(e, "ports", ()) or ()))
+        with self._lock:
+            self.failures.setdefault(key, {})[driver] = f
+        kind, obj_id = key
+        if prev is not None and prev.error == error:
+            LOG.debug("%s: %s %s/%s still failing (attempt %d, retry in %.0f s): %s",
+                      self.host, driver, kind, obj_id, attempts, delay, error)
+        elif permanent:
+            LOG.warning("%s: %s cannot realize %s/%s (retrying in %.0f s, then less "
+                        "often): %s", self.host, driver, kind, obj_id, delay, error)
+        else:
+            LOG.warning("%s: %s failed on %s/%s (attempt %d, retrying in %.1f s)",
+                        self.host, driver, kind, obj_id, attempts, delay, exc_info=e)
+        if permanent and (prev is None or prev.error != error):
+            self._wake_heartbeat()
+        self.queue.add_after(key, delay)
+
+    def _recovered(self, key: Key, driver: str) -> None:
+        with self._lock:
+            entry = self.failures.get(key, {})
+            f = entry.pop(driver, None)
+            if not entry:
+                self.failures.pop(key, None)
+        if f is not None:
+            LOG.info("%s: %s realized %s/%s after %d failed attempt(s)", self.host,
+                     driver, key[0], key[1], f.attempts)
+            if f.permanent:
+                self._wake_heartbeat()
+
+    def _wake_heartbeat(self) -> None:
+        """Send the heartbeat (with the errors) soon instead of at its next period."""
+        with self._lock:
+            self._beat_due = True
+        self._wake.set()
+
+    def errors(self, drivers: list[Driver] | None = None) -> list[dict]:
+        """The current failures (of ``drivers``, default all) for the heartbeat:
+        ``[{"kind", "id", "driver", "error", "permanent", "attempts", "since",
+        "retry_in_s"}]``, permanent ones first, at most :attr:`ERRORS_SHOWN`."""
+        names = None if drivers is None else {d.name for d in drivers}
+        now = self._clock()
+        with self._lock:
+            items = [(key, f) for key, entry in self.failures.items()
+                     for f in entry.values() if names is None or f.driver in names]
+        items.sort(key=lambda kf: (not kf[1].permanent, kf[1].since, kf[0]))
+        return [{"kind": key[0], "id": key[1], "driver": f.driver, "error": f.error[:500],
+                 "permanent": f.permanent, "attempts": f.attempts,
+                 "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(f.since)),
+                 "retry_in_s": round(max(0.0, f.retry_at - now), 1)}
+                for key, f in items[:self.ERRORS_SHOWN]]
 
     def _report(self, report: Report) -> None:
         for kind, statuses, send in (
@@ -338,9 +451,11 @@ class Agent(Loop):
 
     def _check_realized(self) -> None:
         target = self._target
-        if target is not None and self.queue.idle():
+        # delayed retries are in self.failures: only transient ones hold the revision
+        if target is not None and self.queue.idle(delayed=False):
             with self._lock:
-                if not self._failures:
+                if not any(not f.permanent for entry in self.failures.values()
+                           for f in entry.values()):
                     self.realized_revision = target
 
     # -- timer: heartbeats, resyncs, orphan cleanup ------------------------------
@@ -349,7 +464,9 @@ class Agent(Loop):
         next_resync = time.monotonic() + self.resync_s
         while not self._stop.is_set():
             now = time.monotonic()
-            if now >= next_beat:
+            with self._lock:
+                beat_due, self._beat_due = self._beat_due, False
+            if now >= next_beat or beat_due:
                 self.heartbeat()
                 next_beat = now + self.heartbeat_s
             if now >= next_resync:
@@ -402,7 +519,8 @@ class Agent(Loop):
                 conf.update(d.configurations())
             conf.update({"realized_revision": self.realized_revision,
                          "desired_revision": self._target,
-                         "drivers": [d.name for d in drivers]})
+                         "drivers": [d.name for d in drivers],
+                         "errors": self.errors(drivers)})
             try:
                 self.client.heartbeat(self.host, agent_type, drivers[0].binary or None,
                                       conf, start_flag=agent_type not in self._started_types)

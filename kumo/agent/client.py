@@ -162,7 +162,8 @@ class ControllerClient:
         return self._call("POST", "/kumo/v1/agents/heartbeat", {"agent": agent})["agent"]
 
     def report_port_status(self, port_id: str, status: str) -> None:
-        """``POST /kumo/v1/ports/{id}/status`` with ``ACTIVE`` or ``DOWN``. Raises
+        """``POST /kumo/v1/ports/{id}/status`` with ``ACTIVE``, ``DOWN`` or ``ERROR``
+        (a permanent driver error names the port). Raises
         :class:`NotFound` when the port is gone."""
         self._call("POST", f"/kumo/v1/ports/{port_id}/status", {"status": status})
 

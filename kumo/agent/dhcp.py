@@ -30,6 +30,11 @@ same, and no scheduler is needed.
   it via the DHCP port's address and ``metadata.ensure`` is called; otherwise
   ``metadata.remove`` is (and option 121 routes it via the subnet's gateway).
 
+When the API refuses the DHCP port (400/409, e.g. a full subnet leaves it no address),
+the sync raises :class:`~kumo.agent.dataplane.errors.PermanentError`: the agent shows it
+in the DHCP agent's ``configurations["errors"]`` and retries with backoff, and the
+network's ports are still wired and reported by the other drivers.
+
 When a network stops being served (or is deleted) dnsmasq is stopped, the metadata
 proxy removed, the namespace (with its veth) and the config directory deleted, and the
 DHCP port deleted through the API. :meth:`DhcpDriver.cleanup_orphans` does the same
@@ -51,7 +56,7 @@ import uuid
 from typing import Protocol
 
 from kumo.agent import client as api
-from kumo.agent.dataplane import dnsmasq, links, names, netns
+from kumo.agent.dataplane import dnsmasq, errors, links, names, netns
 from kumo.agent.dataplane.netns import Host, Netns
 from kumo.agent.drivers import Driver, Report, register_driver
 
@@ -268,7 +273,7 @@ class DhcpDriver(Driver):
                 "device_owner": DHCP_OWNER, "device_id": dev_id, "name": "",
                 "binding:host_id": self.host, "admin_state_up": True,
                 "fixed_ips": [{"subnet_id": s} for s in sorted(want)]}}
-            port = self.client._call("POST", "/v2.0/ports", body)["port"]
+            port = self._port_call(net["id"], "POST", "/v2.0/ports", body)
             LOG.info("%s: created DHCP port %s on %s", self.host, port["id"], net["id"])
             return port
         port = sorted(found, key=lambda p: p["id"])[0]
@@ -281,9 +286,21 @@ class DhcpDriver(Driver):
         if port.get("binding:host_id") != self.host:
             update["binding:host_id"] = self.host
         if update:
-            port = self.client._call("PUT", f"/v2.0/ports/{port['id']}",
-                                     {"port": update})["port"]
+            port = self._port_call(net["id"], "PUT", f"/v2.0/ports/{port['id']}",
+                                   {"port": update})
         return port
+
+    def _port_call(self, net_id: str, method: str, path: str, body: dict) -> dict:
+        """Create or update this host's DHCP port; the API refusing it (400/409, e.g.
+        no free address left in a subnet) is a :class:`PermanentError`: retrying soon
+        will not help, and the network's other ports are unaffected."""
+        try:
+            return self.client._call(method, path, body)["port"]
+        except api.ControllerError as e:
+            if not errors.is_permanent(e):
+                raise
+            raise errors.PermanentError(
+                f"DHCP port on network {net_id}: the API refused it ({e})") from e
 
     def _ensure_namespace(self, net: dict, port: dict,
                           subnets: list[dict]) -> tuple[Netns, str, bool]:

@@ -30,10 +30,20 @@ class Report:
     ports: dict[str, str] = dataclasses.field(default_factory=dict)
     floatingips: dict[str, str] = dataclasses.field(default_factory=dict)
 
+    #: When drivers disagree on one object, the worse status wins.
+    SEVERITY = {"ACTIVE": 0, "BUILD": 1, "DOWN": 2, "ERROR": 3}
+
     def merge(self, other: "Report | None") -> "Report":
+        """Combine ``other`` into this report (the agent combines its drivers' reports
+        per key): for an object both name, the worse status (:attr:`SEVERITY`) wins."""
         if other is not None:
-            self.ports.update(other.ports)
-            self.floatingips.update(other.floatingips)
+            for mine, theirs in ((self.ports, other.ports),
+                                 (self.floatingips, other.floatingips)):
+                for obj_id, status in theirs.items():
+                    cur = mine.get(obj_id)
+                    if cur is None or (self.SEVERITY.get(status, 0)
+                                       >= self.SEVERITY.get(cur, 0)):
+                        mine[obj_id] = status
         return self
 
 
@@ -54,8 +64,13 @@ class Driver(abc.ABC):
       never flushes and rebuilds (traffic keeps flowing across agent restarts). It may
       be called for the same key again at any time (resyncs, retries) and is never called
       concurrently for the same key; different keys run in parallel, so shared
-      structures need the driver's own locking. Raising means "not realized": the agent
-      retries the key with backoff and does not advance the realized revision.
+      structures need the driver's own locking. Raising means "not realized" for this
+      driver only (the other drivers' reports for the key still go north): the agent
+      retries it with backoff (1 s doubling to 5 min, with jitter; at once when the
+      object changes) and, unless the error is permanent
+      (:func:`kumo.agent.dataplane.errors.is_permanent`: raise
+      :class:`~kumo.agent.dataplane.errors.PermanentError` when retrying cannot help),
+      does not advance the realized revision.
     - :meth:`cleanup_orphans` removes kernel objects that carry our names
       (``brq``/``tap``/``qdhcp-``/``qrouter-``...) but have no desired object, and only
       those. The agent calls it after the first list and on every full resync, while no

@@ -337,3 +337,40 @@ def test_dhcp_dual_stack_command_line(cloud, admin, network, hosts, agents):
     admin.network.update_subnet(slaac.id, enable_dhcp=False)
     wait_for(lambda: (r := dnsmasq.running(files)) and "--enable-ra" not in r[1],
              "dnsmasq restarted without the SLAAC range")
+
+
+def test_dhcp_port_without_a_free_address(cloud, admin, unique, hosts, agents):
+    """A subnet full before the DHCP port is made: the API refuses the port (409); the
+    instance port still goes ACTIVE (the L2 driver's report is not lost), and the DHCP
+    agent shows the error, once, as permanent, in ``openstack network agent show``."""
+    name = f"dhcpF-{uuid.uuid4().hex[:6]}"
+    net = admin.network.create_network(name=unique("dhcp-full"))
+    try:
+        # a /30: the gateway .1 and one more address, which the instance takes
+        admin.network.create_subnet(network_id=net.id, cidr="10.62.0.0/30", ip_version=4,
+                                    enable_dhcp=True)
+        where = hosts("f")
+        underlay(where, "a")
+        p = admin.network.create_port(network_id=net.id, binding_host_id=name)
+        plug(where, p, "vm")
+        agent, _ = agents(name, where, UNDERLAY["A"])
+        wait_for(lambda: admin.network.get_port(p.id).status == "ACTIVE",
+                 "the instance port ACTIVE")
+
+        def shown():
+            rows = list(admin.network.agents(host=name, agent_type="DHCP agent"))
+            errs = rows[0].configuration.get("errors") if rows else None
+            return errs or None
+        errs = wait_for(shown, "the DHCP agent showing the error")
+        assert {e["driver"] for e in errs} == {"dhcp"}
+        assert all(e["permanent"] for e in errs)
+        assert any("No more IP addresses" in e["error"] for e in errs)
+        row = cloud.cli("network", "agent", "show", list(admin.network.agents(
+            host=name, agent_type="DHCP agent"))[0].id)
+        assert "No more IP addresses" in str(row)
+        assert dhcp_port(admin, net.id, name) is None
+        assert admin.network.get_port(p.id).status == "ACTIVE"
+    finally:
+        for port in admin.network.ports(network_id=net.id):
+            admin.network.delete_port(port.id)
+        admin.network.delete_network(net.id)

@@ -31,17 +31,18 @@ NTF_MASTER = 0x04
 
 @contextlib.contextmanager
 def _ipr(ns: Netns, op: str) -> Iterator:
-    """An IPRoute in ``ns``; netlink errors inside become KumoDataplaneError(op)."""
+    """The namespace's shared IPRoute (:func:`kumo.agent.dataplane.netns.shared_ipr`,
+    held for the block); netlink errors inside become KumoDataplaneError(op)."""
     try:
-        ipr = ns.ipr()
+        with _netns.shared_ipr(ns) as ipr:
+            yield ipr
     except NetlinkError as e:
         raise KumoDataplaneError(f"{op} (in {ns})", str(e.args[-1]), e.code) from e
-    try:
-        yield ipr
-    except NetlinkError as e:
-        raise KumoDataplaneError(f"{op} (in {ns})", str(e.args[-1]), e.code) from e
-    finally:
-        ipr.close()
+    except KumoDataplaneError:
+        raise
+    except Exception:
+        _netns.drop_shared(ns.path)  # the socket may be in any state now: a new one
+        raise
 
 
 def _index(ipr, name: str) -> int | None:

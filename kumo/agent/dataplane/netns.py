@@ -11,7 +11,12 @@ each a namespace with their own ``run_dir`` (or a private mount namespace with i
 Code runs in a namespace on a short-lived thread that ``setns(2)``\\ s first
 (:func:`call`), so the caller's thread never moves; :func:`run` spawns commands from such
 a thread, so the child inherits the namespace (like ``ip netns exec`` without the /sys
-remount). Netlink sockets are opened in the namespace by pyroute2 (:meth:`Netns.ipr`).
+remount). Netlink sockets are opened in the namespace by pyroute2 (:meth:`Netns.ipr`);
+:func:`shared_ipr` lends a cached one per namespace (pyroute2 forks a helper process to
+open a socket in another namespace, ~12 ms, so every netlink call paying it made router
+realization slow). A cached socket would keep a deleted namespace alive, so
+:func:`delete_netns_path` closes it first, and a namespace file that now names another
+namespace (deleted and made again by someone else) is noticed by its inode.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import errno as errno_mod
 import os
 import subprocess
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
@@ -99,6 +105,88 @@ class Host:
         return Netns(os.path.join(self.run_dir, name))
 
 
+# -- shared netlink sockets --------------------------------------------------------------
+
+#: Most namespaces with an open cached socket (each holds a few descriptors).
+SHARED_MAX = 256
+
+
+class _Shared:
+    __slots__ = ("ino", "ipr", "lock")
+
+    def __init__(self, ino: int | None, ipr: IPRoute):
+        self.ino = ino
+        self.ipr = ipr
+        self.lock = threading.RLock()
+
+
+_shared: "OrderedDict[str | None, _Shared]" = OrderedDict()
+_shared_guard = threading.Lock()
+
+
+def _ino(path: str | None) -> int | None:
+    if path is None:
+        return None
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        drop_shared(path)
+        raise KumoDataplaneError(f"netns {path}", "no such namespace",
+                                 errno_mod.ENOENT) from None
+
+
+def _close_shared(entry: _Shared) -> None:
+    with entry.lock:
+        try:
+            entry.ipr.close()
+        except Exception:  # noqa: BLE001 - closing a dead socket
+            pass
+
+
+def drop_shared(path: str | None) -> None:
+    """Close the cached socket of namespace ``path`` (nothing if none)."""
+    with _shared_guard:
+        entry = _shared.pop(path, None)
+    if entry is not None:
+        _close_shared(entry)
+
+
+@contextlib.contextmanager
+def shared_ipr(ns: Netns) -> Iterator[IPRoute]:
+    """A cached pyroute2 ``IPRoute`` in ``ns``, held exclusively for the ``with`` block
+    (calls in one namespace are serialized; different namespaces run in parallel).
+    Raises :class:`KumoDataplaneError` if the namespace is gone. Do not close it."""
+    ino = _ino(ns.path)
+    while True:
+        with _shared_guard:
+            entry = _shared.get(ns.path)
+            if entry is not None and entry.ino != ino:
+                _shared.pop(ns.path)
+                stale, entry = entry, None
+            else:
+                stale = None
+            if entry is not None:
+                _shared.move_to_end(ns.path)
+        if stale is not None:
+            _close_shared(stale)
+        if entry is None:
+            fresh = _Shared(ino, ns.ipr())
+            evicted = []
+            with _shared_guard:
+                entry = _shared.setdefault(ns.path, fresh)
+                while len(_shared) > SHARED_MAX:
+                    evicted.append(_shared.popitem(last=False)[1])
+            for old in evicted + ([fresh] if entry is not fresh else []):
+                _close_shared(old)
+        with entry.lock:
+            with _shared_guard:
+                alive = _shared.get(ns.path) is entry
+            if not alive:  # closed meanwhile (namespace deleted, evicted): again
+                continue
+            yield entry.ipr
+            return
+
+
 def _check_name(name: str) -> None:
     if not name or "/" in name or name in (".", ".."):
         raise KumoDataplaneError(f"netns name {name!r}", "invalid namespace name")
@@ -131,6 +219,7 @@ def delete_netns(host: Host, name: str) -> None:
 
 def delete_netns_path(path: str) -> None:
     """Unmount and remove a namespace file; nothing if it does not exist."""
+    drop_shared(path)
     if not os.path.lexists(path):
         return
     _libc.umount2(path.encode(), 2)  # MNT_DETACH; EINVAL if it was not mounted

@@ -1,7 +1,7 @@
 """The data plane's status reports under ``/networking/kumo/v1`` (Kumo's own API, admin
 only): status flows back north from the per-host agent.
 
-- ``POST /kumo/v1/ports/{port_id}/status`` ``{"status": "ACTIVE"|"DOWN"}`` -> 200
+- ``POST /kumo/v1/ports/{port_id}/status`` ``{"status": "ACTIVE"|"DOWN"|"ERROR"}`` -> 200
   ``{"port": {"id", "status"}}``; 404 PortNotFound, 400 for another status.
 - ``POST /kumo/v1/floatingips/{floatingip_id}/status`` ``{"status": "ACTIVE"|"DOWN"|
   "ERROR"}`` -> 200 ``{"floatingip": {"id", "status"}}``; 404 FloatingIPNotFound.
@@ -19,7 +19,7 @@ from kumo.network.api import service
 register([RuleDefault("kumo:report_resource_status", "rule:admin")])
 
 PORT_STATUS = {"type": "object", "additionalProperties": False, "required": ["status"],
-               "properties": {"status": {"enum": ["ACTIVE", "DOWN"]}}}
+               "properties": {"status": {"enum": ["ACTIVE", "DOWN", "ERROR"]}}}
 FIP_STATUS = {"type": "object", "additionalProperties": False, "required": ["status"],
               "properties": {"status": {"enum": ["ACTIVE", "DOWN", "ERROR"]}}}
 
