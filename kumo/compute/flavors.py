@@ -93,9 +93,12 @@ class Flavors:
         for key, column in (("minDisk", Flavor.disk), ("minRam", Flavor.ram)):
             if key in query:
                 try:
-                    stmt = stmt.where(column >= int(query[key]))
+                    value = int(query[key])
                 except ValueError:
                     raise exc.BadRequest(f"Invalid {key} filter [{query[key]}]") from None
+                # no 32-bit column holds more; SQLite cannot bind past 64 bits
+                stmt = stmt.where(column >= min(value, 2 ** 31) if value >= 0 else
+                                  sa.true())
         key = query.get("sort_key", "flavorid")
         columns = {"flavorid": Flavor.id, "id": Flavor.id, "name": Flavor.name,
                    "memory_mb": Flavor.ram, "ram": Flavor.ram, "vcpus": Flavor.vcpus,

@@ -41,3 +41,16 @@ def test_null_description(api, admin, unique, path, key, extra):
         if key == "domain":
             api.patch(f"/v3/{path}/{oid}", conn=admin, json={key: {"enabled": False}})
         api.delete(f"/v3/{path}/{oid}", conn=admin)
+
+
+def test_app_credential_expiry_out_of_range(api, cloud, make_user):
+    """An ``expires_at`` that does not exist in UTC is 400, and nothing is made."""
+    person = make_user()
+    token, body = api.token(person.name, person.password,
+                            {"project": {"id": person.project_id}})
+    path = f"/v3/users/{person.id}/application_credentials"
+    for when in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "xx"):
+        resp = api.post(path, token=token, json={"application_credential": {
+            "name": "late", "expires_at": when}})
+        assert_fault(resp, 400, "Bad Request")
+    assert api.get(path, token=token).json()["application_credentials"] == []

@@ -177,3 +177,32 @@ def test_changes_since_good(demo, nova):
         "changes-since": "2010-01-01T00:00:00+01:00",
         "changes-before": "2999-01-01T00:00:00Z"})
     assert resp.status_code == 200, resp.text
+
+
+@pytest.mark.parametrize("key", ["minRam", "minDisk"])
+def test_flavor_min_filters_past_any_column(demo, nova, key):
+    for path in ("/flavors", "/flavors/detail"):
+        resp = nova.request(demo, "GET", path, params={key: "99999999999999999999"})
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["flavors"] == []
+        resp = nova.request(demo, "GET", path, params={key: "-5"})
+        assert resp.status_code == 200 and resp.json()["flavors"], resp.text
+        assert_fault(nova.request(demo, "GET", path, params={key: "s"}), 400,
+                     "badRequest")
+
+
+def test_server_group_paging(demo, nova):
+    for params in ({"limit": "99999999999999999999"}, {"offset": "99999999999999999999"},
+                   {"limit": "5", "offset": str(BIG)}):
+        resp = nova.request(demo, "GET", "/os-server-groups", params=params)
+        assert resp.status_code == 200, resp.text
+    for params in ({"limit": "-1"}, {"offset": "-1"}, {"limit": "s"}):
+        assert_fault(nova.request(demo, "GET", "/os-server-groups", params=params), 400,
+                     "badRequest")
+
+
+def test_usage_period_out_of_range(admin, nova):
+    for start in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "xx"):
+        resp = nova.request(admin, "GET", "/os-simple-tenant-usage",
+                            params={"start": start})
+        assert_fault(resp, 400, "badRequest")
