@@ -73,6 +73,11 @@ class Collection:
                 except ValueError:
                     raise exc.BadRequest(f"Invalid input for {key}. Reason: "
                                          f"'{values[0]}' is not an integer.") from None
+                # a number no column can hold equals nothing (and SQLite cannot bind it)
+                values = [v for v in values if -2 ** 63 <= v < 2 ** 63]
+                if not values:
+                    stmt = stmt.where(sa.false())
+                    continue
             values = [None if v == "" and key not in self.booleans else v for v in values]
             if len(values) == 1:
                 stmt = stmt.where(column.is_(None) if values[0] is None

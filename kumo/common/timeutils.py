@@ -33,9 +33,13 @@ def isotime(value: dt.datetime | None, subsecond: bool = True) -> str | None:
 def parse_isotime(text: str) -> dt.datetime:
     """Parse an ISO 8601 time (``Z`` or offset, or none meaning UTC) to naive UTC.
 
-    Raises ``ValueError`` for anything else.
+    Raises ``ValueError`` for anything else, including a time that does not exist in
+    UTC (before year 1 or after year 9999 once the offset is applied).
     """
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            raise ValueError(f"{text!r} is out of range in UTC") from None
     return value

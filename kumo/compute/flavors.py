@@ -7,9 +7,11 @@ access list only; to others it is 404.
 """
 from __future__ import annotations
 
+import math
 import uuid
 
 import sqlalchemy as sa
+from oslo_utils import strutils
 
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import utcnow
@@ -18,6 +20,38 @@ from kumo.compute.models import Flavor, FlavorAccess
 
 class FlavorNotFound(exc.NotFound):
     message = "Flavor %(id)s could not be found."
+
+
+#: The body's integer fields: (attribute, Nova's name for messages, minimum).
+_INT_FIELDS = (("ram", "ram", 1), ("vcpus", "vcpus", 1), ("disk", "disk", 0),
+               ("OS-FLV-EXT-DATA:ephemeral", "ephemeral", 0), ("swap", "swap", 0))
+
+
+def checked_values(attrs: dict) -> dict:
+    """The flavor's numbers from a schema-valid body, range-checked as Nova's
+    ``flavors.create`` does (integers in their range up to ``MAX_INT``, strings
+    included; ``rxtx_factor`` a float in ``(0, SQL_SP_FLOAT_MAX]``); 400 otherwise."""
+    from kumo.compute.schemas import MAX_INT, SQL_SP_FLOAT_MAX
+
+    out = {}
+    for key, name, low in _INT_FIELDS:
+        value = attrs.get(key)
+        if value is None or value == "":
+            value = 0
+        try:
+            out[name] = strutils.validate_integer(value, name, low, MAX_INT)
+        except ValueError as e:
+            raise exc.BadRequest(f"Invalid input received: {e}") from None
+    rxtx = attrs.get("rxtx_factor", 1.0)
+    try:
+        rxtx = float(rxtx)
+    except (TypeError, ValueError, OverflowError):
+        rxtx = math.nan
+    if not (math.isfinite(rxtx) and 0 < rxtx <= SQL_SP_FLOAT_MAX):
+        raise exc.BadRequest("Invalid input received: 'rxtx_factor' argument must be a "
+                             f"float between 0 and {SQL_SP_FLOAT_MAX:g}")
+    out["rxtx_factor"] = rxtx
+    return out
 
 
 class Flavors:
@@ -59,9 +93,12 @@ class Flavors:
         for key, column in (("minDisk", Flavor.disk), ("minRam", Flavor.ram)):
             if key in query:
                 try:
-                    stmt = stmt.where(column >= int(query[key]))
+                    value = int(query[key])
                 except ValueError:
                     raise exc.BadRequest(f"Invalid {key} filter [{query[key]}]") from None
+                # no 32-bit column holds more; SQLite cannot bind past 64 bits
+                stmt = stmt.where(column >= min(value, 2 ** 31) if value >= 0 else
+                                  sa.true())
         key = query.get("sort_key", "flavorid")
         columns = {"flavorid": Flavor.id, "id": Flavor.id, "name": Flavor.name,
                    "memory_mb": Flavor.ram, "ram": Flavor.ram, "vcpus": Flavor.vcpus,
@@ -96,12 +133,11 @@ class Flavors:
     def create(self, attrs: dict) -> Flavor:
         """A flavor from a validated body; 409 if the name or id is taken."""
         fid = attrs.get("id") or str(uuid.uuid4())
+        n = checked_values(attrs)
         row = Flavor(id=str(fid), name=attrs["name"].strip(),
-                     description=attrs.get("description"), vcpus=int(attrs["vcpus"]),
-                     ram=int(attrs["ram"]), disk=int(attrs["disk"]),
-                     ephemeral=int(attrs.get("OS-FLV-EXT-DATA:ephemeral") or 0),
-                     swap=int(attrs.get("swap") or 0),
-                     rxtx_factor=float(attrs.get("rxtx_factor") or 1.0),
+                     description=attrs.get("description"), vcpus=n["vcpus"],
+                     ram=n["ram"], disk=n["disk"], ephemeral=n["ephemeral"],
+                     swap=n["swap"], rxtx_factor=n["rxtx_factor"],
                      is_public=attrs.get("os-flavor-access:is_public", True),
                      disabled=False, extra_specs={}, created_at=utcnow())
         with self.compute.db.session() as s:

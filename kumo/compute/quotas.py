@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import isotime, utcnow
 from kumo.compute.models import Instance, KeyPair, Quota, ServerGroup
+from kumo.compute.schemas import MAX_INT
 
 #: Resources with limits, in the order the reference lists them.
 RESOURCES = ["cores", "instances", "key_pairs", "metadata_items", "ram", "server_groups",
@@ -95,6 +96,9 @@ class Quotas:
                 if resource not in RESOURCES:
                     continue
                 value = int(value)
+                if value > MAX_INT:  # a string past the schema's maximum
+                    raise exc.BadRequest(f"Quota limit {value} for {resource} must be "
+                                         f"less than or equal to {MAX_INT}.")
                 if value < -1:
                     raise exc.BadRequest(f"Quota limit {value} for {resource} must be "
                                          "greater than or equal to -1.")

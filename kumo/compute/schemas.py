@@ -5,8 +5,19 @@ from __future__ import annotations
 NAME = {"type": "string", "minLength": 1, "maxLength": 255}
 NULLABLE_NAME = {"type": ["string", "null"], "maxLength": 255}
 DESCRIPTION = {"type": ["string", "null"], "maxLength": 255}
+#: A flavor's description is a TEXT column (flavor_manage.flavor_description).
+FLAVOR_DESCRIPTION = {"type": ["string", "null"], "maxLength": 65535}
+IPV4 = {"type": "string", "format": "ipv4"}
+IPV6 = {"type": "string", "format": "ipv6"}
+#: Nova's ``db.constants.MAX_INT``: integer columns are 32-bit.
+MAX_INT = 0x7FFFFFFF
+#: Nova's ``db.constants.SQL_SP_FLOAT_MAX``: a single-precision float column.
+SQL_SP_FLOAT_MAX = 3.40282e+38
 POS_INT = {"type": ["integer", "string"], "pattern": r"^[0-9]+$", "minimum": 1}
 NONNEG_INT = {"type": ["integer", "string"], "pattern": r"^[0-9]+$", "minimum": 0}
+#: parameter_types.flavor_param_positive / _non_negative (Nova's volume_size).
+FLAVOR_POS = {**POS_INT, "maximum": MAX_INT}
+FLAVOR_NONNEG = {**NONNEG_INT, "maximum": MAX_INT}
 METADATA = {"type": "object", "patternProperties": {
     r"^[a-zA-Z0-9-_:. ]{1,255}$": {"type": "string", "maxLength": 255}},
     "additionalProperties": False}
@@ -19,16 +30,16 @@ def _obj(props: dict, required=(), extra=False) -> dict:
 
 
 FLAVOR_CREATE = _obj({"flavor": _obj({
-    "name": NAME, "id": {"type": ["string", "integer", "null"],
-                         "pattern": r"^(?! )[a-zA-Z0-9. _-]+(?<! )$"},
-    "ram": POS_INT, "vcpus": POS_INT, "disk": NONNEG_INT,
-    "OS-FLV-EXT-DATA:ephemeral": NONNEG_INT,
-    "swap": {"type": ["integer", "string"], "pattern": r"^[0-9]*$"},
-    "rxtx_factor": {"type": ["number", "string"], "exclusiveMinimum": 0},
-    "os-flavor-access:is_public": {"type": "boolean"}, "description": DESCRIPTION},
-    ["name", "ram", "vcpus", "disk"])}, ["flavor"])
-FLAVOR_UPDATE = _obj({"flavor": _obj({"description": DESCRIPTION}, ["description"])},
-                     ["flavor"])
+    "name": NAME, "id": {"type": ["string", "integer", "null"], "minLength": 1,
+                         "maxLength": 255, "pattern": r"^(?! )[a-zA-Z0-9. _-]+(?<! )$"},
+    "ram": FLAVOR_POS, "vcpus": FLAVOR_POS, "disk": FLAVOR_NONNEG,
+    "OS-FLV-EXT-DATA:ephemeral": FLAVOR_NONNEG, "swap": FLAVOR_NONNEG,
+    "rxtx_factor": {"type": ["number", "string"], "pattern": r"^[0-9]+(\.[0-9]+)?$",
+                    "exclusiveMinimum": 0, "maximum": SQL_SP_FLOAT_MAX},
+    "os-flavor-access:is_public": {"type": "boolean"},
+    "description": FLAVOR_DESCRIPTION}, ["name", "ram", "vcpus", "disk"])}, ["flavor"])
+FLAVOR_UPDATE = _obj({"flavor": _obj({"description": FLAVOR_DESCRIPTION},
+                                     ["description"])}, ["flavor"])
 EXTRA_SPECS = _obj({"extra_specs": {"type": "object", "patternProperties": {
     r"^[a-zA-Z0-9-_:. ]{1,255}$": {"type": ["string", "number", "boolean"]}},
     "additionalProperties": False}}, ["extra_specs"])
@@ -54,14 +65,14 @@ SERVER_CREATE = _obj({"server": _obj({
                            {"type": "string", "enum": ["auto", "none"]}]},
     "security_groups": {"type": "array", "items": _obj({"name": {"type": "string"}},
                                                         ["name"])},
-    "key_name": {"type": "string"}, "user_data": {"type": "string"},
-    "metadata": METADATA, "availability_zone": {"type": "string"},
+    "key_name": NAME, "user_data": {"type": "string", "maxLength": 65535},
+    "metadata": METADATA, "availability_zone": NAME,
     "min_count": POS_INT, "max_count": POS_INT, "return_reservation_id": {
         "type": ["boolean", "string"]},
     "tags": {"type": "array", "items": TAG, "maxItems": 50},
     "config_drive": {"type": ["boolean", "string"]}, "description": DESCRIPTION,
-    "adminPass": {"type": "string"}, "accessIPv4": {"type": "string"},
-    "accessIPv6": {"type": "string"}, "OS-DCF:diskConfig": {"type": "string"},
+    "adminPass": {"type": "string"}, "accessIPv4": IPV4,
+    "accessIPv6": IPV6, "OS-DCF:diskConfig": {"type": "string"},
     "block_device_mapping_v2": {"type": "array"}, "hostname": {"type": "string"},
     "personality": {"type": "array"}, "host": {"type": "string"},
     "hypervisor_hostname": {"type": "string"},
@@ -71,7 +82,7 @@ SERVER_CREATE = _obj({"server": _obj({
         "type": "object"}}, ["server"])
 SERVER_UPDATE = _obj({"server": _obj({
     "name": NAME, "description": DESCRIPTION, "hostname": {"type": "string"},
-    "accessIPv4": {"type": "string"}, "accessIPv6": {"type": "string"},
+    "accessIPv4": IPV4, "accessIPv6": IPV6,
     "OS-DCF:diskConfig": {"type": "string"}})}, ["server"])
 
 SERVER_GROUP_CREATE = _obj({"server_group": _obj({
@@ -83,6 +94,35 @@ SERVER_GROUP_CREATE = _obj({"server_group": _obj({
                                           "soft-anti-affinity"]},
     "rules": _obj({"max_server_per_host": POS_INT})}, ["name"])}, ["server_group"])
 
+# -- server actions (nova/api/openstack/compute/schemas: servers, console_output,
+# lock_server): each validates the whole ``{action: argument}`` body.
+REBOOT = _obj({"reboot": _obj({"type": {"type": "string", "enum": [
+    "HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}}, ["type"])}, ["reboot"])
+RESIZE = _obj({"resize": _obj({
+    "flavorRef": {"type": ["string", "integer"], "minLength": 1},
+    "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]}},
+    ["flavorRef"])}, ["resize"])
+CREATE_IMAGE = _obj({"createImage": _obj({"name": NAME, "metadata": METADATA},
+                                         ["name"])}, ["createImage"])
+CONSOLE_OUTPUT = _obj({"os-getConsoleOutput": _obj({"length": {
+    # -1 (and null) is the whole log
+    "type": ["integer", "string", "null"], "pattern": r"^-?[0-9]+$", "minimum": -1}})},
+    ["os-getConsoleOutput"])
+LOCK = _obj({"lock": {"type": ["object", "null"], "properties": {
+    "locked_reason": {"type": "string", "minLength": 1, "maxLength": 255}},
+    "additionalProperties": False}}, ["lock"])
+REBUILD = _obj({"rebuild": _obj({
+    "name": NAME, "imageRef": {"type": "string"}, "adminPass": {"type": "string"},
+    "metadata": METADATA, "preserve_ephemeral": {"type": ["boolean", "string"]},
+    "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+    "accessIPv4": IPV4, "accessIPv6": IPV6, "personality": {"type": "array"},
+    "description": DESCRIPTION, "key_name": {"type": ["string", "null"],
+                                             "minLength": 1, "maxLength": 255},
+    "user_data": {"type": ["string", "null"], "maxLength": 65535},
+    "trusted_image_certificates": {"type": ["array", "null"]},
+    "hostname": {"type": "string", "minLength": 1, "maxLength": 255}},
+    ["imageRef"])}, ["rebuild"])
+
 METADATA_BODY = _obj({"metadata": METADATA}, ["metadata"])
 META_ONE = _obj({"meta": {**METADATA, "minProperties": 1, "maxProperties": 1}}, ["meta"])
 TAGS_BODY = _obj({"tags": {"type": "array", "items": TAG, "maxItems": 50}}, ["tags"])
@@ -93,7 +133,9 @@ INTERFACE_CREATE = _obj({"interfaceAttachment": _obj({
     ["interfaceAttachment"])
 
 QUOTA_UPDATE = _obj({"quota_set": {"type": "object", "properties": {
-    k: {"type": ["integer", "string"], "pattern": r"^-?[0-9]+$"} for k in (
+    # -1 is unlimited; the maximum is Nova's MAX_INT (quota_sets._common_quota)
+    k: {"type": ["integer", "string"], "pattern": r"^-?[0-9]+$", "minimum": -1,
+        "maximum": MAX_INT} for k in (
         "cores", "instances", "key_pairs", "metadata_items", "ram", "server_groups",
         "server_group_members", "fixed_ips", "floating_ips", "security_groups",
         "security_group_rules", "injected_files", "injected_file_content_bytes",

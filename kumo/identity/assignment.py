@@ -40,6 +40,11 @@ class Assignment:
     inherited_from: tuple[str, str] | None = None
 
 
+def _not_null(key: str, value):
+    """A nullable text attribute set to null is stored as "" (as created)."""
+    return "" if value is None and key in ("description", "name") else value
+
+
 class Assignments:
     def __init__(self, identity):
         self.identity = identity
@@ -106,7 +111,7 @@ class Assignments:
                                    details=f"Duplicate entry found with name {changes['name']}.")
             for key in ("name", "description", "options"):
                 if key in changes:
-                    setattr(role, key, changes[key])
+                    setattr(role, key, _not_null(key, changes[key]))
             return role
 
     def delete_role(self, role_id: str) -> None:

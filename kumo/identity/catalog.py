@@ -12,6 +12,11 @@ from kumo.identity.manager import new_id
 INTERFACES = ("public", "internal", "admin")
 
 
+def _not_null(key: str, value):
+    """A nullable text attribute set to null is stored as "" (as created)."""
+    return "" if value is None and key in ("description", "name") else value
+
+
 class Catalog:
     def __init__(self, identity):
         self.identity = identity
@@ -65,7 +70,7 @@ class Catalog:
                     ancestor = row.parent_region_id
             for key in ("description", "parent_region_id"):
                 if key in changes:
-                    setattr(region, key, changes[key])
+                    setattr(region, key, _not_null(key, changes[key]))
             return region
 
     def delete_region(self, region_id: str) -> None:
@@ -108,7 +113,7 @@ class Catalog:
                 raise exc.NotFound(resource="service", id=service_id)
             for key in ("type", "name", "description", "enabled"):
                 if key in changes:
-                    setattr(service, key, changes[key])
+                    setattr(service, key, _not_null(key, changes[key]))
             return service
 
     def delete_service(self, service_id: str) -> None:

@@ -16,6 +16,11 @@ from kumo.identity.manager import new_id
 DEFAULT_DOMAIN_ID = "default"
 
 
+def _not_null(key: str, value):
+    """A nullable text attribute set to null is stored as "" (as created)."""
+    return "" if value is None and key in ("description", "name") else value
+
+
 class Resources:
     def __init__(self, identity):
         self.identity = identity
@@ -80,7 +85,7 @@ class Resources:
             was_enabled = domain.enabled
             for key in ("name", "description", "enabled", "tags", "options"):
                 if key in changes:
-                    setattr(domain, key, changes[key])
+                    setattr(domain, key, _not_null(key, changes[key]))
             if was_enabled and not domain.enabled:
                 self.identity.auth.revoke(s, domain_id=domain_id)
             return domain
@@ -215,7 +220,7 @@ class Resources:
                 changes["tags"] = _check_tags(changes["tags"])
             for key in ("name", "description", "enabled", "tags", "options"):
                 if key in changes:
-                    setattr(project, key, changes[key])
+                    setattr(project, key, _not_null(key, changes[key]))
             return project
 
     def delete_project(self, project_id: str) -> None:

@@ -17,6 +17,11 @@ from kumo.identity.manager import new_id
 USER_COLUMNS = ("name", "domain_id", "enabled", "default_project_id", "options")
 
 
+def _not_null(key: str, value):
+    """A nullable text attribute set to null is stored as "" (as created)."""
+    return "" if value is None and key in ("description", "name") else value
+
+
 class Users:
     def __init__(self, identity):
         self.identity = identity
@@ -200,7 +205,7 @@ class Users:
                                            f"at domain ID {group.domain_id}.")
             for key in ("name", "description"):
                 if key in changes:
-                    setattr(group, key, changes[key])
+                    setattr(group, key, _not_null(key, changes[key]))
             return group
 
     def delete_group(self, group_id: str) -> None:

@@ -8,8 +8,9 @@ pagination). This differs from the Neutron-style helpers of
   caller's membership status; ``os_hidden`` images only with ``os_hidden=true``;
 - filters: ``name``, ``id``, ``status``, ``container_format``, ``disk_format`` (each
   also ``in:a,b``), ``visibility``, ``owner``, ``protected``, ``size_min``,
-  ``size_max``, ``tag`` (repeatable: all of them), and any other key is a custom
-  property that must equal the value;
+  ``size_max``, ``tag`` (repeatable: all of them), ``created_at``/``updated_at``
+  (``[op:]ISO-8601-time``, op one of ``gt gte lt lte neq eq``; 400 for anything else, as
+  Glance does), and any other key is a custom property that must equal the value;
 - sorting: ``sort=name:asc,created_at:desc`` or ``sort_key=k[&sort_key=k2]`` with
   ``sort_dir`` (one for all, or one each); default ``created_at`` desc; ``id`` breaks
   ties;
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
 from kumo.common.filters import to_bool
+from kumo.common.timeutils import parse_isotime
 from kumo.image import models, schemas
 
 DEFAULT_LIMIT = 25
@@ -32,6 +34,30 @@ SORT_KEYS = {"name", "status", "container_format", "disk_format", "size", "id",
 NOT_FILTERS = {"limit", "marker", "sort", "sort_key", "sort_dir", "member_status",
                "visibility", "os_hidden", "size_min", "size_max", "tag"}
 IN_FILTERS = ("name", "id", "status", "container_format", "disk_format", "owner")
+TIME_FILTERS = ("created_at", "updated_at")
+#: Sizes are 64-bit columns.
+MAX_SIZE = 2 ** 63 - 1
+_OPS = {"gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__",
+        "neq": "__ne__", "eq": "__eq__"}
+
+
+def _time_filter(key: str, expression: str):
+    """Glance's ``created_at``/``updated_at`` filter: ``op:time`` or a bare time (which
+    itself may contain colons); 400 for an unknown operator or a bad time."""
+    op, threshold = "eq", expression
+    if ":" in expression:
+        try:
+            parse_isotime(expression)
+        except (ValueError, OverflowError):
+            op, _, threshold = expression.partition(":")
+    try:
+        value = parse_isotime(threshold)
+    except (ValueError, OverflowError):
+        raise exc.BadRequest(f'Bad "{key}" query filter format. Use ISO 8601 DateTime '
+                             "notation.") from None
+    if op not in _OPS:
+        raise exc.BadRequest("Unable to filter on a unknown operator.")
+    return getattr(_column(key), _OPS[op])(value)
 
 
 def _column(key: str):
@@ -82,6 +108,8 @@ def _int(query, key: str) -> int | None:
         raise exc.BadRequest(f"{key} param must be an integer") from None
     if value < 0:
         raise exc.BadRequest(f"{key} param must be positive")
+    if value > MAX_SIZE and key != "limit":
+        raise exc.BadRequest(f"{key} param must be at most {MAX_SIZE}")
     return value
 
 
@@ -131,6 +159,8 @@ def _where(stmt, query, ctx, visible):
                                                     value[3:].split(",")]))
             else:
                 stmt = stmt.where(_column(key) == value)
+        elif key in TIME_FILTERS:
+            stmt = stmt.where(_time_filter(key, value))
         elif key in schemas.CORE:
             continue
         else:

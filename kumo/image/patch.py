@@ -98,4 +98,5 @@ def apply(current: dict, props: dict, ops, status: str,
             changes.removed.discard(name)
     whole = {k: v for k, v in core.items() if k in MUTABLE}
     validate({**whole, **new_props}, schemas.IMAGE)
+    schemas.check_db_ints(whole)
     return changes

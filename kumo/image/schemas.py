@@ -148,3 +148,23 @@ IMPORT = {"type": "object", "required": ["method"],
 PATCH = {"type": "array", "items": {"type": "object", "required": ["op", "path"],
                                     "properties": {"op": {"type": "string"},
                                                    "path": {"type": "string"}}}}
+
+
+#: Glance's ``_validate_db_int``: integer columns hold 4 bytes.
+MAX_DB_INT = 2 ** 31 - 1
+
+
+def check_db_ints(image: dict) -> None:
+    """``min_disk``/``min_ram`` of a schema-valid image as Glance's database layer checks
+    them: whole JSON integers (a float such as ``1e308`` is not one, as in Glance's
+    draft-4 schema) no larger than :data:`MAX_DB_INT`; else 400."""
+    from kumo.common import exceptions as exc
+
+    for key in ("min_disk", "min_ram"):
+        value = image.get(key)
+        if isinstance(value, float):
+            raise exc.ValidationError(f"Invalid input for field '{key}': {value!r} is "
+                                      "not of type 'integer'")
+        if isinstance(value, int) and value > MAX_DB_INT:
+            raise exc.ValidationError(f"'{key}' value out of range, must not exceed "
+                                      f"{MAX_DB_INT}.")

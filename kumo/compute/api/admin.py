@@ -354,7 +354,7 @@ def _period(req: Request) -> tuple[dt.datetime, dt.datetime]:
     try:
         start = parse_isotime(req.query["start"]) if "start" in req.query else now
         end = parse_isotime(req.query["end"]) if "end" in req.query else now
-    except ValueError:
+    except (ValueError, OverflowError):  # overflow: a time before year 1 in UTC
         raise exc.BadRequest("Invalid start time or end time.") from None
     if start > end:
         raise exc.BadRequest("Invalid start time. The start time cannot occur after the "

@@ -7,6 +7,8 @@ from kumo.common.http import Reply, Request
 from kumo.compute import schemas
 from kumo.compute.api import at_least, render, service
 
+#: Nova's ``[api] max_limit``.
+MAX_LIMIT = 1000
 P = "os_compute_api:os-server-groups:"
 
 
@@ -39,6 +41,13 @@ def index(req: Request) -> Reply:
         offset = int(req.query["offset"]) if "offset" in req.query else None
     except ValueError:
         raise exc.BadRequest("limit and offset must be integers") from None
+    if (limit is not None and limit < 0) or (offset is not None and offset < 0):
+        raise exc.BadRequest("limit and offset must be non-negative integers")
+    # as Nova's common.limited: at most max_limit (1000) a page; an offset past any
+    # table is simply past the end
+    limit = None if limit is None else min(limit, MAX_LIMIT)
+    if offset is not None and offset >= 2 ** 63:
+        return Reply(200, {"server_groups": []})
     rows = req.cloud.compute.groups.list(req.context, all_projects, limit, offset)
     return Reply(200, {"server_groups": [render.server_group(req, r) for r in rows]})
 

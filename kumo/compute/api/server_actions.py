@@ -8,7 +8,8 @@ import base64
 import binascii
 
 from kumo.common import exceptions as exc
-from kumo.common.http import Reply, Request
+from kumo.common.http import Reply, Request, validate
+from kumo.compute import schemas
 from kumo.compute.api import at_least, render, service
 from kumo.compute.api.servers import get_row, render_many
 
@@ -16,9 +17,8 @@ P = "os_compute_api:"
 
 
 def _reboot(req, row, arg):
-    kind = str((arg or {}).get("type", "")).upper()
-    if kind not in ("SOFT", "HARD"):
-        raise exc.BadRequest("Invalid input for field/attribute type.")
+    validate({"reboot": arg}, schemas.REBOOT)
+    kind = arg["type"].upper()
     req.cloud.compute.actions.reboot(req.context, row.id, req.request_id, kind)
     return Reply(202)
 
@@ -33,18 +33,16 @@ def _simple(method, rule):
 
 
 def _lock(req, row, arg):
+    if at_least(req, "2.73"):  # before 2.73 the argument is ignored (lock_server.lock)
+        validate({"lock": arg}, schemas.LOCK)
     reason = (arg or {}).get("locked_reason") if at_least(req, "2.73") else None
-    if reason is not None and len(reason) > 255:
-        raise exc.BadRequest("Invalid input for field/attribute locked_reason.")
     req.cloud.compute.actions.lock(req.context, row.id, req.request_id, reason)
     return Reply(202)
 
 
 def _rebuild(req, row, arg):
     compute = req.cloud.compute
-    if not isinstance(arg, dict) or "imageRef" not in arg:
-        raise exc.BadRequest("Invalid input for field/attribute rebuild. 'imageRef' is a "
-                             "required property")
+    validate({"rebuild": arg}, schemas.REBUILD)
     image = compute.servers._image(req.context, arg["imageRef"], row.flavor)
     attrs = {k: arg[k] for k in ("name", "metadata") if k in arg}
     if "description" in arg and at_least(req, "2.19"):
@@ -71,10 +69,8 @@ def _rebuild(req, row, arg):
 
 
 def _resize(req, row, arg):
-    ref = (arg or {}).get("flavorRef")
-    if not ref:
-        raise exc.BadRequest("Invalid input for field/attribute resize. 'flavorRef' is a "
-                             "required property")
+    validate({"resize": arg}, schemas.RESIZE)
+    ref = arg["flavorRef"]
     flavor = req.cloud.compute.servers._flavor(req.context, ref)
     req.cloud.compute.actions.resize(req.context, row.id, req.request_id, flavor)
     return Reply(202)
@@ -91,13 +87,14 @@ def _revert(req, row, arg):
 
 
 def _console(req, row, arg):
-    length = (arg or {}).get("length")
+    validate({"os-getConsoleOutput": arg}, schemas.CONSOLE_OUTPUT)
+    length = arg.get("length")
     if length is not None:
         try:
-            length = int(length)
-        except (TypeError, ValueError):
+            length = int(length)  # a float "integer" (1e308) is a whole number too
+        except (TypeError, ValueError, OverflowError):
             raise exc.BadRequest("Invalid input for field/attribute length.") from None
-        if length < -1:
+        if length < -1:  # a string such as "-5" (the schema's minimum is for numbers)
             raise exc.BadRequest("Invalid input for field/attribute length.")
         if length == -1:
             length = None
@@ -106,7 +103,8 @@ def _console(req, row, arg):
 
 
 def _create_image(req, row, arg):
-    if not isinstance(arg, dict) or not str(arg.get("name", "")).strip():
+    validate({"createImage": arg}, schemas.CREATE_IMAGE)
+    if not arg["name"].strip():
         raise exc.BadRequest("Invalid input for field/attribute name.")
     image_id = req.cloud.compute.actions.create_image(
         req.context, row.id, req.request_id, arg["name"], arg.get("metadata") or {})

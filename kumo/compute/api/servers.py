@@ -67,6 +67,18 @@ def _host_status(req: Request) -> dict:
     return out
 
 
+def _query_time(name: str, text: str | None):
+    """A ``changes-since``/``changes-before`` value as naive UTC; 400 unless it is an
+    ISO 8601 time that exists in UTC (``0001-01-01T00:00:00+01:00`` does not)."""
+    if not text:
+        return None
+    try:
+        return parse_isotime(text)
+    except (ValueError, OverflowError):
+        raise exc.BadRequest(f"Invalid input for query parameters {name}. Value: "
+                             f"{text}. It is not a 'date-time'.") from None
+
+
 def query_servers(req: Request) -> tuple[list[Instance], bool]:
     """The servers a list asks for (the reference's filters); returns ``(rows,
     more)``."""
@@ -84,11 +96,11 @@ def query_servers(req: Request) -> tuple[list[Instance], bool]:
         stmt = stmt.where(I.project_id == project)
     since = q.get("changes-since")
     before = q.get("changes-before") if at_least(req, "2.66") else None
-    try:
-        since_t = parse_isotime(since) if since else None
-        before_t = parse_isotime(before) if before else None
-    except ValueError:
-        raise exc.BadRequest("Invalid input for field/attribute changes-since.") from None
+    since_t = _query_time("changes-since", since)
+    before_t = _query_time("changes-before", before)
+    if since_t is not None and before_t is not None and since_t > before_t:
+        raise exc.BadRequest("The value of changes-since must be less than or equal to "
+                             "changes-before.")
     if since_t is not None:
         stmt = stmt.where(I.updated_at >= since_t)
     if before_t is not None:

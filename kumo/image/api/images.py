@@ -25,6 +25,7 @@ def _check_create_body(body) -> dict:
         if key == "locations":
             raise exc.Forbidden("Attribute 'locations' is reserved.")
     validate(body, schemas.IMAGE)
+    schemas.check_db_ints(body)
     return body
 
 

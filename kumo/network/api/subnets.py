@@ -83,12 +83,14 @@ SUBNET_UPDATE = {"type": "object", "properties": {k: SUBNET_PROPS[k] for k in (
     "dns_nameservers", "host_routes", "service_types")}, "additionalProperties": False}
 
 PREFIXLEN = {"type": ["integer", "string", "null"]}
+#: Neutron's ``type:non_negative`` in an integer column (32 bits).
+QUOTA = {"type": ["integer", "null"], "minimum": 0, "maximum": 2 ** 31 - 1}
 POOL_PROPS = {
     "name": STRING, "description": STRING,
     "prefixes": {"type": "array", "items": {"type": "string"}},
     "default_prefixlen": PREFIXLEN, "min_prefixlen": PREFIXLEN, "max_prefixlen": PREFIXLEN,
     "shared": {"type": "boolean"}, "is_default": {"type": "boolean"},
-    "address_scope_id": NULLABLE_STRING, "default_quota": {"type": ["integer", "null"]},
+    "address_scope_id": NULLABLE_STRING, "default_quota": QUOTA,
     "ip_version": {"type": "integer", "enum": [4, 6]},
     "project_id": {"type": "string"}, "tenant_id": {"type": "string"},
     "tags": {"type": "array", "items": {"type": "string"}},
