@@ -15,6 +15,9 @@ and a ``qg-`` leg 172.24.4.10 on ``br-ex`` (172.24.4.0/24). On net-1: vmA (proj-
 instance Z holding 10.66.1.5 too (overlapping addresses). net-4 has no router: its
 DHCP namespace serves vmD (10.66.4.5).
 
+The last test is end to end: a whole ``kumo up`` in a simulated machine (the quick
+start's fixture), two projects' cirros instances on a shared network without a router.
+
 Everything the tests make is inside the host's namespaces; the ``hosts`` fixture
 removes them (and so every link), pass or fail, after the proxy's sockets are closed.
 """
@@ -36,6 +39,7 @@ from kumo.agent.l3 import FAMILY, TABLE, L3Driver
 from kumo.agent.metadata import MetadataProxy, sign
 from tests import waiting
 from tests.dataplane import probes
+from tests.dataplane.test_quickstart import machine  # noqa: F401 - the fixture
 
 SECRET = "s3cret"
 MD = "169.254.169.254"
@@ -362,3 +366,42 @@ def test_routerless_network_through_dhcp(hosts, proxy, controller, tmp_path):
     assert proxy.serving() == []
     assert f"{MD}/32" not in links.list_addresses(ns, dev, 4)
     assert get(d)[0] == 0
+
+
+# -- end to end: a real kumo up, real instances, a shared network without a router ---------
+
+READ = ("import sys, urllib.request\n"
+        "req = urllib.request.Request('http://169.254.169.254/openstack/latest/user_data',"
+        " headers={'X-Forwarded-For': sys.argv[1], 'X-Instance-ID': sys.argv[2]})\n"
+        "print(urllib.request.urlopen(req, timeout=10).read().decode(), end='')\n")
+
+
+def test_shared_routerless_network_end_to_end(machine):
+    """Two projects' cirros instances on a shared network without a router get their
+    own user data through the DHCP namespace; each asking with the other's address in
+    X-Forwarded-For (and its id in X-Instance-ID) still gets its own."""
+    m = machine
+    m.openstack("network", "create", "--share", "md-shared", admin=True)
+    m.openstack("subnet", "create", "md-sub", "--network", "md-shared",
+                "--subnet-range", "192.168.60.0/24", admin=True)
+    vms = {}
+    for name, admin in (("mdvm1", False), ("mdvm2", True)):
+        data = m.tmp / f"{name}.sh"
+        data.write_text(f"#!/bin/sh\necho secret of {name}\n")
+        m.openstack("server", "create", "--image", "cirros", "--flavor", "m1.tiny",
+                    "--network", "md-shared", "--user-data", str(data), "--wait", name,
+                    admin=admin)
+        shown = m.json("server", "show", name, admin=admin)
+        full = m.json("server", "show", shown["id"], admin=True)
+        vms[name] = {"id": shown["id"], "ip": shown["addresses"]["md-shared"][0],
+                     "ns": full["OS-EXT-SRV-ATTR:instance_name"], "admin": admin}
+    assert m.json("server", "show", "mdvm1")["project_id"] != \
+        m.json("server", "show", "mdvm2", admin=True)["project_id"]
+    for name, vm_ in vms.items():
+        wait_for(lambda: f"secret of {name}" in m.openstack(
+            "console", "log", "show", name, admin=vm_["admin"]).stdout,
+            f"{name}'s user data on its console", timeout=120)
+    for name, other in (("mdvm1", "mdvm2"), ("mdvm2", "mdvm1")):
+        got = m.run("ip", "netns", "exec", vms[name]["ns"], "python3", "-c", READ,
+                    vms[other]["ip"], vms[other]["id"]).stdout
+        assert got == f"#!/bin/sh\necho secret of {name}\n", got
