@@ -70,7 +70,8 @@ class Metadata(Protocol):
     """The isolated-metadata proxy the DHCP driver starts in ``qdhcp-`` namespaces."""
 
     def ensure(self, ns: Netns, *, network_id: str) -> None:
-        """Serve metadata on 169.254.169.254:80 inside ``ns`` for ``network_id``."""
+        """Serve metadata on 169.254.169.254:80 of ``ns``'s ``ns-`` leg (the address
+        is already on it) for ``network_id``; idempotent."""
 
     def remove(self, ns: Netns, *, network_id: str) -> None:
         """Stop serving metadata in ``ns`` (nothing if not served)."""

@@ -17,9 +17,13 @@ true, on the :class:`~kumo.agent.dataplane.netns.Host` it serves:
   floating -> fixed (prerouting and output) and SNAT fixed -> floating out of ``qg-``;
   with ``enable_snat``, SNAT of the internal subnets to the gateway address out of
   ``qg-`` (traffic between the router's subnets, or to floating IPs, never leaves by
-  ``qg-`` and so is not SNATed); and the metadata redirect: TCP to 169.254.169.254:80
-  arriving on a ``qr-`` goes to the in-process proxy on port 9697 of the namespace
-  (:class:`kumo.agent.metadata.MetadataProxy`, when the driver has a controller client).
+  ``qg-`` and so is not SNATed); and an input filter dropping anything addressed to
+  169.254.169.254 that did not arrive on a ``qr-`` leg;
+- metadata (when the driver has a controller client or a proxy):
+  ``169.254.169.254/32`` on the namespace's ``lo`` and the in-process proxy
+  (:class:`kumo.agent.metadata.MetadataProxy`) listening on 169.254.169.254:80 bound
+  to each ``qr-`` leg, so it knows the network from the leg a request came in by
+  (nothing listens on the ``qg-`` side or on the legs' own addresses).
 
 Floating IPs are reported ``ACTIVE`` when realized on a router hosted here, ``DOWN``
 when not associated. Routers that are deleted, disabled or moved to another host lose
@@ -176,7 +180,10 @@ class L3Driver(Driver):
             self._routes(ns, router, gw, qg)
             self._nft(ns, router, gw, qg, fips)
             if self.proxy is not None:
-                self.proxy.ensure(ns, router_id=router_id)
+                links.ensure_address(ns, "lo", f"{metadata.ADDRESS}/32")
+                self.proxy.ensure(ns, router_id=router_id, legs={
+                    names.router_interface(p["port_id"]): p["network_id"]
+                    for p in router.get("interfaces", [])})
             with self._guard:
                 for fip_id in [f for f, r in self._fip_router.items() if r == router_id]:
                     del self._fip_router[fip_id]
@@ -237,11 +244,13 @@ class L3Driver(Driver):
         """The router's NAT table (see the module doc), replaced only on change."""
         chains = [nft.Chain("prerouting", "nat", "prerouting", -100),
                   nft.Chain("output", "nat", "output", -100),
-                  nft.Chain("postrouting", "nat", "postrouting", 100)]
-        rules = [nft.Rule("prerouting", [
-            nft.iifname(names.ROUTER_INTERFACE + "*"), nft.daddr(metadata.ADDRESS),
-            nft.l4proto("tcp"), nft.dport("tcp", 80), {"redirect": {"port": metadata.PORT}}],
-            comment="metadata")]
+                  nft.Chain("postrouting", "nat", "postrouting", 100),
+                  nft.Chain("input", "filter", "input", 0)]
+        # the metadata address is for the tenant side only (the proxy listens only on
+        # qr- legs; this is defence in depth)
+        rules = [nft.Rule("input", [
+            nft.iifname(names.ROUTER_INTERFACE + "*", op="!="),
+            nft.daddr(metadata.ADDRESS), nft.drop()], comment="metadata")]
         if qg:
             for f in fips:
                 if not (_v4(f["floating_ip_address"]) and _v4(f["fixed_ip_address"])):

@@ -6,8 +6,11 @@ come through the data plane's metadata proxy (kumo/agent/metadata.py), which add
 Answers (Nova's "Metadata service" user guide): the OpenStack format
 (``/openstack[/<version>|latest]/{meta_data.json, user_data, network_data.json,
 vendor_data.json, vendor_data2.json}``) and the EC2 format (``/<version>|latest/
-meta-data/...``, ``/latest/user-data``). 400 without ``X-Instance-ID``, 403 on a bad
-signature, 404 for an unknown instance or path.
+meta-data/...``, ``/latest/user-data``). 400 without ``X-Instance-ID``, 403 on a
+missing or bad signature, 404 for an unknown instance or path. Nothing else a request
+says about who sent it (``X-Forwarded-For``...) is trusted: only ``X-Instance-ID``
+with its valid ``X-Instance-ID-Signature`` (and ``X-Tenant-ID``, if given, must be the
+instance's project).
 """
 from __future__ import annotations
 
@@ -50,7 +53,9 @@ def _instance(req: Request):
     signature = req.headers.get("x-instance-id-signature") or ""
     secret = req.cloud.settings.metadata_secret().encode()
     expected = hmac.new(secret, instance_id.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature):
+    # bytes: compare_digest refuses (TypeError) non-ASCII str, which is no signature
+    if not hmac.compare_digest(expected.encode(),
+                               signature.encode("utf-8", "surrogateescape")):
         raise exc.Forbidden("Invalid proxy request signature.")
     compute = req.cloud.compute
     with compute.read() as s:

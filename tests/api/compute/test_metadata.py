@@ -85,3 +85,41 @@ def test_metadata_errors(cloud, demo, nova, boot):
                         timeout=10)
     assert resp.status_code == 400
     assert json.loads(resp.text)["code"] == 400
+
+
+def test_metadata_refuses_unsigned_and_mis_signed(cloud, demo, nova, boot):
+    """Only a valid HMAC of X-Instance-ID under the shared secret opens an instance's
+    metadata; nothing else in the request counts."""
+    made = boot("md-sig")
+    other = boot("md-sig2")
+    project = demo.current_project_id
+    path = cloud.url + "/metadata/openstack/latest/meta_data.json"
+    key = secret(cloud)
+
+    def status(headers):
+        return requests.get(path, headers=headers, timeout=10).status_code
+
+    base = {"X-Instance-ID": made["id"], "X-Tenant-ID": project,
+            "X-Forwarded-For": "10.77.0.5"}
+    assert status(base) == 403  # no signature at all
+    assert status({**base, "X-Instance-ID-Signature": ""}) == 403
+    wrong = {
+        "another instance's": hmac.new(key, other["id"].encode(),
+                                       hashlib.sha256).hexdigest(),
+        "another key's": hmac.new(b"not-the-secret", made["id"].encode(),
+                                  hashlib.sha256).hexdigest(),
+        "an unkeyed hash": hashlib.sha256(made["id"].encode()).hexdigest(),
+        "a truncated one": hmac.new(key, made["id"].encode(),
+                                    hashlib.sha256).hexdigest()[:32],
+        "a non-ASCII one": "\u00e9" * 64,
+    }
+    for what, sig in wrong.items():
+        assert status({**base, "X-Instance-ID-Signature": sig}) == 403, what
+    # the signed request works, whatever X-Forwarded-For says
+    good = hmac.new(key, made["id"].encode(), hashlib.sha256).hexdigest()
+    resp = requests.get(path, timeout=10, headers={
+        **base, "X-Instance-ID-Signature": good, "X-Forwarded-For": "10.1.1.1"})
+    assert resp.status_code == 200 and resp.json()["uuid"] == made["id"]
+    # ... and only for the instance it signs
+    assert status({**base, "X-Instance-ID": other["id"],
+                   "X-Instance-ID-Signature": good}) == 403
