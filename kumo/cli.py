@@ -110,9 +110,11 @@ def write_clouds_yaml(settings: config.Settings) -> list[Path]:
 
 
 def serve(cloud, settings: config.Settings, banner: str = "", on_ready=None,
-          on_shutdown=None) -> None:
+          on_shutdown=None, on_stopped=None) -> None:
     """Serve the API in the foreground; ``on_ready()`` runs once it listens,
-    ``on_shutdown()`` when it starts shutting down (before open requests drain)."""
+    ``on_shutdown()`` when it starts shutting down (before open requests drain),
+    ``on_stopped()`` once they drained (uvicorn may then re-raise the signal that
+    stopped it, so code after this call may never run)."""
     import uvicorn
 
     from kumo.app import App
@@ -131,6 +133,8 @@ def serve(cloud, settings: config.Settings, banner: str = "", on_ready=None,
                 import asyncio
                 await asyncio.get_running_loop().run_in_executor(None, on_shutdown)
             await super().shutdown(sockets)
+            if on_stopped is not None:
+                on_stopped()
 
     loop = "uvloop" if _has("uvloop") else "asyncio"
     uv = uvicorn.Config(App(cloud), host=settings.host, port=settings.port,
@@ -235,13 +239,16 @@ def cmd_up(args) -> int:
         for agent in agents:
             agent.stop()
 
+    def stopped():
+        if stopping:
+            print(f"kumo: stopped in {time.monotonic() - stopping[0]:.1f} s", flush=True)
+
     try:
-        serve(cloud, settings, banner, on_ready=start_agent, on_shutdown=stop_agents)
+        serve(cloud, settings, banner, on_ready=start_agent, on_shutdown=stop_agents,
+              on_stopped=stopped)
     finally:
         stop_agents()
         lock.release()
-        if stopping:
-            print(f"kumo: stopped in {time.monotonic() - stopping[0]:.1f} s", flush=True)
     return 0
 
 
