@@ -161,7 +161,7 @@ def _has(module: str) -> bool:
         return False
 
 
-def _lock_state(settings: config.Settings, what: str):
+def _lock_state(settings: config.Settings):
     """Take the state directory's :class:`~kumo.agent.teardown.StateLock`, or print why
     not and return None."""
     from kumo.agent import teardown
@@ -171,7 +171,7 @@ def _lock_state(settings: config.Settings, what: str):
         return teardown.StateLock(settings.state_dir).acquire()
     except teardown.Busy as e:
         print(f"kumo: a kumo up (pid {e.pid or '?'}) is running on {settings.state_dir}; "
-              f"stop it first (Ctrl-C in its terminal){what}", file=sys.stderr)
+              "stop it first (Ctrl-C in its terminal)", file=sys.stderr)
         return None
 
 
@@ -196,7 +196,7 @@ def cmd_up(args) -> int:
         settings.dataplane = "fake"
     elif args.dataplane:
         settings.dataplane = args.dataplane
-    lock = _lock_state(settings, "")
+    lock = _lock_state(settings)
     if lock is None:
         return 1
     if args.reset:
@@ -227,7 +227,7 @@ def cmd_up(args) -> int:
         if settings.agent_in_process:
             agents.append(_in_process_agent(settings))
         agents.extend(_in_process_compute_agents(settings))
-        print(next_steps(), flush=True)
+        print(next_steps(settings), flush=True)
 
     def stop_agents():
         if not stopping:
@@ -252,7 +252,12 @@ def cmd_up(args) -> int:
     return 0
 
 
-def next_steps() -> str:
+def _real_dataplane(settings: config.Settings) -> bool:
+    return settings.agent_compute_driver == "netns" or bool(
+        settings.agent_in_process and "linuxbridge" in (settings.agent_drivers or []))
+
+
+def next_steps(settings: config.Settings) -> str:
     """What ``kumo up`` prints once the cloud is ready: the README's Terminal 2."""
     openstack = shutil.which("openstack")
     venv_cli = Path(sys.executable).parent / "openstack"
@@ -260,16 +265,16 @@ def next_steps() -> str:
     if openstack is None and venv_cli.exists():
         lines.append(f"kumo:   export PATH={venv_cli.parent}:$PATH")
     lines += ["kumo:   export OS_CLOUD=kumo          # demo user (kumo-admin: admin)",
-              "kumo:   openstack server list",
-              "kumo: Ctrl-C stops the API and agents; servers keep running until "
-              "`kumo down`."]
+              "kumo:   openstack server list"]
+    if _real_dataplane(settings):
+        lines.append("kumo: Ctrl-C stops the API and agents; servers and the data plane "
+                     "keep running until `kumo down`.")
     return "\n".join(lines)
 
 
 def stopping_message(settings: config.Settings) -> str:
     """What Ctrl-C/SIGTERM prints: what stops, what keeps running."""
-    if settings.agent_compute_driver == "netns" or settings.agent_in_process and \
-            "linuxbridge" in (settings.agent_drivers or []):
+    if _real_dataplane(settings):
         from kumo.agent import teardown
 
         n = teardown.count_servers(settings)
