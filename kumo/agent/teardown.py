@@ -13,7 +13,8 @@ of kernel objects:
 - ``br-ex`` and the uplink guard go through :func:`kumo.agent.local.unprepare_host`
   (the inverse of what ``kumo up`` prepares);
 - a final sweep removes whatever still carries our names
-  (:func:`kumo.agent.dataplane.names.is_ours`, instance names,
+  (:func:`kumo.agent.dataplane.names.is_ours` with an id-shaped suffix, so an
+  operator's ``tap0`` is safe; instance names;
   :func:`~kumo.agent.dataplane.names.is_our_table`): processes left inside such
   namespaces are killed first (found by their namespace, like ``ip netns pids``).
 
@@ -35,6 +36,7 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import shutil
 import signal
 from pathlib import Path
@@ -128,13 +130,23 @@ class StateLock:
 
 # -- what is ours -----------------------------------------------------------------------
 
+#: The sweep is stricter than :func:`names.is_ours`: the id part must look like the
+#: start of a UUID, so an operator's ``tap0`` (qemu) or ``brqfoo`` is never touched.
+_LINK_RE = re.compile(r"^(?:(?:tap|qr-|qg-|brq|ha-)[0-9a-f-]{11}|vxlan-[0-9]{1,8})$")
+_NETNS_RE = re.compile(r"^(?:qrouter|qdhcp)-[0-9a-f-]{36}$")
+
+
 def _instance_name(name: str) -> bool:
     from kumo.agent.virt.netns import NAME_RE
     return bool(NAME_RE.match(name))
 
 
+def _our_link(name: str) -> bool:
+    return names.is_ours(name) and bool(_LINK_RE.match(name))
+
+
 def _our_netns(name: str) -> bool:
-    return names.is_ours(name) or _instance_name(name)
+    return (names.is_ours(name) and bool(_NETNS_RE.match(name))) or _instance_name(name)
 
 
 def _bridges(settings) -> set[str]:
@@ -151,9 +163,9 @@ def inventory(settings, where: Host | None = None) -> dict[str, set[str]]:
     out["namespaces"] = {n for n in netns.list_netns(where) if _our_netns(n)}
     mapped = _bridges(settings)
     for lk in links.list_links(where.root):
-        if lk.name in mapped or (names.is_ours(lk.name) and lk.kind == "bridge"):
+        if lk.name in mapped or (_our_link(lk.name) and lk.kind == "bridge"):
             out["bridges"].add(lk.name)
-        elif names.is_ours(lk.name):
+        elif _our_link(lk.name):
             out["vxlan" if lk.name.startswith(names.VXLAN) else "veths"].add(lk.name)
     try:
         out["nft_tables"] = {f"{fam} {name}" for fam, name in nft.list_tables(where.root)
@@ -301,7 +313,7 @@ def _sweep(settings, where: Host, problems: list[str]) -> None:
         except Exception as e:  # noqa: BLE001
             problems.append(f"namespace {name}: {e}")
     for lk in links.list_links(where.root):
-        if names.is_ours(lk.name):
+        if _our_link(lk.name):
             try:
                 links.delete_link(where.root, lk.name)
             except Exception as e:  # noqa: BLE001

@@ -131,3 +131,19 @@ def test_summary():
     assert teardown.summary({}) == "nothing"
     assert teardown.summary({"servers": 1, "namespaces": 3, "nft_tables": 1}) == \
         "1 server, 3 namespaces, 1 nft table"
+
+
+@pytest.mark.parametrize("name,ours", [
+    ("tapc7e60038-5c", True), ("brq3ff1df05-f7", True), ("qr-0123abcd-ef", True),
+    ("vxlan-42", True), ("tap0", False), ("brqfoo", False), ("tapVPN0123456", False),
+    ("br-ex", False), ("eth0", False)])
+def test_the_sweep_touches_only_id_shaped_names(name, ours):
+    assert teardown._our_link(name) is ours
+
+
+@pytest.mark.parametrize("name,ours", [
+    ("qrouter-a4fce43d-ffe3-4128-b102-1361b00a67ac", True),
+    ("qdhcp-b5115a26-e167-4b95-9319-fd056bcd90b9", True), ("instance-0000000a", True),
+    ("qrouter-mine", False), ("kumo-t1234-machine", False), ("instance-x", False)])
+def test_the_sweep_touches_only_our_namespaces(name, ours):
+    assert teardown._our_netns(name) is ours
