@@ -1,34 +1,60 @@
-# Kumo: `make up` runs the all-in-one cloud, `make test` runs every test.
+# Kumo: `make up` runs the all-in-one cloud, `make down` removes what it made on this
+# machine, `make test` runs every test.
 VENV    ?= .venv
 PYTHON  ?= python3
 STAMP   := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 PYTEST_WORKERS ?= 2
+# extra arguments: make up ARGS=--reset, make down ARGS=--purge
+ARGS    ?=
 
-.PHONY: up test system-deps postgres bench clean
+.PHONY: up reset down test system-deps postgres bench clean
 
+# What `kumo up` needs: the runtime Debian packages and Kumo (with the openstack CLI).
 $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
+	@echo "kumo: creating the virtualenv $(VENV) and installing Kumo and the openstack CLI (about a minute)..."
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -e .
+	@rm -f $(TEST_STAMP)
 	touch $(STAMP)
+
+# What the tests need on top: PostgreSQL and iperf3, pytest and the test clients.
+$(TEST_STAMP): $(STAMP)
+	bash scripts/install-system-deps.sh --test
+	@echo "kumo: installing the test dependencies into $(VENV)..."
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $(TEST_STAMP)
 
 system-deps:
 	bash scripts/install-system-deps.sh
 
 up: $(STAMP)
-	$(VENV)/bin/kumo up
+	@bash scripts/link-openstack.sh $(VENV)
+	$(VENV)/bin/kumo up $(ARGS)
 
-postgres: $(STAMP)
+reset: $(STAMP)
+	@bash scripts/link-openstack.sh $(VENV)
+	$(VENV)/bin/kumo up --reset $(ARGS)
+
+down: $(STAMP)
+	$(VENV)/bin/kumo down $(ARGS)
+
+postgres: $(TEST_STAMP)
 	bash scripts/postgres.sh
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	bash scripts/postgres.sh
 	KUMO_TEST_PG_URL=$$(bash scripts/postgres.sh --url) \
 	  $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup -q tests
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(VENV)/bin/python benchmarks/identity.py
 
+# Only the virtualenv and build files (and the openstack link into it): servers, the
+# data plane and the state stay. Run `make down` (ARGS=--purge) first to remove those.
 clean:
+	@bash scripts/link-openstack.sh --remove $(VENV)
 	rm -rf $(VENV) build *.egg-info
+	@echo "kumo: servers, the data plane and the state were left alone: make down [ARGS=--purge] removes them"

@@ -65,6 +65,11 @@ class Cloud:
             roles=self.identity.auth.role_names(token), auth_token=token_id, token=token,
             request_id=req.request_id, policy=self.policy)
 
+    def stop_watches(self) -> None:
+        """End the data plane's long polls (shutdown): see ``ChangeFeed.close``."""
+        self.networking.feed.close()
+        self.compute.feed.close()
+
     def close(self) -> None:
         self.db.dispose()
 

@@ -10,6 +10,8 @@
   the per-host data-plane agent (:mod:`kumo.agent.agent`), and the compute agent
   (:mod:`kumo.agent.compute`) when a compute driver is given.
 - ``kumo up --fake-compute-hosts N`` adds N in-process fake compute hosts.
+- ``kumo down [--purge] [--force]``: remove the servers and the data plane ``kumo up``
+  made on this machine (:mod:`kumo.agent.teardown`); ``--purge`` also the state.
 """
 from __future__ import annotations
 
@@ -108,9 +110,11 @@ def write_clouds_yaml(settings: config.Settings) -> list[Path]:
 
 
 def serve(cloud, settings: config.Settings, banner: str = "", on_ready=None,
-          on_shutdown=None) -> None:
+          on_shutdown=None, on_stopped=None) -> None:
     """Serve the API in the foreground; ``on_ready()`` runs once it listens,
-    ``on_shutdown()`` when it starts shutting down (before open requests drain)."""
+    ``on_shutdown()`` when it starts shutting down (before open requests drain),
+    ``on_stopped()`` once they drained (uvicorn may then re-raise the signal that
+    stopped it, so code after this call may never run)."""
     import uvicorn
 
     from kumo.app import App
@@ -129,6 +133,8 @@ def serve(cloud, settings: config.Settings, banner: str = "", on_ready=None,
                 import asyncio
                 await asyncio.get_running_loop().run_in_executor(None, on_shutdown)
             await super().shutdown(sockets)
+            if on_stopped is not None:
+                on_stopped()
 
     loop = "uvloop" if _has("uvloop") else "asyncio"
     uv = uvicorn.Config(App(cloud), host=settings.host, port=settings.port,
@@ -155,19 +161,46 @@ def _has(module: str) -> bool:
         return False
 
 
+def _lock_state(settings: config.Settings):
+    """Take the state directory's :class:`~kumo.agent.teardown.StateLock`, or print why
+    not and return None."""
+    from kumo.agent import teardown
+
+    secure_state_dir(settings.state_dir)
+    try:
+        return teardown.StateLock(settings.state_dir).acquire()
+    except teardown.Busy as e:
+        print(f"kumo: a kumo up (pid {e.pid or '?'}) is running on {settings.state_dir}; "
+              "stop it first (Ctrl-C in its terminal)", file=sys.stderr)
+        return None
+
+
+def reset(settings: config.Settings) -> None:
+    """``kumo up --reset``: remove the data plane (as ``kumo down``; not when the
+    ``dataplane`` setting is ``off`` or ``fake``: then this cloud never touched the
+    kernel) and every piece of state (database, keys, clouds.yaml, image files, caches,
+    unpacked root filesystems). The caller holds the state lock."""
+    from kumo.agent import teardown
+
+    real = (settings.dataplane or "auto").lower() not in ("off", "fake")
+    counts, problems = teardown.down(settings, purge=True, dataplane=real, keep_lock=True)
+    print(f"kumo: reset: removed {teardown.summary(counts)}", flush=True)
+    for p in problems:
+        print(f"kumo: reset: {p}", file=sys.stderr, flush=True)
+    secure_state_dir(settings.state_dir)
+
+
 def cmd_up(args) -> int:
     settings = _settings(args)
-    if args.reset and Path(settings.state_dir).exists():
-        for name in ("kumo.db", "kumo.db-wal", "kumo.db-shm", "fernet-keys", "clouds.yaml"):
-            target = Path(settings.state_dir) / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
     if args.fake_dataplane:
         settings.dataplane = "fake"
     elif args.dataplane:
         settings.dataplane = args.dataplane
+    lock = _lock_state(settings)
+    if lock is None:
+        return 1
+    if args.reset:
+        reset(settings)
     from kumo.agent import local
 
     net_drivers, compute_driver = local.choose(settings)
@@ -186,25 +219,68 @@ def cmd_up(args) -> int:
     cloud = prepare(settings, migrate=True)
     paths = write_clouds_yaml(settings)
     banner = (f"kumo: state in {settings.state_dir}, database {cloud.db.engine.url!r}\n"
-              f"kumo: clouds.yaml written to {', '.join(map(str, paths))}\n"
-              "kumo: try   OS_CLOUD=kumo openstack token issue   (demo, member)\n"
-              "kumo:       OS_CLOUD=kumo-admin openstack project list   (admin)\n")
+              f"kumo: clouds.yaml written to {', '.join(map(str, paths))}\n")
     agents = []
+    stopping = []
 
     def start_agent():
         if settings.agent_in_process:
             agents.append(_in_process_agent(settings))
         agents.extend(_in_process_compute_agents(settings))
+        print(next_steps(settings), flush=True)
 
     def stop_agents():
+        if not stopping:
+            stopping.append(time.monotonic())
+            print(stopping_message(settings), flush=True)
+        for agent in agents:  # first let no informer start another long poll...
+            agent.informer.stop(timeout=0)
+        cloud.stop_watches()  # ...then end those in flight at once
         for agent in agents:
             agent.stop()
 
+    def stopped():
+        if stopping:
+            print(f"kumo: stopped in {time.monotonic() - stopping[0]:.1f} s", flush=True)
+
     try:
-        serve(cloud, settings, banner, on_ready=start_agent, on_shutdown=stop_agents)
+        serve(cloud, settings, banner, on_ready=start_agent, on_shutdown=stop_agents,
+              on_stopped=stopped)
     finally:
         stop_agents()
+        lock.release()
     return 0
+
+
+def _real_dataplane(settings: config.Settings) -> bool:
+    return settings.agent_compute_driver == "netns" or bool(
+        settings.agent_in_process and "linuxbridge" in (settings.agent_drivers or []))
+
+
+def next_steps(settings: config.Settings) -> str:
+    """What ``kumo up`` prints once the cloud is ready: the README's Terminal 2."""
+    openstack = shutil.which("openstack")
+    venv_cli = Path(sys.executable).parent / "openstack"
+    lines = ["kumo: ready. In another terminal:"]
+    if openstack is None and venv_cli.exists():
+        lines.append(f"kumo:   export PATH={venv_cli.parent}:$PATH")
+    lines += ["kumo:   export OS_CLOUD=kumo          # demo user (kumo-admin: admin)",
+              "kumo:   openstack server list"]
+    if _real_dataplane(settings):
+        lines.append("kumo: Ctrl-C stops the API and agents; servers and the data plane "
+                     "keep running until `kumo down`.")
+    return "\n".join(lines)
+
+
+def stopping_message(settings: config.Settings) -> str:
+    """What Ctrl-C/SIGTERM prints: what stops, what keeps running."""
+    if _real_dataplane(settings):
+        from kumo.agent import teardown
+
+        n = teardown.count_servers(settings)
+        return (f"kumo: stopping (API and agents; {n} server{'s' if n != 1 else ''} and "
+                "the data plane keep running: `kumo down` removes them)")
+    return "kumo: stopping"
 
 
 def _in_process_agent(settings: config.Settings):
@@ -306,6 +382,39 @@ def cmd_agent(args) -> int:
             compute_agent.stop()
 
 
+def cmd_down(args) -> int:
+    from kumo.agent import teardown
+
+    settings = _settings(args)
+    state = Path(settings.state_dir)
+    lock = None
+    if state.is_dir():
+        try:
+            lock = teardown.StateLock(state).acquire()
+        except teardown.Busy as e:
+            if not args.force:
+                print(f"kumo: a kumo up (pid {e.pid or '?'}) is running on {state}; stop "
+                      "it first (Ctrl-C in its terminal), or pass --force", file=sys.stderr)
+                return 1
+            print(f"kumo: --force: going on while kumo up (pid {e.pid or '?'}) runs; its "
+                  "agent will recreate what it still wants", file=sys.stderr)
+    try:
+        counts, problems = teardown.down(settings, purge=args.purge)
+    finally:
+        if lock is not None:
+            lock.release()
+    if args.purge:
+        if teardown.forget_clouds():
+            counts["state"] += 1
+        left = [n for n in teardown.OPERATOR_FILES if (state / n).exists()]
+        if left:
+            print(f"kumo: kept your {', '.join(left)} in {state}")
+    print(f"kumo: removed {teardown.summary(counts)}", flush=True)
+    for p in problems:
+        print(f"kumo: {p}", file=sys.stderr)
+    return 1 if any(" left: " in p for p in problems) else 0
+
+
 def cmd_api(args) -> int:
     settings = _settings(args)
     from kumo.app import Cloud
@@ -359,7 +468,10 @@ def main(argv: list[str] | None = None) -> int:
 
     up = sub.add_parser("up", help="run the all-in-one cloud in the foreground")
     serving(up)
-    up.add_argument("--reset", action="store_true", help="start from a clean state")
+    up.add_argument("--reset", action="store_true",
+                    help="start from a clean state: first remove the data plane (as kumo "
+                         "down) and all state (database, keys, clouds.yaml, image files, "
+                         "caches, unpacked root filesystems)")
     up.add_argument("--dataplane", choices=["auto", "real", "fake", "off"],
                     help="the machine's own data plane (setting dataplane; default auto: "
                          "the real drivers when root with the tools installed)")
@@ -371,6 +483,21 @@ def main(argv: list[str] | None = None) -> int:
                          "fake compute driver (servers go ACTIVE with no processes; "
                          "setting compute_fake_hosts)")
     up.set_defaults(func=cmd_up)
+    down = sub.add_parser(
+        "down", help="remove the servers and the data plane kumo up made here",
+        description="Remove everything kumo up made on this machine: the servers' "
+                    "processes and cgroups, dnsmasq, the qrouter-/qdhcp-/instance- "
+                    "namespaces, bridges (br-ex, brq*), VXLAN devices, veths and the "
+                    "nftables tables it owns. The state directory stays for the next "
+                    "kumo up unless --purge. Refuses while kumo up runs on the state "
+                    "directory unless --force.")
+    down.add_argument("--purge", action="store_true",
+                      help="also remove the state: database, keys, clouds.yaml (and the "
+                           "kumo clouds in ~/.config/openstack/clouds.yaml), image files, "
+                           "caches, unpacked root filesystems")
+    down.add_argument("--force", action="store_true",
+                      help="go on even while kumo up runs on this state directory")
+    down.set_defaults(func=cmd_down)
     api = sub.add_parser("api", help="serve the API against an existing database")
     serving(api)
     api.set_defaults(func=cmd_api)

@@ -167,11 +167,48 @@ class SimulatedMachine:
         except OSError:
             return ""
 
-    def start(self, timeout: float = 90.0) -> None:
-        """Create the namespaces, start ``kumo up`` inside and wait until its compute
+    def start(self, timeout: float = 90.0, args: tuple[str, ...] = ()) -> None:
+        """Create the namespaces (unless they exist: the machine is started again after
+        :meth:`stop_cloud`), start ``kumo up [args...]`` inside and wait until its compute
         agent runs (at most ``timeout`` seconds). Raises :class:`MachineError` (with
         kumo's output) when it exits or is not ready in time; call :meth:`stop` anyway.
         """
+        if self.running():
+            raise MachineError("kumo up already runs in this machine")
+        if self.anchor is None or self.anchor.poll() is not None:
+            self._make_namespaces()
+        if self._log is not None:
+            self._log.close()
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [*self._enter(), str(BIN / "kumo"), "up", "--port", str(self.port), *args],
+            env=self.env, stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT)
+        ready = _wait(lambda: "compute agents running" in self.server_log()
+                      or self.proc.poll() is not None, timeout)
+        if not ready or self.proc.poll() is not None:
+            raise MachineError(f"kumo up did not start:\n{self.server_log()[-4000:]}")
+
+    def stop_cloud(self, timeout: float = 30.0) -> str | None:
+        """Stop ``kumo up`` only (SIGTERM, as Ctrl-C; SIGKILL after ``timeout`` s): its
+        servers and data plane stay, as on a real machine. Returns a problem, if any."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            return "kumo up ignored SIGTERM"
+        return None
+
+    def kumo(self, *args: str, check: bool = True,
+             timeout: float = 120.0) -> subprocess.CompletedProcess:
+        """``kumo <args>`` inside the machine (its state directory and HOME)."""
+        return self.run([BIN / "kumo", *args], check=check, timeout=timeout)
+
+    def _make_namespaces(self) -> None:
         (self.dir / "home").mkdir(parents=True, exist_ok=True)
         host_ns = netns.ensure_netns(netns.Host(), self.name)
         # The anchor: a private mount namespace with an empty /run/netns, in the host
@@ -188,15 +225,6 @@ class SimulatedMachine:
                 or self.anchor.poll() is not None:
             err = self.anchor.stderr.read().decode() if self.anchor.poll() is not None else ""
             raise MachineError(f"the machine's namespaces did not come up: {err}")
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [*self._enter(), str(BIN / "kumo"), "up", "--port", str(self.port)],
-            env=self.env, stdin=subprocess.DEVNULL, stdout=self._log,
-            stderr=subprocess.STDOUT)
-        ready = _wait(lambda: "compute agents running" in self.server_log()
-                      or self.proc.poll() is not None, timeout)
-        if not ready or self.proc.poll() is not None:
-            raise MachineError(f"kumo up did not start:\n{self.server_log()[-4000:]}")
 
     def stop(self, timeout: float = 120.0) -> list[str]:
         """Tear the machine down, whatever state it is in; never raises for cleanup.
@@ -206,8 +234,10 @@ class SimulatedMachine:
            except the external ``public`` network, and wait for the agents to remove
            the namespaces of what was deleted (about half of ``timeout`` in all);
         2. stop ``kumo up`` (SIGTERM, SIGKILL after 30 s);
-        3. kill every process left in the machine's namespaces and delete them;
-        4. stop the anchor and delete the host namespace.
+        3. ``kumo down`` inside (:mod:`kumo.agent.teardown`: whatever the agents left);
+        4. kill every process left in the machine's namespaces and delete them (should
+           ``kumo down`` have failed);
+        5. stop the anchor and delete the host namespace.
 
         Returns what went wrong on the way (empty when everything was removed cleanly
         through the API).
@@ -220,14 +250,11 @@ class SimulatedMachine:
         except Exception as e:  # noqa: BLE001 - cleanup goes on
             problems.append(f"deleting resources: {type(e).__name__}: {e}")
         try:
-            if self.proc is not None and self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(max(5.0, min(30.0, deadline - time.monotonic())))
-                except subprocess.TimeoutExpired:
-                    problems.append("kumo up ignored SIGTERM")
-                    self.proc.kill()
-                    self.proc.wait(10)
+            problem = self.stop_cloud(max(5.0, min(30.0, deadline - time.monotonic())))
+            if problem:
+                problems.append(problem)
+            if self.proc is not None:  # it ran: remove what it left
+                problems += self._down(max(10.0, min(60.0, deadline - time.monotonic())))
         finally:
             if self._log is not None:
                 self._log.close()
@@ -326,6 +353,18 @@ class SimulatedMachine:
         if not gone:
             problems.append(f"namespaces left by the agents: {self.netns_names()}")
         return problems
+
+    def _down(self, timeout: float) -> list[str]:
+        """``kumo down --force`` inside; what it could not remove."""
+        if self.anchor is None or self.anchor.poll() is not None:
+            return []
+        try:
+            proc = self.kumo("down", "--force", check=False, timeout=timeout)
+        except (MachineError, subprocess.TimeoutExpired, OSError) as e:
+            return [f"kumo down: {e}"[:2000]]
+        if proc.returncode != 0:
+            return [f"kumo down exited {proc.returncode}: {proc.stdout}{proc.stderr}"[:2000]]
+        return []
 
     def _remove_namespaces(self) -> list[str]:
         """Kill the processes in the machine's namespaces (its named ones and the host

@@ -4,7 +4,7 @@
 set -euo pipefail
 URL="postgresql+psycopg://kumo:kumo@127.0.0.1:5432/postgres"
 if [ "${1:-}" = "--url" ]; then echo "$URL"; exit 0; fi
-bash "$(dirname "$0")/install-system-deps.sh"
+bash "$(dirname "$0")/install-system-deps.sh" --test
 ver=$(ls /usr/lib/postgresql | sort -n | tail -n 1)
 if ! pg_lsclusters -h | grep -q .; then
   pg_createcluster "$ver" main >/dev/null

@@ -76,6 +76,21 @@ def prepare_host(settings, gateway_cidr: str = "172.24.4.1/24") -> None:
         guard(sorted(set(mappings.values())))
 
 
+def unprepare_host(settings, ns=ROOT) -> list[str]:
+    """Undo :func:`prepare_host` in ``ns`` (the machine by default): delete the bridges
+    named in ``agent_bridge_mappings`` (``br-ex``) and the uplink guard table.
+    Idempotent; returns what it removed."""
+    removed = []
+    for bridge in sorted(set((getattr(settings, "agent_bridge_mappings", None) or {})
+                             .values())):
+        if links.delete_link(ns, bridge):
+            removed.append(bridge)
+    if nft.table_exists(ns, "inet", GUARD_TABLE):
+        nft.delete_table(ns, "inet", GUARD_TABLE)
+        removed.append(f"inet {GUARD_TABLE}")
+    return removed
+
+
 def guard(bridges: list[str]) -> None:
     """Replace the table ``inet kumo-uplink-guard``: packets arriving on one of
     ``bridges`` may be forwarded only out of that same bridge (bridged traffic seen

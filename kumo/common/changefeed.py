@@ -46,6 +46,15 @@ class ChangeFeed:
         self.hostless_to_all = hostless_to_all
         self._cond = threading.Condition()
         self._writes = 0
+        self._closed = False
+
+    def close(self) -> None:
+        """The process is shutting down: long polls in flight answer at once (with what
+        they have) and new ones do not wait, so a graceful shutdown is not held by
+        watchers (the agents relist or reconnect elsewhere)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
 
     def notify(self) -> None:
         """Wake local watchers (call after a commit that appended changes)."""
@@ -79,10 +88,11 @@ class ChangeFeed:
                     stmt = stmt.where(sa.or_(C.host == host, C.host.is_(None))
                                       if self.hostless_to_all else C.host == host)
                 rows = list(s.scalars(stmt.order_by(C.id).limit(MAX_BATCH + 1)))
-            if rows or time.monotonic() >= deadline:
+            if rows or self._closed or time.monotonic() >= deadline:
                 break
             with self._cond:
-                self._cond.wait(min(0.5, max(0.0, deadline - time.monotonic())))
+                if not self._closed:
+                    self._cond.wait(min(0.5, max(0.0, deadline - time.monotonic())))
         if len(rows) > MAX_BATCH:
             # Stop at a revision boundary so no revision is half-delivered.
             last = rows[MAX_BATCH - 1].revision

@@ -76,3 +76,13 @@ def is_ours(name: str) -> bool:
             rest = name[len(prefix):]
             return rest.isdigit() if prefix == VXLAN else True
     return False
+
+
+#: nftables tables Kumo makes in a host's namespace: ``kumo_sg`` (security groups),
+#: ``kumo-uplink-guard`` (``kumo up``), ``kumo_probe*`` (feature probes).
+TABLE_PREFIXES = ("kumo_", "kumo-")
+
+
+def is_our_table(name: str) -> bool:
+    """Whether an nftables table in a host's namespace is one of ours (by name)."""
+    return name.startswith(TABLE_PREFIXES) and len(name) > len("kumo_")

@@ -168,5 +168,29 @@ class Cgroups:
         return any((p / name).exists() for p in self.dirs.values())
 
 
+def pids_of(group: Path) -> list[int]:
+    """The processes in the cgroup directory ``group`` (none when it is gone)."""
+    try:
+        return [int(p) for p in (group / "cgroup.procs").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def remove_dir(group: Path, timeout: float = 5.0) -> bool:
+    """Remove the (empty of processes) cgroup directory ``group``, waiting up to
+    ``timeout`` seconds for its last processes to go; returns whether it was removed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.rmdir(group)
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+
 def _write(path: Path, value) -> None:
     path.write_text(str(value))
