@@ -201,8 +201,105 @@ HEADERS = st.fixed_dictionaries({}, optional={
 })
 
 
+def good_bodies(ids: dict, cirros: str) -> dict:
+    """A valid body per write route (keys ``(prefix, method, path)``): the fuzzer
+    replaces one value in it, so the request passes everything but that value and its
+    nastiness reaches the logic and the database."""
+    i = {param: value for (prefix, param), value in ids.items()}
+    net, nova = ids.get(("/networking", "network_id")), ids.get(("/compute", "server_id"))
+    return {
+        ("/identity", "POST", "/v3/projects"): {"project": {
+            "name": "f", "domain_id": "default", "description": "d", "tags": ["a"]}},
+        ("/identity", "PATCH", "/v3/projects/{project_id}"): {"project": {
+            "description": "d", "tags": ["a"], "options": {}}},
+        ("/identity", "POST", "/v3/users"): {"user": {
+            "name": "f", "password": "p", "domain_id": "default", "description": "d"}},
+        ("/identity", "POST", "/v3/regions"): {"region": {"id": "r", "description": "d"}},
+        ("/identity", "POST", "/v3/endpoints"): {"endpoint": {
+            "service_id": i.get("service_id"), "interface": "public",
+            "url": "http://127.0.0.1:9/", "region_id": "RegionOne"}},
+        ("/identity", "POST", "/v3/auth/tokens"): {"auth": {"identity": {
+            "methods": ["password"], "password": {"user": {
+                "name": "admin", "domain": {"id": "default"}, "password": "x"}}}}},
+        ("/networking", "POST", "/v2.0/networks"): {"network": {
+            "name": "f", "mtu": 1400, "admin_state_up": True, "tags": ["a"]}},
+        ("/networking", "PUT", "/v2.0/networks/{network_id}"): {"network": {
+            "mtu": 1400, "description": "d"}},
+        ("/networking", "POST", "/v2.0/subnets"): {"subnet": {
+            "network_id": net, "ip_version": 4, "cidr": "10.97.0.0/24",
+            "allocation_pools": [{"start": "10.97.0.10", "end": "10.97.0.20"}],
+            "host_routes": [{"destination": "10.0.0.0/8", "nexthop": "10.97.0.1"}],
+            "dns_nameservers": ["10.0.0.1"], "gateway_ip": "10.97.0.1"}},
+        ("/networking", "POST", "/v2.0/ports"): {"port": {
+            "network_id": net, "name": "f", "fixed_ips": [{"ip_address": "10.99.0.77"}],
+            "mac_address": "fa:16:3e:00:00:01", "extra_dhcp_opts": [
+                {"opt_name": "mtu", "opt_value": "1400"}]}},
+        ("/networking", "POST", "/v2.0/security-group-rules"): {"security_group_rule": {
+            "security_group_id": i.get("group_id"), "direction": "ingress",
+            "protocol": "tcp", "port_range_min": 1, "port_range_max": 2,
+            "ethertype": "IPv4", "remote_ip_prefix": "10.0.0.0/8"}},
+        ("/networking", "POST", "/v2.0/subnetpools"): {"subnetpool": {
+            "name": "f", "prefixes": ["10.96.0.0/16"], "default_prefixlen": 24,
+            "min_prefixlen": 8, "max_prefixlen": 30}},
+        ("/networking", "PUT", "/v2.0/quotas/{project_id}"): {"quota": {"network": 10}},
+        ("/networking", "POST", "/v2.0/routers"): {"router": {
+            "name": "f", "routes": [], "admin_state_up": True}},
+        ("/image", "POST", "/v2/images"): {
+            "name": "f", "disk_format": "raw", "container_format": "bare",
+            "min_disk": 1, "min_ram": 1, "tags": ["a"], "extra": "x"},
+        ("/image", "PATCH", "/v2/images/{image_id}"): [
+            {"op": "replace", "path": "/name", "value": "x"}],
+        ("/compute", "POST", "/v2.1/servers"): {"server": {
+            "name": "f", "imageRef": cirros, "flavorRef": "42",
+            "networks": [{"uuid": net}], "metadata": {"a": "b"},
+            "min_count": 1, "max_count": 1}},
+        ("/compute", "PUT", "/v2.1/servers/{server_id}"): {"server": {"name": "f"}},
+        ("/compute", "POST", "/v2.1/servers/{server_id}/action"): {
+            "os-getConsoleOutput": {"length": 10}} if nova else None,
+        ("/compute", "POST", "/v2.1/servers/{server_id}/metadata"): {"metadata": {"a": "b"}},
+        ("/compute", "POST", "/v2.1/flavors"): {"flavor": {
+            "name": "f", "ram": 64, "vcpus": 1, "disk": 1, "swap": 0}},
+        ("/compute", "POST", "/v2.1/os-keypairs"): {"keypair": {"name": "f"}},
+        ("/compute", "POST", "/v2.1/os-server-groups"): {"server_group": {
+            "name": "f", "policies": ["affinity"]}},
+        ("/compute", "PUT", "/v2.1/os-quota-sets/{project_id}"): {"quota_set": {
+            "instances": 10}},
+    }
+
+
+LEAVES = st.one_of(NASTY_SCALARS, st.sampled_from(NASTY_NUMBERS), TEXT,
+                   st.sampled_from([[], {}, [None], {"": None}, ["\ud800"]]))
+
+
 @st.composite
-def requests_for(draw, prefix: str, targets: dict):
+def mutated(draw, body):
+    """``body`` with one value (at any depth) replaced by a nasty one, or one key added."""
+    body = json.loads(json.dumps(body))
+    paths = []
+    stack = [((), body)]
+    while stack:
+        path, node = stack.pop()
+        paths.append(path)
+        children = node.items() if isinstance(node, dict) else enumerate(node) \
+            if isinstance(node, list) else ()
+        for k, v in children:
+            stack.append((path + (k,), v))
+    path = draw(st.sampled_from(sorted(paths, key=str)))
+    value = draw(LEAVES)
+    if not path:
+        return value
+    parent = body
+    for k in path[:-1]:
+        parent = parent[k]
+    if isinstance(parent, dict) and draw(st.booleans()) and draw(st.booleans()):
+        parent[draw(TEXT)] = value  # an unexpected key
+    else:
+        parent[path[-1]] = value
+    return body
+
+
+@st.composite
+def requests_for(draw, prefix: str, targets: dict, good: dict):
     """One request to a route of the service under ``prefix``."""
     routes = [r for r in ROUTES if r[0][0] == prefix]
     (_, method, path, stream), handler = draw(st.sampled_from(routes))
@@ -224,6 +321,8 @@ def requests_for(draw, prefix: str, targets: dict):
     if method in ("POST", "PUT", "PATCH"):
         options = [JSON_VALUES, RAW_BODIES, st.just(None)]
         options += [from_schema(s) for s in schemas] * 3
+        if good.get((prefix, method, path)) is not None:
+            options += [mutated(good[(prefix, method, path)])] * 6
         body = draw(st.one_of(options))
     else:
         body = draw(st.one_of(st.just(None), st.just(None), st.just(None), JSON_VALUES,
@@ -369,7 +468,8 @@ def targets(cloud, admin):
         ("/compute", "pattern"): "fake", ("/metadata", "p0"): "openstack",
         ("/metadata", "p1"): "latest", ("/metadata", "p2"): "meta_data.json",
     }
-    yield {"ids": {k: v for k, v in ids.items() if v is not None},
+    ids = {k: v for k, v in ids.items() if v is not None}
+    yield {"ids": ids, "good": good_bodies(ids, cirros),
            "tokens": {"admin": admin_token, "member": member_token}, "client": client}
     # The throw-away resources stay: the server is per test session, and the fuzzer may
     # have changed them in any way; the server itself goes at the end of the session.
@@ -390,7 +490,7 @@ def test_no_input_makes_a_5xx(targets, prefix):
     @settings(max_examples=_split(prefix), deadline=None, database=None,
               phases=(Phase.generate,),
               suppress_health_check=list(HealthCheck))
-    @given(requests_for(prefix, targets["ids"]))
+    @given(requests_for(prefix, targets["ids"], targets["good"]))
     def fuzz(request):
         persona, method, url, headers, body = request
         headers = {**headers, "X-Auth-Token": targets["tokens"][persona]}
