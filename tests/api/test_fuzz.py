@@ -9,7 +9,7 @@ derived from the route's JSON Schema (found on its handler) with the keys right 
 values wrong. Requests go as admin and as a project member. Any 5xx fails the test,
 which prints every offending request.
 
-``KUMO_FUZZ_EXAMPLES`` (default 600) is the number of requests per backend, split over
+``KUMO_FUZZ_EXAMPLES`` (default 1500) is the number of requests per backend, split over
 the services by their number of routes; raise it for a long local run, e.g.
 ``KUMO_FUZZ_EXAMPLES=8000 pytest tests/api/test_fuzz.py -k sqlite``.
 
@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from kumo.app import services
 from tests.api.helpers import PASSWORD
 
-TOTAL_EXAMPLES = int(os.environ.get("KUMO_FUZZ_EXAMPLES", "600"))
+TOTAL_EXAMPLES = int(os.environ.get("KUMO_FUZZ_EXAMPLES", "1500"))
 SERVICES = {s.prefix: s for s in services()}
 _PARAM = re.compile(r"\{(\w+)\}")
 
