@@ -150,3 +150,13 @@ def test_tag_with_control_characters_gets_a_quoted_location(http, unique):
     assert resp.headers["Location"].endswith("/tags/a%1Bb%C3%91")
     assert "a\x1bbÑ" in http.get(f"/identity/v3/projects/{project}/tags").json()["tags"]
     http.delete(f"/identity/v3/projects/{project}")
+
+
+@pytest.mark.parametrize("limit", ["nan", "-1", "1e3", "x", "١"])
+def test_hypervisor_limit_must_be_a_non_negative_integer(http, limit):
+    resp = http.get("/compute/v2.1/os-hypervisors/detail", params={"limit": limit},
+                    headers={"OpenStack-API-Version": "compute 2.33"})
+    assert "limit" in assert_fault(resp, "compute", 400)
+    resp = http.get("/compute/v2.1/os-hypervisors/detail", params={"limit": "1"},
+                    headers={"OpenStack-API-Version": "compute 2.33"})
+    assert len(resp.json()["hypervisors"]) == 1
