@@ -114,6 +114,10 @@ class App:
             await self._send(send, 404 if path != "/" else 300, self._root(scope), {})
             return
         sub_path = path[len(service.prefix):] or "/"
+        too_long = _too_long(scope)
+        if too_long is not None:
+            await self._send(send, too_long.status, service.fault(too_long), {})
+            return
         streamed = service.streams(scope["method"], sub_path)
         body = b""
         more = not streamed
@@ -182,6 +186,25 @@ class App:
         raw += [(k.lower().encode(), str(v).encode()) for k, v in headers.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body})
+
+
+#: Longest request target (path and query string, in bytes) served: longer is a 414.
+MAX_URL_BYTES = 8192
+#: Most header bytes (names and values) a request may carry: more is a 400.
+MAX_HEADER_BYTES = 16384
+
+
+def _too_long(scope) -> exc.KumoError | None:
+    """The fault for a request whose URL or headers pass the limits, or None. (The
+    HTTP parser has its own limits: h11 answers a plain-text 400 past 16 KiB of request
+    line and headers; httptools has none.)"""
+    url = len(scope.get("raw_path") or scope["path"].encode()) + len(scope["query_string"])
+    if url > MAX_URL_BYTES:
+        return exc.URITooLong(f"The request URI is longer than {MAX_URL_BYTES} bytes.")
+    if sum(len(k) + len(v) for k, v in scope["headers"]) > MAX_HEADER_BYTES:
+        return exc.BadRequest(f"The request headers are longer than {MAX_HEADER_BYTES} "
+                              "bytes.")
+    return None
 
 
 class _BodyStream:

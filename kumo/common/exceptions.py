@@ -83,6 +83,12 @@ class PayloadTooLarge(KumoError):
     message = "Request is too large."
 
 
+class URITooLong(KumoError):
+    status = 414
+    title = "Request-URI Too Long"
+    message = "The request URI is too long."
+
+
 class UnsupportedMediaType(KumoError):
     status = 415
     title = "Unsupported Media Type"

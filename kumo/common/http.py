@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -92,13 +93,7 @@ class Request:
 
         Raises :class:`~kumo.common.exceptions.ValidationError` (400) otherwise.
         """
-        try:
-            data = json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
-            raise exc.ValidationError(
-                "Expecting to find valid JSON in request body. The server could not "
-                "comply with the request since it is either malformed or otherwise "
-                "incorrect. The client is assumed to be in error.") from None
+        data = parse_json(self.body)
         if schema is not None:
             validate(data, schema)
         return data
@@ -111,6 +106,89 @@ class Request:
 
     def url(self, path: str) -> str:
         return self.url_base + path
+
+
+#: Deepest nesting of arrays and objects a JSON body may have (Kumo's bodies need < 10).
+MAX_JSON_DEPTH = 64
+_INVALID_JSON = ("Expecting to find valid JSON in request body. The server could not "
+                 "comply with the request since it is either malformed or otherwise "
+                 "incorrect. The client is assumed to be in error.")
+#: A JSON string token, or one bracket (the depth scan skips brackets inside strings).
+#: An unterminated string matches to the end, so every match succeeds: linear time.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|[\[\]{}]', re.DOTALL)
+#: A ``\\uD800``-``\\uDFFF`` escape: the only way a strict UTF-8 body yields a surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"{text} is out of range for a number")
+    return value
+
+
+def parse_json(body: bytes | str) -> Any:
+    """A request body parsed as JSON, refusing with a 400 (ValidationError) what no
+    handler or database could take: bytes that are not UTF-8, nesting deeper than
+    :data:`MAX_JSON_DEPTH`, the non-standard ``NaN``/``Infinity`` literals and numbers
+    that overflow a float (``1e400``), and strings holding a lone surrogate
+    (``"\\ud800"``: not a Unicode scalar value, so no database can store it)."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body
+    except UnicodeDecodeError:
+        raise exc.ValidationError(_INVALID_JSON) from None
+    _check_depth(text)
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError):
+        raise exc.ValidationError(_INVALID_JSON) from None
+    if _SURROGATE_ESCAPE.search(text) and _has_surrogate(data):
+        raise exc.ValidationError("Invalid input: a string in the request body is not "
+                                  "valid Unicode (lone surrogate).")
+    return data
+
+
+def _check_depth(text: str) -> None:
+    """400 when arrays/objects nest deeper than :data:`MAX_JSON_DEPTH` (counted over the
+    text, without recursion, before parsing)."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return
+    depth = 0
+    for m in _JSON_TOKEN.finditer(text):
+        c = m.group()
+        if c == "[" or c == "{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise exc.ValidationError(
+                    f"Request body is nested deeper than {MAX_JSON_DEPTH} levels.")
+        elif c == "]" or c == "}":
+            depth -= 1
+
+
+def _has_surrogate(data: Any) -> bool:
+    """True if any string (key or value) in parsed JSON holds a lone surrogate."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def has_surrogate(text: str) -> bool:
+    """True if ``text`` holds a lone surrogate (not a sequence of Unicode scalars)."""
+    return _SURROGATE.search(text) is not None
 
 
 def validate(data: Any, schema: dict) -> None:
@@ -147,6 +225,8 @@ class Route:
     authenticated: bool
     segments: int
     stream: bool = False
+    #: The path as registered (``/v3/users/{user_id}``).
+    path: str = ""
 
 
 class ClientDisconnected(exc.BadRequest):
@@ -167,6 +247,25 @@ def keystone_fault(error: exc.KumoError) -> dict:
     return {"error": {"code": error.status, "title": error.title, "message": error.message}}
 
 
+def media_type(req: Request) -> str:
+    """The request's media type: Content-Type without parameters, lower case ('' when
+    absent)."""
+    return (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+
+
+def keystone_media_type(req: Request) -> None:
+    """Keystone's rule for a request body: JSON (``application/json`` or
+    ``application/*+json``) or no Content-Type at all; anything else is a 400
+    ValidationError naming the header (Keystone's JSON body check)."""
+    kind = media_type(req)
+    if kind and kind != "application/json" and not (
+            kind.startswith("application/") and kind.endswith("+json")):
+        raise exc.ValidationError(
+            "Expecting to find application/json in Content-Type header. The server "
+            "could not comply with the request since it is either malformed or otherwise "
+            "incorrect. The client is assumed to be in error.")
+
+
 class Service:
     """A named API served under ``prefix`` (``/identity``, ``/networking``...).
 
@@ -175,10 +274,13 @@ class Service:
     401); routes declared ``authenticated=False`` get a context only if a token is sent.
     """
 
-    def __init__(self, name: str, prefix: str, fault: FaultRenderer = keystone_fault):
+    def __init__(self, name: str, prefix: str, fault: FaultRenderer = keystone_fault,
+                 media_type: Callable[[Request], None] | None = None):
         self.name = name
         self.prefix = prefix.rstrip("/")
         self.fault = fault
+        #: ``media_type(req)`` refuses a body's Content-Type (see check_media_type).
+        self.media_type = media_type
         self.routes: list[Route] = []
         #: Routes by number of path segments: a request is matched only against those.
         self._by_segments: dict[int, list[Route]] = {}
@@ -196,7 +298,7 @@ class Service:
         def register(handler: Handler) -> Handler:
             for m in method.split(","):
                 route = Route(m.strip(), pattern, handler, authenticated, _segments(path),
-                              stream)
+                              stream, path)
                 self.routes.append(route)
                 self._by_segments.setdefault(route.segments, []).append(route)
             return handler
@@ -230,19 +332,79 @@ class Service:
         except exc.KumoError:
             return False
 
+    def check_media_type(self, req: Request) -> None:
+        """Refuse a request body's Content-Type as the service does (raise 400/415);
+        runs after authentication, for requests with a body. Default: any type."""
+        if self.media_type is not None:
+            self.media_type(req)
+
     def dispatch(self, req: Request) -> Reply:
-        """Authenticate, route and run the handler; errors become fault replies."""
+        """Authenticate, route and run the handler; errors become fault replies.
+
+        Bad input that only shows deep down (a RecursionError, an integer or float the
+        database cannot hold, a string it cannot encode) is a 400, not a 500: see
+        :func:`input_error`."""
         try:
+            check_text(req)
             route, params = self.match(req.method, req.path)
             req.params = params
             req.context = self.context_for(req, route)
+            if req.body:
+                self.check_media_type(req)
             reply = route.handler(req)
         except exc.KumoError as e:
-            reply = Reply(e.status, self.fault(e))
-            if e.status == 401:
-                reply.headers["WWW-Authenticate"] = 'Keystone uri="%s"' % req.url_base
-        except Exception:
-            LOG.exception("unexpected error in %s %s", req.method, req.path)
-            reply = Reply(500, self.fault(exc.KumoError()))
+            reply = self.fault_reply(req, e)
+        except Exception as e:
+            error = input_error(e)
+            if error is None:
+                LOG.exception("unexpected error in %s %s", req.method, req.path)
+                error = exc.KumoError()
+            else:
+                LOG.info("bad input in %s %s: %r", req.method, req.path, e)
+            reply = self.fault_reply(req, error)
         reply.headers.setdefault("x-openstack-request-id", req.request_id)
         return reply
+
+    def fault_reply(self, req: Request, e: exc.KumoError) -> Reply:
+        """The fault reply for ``e`` in the service's format."""
+        reply = Reply(e.status, self.fault(e))
+        if e.status == 401:
+            reply.headers["WWW-Authenticate"] = 'Keystone uri="%s"' % req.url_base
+        return reply
+
+
+def check_text(req: Request) -> None:
+    """400 when the path or the query string holds a lone surrogate (not Unicode
+    scalars: no database could store or compare it)."""
+    if _SURROGATE.search(req.path) or any(
+            _SURROGATE.search(k) or _SURROGATE.search(v)
+            for k, v in req.query.multi_items()):
+        raise exc.ValidationError("Invalid input: the URL is not valid Unicode "
+                                  "(lone surrogate).")
+
+
+def input_error(e: BaseException) -> exc.KumoError | None:
+    """The 400 for an exception that bad input caused below the API layer, or None.
+
+    - ``RecursionError``: a structure too deep for some recursive code;
+    - ``OverflowError``: an integer or float no column can hold (SQLite's driver);
+    - ``UnicodeEncodeError``: a string the database driver cannot encode;
+    - ``sqlalchemy.exc.DataError``: the database refused a value (PostgreSQL's "integer
+      out of range", "value too long", a NUL character in text), and a driver error
+      raised while binding parameters (``StatementError`` wrapping one of the above).
+    """
+    if isinstance(e, RecursionError):
+        return exc.ValidationError("Invalid input: the request is nested too deeply.")
+    if isinstance(e, OverflowError):
+        return exc.ValidationError("Invalid input: a number is out of range.")
+    if isinstance(e, UnicodeEncodeError):
+        return exc.ValidationError("Invalid input: a string is not valid Unicode.")
+    import sqlalchemy.exc as sa_exc
+
+    if isinstance(e, sa_exc.DataError):
+        return exc.ValidationError("Invalid input: a value is out of range or "
+                                   "malformed for its field.")
+    if isinstance(e, sa_exc.StatementError) and e.orig is not None and \
+            not isinstance(e.orig, sa_exc.StatementError):
+        return input_error(e.orig)
+    return None

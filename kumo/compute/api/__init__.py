@@ -18,7 +18,7 @@ import re
 
 from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
-from kumo.common.http import Reply, Request, Service
+from kumo.common.http import Reply, Request, Service, media_type
 
 LOG = logging.getLogger(__name__)
 
@@ -36,6 +36,18 @@ def nova_fault(error: exc.KumoError) -> dict:
     """Nova's fault body: ``{"itemNotFound": {"code": 404, "message": ...}}``."""
     name = FAULT_NAMES.get(error.status, "computeFault")
     return {name: {"code": error.status, "message": error.message}}
+
+
+#: The request body types Nova accepts ("text/plain" and none count as JSON too).
+SUPPORTED_CONTENT_TYPES = ("application/json", "application/vnd.openstack.compute+json")
+
+
+def nova_media_type(req: Request) -> None:
+    """Nova's rule: a Content-Type other than JSON's (or text/plain, or empty) is a 415
+    ``badMediaType`` "Unsupported Content-Type"."""
+    kind = media_type(req)
+    if kind and kind != "text/plain" and kind not in SUPPORTED_CONTENT_TYPES:
+        raise exc.UnsupportedMediaType("Unsupported Content-Type")
 
 
 class NotAcceptable(exc.KumoError):
@@ -111,7 +123,7 @@ def ctx_of(req: Request) -> RequestContext:
     return req.context
 
 
-service = ComputeService("compute", "/compute", nova_fault)
+service = ComputeService("compute", "/compute", nova_fault, nova_media_type)
 
 from kumo.compute import policies  # noqa: E402,F401  (registers the default rules)
 from kumo.compute.api import (  # noqa: E402,F401

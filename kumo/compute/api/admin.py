@@ -79,7 +79,11 @@ def _hypervisors(req: Request, detail: bool) -> Reply:
             raise exc.BadRequest(f"marker [{req.query['marker']}] not found")
         rows = rows[ids.index(req.query["marker"]) + 1:]
     if "limit" in req.query and at_least(req, "2.33"):
-        rows = rows[:int(req.query["limit"])]
+        limit = req.query["limit"]
+        if not (limit.isascii() and limit.isdigit()):  # Nova: a non-negative integer
+            raise exc.BadRequest("Invalid input for query parameters limit. Value: "
+                                 f"{limit}. '{limit}' is not a 'non-negative integer'")
+        rows = rows[:int(limit)]
     body = [_hypervisor(req, h, usage, detail) for h in rows]
     if at_least(req, "2.53") and req.query.get("with_servers", "").lower() in ("true", "1"):
         servers = _servers_on(req, [h.host for h in rows])

@@ -4,6 +4,8 @@ os-interface)"), addresses ("Servers IPs (servers, ips)") and instance actions
 ("Servers actions (servers, os-instance-actions)")."""
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from kumo.common import exceptions as exc
 from kumo.common.http import Reply, Request
 from kumo.common.timeutils import utcnow
@@ -156,7 +158,8 @@ def add_tag(req: Request) -> Reply:
         return True
     added = _mutate(req, "os-server-tags:update", apply)
     return Reply(201 if added else 204, None, {
-        "Location": req.url(f"/v2.1/servers/{req.params['server_id']}/tags/{tag}")})
+        "Location": req.url(f"/v2.1/servers/{req.params['server_id']}/tags/"
+                            f"{quote(tag, safe='')}")})
 
 
 @service.route("DELETE", "/v2.1/servers/{server_id}/tags/{tag}")

@@ -2,6 +2,8 @@
 "Project tags")."""
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from kumo.common import exceptions as exc
 from kumo.common.http import Reply, Request
 from kumo.identity import schemas
@@ -159,7 +161,9 @@ def add_tag(req: Request) -> Reply:
     tag = req.params["tag"]
     if tag not in project.tags:
         req.cloud.identity.resources.set_tags(project.id, list(project.tags) + [tag])
-    return Reply(201, headers={"Location": req.url(f"/v3/projects/{project.id}/tags/{tag}")})
+    # The tag is quoted: it may hold characters a header cannot carry (controls).
+    return Reply(201, headers={"Location": req.url(
+        f"/v3/projects/{project.id}/tags/{quote(tag, safe='')}")})
 
 
 @service.route("DELETE", "/v3/projects/{project_id}/tags/{tag}")

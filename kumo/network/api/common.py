@@ -20,7 +20,9 @@ _GENERIC_TYPES = {exc.BadRequest: "HTTPBadRequest", exc.ValidationError: "HTTPBa
                   exc.Conflict: "HTTPConflict", exc.KumoError: "HTTPInternalServerError",
                   exc.PreconditionFailed: "HTTPPreconditionFailed",
                   exc.ServiceUnavailable: "HTTPServiceUnavailable",
-                  exc.PayloadTooLarge: "HTTPRequestEntityTooLarge"}
+                  exc.PayloadTooLarge: "HTTPRequestEntityTooLarge",
+                  exc.URITooLong: "HTTPRequestURITooLong",
+                  exc.UnsupportedMediaType: "HTTPUnsupportedMediaType"}
 
 
 def neutron_fault(error: exc.KumoError) -> dict:
