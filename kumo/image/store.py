@@ -67,7 +67,7 @@ class Writer:
         self.size = 0
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._sha512 = hashlib.sha512()
-        self._file = open(path, "wb")
+        self._file = None  # opened by the first write: a stalled upload holds no file
 
     def write(self, chunk: bytes) -> None:
         """Append ``chunk``: 413 past the store's limit, 400 past the announced size
@@ -83,6 +83,8 @@ class Writer:
             self._md5.update(chunk)
             self._sha512.update(chunk)
             try:
+                if self._file is None:
+                    self._file = open(self.path, "wb")
                 self._file.write(chunk)
             except OSError as e:
                 if e.errno != errno.ENOSPC:
@@ -95,6 +97,8 @@ class Writer:
     def close(self) -> Written:
         """Finish the file; 400 if the size or md5 differs from what was announced."""
         try:
+            if self._file is None:
+                self._file = open(self.path, "wb")
             self._file.close()
             if self.expected_size is not None and self.size != self.expected_size:
                 raise exc.BadRequest(f"Received {self.size} bytes of image data where "
@@ -111,7 +115,8 @@ class Writer:
     def abort(self) -> None:
         """Close and remove the file (idempotent)."""
         try:
-            self._file.close()
+            if self._file is not None:
+                self._file.close()
         finally:
             self.path.unlink(missing_ok=True)
 
