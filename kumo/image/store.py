@@ -6,7 +6,8 @@ Layout under ``root`` (``<state_dir>/images``)::
     staging/<id>    data staged for interoperable import (``glance-direct``)
     .tmp/           uploads in progress; renamed into place only when complete
 
-Writes stream chunk by chunk to a temporary file (never holding the image in memory),
+Writes go chunk by chunk (a :class:`Writer`, fed by the API edge as the body arrives)
+to a temporary file (never holding the image in memory, opened by the first write),
 hashing as they go; a failure at any point (client disconnect, size limit, checksum
 mismatch) removes the temporary file, so no partial data is ever visible.
 """
