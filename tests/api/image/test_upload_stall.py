@@ -262,3 +262,39 @@ def test_concurrent_uploads_per_project_are_limited(cloud, glance, demo, other):
     for image_id in ids:
         client.delete(f"/image/v2/images/{image_id}")
     client.close()
+
+
+def test_downloads_not_read_leave_the_api_answering(stall_cloud):
+    """100 downloads of a 16 MiB image whose clients read nothing (the sends wait on
+    the event loop, holding no worker thread) while the API keeps answering."""
+    demo = stall_cloud.connect("kumo")
+    client = _client(stall_cloud, demo)
+    image_id = _create_images(client, 1)[0]
+    data = os.urandom(16 << 20)
+    resp = client.put(f"/image/v2/images/{image_id}/file", content=data,
+                      headers={"Content-Type": "application/octet-stream"})
+    assert resp.status_code == 204, resp.text
+    url = urlparse(stall_cloud.url)
+    socks = []
+    try:
+        for _ in range(100):
+            sock = socket.create_connection((url.hostname, url.port), timeout=30)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall((f"GET /image/v2/images/{image_id}/file HTTP/1.1\r\n"
+                          f"Host: {url.netloc}\r\nX-Auth-Token: {demo.auth_token}\r\n"
+                          "\r\n").encode())
+            socks.append(sock)
+        assert sock.recv(12) == b"HTTP/1.1 200"  # the last one is being answered
+        for _ in range(5):
+            assert _statuses(client, [image_id]) == {image_id: "active"}
+            resp = client.get("/identity/v3/auth/tokens",
+                              headers={"X-Subject-Token": demo.auth_token})
+            assert resp.status_code == 200, resp.text
+        # a download that reads still gets the whole image
+        got = client.get(f"/image/v2/images/{image_id}/file")
+        assert got.status_code == 200 and got.content == data
+    finally:
+        for sock in socks:
+            sock.close()
+    client.close()
+    demo.close()
