@@ -82,7 +82,7 @@ def services() -> list[Service]:
 
 
 #: Most bytes of a streamed body handed to a sink's ``write`` in one worker-thread hop.
-BATCH_BYTES = 1 << 20
+BATCH_BYTES = 256 << 10
 
 
 class App:

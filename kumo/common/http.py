@@ -14,7 +14,7 @@ holds a worker thread:
   checks what it must (policy, state) and hands a :class:`BodySink` to
   ``req.receive_into(sink)``, then returns the reply to send once the body is in. The
   edge then reads the body on the event loop and calls ``sink.write(chunk)`` (batches
-  of up to 1 MiB) and finally ``sink.finish()`` in short worker-thread hops; if the
+  of up to 256 KiB) and finally ``sink.finish()`` in short worker-thread hops; if the
   client goes away (:class:`ClientDisconnected`, 400), sends nothing for the body idle
   timeout (:class:`BodyTimeout`, 408) or a sink call raises, it calls
   ``sink.abort()`` and answers that error instead. A handler that answers without a

@@ -5,9 +5,11 @@ Uploads and staging are ``stream=True`` routes: the handler checks the request a
 starts the upload (:meth:`~kumo.image.manager.Images.begin_upload`), then the API edge
 feeds the body from the connection into the store batch by batch, never whole in
 memory and without holding a worker thread while the client is slow; a body that
-stalls for ``body_idle_timeout_s`` is a 408 and leaves the image ``queued``. Downloads are streamed replies with
-``Content-Length`` and ``Content-MD5``; a single ``Range: bytes=a-b`` (or ``a-``,
-``-n``) gives 206 with ``Content-Range``, 416 when it cannot be satisfied.
+stalls for ``body_idle_timeout_s`` is a 408 and leaves the image ``queued``.
+
+Downloads are streamed replies with ``Content-Length`` and ``Content-MD5``; a single
+``Range: bytes=a-b`` (or ``a-``, ``-n``) gives 206 with ``Content-Range``, 416 when it
+cannot be satisfied.
 """
 from __future__ import annotations
 

@@ -198,7 +198,8 @@ def test_idle_upload_times_out_with_408_and_stays_queued(quick_cloud, route):
         status, headers, body = _response(sock)  # after about 1 s of silence
         assert status == 408, body
         fault = json.loads(body)
-        assert fault["code"] == "408 Request Timeout" and fault["title"] == "Request Timeout"
+        assert fault["code"] == "408 Request Timeout"
+        assert fault["title"] == "Request Timeout"
         assert "no data for 1 seconds" in fault["message"]
         assert headers.get("connection") == "close"
         assert sock.recv(1) == b""  # the server closed the connection
