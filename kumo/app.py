@@ -14,7 +14,8 @@ from starlette.datastructures import Headers, QueryParams
 
 from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
-from kumo.common.http import MAX_BODY_BYTES, ClientDisconnected, Reply, Request, Service
+from kumo.common.http import (MAX_BODY_BYTES, BodyTimeout, ClientDisconnected, Reply,
+                              Request, Service, input_error)
 from kumo.common.policy import PolicyEngine
 from kumo.config import Settings
 from kumo.db import Database
@@ -85,9 +86,18 @@ def services() -> list[Service]:
     return [identity, network, image, compute, metadata]
 
 
+#: Most bytes of a streamed body handed to a sink's ``write`` in one worker-thread hop.
+BATCH_BYTES = 256 << 10
+
+
 class App:
-    """The ASGI callable: picks the service by path prefix and runs its dispatch in a
-    worker thread."""
+    """The ASGI callable: picks the service by path prefix, receives the body on the
+    event loop, and runs the service's dispatch in a worker thread.
+
+    Two capacity limiters: ``limiter`` (``worker_threads``) for dispatch and the
+    database work that ends a streamed upload; ``data_limiter`` (``data_threads``)
+    for the short hops that move streamed data (an upload's batch to disk, a
+    download's chunk from disk). Waiting for the network holds neither."""
 
     def __init__(self, cloud: Cloud):
         self.cloud = cloud
@@ -95,6 +105,8 @@ class App:
         for service in self.services:
             service.authenticate = cloud.authenticate
         self.limiter = anyio.CapacityLimiter(cloud.settings.worker_threads)
+        self.data_limiter = anyio.CapacityLimiter(max(1, cloud.settings.data_threads))
+        self.idle_timeout = cloud.settings.body_idle_timeout_s or None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
@@ -120,13 +132,16 @@ class App:
             return
         streamed = service.streams(scope["method"], sub_path)
         body = b""
-        more = not streamed
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > MAX_BODY_BYTES:
-                err = exc.PayloadTooLarge()
+        if not streamed:
+            try:
+                body = await self._read_body(receive)
+            except ClientDisconnected:
+                return  # nobody to answer
+            except BodyTimeout as err:  # the rest of the body is unread: close
+                await self._send(send, err.status, service.fault(err),
+                                 {"connection": "close"})
+                return
+            except exc.PayloadTooLarge as err:  # the server drops the rest unread
                 await self._send(send, err.status, service.fault(err), {})
                 return
         headers = Headers(scope=scope)
@@ -136,11 +151,9 @@ class App:
                       f"{scope.get('scheme', 'http')}://{host}{service.prefix}",
                       client=scope["client"][0] if scope.get("client") else None)
         req.cloud = self.cloud
-        if streamed:
-            req.stream = _BodyStream(receive)
         reply = await anyio.to_thread.run_sync(service.dispatch, req, limiter=self.limiter)
         if streamed:
-            await req.stream.drain()
+            reply = await self._receive_streamed(service, req, receive, reply)
         if reply.streaming:
             await self._send_stream(send, reply, scope["method"] == "HEAD")
             return
@@ -150,9 +163,93 @@ class App:
             content = b""
         await self._send(send, reply.status, content, reply.headers, reply.content_type)
 
+    async def _next(self, receive) -> dict:
+        """The next ASGI message of the request; :class:`BodyTimeout` after the idle
+        timeout, :class:`ClientDisconnected` on ``http.disconnect``."""
+        with anyio.move_on_after(self.idle_timeout):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected()
+            return message
+        raise BodyTimeout(seconds=f"{self.idle_timeout:g}")
+
+    async def _read_body(self, receive) -> bytes:
+        """A buffered body, received whole on the event loop (no worker thread is
+        taken meanwhile); 413 past :data:`MAX_BODY_BYTES`."""
+        body = bytearray()
+        while True:
+            message = await self._next(receive)
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY_BYTES:
+                raise exc.PayloadTooLarge()
+            if not message.get("more_body", False):
+                return bytes(body)
+
+    async def _receive_streamed(self, service: Service, req: Request, receive,
+                                reply: Reply) -> Reply:
+        """After a ``stream=True`` handler: feed the body to its sink (then ``reply``
+        if it all went well, else the error's fault), or drain a body the handler did
+        not take so the client can read the answer."""
+        sink = req.sink
+        if sink is None or reply.status >= 300:
+            if sink is not None:
+                await self._abort(sink)
+            return await self._drain(receive, reply)
+        pending: list[bytes] = []
+        size = 0
+        try:
+            more = True
+            while more:
+                message = await self._next(receive)
+                more = message.get("more_body", False)
+                data = message.get("body", b"")
+                if data:
+                    pending.append(data)
+                    size += len(data)
+                if pending and (size >= BATCH_BYTES or not more):
+                    batch = pending[0] if len(pending) == 1 else b"".join(pending)
+                    pending, size = [], 0
+                    await anyio.to_thread.run_sync(sink.write, batch,
+                                                   limiter=self.data_limiter)
+            await anyio.to_thread.run_sync(sink.finish, limiter=self.limiter)
+            return reply
+        except BaseException as e:
+            await self._abort(sink)
+            if isinstance(e, ClientDisconnected):
+                return _fault(service, req, e)  # not sent: nobody is listening
+            if isinstance(e, BodyTimeout):
+                fault = _fault(service, req, e)
+                fault.headers["connection"] = "close"  # the rest of the body is unread
+                return fault
+            if isinstance(e, Exception):
+                return await self._drain(receive, _fault(service, req, e))
+            raise
+
+    async def _abort(self, sink) -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await anyio.to_thread.run_sync(sink.abort, limiter=self.limiter)
+            except Exception:
+                LOG.exception("aborting a streamed request body failed")
+
+    async def _drain(self, receive, reply: Reply) -> Reply:
+        """Read and drop the rest of a body nobody takes (the handler answered early,
+        e.g. 409 or 413), so the client can finish sending and read the reply; if the
+        client stalls past the idle timeout, the reply closes the connection."""
+        try:
+            while (await self._next(receive)).get("more_body", False):
+                pass
+        except ClientDisconnected:
+            pass
+        except BodyTimeout:
+            reply.headers["connection"] = "close"
+        return reply
+
     async def _send_stream(self, send, reply: Reply, head: bool) -> None:
-        """Send a reply whose body is an iterator of chunks, pulling each in a worker
-        thread; chunked transfer encoding unless the reply set ``content-length``."""
+        """Send a reply whose body is an iterator of chunks, pulling each in a short
+        worker-thread hop (``data_limiter``) and sending it on the event loop (a slow
+        client holds no thread); chunked transfer encoding unless the reply set
+        ``content-length``."""
         chunks = reply.body
         raw = [(b"content-type", reply.content_type.encode())]
         raw += [(k.lower().encode(), str(v).encode()) for k, v in reply.headers.items()]
@@ -161,7 +258,7 @@ class App:
                         "headers": raw})
             while not head:
                 chunk = await anyio.to_thread.run_sync(next, chunks, None,
-                                                       limiter=self.limiter)
+                                                       limiter=self.data_limiter)
                 if chunk is None:
                     break
                 await send({"type": "http.response.body", "body": chunk,
@@ -170,7 +267,8 @@ class App:
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
-                await anyio.to_thread.run_sync(close)
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(close, limiter=self.data_limiter)
 
     def _root(self, scope) -> dict:
         return {"services": [{"name": s.name, "prefix": s.prefix} for s in self.services]}
@@ -207,37 +305,19 @@ def _too_long(scope) -> exc.KumoError | None:
     return None
 
 
-class _BodyStream:
-    """The request body as a synchronous iterator of chunks, for a handler running in a
-    worker thread: each step awaits the next ASGI message on the event loop
-    (``anyio.from_thread``). Raises :class:`ClientDisconnected` on ``http.disconnect``.
-    ``done`` tells whether the body was read to its end (or the client left)."""
-
-    def __init__(self, receive):
-        self.receive = receive
-        self.done = False
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> bytes:
-        while not self.done:
-            message = anyio.from_thread.run(self.receive)
-            if message["type"] == "http.disconnect":
-                self.done = True
-                raise ClientDisconnected()
-            self.done = not message.get("more_body", False)
-            if message.get("body"):
-                return message["body"]
-        raise StopIteration
-
-    async def drain(self) -> None:
-        """Read and drop what the handler left unread (it answered early, e.g. 409 or
-        413), so the client can finish sending and read the reply."""
-        while not self.done:
-            message = await self.receive()
-            self.done = (message["type"] == "http.disconnect"
-                         or not message.get("more_body", False))
+def _fault(service: Service, req: Request, error: Exception) -> Reply:
+    """The service's fault reply for an error raised after dispatch (by a body sink),
+    as :meth:`Service.dispatch` renders errors of handlers."""
+    if not isinstance(error, exc.KumoError):
+        error = input_error(error) or error
+    if isinstance(error, exc.KumoError):
+        reply = service.fault_reply(req, error)
+    else:
+        LOG.error("unexpected error receiving %s %s", req.method, req.path,
+                  exc_info=error)
+        reply = Reply(500, service.fault(exc.KumoError()))
+    reply.headers["x-openstack-request-id"] = req.request_id
+    return reply
 
 
 def create_app(settings: Settings) -> App:

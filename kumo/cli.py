@@ -141,6 +141,10 @@ def serve(cloud, settings: config.Settings, banner: str = "", on_ready=None,
                         log_level="warning", access_log=False, loop=loop,
                         http="httptools" if _has("httptools") else "h11",
                         lifespan="off",
+                        # Every connection is accepted and served: no concurrency cap
+                        # (a request waiting for its body holds no worker thread, see
+                        # kumo.app) and a deep accept backlog.
+                        limit_concurrency=None, backlog=2048,
                         # Longer than clients' polling intervals (the CLI's --wait
                         # polls every 5 s): an idle connection closed by the server
                         # just as the client reuses it is a "connection reset".

@@ -45,6 +45,13 @@ class Settings:
     demo_password: str = "secret"
     #: Worker threads that run request handlers (DB work, bcrypt).
     worker_threads: int = 40
+    #: Worker threads for the short hops that move streamed data (writing an upload's
+    #: chunks to disk and hashing them, reading a download's chunks), apart from
+    #: ``worker_threads`` so data transfers never starve API requests of threads.
+    data_threads: int = 8
+    #: Seconds a request body may send nothing before the request is aborted with 408
+    #: (a failed upload leaves its image ``queued``, no data kept). 0 waits forever.
+    body_idle_timeout_s: float = 30.0
     #: How often (s) an API process checks whether another process changed identity
     #: data (its caches follow). Local changes apply at once; 0 checks on every request.
     cache_recheck_s: float = 1.0
@@ -70,6 +77,10 @@ class Settings:
     #: Most bytes of image data the image store (``<state_dir>/images``) holds in
     #: total; an upload past it is refused with 413. 0 means no limit.
     image_store_quota_bytes: int = 0
+    #: Image uploads and stagings a project may have in progress at once in one API
+    #: process; one more is refused with 413 (as Glance's ``image_count_uploading``
+    #: quota). 0 means no limit.
+    max_concurrent_uploads_per_project: int = 10
     #: The machine's own data plane in ``kumo up`` (:mod:`kumo.agent.local`): ``auto``
     #: (the real drivers when root with the tools installed, else none), ``real``,
     #: ``fake`` (fake network and compute drivers) or ``off`` (API only).

@@ -6,17 +6,26 @@ token validation and the handler in one worker thread (so database work and bcry
 block the event loop), and renders any :class:`~kumo.common.exceptions.KumoError` in the
 service's own fault format.
 
-Streaming, for bodies too large to hold (image data):
+Streaming, for bodies too large to hold (image data). Waiting for the network never
+holds a worker thread:
 
 - a route declared ``stream=True`` gets no ``req.body``: the edge does not read the
-  body (nor cap it at :data:`MAX_BODY_BYTES`); the handler reads ``req.stream``, an
-  iterator of ``bytes`` chunks pulled from the connection as it goes (each ``next`` hops
-  to the event loop), raising :class:`ClientDisconnected` if the client goes away;
-  whatever the handler leaves unread is drained before the reply is sent;
-- a :class:`Reply` whose ``body`` is an iterator of ``bytes`` is sent chunk by chunk
-  (each ``next`` runs in a worker thread, so it may read files); with a
-  ``content-length`` header it is sent as is, without one chunked. The iterator's
-  ``close()`` (a generator's ``finally``) runs when the response ends or fails.
+  body (nor cap it at :data:`MAX_BODY_BYTES`) before the handler runs. The handler
+  checks what it must (policy, state) and hands a :class:`BodySink` to
+  ``req.receive_into(sink)``, then returns the reply to send once the body is in. The
+  edge then reads the body on the event loop and calls ``sink.write(chunk)`` (batches
+  of up to 256 KiB) and finally ``sink.finish()`` in short worker-thread hops; if the
+  client goes away (:class:`ClientDisconnected`, 400), sends nothing for the body idle
+  timeout (:class:`BodyTimeout`, 408) or a sink call raises, it calls
+  ``sink.abort()`` and answers that error instead. A handler that answers without a
+  sink leaves the body unread; the edge drains it before replying;
+- a buffered body is also received whole on the event loop (with the same idle
+  timeout) before the worker thread is taken;
+- a :class:`Reply` whose ``body`` is an iterator of ``bytes`` is sent chunk by chunk:
+  each ``next`` runs in a short worker-thread hop (so it may read files), each send
+  waits on the event loop (a slow reader holds no thread); with a ``content-length``
+  header it is sent as is, without one chunked. The iterator's ``close()`` (a
+  generator's ``finally``) runs when the response ends or fails.
 """
 from __future__ import annotations
 
@@ -26,7 +35,7 @@ import math
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import jsonschema
 from starlette.datastructures import Headers, QueryParams
@@ -64,14 +73,15 @@ class Request:
 
     Attributes: ``method``, ``path`` (below the service prefix), ``params`` (path
     parameters), ``query`` (a multi-dict), ``headers``, ``body`` (bytes; empty on a
-    ``stream=True`` route, whose handler reads ``stream``, an iterator of chunks),
+    ``stream=True`` route, whose handler calls :meth:`receive_into`), ``sink`` (the
+    :class:`BodySink` given to :meth:`receive_into`, or None),
     ``context`` (the :class:`~kumo.common.context.RequestContext`), ``url_base`` (scheme, host and
     service prefix, for ``links``), ``cloud`` (the :class:`~kumo.app.Cloud` whose
     managers handlers call).
     """
 
     __slots__ = ("method", "path", "params", "query", "headers", "body", "context",
-                 "url_base", "request_id", "client", "cloud", "stream")
+                 "url_base", "request_id", "client", "cloud", "sink")
 
     def __init__(self, method: str, path: str, query: QueryParams, headers: Headers,
                  body: bytes, url_base: str, client: str | None = None):
@@ -85,7 +95,7 @@ class Request:
         self.context = None
         self.cloud = None
         self.client = client
-        self.stream = iter(())
+        self.sink: BodySink | None = None
         self.request_id = "req-" + str(uuid.uuid4())
 
     def json(self, schema: dict | None = None) -> Any:
@@ -97,6 +107,12 @@ class Request:
         if schema is not None:
             validate(data, schema)
         return data
+
+    def receive_into(self, sink: BodySink) -> None:
+        """On a ``stream=True`` route: have the edge feed the body to ``sink`` after
+        the handler returns (see the module docstring); the handler's reply is sent
+        only if ``sink.finish()`` succeeds."""
+        self.sink = sink
 
     def flag(self, name: str) -> bool:
         """A boolean query flag: present and empty, or a true-ish value, is true."""
@@ -235,6 +251,33 @@ class ClientDisconnected(exc.BadRequest):
     message = "The client disconnected before the request body was complete."
 
 
+class BodyTimeout(exc.KumoError):
+    """The client sent no part of the request body for the body idle timeout
+    (``body_idle_timeout_s``): 408, as the HTTP servers in front of OpenStack APIs
+    (Apache's mod_reqtimeout, nginx's ``client_body_timeout``) answer; the connection
+    is closed."""
+
+    status = 408
+    title = "Request Timeout"
+    message = ("The request body was not received in time: no data for %(seconds)s "
+               "seconds.")
+
+
+class BodySink(Protocol):
+    """Where a ``stream=True`` handler has the body go (``req.receive_into``). Each
+    method runs in a worker thread, one at a time, in this order: ``write`` for every
+    batch of bytes, then ``finish`` once the body is complete, or ``abort`` (instead of
+    or after a failed ``write``/``finish``) when the request fails. ``write`` and
+    ``finish`` may raise a :class:`~kumo.common.exceptions.KumoError`, which becomes
+    the reply; ``abort`` must undo everything and not raise."""
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 def _segments(path: str) -> int:
     return path.strip("/").count("/") + 1 if path.strip("/") else 0
 
@@ -290,8 +333,8 @@ class Service:
               stream: bool = False):
         """Decorator registering ``handler`` for ``method`` on ``path`` (``{param}``).
 
-        ``stream=True``: the body is not read up front; the handler consumes
-        ``req.stream`` (see the module docstring)."""
+        ``stream=True``: the body is not read up front; the handler hands a
+        :class:`BodySink` to ``req.receive_into`` (see the module docstring)."""
         regex = "^" + _PARAM.sub(r"(?P<\1>[^/]+)", path.rstrip("/") or "/") + "/?$"
         pattern = re.compile(regex)
 

@@ -49,6 +49,137 @@ def visible_clause(ctx):
                   sa.and_(models.Image.visibility == "shared", member))
 
 
+class UploadLimitExceeded(exc.PayloadTooLarge):
+    """The project has as many uploads in progress as it may (Kumo's
+    ``max_concurrent_uploads_per_project``).
+
+    413, because that is what Glance answers for its quota of the same nature:
+    ``image_count_uploading`` (images of a project being uploaded or staged at once)
+    raises ``LimitExceeded``, which ``glance.api.v2.image_data`` turns into
+    ``HTTPRequestEntityTooLarge`` for both upload and stage, as it does for
+    ``image_size_total``. Clients (openstacksdk, glanceclient) already treat 413 as
+    "over quota"; 429 would be a rate limit, which this is not (it frees up as soon as
+    an upload ends), and 409 would wrongly blame the image's state."""
+
+    message = ("Denying attempt to upload image data: project %(project)s already has "
+               "%(limit)s uploads in progress, the most allowed at once "
+               "(max_concurrent_uploads_per_project).")
+
+
+class UploadSlots:
+    """Counts the uploads in progress per project (in this process) against
+    ``limit`` (0 or less: no limit)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._count: dict[str, int] = {}
+
+    def acquire(self, project: str | None):
+        """Take a slot for ``project`` (None: not counted); returns the function that
+        gives it back (idempotent). 413 :class:`UploadLimitExceeded` when full."""
+        if project is None or self.limit <= 0:
+            return lambda: None
+        with self._lock:
+            held = self._count.get(project, 0)
+            if held >= self.limit:
+                raise UploadLimitExceeded(project=project, limit=self.limit)
+            self._count[project] = held + 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            with self._lock:
+                if released:
+                    return
+                released = True
+                left = self._count[project] - 1
+                if left:
+                    self._count[project] = left
+                else:
+                    del self._count[project]
+        return release
+
+    def in_progress(self, project: str) -> int:
+        with self._lock:
+            return self._count.get(project, 0)
+
+
+def _upload_owner(ctx) -> str | None:
+    """Whose slots an upload takes: the caller's project (Glance counts
+    ``image_count_uploading`` against ``context.owner``), else the user."""
+    if ctx is None:
+        return None
+    return ctx.project_id or (f"user:{ctx.user_id}" if ctx.user_id else None)
+
+
+class Upload:
+    """One upload or staging in progress (a :class:`~kumo.common.http.BodySink`):
+    :meth:`write` each chunk, then :meth:`finish` (the image is ``active``, or staged
+    data is in place), or :meth:`abort` (the image is ``queued`` again, no data kept).
+    Any error from :meth:`write` or :meth:`finish` aborts. The project's upload slot
+    is given back when it ends either way. ``image`` is the active image after
+    :meth:`finish` of an upload."""
+
+    def __init__(self, images: Images, image_id: str, staged: bool, writer, release):
+        self.images = images
+        self.image_id = image_id
+        self.staged = staged
+        self.writer = writer
+        self.release = release
+        self.image: models.Image | None = None
+        self._done = False
+
+    @property
+    def _status(self) -> str:
+        return "uploading" if self.staged else "saving"
+
+    def write(self, chunk: bytes) -> None:
+        try:
+            self.writer.write(chunk)
+        except BaseException:
+            self.abort()
+            raise
+
+    def finish(self) -> None:
+        written = None
+        try:
+            written = self.writer.close()
+            if self.staged:
+                self.images.store.commit(written, self.image_id, staged=True)
+            else:
+                self.image = self.images._finish(self.image_id, written, self._status)
+        except BaseException:
+            if written is not None:
+                self.images.store.discard(written)
+            self.abort()
+            raise
+        self._done = True
+        self.release()
+
+    def abort(self) -> None:
+        """Remove the data and put the image back to ``queued`` (idempotent; a no-op
+        after a successful :meth:`finish`)."""
+        if self._done:
+            return
+        self._done = True
+        try:
+            self.writer.abort()
+            self.images._requeue(self.image_id, self._status)
+        finally:
+            self.release()
+
+    def feed(self, chunks: Iterable[bytes]) -> None:
+        """:meth:`write` every chunk of an iterable, then :meth:`finish`."""
+        try:
+            for chunk in chunks:
+                self.write(chunk)
+            self.finish()
+        except BaseException:
+            self.abort()
+            raise
+
+
 class Images:
     """Images, their data, tags and members."""
 
@@ -56,6 +187,7 @@ class Images:
         self.settings = settings
         self.db = db
         self.store = FileStore(Path(settings.state_dir) / "images")
+        self.slots = UploadSlots(settings.max_concurrent_uploads_per_project)
 
     # -- reads ----------------------------------------------------------------------
     def get(self, ctx, image_id: str, session=None) -> models.Image:
@@ -197,22 +329,38 @@ class Images:
         with self.db.session(readonly=True) as s:
             return quota - self.used_bytes(s)
 
+    def begin_upload(self, ctx, image_id: str, size: int | None = None,
+                     md5: str | None = None, staged: bool = False) -> Upload:
+        """Start ``PUT /v2/images/{id}/file`` (or ``/stage`` when ``staged``): the
+        image becomes ``saving`` (``uploading``) and the returned :class:`Upload` takes
+        the data (a :class:`~kumo.common.http.BodySink`). 413
+        :class:`UploadLimitExceeded` when the caller's project already has
+        ``max_concurrent_uploads_per_project`` uploads in progress, 409 unless
+        ``queued``; nothing is changed then."""
+        release = self.slots.acquire(_upload_owner(ctx))
+        try:
+            self._begin_write(ctx, image_id, staged)
+        except BaseException:
+            release()
+            raise
+        try:
+            writer = self.store.writer(self._limit(), size, None if staged else md5)
+        except BaseException:
+            self._requeue(image_id, "uploading" if staged else "saving")
+            release()
+            raise
+        return Upload(self, image_id, staged, writer, release)
+
     def upload(self, ctx, image_id: str, chunks: Iterable[bytes],
                size: int | None = None, md5: str | None = None) -> models.Image:
-        """``PUT /v2/images/{id}/file``: stream ``chunks`` into the store and make the
-        image ``active`` with its size and hashes. 409 unless ``queued``; 413
+        """``PUT /v2/images/{id}/file`` from an iterable (bootstrap, tests): stream
+        ``chunks`` into the store and make the image ``active`` with its size and
+        hashes. Errors as :meth:`begin_upload` and :class:`Upload`: 413
         :class:`StorageQuotaFull` past the store quota; 400 on a size or Content-MD5
         mismatch. On any failure the image is ``queued`` again and no data is kept."""
-        self._begin_write(ctx, image_id, staged=False)
-        written = None
-        try:
-            written = self.store.write(chunks, self._limit(), size, md5)
-            return self._finish(image_id, written, "saving")
-        except BaseException:
-            if written is not None:
-                self.store.discard(written)
-            self._requeue(image_id, "saving")
-            raise
+        upload = self.begin_upload(ctx, image_id, size, md5)
+        upload.feed(chunks)
+        return upload.image
 
     def _finish(self, image_id: str, written, from_status: str) -> models.Image:
         """Record ``written`` as the image's data (quota checked again, exactly, in the
@@ -236,15 +384,9 @@ class Images:
 
     def stage(self, ctx, image_id: str, chunks: Iterable[bytes],
               size: int | None = None) -> None:
-        """``PUT /v2/images/{id}/stage``: stream data to the staging area; the image
-        becomes ``uploading``. Errors as :meth:`upload`."""
-        self._begin_write(ctx, image_id, staged=True)
-        try:
-            written = self.store.write(chunks, self._limit(), size)
-            self.store.commit(written, image_id, staged=True)
-        except BaseException:
-            self._requeue(image_id, "uploading")
-            raise
+        """``PUT /v2/images/{id}/stage`` from an iterable: stream data to the staging
+        area; the image becomes ``uploading``. Errors as :meth:`upload`."""
+        self.begin_upload(ctx, image_id, size, staged=True).feed(chunks)
 
     def import_image(self, ctx, image_id: str, method: str) -> None:
         """``POST /v2/images/{id}/import`` with ``glance-direct``: the image becomes

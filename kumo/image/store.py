@@ -6,12 +6,14 @@ Layout under ``root`` (``<state_dir>/images``)::
     staging/<id>    data staged for interoperable import (``glance-direct``)
     .tmp/           uploads in progress; renamed into place only when complete
 
-Writes stream chunk by chunk to a temporary file (never holding the image in memory),
+Writes go chunk by chunk (a :class:`Writer`, fed by the API edge as the body arrives)
+to a temporary file (never holding the image in memory, opened by the first write),
 hashing as they go; a failure at any point (client disconnect, size limit, checksum
 mismatch) removes the temporary file, so no partial data is ever visible.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import uuid
@@ -44,6 +46,82 @@ class Written:
     os_hash_value: str
 
 
+class StorageFull(exc.PayloadTooLarge):
+    """The filesystem holding the store is full: 413, as Glance's ``StorageFull``."""
+
+    message = "Image storage media is full: %(detail)s"
+
+
+class Writer:
+    """One temporary file being written: :meth:`write` hashes (md5 for Glance's
+    ``checksum``, sha512 for ``os_hash_value``) and appends a chunk, :meth:`close`
+    checks the announced size and md5 and returns the :class:`Written`, :meth:`abort`
+    removes the file. Any error from :meth:`write` or :meth:`close` has already
+    removed it. Not thread-safe: one call at a time."""
+
+    def __init__(self, path: Path, limit: int | None, expected_size: int | None,
+                 expected_md5: str | None):
+        self.path = path
+        self.limit = limit
+        self.expected_size = expected_size
+        self.expected_md5 = expected_md5
+        self.size = 0
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._sha512 = hashlib.sha512()
+        self._file = None  # opened by the first write: a stalled upload holds no file
+
+    def write(self, chunk: bytes) -> None:
+        """Append ``chunk``: 413 past the store's limit, 400 past the announced size
+        (:class:`StorageFull` 413 when the disk is full)."""
+        try:
+            self.size += len(chunk)
+            if self.limit is not None and self.size > self.limit:
+                raise StorageQuotaFull(
+                    detail=f"the store has {max(self.limit, 0)} bytes left")
+            if self.expected_size is not None and self.size > self.expected_size:
+                raise exc.BadRequest(f"Received more than the {self.expected_size} "
+                                     "bytes of image data announced.")
+            self._md5.update(chunk)
+            self._sha512.update(chunk)
+            try:
+                if self._file is None:
+                    self._file = open(self.path, "wb")
+                self._file.write(chunk)
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+                raise StorageFull(detail=str(e)) from None
+        except BaseException:
+            self.abort()
+            raise
+
+    def close(self) -> Written:
+        """Finish the file; 400 if the size or md5 differs from what was announced."""
+        try:
+            if self._file is None:
+                self._file = open(self.path, "wb")
+            self._file.close()
+            if self.expected_size is not None and self.size != self.expected_size:
+                raise exc.BadRequest(f"Received {self.size} bytes of image data where "
+                                     f"{self.expected_size} were announced.")
+            md5 = self._md5.hexdigest()
+            if self.expected_md5 and self.expected_md5.lower() != md5:
+                raise exc.BadRequest("The image data does not match the Content-MD5 "
+                                     "header (checksum mismatch).")
+        except BaseException:
+            self.abort()
+            raise
+        return Written(self.path, self.size, md5, self._sha512.hexdigest())
+
+    def abort(self) -> None:
+        """Close and remove the file (idempotent)."""
+        try:
+            if self._file is not None:
+                self._file.close()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
 class FileStore:
     """Image data on the local filesystem under ``root``."""
 
@@ -62,37 +140,30 @@ class FileStore:
     def staged_path(self, image_id: str) -> Path:
         return self.staging / image_id
 
-    def write(self, chunks: Iterable[bytes], limit: int | None = None,
-              expected_size: int | None = None, expected_md5: str | None = None) -> Written:
-        """Stream ``chunks`` into a new temporary file.
+    def writer(self, limit: int | None = None, expected_size: int | None = None,
+               expected_md5: str | None = None) -> Writer:
+        """A :class:`Writer` into a new temporary file, fed chunk by chunk (the API
+        edge pushes an upload's body into it as it arrives).
 
         ``limit``: the most bytes the store may take (413 :class:`StorageQuotaFull`
         beyond it); ``expected_size``/``expected_md5``: what the client announced
         (``Content-Length``/``Content-MD5``); a mismatch is a 400. Any error removes
-        the file. Call :meth:`commit` (or :meth:`discard`) with the result.
-        """
-        tmp = self.tmp / uuid.uuid4().hex
-        md5, sha512, size = hashlib.md5(usedforsecurity=False), hashlib.sha512(), 0
+        the file. Call :meth:`commit` (or :meth:`discard`) with what
+        :meth:`Writer.close` returns."""
+        return Writer(self.tmp / uuid.uuid4().hex, limit, expected_size, expected_md5)
+
+    def write(self, chunks: Iterable[bytes], limit: int | None = None,
+              expected_size: int | None = None, expected_md5: str | None = None) -> Written:
+        """Stream ``chunks`` into a new temporary file (:meth:`writer` for an iterable);
+        errors as :meth:`writer`."""
+        w = self.writer(limit, expected_size, expected_md5)
         try:
-            with open(tmp, "wb") as f:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if limit is not None and size > limit:
-                        raise StorageQuotaFull(
-                            detail=f"the store has {max(limit, 0)} bytes left")
-                    md5.update(chunk)
-                    sha512.update(chunk)
-                    f.write(chunk)
-            if expected_size is not None and size != expected_size:
-                raise exc.BadRequest(f"Received {size} bytes of image data where "
-                                     f"{expected_size} were announced.")
-            if expected_md5 and expected_md5.lower() != md5.hexdigest():
-                raise exc.BadRequest("The image data does not match the Content-MD5 "
-                                     "header (checksum mismatch).")
+            for chunk in chunks:
+                w.write(chunk)
+            return w.close()
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            w.abort()
             raise
-        return Written(tmp, size, md5.hexdigest(), sha512.hexdigest())
 
     def commit(self, written: Written, image_id: str, staged: bool = False) -> Path:
         """Move written data into place as ``image_id``'s data (or staged data)."""

@@ -1,10 +1,15 @@
 """Image data: upload, download, staging and interoperable import (Image API v2
 "Image data", "Interoperable image import").
 
-Uploads and staging are ``stream=True`` routes: the body goes chunk by chunk from the
-connection into the store, never whole in memory. Downloads are streamed replies with
-``Content-Length`` and ``Content-MD5``; a single ``Range: bytes=a-b`` (or ``a-``,
-``-n``) gives 206 with ``Content-Range``, 416 when it cannot be satisfied.
+Uploads and staging are ``stream=True`` routes: the handler checks the request and
+starts the upload (:meth:`~kumo.image.manager.Images.begin_upload`), then the API edge
+feeds the body from the connection into the store batch by batch, never whole in
+memory and without holding a worker thread while the client is slow; a body that
+stalls for ``body_idle_timeout_s`` is a 408 and leaves the image ``queued``.
+
+Downloads are streamed replies with ``Content-Length`` and ``Content-MD5``; a single
+``Range: bytes=a-b`` (or ``a-``, ``-n``) gives 206 with ``Content-Range``, 416 when it
+cannot be satisfied.
 """
 from __future__ import annotations
 
@@ -39,25 +44,28 @@ def _check_octet_stream(req: Request) -> None:
 @service.route("PUT", "/v2/images/{image_id}/file", stream=True)
 def upload(req: Request) -> Reply:
     """204; the image becomes ``active``. 409 unless ``queued``; 413 past the store
-    quota; 400 if fewer bytes arrive than ``Content-Length`` announced or the data
-    does not match a ``Content-MD5`` (hex) header."""
+    quota or the project's concurrent uploads; 400 if fewer bytes arrive than
+    ``Content-Length`` announced or the data does not match a ``Content-MD5`` (hex)
+    header; 408 if the body stalls. Any failure leaves the image ``queued``."""
     images = req.cloud.images
     image = images.get(req.context, req.params["image_id"])
     req.context.enforce("upload_image", render.target(image))
     _check_octet_stream(req)
-    images.upload(req.context, image.id, req.stream, _content_length(req),
-                  req.headers.get("content-md5"))
+    req.receive_into(images.begin_upload(req.context, image.id, _content_length(req),
+                                         req.headers.get("content-md5")))
     return Reply(204)
 
 
 @service.route("PUT", "/v2/images/{image_id}/stage", stream=True)
 def stage(req: Request) -> Reply:
-    """204; the image becomes ``uploading`` (staged for ``glance-direct``)."""
+    """204; the image becomes ``uploading`` (staged for ``glance-direct``). Errors
+    as :func:`upload`."""
     images = req.cloud.images
     image = images.get(req.context, req.params["image_id"])
     req.context.enforce("upload_image", render.target(image))
     _check_octet_stream(req)
-    images.stage(req.context, image.id, req.stream, _content_length(req))
+    req.receive_into(images.begin_upload(req.context, image.id, _content_length(req),
+                                         staged=True))
     return Reply(204)
 
 
