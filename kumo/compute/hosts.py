@@ -11,6 +11,8 @@ import datetime as dt
 import uuid
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import utcnow
@@ -26,10 +28,12 @@ def bump_hosts(session) -> None:
     """Count a change of some host's static facts (in ``session``'s transaction)."""
     from kumo.db.models import Revision
 
-    if session.execute(sa.update(Revision).where(Revision.name == HOSTS_REVISION)
-                       .values(value=Revision.value + 1)).rowcount == 0:
-        session.add(Revision(name=HOSTS_REVISION, value=1))
-        session.flush()
+    # One statement: two first heartbeats at once must not both insert the row.
+    table = Revision.__table__
+    insert = (pg_insert if session.get_bind().dialect.name == "postgresql"
+              else sqlite_insert)(table).values(name=HOSTS_REVISION, value=1)
+    session.execute(insert.on_conflict_do_update(
+        index_elements=[table.c.name], set_={"value": table.c.value + 1}))
 
 
 def hosts_revision(session) -> int:

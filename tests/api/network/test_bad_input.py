@@ -73,3 +73,22 @@ def test_huge_integer_filters(demo, neutron, net, query):
     resp = neutron.request(demo, "GET", "/v2.0/networks",
                            params={"mtu": [query.get("mtu", "1"), str(net[0].mtu)]})
     assert resp.status_code == 200, resp.text
+
+
+@pytest.mark.parametrize("path,key", [("/v2.0/networks", "networks"),
+                                      ("/v2.0/ports", "ports"),
+                                      ("/v2.0/security-groups", "security_groups")])
+def test_timestamp_filters(demo, neutron, net, path, key):
+    """``created_at``/``updated_at`` filters take the time as rendered (400 otherwise,
+    also on PostgreSQL, which cannot compare a timestamp with arbitrary text)."""
+    network = neutron.request(demo, "GET", f"/v2.0/networks/{net[0].id}").json()["network"]
+    for field in ("created_at", "updated_at"):
+        resp = neutron.request(demo, "GET", path, params={field: "not-a-time"})
+        assert_fault(resp, 400, "HTTPBadRequest")
+        resp = neutron.request(demo, "GET", path, params={field: "3000-01-01T00:00:00Z"})
+        assert resp.status_code == 200, resp.text
+        assert resp.json()[key] == []
+    resp = neutron.request(demo, "GET", "/v2.0/networks",
+                           params={"created_at": network["created_at"]})
+    assert resp.status_code == 200, resp.text
+    assert net[0].id in [n["id"] for n in resp.json()["networks"]]
