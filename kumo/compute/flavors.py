@@ -96,9 +96,11 @@ class Flavors:
                     value = int(query[key])
                 except ValueError:
                     raise exc.BadRequest(f"Invalid {key} filter [{query[key]}]") from None
-                # no 32-bit column holds more; SQLite cannot bind past 64 bits
-                stmt = stmt.where(column >= min(value, 2 ** 31) if value >= 0 else
-                                  sa.true())
+                # no 32-bit column holds more (PostgreSQL cannot even bind it)
+                if value > 2 ** 31 - 1:
+                    stmt = stmt.where(sa.false())
+                elif value >= 0:
+                    stmt = stmt.where(column >= value)
         key = query.get("sort_key", "flavorid")
         columns = {"flavorid": Flavor.id, "id": Flavor.id, "name": Flavor.name,
                    "memory_mb": Flavor.ram, "ram": Flavor.ram, "vcpus": Flavor.vcpus,
