@@ -354,7 +354,8 @@ def _udp(fam: str, sport: int, dport: int) -> list:
 
 def spoof_rules(port: dict, mark: int) -> list[list]:
     """The bridge-side anti-spoofing chain of a filtered port: only its own MAC/IP
-    pairs leave it; accepted packets carry the port's mark."""
+    pairs leave it; accepted packets (ARP too) carry the port's mark, which the guard
+    table requires."""
     mac = port["mac_address"].lower()
     pairs = [(mac, ip["ip_address"]) for ip in port.get("fixed_ips") or []]
     pairs += [((p.get("mac_address") or mac).lower(), p["ip_address"])
@@ -368,11 +369,12 @@ def spoof_rules(port: dict, mark: int) -> list[list]:
             out.append([_ether("arp"), _smac(m),
                         nft.match(nft.payload("arp", "saddr ether"), m),
                         nft.match(nft.payload("arp", "saddr ip"), nft.addr(str(n))),
-                        nft.accept()])
+                        setmark, nft.accept()])
     for m in macs:  # ARP probes (address conflict detection) come from 0.0.0.0
         out.append([_ether("arp"), _smac(m),
                     nft.match(nft.payload("arp", "saddr ether"), m),
-                    nft.match(nft.payload("arp", "saddr ip"), "0.0.0.0"), nft.accept()])
+                    nft.match(nft.payload("arp", "saddr ip"), "0.0.0.0"), setmark,
+                    nft.accept()])
     out.append([_ether("arp"), nft.drop()])
     out.append(_udp("ip", 67, 68) + [nft.drop()])      # no DHCP server in instances
     out.append(_udp("ip6", 547, 546) + [nft.drop()])
