@@ -30,10 +30,12 @@ elements that no desired port or group needs (and the tables when nothing is nee
 
 **Drift is repaired in about a second, and filtering fails closed.** :meth:`FirewallDriver.watch`
 (the agent runs it on its own thread) looks at the kernel every ``check_s`` (1 s): our
-three tables present with the handles it saw, the small guard table's content, and
-every tenth time the rich tables' content too (chain digests and rule counts, sets,
-maps). On drift it forgets what it believed and requeues a filtered port, so the next
-reconcile reads the kernel and puts the difference back in one transaction. Meanwhile
+three tables present with the chains and chain handles it applied (``nft list
+chains``), the small guard table's content, and every thirtieth time the rich tables'
+content too (chain digests and rule counts, sets, maps). On drift it corrects its
+record of the kernel (a missing table is empty, a changed one is read back) and
+requeues a filtered port, so the next reconcile puts the difference back in one
+transaction. Meanwhile
 the guard table ``bridge kumo_guard`` (see :mod:`kumo.agent.sgmodel`) drops every
 frame from or to a filtered port's tap that our rich tables did not mark, so a deleted
 ``bridge``/``inet kumo_sg`` means no traffic for those ports rather than unfiltered
@@ -251,7 +253,7 @@ class FirewallDriver(Driver):
     #: handles, the guard's content); every ``VERIFY_EVERY``-th look reads all of our
     #: tables' content (chain digests, rule counts, sets, maps).
     CHECK_S = 1.0
-    VERIFY_EVERY = 10
+    VERIFY_EVERY = 30
 
     def __init__(self, host: str, settings=None, *, where: Host | None = None,
                  client=None, state_dir: str | None = None,
@@ -353,31 +355,47 @@ class FirewallDriver(Driver):
 
     def check(self, full: bool = False) -> tuple[str, str] | None:
         """Compare the kernel with what the driver believes it applied: our tables
-        present (or absent) with unchanged handles and the guard table's content (one
-        ``nft list tables`` and one small listing); ``full`` also reads the rich tables'
-        content. On drift, forget the belief (the next reconcile reads the kernel and
-        applies the difference in one transaction) and return the key to requeue;
-        None when all is as applied (or nothing was applied yet)."""
+        present (or absent) with the same chains and chain handles, and the guard
+        table's content (``nft list chains`` and one small listing); ``full`` also reads
+        the rich tables' content. On drift, correct the belief to what the kernel
+        holds (a missing table is empty, a changed one is read back, the others are
+        not re-read) so the next reconcile applies just the difference in one
+        transaction, and return the key to requeue; None when all is as applied (or
+        nothing was applied yet)."""
         with self._lock:
             act, key = self._actual, self._requeue_key
         if act is None or key is None:
             return None
-        drift = ""
-        tables = {(o["table"]["family"], o["table"]["name"]): o["table"].get("handle")
-                  for o in json.loads(netns.run(self.ns, ["nft", "-j", "list", "tables"])
-                                      .stdout)["nftables"] if "table" in o}
-        present = {fam for fam, ft in TABLES.items() if ft in tables}
-        handles = {fam: tables[TABLES[fam]] for fam in present}
-        if present != act.tables:
-            drift = f"tables {sorted(present)} instead of {sorted(act.tables)}"
-        elif self._handles is not None and self._handles[0] is act \
-                and self._handles[1] != handles:
-            drift = "a table was replaced"
-        elif act.tables:
-            read = read_actual(self.ns, tuple(TABLES) if full else (GUARD,))
-            fams = read.tables
-            if _view(read, fams) != _view(act, fams):
-                drift = f"content of {sorted(fams)} changed"
+        # ``nft list chains`` is cheap (``nft list tables`` reads every rule of the
+        # ruleset with nft 1.0); a table without chains counts as missing
+        chains: dict[str, dict[str, int]] = {}
+        where = {ft: fam for fam, ft in TABLES.items()}
+        for o in json.loads(netns.run(self.ns, ["nft", "-j", "list", "chains"])
+                            .stdout)["nftables"]:
+            c = o.get("chain")
+            fam = where.get((c["family"], c["table"])) if c else None
+            if fam is not None:
+                chains.setdefault(fam, {})[c["name"]] = c.get("handle")
+        present = set(chains)
+        seen = self._handles[1] if self._handles and self._handles[0] is act else {}
+        missing = act.tables - present
+        suspect = present - act.tables  # ours, not applied by us
+        for fam in present & act.tables:
+            if set(chains[fam]) != {k[1] for k in act.chains if k[0] == fam} \
+                    or (fam in seen and seen[fam] != chains[fam]):
+                suspect.add(fam)
+        suspect |= present if full else present & {GUARD}
+        read = read_actual(self.ns, tuple(sorted(suspect))) if suspect else Actual()
+        changed = {f for f in suspect if _view(read, {f}) != _view(act, {f})}
+        drift = ", ".join([f"{sorted(missing)} missing"] * bool(missing)
+                          + [f"{sorted(changed)} changed"] * bool(changed))
+        fixed = act
+        if drift:
+            # what the kernel holds now: missing tables are empty, changed ones as
+            # read back, the others as applied (not re-read)
+            fixed = _without(act, missing | changed)
+            _merge(fixed, _without(read, set(TABLES) - changed))
+        handles = chains
         with self._lock:
             if self._actual is not act:
                 return None  # a reconcile applied something meanwhile: look again later
@@ -386,9 +404,28 @@ class FirewallDriver(Driver):
                 return None
             LOG.warning("%s: firewall: %s; repairing", self.host, drift)
             self.drifts += 1
-            self._actual = None
+            self._actual = fixed
             self._handles = None
         return key
+
+
+def _without(act: Actual, fams) -> Actual:
+    """A copy of ``act`` without anything of the tables ``fams``."""
+    def keep(d: dict) -> dict:
+        return {k: v for k, v in d.items() if k[0] not in fams}
+    return Actual(tables=act.tables - set(fams), chains=keep(act.chains),
+                  rules=keep(act.rules), sets=keep(act.sets),
+                  elements={k: dict(v) for k, v in keep(act.elements).items()},
+                  marks=dict(act.marks), zones=dict(act.zones))
+
+
+def _merge(into: Actual, read: Actual) -> None:
+    """Add what ``read`` found (its tables) to ``into``."""
+    into.tables |= read.tables
+    into.chains.update(read.chains)
+    into.rules.update(read.rules)
+    into.sets.update(read.sets)
+    into.elements.update(read.elements)
 
 
 def _view(act: Actual, fams) -> tuple:
