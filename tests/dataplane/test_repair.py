@@ -9,7 +9,8 @@ far beyond the tests' bounds, so whatever comes back came back through a watch.
   static addresses) in a security group admitting ICMP only. ``nft delete table`` of
   ``inet kumo_sg``, ``bridge kumo_sg`` and the guard ``bridge kumo_guard`` under a
   running agent: each is back within the bound and pings pass again while TCP stays
-  blocked. With the agent stopped, a deleted ``inet``/``bridge kumo_sg`` leaves TCP
+  blocked; a deleted guard chain comes back too, and a flushed group chain is found by
+  the watch's full content check. With the agent stopped, a deleted ``inet``/``bridge kumo_sg`` leaves TCP
   *and* ping blocked (the guard drops what our tables did not see); a new agent puts
   the table back and ping resumes.
 - ``test_instance_tap_replugged_gets_its_address_back``: a cirros instance of the
@@ -194,6 +195,24 @@ def test_firewall_tables_restored_and_fail_closed(admin, hosts, agents, made, un
             assert fw.drifts > drifts
             wait_for(lambda: pings(vm[0], ip[1]), f"ping after {family} {table} is back")
             assert not connects(vm[0], ip[1], BLOCKED_PORT)
+
+        # a deleted chain is seen by the same one-second look (chain names and handles)
+        fw = agent.drivers[1]
+        nft.apply(where.root, [nft.cmd("delete", "chain", {
+            "family": "bridge", "table": GUARD_TABLE, "name": "forward"})])
+        wait_for(lambda: any(o.get("chain", {}).get("name") == "forward" for o in
+                             nft.list_table(where.root, "bridge", GUARD_TABLE) or []),
+                 "the guard's forward chain restored", REPAIR_S)
+        # a flushed rule chain is content: the full look (every 30 s) finds it
+        group_chain = f"sg-{sg.id}-i"
+        nft.apply(where.root, [nft.cmd("flush", "chain", {
+            "family": "inet", "table": TABLE, "name": group_chain})])
+        assert not pings(vm[0], ip[1])
+        key = fw.check(full=True)
+        if key is not None:  # else the watch's own full look was first
+            agent.queue.add(key)
+        wait_for(lambda: pings(vm[0], ip[1]), "ping after the group's chain is back",
+                 REPAIR_S)
 
         # with no agent to repair them, a missing rich table means no traffic at all
         # for filtered ports (fail closed), never unfiltered traffic
