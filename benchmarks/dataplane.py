@@ -292,7 +292,8 @@ def tap_repair(tag: str) -> list[tuple[str, float]]:
         dns = netns.call(dhcp, subprocess.Popen, [
             "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
             "--bind-interfaces", "--interface=d0", "--except-interface=lo",
-            "--leasefile-ro", f"--dhcp-range={ip.rsplit('.', 1)[0]}.0,static,255.255.255.0,24h",
+            "--leasefile-ro",
+            f"--dhcp-range={ip.rsplit('.', 1)[0]}.0,static,255.255.255.0,24h",
             f"--dhcp-host={p['mac_address']},{ip}", "--dhcp-option=3"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         drv = NetnsDriver(HOSTNAME, where=host, state_dir=str(tmp / "compute"),

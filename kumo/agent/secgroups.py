@@ -28,18 +28,18 @@ its record of what it applied in between (transactions are all-or-nothing). Orph
 cleanup then applies the same diff, which removes exactly our tables' chains, sets and
 elements that no desired port or group needs (and the tables when nothing is needed).
 
-**Drift is repaired in about a second, and filtering fails closed.** :meth:`FirewallDriver.watch`
-(the agent runs it on its own thread) looks at the kernel every ``check_s`` (1 s): our
-three tables present with the chains and chain handles it applied (``nft list
-chains``), the small guard table's content, and every thirtieth time the rich tables'
-content too (chain digests and rule counts, sets, maps). On drift it corrects its
-record of the kernel (a missing table is empty, a changed one is read back) and
-requeues a filtered port, so the next reconcile puts the difference back in one
-transaction. Meanwhile
-the guard table ``bridge kumo_guard`` (see :mod:`kumo.agent.sgmodel`) drops every
-frame from or to a filtered port's tap that our rich tables did not mark, so a deleted
-``bridge``/``inet kumo_sg`` means no traffic for those ports rather than unfiltered
-traffic; the guard is created and emptied in the same transactions as the rich tables.
+**Drift is repaired in about a second, and filtering fails closed.**
+:meth:`FirewallDriver.watch` (the agent runs it on its own thread) looks at the kernel
+every ``check_s`` (1 s): our three tables present with the chains and chain handles it
+applied (``nft list chains``), the small guard table's content, and every thirtieth time
+the rich tables' content too (chain digests and rule counts, sets, maps). On drift it
+corrects its record of the kernel (a missing table is empty, a changed one is read back)
+and requeues a filtered port, so the next reconcile puts the difference back in one
+transaction. Meanwhile the guard table ``bridge kumo_guard`` (see
+:mod:`kumo.agent.sgmodel`) drops every frame from or to a filtered port's tap that our
+rich tables did not mark, so a deleted ``bridge``/``inet kumo_sg`` means no traffic for
+those ports rather than unfiltered traffic; the guard is created and emptied in the same
+transactions as the rich tables.
 
 Port marks (``1..65535``, one per filtered port) and conntrack zones (one per network
 with a port on the host) are kept across agent restarts: they are read back from the

@@ -96,10 +96,11 @@ Key = tuple[str, str]  # (family, name)
 
 @dataclass
 class Model:
-    """nftables objects of our three tables (keys: :data:`TABLES`). ``chains``: ``{(family, name): [rule expr
-    lists]}`` (base chains included); ``sets``: ``{(family, name): nft.Set | nft.Map}``
-    (definitions, without elements); ``elements``: ``{(family, name): {key: value}}``
-    (``value`` None for plain sets); ``marks``/``zones``: ``{tap or bridge: number}``."""
+    """nftables objects of our three tables (keys: :data:`TABLES`). ``chains``:
+    ``{(family, name): [rule expr lists]}`` (base chains included); ``sets``:
+    ``{(family, name): nft.Set | nft.Map}`` (definitions, without elements);
+    ``elements``: ``{(family, name): {key: value}}`` (``value`` None for plain sets);
+    ``marks``/``zones``: ``{tap or bridge: number}``."""
 
     chains: dict[Key, list[list]] = field(default_factory=dict)
     digests: dict[Key, str] = field(default_factory=dict)

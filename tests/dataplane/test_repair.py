@@ -10,9 +10,9 @@ far beyond the tests' bounds, so whatever comes back came back through a watch.
   ``inet kumo_sg``, ``bridge kumo_sg`` and the guard ``bridge kumo_guard`` under a
   running agent: each is back within the bound and pings pass again while TCP stays
   blocked; a deleted guard chain comes back too, and a flushed group chain is found by
-  the watch's full content check. With the agent stopped, a deleted ``inet``/``bridge kumo_sg`` leaves TCP
-  *and* ping blocked (the guard drops what our tables did not see); a new agent puts
-  the table back and ping resumes.
+  the watch's full content check. With the agent stopped, a deleted ``inet``/``bridge
+  kumo_sg`` leaves TCP *and* ping blocked (the guard drops what our tables did not see);
+  a new agent puts the table back and ping resumes.
 - ``test_instance_tap_replugged_gets_its_address_back``: a cirros instance of the
   ``netns`` compute driver (a ComputeAgent over the in-memory compute stub, its port a
   real Neutron port) gets its lease from the DHCP driver's dnsmasq; its tap is deleted;
@@ -222,7 +222,8 @@ def test_firewall_tables_restored_and_fail_closed(admin, hosts, agents, made, un
             assert ("bridge", GUARD_TABLE) in tables(where)
             assert not connects(vm[0], ip[1], BLOCKED_PORT), \
                 f"TCP passed while {family} {TABLE} was missing"
-            assert not pings(vm[0], ip[1]), f"ping passed while {family} {TABLE} was missing"
+            assert not pings(vm[0], ip[1]), \
+                f"ping passed while {family} {TABLE} was missing"
             agent = agents(name, where)
             wait_for(lambda: (family, TABLE) in tables(where), f"{family} {TABLE} back")
             wait_for(lambda: pings(vm[0], ip[1]), f"ping after {family} {TABLE} is back")
