@@ -21,13 +21,20 @@ time to apply a rule change to many ports.
    extra route appear in one snapshot revision, as after an agent restart or an API
    outage; timed until the agent's realized revision reaches it (namespaces, legs,
    addresses, routes, SNAT table, proxy: everything ready).
+4. **Repair time.** On the apply-time host (``--ports`` ports installed), the driver's kernel
+   watch running and each requeued key reconciled at once (as an idle agent's worker
+   would): seconds from ``nft delete table`` of ``inet kumo_sg``, ``bridge kumo_sg`` and
+   ``bridge kumo_guard`` to the table back. And with ``busybox-static``: a cirros
+   instance of the ``netns`` compute driver plugged by the L2 driver, both watching;
+   seconds from deleting its tap to the tap made again and plugged into its bridge, and
+   to the guest having its IPv4 address again (from a dnsmasq on the bridge).
 
 The snapshots have the shape of ``GET /networking/kumo/v1/state`` (the driver reads
 nothing else), so no server is started. Namespaces only (never the machine's own
 networking), bounded runs, everything removed at the end, pass or fail. Root needed.
 
     python benchmarks/dataplane.py [--seconds 4] [--runs 3] [--ports 1000] [--routers 100]
-                                   [--only routers]
+                                   [--only routers|firewall] [--repair-only]
 """
 from __future__ import annotations
 
@@ -298,6 +305,158 @@ def router_times(tag: str, n: int, workers: int) -> dict[str, float]:
         remove_host(host)
 
 
+# -- repair time ------------------------------------------------------------------------
+
+def _watching(watch, on_key):
+    """Run ``watch(requeue, stop)`` on a thread; requeued keys call ``on_key(key)`` on
+    another thread (a worker). Returns the stop event."""
+    import queue
+    import threading
+    stop = threading.Event()
+    keys: queue.Queue = queue.Queue()
+
+    def work():
+        while not stop.is_set():
+            try:
+                key = keys.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                on_key(key)
+            except Exception as e:  # noqa: BLE001 - a benchmark keeps going
+                print(f"reconcile {key}: {e}", file=sys.stderr)
+    threading.Thread(target=lambda: watch(keys.put, stop), daemon=True).start()
+    threading.Thread(target=work, daemon=True).start()
+    return stop
+
+
+def _until(predicate, bound_s: float = 30.0) -> float:
+    """Seconds until ``predicate()`` holds, polled every 5 ms (``inf`` past the bound)."""
+    t0 = time.perf_counter()
+    while not predicate():
+        if time.perf_counter() - t0 > bound_s:
+            return float("inf")
+        time.sleep(0.005)
+    return time.perf_counter() - t0
+
+
+def _has_table(host: netns.Host, family: str, table: str) -> bool:
+    """Whether the table has chains (``nft list chains``: ``nft list tables`` reads
+    the whole ruleset with nft 1.0, far too slow to poll at 1,000 ports)."""
+    out = json.loads(netns.run(host.root, ["nft", "-j", "list", "chains"]).stdout)
+    return any(o["chain"]["family"] == family and o["chain"]["table"] == table
+               for o in out["nftables"] if "chain" in o)
+
+
+def firewall_repair(tag: str, n_ports: int) -> list[tuple[str, float]]:
+    from kumo.agent.sgmodel import GUARD_TABLE
+    host = make_host(tag, "rp")
+    stop = None
+    try:
+        driver = FirewallDriver(HOSTNAME, where=host)
+        st = state([port(i) for i in range(1, n_ports + 1)], [group(10)], 1)
+        driver.sync(st)
+        stop = _watching(driver.watch, lambda key: driver.sync(st))
+        out = []
+        for family, table in (("inet", TABLE), ("bridge", TABLE), ("bridge", GUARD_TABLE)):
+            time.sleep(1.5)
+            nft.delete_table(host.root, family, table)
+            secs = _until(lambda: _has_table(host, family, table))
+            out.append((f"{family} {table} deleted -> back", secs))
+        return out
+    finally:
+        if stop is not None:
+            stop.set()
+        time.sleep(1.2)
+        remove_host(host)
+
+
+def tap_repair(tag: str) -> list[tuple[str, float]]:
+    import hashlib
+    import shutil
+    import tempfile
+
+    from kumo.agent.l2 import LinuxBridgeDriver
+    from kumo.agent.virt.netns import NetnsDriver
+    from kumo.image import cirros
+
+    tmp = Path(tempfile.mkdtemp(prefix="kumo-bench-"))
+    try:
+        data = cirros.ensure_rootfs(tmp / "img").read_bytes()
+    except cirros.BusyboxNotFound:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return []
+    host = make_host(tag, "tap")
+    dhcp = netns.ensure_netns(host, "dhcp")
+    stops, drv, dns, iid = [], None, None, None
+    try:
+        p = port(1)
+        ip = p["fixed_ips"][0]["ip_address"]
+        net = {"id": NET, "network_type": "local", "mtu": 1500, "status": "ACTIVE"}
+        l2 = LinuxBridgeDriver(HOSTNAME, where=host)
+        st = state([p], [], 1)
+        st["networks"] = [net]
+        bridge = names.bridge(NET)
+        links.ensure_bridge(host.root, bridge)
+        links.ensure_veth(host.root, "tapbenchdhcp", "d0", peer_ns=dhcp)
+        links.set_master(host.root, "tapbenchdhcp", bridge)
+        links.ensure_address(dhcp, "d0", f"{ip.rsplit('.', 1)[0]}.254/24")
+        dns = netns.call(dhcp, subprocess.Popen, [
+            "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
+            "--bind-interfaces", "--interface=d0", "--except-interface=lo",
+            "--leasefile-ro",
+            f"--dhcp-range={ip.rsplit('.', 1)[0]}.0,static,255.255.255.0,24h",
+            f"--dhcp-host={p['mac_address']},{ip}", "--dhcp-option=3"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        drv = NetnsDriver(HOSTNAME, where=host, state_dir=str(tmp / "compute"),
+                          fetch=lambda i: [data], stop_grace_s=2.0)
+        iid = str(uuid.uuid4())
+        inst = {"id": iid, "name": "instance-0000be9c", "hostname": "bench", "power": "on",
+                "reboot_seq": 0, "rebuild_seq": 0, "flavor": {},
+                "image": {"id": "cirros", "checksum": hashlib.md5(data).hexdigest(),
+                          "kumo_rootfs": "tar"},
+                "ports": [{"id": p["id"], "mac_address": p["mac_address"], "mtu": 1500,
+                           "network_id": NET, "fixed_ips": p["fixed_ips"]}]}
+
+        def l2_key(key):
+            l2.reconcile({"kind": key[0], "id": key[1], "object": p, "state": st}, 1)
+        stops.append(_watching(l2.watch, l2_key))
+        stops.append(_watching(drv.watch, lambda _: drv.reconcile(inst)))
+        drv.reconcile(inst)
+        l2_key(("ports", p["id"]))
+        tap = names.tap(p["id"])
+
+        def has_ip() -> bool:
+            out = subprocess.run(drv.enter_argv(iid) + ["ip", "-4", "-o", "addr"],
+                                 capture_output=True, text=True, timeout=10).stdout
+            return f" {ip}/" in out
+        if _until(has_ip, 60) == float("inf"):
+            return [("instance lease at boot", float("inf"))]
+        before = links.get_link(host.root, tap).index
+
+        def plugged() -> bool:
+            cur, br = links.get_link(host.root, tap), links.get_link(host.root, bridge)
+            return cur is not None and cur.index != before and cur.master == br.index
+        t0 = time.perf_counter()
+        links.delete_link(host.root, tap)
+        back = _until(plugged)
+        got = _until(has_ip, 60)
+        total = time.perf_counter() - t0 if got != float("inf") else got
+        return [("instance tap deleted -> re-plugged", back),
+                ("instance tap deleted -> guest has its IPv4", total)]
+    finally:
+        for stop in stops:
+            stop.set()
+        if drv is not None and iid is not None:
+            drv.destroy(iid)
+        if dns is not None:
+            dns.kill()
+            dns.wait(10)
+        time.sleep(1.0)
+        remove_host(host)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=4.0, help="iperf3 run length")
@@ -306,10 +465,13 @@ def main() -> None:
     ap.add_argument("--routers", type=int, default=100, help="routers to realize")
     ap.add_argument("--workers", type=int, default=4, help="agent worker threads")
     ap.add_argument("--only", choices=["firewall", "routers"], help="run one part")
+    ap.add_argument("--repair-only", action="store_true", help="only the repair times")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("dataplane benchmark: needs root (namespaces, nftables)")
     tag = f"kumo-b{uuid.uuid4().hex[:8]}"
+    if args.repair_only:
+        return print_repair(tag, args.ports)
 
     if args.only != "firewall":
         rt = router_times(tag, args.routers, args.workers)
@@ -337,10 +499,19 @@ def main() -> None:
     print("-" * 70)
     for label, secs, cmds in apply_times(tag, args.ports):
         print(f"{label:<40}{secs:>10.3f}{cmds:>10}")
-    print()
+    print_repair(tag, args.ports)
     for fact in machine_facts():
         print("machine: " + fact)
     print("note: iperf3 client, server and the kernel's bridge share the same cores")
+
+
+def print_repair(tag: str, n_ports: int) -> None:
+    print()
+    print(f"{f'repair by the kernel watches ({n_ports} ports)':<50}{'seconds':>10}")
+    print("-" * 70)
+    for label, secs in firewall_repair(tag, n_ports) + tap_repair(tag):
+        print(f"{label:<50}{secs:>10.2f}")
+    print()
 
 
 if __name__ == "__main__":

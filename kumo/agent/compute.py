@@ -25,6 +25,9 @@ Data flow (the same machinery as the data-plane :class:`kumo.agent.agent.Agent`)
   anything changed since its last post (``console``: the last 64 KiB of the log when
   it changed, else ``null``). A 404/409 answer (gone, moved) is dropped.
 - **Restarts**: the driver re-adopts what runs; nothing is restarted by an agent start.
+- **Kernel drift**: a driver's optional ``watch`` (its own thread) requeues an instance
+  whose host objects changed behind the agent's back (the netns driver: a deleted tap),
+  so the repair comes in about a second, not at the next resync.
 """
 from __future__ import annotations
 
@@ -163,7 +166,23 @@ class ComputeAgent(Loop):
             self._spawn(self._work, f"compute-worker-{i}")
         self._spawn(self._timer, "compute-timer")
         self._spawn(self._monitor, "compute-monitor")
+        if type(self.driver).watch is not ComputeDriver.watch:
+            self._spawn(self._watch, "compute-watch")
         self.informer.start()
+
+    def _watch(self) -> None:
+        """Run the driver's ``watch`` (instance ids it requeues go to the queue) until
+        the agent stops, restarting it after errors."""
+        delay = self.BACKOFF_MIN_S
+        while not self._stop.is_set():
+            try:
+                self.driver.watch(lambda iid: self.queue.add((KIND, iid)), self._stop)
+                delay = self.BACKOFF_MIN_S
+            except Exception:  # noqa: BLE001 - a watch failure must not end the agent
+                LOG.exception("compute %s: driver watch failed; restarting in %.1f s",
+                              self.host, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.BACKOFF_MAX_S)
 
     def _stop_drivers(self) -> None:
         """Stop the driver; instances keep running."""

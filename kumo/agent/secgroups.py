@@ -22,11 +22,24 @@ filtering. So a new rule in a group rewrites one chain whatever the number of po
 and a member joining a remote group is one set element. The later reconciles of the
 same snapshot find nothing to do.
 
-The driver reads the kernel (both tables) at its first use, after any failed
+The driver reads the kernel (our tables) at its first use, after any failed
 transaction and in :meth:`FirewallDriver.cleanup_orphans` (every resync), and trusts
 its record of what it applied in between (transactions are all-or-nothing). Orphan
 cleanup then applies the same diff, which removes exactly our tables' chains, sets and
 elements that no desired port or group needs (and the tables when nothing is needed).
+
+**Drift is repaired in about a second, and filtering fails closed.**
+:meth:`FirewallDriver.watch` (the agent runs it on its own thread) looks at the kernel
+every ``check_s`` (1 s): our three tables present with the chains and chain handles it
+applied (``nft list chains``), the small guard table's content, and every thirtieth time
+the rich tables' content too (chain digests and rule counts, sets, maps). On drift it
+corrects its record of the kernel (a missing table is empty, a changed one is read back)
+and requeues a filtered port, so the next reconcile puts the difference back in one
+transaction. Meanwhile the guard table ``bridge kumo_guard`` (see
+:mod:`kumo.agent.sgmodel`) drops every frame from or to a filtered port's tap that our
+rich tables did not mark, so a deleted ``bridge``/``inet kumo_sg`` means no traffic for
+those ports rather than unfiltered traffic; the guard is created and emptied in the same
+transactions as the rich tables.
 
 Port marks (``1..65535``, one per filtered port) and conntrack zones (one per network
 with a port on the host) are kept across agent restarts: they are read back from the
@@ -39,6 +52,7 @@ namespace (``where.root``) only.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -48,7 +62,7 @@ from kumo.agent.dataplane import links, netns, nft
 from kumo.agent.dataplane.errors import KumoDataplaneError
 from kumo.agent.dataplane.netns import Host
 from kumo.agent.drivers import Driver, Report, register_driver
-from kumo.agent.sgmodel import BRIDGE, INET, TABLE, Key, Model
+from kumo.agent.sgmodel import BRIDGE, GUARD, INET, TABLES, Key, Model
 
 LOG = logging.getLogger(__name__)
 AGENT_TYPE = "Linux bridge agent"
@@ -58,11 +72,13 @@ _MISSING = object()
 
 @dataclass
 class Actual:
-    """What the kernel holds in our tables: the families whose table exists, chain
-    digests, set/map names (``{key: "set" | "map"}``) and elements, marks and zones."""
+    """What the kernel holds in our tables: the tables that exist (keys of
+    :data:`~kumo.agent.sgmodel.TABLES`), chain digests and rule counts, set/map names
+    (``{key: "set" | "map"}``) and elements, marks and zones."""
 
     tables: set[str] = field(default_factory=set)
     chains: dict[Key, str] = field(default_factory=dict)
+    rules: dict[Key, int] = field(default_factory=dict)
     sets: dict[Key, str] = field(default_factory=dict)
     elements: dict[Key, dict] = field(default_factory=dict)
     marks: dict[str, int] = field(default_factory=dict)
@@ -73,7 +89,8 @@ class Actual:
         """The state after ``model`` was applied."""
         if model.empty():
             return cls()
-        return cls(tables={BRIDGE, INET}, chains=model.hashes(),
+        return cls(tables=set(TABLES), chains=model.hashes(),
+                   rules={k: len(v) for k, v in model.chains.items()},
                    sets={k: _kind(v) for k, v in model.sets.items()},
                    elements={k: dict(v) for k, v in model.elements.items()},
                    marks=dict(model.marks), zones=dict(model.zones))
@@ -107,20 +124,23 @@ def _zone_of(rule: dict) -> tuple[str, int] | None:
     return (br, zone) if br and zone else None
 
 
-def read_actual(ns: netns.Netns) -> Actual:
-    """Read both of our tables from the kernel in ``ns``."""
+def read_actual(ns: netns.Netns, tables=tuple(TABLES)) -> Actual:
+    """Read our tables (``tables``: keys of :data:`~kumo.agent.sgmodel.TABLES`, default
+    all) from the kernel in ``ns``."""
     act = Actual()
-    for fam in (BRIDGE, INET):
-        objs = nft.list_table(ns, fam, TABLE)
+    for fam in tables:
+        objs = nft.list_table(ns, *TABLES[fam])
         if objs is None:
             continue
         act.tables.add(fam)
         for o in objs:
             if "chain" in o:
                 act.chains[(fam, o["chain"]["name"])] = "empty"
+                act.rules[(fam, o["chain"]["name"])] = 0
             elif "rule" in o:
                 r = o["rule"]
                 key = (fam, r["chain"])
+                act.rules[key] = act.rules.get(key, 0) + 1
                 if act.chains.get(key) == "empty":
                     act.chains[key] = r.get("comment") or "unknown"
                 if key == (INET, "zone") and (z := _zone_of(r)):
@@ -146,7 +166,13 @@ def read_actual(ns: netns.Netns) -> Actual:
 # -- the diff ---------------------------------------------------------------------------
 
 def _obj(fam: str, name: str) -> dict:
-    return {"family": fam, "table": TABLE, "name": name}
+    family, table = TABLES[fam]
+    return {"family": family, "table": table, "name": name}
+
+
+def _table(fam: str) -> dict:
+    family, table = TABLES[fam]
+    return {"family": family, "name": table}
 
 
 def _render(key: Key, k, v, sets: dict) -> object:
@@ -161,19 +187,18 @@ def plan(actual: Actual, want: Model) -> list[dict]:
     """The nft commands (one transaction, in order) that turn ``actual`` into ``want``;
     empty when they already match."""
     if want.empty():
-        return [nft.cmd("delete", "table", {"family": f, "name": TABLE})
-                for f in sorted(actual.tables)]
+        return [nft.cmd("delete", "table", _table(f)) for f in sorted(actual.tables)]
     cmds: list[dict] = []
-    for fam in (BRIDGE, INET):
+    for fam in TABLES:
         if fam not in actual.tables:
-            cmds.append(nft.cmd("add", "table", {"family": fam, "name": TABLE}))
+            cmds.append(nft.cmd("add", "table", _table(fam)))
     for key, spec in want.sets.items():
         if key not in actual.sets:
-            cmds.append(nft.cmd("add", _kind(spec), spec.json(key[0], TABLE)))
+            cmds.append(nft.cmd("add", _kind(spec), spec.json(*TABLES[key[0]])))
     for key in want.chains:
         if key not in actual.chains:
             base = sgmodel.BASE_CHAINS.get(key) or nft.Chain(key[1])
-            cmds.append(nft.cmd("add", "chain", base.json(key[0], TABLE)))
+            cmds.append(nft.cmd("add", "chain", base.json(*TABLES[key[0]])))
     set_adds: list[dict] = []
     map_adds: list[dict] = []
     for key, elems in want.elements.items():
@@ -181,26 +206,27 @@ def plan(actual: Actual, want: Model) -> list[dict]:
         kind = _kind(want.sets[key])
         stale = [k for k, v in cur.items() if elems.get(k, _MISSING) != v]
         if stale:
-            cmds.append(nft.element_cmd("delete", key[0], TABLE, key[1],
+            cmds.append(nft.element_cmd("delete", *TABLES[key[0]], key[1],
                                         [_render_key(key, k, kind) for k in stale]))
         new = [_render(key, k, v, want.sets) for k, v in elems.items()
                if cur.get(k, _MISSING) != v]
         if new:
             (map_adds if kind == "map" else set_adds).append(
-                nft.element_cmd("add", key[0], TABLE, key[1], new))
+                nft.element_cmd("add", *TABLES[key[0]], key[1], new))
     # set elements first (rules may use them), then chains, then map elements (they
     # name chains)
     cmds += set_adds
     digests = want.hashes()
     for key, rules in want.chains.items():
         digest = digests[key]
-        if actual.chains.get(key) == digest:
+        if actual.chains.get(key) == digest and \
+                actual.rules.get(key, len(rules)) == len(rules):
             continue
         if key in actual.chains:
             cmds.append(nft.cmd("flush", "chain", _obj(*key)))
         for i, expr in enumerate(rules):
             cmds.append(nft.cmd("add", "rule", nft.Rule(
-                key[1], expr, comment=digest if i == 0 else None).json(key[0], TABLE)))
+                key[1], expr, comment=digest if i == 0 else None).json(*TABLES[key[0]])))
     cmds += map_adds
     gone = [k for k in actual.chains if k not in want.chains]
     cmds += [nft.cmd("flush", "chain", _obj(*k)) for k in gone]
@@ -223,9 +249,17 @@ class FirewallDriver(Driver):
     binary = "neutron-linuxbridge-agent"
     kinds = ("ports", "security_groups", "networks")
 
+    #: Seconds between two looks at the kernel in :meth:`watch` (tables present, same
+    #: handles, the guard's content); every ``VERIFY_EVERY``-th look reads all of our
+    #: tables' content (chain digests, rule counts, sets, maps).
+    CHECK_S = 1.0
+    VERIFY_EVERY = 30
+
     def __init__(self, host: str, settings=None, *, where: Host | None = None,
-                 client=None, state_dir: str | None = None):
+                 client=None, state_dir: str | None = None,
+                 check_s: float | None = None):
         self.host = host
+        self.check_s = float(check_s if check_s is not None else self.CHECK_S)
         self.where = where or Host()
         self.ns = self.where.root
         self._lock = threading.Lock()
@@ -233,6 +267,12 @@ class FirewallDriver(Driver):
         self._memo: tuple[object, Model] | None = None
         self._chain_memo: dict = {}
         self._host_ready = False
+        #: A key whose reconcile re-syncs the firewall (a filtered port), for the watch.
+        self._requeue_key: tuple[str, str] | None = None
+        #: Table handles seen by the watch while ``_actual`` was this object.
+        self._handles: tuple[object, dict] | None = None
+        #: Drift the watch found (for tests and benchmarks).
+        self.drifts = 0
         #: Transactions applied and nft commands sent (for tests and benchmarks).
         self.transactions = 0
         self.commands = 0
@@ -267,6 +307,8 @@ class FirewallDriver(Driver):
             want = sgmodel.build(state, self.host, actual.marks, actual.zones,
                                  self._chain_memo)
             self._memo = (state, want)
+            self._requeue_key = next((("ports", p["id"]) for p in state.get("ports", [])
+                                      if sgmodel.filtered(p, self.host)), None)
         cmds = plan(actual, want)
         if not cmds:
             return 0
@@ -298,3 +340,96 @@ class FirewallDriver(Driver):
             if value.strip() != "1":
                 links.set_sysctl(self.ns, key, 1)
         self._host_ready = True
+
+    # -- watching the kernel ---------------------------------------------------------
+    def watch(self, requeue, stop) -> None:
+        """Every :attr:`check_s` seconds until ``stop``: :meth:`check` the kernel and
+        requeue a filtered port's key on drift, so a deleted or changed table is put
+        back by the next reconcile within about a second (not at the next resync)."""
+        n = 0
+        while not stop.wait(self.check_s):
+            n += 1
+            key = self.check(full=n % self.VERIFY_EVERY == 0)
+            if key is not None:
+                requeue(key)
+
+    def check(self, full: bool = False) -> tuple[str, str] | None:
+        """Compare the kernel with what the driver believes it applied: our tables
+        present (or absent) with the same chains and chain handles, and the guard
+        table's content (``nft list chains`` and one small listing); ``full`` also reads
+        the rich tables' content. On drift, correct the belief to what the kernel
+        holds (a missing table is empty, a changed one is read back, the others are
+        not re-read) so the next reconcile applies just the difference in one
+        transaction, and return the key to requeue; None when all is as applied (or
+        nothing was applied yet)."""
+        with self._lock:
+            act, key = self._actual, self._requeue_key
+        if act is None or key is None:
+            return None
+        # ``nft list chains`` is cheap (``nft list tables`` reads every rule of the
+        # ruleset with nft 1.0); a table without chains counts as missing
+        chains: dict[str, dict[str, int]] = {}
+        where = {ft: fam for fam, ft in TABLES.items()}
+        for o in json.loads(netns.run(self.ns, ["nft", "-j", "list", "chains"])
+                            .stdout)["nftables"]:
+            c = o.get("chain")
+            fam = where.get((c["family"], c["table"])) if c else None
+            if fam is not None:
+                chains.setdefault(fam, {})[c["name"]] = c.get("handle")
+        present = set(chains)
+        seen = self._handles[1] if self._handles and self._handles[0] is act else {}
+        missing = act.tables - present
+        suspect = present - act.tables  # ours, not applied by us
+        for fam in present & act.tables:
+            if set(chains[fam]) != {k[1] for k in act.chains if k[0] == fam} \
+                    or (fam in seen and seen[fam] != chains[fam]):
+                suspect.add(fam)
+        suspect |= present if full else present & {GUARD}
+        read = read_actual(self.ns, tuple(sorted(suspect))) if suspect else Actual()
+        changed = {f for f in suspect if _view(read, {f}) != _view(act, {f})}
+        drift = ", ".join([f"{sorted(missing)} missing"] * bool(missing)
+                          + [f"{sorted(changed)} changed"] * bool(changed))
+        fixed = act
+        if drift:
+            # what the kernel holds now: missing tables are empty, changed ones as
+            # read back, the others as applied (not re-read)
+            fixed = _without(act, missing | changed)
+            _merge(fixed, _without(read, set(TABLES) - changed))
+        handles = chains
+        with self._lock:
+            if self._actual is not act:
+                return None  # a reconcile applied something meanwhile: look again later
+            if not drift:
+                self._handles = (act, handles)
+                return None
+            LOG.warning("%s: firewall: %s; repairing", self.host, drift)
+            self.drifts += 1
+            self._actual = fixed
+            self._handles = None
+        return key
+
+
+def _without(act: Actual, fams) -> Actual:
+    """A copy of ``act`` without anything of the tables ``fams``."""
+    def keep(d: dict) -> dict:
+        return {k: v for k, v in d.items() if k[0] not in fams}
+    return Actual(tables=act.tables - set(fams), chains=keep(act.chains),
+                  rules=keep(act.rules), sets=keep(act.sets),
+                  elements={k: dict(v) for k, v in keep(act.elements).items()},
+                  marks=dict(act.marks), zones=dict(act.zones))
+
+
+def _merge(into: Actual, read: Actual) -> None:
+    """Add what ``read`` found (its tables) to ``into``."""
+    into.tables |= read.tables
+    into.chains.update(read.chains)
+    into.rules.update(read.rules)
+    into.sets.update(read.sets)
+    into.elements.update(read.elements)
+
+
+def _view(act: Actual, fams) -> tuple:
+    """What :meth:`FirewallDriver.check` compares of ``act`` in tables ``fams``."""
+    def pick(d: dict) -> dict:
+        return {k: v for k, v in d.items() if k[0] in fams}
+    return (pick(act.chains), pick(act.rules), pick(act.sets), pick(act.elements))

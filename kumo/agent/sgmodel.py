@@ -4,7 +4,8 @@ Pure data, no kernel access: :func:`build` turns the snapshot (ports bound to th
 security groups with rules and members) into a :class:`Model` -- every chain with its
 rules, every named set and map with its elements -- which
 :class:`kumo.agent.secgroups.FirewallDriver` diffs against what the kernel holds. The
-layout (two tables named :data:`TABLE`, one ``bridge``, one ``inet``):
+layout (two tables named :data:`TABLE`, one ``bridge``, one ``inet``, and the guard
+table :data:`GUARD_TABLE`):
 
 ``bridge kumo_sg`` (no conntrack here, per-port identity and anti-spoofing)
   - ``prerouting`` (hook prerouting, priority -200, before br_netfilter's 0):
@@ -21,13 +22,27 @@ layout (two tables named :data:`TABLE`, one ``bridge``, one ``inet``):
 ``inet kumo_sg`` (stateful, through br_netfilter: ``bridge-nf-call-ip(6)tables`` = 1)
   - ``zone`` (prerouting, priority -300): ``iifname <brq> ct zone set <n>``: one
     conntrack zone per network bridge, so overlapping addresses never share entries.
-  - ``prerouting`` (priority 0, after conntrack): ``meta mark vmap @port_egress`` goes to
-    the sending port's ``o-<tap>`` chain: established/related accepted, invalid dropped,
-    DHCP/ND client traffic accepted, then ``jump sg-<group>-o`` per security group, then
-    drop.
-  - ``forward`` (priority 0): ``meta mark vmap @port_ingress`` goes to the receiving
-    port's ``i-<tap>`` chain, likewise with ``sg-<group>-i`` (DHCP replies and ND/RA
-    accepted as Neutron does).
+  - ``prerouting`` (priority 0, after conntrack): a packet carrying a port mark gets the
+    :data:`SEEN` bit (``meta mark set meta mark | 0x10000``), then ``meta mark & 0xffff
+    vmap @port_egress`` goes to the sending port's ``o-<tap>`` chain: established/related
+    accepted, invalid dropped, DHCP/ND client traffic accepted, then ``jump
+    sg-<group>-o`` per security group, then drop.
+  - ``forward`` (priority 0): the same bit, then ``meta mark & 0xffff vmap
+    @port_ingress`` goes to the receiving port's ``i-<tap>`` chain, likewise with
+    ``sg-<group>-i`` (DHCP replies and ND/RA accepted as Neutron does).
+
+``bridge kumo_guard`` (fail closed: small, fixed, present whenever a port is filtered)
+  - set ``guarded``: the filtered ports' taps (changed in the same transaction as their
+    chains in ``kumo_sg``).
+  - ``pre-reset``/``fwd-reset`` (prerouting/forward, priority -300): frames from/to a
+    guarded tap start with mark 0, so only our tables can mark them.
+  - ``prerouting``/``forward`` (priority 100, after br_netfilter ran the inet hooks):
+    a frame from/to a guarded tap goes to ``check``, which drops it unless it carries a
+    port mark (set only by ``bridge kumo_sg``) and, for IPv4/IPv6, the :data:`SEEN` bit
+    (set only by ``inet kumo_sg``). So while either rich table is missing (deleted,
+    flushed), instance traffic is dropped instead of passed; ARP needs only the bridge
+    table (it never reaches the inet hooks). Frames of unfiltered ports (``network:*``,
+    port security off) are not in the set and pass untouched.
   - ``sg-<group>-i``/``sg-<group>-o``: one rule per security group rule, ending in
     ``accept``; remote groups match the named sets ``sg-<group>-v4``/``-v6`` (interval
     sets of the group's members), so a member joining changes one element.
@@ -49,8 +64,18 @@ from kumo.agent.dataplane import names
 from kumo.agent.dataplane import nft
 
 TABLE = "kumo_sg"
-BRIDGE, INET = "bridge", "inet"
+GUARD_TABLE = "kumo_guard"
+#: Model keys are ``(family, name)``; ``GUARD`` stands for the table ``bridge
+#: kumo_guard`` (see :data:`TABLES`).
+BRIDGE, INET, GUARD = "bridge", "inet", "guard"
+TABLES: dict[str, tuple[str, str]] = {BRIDGE: (BRIDGE, TABLE), INET: (INET, TABLE),
+                                      GUARD: (BRIDGE, GUARD_TABLE)}
 PORT_SPOOF, PORT_MARKS = "port_spoof", "port_marks"
+GUARDED = "guarded"
+PORT_MASK = 0xFFFF
+#: The mark bit the inet table sets on every packet of a filtered port it examines; the
+#: guard drops IP packets of filtered ports that lack it (the inet table is missing).
+SEEN = 0x10000
 PORT_EGRESS, PORT_INGRESS = "port_egress", "port_ingress"
 MARK_MAX = 0xFFFF
 ZONE_MAX = 0xFFFF
@@ -71,10 +96,11 @@ Key = tuple[str, str]  # (family, name)
 
 @dataclass
 class Model:
-    """nftables objects of both tables. ``chains``: ``{(family, name): [rule expr
-    lists]}`` (base chains included); ``sets``: ``{(family, name): nft.Set | nft.Map}``
-    (definitions, without elements); ``elements``: ``{(family, name): {key: value}}``
-    (``value`` None for plain sets); ``marks``/``zones``: ``{tap or bridge: number}``."""
+    """nftables objects of our three tables (keys: :data:`TABLES`). ``chains``:
+    ``{(family, name): [rule expr lists]}`` (base chains included); ``sets``:
+    ``{(family, name): nft.Set | nft.Map}`` (definitions, without elements);
+    ``elements``: ``{(family, name): {key: value}}`` (``value`` None for plain sets);
+    ``marks``/``zones``: ``{tap or bridge: number}``."""
 
     chains: dict[Key, list[list]] = field(default_factory=dict)
     digests: dict[Key, str] = field(default_factory=dict)
@@ -102,14 +128,20 @@ BASE_CHAINS: dict[Key, nft.Chain] = {
     (INET, "zone"): nft.Chain("zone", "filter", "prerouting", -300),
     (INET, "prerouting"): nft.Chain("prerouting", "filter", "prerouting", 0),
     (INET, "forward"): nft.Chain("forward", "filter", "forward", 0),
+    (GUARD, "pre-reset"): nft.Chain("pre-reset", "filter", "prerouting", -300),
+    (GUARD, "fwd-reset"): nft.Chain("fwd-reset", "filter", "forward", -300),
+    (GUARD, "prerouting"): nft.Chain("prerouting", "filter", "prerouting", 100),
+    (GUARD, "forward"): nft.Chain("forward", "filter", "forward", 100),
 }
 STATIC_MAPS: dict[Key, nft.Map] = {
     (BRIDGE, PORT_SPOOF): nft.Map(PORT_SPOOF, "ifname", "verdict"),
     (BRIDGE, PORT_MARKS): nft.Map(PORT_MARKS, "ifname", "mark"),
     (INET, PORT_EGRESS): nft.Map(PORT_EGRESS, "mark", "verdict"),
     (INET, PORT_INGRESS): nft.Map(PORT_INGRESS, "mark", "verdict"),
+    (GUARD, GUARDED): nft.Set(GUARDED, "ifname"),
 }
 MARK = nft.meta("mark")
+PORT_OF_MARK = nft.band(MARK, PORT_MASK)
 
 
 def zone_rules(zones: dict[str, int]) -> list[list]:
@@ -120,7 +152,9 @@ def zone_rules(zones: dict[str, int]) -> list[list]:
 
 
 def base_rules() -> dict[Key, list[list]]:
-    """The fixed rules of the base chains."""
+    """The fixed rules of the base chains (and the guard's chains)."""
+    seen = [nft.match(PORT_OF_MARK, 0, "!="),
+            nft.mangle(MARK, {"|": [MARK, SEEN]})]
     return {
         (BRIDGE, "prerouting"): [[nft.vmap(nft.meta("iifname"), PORT_SPOOF)],
                                  [nft.mangle(MARK, 0)]],
@@ -128,8 +162,28 @@ def base_rules() -> dict[Key, list[list]]:
                               [nft.mangle(MARK, nft.map_lookup(nft.meta("oifname"),
                                                                PORT_MARKS))]],
         (BRIDGE, "input"): [[nft.mangle(MARK, 0)]],
-        (INET, "prerouting"): [[nft.vmap(MARK, PORT_EGRESS)]],
-        (INET, "forward"): [[nft.vmap(MARK, PORT_INGRESS)]],
+        (INET, "prerouting"): [seen, [nft.vmap(PORT_OF_MARK, PORT_EGRESS)]],
+        (INET, "forward"): [seen, [nft.vmap(PORT_OF_MARK, PORT_INGRESS)]],
+        **guard_rules(),
+    }
+
+
+def guard_rules() -> dict[Key, list[list]]:
+    """The fixed chains of ``bridge kumo_guard`` (see the module doc)."""
+    guarded = nft.set_ref(GUARDED)
+    return {
+        (GUARD, "pre-reset"): [[nft.match(nft.meta("iifname"), guarded),
+                                nft.mangle(MARK, 0)]],
+        (GUARD, "fwd-reset"): [[nft.match(nft.meta("oifname"), guarded),
+                                nft.mangle(MARK, 0)]],
+        (GUARD, "prerouting"): [[nft.match(nft.meta("iifname"), guarded),
+                                 nft.jump("check")]],
+        (GUARD, "forward"): [[nft.match(nft.meta("oifname"), guarded),
+                              nft.jump("check")]],
+        (GUARD, "check"): [
+            [nft.match(PORT_OF_MARK, 0), nft.drop()],
+            [nft.match(nft.payload("ether", "type"), nft.anon_set(["ip", "ip6"])),
+             nft.match(nft.band(MARK, SEEN), 0), nft.drop()]],
     }
 
 
@@ -301,7 +355,8 @@ def _udp(fam: str, sport: int, dport: int) -> list:
 
 def spoof_rules(port: dict, mark: int) -> list[list]:
     """The bridge-side anti-spoofing chain of a filtered port: only its own MAC/IP
-    pairs leave it; accepted packets carry the port's mark."""
+    pairs leave it; accepted packets (ARP too) carry the port's mark, which the guard
+    table requires."""
     mac = port["mac_address"].lower()
     pairs = [(mac, ip["ip_address"]) for ip in port.get("fixed_ips") or []]
     pairs += [((p.get("mac_address") or mac).lower(), p["ip_address"])
@@ -315,11 +370,12 @@ def spoof_rules(port: dict, mark: int) -> list[list]:
             out.append([_ether("arp"), _smac(m),
                         nft.match(nft.payload("arp", "saddr ether"), m),
                         nft.match(nft.payload("arp", "saddr ip"), nft.addr(str(n))),
-                        nft.accept()])
+                        setmark, nft.accept()])
     for m in macs:  # ARP probes (address conflict detection) come from 0.0.0.0
         out.append([_ether("arp"), _smac(m),
                     nft.match(nft.payload("arp", "saddr ether"), m),
-                    nft.match(nft.payload("arp", "saddr ip"), "0.0.0.0"), nft.accept()])
+                    nft.match(nft.payload("arp", "saddr ip"), "0.0.0.0"), setmark,
+                    nft.accept()])
     out.append([_ether("arp"), nft.drop()])
     out.append(_udp("ip", 67, 68) + [nft.drop()])      # no DHCP server in instances
     out.append(_udp("ip6", 547, 546) + [nft.drop()])
@@ -450,6 +506,7 @@ def build(state: dict, host: str, marks: dict[str, int], zones: dict[str, int],
         m.elements[(BRIDGE, PORT_MARKS)][tap] = mark
         m.elements[(INET, PORT_EGRESS)][mark] = nft.verdict("goto", egress_chain(tap))
         m.elements[(INET, PORT_INGRESS)][mark] = nft.verdict("goto", ingress_chain(tap))
+        m.elements[(GUARD, GUARDED)][tap] = None
     remote: set[str] = set()
     for gid in sorted(used):
         for direction in ("ingress", "egress"):

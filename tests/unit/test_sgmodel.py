@@ -120,7 +120,18 @@ def test_plan_changes_only_what_changed():
     kinds = [next(iter(next(iter(c.values())))) for c in cmds]
     assert kinds.index("element") < kinds.index("chain")
     assert sum(1 for c in cmds if "delete" in c and "chain" in c["delete"]) == 3
-    # nothing left to filter: both tables deleted
+    # nothing left to filter: our tables deleted, the guard with them
     assert plan(Actual.of(first), sgmodel.build(state([], rules), HOST, {}, {})) == [
-        {"delete": {"table": {"family": f, "name": sgmodel.TABLE}}}
-        for f in (BRIDGE, INET)]
+        {"delete": {"table": {"family": f, "name": t}}}
+        for f, t in ((BRIDGE, sgmodel.TABLE), (BRIDGE, sgmodel.GUARD_TABLE),
+                     (INET, sgmodel.TABLE))]
+    # a rule deleted from a chain behind our back: the chain is rewritten
+    drifted = Actual.of(first)
+    key = (INET, "sg-g1-i")
+    drifted.rules[key] -= 1
+    cmds = plan(drifted, first)
+    assert cmds[0] == {"flush": {"chain": {"family": INET, "table": sgmodel.TABLE,
+                                           "name": "sg-g1-i"}}}
+    assert len(cmds) == 1 + len(first.chains[key])
+    # every filtered port's tap is guarded, in the guard table
+    assert set(first.elements[(sgmodel.GUARD, sgmodel.GUARDED)]) == set(first.marks)

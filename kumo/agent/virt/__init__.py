@@ -78,6 +78,7 @@ class ComputeDriver(abc.ABC):
       those realized before an agent restart (they are re-adopted, not restarted).
     - :meth:`cleanup_orphans` destroys held instances whose id is not desired and
       stray objects named like instances, only those (never anything else).
+    - :meth:`watch` (optional) requeues instances whose host objects changed.
     - :meth:`stop` releases the driver's resources; instances keep running.
     """
 
@@ -124,6 +125,13 @@ class ComputeDriver(abc.ABC):
     def configurations(self) -> dict:
         """Facts for logs and status (e.g. which limits are enforced)."""
         return {}
+
+    def watch(self, requeue: Callable[[str], None], stop) -> None:
+        """Optional: watch the host until ``stop`` (a ``threading.Event``) is set and
+        call ``requeue(instance_id)`` when something an instance depends on changes
+        outside the agent (its tap deleted, say), so the next reconcile repairs it
+        without waiting for a resync. The agent runs it on its own thread and restarts
+        it if it raises. Default: nothing."""
 
     def stop(self) -> None:
         """Release resources; instances keep running."""
