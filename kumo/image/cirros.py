@@ -48,8 +48,13 @@ How the namespace compute driver boots such an image:
   makes the kernel kill init with SIGHUP (WIFSIGNALED), and ``poweroff -f`` with SIGINT.
   A driver should send SIGKILL after a grace period of about 5 s.
 
-There is no SSH server (busybox has none); the console is ``kumo console`` or
-``ip netns exec`` into the instance. Root and cirros have locked passwords.
+SSH, as in CirrOS: init starts Dropbear (:mod:`kumo.image.dropbear`: Debian's
+``dropbear-bin`` with its shared libraries) on port 22 after making its host keys
+(``/etc/dropbear``, rsa/ecdsa/ed25519) at first boot and logging their fingerprints as
+``cirros-init: ssh: host key SHA256:... (ed25519)``. The user ``cirros`` logs in with
+the key pair from metadata (``/home/cirros/.ssh/authorized_keys``) or CirrOS's
+documented password ``gocubsgo``; root's password is locked (``kumo console`` on the
+host gives a root shell). ``ssh`` inside the image is Dropbear's ``dbclient``.
 """
 from __future__ import annotations
 
@@ -71,8 +76,9 @@ from kumo.image.cirros_scripts import INIT, UDHCPC_SCRIPT
 __all__ = [
     "BusyboxNotFound", "IMAGE_NAME", "CONTAINER_FORMAT", "DISK_FORMAT", "MIN_DISK_GB",
     "MIN_RAM_MB", "IMAGE_PROPERTIES", "image_attributes", "find_busybox", "build_rootfs",
-    "ensure_rootfs",
+    "ensure_rootfs", "DropbearNotFound", "CIRROS_PASSWORD",
 ]
+DropbearNotFound = dropbear.DropbearNotFound
 
 IMAGE_NAME = "cirros"
 CONTAINER_FORMAT = "bare"
@@ -91,6 +97,9 @@ IMAGE_PROPERTIES = {
 BUSYBOX_PATHS = (Path("/bin/busybox"), Path("/usr/bin/busybox"))
 MTIME = 1704067200  # 2024-01-01T00:00:00Z: every member's mtime, so builds are identical
 CIRROS_UID = 1000
+CIRROS_PASSWORD = "gocubsgo"  # CirrOS's documented password of the cirros user
+CIRROS_PASSWORD_HASH = ("$6$kumo.cirros$fuZyTLfFBCW97E/JM/GPE9mTCCY5DD2SJQDQUTv9EKMPXGF8D"
+                        "r7XZjnaQ15SHOP/G3tyvOSSYPzfpxUyVKNp71")
 
 
 class BusyboxNotFound(RuntimeError):
@@ -132,7 +141,10 @@ REQUIRED_APPLETS = set(
 ETC = {
     "etc/passwd": "root:x:0:0:root:/root:/bin/sh\n"
                   "cirros:x:1000:1000:cirros:/home/cirros:/bin/sh\n",
-    "etc/shadow": "root:*:19723:0:99999:7:::\ncirros:*:19723:0:99999:7:::\n",
+    # cirros's password is CirrOS's documented "gocubsgo" (SHA-512 crypt, fixed salt
+    # so that builds stay identical); root's is locked
+    "etc/shadow": "root:*:19723:0:99999:7:::\n"
+                  "cirros:" + CIRROS_PASSWORD_HASH + ":19723:0:99999:7:::\n",
     "etc/group": "root:x:0:\ncirros:x:1000:\n",
     "etc/hostname": "cirros\n",
     "etc/hosts": "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
@@ -244,6 +256,11 @@ def _entries(busybox: Path) -> list[_Entry]:
     add(_Entry("etc/udhcpc/default.script", "file", 0o755, data=UDHCPC_SCRIPT.encode()))
     add(_Entry("usr/share/udhcpc/default.script", "symlink", 0o777,
                target="../../../etc/udhcpc/default.script"))
+    add(_Entry("etc/dropbear", "dir", 0o700))
+    for path, mode, data in dropbear.files():
+        add(_Entry(path, "file", mode, data=data))
+    for path, target in dropbear.SYMLINKS.items():
+        add(_Entry(path, "symlink", 0o777, target=target))
     for path, text in ETC.items():
         add(_Entry(path, "file", 0o640 if path == "etc/shadow" else 0o644,
                    data=text.encode()))
@@ -305,7 +322,8 @@ def build_rootfs(dest: Path, busybox: Path | None = None) -> Path:
     and uid/gid 1000 for /home/cirros), so the same busybox gives a byte-identical
     file. Idempotent: ``dest`` is written atomically, and left untouched when it already
     holds these bytes. Raises :class:`BusyboxNotFound` when there is no static
-    busybox."""
+    busybox, :class:`DropbearNotFound` when Dropbear (``dropbear-bin``) or one of its
+    libraries is missing."""
     dest = Path(dest)
     _write_if_changed(dest, _tar_bytes(_entries(find_busybox(busybox))))
     return dest
@@ -314,8 +332,9 @@ def build_rootfs(dest: Path, busybox: Path | None = None) -> Path:
 def ensure_rootfs(cache_dir: Path, busybox: Path | None = None) -> Path:
     """The cirros rootfs tarball in ``cache_dir``, built on the first call and reused
     after: ``cache_dir/cirros-<digest>.tar.gz``, where the digest covers the busybox
-    binary and every file of the image, so a new busybox or a new builder gives a new
-    file and an unchanged one is never rebuilt. Safe with concurrent callers."""
+    binary and every file of the image (Dropbear and its libraries too), so a new
+    busybox or a new builder gives a new file and an unchanged one is never rebuilt.
+    Safe with concurrent callers. Raises like :func:`build_rootfs`."""
     entries = _entries(find_busybox(busybox))
     h = hashlib.sha256()
     for e in entries:

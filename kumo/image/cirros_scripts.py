@@ -199,6 +199,27 @@ else
   log "public keys: none"
 fi
 
+# ---- ssh server: dropbear on port 22, host keys made at first boot (as CirrOS) -------
+KEYS=/etc/dropbear
+if [ -x /usr/sbin/dropbear ]; then
+  mkdir -p "$KEYS"; chmod 700 "$KEYS"
+  KEYOPTS=""
+  for t in rsa ecdsa ed25519; do
+    k="$KEYS/dropbear_${t}_host_key"
+    if [ ! -s "$k" ]; then
+      rm -f "$k"
+      dropbearkey -t "$t" -f "$k" > /dev/null 2>&1 || { log "ssh: cannot make a $t host key"; continue; }
+      log "ssh: made $t host key"
+    fi
+    KEYOPTS="$KEYOPTS -r $k"
+    log "ssh: host key $(dropbearkey -y -f "$k" 2>/dev/null | sed -n 's/^Fingerprint: //p') ($t)"
+  done
+  dropbear -F -E -p 22 $KEYOPTS 2>&1 &
+  log "ssh: dropbear listening on port 22 (user cirros: public keys, or password gocubsgo)"
+else
+  log "ssh: no ssh server in this image"
+fi
+
 # ---- user data -----------------------------------------------------------------------
 UD=$STATE/user-data
 if [ -n "$UD_PATH" ] && fetch "$UD_PATH" "$UD"; then
