@@ -54,6 +54,8 @@ LOG = logging.getLogger(__name__)
 NAME_RE = re.compile(r"^instance-[0-9a-f]{1,32}$")
 ID_RE = re.compile(r"^[0-9a-fA-F-]{1,64}$")
 PREFIX = "instance-"
+#: mode of an instance's / (whatever the umask made of the directories under it)
+ROOT_MODE = 0o755
 
 SUPERVISOR = r'''#!/bin/sh
 # Kumo instance supervisor: runs boot.sh in new PID/mount/UTS/IPC namespaces, restarts
@@ -337,12 +339,17 @@ class NetnsDriver(ComputeDriver):
         if self.overlay:
             for sub in ("upper", "work", "rootfs"):
                 (d / sub).mkdir()
+            # the overlay's / has the upper layer's mode: a root filesystem's 0755, not
+            # the 0700 of Kumo's umask (users inside, e.g. sshd reading a user's
+            # authorized_keys as that user, must be able to traverse /)
+            (d / "upper").chmod(ROOT_MODE)
             meta.update(disk="overlay", base=str(base))
         else:
             proc = subprocess.run(["cp", "-a", str(base), str(d / "rootfs")],
                                   capture_output=True, text=True, timeout=600)
             if proc.returncode != 0:
                 raise RuntimeError(f"copying the root filesystem: {proc.stderr[:300]}")
+            (d / "rootfs").chmod(ROOT_MODE)
             meta.update(disk="copy", base=str(base))
         meta["image_id"] = (inst.get("image") or {}).get("id")
 
