@@ -15,6 +15,12 @@ command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 # busybox-static: the default `cirros` image is built from it (kumo/image/cirros.py)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' \
   || need+=(busybox-static)
+# --- ssh (issue 15): dropbear-bin is the cirros image's SSH server (runtime,
+# kumo/image/dropbear.py); openssh-client's ssh and ssh-keygen run tests/dataplane/test_ssh.py
+[ -x /usr/sbin/dropbear ] && [ -x /usr/bin/dropbearkey ] || need+=(dropbear-bin)
+command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 \
+  || need+=(openssh-client)
+# --- end ssh
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-system-deps: need root to install: ${need[*]}" >&2
