@@ -12,6 +12,8 @@
 - ``kumo up --fake-compute-hosts N`` adds N in-process fake compute hosts.
 - ``kumo down [--purge] [--force]``: remove the servers and the data plane ``kumo up``
   made on this machine (:mod:`kumo.agent.teardown`); ``--purge`` also the state.
+- ``kumo console <server> [-- command...]``: a shell or a command inside a server on this
+  host (root; :mod:`kumo.agent.virt.console`).
 """
 from __future__ import annotations
 
@@ -455,6 +457,33 @@ def cmd_fernet_rotate(args) -> int:
     return 0
 
 
+# -- kumo console (issue 15) -------------------------------------------------------------
+def cmd_console(args) -> int:
+    from kumo.agent.virt import console
+
+    compute_dir = args.compute_dir or str(Path(config.load(args.state_dir).state_dir)
+                                          / "compute")
+    return console.main(Path(compute_dir), args.server, args.command)
+
+
+def _console_parser(sub) -> None:
+    con = sub.add_parser(
+        "console", help="a root shell (or a command) inside a server on this host",
+        description="Enter a server running on this host with the netns compute driver "
+                    "(as root): nsenter into its init's namespaces and root. SERVER is "
+                    "its id, instance name, name or hostname, looked up in the compute "
+                    "driver's state (<state dir>/compute); no API call. Without a "
+                    "command, an interactive /bin/sh -l; with `-- command...`, runs it "
+                    "and exits with its status.")
+    con.add_argument("server", help="id, instance name (instance-...), name or hostname")
+    con.add_argument("command", nargs="*", help="command to run instead of a shell "
+                     "(after --)")
+    con.add_argument("--compute-dir", help="the compute driver's state directory "
+                     "(default <state dir>/compute)")
+    con.set_defaults(func=cmd_console)
+# -- end kumo console ----------------------------------------------------------------------
+
+
 def main(argv: list[str] | None = None) -> int:
     # Everything Kumo writes (database, image files, console logs, instance metadata,
     # dnsmasq host files, keys) is for root or the running user only.
@@ -538,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
                             "agent_compute_driver; default none): fake (nothing runs) or "
                             "netns (instances are namespaces running the image's init)")
     agent.set_defaults(func=cmd_agent)
+    _console_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -17,11 +17,16 @@ command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 # busybox-static: the default `cirros` image is built from it (kumo/image/cirros.py)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' \
   || need+=(busybox-static)
+# dropbear-bin: the cirros image's SSH server (kumo/image/dropbear.py)
+[ -x /usr/sbin/dropbear ] && [ -x /usr/bin/dropbearkey ] || need+=(dropbear-bin)
 if [ "$test_deps" = 1 ]; then
   # PostgreSQL: every API test also runs against it; iperf3: benchmarks/dataplane.py
   command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /usr/lib/postgresql ] \
     && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
   command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
+  # openssh-client: ssh and ssh-keygen for tests/dataplane/test_ssh.py
+  command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 \
+    || need+=(openssh-client)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -16,6 +16,7 @@ _member = ["servers:create", "servers:update", "servers:delete", "servers:reboot
            "servers:revert_resize", "servers:start", "servers:stop",
            "servers:create_image", "os-pause-server:pause", "os-pause-server:unpause",
            "os-lock-server:lock", "os-lock-server:unlock", "os-console-output",
+           "os-remote-consoles",
            "os-attach-interfaces:create", "os-attach-interfaces:delete",
            "server-metadata:create", "server-metadata:update",
            "server-metadata:update_all", "server-metadata:delete",

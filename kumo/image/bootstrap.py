@@ -13,14 +13,15 @@ LOG = logging.getLogger(__name__)
 
 def bootstrap(cloud) -> None:
     """Register ``cirros`` unless an image of that name exists. Without busybox-static
-    the image is skipped with a warning (the API still starts)."""
+    or dropbear-bin the image is skipped with a warning (the API still starts)."""
     images = cloud.images
     if images.find(cirros.IMAGE_NAME):
         return
     try:
         tarball = cirros.ensure_rootfs(Path(cloud.settings.state_dir) / "cache")
-    except cirros.BusyboxNotFound as e:
-        LOG.warning("no cirros image: %s (install busybox-static)", e)
+    except (cirros.BusyboxNotFound, cirros.DropbearNotFound) as e:
+        LOG.warning("no cirros image: %s (scripts/install-system-deps.sh installs "
+                    "busybox-static and dropbear-bin)", e)
         return
     try:
         images.create_from_file(

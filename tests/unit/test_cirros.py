@@ -364,3 +364,50 @@ def test_boot_ec2_metadata_and_stop_from_inside(boot, command, status, what):
     if what:
         assert f"cirros-init: {what}: done, exiting with status {status}" in text
     assert "/sbin/init:" not in text                # no shell errors
+
+
+# -- the SSH server (kumo/image/dropbear.py) ---------------------------------------------
+def test_image_has_dropbear_with_its_libraries(rootfs, tmp_path):
+    from kumo.image import dropbear
+    m = _members(rootfs)
+    with tarfile.open(rootfs) as tar:
+        for dest, src in dropbear.BINARIES.items():
+            assert m[dest].isfile() and m[dest].mode == 0o755, dest
+            assert tar.extractfile("./" + dest).read() == Path(src).read_bytes(), dest
+            libs = dropbear.shared_libraries(Path(src))
+            assert any("ld-linux" in str(p) or "/ld-" in str(p) for p in libs), libs
+            for lib in libs:  # every library ldd names, and the loader, at its path
+                key = str(lib).lstrip("/")
+                assert m[key].isfile(), key
+                assert tar.extractfile("./" + key).read() == lib.resolve().read_bytes()
+    assert m["usr/bin/ssh"].issym() and m["usr/bin/ssh"].linkname == "dbclient"
+    assert m["etc/dropbear"].isdir() and m["etc/dropbear"].mode == 0o700
+    with tarfile.open(rootfs) as tar:
+        shadow = tar.extractfile("./etc/shadow").read().decode()
+        init = tar.extractfile("./sbin/init").read().decode()
+    assert f"cirros:{cirros.CIRROS_PASSWORD_HASH}:" in shadow
+    assert "root:*:" in shadow
+    assert "dropbearkey -t" in init and "dropbear -F -E -p 22" in init
+    if os.geteuid() == 0:  # the copied binaries run in the image's root alone
+        root = tmp_path / "root"
+        root.mkdir()
+        with tarfile.open(rootfs) as tar:
+            tar.extractall(root, filter="tar" if hasattr(tarfile, "tar_filter") else None)
+        r = subprocess.run(["chroot", str(root), "/usr/bin/dropbearkey", "-t", "ed25519",
+                            "-f", "/tmp/key"], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and "ssh-ed25519 " in r.stdout, r.stdout + r.stderr
+
+
+def test_password_hash_is_gocubsgo():
+    r = subprocess.run(["openssl", "passwd", "-6", "-salt", "kumo.cirros",
+                        cirros.CIRROS_PASSWORD], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("no openssl command")
+    assert r.stdout.strip() == cirros.CIRROS_PASSWORD_HASH
+
+
+def test_missing_dropbear_is_refused(tmp_path):
+    from kumo.image import dropbear
+    with pytest.raises(cirros.DropbearNotFound, match="dropbear-bin"):
+        dropbear.files({"usr/sbin/dropbear": str(tmp_path / "nope")})
+    assert dropbear.shared_libraries(_static_busybox()) == []

@@ -31,7 +31,8 @@
   :meth:`NetnsDriver.configurations`); groups are named by instance id (unique on the
   machine, also across simulated hosts sharing its cgroup tree).
 - **Files**: ``<state_dir>/images/`` (the cache, :mod:`kumo.agent.virt.images`) and
-  ``<state_dir>/instances/<id>/`` (``meta.json`` = what was realized, console.log,
+  ``<state_dir>/instances/<id>/`` (``meta.json`` = what was realized, with the server's
+  ``display_name`` and ``hostname`` for ``kumo console``; console.log,
   supervisor files, ``upper``/``work``/``rootfs``). ``state_dir`` defaults to
   ``<settings.state_dir>/compute``.
 """
@@ -60,6 +61,8 @@ LOG = logging.getLogger(__name__)
 NAME_RE = re.compile(r"^instance-[0-9a-f]{1,32}$")
 ID_RE = re.compile(r"^[0-9a-fA-F-]{1,64}$")
 PREFIX = "instance-"
+#: mode of an instance's / (whatever the umask made of the directories under it)
+ROOT_MODE = 0o755
 
 SUPERVISOR = r'''#!/bin/sh
 # Kumo instance supervisor: runs boot.sh in new PID/mount/UTS/IPC namespaces, restarts
@@ -244,14 +247,16 @@ class NetnsDriver(ComputeDriver):
         os.replace(tmp, d / "meta.json")
 
     # -- processes -------------------------------------------------------------
-    def _supervisor(self, d: Path) -> int | None:
+    @staticmethod
+    def _supervisor(d: Path) -> int | None:
         try:
             pid, start = (d / "supervisor.pid").read_text().split()
         except (OSError, ValueError):
             return None
         return int(pid) if _alive(int(pid), start) else None
 
-    def _init_pid(self, d: Path, sup: int) -> int | None:
+    @staticmethod
+    def _init_pid(d: Path, sup: int) -> int | None:
         try:
             u = int((d / "unshare.pid").read_text())
         except (OSError, ValueError):
@@ -358,12 +363,17 @@ class NetnsDriver(ComputeDriver):
         if self.overlay:
             for sub in ("upper", "work", "rootfs"):
                 (d / sub).mkdir()
+            # the overlay's / has the upper layer's mode: a root filesystem's 0755, not
+            # the 0700 of Kumo's umask (users inside, e.g. sshd reading a user's
+            # authorized_keys as that user, must be able to traverse /)
+            (d / "upper").chmod(ROOT_MODE)
             meta.update(disk="overlay", base=str(base))
         else:
             proc = subprocess.run(["cp", "-a", str(base), str(d / "rootfs")],
                                   capture_output=True, text=True, timeout=600)
             if proc.returncode != 0:
                 raise RuntimeError(f"copying the root filesystem: {proc.stderr[:300]}")
+            (d / "rootfs").chmod(ROOT_MODE)
             meta.update(disk="copy", base=str(base))
         meta["image_id"] = (inst.get("image") or {}).get("id")
 
@@ -453,6 +463,9 @@ class NetnsDriver(ComputeDriver):
             self._save(iid, meta)  # first, so orphan cleanup knows the name
             self._prepare_disk(iid, instance, meta)
             self._save(iid, meta)
+        # what `kumo console` matches a server name against (kept current on renames)
+        meta.update(display_name=instance.get("display_name") or "",
+                    hostname=instance.get("hostname") or "")
         remade = self._plug(meta, instance.get("ports") or [])
         (d / "cgroups").write_text("\n".join(self.cgroups.ensure(
             iid, int(flavor.get("vcpus") or 0), int(flavor.get("ram") or 0))))
@@ -569,9 +582,7 @@ class NetnsDriver(ComputeDriver):
 
     def init_pid(self, instance_id: str) -> int | None:
         """The host PID of the instance's init (PID 1 inside), or None when stopped."""
-        d = self._dir(instance_id)
-        sup = self._supervisor(d)
-        return self._init_pid(d, sup) if sup is not None else None
+        return instance_init_pid(self._dir(instance_id))
 
     def enter_argv(self, instance_id: str) -> list[str]:
         """The command prefix that runs a command inside the running instance (all its
@@ -598,3 +609,12 @@ class NetnsDriver(ComputeDriver):
     def configurations(self) -> dict:
         return {"driver": "netns", "rootfs": "overlay" if self.overlay else "copy",
                 **self.cgroups.describe()}
+
+
+def instance_init_pid(instance_dir: Path) -> int | None:
+    """The host PID of the init (PID 1 inside) of the instance whose files are in
+    ``instance_dir`` (``<state_dir>/instances/<id>``), or None when it is not running;
+    verified against /proc as the driver does (no driver object needed)."""
+    d = Path(instance_dir)
+    sup = NetnsDriver._supervisor(d)
+    return NetnsDriver._init_pid(d, sup) if sup is not None else None

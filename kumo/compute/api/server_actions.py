@@ -1,6 +1,7 @@
 """``POST /servers/{server_id}/action`` (Compute API "Servers - run an action"): reboot,
 os-stop, os-start, pause, unpause, lock, unlock, rebuild, resize, confirmResize,
-revertResize, os-getConsoleOutput, createImage, forceDelete. The logic is in
+revertResize, os-getConsoleOutput, createImage, forceDelete, and the legacy remote
+console actions of :mod:`kumo.compute.api.remote_consoles`. The logic is in
 :mod:`kumo.compute.actions`."""
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import binascii
 from kumo.common import exceptions as exc
 from kumo.common.http import Reply, Request, validate
 from kumo.compute import schemas
-from kumo.compute.api import at_least, render, service
+from kumo.compute.api import at_least, remote_consoles, render, service
 from kumo.compute.api.servers import get_row, render_many
 
 P = "os_compute_api:"
@@ -135,6 +136,7 @@ ACTIONS = {
     "os-getConsoleOutput": (_console, "os-console-output"),
     "createImage": (_create_image, "servers:create_image"),
     "forceDelete": (_force_delete, "servers:delete"),
+    **remote_consoles.ACTIONS,  # os-getVNCConsole... (Kumo serves none: Nova's 400)
 }
 
 
