@@ -61,8 +61,9 @@ def port_status(admin, port_id: str) -> str:
 def test_initial_snapshot_is_realized(admin, network, host, start_agent):
     port = admin.network.create_port(network_id=network.id, binding_host_id=host)
     agent, driver = start_agent(host)
-    wait_for(lambda: ("ports", port.id) in driver.realized, "the port realized")
-    assert ("networks", network.id) in driver.realized
+    # keys are realized in any order (one queue, several workers)
+    wait_for(lambda: ("ports", port.id) in driver.realized
+             and ("networks", network.id) in driver.realized, "the port and network realized")
     assert driver.realized[("ports", port.id)]["binding:host_id"] == host
     wait_for(lambda: port_status(admin, port.id) == "ACTIVE", "the port ACTIVE")
 

@@ -350,8 +350,9 @@ def test_boot_ec2_metadata_and_stop_from_inside(boot, command, status, what):
         "latest/meta-data/hostname": f"ec2-host-{tag}.example.org",
         "latest/meta-data/public-keys/0/openssh-key": key + "\n",
         # An orphan (reparented to init) asks init to stop after boot (init waits up to
-        # 2 s for its output, as it holds the user-data output pipe).
-        "latest/user-data": f"#!/bin/sh\necho EC2-{tag}\n(sleep 3; {command}) &\n",
+        # 2 s for its output, as it holds the user-data output pipe; 8 s leaves a
+        # loaded machine room to finish booting first).
+        "latest/user-data": f"#!/bin/sh\necho EC2-{tag}\n(sleep 8; {command}) &\n",
     })
     text = boot.log()
     assert "no openstack metadata" in text and f"instance i-{tag} (ec2 format)" in text
@@ -359,7 +360,7 @@ def test_boot_ec2_metadata_and_stop_from_inside(boot, command, status, what):
     assert f"cirros-init: user-data: EC2-{tag}" in text
     assert (boot.root / "home/cirros/.ssh/authorized_keys").read_text() == key + "\n"
     assert (boot.root / "etc/hosts").read_text().count(f"ec2-host-{tag}.example.org") == 1
-    assert boot.init.wait(timeout=15) == status, boot.log()
+    assert boot.init.wait(timeout=30) == status, boot.log()
     text = boot.log()
     if what:
         assert f"cirros-init: {what}: done, exiting with status {status}" in text
