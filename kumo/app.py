@@ -12,6 +12,7 @@ import logging
 import anyio
 from starlette.datastructures import Headers, QueryParams
 
+from kumo.common import access
 from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
 from kumo.common.http import (MAX_BODY_BYTES, BodyTimeout, ClientDisconnected, Reply,
@@ -119,6 +120,17 @@ class App:
                     return
         if scope["type"] != "http":
             return
+        await access.serve(self._http, scope, receive, send, self._id_headers(scope))
+
+    def _id_headers(self, scope) -> tuple[str, ...]:
+        """The request id headers of the service under the request's path."""
+        path = scope["path"]
+        service = next((s for s in self.services
+                        if path == s.prefix or path.startswith(s.prefix + "/")), None)
+        return service.request_id_headers if service else ("x-openstack-request-id",)
+
+    async def _http(self, scope, receive, send):
+        """One HTTP request (inside :func:`kumo.common.access.serve`)."""
         path = scope["path"]
         service = next((s for s in self.services
                         if path == s.prefix or path.startswith(s.prefix + "/")), None)
