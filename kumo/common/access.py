@@ -50,7 +50,8 @@ def request_line(scope) -> str:
     query = scope.get("query_string") or b""
     target = raw + (b"?" + query if query else b"")
     text = target.decode("ascii", "backslashreplace")
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if not text.isprintable():  # no control character may start a forged line
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     if len(text) > MAX_LOGGED_URL:
         text = text[:MAX_LOGGED_URL] + "..."
     return f"{scope['method']} {text} HTTP/{scope.get('http_version', '1.1')}"
