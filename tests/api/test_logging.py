@@ -38,7 +38,7 @@ def _id(resp) -> str:
     return rid
 
 
-def test_every_response_has_a_request_id(http, admin):
+def test_every_response_has_a_request_id(http, admin, cloud):
     token = {"X-Auth-Token": admin.session.get_token()}
     seen = set()
     cases = [
@@ -61,6 +61,10 @@ def test_every_response_has_a_request_id(http, admin):
         if path.startswith("/compute"):  # Nova's own header too, the same id
             assert resp.headers["x-compute-request-id"] == rid
         seen.add(rid)
+        if status == 414:  # answered by the edge, logged with its cause and the id
+            lines = log_lines(cloud, rid, expect=2)
+            assert "request failed at the edge: 414 " in lines[0], lines
+            assert "status: 414" in lines[1] and "x" * 100 in lines[1], lines
     assert len(seen) == len(cases)  # a new id per request
     # a body over the limit (413, answered at the edge)
     resp = http.post("/identity/v3/auth/tokens", content=b"[" + b" " * (2 << 20) + b"]")
