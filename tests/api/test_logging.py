@@ -141,3 +141,31 @@ def test_no_valid_host_is_an_error_line_with_the_reason(http, cloud, admin, demo
         if server:
             http.delete(f"/compute/v2.1/servers/{server}", headers=token)
         admin.compute.delete_flavor(flavor)
+
+
+def test_agent_reporting_an_error_is_an_error_line(http, cloud, admin, demo):
+    """A compute agent's status report with ``error`` (a failed boot: rescheduled, or
+    a failed action: ERROR) is an ERROR line naming the server and the cause."""
+    image = next(iter(admin.image.images(name="cirros"))).id
+    token = {"X-Auth-Token": demo.session.get_token(),
+             "OpenStack-API-Version": "compute 2.37"}
+    admin_token = {"X-Auth-Token": admin.session.get_token()}
+    server = None
+    try:
+        resp = http.post("/compute/v2.1/servers", headers=token, json={"server": {
+            "name": "fails", "imageRef": image, "flavorRef": "42", "networks": "none"}})
+        assert resp.status_code == 202, resp.text
+        server = resp.json()["server"]["id"]
+        host = http.get(f"/compute/v2.1/servers/{server}", headers=admin_token).json()[
+            "server"]["OS-EXT-SRV-ATTR:host"]
+        cause = f"disk on fire {uuid.uuid4().hex[:8]}"
+        resp = http.post(f"/compute/kumo/v1/instances/{server}/status",
+                         headers=admin_token, json={"host": host, "error": cause})
+        assert resp.status_code == 204, resp.text
+        (line,) = log_lines(cloud, cause)
+        assert " ERROR kumo.compute.actions " in line and server in line
+        assert f"on host {host} failed" in line
+        assert f"[{_id(resp)} {admin.current_user_id} {admin.current_project_id}]" in line
+    finally:
+        if server:
+            http.delete(f"/compute/v2.1/servers/{server}", headers=token)
