@@ -485,7 +485,7 @@ def _console_parser(sub) -> None:
 # -- end kumo console ----------------------------------------------------------------------
 
 
-# -- logging (issue 15) ---------------------------------------------------------------------
+# -- logging (issue 15) ----------------------------------------------------------------
 def _log_options(p) -> None:
     p.add_argument("--log-file", metavar="PATH",
                    help="write the log to PATH instead of stderr (appended; created "
@@ -504,7 +504,7 @@ def setup_logging(args) -> None:
     level = os.environ.get("KUMO_LOG_LEVEL") or ("INFO" if serving else "WARNING")
     log.setup(level, log_file=getattr(args, "log_file", None),
               debug=getattr(args, "debug", False))
-# -- end logging ---------------------------------------------------------------------------
+# -- end logging ------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:

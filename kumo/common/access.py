@@ -13,9 +13,10 @@ access line per request on logger ``kumo.access``.
 - once the response is sent (or the request ends otherwise), one line as Neutron's and
   Nova's WSGI servers write it::
 
-      127.0.0.1 "GET /networking/v2.0/networks?limit=1 HTTP/1.1" status: 200 len: 123 time: 0.0123
+      127.0.0.1 "GET /networking/v2.0/networks?limit=1 HTTP/1.1" status: 200 len: 123
+      time: 0.0123
 
-  (``len`` is body bytes sent, ``time`` seconds). INFO, except successful calls of the
+  (one line in the log; ``len`` is body bytes sent, ``time`` seconds). INFO, except successful calls of the
   agents' own routes (``/kumo/v1/``: long polls, heartbeats, status reports), which
   are DEBUG so that a cloud with many hosts still has a readable INFO log. A request
   whose client left before any response is logged with status 499 (nginx's "client

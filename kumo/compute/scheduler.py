@@ -160,7 +160,8 @@ def _rejections(pool, flavor, az, exclude, policy, hosts_of_group, max_per_host)
         else:
             why = "claimed by this request"
         counts[why] = counts.get(why, 0) + 1
-    text = f"{len(pool)} candidate host(s) (enabled and up{', in zone ' + az if az else ''})"
+    zone = f", in zone {az}" if az else ""
+    text = f"{len(pool)} candidate host(s) (enabled and up{zone})"
     if counts:
         text += "; rejected by " + ", ".join(f"{k} {v}" for k, v in counts.items())
     return text + (f"; needs {flavor['vcpus']} vCPU, {flavor['ram']} MB RAM, "

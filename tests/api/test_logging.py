@@ -112,7 +112,8 @@ def test_access_line_has_query_and_size(http, cloud, admin):
                     headers={"X-Auth-Token": admin.session.get_token()})
     (line,) = log_lines(cloud, _id(resp))
     assert re.search(r'"GET /networking/v2\.0/networks\?limit=1&name=a\+b HTTP/1\.1" '
-                     rf"status: 200 len: {len(resp.content)} time: \d+\.\d{{4}}$", line), line
+                     rf"status: 200 len: {len(resp.content)} time: \d+\.\d{{4}}$", line), \
+        line
     assert f" {admin.current_user_id} {admin.current_project_id}]" in line
 
 
