@@ -12,6 +12,7 @@ import logging
 import anyio
 from starlette.datastructures import Headers, QueryParams
 
+from kumo.common import access
 from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
 from kumo.common.http import (MAX_BODY_BYTES, BodyTimeout, ClientDisconnected, Reply,
@@ -119,6 +120,17 @@ class App:
                     return
         if scope["type"] != "http":
             return
+        await access.serve(self._http, scope, receive, send, self._id_headers(scope))
+
+    def _id_headers(self, scope) -> tuple[str, ...]:
+        """The request id headers of the service under the request's path."""
+        path = scope["path"]
+        service = next((s for s in self.services
+                        if path == s.prefix or path.startswith(s.prefix + "/")), None)
+        return service.request_id_headers if service else ("x-openstack-request-id",)
+
+    async def _http(self, scope, receive, send):
+        """One HTTP request (inside :func:`kumo.common.access.serve`)."""
         path = scope["path"]
         service = next((s for s in self.services
                         if path == s.prefix or path.startswith(s.prefix + "/")), None)
@@ -128,7 +140,7 @@ class App:
         sub_path = path[len(service.prefix):] or "/"
         too_long = _too_long(scope)
         if too_long is not None:
-            await self._send(send, too_long.status, service.fault(too_long), {})
+            await self._send(send, too_long.status, _edge_fault(service, too_long), {})
             return
         streamed = service.streams(scope["method"], sub_path)
         body = b""
@@ -138,11 +150,11 @@ class App:
             except ClientDisconnected:
                 return  # nobody to answer
             except BodyTimeout as err:  # the rest of the body is unread: close
-                await self._send(send, err.status, service.fault(err),
+                await self._send(send, err.status, _edge_fault(service, err),
                                  {"connection": "close"})
                 return
             except exc.PayloadTooLarge as err:  # the server drops the rest unread
-                await self._send(send, err.status, service.fault(err), {})
+                await self._send(send, err.status, _edge_fault(service, err), {})
                 return
         headers = Headers(scope=scope)
         host = headers.get("host") or f"{scope['server'][0]}:{scope['server'][1]}"
@@ -305,12 +317,22 @@ def _too_long(scope) -> exc.KumoError | None:
     return None
 
 
+def _edge_fault(service: Service, error: exc.KumoError) -> dict:
+    """The fault body for an error the edge answers itself (414, 408, 413...), logged
+    at INFO as dispatch logs a handler's 4xx."""
+    LOG.info("request failed at the edge: %d %s: %s", error.status, error.title,
+             error.message)
+    return service.fault(error)
+
+
 def _fault(service: Service, req: Request, error: Exception) -> Reply:
     """The service's fault reply for an error raised after dispatch (by a body sink),
     as :meth:`Service.dispatch` renders errors of handlers."""
     if not isinstance(error, exc.KumoError):
         error = input_error(error) or error
     if isinstance(error, exc.KumoError):
+        LOG.info("%s %s%s failed: %d %s: %s", req.method, service.prefix, req.path,
+                 error.status, error.title, error.message)
         reply = service.fault_reply(req, error)
     else:
         LOG.error("unexpected error receiving %s %s", req.method, req.path,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
 import os
 import shutil
 import sys
@@ -140,7 +139,9 @@ def serve(cloud, settings: config.Settings, banner: str = "", on_ready=None,
 
     loop = "uvloop" if _has("uvloop") else "asyncio"
     uv = uvicorn.Config(App(cloud), host=settings.host, port=settings.port,
-                        log_level="warning", access_log=False, loop=loop,
+                        # Kumo's own logging (kumo.common.log) formats uvicorn's lines;
+                        # kumo.access writes the access lines.
+                        log_config=None, log_level="warning", access_log=False, loop=loop,
                         http="httptools" if _has("httptools") else "h11",
                         lifespan="off",
                         # Every connection is accepted and served: no concurrency cap
@@ -484,12 +485,32 @@ def _console_parser(sub) -> None:
 # -- end kumo console ----------------------------------------------------------------------
 
 
+# -- logging (issue 15) ----------------------------------------------------------------
+def _log_options(p) -> None:
+    p.add_argument("--log-file", metavar="PATH",
+                   help="write the log to PATH instead of stderr (appended; created "
+                        "0600, its directory 0700 if made)")
+    p.add_argument("--debug", action="store_true",
+                   help="log at DEBUG (default INFO, or the KUMO_LOG_LEVEL variable)")
+
+
+def setup_logging(args) -> None:
+    """The log of a ``kumo`` command (:mod:`kumo.common.log`): INFO for the serving
+    commands (up, api, agent: one access line per request, errors with their cause),
+    WARNING for the others; ``KUMO_LOG_LEVEL`` overrides, ``--debug`` wins."""
+    from kumo.common import log
+
+    serving = args.command in ("up", "api", "agent")
+    level = os.environ.get("KUMO_LOG_LEVEL") or ("INFO" if serving else "WARNING")
+    log.setup(level, log_file=getattr(args, "log_file", None),
+              debug=getattr(args, "debug", False))
+# -- end logging ------------------------------------------------------------------------
+
+
 def main(argv: list[str] | None = None) -> int:
     # Everything Kumo writes (database, image files, console logs, instance metadata,
     # dnsmasq host files, keys) is for root or the running user only.
     os.umask(0o077)
-    logging.basicConfig(level=os.environ.get("KUMO_LOG_LEVEL", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="kumo", description=__doc__.splitlines()[0])
     parser.add_argument("--state-dir", help="state directory (default /var/lib/kumo)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -498,6 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
         p.add_argument("--port", type=int, help="port to listen on (default 5000)")
         p.add_argument("--db", help="SQLAlchemy URL (default SQLite in the state dir)")
+        _log_options(p)
 
     up = sub.add_parser("up", help="run the all-in-one cloud in the foreground")
     serving(up)
@@ -567,8 +589,10 @@ def main(argv: list[str] | None = None) -> int:
                             "agent_compute_driver; default none): fake (nothing runs) or "
                             "netns (instances are namespaces running the image's init)")
     agent.set_defaults(func=cmd_agent)
+    _log_options(agent)
     _console_parser(sub)
     args = parser.parse_args(argv)
+    setup_logging(args)
     return args.func(args)
 
 

@@ -63,6 +63,8 @@ class Cloud:
     env: dict
     backend: str
     process: subprocess.Popen
+    #: The server's stdout and stderr: its log (kumo.common.log's lines).
+    log: Path | None = None
 
     def connect(self, cloud: str = "kumo-admin", **auth) -> openstack.connection.Connection:
         """An openstacksdk connection from clouds.yaml, or with explicit ``auth``."""
@@ -116,7 +118,8 @@ def _start(tmp: Path, db_url: str | None, backend: str) -> Cloud:
             proc.kill()
             raise RuntimeError(f"kumo up did not start:\n{text}")
         time.sleep(0.05)
-    return Cloud(f"http://127.0.0.1:{port}", state, state / "clouds.yaml", env, backend, proc)
+    return Cloud(f"http://127.0.0.1:{port}", state, state / "clouds.yaml", env, backend, proc,
+                 tmp / "server.log")
 
 
 def _backends():

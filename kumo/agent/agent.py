@@ -207,6 +207,7 @@ class Loop:
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
         self._stop_drivers()
+        LOG.info("%s for host %s stopped", type(self).__name__, self.host)
 
     def _stop_drivers(self) -> None:
         raise NotImplementedError
@@ -276,6 +277,8 @@ class Agent(Loop):
             if type(driver).watch is not Driver.watch:
                 self._spawn(lambda d=driver: self._watch(d), f"agent-watch-{driver.name}")
         self.informer.start()
+        LOG.info("agent for host %s started (drivers: %s)", self.host,
+                 ", ".join(d.name for d in self.drivers))
 
     def _watch(self, driver: Driver) -> None:
         """Run ``driver.watch`` until the agent stops, restarting it after errors."""
@@ -378,15 +381,19 @@ class Agent(Loop):
         with self._lock:
             self.failures.setdefault(key, {})[driver] = f
         kind, obj_id = key
+        kind = kind[:-1] if kind.endswith("s") else kind  # "port p1" in the log
         if prev is not None and prev.error == error:
-            LOG.debug("%s: %s %s/%s still failing (attempt %d, retry in %.0f s): %s",
-                      self.host, driver, kind, obj_id, attempts, delay, error)
+            LOG.debug("%s: reconcile of %s %s by driver %s still failing (attempt %d, "
+                      "retry in %.0f s): %s", self.host, kind, obj_id, driver, attempts,
+                      delay, error)
         elif permanent:
-            LOG.warning("%s: %s cannot realize %s/%s (retrying in %.0f s, then less "
-                        "often): %s", self.host, driver, kind, obj_id, delay, error)
+            LOG.error("%s: reconcile of %s %s by driver %s failed (permanent: retrying "
+                      "in %.0f s, then less often): %s", self.host, kind, obj_id, driver,
+                      delay, error)
         else:
-            LOG.warning("%s: %s failed on %s/%s (attempt %d, retrying in %.1f s)",
-                        self.host, driver, kind, obj_id, attempts, delay, exc_info=e)
+            LOG.error("%s: reconcile of %s %s by driver %s failed (attempt %d, retrying "
+                      "in %.1f s): %s", self.host, kind, obj_id, driver, attempts, delay,
+                      error, exc_info=e)
         if permanent and (prev is None or prev.error != error):
             self._wake_heartbeat()
         self.queue.add_after(key, delay)
@@ -398,8 +405,9 @@ class Agent(Loop):
             if not entry:
                 self.failures.pop(key, None)
         if f is not None:
-            LOG.info("%s: %s realized %s/%s after %d failed attempt(s)", self.host,
-                     driver, key[0], key[1], f.attempts)
+            LOG.info("%s: reconcile of %s %s by driver %s succeeded after %d failed "
+                     "attempt(s)", self.host, key[0].rstrip("s"), key[1], driver,
+                     f.attempts)
             if f.permanent:
                 self._wake_heartbeat()
 

@@ -169,6 +169,8 @@ class ComputeAgent(Loop):
         if type(self.driver).watch is not ComputeDriver.watch:
             self._spawn(self._watch, "compute-watch")
         self.informer.start()
+        LOG.info("compute agent for host %s started (driver %s)", self.host,
+                 self.driver.name)
 
     def _watch(self) -> None:
         """Run the driver's ``watch`` (instance ids it requeues go to the queue) until
@@ -236,7 +238,8 @@ class ComputeAgent(Loop):
                     return True  # failed for good at this revision; wait for a change
                 status = self.driver.reconcile(inst)
             except VirtError as e:
-                LOG.warning("instance %s on %s failed: %s", instance_id, self.host, e)
+                LOG.error("%s: reconcile of instance %s by driver %s failed (reported "
+                          "to the API): %s", self.host, instance_id, self.driver.name, e)
                 with self._lock:
                     self._failed[instance_id] = (rev, str(e) or type(e).__name__)
                     self._failures.pop(instance_id, None)
@@ -252,8 +255,9 @@ class ComputeAgent(Loop):
                 with self._lock:
                     n = self._failures[instance_id] = self._failures.get(instance_id, 0) + 1
                 delay = min(self.BACKOFF_MIN_S * 2 ** (n - 1), self.BACKOFF_MAX_S)
-                LOG.exception("instance %s on %s: reconcile failed (attempt %d); retry in "
-                              "%.1f s", instance_id, self.host, n, delay)
+                LOG.exception("%s: reconcile of instance %s by driver %s failed "
+                              "(attempt %d, retrying in %.1f s)", self.host, instance_id,
+                              self.driver.name, n, delay)
                 self.queue.add_after((KIND, instance_id), delay)
                 return False
             with self._lock:

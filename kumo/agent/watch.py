@@ -126,6 +126,10 @@ class Informer:
                 if need_list or self._relist.is_set():
                     self._relist.clear()
                     self.relist()
+                    LOG.log(logging.INFO if need_list else logging.DEBUG,
+                            "informer %s: listed at revision %s%s", self.host,
+                            self.revision, "" if delay == self.backoff_min_s else
+                            " (controller reachable again)")
                     need_list = False
                 else:
                     need_list = self.watch_once()

@@ -33,7 +33,6 @@ import json
 import logging
 import math
 import re
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -41,6 +40,7 @@ import jsonschema
 from starlette.datastructures import Headers, QueryParams
 
 from kumo.common import exceptions as exc
+from kumo.common import log
 
 LOG = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1 << 20
@@ -77,11 +77,13 @@ class Request:
     :class:`BodySink` given to :meth:`receive_into`, or None),
     ``context`` (the :class:`~kumo.common.context.RequestContext`), ``url_base`` (scheme, host and
     service prefix, for ``links``), ``cloud`` (the :class:`~kumo.app.Cloud` whose
-    managers handlers call).
+    managers handlers call), ``request_id`` (``req-<uuid4>``: the current
+    :class:`~kumo.common.log.LogContext`'s, i.e. the edge's, else a new one) and
+    ``global_request_id`` (a well-formed incoming ``X-OpenStack-Request-ID``, or None).
     """
 
     __slots__ = ("method", "path", "params", "query", "headers", "body", "context",
-                 "url_base", "request_id", "client", "cloud", "sink")
+                 "url_base", "request_id", "global_request_id", "client", "cloud", "sink")
 
     def __init__(self, method: str, path: str, query: QueryParams, headers: Headers,
                  body: bytes, url_base: str, client: str | None = None):
@@ -96,7 +98,14 @@ class Request:
         self.cloud = None
         self.client = client
         self.sink: BodySink | None = None
-        self.request_id = "req-" + str(uuid.uuid4())
+        bound = log.current()
+        if bound is not None:
+            self.request_id = bound.request_id
+            self.global_request_id = bound.global_request_id
+        else:
+            self.request_id = log.new_request_id()
+            self.global_request_id = log.global_request_id(
+                headers.get("x-openstack-request-id"))
 
     def json(self, schema: dict | None = None) -> Any:
         """The body parsed as JSON and checked against ``schema`` (JSON Schema).
@@ -328,6 +337,8 @@ class Service:
         #: Routes by number of path segments: a request is matched only against those.
         self._by_segments: dict[int, list[Route]] = {}
         self.authenticate: Callable[[Request, bool], Any] | None = None
+        #: Response headers carrying the request id (Nova adds x-compute-request-id).
+        self.request_id_headers: tuple[str, ...] = ("x-openstack-request-id",)
 
     def route(self, method: str, path: str, authenticated: bool = True,
               stream: bool = False):
@@ -386,27 +397,56 @@ class Service:
 
         Bad input that only shows deep down (a RecursionError, an integer or float the
         database cannot hold, a string it cannot encode) is a 400, not a 500: see
-        :func:`input_error`."""
+        :func:`input_error`.
+
+        Logging: lines logged meanwhile carry the request id, user and project (the
+        current :class:`~kumo.common.log.LogContext`, bound here if the edge did not);
+        a 5xx is an ERROR line with the traceback, a 4xx an INFO line with the fault's
+        message. Every reply carries the id in :attr:`request_id_headers`."""
+        bound = log.current()
+        token = None
+        if bound is None or bound.request_id != req.request_id:
+            token = log.bind(req.request_id, req.global_request_id)
+            bound = log.current()
+        try:
+            reply = self._dispatch(req, bound)
+        finally:
+            if token is not None:
+                log.CURRENT.reset(token)
+        for name in self.request_id_headers:
+            reply.headers.setdefault(name, req.request_id)
+        return reply
+
+    def _dispatch(self, req: Request, bound: log.LogContext) -> Reply:
+        where = f"{req.method} {self.prefix}{req.path}"
         try:
             check_text(req)
             route, params = self.match(req.method, req.path)
             req.params = params
             req.context = self.context_for(req, route)
+            if req.context is not None:
+                bound.user_id = getattr(req.context, "user_id", None)
+                bound.project_id = getattr(req.context, "project_id", None)
             if req.body:
                 self.check_media_type(req)
-            reply = route.handler(req)
+            return route.handler(req)
         except exc.KumoError as e:
-            reply = self.fault_reply(req, e)
+            if e.status >= 500:
+                LOG.error("%s failed: %d %s: %s", where, e.status, e.title, e.message,
+                          exc_info=True)
+            else:
+                LOG.info("%s failed: %d %s: %s", where, e.status, e.title, e.message)
+            return self.fault_reply(req, e)
         except Exception as e:
             error = input_error(e)
             if error is None:
-                LOG.exception("unexpected error in %s %s", req.method, req.path)
+                LOG.exception("%s failed: unexpected error: %s: %s", where,
+                              type(e).__name__, e)
                 error = exc.KumoError()
             else:
-                LOG.info("bad input in %s %s: %r", req.method, req.path, e)
-            reply = self.fault_reply(req, error)
-        reply.headers.setdefault("x-openstack-request-id", req.request_id)
-        return reply
+                LOG.info("%s failed: bad input: %d %s: %s (%r)", where, error.status,
+                         error.title, error.message, e)
+            return self.fault_reply(req, error)
 
     def fault_reply(self, req: Request, e: exc.KumoError) -> Reply:
         """The fault reply for ``e`` in the service's format."""

@@ -12,6 +12,8 @@ reschedules on another host (up to ``scheduler_max_attempts``), else sets ERROR 
 """
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
@@ -22,6 +24,7 @@ from kumo.compute.servers import InstanceInvalidState, InstanceNotFound
 
 POWER = {"nostate": 0, "running": 1, "paused": 3, "shutdown": 4, "crashed": 6}
 BOOTING = ("spawning", "scheduling", "networking", "block_device_mapping")
+LOG = logging.getLogger(__name__)
 #: task_state -> (reported power state, resulting vm_state)
 COMPLETES = {
     "spawning": ("running", "active"), "rebuilding": ("running", "active"),
@@ -332,9 +335,12 @@ class Actions:
                         "vcpus": row.vcpus, "ram": row.memory_mb, "disk": row.root_gb},
                         1, row.requested_az, group, exclude=tuple(tried),
                         group_hosts=group_hosts, candidates=cands)[0]
-                except NoValidHost:
-                    pick = None
+                except NoValidHost as e:
+                    pick, why = None, e.reason
                 if pick is not None:
+                    LOG.error("Build of instance %s on host %s failed: %s; rescheduled to "
+                              "host %s (attempt %d of %d)", row.id, row.host, error,
+                              pick.host, len(tried) + 1, c.settings.scheduler_max_attempts)
                     c.changed(session, row, "delete", host=row.host)
                     row.host, row.node, row.availability_zone = pick.host, pick.node, pick.az
                     row.tried_hosts = tried + [pick.host]
@@ -344,12 +350,19 @@ class Actions:
                     return
                 message = ("No valid host was found. There are not enough hosts "
                            f"available. Last exception: {error}")
+                LOG.error("Build of instance %s on host %s failed: %s; no other host "
+                          "(%s): instance set to ERROR", row.id, row.host, error, why)
             else:
                 message = (f"Exceeded maximum number of retries. Exceeded max scheduling "
                            f"attempts {c.settings.scheduler_max_attempts} for instance "
                            f"{row.id}. Last exception: {error}")
+                LOG.error("Build of instance %s on host %s failed: %s; attempts "
+                          "exhausted (%d): instance set to ERROR", row.id, row.host,
+                          error, c.settings.scheduler_max_attempts)
         else:
             message = error
+            LOG.error("Instance %s on host %s failed (task %s): %s: instance set to "
+                      "ERROR", row.id, row.host, row.task_state or "none", error)
         row.vm_state, row.task_state = "error", None
         row.fault = {"code": 500, "message": message[:255], "details": error,
                      "created": isotime(now, subsecond=False)}

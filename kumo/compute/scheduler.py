@@ -26,8 +26,12 @@ SEEN_RECHECK_S = 2.0
 
 
 class NoValidHost(exc.KumoError):
+    """No host fits. ``message`` is Nova's fault text; ``reason`` says why, for the
+    log (how many hosts were considered and what rejected them)."""
+
     status = 500
     message = "No valid host was found. There are not enough hosts available."
+    reason = ""
 
 
 @dataclass(slots=True)
@@ -111,7 +115,10 @@ class Scheduler:
                     continue
                 fits.append((c, members))
             if not fits:
-                raise NoValidHost()
+                err = NoValidHost()
+                err.reason = _rejections(pool, flavor, az, exclude, policy,
+                                         hosts_of_group, max_per_host)
+                raise err
 
             def weight(item):
                 c, members = item
@@ -128,3 +135,34 @@ class Scheduler:
             hosts_of_group.append(best.host)
             chosen.append(best)
         return chosen
+
+
+def _rejections(pool, flavor, az, exclude, policy, hosts_of_group, max_per_host) -> str:
+    """Why no host in ``pool`` fits (the first filter rejecting each host), for the
+    log: ``"2 candidate host(s) (enabled and up); rejected by ram 2"``."""
+    counts: dict[str, int] = {}
+    for c in pool:
+        members = hosts_of_group.count(c.host)
+        if c.host in exclude:
+            why = "already tried"
+        elif az and c.az != az:
+            why = "availability zone"
+        elif c.free_ram < flavor["ram"]:
+            why = "ram"
+        elif c.free_vcpus < flavor["vcpus"]:
+            why = "vcpus"
+        elif c.free_disk < flavor["disk"]:
+            why = "disk"
+        elif policy == "affinity" and hosts_of_group and members == 0:
+            why = "server group affinity"
+        elif policy == "anti-affinity" and members >= max_per_host:
+            why = "server group anti-affinity"
+        else:
+            why = "claimed by this request"
+        counts[why] = counts.get(why, 0) + 1
+    zone = f", in zone {az}" if az else ""
+    text = f"{len(pool)} candidate host(s) (enabled and up{zone})"
+    if counts:
+        text += "; rejected by " + ", ".join(f"{k} {v}" for k, v in counts.items())
+    return text + (f"; needs {flavor['vcpus']} vCPU, {flavor['ram']} MB RAM, "
+                   f"{flavor['disk']} GB disk")

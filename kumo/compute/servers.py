@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import logging
 import re
 import secrets
 import uuid
@@ -28,6 +29,8 @@ from kumo.network.models import core as ncore
 from kumo.network.models import l3 as nl3
 from kumo.network.models import ports as nports
 from kumo.network.models import security as nsec
+
+LOG = logging.getLogger(__name__)
 
 OWNER = "compute:nova"
 
@@ -322,6 +325,7 @@ class Servers:
             except NoValidHost as e:
                 chosen, fault = [None] * count, {"code": 500, "message": e.message,
                                                  "created": now.isoformat() + "Z"}
+                no_host = e
             rows = []
             name = body["name"]
             sg_ids = None
@@ -367,6 +371,10 @@ class Servers:
                 s.flush()
                 c.changed(s, row)
                 rows.append(row)
+        for row in rows:  # committed: say why they failed
+            if row.fault:
+                LOG.error("Build of instance %s failed: %s (%s)", row.id,
+                          row.fault["message"], no_host.reason)
         return rows
 
     def _forced(self, session, host: str | None):

@@ -140,6 +140,9 @@ def test_permanent_error_reported_once_backs_off_and_clears_on_change(setup, cap
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and warnings[0].exc_info is None
     assert "no more IP addresses" in warnings[0].getMessage()
+    # ... as a greppable ERROR line (issue 15)
+    assert warnings[0].levelno == logging.ERROR
+    assert "reconcile of port p1 by driver flaky failed" in warnings[0].getMessage()
     assert stub.reports == [("p1", "ERROR")]  # reported once
 
     # the object changes (a new revision): retried at once, before the backoff ends
@@ -173,6 +176,9 @@ def test_transient_failure_logs_a_traceback_once(setup, caplog):
         clock.now += delays[-1][1]
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and warnings[0].exc_info is not None
+    assert warnings[0].levelno == logging.ERROR
+    assert "reconcile of port p1 by driver flaky failed (attempt 1" in \
+        warnings[0].getMessage()
 
 
 def test_which_errors_are_permanent():

@@ -100,8 +100,7 @@ class ComputeService(Service):
         return ctx
 
     def dispatch(self, req: Request) -> Reply:
-        reply = super().dispatch(req)
-        reply.headers.setdefault("x-compute-request-id", req.request_id)
+        reply = super().dispatch(req)  # sets both request id headers
         if req.path.startswith("/v2.1"):
             try:
                 version = parse_version(req)
@@ -124,6 +123,7 @@ def ctx_of(req: Request) -> RequestContext:
 
 
 service = ComputeService("compute", "/compute", nova_fault, nova_media_type)
+service.request_id_headers = ("x-openstack-request-id", "x-compute-request-id")
 
 from kumo.compute import policies  # noqa: E402,F401  (registers the default rules)
 from kumo.compute.api import (  # noqa: E402,F401
