@@ -227,8 +227,14 @@ def cmd_up(args) -> int:
               f"kumo: clouds.yaml written to {', '.join(map(str, paths))}\n")
     agents = []
     stopping = []
+    periodic = []
 
     def start_agent():
+        from kumo.common import periodic as periodic_mod
+
+        runner = periodic_mod.start(cloud)
+        if runner is not None:
+            periodic.append(runner)
         if settings.agent_in_process:
             agents.append(_in_process_agent(settings))
         agents.extend(_in_process_compute_agents(settings))
@@ -238,6 +244,8 @@ def cmd_up(args) -> int:
         if not stopping:
             stopping.append(time.monotonic())
             print(stopping_message(settings), flush=True)
+        for runner in periodic:
+            runner.stop()
         for agent in agents:  # first let no informer start another long poll...
             agent.informer.stop(timeout=0)
         cloud.stop_watches()  # ...then end those in flight at once
@@ -425,9 +433,24 @@ def cmd_api(args) -> int:
     from kumo.app import Cloud
     from kumo.identity.bootstrap import ensure_catalog
 
+    from kumo.common import periodic
+
+    secure_state_dir(settings.state_dir)
     cloud = Cloud(settings)
     ensure_catalog(cloud.identity)
-    serve(cloud, settings)
+    runners = []
+
+    def started():
+        runner = periodic.start(cloud)
+        if runner is not None:
+            runners.append(runner)
+
+    def stopping():
+        for runner in runners:
+            runner.stop()
+
+    serve(cloud, settings, on_ready=started, on_shutdown=stopping)
+    stopping()
     return 0
 
 
