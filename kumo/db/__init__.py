@@ -182,9 +182,9 @@ def retrying(fn=None, *, attempts: int = 5, first_delay_s: float = 0.02,
                 if (attempt == attempts or outer or writes_committed() != before
                         or not is_retriable(e)):
                     raise
-                LOG.info("retrying %s after a database conflict (attempt %d of %d): %s",
+                LOG.info("retrying %s after a database conflict (attempt %d of %d): %r",
                          getattr(fn, "__qualname__", fn), attempt, attempts,
-                         str(getattr(e, "orig", e)).splitlines()[0] if str(e) else e)
+                         getattr(e, "orig", e))
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, max_delay_s)
     wrapper.__wrapped_retrying__ = True
