@@ -12,7 +12,7 @@ Internal API (``networking.l3_scheduler``; every write inside
 - :meth:`L3Scheduler.add` / :meth:`L3Scheduler.remove`: the admin routes
   ``POST /v2.0/agents/{id}/l3-routers`` and ``DELETE .../l3-routers/{router_id}``.
 - :meth:`L3Scheduler.reschedule_from_dead` ``(session)``: move routers off L3 agents
-  that are down or disabled (the periodic job ``l3_reschedule`` calls it).
+  that are down (the periodic job ``l3_reschedule`` calls it).
 - :meth:`L3Scheduler.hosts` ``(session, router_ids)`` -> ``{router_id: host}`` (the
   feed's router items carry it as ``"host"``).
 
@@ -187,13 +187,13 @@ class L3Scheduler:
 
     def stranded(self, session) -> list[str]:
         """Ids of routers hosted by an L3 agent that is down (no heartbeat for
-        ``agent_down_time_s``) or administratively disabled, when some alive agent
-        could take them (else ``[]``: they stay where they are)."""
+        ``agent_down_time_s``), when some alive agent could take them (else ``[]``:
+        they stay where they are). As in Neutron, routers stay on an agent that is
+        only administratively disabled."""
         alive = self.net.agents.alive_clause()
         ids = list(session.scalars(
             sa.select(B.router_id).join(A, A.id == B.l3_agent_id)
-            .where(sa.or_(~alive, A.admin_state_up.is_(False)))
-            .order_by(B.router_id)))
+            .where(~alive).order_by(B.router_id)))
         if not ids or self._least_loaded(session) is None:
             return []
         return ids

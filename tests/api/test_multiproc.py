@@ -268,3 +268,49 @@ def test_metadata_secret_is_shared(procs):
         stored = conn.execute("SELECT value FROM kumo_shared_secret WHERE name = "
                               "'metadata_secret'").fetchone()[0]
     assert stored == secret_a
+
+
+def test_routers_move_off_a_dead_l3_agent(procs):
+    """The periodic job ``l3_reschedule`` moves a router whose L3 agent stopped
+    heartbeating to an alive one, and its ports follow."""
+    a, b = procs["a"], procs["b"]
+    token = issue(a.url)
+    headers = {"X-Auth-Token": token}
+    net = a.url + "/networking"
+
+    def l3_agent(url: str, host: str) -> dict:
+        r = httpx.post(url + "/networking/kumo/v1/agents/heartbeat", headers=headers,
+                       timeout=30, json={"agent": {"host": host, "agent_type": "L3 agent",
+                                                   "binary": "neutron-l3-agent"}})
+        assert r.status_code == 200, r.text
+        return r.json()["agent"]
+
+    first = l3_agent(a.url, "mp-l3-one")
+    public = httpx.get(net + "/v2.0/networks", params={"name": "public"}, headers=headers,
+                       timeout=30).json()["networks"][0]
+    r = httpx.post(net + "/v2.0/routers", headers=headers, timeout=30, json={"router": {
+        "name": "mp-r", "external_gateway_info": {"network_id": public["id"]}}})
+    assert r.status_code == 201, r.text
+    router_id = r.json()["router"]["id"]
+
+    def hosts() -> list[str]:
+        r = httpx.get(f"{net}/v2.0/routers/{router_id}/l3-agents", headers=headers,
+                      timeout=30)
+        return [ag["host"] for ag in r.json()["agents"]]
+
+    def port_hosts() -> set[str]:
+        r = httpx.get(net + "/v2.0/ports", params={"device_id": router_id},
+                      headers=headers, timeout=30)
+        return {p["binding:host_id"] for p in r.json()["ports"]}
+
+    assert hosts() == ["mp-l3-one"] and port_hosts() == {"mp-l3-one"}
+    l3_agent(b.url, "mp-l3-two")
+    with _pg(procs["db_url"]) as conn:  # the first agent died an hour ago
+        conn.execute("UPDATE network_agent SET heartbeat_timestamp = heartbeat_timestamp "
+                     "- interval '1 hour' WHERE id = %s", (first["id"],))
+    wait_for(lambda: hosts() == ["mp-l3-two"], what="the router to move")
+    assert port_hosts() == {"mp-l3-two"}
+    httpx.put(f"{net}/v2.0/routers/{router_id}", headers=headers, timeout=30,
+              json={"router": {"external_gateway_info": {}}})
+    assert httpx.delete(f"{net}/v2.0/routers/{router_id}", headers=headers,
+                        timeout=30).status_code == 204
