@@ -140,3 +140,38 @@ def test_handlers_are_retried_on_a_conflict():
     req = Request("GET", "/x", QueryParams(""), Headers({}), b"", "http://h/t")
     assert svc.dispatch(req).status == 200
     assert len(calls) == 2
+
+
+def test_purge_removes_only_old_deleted_instances(sqlite_url):
+    import datetime as dt
+    import uuid
+
+    from kumo.compute import models
+    from kumo.compute.purge import purge_deleted
+
+    d = kdb.Database(sqlite_url, pool_size=2)
+    now = dt.datetime(2030, 1, 31)
+
+    def instance(deleted: bool, days_ago: float) -> str:
+        at = now - dt.timedelta(days=days_ago)
+        iid = str(uuid.uuid4())
+        with d.session() as s:
+            s.add(models.Instance(
+                id=iid, project_id="p", user_id="u", display_name="s", hostname="s",
+                vm_state="deleted" if deleted else "active", flavor={}, vcpus=1,
+                memory_mb=64, root_gb=1, reservation_id="r-1", created_at=at,
+                updated_at=at, deleted=deleted, terminated_at=at if deleted else None))
+            s.add(models.InstanceAction(instance_id=iid, request_id="req", action="create",
+                                        project_id="p", user_id="u", events=[],
+                                        start_time=at, updated_at=at))
+        return iid
+
+    old, recent, live = instance(True, 31), instance(True, 29), instance(False, 400)
+    assert purge_deleted(d, 0, now=now) == 0  # 0: keep forever
+    assert purge_deleted(d, 30, now=now) == 1
+    with d.session(readonly=True) as s:
+        left = set(s.scalars(sa.select(models.Instance.id)))
+        actions = set(s.scalars(sa.select(models.InstanceAction.instance_id)))
+    assert left == actions == {recent, live}
+    assert old not in left
+    d.dispose()
