@@ -19,7 +19,8 @@ from kumo.common.http import (MAX_BODY_BYTES, BodyTimeout, ClientDisconnected, R
                               Request, Service, input_error)
 from kumo.common.policy import PolicyEngine
 from kumo.config import Settings
-from kumo.db import Database
+from kumo.db import Database, retrying
+from kumo.identity.tokens import share_metadata_secret
 
 LOG = logging.getLogger(__name__)
 
@@ -35,10 +36,14 @@ class Cloud:
 
         self.settings = settings
         self.services = services()  # importing them registers their policy defaults
-        self.db = db or Database(settings.db_url, pool_size=settings.worker_threads)
+        self.db = db or Database(settings.db_url, pool_size=settings.worker_threads,
+                                 pg_pool_size=settings.db_pool_size,
+                                 pg_max_overflow=settings.db_max_overflow)
         self.policy = PolicyEngine(str(settings.policy_path))
         self.identity = Identity(settings, self.db)
         self.identity.auth.load_keys()
+        share_metadata_secret(self.db, settings)
+        _retry_handlers(self.services)
         self.networking = Networking(settings, self.db)
         self.images = Images(settings, self.db)
         self.compute = Compute(self)
@@ -74,6 +79,16 @@ class Cloud:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def _retry_handlers(services: list[Service]) -> None:
+    """Wrap every route's handler in :func:`kumo.db.retrying`: a request whose first
+    write transaction fails on a deadlock or serialization failure (PostgreSQL) or a
+    locked database (SQLite) runs again from the start (nothing of it was kept)."""
+    for service in services:
+        for route in service.routes:
+            if not getattr(route.handler, "__wrapped_retrying__", False):
+                route.handler = retrying(route.handler)
 
 
 def services() -> list[Service]:

@@ -5,7 +5,8 @@
 - ``kumo api [--db URL]``: serve the API against an existing database (scale-out).
 - ``kumo db upgrade [--db URL]``: apply schema migrations.
 - ``kumo bootstrap [--db URL]``: create the bootstrap identity data and catalog.
-- ``kumo fernet rotate``: rotate the token keys.
+- ``kumo fernet rotate [--db URL]``: rotate the token keys (in the database: every API
+  process picks the new keys up without a restart).
 - ``kumo agent --controller URL --host NAME [--cloud NAME] [--compute-driver fake|netns]``:
   the per-host data-plane agent (:mod:`kumo.agent.agent`), and the compute agent
   (:mod:`kumo.agent.compute`) when a compute driver is given.
@@ -65,12 +66,10 @@ def prepare(settings: config.Settings, migrate: bool):
     from kumo import db
     from kumo.app import Cloud
     from kumo.identity.bootstrap import bootstrap
-    from kumo.identity.tokens import KeyRepository
     from kumo.image.bootstrap import bootstrap as image_bootstrap
     from kumo.network.bootstrap import bootstrap as network_bootstrap
 
     secure_state_dir(settings.state_dir)
-    KeyRepository(settings.fernet_key_dir, settings.fernet_max_active_keys).setup()
     if migrate:
         db.upgrade(settings.db_url)
     cloud = Cloud(settings)
@@ -229,8 +228,14 @@ def cmd_up(args) -> int:
               f"kumo: clouds.yaml written to {', '.join(map(str, paths))}\n")
     agents = []
     stopping = []
+    periodic = []
 
     def start_agent():
+        from kumo.common import periodic as periodic_mod
+
+        runner = periodic_mod.start(cloud)
+        if runner is not None:
+            periodic.append(runner)
         if settings.agent_in_process:
             agents.append(_in_process_agent(settings))
         agents.extend(_in_process_compute_agents(settings))
@@ -240,6 +245,8 @@ def cmd_up(args) -> int:
         if not stopping:
             stopping.append(time.monotonic())
             print(stopping_message(settings), flush=True)
+        for runner in periodic:
+            runner.stop()
         for agent in agents:  # first let no informer start another long poll...
             agent.informer.stop(timeout=0)
         cloud.stop_watches()  # ...then end those in flight at once
@@ -427,9 +434,24 @@ def cmd_api(args) -> int:
     from kumo.app import Cloud
     from kumo.identity.bootstrap import ensure_catalog
 
+    from kumo.common import periodic
+
+    secure_state_dir(settings.state_dir)
     cloud = Cloud(settings)
     ensure_catalog(cloud.identity)
-    serve(cloud, settings)
+    runners = []
+
+    def started():
+        runner = periodic.start(cloud)
+        if runner is not None:
+            runners.append(runner)
+
+    def stopping():
+        for runner in runners:
+            runner.stop()
+
+    serve(cloud, settings, on_ready=started, on_shutdown=stopping)
+    stopping()
     return 0
 
 
@@ -450,11 +472,25 @@ def cmd_bootstrap(args) -> int:
 
 
 def cmd_fernet_rotate(args) -> int:
-    from kumo.identity.tokens import KeyRepository
+    import sqlalchemy as sa
+
+    from kumo.db import Database
+    from kumo.identity.tokens import DatabaseKeyRepository
 
     settings = _settings(args)
-    KeyRepository(settings.fernet_key_dir, settings.fernet_max_active_keys).rotate()
-    print(f"kumo: rotated keys in {settings.fernet_key_dir}; restart API processes")
+    db = Database(settings.db_url, pg_pool_size=1, pg_max_overflow=0)
+    try:
+        keys = DatabaseKeyRepository(db, settings.fernet_max_active_keys).rotate()
+    except (LookupError, sa.exc.OperationalError, sa.exc.ProgrammingError) as e:
+        print(f"kumo: cannot rotate the keys in {settings.db_url.split('@')[-1]}: "
+              f"{str(e).splitlines()[0]} (start kumo up or kumo api once first)",
+              file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    print(f"kumo: rotated the token keys (now {', '.join(map(str, keys))}; the primary is "
+          f"{max(keys)}); API processes use them within cache_recheck_s "
+          f"({settings.cache_recheck_s:g} s), no restart needed")
     return 0
 
 
@@ -566,7 +602,9 @@ def main(argv: list[str] | None = None) -> int:
     boot.set_defaults(func=cmd_bootstrap)
     fernet = sub.add_parser("fernet", help="token keys")
     fsub = fernet.add_subparsers(dest="fernet_command", required=True)
-    fsub.add_parser("rotate").set_defaults(func=cmd_fernet_rotate)
+    rot = fsub.add_parser("rotate", help="rotate the token keys (kept in the database)")
+    rot.add_argument("--db", help="SQLAlchemy URL (default SQLite in the state dir)")
+    rot.set_defaults(func=cmd_fernet_rotate)
     agent = sub.add_parser(
         "agent", help="run the data-plane agent of one host",
         description="Watch the controller's desired state for one host and realize it "

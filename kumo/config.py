@@ -45,6 +45,19 @@ class Settings:
     demo_password: str = "secret"
     #: Worker threads that run request handlers (DB work, bcrypt).
     worker_threads: int = 40
+    #: PostgreSQL connections each API process keeps open (``pool_size``) and may open
+    #: beyond that under load (``max_overflow``): 10 + 15 = 25 at most, so three
+    #: processes fit PostgreSQL's default ``max_connections`` of 100 (see
+    #: :class:`kumo.db.Database`). SQLite's pools follow ``worker_threads``.
+    db_pool_size: int = 10
+    db_max_overflow: int = 15
+    #: Seconds between runs of the periodic jobs (:mod:`kumo.common.periodic`: pruning
+    #: revocation events, moving routers off dead L3 agents, purging old deleted
+    #: servers); each runs once per interval across all API processes.
+    periodic_interval_s: float = 60.0
+    #: Deleted servers whose rows (and instance actions) are purged this many days
+    #: after deletion; 0 keeps them forever.
+    compute_purge_deleted_days: int = 30
     #: Worker threads for the short hops that move streamed data (writing an upload's
     #: chunks to disk and hashing them, reading a download's chunks), apart from
     #: ``worker_threads`` so data transfers never starve API requests of threads.
@@ -74,7 +87,12 @@ class Settings:
     #: Seconds without a heartbeat after which an agent is shown as not alive
     #: (Neutron's ``agent_down_time``).
     agent_down_time_s: int = 75
-    #: Most bytes of image data the image store (``<state_dir>/images``) holds in
+    #: The image store's directory (Glance's ``filesystem_store_datadir``); empty
+    #: means ``<state_dir>/images``. Several API processes (``kumo api``) must share
+    #: one directory (a shared filesystem such as NFS), or an image uploaded through
+    #: one could not be downloaded through another.
+    image_store_dir: str = ""
+    #: Most bytes of image data the image store (``image_store_dir``) holds in
     #: total; an upload past it is refused with 413. 0 means no limit.
     image_store_quota_bytes: int = 0
     #: Image uploads and stagings a project may have in progress at once in one API
@@ -182,13 +200,23 @@ class Settings:
 
     @property
     def fernet_key_dir(self) -> Path:
+        """Where Fernet keys lived before they moved into the database (read once, on
+        the first start after the upgrade, by :mod:`kumo.identity.tokens`)."""
         return Path(self.state_dir) / "fernet-keys"
+
+    @property
+    def image_store_path(self) -> Path:
+        return Path(self.image_store_dir) if self.image_store_dir \
+            else Path(self.state_dir) / "images"
 
     def metadata_secret(self) -> str:
         """The metadata shared secret: the setting, else the content of
         ``<state_dir>/metadata_secret``, created (mode 0600, 64 hex digits) on first use.
         The API and every agent on the machine share the file; agents on other hosts
-        are given the setting."""
+        are given the setting. API processes agree on one secret through the database:
+        on start each one writes the database's secret into this file (or stores the
+        file's there if the database has none; :func:`kumo.identity.tokens.
+        share_metadata_secret`)."""
         if self.metadata_proxy_shared_secret:
             return self.metadata_proxy_shared_secret
         path = Path(self.state_dir) / "metadata_secret"

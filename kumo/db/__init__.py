@@ -2,11 +2,19 @@
 
 SQLite runs in WAL mode with foreign keys on; PostgreSQL is used as given. The schema is
 owned by Alembic (``kumo/db/migrations``): :func:`upgrade` brings any database to head.
+
+Connection pools on PostgreSQL are bounded so several API processes fit the server's
+``max_connections`` (see :class:`Database`); transactions that fail on a deadlock or a
+serialization failure are re-run by :func:`retrying` (see there for exactly when).
 """
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
+import random
 import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -18,15 +26,34 @@ class Base(orm.DeclarativeBase):
     """Declarative base of every Kumo table."""
 
 
+LOG = logging.getLogger(__name__)
+
+#: Per thread: how deep in :meth:`Database.session` it is, and how many write
+#: transactions it has committed (what :func:`retrying` looks at).
+_tls = threading.local()
+
+
 class Database:
     """One engine and its session factory.
 
     ``session()`` is a context manager yielding an ORM session in a transaction that
     commits on success and rolls back on any exception, so a failed request changes
     nothing. Callbacks passed to ``after_commit`` run only once the commit succeeded.
+
+    Pools: on SQLite, ``pool_size`` connections (+ as many overflow) per engine (one
+    writer engine, one reader engine). On PostgreSQL one engine serves both and holds
+    at most ``pg_pool_size + pg_max_overflow`` connections (defaults 10 + 15 = 25, the
+    settings ``db_pool_size``/``db_max_overflow``), so three API processes use at most
+    75 of PostgreSQL's default ``max_connections`` of 100 (97 once the 3
+    ``superuser_reserved_connections`` are taken off), leaving 22 for ``kumo`` commands
+    (migrations, ``fernet rotate``), ``psql`` and monitoring. A worker thread waiting
+    for a connection waits up to ``pool_timeout`` (30 s); requests mostly spend their
+    time elsewhere (bcrypt, JSON, the network), so 40 worker threads share 25
+    connections well.
     """
 
-    def __init__(self, url: str, pool_size: int = 20):
+    def __init__(self, url: str, pool_size: int = 20, pg_pool_size: int = 10,
+                 pg_max_overflow: int = 15):
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict = {}
@@ -36,7 +63,8 @@ class Database:
             kwargs.update(connect_args={"check_same_thread": False, "timeout": 30},
                           pool_size=pool_size, max_overflow=pool_size)
         else:
-            kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
+            kwargs.update(pool_size=max(1, pg_pool_size),
+                          max_overflow=max(0, pg_max_overflow), pool_pre_ping=True)
         self.engine = sa.create_engine(url, **kwargs)
         self.read_engine = self.engine
         if self.is_sqlite:
@@ -73,13 +101,17 @@ class Database:
         lock = self._write_lock if self.is_sqlite and not readonly else None
         if lock is not None:
             lock.acquire()
+        _tls.depth = getattr(_tls, "depth", 0) + 1
         try:
             yield session
             session.commit()
+            if not readonly:
+                _tls.writes = getattr(_tls, "writes", 0) + 1
         except BaseException:
             session.rollback()
             raise
         finally:
+            _tls.depth -= 1
             self._local.session = None
             callbacks = session.info.pop("after_commit", [])
             session.close()
@@ -91,6 +123,72 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         self.read_engine.dispose()
+
+
+#: SQLSTATEs worth re-running a transaction for: serialization_failure, deadlock_detected.
+RETRY_SQLSTATES = ("40001", "40P01")
+
+
+def is_retriable(error: BaseException) -> bool:
+    """Whether ``error`` is a transient conflict that a fresh transaction may not hit:
+    PostgreSQL's serialization failure (40001) or deadlock (40P01), SQLite's "database
+    is locked". Anything else (constraint violations, bad input, lost connections) is
+    not."""
+    orig = getattr(error, "orig", None) or error
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate in RETRY_SQLSTATES:
+        return True
+    import sqlite3
+    return (isinstance(orig, sqlite3.OperationalError)
+            and "database is locked" in str(orig))
+
+
+def in_transaction() -> bool:
+    """Whether this thread is inside a :meth:`Database.session`."""
+    return getattr(_tls, "depth", 0) > 0
+
+
+def writes_committed() -> int:
+    """How many write transactions this thread has committed so far."""
+    return getattr(_tls, "writes", 0)
+
+
+def retrying(fn=None, *, attempts: int = 5, first_delay_s: float = 0.02,
+             max_delay_s: float = 1.0):
+    """Decorator: re-run ``fn`` when it raises a retriable conflict
+    (:func:`is_retriable`), as oslo.db's ``wrap_db_retry`` does, at most ``attempts``
+    times in all, sleeping ``first_delay_s`` doubling up to ``max_delay_s`` (with
+    jitter) in between.
+
+    ``fn`` is re-run only when that is safe: it must have started outside any
+    transaction (inside one, the error goes up to whoever opened it: the whole
+    transaction is what must run again), and it must not have committed a write
+    transaction before the one that failed (re-running it would repeat that write).
+    In every other case the error is raised as it is. The last error is raised once
+    the attempts are spent."""
+    if fn is None:
+        return functools.partial(retrying, attempts=attempts, first_delay_s=first_delay_s,
+                                 max_delay_s=max_delay_s)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        delay = first_delay_s
+        for attempt in range(1, attempts + 1):
+            outer = in_transaction()
+            before = writes_committed()
+            try:
+                return fn(*args, **kwargs)
+            except Exception as e:
+                if (attempt == attempts or outer or writes_committed() != before
+                        or not is_retriable(e)):
+                    raise
+                LOG.info("retrying %s after a database conflict (attempt %d of %d): %r",
+                         getattr(fn, "__qualname__", fn), attempt, attempts,
+                         getattr(e, "orig", e))
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, max_delay_s)
+    wrapper.__wrapped_retrying__ = True
+    return wrapper
 
 
 class Prepared:

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import from_timestamp, to_timestamp, utcnow
 from kumo.identity import models
-from kumo.identity.tokens import KeyRepository, TokenCodec, TokenPayload, new_audit_id
+from kumo.identity.tokens import (DatabaseKeyRepository, TokenCodec, TokenPayload,
+                                  new_audit_id)
 
 #: Revocation events older than the token lifetime plus this margin (s) are pruned.
 REVOCATION_MARGIN_S = 600
@@ -51,12 +52,22 @@ class Auth:
     def __init__(self, identity):
         self.identity = identity
         settings = identity.settings
-        self.keys = KeyRepository(settings.fernet_key_dir, settings.fernet_max_active_keys)
-        self.codec: TokenCodec | None = None
+        self.keys = DatabaseKeyRepository(identity.db, settings.fernet_max_active_keys,
+                                          legacy_dir=settings.fernet_key_dir)
 
     def load_keys(self) -> None:
-        """(Re)load the Fernet key repository, e.g. after a rotation."""
-        self.codec = TokenCodec(self.keys.keys())
+        """Set up the key repository if it is empty (importing an on-disk one) and
+        check the keys load."""
+        self.keys.setup()
+        self.identity.cache.invalidate()
+        self.codec  # noqa: B018  (raises if the keys do not load)
+
+    @property
+    def codec(self) -> TokenCodec:
+        """The codec over the current keys, reloaded whenever the identity revision
+        changes (a rotation bumps it, in any process)."""
+        return self.identity.cache.get("fernet-codec",
+                                       lambda: TokenCodec(self.keys.keys()))
 
     # -- issue ----------------------------------------------------------------
     def authenticate(self, auth: dict) -> AuthToken:

@@ -183,3 +183,17 @@ class RevocationEvent(Base):
     application_credential_id: orm.Mapped[str | None] = orm.mapped_column(ID, nullable=True)
     issued_before: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime(timezone=False))
     revoked_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime, index=True)
+
+
+class FernetKey(Base):
+    """The Fernet key repository, shared by every API process (Keystone's
+    ``fernet-keys`` directory as rows): ``idx`` 0 is the staged key, the highest the
+    primary. Keys are stored as they are (URL-safe base64, 44 characters), not
+    encrypted: whoever can read this table can also read password hashes and mint
+    tokens, so access to the database is what must be guarded."""
+
+    __tablename__ = "identity_fernet_key"
+    idx: orm.Mapped[int] = orm.mapped_column(sa.Integer, primary_key=True,
+                                             autoincrement=False)
+    key: orm.Mapped[str] = orm.mapped_column(sa.String(64))
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)

@@ -6,23 +6,33 @@ times (float seconds since the epoch, UTC, microsecond precision), audit ids and
 application credential id. Validating one needs the key repository only, never a
 database row per token. The padding ``=`` is stripped, as Keystone does.
 
-Keys live in ``<state_dir>/fernet-keys/`` as files ``0``, ``1``...: the highest number is
-the primary (encrypts), every key decrypts, ``0`` is the staged next primary, exactly as
-``keystone-manage fernet_rotate`` lays them out.
+Keys live in the database (table ``identity_fernet_key``, :class:`DatabaseKeyRepository`)
+so every API process on one database shares them, numbered as
+``keystone-manage fernet_rotate`` lays out its directory: the highest number is the
+primary (encrypts), every key decrypts, ``0`` is the staged next primary. A rotation is
+one transaction that also bumps the ``identity`` revision, so every process reloads the
+keys within ``cache_recheck_s``; since the new primary was the staged key every process
+already held, a token issued with it by one process validates on all the others even
+before they reload. :class:`KeyRepository` is the older on-disk layout
+(``<state_dir>/fernet-keys/``), imported into the database on the first start.
 """
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+
+import sqlalchemy as sa
 
 import msgpack
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from kumo.common import exceptions as exc
 
+LOG = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 METHODS = ("password", "token", "application_credential", "totp", "external")
 
@@ -92,6 +102,142 @@ class KeyRepository:
         with os.fdopen(fd, "wb") as f:
             f.write(key)
         tmp.replace(path)
+
+
+class DatabaseKeyRepository:
+    """The Fernet keys in table ``identity_fernet_key``, shared by every API process
+    on the database ``db`` (see the module doc). ``legacy_dir``: an on-disk
+    repository imported by :meth:`setup` when the table is empty."""
+
+    def __init__(self, db, max_active_keys: int = 3, legacy_dir: Path | None = None):
+        self.db = db
+        self.max_active_keys = max(2, max_active_keys)
+        self.legacy_dir = Path(legacy_dir) if legacy_dir else None
+
+    def keys(self) -> list[bytes]:
+        """Keys, primary first. Raises ``LookupError`` if none were set up."""
+        from kumo.identity.models import FernetKey
+
+        with self.db.session(readonly=True) as s:
+            rows = s.execute(sa.select(FernetKey.idx, FernetKey.key)
+                             .order_by(FernetKey.idx.desc())).all()
+        if not rows:
+            raise LookupError("no Fernet keys in the database (table identity_fernet_key)")
+        return [key.encode() for _, key in rows]
+
+    def setup(self) -> str:
+        """Fill an empty repository: import ``legacy_dir``'s keys if it has any, else
+        create keys ``0`` (staged) and ``1`` (primary). Returns ``"present"``,
+        ``"imported"`` or ``"created"``. Safe when several processes start at once
+        (the ``identity`` revision row serializes them)."""
+        from kumo.db import retrying
+
+        try:
+            return retrying(self._setup)()
+        except sa.exc.IntegrityError:  # another process filled it at the same moment
+            self.keys()
+            return "present"
+
+    def _setup(self) -> str:
+        from kumo.common.timeutils import utcnow
+        from kumo.identity.manager import AREA, bump
+        from kumo.identity.models import FernetKey
+
+        with self.db.session() as s:
+            if s.scalar(sa.select(FernetKey.idx).limit(1)) is not None:
+                return "present"
+            bump(s, AREA)  # takes the revision row: concurrent setups queue here
+            if s.scalar(sa.select(FernetKey.idx).limit(1)) is not None:
+                return "present"
+            found: dict[int, bytes] = {}
+            if self.legacy_dir is not None and self.legacy_dir.is_dir():
+                try:
+                    keys = KeyRepository(self.legacy_dir).keys()
+                    indexes = sorted((int(p.name) for p in self.legacy_dir.iterdir()
+                                      if p.name.isdigit()), reverse=True)
+                    found = dict(zip(indexes, keys))
+                except (FileNotFoundError, ValueError):
+                    found = {}
+            how = "imported" if found else "created"
+            if not found:
+                found = {0: Fernet.generate_key(), 1: Fernet.generate_key()}
+            now = utcnow()
+            for idx, key in found.items():
+                Fernet(key)  # refuse a malformed key file rather than store it
+                s.add(FernetKey(idx=idx, key=key.decode(), created_at=now))
+        if how == "imported":
+            LOG.warning("imported the Fernet keys of %s into the database; that directory "
+                        "is no longer read", self.legacy_dir)
+        return how
+
+    def rotate(self) -> list[int]:
+        """Promote the staged key to primary, stage a new one, drop the oldest
+        secondaries beyond ``max_active_keys``: one transaction, which also bumps the
+        ``identity`` revision so every API process reloads the keys. Returns the key
+        numbers now in the repository."""
+        from kumo.db import retrying
+
+        return retrying(self._rotate)()
+
+    def _rotate(self) -> list[int]:
+        from kumo.common.timeutils import utcnow
+        from kumo.identity.manager import AREA, bump
+        from kumo.identity.models import FernetKey
+
+        with self.db.session() as s:
+            bump(s, AREA)  # first: concurrent rotations queue on the revision row
+            rows = {r.idx: r for r in s.scalars(sa.select(FernetKey))}
+            if 0 not in rows:
+                raise LookupError("no staged Fernet key (0) in the database")
+            now = utcnow()
+            top = max(rows)
+            s.add(FernetKey(idx=top + 1, key=rows[0].key, created_at=now))
+            rows[0].key = Fernet.generate_key().decode()
+            rows[0].created_at = now
+            secondaries = sorted(i for i in rows if i != 0)
+            while len(secondaries) + 2 > self.max_active_keys:
+                s.delete(rows[secondaries.pop(0)])
+            return sorted([0, *secondaries, top + 1])
+
+
+METADATA_SECRET = "metadata_secret"
+
+
+def share_metadata_secret(db, settings) -> str:
+    """Make this process use the cloud's one metadata secret: with the
+    ``metadata_proxy_shared_secret`` setting, that (nothing is stored); else the
+    database's (written into ``<state_dir>/metadata_secret`` for this machine's
+    agents when the file differs), and when the database has none yet, this process's
+    file (created if absent) is stored there. Returns the secret."""
+    from kumo.db.models import SharedSecret
+
+    if settings.metadata_proxy_shared_secret:
+        return settings.metadata_proxy_shared_secret
+    with db.session(readonly=True) as s:
+        row = s.get(SharedSecret, METADATA_SECRET)
+        shared = row.value if row is not None else None
+    if shared is None:
+        local = settings.metadata_secret()
+        try:
+            with db.session() as s:
+                s.add(SharedSecret(name=METADATA_SECRET, value=local))
+            return local
+        except sa.exc.IntegrityError:  # another process stored one first
+            with db.session(readonly=True) as s:
+                shared = s.get(SharedSecret, METADATA_SECRET).value
+    path = Path(settings.state_dir) / "metadata_secret"
+    try:
+        current = path.read_text().strip()
+    except FileNotFoundError:
+        current = None
+    if current != shared:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(shared)
+        tmp.replace(path)
+    return shared
 
 
 class TokenCodec:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from pathlib import Path
 from typing import Iterable
 
 import sqlalchemy as sa
@@ -186,7 +185,7 @@ class Images:
     def __init__(self, settings: Settings, db: Database):
         self.settings = settings
         self.db = db
-        self.store = FileStore(Path(settings.state_dir) / "images")
+        self.store = FileStore(settings.image_store_path)
         self.slots = UploadSlots(settings.max_concurrent_uploads_per_project)
 
     # -- reads ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The local filesystem store of image data (Glance's ``file`` store).
 
-Layout under ``root`` (``<state_dir>/images``)::
+Layout under ``root`` (the ``image_store_dir`` setting, default ``<state_dir>/images``;
+several API processes share one directory, on a shared filesystem across machines)::
 
     <id>            the data of an active (or deactivated) image
     staging/<id>    data staged for interoperable import (``glance-direct``)
@@ -10,12 +11,18 @@ Writes go chunk by chunk (a :class:`Writer`, fed by the API edge as the body arr
 to a temporary file (never holding the image in memory, opened by the first write),
 hashing as they go; a failure at any point (client disconnect, size limit, checksum
 mismatch) removes the temporary file, so no partial data is ever visible.
+
+A process starting removes only *stale* temporary files (untouched for
+:data:`STALE_TMP_S`: left by a process that crashed mid-upload), never those of uploads
+another process sharing the store is writing (each write touches its file, and an upload
+idle past ``body_idle_timeout_s`` is aborted long before).
 """
 from __future__ import annotations
 
 import errno
 import hashlib
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +32,9 @@ from kumo.common import exceptions as exc
 
 CHUNK = 1 << 16
 STORE_ID = "file"
+#: Age (s since the last write) past which a temporary upload file is a crash's
+#: leftover that a starting process removes.
+STALE_TMP_S = 3600.0
 
 
 class StorageQuotaFull(exc.PayloadTooLarge):
@@ -125,14 +135,28 @@ class Writer:
 class FileStore:
     """Image data on the local filesystem under ``root``."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, stale_tmp_s: float = STALE_TMP_S):
         self.root = Path(root)
         self.tmp = self.root / ".tmp"
         self.staging = self.root / "staging"
         for path in (self.root, self.tmp, self.staging):
             path.mkdir(parents=True, exist_ok=True)
-        for leftover in self.tmp.iterdir():  # uploads cut short by a crash
-            leftover.unlink(missing_ok=True)
+        self.remove_stale(stale_tmp_s)
+
+    def remove_stale(self, older_than_s: float = STALE_TMP_S) -> int:
+        """Remove temporary files not written for ``older_than_s`` seconds (uploads cut
+        short by a crash); uploads in progress, in this process or another sharing the
+        store, are left alone. Returns how many were removed."""
+        horizon = time.time() - older_than_s
+        removed = 0
+        for leftover in self.tmp.iterdir():
+            try:
+                if leftover.stat().st_mtime < horizon:
+                    leftover.unlink()
+                    removed += 1
+            except FileNotFoundError:  # finished or removed meanwhile
+                pass
+        return removed
 
     def path(self, image_id: str) -> Path:
         return self.root / image_id

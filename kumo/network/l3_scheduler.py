@@ -11,6 +11,8 @@ Internal API (``networking.l3_scheduler``; every write inside
   (an L3 agent's heartbeat calls it, so routers made while no agent was alive get one).
 - :meth:`L3Scheduler.add` / :meth:`L3Scheduler.remove`: the admin routes
   ``POST /v2.0/agents/{id}/l3-routers`` and ``DELETE .../l3-routers/{router_id}``.
+- :meth:`L3Scheduler.reschedule_from_dead` ``(session)``: move routers off L3 agents
+  that are down (the periodic job ``l3_reschedule`` calls it).
 - :meth:`L3Scheduler.hosts` ``(session, router_ids)`` -> ``{router_id: host}`` (the
   feed's router items carry it as ``"host"``).
 
@@ -182,3 +184,32 @@ class L3Scheduler:
     def forget_router(self, session, router_id: str) -> None:
         """Before a router is deleted: drop its binding."""
         session.execute(sa.delete(B).where(B.router_id == router_id))
+
+    def stranded(self, session) -> list[str]:
+        """Ids of routers hosted by an L3 agent that is down (no heartbeat for
+        ``agent_down_time_s``), when some alive agent could take them (else ``[]``:
+        they stay where they are). As in Neutron, routers stay on an agent that is
+        only administratively disabled."""
+        alive = self.net.agents.alive_clause()
+        ids = list(session.scalars(
+            sa.select(B.router_id).join(A, A.id == B.l3_agent_id)
+            .where(~alive).order_by(B.router_id)))
+        if not ids or self._least_loaded(session) is None:
+            return []
+        return ids
+
+    def reschedule_from_dead(self, session) -> list[str]:
+        """Move every :meth:`stranded` router to the least-loaded alive agent
+        (Neutron's ``allow_automatic_l3agent_failover``), re-binding its ports (feed
+        changes for the old and new hosts). Returns the ids of the routers moved. Run
+        periodically (:mod:`kumo.common.periodic`)."""
+        moved = []
+        for router_id in self.stranded(session):
+            router = session.get(R, router_id)
+            if router is None:
+                continue
+            session.delete(session.get(B, router_id))
+            session.flush()
+            if self.place(session, router) is not None:  # feed changes: place's
+                moved.append(router_id)
+        return moved

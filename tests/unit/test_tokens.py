@@ -72,3 +72,45 @@ def test_setup_is_idempotent(tmp_path):
     keys = repo.keys()
     repo.setup()
     assert repo.keys() == keys
+
+
+def _db(tmp_path):
+    from kumo import db as kdb
+
+    url = f"sqlite:///{tmp_path / 'kumo.db'}"
+    kdb.upgrade(url)
+    return kdb.Database(url, pool_size=2)
+
+
+def test_first_start_imports_the_on_disk_repository(tmp_path):
+    from kumo.identity.tokens import DatabaseKeyRepository
+
+    disk = KeyRepository(tmp_path / "fernet-keys", max_active_keys=3)
+    disk.setup()
+    disk.rotate()
+    token = TokenCodec(disk.keys()).encode(_payload())
+    d = _db(tmp_path)
+    repo = DatabaseKeyRepository(d, 3, legacy_dir=tmp_path / "fernet-keys")
+    assert repo.setup() == "imported"
+    assert repo.keys() == disk.keys()
+    assert repo.setup() == "present"
+    assert TokenCodec(repo.keys()).decode(token).user_id == _payload().user_id
+    d.dispose()
+
+
+def test_database_rotation_promotes_the_staged_key(tmp_path):
+    from kumo.identity.tokens import DatabaseKeyRepository
+
+    d = _db(tmp_path)
+    repo = DatabaseKeyRepository(d, 3, legacy_dir=tmp_path / "none")
+    assert repo.setup() == "created"
+    primary, staged = repo.keys()
+    old = TokenCodec(repo.keys()).encode(_payload())
+    assert repo.rotate() == [0, 1, 2]
+    keys = repo.keys()
+    assert keys[0] == staged and keys[1] == primary and keys[2] not in (primary, staged)
+    assert TokenCodec(keys).decode(old).user_id == _payload().user_id
+    assert repo.rotate() == [0, 2, 3]  # three active keys: 1 is gone
+    with pytest.raises(exc.NotFound):
+        TokenCodec(repo.keys()).decode(old)
+    d.dispose()
