@@ -428,7 +428,8 @@ def cmd_api(args) -> int:
 
     cloud = Cloud(settings)
     ensure_catalog(cloud.identity)
-    serve(cloud, settings)
+    # Shutting down ends the feeds' long polls at once (agents reconnect elsewhere).
+    serve(cloud, settings, on_shutdown=cloud.stop_watches)
     return 0
 
 

@@ -25,7 +25,12 @@ holds a worker thread:
   each ``next`` runs in a short worker-thread hop (so it may read files), each send
   waits on the event loop (a slow reader holds no thread); with a ``content-length``
   header it is sent as is, without one chunked. The iterator's ``close()`` (a
-  generator's ``finally``) runs when the response ends or fails.
+  generator's ``finally``) runs when the response ends or fails;
+- a handler may return a :class:`Pending` instead of a :class:`Reply` (a long poll
+  with nothing to answer yet): the edge awaits ``pending.wait()`` on the event loop,
+  holding no worker thread, then calls ``pending.then()`` in a short worker-thread hop
+  (errors rendered as by :meth:`Service.dispatch`), which answers or waits again. A
+  client that disconnects meanwhile ends the wait (nothing is sent).
 """
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ import math
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 import jsonschema
 from starlette.datastructures import Headers, QueryParams
@@ -66,6 +71,21 @@ class Reply:
         if isinstance(self.body, bytes):
             return self.body
         return json.dumps(self.body, separators=(",", ":")).encode()
+
+
+class Pending:
+    """A handler's answer that is not ready yet (see the module docstring):
+    ``wait`` is an ``async`` callable returning when it is worth checking again (a
+    wake-up or the deadline); ``then`` runs in a worker thread and returns the
+    :class:`Reply` or another :class:`Pending`. Neither is called after the client
+    left."""
+
+    __slots__ = ("wait", "then")
+
+    def __init__(self, wait: Callable[[], Awaitable[None]],
+                 then: Callable[[], "Reply | Pending"]):
+        self.wait = wait
+        self.then = then
 
 
 class Request:
@@ -381,20 +401,35 @@ class Service:
         if self.media_type is not None:
             self.media_type(req)
 
-    def dispatch(self, req: Request) -> Reply:
+    def dispatch(self, req: Request) -> Reply | Pending:
         """Authenticate, route and run the handler; errors become fault replies.
 
         Bad input that only shows deep down (a RecursionError, an integer or float the
         database cannot hold, a string it cannot encode) is a 400, not a 500: see
-        :func:`input_error`."""
+        :func:`input_error`. A handler's :class:`Pending` is returned as is (the edge
+        waits, then calls :meth:`resume`)."""
+        return self._run(req, self._handle)
+
+    def resume(self, req: Request, pending: Pending) -> Reply | Pending:
+        """Run ``pending.then()`` (in a worker thread) as :meth:`dispatch` runs a
+        handler: errors become fault replies."""
+        return self._run(req, lambda r: pending.then())
+
+    def _handle(self, req: Request) -> Reply | Pending:
+        check_text(req)
+        route, params = self.match(req.method, req.path)
+        req.params = params
+        req.context = self.context_for(req, route)
+        if req.body:
+            self.check_media_type(req)
+        return route.handler(req)
+
+    def _run(self, req: Request, step: Callable[[Request], Reply | Pending]
+             ) -> Reply | Pending:
         try:
-            check_text(req)
-            route, params = self.match(req.method, req.path)
-            req.params = params
-            req.context = self.context_for(req, route)
-            if req.body:
-                self.check_media_type(req)
-            reply = route.handler(req)
+            reply = step(req)
+            if isinstance(reply, Pending):
+                return reply
         except exc.KumoError as e:
             reply = self.fault_reply(req, e)
         except Exception as e:
