@@ -449,6 +449,8 @@ def cmd_api(args) -> int:
     def stopping():
         for runner in runners:
             runner.stop()
+        # ends the feeds' long polls at once (agents reconnect elsewhere)
+        cloud.stop_watches()
 
     serve(cloud, settings, on_ready=started, on_shutdown=stopping)
     stopping()

@@ -25,7 +25,7 @@ from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
 from kumo.common.timeutils import utcnow
 from kumo.config import Settings
-from kumo.db import Database, Prepared, after_commit
+from kumo.db import Database, Prepared
 from kumo.identity import models as identity_models
 from kumo.network import exceptions as nexc
 from kumo.network.models import core as models
@@ -109,7 +109,7 @@ class Networking:
             "resource_id": resource_id, "host": host, "op": op, "at": utcnow()})
         if not session.info.get("network_notify"):
             session.info["network_notify"] = True
-            after_commit(session, self.feed.notify)
+            self.feed.wrote(session)
 
     def check_quota(self, session, project_id: str, resource: str, delta: int = 1) -> None:
         """409 OverQuota if ``project_id`` may not have ``delta`` more ``resource``s
