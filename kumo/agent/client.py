@@ -105,10 +105,11 @@ class ControllerClient:
         self.service_type = service_type
         self._interface = interface or "public"
         self._region = region_name
-        #: service type -> root URL given by the caller (no catalog lookup for them)
-        self._overrides = {k: v.rstrip("/") for k, v in (endpoints or {}).items() if v}
+        #: service type -> root given by the caller as an endpoint (no catalog lookup
+        #: for them; a trailing version is dropped as from the catalog's)
+        self._overrides = {k: service_root(v) for k, v in (endpoints or {}).items() if v}
         if endpoint:
-            self._overrides[service_type] = endpoint.rstrip("/")
+            self._overrides[service_type] = service_root(endpoint)
         self._lock = threading.Lock()
         self._roots: dict[str, str] = dict(self._overrides)
 
@@ -150,10 +151,11 @@ class ControllerClient:
     @classmethod
     def from_token(cls, endpoint: str, token: str,
                    endpoints: dict[str, str] | None = None) -> "ControllerClient":
-        """A fixed token with no catalog: the networking root ``endpoint``
-        (``http://host:port/networking``) and other services' roots in ``endpoints``
-        (``{"compute": ..., "image": ...}``); a service not given raises
-        :class:`ControllerError` when used."""
+        """A fixed token with no catalog: the networking endpoint ``endpoint``
+        (``http://host:port/networking``) and other services' endpoints in
+        ``endpoints`` (``{"compute": "http://host:port/compute/v2.1", ...}``), taken as
+        the catalog's would be; a service not given raises :class:`ControllerError`
+        when used."""
         from keystoneauth1 import token_endpoint
 
         return cls(ks_session.Session(auth=token_endpoint.Token(endpoint, token)),
