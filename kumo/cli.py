@@ -42,7 +42,7 @@ def _settings(args) -> config.Settings:
 #: user_data in the database and its WAL, the metadata HMAC key, clouds.yaml's
 #: passwords); tightened to 0600 on every start, for state made by older versions.
 SECRET_FILES = ("kumo.db", "kumo.db-wal", "kumo.db-shm", "metadata_secret", "clouds.yaml",
-                "kumo.yaml")
+                "kumo.yaml", "agent_password")
 
 
 def secure_state_dir(path: str | Path) -> Path:
@@ -79,32 +79,46 @@ def prepare(settings: config.Settings, migrate: bool):
     return cloud
 
 
-def clouds_yaml(settings: config.Settings) -> dict:
-    """The ``clouds.yaml`` entries ``kumo-admin`` and ``kumo`` (demo)."""
+#: The clouds.yaml cloud of the agents' service user (only in ``<state>/clouds.yaml``).
+AGENT_CLOUD = "kumo-agent"
+
+
+def clouds_yaml(settings: config.Settings, agent: bool = False) -> dict:
+    """The ``clouds.yaml`` entries ``kumo-admin`` and ``kumo`` (demo), and with
+    ``agent`` the agents' service user :data:`AGENT_CLOUD`."""
     def cloud(user, password, project):
         return {"auth": {"auth_url": settings.base_url + "/identity", "username": user,
                          "password": password, "project_name": project,
                          "user_domain_name": "Default", "project_domain_name": "Default"},
                 "region_name": settings.region, "interface": "public",
                 "identity_api_version": 3}
-    return {"kumo-admin": cloud("admin", settings.admin_password, "admin"),
-            "kumo": cloud("demo", settings.demo_password, "demo")}
+    entries = {"kumo-admin": cloud("admin", settings.admin_password, "admin"),
+               "kumo": cloud("demo", settings.demo_password, "demo")}
+    if agent:
+        entries[AGENT_CLOUD] = cloud(settings.agent_username, settings.agent_secret(),
+                                     settings.agent_project_name)
+    return entries
 
 
 def write_clouds_yaml(settings: config.Settings) -> list[Path]:
-    """Write ``<state>/clouds.yaml`` and merge our clouds into the user's
-    ``~/.config/openstack/clouds.yaml`` (other clouds there are kept)."""
-    entries = clouds_yaml(settings)
+    """Write ``<state>/clouds.yaml`` (with the agents' :data:`AGENT_CLOUD`, for ``kumo
+    agent --cloud kumo-agent`` on this machine) and merge ``kumo-admin`` and ``kumo``
+    into the user's ``~/.config/openstack/clouds.yaml`` (other clouds there are kept).
+    Both files are 0600."""
     written = []
-    for path in (Path(settings.state_dir) / "clouds.yaml",
-                 Path.home() / ".config" / "openstack" / "clouds.yaml"):
+    for path, agent in ((Path(settings.state_dir) / "clouds.yaml", True),
+                        (Path.home() / ".config" / "openstack" / "clouds.yaml", False)):
+        entries = clouds_yaml(settings, agent=agent)
         path.parent.mkdir(parents=True, exist_ok=True)
         data = {}
         if path.is_file():
             data = yaml.safe_load(path.read_text()) or {}
         data.setdefault("clouds", {}).update(entries)
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        path.chmod(0o600)
+        # 0600 before a password is written (whatever the umask or the old file's mode)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(yaml.safe_dump(data, sort_keys=False))
         written.append(path)
     return written
 
@@ -299,12 +313,11 @@ def stopping_message(settings: config.Settings) -> str:
 
 def _in_process_agent(settings: config.Settings):
     """Start the machine's own agent (drivers from ``agent_drivers``) against this
-    server, as admin."""
+    server, as the agents' service user."""
     from kumo.agent import agent as agent_mod
     from kumo.agent.client import ControllerClient
 
-    client = ControllerClient.from_password(settings.base_url + "/identity", "admin",
-                                            settings.admin_password, "admin")
+    client = ControllerClient.from_settings(settings)  # the service user, not admin
     agent = agent_mod.from_settings(settings, client)
     # A long poll in flight holds the server's graceful shutdown: keep it short here.
     agent.informer.wait_s = min(agent.informer.wait_s, 5.0)
@@ -321,7 +334,7 @@ def _compute_agent_count(settings: config.Settings) -> int:
 def _in_process_compute_agents(settings: config.Settings) -> list:
     """Start ``compute_fake_hosts`` compute agents ``fake-0``.. with the fake driver,
     and the machine's own with ``agent_compute_driver`` when set, against this server
-    as admin (one shared keystone session)."""
+    as the agents' service user (one shared keystone session)."""
     if not _compute_agent_count(settings):
         return []
     import socket
@@ -329,10 +342,8 @@ def _in_process_compute_agents(settings: config.Settings) -> list:
     from kumo.agent import compute
     from kumo.agent.client import ControllerClient
 
-    ctrl = ControllerClient.from_password(settings.base_url + "/identity", "admin",
-                                          settings.admin_password, "admin")
-    client = compute.ComputeClient.from_controller(
-        ctrl, endpoint=settings.base_url + "/compute")
+    # the service user; the compute and image endpoints from its catalog
+    client = compute.ComputeClient.from_controller(ControllerClient.from_settings(settings))
     agents = []
     hosts = [(f"fake-{i}", "fake") for i in range(int(settings.compute_fake_hosts))]
     if settings.agent_compute_driver:
@@ -363,17 +374,58 @@ def _in_process_compute_agents(settings: config.Settings) -> list:
     return agents
 
 
+def _agent_client(args, settings: config.Settings):
+    """``kumo agent``'s credentials: the service user, never admin by default. A
+    clouds.yaml cloud (``--cloud``; ``<state>/clouds.yaml`` is searched first, and its
+    ``kumo-agent`` cloud is the default when neither ``--cloud`` nor ``--controller``
+    is given), else password auth at ``--controller`` as ``--os-username`` (setting
+    ``agent_username``) in ``--os-project-name`` (``agent_project_name``) with
+    ``--os-password`` (``OS_PASSWORD``, the ``agent_password`` setting, or the
+    ``<state>/agent_password`` file ``kumo up`` made), or a ``--token``. Endpoints come
+    from the catalog. Prints why and returns None when it cannot."""
+    from kumo.agent import client as client_mod
+
+    state_clouds = Path(settings.state_dir) / "clouds.yaml"
+    files = None
+    if not args.cloud and not args.controller and _has_cloud(state_clouds, AGENT_CLOUD):
+        args.cloud = AGENT_CLOUD
+    if args.cloud and _has_cloud(state_clouds, args.cloud):
+        files = [str(state_clouds)]
+    token = args.token or os.environ.get("KUMO_AGENT_TOKEN")
+    password = (args.os_password or os.environ.get("OS_PASSWORD")
+                or settings.agent_secret(create=False))
+    if not args.cloud and args.controller and not token and not password:
+        print("kumo: no password for the agent user: give --os-password, the "
+              "agent_password setting, or --cloud kumo-agent", file=sys.stderr)
+        return None
+    try:
+        return client_mod.connect(
+            controller=args.controller, cloud=args.cloud, token=token, password=password,
+            username=args.os_username or settings.agent_username,
+            project_name=args.os_project_name or settings.agent_project_name,
+            config_files=files, region_name=settings.region)
+    except ValueError as e:
+        print(f"kumo: {e}", file=sys.stderr)
+        return None
+
+
+def _has_cloud(path: Path, name: str) -> bool:
+    try:
+        return name in ((yaml.safe_load(path.read_text()) or {}).get("clouds") or {})
+    except (OSError, yaml.YAMLError, AttributeError):
+        return False
+
+
 def cmd_agent(args) -> int:
     from kumo.agent import agent as agent_mod
-    from kumo.agent import client as client_mod
 
     settings = config.load(args.state_dir)
     secure_state_dir(settings.state_dir)
     if args.driver:
         settings.agent_drivers = args.driver
-    client = client_mod.connect(controller=args.controller, cloud=args.cloud,
-                                token=args.token or os.environ.get("KUMO_AGENT_TOKEN"),
-                                password=settings.admin_password)
+    client = _agent_client(args, settings)
+    if client is None:
+        return 2
     if args.compute_driver is not None:
         settings.agent_compute_driver = args.compute_driver
     agent = agent_mod.from_settings(settings, client, host=args.host)
@@ -614,13 +666,22 @@ def main(argv: list[str] | None = None) -> int:
                     "'fake' driver is available for now: it realizes nothing in the "
                     "kernel and reports ports bound to the host ACTIVE.")
     agent.add_argument("--controller", help="the controller's base URL, e.g. "
-                       "http://127.0.0.1:5000 (password auth as admin with the "
-                       "admin_password setting, or KUMO_AGENT_TOKEN)")
+                       "http://127.0.0.1:5000: password auth at <URL>/identity as the "
+                       "agents' service user (see --os-*), or KUMO_AGENT_TOKEN; "
+                       "endpoints from the catalog")
     agent.add_argument("--host", help="the host name served (ports' binding:host_id; "
                        "default: setting agent_host, else this machine's hostname)")
-    agent.add_argument("--cloud", help="authenticate with this clouds.yaml cloud, e.g. "
-                       "kumo-admin (the endpoint comes from its catalog)")
-    agent.add_argument("--token", help="a fixed admin token (with --controller)")
+    agent.add_argument("--cloud", help="authenticate with this clouds.yaml cloud "
+                       "(<state>/clouds.yaml first; default kumo-agent there when no "
+                       "--controller): the agents' service user kumo up wrote")
+    agent.add_argument("--token", help="a token to scope to --os-project-name (with "
+                       "--controller)")
+    agent.add_argument("--os-username", help="the agent user (with --controller; "
+                       "default: setting agent_username, kumo-agent)")
+    agent.add_argument("--os-password", help="its password (default: OS_PASSWORD, "
+                       "setting agent_password, or <state>/agent_password)")
+    agent.add_argument("--os-project-name", help="its project (default: setting "
+                       "agent_project_name, service)")
     agent.add_argument("--driver", action="append",
                        help="a data-plane driver (repeatable; default: setting "
                             "agent_drivers). Available now: fake")

@@ -74,7 +74,7 @@ def agents(cloud, state_root):
     started: list[Agent] = []
 
     def start(name: str, where: netns.Host, local_ip: str, metadata=None):
-        client = ControllerClient.from_cloud("kumo-admin",
+        client = ControllerClient.from_cloud("kumo-agent",
                                              config_files=[str(cloud.clouds_yaml)])
         l2 = LinuxBridgeDriver(name, where=where, local_ip=local_ip)
         dhcp = DhcpDriver(name, client=client, where=where,

@@ -1,4 +1,4 @@
-"""The compute agents' routes under ``/compute/kumo/v1`` (admin only; Kumo's own API):
+"""The compute agents' routes under ``/compute/kumo/v1`` (admin, service role; Kumo's own API):
 the desired-state snapshot and change feed, instance status reports and host
 heartbeats. See the compute contract in :mod:`kumo.compute.feed` and
 :mod:`kumo.compute.actions`."""

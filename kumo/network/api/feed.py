@@ -1,4 +1,4 @@
-"""Kumo's data-plane feed under ``/networking/kumo/v1`` (admin only): the desired state
+"""Kumo's data-plane feed under ``/networking/kumo/v1`` (admin, service role): the desired state
 snapshot and the watch of changes. See :mod:`kumo.network.feed`."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from kumo.common.http import Pending, Reply, Request
 from kumo.common.policy import RuleDefault, register
 from kumo.network.api import service
 
-register([RuleDefault("kumo:watch_network_state", "rule:admin")])
+register([RuleDefault("kumo:watch_network_state", "rule:admin_or_service")])
 
 
 @service.route("GET", "/kumo/v1/state")
