@@ -245,18 +245,6 @@ class Settings:
         if self.metadata_proxy_shared_secret:
             return self.metadata_proxy_shared_secret
         return _state_secret(Path(self.state_dir) / "metadata_secret")
-        except FileNotFoundError:
-            pass
-        import secrets
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-        return path.read_text().strip()
-
 
 def _state_secret(path: Path) -> str:
     """The secret in ``path``, created when missing: 64 random hex digits written to a
