@@ -246,6 +246,7 @@ class Settings:
             return self.metadata_proxy_shared_secret
         return _state_secret(Path(self.state_dir) / "metadata_secret")
 
+
 def _state_secret(path: Path) -> str:
     """The secret in ``path``, created when missing: 64 random hex digits written to a
     temporary 0600 file that is then hard-linked into place, so the file never exists
