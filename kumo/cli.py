@@ -536,6 +536,21 @@ def cmd_console(args) -> int:
 
     compute_dir = args.compute_dir or str(Path(config.load(args.state_dir).state_dir)
                                           / "compute")
+    if not args.compute_dir:  # kumo up --hosts: a server on a simulated host too
+        from kumo import hosts as sim_hosts
+
+        for host in sim_hosts.load(config.load(args.state_dir)):
+            try:
+                console.find_instance(Path(compute_dir), args.server)
+                break
+            except console.ConsoleError:
+                other = Path(host.dir) / "compute"
+                try:
+                    console.find_instance(other, args.server)
+                    compute_dir = str(other)
+                    break
+                except console.ConsoleError:
+                    continue
     return console.main(Path(compute_dir), args.server, args.command)
 
 
@@ -545,7 +560,8 @@ def _console_parser(sub) -> None:
         description="Enter a server running on this host with the netns compute driver "
                     "(as root): nsenter into its init's namespaces and root. SERVER is "
                     "its id, instance name, name or hostname, looked up in the compute "
-                    "driver's state (<state dir>/compute); no API call. Without a "
+                    "driver's state (<state dir>/compute, then the simulated hosts' "
+                    "<state dir>/hosts/*/compute); no API call. Without a "
                     "command, an interactive /bin/sh -l; with `-- command...`, runs it "
                     "and exits with its status.")
     con.add_argument("server", help="id, instance name (instance-...), name or hostname")
@@ -629,13 +645,20 @@ def cmd_host_remove(args) -> int:
     conn = None
     try:
         conn = _admin_connection(settings)
-        servers = list(conn.compute.servers(all_projects=True, host=args.name))
+        servers = list(conn.compute.servers(all_projects=True, compute_host=args.name))
     except Exception as e:  # noqa: BLE001 - the API is not there
         if not args.force:
             print(f"kumo: cannot ask the API for the servers of {args.name} ({e}); is "
                   "kumo up running? (--force removes the host anyway)", file=sys.stderr)
             return 1
         servers, conn = [], None
+    from kumo.agent import teardown
+    running = teardown.count_servers(config.load(
+        str(Path(sim_hosts.find(settings, args.name).dir))))
+    if not servers and running and not (args.delete_servers or args.force):  # not in the API
+        print(f"kumo: host {args.name} still runs {running} server(s); delete them first",
+              file=sys.stderr)
+        return 1
     if servers and not args.delete_servers:
         print(f"kumo: host {args.name} has {len(servers)} server(s): "
               f"{', '.join(s.name or s.id for s in servers)}; delete them first or pass "
@@ -646,7 +669,7 @@ def cmd_host_remove(args) -> int:
 
     def gone():
         try:
-            return not list(conn.compute.servers(all_projects=True, host=args.name))
+            return not list(conn.compute.servers(all_projects=True, compute_host=args.name))
         except Exception:  # noqa: BLE001
             return False
     if servers and not _wait(gone, args.timeout):

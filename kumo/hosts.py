@@ -357,7 +357,10 @@ def agent_env(settings) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"PYTHONUNBUFFERED": "1",
                 "KUMO_ADMIN_PASSWORD": str(settings.admin_password),
-                "KUMO_METADATA_PROXY_SHARED_SECRET": settings.metadata_secret()})
+                "KUMO_METADATA_PROXY_SHARED_SECRET": settings.metadata_secret(),
+                # a long poll in flight holds the agent's stop (and kumo up's graceful
+                # shutdown): keep it short, as for the in-process agents
+                "KUMO_AGENT_WAIT_S": str(min(float(settings.agent_wait_s), 5.0))})
     conf = Path(settings.state_dir) / "kumo.yaml"
     if "KUMO_CONFIG" not in env and conf.is_file():
         env["KUMO_CONFIG"] = str(conf)
@@ -546,23 +549,36 @@ def _stop_agent(host: SimHost) -> None:
     _kill(pid)
 
 
-def teardown(settings, host: SimHost, timeout: float = 120.0) -> list[str]:
-    """Remove ``host``'s kernel objects (not its record): ``kumo down`` inside it, then
-    whatever still runs there, the anchor, the namespace and the legs. Returns
-    problems."""
+#: What runs inside a host to tear it down: :func:`kumo.agent.teardown.down` on its state
+#: directory (as ``kumo down`` there), printing ``{"counts", "problems"}`` as JSON.
+_INNER_DOWN = ("import json, sys\n"
+               "from kumo import config\n"
+               "from kumo.agent import teardown\n"
+               "counts, problems = teardown.down(config.load(sys.argv[1]))\n"
+               "print(json.dumps({'counts': counts, 'problems': problems}))\n")
+
+
+def teardown(settings, host: SimHost, timeout: float = 120.0
+             ) -> tuple[dict[str, int], list[str]]:
+    """Remove ``host``'s kernel objects (not its record): a ``kumo down`` inside it
+    (:func:`kumo.agent.teardown.down` on its state directory), then whatever still runs
+    there, the anchor, the namespace and the legs. Returns ``({kind: count removed}
+    inside the host, problems)``."""
     problems: list[str] = []
+    counts: dict[str, int] = {}
     if host.anchor_alive():
-        kumo = Path(sys.executable).parent / "kumo"
-        prog = [str(kumo)] if kumo.exists() else [sys.executable, "-m", "kumo.cli"]
         try:
-            proc = subprocess.run([*host.enter(), *prog, "--state-dir", host.dir, "down",
-                                   "--force"], env=agent_env(settings), text=True,
+            proc = subprocess.run([*host.enter(), sys.executable, "-c", _INNER_DOWN,
+                                   host.dir], env=agent_env(settings), text=True,
                                   capture_output=True, timeout=timeout)
-            if proc.returncode != 0:
-                problems.append(f"host {host.name}: kumo down: "
-                                f"{(proc.stdout + proc.stderr).strip()}"[:1500])
-        except (subprocess.TimeoutExpired, OSError, HostError) as e:
-            problems.append(f"host {host.name}: kumo down: {e}"[:1500])
+            lines = proc.stdout.strip().splitlines()
+            if proc.returncode != 0 or not lines:
+                raise HostError(f"exited {proc.returncode}: {proc.stderr.strip()}")
+            result = json.loads(lines[-1])
+            counts = result["counts"]
+            problems += [f"host {host.name}: {p}" for p in result["problems"]]
+        except (subprocess.TimeoutExpired, OSError, HostError, ValueError, KeyError) as e:
+            problems.append(f"host {host.name}: teardown inside: {e}"[:1500])
     for _ in range(3):
         pids = [p for p in _pids_in(host) if p != host.anchor]
         if not pids:
@@ -588,7 +604,7 @@ def teardown(settings, host: SimHost, timeout: float = 120.0) -> list[str]:
             links.delete_link(netns.ROOT, leg)
     except Exception as e:  # noqa: BLE001
         problems.append(f"host {host.name}: {e}")
-    return problems
+    return counts, problems
 
 
 def exists(host: SimHost) -> bool:
@@ -597,16 +613,20 @@ def exists(host: SimHost) -> bool:
             or links.get_link(netns.ROOT, host.underlay_leg) is not None)
 
 
-def remove_all(settings, purge: bool = False) -> tuple[int, list[str]]:
+def remove_all(settings, purge: bool = False) -> tuple[dict[str, int], list[str]]:
     """``kumo down``: tear down every simulated host (records kept unless ``purge``,
     so the next ``kumo up`` makes them again), then the underlay. Returns
-    ``(hosts torn down, problems)``."""
+    ``({kind: count removed}, problems)``: ``hosts`` torn down, plus what went inside
+    them (servers, namespaces...)."""
     problems: list[str] = []
-    count = 0
+    counts: dict[str, int] = {"hosts": 0}
     for host in load(settings):
         if exists(host):
-            count += 1
-        problems += teardown(settings, host)
+            counts["hosts"] += 1
+        inside, more = teardown(settings, host)
+        problems += more
+        for kind, n in inside.items():
+            counts[kind] = counts.get(kind, 0) + int(n)
         if purge:
             shutil.rmtree(host.dir, ignore_errors=True)
     # legs of hosts whose record is gone
@@ -614,7 +634,7 @@ def remove_all(settings, purge: bool = False) -> tuple[int, list[str]]:
         if re.match(r"^kumo-(ul|ex)[0-9]+$", lk.name):
             links.delete_link(netns.ROOT, lk.name)
     remove_underlay()
-    return count, problems
+    return counts, problems
 
 
 def remove(settings, name: str) -> list[str]:
@@ -626,7 +646,7 @@ def remove(settings, name: str) -> list[str]:
         raise HostError(f"no simulated host {name}")
     (Path(host.dir) / REMOVING).write_text("")
     _stop_agent(host)
-    problems = teardown(settings, host)
+    problems = teardown(settings, host)[1]
     if not problems:
         shutil.rmtree(host.dir, ignore_errors=True)
     if not load(settings):

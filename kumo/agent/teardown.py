@@ -423,12 +423,13 @@ def down(settings, *, purge: bool = False, where: Host | None = None,
         if why is None:
             # kumo up --hosts: each simulated host is torn down from inside (a kumo down
             # in its namespaces), then its namespaces, legs and the underlay go.
-            n_hosts, host_problems = 0, []
+            in_hosts, host_problems = {}, []
             if where is None:  # the machine's own (its hosts, the underlay)
                 from kumo import hosts
-                n_hosts, host_problems = hosts.remove_all(settings, purge=purge)
+                in_hosts, host_problems = hosts.remove_all(settings, purge=purge)
             counts, problems = remove_dataplane(settings, where)
-            counts["hosts"] = n_hosts
+            for kind, n in in_hosts.items():
+                counts[kind] = counts.get(kind, 0) + n
             problems = host_problems + problems
         else:
             problems.append(f"the data plane was left alone ({why})")
