@@ -126,11 +126,13 @@ class SimHost:
 
 
 def _start_time(pid: int) -> str:
+    """The start time of process ``pid`` ("" if it is not running)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return ""
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = stat.rsplit(")", 1)[1].split()
+    return "" if fields[0] in ("Z", "X") else fields[19]  # a zombie is gone
 
 
 # -- records ------------------------------------------------------------------------------
