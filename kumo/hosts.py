@@ -443,6 +443,7 @@ class Supervisor:
                     self._say(f"kumo: host {name}: {e}")
 
     def _spawn(self, host: SimHost) -> subprocess.Popen:
+        _stop_agent(host)  # one left by a kumo up that was killed: never two agents
         proc = subprocess.Popen(
             [*host.enter(), *agent_argv(self.settings, host)], env=agent_env(self.settings),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -533,10 +534,15 @@ def _pids_in(host: SimHost) -> list[int]:
 
 
 def _stop_agent(host: SimHost) -> None:
+    """Stop the agent recorded in ``agent.pid`` (SIGTERM, SIGKILL after
+    :data:`STOP_GRACE_S`), if it still runs and is this host's agent."""
     try:
         pid = int((Path(host.dir) / AGENT_PID).read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError, IndexError):
         return
+    if b"agent" not in cmdline or host.dir.encode() not in cmdline:
+        return  # gone, and the pid reused by something else
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
