@@ -340,6 +340,11 @@ def next_steps(settings: config.Settings) -> str:
     lines += ["kumo:   export OS_CLOUD=kumo          # demo user (kumo-admin: admin)",
               "kumo:   openstack server list"]
     if _real_dataplane(settings):
+        from kumo import hosts as sim_hosts
+        sims = [h.name for h in sim_hosts.load(settings)]
+        if sims:
+            lines.append(f"kumo: simulated hosts: {', '.join(sims)} (underlay "
+                         f"{settings.underlay_cidr}; kumo host add|remove|list)")
         lines.append("kumo: Ctrl-C stops the API and agents; servers and the data plane "
                      "keep running until `kumo down`.")
     return "\n".join(lines)
@@ -351,6 +356,11 @@ def stopping_message(settings: config.Settings) -> str:
         from kumo.agent import teardown
 
         n = teardown.count_servers(settings)
+        from types import SimpleNamespace
+
+        from kumo import hosts as sim_hosts
+        n += sum(teardown.count_servers(SimpleNamespace(state_dir=h.dir))
+                 for h in sim_hosts.load(settings))
         return (f"kumo: stopping (API and agents; {n} server{'s' if n != 1 else ''} and "
                 "the data plane keep running: `kumo down` removes them)")
     return "kumo: stopping"

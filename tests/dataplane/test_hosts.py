@@ -163,6 +163,7 @@ def test_three_hosts_on_one_machine(machine):
     assert m.stop_cloud() is None
     log = m.server_log()
     assert "[h1-2] kumo: agent for host h1-2" in log, log[-3000:]
+    assert "3 servers and the data plane keep running" in log, log[-3000:]
     assert not [p for p in _procs_naming(m.dir / "state") if " agent " in p]
 
     mark("stopped")
