@@ -7,7 +7,10 @@ machine's root namespace is never touched):
   ``--availability-zone nova:<host>``; each server pings the two others (VXLAN between
   the hosts' underlay addresses), through ``kumo console``;
 - ``kumo host list`` names the simulated hosts;
-- Ctrl-C stops the simulated hosts' agents; ``kumo down`` then leaves nothing: no
+- ``kumo host add`` makes a fourth host while the cloud runs, ``kumo host remove``
+  refuses a host with a server and removes one without;
+- Ctrl-C stops the simulated hosts' agents; ``kumo up`` again (without ``--hosts``)
+  brings them back with their servers; ``kumo down`` then leaves nothing: no
   namespace, link, nft table or process of the cloud's (the machine's teardown also
   runs, pass or fail, and kills whatever names the state directory).
 """
@@ -167,6 +170,17 @@ def test_three_hosts_on_one_machine(machine):
     assert not [p for p in _procs_naming(m.dir / "state") if " agent " in p]
 
     mark("stopped")
+
+    # kumo up again (no --hosts: the recorded hosts come back with their servers)
+    m.start(timeout=120)
+    wait_for(hosts_up, "three hypervisors up again")
+    assert all(m.json("server", "show", sid, admin=True)["status"] == "ACTIVE"
+               for sid in servers.values())
+    wait_for(lambda: pings("h1-2", addrs["h1-3"]), "h1-2's server pinging h1-3's again",
+             timeout=60)
+    assert m.stop_cloud() is None
+    mark("restarted and stopped")
+
     out = m.kumo("down", timeout=300).stdout
     mark("down")
     assert "2 simulated hosts" in out and "3 servers" in out, out
