@@ -131,3 +131,12 @@ def test_supervisor_prefixes_output_and_restarts_an_agent_that_exits(tmp_path, m
     sup.tick()  # marked for removal: not started again
     assert len(spawned) == 2
     sup.stop()
+
+
+def test_hosts_need_the_real_data_plane(tmp_path, capsys):
+    state = tmp_path / "state"
+    assert cli.main(["--state-dir", str(state), "up", "--dataplane", "off",
+                     "--hosts", "2"]) == 1
+    assert "--hosts needs the real data plane" in capsys.readouterr().err
+    assert not (state / "hosts").exists() and not (state / "kumo.db").exists()
+    assert cli.main(["--state-dir", str(state), "host", "list"]) == 0
