@@ -11,6 +11,9 @@
   the per-host data-plane agent (:mod:`kumo.agent.agent`), and the compute agent
   (:mod:`kumo.agent.compute`) when a compute driver is given.
 - ``kumo up --fake-compute-hosts N`` adds N in-process fake compute hosts.
+- ``kumo up --hosts N``: the machine's host plus N-1 simulated hosts, each its own
+  namespaces, underlay leg and agent (:mod:`kumo.hosts`); ``kumo host add|remove|list``
+  changes them while the cloud runs.
 - ``kumo down [--purge] [--force]``: remove the servers and the data plane ``kumo up``
   made on this machine (:mod:`kumo.agent.teardown`); ``--purge`` also the state.
 - ``kumo console <server> [-- command...]``: a shell or a command inside a server on this
@@ -124,11 +127,12 @@ def write_clouds_yaml(settings: config.Settings) -> list[Path]:
 
 
 def serve(cloud, settings: config.Settings, banner: str = "", on_ready=None,
-          on_shutdown=None, on_stopped=None) -> None:
+          on_shutdown=None, on_stopped=None, also_listen: tuple[str, ...] = ()) -> None:
     """Serve the API in the foreground; ``on_ready()`` runs once it listens,
     ``on_shutdown()`` when it starts shutting down (before open requests drain),
     ``on_stopped()`` once they drained (uvicorn may then re-raise the signal that
-    stopped it, so code after this call may never run)."""
+    stopped it, so code after this call may never run). ``also_listen``: more
+    addresses to listen on (same port), e.g. the underlay address of ``--hosts``."""
     import uvicorn
 
     from kumo.app import App
@@ -170,7 +174,12 @@ def serve(cloud, settings: config.Settings, banner: str = "", on_ready=None,
     # walk them all (tens of ms in the middle of a 10,000-port list).
     gc.collect()
     gc.freeze()
-    Server(uv).run()
+    sockets = None
+    if also_listen:
+        import socket
+        sockets = [socket.create_server((addr, settings.port), backlog=2048)
+                   for addr in (settings.host, *also_listen)]
+    Server(uv).run(sockets=sockets)
 
 
 def _has(module: str) -> bool:
@@ -224,14 +233,33 @@ def cmd_up(args) -> int:
     from kumo.agent import local
 
     net_drivers, compute_driver = local.choose(settings)
+    sim = _sim_hosts_wanted(args, settings)
+    if sim is not None and not ("linuxbridge" in net_drivers and compute_driver == "netns"):
+        print("kumo: --hosts needs the real data plane (root with ip, nft, dnsmasq and "
+              "unshare; dataplane auto or real)", file=sys.stderr)
+        lock.release()
+        return 1
+    also_listen: tuple[str, ...] = ()
     if net_drivers:
         settings.agent_in_process = True
         settings.agent_drivers = net_drivers
         settings.agent_compute_driver = settings.agent_compute_driver or compute_driver
         if "linuxbridge" in net_drivers:
-            # One host: VXLAN devices need a local address but have no peers.
-            settings.agent_tunneling_ip = settings.agent_tunneling_ip or "127.0.0.1"
+            if sim is None:
+                # One host: VXLAN devices need a local address but have no peers.
+                settings.agent_tunneling_ip = settings.agent_tunneling_ip or "127.0.0.1"
+            else:
+                also_listen = _sim_underlay(settings)
             local.prepare_host(settings)
+    if sim is not None:
+        from kumo import hosts as sim_hosts
+        try:
+            for name in sim:
+                sim_hosts.create(settings, name)
+        except sim_hosts.HostError as e:
+            print(f"kumo: {e}", file=sys.stderr)
+            lock.release()
+            return 1
     if args.fake_compute_hosts is not None:
         settings.compute_fake_hosts = args.fake_compute_hosts
     # Each in-process compute agent holds one server worker thread in its long poll.
@@ -243,6 +271,10 @@ def cmd_up(args) -> int:
     agents = []
     stopping = []
     periodic = []
+    supervisor = None
+    if sim is not None:
+        from kumo import hosts as sim_hosts
+        supervisor = sim_hosts.Supervisor(settings)
 
     def start_agent():
         from kumo.common import periodic as periodic_mod
@@ -253,6 +285,8 @@ def cmd_up(args) -> int:
         if settings.agent_in_process:
             agents.append(_in_process_agent(settings))
         agents.extend(_in_process_compute_agents(settings))
+        if supervisor is not None:
+            supervisor.start()
         print(next_steps(settings), flush=True)
 
     def stop_agents():
@@ -261,11 +295,15 @@ def cmd_up(args) -> int:
             print(stopping_message(settings), flush=True)
         for runner in periodic:
             runner.stop()
+        if supervisor is not None:  # the simulated hosts' agents: SIGTERM, no wait yet
+            supervisor.signal_stop()
         for agent in agents:  # first let no informer start another long poll...
             agent.informer.stop(timeout=0)
         cloud.stop_watches()  # ...then end those in flight at once
         for agent in agents:
             agent.stop()
+        if supervisor is not None:
+            supervisor.stop()
 
     def stopped():
         if stopping:
@@ -273,11 +311,40 @@ def cmd_up(args) -> int:
 
     try:
         serve(cloud, settings, banner, on_ready=start_agent, on_shutdown=stop_agents,
-              on_stopped=stopped)
+              on_stopped=stopped, also_listen=also_listen)
     finally:
         stop_agents()
         lock.release()
     return 0
+
+
+def _sim_hosts_wanted(args, settings: config.Settings) -> list[str] | None:
+    """The simulated hosts ``kumo up`` makes (names), or None for a one-host cloud:
+    ``--hosts N`` asks for N-1 (``<host>-2``..), and hosts recorded earlier (``kumo host
+    add``, an earlier ``--hosts``) are made again whatever N is."""
+    from kumo import hosts as sim_hosts
+
+    recorded = [h.name for h in sim_hosts.load(settings)]
+    if args.hosts is None and not recorded:
+        return None
+    names = sim_hosts.default_names(settings, args.hosts or 1)
+    return names + [n for n in recorded if n not in names]
+
+
+def _sim_underlay(settings: config.Settings) -> tuple[str, ...]:
+    """Ready the machine for simulated hosts (:func:`kumo.hosts.ensure_underlay`): its
+    tunnelling address is its underlay address, the API also listens there (unless it
+    already listens on every address) and the catalog names it (unless ``public_url``
+    is set), so agents on simulated hosts reach every endpoint. Returns the extra
+    addresses to listen on."""
+    from kumo import hosts as sim_hosts
+
+    address = sim_hosts.ensure_underlay(settings)
+    settings.agent_tunneling_ip = address
+    settings.agent_underlay_dev = settings.agent_underlay_dev or sim_hosts.UNDERLAY_BRIDGE
+    if not settings.public_url:
+        settings.public_url = f"http://{address}:{settings.port}"
+    return () if settings.host in ("0.0.0.0", "::", address) else (address,)
 
 
 def _real_dataplane(settings: config.Settings) -> bool:
@@ -295,6 +362,11 @@ def next_steps(settings: config.Settings) -> str:
     lines += ["kumo:   export OS_CLOUD=kumo          # demo user (kumo-admin: admin)",
               "kumo:   openstack server list"]
     if _real_dataplane(settings):
+        from kumo import hosts as sim_hosts
+        sims = [h.name for h in sim_hosts.load(settings)]
+        if sims:
+            lines.append(f"kumo: simulated hosts: {', '.join(sims)} (underlay "
+                         f"{settings.underlay_cidr}; kumo host add|remove|list)")
         lines.append("kumo: Ctrl-C stops the API and agents; servers and the data plane "
                      "keep running until `kumo down`.")
     return "\n".join(lines)
@@ -306,6 +378,11 @@ def stopping_message(settings: config.Settings) -> str:
         from kumo.agent import teardown
 
         n = teardown.count_servers(settings)
+        from types import SimpleNamespace
+
+        from kumo import hosts as sim_hosts
+        n += sum(teardown.count_servers(SimpleNamespace(state_dir=h.dir))
+                 for h in sim_hosts.load(settings))
         return (f"kumo: stopping (API and agents; {n} server{'s' if n != 1 else ''} and "
                 "the data plane keep running: `kumo down` removes them)")
     return "kumo: stopping"
@@ -422,7 +499,13 @@ def cmd_agent(args) -> int:
     settings = config.load(args.state_dir)
     secure_state_dir(settings.state_dir)
     if args.driver:
-        settings.agent_drivers = args.driver
+        settings.agent_drivers = [d for arg in args.driver for d in arg.split(",") if d]
+    if args.tunneling_ip:
+        settings.agent_tunneling_ip = args.tunneling_ip
+    if args.underlay_dev:
+        settings.agent_underlay_dev = args.underlay_dev
+    if args.bridge_mapping:
+        settings.agent_bridge_mappings = dict(m.split(":", 1) for m in args.bridge_mapping)
     client = _agent_client(args, settings)
     if client is None:
         return 2
@@ -554,6 +637,21 @@ def cmd_console(args) -> int:
 
     compute_dir = args.compute_dir or str(Path(config.load(args.state_dir).state_dir)
                                           / "compute")
+    if not args.compute_dir:  # kumo up --hosts: a server on a simulated host too
+        from kumo import hosts as sim_hosts
+
+        for host in sim_hosts.load(config.load(args.state_dir)):
+            try:
+                console.find_instance(Path(compute_dir), args.server)
+                break
+            except console.ConsoleError:
+                other = Path(host.dir) / "compute"
+                try:
+                    console.find_instance(other, args.server)
+                    compute_dir = str(other)
+                    break
+                except console.ConsoleError:
+                    continue
     return console.main(Path(compute_dir), args.server, args.command)
 
 
@@ -563,7 +661,8 @@ def _console_parser(sub) -> None:
         description="Enter a server running on this host with the netns compute driver "
                     "(as root): nsenter into its init's namespaces and root. SERVER is "
                     "its id, instance name, name or hostname, looked up in the compute "
-                    "driver's state (<state dir>/compute); no API call. Without a "
+                    "driver's state (<state dir>/compute, then the simulated hosts' "
+                    "<state dir>/hosts/*/compute); no API call. Without a "
                     "command, an interactive /bin/sh -l; with `-- command...`, runs it "
                     "and exits with its status.")
     con.add_argument("server", help="id, instance name (instance-...), name or hostname")
@@ -597,6 +696,166 @@ def setup_logging(args) -> None:
 # -- end logging ------------------------------------------------------------------------
 
 
+# -- kumo host (simulated hosts, issue 10) -------------------------------------------------
+def _admin_connection(settings: config.Settings):
+    """openstacksdk as ``kumo-admin`` from ``<state>/clouds.yaml``."""
+    import openstack
+    import openstack.config
+
+    cfg = openstack.config.OpenStackConfig(
+        config_files=[str(Path(settings.state_dir) / "clouds.yaml")])
+    return openstack.connection.Connection(config=cfg.get_one("kumo-admin"))
+
+
+def _wait(predicate, timeout: float, step: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(step)
+
+
+def cmd_host_add(args) -> int:
+    from kumo import hosts as sim_hosts
+    from kumo.agent import teardown
+
+    settings = config.load(args.state_dir)
+    if os.geteuid() != 0:
+        print("kumo: simulated hosts need root", file=sys.stderr)
+        return 1
+    from kumo.agent.dataplane import links, netns
+    if not teardown.StateLock(settings.state_dir).held() or links.get_link(
+            netns.ROOT, sim_hosts.UNDERLAY_BRIDGE) is None:
+        print(f"kumo: no kumo up --hosts runs on {settings.state_dir}; start it with "
+              "--hosts N (N >= 1) first", file=sys.stderr)
+        return 1
+    try:
+        host = sim_hosts.create(settings, args.name)
+    except sim_hosts.HostError as e:
+        print(f"kumo: {e}", file=sys.stderr)
+        return 1
+    print(f"kumo: host {host.name} made (namespace {host.netns_name}, underlay "
+          f"{host.address}); kumo up starts its agent", flush=True)
+    if args.no_wait:
+        return 0
+    conn = _admin_connection(settings)
+
+    def up():
+        try:
+            return any(h.name == host.name and h.state == "up"
+                       for h in conn.compute.hypervisors(details=True))
+        except Exception:  # noqa: BLE001 - the API may be busy: ask again
+            return False
+    if not _wait(up, args.timeout):
+        print(f"kumo: host {host.name}: no hypervisor up after {args.timeout:.0f} s; see "
+              "kumo up's output", file=sys.stderr)
+        return 1
+    print(f"kumo: host {host.name} is up", flush=True)
+    return 0
+
+
+def cmd_host_remove(args) -> int:
+    from kumo import hosts as sim_hosts
+
+    settings = config.load(args.state_dir)
+    if os.geteuid() != 0:
+        print("kumo: simulated hosts need root", file=sys.stderr)
+        return 1
+    if sim_hosts.find(settings, args.name) is None:
+        print(f"kumo: no simulated host {args.name}", file=sys.stderr)
+        return 1
+    conn = None
+    try:
+        conn = _admin_connection(settings)
+        servers = list(conn.compute.servers(all_projects=True, compute_host=args.name))
+    except Exception as e:  # noqa: BLE001 - the API is not there
+        if not args.force:
+            print(f"kumo: cannot ask the API for the servers of {args.name} ({e}); is "
+                  "kumo up running? (--force removes the host anyway)", file=sys.stderr)
+            return 1
+        servers, conn = [], None
+    from kumo.agent import teardown
+    running = teardown.count_servers(config.load(
+        str(Path(sim_hosts.find(settings, args.name).dir))))
+    if not servers and running and not (args.delete_servers or args.force):  # not in the API
+        print(f"kumo: host {args.name} still runs {running} server(s); delete them first",
+              file=sys.stderr)
+        return 1
+    if servers and not args.delete_servers:
+        print(f"kumo: host {args.name} has {len(servers)} server(s): "
+              f"{', '.join(s.name or s.id for s in servers)}; delete them first or pass "
+              "--delete-servers", file=sys.stderr)
+        return 1
+    for s in servers:
+        conn.compute.delete_server(s)
+
+    def gone():
+        try:
+            return not list(conn.compute.servers(all_projects=True, compute_host=args.name))
+        except Exception:  # noqa: BLE001
+            return False
+    if servers and not _wait(gone, args.timeout):
+        print(f"kumo: the servers of {args.name} were not deleted within "
+              f"{args.timeout:.0f} s", file=sys.stderr)
+        return 1
+    problems = sim_hosts.remove(settings, args.name)
+    for p in problems:
+        print(f"kumo: {p}", file=sys.stderr)
+    if conn is not None:  # forget its agents, as `openstack network agent delete` would
+        try:
+            for a in conn.network.agents(host=args.name):
+                conn.network.delete_agent(a)
+            for svc in conn.compute.services(host=args.name):
+                conn.compute.delete_service(svc)
+        except Exception as e:  # noqa: BLE001
+            print(f"kumo: host {args.name}: its agents stay listed ({e})", file=sys.stderr)
+    print(f"kumo: host {args.name} removed", flush=True)
+    return 1 if problems else 0
+
+
+def cmd_host_list(args) -> int:
+    from kumo import hosts as sim_hosts
+
+    settings = config.load(args.state_dir)
+    for h in sim_hosts.load(settings):
+        state = "running" if h.anchor_alive() else "stopped"
+        print(f"{h.name}\t{h.address}\t{h.netns_name}\t{state}")
+    return 0
+
+
+def _host_parser(sub) -> None:
+    host = sub.add_parser("host", help="simulated hosts on this machine (kumo up --hosts)")
+    hsub = host.add_subparsers(dest="host_command", required=True)
+    add = hsub.add_parser(
+        "add", help="one more simulated host in the running cloud",
+        description="Make a simulated host NAME (its network and mount namespaces, an "
+                    "underlay leg on kumo-underlay, a leg on br-ex) for the running "
+                    "kumo up --hosts, which starts and supervises its agent; waits "
+                    "until its hypervisor is up.")
+    add.add_argument("name")
+    add.add_argument("--no-wait", action="store_true", help="do not wait for the agent")
+    add.add_argument("--timeout", type=float, default=120.0,
+                     help="seconds to wait for the hypervisor (default 120)")
+    add.set_defaults(func=cmd_host_add)
+    rm = hsub.add_parser(
+        "remove", help="remove a simulated host",
+        description="Stop the host's agent and remove its namespaces and kernel objects "
+                    "(kumo down inside it), its state and its agents' records. Refuses "
+                    "while servers run there unless --delete-servers (deleted through "
+                    "the API first).")
+    rm.add_argument("name")
+    rm.add_argument("--delete-servers", action="store_true",
+                    help="delete the host's servers through the API first")
+    rm.add_argument("--force", action="store_true",
+                    help="remove it even when the API cannot be asked for its servers")
+    rm.add_argument("--timeout", type=float, default=120.0,
+                    help="seconds to wait for its servers to go (default 120)")
+    rm.set_defaults(func=cmd_host_remove)
+    hsub.add_parser("list", help="the simulated hosts").set_defaults(func=cmd_host_list)
+# -- end kumo host -------------------------------------------------------------------------
+
+
 def main(argv: list[str] | None = None) -> int:
     # Everything Kumo writes (database, image files, console logs, instance metadata,
     # dnsmasq host files, keys) is for root or the running user only.
@@ -627,6 +886,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="run N in-process compute agents fake-0..fake-{N-1} with the "
                          "fake compute driver (servers go ACTIVE with no processes; "
                          "setting compute_fake_hosts)")
+    up.add_argument("--hosts", type=int, metavar="N",
+                    help="N hosts on this machine: its own plus N-1 simulated hosts "
+                         "(<host>-2..), each its own network and mount namespaces on the "
+                         "bridge kumo-underlay (setting underlay_cidr, 10.255.0.0/24) "
+                         "with its own agent, real drivers and netns compute driver "
+                         "(kumo host add/remove changes them; kumo down removes them)")
     up.set_defaults(func=cmd_up)
     down = sub.add_parser(
         "down", help="remove the servers and the data plane kumo up made here",
@@ -662,9 +927,17 @@ def main(argv: list[str] | None = None) -> int:
     agent = sub.add_parser(
         "agent", help="run the data-plane agent of one host",
         description="Watch the controller's desired state for one host and realize it "
-                    "with the configured drivers (setting agent_drivers). Only the "
-                    "'fake' driver is available for now: it realizes nothing in the "
-                    "kernel and reports ports bound to the host ACTIVE.")
+                    "with the configured drivers (setting agent_drivers), and run its "
+                    "compute agent with --compute-driver. A host of the real data plane: "
+                    "kumo agent --controller http://CONTROLLER:5000 --host NAME "
+                    "--tunneling-ip THIS_HOSTS_UNDERLAY_ADDRESS --driver "
+                    "linuxbridge,firewall,dhcp,l3,metadata --compute-driver netns "
+                    "--state-dir /var/lib/kumo-agent (the metadata secret as setting "
+                    "metadata_proxy_shared_secret, e.g. KUMO_METADATA_PROXY_SHARED_SECRET,"
+                    " the controller's <state>/metadata_secret).")
+    agent.add_argument("--state-dir", default=argparse.SUPPRESS,
+                       help="this agent's state directory (DHCP files, instances; "
+                            "default /var/lib/kumo); same as kumo --state-dir")
     agent.add_argument("--controller", help="the controller's base URL, e.g. "
                        "http://127.0.0.1:5000: password auth at <URL>/identity as the "
                        "agents' service user (see --os-*), or KUMO_AGENT_TOKEN; "
@@ -683,8 +956,19 @@ def main(argv: list[str] | None = None) -> int:
     agent.add_argument("--os-project-name", help="its project (default: setting "
                        "agent_project_name, service)")
     agent.add_argument("--driver", action="append",
-                       help="a data-plane driver (repeatable; default: setting "
-                            "agent_drivers). Available now: fake")
+                       help="data-plane drivers (repeatable or comma-separated; default: "
+                            "setting agent_drivers): linuxbridge, firewall, dhcp, l3, "
+                            "metadata, or fake (nothing in the kernel; ports go ACTIVE)")
+    agent.add_argument("--tunneling-ip", metavar="ADDRESS",
+                       help="this host's underlay address, the local end of its VXLAN "
+                            "tunnels (setting agent_tunneling_ip); needed by linuxbridge "
+                            "for every VXLAN network")
+    agent.add_argument("--underlay-dev", metavar="DEV",
+                       help="the device VXLAN traffic leaves by (setting "
+                            "agent_underlay_dev; optional)")
+    agent.add_argument("--bridge-mapping", action="append", metavar="PHYSNET:BRIDGE",
+                       help="a flat network's bridge (repeatable; setting "
+                            "agent_bridge_mappings; default public:br-ex)")
     agent.add_argument("--compute-driver", choices=["", "fake", "netns"],
                        help="also run the compute agent with this driver (setting "
                             "agent_compute_driver; default none): fake (nothing runs) or "
@@ -692,6 +976,7 @@ def main(argv: list[str] | None = None) -> int:
     agent.set_defaults(func=cmd_agent)
     _log_options(agent)
     _console_parser(sub)
+    _host_parser(sub)
     args = parser.parse_args(argv)
     setup_logging(args)
     return args.func(args)

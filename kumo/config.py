@@ -130,6 +130,10 @@ class Settings:
     agent_underlay_dev: str = ""
     #: Physical network -> bridge, for flat networks (``public`` is DevStack's br-ex).
     agent_bridge_mappings: dict = dataclasses.field(default_factory=lambda: {"public": "br-ex"})
+    #: The underlay of ``kumo up --hosts N`` (:mod:`kumo.hosts`): the bridge
+    #: ``kumo-underlay`` holds the first address (the machine's tunnelling address,
+    #: where simulated hosts reach the API), simulated hosts the next ones.
+    underlay_cidr: str = "10.255.0.0/24"
     #: The secret the metadata proxy signs instance ids with (Neutron's and Nova's
     #: ``metadata_proxy_shared_secret``); empty: generated once into
     #: ``<state_dir>/metadata_secret`` (see :meth:`metadata_secret`).

@@ -23,7 +23,8 @@ def make_state(state):
                  "agent_password", "kumo.yaml", "policy.yaml"):
         (state / name).write_text("{}\n" if name.endswith(".yaml") else "x")
     for sub in ("fernet-keys", "images", "cache", "agent/dhcp/net1",
-                "compute/images/img1.rootfs/sbin", "compute/instances/i1/upper"):
+                "compute/images/img1.rootfs/sbin", "compute/instances/i1/upper",
+                "hosts/h1-2/compute"):
         (state / sub).mkdir(parents=True)
     (state / "images" / "img1").write_bytes(b"image data")
     (state / "cache" / "cirros-0123.tar.gz").write_bytes(b"tarball")
