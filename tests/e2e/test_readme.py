@@ -9,8 +9,9 @@ Only what the README marks as the reader's to fill in is substituted:
   the server's, looked up with the ``openstack`` CLI when the line runs;
 - the floating IP the README says "say it gives ...": the one the cloud gave.
 
-A ``ping`` line is retried (bounded) until it is answered: a server answers once its
-guest has booted, which a reader would wait for too. Then, as the README's "Stopping"
+A ``ping`` line is retried (bounded) until it is answered, and ``console log show``
+until it shows the user data's output: a server answers once its guest has booted,
+which a reader would wait for too. Then, as the README's "Stopping"
 says, Ctrl-C (SIGTERM) and ``kumo down``: the machine must be back to how it was before
 ``kumo up`` (no Kumo-named namespaces, links, nft tables or processes). The machine is
 torn down pass or fail.
@@ -33,6 +34,8 @@ PING_TRIES = 30
 
 PLACEHOLDER = re.compile(r"<([A-Za-z0-9_-]+)'s (fixed IP|id)>")
 SAY_IT_GIVES = re.compile(r"#\s*say it gives (\d+\.\d+\.\d+\.\d+)")
+#: The user data script's output line (``printf '#!/bin/sh\necho hello...\n'``).
+USER_DATA_ECHO = re.compile(r"^printf '.*\\necho ([^\\']+)\\n'")
 
 #: Shell functions the substitutions call (the CLI, as the reader would look it up).
 PRELUDE = r"""
@@ -64,7 +67,7 @@ def script_of(lines: list[str]) -> tuple[str, list[str]]:
     substituted, ping lines retried; raises ValueError for a placeholder it does not
     know (a README change this test must learn about)."""
     out = ["set -e", PRELUDE, "set -v"]
-    fip = None
+    fip = said_text = None
     for line in lines:
         if fip is not None:
             line = line.replace(fip, "$kumo_fip")
@@ -74,13 +77,22 @@ def script_of(lines: list[str]) -> tuple[str, list[str]]:
         left = re.search(r"<[^<>]*>", line.split("#", 1)[0])
         if left:
             raise ValueError(f"unknown placeholder {left[0]!r} in: {line}")
-        if re.search(r"(^|\s)ping\s", line):
+        if "console log show" in line and said_text:
+            # the console shows the user data's output once the guest ran it
+            out += ["kumo_try=0", "until {", line,
+                    f"}} | tee -a /dev/stderr | grep -qF {shlex.quote(said_text)}",
+                    f"do kumo_try=$((kumo_try + 1)); [ $kumo_try -lt {PING_TRIES} ] || "
+                    "exit 1; sleep 2; done"]
+        elif re.search(r"(^|\s)ping\s", line):
             # until: a failing try is not an error (set -e), a bounded number of tries
             out += ["kumo_try=0", "until", line,
                     f"do kumo_try=$((kumo_try + 1)); [ $kumo_try -lt {PING_TRIES} ] || "
                     "exit 1; sleep 2; done"]
         else:
             out.append(line)
+        echoed = USER_DATA_ECHO.search(line)
+        if echoed:
+            said_text = echoed[1]
         said = SAY_IT_GIVES.search(line)
         if said:
             fip = said[1]
@@ -99,6 +111,7 @@ def test_parse_the_quick_start():
         "-lt", "")  # every placeholder substituted
     assert "$(kumo_fixed_ip vm2)" in script and "$(kumo_id vm1)" in script
     assert "ping -c 3 $kumo_fip" in script
+    assert "grep -qF 'hello from user data'" in script
     with pytest.raises(ValueError, match="unknown placeholder"):
         script_of(["openstack server show <the server>"])
 
