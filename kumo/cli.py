@@ -232,7 +232,12 @@ def cmd_up(args) -> int:
         reset(settings)
     from kumo.agent import local
 
-    net_drivers, compute_driver = local.choose(settings)
+    try:
+        net_drivers, compute_driver = local.choose(settings)
+    except RuntimeError as e:  # dataplane: real on a machine that cannot
+        print(f"kumo: {e} (dataplane: real)", file=sys.stderr)
+        lock.release()
+        return 1
     sim = _sim_hosts_wanted(args, settings)
     if sim is not None and not ("linuxbridge" in net_drivers and compute_driver == "netns"):
         print("kumo: --hosts needs the real data plane (root with ip, nft, dnsmasq and "
@@ -262,6 +267,9 @@ def cmd_up(args) -> int:
             return 1
     if args.fake_compute_hosts is not None:
         settings.compute_fake_hosts = args.fake_compute_hosts
+    if not net_drivers and (settings.dataplane or "auto").lower() == "auto":
+        print(local.api_only_message(local.unavailable() or "no data plane",
+                                     int(settings.compute_fake_hosts)), flush=True)
     # Each in-process compute agent holds one server worker thread in its long poll.
     settings.worker_threads += _compute_agent_count(settings)
     cloud = prepare(settings, migrate=True)
@@ -855,13 +863,45 @@ def _host_parser(sub) -> None:
     hsub.add_parser("list", help="the simulated hosts").set_defaults(func=cmd_host_list)
 # -- end kumo host -------------------------------------------------------------------------
 
+# -- help and version (issue 15) ------------------------------------------------------
+DESCRIPTION = ("Kumo: an OpenStack-API-compatible cloud (Keystone, Neutron, Nova, "
+               "Glance)\non one machine, with a real Linux data plane when run as root.")
+EPILOG = """\
+where things live:
+  state         /var/lib/kumo as root, ~/.local/state/kumo otherwise; --state-dir or
+                $KUMO_STATE_DIR choose another (database, token keys, images,
+                clouds.yaml; settings in <state>/kumo.yaml or $KUMO_CONFIG)
+  clouds.yaml   kumo up writes the clouds kumo (demo user) and kumo-admin into
+                <state>/clouds.yaml and ~/.config/openstack/clouds.yaml, so:
+                  export OS_CLOUD=kumo; openstack server list
+
+Without root, kumo up serves the API only (no data plane, no real servers).
+`kumo COMMAND --help` tells more about a command."""
+
+
+def version() -> str:
+    """Kumo's version, from the installed package's metadata."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("kumo")
+    except metadata.PackageNotFoundError:  # run from a source tree never installed
+        return "unknown (not installed)"
+# -- end help and version --------------------------------------------------------------
+
 
 def main(argv: list[str] | None = None) -> int:
     # Everything Kumo writes (database, image files, console logs, instance metadata,
     # dnsmasq host files, keys) is for root or the running user only.
     os.umask(0o077)
-    parser = argparse.ArgumentParser(prog="kumo", description=__doc__.splitlines()[0])
-    parser.add_argument("--state-dir", help="state directory (default /var/lib/kumo)")
+    parser = argparse.ArgumentParser(
+        prog="kumo", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"kumo {version()}")
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help="the state directory: database, token keys, images, "
+                             "clouds.yaml, kumo.yaml (default /var/lib/kumo as root, "
+                             "~/.local/state/kumo otherwise, or $KUMO_STATE_DIR)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def serving(p):
@@ -870,7 +910,13 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--db", help="SQLAlchemy URL (default SQLite in the state dir)")
         _log_options(p)
 
-    up = sub.add_parser("up", help="run the all-in-one cloud in the foreground")
+    up = sub.add_parser(
+        "up", help="run the all-in-one cloud in the foreground",
+        description="Run the all-in-one cloud in the foreground: migrate, bootstrap, "
+                    "write clouds.yaml, serve every API and, as root with the tools "
+                    "installed, the machine's data plane and real servers (without "
+                    "root: the API only, and it says so). Ctrl-C stops it; `kumo down` "
+                    "removes what it made.")
     serving(up)
     up.add_argument("--reset", action="store_true",
                     help="start from a clean state: first remove the data plane (as kumo "

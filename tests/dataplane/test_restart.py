@@ -174,7 +174,7 @@ def made(admin):
         for p in admin.network.ports(device_id=router.id,
                                      device_owner="network:router_interface"):
             try:
-                admin.network.remove_interface_from_router(router, port_id=p.id)
+                admin.network.remove_interface_from_router(router, port=p.id)
             except Exception:  # noqa: BLE001 - already removed
                 pass
         admin.network.delete_router(router, ignore_missing=True)
