@@ -9,15 +9,15 @@ plane) with ``--ports`` (500) ports on one network and prints:
 - single port status reports per second (``POST .../ports/{id}/status``, one client,
   each one a real change: ACTIVE and DOWN in turn);
 - the batch route (``POST .../ports/status`` with every port): ports per second;
-- report latency p50/p99 while ``--writers`` (4) clients create ports as fast as they
-  can (tenants' writes holding the network revision row);
+- report latency p50/p99 (and the creators' ports/s) while ``--writers`` (4) clients
+  create ports as fast as they can (tenants' writes holding the network revision row);
 - on PostgreSQL, the latency of one report and one agent heartbeat while another
   connection holds the network revision row for ``--hold`` (2) seconds (before the
   reports left the writer lock, they waited that long).
 
 Every loop is bounded by a count and a time limit. Only 127.0.0.1 is contacted.
 
-    .venv/bin/python benchmarks/reports.py [--pg-url postgresql+psycopg://kumo:kumo@127.0.0.1:5432/postgres]
+    .venv/bin/python benchmarks/reports.py [--no-sqlite] [--pg-url postgresql+psycopg://kumo:kumo@127.0.0.1:5432/postgres]
 """
 from __future__ import annotations
 
@@ -119,11 +119,13 @@ def under_writers(port: int, token: str, net_id: str, ids: list[str], writers: i
     for t in threads:
         t.start()
     time.sleep(0.5)
+    t0 = time.perf_counter()
     _, lat = singles(port, token, ids, seconds)
+    elapsed = time.perf_counter() - t0
     stop.set()
     for t in threads:
         t.join(30)
-    return lat, sum(made)
+    return lat, sum(made) / (elapsed + 0.5)
 
 
 def held_lock(port: int, token: str, db_url: str, ids: list[str], hold: float) -> tuple:
@@ -163,8 +165,9 @@ def run_backend(label: str, db_url: str | None, args) -> list[str]:
         except RuntimeError as e:  # a server without the batch route
             out.append(f"{label}: batch: {e}"[:120])
         lat, made = under_writers(port, token, net_id, ids, args.writers, args.seconds)
-        out.append(f"{label}: with {args.writers} port creators ({made} ports made): "
-                   f"report p50 {_pct(lat, .5):.2f} ms, p99 {_pct(lat, .99):.2f} ms")
+        out.append(f"{label}: {args.writers} port creators ({made:.0f} ports/s) and one "
+                   f"reporter ({len(lat)} reports): report p50 {_pct(lat, .5):.2f} ms, "
+                   f"p99 {_pct(lat, .99):.2f} ms")
         if db_url:
             report, beat = held_lock(port, token, db_url, ids, args.hold)
             out.append(f"{label}: network revision row held {args.hold:.0f} s: port "
@@ -196,10 +199,11 @@ def main(argv=None) -> int:
     parser.add_argument("--hold", type=float, default=2.0)
     parser.add_argument("--pg-url", help="PostgreSQL base URL (a database "
                                          "kumo_bench_reports is created there)")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     args = parser.parse_args(argv)
     for line in machine_facts():
         print(line)
-    summary = run_backend("sqlite", None, args)
+    summary = [] if args.no_sqlite else run_backend("sqlite", None, args)
     if args.pg_url:
         summary += run_backend("postgresql", fresh_pg_database(args.pg_url), args)
     print()
