@@ -13,11 +13,14 @@ rows lock them in the same order.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 
 from kumo.common.timeutils import utcnow
 
 #: The statuses an agent may report.
 STATUSES = ("ACTIVE", "DOWN", "ERROR")
+#: PostgreSQL's deadlock_detected and serialization_failure: worth a second try.
+_RETRY = ("40P01", "40001")
 #: Rows per ``IN (...)`` list.
 _CHUNK = 500
 
@@ -37,6 +40,18 @@ def set_statuses(db, table, statuses: dict[str, str]) -> list[str]:
     Rows already at their status are not touched."""
     if not statuses:
         return []
+    for attempt in (1, 2, 3):
+        try:
+            return _set_statuses(db, table, statuses)
+        except sa_exc.OperationalError as e:
+            # a tenant's write locking several of these rows in another order: PostgreSQL
+            # aborts one side (deadlock detected); the report is simply sent again
+            if attempt == 3 or getattr(e.orig, "sqlstate", None) not in _RETRY:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _set_statuses(db, table, statuses: dict[str, str]) -> list[str]:
     ids = sorted(statuses)
     now = utcnow()
     with db.session() as s:
