@@ -430,8 +430,9 @@ class Agent(Loop):
     def _report(self, report: Report) -> None:
         """Post the statuses that differ from the API's: the informer's view, or what
         this agent last sent while the view is no newer than that (a report appends no
-        feed change, so the view does not show it). Sent in batches when the client
-        can (``report_statuses``), else one by one."""
+        feed change, so the view does not show it); and a status differing from the
+        last one sent (that report may have landed after the change the view shows).
+        Sent in batches when the client can (``report_statuses``), else one by one."""
         for kind, statuses, send in (
                 ("ports", report.ports, self.client.report_port_status),
                 ("floatingips", report.floatingips, self.client.report_floatingip_status)):
@@ -447,7 +448,9 @@ class Agent(Loop):
                     sent = self._sent.get((kind, obj_id))
                 known = sent[0] if sent is not None and sent[1] == version[1] \
                     else obj.get("status")
-                if known != status:
+                # a report of ours may have landed after the change the view shows
+                # (they do not serialize): resend once when the last sent differs
+                if known != status or (sent is not None and sent[0] != status):
                     todo[obj_id] = version
             if todo:
                 self._send_statuses(kind, todo, send)

@@ -43,12 +43,17 @@ def test_active_then_down_is_reported(cloud, admin, network, host):
                   wait_s=2.0)
     agent.start()
     try:
-        _active_then_down(admin, network, host, driver)
+        _active_then_down(admin, network, host, driver, agent)
     finally:
         agent.stop()
 
 
-def _active_then_down(admin, network, host, driver):
+def _kumo(conn) -> str:
+    url = conn.network.get_endpoint().rstrip("/")
+    return (url[:-len("/v2.0")] if url.endswith("/v2.0") else url) + "/kumo/v1"
+
+
+def _active_then_down(admin, network, host, driver, agent):
     port = admin.network.create_port(network_id=network.id, binding_host_id=host)
     wait_for(lambda: port_status(admin, port.id) == "ACTIVE", "the port ACTIVE")
     wait_for(driver.ready.is_set, "the watch hook")
@@ -59,6 +64,23 @@ def _active_then_down(admin, network, host, driver):
     driver.status[port.id] = "ACTIVE"
     driver.requeue(("ports", port.id))
     wait_for(lambda: port_status(admin, port.id) == "ACTIVE", "the port ACTIVE again")
+    # a report that lands after a tenant's change (they no longer serialize): the view
+    # says DOWN at the tenant's revision, the API ACTIVE; the driver's DOWN must go
+    old_rev = agent.informer.get(("ports", port.id))["revision_number"]
+    driver.status[port.id] = "DOWN"
+    admin.session.post(_kumo(admin) + f"/ports/{port.id}/status", json={"status": "DOWN"})
+    admin.network.update_port(port.id, name="changed")
+    rev = admin.network.get_port(port.id).revision_number
+    wait_for(lambda: (agent.informer.get(("ports", port.id)) or {}).get(
+        "revision_number") == rev, "the view at the tenant's revision")
+    wait_for(lambda: (agent.realized_revision or 0) >= agent.informer.revision,
+             "the tenant's revision realized")
+    admin.session.post(_kumo(admin) + f"/ports/{port.id}/status", json={"status": "ACTIVE"})
+    with agent._lock:  # what the agent recorded for that late report of its own
+        agent._sent[("ports", port.id)] = ("ACTIVE", old_rev)
+    assert port_status(admin, port.id) == "ACTIVE"
+    driver.requeue(("ports", port.id))
+    wait_for(lambda: port_status(admin, port.id) == "DOWN", "the late report corrected")
 
 
 class ManyDriver(FakeDriver):
