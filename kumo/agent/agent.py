@@ -237,6 +237,8 @@ class Agent(Loop):
     RETRY_MAX_S = 300.0
     #: Most entries in ``configurations["errors"]``.
     ERRORS_SHOWN = 50
+    #: Status reports per batch request (``POST /kumo/v1/ports/status``).
+    STATUS_BATCH = 1000
 
     def __init__(self, client, host: str, drivers: list[Driver], workers: int = 4,
                  resync_s: float = 120.0, heartbeat_s: float = 30.0, wait_s: float = 20.0,
@@ -434,28 +436,61 @@ class Agent(Loop):
                 for key, f in items[:self.ERRORS_SHOWN]]
 
     def _report(self, report: Report) -> None:
+        """Post the statuses that differ from the API's: the informer's view, or what
+        this agent last sent while the view is no newer than that (a report appends no
+        feed change, so the view does not show it); and a status differing from the
+        last one sent (that report may have landed after the change the view shows).
+        Sent in batches when the client can (``report_statuses``), else one by one."""
         for kind, statuses, send in (
                 ("ports", report.ports, self.client.report_port_status),
                 ("floatingips", report.floatingips, self.client.report_floatingip_status)):
+            todo: dict[str, tuple] = {}
             for obj_id, status in statuses.items():
                 obj = self.informer.get((kind, obj_id))
-                if obj is None or obj.get("status") == status:
+                if obj is None:
                     continue
                 if kind == "ports" and obj.get("binding:host_id") != self.host:
                     continue
                 version = (status, obj.get("revision_number"))
                 with self._lock:
-                    if self._sent.get((kind, obj_id)) == version:
-                        continue
+                    sent = self._sent.get((kind, obj_id))
+                known = sent[0] if sent is not None and sent[1] == version[1] \
+                    else obj.get("status")
+                # a report of ours may have landed after the change the view shows
+                # (they do not serialize): resend once when the last sent differs
+                if known != status or (sent is not None and sent[0] != status):
+                    todo[obj_id] = version
+            if todo:
+                self._send_statuses(kind, todo, send)
+
+    def _send_statuses(self, kind: str, todo: dict[str, tuple], send) -> None:
+        many = getattr(self.client, "report_statuses", None)
+        items = list(todo.items())
+        if many is not None and len(items) > 1:
+            for i in range(0, len(items), self.STATUS_BATCH):
+                chunk = dict(items[i:i + self.STATUS_BATCH])
                 try:
-                    send(obj_id, status)
-                except api.NotFound:
-                    continue
+                    many(kind, {k: v[0] for k, v in chunk.items()})
+                except api.NotFound:  # a controller without the batch route
+                    many, items = None, items[i:]
+                    break
                 except api.ControllerError as e:
-                    LOG.warning("reporting %s %s %s failed: %s", kind, obj_id, status, e)
+                    LOG.warning("reporting %d %s failed: %s", len(chunk), kind, e)
                     continue
-                with self._lock:
-                    self._sent[(kind, obj_id)] = version
+                with self._lock:  # unknown ids are gone: nothing to retry either
+                    self._sent.update(((kind, k), v) for k, v in chunk.items())
+            if many is not None:
+                return
+        for obj_id, version in items:
+            try:
+                send(obj_id, version[0])
+            except api.NotFound:
+                continue
+            except api.ControllerError as e:
+                LOG.warning("reporting %s %s %s failed: %s", kind, obj_id, version[0], e)
+                continue
+            with self._lock:
+                self._sent[(kind, obj_id)] = version
 
     def _check_realized(self) -> None:
         target = self._target

@@ -291,6 +291,13 @@ class ControllerClient:
         """``POST /kumo/v1/floatingips/{id}/status`` with ``ACTIVE``/``DOWN``/``ERROR``."""
         self._call("POST", f"/kumo/v1/floatingips/{fip_id}/status", {"status": status})
 
+    def report_statuses(self, kind: str, statuses: dict[str, str]) -> list[str]:
+        """``POST /kumo/v1/{kind}/status`` (``kind``: ``ports`` or ``floatingips``) with
+        ``{kind: [{"id", "status"}...]}``: many reports in one request (at most 5,000);
+        returns the ids the API does not know (deleted meanwhile)."""
+        body = {kind: [{"id": i, "status": s} for i, s in statuses.items()]}
+        return self._call("POST", f"/kumo/v1/{kind}/status", body)["not_found"]
+
 
 def connect(controller: str | None = None, cloud: str | None = None,
             token: str | None = None, password: str | None = None,

@@ -15,13 +15,19 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import isotime, utcnow
-from kumo.compute.models import Instance, InstanceAction, ServerGroup
+
+from kumo.compute.models import Console, Instance, InstanceAction, ServerGroup
 from kumo.compute.scheduler import NoValidHost
 from kumo.compute.servers import InstanceInvalidState, InstanceNotFound
 
+#: The console tail kept per instance (characters).
+CONSOLE_MAX = 65536
+_CONSOLE = Console.__table__
 POWER = {"nostate": 0, "running": 1, "paused": 3, "shutdown": 4, "crashed": 6}
 BOOTING = ("spawning", "scheduling", "networking", "block_device_mapping")
 LOG = logging.getLogger(__name__)
@@ -97,6 +103,8 @@ class Actions:
         c = self.compute
         with c.write(network=network) as s:
             row = c.servers.get(s, ctx, server_id)
+            # agents' reports take no revision, only this row: read it as they left it
+            s.refresh(row, with_for_update=True)
             if not lock_exempt:
                 c.servers.check_unlocked(ctx, row)
             if row.vm_state not in states or row.task_state not in tasks:
@@ -247,11 +255,14 @@ class Actions:
         return self.run(ctx, sid, action, rid, apply, ("resized",), network=True)
 
     def console(self, ctx, sid, length: int | None) -> str:
+        """The console tail the agent last reported (``compute_console``), its last
+        ``length`` lines when given; 409 while building or in error with none yet."""
         with self.compute.read() as s:
             row = self.compute.servers.get(s, ctx, sid)
-            if row.vm_state in ("building", "error") and not row.console:
+            text = s.scalar(sa.select(Console.text).where(Console.instance_id == row.id))
+            if row.vm_state in ("building", "error") and not text:
                 raise exc.Conflict(f"Instance {sid} is not ready")
-            text = row.console or ""
+            text = text or ""
         if length is not None:
             lines = text.splitlines(keepends=True)
             text = "".join(lines[-length:]) if length > 0 else ""
@@ -283,38 +294,82 @@ class Actions:
     # -- agent status reports ------------------------------------------------------------
     def report(self, instance_id: str, body: dict) -> None:
         """Apply an agent's status report (see the module doc); 404 unknown instance,
-        409 if it is no longer on the reporting host."""
+        409 if it is no longer on the reporting host.
+
+        A report records what the host observed (power state, a finished task, an
+        error) and changes no desired state, so it takes no revision row: one short
+        transaction locking just the instance's row (``FOR UPDATE`` on PostgreSQL;
+        actions lock it too, see :meth:`run`). Only a report that must change desired
+        state runs again inside :meth:`Compute.write`: a failed boot that reschedules
+        (``network=True``: ports are re-bound) and a guest that stopped on its own
+        (``power`` becomes ``off``). The console tail is written afterwards in its own
+        transaction (``compute_console``)."""
         c = self.compute
-        with c.write(network=True) as s:
-            row = s.scalar(sa.select(Instance).where(Instance.id == instance_id,
-                                                     Instance.deleted.is_(False)))
-            if row is None:
-                raise InstanceNotFound(id=instance_id)
-            if row.host != body["host"]:
-                raise exc.Conflict(f"Instance {instance_id} is not on host {body['host']}")
-            if body.get("console") is not None:
-                row.console = body["console"][-65536:]
-            if body.get("error"):
-                self._failed(s, row, body["error"])
-                return
-            current = (body.get("reboot_seq", row.reboot_seq) == row.reboot_seq
-                       and body.get("rebuild_seq", row.rebuild_seq) == row.rebuild_seq)
-            state = body.get("power_state") or "nostate"
-            if not current:
-                return
-            row.power_state = POWER.get(state, 0)
-            task = row.task_state
-            done = COMPLETES.get(task)
-            if done is not None and done[0] == state:
-                if task == "spawning" or row.launched_at is None:
-                    row.launched_at = utcnow()
-                row.vm_state, row.task_state = done[1], None
-                self._finish(s, row)
-            elif task is None and row.vm_state == "active" and state in ("shutdown",
-                                                                          "crashed"):
-                row.vm_state, row.power = "stopped", "off"
-                c.changed(s, row)
+        with c.db.session() as s:
+            need = self._apply_report(s, self._reporting(s, instance_id, body), body,
+                                      locked=False)
+        if need is not None:
+            with c.write(network=need == "network") as s:
+                self._apply_report(s, self._reporting(s, instance_id, body), body,
+                                   locked=True)
+        if body.get("console") is not None:
+            self.save_console(instance_id, body["console"][-CONSOLE_MAX:])
+
+    @staticmethod
+    def _reporting(session, instance_id: str, body: dict) -> Instance:
+        row = session.scalar(sa.select(Instance).where(
+            Instance.id == instance_id, Instance.deleted.is_(False)).with_for_update())
+        if row is None:
+            raise InstanceNotFound(id=instance_id)
+        if row.host != body["host"]:
+            raise exc.Conflict(f"Instance {instance_id} is not on host {body['host']}")
+        return row
+
+    def _apply_report(self, s, row: Instance, body: dict, locked: bool) -> str | None:
+        """Apply ``body`` to ``row``; unless ``locked``, return ``"network"`` or
+        ``"compute"`` instead (changing nothing) when desired state must change."""
+        if body.get("error"):
+            if row.vm_state == "building" and not locked:
+                return "network"  # a reschedule: new host, ports re-bound, feed changes
+            self._failed(s, row, body["error"])
+            return None
+        current = (body.get("reboot_seq", row.reboot_seq) == row.reboot_seq
+                   and body.get("rebuild_seq", row.rebuild_seq) == row.rebuild_seq)
+        state = body.get("power_state") or "nostate"
+        if not current:
+            return None
+        task = row.task_state
+        done = COMPLETES.get(task)
+        stopped = (done is None and task is None and row.vm_state == "active"
+                   and state in ("shutdown", "crashed"))
+        if stopped and not locked:
+            return "compute"  # the guest stopped: desired power becomes off
+        power_state = POWER.get(state, 0)
+        changed = row.power_state != power_state
+        row.power_state = power_state
+        if done is not None and done[0] == state:
+            if task == "spawning" or row.launched_at is None:
+                row.launched_at = utcnow()
+            row.vm_state, row.task_state = done[1], None
+            self._finish(s, row)
+            changed = True
+        elif stopped:
+            row.vm_state, row.power = "stopped", "off"
+            self.compute.changed(s, row)
+            changed = True
+        if changed:
             row.updated_at = utcnow()
+        return None
+
+    def save_console(self, instance_id: str, text: str) -> None:
+        """Store an instance's console tail (one upsert in its own transaction)."""
+        with self.compute.db.session() as s:
+            insert = (pg_insert if s.get_bind().dialect.name == "postgresql"
+                      else sqlite_insert)(_CONSOLE)
+            s.execute(insert.values(instance_id=instance_id, text=text,
+                                    updated_at=utcnow()).on_conflict_do_update(
+                index_elements=[_CONSOLE.c.instance_id],
+                set_={"text": insert.excluded.text, "updated_at": insert.excluded.updated_at}))
 
     def _failed(self, session, row: Instance, error: str) -> None:
         c = self.compute

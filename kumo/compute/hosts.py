@@ -22,6 +22,7 @@ from kumo.compute.models import Host, Instance
 #: ``kumo_revision`` row counting changes of the hosts' static facts (capacity, zone,
 #: enabled, forced down, added or removed; not heartbeat times): the scheduler's cache key.
 HOSTS_REVISION = "compute_hosts"
+_HOST = Host.__table__
 
 
 def bump_hosts(session) -> None:
@@ -56,23 +57,31 @@ class Hosts:
         self.compute = compute
 
     def heartbeat(self, body: dict) -> None:
-        """Create or refresh the host ``body["host"]`` (service and hypervisor)."""
+        """Create or refresh the host ``body["host"]`` (service and hypervisor).
+
+        A heartbeat is observed state: it takes no revision row but the
+        ``compute_hosts`` one, and that only when the host's facts change. The usual
+        heartbeat (same facts) is one ``UPDATE`` of the host's row."""
         now = utcnow()
         name = body["host"]
+        facts = {"availability_zone": body.get("availability_zone")
+                 or self.compute.settings.compute_default_availability_zone,
+                 "hypervisor_type": body.get("hypervisor_type") or "fake",
+                 "hypervisor_hostname": body.get("hypervisor_hostname") or name,
+                 "host_ip": body.get("host_ip") or "", "driver": body.get("driver") or "",
+                 **{k: int(body.get(k) or 0) for k in ("vcpus", "memory_mb", "local_gb")}}
         with self.compute.db.session() as s:
+            same = s.connection().execute(sa.update(_HOST).where(
+                _HOST.c.host == name, *(_HOST.c[k] == v for k, v in facts.items()))
+                .values(last_seen=now, updated_at=now)).rowcount
+            if same:
+                return
             row = s.scalar(sa.select(Host).where(Host.host == name))
             if row is None:
                 row = Host(host=name, service_uuid=str(uuid.uuid4()),
                            node_uuid=str(uuid.uuid4()), disabled=False, forced_down=False,
                            created_at=now, updated_at=now, last_seen=now)
                 s.add(row)
-            facts = {"availability_zone": body.get("availability_zone")
-                     or self.compute.settings.compute_default_availability_zone,
-                     "hypervisor_type": body.get("hypervisor_type") or "fake",
-                     "hypervisor_hostname": body.get("hypervisor_hostname") or name,
-                     "host_ip": body.get("host_ip") or "", "driver": body.get("driver") or "",
-                     **{k: int(body.get(k) or 0) for k in ("vcpus", "memory_mb",
-                                                           "local_gb")}}
             if any(getattr(row, k, None) != v for k, v in facts.items()):
                 for k, v in facts.items():
                     setattr(row, k, v)

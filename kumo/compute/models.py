@@ -2,7 +2,7 @@
 
 Instances keep their flavor, image facts, metadata, tags, fault and the ports they use
 as columns (JSON where Nova keeps separate tables), so a server renders from one row
-plus its ports. Deleted instances stay as rows (``deleted``) as Nova's do, for
+plus its ports. The console text is in :class:`Console`, not in the instance row. Deleted instances stay as rows (``deleted``) as Nova's do, for
 ``changes-since`` lists and usage.
 """
 from __future__ import annotations
@@ -127,13 +127,23 @@ class Instance(Base):
     rebuild_seq: orm.Mapped[int] = orm.mapped_column(sa.Integer, default=0)
     power: orm.Mapped[str] = orm.mapped_column(sa.String(8), default="on")
     revision: orm.Mapped[int] = orm.mapped_column(sa.BigInteger, default=0)
-    console: orm.Mapped[str | None] = orm.mapped_column(sa.Text, nullable=True)
     deleted: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=False, index=True)
     created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
     updated_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime, index=True)
     launched_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime, nullable=True)
     terminated_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime,
                                                                       nullable=True)
+
+
+class Console(Base):
+    """An instance's console tail (the last 64 KiB its agent reported), apart from the
+    instance row so that server lists never load it and a console report is a short
+    write of its own (migration ``0010_compute_console``)."""
+
+    __tablename__ = "compute_console"
+    instance_id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
+    text: orm.Mapped[str] = orm.mapped_column(sa.Text)
+    updated_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
 
 
 class ServerGroup(Base):

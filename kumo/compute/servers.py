@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import utcnow
-from kumo.compute.models import Instance, InstanceAction, ServerGroup
+from kumo.compute.models import Console, Instance, InstanceAction, ServerGroup
 from kumo.compute.scheduler import NoValidHost
 from kumo.network.models import core as ncore
 from kumo.network.models import l3 as nl3
@@ -501,6 +501,7 @@ class Servers:
             row.vm_state, row.task_state, row.power_state = "deleted", None, 0
             row.deleted, row.terminated_at, row.updated_at = True, now, now
             row.ports = []
+            s.execute(sa.delete(Console).where(Console.instance_id == row.id))
             if row.server_group_id:
                 group = s.get(ServerGroup, row.server_group_id)
                 if group is not None:

@@ -6,8 +6,9 @@ details").
 
 - :meth:`FloatingIPs.create` / :meth:`FloatingIPs.update` / :meth:`FloatingIPs.delete`
   / :meth:`FloatingIPs.get` as the API does them;
-- :meth:`FloatingIPs.set_status` ``(session, fip_id, status)``: the data plane reports
-  ``ACTIVE`` / ``DOWN`` / ``ERROR``;
+- :meth:`FloatingIPs.set_status` ``(fip_id, status)`` (and ``set_statuses``): the data
+  plane reports ``ACTIVE`` / ``DOWN`` / ``ERROR``, in a transaction of its own (not
+  inside ``write``; :mod:`kumo.network.status`);
 - :meth:`FloatingIPs.on_port_delete` ``(session, port)``: the ports area calls it before
   deleting a port, which disassociates the floating IPs bound to it.
 
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 from kumo.common.context import RequestContext
 from kumo.db import Prepared
 from kumo.network import exceptions as nexc
+from kumo.network import status as status_reports
 from kumo.network.exceptions import (
     BadRequest, ExternalGatewayForFloatingIPNotFound, ExternalIpAddressExhausted,
     FloatingIPPortAlreadyAssociated)
@@ -200,18 +202,25 @@ class FloatingIPs:
         self.net.changed(session, "floatingip", row.id, "delete")
 
     # -- data plane and hooks --------------------------------------------------------
-    def set_status(self, session, fip_id: str, status: str) -> None:
-        """The data plane's report (``ACTIVE``/``DOWN``/``ERROR``); 404
-        FloatingIPNotFound, 400 for another status."""
+    def set_status(self, fip_id: str, status: str) -> None:
+        """The data plane's report (``ACTIVE``/``DOWN``/``ERROR``) in a short
+        transaction of its own, no revision row, no feed change
+        (:mod:`kumo.network.status`); 404 FloatingIPNotFound, 400 for another status."""
+        self._check_status(status)
+        if not status_reports.set_status(self.net.db, F.__table__, fip_id, status):
+            raise nexc.FloatingIPNotFound(id=fip_id)
+
+    def set_statuses(self, statuses: dict[str, str]) -> list[str]:
+        """Many floating IPs' reports (``{id: status}``) in one such transaction;
+        returns the unknown ids."""
+        for status in statuses.values():
+            self._check_status(status)
+        return status_reports.set_statuses(self.net.db, F.__table__, statuses)
+
+    @staticmethod
+    def _check_status(status: str) -> None:
         if status not in FIP_STATUSES:
             raise BadRequest(resource="floatingip", msg=f"Invalid status {status}")
-        row = session.get(F, fip_id)
-        if row is None:
-            raise nexc.FloatingIPNotFound(id=fip_id)
-        if row.status != status:
-            row.status = status
-            touch(row)
-            self.net.changed(session, "floatingip", row.id)
 
     def on_port_delete(self, session, port, *_) -> None:
         """Call before deleting ``port``: floating IPs bound to it are disassociated

@@ -13,11 +13,13 @@ call runs inside :meth:`kumo.network.manager.Networking.write`:
   409 MacAddressInUse, 400 PortSecurityAndIPRequiredForSecurityGroups, 409
   AddressPairAndPortSecurityRequired;
 - :meth:`Ports.update`, :meth:`Ports.delete` (returns the addresses),
-  :meth:`Ports.get` (404 PortNotFound), :meth:`Ports.set_status` (the data plane
-  reports ``ACTIVE``/``DOWN``), :meth:`Ports.render_rows` (API dicts);
+  :meth:`Ports.get` (404 PortNotFound), :meth:`Ports.set_status` /
+  :meth:`Ports.set_statuses` (the data plane reports ``ACTIVE``/``DOWN``/``ERROR``, in
+  a transaction of their own, not inside ``write``: :mod:`kumo.network.status`),
+  :meth:`Ports.render_rows` (API dicts);
 - ``fixed_ips_of``/``security_groups_of`` for many ports at once.
 
-Every change appends ``port`` to the change feed with the binding host (and a
+Every change but a status report appends ``port`` to the change feed with the binding host (and a
 ``delete`` for the old host when the binding moves).
 """
 from __future__ import annotations
@@ -37,6 +39,7 @@ from kumo.common.timeutils import isotime, utcnow
 from kumo.db import Prepared
 from kumo.network import exceptions as nexc
 from kumo.network import ipam, peers
+from kumo.network import status as status_reports
 from kumo.network.manager import new_id, register_part, touch, visible_clause
 from kumo.network.models import core
 from kumo.network.models import ports as models
@@ -418,15 +421,17 @@ class Ports:
         session.flush()
         self._allocate_requested(session, network, row, specs, keep=wanted)
 
-    def set_status(self, session, port_id: str, status: str) -> None:
-        """The data plane's report: ``ACTIVE`` or ``DOWN`` (404 PortNotFound)."""
-        row = session.get(P, port_id)
-        if row is None:
+    def set_status(self, port_id: str, status: str) -> None:
+        """The data plane's report (``ACTIVE``/``DOWN``/``ERROR``) in a short
+        transaction of its own, no revision row, no feed change
+        (:mod:`kumo.network.status`); 404 PortNotFound."""
+        if not status_reports.set_status(self.net.db, P.__table__, port_id, status):
             raise nexc.PortNotFound(id=port_id)
-        if row.status != status:
-            row.status = status
-            touch(row)
-            self._changed(session, row)
+
+    def set_statuses(self, statuses: dict[str, str]) -> list[str]:
+        """Many ports' reports (``{port_id: status}``) in one such transaction; returns
+        the unknown ids."""
+        return status_reports.set_statuses(self.net.db, P.__table__, statuses)
 
     def delete(self, session, ctx: RequestContext, row) -> list[dict]:
         """Delete the port and give its addresses back to their pools (returned as

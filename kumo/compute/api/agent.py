@@ -31,7 +31,10 @@ def changes(req: Request) -> Reply | Pending:
 
 @service.route("POST", "/kumo/v1/instances/{instance_id}/status")
 def status(req: Request) -> Reply:
-    """An agent's report on one instance: 204; 404 unknown, 409 not on that host."""
+    """An agent's report on one instance: 204; 404 unknown, 409 not on that host.
+    Observed state only, so no revision row unless the report changes desired state
+    (:meth:`kumo.compute.actions.Actions.report`); ``console`` goes to
+    ``compute_console`` in a transaction of its own."""
     req.context.enforce(RULE)
     body = req.json(schemas.STATUS)
     req.cloud.compute.actions.report(req.params["instance_id"], body)
@@ -40,7 +43,8 @@ def status(req: Request) -> Reply:
 
 @service.route("POST", "/kumo/v1/hosts/heartbeat")
 def heartbeat(req: Request) -> Reply:
-    """A host's heartbeat: creates or refreshes its service and hypervisor; 204."""
+    """A host's heartbeat: creates or refreshes its service and hypervisor; 204 (one
+    short ``UPDATE`` when the host's facts are unchanged; no revision row)."""
     req.context.enforce(RULE)
     req.cloud.compute.hosts.heartbeat(req.json(schemas.HEARTBEAT))
     return Reply(204)
