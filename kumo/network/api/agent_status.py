@@ -7,8 +7,8 @@ only): status flows back north from the per-host agent.
   "ERROR"}`` -> 200 ``{"floatingip": {"id", "status"}}``; 404 FloatingIPNotFound.
 
 Logic: :meth:`kumo.network.ports.Ports.set_status`,
-:meth:`kumo.network.floatingips.FloatingIPs.set_status`. A status that changes appends a
-change to the feed (the agent sees it and finds nothing to do).
+:meth:`kumo.network.floatingips.FloatingIPs.set_status`. A status is observed state: it
+appends no change to the desired-state feed.
 """
 from __future__ import annotations
 

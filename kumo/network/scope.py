@@ -1,0 +1,196 @@
+"""What each host realizes, and so which hosts a change concerns (the feed's scope).
+
+A host's agent realizes only what its own ports need, so the desired-state snapshot
+for ``host`` H (:meth:`kumo.network.feed.Feed.snapshot`) holds, as SQL built here:
+
+- **ports** bound to H (``binding:host_id``), and the unbound ports of H's networks
+  (their addresses are DHCP static leases for the networks H serves);
+- **networks** H has a bound port on (:func:`networks_of`), with their **subnets**,
+  and their ``l2_population``: the other hosts' ports on them;
+- **security groups** used by H's bound ports (:func:`groups_of`) and the groups
+  their rules name as remote group (:func:`remote_of`); ``members`` is computed only
+  for the latter;
+- **routers** scheduled to H, and routers with an interface on one of H's networks
+  (the DHCP driver serves metadata itself on networks no router is attached to);
+- **floating IPs** of the routers scheduled to H.
+
+The change feed routes each change to the hosts whose snapshot it alters
+(:func:`hosts_for`, used by :meth:`kumo.network.manager.Networking.changed`): one
+``network_change`` row per concerned host, none for the others. A change concerning no
+host gets one row with no host, seen only by unfiltered (``host``-less) watchers.
+Writers that shrink the set of concerned hosts (a port leaving a host, a router
+changing host, a floating IP leaving a router) announce the change before and after
+(rows are de-duplicated per transaction), so a host losing an object hears of it.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+
+from kumo.network.models import l3 as l3models
+from kumo.network.models import ports as pmodels
+from kumo.network.models import security as smodels
+from kumo.network.models.l3_agent import RouterL3AgentBinding
+
+P = pmodels.Port
+PSG = pmodels.PortSecurityGroup
+RULE = smodels.SecurityGroupRule
+R = l3models.Router
+F = l3models.FloatingIP
+B = RouterL3AgentBinding
+A = smodels.Agent
+IF_OWNER = "network:router_interface"
+
+#: Change ``resource_type`` -> snapshot collection (the agent's key kinds).
+COLLECTIONS = {"port": "ports", "network": "networks", "subnet": "subnets",
+               "security_group": "security_groups", "router": "routers",
+               "floatingip": "floatingips"}
+
+
+# -- a host's scope, as SQL (subqueries of ids) -----------------------------------------
+
+def networks_of(host: str):
+    """Ids of the networks ``host`` has a bound port on."""
+    return sa.select(P.network_id).where(P.host_id == host).distinct()
+
+
+def ports_clause(host: str):
+    """Ports in ``host``'s snapshot: bound to it, or unbound on its networks."""
+    return sa.or_(P.host_id == host,
+                  sa.and_(P.host_id == "", P.network_id.in_(networks_of(host))))
+
+
+def groups_of(host: str):
+    """Ids of the security groups ``host``'s bound ports use."""
+    return (sa.select(PSG.security_group_id).join(P, P.id == PSG.port_id)
+            .where(P.host_id == host).distinct())
+
+
+def remote_of(host: str):
+    """Ids of the groups that rules of ``host``'s groups name as remote group (their
+    ``members`` are what the host's firewall needs)."""
+    return (sa.select(RULE.remote_group_id)
+            .where(RULE.security_group_id.in_(groups_of(host)),
+                   RULE.remote_group_id.is_not(None)).distinct())
+
+
+def hosted_routers(host: str):
+    """Ids of the routers scheduled to ``host``."""
+    return sa.select(B.router_id).join(A, A.id == B.l3_agent_id).where(A.host == host)
+
+
+def attached_routers(host: str):
+    """Ids of the routers with an interface on one of ``host``'s networks."""
+    return (sa.select(P.device_id).where(P.device_owner == IF_OWNER,
+                                         P.network_id.in_(networks_of(host))).distinct())
+
+
+# -- which hosts a change concerns -----------------------------------------------------
+
+def _hosts(session, stmt) -> set[str]:
+    return {h for h in session.scalars(stmt) if h}
+
+
+def network_hosts(session, network_ids: Iterable[str]) -> set[str]:
+    """Hosts with a bound port on one of ``network_ids``."""
+    ids = list(network_ids)
+    if not ids:
+        return set()
+    return _hosts(session, sa.select(P.host_id).where(
+        P.network_id.in_(ids), P.host_id != "").distinct())
+
+
+def group_users(session, group_ids: Iterable[str]) -> set[str]:
+    """Hosts whose bound ports use one of ``group_ids``."""
+    ids = list(group_ids)
+    if not ids:
+        return set()
+    return _hosts(session, sa.select(P.host_id).join(PSG, PSG.port_id == P.id).where(
+        PSG.security_group_id.in_(ids), P.host_id != "").distinct())
+
+
+def group_hosts(session, group_ids: Iterable[str]) -> set[str]:
+    """Hosts whose snapshot holds one of ``group_ids``: those using it, and those using
+    a group with a rule naming it as remote group."""
+    ids = list(group_ids)
+    if not ids:
+        return set()
+    referrers = sa.select(RULE.security_group_id).where(RULE.remote_group_id.in_(ids))
+    return group_users(session, ids) | _hosts(session, sa.select(P.host_id).join(
+        PSG, PSG.port_id == P.id).where(PSG.security_group_id.in_(referrers),
+                                        P.host_id != "").distinct())
+
+
+def remote_groups(session, group_ids: Iterable[str]) -> set[str]:
+    """The groups rules of ``group_ids`` name as remote group."""
+    ids = list(group_ids)
+    if not ids:
+        return set()
+    return {g for g in session.scalars(sa.select(RULE.remote_group_id).where(
+        RULE.security_group_id.in_(ids), RULE.remote_group_id.is_not(None)).distinct())
+        if g}
+
+
+def router_host(session, router_id: str | None) -> str | None:
+    """The host ``router_id`` is scheduled to (None: unhosted)."""
+    if not router_id:
+        return None
+    return session.scalar(sa.select(A.host).join(B, B.l3_agent_id == A.id)
+                          .where(B.router_id == router_id))
+
+
+def router_hosts(session, router_id: str) -> set[str]:
+    """The router's host and the hosts with ports on its interfaces' networks."""
+    nets = session.scalars(sa.select(P.network_id).where(
+        P.device_id == router_id, P.device_owner == IF_OWNER).distinct())
+    out = network_hosts(session, nets)
+    host = router_host(session, router_id)
+    if host:
+        out.add(host)
+    return out
+
+
+def hosts_for(session, resource_type: str, resource_id: str) -> set[str] | None:
+    """The hosts whose snapshot a change of ``resource_type``/``resource_id`` alters,
+    from the transaction's current state; None when the type is not in snapshots or
+    the object is gone (the caller then writes a host-less row)."""
+    if resource_type == "network":
+        return network_hosts(session, [resource_id])
+    if resource_type == "subnet":
+        net = session.scalar(sa.select(pmodels.Subnet.network_id).where(
+            pmodels.Subnet.id == resource_id))
+        return None if net is None else network_hosts(session, [net])
+    if resource_type == "port":
+        row = session.execute(sa.select(P.host_id, P.network_id).where(
+            P.id == resource_id)).first()
+        if row is None:
+            return None
+        return {row.host_id} if row.host_id else network_hosts(session, [row.network_id])
+    if resource_type == "security_group":
+        return group_hosts(session, [resource_id])
+    if resource_type == "router":
+        return router_hosts(session, resource_id)
+    if resource_type == "floatingip":
+        router_id = session.scalar(sa.select(F.router_id).where(F.id == resource_id))
+        host = router_host(session, router_id)
+        return {host} if host else set()
+    return None
+
+
+def closure(session, host: str, network_id: str | None,
+            group_ids: Iterable[str]) -> list[tuple[str, str]]:
+    """``[(resource_type, id)]`` that may enter or leave ``host``'s snapshot when one of
+    its ports on ``network_id`` using ``group_ids`` comes or goes: the network, its
+    subnets, the routers attached to it, the groups and their remote groups."""
+    out: list[tuple[str, str]] = []
+    if network_id:
+        out.append(("network", network_id))
+        out += [("subnet", s) for s in session.scalars(sa.select(pmodels.Subnet.id).where(
+            pmodels.Subnet.network_id == network_id))]
+        out += [("router", r) for r in session.scalars(sa.select(P.device_id).where(
+            P.network_id == network_id, P.device_owner == IF_OWNER).distinct())]
+    groups = set(group_ids)
+    for g in sorted(groups | remote_groups(session, groups)):
+        out.append(("security_group", g))
+    return out
