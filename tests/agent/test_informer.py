@@ -110,6 +110,64 @@ def test_change_batch_resnapshots_and_delivers_changed_keys_only():
         inf.stop()
 
 
+class FetchingStub(StubClient):
+    """A stub with the networking client's incremental ``fetch``: answers the asked
+    keys present in its state."""
+
+    def __init__(self):
+        super().__init__()
+        self.fetched: list[set] = []
+
+    def fetch(self, host, keys):
+        with self.lock:
+            self.fetched.append(set(keys))
+            out = {"revision": self.state["revision"]}
+            for kind, obj_id in keys:
+                out.setdefault(kind, []).extend(
+                    o for o in self.state.get(kind, []) if o["id"] == obj_id)
+            return out
+
+
+def test_change_batch_fetches_only_the_changed_keys():
+    """With a client that fetches by key, a batch costs the changed objects: no new
+    snapshot, the cache and the snapshot body follow, an unanswered key is removed."""
+    stub = FetchingStub()
+    inf, seen = run_informer(stub)
+    try:
+        wait_for(lambda: seen, what="the first delivery")
+        first = inf.snapshot()
+        with stub.lock:
+            stub.state = {**stub.state, "revision": 2,
+                          "networks": [{"id": "n1", "mtu": 1400}],
+                          "ports": stub.state["ports"] + [{"id": "p2", "network_id": "n1"}]}
+            stub.script.append({"revision": 2, "changes": [
+                {"revision": 2, "resource_type": "port", "resource_id": "p2",
+                 "op": "update", "host": "hostA"}]})
+        wait_for(lambda: any(rev == 2 for rev, _ in seen), what="rev 2")
+        assert stub.snapshots == 1 and stub.fetched == [{("ports", "p2")}]
+        assert (2, {("ports", "p2")}) in seen
+        # the network changed too, but no change named it: not fetched
+        assert inf.get(("networks", "n1"))["mtu"] == 1450
+        snap = inf.snapshot()
+        assert snap is not first and first["ports"] == [stub.state["ports"][0]]
+        assert [p["id"] for p in snap["ports"]] == ["p1", "p2"] and snap["revision"] == 2
+        with stub.lock:
+            stub.state = {**stub.state, "revision": 3, "ports": [stub.state["ports"][1]]}
+            stub.script.append({"revision": 3, "changes": [
+                {"revision": 3, "resource_type": "port", "resource_id": "p1",
+                 "op": "delete", "host": "hostA"}]})
+        wait_for(lambda: any(rev == 3 for rev, _ in seen), what="rev 3")
+        assert (3, {("ports", "p1")}) in seen and inf.get(("ports", "p1")) is None
+        assert [p["id"] for p in inf.snapshot()["ports"]] == ["p2"]
+        assert stub.snapshots == 1 and inf.fetches == 2
+        with stub.lock:  # a type with no collection: the whole snapshot again
+            stub.script.append({"revision": 4, "changes": [
+                {"revision": 4, "resource_type": "subnetpool", "resource_id": "x"}]})
+        wait_for(lambda: stub.snapshots == 2, what="a re-snapshot")
+    finally:
+        inf.stop()
+
+
 def test_gone_relists_at_once_and_recovers():
     stub = StubClient()
     inf, seen = run_informer(stub)
