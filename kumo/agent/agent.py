@@ -431,14 +431,20 @@ class Agent(Loop):
                 ("floatingips", report.floatingips, self.client.report_floatingip_status)):
             for obj_id, status in statuses.items():
                 obj = self.informer.get((kind, obj_id))
-                if obj is None or obj.get("status") == status:
+                if obj is None:
                     continue
                 if kind == "ports" and obj.get("binding:host_id") != self.host:
                     continue
+                # Status reports append no feed change, so the cached object's status
+                # is the controller's only until we report: what we last sent for
+                # this version of the object is newer.
                 version = (status, obj.get("revision_number"))
                 with self._lock:
-                    if self._sent.get((kind, obj_id)) == version:
-                        continue
+                    sent = self._sent.get((kind, obj_id))
+                known = (sent[0] if sent is not None and sent[1] == version[1]
+                         else obj.get("status"))
+                if known == status:
+                    continue
                 try:
                     send(obj_id, status)
                 except api.NotFound:

@@ -254,3 +254,41 @@ def test_resync_relists_and_sees_changes_the_feed_did_not_route_here():
         assert ("ports", "p1") in driver.removed()
     finally:
         agent.stop()
+
+
+class SwitchDriver(FakeDriver):
+    """Reports its ports with :attr:`status` (set by the test)."""
+
+    status = "ACTIVE"
+
+    def reconcile(self, desired, revision):
+        report = super().reconcile(desired, revision)
+        for port_id in report.ports:
+            report.ports[port_id] = self.status
+        return report
+
+
+def test_agent_reports_a_status_its_cache_already_shows():
+    """Status reports append no feed change, so the cached port keeps the status it was
+    listed with: after reporting ACTIVE, a DOWN (the status it was listed with) must
+    still be sent, and ACTIVE again after it."""
+    stub = StubClient()
+    stub.report_port_status = lambda port_id, status: stub.reports.append(
+        (port_id, status))  # the controller's answer is not in the feed
+    driver = SwitchDriver("hostA")
+    agent = Agent(stub, "hostA", [driver], workers=1, resync_s=300.0, heartbeat_s=5,
+                  wait_s=0.05)
+    agent.start()
+    try:
+        wait_for(lambda: stub.reports == [("p1", "ACTIVE")], what="ACTIVE reported")
+        assert agent.informer.get(("ports", "p1"))["status"] == "DOWN"  # as listed
+        for status, count in (("DOWN", 2), ("ACTIVE", 3)):
+            driver.status = status
+            agent.queue.add(("ports", "p1"))
+            wait_for(lambda: len(stub.reports) == count, what=f"{status} reported")
+            assert stub.reports[-1] == ("p1", status)
+        agent.queue.add(("ports", "p1"))  # nothing new to tell
+        time.sleep(0.3)
+        assert len(stub.reports) == 3
+    finally:
+        agent.stop()
