@@ -105,7 +105,10 @@ def run_backend(label: str, db_url: str | None, args) -> list[str]:
     finally:
         if proc is not None:
             stop_server(proc)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if args.keep:
+            print(f"  state kept in {tmp}", flush=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv=None) -> int:
@@ -115,6 +118,7 @@ def main(argv=None) -> int:
     parser.add_argument("--hosts", type=int, default=100)
     parser.add_argument("--probe", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=300.0)
+    parser.add_argument("--keep", action="store_true", help="keep the state directory")
     parser.add_argument("--pg-url", help="PostgreSQL base URL (a database kumo_bench is "
                                          "created there); SQLite only when absent")
     args = parser.parse_args(argv)

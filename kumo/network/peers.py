@@ -61,16 +61,21 @@ def wake(net, session, network_id: str | None, groups: Iterable[str] = (),
             seen.add(("security_group", g))
             net.changed(session, "security_group", g)
     for host in hosts:
-        fresh = [g for g in groups if not _has_other(
-            session, host, port_id, P.id.in_(sa.select(_PSG.port_id).where(
-                _PSG.security_group_id == g)))]
+        fresh = [g for g in groups if not _has_other(session, host, port_id, group=g)]
         for kind, obj_id in scope.closure(session, host, None, fresh):
             net.changed(session, kind, obj_id, host=host)
 
 
-def _has_other(session, host: str, port_id: str | None, clause) -> bool:
-    """Whether ``host`` has a bound port other than ``port_id`` matching ``clause``."""
-    stmt = sa.select(P.id).where(P.host_id == host, clause)
+def _has_other(session, host: str, port_id: str | None, clause=None,
+               group: str | None = None) -> bool:
+    """Whether ``host`` has a bound port other than ``port_id`` matching ``clause``
+    (and using security group ``group``)."""
+    stmt = sa.select(P.id).where(P.host_id == host)
+    if clause is not None:
+        stmt = stmt.where(clause)
+    if group is not None:
+        stmt = stmt.join(_PSG, sa.and_(_PSG.port_id == P.id,
+                                       _PSG.security_group_id == group))
     if port_id:
         stmt = stmt.where(P.id != port_id)
     return session.scalar(stmt.limit(1)) is not None
