@@ -64,6 +64,14 @@ class ChangeFeed:
         if self._writes % 1000 == 0:
             self.prune()
 
+    def host_clause(self, host: str):
+        """SQL selecting the change rows ``host``'s watch gets: its own, and the
+        host-less ones when ``hostless_to_all``. A feed routing some rows at read time
+        overrides it (:class:`kumo.network.feed.Feed`)."""
+        C = self.model
+        return sa.or_(C.host == host, C.host.is_(None)) if self.hostless_to_all \
+            else C.host == host
+
     def current_revision(self, session) -> int:
         return session.scalar(sa.select(Revision.value).where(Revision.name == self.area)) or 0
 
@@ -85,8 +93,7 @@ class ChangeFeed:
                     raise RevisionTooOld(since=since)
                 stmt = sa.select(C).where(C.revision > since)
                 if host is not None:
-                    stmt = stmt.where(sa.or_(C.host == host, C.host.is_(None))
-                                      if self.hostless_to_all else C.host == host)
+                    stmt = stmt.where(self.host_clause(host))
                 rows = list(s.scalars(stmt.order_by(C.id).limit(MAX_BATCH + 1)))
             if rows or self._closed or time.monotonic() >= deadline:
                 break

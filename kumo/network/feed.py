@@ -33,6 +33,12 @@ class Feed(ChangeFeed):
                          hostless_to_all=False)
         self.net = networking
 
+    def host_clause(self, host: str):
+        """``host``'s rows: those routed to it at write time, and the host-less
+        ``network``/``security_group`` changes of the objects in its state now
+        (:func:`kumo.network.scope.read_routed`)."""
+        return scope.read_routed(self.model, host)
+
     def snapshot(self, host: str | None = None,
                  keys: dict[str, list[str]] | None = None) -> dict:
         """The desired state of ``host`` (everything when None) with the revision it is

@@ -120,6 +120,7 @@ class Networking:
         targets.discard("")
         seen = session.info.setdefault("network_changes", set())
         rows = []
+        at = utcnow()
         for target in sorted(targets) or [None]:
             key = (resource_type, resource_id, op, target)
             if key in seen:
@@ -127,7 +128,7 @@ class Networking:
             seen.add(key)
             rows.append({"revision": session.info["network_revision"],
                          "resource_type": resource_type, "resource_id": resource_id,
-                         "host": target, "op": op, "at": utcnow()})
+                         "host": target, "op": op, "at": at})
         if not rows:
             return
         session.connection().execute(_ADD_CHANGE, rows)

@@ -13,11 +13,11 @@ depend on ports bound elsewhere:
   them per group (``security_groups[i]["members"]``).
 
 :func:`wake` makes both fresh where they are needed: when a port is created,
-changed or deleted, it appends ``network`` changes for the hosts with ports on its
-network (their L2 population) and ``security_group`` changes for the hosts whose
-snapshot holds its groups (:mod:`kumo.network.scope`), and, for the port's own host
-(old and new), the objects entering or leaving its snapshot with it. Hosts with no
-stake get nothing.
+changed or deleted, it appends a ``network`` change (read by the hosts with ports on
+its network: their L2 population) and ``security_group`` changes (read by the hosts
+whose snapshot holds the groups; :func:`kumo.network.scope.read_routed`), and, for
+the port's own host (old and new), the objects entering or leaving its snapshot with
+it. Hosts with no stake get nothing.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
+from kumo.db import Prepared
 from kumo.network.models import ports as models
 from kumo.network import scope
 from kumo.network.models import security as sec_models
@@ -45,40 +46,36 @@ def wake(net, session, network_id: str | None, groups: Iterable[str] = (),
     hosts = sorted({h for h in hosts if h})
     groups = sorted(set(groups))
     seen = session.info.setdefault("peers_woken", set())
-    quiet: set[str] = set()  # own hosts whose view of the network does not change
+    other = {"p": port_id or ""}
     for host in hosts:
-        if network_id and _has_other(session, host, port_id, P.network_id == network_id):
-            quiet.add(host)
-            continue
-        for kind, obj_id in scope.closure(session, host, network_id, ()):
-            net.changed(session, kind, obj_id, host=host)
+        if network_id and _OTHER_ON_NET.first(session, {**other, "h": host,
+                                                        "n": network_id}) is None:
+            for kind, obj_id in scope.closure(session, host, network_id, ()):
+                net.changed(session, kind, obj_id, host=host)
     if hosts and network_id and ("network", network_id) not in seen:
         seen.add(("network", network_id))
-        net.changed(session, "network", network_id,
-                    hosts=scope.network_hosts(session, [network_id]) - quiet)
+        net.changed(session, "network", network_id)
     for g in groups:
         if ("security_group", g) not in seen:
             seen.add(("security_group", g))
             net.changed(session, "security_group", g)
     for host in hosts:
-        fresh = [g for g in groups if not _has_other(session, host, port_id, group=g)]
+        fresh = [g for g in groups if _OTHER_IN_GROUP.first(
+            session, {**other, "h": host, "g": g}) is None]
         for kind, obj_id in scope.closure(session, host, None, fresh):
             net.changed(session, kind, obj_id, host=host)
 
 
-def _has_other(session, host: str, port_id: str | None, clause=None,
-               group: str | None = None) -> bool:
-    """Whether ``host`` has a bound port other than ``port_id`` matching ``clause``
-    (and using security group ``group``)."""
-    stmt = sa.select(P.id).where(P.host_id == host)
-    if clause is not None:
-        stmt = stmt.where(clause)
-    if group is not None:
-        stmt = stmt.join(_PSG, sa.and_(_PSG.port_id == P.id,
-                                       _PSG.security_group_id == group))
-    if port_id:
-        stmt = stmt.where(P.id != port_id)
-    return session.scalar(stmt.limit(1)) is not None
+#: Another port than ``p`` bound to host ``h``: on network ``n``; using group ``g``
+#: (built once: these run on every port change, inside the write transaction).
+_OTHER_ON_NET = Prepared(sa.select(P.__table__.c.id).where(
+    P.__table__.c.host_id == sa.bindparam("h"), P.__table__.c.network_id == sa.bindparam("n"),
+    P.__table__.c.id != sa.bindparam("p")).limit(1))
+_OTHER_IN_GROUP = Prepared(sa.select(P.__table__.c.id).join(
+    _PSG.__table__, sa.and_(_PSG.__table__.c.port_id == P.__table__.c.id,
+                            _PSG.__table__.c.security_group_id == sa.bindparam("g")))
+    .where(P.__table__.c.host_id == sa.bindparam("h"), P.__table__.c.id != sa.bindparam("p"))
+    .limit(1))
 
 
 def tunnel_ips(session) -> dict[str, str]:
@@ -156,12 +153,8 @@ def _addr_key(addr: str):
 
 
 def tunnel_moved(net, host: str) -> None:
-    """Host ``host``'s L2 agent reported a new tunneling address: wake the other hosts
-    with ports on the networks that ``host`` has ports on, so their L2 population
-    follows."""
+    """Host ``host``'s L2 agent reported a new tunneling address: wake the hosts with
+    ports on the networks that ``host`` has ports on, so their L2 population follows."""
     with net.write() as session:
-        ids = list(session.scalars(scope.networks_of(host)))
-        for network_id in ids:
-            others = scope.network_hosts(session, [network_id]) - {host}
-            if others:
-                net.changed(session, "network", network_id, hosts=others)
+        for network_id in list(session.scalars(scope.networks_of(host))):
+            net.changed(session, "network", network_id)

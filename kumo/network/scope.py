@@ -14,13 +14,19 @@ for ``host`` H (:meth:`kumo.network.feed.Feed.snapshot`) holds, as SQL built her
   (the DHCP driver serves metadata itself on networks no router is attached to);
 - **floating IPs** of the routers scheduled to H.
 
-The change feed routes each change to the hosts whose snapshot it alters
-(:func:`hosts_for`, used by :meth:`kumo.network.manager.Networking.changed`): one
-``network_change`` row per concerned host, none for the others. A change concerning no
-host gets one row with no host, seen only by unfiltered (``host``-less) watchers.
-Writers that shrink the set of concerned hosts (a port leaving a host, a router
-changing host, a floating IP leaving a router) announce the change before and after
-(rows are de-duplicated per transaction), so a host losing an object hears of it.
+The change feed routes each change to the hosts whose snapshot it alters, and to no
+other. Changes of networks and security groups (which a port change anywhere causes:
+L2 population, members) are one host-less row each, routed when read
+(:func:`read_routed`: to the hosts holding the object then), so a port create costs
+three rows however many hosts share its network. Other changes are routed when
+written (:func:`hosts_for`, used by :meth:`kumo.network.manager.Networking.changed`):
+one ``network_change`` row per concerned host, or one host-less row, seen only by
+unfiltered watchers, when none is. An object leaving a host is always announced to
+that host by a row of its own: writers that shrink the set of concerned hosts (a port
+leaving a host, a router changing host, a floating IP leaving a router, a group
+deleted) announce the change before the change as well (rows are de-duplicated per
+transaction), and a port coming or going announces to its host what enters or leaves
+its state with it (:func:`closure`).
 """
 from __future__ import annotations
 
@@ -73,6 +79,24 @@ def remote_of(host: str):
     return (sa.select(RULE.remote_group_id)
             .where(RULE.security_group_id.in_(groups_of(host)),
                    RULE.remote_group_id.is_not(None)).distinct())
+
+
+def held_groups(host: str):
+    """Ids of the groups in ``host``'s snapshot: :func:`groups_of` and :func:`remote_of`."""
+    return sa.union(groups_of(host), remote_of(host))
+
+
+#: Change types routed when read (:func:`read_routed`), not when written.
+READ_ROUTED = ("network", "security_group")
+
+
+def read_routed(C, host: str):
+    """SQL over the change model ``C`` for the rows ``host`` gets: its own, and the
+    host-less changes of the networks it has ports on and of the groups it holds."""
+    return sa.or_(C.host == host, sa.and_(C.host.is_(None), sa.or_(
+        sa.and_(C.resource_type == "network", C.resource_id.in_(networks_of(host))),
+        sa.and_(C.resource_type == "security_group",
+                C.resource_id.in_(held_groups(host))))))
 
 
 def hosted_routers(host: str):
@@ -172,10 +196,11 @@ def router_hosts(session, router_id: str) -> set[str]:
 
 def hosts_for(session, resource_type: str, resource_id: str) -> set[str] | None:
     """The hosts whose snapshot a change of ``resource_type``/``resource_id`` alters,
-    from the transaction's current state; None when the type is not in snapshots or
-    the object is gone (the caller then writes a host-less row)."""
-    if resource_type == "network":
-        return network_hosts(session, [resource_id])
+    from the transaction's current state; None when the change is routed when read
+    (:data:`READ_ROUTED`), the type is not in snapshots or the object is gone (the
+    caller then writes a host-less row)."""
+    if resource_type in READ_ROUTED:
+        return None
     if resource_type == "subnet":
         net = session.scalar(sa.select(pmodels.Subnet.network_id).where(
             pmodels.Subnet.id == resource_id))

@@ -219,7 +219,8 @@ class SecurityGroups:
         others = set(session.scalars(sa.select(RULE.security_group_id).where(
             RULE.remote_group_id == group.id, RULE.security_group_id != group.id)))
         # before its rules go: the hosts holding it as a remote group drop it
-        self.net.changed(session, "security_group", group.id, "delete")
+        self.net.changed(session, "security_group", group.id, "delete",
+                         hosts=scope.group_hosts(session, [group.id]))
         session.execute(sa.delete(RULE).where(sa.or_(RULE.security_group_id == group.id,
                                                      RULE.remote_group_id == group.id)))
         session.execute(sa.delete(models.DefaultSecurityGroup).where(
