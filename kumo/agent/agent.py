@@ -451,6 +451,9 @@ class Agent(Loop):
                     continue
                 if kind == "ports" and obj.get("binding:host_id") != self.host:
                     continue
+                # Status reports append no feed change, so the cached object's status
+                # is the controller's only until we report: what we last sent for
+                # this version of the object is newer.
                 version = (status, obj.get("revision_number"))
                 with self._lock:
                     sent = self._sent.get((kind, obj_id))

@@ -44,6 +44,8 @@ from keystoneauth1.identity import v3
 LOG = logging.getLogger(__name__)
 #: Seconds allowed for a request on top of the long-poll wait it asks for.
 SLACK_S = 15.0
+#: Keys per incremental fetch request (``collection:uuid`` is at most ~52 bytes).
+FETCH_CHUNK = 100
 
 
 class ControllerError(Exception):
@@ -258,6 +260,25 @@ class ControllerClient:
         "subnets", "ports", "routers", "floatingips", "security_groups", ...}``: the
         desired state for ``host`` consistent with revision R."""
         return self._call("GET", "/kumo/v1/state", params={"host": host}, timeout=120.0)
+
+    def fetch(self, host: str, keys) -> dict:
+        """``GET /kumo/v1/state?host=H&keys=ports:ID,...`` for ``keys`` (``(collection,
+        id)`` pairs), :data:`FETCH_CHUNK` keys per request (the request line stays
+        under the API's 8 KiB): ``{"revision": R, <collection>: [...]}`` with the
+        objects of ``host``'s desired state among ``keys`` (a key not answered is not
+        in it). Chunks may answer at different revisions (R is the lowest)."""
+        keys = sorted(keys)
+        body: dict = {"revision": None}
+        for i in range(0, len(keys), FETCH_CHUNK):
+            part = self._call("GET", "/kumo/v1/state", timeout=120.0, params={
+                "host": host, "keys": ",".join(f"{c}:{k}" for c, k in keys[i:i + FETCH_CHUNK])})
+            for name, value in part.items():
+                if name == "revision":
+                    body["revision"] = value if body["revision"] is None else min(
+                        body["revision"], value)
+                elif isinstance(value, list):
+                    body.setdefault(name, []).extend(value)
+        return body
 
     def changes(self, since: int, host: str, wait: float = 0.0) -> dict:
         """``GET /kumo/v1/changes?since=R&host=H&wait=S`` -> ``{"revision": R2,

@@ -7,15 +7,20 @@ The informer keeps a local cache of desired objects keyed by ``(collection, id)`
 ``on_update(revision, changed_keys)`` after every refresh with the keys whose desired
 object was added, changed or removed (removed keys are no longer in the cache).
 
-**Refresh strategy (the documented choice).** On any non-empty batch of changes the
-informer re-fetches the whole snapshot for its host instead of fetching the changed
-objects one by one. The snapshot is consistent with one revision (one repeatable-read
-transaction on the controller), so derived data that a change of one object alters in
-another's rendering (a subnet's gateway in a router's interfaces, a security group's
-members) is never half-updated, and the feed needs no per-type "get" routes. The cost is
-one snapshot per batch; batches coalesce under load, since a long poll returns every
-change since the last seen revision at once. Objects are compared to the cached ones,
-so only really changed keys reach the reconcile queues.
+**Refresh strategy.** After the first list, a batch of changes costs the changed
+objects: the informer fetches just the keys the batch names (the client's ``fetch``,
+``GET /kumo/v1/state?host=H&keys=ports:ID,...``, answered from one consistent
+read per request) and replaces those entries of its cache; a key the controller does not
+answer has left the host's desired state and is removed. This relies on the controller
+routing to the host a change for every object whose rendering for it changes, derived
+data included (a network's L2 population, a group's members, a router's interfaces),
+and for the objects entering or leaving its state (:mod:`kumo.network.scope`). A
+client without ``fetch`` (the compute feed's), or a change of a type with no
+collection in :data:`KINDS`, re-reads the whole snapshot instead. Batches coalesce
+under load, since a long poll returns every change since the last seen revision at
+once. Objects are compared to the cached ones, so only really changed keys reach the
+reconcile queues; the periodic relist (:meth:`Informer.request_relist`) corrects
+anything missed.
 
 Waits are bounded everywhere: the long poll asks for at most ``wait_s`` seconds, errors
 back off exponentially from ``backoff_min_s`` to ``backoff_max_s`` (reset after a
@@ -35,6 +40,11 @@ LOG = logging.getLogger(__name__)
 Key = tuple[str, str]
 #: Snapshot entries that are not collections of objects.
 _META = ("revision",)
+#: A change's ``resource_type`` -> the snapshot collection holding it (the networking
+#: feed's; :data:`kumo.network.scope.COLLECTIONS` on the controller's side).
+KINDS = {"port": "ports", "network": "networks", "subnet": "subnets",
+         "security_group": "security_groups", "router": "routers",
+         "floatingip": "floatingips"}
 
 
 def index(snapshot: dict) -> dict[Key, dict]:
@@ -46,6 +56,17 @@ def index(snapshot: dict) -> dict[Key, dict]:
         for item in items:
             if isinstance(item, dict) and "id" in item:
                 out[(name, item["id"])] = item
+    return out
+
+
+def _keys(changes: list[dict]) -> set[Key] | None:
+    """The cache keys a batch of changes names; None if one has no known collection."""
+    out: set[Key] = set()
+    for c in changes:
+        kind = KINDS.get(c.get("resource_type"))
+        if kind is None:
+            return None
+        out.add((kind, c["resource_id"]))
     return out
 
 
@@ -73,6 +94,8 @@ class Informer:
         self.revision: int | None = None
         #: Number of complete lists (initial one and relists); for tests and status.
         self.lists = 0
+        #: Number of incremental fetches (batches of changes fetched by key).
+        self.fetches = 0
         #: Set once the first list succeeded.
         self.synced = threading.Event()
         self._stop = threading.Event()
@@ -174,10 +197,40 @@ class Informer:
             return False
         if self._stop.is_set():
             return False
-        snap = self.client.snapshot(self.host)
-        changed = self._replace(snap)
+        keys = _keys(body["changes"])
+        if keys is None or not hasattr(self.client, "fetch"):
+            changed = self._replace(self.client.snapshot(self.host))
+        else:
+            got = self.client.fetch(self.host, keys)
+            changed = self._apply(keys, got, int(body.get("revision", self.revision)))
+            self.fetches += 1
         self.on_update(self.revision, changed)
         return False
+
+    def _apply(self, keys: set[Key], body: dict, revision: int) -> set[Key]:
+        """Replace the cache entries of ``keys`` with ``body``'s objects (removing those
+        it lacks); a new snapshot body with the touched collections rebuilt."""
+        got = {k: v for k, v in index(body).items() if k in keys}
+        with self._lock:
+            cache = dict(self._cache)
+            changed = set()
+            for key in keys:
+                new = got.get(key)
+                if cache.get(key) != new:
+                    changed.add(key)
+                if new is None:
+                    cache.pop(key, None)
+                else:
+                    cache[key] = new
+            snap = dict(self._snapshot)
+            for kind in {k[0] for k in changed}:
+                snap[kind] = [v for _, v in sorted(
+                    (obj_id, v) for (c, obj_id), v in cache.items() if c == kind)]
+            snap["revision"] = revision
+            self._cache = cache
+            self._snapshot = snap
+            self.revision = revision
+        return changed
 
     def _replace(self, body: dict) -> set[Key]:
         new = index(body)

@@ -163,6 +163,14 @@ class ChangeFeed:
         self._closed = True
         self.wake()
 
+    def host_clause(self, host: str):
+        """SQL selecting the change rows ``host``'s watch gets: its own, and the
+        host-less ones when ``hostless_to_all``. A feed routing some rows at read time
+        overrides it (:class:`kumo.network.feed.Feed`)."""
+        C = self.model
+        return sa.or_(C.host == host, C.host.is_(None)) if self.hostless_to_all \
+            else C.host == host
+
     # -- reading -------------------------------------------------------------------
     def current_revision(self, session) -> int:
         return session.scalar(sa.select(Revision.value).where(Revision.name == self.area)) or 0
@@ -183,8 +191,7 @@ class ChangeFeed:
                 raise RevisionUnknown(since=since, current=current)
             stmt = sa.select(C).where(C.revision > since)
             if host is not None:
-                stmt = stmt.where(sa.or_(C.host == host, C.host.is_(None))
-                                  if self.hostless_to_all else C.host == host)
+                stmt = stmt.where(self.host_clause(host))
             rows = list(s.scalars(stmt.order_by(C.id).limit(MAX_BATCH + 1)))
         seen = current
         if len(rows) > MAX_BATCH:

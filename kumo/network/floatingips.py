@@ -119,6 +119,7 @@ class FloatingIPs:
         if "description" in attrs:
             row.description = attrs["description"] or ""
         if "port_id" in attrs:
+            self.net.changed(session, "floatingip", row.id)  # for the router it leaves
             if attrs["port_id"]:
                 self._associate(session, ctx, row, attrs["port_id"],
                                 attrs.get("fixed_ip_address"))
@@ -194,12 +195,12 @@ class FloatingIPs:
     def delete(self, session, ctx: RequestContext, row: models.FloatingIP) -> None:
         """Delete the floating IP and release its address."""
         port = session.get(P, row.floating_port_id)
+        self.net.changed(session, "floatingip", row.id, "delete")  # its router's host
         self.net.delete_tags(session, row.id)
         session.delete(row)
         session.flush()
         if port is not None:
             _drop_port(self.net, session, ctx, port)
-        self.net.changed(session, "floatingip", row.id, "delete")
 
     # -- data plane and hooks --------------------------------------------------------
     def set_status(self, fip_id: str, status: str) -> None:
@@ -230,6 +231,7 @@ class FloatingIPs:
         if _BOUND_TO.first(session, {"p": port.id}) is None:
             return
         for row in session.scalars(sa.select(F).where(F.fixed_port_id == port.id)):
+            self.net.changed(session, "floatingip", row.id)  # for the router it leaves
             self._disassociate(row)
             touch(row)
             self.net.changed(session, "floatingip", row.id)

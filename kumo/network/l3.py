@@ -33,6 +33,7 @@ from kumo.network.exceptions import (
     RouterInterfaceInUseByRoute, RouterInterfaceNotFound, RouterInterfaceNotFoundForSubnet,
     ServicePortInUse, SubnetMismatchForPort)
 from kumo.network import l3_scheduler  # noqa: F401 - registers networking.l3_scheduler
+from kumo.network import scope
 from kumo.network.manager import register_part, stamp, touch, visible_clause
 from kumo.network.models import l3 as models
 from kumo.network.models import ports as pmodels
@@ -158,6 +159,8 @@ class Routers:
         it."""
         if self.interface_ports(session, [row.id])[row.id]:
             raise nexc.RouterInUse(id=row.id, reason="still has ports")
+        # while its host is known (the feed routes the change there)
+        self.net.changed(session, "router", row.id, "delete")
         if row.gw_port_id:
             self._clear_gateway(session, ctx, row)
         session.execute(sa.update(F).where(F.router_id == row.id).values(router_id=None))
@@ -165,7 +168,6 @@ class Routers:
         self.net.delete_tags(session, row.id)
         session.delete(row)
         session.flush()
-        self.net.changed(session, "router", row.id, "delete")
 
     # -- gateway -------------------------------------------------------------------
     def set_gateway(self, session, ctx: RequestContext, row: models.Router,
@@ -341,6 +343,7 @@ class Routers:
             self._check_unused(session, row, ip, [i for p, v in held.items()
                                                   if p != port.id for i in v])
         info = interface_info(row, port, list(dict.fromkeys(i["subnet_id"] for i in ips)))
+        self.net.changed(session, "router", row.id)  # also for the leaving network's hosts
         _drop_port(self.net, session, ctx, port)
         touch(row)
         self.net.changed(session, "router", row.id)
@@ -415,11 +418,40 @@ class Routers:
                                reason=f"has device owner {port.device_owner}")
 
     # -- data plane ----------------------------------------------------------------
-    def snapshot(self, session, host: str | None) -> dict:
-        """Desired L3 state: every router and floating IP (``host`` does not filter;
-        each router item's ``"host"`` names the L3 agent host hosting it, or None)."""
-        routers = list(session.scalars(sa.select(R).order_by(R.id)))
-        hosted = self.net.l3_scheduler.hosts(session)
+    def snapshot(self, session, host: str | None, keys: dict | None = None) -> dict:
+        """Desired L3 state: for ``host`` the routers scheduled to it and those with an
+        interface on one of its networks (:mod:`kumo.network.scope`), and the floating
+        IPs of the routers scheduled to it; everything when ``host`` is None. Each
+        router item's ``"host"`` names the L3 agent host hosting it, or None. ``keys``:
+        only those ids."""
+        out: dict = {}
+        if keys is None or "routers" in keys:
+            stmt = sa.select(R).order_by(R.id)
+            if keys is not None:
+                stmt = stmt.where(R.id.in_(keys["routers"]))
+            if host is not None:
+                stmt = stmt.where(sa.or_(R.id.in_(scope.hosted_routers(host)),
+                                         R.id.in_(scope.attached_routers(host))))
+            out["routers"] = self._render_routers(session, list(session.scalars(stmt)))
+        if keys is None or "floatingips" in keys:
+            stmt = sa.select(F).order_by(F.id)
+            if keys is not None:
+                stmt = stmt.where(F.id.in_(keys["floatingips"]))
+            if host is not None:
+                stmt = stmt.where(F.router_id.in_(scope.hosted_routers(host)))
+            out["floatingips"] = [
+                {"id": f.id, "floating_ip_address": f.floating_ip_address,
+                 "floating_network_id": f.floating_network_id,
+                 "floating_port_id": f.floating_port_id, "port_id": f.fixed_port_id,
+                 "fixed_ip_address": f.fixed_ip_address, "router_id": f.router_id,
+                 "status": f.status, "revision_number": f.revision_number}
+                for f in session.scalars(stmt)]
+        return out
+
+    def _render_routers(self, session, routers: list) -> list[dict]:
+        if not routers:
+            return []
+        hosted = self.net.l3_scheduler.hosts(session, [r.id for r in routers])
         ifaces = self.interface_ports(session, [r.id for r in routers])
         gws = {p.id: p for p in session.scalars(sa.select(P).where(
             P.id.in_([r.gw_port_id for r in routers if r.gw_port_id])))}
@@ -429,23 +461,13 @@ class Routers:
             return {"port_id": p.id, "network_id": p.network_id, "mac_address": p.mac_address,
                     "fixed_ips": [{k: i[k] for k in ("subnet_id", "ip_address", "cidr",
                                                      "gateway_ip")} for i in ips[p.id]]}
-        fips = session.scalars(sa.select(F).order_by(F.id))
-        return {
-            "routers": [{"id": r.id, "project_id": r.project_id,
-                         "host": hosted.get(r.id),
-                         "admin_state_up": r.admin_state_up, "enable_snat": r.enable_snat,
-                         "distributed": r.distributed, "ha": r.ha,
-                         "gateway": port(gws[r.gw_port_id]) if r.gw_port_id in gws else None,
-                         "interfaces": [port(p) for p in ifaces[r.id]],
-                         "routes": list(r.routes or []),
-                         "revision_number": r.revision_number} for r in routers],
-            "floatingips": [{"id": f.id, "floating_ip_address": f.floating_ip_address,
-                             "floating_network_id": f.floating_network_id,
-                             "floating_port_id": f.floating_port_id,
-                             "port_id": f.fixed_port_id,
-                             "fixed_ip_address": f.fixed_ip_address,
-                             "router_id": f.router_id, "status": f.status,
-                             "revision_number": f.revision_number} for f in fips]}
+        return [{"id": r.id, "project_id": r.project_id, "host": hosted.get(r.id),
+                 "admin_state_up": r.admin_state_up, "enable_snat": r.enable_snat,
+                 "distributed": r.distributed, "ha": r.ha,
+                 "gateway": port(gws[r.gw_port_id]) if r.gw_port_id in gws else None,
+                 "interfaces": [port(p) for p in ifaces[r.id]],
+                 "routes": list(r.routes or []),
+                 "revision_number": r.revision_number} for r in routers]
 
 
 def normalize_route(route: dict) -> dict:

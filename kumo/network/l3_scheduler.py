@@ -30,6 +30,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
+from kumo.network import peers
 from kumo.network.manager import register_part, touch
 from kumo.network.models import l3 as l3models
 from kumo.network.models import ports as pmodels
@@ -141,9 +142,12 @@ class L3Scheduler:
             old = port.host_id
             port.host_id = host
             touch(port)
+            session.flush()
             if old:
                 self.net.changed(session, "port", port.id, "delete", host=old)
             self.net.changed(session, "port", port.id, host=host or None)
+            groups = self.net.ports.security_groups_of(session, [port.id])[port.id]
+            peers.wake(self.net, session, port.network_id, groups, [old, host], port.id)
         session.flush()
 
     def add(self, session, agent: smodels.Agent, router: l3models.Router) -> None:
@@ -168,6 +172,7 @@ class L3Scheduler:
         binding = session.get(B, router_id)
         if binding is None or binding.l3_agent_id != agent.id:
             raise RouterNotHostedByL3Agent(router_id=router_id, agent_id=agent.id)
+        self.net.changed(session, "router", router_id)  # for the host it leaves
         session.delete(binding)
         session.flush()
         self.bind_ports(session, router_id, None)
@@ -176,6 +181,7 @@ class L3Scheduler:
     def forget_agent(self, session, agent: smodels.Agent) -> None:
         """Before ``agent`` is deleted: unhost its routers and unbind their ports."""
         for router_id in self.routers_of(session, agent.id):
+            self.net.changed(session, "router", router_id)  # for the host it leaves
             session.delete(session.get(B, router_id))
             session.flush()
             self.bind_ports(session, router_id, None)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -102,12 +102,37 @@ class Networking:
         return self.db.session(readonly=True)
 
     def changed(self, session: orm.Session, resource_type: str, resource_id: str,
-                op: str = "update", host: str | None = None) -> None:
+                op: str = "update", host: str | None = None,
+                hosts: Iterable[str] | None = None) -> None:
         """Append a change of ``resource_type``/``resource_id`` to the feed, at this
-        transaction's revision (call inside :meth:`write`)."""
-        session.connection().execute(_ADD_CHANGE, {
-            "revision": session.info["network_revision"], "resource_type": resource_type,
-            "resource_id": resource_id, "host": host, "op": op, "at": utcnow()})
+        transaction's revision (call inside :meth:`write`), for the hosts it concerns:
+        ``host`` and ``hosts`` when given, else those :func:`kumo.network.scope.hosts_for`
+        finds in the transaction's current state. A change concerning no host is one
+        host-less row (only unfiltered watchers see it). Repeated calls in one
+        transaction write each (host, object, op) once."""
+        from kumo.network import scope
+
+        if host is not None or hosts is not None:
+            targets = set(hosts or ())
+            if host is not None:
+                targets.add(host)
+        else:
+            targets = scope.hosts_for(session, resource_type, resource_id) or set()
+        targets.discard("")
+        seen = session.info.setdefault("network_changes", set())
+        rows = []
+        at = utcnow()
+        for target in sorted(targets) or [None]:
+            key = (resource_type, resource_id, op, target)
+            if key in seen:
+                continue
+            seen.add(key)
+            rows.append({"revision": session.info["network_revision"],
+                         "resource_type": resource_type, "resource_id": resource_id,
+                         "host": target, "op": op, "at": at})
+        if not rows:
+            return
+        session.connection().execute(_ADD_CHANGE, rows)
         if not session.info.get("network_notify"):
             session.info["network_notify"] = True
             self.feed.wrote(session)

@@ -14,7 +14,7 @@ from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
 from kumo.common.policy import sees_all
 from kumo.network import exceptions as nexc
-from kumo.network import peers
+from kumo.network import peers, scope
 from kumo.network.manager import stamp, touch, visible_clause
 from kumo.network.models import core as models
 
@@ -62,11 +62,23 @@ class Networks:
             models.RBACPolicy.action == "access_as_shared",
             models.RBACPolicy.target_tenant.in_([project_id, "*"]))) is not None
 
-    def snapshot(self, session, host: str | None) -> dict:
-        """Desired state for the data plane: every network's L2 facts, with
-        ``l2_population``, the ports other hosts have on it (:mod:`kumo.network.peers`)."""
-        rows = session.scalars(sa.select(models.Network).order_by(models.Network.id))
-        l2pop = peers.l2_population(session, host)
+    def snapshot(self, session, host: str | None, keys: dict | None = None) -> dict:
+        """Desired state for the data plane: the L2 facts of every network ``host`` has
+        a bound port on (all networks when ``host`` is None), with ``l2_population``,
+        the ports other hosts have on it (:mod:`kumo.network.peers`). ``keys``
+        (``{collection: [ids]}``): only those ids (:meth:`kumo.network.feed.Feed.snapshot`)."""
+        stmt = sa.select(models.Network).order_by(models.Network.id)
+        if keys is not None:
+            if "networks" not in keys:
+                return {}
+            stmt = stmt.where(models.Network.id.in_(keys["networks"]))
+        if host is not None:
+            stmt = stmt.where(models.Network.id.in_(scope.networks_of(host)))
+        rows = list(session.scalars(stmt))
+        if not rows:
+            return {"networks": []}
+        l2pop = peers.l2_population(session, host,
+                                    [r.id for r in rows] if keys is not None else None)
         return {"networks": [
             {"id": r.id, "project_id": r.project_id, "admin_state_up": r.admin_state_up,
              "network_type": r.network_type, "physical_network": r.physical_network,

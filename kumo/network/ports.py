@@ -38,7 +38,7 @@ from kumo.common.policy import sees_all
 from kumo.common.timeutils import isotime, utcnow
 from kumo.db import Prepared
 from kumo.network import exceptions as nexc
-from kumo.network import ipam, peers
+from kumo.network import ipam, peers, scope
 from kumo.network import status as status_reports
 from kumo.network.manager import new_id, register_part, touch, visible_clause
 from kumo.network.models import core
@@ -149,7 +149,7 @@ class Ports:
             _ADD_GROUP.run(session, [{"port_id": row.id, "security_group_id": g}
                                      for g in groups])
         self._changed(session, row)
-        peers.wake(self.net, session, row.network_id, groups, bool(row.host_id))
+        peers.wake(self.net, session, row.network_id, groups, [row.host_id], row.id)
         session.info.setdefault("new_ports", {})[row.id] = (held, sorted(groups))
         return row
 
@@ -173,7 +173,13 @@ class Ports:
         raise nexc.MacAddressGenerationFailure(net_id=row.network_id)
 
     def _changed(self, session, row: models.Port, op: str = "update") -> None:
-        self.net.changed(session, "port", row.id, op, host=row.host_id or None)
+        """The port's change for its host; an unbound port's for the hosts with ports
+        on its network (they serve its DHCP lease)."""
+        if row.host_id:
+            self.net.changed(session, "port", row.id, op, host=row.host_id)
+        else:
+            self.net.changed(session, "port", row.id, op,
+                             hosts=scope.network_hosts(session, [row.network_id]))
 
     @staticmethod
     def _vnic(value: str | None) -> str:
@@ -393,8 +399,9 @@ class Ports:
         if old_host and old_host != row.host_id:
             self.net.changed(session, "port", row.id, "delete", host=old_host)
         self._changed(session, row)
-        peers.wake(self.net, session, row.network_id, set(old_groups) | set(groups),
-                   bool(old_host or row.host_id))
+        if old_host != row.host_id or _PEER_VISIBLE & attrs.keys():
+            peers.wake(self.net, session, row.network_id, set(old_groups) | set(groups),
+                       [old_host, row.host_id], row.id)
 
     def _replace_ips(self, session, network, row: models.Port, specs: list[dict]) -> None:
         held = self.fixed_ips_of(session, [row.id])[row.id]
@@ -451,7 +458,7 @@ class Ports:
         if isinstance(row, models.Port) and row in session:
             session.expunge(row)
         self._changed(session, row, "delete")
-        peers.wake(self.net, session, row.network_id, groups, bool(row.host_id))
+        peers.wake(self.net, session, row.network_id, groups, [row.host_id], row.id)
         return released
 
     def on_network_delete(self, session, ctx: RequestContext, network: core.Network) -> None:
@@ -463,12 +470,17 @@ class Ports:
             self.delete(session, ctx, r)
 
     # -- rendering -----------------------------------------------------------------
-    def snapshot(self, session, host: str | None) -> dict:
-        """The feed's ports: all, or for ``host`` those bound to it and unbound ones,
-        rendered as for an admin (with ``binding:*``)."""
+    def snapshot(self, session, host: str | None, keys: dict | None = None) -> dict:
+        """The feed's ports: all, or for ``host`` those bound to it and the unbound
+        ones on its networks (:func:`kumo.network.scope.ports_clause`), rendered as
+        for an admin (with ``binding:*``); ``keys``: only those ids."""
         stmt = sa.select(P).order_by(P.id)
+        if keys is not None:
+            if "ports" not in keys:
+                return {}
+            stmt = stmt.where(P.id.in_(keys["ports"]))
         if host is not None:
-            stmt = stmt.where(P.host_id.in_([host, ""]))
+            stmt = stmt.where(scope.ports_clause(host))
         return {"ports": self.render_rows(session, list(session.scalars(stmt)), True)}
 
     def render_rows(self, session, rows: list[models.Port], admin: bool) -> list[dict]:
@@ -527,6 +539,10 @@ def _in_subnet_order(subnets: list, held: list[tuple]) -> list[dict]:
             for s, ip in sorted(held, key=lambda h: rank.get(h[0].id, len(rank)))]
 
 
+#: Port attributes other hosts' snapshots (L2 population, group members) or the
+#: port's own host's scope (DHCP serves networks with non-``network:*`` ports) show.
+_PEER_VISIBLE = {"mac_address", "fixed_ips", "security_groups", "allowed_address_pairs",
+                 "port_security_enabled", "device_owner"}
 _PT, _NT = P.__table__, core.Network.__table__
 _PORT_COLUMNS = [c.name for c in _PT.columns]
 #: Insert a port unless its MAC is taken on the network (then no row: rowcount 0).

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from kumo.common.context import RequestContext
 from kumo.db import Base, Prepared
 from kumo.network import exceptions as nexc
-from kumo.network import peers
+from kumo.network import peers, scope
 from kumo.network.manager import register_part, stamp, touch, visible_clause
 from kumo.network.models import security as models
 
@@ -218,13 +218,15 @@ class SecurityGroups:
             raise nexc.SecurityGroupInUse(id=group.id)
         others = set(session.scalars(sa.select(RULE.security_group_id).where(
             RULE.remote_group_id == group.id, RULE.security_group_id != group.id)))
+        # before its rules go: the hosts holding it as a remote group drop it
+        self.net.changed(session, "security_group", group.id, "delete",
+                         hosts=scope.group_hosts(session, [group.id]))
         session.execute(sa.delete(RULE).where(sa.or_(RULE.security_group_id == group.id,
                                                      RULE.remote_group_id == group.id)))
         session.execute(sa.delete(models.DefaultSecurityGroup).where(
             models.DefaultSecurityGroup.security_group_id == group.id))
         self.net.delete_tags(session, group.id)
         session.delete(group)
-        self.net.changed(session, "security_group", group.id, "delete")
         for other in others:
             row = session.get(SG, other)
             if row is not None:
@@ -245,6 +247,7 @@ class SecurityGroups:
         touch(group)
         session.flush()
         self.net.changed(session, "security_group", group.id)
+        self._remote_changed(session, rule)
         return rule
 
     def delete_rule(self, session, ctx: RequestContext, rule) -> None:
@@ -253,6 +256,16 @@ class SecurityGroups:
         if group is not None:
             touch(group)
         self.net.changed(session, "security_group", rule.security_group_id)
+        self._remote_changed(session, rule)
+
+    def _remote_changed(self, session, rule) -> None:
+        """A rule naming a remote group came or went: the hosts using the rule's group
+        gain or lose that group (and its members) in their snapshot."""
+        if rule.remote_group_id and rule.remote_group_id != rule.security_group_id:
+            hosts = scope.group_users(session, [rule.security_group_id])
+            if hosts:
+                self.net.changed(session, "security_group", rule.remote_group_id,
+                                 hosts=hosts)
 
     def _add_rule(self, session, group, **spec):
         rule = RULE(project_id=group.project_id, security_group_id=group.id,
@@ -346,12 +359,28 @@ class SecurityGroups:
                 raise nexc.SecurityGroupRuleExists(rule_id=rule.id)
 
     # -- data plane ------------------------------------------------------------------
-    def snapshot(self, session, host: str | None) -> dict:
-        """Every group with its rules and ``members`` (the addresses of its ports,
-        :func:`kumo.network.peers.group_members`), for the data plane's firewall."""
-        groups = list(session.scalars(sa.select(SG).order_by(SG.id)))
+    def snapshot(self, session, host: str | None, keys: dict | None = None) -> dict:
+        """The groups ``host``'s bound ports use and the groups their rules name as
+        remote group (every group when ``host`` is None), with rules and ``members``
+        (the addresses of its ports, :func:`kumo.network.peers.group_members`),
+        computed only for groups that are such a remote group (``[]`` for the others);
+        ``keys``: only those ids."""
+        stmt = sa.select(SG).order_by(SG.id)
+        if keys is not None:
+            if "security_groups" not in keys:
+                return {}
+            stmt = stmt.where(SG.id.in_(keys["security_groups"]))
+        remote = None
+        if host is not None:
+            remote = set(session.scalars(scope.remote_of(host)))
+            stmt = stmt.where(sa.or_(SG.id.in_(scope.groups_of(host)), SG.id.in_(remote)))
+        groups = list(session.scalars(stmt))
+        if not groups:
+            return {"security_groups": []}
         rules = self.rules_of(session, [g.id for g in groups])
-        members = peers.group_members(session)
+        wanted = [g.id for g in groups if remote is None or g.id in remote]
+        members = (peers.group_members(session, wanted if keys is not None or remote
+                                       is not None else None) if wanted else {})
         return {"security_groups": [
             {"id": g.id, "project_id": g.project_id, "stateful": g.stateful,
              "revision_number": g.revision_number, "members": members.get(g.id, []),

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from kumo.common.context import RequestContext
 from kumo.network import exceptions as nexc
-from kumo.network import ipam
+from kumo.network import ipam, scope
 from kumo.network.manager import register_part, stamp, touch, visible_clause
 from kumo.network.models import core
 from kumo.network.models import ports as models
@@ -86,8 +86,16 @@ class Subnets:
             models.Subnet.network_id == network_id).order_by(
             models.Subnet.created_at, models.Subnet.id)))
 
-    def snapshot(self, session, host: str | None) -> dict:
-        """The feed's subnets (every host needs them for DHCP and routing)."""
+    def snapshot(self, session, host: str | None, keys: dict | None = None) -> dict:
+        """The feed's subnets: those of ``host``'s networks (DHCP and routing need
+        them; all when ``host`` is None); ``keys``: only those ids."""
+        stmt = sa.select(models.Subnet).order_by(models.Subnet.id)
+        if keys is not None:
+            if "subnets" not in keys:
+                return {}
+            stmt = stmt.where(models.Subnet.id.in_(keys["subnets"]))
+        if host is not None:
+            stmt = stmt.where(models.Subnet.network_id.in_(scope.networks_of(host)))
         return {"subnets": [
             {"id": r.id, "network_id": r.network_id, "project_id": r.project_id,
              "ip_version": r.ip_version, "cidr": r.cidr, "gateway_ip": r.gateway_ip,
@@ -95,7 +103,7 @@ class Subnets:
              "dns_nameservers": r.dns_nameservers, "host_routes": r.host_routes,
              "ipv6_ra_mode": r.ipv6_ra_mode, "ipv6_address_mode": r.ipv6_address_mode,
              "revision_number": r.revision_number}
-            for r in session.scalars(sa.select(models.Subnet).order_by(models.Subnet.id))]}
+            for r in session.scalars(stmt)]}
 
     # -- create --------------------------------------------------------------------
     def create(self, session, ctx: RequestContext, network: core.Network,
@@ -314,9 +322,10 @@ class Subnets:
         session.execute(sa.delete(models.IPAllocation).where(
             models.IPAllocation.subnet_id == row.id))
         self.net.delete_tags(session, row.id)
+        hosts = scope.network_hosts(session, [row.network_id])
         session.delete(row)
         session.flush()
-        self.net.changed(session, "subnet", row.id, "delete")
+        self.net.changed(session, "subnet", row.id, "delete", hosts=hosts)
 
     def on_network_delete(self, session, ctx: RequestContext, network: core.Network) -> None:
         """Network delete: 409 NetworkInUse while non-DHCP ports remain, else drop the

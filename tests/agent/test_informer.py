@@ -110,6 +110,64 @@ def test_change_batch_resnapshots_and_delivers_changed_keys_only():
         inf.stop()
 
 
+class FetchingStub(StubClient):
+    """A stub with the networking client's incremental ``fetch``: answers the asked
+    keys present in its state."""
+
+    def __init__(self):
+        super().__init__()
+        self.fetched: list[set] = []
+
+    def fetch(self, host, keys):
+        with self.lock:
+            self.fetched.append(set(keys))
+            out = {"revision": self.state["revision"]}
+            for kind, obj_id in keys:
+                out.setdefault(kind, []).extend(
+                    o for o in self.state.get(kind, []) if o["id"] == obj_id)
+            return out
+
+
+def test_change_batch_fetches_only_the_changed_keys():
+    """With a client that fetches by key, a batch costs the changed objects: no new
+    snapshot, the cache and the snapshot body follow, an unanswered key is removed."""
+    stub = FetchingStub()
+    inf, seen = run_informer(stub)
+    try:
+        wait_for(lambda: seen, what="the first delivery")
+        first = inf.snapshot()
+        with stub.lock:
+            stub.state = {**stub.state, "revision": 2,
+                          "networks": [{"id": "n1", "mtu": 1400}],
+                          "ports": stub.state["ports"] + [{"id": "p2", "network_id": "n1"}]}
+            stub.script.append({"revision": 2, "changes": [
+                {"revision": 2, "resource_type": "port", "resource_id": "p2",
+                 "op": "update", "host": "hostA"}]})
+        wait_for(lambda: any(rev == 2 for rev, _ in seen), what="rev 2")
+        assert stub.snapshots == 1 and stub.fetched == [{("ports", "p2")}]
+        assert (2, {("ports", "p2")}) in seen
+        # the network changed too, but no change named it: not fetched
+        assert inf.get(("networks", "n1"))["mtu"] == 1450
+        snap = inf.snapshot()
+        assert snap is not first and first["ports"] == [stub.state["ports"][0]]
+        assert [p["id"] for p in snap["ports"]] == ["p1", "p2"] and snap["revision"] == 2
+        with stub.lock:
+            stub.state = {**stub.state, "revision": 3, "ports": [stub.state["ports"][1]]}
+            stub.script.append({"revision": 3, "changes": [
+                {"revision": 3, "resource_type": "port", "resource_id": "p1",
+                 "op": "delete", "host": "hostA"}]})
+        wait_for(lambda: any(rev == 3 for rev, _ in seen), what="rev 3")
+        assert (3, {("ports", "p1")}) in seen and inf.get(("ports", "p1")) is None
+        assert [p["id"] for p in inf.snapshot()["ports"]] == ["p2"]
+        assert stub.snapshots == 1 and inf.fetches == 2
+        with stub.lock:  # a type with no collection: the whole snapshot again
+            stub.script.append({"revision": 4, "changes": [
+                {"revision": 4, "resource_type": "subnetpool", "resource_id": "x"}]})
+        wait_for(lambda: stub.snapshots == 2, what="a re-snapshot")
+    finally:
+        inf.stop()
+
+
 def test_gone_relists_at_once_and_recovers():
     stub = StubClient()
     inf, seen = run_informer(stub)
@@ -210,5 +268,43 @@ def test_resync_relists_and_sees_changes_the_feed_did_not_route_here():
         wait_for(lambda: ("ports", "p1") not in driver.realized, what="p1 removed")
         assert ("networks", "n1") in driver.realized
         assert ("ports", "p1") in driver.removed()
+    finally:
+        agent.stop()
+
+
+class SwitchDriver(FakeDriver):
+    """Reports its ports with :attr:`status` (set by the test)."""
+
+    status = "ACTIVE"
+
+    def reconcile(self, desired, revision):
+        report = super().reconcile(desired, revision)
+        for port_id in report.ports:
+            report.ports[port_id] = self.status
+        return report
+
+
+def test_agent_reports_a_status_its_cache_already_shows():
+    """Status reports append no feed change, so the cached port keeps the status it was
+    listed with: after reporting ACTIVE, a DOWN (the status it was listed with) must
+    still be sent, and ACTIVE again after it."""
+    stub = StubClient()
+    stub.report_port_status = lambda port_id, status: stub.reports.append(
+        (port_id, status))  # the controller's answer is not in the feed
+    driver = SwitchDriver("hostA")
+    agent = Agent(stub, "hostA", [driver], workers=1, resync_s=300.0, heartbeat_s=5,
+                  wait_s=0.05)
+    agent.start()
+    try:
+        wait_for(lambda: stub.reports == [("p1", "ACTIVE")], what="ACTIVE reported")
+        assert agent.informer.get(("ports", "p1"))["status"] == "DOWN"  # as listed
+        for status, count in (("DOWN", 2), ("ACTIVE", 3)):
+            driver.status = status
+            agent.queue.add(("ports", "p1"))
+            wait_for(lambda: len(stub.reports) == count, what=f"{status} reported")
+            assert stub.reports[-1] == ("p1", status)
+        agent.queue.add(("ports", "p1"))  # nothing new to tell
+        time.sleep(0.3)
+        assert len(stub.reports) == 3
     finally:
         agent.stop()

@@ -6,15 +6,26 @@ from kumo.common.changefeed import parse_watch
 from kumo.common.http import Pending, Reply, Request
 from kumo.common.policy import RuleDefault, register
 from kumo.network.api import service
+from kumo.network.feed import parse_keys
 
 register([RuleDefault("kumo:watch_network_state", "rule:admin_or_service")])
 
 
 @service.route("GET", "/kumo/v1/state")
 def snapshot(req: Request) -> Reply:
-    """``{"revision": R, <collection>: [...]}``: the desired state for ``?host=``."""
+    """``{"revision": R, <collection>: [...]}``: the desired state for ``?host=``.
+    With ``?keys=ports:ID,networks:ID,...`` only those objects (those in the host's
+    state; a key not answered is not), in only those collections: what an agent
+    fetches for a batch of changes. 400 for a malformed key."""
     req.context.enforce("kumo:watch_network_state")
-    return Reply(200, req.cloud.networking.feed.snapshot(req.query.get("host")))
+    keys = None
+    if "keys" in req.query:
+        try:
+            keys = parse_keys(",".join(req.query.getlist("keys")))
+        except ValueError as e:
+            raise exc.BadRequest(f"Invalid input for keys: '{e}' is not "
+                                 "collection:id.") from None
+    return Reply(200, req.cloud.networking.feed.snapshot(req.query.get("host"), keys))
 
 
 @service.route("GET", "/kumo/v1/changes")

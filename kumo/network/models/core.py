@@ -42,17 +42,20 @@ class Change(Base):
     """One entry of the desired-state feed the data plane watches.
 
     ``revision`` is the network revision of the transaction that made the change
-    (monotonic in commit order); ``host`` is set when the resource is bound to a host.
+    (monotonic in commit order); ``host`` is the host it concerns (one row per host,
+    :mod:`kumo.network.scope`), None when it concerns none.
     ``op`` is ``update`` or ``delete``.
     """
 
     __tablename__ = "network_change"
+    #: a host's watch: its rows after a revision (migration 0009_network_feed_scope)
+    __table_args__ = (sa.Index("ix_network_change_host_revision", "host", "revision"),)
     id: orm.Mapped[int] = orm.mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
                                             primary_key=True, autoincrement=True)
     revision: orm.Mapped[int] = orm.mapped_column(sa.BigInteger, index=True)
     resource_type: orm.Mapped[str] = orm.mapped_column(sa.String(32))
     resource_id: orm.Mapped[str] = orm.mapped_column(UUID)
-    host: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True, index=True)
+    host: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
     op: orm.Mapped[str] = orm.mapped_column(sa.String(8))
     at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
 

@@ -70,7 +70,9 @@ class Subnet(StandardAttrs, Base):
 class Port(StandardAttrs, Base):
     __tablename__ = "network_port"
     __table_args__ = (sa.UniqueConstraint("network_id", "mac_address",
-                                          name="uniq_port_network_mac"),)
+                                          name="uniq_port_network_mac"),
+                      # the hosts on a network (migration 0009_network_feed_scope)
+                      sa.Index("ix_network_port_network_host", "network_id", "host_id"))
     network_id: orm.Mapped[str] = orm.mapped_column(UUID, sa.ForeignKey("network.id"),
                                                     index=True)
     mac_address: orm.Mapped[str] = orm.mapped_column(sa.String(32), index=True)
