@@ -70,20 +70,22 @@ def test_kumo_agent_flags_reach_the_agent(tmp_path, monkeypatch):
     def from_settings(settings, client, host=None):
         seen.update(settings=settings, host=host)
         return FakeAgent()
-    monkeypatch.setattr(client_mod, "connect", lambda **kw: seen.update(connect=kw))
+    monkeypatch.setattr(client_mod, "connect",
+                        lambda **kw: seen.update(connect=kw) or object())
     monkeypatch.setattr(agent_mod, "from_settings", from_settings)
     state = tmp_path / "agent-state"
     assert cli.main(["agent", "--state-dir", str(state), "--controller",
                      "http://192.0.2.10:5000", "--host", "h9", "--tunneling-ip",
                      "192.0.2.9", "--underlay-dev", "eth1", "--driver",
                      "linuxbridge,firewall", "--driver", "dhcp", "--bridge-mapping",
-                     "public:br-pub"]) == 0
+                     "public:br-pub", "--os-password", "agent-pw"]) == 0
     s = seen["settings"]
     assert s.state_dir == str(state) and state.is_dir()
     assert s.agent_tunneling_ip == "192.0.2.9" and s.agent_underlay_dev == "eth1"
     assert s.agent_drivers == ["linuxbridge", "firewall", "dhcp"]
     assert s.agent_bridge_mappings == {"public": "br-pub"}
     assert seen["host"] == "h9" and seen["connect"]["controller"] == "http://192.0.2.10:5000"
+    assert seen["connect"]["password"] == "agent-pw"
 
 
 def test_records_round_trip(tmp_path):
