@@ -553,7 +553,7 @@ def _trace_parser(sub) -> None:
                          "an address, or 'external' (anywhere outside the cloud); "
                          "default: the address the probe is sent from (the router's "
                          "leg, else the DHCP port)")
-    tr.add_argument("--log-file", action="append", metavar="PATH",
+    tr.add_argument("--log-file", action="append", metavar="PATH", dest="trace_logs",
                     help="a log of kumo up/api/agent to search for trace|error lines "
                          "about the resources (repeatable)")
     tr.add_argument("--os-cloud", help="the clouds.yaml cloud to ask (default "

@@ -13,7 +13,7 @@ import sys
 
 def main(args) -> int:
     """Run ``kumo trace`` with the parsed ``args`` (target, protocol, port, source,
-    log_file, os_cloud, json); print the findings; 0 when nothing failed, 1 otherwise
+    trace_logs, os_cloud, json); print the findings; 0 when nothing failed, 1 otherwise
     (2 when the target is not found)."""
     from kumo import config
     from kumo.trace import report, tracer
@@ -29,7 +29,7 @@ def main(args) -> int:
     conn = tracer.connect(settings.state_dir, args.os_cloud)
     t = tracer.Tracer(conn, tracer.local_hosts(settings), protocol=args.protocol,
                       port=args.port, source=args.source,
-                      log_files=args.log_file or [])
+                      log_files=args.trace_logs or [])
     try:
         target = t.run(args.target)
     except tracer.TraceError as e:

@@ -83,7 +83,8 @@ def console_findings(log: str, fixed_ips: list[str]) -> dict:
     client, or None), ``lease_ok`` (it is one of ``fixed_ips``), ``dhcp_lines`` and
     ``boot_lines`` (the last few lines about DHCP and the boot/user-data script)."""
     lines = [line.rstrip() for line in log.splitlines() if line.strip()]
-    leases = [m.group(2) for line in lines for m in [_LEASE.search(line)] if m]
+    leases = [m.group(2).split("/")[0] for line in lines for m in [_LEASE.search(line)]
+              if m]
     lease = leases[-1] if leases else None
     return {"lease": lease, "lease_ok": lease in fixed_ips if lease else False,
             "dhcp_lines": [line for line in lines if _DHCP.search(line)][-3:],
@@ -130,12 +131,17 @@ def nat_findings(table: list[dict] | None, floating_ip: str, fixed_ip: str) -> d
     return out
 
 
-_TROUBLE = re.compile(r"trace|error", re.I)
+#: What the workflow's ``trace|error`` means in oslo.log's lines: the level words
+#: (ERROR, CRITICAL, and TRACE of older tracebacks) and tracebacks; whole words and
+#: case-sensitive, so a host named ``tracehost`` or a message about "errors: []" is not
+#: a match.
+TROUBLE = r"\b(ERROR|CRITICAL|TRACE)\b|Traceback"
+_TROUBLE = re.compile(TROUBLE)
 
 
 def log_matches(lines, ids: list[str], limit: int = 5) -> tuple[int, list[str]]:
-    """Among log ``lines``, those matching ``trace|error`` (case-insensitive, as the
-    workflow's ``grep -Ei``) that name one of ``ids``: ``(count, the last `limit`)``."""
+    """Among log ``lines``, those matching :data:`TROUBLE` that name one of ``ids``:
+    ``(count, the last `limit`)``."""
     wanted = [i for i in ids if i]
     found = [line.rstrip("\n") for line in lines
              if _TROUBLE.search(line) and any(i in line for i in wanted)]
@@ -150,3 +156,28 @@ def capture_counts(lines, ip: str) -> tuple[int, int]:
     frm = re.compile(rf"IP6? {addr}(\.\d+)? >")
     return (sum(1 for line in lines if to.search(line)),
             sum(1 for line in lines if frm.search(line)))
+
+
+def where_stopped(points: list[tuple[str, int, int]], bridge: str) -> str:
+    """Where packets stop, from captures along the path: ``points`` are ``(device,
+    packets towards the instance, packets back)`` from the probe's leg to the
+    instance's tap; ``bridge`` is the network's bridge between them."""
+    if not points:
+        return "nothing captured"
+    first = points[0]
+    if not first[1]:
+        return f"the probe never left by {first[0]}: the namespace's route or leg"
+    if len(points) == 1:
+        return (f"{first[0]} sees the probe and no answer: the packets stop beyond it "
+                "(not captured there: the instance is on another host)")
+    last = points[-1]
+    if not last[1]:
+        return (f"the packets reach {first[0]} but not {last[0]}: dropped on {bridge} "
+                "(the security group rules are applied there) or the bridge lacks a "
+                "port")
+    if not last[2]:
+        return (f"{last[0]} delivers the packets and nothing answers: the instance "
+                "drops them or has not got its address (console log)")
+    if not first[2]:
+        return f"the instance answers on {last[0]} but the answers do not reach {first[0]}"
+    return "the packets pass both ways now (the failure was intermittent?)"

@@ -201,6 +201,8 @@ class Tracer:
         if server is not None:
             self.check_console(server, found["ports"])
         self.check_logs()
+        order = list(report.STEPS)
+        self.checks.sort(key=lambda c: order.index(c.step))  # the workflow's order
         return {"kind": found["kind"], "id": found["id"],
                 "server": server.id if server is not None else None,
                 "ports": [p["id"] for p in found["ports"]]}
@@ -340,9 +342,10 @@ class Tracer:
         return list(out.values())
 
     def probe_origin(self, port, routers, subnets, network) -> tuple[tuple, str | None]:
-        """Where the probe is sent from: ``((host name, namespace name, the leg's tap on
-        the host), source address)`` of the first router leg on the port's subnet, else of the network's
-        DHCP port; ``((None, None, None), None)`` when there is neither."""
+        """Where the probe is sent from: ``((host name, namespace name, the leg's tap
+        on the host), source address)`` of the first router leg on the port's subnet,
+        else of the network's DHCP port on the port's host; ``((None, None, None),
+        None)`` when there is neither."""
         v4 = {s["id"] for s in subnets if s.get("ip_version") == 4}
         for router in routers:
             for leg in router["_legs"]:
@@ -432,11 +435,12 @@ class Tracer:
         ids = sorted(self.ids)
         pattern = "|".join(ids)
         if not self.log_files:
-            self.add("logs", WARN, "no log file given: trace|error lines not searched",
+            self.add("logs", WARN, "no log file given: ERROR/TRACE lines not searched",
                      "", "start kumo up --log-file PATH and pass --log-file PATH here")
             return
         for path in self.log_files:
-            cmd = f"grep -Ei 'trace|error' {shlex.quote(path)} | grep -E '{pattern[:80]}'"
+            cmd = f"grep -E 'ERROR|CRITICAL|TRACE|Traceback' {shlex.quote(path)} | " \
+                f"grep -E '{pattern}'"
             try:
                 with open(path, "rb") as f:
                     f.seek(0, os.SEEK_END)
@@ -447,10 +451,10 @@ class Tracer:
                 continue
             count, last = report.log_matches(lines, ids)
             if count:
-                self.add("logs", WARN, f"{path}: {count} trace/error line(s) about these "
+                self.add("logs", WARN, f"{path}: {count} ERROR/TRACE line(s) about these "
                          f"resources; last: {last[-1][:300]}", cmd)
             else:
-                self.add("logs", PASS, f"{path}: no trace/error line about these "
+                self.add("logs", PASS, f"{path}: no ERROR/TRACE line about these "
                          "resources", cmd)
 
     # -- kernel checks -----------------------------------------------------------------
@@ -664,17 +668,12 @@ class Tracer:
             asks, answers = report.capture_counts(out.splitlines(), ip)
             results.append((label, device, asks, answers, argv))
         for label, device, asks, answers, argv in results:
-            where_ = f"{device} ({label})"
-            cmd = " ".join(argv)
-            if asks and answers:
-                self.add("tcpdump", WARN, f"{where_}: {asks} out, {answers} back "
-                         "(the packets pass here)", cmd)
-            elif asks:
-                self.add("tcpdump", FAIL, f"{where_}: {asks} out, no answer: the "
-                         "packets stop past here", cmd)
-            else:
-                self.add("tcpdump", FAIL, f"{where_}: no packet seen: they stop before "
-                         "here", cmd)
+            self.add("tcpdump", PASS if asks else FAIL,
+                     f"{device} ({label}): {asks} to {ip}, {answers} back",
+                     " ".join(argv))
+        self.add("tcpdump", FAIL, report.where_stopped(
+            [(device, asks, answers) for _l, device, asks, answers, _a in results],
+            names.bridge(port["network_id"])))
 
 
 def connect(state_dir: str, cloud: str | None):

@@ -112,6 +112,9 @@ def test_console_findings():
     assert found["lease"] == "192.168.70.5" and found["lease_ok"]
     assert found["boot_lines"][-1] == "hello from user data"
     assert not report.console_findings(log, ["192.168.70.6"])["lease_ok"]
+    cidr = report.console_findings("cirros-init: dhcp: bound: eth0 10.0.0.5/24\n",
+                                   ["10.0.0.5"])
+    assert cidr["lease"] == "10.0.0.5" and cidr["lease_ok"]
     none = report.console_findings("cirros-init: dhcp: no lease, failing\n", ["x"])
     assert none["lease"] is None and none["dhcp_lines"]
 
@@ -146,14 +149,26 @@ def test_log_matches_and_captures():
     lines = ["2026 1 INFO kumo.access [req-1] GET /ports/abc 200",
              "2026 1 ERROR kumo.agent [-] failed to plug port abc: boom",
              "2026 1 ERROR kumo.agent [-] failed on port zzz",
-             "Traceback (most recent call last): abc"]
+             "Traceback (most recent call last): abc",
+             "2026 1 INFO kumo.agent.dhcp [-] tracehost: dnsmasq for abc: errors: []"]
     count, last = report.log_matches(lines, ["abc", ""])
-    assert count == 2 and last[-1].startswith("Traceback")
+    assert count == 2, "the level words and tracebacks, not 'tracehost' or 'errors'" and last[-1].startswith("Traceback")
     dump = ["20:00:00.1 IP 192.168.70.1 > 192.168.70.5: ICMP echo request, id 1",
             "20:00:00.2 IP 192.168.70.5 > 192.168.70.1: ICMP echo reply, id 1",
             "20:00:00.3 IP 192.168.70.1.4000 > 192.168.70.5.22: Flags [S]",
             "20:00:00.4 IP 192.168.70.1 > 192.168.70.50: ICMP echo request, id 2"]
     assert report.capture_counts(dump, "192.168.70.5") == (2, 1)
+
+
+def test_where_stopped():
+    br = "brq1234"
+    assert "never left" in report.where_stopped([("tapA", 0, 0), ("tapB", 0, 0)], br)
+    assert "dropped on brq1234" in report.where_stopped([("tapA", 2, 0), ("tapB", 0, 0)],
+                                                        br)
+    assert "nothing answers" in report.where_stopped([("tapA", 2, 0), ("tapB", 2, 0)], br)
+    assert "do not reach tapA" in report.where_stopped([("tapA", 2, 0), ("tapB", 2, 2)],
+                                                       br)
+    assert "another host" in report.where_stopped([("tapA", 2, 0)], br)
 
 
 def test_output_and_exit_status():
