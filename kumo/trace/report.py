@@ -166,7 +166,9 @@ def where_stopped(points: list[tuple[str, int, int]], bridge: str) -> str:
         return "nothing captured"
     first = points[0]
     if not first[1]:
-        return f"the probe never left by {first[0]}: the namespace's route or leg"
+        return (f"no packet to the instance left by {first[0]}: its address gets no ARP "
+                "answer (nothing holds it on the bridge or over VXLAN) or the namespace "
+                "has no route to it")
     if len(points) == 1:
         return (f"{first[0]} sees the probe and no answer: the packets stop beyond it "
                 "(not captured there: the instance is on another host)")

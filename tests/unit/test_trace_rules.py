@@ -162,7 +162,7 @@ def test_log_matches_and_captures():
 
 def test_where_stopped():
     br = "brq1234"
-    assert "never left" in report.where_stopped([("tapA", 0, 0), ("tapB", 0, 0)], br)
+    assert "no ARP answer" in report.where_stopped([("tapA", 0, 0), ("tapB", 0, 0)], br)
     assert "dropped on brq1234" in report.where_stopped([("tapA", 2, 0), ("tapB", 0, 0)],
                                                         br)
     assert "nothing answers" in report.where_stopped([("tapA", 2, 0), ("tapB", 2, 0)], br)
