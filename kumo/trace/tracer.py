@@ -232,7 +232,12 @@ class Tracer:
         probe_ns, probe_src = self.probe_origin(port, routers, subnets, network)
         self.check_secgroups(port, probe_src)
         where = self.where.get(host) if host else None
-        if host and where is None:
+        if where is not None and self._fake(host):
+            self.add("dataplane", WARN, f"the agent on {host} runs the fake driver: "
+                     "nothing in the kernel to check", f"openstack network agent list "
+                     f"--host {host} --long")
+            where = None
+        elif host and where is None:
             self.add("dataplane", WARN, f"host {host} is not this machine: its kernel is "
                      "not checked here", f"on {host}: ip link show master "
                      f"{names.bridge(port['network_id'])}",
@@ -244,6 +249,8 @@ class Tracer:
                 self.check_dhcp(where, port, network)
         for router in routers:
             rwhere = self.where.get(router.get("_host") or "")
+            if rwhere is not None and self._fake(router["_host"]):
+                continue
             if router.get("_host") and rwhere is None:
                 self.add("dataplane", WARN, f"router {router['id']} is on host "
                          f"{router['_host']}, not this machine", f"on {router['_host']}: "
@@ -297,6 +304,11 @@ class Tracer:
                          f"{label}: alive" + (f", reports {mine_err[0]}"[:200]
                                               if mine_err else ""),
                          cmd if not mine_err else f"openstack network agent show {a['id']}")
+
+    def _fake(self, host: str) -> bool:
+        """Whether ``host``'s L2 agent is the fake driver (``kumo up --dataplane fake``)."""
+        agents = self._get("/agents", host=host, agent_type=L2_AGENT).get("agents", [])
+        return any((a.get("configurations") or {}).get("driver") == "fake" for a in agents)
 
     def check_compute(self, server) -> None:
         host = server.compute_host
@@ -595,6 +607,10 @@ class Tracer:
             return
         pwhere = self.where.get(host or "")
         ip = targets[0]
+        if pwhere is not None and self._fake(host):
+            self.add("ping", WARN, f"{ns_name} is not made by the fake driver on {host}: "
+                     "nothing to probe from", "")
+            return
         if pwhere is None:
             self.add("ping", WARN, f"{ns_name} is on {host}, not this machine",
                      f"on {host}: ip netns exec {ns_name} ping -c 2 -W 1 {ip}")
