@@ -102,7 +102,8 @@ def hosts_file_has(content: str, mac: str, ip: str) -> bool:
     return False
 
 
-def fdb_missing(entries: list[tuple[str, str | None]], remotes: dict[str, str]) -> list[str]:
+def fdb_missing(entries: list[tuple[str, str | None]],
+                remotes: dict[str, str]) -> list[str]:
     """The hosts of ``remotes`` (``{host: tunneling ip}``) with no flood entry
     (``00:00:00:00:00:00 dst <ip>``) among a VXLAN device's FDB ``entries``."""
     floods = {dst for mac, dst in entries if mac == "00:00:00:00:00:00" and dst}

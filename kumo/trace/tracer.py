@@ -397,7 +397,8 @@ class Tracer:
         probe = rules.Probe(self.protocol, self.port, source, frozenset(source_groups),
                             ipv6)
         what = f"{self.protocol}" + (f" port {self.port}" if self.port else "") + \
-            f" from {source}" + ("" if self.source else " (the probe's source)")
+            f" from {source}" + ("" if self.source else " (the probe's source)"
+                                 if probe_src else " (no probe here: from anywhere)")
         if not groups:
             self.add("secgroups", FAIL, f"port {port['id']} has no security group: all "
                      f"ingress is dropped ({what})", f"openstack port show {port['id']}",
@@ -414,7 +415,8 @@ class Tracer:
                      f"{rules.describe(letting[0])}", cmd)
         else:
             fix = rules.hint(groups[0], probe, self.source)
-            self.add("secgroups", FAIL, f"no ingress rule of {', '.join(g[:8] for g in groups)}"
+            short = ", ".join(g[:8] for g in groups)
+            self.add("secgroups", FAIL, f"no ingress rule of {short}"
                      f" lets {what} in", cmd,
                      f"ingress is closed by default: add `{fix}`")
 
@@ -551,7 +553,8 @@ class Tracer:
         subnet_ids = {s["id"] for s in subnets}
         for leg in router["_legs"]:
             dev = names.router_interface(leg["id"])
-            want = [f["ip_address"] for f in leg["fixed_ips"] if f["subnet_id"] in subnet_ids]
+            want = [f["ip_address"] for f in leg["fixed_ips"]
+                    if f["subnet_id"] in subnet_ids]
             have = [a.split("/")[0] for a in self._addresses(ns, dev)]
             ok = have is not None and all(ip in have for ip in want)
             self.add("dataplane", PASS if ok else FAIL,

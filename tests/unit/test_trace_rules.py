@@ -152,7 +152,8 @@ def test_log_matches_and_captures():
              "Traceback (most recent call last): abc",
              "2026 1 INFO kumo.agent.dhcp [-] tracehost: dnsmasq for abc: errors: []"]
     count, last = report.log_matches(lines, ["abc", ""])
-    assert count == 2, "the level words and tracebacks, not 'tracehost' or 'errors'" and last[-1].startswith("Traceback")
+    assert count == 2, "the level words and tracebacks, not 'tracehost' or 'errors'"
+    assert last[-1].startswith("Traceback")
     dump = ["20:00:00.1 IP 192.168.70.1 > 192.168.70.5: ICMP echo request, id 1",
             "20:00:00.2 IP 192.168.70.5 > 192.168.70.1: ICMP echo reply, id 1",
             "20:00:00.3 IP 192.168.70.1.4000 > 192.168.70.5.22: Flags [S]",
@@ -185,3 +186,30 @@ def test_output_and_exit_status():
     assert report.exit_status([checks[0], checks[2]]) == 0, "warnings do not fail"
     data = json.loads(report.as_json({"kind": "port"}, checks))
     assert data["ok"] is False and data["checks"][1]["status"] == FAIL
+
+
+def test_local_hosts_include_the_machine_and_simulated_hosts(monkeypatch, tmp_path):
+    """The machine's own agent host, and each simulated host of ``kumo up --hosts N``
+    whose anchor runs, entered through ``/proc/<anchor>/`` (a stand-in ``kumo.hosts``:
+    that module is another change's)."""
+    import sys
+    import types
+    from types import SimpleNamespace
+
+    from kumo.trace import tracer
+
+    alive = SimpleNamespace(name="h1", anchor=4242, dir=str(tmp_path / "hosts" / "h1"),
+                            anchor_alive=lambda: True)
+    gone = SimpleNamespace(name="h2", anchor=4343, dir=str(tmp_path / "hosts" / "h2"),
+                           anchor_alive=lambda: False)
+    fake = types.ModuleType("kumo.hosts")
+    fake.load = lambda settings: [alive, gone]
+    monkeypatch.setitem(sys.modules, "kumo.hosts", fake)
+    settings = SimpleNamespace(state_dir=str(tmp_path), agent_host="machine")
+    where = tracer.local_hosts(settings)
+    assert set(where) == {"machine", "h1"}
+    assert where["machine"].host.netns is None
+    assert where["machine"].dhcp_dir == str(tmp_path / "agent" / "dhcp")
+    assert where["h1"].host.netns == "/proc/4242/ns/net"
+    assert where["h1"].host.ns("qrouter-x").path == "/proc/4242/root/run/netns/qrouter-x"
+    assert where["h1"].dhcp_dir == f"/proc/4242/root{tmp_path}/hosts/h1/agent/dhcp"
