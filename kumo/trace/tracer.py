@@ -572,6 +572,7 @@ class Tracer:
                 self.add("dataplane", PASS if ok else FAIL, f"{ns_name}: {dev} "
                          + (f"holds {', '.join(gw_ips)}" if ok else
                             f"lacks {', '.join(gw_ips)}"), cmd)
+                self.check_default_route(ns, ns_name, dev, gw)
         elif fips:
             self.add("dataplane", FAIL, f"router {router['id']} has no gateway: its "
                      "floating IPs cannot work", f"openstack router show {router['id']}",
@@ -590,6 +591,28 @@ class Tracer:
                          k.upper() for k in ("dnat", "snat") if not got[k]))
                      + f" for {fip['floating_ip_address']} <-> {fip['fixed_ip_address']}",
                      ncmd)
+
+    def check_default_route(self, ns, ns_name: str, dev: str, gw: dict) -> None:
+        """The router's default route goes via its external subnet's gateway on
+        ``dev`` (its qg- leg)."""
+        nexthops = []
+        for f in gw.get("external_fixed_ips", []):
+            sub = self._get(f"/subnets/{f['subnet_id']}").get("subnet") or {}
+            if sub.get("gateway_ip") and sub.get("ip_version") == 4:
+                nexthops.append(sub["gateway_ip"])
+        if not nexthops:
+            return
+        try:
+            routes = links.list_routes(ns)
+        except Exception:  # noqa: BLE001 - a vanished namespace was reported above
+            return
+        default = [r for r in routes if r["dst"] == "0.0.0.0/0"]
+        ok = any(r["gateway"] in nexthops and r["dev"] == dev for r in default)
+        got = ", ".join(f"via {r['gateway']} dev {r['dev']}" for r in default) or "none"
+        self.add("dataplane", PASS if ok else FAIL,
+                 f"{ns_name}: default route via {nexthops[0]} dev {dev}"
+                 + ("" if ok else f" missing (have: {got})"),
+                 f"ip netns exec {ns_name} ip route show default")
 
     @staticmethod
     def _addresses(ns, dev: str) -> list[str]:

@@ -91,6 +91,7 @@ def test_trace_finds_the_closed_security_group_then_passes(machine):
     passed = "\n".join(lines(out, "PASS", "dataplane"))
     assert "is up on brq" in passed and "leases" in passed, out
     assert "DNAT and SNAT" in passed and f"{fip} <->" in passed, out
+    assert "default route via 172.24.4.1 dev qg-" in passed, out
     assert "$ ip netns exec qrouter-" in out and "ping -c 2 -W 1 192.168.70." in out
 
     # the suggested rule, as the operator would type it
