@@ -35,6 +35,15 @@ def main(args) -> int:
     except tracer.TraceError as e:
         print(f"kumo trace: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # noqa: BLE001 - the API refused or is unreachable
+        from openstack import exceptions as os_exc
+        from requests import HTTPError
+
+        if not isinstance(e, (os_exc.SDKException, HTTPError, ConnectionError)):
+            raise
+        print(f"kumo trace: the API answered {type(e).__name__}: {str(e)[:300]} (the "
+              "trace needs an admin cloud: --os-cloud kumo-admin)", file=sys.stderr)
+        return 2
     finally:
         conn.close()
     if args.json:

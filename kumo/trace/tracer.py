@@ -125,6 +125,15 @@ class Tracer:
         self.checks.append(check)
         return check
 
+    def check_admin(self) -> None:
+        """Raise :class:`TraceError` unless the connection may list agents: without
+        admin, bindings and hosts are hidden and every check would mislead."""
+        resp = self.conn.network.get("/agents", params={"host": "kumo-trace-check"})
+        if resp.status_code in (401, 403):
+            raise TraceError("the trace needs an admin cloud (agents, bindings and hosts "
+                             "are the admin's to see): --os-cloud kumo-admin")
+        resp.raise_for_status()
+
     # -- resolving ---------------------------------------------------------------------
     def resolve(self, target: str) -> dict:
         """``{"kind", "id", "server", "ports": [port...], "floatingips": [...]}``;
@@ -191,6 +200,7 @@ class Tracer:
     def run(self, target: str) -> dict:
         """Run every check for ``target``; returns what it was resolved to (for the
         JSON output). The findings are in :attr:`checks`."""
+        self.check_admin()
         found = self.resolve(target)
         server = found["server"]
         if server is not None:

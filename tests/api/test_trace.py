@@ -55,6 +55,10 @@ def test_trace_a_server_on_a_host_without_agents(cloud, unique):
         line = f"FAIL  agents    Linux bridge agent on {host}: none registered"
         assert line in text.stdout
         assert text.stdout.splitlines()[-1].endswith("warnings")
+        # as the demo user: agents and bindings are the admin's to see
+        demo = trace(cloud, name, "--os-cloud", "kumo")
+        assert demo.returncode == 2, demo.stdout + demo.stderr
+        assert "needs an admin cloud" in demo.stderr
     finally:
         if server is not None:
             cloud.cli("server", "delete", "--wait", server["id"], cloud="kumo",
