@@ -44,9 +44,11 @@ down: $(STAMP)
 postgres: $(TEST_STAMP)
 	bash scripts/postgres.sh
 
+# PostgreSQL is stopped again afterwards (pass or fail) if this started it.
 test: $(TEST_STAMP)
-	bash scripts/postgres.sh
-	KUMO_TEST_PG_URL=$$(bash scripts/postgres.sh --url) \
+	KUMO_PG_REMEMBER=1 bash scripts/postgres.sh
+	@trap 'bash scripts/postgres.sh --stop' EXIT INT TERM; \
+	  KUMO_TEST_PG_URL=$$(bash scripts/postgres.sh --url) \
 	  $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup -q tests
 
 bench: $(TEST_STAMP)

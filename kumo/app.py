@@ -15,8 +15,8 @@ from starlette.datastructures import Headers, QueryParams
 from kumo.common import access
 from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
-from kumo.common.http import (MAX_BODY_BYTES, BodyTimeout, ClientDisconnected, Reply,
-                              Request, Service, input_error)
+from kumo.common.http import (MAX_BODY_BYTES, BodyTimeout, ClientDisconnected, Pending,
+                              Reply, Request, Service, input_error)
 from kumo.common.policy import PolicyEngine
 from kumo.config import Settings
 from kumo.db import Database, retrying
@@ -47,6 +47,14 @@ class Cloud:
         self.networking = Networking(settings, self.db)
         self.images = Images(settings, self.db)
         self.compute = Compute(self)
+        #: PostgreSQL: the process's LISTEN connection waking the feeds' watchers when
+        #: other API processes commit (started by the first waiting watch).
+        self.feed_listener = None
+        if not self.db.is_sqlite:
+            from kumo.common.pglisten import FeedListener
+
+            self.feed_listener = FeedListener(self.db.engine.url,
+                                              [self.networking.feed, self.compute.feed])
 
     def authenticate(self, req: Request, required: bool) -> RequestContext:
         """Validate ``X-Auth-Token`` into a request context (401 if invalid or absent
@@ -78,6 +86,8 @@ class Cloud:
         self.compute.feed.close()
 
     def close(self) -> None:
+        if self.feed_listener is not None:
+            self.feed_listener.stop()
         self.db.dispose()
 
 
@@ -110,10 +120,13 @@ class App:
     """The ASGI callable: picks the service by path prefix, receives the body on the
     event loop, and runs the service's dispatch in a worker thread.
 
-    Two capacity limiters: ``limiter`` (``worker_threads``) for dispatch and the
+    Three capacity limiters: ``limiter`` (``worker_threads``) for dispatch and the
     database work that ends a streamed upload; ``data_limiter`` (``data_threads``)
     for the short hops that move streamed data (an upload's batch to disk, a
-    download's chunk from disk). Waiting for the network holds neither."""
+    download's chunk from disk); ``wait_limiter`` (a quarter of ``worker_threads``,
+    2 to 8) for the re-checks of waiting requests (a :class:`Pending` long poll after
+    a wake-up), so a thousand woken watches queue there, not before users' requests.
+    Waiting for the network or for a wake-up holds none of them."""
 
     def __init__(self, cloud: Cloud):
         self.cloud = cloud
@@ -122,6 +135,8 @@ class App:
             service.authenticate = cloud.authenticate
         self.limiter = anyio.CapacityLimiter(cloud.settings.worker_threads)
         self.data_limiter = anyio.CapacityLimiter(max(1, cloud.settings.data_threads))
+        self.wait_limiter = anyio.CapacityLimiter(
+            min(8, max(2, cloud.settings.worker_threads // 4)))
         self.idle_timeout = cloud.settings.body_idle_timeout_s or None
 
     async def __call__(self, scope, receive, send):
@@ -179,6 +194,10 @@ class App:
                       client=scope["client"][0] if scope.get("client") else None)
         req.cloud = self.cloud
         reply = await anyio.to_thread.run_sync(service.dispatch, req, limiter=self.limiter)
+        if isinstance(reply, Pending):
+            reply = await self._settle(service, req, receive, reply)
+            if reply is None:
+                return  # the client left while waiting: nobody to answer
         if streamed:
             reply = await self._receive_streamed(service, req, receive, reply)
         if reply.streaming:
@@ -189,6 +208,25 @@ class App:
             reply.headers.setdefault("content-length", str(len(content)))
             content = b""
         await self._send(send, reply.status, content, reply.headers, reply.content_type)
+
+    async def _settle(self, service: Service, req: Request, receive,
+                      pending: Pending) -> Reply | None:
+        """Await a :class:`Pending` on the event loop (no worker thread held), re-check
+        in short hops on ``wait_limiter`` until it gives a reply; None if the client
+        disconnected meanwhile (the wait is abandoned)."""
+        reply: Reply | Pending = pending
+        async with anyio.create_task_group() as tg:
+            async def client_gone():
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                tg.cancel_scope.cancel()
+            tg.start_soon(client_gone)
+            while isinstance(reply, Pending):
+                await reply.wait()
+                reply = await anyio.to_thread.run_sync(service.resume, req, reply,
+                                                       limiter=self.wait_limiter)
+            tg.cancel_scope.cancel()
+        return reply if isinstance(reply, Reply) else None
 
     async def _next(self, receive) -> dict:
         """The next ASGI message of the request; :class:`BodyTimeout` after the idle

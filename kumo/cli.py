@@ -11,6 +11,9 @@
   the per-host data-plane agent (:mod:`kumo.agent.agent`), and the compute agent
   (:mod:`kumo.agent.compute`) when a compute driver is given.
 - ``kumo up --fake-compute-hosts N`` adds N in-process fake compute hosts.
+- ``kumo up --hosts N``: the machine's host plus N-1 simulated hosts, each its own
+  namespaces, underlay leg and agent (:mod:`kumo.hosts`); ``kumo host add|remove|list``
+  changes them while the cloud runs.
 - ``kumo down [--purge] [--force]``: remove the servers and the data plane ``kumo up``
   made on this machine (:mod:`kumo.agent.teardown`); ``--purge`` also the state.
 - ``kumo console <server> [-- command...]``: a shell or a command inside a server on this
@@ -44,7 +47,7 @@ def _settings(args) -> config.Settings:
 #: user_data in the database and its WAL, the metadata HMAC key, clouds.yaml's
 #: passwords); tightened to 0600 on every start, for state made by older versions.
 SECRET_FILES = ("kumo.db", "kumo.db-wal", "kumo.db-shm", "metadata_secret", "clouds.yaml",
-                "kumo.yaml")
+                "kumo.yaml", "agent_password")
 
 
 def secure_state_dir(path: str | Path) -> Path:
@@ -81,42 +84,57 @@ def prepare(settings: config.Settings, migrate: bool):
     return cloud
 
 
-def clouds_yaml(settings: config.Settings) -> dict:
-    """The ``clouds.yaml`` entries ``kumo-admin`` and ``kumo`` (demo)."""
+#: The clouds.yaml cloud of the agents' service user (only in ``<state>/clouds.yaml``).
+AGENT_CLOUD = "kumo-agent"
+
+
+def clouds_yaml(settings: config.Settings, agent: bool = False) -> dict:
+    """The ``clouds.yaml`` entries ``kumo-admin`` and ``kumo`` (demo), and with
+    ``agent`` the agents' service user :data:`AGENT_CLOUD`."""
     def cloud(user, password, project):
         return {"auth": {"auth_url": settings.base_url + "/identity", "username": user,
                          "password": password, "project_name": project,
                          "user_domain_name": "Default", "project_domain_name": "Default"},
                 "region_name": settings.region, "interface": "public",
                 "identity_api_version": 3}
-    return {"kumo-admin": cloud("admin", settings.admin_password, "admin"),
-            "kumo": cloud("demo", settings.demo_password, "demo")}
+    entries = {"kumo-admin": cloud("admin", settings.admin_password, "admin"),
+               "kumo": cloud("demo", settings.demo_password, "demo")}
+    if agent:
+        entries[AGENT_CLOUD] = cloud(settings.agent_username, settings.agent_secret(),
+                                     settings.agent_project_name)
+    return entries
 
 
 def write_clouds_yaml(settings: config.Settings) -> list[Path]:
-    """Write ``<state>/clouds.yaml`` and merge our clouds into the user's
-    ``~/.config/openstack/clouds.yaml`` (other clouds there are kept)."""
-    entries = clouds_yaml(settings)
+    """Write ``<state>/clouds.yaml`` (with the agents' :data:`AGENT_CLOUD`, for ``kumo
+    agent --cloud kumo-agent`` on this machine) and merge ``kumo-admin`` and ``kumo``
+    into the user's ``~/.config/openstack/clouds.yaml`` (other clouds there are kept).
+    Both files are 0600."""
     written = []
-    for path in (Path(settings.state_dir) / "clouds.yaml",
-                 Path.home() / ".config" / "openstack" / "clouds.yaml"):
+    for path, agent in ((Path(settings.state_dir) / "clouds.yaml", True),
+                        (Path.home() / ".config" / "openstack" / "clouds.yaml", False)):
+        entries = clouds_yaml(settings, agent=agent)
         path.parent.mkdir(parents=True, exist_ok=True)
         data = {}
         if path.is_file():
             data = yaml.safe_load(path.read_text()) or {}
         data.setdefault("clouds", {}).update(entries)
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        path.chmod(0o600)
+        # 0600 before a password is written (whatever the umask or the old file's mode)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(yaml.safe_dump(data, sort_keys=False))
         written.append(path)
     return written
 
 
 def serve(cloud, settings: config.Settings, banner: str = "", on_ready=None,
-          on_shutdown=None, on_stopped=None) -> None:
+          on_shutdown=None, on_stopped=None, also_listen: tuple[str, ...] = ()) -> None:
     """Serve the API in the foreground; ``on_ready()`` runs once it listens,
     ``on_shutdown()`` when it starts shutting down (before open requests drain),
     ``on_stopped()`` once they drained (uvicorn may then re-raise the signal that
-    stopped it, so code after this call may never run)."""
+    stopped it, so code after this call may never run). ``also_listen``: more
+    addresses to listen on (same port), e.g. the underlay address of ``--hosts``."""
     import uvicorn
 
     from kumo.app import App
@@ -158,7 +176,12 @@ def serve(cloud, settings: config.Settings, banner: str = "", on_ready=None,
     # walk them all (tens of ms in the middle of a 10,000-port list).
     gc.collect()
     gc.freeze()
-    Server(uv).run()
+    sockets = None
+    if also_listen:
+        import socket
+        sockets = [socket.create_server((addr, settings.port), backlog=2048)
+                   for addr in (settings.host, *also_listen)]
+    Server(uv).run(sockets=sockets)
 
 
 def _has(module: str) -> bool:
@@ -211,17 +234,44 @@ def cmd_up(args) -> int:
         reset(settings)
     from kumo.agent import local
 
-    net_drivers, compute_driver = local.choose(settings)
+    try:
+        net_drivers, compute_driver = local.choose(settings)
+    except RuntimeError as e:  # dataplane: real on a machine that cannot
+        print(f"kumo: {e} (dataplane: real)", file=sys.stderr)
+        lock.release()
+        return 1
+    sim = _sim_hosts_wanted(args, settings)
+    if sim is not None and not ("linuxbridge" in net_drivers and compute_driver == "netns"):
+        print("kumo: --hosts needs the real data plane (root with ip, nft, dnsmasq and "
+              "unshare; dataplane auto or real)", file=sys.stderr)
+        lock.release()
+        return 1
+    also_listen: tuple[str, ...] = ()
     if net_drivers:
         settings.agent_in_process = True
         settings.agent_drivers = net_drivers
         settings.agent_compute_driver = settings.agent_compute_driver or compute_driver
         if "linuxbridge" in net_drivers:
-            # One host: VXLAN devices need a local address but have no peers.
-            settings.agent_tunneling_ip = settings.agent_tunneling_ip or "127.0.0.1"
+            if sim is None:
+                # One host: VXLAN devices need a local address but have no peers.
+                settings.agent_tunneling_ip = settings.agent_tunneling_ip or "127.0.0.1"
+            else:
+                also_listen = _sim_underlay(settings)
             local.prepare_host(settings)
+    if sim is not None:
+        from kumo import hosts as sim_hosts
+        try:
+            for name in sim:
+                sim_hosts.create(settings, name)
+        except sim_hosts.HostError as e:
+            print(f"kumo: {e}", file=sys.stderr)
+            lock.release()
+            return 1
     if args.fake_compute_hosts is not None:
         settings.compute_fake_hosts = args.fake_compute_hosts
+    if not net_drivers and (settings.dataplane or "auto").lower() == "auto":
+        print(local.api_only_message(local.unavailable() or "no data plane",
+                                     int(settings.compute_fake_hosts)), flush=True)
     # Each in-process compute agent holds one server worker thread in its long poll.
     settings.worker_threads += _compute_agent_count(settings)
     cloud = prepare(settings, migrate=True)
@@ -231,6 +281,10 @@ def cmd_up(args) -> int:
     agents = []
     stopping = []
     periodic = []
+    supervisor = None
+    if sim is not None:
+        from kumo import hosts as sim_hosts
+        supervisor = sim_hosts.Supervisor(settings)
 
     def start_agent():
         from kumo.common import periodic as periodic_mod
@@ -241,6 +295,8 @@ def cmd_up(args) -> int:
         if settings.agent_in_process:
             agents.append(_in_process_agent(settings))
         agents.extend(_in_process_compute_agents(settings))
+        if supervisor is not None:
+            supervisor.start()
         print(next_steps(settings), flush=True)
 
     def stop_agents():
@@ -249,11 +305,15 @@ def cmd_up(args) -> int:
             print(stopping_message(settings), flush=True)
         for runner in periodic:
             runner.stop()
+        if supervisor is not None:  # the simulated hosts' agents: SIGTERM, no wait yet
+            supervisor.signal_stop()
         for agent in agents:  # first let no informer start another long poll...
             agent.informer.stop(timeout=0)
         cloud.stop_watches()  # ...then end those in flight at once
         for agent in agents:
             agent.stop()
+        if supervisor is not None:
+            supervisor.stop()
 
     def stopped():
         if stopping:
@@ -261,11 +321,40 @@ def cmd_up(args) -> int:
 
     try:
         serve(cloud, settings, banner, on_ready=start_agent, on_shutdown=stop_agents,
-              on_stopped=stopped)
+              on_stopped=stopped, also_listen=also_listen)
     finally:
         stop_agents()
         lock.release()
     return 0
+
+
+def _sim_hosts_wanted(args, settings: config.Settings) -> list[str] | None:
+    """The simulated hosts ``kumo up`` makes (names), or None for a one-host cloud:
+    ``--hosts N`` asks for N-1 (``<host>-2``..), and hosts recorded earlier (``kumo host
+    add``, an earlier ``--hosts``) are made again whatever N is."""
+    from kumo import hosts as sim_hosts
+
+    recorded = [h.name for h in sim_hosts.load(settings)]
+    if args.hosts is None and not recorded:
+        return None
+    names = sim_hosts.default_names(settings, args.hosts or 1)
+    return names + [n for n in recorded if n not in names]
+
+
+def _sim_underlay(settings: config.Settings) -> tuple[str, ...]:
+    """Ready the machine for simulated hosts (:func:`kumo.hosts.ensure_underlay`): its
+    tunnelling address is its underlay address, the API also listens there (unless it
+    already listens on every address) and the catalog names it (unless ``public_url``
+    is set), so agents on simulated hosts reach every endpoint. Returns the extra
+    addresses to listen on."""
+    from kumo import hosts as sim_hosts
+
+    address = sim_hosts.ensure_underlay(settings)
+    settings.agent_tunneling_ip = address
+    settings.agent_underlay_dev = settings.agent_underlay_dev or sim_hosts.UNDERLAY_BRIDGE
+    if not settings.public_url:
+        settings.public_url = f"http://{address}:{settings.port}"
+    return () if settings.host in ("0.0.0.0", "::", address) else (address,)
 
 
 def _real_dataplane(settings: config.Settings) -> bool:
@@ -283,6 +372,11 @@ def next_steps(settings: config.Settings) -> str:
     lines += ["kumo:   export OS_CLOUD=kumo          # demo user (kumo-admin: admin)",
               "kumo:   openstack server list"]
     if _real_dataplane(settings):
+        from kumo import hosts as sim_hosts
+        sims = [h.name for h in sim_hosts.load(settings)]
+        if sims:
+            lines.append(f"kumo: simulated hosts: {', '.join(sims)} (underlay "
+                         f"{settings.underlay_cidr}; kumo host add|remove|list)")
         lines.append("kumo: Ctrl-C stops the API and agents; servers and the data plane "
                      "keep running until `kumo down`.")
     return "\n".join(lines)
@@ -294,6 +388,11 @@ def stopping_message(settings: config.Settings) -> str:
         from kumo.agent import teardown
 
         n = teardown.count_servers(settings)
+        from types import SimpleNamespace
+
+        from kumo import hosts as sim_hosts
+        n += sum(teardown.count_servers(SimpleNamespace(state_dir=h.dir))
+                 for h in sim_hosts.load(settings))
         return (f"kumo: stopping (API and agents; {n} server{'s' if n != 1 else ''} and "
                 "the data plane keep running: `kumo down` removes them)")
     return "kumo: stopping"
@@ -301,12 +400,11 @@ def stopping_message(settings: config.Settings) -> str:
 
 def _in_process_agent(settings: config.Settings):
     """Start the machine's own agent (drivers from ``agent_drivers``) against this
-    server, as admin."""
+    server, as the agents' service user."""
     from kumo.agent import agent as agent_mod
     from kumo.agent.client import ControllerClient
 
-    client = ControllerClient.from_password(settings.base_url + "/identity", "admin",
-                                            settings.admin_password, "admin")
+    client = ControllerClient.from_settings(settings)  # the service user, not admin
     agent = agent_mod.from_settings(settings, client)
     # A long poll in flight holds the server's graceful shutdown: keep it short here.
     agent.informer.wait_s = min(agent.informer.wait_s, 5.0)
@@ -323,7 +421,7 @@ def _compute_agent_count(settings: config.Settings) -> int:
 def _in_process_compute_agents(settings: config.Settings) -> list:
     """Start ``compute_fake_hosts`` compute agents ``fake-0``.. with the fake driver,
     and the machine's own with ``agent_compute_driver`` when set, against this server
-    as admin (one shared keystone session)."""
+    as the agents' service user (one shared keystone session)."""
     if not _compute_agent_count(settings):
         return []
     import socket
@@ -331,10 +429,8 @@ def _in_process_compute_agents(settings: config.Settings) -> list:
     from kumo.agent import compute
     from kumo.agent.client import ControllerClient
 
-    ctrl = ControllerClient.from_password(settings.base_url + "/identity", "admin",
-                                          settings.admin_password, "admin")
-    client = compute.ComputeClient.from_controller(
-        ctrl, endpoint=settings.base_url + "/compute")
+    # the service user; the compute and image endpoints from its catalog
+    client = compute.ComputeClient.from_controller(ControllerClient.from_settings(settings))
     agents = []
     hosts = [(f"fake-{i}", "fake") for i in range(int(settings.compute_fake_hosts))]
     if settings.agent_compute_driver:
@@ -365,17 +461,64 @@ def _in_process_compute_agents(settings: config.Settings) -> list:
     return agents
 
 
+def _agent_client(args, settings: config.Settings):
+    """``kumo agent``'s credentials: the service user, never admin by default. A
+    clouds.yaml cloud (``--cloud``; ``<state>/clouds.yaml`` is searched first, and its
+    ``kumo-agent`` cloud is the default when neither ``--cloud`` nor ``--controller``
+    is given), else password auth at ``--controller`` as ``--os-username`` (setting
+    ``agent_username``) in ``--os-project-name`` (``agent_project_name``) with
+    ``--os-password`` (``OS_PASSWORD``, the ``agent_password`` setting, or the
+    ``<state>/agent_password`` file ``kumo up`` made), or a ``--token``. Endpoints come
+    from the catalog. Prints why and returns None when it cannot."""
+    from kumo.agent import client as client_mod
+
+    state_clouds = Path(settings.state_dir) / "clouds.yaml"
+    files = None
+    if not args.cloud and not args.controller and _has_cloud(state_clouds, AGENT_CLOUD):
+        args.cloud = AGENT_CLOUD
+    if args.cloud and _has_cloud(state_clouds, args.cloud):
+        files = [str(state_clouds)]
+    token = args.token or os.environ.get("KUMO_AGENT_TOKEN")
+    password = (args.os_password or os.environ.get("OS_PASSWORD")
+                or settings.agent_secret(create=False))
+    if not args.cloud and args.controller and not token and not password:
+        print("kumo: no password for the agent user: give --os-password, the "
+              "agent_password setting, or --cloud kumo-agent", file=sys.stderr)
+        return None
+    try:
+        return client_mod.connect(
+            controller=args.controller, cloud=args.cloud, token=token, password=password,
+            username=args.os_username or settings.agent_username,
+            project_name=args.os_project_name or settings.agent_project_name,
+            config_files=files, region_name=settings.region)
+    except ValueError as e:
+        print(f"kumo: {e}", file=sys.stderr)
+        return None
+
+
+def _has_cloud(path: Path, name: str) -> bool:
+    try:
+        return name in ((yaml.safe_load(path.read_text()) or {}).get("clouds") or {})
+    except (OSError, yaml.YAMLError, AttributeError):
+        return False
+
+
 def cmd_agent(args) -> int:
     from kumo.agent import agent as agent_mod
-    from kumo.agent import client as client_mod
 
     settings = config.load(args.state_dir)
     secure_state_dir(settings.state_dir)
     if args.driver:
-        settings.agent_drivers = args.driver
-    client = client_mod.connect(controller=args.controller, cloud=args.cloud,
-                                token=args.token or os.environ.get("KUMO_AGENT_TOKEN"),
-                                password=settings.admin_password)
+        settings.agent_drivers = [d for arg in args.driver for d in arg.split(",") if d]
+    if args.tunneling_ip:
+        settings.agent_tunneling_ip = args.tunneling_ip
+    if args.underlay_dev:
+        settings.agent_underlay_dev = args.underlay_dev
+    if args.bridge_mapping:
+        settings.agent_bridge_mappings = dict(m.split(":", 1) for m in args.bridge_mapping)
+    client = _agent_client(args, settings)
+    if client is None:
+        return 2
     if args.compute_driver is not None:
         settings.agent_compute_driver = args.compute_driver
     agent = agent_mod.from_settings(settings, client, host=args.host)
@@ -451,6 +594,8 @@ def cmd_api(args) -> int:
     def stopping():
         for runner in runners:
             runner.stop()
+        # ends the feeds' long polls at once (agents reconnect elsewhere)
+        cloud.stop_watches()
 
     serve(cloud, settings, on_ready=started, on_shutdown=stopping)
     stopping()
@@ -502,6 +647,21 @@ def cmd_console(args) -> int:
 
     compute_dir = args.compute_dir or str(Path(config.load(args.state_dir).state_dir)
                                           / "compute")
+    if not args.compute_dir:  # kumo up --hosts: a server on a simulated host too
+        from kumo import hosts as sim_hosts
+
+        for host in sim_hosts.load(config.load(args.state_dir)):
+            try:
+                console.find_instance(Path(compute_dir), args.server)
+                break
+            except console.ConsoleError:
+                other = Path(host.dir) / "compute"
+                try:
+                    console.find_instance(other, args.server)
+                    compute_dir = str(other)
+                    break
+                except console.ConsoleError:
+                    continue
     return console.main(Path(compute_dir), args.server, args.command)
 
 
@@ -511,7 +671,8 @@ def _console_parser(sub) -> None:
         description="Enter a server running on this host with the netns compute driver "
                     "(as root): nsenter into its init's namespaces and root. SERVER is "
                     "its id, instance name, name or hostname, looked up in the compute "
-                    "driver's state (<state dir>/compute); no API call. Without a "
+                    "driver's state (<state dir>/compute, then the simulated hosts' "
+                    "<state dir>/hosts/*/compute); no API call. Without a "
                     "command, an interactive /bin/sh -l; with `-- command...`, runs it "
                     "and exits with its status.")
     con.add_argument("server", help="id, instance name (instance-...), name or hostname")
@@ -585,12 +746,204 @@ def setup_logging(args) -> None:
 # -- end logging ------------------------------------------------------------------------
 
 
+# -- kumo host (simulated hosts, issue 10) -------------------------------------------------
+def _admin_connection(settings: config.Settings):
+    """openstacksdk as ``kumo-admin`` from ``<state>/clouds.yaml``."""
+    import openstack
+    import openstack.config
+
+    cfg = openstack.config.OpenStackConfig(
+        config_files=[str(Path(settings.state_dir) / "clouds.yaml")])
+    return openstack.connection.Connection(config=cfg.get_one("kumo-admin"))
+
+
+def _wait(predicate, timeout: float, step: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(step)
+
+
+def cmd_host_add(args) -> int:
+    from kumo import hosts as sim_hosts
+    from kumo.agent import teardown
+
+    settings = config.load(args.state_dir)
+    if os.geteuid() != 0:
+        print("kumo: simulated hosts need root", file=sys.stderr)
+        return 1
+    from kumo.agent.dataplane import links, netns
+    if not teardown.StateLock(settings.state_dir).held() or links.get_link(
+            netns.ROOT, sim_hosts.UNDERLAY_BRIDGE) is None:
+        print(f"kumo: no kumo up --hosts runs on {settings.state_dir}; start it with "
+              "--hosts N (N >= 1) first", file=sys.stderr)
+        return 1
+    try:
+        host = sim_hosts.create(settings, args.name)
+    except sim_hosts.HostError as e:
+        print(f"kumo: {e}", file=sys.stderr)
+        return 1
+    print(f"kumo: host {host.name} made (namespace {host.netns_name}, underlay "
+          f"{host.address}); kumo up starts its agent", flush=True)
+    if args.no_wait:
+        return 0
+    conn = _admin_connection(settings)
+
+    def up():
+        try:
+            return any(h.name == host.name and h.state == "up"
+                       for h in conn.compute.hypervisors(details=True))
+        except Exception:  # noqa: BLE001 - the API may be busy: ask again
+            return False
+    if not _wait(up, args.timeout):
+        print(f"kumo: host {host.name}: no hypervisor up after {args.timeout:.0f} s; see "
+              "kumo up's output", file=sys.stderr)
+        return 1
+    print(f"kumo: host {host.name} is up", flush=True)
+    return 0
+
+
+def cmd_host_remove(args) -> int:
+    from kumo import hosts as sim_hosts
+
+    settings = config.load(args.state_dir)
+    if os.geteuid() != 0:
+        print("kumo: simulated hosts need root", file=sys.stderr)
+        return 1
+    if sim_hosts.find(settings, args.name) is None:
+        print(f"kumo: no simulated host {args.name}", file=sys.stderr)
+        return 1
+    conn = None
+    try:
+        conn = _admin_connection(settings)
+        servers = list(conn.compute.servers(all_projects=True, compute_host=args.name))
+    except Exception as e:  # noqa: BLE001 - the API is not there
+        if not args.force:
+            print(f"kumo: cannot ask the API for the servers of {args.name} ({e}); is "
+                  "kumo up running? (--force removes the host anyway)", file=sys.stderr)
+            return 1
+        servers, conn = [], None
+    from kumo.agent import teardown
+    running = teardown.count_servers(config.load(
+        str(Path(sim_hosts.find(settings, args.name).dir))))
+    if not servers and running and not (args.delete_servers or args.force):  # not in the API
+        print(f"kumo: host {args.name} still runs {running} server(s); delete them first",
+              file=sys.stderr)
+        return 1
+    if servers and not args.delete_servers:
+        print(f"kumo: host {args.name} has {len(servers)} server(s): "
+              f"{', '.join(s.name or s.id for s in servers)}; delete them first or pass "
+              "--delete-servers", file=sys.stderr)
+        return 1
+    for s in servers:
+        conn.compute.delete_server(s)
+
+    def gone():
+        try:
+            return not list(conn.compute.servers(all_projects=True, compute_host=args.name))
+        except Exception:  # noqa: BLE001
+            return False
+    if servers and not _wait(gone, args.timeout):
+        print(f"kumo: the servers of {args.name} were not deleted within "
+              f"{args.timeout:.0f} s", file=sys.stderr)
+        return 1
+    problems = sim_hosts.remove(settings, args.name)
+    for p in problems:
+        print(f"kumo: {p}", file=sys.stderr)
+    if conn is not None:  # forget its agents, as `openstack network agent delete` would
+        try:
+            for a in conn.network.agents(host=args.name):
+                conn.network.delete_agent(a)
+            for svc in conn.compute.services(host=args.name):
+                conn.compute.delete_service(svc)
+        except Exception as e:  # noqa: BLE001
+            print(f"kumo: host {args.name}: its agents stay listed ({e})", file=sys.stderr)
+    print(f"kumo: host {args.name} removed", flush=True)
+    return 1 if problems else 0
+
+
+def cmd_host_list(args) -> int:
+    from kumo import hosts as sim_hosts
+
+    settings = config.load(args.state_dir)
+    for h in sim_hosts.load(settings):
+        state = "running" if h.anchor_alive() else "stopped"
+        print(f"{h.name}\t{h.address}\t{h.netns_name}\t{state}")
+    return 0
+
+
+def _host_parser(sub) -> None:
+    host = sub.add_parser("host", help="simulated hosts on this machine (kumo up --hosts)")
+    hsub = host.add_subparsers(dest="host_command", required=True)
+    add = hsub.add_parser(
+        "add", help="one more simulated host in the running cloud",
+        description="Make a simulated host NAME (its network and mount namespaces, an "
+                    "underlay leg on kumo-underlay, a leg on br-ex) for the running "
+                    "kumo up --hosts, which starts and supervises its agent; waits "
+                    "until its hypervisor is up.")
+    add.add_argument("name")
+    add.add_argument("--no-wait", action="store_true", help="do not wait for the agent")
+    add.add_argument("--timeout", type=float, default=120.0,
+                     help="seconds to wait for the hypervisor (default 120)")
+    add.set_defaults(func=cmd_host_add)
+    rm = hsub.add_parser(
+        "remove", help="remove a simulated host",
+        description="Stop the host's agent and remove its namespaces and kernel objects "
+                    "(kumo down inside it), its state and its agents' records. Refuses "
+                    "while servers run there unless --delete-servers (deleted through "
+                    "the API first).")
+    rm.add_argument("name")
+    rm.add_argument("--delete-servers", action="store_true",
+                    help="delete the host's servers through the API first")
+    rm.add_argument("--force", action="store_true",
+                    help="remove it even when the API cannot be asked for its servers")
+    rm.add_argument("--timeout", type=float, default=120.0,
+                    help="seconds to wait for its servers to go (default 120)")
+    rm.set_defaults(func=cmd_host_remove)
+    hsub.add_parser("list", help="the simulated hosts").set_defaults(func=cmd_host_list)
+# -- end kumo host -------------------------------------------------------------------------
+
+# -- help and version (issue 15) ------------------------------------------------------
+DESCRIPTION = ("Kumo: an OpenStack-API-compatible cloud (Keystone, Neutron, Nova, "
+               "Glance)\non one machine, with a real Linux data plane when run as root.")
+EPILOG = """\
+where things live:
+  state         /var/lib/kumo as root, ~/.local/state/kumo otherwise; --state-dir or
+                $KUMO_STATE_DIR choose another (database, token keys, images,
+                clouds.yaml; settings in <state>/kumo.yaml or $KUMO_CONFIG)
+  clouds.yaml   kumo up writes the clouds kumo (demo user) and kumo-admin into
+                <state>/clouds.yaml and ~/.config/openstack/clouds.yaml, so:
+                  export OS_CLOUD=kumo; openstack server list
+
+Without root, kumo up serves the API only (no data plane, no real servers).
+`kumo COMMAND --help` tells more about a command."""
+
+
+def version() -> str:
+    """Kumo's version, from the installed package's metadata."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("kumo")
+    except metadata.PackageNotFoundError:  # run from a source tree never installed
+        return "unknown (not installed)"
+# -- end help and version --------------------------------------------------------------
+
+
 def main(argv: list[str] | None = None) -> int:
     # Everything Kumo writes (database, image files, console logs, instance metadata,
     # dnsmasq host files, keys) is for root or the running user only.
     os.umask(0o077)
-    parser = argparse.ArgumentParser(prog="kumo", description=__doc__.splitlines()[0])
-    parser.add_argument("--state-dir", help="state directory (default /var/lib/kumo)")
+    parser = argparse.ArgumentParser(
+        prog="kumo", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"kumo {version()}")
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help="the state directory: database, token keys, images, "
+                             "clouds.yaml, kumo.yaml (default /var/lib/kumo as root, "
+                             "~/.local/state/kumo otherwise, or $KUMO_STATE_DIR)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def serving(p):
@@ -599,7 +952,13 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--db", help="SQLAlchemy URL (default SQLite in the state dir)")
         _log_options(p)
 
-    up = sub.add_parser("up", help="run the all-in-one cloud in the foreground")
+    up = sub.add_parser(
+        "up", help="run the all-in-one cloud in the foreground",
+        description="Run the all-in-one cloud in the foreground: migrate, bootstrap, "
+                    "write clouds.yaml, serve every API and, as root with the tools "
+                    "installed, the machine's data plane and real servers (without "
+                    "root: the API only, and it says so). Ctrl-C stops it; `kumo down` "
+                    "removes what it made.")
     serving(up)
     up.add_argument("--reset", action="store_true",
                     help="start from a clean state: first remove the data plane (as kumo "
@@ -615,6 +974,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="run N in-process compute agents fake-0..fake-{N-1} with the "
                          "fake compute driver (servers go ACTIVE with no processes; "
                          "setting compute_fake_hosts)")
+    up.add_argument("--hosts", type=int, metavar="N",
+                    help="N hosts on this machine: its own plus N-1 simulated hosts "
+                         "(<host>-2..), each its own network and mount namespaces on the "
+                         "bridge kumo-underlay (setting underlay_cidr, 10.255.0.0/24) "
+                         "with its own agent, real drivers and netns compute driver "
+                         "(kumo host add/remove changes them; kumo down removes them)")
     up.set_defaults(func=cmd_up)
     down = sub.add_parser(
         "down", help="remove the servers and the data plane kumo up made here",
@@ -650,20 +1015,48 @@ def main(argv: list[str] | None = None) -> int:
     agent = sub.add_parser(
         "agent", help="run the data-plane agent of one host",
         description="Watch the controller's desired state for one host and realize it "
-                    "with the configured drivers (setting agent_drivers). Only the "
-                    "'fake' driver is available for now: it realizes nothing in the "
-                    "kernel and reports ports bound to the host ACTIVE.")
+                    "with the configured drivers (setting agent_drivers), and run its "
+                    "compute agent with --compute-driver. A host of the real data plane: "
+                    "kumo agent --controller http://CONTROLLER:5000 --host NAME "
+                    "--tunneling-ip THIS_HOSTS_UNDERLAY_ADDRESS --driver "
+                    "linuxbridge,firewall,dhcp,l3,metadata --compute-driver netns "
+                    "--state-dir /var/lib/kumo-agent (the metadata secret as setting "
+                    "metadata_proxy_shared_secret, e.g. KUMO_METADATA_PROXY_SHARED_SECRET,"
+                    " the controller's <state>/metadata_secret).")
+    agent.add_argument("--state-dir", default=argparse.SUPPRESS,
+                       help="this agent's state directory (DHCP files, instances; "
+                            "default /var/lib/kumo); same as kumo --state-dir")
     agent.add_argument("--controller", help="the controller's base URL, e.g. "
-                       "http://127.0.0.1:5000 (password auth as admin with the "
-                       "admin_password setting, or KUMO_AGENT_TOKEN)")
+                       "http://127.0.0.1:5000: password auth at <URL>/identity as the "
+                       "agents' service user (see --os-*), or KUMO_AGENT_TOKEN; "
+                       "endpoints from the catalog")
     agent.add_argument("--host", help="the host name served (ports' binding:host_id; "
                        "default: setting agent_host, else this machine's hostname)")
-    agent.add_argument("--cloud", help="authenticate with this clouds.yaml cloud, e.g. "
-                       "kumo-admin (the endpoint comes from its catalog)")
-    agent.add_argument("--token", help="a fixed admin token (with --controller)")
+    agent.add_argument("--cloud", help="authenticate with this clouds.yaml cloud "
+                       "(<state>/clouds.yaml first; default kumo-agent there when no "
+                       "--controller): the agents' service user kumo up wrote")
+    agent.add_argument("--token", help="a token to scope to --os-project-name (with "
+                       "--controller)")
+    agent.add_argument("--os-username", help="the agent user (with --controller; "
+                       "default: setting agent_username, kumo-agent)")
+    agent.add_argument("--os-password", help="its password (default: OS_PASSWORD, "
+                       "setting agent_password, or <state>/agent_password)")
+    agent.add_argument("--os-project-name", help="its project (default: setting "
+                       "agent_project_name, service)")
     agent.add_argument("--driver", action="append",
-                       help="a data-plane driver (repeatable; default: setting "
-                            "agent_drivers). Available now: fake")
+                       help="data-plane drivers (repeatable or comma-separated; default: "
+                            "setting agent_drivers): linuxbridge, firewall, dhcp, l3, "
+                            "metadata, or fake (nothing in the kernel; ports go ACTIVE)")
+    agent.add_argument("--tunneling-ip", metavar="ADDRESS",
+                       help="this host's underlay address, the local end of its VXLAN "
+                            "tunnels (setting agent_tunneling_ip); needed by linuxbridge "
+                            "for every VXLAN network")
+    agent.add_argument("--underlay-dev", metavar="DEV",
+                       help="the device VXLAN traffic leaves by (setting "
+                            "agent_underlay_dev; optional)")
+    agent.add_argument("--bridge-mapping", action="append", metavar="PHYSNET:BRIDGE",
+                       help="a flat network's bridge (repeatable; setting "
+                            "agent_bridge_mappings; default public:br-ex)")
     agent.add_argument("--compute-driver", choices=["", "fake", "netns"],
                        help="also run the compute agent with this driver (setting "
                             "agent_compute_driver; default none): fake (nothing runs) or "
@@ -671,6 +1064,7 @@ def main(argv: list[str] | None = None) -> int:
     agent.set_defaults(func=cmd_agent)
     _log_options(agent)
     _console_parser(sub)
+    _host_parser(sub)
     _trace_parser(sub)
     args = parser.parse_args(argv)
     setup_logging(args)

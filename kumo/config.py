@@ -130,10 +130,25 @@ class Settings:
     agent_underlay_dev: str = ""
     #: Physical network -> bridge, for flat networks (``public`` is DevStack's br-ex).
     agent_bridge_mappings: dict = dataclasses.field(default_factory=lambda: {"public": "br-ex"})
+    #: The underlay of ``kumo up --hosts N`` (:mod:`kumo.hosts`): the bridge
+    #: ``kumo-underlay`` holds the first address (the machine's tunnelling address,
+    #: where simulated hosts reach the API), simulated hosts the next ones.
+    underlay_cidr: str = "10.255.0.0/24"
     #: The secret the metadata proxy signs instance ids with (Neutron's and Nova's
     #: ``metadata_proxy_shared_secret``); empty: generated once into
     #: ``<state_dir>/metadata_secret`` (see :meth:`metadata_secret`).
     metadata_proxy_shared_secret: str = ""
+    #: The agents' service user: ``kumo up`` bootstraps it in project
+    #: ``agent_project_name`` with the ``service`` role only (not admin), and its own
+    #: agents and ``kumo agent`` log in as it (clouds.yaml cloud ``kumo-agent``).
+    agent_username: str = "kumo-agent"
+    agent_project_name: str = "service"
+    #: Its password; empty: generated once into ``<state_dir>/agent_password``
+    #: (see :meth:`agent_secret`). Agents on other hosts are given the setting.
+    agent_password: str = ""
+    #: Nova's metadata API as the agents' metadata proxy reaches it; empty: ``/metadata``
+    #: beside the catalog's compute endpoint (where Kumo serves it).
+    agent_metadata_url: str = ""
     # -- the compute agent (kumo/agent/compute.py, compute drivers in kumo/agent/virt/) --
     #: The compute driver of ``kumo agent`` and of ``kumo up``'s own host: ``""`` (no
     #: compute agent), ``"fake"`` (nothing runs) or ``"netns"`` (namespaces running the
@@ -209,6 +224,20 @@ class Settings:
         return Path(self.image_store_dir) if self.image_store_dir \
             else Path(self.state_dir) / "images"
 
+    def agent_secret(self, create: bool = True) -> str:
+        """The agent user's password: the ``agent_password`` setting, else the content
+        of ``<state_dir>/agent_password``, created (mode 0600, 64 hex digits) on first
+        use unless ``create`` is false (then ``""`` when there is none)."""
+        if self.agent_password:
+            return self.agent_password
+        path = Path(self.state_dir) / "agent_password"
+        if not create:
+            try:
+                return path.read_text().strip()
+            except OSError:
+                return ""
+        return _state_secret(path)
+
     def metadata_secret(self) -> str:
         """The metadata shared secret: the setting, else the content of
         ``<state_dir>/metadata_secret``, created (mode 0600, 64 hex digits) on first use.
@@ -219,20 +248,31 @@ class Settings:
         share_metadata_secret`)."""
         if self.metadata_proxy_shared_secret:
             return self.metadata_proxy_shared_secret
-        path = Path(self.state_dir) / "metadata_secret"
-        try:
-            return path.read_text().strip()
-        except FileNotFoundError:
-            pass
-        import secrets
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_text().strip()
+        return _state_secret(Path(self.state_dir) / "metadata_secret")
+
+
+def _state_secret(path: Path) -> str:
+    """The secret in ``path``, created when missing: 64 random hex digits written to a
+    temporary 0600 file that is then hard-linked into place, so the file never exists
+    half-written and concurrent first uses agree (the loser reads the winner's)."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    import secrets
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
-        return path.read_text().strip()
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
 
 
 def _bool(text: str) -> bool:

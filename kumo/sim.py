@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from kumo.agent.dataplane import names as kumo_names
 from kumo.agent.dataplane import netns
 
 #: The directory holding ``kumo``, ``openstack`` and ``python`` (this interpreter's venv).
@@ -336,6 +337,35 @@ class SimulatedMachine:
         """The cloud's named network namespaces (the machine's ``/run/netns``)."""
         out = self.run(["ip", "netns", "list"], check=False, timeout=30).stdout
         return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+    def kumo_objects(self) -> dict[str, list[str]]:
+        """What carries Kumo's names in the machine: its named namespaces, links (ours
+        and ``br-ex``), nft tables, and processes of its state directory (instances'
+        supervisors and init, dnsmasq: their command lines name it; and, while ``kumo
+        up`` is stopped, anything but the anchor in the host namespace). All four lists
+        are empty on a fresh machine and after ``kumo down``."""
+        links = [line.split(":")[1].strip().split("@")[0]
+                 for line in self.run(["ip", "-o", "link", "show"]).stdout.splitlines()]
+        tables = json.loads(self.run(["nft", "-j", "list", "tables"]).stdout)["nftables"]
+        state = str(self.dir / "state").encode()
+        procs = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if state in cmdline:
+                procs.append(f"{pid} {cmdline[:120].decode(errors='replace')}")
+        if not self.running():  # then nothing but the anchor runs in the host namespace
+            out = subprocess.run(["ip", "netns", "pids", self.name], capture_output=True,
+                                 text=True, timeout=30).stdout.split()
+            procs += [f"{p} in the host namespace" for p in out
+                      if self.anchor is None or p != str(self.anchor.pid)]
+        return {"namespaces": self.netns_names(),
+                "links": [n for n in links if kumo_names.is_ours(n) or n == "br-ex"],
+                "nft_tables": [t["table"]["name"] for t in tables if "table" in t
+                               and kumo_names.is_our_table(t["table"]["name"])],
+                "processes": procs}
 
     # -- teardown -----------------------------------------------------------------------
     def _delete_resources(self, timeout: float) -> list[str]:

@@ -92,8 +92,9 @@ class Cloud:
         return proc.stdout
 
 
-def _start(tmp: Path, db_url: str | None, backend: str) -> Cloud:
-    port = _free_port()
+def _start(tmp: Path, db_url: str | None, backend: str, extra_env: dict | None = None,
+           port: int | None = None) -> Cloud:
+    port = port or _free_port()
     state = tmp / "state"
     home = tmp / "home"
     home.mkdir(parents=True, exist_ok=True)
@@ -102,12 +103,12 @@ def _start(tmp: Path, db_url: str | None, backend: str) -> Cloud:
            "KUMO_COMPUTE_FAKE_HOSTS": "2",  # compute hosts fake-0, fake-1 (fake driver)
            # no data plane for the machine: tests never touch the root namespace, and
            # the data-plane tests run their own agents in simulated hosts
-           "KUMO_DATAPLANE": "off"}
+           "KUMO_DATAPLANE": "off", **(extra_env or {})}
     env.pop("OS_CLOUD", None)
     cmd = [str(BIN / "kumo"), "up", "--port", str(port)]
     if db_url:
         cmd += ["--db", db_url]
-    log = open(tmp / "server.log", "w")
+    log = open(tmp / "server.log", "w")  # a restart on the same tmp starts a new log
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 60
     while True:

@@ -1,20 +1,41 @@
-"""The agent's HTTP client for the controller's data-plane API (Kumo's own routes under
-the ``network`` service's endpoint, all admin only).
+"""The agent's HTTP client for the controller: Kumo's own data-plane routes under each
+service's root, and the public APIs the drivers call (ports, image data).
 
 Authentication is a keystoneauth1 session: password auth from a ``clouds.yaml`` cloud
-(:meth:`ControllerClient.from_cloud`), explicit password settings
-(:meth:`ControllerClient.from_password`), or a fixed admin token and endpoint
-(:meth:`ControllerClient.from_token`). The endpoint is the catalog's entry for service
-type ``network`` (interface ``public``) unless given.
+(:meth:`ControllerClient.from_cloud`; ``kumo up`` writes the agents' cloud ``kumo-agent``
+into ``<state>/clouds.yaml``), explicit password settings
+(:meth:`ControllerClient.from_password`), or a fixed token and explicit endpoints
+(:meth:`ControllerClient.from_token`, for tests). The agents log in as the service
+user (role ``service``, not ``admin``): the feed, status and heartbeat routes allow it,
+and so do the port rules Neutron's ``service_api`` opens (see
+:mod:`kumo.common.policy`).
+
+**Endpoints come from the service catalog** of the session's token
+(``session.get_endpoint(service_type=..., interface=..., region_name=...)``), never from
+editing another service's URL. A service's *root* is its catalog endpoint without a
+trailing API version (:func:`service_root`: ``http://h/compute/v2.1`` ->
+``http://h/compute``; Kumo's network and image endpoints carry none, as Neutron's and
+Glance's): Kumo's own routes are under ``<root>/kumo/v1`` (network: state, changes,
+status, heartbeat; compute: ``<compute root>/kumo/v1/...``), the public ones under
+``<root>/v2.0`` (network) and ``<root>/v2`` (image). Nova's metadata API, which is in no
+catalog (Neutron's metadata agent is given ``nova_metadata_host``), is the
+``agent_metadata_url`` setting or, by default, ``/metadata`` beside the compute root
+(:meth:`ControllerClient.metadata_url`: ``http://h/compute`` -> ``http://h/metadata``),
+where Kumo serves it. The endpoints are looked up on first use (so an agent may start
+before the controller) and kept.
 
 Errors: :class:`Gone` (410, the revision is older than the retained history: relist),
-:class:`ControllerUnavailable` (connection refused/reset, timeouts, 5xx: retry with
-backoff), :class:`ControllerError` (any other unexpected status; ``status`` attribute).
+:class:`ControllerUnavailable` (connection refused/reset, timeouts, 5xx, no catalog yet:
+retry with backoff), :class:`ControllerError` (any other unexpected status; ``status``
+attribute; 0 for a service missing from the catalog).
 """
 from __future__ import annotations
 
 import logging
+import re
+import threading
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import session as ks_session
@@ -54,16 +75,43 @@ class ControllerUnavailable(ControllerError):
         super().__init__(status, message)
 
 
+#: A trailing API version (``/v2.1``, ``/v2.0``, ``/v3``), optionally followed by a
+#: project id (Nova's legacy ``/v2.1/<project_id>`` endpoints).
+_VERSION_TAIL = re.compile(r"/v\d+(\.\d+)?(/[0-9a-fA-F-]{32,36})?/*$")
+
+
+def service_root(url: str) -> str:
+    """A catalog endpoint without its trailing API version (and Nova's legacy project
+    id): ``http://h/compute/v2.1`` -> ``http://h/compute``; ``http://h:9696/`` ->
+    ``http://h:9696``; an unversioned endpoint is returned as is (without a trailing
+    ``/``)."""
+    parts = urlsplit(url)
+    path = _VERSION_TAIL.sub("", parts.path.rstrip("/") + "/").rstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
 class ControllerClient:
-    """Calls the data-plane feed, heartbeat and status routes. Thread-safe enough for the
-    agent's use (one keystoneauth session; its connection pool is shared)."""
+    """Calls one service of the controller (``service_type``, default ``network``):
+    ``_call(method, path)`` goes to ``<root><path>``, the root being ``endpoint`` when
+    given, else the catalog's (see the module doc). :meth:`for_service` gives a client
+    of another service on the same session. Thread-safe enough for the agent's use
+    (one keystoneauth session; its connection pool is shared)."""
 
     def __init__(self, session: ks_session.Session, endpoint: str | None = None,
-                 interface: str = "public", region_name: str | None = None):
+                 interface: str = "public", region_name: str | None = None,
+                 service_type: str = "network",
+                 endpoints: dict[str, str] | None = None):
         self.session = session
-        self._endpoint = endpoint.rstrip("/") if endpoint else None
-        self._interface = interface
+        self.service_type = service_type
+        self._interface = interface or "public"
         self._region = region_name
+        #: service type -> root given by the caller as an endpoint (no catalog lookup
+        #: for them; a trailing version is dropped as from the catalog's)
+        self._overrides = {k: service_root(v) for k, v in (endpoints or {}).items() if v}
+        if endpoint:
+            self._overrides[service_type] = service_root(endpoint)
+        self._lock = threading.Lock()
+        self._roots: dict[str, str] = dict(self._overrides)
 
     # -- construction ------------------------------------------------------------
     @classmethod
@@ -79,6 +127,15 @@ class ControllerClient:
         return cls(ks_session.Session(auth=auth), endpoint, interface, region_name)
 
     @classmethod
+    def from_settings(cls, settings) -> "ControllerClient":
+        """The agents' service user (``agent_username`` in ``agent_project_name``, the
+        password :meth:`~kumo.config.Settings.agent_secret`) at this server's
+        ``base_url``: what ``kumo up``'s in-process agents use."""
+        return cls.from_password(settings.base_url + "/identity", settings.agent_username,
+                                 settings.agent_secret(), settings.agent_project_name,
+                                 region_name=settings.region)
+
+    @classmethod
     def from_cloud(cls, cloud: str, config_files: list[str] | None = None,
                    endpoint: str | None = None) -> "ControllerClient":
         """Auth from the ``clouds.yaml`` entry ``cloud`` (``OS_CLIENT_CONFIG_FILE`` and
@@ -92,27 +149,83 @@ class ControllerClient:
                    region.get_region_name())
 
     @classmethod
-    def from_token(cls, endpoint: str, token: str) -> "ControllerClient":
-        """A fixed token and the networking endpoint (``http://host:port/networking``)."""
+    def from_token(cls, endpoint: str, token: str,
+                   endpoints: dict[str, str] | None = None) -> "ControllerClient":
+        """A fixed token with no catalog: the networking endpoint ``endpoint``
+        (``http://host:port/networking``) and other services' endpoints in
+        ``endpoints`` (``{"compute": "http://host:port/compute/v2.1", ...}``), taken as
+        the catalog's would be; a service not given raises :class:`ControllerError`
+        when used."""
         from keystoneauth1 import token_endpoint
 
-        return cls(ks_session.Session(auth=token_endpoint.Token(endpoint, token)), endpoint)
+        return cls(ks_session.Session(auth=token_endpoint.Token(endpoint, token)),
+                   endpoint, endpoints=endpoints)
+
+    def for_service(self, service_type: str) -> "ControllerClient":
+        """A client of ``service_type`` on the same session, interface and region (and
+        the same overrides)."""
+        return ControllerClient(self.session, None, self._interface, self._region,
+                                service_type, self._overrides)
+
+    # -- endpoints ---------------------------------------------------------------
+    def root(self, service_type: str | None = None) -> str:
+        """The root URL of ``service_type`` (default this client's): the override, else
+        :func:`service_root` of the catalog's endpoint for this interface and region,
+        looked up once. :class:`ControllerUnavailable` when the catalog cannot be had
+        (auth failed to reach Keystone...), :class:`ControllerError` (status 0) when
+        the service is not in it."""
+        service_type = service_type or self.service_type
+        with self._lock:
+            known = self._roots.get(service_type)
+        if known:
+            return known
+        if getattr(getattr(self.session, "auth", None), "get_access", None) is None:
+            # a fixed token (token_endpoint.Token answers its one URL for any service)
+            raise ControllerError(0, f"no {service_type} endpoint given (no catalog)")
+        try:
+            url = self.session.get_endpoint(service_type=service_type,
+                                            interface=self._interface,
+                                            region_name=self._region)
+        except (ks_exc.ConnectionError, ks_exc.RequestTimeout,
+                ks_exc.DiscoveryFailure) as e:
+            raise ControllerUnavailable(str(e)) from e
+        except ks_exc.EndpointNotFound as e:
+            raise ControllerError(0, str(e)) from e
+        except ks_exc.http.HttpError as e:
+            if e.http_status >= 500:
+                raise ControllerUnavailable(str(e), e.http_status) from e
+            raise ControllerError(e.http_status, str(e)) from e
+        except ks_exc.ClientException as e:
+            raise ControllerUnavailable(str(e)) from e
+        if not url:
+            raise ControllerError(0, f"no {service_type} endpoint ({self._interface}) "
+                                     "in the catalog")
+        root = service_root(url)
+        with self._lock:
+            self._roots[service_type] = root
+        return root
+
+    @property
+    def endpoint(self) -> str:
+        """This client's service root (see :meth:`root`)."""
+        return self.root()
+
+    def metadata_url(self) -> str:
+        """Where Kumo serves Nova's metadata API: ``/metadata`` beside the compute
+        root (``http://h:5000/compute`` -> ``http://h:5000/metadata``; a compute root
+        at a host's top level -> ``<root>/metadata``). The ``agent_metadata_url``
+        setting replaces this where the two are apart."""
+        parts = urlsplit(self.root("compute"))
+        parent = parts.path.rstrip("/").rsplit("/", 1)[0]
+        return urlunsplit((parts.scheme, parts.netloc, parent + "/metadata", "", ""))
 
     # -- transport ---------------------------------------------------------------
-    def _call(self, method: str, path: str, body: dict | None = None,
-              params: dict | None = None, timeout: float = 30.0) -> Any:
-        kwargs: dict = {"raise_exc": False, "timeout": timeout, "params": params}
-        if body is not None:
-            kwargs["json"] = body
-        if self._endpoint:
-            url = self._endpoint + path
-        else:
-            url = path
-            kwargs["endpoint_filter"] = {"service_type": "network",
-                                         "interface": self._interface,
-                                         "region_name": self._region}
+    def request(self, method: str, path: str, **kwargs):
+        """The raw keystoneauth response of ``method <root><path>`` (``raise_exc`` off);
+        connection problems are :class:`ControllerUnavailable`."""
+        url = self.root() + path
         try:
-            resp = self.session.request(url, method, **kwargs)
+            return self.session.request(url, method, raise_exc=False, **kwargs)
         except (ks_exc.ConnectionError, ks_exc.RequestTimeout, ks_exc.EndpointNotFound,
                 ks_exc.DiscoveryFailure) as e:
             raise ControllerUnavailable(str(e)) from e
@@ -122,6 +235,13 @@ class ControllerClient:
             raise ControllerError(e.http_status, str(e)) from e
         except ks_exc.ClientException as e:
             raise ControllerUnavailable(str(e)) from e
+
+    def _call(self, method: str, path: str, body: dict | None = None,
+              params: dict | None = None, timeout: float = 30.0) -> Any:
+        kwargs: dict = {"timeout": timeout, "params": params}
+        if body is not None:
+            kwargs["json"] = body
+        resp = self.request(method, path, **kwargs)
         if resp.status_code == 410:
             raise Gone(resp.text[:300])
         if resp.status_code == 404:
@@ -174,19 +294,25 @@ class ControllerClient:
 
 def connect(controller: str | None = None, cloud: str | None = None,
             token: str | None = None, password: str | None = None,
-            username: str = "admin", project_name: str = "admin") -> ControllerClient:
+            username: str = "kumo-agent", project_name: str = "service",
+            config_files: list[str] | None = None, region_name: str | None = None,
+            user_domain_name: str = "Default",
+            project_domain_name: str = "Default") -> ControllerClient:
     """The client ``kumo agent`` uses: the ``clouds.yaml`` cloud ``cloud`` if given
-    (endpoint from its catalog, or ``<controller>/networking`` when ``controller`` is
-    also given); else a fixed ``token`` with ``<controller>/networking``; else password
-    auth as ``username`` in ``project_name`` at ``<controller>/identity``. ``ValueError``
-    when neither ``cloud`` nor ``controller`` is given."""
-    base = controller.rstrip("/") if controller else None
+    (looked up in ``config_files`` when given); else password auth as ``username`` in
+    ``project_name`` at ``<controller>/identity``, or with ``token`` a token scoped to
+    ``project_name`` from it. Every endpoint comes from the token's catalog.
+    ``ValueError`` when neither ``cloud`` nor ``controller`` is given."""
     if cloud:
-        return ControllerClient.from_cloud(cloud, endpoint=base + "/networking" if base
-                                           else None)
-    if not base:
+        return ControllerClient.from_cloud(cloud, config_files=config_files)
+    if not controller:
         raise ValueError("give --controller URL or --cloud NAME")
+    auth_url = controller.rstrip("/") + "/identity"
     if token:
-        return ControllerClient.from_token(base + "/networking", token)
-    return ControllerClient.from_password(base + "/identity", username, password or "",
-                                          project_name)
+        auth = v3.Token(auth_url=auth_url, token=token, project_name=project_name,
+                        project_domain_name=project_domain_name)
+        return ControllerClient(ks_session.Session(auth=auth), region_name=region_name)
+    return ControllerClient.from_password(auth_url, username, password or "", project_name,
+                                          user_domain_name=user_domain_name,
+                                          project_domain_name=project_domain_name,
+                                          region_name=region_name)

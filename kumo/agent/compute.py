@@ -36,7 +36,6 @@ import logging
 import socket
 import threading
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 from kumo.agent import client as api
 from kumo.agent.agent import Loop, WorkQueue
@@ -49,36 +48,34 @@ CONSOLE_MAX = 65536
 
 
 class ComputeClient:
-    """The agent's client for the compute routes (``<compute endpoint>/kumo/v1/...``,
-    admin). Built on a :class:`kumo.agent.client.ControllerClient` for transport and
+    """The agent's client for the compute routes (``<compute root>/kumo/v1/...``, the
+    compute root being the catalog's compute endpoint without its version:
+    ``http://h/compute/v2.1`` -> ``http://h/compute``; see :mod:`kumo.agent.client`)
+    and image downloads (``<image root>/v2/images/{id}/file``, the catalog's image
+    endpoint). Built on a :class:`kumo.agent.client.ControllerClient` for transport and
     errors (:class:`~kumo.agent.client.Gone`, ``NotFound``, ``ControllerUnavailable``,
     ``ControllerError``); the Informer uses :meth:`snapshot` and :meth:`changes`."""
 
-    def __init__(self, transport: api.ControllerClient):
+    def __init__(self, transport: api.ControllerClient,
+                 images: api.ControllerClient | None = None):
         self.transport = transport
+        self.images = images or transport.for_service("image")
 
     @classmethod
     def from_controller(cls, ctrl: api.ControllerClient,
                         endpoint: str | None = None) -> "ComputeClient":
-        """Share ``ctrl``'s session; the compute endpoint is ``endpoint`` or the
-        networking one with its ``/networking`` path replaced by ``/compute``
-        (``http://h:5000/networking`` -> ``http://h:5000/compute``)."""
-        if endpoint is None:
-            net = ctrl._endpoint or ctrl.session.get_endpoint(
-                service_type="network", interface=ctrl._interface,
-                region_name=ctrl._region)
-            parts = urlsplit(net.rstrip("/"))
-            path = parts.path
-            if "/networking" in path:
-                path = path[:path.rindex("/networking")]
-            else:
-                path = ""
-            endpoint = urlunsplit((parts.scheme, parts.netloc, path + "/compute", "", ""))
-        return cls(api.ControllerClient(ctrl.session, endpoint))
+        """Share ``ctrl``'s session; the compute root is ``endpoint`` (e.g.
+        ``http://h:5000/compute``) or, looked up on first use, the catalog's."""
+        transport = ctrl.for_service("compute")
+        if endpoint:
+            transport = api.ControllerClient(ctrl.session, endpoint, ctrl._interface,
+                                             ctrl._region, "compute", ctrl._overrides)
+        return cls(transport, ctrl.for_service("image"))
 
     @property
     def endpoint(self) -> str:
-        return self.transport._endpoint
+        """The compute root (a catalog lookup on first use)."""
+        return self.transport.root()
 
     def _call(self, method, path, body=None, params=None, timeout=30.0):
         return self.transport._call(method, path, body, params, timeout)
@@ -103,24 +100,19 @@ class ComputeClient:
         self._call("POST", "/kumo/v1/hosts/heartbeat", body)
 
     def image_url(self, image_id: str) -> str:
-        """The Glance download URL of ``image_id`` (``.../image/v2/images/{id}/file``)."""
-        base = self.endpoint.rstrip("/")
-        return base[:base.rindex("/compute")] + f"/image/v2/images/{image_id}/file"
+        """The Glance download URL of ``image_id`` (``<image root>/v2/images/{id}/file``)."""
+        return self.images.root() + f"/v2/images/{image_id}/file"
 
     def download(self, image_id: str, chunk: int = 1 << 20):
-        """An iterator over the image's data (``GET /image/v2/images/{id}/file``,
+        """An iterator over the image's data (``GET <image root>/v2/images/{id}/file``,
         streamed). ``NotFound``/``ControllerError``/``ControllerUnavailable``."""
-        try:
-            resp = self.transport.session.get(self.image_url(image_id), stream=True,
-                                              raise_exc=False, timeout=120.0)
-        except Exception as e:  # noqa: BLE001 - keystoneauth's connection errors
-            raise api.ControllerUnavailable(str(e)) from e
+        resp = self.images.request("GET", f"/v2/images/{image_id}/file", stream=True,
+                                   timeout=120.0)
         if resp.status_code == 404:
             raise api.NotFound(f"image {image_id}")
         if resp.status_code >= 300:
-            cls = api.ControllerUnavailable if resp.status_code >= 500 else None
-            if cls:
-                raise cls(resp.text[:300], resp.status_code)
+            if resp.status_code >= 500:
+                raise api.ControllerUnavailable(resp.text[:300], resp.status_code)
             raise api.ControllerError(resp.status_code, resp.text[:300])
         return resp.iter_content(chunk)
 

@@ -91,7 +91,7 @@ def ns_device(port_id: str) -> str:
 class DhcpDriver(Driver):
     """The DHCP driver of agent host ``host``.
 
-    ``client``: a :class:`kumo.agent.client.ControllerClient` (admin on the networking
+    ``client``: a :class:`kumo.agent.client.ControllerClient` (the service user on the
     API; required: DHCP ports and the networks' port lists come from it). ``where``: the
     :class:`Host` to work in (default: the machine). ``state_dir``: where the
     ``dhcp/<network_id>/`` directories go (default ``<settings.state_dir>/agent``).

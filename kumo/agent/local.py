@@ -4,7 +4,7 @@
 the ``dataplane`` setting:
 
 - ``auto`` (default): the real drivers when running as root with ``ip``, ``nft`` and
-  ``dnsmasq`` present, else none (a warning says why);
+  ``dnsmasq`` present, else none (``kumo up`` prints :func:`api_only_message`);
 - ``real``: the real drivers (``linuxbridge``, ``firewall``, ``dhcp``, ``l3``,
   ``metadata``; compute driver ``netns``), failing when they cannot run;
 - ``fake``: the ``fake`` network driver and the ``fake`` compute driver (ports and
@@ -42,18 +42,11 @@ def choose(settings) -> tuple[list[str], str]:
         return [], ""
     if mode == "fake":
         return ["fake"], "fake"
-    missing = [tool for tool in ("ip", "nft", "dnsmasq", "unshare") if not shutil.which(tool)]
-    problem = None
-    if os.geteuid() != 0:
-        problem = "the data plane needs root"
-    elif missing:
-        problem = f"the data plane needs {', '.join(missing)} (scripts/install-system-deps.sh)"
+    problem = unavailable()
     if problem:
         if mode == "real":
-            raise RuntimeError(problem)
-        print(f"kumo: {problem}; running the API without a data plane "
-              "(dataplane: off)", flush=True)
-        return [], ""
+            raise RuntimeError(f"the data plane cannot run here: {problem}")
+        return [], ""  # kumo up says what works without it (api_only_message)
     from kumo.agent import drivers as registry
 
     names = [n for n in REAL_DRIVERS if n in registry.available()]
@@ -61,6 +54,43 @@ def choose(settings) -> tuple[list[str], str]:
     if lacking:
         LOG.warning("data-plane drivers not available: %s", ", ".join(lacking))
     return names, "netns"
+
+
+def unavailable() -> str | None:
+    """Why the real data plane cannot run on this machine (``"not running as root"``,
+    missing tools), or None when it can."""
+    if os.geteuid() != 0:
+        return "not running as root"
+    missing = [tool for tool in ("ip", "nft", "dnsmasq", "unshare") if not shutil.which(tool)]
+    if missing:
+        return f"{', '.join(missing)} not installed"
+    return None
+
+
+def api_only_message(problem: str, fake_compute_hosts: int = 0) -> str:
+    """What ``kumo up`` prints when ``dataplane: auto`` found no data plane
+    (``problem`` from :func:`unavailable`): what works, what does not, how to get the
+    rest."""
+    if fake_compute_hosts:
+        servers = (f"servers go ACTIVE on the {fake_compute_hosts} fake compute host(s) "
+                   "with nothing running in them")
+    else:
+        servers = ("no compute host runs, so a server create ends in ERROR at once "
+                   "(\"No valid host was found\"); --fake-compute-hosts N gives servers "
+                   "that go ACTIVE with nothing running")
+    if problem == "not running as root":
+        fix = "run kumo up as root (sudo make up, or sudo .venv/bin/kumo up)"
+    else:
+        fix = ("install them (as root: bash scripts/install-system-deps.sh; make up does) "
+               "and start again")
+    return "\n".join([
+        f"kumo: {problem}: no data plane on this machine, the API only (dataplane: off)",
+        "kumo:   works: every API (identity, networks, subnets, routers, security groups, "
+        "floating IPs, images, flavors, key pairs, quotas) through openstack and "
+        "openstacksdk",
+        "kumo:   does not: the data plane (ports stay DOWN: no bridges, DHCP, routers, "
+        f"floating IPs, metadata) and real servers: {servers}",
+        f"kumo:   to get the rest: {fix}"])
 
 
 def prepare_host(settings, gateway_cidr: str = "172.24.4.1/24") -> None:

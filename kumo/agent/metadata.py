@@ -22,7 +22,8 @@ are. (As in Neutron, an instance able to spoof its source address on its own net
 -- port security off -- can pose as a neighbour of that network; the security groups'
 anti-spoofing is what prevents it.)
 
-The request is then forwarded to ``<controller>/metadata/<path>`` with
+The request is then forwarded to ``<metadata url>/<path>`` (the ``agent_metadata_url``
+setting, else ``/metadata`` beside the catalog's compute root) with
 ``X-Instance-ID`` (the port's ``device_id``), ``X-Tenant-ID`` (its ``project_id``),
 ``X-Forwarded-For`` (the instance address) and ``X-Instance-ID-Signature`` = hex
 HMAC-SHA256(key=``Settings.metadata_secret()``, msg=instance id) -- Nova's scheme; the
@@ -77,21 +78,6 @@ def sign(secret: str, instance_id: str) -> str:
     """``X-Instance-ID-Signature``: hex HMAC-SHA256 of ``instance_id`` keyed by
     ``secret``."""
     return hmac.new(secret.encode(), instance_id.encode(), hashlib.sha256).hexdigest()
-
-
-def controller_base(client) -> str:
-    """The Kumo app's base URL (``http://host:port``) from a
-    :class:`~kumo.agent.client.ControllerClient`: its networking endpoint without the
-    trailing ``/networking``."""
-    endpoint = getattr(client, "_endpoint", None)
-    if not endpoint:
-        endpoint = client.session.get_endpoint(
-            service_type="network", interface=getattr(client, "_interface", "public"))
-    endpoint = endpoint.rstrip("/")
-    for suffix in ("/v2.0", "/networking"):
-        if endpoint.endswith(suffix):
-            endpoint = endpoint[:-len(suffix)]
-    return endpoint
 
 
 def safe_path(path: str) -> str | None:
@@ -166,9 +152,9 @@ class _Context:
 
 class MetadataProxy:
     """Metadata proxies in namespaces. ``client``: the agent's
-    :class:`~kumo.agent.client.ControllerClient` (admin; port lookups). ``secret``: the
-    shared secret (default ``settings.metadata_secret()``). ``metadata_url``: where
-    Nova's metadata service is (default ``<controller>/metadata``). ``port``: the port
+    :class:`~kumo.agent.client.ControllerClient` (the service user; port lookups).
+    ``secret``: the shared secret (default ``settings.metadata_secret()``).
+    ``metadata_url``: where Nova's metadata service is (default: :attr:`metadata_url`). ``port``: the port
     listened on (80; tests may pick another)."""
 
     def __init__(self, client, settings=None, *, secret: str | None = None,
@@ -195,8 +181,12 @@ class MetadataProxy:
 
     @property
     def metadata_url(self) -> str:
+        """The ``metadata_url`` given, else the ``agent_metadata_url`` setting, else
+        ``/metadata`` beside the catalog's compute root
+        (:meth:`kumo.agent.client.ControllerClient.metadata_url`)."""
         if self._metadata_url is None:
-            self._metadata_url = controller_base(self.client) + "/metadata"
+            url = getattr(self._settings, "agent_metadata_url", "") or ""
+            self._metadata_url = (url or self.client.metadata_url()).rstrip("/")
         return self._metadata_url
 
     # -- lifecycle -----------------------------------------------------------------

@@ -12,6 +12,10 @@ of kernel objects:
   desired state, exactly what an agent does for objects deleted while it was away;
 - ``br-ex`` and the uplink guard go through :func:`kumo.agent.local.unprepare_host`
   (the inverse of what ``kumo up`` prepares);
+- **simulated hosts** (``kumo up --hosts N``) go first, through
+  :func:`kumo.hosts.remove_all`: a ``kumo down`` inside each host's namespaces (this
+  same code), then their anchors, namespaces, legs and the ``kumo-underlay`` bridge and
+  guard; their records stay for the next ``kumo up`` unless purged;
 - a final sweep removes whatever still carries our names
   (:func:`kumo.agent.dataplane.names.is_ours` with an id-shaped suffix, so an
   operator's ``tap0`` is safe; instance names;
@@ -49,13 +53,15 @@ LOG = logging.getLogger(__name__)
 LOCK_FILE = "kumo.lock"
 #: What Kumo writes directly in the state directory (removed by a purge or a reset).
 STATE_ENTRIES = ("kumo.db", "kumo.db-wal", "kumo.db-shm", "fernet-keys", "clouds.yaml",
-                 "metadata_secret", "images", "cache", "agent", "compute")
+                 "metadata_secret", "agent_password", "images", "cache", "agent",
+                 "compute", "hosts")
 #: The operator's files in the state directory: never removed.
 OPERATOR_FILES = ("kumo.yaml", "policy.yaml")
 #: The clouds ``kumo up`` writes into ``~/.config/openstack/clouds.yaml``.
 CLOUDS = ("kumo", "kumo-admin")
 #: The order kinds are printed in, with their singular and plural names.
-KINDS = {"servers": ("server", "servers"), "dnsmasq": ("dnsmasq", "dnsmasq"),
+KINDS = {"hosts": ("simulated host", "simulated hosts"),
+         "servers": ("server", "servers"), "dnsmasq": ("dnsmasq", "dnsmasq"),
          "namespaces": ("namespace", "namespaces"), "bridges": ("bridge", "bridges"),
          "vxlan": ("VXLAN device", "VXLAN devices"), "veths": ("veth", "veths"),
          "nft_tables": ("nft table", "nft tables"), "cgroups": ("cgroup", "cgroups"),
@@ -416,7 +422,16 @@ def down(settings, *, purge: bool = False, where: Host | None = None,
     if dataplane:
         why = can_touch_kernel()
         if why is None:
+            # kumo up --hosts: each simulated host is torn down from inside (a kumo down
+            # in its namespaces), then its namespaces, legs and the underlay go.
+            in_hosts, host_problems = {}, []
+            if where is None:  # the machine's own (its hosts, the underlay)
+                from kumo import hosts
+                in_hosts, host_problems = hosts.remove_all(settings, purge=purge)
             counts, problems = remove_dataplane(settings, where)
+            for kind, n in in_hosts.items():
+                counts[kind] = counts.get(kind, 0) + n
+            problems = host_problems + problems
         else:
             problems.append(f"the data plane was left alone ({why})")
     if purge:

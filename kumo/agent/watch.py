@@ -142,6 +142,9 @@ class Informer:
                 if isinstance(e, api.ControllerUnavailable):
                     LOG.warning("informer %s: controller unavailable (%s); retrying in "
                                 "%.1f s", self.host, e, delay)
+                elif isinstance(e, api.ControllerError):  # e.g. 400: refused our watch
+                    LOG.warning("informer %s: controller answered %s; relisting in "
+                                "%.1f s", self.host, e, delay)
                 else:
                     LOG.exception("informer %s: error; relisting in %.1f s", self.host,
                                   delay)

@@ -2,26 +2,54 @@
 
 A service appends change rows (``id``, ``revision``, ``resource_type``, ``resource_id``,
 ``op``, ``host``) at its transaction's revision (one ``kumo_revision`` row per area,
-incremented first in every write, so revisions grow in commit order). Watchers list a
-snapshot consistent with one revision, then call :meth:`ChangeFeed.changes` from it
-(a long poll), and relist when told the revision is too old (410), as Kubernetes
-informers do. :meth:`ChangeFeed.notify` wakes local watchers after a commit; watchers
-also poll every 0.5 s, so commits by other API processes arrive too.
+incremented first in every write, so revisions grow in commit order) and calls
+:meth:`ChangeFeed.wrote` once in that transaction. Watchers list a snapshot consistent
+with one revision, then long-poll :meth:`ChangeFeed.long_poll` from it, and relist when
+told the revision is unknown (410), as Kubernetes informers do.
+
+**A waiting watch holds no thread.** :meth:`ChangeFeed.long_poll` reads once (in the
+request's worker thread); if nothing is there for the host it returns a
+:class:`~kumo.common.http.Pending` and the ASGI edge awaits the feed's wake-up on the
+event loop (an :class:`asyncio.Event`, replaced after each wake), then re-reads in a
+short worker-thread hop, until a change arrives or ``wait`` runs out. Wake-ups come from:
+
+- local commits: :meth:`wrote` registers :meth:`notify` to run after the commit;
+- other API processes on PostgreSQL: :meth:`wrote` also issues ``NOTIFY <channel>`` in
+  the writing transaction (delivered only if it commits), and one thread-held
+  ``LISTEN`` connection per process (:class:`kumo.common.pglisten.FeedListener`) wakes
+  the feed; when that connection drops or comes back, every watcher is woken to re-check;
+- a safety net while no listener is connected (always on SQLite, where several API
+  processes may share one database file; on PostgreSQL while the listener reconnects):
+  one poll per feed and process reads the area's revision every :data:`POLL_S` seconds
+  while watchers wait, and wakes them when it moved.
 """
 from __future__ import annotations
 
+import asyncio
+import math
+import re
 import threading
 import time
 
 import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
+from kumo.db import after_commit
 from kumo.db.models import Revision
 
 #: Changes kept for watchers; an older ``since`` must relist.
 RETENTION_REVISIONS = 100_000
-MAX_WAIT_S = 30.0
+#: Longest ``wait`` a long poll may ask for, in seconds (more is a 400).
+MAX_WAIT_S = 300.0
 MAX_BATCH = 1000
+#: Seconds between revision reads of the safety-net poll (no LISTEN connection).
+POLL_S = 1.0
+#: After a wake-up, a watcher waits this long (s) before re-reading, so a burst of
+#: commits is read as one batch (and a thousand watchers do not read per commit).
+BATCH_DELAY_S = 0.02
+#: Largest revision a watch may name (the column is a signed 64-bit integer).
+MAX_REVISION = 2 ** 63 - 1
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 class RevisionTooOld(exc.KumoError):
@@ -30,13 +58,42 @@ class RevisionTooOld(exc.KumoError):
     message = "Revision %(since)s is older than the oldest retained change; relist."
 
 
+class RevisionUnknown(exc.KumoError):
+    """``since`` is newer than any revision this database made (a database restored
+    from a backup, or a watch against another cloud): relist, as for 410."""
+
+    status = 410
+    title = "Gone"
+    message = "Revision %(since)s is newer than the current revision %(current)s; relist."
+
+
+def parse_watch(query) -> tuple[int, float]:
+    """``(since, wait)`` from a watch's query (``since`` default 0, ``wait`` default
+    0): ``since`` a decimal integer 0..2^63-1, ``wait`` a finite number of seconds
+    0..:data:`MAX_WAIT_S`; anything else is a 400 naming the parameter."""
+    text = query.get("since", "0").strip()
+    if not _DIGITS.fullmatch(text) or int(text) > MAX_REVISION:
+        raise exc.BadRequest("Invalid input for since: expected a revision, an integer "
+                             f"from 0 to {MAX_REVISION}.")
+    try:
+        wait = float(query.get("wait", "0"))
+    except ValueError:
+        wait = math.nan
+    if not 0.0 <= wait <= MAX_WAIT_S:  # also refuses NaN
+        raise exc.BadRequest(f"Invalid input for wait: expected seconds from 0 to "
+                             f"{MAX_WAIT_S:g}.")
+    return int(text), wait
+
+
 class ChangeFeed:
     """Long-poll reads and pruning over ``model`` (the area's change table).
 
     ``db``: the :class:`kumo.db.Database`; ``area``: the ``kumo_revision`` row of the
     area's revision; ``pruned``: the row holding the newest pruned revision;
     ``hostless_to_all``: whether changes without a host go to every host's watch
-    (networking: networks and routers concern everyone) or only to unfiltered ones."""
+    (networking: networks and routers concern everyone) or only to unfiltered ones.
+    ``channel`` is the PostgreSQL ``NOTIFY`` channel (``kumo_<area>_changes``);
+    ``listener`` the process's :class:`~kumo.common.pglisten.FeedListener`, if any."""
 
     def __init__(self, db, model, area: str, pruned: str, hostless_to_all: bool):
         self.db = db
@@ -44,55 +101,92 @@ class ChangeFeed:
         self.area = area
         self.pruned = pruned
         self.hostless_to_all = hostless_to_all
+        self.channel = f"kumo_{area}_changes"
+        self.listener = None
         self._cond = threading.Condition()
+        self._generation = 0
         self._writes = 0
         self._closed = False
+        # The event loop's side (bound by the first async wait).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+        self._waiting = 0
+        self._poll_task: asyncio.Task | None = None
+        self._poll_revision = 0
+
+    # -- writers -------------------------------------------------------------------
+    def wrote(self, session) -> None:
+        """Call once inside a write transaction that appended changes: wakes local
+        watchers after the commit and, on PostgreSQL, other processes' watchers (a
+        ``NOTIFY`` in the transaction, delivered only if it commits)."""
+        if not self.db.is_sqlite:
+            session.connection().exec_driver_sql(f"NOTIFY {self.channel}")
+        after_commit(session, self.notify)
+
+    def notify(self) -> None:
+        """Wake local watchers (call after a commit that appended changes)."""
+        self.wake()
+        self._writes += 1
+        if self._writes % 1000 == 0:
+            self.prune()
+
+    def wake(self) -> None:
+        """Wake every watcher of this process to re-check (thread-safe; from any thread,
+        the event loop's included)."""
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake_loop()
+        else:
+            try:
+                loop.call_soon_threadsafe(self._wake_loop)
+            except RuntimeError:  # the loop is closed
+                pass
+
+    def _wake_loop(self) -> None:
+        event, self._event = self._event, asyncio.Event()
+        if event is not None:
+            event.set()
 
     def close(self) -> None:
         """The process is shutting down: long polls in flight answer at once (with what
         they have) and new ones do not wait, so a graceful shutdown is not held by
         watchers (the agents relist or reconnect elsewhere)."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+        self._closed = True
+        self.wake()
 
-    def notify(self) -> None:
-        """Wake local watchers (call after a commit that appended changes)."""
-        with self._cond:
-            self._cond.notify_all()
-        self._writes += 1
-        if self._writes % 1000 == 0:
-            self.prune()
-
+    # -- reading -------------------------------------------------------------------
     def current_revision(self, session) -> int:
         return session.scalar(sa.select(Revision.value).where(Revision.name == self.area)) or 0
 
-    def changes(self, since: int, host: str | None = None, wait_s: float = 0.0) -> dict:
-        """Changes after revision ``since`` (for ``host``: its own, and host-less ones
-        when ``hostless_to_all``), waiting up to ``wait_s`` seconds (at most
-        :data:`MAX_WAIT_S`) for one. Returns ``{"revision": R, "changes": [{"revision",
-        "resource_type", "resource_id", "op", "host"}]}`` where R is the revision the
-        caller has now seen; at most :data:`MAX_BATCH` changes, cut at a revision
-        boundary. 410 :class:`RevisionTooOld` if ``since`` predates the history kept."""
+    def read(self, since: int, host: str | None = None) -> dict:
+        """One read of the changes after ``since`` (no waiting): see :meth:`changes`."""
+        return self._read(since, host)[0]
+
+    def _read(self, since: int, host: str | None) -> tuple[dict, int]:
         C = self.model
-        deadline = time.monotonic() + min(max(wait_s, 0.0), MAX_WAIT_S)
-        while True:
-            with self.db.session(readonly=True) as s:
-                current = self.current_revision(s)
-                pruned = s.scalar(sa.select(Revision.value).where(
-                    Revision.name == self.pruned)) or 0
-                if since < pruned:
-                    raise RevisionTooOld(since=since)
-                stmt = sa.select(C).where(C.revision > since)
-                if host is not None:
-                    stmt = stmt.where(sa.or_(C.host == host, C.host.is_(None))
-                                      if self.hostless_to_all else C.host == host)
-                rows = list(s.scalars(stmt.order_by(C.id).limit(MAX_BATCH + 1)))
-            if rows or self._closed or time.monotonic() >= deadline:
-                break
-            with self._cond:
-                if not self._closed:
-                    self._cond.wait(min(0.5, max(0.0, deadline - time.monotonic())))
+        with self.db.session(readonly=True) as s:
+            current = self.current_revision(s)
+            pruned = s.scalar(sa.select(Revision.value).where(
+                Revision.name == self.pruned)) or 0
+            if since < pruned:
+                raise RevisionTooOld(since=since)
+            if since > current:
+                raise RevisionUnknown(since=since, current=current)
+            stmt = sa.select(C).where(C.revision > since)
+            if host is not None:
+                stmt = stmt.where(sa.or_(C.host == host, C.host.is_(None))
+                                  if self.hostless_to_all else C.host == host)
+            rows = list(s.scalars(stmt.order_by(C.id).limit(MAX_BATCH + 1)))
+        seen = current
         if len(rows) > MAX_BATCH:
             # Stop at a revision boundary so no revision is half-delivered.
             last = rows[MAX_BATCH - 1].revision
@@ -100,11 +194,108 @@ class ChangeFeed:
             current = last
         elif rows:
             current = max(current, rows[-1].revision)
-        return {"revision": current if rows or since < current else since,
+        body = {"revision": current if rows or since < current else since,
                 "changes": [{"revision": r.revision, "resource_type": r.resource_type,
                              "resource_id": r.resource_id, "op": r.op, "host": r.host}
                             for r in rows]}
+        return body, seen
 
+    def changes(self, since: int, host: str | None = None, wait_s: float = 0.0) -> dict:
+        """Changes after revision ``since`` (for ``host``: its own, and host-less ones
+        when ``hostless_to_all``), waiting up to ``wait_s`` seconds (at most
+        :data:`MAX_WAIT_S`) for one, **blocking the calling thread** (the API uses
+        :meth:`long_poll`). Returns ``{"revision": R, "changes": [{"revision",
+        "resource_type", "resource_id", "op", "host"}]}`` where R is the revision the
+        caller has now seen; at most :data:`MAX_BATCH` changes, cut at a revision
+        boundary. 410 :class:`RevisionTooOld` if ``since`` predates the history kept,
+        :class:`RevisionUnknown` if it is newer than the current revision."""
+        deadline = time.monotonic() + min(max(wait_s, 0.0), MAX_WAIT_S)
+        while True:
+            generation = self._generation
+            body = self.read(since, host)
+            remaining = deadline - time.monotonic()
+            if body["changes"] or self._closed or remaining <= 0:
+                return body
+            with self._cond:
+                if self._generation == generation and not self._closed:
+                    # Bounded: other processes' commits reach a thread waiter only
+                    # through a listener's wake; re-check at the poll period anyway.
+                    self._cond.wait(min(POLL_S, remaining))
+
+    def long_poll(self, since: int, host: str | None = None, wait_s: float = 0.0):
+        """The API's long poll: the body of :meth:`changes` if there is something to
+        answer now (changes, ``wait_s`` 0, shutting down), else a
+        :class:`~kumo.common.http.Pending` whose ``wait()`` awaits a wake-up on the event
+        loop (up to the time left) and whose ``then()`` re-reads (in a worker thread) and
+        answers or waits again. Errors (410) raise from either."""
+        from kumo.common.http import Pending, Reply
+
+        deadline = time.monotonic() + min(max(wait_s, 0.0), MAX_WAIT_S)
+
+        def attempt():
+            generation = self._generation
+            body, seen = self._read(since, host)
+            remaining = deadline - time.monotonic()
+            if body["changes"] or self._closed or remaining <= 0:
+                return Reply(200, body)
+            return Pending(lambda: self.wait(generation, seen, deadline), attempt)
+        return attempt()
+
+    async def wait(self, generation: int, seen: int, deadline: float) -> None:
+        """On the event loop: return once the feed was woken after ``generation`` (the
+        value of ``_generation`` read before the caller's read, which saw revision
+        ``seen``), or at ``deadline`` (``time.monotonic()``), or at shutdown."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop, self._event = loop, asyncio.Event()
+        if self.listener is not None:
+            self.listener.start()
+        self._waiting += 1
+        try:
+            if self._generation != generation or self._closed:
+                return
+            if self._needs_poll():
+                if seen < self._poll_revision:
+                    return  # the poll saw a newer revision than our read did
+                if self._poll_task is None:
+                    self._poll_revision = seen
+                    self._poll_task = loop.create_task(self._poll())
+            timeout = deadline - time.monotonic()
+            if timeout > 0:
+                try:
+                    await asyncio.wait_for(self._event.wait(), timeout)
+                except asyncio.TimeoutError:
+                    return
+                await asyncio.sleep(BATCH_DELAY_S)
+        finally:
+            self._waiting -= 1
+
+    def _needs_poll(self) -> bool:
+        return self.listener is None or not self.listener.connected
+
+    async def _poll(self) -> None:
+        """The safety net (see the module doc): while watchers wait and no listener is
+        connected, read the revision every :data:`POLL_S` s and wake them when it moved."""
+        import anyio
+
+        try:
+            while self._waiting > 0 and self._needs_poll() and not self._closed:
+                await asyncio.sleep(POLL_S)
+                try:
+                    revision = await anyio.to_thread.run_sync(self._revision_now)
+                except Exception:  # noqa: BLE001 - the database is away: retry later
+                    continue
+                if revision != self._poll_revision:
+                    self._poll_revision = revision
+                    self.wake()
+        finally:
+            self._poll_task = None
+
+    def _revision_now(self) -> int:
+        with self.db.session(readonly=True) as s:
+            return self.current_revision(s)
+
+    # -- housekeeping --------------------------------------------------------------
     def prune(self) -> int:
         """Delete changes older than the retention window; returns how many."""
         with self.db.session() as s:

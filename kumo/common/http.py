@@ -25,7 +25,12 @@ holds a worker thread:
   each ``next`` runs in a short worker-thread hop (so it may read files), each send
   waits on the event loop (a slow reader holds no thread); with a ``content-length``
   header it is sent as is, without one chunked. The iterator's ``close()`` (a
-  generator's ``finally``) runs when the response ends or fails.
+  generator's ``finally``) runs when the response ends or fails;
+- a handler may return a :class:`Pending` instead of a :class:`Reply` (a long poll
+  with nothing to answer yet): the edge awaits ``pending.wait()`` on the event loop,
+  holding no worker thread, then calls ``pending.then()`` in a short worker-thread hop
+  (errors rendered as by :meth:`Service.dispatch`), which answers or waits again. A
+  client that disconnects meanwhile ends the wait (nothing is sent).
 """
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 import jsonschema
 from starlette.datastructures import Headers, QueryParams
@@ -66,6 +71,21 @@ class Reply:
         if isinstance(self.body, bytes):
             return self.body
         return json.dumps(self.body, separators=(",", ":")).encode()
+
+
+class Pending:
+    """A handler's answer that is not ready yet (see the module docstring):
+    ``wait`` is an ``async`` callable returning when it is worth checking again (a
+    wake-up or the deadline); ``then`` runs in a worker thread and returns the
+    :class:`Reply` or another :class:`Pending`. Neither is called after the client
+    left."""
+
+    __slots__ = ("wait", "then")
+
+    def __init__(self, wait: Callable[[], Awaitable[None]],
+                 then: Callable[[], "Reply | Pending"]):
+        self.wait = wait
+        self.then = then
 
 
 class Request:
@@ -392,44 +412,59 @@ class Service:
         if self.media_type is not None:
             self.media_type(req)
 
-    def dispatch(self, req: Request) -> Reply:
+    def dispatch(self, req: Request) -> Reply | Pending:
         """Authenticate, route and run the handler; errors become fault replies.
 
         Bad input that only shows deep down (a RecursionError, an integer or float the
         database cannot hold, a string it cannot encode) is a 400, not a 500: see
-        :func:`input_error`.
+        :func:`input_error`. A handler's :class:`Pending` is returned as is (the edge
+        waits, then calls :meth:`resume`).
 
         Logging: lines logged meanwhile carry the request id, user and project (the
         current :class:`~kumo.common.log.LogContext`, bound here if the edge did not);
         a 5xx is an ERROR line with the traceback, a 4xx an INFO line with the fault's
         message. Every reply carries the id in :attr:`request_id_headers`."""
-        bound = log.current()
+        return self._logged(req, self._handle)
+
+    def resume(self, req: Request, pending: Pending) -> Reply | Pending:
+        """Run ``pending.then()`` (in a worker thread) as :meth:`dispatch` runs a
+        handler: errors become fault replies, logged with the request's id."""
+        return self._logged(req, lambda r: pending.then())
+
+    def _logged(self, req: Request, step: Callable[[Request], Reply | Pending]
+                ) -> Reply | Pending:
         token = None
+        bound = log.current()
         if bound is None or bound.request_id != req.request_id:
             token = log.bind(req.request_id, req.global_request_id)
-            bound = log.current()
         try:
-            reply = self._dispatch(req, bound)
+            reply = self._run(req, step)
         finally:
             if token is not None:
                 log.CURRENT.reset(token)
-        for name in self.request_id_headers:
-            reply.headers.setdefault(name, req.request_id)
+        if not isinstance(reply, Pending):
+            for name in self.request_id_headers:
+                reply.headers.setdefault(name, req.request_id)
         return reply
 
-    def _dispatch(self, req: Request, bound: log.LogContext) -> Reply:
+    def _handle(self, req: Request) -> Reply | Pending:
+        check_text(req)
+        route, params = self.match(req.method, req.path)
+        req.params = params
+        req.context = self.context_for(req, route)
+        bound = log.current()
+        if req.context is not None and bound is not None:
+            bound.user_id = getattr(req.context, "user_id", None)
+            bound.project_id = getattr(req.context, "project_id", None)
+        if req.body:
+            self.check_media_type(req)
+        return route.handler(req)
+
+    def _run(self, req: Request, step: Callable[[Request], Reply | Pending]
+             ) -> Reply | Pending:
         where = f"{req.method} {self.prefix}{req.path}"
         try:
-            check_text(req)
-            route, params = self.match(req.method, req.path)
-            req.params = params
-            req.context = self.context_for(req, route)
-            if req.context is not None:
-                bound.user_id = getattr(req.context, "user_id", None)
-                bound.project_id = getattr(req.context, "project_id", None)
-            if req.body:
-                self.check_media_type(req)
-            return route.handler(req)
+            return step(req)
         except exc.KumoError as e:
             if e.status >= 500:
                 LOG.error("%s failed: %d %s: %s", where, e.status, e.title, e.message,

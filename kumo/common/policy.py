@@ -10,6 +10,10 @@ The personas, as base rules every service builds on:
 - ``project_member``: the ``member`` role on the target's project.
 - ``project_reader``: the ``reader`` role on the target's project (implied by member).
 - ``owner``: the caller is the target user.
+- ``service``: the ``service`` role (Keystone's bootstrap role for service users, e.g.
+  Kumo's agents; Neutron's ``service_api``). It implies no other role: rules that let a
+  service user in name it, and :func:`sees_all` lets it read every project's rows
+  where a service's own queries decide visibility (as Neutron's model queries do).
 """
 from __future__ import annotations
 
@@ -31,13 +35,27 @@ BASE_RULES = [
     RuleDefault("project_reader", "role:reader and project_id:%(project_id)s",
                 "A reader of the target's project."),
     RuleDefault("owner", "user_id:%(user_id)s", "The caller is the target user."),
+    RuleDefault("service", "role:service",
+                "A service user (Kumo's agents; Neutron's service_api)."),
+    RuleDefault("service_api", "rule:service", "Neutron's name for the service persona."),
+    RuleDefault("admin_or_service", "rule:admin or rule:service"),
     RuleDefault("admin_or_member", "rule:admin or rule:project_member"),
     RuleDefault("admin_or_reader", "rule:admin or rule:project_reader"),
     RuleDefault("admin_or_owner", "rule:admin or rule:owner"),
     RuleDefault("authenticated", "@", "Any authenticated caller."),
 ]
 
+#: The role of service users (Keystone bootstraps it; it implies no other role).
+SERVICE_ROLE = "service"
+
 _registry: dict[str, RuleDefault] = {}
+
+
+def sees_all(ctx) -> bool:
+    """True if ``ctx`` reads every project's rows: an admin, or a service user (as
+    Neutron's ``model_query`` scopes neither ``is_admin`` nor ``is_service_role``
+    contexts to a project). What it may *do* with them is still up to the policies."""
+    return ctx is not None and (ctx.is_admin or SERVICE_ROLE in ctx.roles)
 
 
 def register(rules: list[RuleDefault]) -> None:

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from kumo.common.timeutils import utcnow
-from kumo.db import after_commit
 from kumo.db.models import Revision
 from kumo.compute import models
 
@@ -97,4 +96,4 @@ class Compute:
             "host": host, "op": op, "at": utcnow()})
         if not session.info.get("compute_notify"):
             session.info["compute_notify"] = True
-            after_commit(session, self.feed.notify)
+            self.feed.wrote(session)

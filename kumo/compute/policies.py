@@ -55,7 +55,7 @@ RULES = ([RuleDefault(P + n, MEMBER) for n in _member]
          + [RuleDefault(P + n, ANY) for n in _any]
          + [RuleDefault(P + f"os-keypairs:{n}", "rule:admin or user_id:%(user_id)s")
             for n in ("index", "create", "show", "delete")]
-         + [RuleDefault("kumo:compute_agent", ADMIN,
+         + [RuleDefault("kumo:compute_agent", "rule:admin_or_service",
                         "The agents' routes under /compute/kumo/v1.")])
 
 register(RULES)

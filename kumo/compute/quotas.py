@@ -20,10 +20,13 @@ from kumo.compute.schemas import MAX_INT
 #: Resources with limits, in the order the reference lists them.
 RESOURCES = ["cores", "instances", "key_pairs", "metadata_items", "ram", "server_groups",
              "server_group_members"]
-#: Legacy resources rendered (as their fixed values) before the microversion that
-#: removed them: 2.36 (network proxies) and 2.57 (file injection).
-LEGACY_2_36 = {"fixed_ips": -1, "floating_ips": 10, "security_group_rules": 20,
-               "security_groups": 10}
+#: Legacy resources rendered before the microversion that removed them: 2.36 (the
+#: network proxies; their values are Neutron's, see :meth:`Quotas.network`) and 2.57
+#: (file injection, fixed values: Kumo has no personality files).
+LEGACY_2_36 = ("fixed_ips", "floating_ips", "security_group_rules", "security_groups")
+#: Nova's proxy resource -> Neutron's quota resource.
+NETWORK_PROXIES = {"floating_ips": "floatingip", "security_groups": "security_group",
+                   "security_group_rules": "security_group_rule"}
 LEGACY_2_57 = {"injected_file_content_bytes": 10240, "injected_file_path_bytes": 255,
                "injected_files": 5}
 
@@ -43,6 +46,20 @@ class Quotas:
         rows = {q.resource: q.hard_limit for q in session.scalars(
             sa.select(Quota).where(Quota.project_id == project_id))}
         return {r: rows.get(r, self.default(r)) for r in RESOURCES}
+
+    def network(self, session, project_id: str) -> tuple[dict[str, int], dict[str, int]]:
+        """``(limits, usage)`` of the legacy network resources (``floating_ips``,
+        ``security_groups``, ``security_group_rules``, and ``fixed_ips``, unlimited)
+        from Neutron's quotas and the project's rows, so Nova's proxies before 2.36
+        (``os-quota-sets``, ``GET /limits``) agree with ``openstack quota show``."""
+        quotas = self.compute.networking.quotas
+        net_limits = quotas.limits(session, project_id)
+        limits = {"fixed_ips": -1}
+        used = {"fixed_ips": 0}
+        for nova, neutron in NETWORK_PROXIES.items():
+            limits[nova] = int(net_limits[neutron])
+            used[nova] = quotas.used(session, project_id, neutron)
+        return limits, used
 
     def usage(self, session, project_id: str, user_id: str | None = None) -> dict[str, int]:
         I = Instance

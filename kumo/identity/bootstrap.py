@@ -1,10 +1,17 @@
 """First-start bootstrap (what ``keystone-manage bootstrap`` and DevStack do).
 
 Idempotent: creates what is missing and leaves what exists, except catalog URLs, which
-follow the server's current public URL. Creates the ``default`` domain, roles ``admin``
-> ``member`` > ``reader`` (each implying the next), projects ``admin`` and ``demo``,
-users ``admin`` (admin on project admin and on the system) and ``demo`` (member on
-project demo), region ``RegionOne`` and the catalog entry of every service.
+follow the server's current public URL, the implied-role chain, and the agent user's
+password, which follows the ``agent_password`` setting (or its generated file).
+Creates the ``default`` domain; the roles of Keystone's bootstrap (2024.1): ``admin`` >
+``manager`` > ``member`` > ``reader`` (each implying the next; an older cloud's
+``admin`` > ``member`` implication is removed, as Keystone's bootstrap does) and
+``service``, which implies nothing; projects ``admin``, ``demo`` and ``service``
+(DevStack's service project); users ``admin`` (admin on project admin and on the
+system), ``demo`` (member on project demo) and the agents' service user
+(``agent_username``, default ``kumo-agent``: the ``service`` role on project
+``service`` and nothing else); region ``RegionOne`` and the catalog entry of every
+service.
 """
 from __future__ import annotations
 
@@ -13,6 +20,13 @@ import sqlalchemy as sa
 from kumo.identity import models
 from kumo.identity.manager import Identity
 from kumo.identity.resource import DEFAULT_DOMAIN_ID
+
+#: Keystone's bootstrap roles.
+ROLES = ("reader", "member", "manager", "admin", "service")
+#: (prior, implied) pairs of Keystone's bootstrap; ``service`` implies nothing.
+IMPLIED = (("member", "reader"), ("manager", "member"), ("admin", "manager"))
+#: Implications older bootstraps made that Keystone's now removes.
+NOT_IMPLIED = (("admin", "member"),)
 
 #: (service type, service name, path below the public URL) of every Kumo service.
 CATALOG = [("identity", "keystone", "/identity"), ("network", "neutron", "/networking"),
@@ -31,15 +45,21 @@ def bootstrap(identity: Identity) -> None:
     if _find(identity, models.Domain, id=DEFAULT_DOMAIN_ID) is None:
         resources.create_domain("Default", "The default domain", domain_id=DEFAULT_DOMAIN_ID)
     roles = {}
-    for name in ("admin", "member", "reader"):
+    for name in ROLES:
         role = _find(identity, models.Role, name=name, domain_id=models.NULL_DOMAIN_ID)
         roles[name] = role or assignments.create_role(name)
-    for prior, implied in (("admin", "member"), ("member", "reader")):
+    for prior, implied in IMPLIED:
         if _find(identity, models.ImpliedRole, prior_role_id=roles[prior].id,
                  implied_role_id=roles[implied].id) is None:
             assignments.create_implied_role(roles[prior].id, roles[implied].id)
+    for prior, implied in NOT_IMPLIED:
+        if _find(identity, models.ImpliedRole, prior_role_id=roles[prior].id,
+                 implied_role_id=roles[implied].id) is not None:
+            assignments.delete_implied_role(roles[prior].id, roles[implied].id)
     people = {"admin": ("admin", settings.admin_password, "admin"),
-              "demo": ("demo", settings.demo_password, "member")}
+              "demo": ("demo", settings.demo_password, "member"),
+              settings.agent_username: (settings.agent_project_name,
+                                        settings.agent_secret(), "service")}
     for user_name, (project_name, password, role_name) in people.items():
         project = _find(identity, models.Project, name=project_name,
                         domain_id=DEFAULT_DOMAIN_ID)
@@ -50,6 +70,10 @@ def bootstrap(identity: Identity) -> None:
         if user is None:
             user = users.create_user({"name": user_name, "domain_id": DEFAULT_DOMAIN_ID,
                                       "password": password})
+        elif role_name == "service" and not identity.check_secret(password,
+                                                                  user.password_hash):
+            # The agents log in with the current setting (or generated file): follow it.
+            user = users.update_user(user.id, {"password": password})
         assignments.grant(("user", user.id), ("project", project.id), roles[role_name].id)
         if user_name == "admin":
             assignments.grant(("user", user.id), ("system", "all"), roles["admin"].id)

@@ -20,6 +20,7 @@ from typing import Iterable
 import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
+from kumo.common.policy import sees_all
 from kumo.common.timeutils import utcnow
 from kumo.config import Settings
 from kumo.db import Database, after_commit
@@ -36,8 +37,10 @@ def _admin(ctx) -> bool:
 
 
 def visible_clause(ctx):
-    """The SQL condition for images ``ctx`` may see (None for admins)."""
-    if _admin(ctx):
+    """The SQL condition for images ``ctx`` may see (None for admins and the service
+    role, :func:`kumo.common.policy.sees_all`; the policies still decide what they may
+    do: a service user shows and downloads any image, nothing more)."""
+    if _admin(ctx) or sees_all(ctx):
         return None
     pid = ctx.project_id
     member = sa.select(models.ImageMember.image_id).where(

@@ -15,7 +15,10 @@ READER = "rule:admin or role:reader"
 RULES = [
     RuleDefault("add_image", "rule:admin or (role:member and project_id:%(owner)s)",
                 "Create an image (owner: the caller's project unless admin)."),
-    RuleDefault("get_image", READER, "Show an image the caller can see."),
+    # The service role (the compute agents fetching the images they boot) shows and
+    # downloads any image; Glance leaves that to the user's token, Kumo's agents have none.
+    RuleDefault("get_image", READER + " or rule:service",
+                "Show an image the caller can see."),
     RuleDefault("get_images", READER, "List images."),
     RuleDefault("modify_image", OWNER, "Update an image, its tags."),
     RuleDefault("delete_image", OWNER),
@@ -23,7 +26,7 @@ RULES = [
     RuleDefault("communitize_image", OWNER, "Make an image community."),
     RuleDefault("upload_image", OWNER, "Upload or stage image data."),
     RuleDefault("import_image", OWNER, "Import staged image data."),
-    RuleDefault("download_image", READER, "Download image data."),
+    RuleDefault("download_image", READER + " or rule:service", "Download image data."),
     RuleDefault("deactivate", ADMIN),
     RuleDefault("reactivate", ADMIN),
     RuleDefault("add_member", OWNER),

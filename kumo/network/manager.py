@@ -23,9 +23,10 @@ from sqlalchemy import orm
 
 from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
+from kumo.common.policy import sees_all
 from kumo.common.timeutils import utcnow
 from kumo.config import Settings
-from kumo.db import Database, Prepared, after_commit
+from kumo.db import Database, Prepared
 from kumo.identity import models as identity_models
 from kumo.network import exceptions as nexc
 from kumo.network.models import core as models
@@ -109,7 +110,7 @@ class Networking:
             "resource_id": resource_id, "host": host, "op": op, "at": utcnow()})
         if not session.info.get("network_notify"):
             session.info["network_notify"] = True
-            after_commit(session, self.feed.notify)
+            self.feed.wrote(session)
 
     def check_quota(self, session, project_id: str, resource: str, delta: int = 1) -> None:
         """409 OverQuota if ``project_id`` may not have ``delta`` more ``resource``s
@@ -201,9 +202,10 @@ def tag_filter(model):
 
 
 def visible_clause(model, ctx: RequestContext, shared_clause=None):
-    """SQL for "rows this caller may see": all for admin, else own project's rows (plus
+    """SQL for "rows this caller may see": all for admin and the service role
+    (:func:`kumo.common.policy.sees_all`), else own project's rows (plus
     ``shared_clause``, e.g. shared or RBAC-granted networks)."""
-    if ctx.is_admin:
+    if sees_all(ctx):
         return sa.true()
     clause = model.project_id == (ctx.project_id or "")
     if shared_clause is not None:

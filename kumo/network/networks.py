@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
+from kumo.common.policy import sees_all
 from kumo.network import exceptions as nexc
 from kumo.network import peers
 from kumo.network.manager import stamp, touch, visible_clause
@@ -37,7 +38,7 @@ class Networks:
 
     def get(self, session, ctx: RequestContext, network_id: str) -> models.Network:
         """The network if the caller may see it; 404 (NetworkNotFound) otherwise."""
-        row = session.scalar(_GET[ctx.is_admin], {"id": network_id,
+        row = session.scalar(_GET[sees_all(ctx)], {"id": network_id,
                                                   "project": ctx.project_id or ""})
         if row is None:
             raise nexc.NetworkNotFound(id=network_id)
@@ -46,7 +47,7 @@ class Networks:
     def row(self, session, ctx: RequestContext, network_id: str) -> sa.Row:
         """As :meth:`get`, but the network's columns as a read-only Core row (no ORM
         object): for callers that only read it, e.g. a port create."""
-        row = session.connection().execute(_ROW[ctx.is_admin], {
+        row = session.connection().execute(_ROW[sees_all(ctx)], {
             "id": network_id, "project": ctx.project_id or ""}).first()
         if row is None:
             raise nexc.NetworkNotFound(id=network_id)

@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from kumo.common.context import RequestContext
+from kumo.common.policy import sees_all
 from kumo.common.timeutils import isotime, utcnow
 from kumo.db import Prepared
 from kumo.network import exceptions as nexc
@@ -63,7 +64,7 @@ class Ports:
 
     def get(self, session, ctx: RequestContext, port_id: str) -> models.Port:
         """The port if visible; 404 PortNotFound otherwise."""
-        row = session.scalar(_GET[ctx.is_admin], {"id": port_id,
+        row = session.scalar(_GET[sees_all(ctx)], {"id": port_id,
                                                   "project": ctx.project_id or ""})
         if row is None:
             raise nexc.PortNotFound(id=port_id)
@@ -72,7 +73,7 @@ class Ports:
     def get_row(self, session, ctx: RequestContext, port_id: str) -> sa.Row:
         """As :meth:`get`, as a read-only Core row with the port's columns plus
         ``network_owner`` (the network's project), for callers that only read it."""
-        row = session.connection().execute(_ROW[ctx.is_admin], {
+        row = session.connection().execute(_ROW[sees_all(ctx)], {
             "id": port_id, "project": ctx.project_id or ""}).first()
         if row is None:
             raise nexc.PortNotFound(id=port_id)
@@ -83,7 +84,7 @@ class Ports:
         """The network a port of ``project_id`` may attach to, as a read-only row
         (404 NetworkNotFound)."""
         network = self.net.networks.row(session, ctx, network_id)
-        if not ctx.is_admin and not self.net.networks.shared_with(session, network,
+        if not sees_all(ctx) and not self.net.networks.shared_with(session, network,
                                                                    project_id):
             raise nexc.NetworkNotFound(id=network_id)
         return network

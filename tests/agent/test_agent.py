@@ -31,7 +31,7 @@ def start_agent(cloud):
     started = []
 
     def start(host: str, driver: FakeDriver | None = None):
-        client = ControllerClient.from_cloud("kumo-admin", config_files=[str(cloud.clouds_yaml)])
+        client = ControllerClient.from_cloud("kumo-agent", config_files=[str(cloud.clouds_yaml)])
         driver = driver or FakeDriver(host)
         agent = Agent(client, host, [driver], workers=3, resync_s=2.0, heartbeat_s=1.0,
                       wait_s=2.0)

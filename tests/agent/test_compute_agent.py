@@ -169,16 +169,17 @@ def test_kumo_up_fake_compute_hosts(tmp_path):
             proc.wait()
 
 
-def test_compute_endpoint_from_the_networking_one():
-    from kumo.agent.client import ControllerClient
+def test_compute_and_image_roots_come_from_the_catalog():
+    """The compute agent's routes and image downloads use the catalog's compute and
+    image endpoints (here on other hosts and ports than networking's), not an edit of
+    the networking URL: see tests/unit/test_agent_endpoints.py for the catalog."""
+    from tests.unit.test_agent_endpoints import catalog_client
+
     from kumo.agent.compute import ComputeClient
 
-    for net, want in (("http://h:5000/networking", "http://h:5000/compute"),
-                      ("http://h:5000/networking/", "http://h:5000/compute"),
-                      ("https://h/cloud/networking", "https://h/cloud/compute")):
-        c = ComputeClient.from_controller(ControllerClient(None, net))
-        assert c.endpoint == want
-        assert c.image_url("i") == want.rsplit("/compute", 1)[0] + "/image/v2/images/i/file"
+    c = ComputeClient.from_controller(catalog_client())
+    assert c.endpoint == "http://nova.example:8774/compute"
+    assert c.image_url("i") == "http://glance.example:9292/v2/images/i/file"
 
 
 def test_failed_heartbeat_is_retried_soon(stub, start):

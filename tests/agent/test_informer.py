@@ -140,6 +140,22 @@ def test_connection_error_relists_with_backoff():
         inf.stop()
 
 
+def test_a_refused_watch_relists_with_backoff_and_keeps_watching():
+    """A 400 (the controller refused the watch's parameters) is not fatal: relist."""
+    stub = StubClient()
+    inf, _ = run_informer(stub)
+    try:
+        wait_for(lambda: inf.lists == 1, what="the first list")
+        with stub.lock:
+            stub.state = {**stub.state, "revision": 7}
+            stub.script += [api.ControllerError(400, "bad since")] * 2
+        wait_for(lambda: inf.lists >= 3, what="relists after refusals")
+        wait_for(lambda: stub.since and stub.since[-1] == 7, what="a watch from rev 7")
+        assert not inf.stopped
+    finally:
+        inf.stop()
+
+
 def test_work_queue_never_hands_out_one_key_twice_at_once():
     q = WorkQueue()
     q.add(("ports", "a"))

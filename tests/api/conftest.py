@@ -24,6 +24,7 @@ def ids(admin):
         "admin_user": one(admin.identity.users(name="admin")),
         "demo_user": one(admin.identity.users(name="demo")),
         "admin": one(admin.identity.roles(name="admin")),
+        "manager": one(admin.identity.roles(name="manager")),
         "member": one(admin.identity.roles(name="member")),
         "reader": one(admin.identity.roles(name="reader")),
     }

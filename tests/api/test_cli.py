@@ -55,7 +55,7 @@ def test_users_groups_roles_and_assignments(cloud, admin, unique, ids):
 
     cloud.cli("role", "add", "--user", user_name, "--project", project.name, "member",
               parse=False)
-    # The group gets admin: admin implies member implies reader.
+    # The group gets admin: admin implies manager implies member implies reader.
     admin.identity.assign_project_role_to_group(project, group["id"], ids["admin"])
 
     direct = cloud.cli("role", "assignment", "list", "--user", user_name,
@@ -65,7 +65,7 @@ def test_users_groups_roles_and_assignments(cloud, admin, unique, ids):
 
     effective = cloud.cli("role", "assignment", "list", "--user", user_name,
                           "--project", project.name, "--effective", "--names")
-    assert sorted(a["Role"] for a in effective) == ["admin", "member", "reader"]
+    assert sorted(a["Role"] for a in effective) == ["admin", "manager", "member", "reader"]
     assert all(a["User"] == f"{user_name}@Default" for a in effective)
     assert all(a["Group"] == "" for a in effective)
 

@@ -104,10 +104,11 @@ def test_effective_assignments_through_group_and_implied_roles(admin, api, make_
     assert _rows(admin.identity.role_assignments(group_id=group.id)) == {
         (group.id, project.id, ids["admin"])}
 
-    # Effective: the user holds admin through the group, and member and reader implied.
+    # Effective: the user holds admin through the group, and manager, member and
+    # reader implied.
     effective = list(admin.identity.role_assignments(user_id=person.id, effective=True))
     assert _rows(effective) == {(person.id, project.id, ids[r])
-                                for r in ("admin", "member", "reader")}
+                                for r in ("admin", "manager", "member", "reader")}
     for a in effective:
         assert a.group is None
         assert a.links["membership"].endswith(f"/v3/groups/{group.id}/users/{person.id}")
@@ -117,11 +118,11 @@ def test_effective_assignments_through_group_and_implied_roles(admin, api, make_
     resp = api.get("/v3/role_assignments", conn=admin, params={
         "user.id": person.id, "effective": "", "include_names": ""})
     assert sorted(r["role"]["name"] for r in resp.json()["role_assignments"]) == [
-        "admin", "member", "reader"]
+        "admin", "manager", "member", "reader"]
 
     # The token sees the same roles.
     _, token = api.token(person.name, person.password, project_scope(project.id))
-    assert {r["name"] for r in token["roles"]} == {"admin", "member", "reader"}
+    assert {r["name"] for r in token["roles"]} == {"admin", "manager", "member", "reader"}
 
     # effective with a group filter is refused.
     resp = api.get("/v3/role_assignments", conn=admin, params={
@@ -197,7 +198,8 @@ def test_implied_roles_api(admin, api, unique, ids):
     rules = {r["prior_role"]["id"]: [i["id"] for i in r["implies"]]
              for r in resp.json()["role_inferences"]}
     assert rules[prior.id] == [implied.id]
-    assert rules[ids["admin"]] == [ids["member"]]
+    assert rules[ids["admin"]] == [ids["manager"]]  # Keystone's bootstrap chain
+    assert rules[ids["manager"]] == [ids["member"]]
     assert rules[ids["member"]] == [ids["reader"]]
 
     # A cycle is refused.

@@ -255,7 +255,7 @@ def test_system_scoped_token(api, ids):
     token_id, token = api.token("admin", "secret", {"system": {"all": True}})
     assert token["system"] == {"all": True}
     assert "project" not in token and "domain" not in token
-    assert {r["name"] for r in token["roles"]} == {"admin", "member", "reader"}
+    assert {r["name"] for r in token["roles"]} == {"admin", "manager", "member", "reader"}
     resp = api.get("/v3/auth/system", token=token_id)
     assert resp.status_code == 200
     assert resp.json()["system"] == [{"all": True}]

@@ -74,7 +74,7 @@ def agents(cloud, state_root):
     started: list[Agent] = []
 
     def start(name: str, where: netns.Host, local_ip: str, metadata=None):
-        client = ControllerClient.from_cloud("kumo-admin",
+        client = ControllerClient.from_cloud("kumo-agent",
                                              config_files=[str(cloud.clouds_yaml)])
         l2 = LinuxBridgeDriver(name, where=where, local_ip=local_ip)
         dhcp = DhcpDriver(name, client=client, where=where,
@@ -100,7 +100,7 @@ def network(admin, unique):
     yield net, subnet
     for router in list(admin.network.routers(name=net.name)):
         for port in admin.network.ports(device_id=router.id):
-            admin.network.remove_interface_from_router(router, port_id=port.id)
+            admin.network.remove_interface_from_router(router, port=port.id)
         admin.network.delete_router(router)
     for port in admin.network.ports(network_id=net.id):
         admin.network.delete_port(port.id)
@@ -231,7 +231,7 @@ def test_dhcp_single_host(cloud, admin, network, hosts, agents, tmp_path):
 
     # a router interface on the subnet: metadata is no longer isolated
     router = admin.network.create_router(name=net.name)
-    admin.network.add_interface_to_router(router, subnet_id=subnet.id)
+    admin.network.add_interface_to_router(router, subnet=subnet.id)
     wait_for(lambda: net.id not in md.active, "isolated metadata removed")
     wait_for(lambda: "169.254.169.254/32" not in links.list_addresses(
         qdhcp, ns_device(port.id), 4), "the metadata address removed")

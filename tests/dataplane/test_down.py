@@ -12,14 +12,10 @@ kernel objects checked are the machine's only.
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from kumo.agent.dataplane import names
 from kumo.sim import SimulatedMachine
 from tests import waiting
 
@@ -43,33 +39,6 @@ def machine(tmp_path, tag):
         print("machine teardown:", problems or "clean")
 
 
-def kumo_objects(m: SimulatedMachine) -> dict[str, list[str]]:
-    """What carries Kumo's names in the machine: named namespaces, links (ours and
-    br-ex), nft tables, and processes of this machine's state directory (instances'
-    supervisors and init, dnsmasq: their command lines name it)."""
-    links = [line.split(":")[1].strip().split("@")[0]
-             for line in m.run(["ip", "-o", "link", "show"]).stdout.splitlines()]
-    tables = json.loads(m.run(["nft", "-j", "list", "tables"]).stdout)["nftables"]
-    state = str(m.dir / "state")
-    procs = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue
-        if state.encode() in cmdline:
-            procs.append(f"{pid} {cmdline[:120].decode(errors='replace')}")
-    if not m.running():  # then nothing but the anchor runs in the machine's namespace
-        out = subprocess.run(["ip", "netns", "pids", m.name], capture_output=True,
-                             text=True, timeout=30).stdout.split()
-        procs += [f"{p} in the host namespace" for p in out if p != str(m.anchor.pid)]
-    return {"namespaces": m.netns_names(),
-            "links": [n for n in links if names.is_ours(n) or n == "br-ex"],
-            "nft_tables": [t["table"]["name"] for t in tables if "table" in t
-                           and names.is_our_table(t["table"]["name"])],
-            "processes": procs}
-
-
 def test_down_removes_the_data_plane_and_up_starts_again(machine):
     m = machine
     m.openstack("network", "create", "down-net")
@@ -84,7 +53,7 @@ def test_down_removes_the_data_plane_and_up_starts_again(machine):
     net = m.json("network", "show", "down-net")["id"]
     expected = {f"qrouter-{router}", f"qdhcp-{net}"}
     made = wait_for(lambda: (lambda o: o if expected <= set(o["namespaces"]) and any(
-        n.startswith("instance-") for n in o["namespaces"]) else None)(kumo_objects(m)),
+        n.startswith("instance-") for n in o["namespaces"]) else None)(m.kumo_objects()),
         "the router's, DHCP and instance namespaces")
     assert "br-ex" in made["links"] and any(n.startswith("brq") for n in made["links"])
     assert {"kumo_sg", "kumo-uplink-guard"} <= set(made["nft_tables"])
@@ -105,7 +74,7 @@ def test_down_removes_the_data_plane_and_up_starts_again(machine):
 
     out = m.kumo("down").stdout
     assert "1 server" in out and "namespaces" in out and "nft tables" in out, out
-    assert kumo_objects(m) == {"namespaces": [], "links": [], "nft_tables": [],
+    assert m.kumo_objects() == {"namespaces": [], "links": [], "nft_tables": [],
                                "processes": []}
     assert (m.dir / "state" / "kumo.db").exists(), "the state stays without --purge"
     again = m.kumo("down")
@@ -121,7 +90,7 @@ def test_down_removes_the_data_plane_and_up_starts_again(machine):
     assert m.stop_cloud() is None
     out = m.kumo("down", "--purge").stdout
     assert "state entries" in out, out
-    assert kumo_objects(m) == {"namespaces": [], "links": [], "nft_tables": [],
+    assert m.kumo_objects() == {"namespaces": [], "links": [], "nft_tables": [],
                                "processes": []}
     assert not (m.dir / "state").exists()
     clouds = m.dir / "home" / ".config" / "openstack" / "clouds.yaml"

@@ -39,7 +39,7 @@ def agents(cloud):
     started: list[Agent] = []
 
     def start(name: str, where: netns.Host, local_ip: str) -> Agent:
-        client = ControllerClient.from_cloud("kumo-admin",
+        client = ControllerClient.from_cloud("kumo-agent",
                                              config_files=[str(cloud.clouds_yaml)])
         # No peer view and no periodic resync to speak of: other hosts' ports must
         # arrive through the snapshot's l2_population and the feed's fan-out.

@@ -155,7 +155,7 @@ def test_router_on_a_host(cloud, admin, hosts, unique, l3_cloud):
     links.ensure_address(where.root, "lo", "10.97.0.1/32")  # the tunneling address
     links.ensure_bridge(where.root, "br-ex")
     links.ensure_address(where.root, "br-ex", "172.24.4.1/24")
-    client = ControllerClient.from_cloud("kumo-admin", config_files=[str(cloud.clouds_yaml)])
+    client = ControllerClient.from_cloud("kumo-agent", config_files=[str(cloud.clouds_yaml)])
     l2 = LinuxBridgeDriver(host, where=where, local_ip="10.97.0.1",
                            bridge_mappings={"public": "br-ex"})
     secret_file = cloud.state_dir / "metadata_secret"

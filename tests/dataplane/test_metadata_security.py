@@ -128,7 +128,8 @@ def controller():
     thread.start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        yield base, ControllerClient.from_token(base + "/networking", "token")
+        yield base, ControllerClient.from_token(
+            base + "/networking", "token", endpoints={"compute": base + "/compute/v2.1"})
     finally:
         server.shutdown()
         server.server_close()

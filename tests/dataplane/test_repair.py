@@ -111,7 +111,7 @@ def agents(cloud, state_root):
     started: list[Agent] = []
 
     def start(name: str, where: netns.Host, dhcp: bool = False) -> Agent:
-        client = ControllerClient.from_cloud("kumo-admin",
+        client = ControllerClient.from_cloud("kumo-agent",
                                              config_files=[str(cloud.clouds_yaml)])
         drivers = [LinuxBridgeDriver(name, where=where, local_ip=LOCAL_IP),
                    FirewallDriver(name, where=where)]

@@ -143,7 +143,7 @@ def agents(cloud, state_root, tmp_path):
                         agent_bridge_mappings={"public": "br-ex"})
 
     def start(host: str, where: netns.Host) -> Agent:
-        client = ControllerClient.from_cloud("kumo-admin",
+        client = ControllerClient.from_cloud("kumo-agent",
                                              config_files=[str(cloud.clouds_yaml)])
         drivers = registry.build(DRIVERS, host, settings, client=client, where=where,
                                  state_dir=str(state_root))
@@ -174,7 +174,7 @@ def made(admin):
         for p in admin.network.ports(device_id=router.id,
                                      device_owner="network:router_interface"):
             try:
-                admin.network.remove_interface_from_router(router, port_id=p.id)
+                admin.network.remove_interface_from_router(router, port=p.id)
             except Exception:  # noqa: BLE001 - already removed
                 pass
         admin.network.delete_router(router, ignore_missing=True)
@@ -238,7 +238,7 @@ def park_others(cloud, admin, agent_id: str, router_id: str, made) -> None:
         return
     parking = f"rspark-{uuid.uuid4().hex[:6]}"
     made["hosts"].append(parking)
-    client = ControllerClient.from_cloud("kumo-admin",
+    client = ControllerClient.from_cloud("kumo-agent",
                                          config_files=[str(cloud.clouds_yaml)])
     park = client.heartbeat(parking, "L3 agent", "neutron-l3-agent", {}, start_flag=True)
     for other in others:

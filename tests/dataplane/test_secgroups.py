@@ -65,7 +65,7 @@ def agents(cloud):
     started: list[Agent] = []
 
     def start(name: str, where: netns.Host) -> Agent:
-        client = ControllerClient.from_cloud("kumo-admin",
+        client = ControllerClient.from_cloud("kumo-agent",
                                              config_files=[str(cloud.clouds_yaml)])
         drivers = [LinuxBridgeDriver(name, where=where, local_ip=LOCAL_IP),
                    FirewallDriver(name, where=where)]

@@ -20,10 +20,11 @@ def make_state(state):
     """A state directory as kumo up leaves it, plus the operator's files."""
     state.mkdir(parents=True)
     for name in ("kumo.db", "kumo.db-wal", "kumo.db-shm", "clouds.yaml", "metadata_secret",
-                 "kumo.yaml", "policy.yaml"):
+                 "agent_password", "kumo.yaml", "policy.yaml"):
         (state / name).write_text("{}\n" if name.endswith(".yaml") else "x")
     for sub in ("fernet-keys", "images", "cache", "agent/dhcp/net1",
-                "compute/images/img1.rootfs/sbin", "compute/instances/i1/upper"):
+                "compute/images/img1.rootfs/sbin", "compute/instances/i1/upper",
+                "hosts/h1-2/compute"):
         (state / sub).mkdir(parents=True)
     (state / "images" / "img1").write_bytes(b"image data")
     (state / "cache" / "cirros-0123.tar.gz").write_bytes(b"tarball")

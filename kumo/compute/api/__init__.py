@@ -18,7 +18,7 @@ import re
 
 from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
-from kumo.common.http import Reply, Request, Service, media_type
+from kumo.common.http import Pending, Reply, Request, Service, media_type
 
 LOG = logging.getLogger(__name__)
 
@@ -99,8 +99,10 @@ class ComputeService(Service):
             ctx.microversion = version
         return ctx
 
-    def dispatch(self, req: Request) -> Reply:
-        reply = super().dispatch(req)  # sets both request id headers
+    def _run(self, req: Request, step) -> Reply | Pending:
+        reply = super()._run(req, step)  # the request id headers are added after
+        if isinstance(reply, Pending):
+            return reply
         if req.path.startswith("/v2.1"):
             try:
                 version = parse_version(req)

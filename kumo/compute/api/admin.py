@@ -12,7 +12,7 @@ from kumo.common.http import Reply, Request
 from kumo.common.timeutils import isotime, parse_isotime, utcnow
 from kumo.compute import schemas
 from kumo.compute.api import at_least, service
-from kumo.compute.quotas import LEGACY_2_36, LEGACY_2_57, RESOURCES
+from kumo.compute.quotas import LEGACY_2_36, LEGACY_2_57, NETWORK_PROXIES, RESOURCES
 
 P = "os_compute_api:"
 
@@ -255,12 +255,15 @@ def zones_detail(req: Request) -> Reply:
 
 
 # -- quotas and limits -----------------------------------------------------------------
-def _quota_body(req: Request, values: dict, legacy=True) -> dict:
+def _quota_body(req: Request, values: dict, network: dict | None = None) -> dict:
+    """``values`` plus the legacy resources of the request's microversion: before 2.57
+    the file injection ones, before 2.36 the network proxies (``network``: Neutron's
+    values from :meth:`Quotas.network`; none given: left out)."""
     body = dict(values)
-    if legacy and not at_least(req, "2.57"):
+    if not at_least(req, "2.57"):
         body.update(LEGACY_2_57)
-    if legacy and not at_least(req, "2.36"):
-        body.update(LEGACY_2_36)
+    if network is not None and not at_least(req, "2.36"):
+        body.update({k: network[k] for k in LEGACY_2_36})
     return body
 
 
@@ -276,7 +279,8 @@ def quota_show(req: Request) -> Reply:
     compute = req.cloud.compute
     with compute.read() as s:
         limits = compute.quotas.limits(s, pid)
-    return Reply(200, {"quota_set": {"id": pid, **_quota_body(req, limits)}})
+        network = compute.quotas.network(s, pid)[0]
+    return Reply(200, {"quota_set": {"id": pid, **_quota_body(req, limits, network)}})
 
 
 @service.route("GET", "/v2.1/os-quota-sets/{project_id}/detail")
@@ -286,10 +290,11 @@ def quota_detail(req: Request) -> Reply:
     with compute.read() as s:
         limits = compute.quotas.limits(s, pid)
         used = compute.quotas.usage(s, pid, req.context.user_id)
+        net_limits, net_used = compute.quotas.network(s, pid)
     body = {r: {"limit": limits[r], "in_use": used.get(r, 0), "reserved": 0}
             for r in RESOURCES}
-    for k, v in _quota_body(req, {}).items():
-        body[k] = {"limit": v, "in_use": 0, "reserved": 0}
+    for k, v in _quota_body(req, {}, net_limits).items():
+        body[k] = {"limit": v, "in_use": net_used.get(k, 0), "reserved": 0}
     return Reply(200, {"quota_set": {"id": pid, **body}})
 
 
@@ -298,8 +303,10 @@ def quota_defaults(req: Request) -> Reply:
     req.context.enforce(P + "os-quota-sets:defaults")
     quotas = req.cloud.compute.quotas
     values = {r: quotas.default(r) for r in RESOURCES}
+    network = {"fixed_ips": -1, **{nova: int(getattr(req.cloud.settings, f"quota_{q}"))
+                                   for nova, q in NETWORK_PROXIES.items()}}
     return Reply(200, {"quota_set": {"id": req.params["project_id"],
-                                     **_quota_body(req, values)}})
+                                     **_quota_body(req, values, network)}})
 
 
 @service.route("PUT", "/v2.1/os-quota-sets/{project_id}")
@@ -312,8 +319,11 @@ def quota_update(req: Request) -> Reply:
             raise exc.BadRequest(f"Additional properties are not allowed ({bad[0]!r} was "
                                  "unexpected)")
     values = {k: v for k, v in values.items() if k in RESOURCES}
-    limits = req.cloud.compute.quotas.update(req.params["project_id"], values)
-    return Reply(200, {"quota_set": _quota_body(req, limits)})
+    compute = req.cloud.compute
+    limits = compute.quotas.update(req.params["project_id"], values)
+    with compute.read() as s:
+        network = compute.quotas.network(s, req.params["project_id"])[0]
+    return Reply(200, {"quota_set": _quota_body(req, limits, network)})
 
 
 @service.route("DELETE", "/v2.1/os-quota-sets/{project_id}")
@@ -323,8 +333,30 @@ def quota_delete(req: Request) -> Reply:
     return Reply(202)
 
 
+#: Nova's absolute limit names per quota resource (``views/limits.py``).
+LIMIT_NAMES = {"ram": ["maxTotalRAMSize"], "instances": ["maxTotalInstances"],
+               "cores": ["maxTotalCores"], "key_pairs": ["maxTotalKeypairs"],
+               "floating_ips": ["maxTotalFloatingIps"],
+               "metadata_items": ["maxServerMeta", "maxImageMeta"],
+               "injected_files": ["maxPersonality"],
+               "injected_file_content_bytes": ["maxPersonalitySize"],
+               "security_groups": ["maxSecurityGroups"],
+               "security_group_rules": ["maxSecurityGroupRules"],
+               "server_groups": ["maxServerGroups"],
+               "server_group_members": ["maxServerGroupMembers"]}
+#: Nova's used-limit names per quota resource.
+USED_NAMES = {"totalRAMUsed": "ram", "totalCoresUsed": "cores",
+              "totalInstancesUsed": "instances", "totalFloatingIpsUsed": "floating_ips",
+              "totalSecurityGroupsUsed": "security_groups",
+              "totalServerGroupsUsed": "server_groups"}
+
+
 @service.route("GET", "/v2.1/limits")
 def limits(req: Request) -> Reply:
+    """Absolute limits from the project's quotas (as ``os-quota-sets`` shows them) and
+    its usage, as Nova renders them: the network proxies (from Neutron's quotas) only
+    before 2.36, ``maxImageMeta`` before 2.39, ``maxPersonality*`` before 2.57. No rate
+    limits."""
     req.context.enforce(P + "limits")
     pid = req.context.project_id
     if req.query.get("tenant_id") and req.query["tenant_id"] != pid:
@@ -334,21 +366,17 @@ def limits(req: Request) -> Reply:
     with compute.read() as s:
         lim = compute.quotas.limits(s, pid)
         used = compute.quotas.usage(s, pid, req.context.user_id)
-    absolute = {"maxServerMeta": lim["metadata_items"],
-                "maxTotalInstances": lim["instances"], "maxTotalCores": lim["cores"],
-                "maxTotalRAMSize": lim["ram"], "maxTotalKeypairs": lim["key_pairs"],
-                "maxServerGroups": lim["server_groups"],
-                "maxServerGroupMembers": lim["server_group_members"],
-                "totalCoresUsed": used["cores"], "totalInstancesUsed": used["instances"],
-                "totalRAMUsed": used["ram"],
-                "totalServerGroupsUsed": used["server_groups"]}
-    if not at_least(req, "2.57"):
-        absolute.update({"maxPersonality": 5, "maxPersonalitySize": 10240,
-                         "maxImageMeta": 128})
-    if not at_least(req, "2.36"):
-        absolute.update({"maxSecurityGroups": 10, "maxSecurityGroupRules": 20,
-                         "maxTotalFloatingIps": 10, "totalFloatingIpsUsed": 0,
-                         "totalSecurityGroupsUsed": 0})
+        net_limits, net_used = compute.quotas.network(s, pid)
+    values = _quota_body(req, lim, net_limits)
+    used.update(net_used)
+    absolute = {}
+    for resource, value in values.items():
+        for name in LIMIT_NAMES.get(resource, ()):
+            if name != "maxImageMeta" or not at_least(req, "2.39"):
+                absolute[name] = value
+    for name, resource in USED_NAMES.items():
+        if resource in values:
+            absolute[name] = used.get(resource, 0)
     return Reply(200, {"limits": {"rate": [], "absolute": absolute}})
 
 

@@ -1,11 +1,11 @@
-"""The compute agents' routes under ``/compute/kumo/v1`` (admin only; Kumo's own API):
+"""The compute agents' routes under ``/compute/kumo/v1`` (admin, service role; Kumo's own API):
 the desired-state snapshot and change feed, instance status reports and host
 heartbeats. See the compute contract in :mod:`kumo.compute.feed` and
 :mod:`kumo.compute.actions`."""
 from __future__ import annotations
 
-from kumo.common import exceptions as exc
-from kumo.common.http import Reply, Request
+from kumo.common.changefeed import parse_watch
+from kumo.common.http import Pending, Reply, Request
 from kumo.compute import schemas
 from kumo.compute.api import service
 
@@ -20,16 +20,13 @@ def state(req: Request) -> Reply:
 
 
 @service.route("GET", "/kumo/v1/changes")
-def changes(req: Request) -> Reply:
+def changes(req: Request) -> Reply | Pending:
     """Changes after ``?since=R`` for ``?host=H``, long-polling up to ``?wait=S`` s
-    (max 30); 410 when ``since`` is older than the retained history."""
+    (0 to 300) without holding a worker thread while waiting; 400 for a bad ``since``
+    or ``wait``, 410 when ``since`` is outside the retained history (relist)."""
     req.context.enforce(RULE)
-    try:
-        since = int(req.query.get("since", "0"))
-        wait = float(req.query.get("wait", "0"))
-    except ValueError:
-        raise exc.BadRequest("since must be an integer and wait a number.") from None
-    return Reply(200, req.cloud.compute.feed.changes(since, req.query.get("host"), wait))
+    since, wait = parse_watch(req.query)
+    return req.cloud.compute.feed.long_poll(since, req.query.get("host"), wait)
 
 
 @service.route("POST", "/kumo/v1/instances/{instance_id}/status")

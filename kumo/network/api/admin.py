@@ -52,7 +52,7 @@ register([
     RuleDefault("get_agent", ADMIN),
     RuleDefault("update_agent", ADMIN),
     RuleDefault("delete_agent", ADMIN),
-    RuleDefault("kumo:report_agent_state", ADMIN),
+    RuleDefault("kumo:report_agent_state", "rule:admin_or_service"),
     RuleDefault("get_l3-agents", ADMIN),
     RuleDefault("get_l3-routers", ADMIN),
     RuleDefault("create_l3-router", ADMIN),

@@ -16,7 +16,7 @@ from kumo.common.http import Reply, Request
 from kumo.common.policy import RuleDefault, register
 from kumo.network.api import service
 
-register([RuleDefault("kumo:report_resource_status", "rule:admin")])
+register([RuleDefault("kumo:report_resource_status", "rule:admin_or_service")])
 
 PORT_STATUS = {"type": "object", "additionalProperties": False, "required": ["status"],
                "properties": {"status": {"enum": ["ACTIVE", "DOWN", "ERROR"]}}}

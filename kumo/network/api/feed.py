@@ -1,20 +1,13 @@
-"""Kumo's data-plane feed under ``/networking/kumo/v1`` (admin only): the desired state
+"""Kumo's data-plane feed under ``/networking/kumo/v1`` (admin, service role): the desired state
 snapshot and the watch of changes. See :mod:`kumo.network.feed`."""
 from __future__ import annotations
 
-from kumo.common import exceptions as exc
-from kumo.common.http import Reply, Request
+from kumo.common.changefeed import parse_watch
+from kumo.common.http import Pending, Reply, Request
 from kumo.common.policy import RuleDefault, register
 from kumo.network.api import service
 
-register([RuleDefault("kumo:watch_network_state", "rule:admin")])
-
-
-def _float(req: Request, name: str, default: float) -> float:
-    try:
-        return float(req.query.get(name, default))
-    except ValueError:
-        raise exc.BadRequest(f"Invalid input for {name}: not a number.") from None
+register([RuleDefault("kumo:watch_network_state", "rule:admin_or_service")])
 
 
 @service.route("GET", "/kumo/v1/state")
@@ -25,14 +18,12 @@ def snapshot(req: Request) -> Reply:
 
 
 @service.route("GET", "/kumo/v1/changes")
-def changes(req: Request) -> Reply:
-    """Changes after ``?since=R`` for ``?host=H``, long-polling up to ``?wait=S`` s.
-    410 when ``since`` is older than the retained history (relist)."""
+def changes(req: Request) -> Reply | Pending:
+    """Changes after ``?since=R`` for ``?host=H``, long-polling up to ``?wait=S`` s
+    (0 to 300) without holding a worker thread while waiting
+    (:meth:`kumo.common.changefeed.ChangeFeed.long_poll`). 400 for a bad ``since`` or
+    ``wait``; 410 when ``since`` is older than the retained history or newer than the
+    current revision (relist)."""
     req.context.enforce("kumo:watch_network_state")
-    try:
-        since = int(req.query.get("since", "0"))
-    except ValueError:
-        raise exc.BadRequest("Invalid input for since: not an integer.") from None
-    body = req.cloud.networking.feed.changes(since, req.query.get("host"),
-                                             _float(req, "wait", 0.0))
-    return Reply(200, body)
+    since, wait = parse_watch(req.query)
+    return req.cloud.networking.feed.long_poll(since, req.query.get("host"), wait)

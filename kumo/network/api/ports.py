@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from kumo.common import exceptions as exc
 from kumo.common.collection import Collection
 from kumo.common.http import Reply, Request
-from kumo.common.policy import RuleDefault, register
+from kumo.common.policy import RuleDefault, register, sees_all
 from kumo.network import ports as _ports  # noqa: F401  (registers the "ports" part)
 from kumo.network import subnetpools as _pools  # noqa: F401  (subnetpools, address_scopes)
 from kumo.network import subnets as _subnets  # noqa: F401  (registers "subnets")
@@ -25,9 +25,12 @@ from kumo.network.api.root import register_extension
 from kumo.network.manager import check_if_match, tag_filter
 from kumo.network.models import ports as models
 
-MEMBER = "rule:admin or rule:project_member"
-ADMIN = "rule:admin"
-NETWORK_OWNER = "rule:admin or project_id:%(network_owner)s"
+# The service role (the agents: DHCP ports in any project's network, bound to their
+# host) may do what Neutron's ``service_api`` rules let it do with ports; it reads every
+# port (kumo.common.policy.sees_all). ``binding:profile`` stays settable by admins too.
+MEMBER = "rule:admin_or_service or rule:project_member"
+ADMIN = "rule:admin_or_service"
+NETWORK_OWNER = "rule:admin_or_service or project_id:%(network_owner)s"
 
 register([
     RuleDefault("create_port", MEMBER),
@@ -138,7 +141,7 @@ PORTS = Collection(
 
 
 def render(req: Request, s, rows: list) -> list[dict]:
-    return req.cloud.networking.ports.render_rows(s, rows, req.context.is_admin)
+    return req.cloud.networking.ports.render_rows(s, rows, sees_all(req.context))
 
 
 def _enforce_owner_attrs(req: Request, action: str, attrs: dict, target: dict) -> None:
@@ -170,7 +173,7 @@ def create_port(req: Request) -> Reply:
             if attrs.get("tags"):
                 tags[row.id] = networking.add_tags(s, row.id, attrs["tags"])
             rows.append(row)
-        rendered = networking.ports.render_new(s, rows, req.context.is_admin, tags)
+        rendered = networking.ports.render_new(s, rows, sees_all(req.context), tags)
     return common.created(req, "port", "ports", rendered, bulk)
 
 

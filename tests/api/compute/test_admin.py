@@ -73,7 +73,7 @@ def test_quotas_and_limits(cloud, admin, member, nova):
     project = member.project_id_
     body = nova.request(member, "GET", f"/os-quota-sets/{project}").json()["quota_set"]
     assert body["instances"] == 10 and body["cores"] == 20 and body["ram"] == 51200
-    assert body["floating_ips"] == 10  # legacy key before 2.36
+    assert body["floating_ips"] == 50  # legacy key before 2.36: Neutron's quota
     new = nova.request(member, "GET", f"/os-quota-sets/{project}", version="2.57").json()
     assert "floating_ips" not in new["quota_set"] and "injected_files" not in new[
         "quota_set"]
@@ -92,6 +92,59 @@ def test_quotas_and_limits(cloud, admin, member, nova):
     assert defaults["quota_set"]["key_pairs"] == 100
     out = cloud.cli("limits", "show", "--absolute", cloud="kumo")
     assert {r["Name"]: r["Value"] for r in out}["instances"] == 10
+
+
+def test_limits_follow_quotas_and_usage(cloud, admin, member, nova):
+    """``openstack limits show --absolute`` says what ``openstack quota show`` says
+    (Nova's quotas, and Neutron's for the network proxies before 2.36) and counts the
+    project's servers and security groups."""
+    project = member.project_id_
+    cloud.cli("quota", "set", "--instances", "4", "--cores", "9", "--ram", "4096",
+              "--key-pairs", "7", "--server-groups", "3", "--server-group-members", "5",
+              "--properties", "11", "--floating-ips", "6", "--secgroups", "8",
+              "--secgroup-rules", "33", project, parse=False)
+    quota = cloud.cli("quota", "show", project)
+    quota = quota if isinstance(quota, dict) else {r["Resource"]: r["Limit"] for r in quota}
+    assert quota["instances"] == 4 and quota["floating_ips"] == 6
+    made = nova.request(member, "POST", "/servers", version="2.37", json={"server": {
+        "name": "lim-1", "imageRef": next(iter(admin.image.images(name="cirros"))).id,
+        "flavorRef": "42", "networks": "none"}})
+    assert made.status_code == 202, made.text
+    wait_status(nova, member, made.json()["server"]["id"], "ACTIVE")
+    member.network.create_security_group(name="lim-sg")
+    groups = len(list(member.network.security_groups(project_id=project)))
+
+    rows = cloud.cli("limits", "show", "--absolute", "--project", project)
+    shown = {r["Name"]: r["Value"] for r in rows}
+    assert shown["instances"] == quota["instances"] == 4
+    assert shown["total_cores"] == quota["cores"] == 9
+    assert shown["total_ram"] == quota["ram"] == 4096
+    assert shown["keypairs"] == quota["key-pairs"] == 7
+    assert shown["server_groups"] == 3 and shown["server_group_members"] == 5
+    assert shown["server_meta"] == quota["properties"] == 11
+    flavor = nova.request(admin, "GET", "/flavors/42").json()["flavor"]
+    assert shown["instances_used"] == 1
+    assert shown["total_cores_used"] == flavor["vcpus"]
+    assert shown["total_ram_used"] == flavor["ram"]
+
+    old = nova.request(admin, "GET", "/limits", params={"tenant_id": project}).json()
+    absolute = old["limits"]["absolute"]
+    assert absolute["maxTotalFloatingIps"] == quota["floating_ips"] == 6
+    assert absolute["maxSecurityGroups"] == quota["security_groups"] == 8
+    assert absolute["maxSecurityGroupRules"] == quota["security_group_rules"] == 33
+    assert absolute["totalSecurityGroupsUsed"] == groups >= 1
+    assert absolute["totalFloatingIpsUsed"] == 0
+    assert absolute["maxImageMeta"] == 11 and absolute["maxPersonality"] == 5
+    sets = nova.request(admin, "GET", f"/os-quota-sets/{project}").json()["quota_set"]
+    assert (sets["floating_ips"], sets["security_groups"]) == (6, 8)
+    for version, gone in (("2.36", {"maxTotalFloatingIps", "maxSecurityGroups",
+                                    "totalSecurityGroupsUsed"}),
+                          ("2.39", {"maxImageMeta"}),
+                          ("2.57", {"maxPersonality", "maxPersonalitySize"})):
+        absolute = nova.request(admin, "GET", "/limits", version=version,
+                                params={"tenant_id": project}).json()["limits"]["absolute"]
+        assert not gone & set(absolute), (version, absolute)
+        assert absolute["maxTotalInstances"] == 4 and absolute["totalInstancesUsed"] == 1
 
 
 def test_usage(admin, demo, nova, boot):

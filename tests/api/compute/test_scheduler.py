@@ -241,3 +241,20 @@ def test_actions_on_unplaced_server_409(demo, admin, nova, boot, unique):
         if made:
             nova.request(demo, "DELETE", f"/servers/{made['id']}")
         admin.compute.delete_flavor(flavor)
+
+
+def test_forced_host_places_the_server_where_asked_by_admins_only(demo, admin, nova, boot,
+                                                                  image_id, net):
+    # Nova: availability_zone "<zone>:<host>" puts the server on that host (admins only;
+    # kumo up --hosts relies on it: --availability-zone nova:<host>)
+    for host in ("fake-1", "fake-1", "fake-0"):
+        made = boot(f"forced-{host}", conn=admin, availability_zone=f"nova:{host}")
+        assert host_of(nova, admin, made["id"]) == host
+    body = {"server": {"name": "forced-x", "imageRef": image_id, "flavorRef": "42",
+                       "networks": [{"uuid": net[0].id}],
+                       "availability_zone": "nova:fake-0"}}
+    assert_fault(nova.request(demo, "POST", "/servers", json=body), 403, "forbidden")
+    body["server"]["availability_zone"] = "nova:no-such-host"
+    assert_fault(nova.request(admin, "POST", "/servers", json=body), 400, "badRequest")
+    assert not [s for s in admin.compute.servers(all_projects=True)
+                if s.name == "forced-x"]

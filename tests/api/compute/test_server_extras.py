@@ -74,7 +74,7 @@ def test_floating_ip_shows_in_addresses(cloud, demo, nova, boot, net, unique):
     public = next(iter(demo.network.networks(name="public")))
     router = demo.network.create_router(name=unique("r"),
                                         external_gateway_info={"network_id": public.id})
-    demo.network.add_interface_to_router(router, subnet_id=net[1].id)
+    demo.network.add_interface_to_router(router, subnet=net[1].id)
     fip = demo.network.create_ip(floating_network_id=public.id)
     sid = boot("fip")["id"]
     try:
@@ -92,5 +92,5 @@ def test_floating_ip_shows_in_addresses(cloud, demo, nova, boot, net, unique):
     finally:
         nova.request(demo, "DELETE", f"/servers/{sid}")
         demo.network.delete_ip(fip)
-        demo.network.remove_interface_from_router(router, subnet_id=net[1].id)
+        demo.network.remove_interface_from_router(router, subnet=net[1].id)
         demo.network.delete_router(router)
