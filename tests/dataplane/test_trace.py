@@ -141,3 +141,49 @@ def test_trace_finds_the_closed_security_group_then_passes(machine):
     # no such thing
     missing = trace(m, "no-such-thing")
     assert missing.returncode == 2 and "no server, port or floating IP" in missing.stderr
+
+
+@pytest.fixture
+def hosts_machine(tmp_path, tag):
+    if not all(Path(p).exists() for p in ("/usr/bin/unshare", "/usr/bin/nsenter")):
+        pytest.skip("needs unshare and nsenter (util-linux)")
+    m = SimulatedMachine(tmp_path, f"{tag}-trh", env={"KUMO_AGENT_HOST": "t1"})
+    try:
+        m.start(timeout=120, args=("--hosts", "2"))
+        yield m
+    finally:
+        problems = m.stop()
+        print("machine teardown:", problems or "clean")
+
+
+def test_trace_a_server_on_a_simulated_host(hosts_machine):
+    """``kumo up --hosts 2``: a server on the simulated host ``t1-2`` is traced from
+    the machine, its kernel checked inside that host's namespaces."""
+    m = hosts_machine
+    wait_for(lambda: {a["Host"] for a in m.json("network", "agent", "list", admin=True)
+                      if a["Alive"]} == {"t1", "t1-2"}, "network agents on both hosts")
+    m.openstack("network", "create", "sh-net", admin=True)
+    m.openstack("subnet", "create", "sh-subnet", "--network", "sh-net",
+                "--subnet-range", "192.168.71.0/24", admin=True)
+    m.openstack("router", "create", "sh-router", admin=True)
+    m.openstack("router", "set", "sh-router", "--external-gateway", "public", admin=True)
+    m.openstack("router", "add", "subnet", "sh-router", "sh-subnet", admin=True)
+    project = m.json("project", "show", "admin", admin=True)["id"]
+    group = next(g["ID"] for g in m.json("security", "group", "list", "--project",
+                                         project, admin=True) if g["Name"] == "default")
+    m.openstack("security", "group", "rule", "create", group, "--protocol", "icmp",
+                admin=True)
+    m.openstack("server", "create", "--image", "cirros", "--flavor", "m1.nano",
+                "--network", "sh-net", "--availability-zone", "nova:t1-2", "--wait",
+                "sh-vm", admin=True)
+    wait_for(lambda: "dhcp: bound: eth0 192.168.71." in m.openstack(
+        "console", "log", "show", "sh-vm", admin=True).stdout, "the guest's DHCP lease")
+    done = wait_for(lambda: (lambda p: p if p.returncode == 0 else None)(
+        trace(m, "sh-vm")), "kumo trace passing", 60)
+    out = done.stdout
+    assert any("bound on t1-2" in line for line in lines(out, "PASS", "port")), out
+    passed = "\n".join(lines(out, "PASS", "dataplane"))
+    assert "is up on brq" in passed and "leases" in passed, out
+    assert "floods to the" in passed, out
+    assert lines(out, "PASS", "ping"), out
+    assert not lines(out, "WARN", "dataplane"), "t1-2 is reachable from the machine"
