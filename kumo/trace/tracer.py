@@ -67,13 +67,13 @@ class Where:
 def local_hosts(settings) -> dict[str, Where]:
     """The hosts whose kernel is reachable from here: the machine's own agent host
     (``agent_host``, else the hostname, as ``kumo up`` names it) and the simulated hosts
-    of ``kumo up --hosts N`` (``kumo.hosts``, when present: their anchor's namespaces,
-    reached through ``/proc/<anchor>/``)."""
+    of ``kumo up --hosts N`` (:mod:`kumo.hosts`: their anchor's namespaces, reached
+    through ``/proc/<anchor>/``)."""
     state = Path(settings.state_dir)
     out = {(settings.agent_host or socket.gethostname()):
            Where(netns.Host(), str(state / "agent" / "dhcp"))}
     try:
-        from kumo import hosts as simhosts  # kumo up --hosts N (may not be there)
+        from kumo import hosts as simhosts  # kumo up --hosts N
     except ImportError:
         return out
     try:
