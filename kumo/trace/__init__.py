@@ -1,7 +1,9 @@
 """``kumo trace <server|port|floating-ip>``: the Sydney 2017 troubleshooting workflow in
 one command (README "Troubleshooting").
 
-- :mod:`kumo.trace.tracer`: resolving the target and every check (API and kernel);
+- :mod:`kumo.trace.tracer`: resolving the target and the API's checks;
+- :mod:`kumo.trace.kernel`: the checks of a reachable host's kernel, the probe, the
+  capture;
 - :mod:`kumo.trace.rules`: whether security group rules let a probe in (pure);
 - :mod:`kumo.trace.report`: the findings, their text/JSON output and the pure readers
   (console log, dnsmasq host file, FDB, NAT table, logs, captures).
