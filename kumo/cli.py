@@ -18,6 +18,8 @@
   made on this machine (:mod:`kumo.agent.teardown`); ``--purge`` also the state.
 - ``kumo console <server> [-- command...]``: a shell or a command inside a server on this
   host (root; :mod:`kumo.agent.virt.console`).
+- ``kumo trace <server|port|floating-ip>``: the troubleshooting workflow in one command
+  (:mod:`kumo.trace`).
 """
 from __future__ import annotations
 
@@ -682,6 +684,46 @@ def _console_parser(sub) -> None:
 # -- end kumo console ----------------------------------------------------------------------
 
 
+# -- kumo trace (issue 15) -------------------------------------------------------------
+def cmd_trace(args) -> int:
+    from kumo import trace
+
+    return trace.main(args)
+
+
+def _trace_parser(sub) -> None:
+    tr = sub.add_parser(
+        "trace", help="walk the troubleshooting workflow for a server, port or "
+                      "floating IP",
+        description="Check, hop by hop, why a server, port or floating IP does not "
+                    "answer: the port's binding, the agents on its host, the console's "
+                    "DHCP lease, the security group rules for the probe, the tap, "
+                    "bridge, VXLAN, DHCP, router legs and NAT on this machine, a "
+                    "bounded ping (or TCP connect) from the router's namespace, and a "
+                    "short tcpdump where it fails. One line per check: PASS/FAIL/WARN "
+                    "and the command to see it yourself. Exit status 0 when nothing "
+                    "failed (warnings are checks that could not be made here), 1 "
+                    "otherwise, 2 when the target is not found.")
+    tr.add_argument("target", help="a server (id or name), port (id or name) or "
+                    "floating IP (id or address)")
+    tr.add_argument("--protocol", choices=["icmp", "tcp", "udp"], default="icmp",
+                    help="what must get in (default icmp)")
+    tr.add_argument("--port", type=int, help="the TCP/UDP destination port")
+    tr.add_argument("--from", dest="source", metavar="IP|external",
+                    help="where the traffic comes from, for the security group check: "
+                         "an address, or 'external' (anywhere outside the cloud); "
+                         "default: the address the probe is sent from (the router's "
+                         "leg, else the DHCP port)")
+    tr.add_argument("--log-file", action="append", metavar="PATH", dest="trace_logs",
+                    help="a log of kumo up/api/agent to search for trace|error lines "
+                         "about the resources (repeatable)")
+    tr.add_argument("--os-cloud", help="the clouds.yaml cloud to ask (default "
+                    "kumo-admin, from <state dir>/clouds.yaml)")
+    tr.add_argument("--json", action="store_true", help="print the checks as JSON")
+    tr.set_defaults(func=cmd_trace)
+# -- end kumo trace ----------------------------------------------------------------------
+
+
 # -- logging (issue 15) ----------------------------------------------------------------
 def _log_options(p) -> None:
     p.add_argument("--log-file", metavar="PATH",
@@ -1023,6 +1065,7 @@ def main(argv: list[str] | None = None) -> int:
     _log_options(agent)
     _console_parser(sub)
     _host_parser(sub)
+    _trace_parser(sub)
     args = parser.parse_args(argv)
     setup_logging(args)
     return args.func(args)
