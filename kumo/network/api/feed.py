@@ -2,6 +2,7 @@
 snapshot and the watch of changes. See :mod:`kumo.network.feed`."""
 from __future__ import annotations
 
+from kumo.common import exceptions as exc
 from kumo.common.changefeed import parse_watch
 from kumo.common.http import Pending, Reply, Request
 from kumo.common.policy import RuleDefault, register

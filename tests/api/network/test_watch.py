@@ -91,7 +91,8 @@ def test_api_answers_while_more_watches_than_threads_wait(small):
                                      timeout=60.0) as http:
             net_polls = [asyncio.create_task(http.get(
                 "/networking/kumo/v1/changes",
-                params={"since": net_since, "host": f"w-{i}", "wait": 30}))
+                # unfiltered: a new network with no ports concerns no host
+                params={"since": net_since, "wait": 30}))
                 for i in range(100)]
             cmp_polls = [asyncio.create_task(http.get(
                 "/compute/kumo/v1/changes",
@@ -200,7 +201,9 @@ def _woken_by_port(a_url: str, b_url: str, headers: dict, network_id: str) -> bo
     watcher.start()
     time.sleep(1)  # the watch is waiting on B
     port = httpx.post(a_url + "/networking/v2.0/ports", headers=headers,
-                      json={"port": {"network_id": network_id}},
+                      # bound to the watching host: a port concerns the host it is on
+                      json={"port": {"network_id": network_id,
+                                     "binding:host_id": "cross-host"}},
                       timeout=TIMEOUT).json()["port"]
     watcher.join(40)
     resp = answer["resp"]
@@ -290,6 +293,10 @@ def test_informer_survives_an_api_process_killed_mid_watch(tmp_path):
         net = httpx.post(server.url + "/networking/v2.0/networks", headers=headers,
                          json={"network": {"name": "after-restart"}},
                          timeout=TIMEOUT).json()["network"]
+        # the network enters the host's state with a port bound to it
+        httpx.post(server.url + "/networking/v2.0/ports", headers=headers,
+                   json={"port": {"network_id": net["id"], "binding:host_id": "killed-host"}},
+                   timeout=TIMEOUT).raise_for_status()
         _wait_for(lambda: informer.get(("networks", net["id"])), "the new network")
         assert informer.lists >= 2  # relisted after the connection broke
     finally:
