@@ -113,6 +113,22 @@ class WorkQueue:
                     timeout = min(timeout, max(0.0, self._delayed[0][0] - now))
                 self._cond.wait(timeout)
 
+    def get_batch(self, max_keys: int) -> list[Key] | None:
+        """The next key (blocking) and up to ``max_keys - 1`` more that are already
+        queued, all marked in flight (each needs :meth:`done`); None after
+        :meth:`shutdown`."""
+        first = self.get()
+        if first is None:
+            return None
+        keys = [first]
+        with self._cond:
+            while self._queue and len(keys) < max_keys and not self._shutdown:
+                key = self._queue.popleft()
+                self._queued.discard(key)
+                self._active.add(key)
+                keys.append(key)
+        return keys
+
     def done(self, key: Key) -> None:
         with self._cond:
             self._active.discard(key)
@@ -236,10 +252,15 @@ class Agent(Loop):
     RETRY_MAX_S = 300.0
     #: Most entries in ``configurations["errors"]``.
     ERRORS_SHOWN = 50
+    #: Most keys a worker takes from the queue at once (one driver call for them all).
+    BATCH = 256
+    #: Status calls in flight at once when the controller has no batched route.
+    REPORT_THREADS = 8
 
     def __init__(self, client, host: str, drivers: list[Driver], workers: int = 4,
                  resync_s: float = 120.0, heartbeat_s: float = 30.0, wait_s: float = 20.0,
-                 clock=time.monotonic, jitter=lambda: random.uniform(0.8, 1.2)):
+                 clock=time.monotonic, jitter=lambda: random.uniform(0.8, 1.2),
+                 batch: int | None = None):
         if not drivers:
             raise ValueError("an agent needs at least one driver")
         self.client = client
@@ -265,6 +286,10 @@ class Agent(Loop):
         self._beat_due = False
         self._started_types: set[str] = set()
         self._threads: list[threading.Thread] = []
+        self.batch = max(1, batch if batch is not None else self.BATCH)
+        self._batch_reports = True
+        self._senders = None
+        self._senders_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
@@ -291,6 +316,8 @@ class Agent(Loop):
                 delay = min(delay * 2, self.BACKOFF_MAX_S)
 
     def _stop_drivers(self) -> None:
+        if self._senders is not None:
+            self._senders.shutdown(wait=False)
         for d in self.drivers:
             try:
                 d.stop()
@@ -312,54 +339,79 @@ class Agent(Loop):
     # -- workers -----------------------------------------------------------------
     def _work(self) -> None:
         while True:
-            key = self.queue.get()
-            if key is None:
+            keys = self.queue.get_batch(self.batch)
+            if keys is None:
                 return
             try:
-                self.process(key)
+                self.process_batch(keys)
+            except Exception:  # noqa: BLE001 - a worker never dies
+                LOG.exception("%s: processing %d keys failed", self.host, len(keys))
             finally:
-                self.queue.done(key)
+                for key in keys:
+                    self.queue.done(key)
                 self._check_realized()
 
     def process(self, key: Key) -> bool:
-        """Reconcile ``key`` with every driver that handles its kind (each on its own:
-        one raising does not lose the others' reports), report the combined statuses,
-        and schedule a retry for the drivers that failed. A driver still backing off
-        from a failure on the same desired object is skipped. Returns True when every
-        driver succeeded."""
-        kind, obj_id = key
-        drivers = [d for d in self.drivers if d.kinds is None or kind in d.kinds]
-        if not drivers:
-            return True
-        report = Report()
-        ok = True
+        """Reconcile ``key`` (see :meth:`process_batch`); True when every driver
+        succeeded."""
+        return self.process_batch([key])[key]
+
+    def process_batch(self, keys: list[Key]) -> dict[Key, bool]:
+        """Reconcile ``keys`` (distinct) against one snapshot: each driver gets, in one
+        :meth:`Driver.reconcile_many` call, the keys of the kinds it handles, and
+        answers per key, so one key failing (or one driver raising) loses nothing of
+        the others. Reports the combined statuses (one batch of status calls) and
+        schedules a retry for each (key, driver) that failed. A driver still backing off
+        from a failure on the same desired object is not given that key. Returns
+        ``{key: every driver succeeded}``."""
+        ok = {key: True for key in keys}
+        reports = {key: Report() for key in keys}
         self._cleanup_lock.acquire_shared()
         try:
             state = self.informer.snapshot()
-            obj = self.informer.get(key)
-            desired = {"kind": kind, "id": obj_id, "object": obj, "state": state}
             revision = int(state.get("revision", 0))
+            objs = {key: self.informer.get(key) for key in keys}
             with self._lock:
-                failed = dict(self.failures.get(key, {}))
-            for d in drivers:
-                f = failed.get(d.name)
-                if f is not None and f.obj == obj and self._clock() < f.retry_at:
-                    ok = False  # backing off; its retry is already scheduled
+                failed = {key: dict(self.failures.get(key, {})) for key in keys}
+            now = self._clock()
+            for d in self.drivers:
+                batch, prev = [], {}
+                for key in keys:
+                    if d.kinds is not None and key[0] not in d.kinds:
+                        continue
+                    f = failed[key].get(d.name)
+                    if f is not None and f.obj == objs[key] and now < f.retry_at:
+                        ok[key] = False  # backing off; its retry is already scheduled
+                        continue
+                    prev[key] = f
+                    batch.append({"kind": key[0], "id": key[1], "object": objs[key],
+                                  "state": state})
+                if not batch:
                     continue
                 try:
-                    report.merge(d.reconcile(desired, revision))
-                except Exception as e:  # noqa: BLE001 - one driver's failure is its own
-                    ok = False
-                    self._failed(key, d.name, e, obj, f if f and f.obj == obj else None)
-                else:
+                    results = d.reconcile_many(batch, revision)
+                except Exception as e:  # noqa: BLE001 - the whole batch failed
+                    results = {key: e for key in prev}
+                for key, f in prev.items():
+                    result = results.get(key)
+                    if isinstance(result, Exception):
+                        ok[key] = False
+                        self._failed(key, d.name, result, objs[key],
+                                     f if f and f.obj == objs[key] else None)
+                        continue
+                    reports[key].merge(result)
                     if f is not None:
                         self._recovered(key, d.name)
         finally:
             self._cleanup_lock.release_shared()
+        report = Report()
         with self._lock:
-            for f in self.failures.get(key, {}).values():
-                if f.permanent:
-                    report.merge(Report(ports={p: "ERROR" for p in f.ports}))
+            for key in keys:
+                for f in self.failures.get(key, {}).values():
+                    if f.permanent:
+                        reports[key].merge(Report(ports={p: "ERROR" for p in f.ports}))
+        for r in reports.values():
+            report.merge(r)
         self._report(report)
         return ok
 
@@ -426,9 +478,13 @@ class Agent(Loop):
                 for key, f in items[:self.ERRORS_SHOWN]]
 
     def _report(self, report: Report) -> None:
-        for kind, statuses, send in (
-                ("ports", report.ports, self.client.report_port_status),
-                ("floatingips", report.floatingips, self.client.report_floatingip_status)):
+        """Send the statuses that differ from the API's view (and were not sent for
+        this version of the object already): ports in one call of the client's
+        ``report_port_statuses([{"id", "status"}, ...])`` when it has one (the
+        controller's batched route), else one call each, several at once."""
+        todo: list[tuple[str, str, str, tuple]] = []
+        for kind, statuses in (("ports", report.ports),
+                               ("floatingips", report.floatingips)):
             for obj_id, status in statuses.items():
                 obj = self.informer.get((kind, obj_id))
                 if obj is None or obj.get("status") == status:
@@ -439,15 +495,53 @@ class Agent(Loop):
                 with self._lock:
                     if self._sent.get((kind, obj_id)) == version:
                         continue
-                try:
-                    send(obj_id, status)
-                except api.NotFound:
-                    continue
-                except api.ControllerError as e:
-                    LOG.warning("reporting %s %s %s failed: %s", kind, obj_id, status, e)
-                    continue
+                todo.append((kind, obj_id, status, version))
+        if not todo:
+            return
+        ports = [t for t in todo if t[0] == "ports"]
+        many = getattr(self.client, "report_port_statuses", None)
+        if many is not None and self._batch_reports and len(ports) > 1:
+            try:
+                many([{"id": obj_id, "status": status} for _, obj_id, status, _ in ports])
+            except api.NotFound:
+                # a controller without the batched route: one call per port from now
+                LOG.info("%s: no batched status route; reporting ports one by one",
+                         self.host)
+                self._batch_reports = False
+            except api.ControllerError as e:
+                LOG.warning("reporting %d port statuses failed: %s", len(ports), e)
+                todo = [t for t in todo if t[0] != "ports"]
+            else:
                 with self._lock:
-                    self._sent[(kind, obj_id)] = version
+                    for kind, obj_id, _, version in ports:
+                        self._sent[(kind, obj_id)] = version
+                todo = [t for t in todo if t[0] != "ports"]
+        if len(todo) > 1:
+            with self._senders_lock:
+                if self._senders is None:
+                    from concurrent.futures import ThreadPoolExecutor
+                    self._senders = ThreadPoolExecutor(
+                        self.REPORT_THREADS, thread_name_prefix=f"agent-report-{self.host}")
+            list(self._senders.map(self._send_one, todo))
+        elif todo:
+            self._send_one(todo[0])
+
+    def _send_one(self, item: tuple[str, str, str, tuple]) -> None:
+        kind, obj_id, status, version = item
+        send = (self.client.report_port_status if kind == "ports"
+                else self.client.report_floatingip_status)
+        try:
+            send(obj_id, status)
+        except api.NotFound:
+            return
+        except api.ControllerError as e:
+            LOG.warning("reporting %s %s %s failed: %s", kind, obj_id, status, e)
+            return
+        except Exception:  # noqa: BLE001 - one report never stops the others
+            LOG.exception("reporting %s %s %s failed", kind, obj_id, status)
+            return
+        with self._lock:
+            self._sent[(kind, obj_id)] = version
 
     def _check_realized(self) -> None:
         target = self._target

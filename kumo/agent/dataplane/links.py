@@ -91,10 +91,15 @@ def _link(msg) -> Link:
 
 
 def get_link(ns: Netns, name: str) -> Link | None:
-    """The link ``name`` in ``ns``, or ``None`` if there is none."""
+    """The link ``name`` in ``ns``, or ``None`` if there is none (one request by name:
+    no dump of the namespace's links)."""
     with _ipr(ns, f"link get {name}") as ipr:
-        idx = _index(ipr, name)
-        return _link(ipr.link("get", index=idx)[0]) if idx is not None else None
+        try:
+            return _link(ipr.link("get", ifname=name)[0])
+        except NetlinkError as e:
+            if e.code == errno.ENODEV:
+                return None
+            raise
 
 
 def list_links(ns: Netns) -> list[Link]:
@@ -218,6 +223,27 @@ def set_master(ns: Netns, name: str, bridge: str | None) -> None:
     with _ipr(ns, f"link set {name} master {bridge}") as ipr:
         idx = _need(ipr, ns, name)
         ipr.link("set", index=idx, master=_need(ipr, ns, bridge) if bridge else 0)
+
+
+def set_link(ns: Netns, name: str, *, master: str | None = None, mtu: int | None = None,
+             up: bool | None = None, index: int | None = None,
+             master_index: int | None = None) -> None:
+    """Set link ``name``'s bridge ``master``, ``mtu`` and state (``up``) in one netlink
+    request (one link event instead of one per change); None leaves that one alone.
+    ``index``/``master_index``: the ifindexes when the caller knows them (no lookup)."""
+    with _ipr(ns, f"link set {name}") as ipr:
+        kw: dict = {}
+        if master_index is not None:
+            kw["master"] = master_index
+        elif master is not None:
+            kw["master"] = _need(ipr, ns, master)
+        if mtu is not None:
+            kw["mtu"] = mtu
+        if up is not None:
+            kw["state"] = "up" if up else "down"
+        if kw:
+            ipr.link("set", index=index if index is not None else _need(ipr, ns, name),
+                     **kw)
 
 
 def set_up(ns: Netns, name: str) -> None:
@@ -426,13 +452,67 @@ def set_accept_ra(ns: Netns, dev: str, value: int) -> None:
 
 def list_fdb(ns: Netns, dev: str) -> list[tuple[str, str | None]]:
     """Static FDB entries of ``dev``: ``(mac, dst)`` pairs, ``dst`` the remote VTEP
-    address for VXLAN entries (else None). Dynamic and local entries are left out."""
+    address for VXLAN entries (else None). Dynamic and local entries are left out.
+    The kernel is asked for ``dev``'s entries only (:func:`_dump_fdb`), so the cost
+    does not grow with the other ports on the host."""
     with _ipr(ns, f"bridge fdb show dev {dev}") as ipr:
         idx = _need(ipr, ns, dev)
-        return [(m.get_attr("NDA_LLADDR"), m.get_attr("NDA_DST"))
-                for m in ipr.fdb("dump", ifindex=idx)
-                if m["ifindex"] == idx and m["state"] & NUD_PERMANENT
-                and m.get_attr("NDA_MASTER") is None]
+    return [(m.get_attr("NDA_LLADDR"), m.get_attr("NDA_DST"))
+            for m in _dump_fdb(ns, idx)
+            if m["ifindex"] == idx and m["state"] & NUD_PERMANENT
+            and m.get_attr("NDA_MASTER") is None]
+
+
+def _dump_fdb(ns: Netns, idx: int) -> list:
+    """``RTM_GETNEIGH`` dump of family ``AF_BRIDGE`` for the device ``idx`` only, as
+    ``bridge fdb show dev`` asks: an ``ifinfomsg`` header whose index the kernel takes
+    as the bridge port to dump (pyroute2 dumps every device's entries and filters
+    afterwards: thousands of taps' entries for one VXLAN device). Parsed by pyroute2's
+    marshal; a raw socket opened in ``ns``."""
+    import socket
+    import struct
+
+    from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+
+    def open_socket():
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        sock.bind((0, 0))
+        return sock
+
+    rtm_getneigh, nlmsg_error, nlmsg_done = 30, 2, 3
+    flags = 0x1 | 0x300  # NLM_F_REQUEST | NLM_F_DUMP
+    body = struct.pack("=BBHiII", socket.AF_BRIDGE, 0, 0, idx, 0, 0)
+    req = struct.pack("=LHHLL", 16 + len(body), rtm_getneigh, flags, 1, 0) + body
+    try:
+        sock = _netns.call(ns, open_socket)
+    except OSError as e:
+        raise KumoDataplaneError(f"bridge fdb show (in {ns})", e.strerror or str(e),
+                                 e.errno or 0) from e
+    out: list = []
+    marshal = MarshalRtnl()
+    try:
+        sock.settimeout(10.0)
+        sock.send(req)
+        while True:
+            data = sock.recv(1 << 20)
+            done = False
+            offset = 0
+            while offset + 16 <= len(data):
+                length, mtype = struct.unpack_from("=LH", data, offset)
+                if mtype == nlmsg_done:
+                    done = True
+                elif mtype == nlmsg_error:
+                    code = -struct.unpack_from("=i", data, offset + 16)[0]
+                    if code:
+                        raise KumoDataplaneError(f"bridge fdb show (in {ns})",
+                                                 os.strerror(code), code)
+                    done = True
+                offset += max(16, (length + 3) & ~3)
+            out += [m for m in marshal.parse(data) if m.get("event") == "RTM_NEWNEIGH"]
+            if done or not data:
+                return out
+    finally:
+        sock.close()
 
 
 def ensure_fdb_flood(ns: Netns, dev: str, remote: str) -> None:
@@ -511,10 +591,13 @@ def list_neigh(ns: Netns, dev: str) -> list[tuple[str, str | None]]:
 
 # -- events -----------------------------------------------------------------------------
 
-def watch_links(ns: Netns, on_event, stop, poll_s: float = 0.5) -> None:
+def watch_links(ns: Netns, on_event, stop, poll_s: float = 0.5,
+                details: bool = False) -> None:
     """Call ``on_event(name, appeared)`` for every link created/changed (``appeared``
     True) or deleted (False) in ``ns`` until the ``stop`` event is set (checked every
-    ``poll_s`` seconds). A raw ``NETLINK_ROUTE`` socket bound to the link multicast group
+    ``poll_s`` seconds); with ``details``, ``on_event(name, appeared, link)`` with the
+    :class:`Link` the event carries (None if it cannot be parsed). A socket that
+    overflowed (events lost) raises ``OSError`` with ``ENOBUFS``. A raw ``NETLINK_ROUTE`` socket bound to the link multicast group
     in ``ns`` (opened there by :func:`kumo.agent.dataplane.netns.call`), parsed by
     pyroute2's marshal. Raises :class:`KumoDataplaneError` if the socket cannot be
     opened; ``on_event`` exceptions propagate."""
@@ -546,6 +629,13 @@ def watch_links(ns: Netns, on_event, stop, poll_s: float = 0.5) -> None:
                 name = msg.get_attr("IFLA_IFNAME")
                 event = msg.get("event")
                 if name and event in ("RTM_NEWLINK", "RTM_DELLINK"):
-                    on_event(name, event == "RTM_NEWLINK")
+                    if not details:
+                        on_event(name, event == "RTM_NEWLINK")
+                        continue
+                    try:
+                        link = _link(msg)
+                    except Exception:  # noqa: BLE001 - the name is enough to requeue
+                        link = None
+                    on_event(name, event == "RTM_NEWLINK", link)
     finally:
         sock.close()
