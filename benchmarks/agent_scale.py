@@ -144,10 +144,10 @@ class Controller:
 
     # -- reads ---------------------------------------------------------------------
     def snapshot(self, host):
-        with self._cond:
-            self.snapshots += 1
-            doc = json.dumps(self.state)
-        return json.loads(doc)
+        with self._cond:  # a consistent copy; rendered outside the lock, as a
+            self.snapshots += 1  # database serves reads beside writes
+            st = dict(self.state, ports=[dict(p) for p in self.state["ports"]])
+        return json.loads(json.dumps(st))
 
     def changes(self, since, host, wait):
         deadline = time.monotonic() + min(wait, 1.0)

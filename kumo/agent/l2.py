@@ -88,13 +88,17 @@ class LinuxBridgeDriver(Driver):
     # -- the contract --------------------------------------------------------------
     def configurations(self) -> dict:
         try:
-            devices = sum(1 for lk in links.list_links(self.ns)
+            devices = sum(1 for lk in links.scan_links(self.ns).values()
                           if lk.name.startswith(names.TAP) and lk.master is not None)
         except Exception:  # noqa: BLE001 - a heartbeat never fails on this
             devices = 0
         return {"bridge_mappings": dict(self.bridge_mappings),
                 "tunneling_ip": self.local_ip, "tunnel_types": ["vxlan"],
                 "l2_population": True, "devices": devices}
+
+    #: A batch with more ports than this reads every link of the namespace in one dump
+    #: (:func:`~kumo.agent.dataplane.links.scan_links`) instead of one request per tap.
+    SCAN_OVER = 8
 
     def reconcile(self, desired: dict, revision: int) -> Report | None:
         result = self.reconcile_many([desired], revision)[(desired["kind"], desired["id"])]
@@ -107,8 +111,8 @@ class LinuxBridgeDriver(Driver):
         the batch needs) is synced at most once per batch: fully for a network key
         (bridge, VXLAN device, L2 population) or when it was not realized from this
         very network object, else only checked (its bridge and VXLAN device present).
-        Each link is read by name (one request; a dump of thousands of taps costs
-        seconds) at most once per batch, and a tap is changed in one request. A network
+        Links are read once per batch: in one dump when it has more than
+        :attr:`SCAN_OVER` ports, else by name, and a tap is changed in one request. A network
         failing fails its keys and the keys of its ports in the batch, nothing else."""
         out: dict = {}
         if not batch:
@@ -117,11 +121,13 @@ class LinuxBridgeDriver(Driver):
         idx = snapindex.of(state)
         ports = [d for d in batch if d["kind"] == "ports"]
         seen: dict[str, object] = {}
+        if len(ports) > self.SCAN_OVER:
+            seen.update(links.scan_links(self.ns))
 
         def link(name: str):
             if name not in seen:
                 seen[name] = links.get_link(self.ns, name)
-            return seen[name]
+            return seen.get(name)
 
         synced: dict[str, Exception | None] = {}
         bridges: dict[str, object] = {}
@@ -185,7 +191,7 @@ class LinuxBridgeDriver(Driver):
                 wanted_bridges.add(self._bridge_name(net))
                 if net.get("network_type") == "vxlan" and net.get("segmentation_id"):
                     wanted_vxlans.add(names.vxlan(net["segmentation_id"]))
-        for lk in links.list_links(self.ns):
+        for lk in links.scan_links(self.ns).values():
             if not names.is_ours(lk.name):
                 continue
             if lk.name.startswith(names.VXLAN) and lk.name not in wanted_vxlans:
@@ -292,7 +298,7 @@ class LinuxBridgeDriver(Driver):
                 links.delete_link(self.ns, vx.name)
         br = links.get_link(self.ns, bridge)
         if br is not None and br.kind == "bridge":
-            for lk in links.list_links(self.ns):
+            for lk in links.scan_links(self.ns).values():
                 if lk.master == br.index and lk.name.startswith(names.VXLAN):
                     links.delete_link(self.ns, lk.name)
             links.delete_link(self.ns, bridge)

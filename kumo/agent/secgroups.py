@@ -24,7 +24,8 @@ same snapshot find nothing to do.
 
 The driver reads the kernel (our tables) at its first use, after any failed
 transaction and in :meth:`FirewallDriver.cleanup_orphans` (every resync), and trusts
-its record of what it applied in between (transactions are all-or-nothing). Orphan
+its record of what it applied in between (transactions are all-or-nothing; orphan
+cleanup does not read again what was read in the last ``REREAD_S``, 30 s). Orphan
 cleanup then applies the same diff, which removes exactly our tables' chains, sets and
 elements that no desired port or group needs (and the tables when nothing is needed).
 
@@ -55,6 +56,7 @@ import ipaddress
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 from kumo.agent import sgmodel, snapindex
@@ -254,6 +256,10 @@ class FirewallDriver(Driver):
     #: tables' content (chain digests, rule counts, sets, maps).
     CHECK_S = 1.0
     VERIFY_EVERY = 30
+    #: Orphan cleanup reads our tables again unless they were read this recently
+    #: (seconds; at 3,000 ports a read takes seconds, and the first cleanup follows the
+    #: first reconcile's read at once).
+    REREAD_S = 30.0
 
     def __init__(self, host: str, settings=None, *, where: Host | None = None,
                  client=None, state_dir: str | None = None,
@@ -264,6 +270,7 @@ class FirewallDriver(Driver):
         self.ns = self.where.root
         self._lock = threading.Lock()
         self._actual: Actual | None = None
+        self._read_at = 0.0
         self._memo: tuple[object, Model] | None = None
         #: The model last applied (or found in place) and the record of the kernel it
         #: left: while both are current, a sync has nothing to diff.
@@ -303,8 +310,8 @@ class FirewallDriver(Driver):
 
     def cleanup_orphans(self, desired: dict) -> None:
         with self._lock:
-            self._actual = None
-            self._memo = None
+            if self._actual is None or time.monotonic() - self._read_at > self.REREAD_S:
+                self._actual = None  # read the kernel again (orphans, drift)
             self._sync(desired)
 
     # -- applying ------------------------------------------------------------------
@@ -321,6 +328,7 @@ class FirewallDriver(Driver):
         batch, which rebuilds)."""
         if self._actual is None:
             self._actual = read_actual(self.ns)
+            self._read_at = time.monotonic()
         actual = self._actual
         if self._memo is not None and (self._memo[0] is state or (
                 keys is not None and self._unchanged(keys, state, self._memo[0]))):
