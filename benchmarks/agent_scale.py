@@ -13,8 +13,8 @@ is a fresh JSON-decoded copy (as the client gets it), a status report changes th
 (its ``status``) and so appends a change, which wakes the agent's long poll, whose
 informer then re-reads the whole snapshot. A status call costs ``--report-ms`` (one at a
 time, as the controller's writer serializes them); with ``--batch-route`` the stub also
-offers ``report_port_statuses`` (one call for a list, ``--report-ms`` plus 2 % per item),
-the batched route being added by another change.
+offers ``report_port_statuses([{"id", "status"}, ...])`` (one call for a list,
+``--report-ms`` plus 2 % per item), the batched route being added by another change.
 
 Each port has its ``tap<port[:11]>`` device in the host's namespace before the agent
 starts (veth pairs, their peers in one namespace standing for the instances).
@@ -200,9 +200,9 @@ class Controller:
             time.sleep(self.report_s * (1 + 0.02 * len(statuses)))
             with self._cond:
                 self.calls += 1
-                for port_id, status in statuses:
+                for item in statuses:
                     try:
-                        self._set(port_id, status)
+                        self._set(item["id"], item["status"])
                     except Exception:  # noqa: BLE001 - a gone port is skipped
                         pass
                 self._cond.notify_all()

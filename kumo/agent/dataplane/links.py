@@ -19,6 +19,7 @@ from typing import Iterator
 from pyroute2.netlink.exceptions import NetlinkError
 
 from kumo.agent.dataplane import netns as _netns
+from kumo.agent.dataplane import rawnl
 from kumo.agent.dataplane.errors import KumoDataplaneError
 from kumo.agent.dataplane.netns import Netns
 
@@ -111,77 +112,12 @@ def list_links(ns: Netns) -> list[Link]:
 def scan_links(ns: Netns) -> dict[str, Link]:
     """``{name: Link}`` of every link in ``ns`` without VXLAN attributes or MAC (``vxlan``
     and ``mac`` None), for reading thousands of taps at once: one dump on a raw socket,
-    decoded with ``struct`` (pyroute2 takes about half a millisecond per link, so
-    :func:`list_links` of 3,000 taps costs seconds; this, tens of milliseconds)."""
-    import socket
-    import struct
-
-    def open_socket():
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        sock.bind((0, 0))
-        return sock
-
-    rtm_getlink, rtm_newlink, nlmsg_error, nlmsg_done = 18, 16, 2, 3
-    ifla_ifname, ifla_mtu, ifla_master, ifla_linkinfo, ifla_info_kind = 3, 4, 10, 18, 1
-    body = struct.pack("=BBHiII", socket.AF_UNSPEC, 0, 0, 0, 0, 0)
-    req = struct.pack("=LHHLL", 16 + len(body), rtm_getlink, 0x301, 1, 0) + body
-    try:
-        sock = _netns.call(ns, open_socket)
-    except OSError as e:
-        raise KumoDataplaneError(f"link dump (in {ns})", e.strerror or str(e),
-                                 e.errno or 0) from e
-    out: dict[str, Link] = {}
-    try:
-        sock.settimeout(10.0)
-        sock.send(req)
-        while True:
-            data = sock.recv(1 << 20)
-            if not data:
-                return out
-            off = 0
-            while off + 16 <= len(data):
-                length, mtype = struct.unpack_from("=LH", data, off)
-                end = off + length
-                if mtype == nlmsg_done:
-                    return out
-                if mtype == nlmsg_error:
-                    code = -struct.unpack_from("=i", data, off + 16)[0]
-                    if code:
-                        raise KumoDataplaneError(f"link dump (in {ns})",
-                                                 os.strerror(code), code)
-                    return out
-                if mtype == rtm_newlink:
-                    _, _, _, index, flags, _ = struct.unpack_from("=BBHiII", data, off + 16)
-                    name = kind = mtu = master = None
-                    a = off + 32
-                    while a + 4 <= end:
-                        alen, atype = struct.unpack_from("=HH", data, a)
-                        if alen < 4:
-                            break
-                        atype &= 0x3FFF
-                        if atype == ifla_ifname:
-                            name = data[a + 4:a + alen].split(b"\0", 1)[0].decode()
-                        elif atype == ifla_mtu:
-                            mtu = struct.unpack_from("=I", data, a + 4)[0]
-                        elif atype == ifla_master:
-                            master = struct.unpack_from("=I", data, a + 4)[0]
-                        elif atype == ifla_linkinfo:
-                            b = a + 4
-                            while b + 4 <= a + alen:
-                                blen, btype = struct.unpack_from("=HH", data, b)
-                                if blen < 4:
-                                    break
-                                if btype & 0x3FFF == ifla_info_kind:
-                                    kind = data[b + 4:b + blen].split(b"\0", 1)[0].decode()
-                                b += (blen + 3) & ~3
-                        a += (alen + 3) & ~3
-                    if name is not None:
-                        out[name] = Link(name=name, index=index, kind=kind, mtu=mtu,
-                                         mac=None, up=bool(flags & 1), master=master)
-                off += max(16, (length + 3) & ~3)
-    finally:
-        sock.close()
+    decoded with ``struct`` (:func:`kumo.agent.dataplane.rawnl.link_rows`; pyroute2
+    takes about half a millisecond per link, so :func:`list_links` of 3,000 taps costs
+    seconds; this, tens of milliseconds)."""
+    return {name: Link(name=name, index=index, kind=kind, mtu=mtu, mac=None, up=up,
+                       master=master)
+            for name, index, kind, mtu, up, master in rawnl.link_rows(ns)}
 
 
 def _adjust(ipr, idx: int, mtu: int | None, mac: str | None, up: bool | None) -> None:
@@ -529,87 +465,14 @@ def set_accept_ra(ns: Netns, dev: str, value: int) -> None:
 def list_fdb(ns: Netns, dev: str) -> list[tuple[str, str | None]]:
     """Static FDB entries of ``dev``: ``(mac, dst)`` pairs, ``dst`` the remote VTEP
     address for VXLAN entries (else None). Dynamic and local entries are left out.
-    The kernel is asked for ``dev``'s entries only (:func:`_dump_fdb`), so the cost
+    The kernel is asked for ``dev``'s entries only (:func:`~kumo.agent.dataplane.rawnl.dump_fdb`), so the cost
     does not grow with the other ports on the host."""
     with _ipr(ns, f"bridge fdb show dev {dev}") as ipr:
         idx = _need(ipr, ns, dev)
     return [(m.get_attr("NDA_LLADDR"), m.get_attr("NDA_DST"))
-            for m in _dump_fdb(ns, idx)
+            for m in rawnl.dump_fdb(ns, idx)
             if m["ifindex"] == idx and m["state"] & NUD_PERMANENT
             and m.get_attr("NDA_MASTER") is None]
-
-
-def _dump_fdb(ns: Netns, idx: int) -> list:
-    """``RTM_GETNEIGH`` dump of family ``AF_BRIDGE`` for the device ``idx`` only, as
-    ``bridge fdb show dev`` asks: an ``ifinfomsg`` header whose index the kernel takes
-    as the bridge port to dump (pyroute2 dumps every device's entries and filters
-    afterwards: thousands of taps' entries for one VXLAN device)."""
-    import socket
-    import struct
-    body = struct.pack("=BBHiII", socket.AF_BRIDGE, 0, 0, idx, 0, 0)
-    return _raw_dump(ns, "bridge fdb show", _RTM_GETNEIGH, body)
-
-
-def _dump_neigh(ns: Netns, idx: int, family: int) -> list:
-    """``RTM_GETNEIGH`` dump of ``family`` filtered by the kernel to device ``idx``
-    (an ``NDA_IFINDEX`` attribute, as ``ip neigh show dev`` asks)."""
-    import struct
-    body = struct.pack("=BBHiHBB", family, 0, 0, 0, 0, 0, 0)
-    body += struct.pack("=HHI", 8, 8, idx)  # NDA_IFINDEX
-    return _raw_dump(ns, "neigh show", _RTM_GETNEIGH, body)
-
-
-_RTM_GETNEIGH = 30
-
-
-def _raw_dump(ns: Netns, what: str, msg_type: int, body: bytes) -> list:
-    """One netlink dump request ``msg_type`` with ``body`` on a raw socket opened in
-    ``ns``; the answer parsed by pyroute2's marshal (only the messages, not the
-    ``DONE``). Raises :class:`KumoDataplaneError` on a netlink error."""
-    import socket
-    import struct
-
-    from pyroute2.netlink.rtnl.marshal import MarshalRtnl
-
-    def open_socket():
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-        sock.bind((0, 0))
-        return sock
-
-    nlmsg_error, nlmsg_done = 2, 3
-    flags = 0x1 | 0x300  # NLM_F_REQUEST | NLM_F_DUMP
-    req = struct.pack("=LHHLL", 16 + len(body), msg_type, flags, 1, 0) + body
-    try:
-        sock = _netns.call(ns, open_socket)
-    except OSError as e:
-        raise KumoDataplaneError(f"{what} (in {ns})", e.strerror or str(e),
-                                 e.errno or 0) from e
-    out: list = []
-    marshal = MarshalRtnl()
-    try:
-        sock.settimeout(10.0)
-        sock.send(req)
-        while True:
-            data = sock.recv(1 << 20)
-            done = not data
-            offset = 0
-            while offset + 16 <= len(data):
-                length, mtype = struct.unpack_from("=LH", data, offset)
-                if mtype == nlmsg_done:
-                    done = True
-                elif mtype == nlmsg_error:
-                    code = -struct.unpack_from("=i", data, offset + 16)[0]
-                    if code:
-                        raise KumoDataplaneError(f"{what} (in {ns})", os.strerror(code),
-                                                 code)
-                    done = True
-                offset += max(16, (length + 3) & ~3)
-            out += [m for m in marshal.parse(data)
-                    if m.get("event") not in ("NLMSG_DONE", "NLMSG_ERROR")]
-            if done:
-                return out
-    finally:
-        sock.close()
 
 
 def ensure_fdb_flood(ns: Netns, dev: str, remote: str) -> None:
@@ -685,7 +548,7 @@ def list_neigh(ns: Netns, dev: str) -> list[tuple[str, str | None]]:
         idx = _need(ipr, ns, dev)
     return [(m.get_attr("NDA_DST"), m.get_attr("NDA_LLADDR"))
             for fam in (socket.AF_INET, socket.AF_INET6)
-            for m in _dump_neigh(ns, idx, fam)
+            for m in rawnl.dump_neigh(ns, idx, fam)
             if m["ifindex"] == idx and m["state"] & NUD_PERMANENT]
 
 
