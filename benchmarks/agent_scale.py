@@ -33,12 +33,15 @@ Measured:
 Namespaces only, bounded waits, everything removed at the end, pass or fail. Root needed.
 
     python benchmarks/agent_scale.py [--ports 3000] [--networks 100] [--groups 10]
-        [--workers 4] [--report-ms 2] [--batch-route] [--new 5] [--profile FILE]
+        [--workers 4] [--report-ms 2] [--batch-route] [--new 5]
+
+To see where the time goes, run it under py-spy (in a throwaway venv:
+``python3 -m venv /tmp/pyspy && /tmp/pyspy/bin/pip install py-spy``), e.g.
+``py-spy record --idle -f raw -o prof.txt -- python benchmarks/agent_scale.py``.
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import statistics
@@ -283,12 +286,6 @@ def run(args) -> dict[str, float]:
 
         # 1. cold restart
         agent = make_agent(ctl, host, args.workers)
-        prof = None
-        if args.profile:
-            import yappi
-            yappi.set_clock_type("wall")
-            yappi.start()
-            prof = yappi
         t0 = time.monotonic()
         agent.start()
         out["cold: all ports ACTIVE"] = _until(lambda: len(ctl.active) >= n, bound,
@@ -298,15 +295,6 @@ def run(args) -> dict[str, float]:
         out["cold: agent idle (realized)"] = time.monotonic() - t0
         out["cold: status calls"] = ctl.calls
         out["cold: snapshots read"] = ctl.snapshots
-        if prof is not None:
-            prof.stop()
-            stats = prof.get_func_stats()
-            stats.sort("tsub")
-            with open(args.profile, "w") as f:
-                stats.print_all(out=f, columns={0: ("name", 90), 1: ("ncall", 10),
-                                                2: ("tsub", 8), 3: ("ttot", 8),
-                                                4: ("tavg", 8)})
-            prof.clear_stats()
         check_kernel(host, ctl.state)
         agent.stop()
 
@@ -353,7 +341,6 @@ def main() -> None:
                     help="the controller offers the batched status route")
     ap.add_argument("--new", type=int, default=5, help="new ports to time")
     ap.add_argument("--bound", type=float, default=600.0, help="give up after (s)")
-    ap.add_argument("--profile", help="write a yappi profile of the cold restart here")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("agent_scale benchmark: needs root (namespaces, nftables)")
