@@ -16,6 +16,12 @@ Data flow::
 - **One queue per object.** :class:`WorkQueue` never hands the same key to two workers
   at once (a key added while in flight is processed again after), and different keys
   run in parallel on ``workers`` threads.
+- **Batches.** A worker takes every queued key at once (up to ``batch``, 256), reads
+  the snapshot once and gives each driver its keys in one
+  :meth:`Driver.reconcile_many` call, which answers per key; so a driver shares work
+  across them (one kernel listing, one nft transaction, each network once) and a key
+  failing fails only itself. The statuses of a batch go north in one call of the
+  client's ``report_statuses`` (the controller's batched route; else one call each).
 - **Failures are per driver.** Each driver's part of a key is reconciled on its own:
   one driver raising loses only its own report (the others' port statuses still go
   north). A failed (key, driver) is retried with exponential backoff and jitter
@@ -41,130 +47,21 @@ Data flow::
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import logging
 import random
 import signal
 import threading
 import time
-from collections import deque
 
 from kumo.agent import client as api
 from kumo.agent.dataplane.errors import is_permanent
 from kumo.agent.drivers import Driver, FakeDriver, Report, build, register_driver
 from kumo.agent.watch import Informer, Key
+from kumo.agent.workqueue import SharedExclusive, WorkQueue
 
 __all__ = ["Agent", "Driver", "FakeDriver", "Report", "WorkQueue", "build",
            "register_driver"]
 LOG = logging.getLogger(__name__)
-
-
-class WorkQueue:
-    """A de-duplicating queue of keys (Kubernetes' workqueue): a key is queued at most
-    once, never handed out while in flight (:meth:`get` ... :meth:`done`), re-queued
-    after :meth:`done` when added meanwhile, and :meth:`add_after` delays it."""
-
-    def __init__(self):
-        self._cond = threading.Condition()
-        self._queue: deque[Key] = deque()
-        self._queued: set[Key] = set()
-        self._active: set[Key] = set()
-        self._dirty: set[Key] = set()
-        self._delayed: list[tuple[float, int, Key]] = []
-        self._seq = 0
-        self._shutdown = False
-
-    def add(self, key: Key) -> None:
-        with self._cond:
-            self._add(key)
-
-    def _add(self, key: Key) -> None:
-        if self._shutdown:
-            return
-        if key in self._active:
-            self._dirty.add(key)
-        elif key not in self._queued:
-            self._queue.append(key)
-            self._queued.add(key)
-            self._cond.notify()
-
-    def add_after(self, key: Key, delay_s: float) -> None:
-        with self._cond:
-            self._seq += 1
-            heapq.heappush(self._delayed, (time.monotonic() + delay_s, self._seq, key))
-            self._cond.notify_all()
-
-    def get(self) -> Key | None:
-        """The next key (blocking); None after :meth:`shutdown`."""
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                while self._delayed and self._delayed[0][0] <= now:
-                    self._add(heapq.heappop(self._delayed)[2])
-                if self._shutdown:
-                    return None
-                if self._queue:
-                    key = self._queue.popleft()
-                    self._queued.discard(key)
-                    self._active.add(key)
-                    return key
-                timeout = 1.0
-                if self._delayed:
-                    timeout = min(timeout, max(0.0, self._delayed[0][0] - now))
-                self._cond.wait(timeout)
-
-    def done(self, key: Key) -> None:
-        with self._cond:
-            self._active.discard(key)
-            if key in self._dirty:
-                self._dirty.discard(key)
-                self._add(key)
-            self._cond.notify_all()
-
-    def idle(self, delayed: bool = True) -> bool:
-        """Nothing queued, in flight or (unless ``delayed`` is false) waiting for a
-        retry."""
-        with self._cond:
-            return not (self._queue or self._active or self._dirty
-                        or (delayed and self._delayed))
-
-    def shutdown(self) -> None:
-        with self._cond:
-            self._shutdown = True
-            self._cond.notify_all()
-
-
-class _SharedExclusive:
-    """Reconciles hold it shared; orphan cleanup holds it exclusively."""
-
-    def __init__(self):
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-
-    def acquire_shared(self):
-        with self._cond:
-            while self._writer:
-                self._cond.wait()
-            self._readers += 1
-
-    def release_shared(self):
-        with self._cond:
-            self._readers -= 1
-            self._cond.notify_all()
-
-    def acquire_exclusive(self):
-        with self._cond:
-            while self._writer:
-                self._cond.wait()
-            self._writer = True
-            while self._readers:
-                self._cond.wait()
-
-    def release_exclusive(self):
-        with self._cond:
-            self._writer = False
-            self._cond.notify_all()
 
 
 @dataclasses.dataclass
@@ -228,7 +125,8 @@ class Loop:
 class Agent(Loop):
     """The agent of ``host``: watches the controller through ``client`` (a
     :class:`kumo.agent.client.ControllerClient` or anything with the same methods) and
-    drives ``drivers``. Times are in seconds."""
+    drives ``drivers``; each worker takes up to ``batch`` queued keys at once (default
+    :attr:`BATCH`). Times are in seconds."""
 
     BACKOFF_MIN_S = 0.5
     BACKOFF_MAX_S = 30.0
@@ -239,10 +137,15 @@ class Agent(Loop):
     ERRORS_SHOWN = 50
     #: Status reports per batch request (``POST /kumo/v1/ports/status``).
     STATUS_BATCH = 1000
+    #: Most keys a worker takes from the queue at once (one driver call for them all).
+    BATCH = 256
+    #: Status calls in flight at once when the controller has no batched route.
+    REPORT_THREADS = 8
 
     def __init__(self, client, host: str, drivers: list[Driver], workers: int = 4,
                  resync_s: float = 120.0, heartbeat_s: float = 30.0, wait_s: float = 20.0,
-                 clock=time.monotonic, jitter=lambda: random.uniform(0.8, 1.2)):
+                 clock=time.monotonic, jitter=lambda: random.uniform(0.8, 1.2),
+                 batch: int | None = None):
         if not drivers:
             raise ValueError("an agent needs at least one driver")
         self.client = client
@@ -261,13 +164,14 @@ class Agent(Loop):
         self.failures: dict[Key, dict[str, Failure]] = {}
         self._sent: dict[tuple[str, str], tuple[str, object]] = {}
         self._lock = threading.Lock()
-        self._cleanup_lock = _SharedExclusive()
+        self._cleanup_lock = SharedExclusive()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._cleanup_due = False
         self._beat_due = False
         self._started_types: set[str] = set()
         self._threads: list[threading.Thread] = []
+        self.batch = max(1, batch if batch is not None else self.BATCH)
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
@@ -317,54 +221,79 @@ class Agent(Loop):
     # -- workers -----------------------------------------------------------------
     def _work(self) -> None:
         while True:
-            key = self.queue.get()
-            if key is None:
+            keys = self.queue.get_batch(self.batch)
+            if keys is None:
                 return
             try:
-                self.process(key)
+                self.process_batch(keys)
+            except Exception:  # noqa: BLE001 - a worker never dies
+                LOG.exception("%s: processing %d keys failed", self.host, len(keys))
             finally:
-                self.queue.done(key)
+                for key in keys:
+                    self.queue.done(key)
                 self._check_realized()
 
     def process(self, key: Key) -> bool:
-        """Reconcile ``key`` with every driver that handles its kind (each on its own:
-        one raising does not lose the others' reports), report the combined statuses,
-        and schedule a retry for the drivers that failed. A driver still backing off
-        from a failure on the same desired object is skipped. Returns True when every
-        driver succeeded."""
-        kind, obj_id = key
-        drivers = [d for d in self.drivers if d.kinds is None or kind in d.kinds]
-        if not drivers:
-            return True
-        report = Report()
-        ok = True
+        """Reconcile ``key`` (see :meth:`process_batch`); True when every driver
+        succeeded."""
+        return self.process_batch([key])[key]
+
+    def process_batch(self, keys: list[Key]) -> dict[Key, bool]:
+        """Reconcile ``keys`` (distinct) against one snapshot: each driver gets, in one
+        :meth:`Driver.reconcile_many` call, the keys of the kinds it handles, and
+        answers per key, so one key failing (or one driver raising) loses nothing of
+        the others. Reports the combined statuses (one batch of status calls) and
+        schedules a retry for each (key, driver) that failed. A driver still backing off
+        from a failure on the same desired object is not given that key. Returns
+        ``{key: every driver succeeded}``."""
+        ok = {key: True for key in keys}
+        reports = {key: Report() for key in keys}
         self._cleanup_lock.acquire_shared()
         try:
             state = self.informer.snapshot()
-            obj = self.informer.get(key)
-            desired = {"kind": kind, "id": obj_id, "object": obj, "state": state}
             revision = int(state.get("revision", 0))
+            objs = {key: self.informer.get(key) for key in keys}
             with self._lock:
-                failed = dict(self.failures.get(key, {}))
-            for d in drivers:
-                f = failed.get(d.name)
-                if f is not None and f.obj == obj and self._clock() < f.retry_at:
-                    ok = False  # backing off; its retry is already scheduled
+                failed = {key: dict(self.failures.get(key, {})) for key in keys}
+            now = self._clock()
+            for d in self.drivers:
+                batch, prev = [], {}
+                for key in keys:
+                    if d.kinds is not None and key[0] not in d.kinds:
+                        continue
+                    f = failed[key].get(d.name)
+                    if f is not None and f.obj == objs[key] and now < f.retry_at:
+                        ok[key] = False  # backing off; its retry is already scheduled
+                        continue
+                    prev[key] = f
+                    batch.append({"kind": key[0], "id": key[1], "object": objs[key],
+                                  "state": state})
+                if not batch:
                     continue
                 try:
-                    report.merge(d.reconcile(desired, revision))
-                except Exception as e:  # noqa: BLE001 - one driver's failure is its own
-                    ok = False
-                    self._failed(key, d.name, e, obj, f if f and f.obj == obj else None)
-                else:
+                    results = d.reconcile_many(batch, revision)
+                except Exception as e:  # noqa: BLE001 - the whole batch failed
+                    results = {key: e for key in prev}
+                for key, f in prev.items():
+                    result = results.get(key)
+                    if isinstance(result, Exception):
+                        ok[key] = False
+                        self._failed(key, d.name, result, objs[key],
+                                     f if f and f.obj == objs[key] else None)
+                        continue
+                    reports[key].merge(result)
                     if f is not None:
                         self._recovered(key, d.name)
         finally:
             self._cleanup_lock.release_shared()
+        report = Report()
         with self._lock:
-            for f in self.failures.get(key, {}).values():
-                if f.permanent:
-                    report.merge(Report(ports={p: "ERROR" for p in f.ports}))
+            for key in keys:
+                for f in self.failures.get(key, {}).values():
+                    if f.permanent:
+                        reports[key].merge(Report(ports={p: "ERROR" for p in f.ports}))
+        for r in reports.values():
+            report.merge(r)
         self._report(report)
         return ok
 

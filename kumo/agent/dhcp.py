@@ -56,6 +56,7 @@ import uuid
 from typing import Protocol
 
 from kumo.agent import client as api
+from kumo.agent import snapindex
 from kumo.agent.dataplane import dnsmasq, errors, links, names, netns
 from kumo.agent.dataplane.netns import Host, Netns
 from kumo.agent.drivers import Driver, Report, register_driver
@@ -204,15 +205,14 @@ class DhcpDriver(Driver):
 
     def serves(self, net_id: str, state: dict) -> bool:
         """Whether this host serves DHCP on ``net_id`` in ``state`` (see the module)."""
-        net = _find(state, "networks", net_id)
+        idx = snapindex.of(state)
+        net = idx.get("networks", net_id)
         if net is None or not net.get("admin_state_up", True):
             return False
-        if not any(s["network_id"] == net_id and s.get("enable_dhcp")
-                   for s in state.get("subnets", [])):
+        if not any(s.get("enable_dhcp") for s in idx.subnets(net_id)):
             return False
-        return any(p.get("network_id") == net_id and p.get("binding:host_id") == self.host
-                   and not (p.get("device_owner") or "").startswith("network:")
-                   for p in state.get("ports", []))
+        return any(not (p.get("device_owner") or "").startswith("network:")
+                   for p in idx.host_ports(self.host, net_id))
 
     # -- one network ---------------------------------------------------------------
     def _lock(self, net_id: str) -> threading.Lock:
@@ -395,7 +395,4 @@ class DhcpDriver(Driver):
 
 
 def _find(state: dict, kind: str, obj_id: str) -> dict | None:
-    for item in state.get(kind, []):
-        if item.get("id") == obj_id:
-            return item
-    return None
+    return snapindex.of(state).get(kind, obj_id)

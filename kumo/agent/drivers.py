@@ -71,6 +71,9 @@ class Driver(abc.ABC):
       (:func:`kumo.agent.dataplane.errors.is_permanent`: raise
       :class:`~kumo.agent.dataplane.errors.PermanentError` when retrying cannot help),
       does not advance the realized revision.
+    - :meth:`reconcile_many` takes several keys of one snapshot at once and answers
+      per key (a report or the exception); the default calls :meth:`reconcile` for
+      each. Drivers override it to share work across a batch.
     - :meth:`cleanup_orphans` removes kernel objects that carry our names
       (``brq``/``tap``/``qdhcp-``/``qrouter-``...) but have no desired object, and only
       those. The agent calls it after the first list and on every full resync, while no
@@ -96,6 +99,25 @@ class Driver(abc.ABC):
         ``state`` the host's whole desired state (``{"revision", "networks", "subnets",
         "ports", "routers", "floatingips", "security_groups"}``, read-only) for lookups.
         ``revision`` is the snapshot's revision. Returns the statuses observed."""
+
+    def reconcile_many(self, batch: list[dict], revision: int
+                       ) -> dict[Key, "Report | None | Exception"]:
+        """Reconcile several keys of one snapshot at once: ``batch`` is a list of
+        :meth:`reconcile` arguments (distinct keys, the same ``state``). Returns, for
+        every key ``(kind, id)`` of the batch, its :class:`Report` (or None) or the
+        exception that kept it from being realized: one key failing must not fail the
+        others (the agent retries only the failed ones). The agent hands a driver every
+        key a worker took from the queue at once, so a driver can share work between
+        them (one kernel listing, one transaction, each network once). Default: calls
+        :meth:`reconcile` per key."""
+        out: dict[Key, Report | None | Exception] = {}
+        for desired in batch:
+            key = (desired["kind"], desired["id"])
+            try:
+                out[key] = self.reconcile(desired, revision)
+            except Exception as e:  # noqa: BLE001 - per key, reported to the agent
+                out[key] = e
+        return out
 
     @abc.abstractmethod
     def cleanup_orphans(self, desired: dict) -> None:

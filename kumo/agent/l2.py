@@ -34,10 +34,12 @@ optional: ``agent_tunneling_ip`` (this host's underlay address), ``agent_bridge_
 """
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import threading
 
+from kumo.agent import snapindex
 from kumo.agent.dataplane import links, names
 from kumo.agent.dataplane.netns import Host
 from kumo.agent.drivers import Driver, Report, register_driver
@@ -75,13 +77,18 @@ class LinuxBridgeDriver(Driver):
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._port_net: dict[str, str] = {}
+        #: network id -> the network object its last full sync realized.
+        self._realized: dict[str, dict] = {}
         #: tap name -> port id of the ports bound here, for :meth:`watch`.
         self._taps: dict[str, str] = {}
+        #: tap name -> (ifindex, master ifindex, MTU, up) as last wired, so the watch
+        #: ignores the link events of our own changes.
+        self._wired: dict[str, tuple] = {}
 
     # -- the contract --------------------------------------------------------------
     def configurations(self) -> dict:
         try:
-            devices = sum(1 for lk in links.list_links(self.ns)
+            devices = sum(1 for lk in links.scan_links(self.ns).values()
                           if lk.name.startswith(names.TAP) and lk.master is not None)
         except Exception:  # noqa: BLE001 - a heartbeat never fails on this
             devices = 0
@@ -89,28 +96,92 @@ class LinuxBridgeDriver(Driver):
                 "tunneling_ip": self.local_ip, "tunnel_types": ["vxlan"],
                 "l2_population": True, "devices": devices}
 
+    #: A batch with more ports than this reads every link of the namespace in one dump
+    #: (:func:`~kumo.agent.dataplane.links.scan_links`) instead of one request per tap.
+    SCAN_OVER = 8
+
     def reconcile(self, desired: dict, revision: int) -> Report | None:
-        state = desired["state"]
-        obj = desired["object"]
-        if desired["kind"] == "networks":
-            self._sync_network(obj, desired["id"], state)
-            return None
-        # ports
-        port_id = desired["id"]
-        if obj is None or obj.get("binding:host_id") != self.host:
-            self._taps.pop(names.tap(port_id), None)
-            net_id = self._port_net.pop(port_id, None)
-            if net_id is not None:
-                self._sync_network(_find(state, "networks", net_id), net_id, state)
-            return None
-        net_id = obj["network_id"]
-        self._port_net[port_id] = net_id
-        self._taps[names.tap(port_id)] = port_id
-        net = _find(state, "networks", net_id)
-        self._sync_network(net, net_id, state)
-        if net is None:
-            return Report(ports={port_id: "DOWN"})
-        return Report(ports={port_id: self._sync_port(obj, net)})
+        result = self.reconcile_many([desired], revision)[(desired["kind"], desired["id"])]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def reconcile_many(self, batch: list[dict], revision: int) -> dict:
+        """Networks and ports of one snapshot. Each network a key names (or a port of
+        the batch needs) is synced at most once per batch: fully for a network key
+        (bridge, VXLAN device, L2 population) or when it was not realized from this
+        very network object, else only checked (its bridge and VXLAN device present).
+        Links are read once per batch: in one dump when it has more than
+        :attr:`SCAN_OVER` ports, else by name, and a tap is changed in one request. A network
+        failing fails its keys and the keys of its ports in the batch, nothing else."""
+        out: dict = {}
+        if not batch:
+            return out
+        state = batch[0]["state"]
+        idx = snapindex.of(state)
+        ports = [d for d in batch if d["kind"] == "ports"]
+        seen: dict[str, object] = {}
+        if len(ports) > self.SCAN_OVER:
+            seen.update(links.scan_links(self.ns))
+
+        def link(name: str):
+            if name not in seen:
+                seen[name] = links.get_link(self.ns, name)
+            return seen.get(name)
+
+        synced: dict[str, Exception | None] = {}
+        bridges: dict[str, object] = {}
+
+        def sync_net(net_id: str, full: bool) -> None:
+            if net_id not in synced:
+                net = idx.get("networks", net_id)
+                try:
+                    if full or not self._fresh(net_id, net, link):
+                        self._sync_network(net, net_id, state)
+                    synced[net_id] = None
+                except Exception as e:  # noqa: BLE001 - fails the keys that need it
+                    synced[net_id] = e
+            if synced[net_id] is not None:
+                raise synced[net_id]
+
+        def bridge_of(net: dict):
+            name = self._bridge_name(net)
+            if name not in bridges:  # after the sync: the bridge may be new
+                bridges[name] = links.get_link(self.ns, name)
+            return bridges[name]
+
+        for d in batch:
+            if d["kind"] == "networks":
+                try:
+                    sync_net(d["id"], full=True)
+                    out[("networks", d["id"])] = None
+                except Exception as e:  # noqa: BLE001
+                    out[("networks", d["id"])] = e
+        for d in ports:
+            port_id, obj = d["id"], d["object"]
+            key = ("ports", port_id)
+            try:
+                if obj is None or obj.get("binding:host_id") != self.host:
+                    self._taps.pop(names.tap(port_id), None)
+                    self._wired.pop(names.tap(port_id), None)
+                    net_id = self._port_net.pop(port_id, None)
+                    if net_id is not None:
+                        sync_net(net_id, full=True)
+                    out[key] = None
+                    continue
+                net_id = obj["network_id"]
+                self._port_net[port_id] = net_id
+                self._taps[names.tap(port_id)] = port_id
+                net = idx.get("networks", net_id)
+                sync_net(net_id, full=False)
+                if net is None:
+                    out[key] = Report(ports={port_id: "DOWN"})
+                    continue
+                out[key] = Report(ports={port_id: self._sync_port(obj, net, link,
+                                                                 bridge_of(net))})
+            except Exception as e:  # noqa: BLE001 - this port only
+                out[key] = e
+        return out
 
     def cleanup_orphans(self, desired: dict) -> None:
         wanted_bridges: set[str] = set()
@@ -120,7 +191,7 @@ class LinuxBridgeDriver(Driver):
                 wanted_bridges.add(self._bridge_name(net))
                 if net.get("network_type") == "vxlan" and net.get("segmentation_id"):
                     wanted_vxlans.add(names.vxlan(net["segmentation_id"]))
-        for lk in links.list_links(self.ns):
+        for lk in links.scan_links(self.ns).values():
             if not names.is_ours(lk.name):
                 continue
             if lk.name.startswith(names.VXLAN) and lk.name not in wanted_vxlans:
@@ -135,11 +206,28 @@ class LinuxBridgeDriver(Driver):
         """Requeue a port the moment its ``tap`` device appears or goes (netlink link
         events in the host's namespace), so plugging an instance makes its port
         ACTIVE without waiting for a resync."""
-        def on_link(name: str, appeared: bool) -> None:
+        def on_link(name: str, appeared: bool, link) -> None:
             port_id = self._taps.get(name)
-            if port_id is not None:
-                requeue(("ports", port_id))
-        links.watch_links(self.ns, on_link, stop)
+            if port_id is None:
+                return
+            if not appeared:
+                self._wired.pop(name, None)
+            elif link is not None and self._wired.get(name) == (link.index, link.master,
+                                                                 link.mtu, link.up):
+                return  # as wired (our own change coming back): nothing to do
+            requeue(("ports", port_id))
+        while not stop.is_set():
+            try:
+                links.watch_links(self.ns, on_link, stop, details=True)
+            except OSError as e:
+                if e.errno != errno.ENOBUFS:
+                    raise
+                # events were lost (thousands of taps changing at once): look again
+                # at every port bound here
+                LOG.warning("%s: link events lost (%s); requeueing %d ports", self.host,
+                            e, len(self._taps))
+                for port_id in list(self._taps.values()):
+                    requeue(("ports", port_id))
 
     # -- networks ------------------------------------------------------------------
     def _lock(self, net_id: str) -> threading.Lock:
@@ -147,8 +235,20 @@ class LinuxBridgeDriver(Driver):
             return self._locks.setdefault(net_id, threading.Lock())
 
     def _needed(self, net_id: str, state: dict) -> bool:
-        return any(p.get("network_id") == net_id and p.get("binding:host_id") == self.host
-                   for p in state.get("ports", []))
+        return bool(snapindex.of(state).host_ports(self.host, net_id))
+
+    def _fresh(self, net_id: str, net: dict | None, link) -> bool:
+        """Whether ``net`` is what the last full sync of ``net_id`` realized and its
+        bridge (and VXLAN device) are still there (``link(name)`` reads a link)."""
+        if net is None or self._realized.get(net_id) != net:
+            return False
+        br = link(self._bridge_name(net))
+        if br is None:
+            return False
+        if net.get("network_type") == "vxlan" and net.get("segmentation_id"):
+            vx = link(names.vxlan(int(net["segmentation_id"])))
+            return vx is not None and vx.master == br.index
+        return True
 
     def _bridge_name(self, net: dict) -> str:
         if net.get("network_type") == "flat":
@@ -160,6 +260,7 @@ class LinuxBridgeDriver(Driver):
     def _sync_network(self, net: dict | None, net_id: str, state: dict) -> None:
         """Make the network's bridge, VXLAN device and L2 population match."""
         with self._lock(net_id):
+            self._realized.pop(net_id, None)
             if net is None or not self._needed(net_id, state):
                 self._remove_network(net_id, net)
                 return
@@ -185,6 +286,7 @@ class LinuxBridgeDriver(Driver):
             elif net.get("network_type") == "flat" and not mapped:
                 LOG.warning("%s: flat network %s: physical network %r has no bridge "
                             "mapping", self.host, net_id, net.get("physical_network"))
+            self._realized[net_id] = net
 
     def _remove_network(self, net_id: str, net: dict | None) -> None:
         bridge = names.bridge(net_id)
@@ -196,7 +298,7 @@ class LinuxBridgeDriver(Driver):
                 links.delete_link(self.ns, vx.name)
         br = links.get_link(self.ns, bridge)
         if br is not None and br.kind == "bridge":
-            for lk in links.list_links(self.ns):
+            for lk in links.scan_links(self.ns).values():
                 if lk.master == br.index and lk.name.startswith(names.VXLAN):
                     links.delete_link(self.ns, lk.name)
             links.delete_link(self.ns, bridge)
@@ -231,28 +333,25 @@ class LinuxBridgeDriver(Driver):
                 links.ensure_neigh(self.ns, dev, ip, mac)
 
     # -- ports ---------------------------------------------------------------------
-    def _sync_port(self, port: dict, net: dict) -> str:
-        """Wire the port's tap into its bridge; its status (``ACTIVE``/``DOWN``)."""
+    def _sync_port(self, port: dict, net: dict, link, bridge) -> str:
+        """Wire the port's tap into its network's ``bridge`` (a Link or None; ``link``
+        reads the tap); its status (``ACTIVE``/``DOWN``)."""
         tap = names.tap(port["id"])
-        cur = links.get_link(self.ns, tap)
+        cur = link(tap)
         if cur is None:
             return "DOWN"
-        bridge = links.get_link(self.ns, self._bridge_name(net))
         if bridge is None:
             return "DOWN"
-        if cur.master != bridge.index:
-            links.set_master(self.ns, tap, bridge.name)
-        mtu = net.get("mtu")
-        if mtu and cur.mtu != mtu:
-            links.set_mtu(self.ns, tap, mtu)
+        mtu = net.get("mtu") or None
         up = bool(port.get("admin_state_up", True))
-        if cur.up != up:
-            (links.set_up if up else links.set_down)(self.ns, tap)
+        want = (cur.index, bridge.index, mtu or cur.mtu, up)
+        if (cur.master, cur.mtu, cur.up) != want[1:]:
+            self._wired.pop(tap, None)
+            links.set_link(self.ns, tap, index=cur.index,
+                           master_index=bridge.index if cur.master != bridge.index else None,
+                           mtu=mtu if mtu and cur.mtu != mtu else None,
+                           up=up if cur.up != up else None)
+        self._wired[tap] = want
         return "ACTIVE" if up else "DOWN"
 
 
-def _find(state: dict, kind: str, obj_id: str) -> dict | None:
-    for item in state.get(kind, []):
-        if item.get("id") == obj_id:
-            return item
-    return None

@@ -24,7 +24,8 @@ same snapshot find nothing to do.
 
 The driver reads the kernel (our tables) at its first use, after any failed
 transaction and in :meth:`FirewallDriver.cleanup_orphans` (every resync), and trusts
-its record of what it applied in between (transactions are all-or-nothing). Orphan
+its record of what it applied in between (transactions are all-or-nothing; orphan
+cleanup does not read again what was read in the last ``REREAD_S``, 30 s). Orphan
 cleanup then applies the same diff, which removes exactly our tables' chains, sets and
 elements that no desired port or group needs (and the tables when nothing is needed).
 
@@ -55,9 +56,10 @@ import ipaddress
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
-from kumo.agent import sgmodel
+from kumo.agent import sgmodel, snapindex
 from kumo.agent.dataplane import links, netns, nft
 from kumo.agent.dataplane.errors import KumoDataplaneError
 from kumo.agent.dataplane.netns import Host
@@ -254,6 +256,10 @@ class FirewallDriver(Driver):
     #: tables' content (chain digests, rule counts, sets, maps).
     CHECK_S = 1.0
     VERIFY_EVERY = 30
+    #: Orphan cleanup reads our tables again unless they were read this recently
+    #: (seconds; at 3,000 ports a read takes seconds, and the first cleanup follows the
+    #: first reconcile's read at once).
+    REREAD_S = 30.0
 
     def __init__(self, host: str, settings=None, *, where: Host | None = None,
                  client=None, state_dir: str | None = None,
@@ -264,7 +270,12 @@ class FirewallDriver(Driver):
         self.ns = self.where.root
         self._lock = threading.Lock()
         self._actual: Actual | None = None
+        self._read_at = 0.0
         self._memo: tuple[object, Model] | None = None
+        #: The model last applied (or found in place) and the record of the kernel it
+        #: left: while both are current, a sync has nothing to diff.
+        self._applied: Model | None = None
+        self._applied_to: Actual | None = None
         self._chain_memo: dict = {}
         self._host_ready = False
         #: A key whose reconcile re-syncs the firewall (a filtered port), for the watch.
@@ -284,10 +295,23 @@ class FirewallDriver(Driver):
         self.sync(desired["state"])
         return None
 
+    def reconcile_many(self, batch: list[dict], revision: int) -> dict:
+        """The whole batch is one :meth:`sync` of its snapshot (one nft transaction for
+        every port and group of the host); its error, if any, is every key's."""
+        if not batch:
+            return {}
+        try:
+            with self._lock:
+                self._sync(batch[0]["state"], [(d["kind"], d["id"]) for d in batch])
+            result = None
+        except Exception as e:  # noqa: BLE001 - the agent records it per key
+            result = e
+        return {(d["kind"], d["id"]): result for d in batch}
+
     def cleanup_orphans(self, desired: dict) -> None:
         with self._lock:
-            self._actual = None
-            self._memo = None
+            if self._actual is None or time.monotonic() - self._read_at > self.REREAD_S:
+                self._actual = None  # read the kernel again (orphans, drift)
             self._sync(desired)
 
     # -- applying ------------------------------------------------------------------
@@ -297,11 +321,17 @@ class FirewallDriver(Driver):
         with self._lock:
             return self._sync(state)
 
-    def _sync(self, state: dict) -> int:
+    def _sync(self, state: dict, keys: list | None = None) -> int:
+        """``keys``: the keys this sync is for (a batch); when none of them changed
+        anything the model depends on since the snapshot the model was built from,
+        that model is reused instead of being rebuilt (a changed key is always in some
+        batch, which rebuilds)."""
         if self._actual is None:
             self._actual = read_actual(self.ns)
+            self._read_at = time.monotonic()
         actual = self._actual
-        if self._memo is not None and self._memo[0] is state:
+        if self._memo is not None and (self._memo[0] is state or (
+                keys is not None and self._unchanged(keys, state, self._memo[0]))):
             want = self._memo[1]
         else:
             want = sgmodel.build(state, self.host, actual.marks, actual.zones,
@@ -309,8 +339,11 @@ class FirewallDriver(Driver):
             self._memo = (state, want)
             self._requeue_key = next((("ports", p["id"]) for p in state.get("ports", [])
                                       if sgmodel.filtered(p, self.host)), None)
+        if self._applied is want and self._applied_to is actual:
+            return 0  # this very model was applied (or found in place) since the read
         cmds = plan(actual, want)
         if not cmds:
+            self._applied, self._applied_to = want, actual
             return 0
         if not want.empty():
             self._prepare_host()
@@ -321,10 +354,27 @@ class FirewallDriver(Driver):
             self._memo = None
             raise
         self._actual = Actual.of(want)
+        self._applied, self._applied_to = want, self._actual
         self.transactions += 1
         self.commands += len(cmds)
         LOG.debug("%s: firewall: %d nft commands applied", self.host, len(cmds))
         return len(cmds)
+
+    def _unchanged(self, keys: list, state: dict, built: dict) -> bool:
+        """Whether the objects at ``keys`` are, for the model, the same in ``state`` as
+        in ``built`` (the snapshot the current model was built from): ports compared
+        on the fields the model reads (not ``status``, whose reports change every port
+        once), security groups whole; networks do not enter the model."""
+        now, then = snapindex.of(state), snapindex.of(built)
+        for kind, obj_id in keys:
+            if kind == "networks":
+                continue
+            a, b = now.get(kind, obj_id), then.get(kind, obj_id)
+            if kind == "ports":
+                a, b = _port_view(a), _port_view(b)
+            if a != b:
+                return False
+        return True
 
     def _prepare_host(self) -> None:
         """br_netfilter loaded and bridged IPv4/IPv6 sent through the inet hooks in the
@@ -407,6 +457,15 @@ class FirewallDriver(Driver):
             self._actual = fixed
             self._handles = None
         return key
+
+
+#: The port fields :func:`kumo.agent.sgmodel.build` reads.
+PORT_FIELDS = ("binding:host_id", "port_security_enabled", "device_owner", "network_id",
+               "mac_address", "fixed_ips", "allowed_address_pairs", "security_groups")
+
+
+def _port_view(port: dict | None) -> tuple | None:
+    return None if port is None else tuple(port.get(f) for f in PORT_FIELDS)
 
 
 def _without(act: Actual, fams) -> Actual:

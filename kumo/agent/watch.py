@@ -20,7 +20,9 @@ collection in :data:`KINDS`, re-reads the whole snapshot instead. Batches coales
 under load, since a long poll returns every change since the last seen revision at
 once. Objects are compared to the cached ones, so only really changed keys reach the
 reconcile queues; the periodic relist (:meth:`Informer.request_relist`) corrects
-anything missed.
+anything missed. A whole re-read waits until as long after the previous one as
+that one took (at most ``coalesce_max_s``), so changes arriving while a big snapshot
+is read are taken together instead of one read each.
 
 Waits are bounded everywhere: the long poll asks for at most ``wait_s`` seconds, errors
 back off exponentially from ``backoff_min_s`` to ``backoff_max_s`` (reset after a
@@ -31,6 +33,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 
 from kumo.agent import client as api
@@ -101,6 +104,10 @@ class Informer:
         self._stop = threading.Event()
         self._relist = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Longest pause before a re-read (see :meth:`watch_once`), seconds.
+        self.coalesce_max_s = 1.0
+        self._last_read_end = 0.0
+        self._last_read_s = 0.0
 
     # -- the cache ---------------------------------------------------------------
     def get(self, key: Key) -> dict | None:
@@ -199,7 +206,16 @@ class Informer:
             return False
         keys = _keys(body["changes"])
         if keys is None or not hasattr(self.client, "fetch"):
+            # coalesce: re-read no sooner than one read's duration after the last one
+            # ended, so a host whose snapshot takes long to read (thousands of ports)
+            # spends at most half its time reading while changes keep coming
+            pause = self._last_read_end + self._last_read_s - time.monotonic()
+            if pause > 0 and self._stop.wait(min(pause, self.coalesce_max_s)):
+                return False
+            started = time.monotonic()
             changed = self._replace(self.client.snapshot(self.host))
+            self._last_read_end = time.monotonic()
+            self._last_read_s = self._last_read_end - started
         else:
             got = self.client.fetch(self.host, keys)
             changed = self._apply(keys, got, int(body.get("revision", self.revision)))

@@ -201,3 +201,40 @@ def test_link_settings_addresses_routes_sysctls(scratch):
     assert links.delete_link(ns, "qr-test") is False
     assert links.get_link(peer, "qg-test") is None
     assert {lk.name for lk in links.list_links(ns)} == {"lo", "brqtest"}
+
+
+def test_scan_and_filtered_dumps_match_pyroute2(scratch):
+    """``scan_links`` (raw dump, struct-decoded) reads what ``list_links`` reads;
+    ``list_fdb``/``list_neigh`` (dumps the kernel filters to one device) give that
+    device's entries, not another's."""
+    ns, peer = scratch("a"), scratch("b")
+    links.ensure_bridge(ns, "brqscan", mtu=1450)
+    links.ensure_address(ns, "brqscan", "10.98.0.1/24")
+    links.ensure_veth(ns, "tapscan1", "eth0", peer, mtu=1450)
+    links.set_link(ns, "tapscan1", master="brqscan", mtu=1400, up=False)
+    links.ensure_veth(ns, "tapscan2", "eth1", peer)
+    for vni in (2001, 2002):
+        links.ensure_vxlan(ns, names.vxlan(vni), vni, "10.98.0.1", mtu=1450,
+                           master="brqscan" if vni == 2001 else None)
+    scanned = links.scan_links(ns)
+    full = {lk.name: lk for lk in links.list_links(ns)}
+    assert set(scanned) == set(full)
+    for name, lk in full.items():
+        got = scanned[name]
+        assert (got.index, got.kind, got.mtu, got.up, got.master) == \
+            (lk.index, lk.kind, lk.mtu, lk.up, lk.master), name
+    tap = scanned["tapscan1"]
+    assert (tap.master, tap.mtu, tap.up) == (scanned["brqscan"].index, 1400, False)
+    one, two = names.vxlan(2001), names.vxlan(2002)
+    links.ensure_fdb_flood(ns, one, "10.98.0.7")
+    links.ensure_fdb(ns, one, "fa:16:3e:00:00:07", "10.98.0.7")
+    links.ensure_fdb(ns, two, "fa:16:3e:00:00:08", "10.98.0.8")
+    links.ensure_neigh(ns, one, "10.97.0.7", "fa:16:3e:00:00:07")
+    links.ensure_neigh(ns, one, "fd00:97::7", "fa:16:3e:00:00:07")
+    links.ensure_neigh(ns, two, "10.97.0.8", "fa:16:3e:00:00:08")
+    assert sorted(links.list_fdb(ns, one)) == sorted(
+        [(links.ZERO_MAC, "10.98.0.7"), ("fa:16:3e:00:00:07", "10.98.0.7")])
+    assert links.list_fdb(ns, two) == [("fa:16:3e:00:00:08", "10.98.0.8")]
+    assert sorted(links.list_neigh(ns, one)) == [
+        ("10.97.0.7", "fa:16:3e:00:00:07"), ("fd00:97::7", "fa:16:3e:00:00:07")]
+    assert links.list_neigh(ns, two) == [("10.97.0.8", "fa:16:3e:00:00:08")]
