@@ -205,6 +205,10 @@ def test_local_hosts_include_the_machine_and_simulated_hosts(monkeypatch, tmp_pa
     fake = types.ModuleType("kumo.hosts")
     fake.load = lambda settings: [alive, gone]
     monkeypatch.setitem(sys.modules, "kumo.hosts", fake)
+    # `from kumo import hosts` reads the package attribute first (set once any test
+    # imported the real kumo.hosts)
+    import kumo
+    monkeypatch.setattr(kumo, "hosts", fake, raising=False)
     settings = SimpleNamespace(state_dir=str(tmp_path), agent_host="machine")
     where = tracer.local_hosts(settings)
     assert set(where) == {"machine", "h1"}

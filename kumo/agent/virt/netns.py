@@ -3,13 +3,13 @@
 - **Network**: the named network namespace ``<instance name>`` (``instance-0000000a``)
   in the host's run dir (``ip netns exec instance-0000000a ...`` works), lo up, and per
   port ``i`` a veth ``tap<port-id[:11]>`` (host root namespace, unattached: the L2
-  network driver plugs it) <-> ``eth<i>`` inside with the port's MAC and MTU. The
-  instance configures its addresses itself (DHCP).
+  network driver plugs it) <-> ``eth<i>`` inside with the port's MAC and MTU
+  (:mod:`kumo.agent.virt.nics`). The instance configures its addresses itself (DHCP).
 - **Re-plugging**: :meth:`NetnsDriver.watch` follows netlink link events of the host's
   namespace and requeues an instance the moment one of its taps is deleted (by hand,
   or with its ``eth<i>``: a veth pair goes as a whole); the reconcile makes the pair
   again and, when the instance runs, does what a NIC hot-plug does in a guest: it runs
-  the guest's DHCP client once on the new ``eth<i>`` (:data:`GUEST_REPLUG`: busybox
+  the guest's DHCP client once on the new ``eth<i>`` (``nics.GUEST_REPLUG``: busybox
   ``udhcpc -q`` with the image's ``/usr/share/udhcpc/default.script``, output to the
   console), so the guest gets its address and routes back while the API says ACTIVE.
 - **Processes**: a small supervisor (``/bin/sh``, started with ``setsid -f`` inside the
@@ -46,16 +46,15 @@ import shlex
 import shutil
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
-from kumo.agent.dataplane import links, names
 from kumo.agent.dataplane import netns as nsmod
 from kumo.agent.virt import (CRASHED, NOSTATE, PAUSED, RUNNING, SHUTDOWN, ComputeDriver,
                              InstanceStatus, VirtError, register_driver)
 from kumo.agent.virt.cgroups import Cgroups
 from kumo.agent.virt.images import ImageCache
+from kumo.agent.virt.nics import Nics, replug
 
 LOG = logging.getLogger(__name__)
 NAME_RE = re.compile(r"^instance-[0-9a-f]{1,32}$")
@@ -122,21 +121,6 @@ echo {hostname} > "$ROOT/etc/hostname"
 cd "$ROOT"
 exec chroot . /sbin/init
 '''
-
-
-#: Run inside a running instance (all its namespaces and root) when its NIC ``$1`` was
-#: made again: bring it up and ask for a lease once, as a guest's hot-plug handling
-#: would (the image's own long-running DHCP client keeps renewing afterwards).
-GUEST_REPLUG = r'''
-i=$1
-echo "kumo: $i re-plugged; asking for a DHCP lease"
-ip link set "$i" up 2>/dev/null
-if command -v udhcpc >/dev/null 2>&1 && [ -x /usr/share/udhcpc/default.script ]; then
-  exec udhcpc -f -q -n -i "$i" -t 20 -T 1 -O mtu -O staticroutes -O domain
-fi
-echo "kumo: no DHCP client (udhcpc and /usr/share/udhcpc/default.script) in the image"
-'''
-REPLUG_TIMEOUT_S = 60.0
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -222,9 +206,7 @@ class NetnsDriver(ComputeDriver):
                              getattr(settings, "agent_compute_stop_grace_s", 5.0))
         self.cgroups = Cgroups()
         self.overlay = overlay_works(self.state_dir)
-        self._lock = threading.Lock()
-        #: tap name -> instance id of every NIC plugged, for :meth:`watch`
-        self._taps: dict[str, str] = {}
+        self.nics = Nics(self.where)
         LOG.info("netns compute driver on %s: root filesystems by %s, limits %s",
                  host, "overlayfs" if self.overlay else "copy", self.cgroups.mode)
 
@@ -378,68 +360,19 @@ class NetnsDriver(ComputeDriver):
         meta["image_id"] = (inst.get("image") or {}).get("id")
 
     # -- network -----------------------------------------------------------------
-    def _plug(self, meta: dict, ports: list[dict]) -> list[str]:
-        """Make the instance's veth pairs; returns the ``eth<i>`` of NICs that had been
-        plugged before and were made again (their tap had gone)."""
-        ns = nsmod.ensure_netns(self.where, meta["name"])
-        root = self.where.root
-        old = {p for p in meta.get("ports", [])}
-        remade = []
-        for i, port in enumerate(ports):
-            tap, eth = names.tap(port["id"]), f"eth{i}"
-            with self._lock:
-                self._taps[tap] = meta["id"]
-            before = links.get_link(root, tap)
-            peer = links.get_link(ns, eth)
-            now = links.ensure_veth(root, tap, eth, peer_ns=ns,
-                                    mtu=int(port.get("mtu") or 1500))
-            if port["id"] in old and (before is None or peer is None
-                                      or before.index != now.index):
-                remade.append(eth)
-            mac = (port.get("mac_address") or "").lower()
-            cur = links.get_link(ns, eth)
-            if mac and cur is not None and (cur.mac or "").lower() != mac:
-                links.set_mac(ns, eth, mac)
-        for gone in old - {p["id"] for p in ports}:
-            with self._lock:
-                self._taps.pop(names.tap(gone), None)
-            links.delete_link(root, names.tap(gone))
-        meta["ports"] = [p["id"] for p in ports]
-        return remade
-
     def _replugged(self, iid: str, eth: str) -> None:
-        """Run :data:`GUEST_REPLUG` for ``eth`` inside the running instance, in the
-        background (output appended to its console; killed after
-        :data:`REPLUG_TIMEOUT_S`)."""
+        """Run the guest's DHCP client for ``eth`` inside the running instance
+        (:func:`kumo.agent.virt.nics.replug`); nothing when it is not running."""
         try:
             argv = self.enter_argv(iid)
         except VirtError:
             return
-        with open(self._dir(iid) / "console.log", "ab") as log:
-            proc = subprocess.Popen(argv + ["/bin/sh", "-c", GUEST_REPLUG, "replug", eth],
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                    start_new_session=True)
-        LOG.info("instance %s: %s re-plugged; the guest's DHCP client runs (pid %d)",
-                 iid, eth, proc.pid)
-
-        def reap():
-            try:
-                proc.wait(REPLUG_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        threading.Thread(target=reap, name=f"replug-{iid[:8]}", daemon=True).start()
+        replug(argv, self._dir(iid) / "console.log", iid, eth)
 
     def watch(self, requeue, stop) -> None:
         """Requeue an instance the moment one of its taps is deleted (netlink link
         events in the host's namespace), so its NIC is made again at once."""
-        def on_link(name: str, appeared: bool) -> None:
-            if not appeared:
-                with self._lock:
-                    iid = self._taps.get(name)
-                if iid is not None:
-                    requeue(iid)
-        links.watch_links(self.where.root, on_link, stop)
+        self.nics.watch(requeue, stop)
 
     # -- the contract --------------------------------------------------------------
     def reconcile(self, instance: dict) -> InstanceStatus:
@@ -466,7 +399,7 @@ class NetnsDriver(ComputeDriver):
         # what `kumo console` matches a server name against (kept current on renames)
         meta.update(display_name=instance.get("display_name") or "",
                     hostname=instance.get("hostname") or "")
-        remade = self._plug(meta, instance.get("ports") or [])
+        remade = self.nics.plug(meta, instance.get("ports") or [])
         (d / "cgroups").write_text("\n".join(self.cgroups.ensure(
             iid, int(flavor.get("vcpus") or 0), int(flavor.get("ram") or 0))))
         self._save(iid, meta)
@@ -554,10 +487,7 @@ class NetnsDriver(ComputeDriver):
         if self._supervisor(d) is not None:
             raise RuntimeError(f"instance {instance_id}: processes did not stop")
         if name:
-            for port in (meta or {}).get("ports", []):
-                with self._lock:
-                    self._taps.pop(names.tap(port), None)
-                links.delete_link(self.where.root, names.tap(port))
+            self.nics.unplug((meta or {}).get("ports", []))
             nsmod.delete_netns(self.where, name)
         self.cgroups.remove(instance_id)
         shutil.rmtree(d, ignore_errors=True)
