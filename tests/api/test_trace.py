@@ -18,13 +18,16 @@ def trace(cloud, *args: str) -> subprocess.CompletedProcess:
 
 def test_trace_a_server_on_a_host_without_agents(cloud, unique):
     net, subnet, name = unique("trnet"), unique("trsub"), unique("trvm")
+    group = unique("trsg")  # its own group: other tests may open the default one
+    cloud.cli("security", "group", "create", group, cloud="kumo")
     cloud.cli("network", "create", net, cloud="kumo")
     cloud.cli("subnet", "create", subnet, "--network", net, "--subnet-range",
               "10.77.0.0/24", cloud="kumo")
     server = None
     try:
         server = cloud.cli("server", "create", "--image", "cirros", "--flavor", "m1.nano",
-                           "--network", net, "--wait", name, cloud="kumo")
+                           "--network", net, "--security-group", group, "--wait", name,
+                           cloud="kumo")
         proc = trace(cloud, name, "--json", "--log-file", str(cloud.log))
         assert proc.returncode == 1, proc.stdout + proc.stderr
         data = json.loads(proc.stdout)
@@ -65,6 +68,7 @@ def test_trace_a_server_on_a_host_without_agents(cloud, unique):
                       parse=False)
         cloud.cli("subnet", "delete", subnet, cloud="kumo", parse=False)
         cloud.cli("network", "delete", net, cloud="kumo", parse=False)
+        cloud.cli("security", "group", "delete", group, cloud="kumo", parse=False)
 
 
 def test_trace_unknown_target(cloud):
