@@ -134,7 +134,8 @@ def build(ports_api: list[int], token: str, args, net_hosts, port_plan) -> tuple
             lambda ib: bulk(ports_api[ib[0] % 2], token, "ports", ib[1]),
             enumerate(entries[i:i + BULK] for i in range(0, len(entries), BULK))))
     t2 = time.perf_counter()
-    print(f"built {len(net_ids)} networks with subnets in {t1 - t0:.1f} s, {made} bound "
+    print(f"built {len(net_ids)} networks with subnets (and groups) in {t1 - t0:.1f} s, "
+          f"{made} bound "
           f"ports in {t2 - t1:.1f} s ({made / max(t2 - t1, 1e-9):.0f}/s, bulk {BULK}, "
           f"4 threads over {len(ports_api)} processes)", flush=True)
     return net_ids, groups
