@@ -404,10 +404,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=30.0, help="time limit per phase")
     ap.add_argument("--pg-url", help="PostgreSQL base URL (default: scripts/postgres.sh "
                                      "--url); a database kumo_bench_scale_<pid> is made")
+    if ap.parse_args(argv).quick:  # its sizes, unless given explicitly
+        ap.set_defaults(hosts=100, ports=1000, networks=50, samples=100, probes=15,
+                        seconds=15.0)
     args = ap.parse_args(argv)
-    if args.quick:
-        args.hosts, args.ports, args.networks = 100, 1000, 50
-        args.samples, args.probes, args.seconds = min(args.samples, 100), 15, 15.0
     for name in ("hosts", "ports", "networks", "samples", "probes"):
         if getattr(args, name) < 1 or getattr(args, name) > 100_000:
             ap.error(f"--{name} must be 1..100000")
