@@ -1,6 +1,7 @@
-"""Shared benchmark harness: start a throw-away ``kumo up`` (or ``kumo api``), keep-alive HTTP clients
-(stdlib ``http.client``, one connection per client, concurrent clients as separate
-processes), bounded load loops (a request count and a time limit, whichever first),
+"""Shared benchmark harness: start a throw-away ``kumo up`` (or ``kumo api``), keep-alive
+HTTP clients (stdlib ``http.client``, one connection per client, concurrent clients as
+separate processes; :class:`AsyncConn` for many long polls from one process), fresh
+PostgreSQL databases, bounded load loops (a request count and a time limit, whichever first),
 latency percentiles and the machine facts. Only 127.0.0.1 is ever contacted."""
 from __future__ import annotations
 
