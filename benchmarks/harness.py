@@ -1,9 +1,11 @@
-"""Shared benchmark harness: start a throw-away ``kumo up``, keep-alive HTTP clients
-(stdlib ``http.client``, one connection per client, concurrent clients as separate
-processes), bounded load loops (a request count and a time limit, whichever first),
+"""Shared benchmark harness: start a throw-away ``kumo up`` (or ``kumo api``), keep-alive
+HTTP clients (stdlib ``http.client``, one connection per client, concurrent clients as
+separate processes; :class:`AsyncConn` for many long polls from one process), fresh
+PostgreSQL databases, bounded load loops (a request count and a time limit, whichever first),
 latency percentiles and the machine facts. Only 127.0.0.1 is ever contacted."""
 from __future__ import annotations
 
+import asyncio
 import http.client
 import math
 import multiprocessing
@@ -18,7 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / ".venv" / "bin"
+#: The venv's scripts: the project's own .venv, else the running interpreter's (a git
+#: worktree sharing another checkout's venv).
+BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin" / "kumo").exists() \
+    else Path(sys.executable).parent
 HOST = "127.0.0.1"
 
 
@@ -175,7 +180,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(tmp: Path, extra_args: tuple = ()) -> tuple[subprocess.Popen, int, Path]:
+def start_server(tmp: Path, extra_args: tuple = (), command: str = "up",
+                 env_extra: dict | None = None) -> tuple[subprocess.Popen, int, Path]:
+    """``kumo <command> --host 127.0.0.1 --port P <extra_args>`` with its state in
+    ``tmp/state`` (data plane off unless ``KUMO_DATAPLANE`` says otherwise); returns
+    (process, port, log path) once it logged ``kumo: ready`` (RuntimeError after 90 s).
+    ``command`` ``api`` with ``--db URL`` adds a process to another's cloud."""
     port = free_port()
     state, home = tmp / "state", tmp / "home"
     home.mkdir(parents=True)
@@ -184,13 +194,14 @@ def start_server(tmp: Path, extra_args: tuple = ()) -> tuple[subprocess.Popen, i
            "KUMO_DATAPLANE": os.environ.get("KUMO_DATAPLANE", "off")}
     for name in ("OS_CLOUD", "KUMO_CONFIG", "KUMO_DATABASE_URL"):
         env.pop(name, None)
+    env.update(env_extra or {})
     log_path = tmp / "server.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([str(BIN / "kumo"), "up", "--host", HOST, "--port", str(port),
-                                 *extra_args],
+        proc = subprocess.Popen([str(BIN / "kumo"), command, "--host", HOST, "--port",
+                                 str(port), *extra_args],
                                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp,
                                 start_new_session=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while "kumo: ready" not in log_path.read_text():
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"kumo up did not start:\n{log_path.read_text()}")
@@ -213,6 +224,131 @@ def port_from_url(url: str) -> int:
     if u.scheme != "http" or u.hostname not in ("127.0.0.1", "localhost"):
         raise SystemExit("--url must be http://127.0.0.1:PORT (only loopback is contacted)")
     return u.port or 80
+
+
+def rss_mib(pid: int) -> float:
+    """A process's resident set (``VmRSS``) in MiB; 0.0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def pct(values: list[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile of ``values`` (seconds) in ms; nan when empty."""
+    if not values:
+        return float("nan")
+    lat = sorted(values)
+    return lat[min(len(lat), max(1, math.ceil(q * len(lat)))) - 1] * 1000
+
+
+# -- PostgreSQL --------------------------------------------------------------------
+
+def pg_base_url() -> str:
+    """The local server's base URL, as ``scripts/postgres.sh --url`` prints it."""
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh"), "--url"],
+                         capture_output=True, text=True, timeout=30, check=True)
+    return out.stdout.strip()
+
+
+def pg_plain(url: str) -> str:
+    """A SQLAlchemy ``postgresql+psycopg://`` URL as psycopg takes it."""
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def pg_create(base_url: str, label: str) -> str:
+    """A fresh database ``kumo_bench_<label>_<pid>`` on the server of ``base_url``;
+    returns its URL (drop it with :func:`pg_drop`)."""
+    import psycopg
+
+    name = f"kumo_bench_{label}_{os.getpid()}"
+    with psycopg.connect(pg_plain(base_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return base_url.rsplit("/", 1)[0] + "/" + name
+
+
+def pg_drop(base_url: str, db_url: str) -> None:
+    import psycopg
+
+    name = db_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_plain(base_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- a light asyncio HTTP/1.1 client (many watches from one process) ---------------
+
+class AsyncConn:
+    """One keep-alive HTTP/1.1 connection to 127.0.0.1:``port`` on asyncio streams:
+    light enough that a thousand long polls from one process measure the server, not
+    the client (httpx was the bottleneck). Bodies by Content-Length or chunked."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.reader = self.writer = None
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
+
+    async def request(self, method: str, path: str, headers: dict,
+                      body: bytes = b"") -> tuple[int, bytes, int]:
+        """(status, body, bytes received in all). Reconnects once if a kept-alive
+        connection was closed under it; OSError/asyncio.IncompleteReadError beyond."""
+        for attempt in (0, 1):
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
+            head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            self.writer.write((f"{method} {path} HTTP/1.1\r\nHost: {HOST}\r\n{head}"
+                               f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+            try:
+                await self.writer.drain()
+                return await self._response()
+            except (ConnectionError, asyncio.IncompleteReadError):
+                await self.close()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _response(self) -> tuple[int, bytes, int]:
+        line = await self.reader.readuntil(b"\r\n")
+        size = len(line)
+        status = int(line.split()[1])
+        length, chunked, close = 0, False, False
+        while True:
+            h = await self.reader.readuntil(b"\r\n")
+            size += len(h)
+            if h == b"\r\n":
+                break
+            name, _, value = h.decode("latin-1").partition(":")
+            name, value = name.strip().lower(), value.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "transfer-encoding" and "chunked" in value:
+                chunked = True
+            elif name == "connection" and value == "close":
+                close = True
+        if chunked:
+            parts = []
+            while True:
+                sz = await self.reader.readuntil(b"\r\n")
+                n = int(sz.split(b";")[0], 16)
+                data = await self.reader.readexactly(n + 2)
+                size += len(sz) + len(data)
+                if n == 0:
+                    break
+                parts.append(data[:-2])
+            body = b"".join(parts)
+        else:
+            body = await self.reader.readexactly(length)
+            size += length
+        if close:
+            await self.close()
+        return status, body, size
 
 
 # -- report ----------------------------------------------------------------------

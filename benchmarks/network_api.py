@@ -54,7 +54,7 @@ def _headers(token: str) -> dict:
 
 
 def admin_token(port: int) -> str:
-    """An admin token; lifts the admin project's port/network/subnet quotas."""
+    """An admin token; lifts the admin project's port, network, subnet and group quotas."""
     body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
         "name": "admin", "domain": {"id": "default"}, "password": "secret"}}},
         "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
@@ -62,7 +62,8 @@ def admin_token(port: int) -> str:
     subject = headers["X-Subject-Token"]
     project_id = token["token"]["project"]["id"]
     api(port, "PUT", f"/networking/v2.0/quotas/{project_id}", subject,
-        {"quota": {"port": -1, "network": -1, "subnet": -1}})
+        {"quota": {"port": -1, "network": -1, "subnet": -1, "security_group": -1,
+                   "security_group_rule": -1}})
     return subject
 
 

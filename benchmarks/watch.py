@@ -6,7 +6,7 @@ database), then prints:
 
 - p50/p99 of ``GET /networking/v2.0/networks`` (``--requests`` sequential requests, one
   keep-alive client) with 0 watches in flight, then with ``--watches`` (1,000) long polls
-  (``GET /networking/kumo/v1/changes?wait=120``, one host each) waiting;
+  (``GET /networking/kumo/v1/changes?wait=120``, unfiltered) waiting;
 - the API process's RSS in both states (``VmRSS``);
 - how long a network create takes to wake all the watches (p50/p99/max per watch, from
   the create's reply).
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import resource
 import shutil
 import subprocess
@@ -31,39 +30,14 @@ from pathlib import Path
 
 import httpx
 
-HOST = "127.0.0.1"
-KUMO = Path(sys.executable).parent / "kumo"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import HOST, pct, rss_mib, start_server, stop_server  # noqa: E402
 
 
 def start(tmp: Path, db: str | None) -> tuple[subprocess.Popen, str]:
-    with __import__("socket").socket() as s:
-        s.bind((HOST, 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "HOME": str(tmp), "KUMO_STATE_DIR": str(tmp / "state"),
-           "KUMO_DATAPLANE": "off", "KUMO_COMPUTE_FAKE_HOSTS": "0",
-           "PYTHONUNBUFFERED": "1"}
-    for name in ("OS_CLOUD", "KUMO_CONFIG", "KUMO_DATABASE_URL"):
-        env.pop(name, None)
-    cmd = [str(KUMO), "up", "--host", HOST, "--port", str(port)]
-    if db:
-        cmd += ["--db", db]
-    log = tmp / "server.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
-    deadline = time.monotonic() + 90
-    while "kumo: ready" not in log.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"kumo up did not start:\n{log.read_text()}")
-        time.sleep(0.1)
+    proc, port, _ = start_server(tmp, ("--db", db) if db else (),
+                                 env_extra={"KUMO_COMPUTE_FAKE_HOSTS": "0"})
     return proc, f"http://{HOST}:{port}"
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def token(url: str) -> str:
@@ -86,11 +60,6 @@ def list_latency(url: str, headers: dict, count: int, seconds: float) -> list[fl
     return out
 
 
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(p * len(values)))] * 1000 if values else 0.0
-
-
 class Watches:
     """``n`` long polls in a thread's event loop; :meth:`started` once all were sent."""
 
@@ -104,11 +73,12 @@ class Watches:
 
     async def _one(self, i):
         """One long poll over a plain asyncio connection (a light client, so the
-        figures are the server's)."""
+        figures are the server's). Unfiltered (no ``host``): the network create that
+        wakes them concerns no host, and per-host watches would not see it."""
         host, port = self.url.rsplit("//", 1)[1].split(":")
         try:
             reader, writer = await asyncio.open_connection(host, int(port))
-            writer.write((f"GET /networking/kumo/v1/changes?since={self.since}&host=bench-{i}"
+            writer.write((f"GET /networking/kumo/v1/changes?since={self.since}"
                           f"&wait={self.wait:g} HTTP/1.1\r\nHost: {host}\r\n"
                           f"X-Auth-Token: {self.headers['X-Auth-Token']}\r\n"
                           "Connection: close\r\n\r\n").encode())
@@ -176,11 +146,7 @@ def main() -> int:
         print(f"(RSS per waiting watch: ~{(rss_busy - rss_idle) * 1024 / max(1, args.watches):.0f}"
               " KiB)")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
