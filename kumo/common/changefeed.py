@@ -11,11 +11,18 @@ told the revision is unknown (410), as Kubernetes informers do.
 request's worker thread); if nothing is there for the host it returns a
 :class:`~kumo.common.http.Pending` and the ASGI edge awaits the feed's wake-up on the
 event loop (an :class:`asyncio.Event`, replaced after each wake), then re-reads in a
-short worker-thread hop, until a change arrives or ``wait`` runs out. Wake-ups come from:
+short worker-thread hop, until a change arrives or ``wait`` runs out.
+
+**A commit wakes only the watches it concerns.** The writer names the hosts its change
+rows are for (:meth:`wrote`'s ``hosts``; None: everyone); the watches of those hosts
+and the unfiltered ones (no ``host``) are woken, each host's through its own event, so
+with a thousand agents waiting a port change re-reads one or a few hosts' changes, not
+a thousand. Wake-ups come from:
 
 - local commits: :meth:`wrote` registers :meth:`notify` to run after the commit;
-- other API processes on PostgreSQL: :meth:`wrote` also issues ``NOTIFY <channel>`` in
-  the writing transaction (delivered only if it commits), and one thread-held
+- other API processes on PostgreSQL: :meth:`wrote` also issues ``NOTIFY <channel>,
+  '<host>,<host>...'`` in the writing transaction (delivered only if it commits;
+  ``*`` for everyone, and when the list would not fit a notification), and one thread-held
   ``LISTEN`` connection per process (:class:`kumo.common.pglisten.FeedListener`) wakes
   the feed; when that connection drops or comes back, every watcher is woken to re-check;
 - a safety net while no listener is connected (always on SQLite, where several API
@@ -37,6 +44,10 @@ from kumo.common import exceptions as exc
 from kumo.db import after_commit
 from kumo.db.models import Revision
 
+#: ``NOTIFY`` payload (and :meth:`ChangeFeed.wrote` marker) meaning every watcher.
+EVERYONE = "*"
+#: Longest host list sent in a notification (PostgreSQL's limit is 8000 bytes).
+MAX_NOTIFY_PAYLOAD = 7000
 #: Changes kept for watchers; an older ``since`` must relist.
 RETENTION_REVISIONS = 100_000
 #: Longest ``wait`` a long poll may ask for, in seconds (more is a 400).
@@ -105,56 +116,82 @@ class ChangeFeed:
         self.listener = None
         self._cond = threading.Condition()
         self._generation = 0
+        # The event each host's waiting watches await (None: unfiltered watches),
+        # replaced at each wake of that host; mutated on the event loop only.
+        self._events: dict[str | None, asyncio.Event] = {}
         self._writes = 0
         self._closed = False
         # The event loop's side (bound by the first async wait).
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._event: asyncio.Event | None = None
         self._waiting = 0
         self._poll_task: asyncio.Task | None = None
         self._poll_revision = 0
 
     # -- writers -------------------------------------------------------------------
-    def wrote(self, session) -> None:
-        """Call once inside a write transaction that appended changes: wakes local
-        watchers after the commit and, on PostgreSQL, other processes' watchers (a
-        ``NOTIFY`` in the transaction, delivered only if it commits)."""
+    def wrote(self, session, hosts=None) -> None:
+        """Call inside a write transaction that appended change rows, once per batch of
+        rows, with the hosts they concern (an iterable of host names; None: every
+        watcher): wakes those hosts' watches (and the unfiltered ones) after the commit
+        and, on PostgreSQL, other processes' (a ``NOTIFY`` in the transaction, delivered
+        only if it commits)."""
+        key = f"{self.area}_wake"
+        pending = session.info.get(key)
+        first = pending is None
+        if first:
+            pending = session.info[key] = set()
+        if hosts is None:
+            pending.add(EVERYONE)
+            payload = EVERYONE
+        else:
+            hosts = {h for h in hosts if h}
+            pending.update(hosts)
+            payload = ",".join(sorted(hosts))
+            if len(payload) > MAX_NOTIFY_PAYLOAD:
+                payload = EVERYONE
         if not self.db.is_sqlite:
-            session.connection().exec_driver_sql(f"NOTIFY {self.channel}")
-        after_commit(session, self.notify)
+            session.connection().execute(sa.text("SELECT pg_notify(:c, :p)"),
+                                         {"c": self.channel, "p": payload})
+        if first:
+            after_commit(session, lambda: self.notify(
+                None if EVERYONE in pending else pending))
 
-    def notify(self) -> None:
-        """Wake local watchers (call after a commit that appended changes)."""
-        self.wake()
+    def notify(self, hosts=None) -> None:
+        """Wake the watches of ``hosts`` (None: all) after a commit that appended
+        changes."""
+        self.wake(hosts)
         self._writes += 1
         if self._writes % 1000 == 0:
             self.prune()
 
-    def wake(self) -> None:
-        """Wake every watcher of this process to re-check (thread-safe; from any thread,
-        the event loop's included)."""
+    def wake(self, hosts=None) -> None:
+        """Wake the watches of ``hosts`` (a set of host names) and the unfiltered ones,
+        or every watcher when ``hosts`` is None, to re-check (thread-safe; from any
+        thread, the event loop's included)."""
         with self._cond:
             self._generation += 1
             self._cond.notify_all()
         loop = self._loop
         if loop is None:
             return
+        hosts = None if hosts is None else frozenset(hosts)
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is loop:
-            self._wake_loop()
+            self._wake_loop(hosts)
         else:
             try:
-                loop.call_soon_threadsafe(self._wake_loop)
+                loop.call_soon_threadsafe(self._wake_loop, hosts)
             except RuntimeError:  # the loop is closed
                 pass
 
-    def _wake_loop(self) -> None:
-        event, self._event = self._event, asyncio.Event()
-        if event is not None:
-            event.set()
+    def _wake_loop(self, hosts: frozenset | None) -> None:
+        targets = list(self._events) if hosts is None else [*hosts, None]
+        for host in targets:
+            event = self._events.pop(host, None)
+            if event is not None:
+                event.set()
 
     def close(self) -> None:
         """The process is shutting down: long polls in flight answer at once (with what
@@ -240,21 +277,25 @@ class ChangeFeed:
         deadline = time.monotonic() + min(max(wait_s, 0.0), MAX_WAIT_S)
 
         def attempt():
-            generation = self._generation
+            # any wake between this read and the wait makes the wait return at once
+            # (a re-read); a wake once waiting sets only the host's own event
+            token = self._generation
             body, seen = self._read(since, host)
             remaining = deadline - time.monotonic()
             if body["changes"] or self._closed or remaining <= 0:
                 return Reply(200, body)
-            return Pending(lambda: self.wait(generation, seen, deadline), attempt)
+            return Pending(lambda: self.wait(token, seen, deadline, host), attempt)
         return attempt()
 
-    async def wait(self, generation: int, seen: int, deadline: float) -> None:
-        """On the event loop: return once the feed was woken after ``generation`` (the
-        value of ``_generation`` read before the caller's read, which saw revision
-        ``seen``), or at ``deadline`` (``time.monotonic()``), or at shutdown."""
+    async def wait(self, generation: int, seen: int, deadline: float,
+                   host: str | None = None) -> None:
+        """On the event loop: return at once if the feed was woken after
+        ``generation`` (``_generation`` read before the caller's read, which saw
+        revision ``seen``), else once ``host``'s watches are woken, or at ``deadline``
+        (``time.monotonic()``), or at shutdown."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
-            self._loop, self._event = loop, asyncio.Event()
+            self._loop, self._events = loop, {}
         if self.listener is not None:
             self.listener.start()
         self._waiting += 1
@@ -269,8 +310,11 @@ class ChangeFeed:
                     self._poll_task = loop.create_task(self._poll())
             timeout = deadline - time.monotonic()
             if timeout > 0:
+                event = self._events.get(host)
+                if event is None:
+                    event = self._events[host] = asyncio.Event()
                 try:
-                    await asyncio.wait_for(self._event.wait(), timeout)
+                    await asyncio.wait_for(event.wait(), timeout)
                 except asyncio.TimeoutError:
                     return
                 await asyncio.sleep(BATCH_DELAY_S)

@@ -29,6 +29,15 @@ def libpq_url(engine_url) -> str:
     return engine_url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def payload_hosts(payload: str) -> set[str] | None:
+    """The hosts a notification names (:meth:`kumo.common.changefeed.ChangeFeed.wrote`):
+    None for ``*`` (everyone), else the comma-separated names (empty: only the
+    unfiltered watches)."""
+    if payload == "*":
+        return None
+    return {h for h in payload.split(",") if h}
+
+
 class FeedListener:
     """``LISTEN`` for ``feeds`` (objects with ``channel`` and ``wake()``) on the
     database at ``url`` (a SQLAlchemy URL). Sets each feed's ``listener`` to itself.
@@ -100,7 +109,7 @@ class FeedListener:
                 got = True
                 feed = self.feeds.get(note.channel)
                 if feed is not None:
-                    feed.wake()
+                    feed.wake(payload_hosts(note.payload))
             quiet = 0.0 if got else quiet + 1.0
             if quiet >= PING_S:
                 conn.execute("SELECT 1")  # a dead connection raises here

@@ -94,6 +94,4 @@ class Compute:
         session.connection().execute(_ADD_CHANGE, {
             "revision": revision, "resource_type": "instance", "resource_id": instance.id,
             "host": host, "op": op, "at": utcnow()})
-        if not session.info.get("compute_notify"):
-            session.info["compute_notify"] = True
-            self.feed.wrote(session)
+        self.feed.wrote(session, (host,))

@@ -133,9 +133,14 @@ class Networking:
         if not rows:
             return
         session.connection().execute(_ADD_CHANGE, rows)
-        if not session.info.get("network_notify"):
-            session.info["network_notify"] = True
-            self.feed.wrote(session)
+        # whose watches to wake: the hosts the rows are for; a host-less network or
+        # security group row is routed when read, to the hosts it concerns now
+        wake = set(targets)
+        if not targets and resource_type == "network":
+            wake = scope.network_hosts(session, [resource_id])
+        elif not targets and resource_type == "security_group":
+            wake = scope.group_hosts(session, [resource_id])
+        self.feed.wrote(session, wake)
 
     def check_quota(self, session, project_id: str, resource: str, delta: int = 1) -> None:
         """409 OverQuota if ``project_id`` may not have ``delta`` more ``resource``s

@@ -115,3 +115,52 @@ def test_parse_watch_refuses_garbage(query):
 def test_parse_watch_defaults_and_range():
     assert parse_watch({}) == (0, 0.0)
     assert parse_watch({"since": "12", "wait": "300"}) == (12, 300.0)
+
+
+def test_a_commit_wakes_only_the_watches_of_the_hosts_it_names():
+    """A wake for host a answers a's watch and the unfiltered one; b's watch is not
+    woken (it does not re-read) and answers at its deadline; a wake for everyone
+    (None) reaches b."""
+    feed = FakeFeed()
+    feed.listener = Listening()
+
+    async def run():
+        polls = {h: feed.long_poll(5, h, 1.5 if h == "b" else 20) for h in ("a", "b", None)}
+
+        async def settle(p):
+            reads = 0
+            while isinstance(p, Pending):
+                await p.wait()
+                reads += 1
+                p = await asyncio.to_thread(p.then)
+            return p, reads
+        tasks = {h: asyncio.create_task(settle(p)) for h, p in polls.items()}
+        await asyncio.sleep(0.2)  # all three wait
+        feed.rows.append({"revision": 6})
+        await asyncio.to_thread(feed.notify, {"a"})
+        done_a, _ = await tasks["a"]
+        done_none, _ = await tasks[None]
+        assert not tasks["b"].done()  # not woken
+        answer_b, reads_b = await tasks["b"]
+        return done_a, done_none, answer_b, reads_b
+    done_a, done_none, answer_b, reads_b = asyncio.run(asyncio.wait_for(run(), 30))
+    assert done_a.body["changes"] == [{"revision": 6}]
+    assert done_none.body["changes"] == [{"revision": 6}]
+    assert reads_b == 1  # one re-read, at its deadline: never woken in between
+    feed.rows.clear()
+
+    async def everyone():
+        pending = feed.long_poll(6, "b", 20)
+
+        async def settle(p):
+            while isinstance(p, Pending):
+                await p.wait()
+                p = await asyncio.to_thread(p.then)
+            return p
+        waiting = asyncio.create_task(settle(pending))
+        await asyncio.sleep(0.2)
+        feed.rows.append({"revision": 7})
+        await asyncio.to_thread(feed.wake)  # None: every watcher
+        return await waiting
+    assert asyncio.run(asyncio.wait_for(everyone(), 30)).body["changes"] == [
+        {"revision": 7}]
