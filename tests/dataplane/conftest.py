@@ -9,34 +9,25 @@ worker alongside the API tests.
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 from pathlib import Path
 
 import pytest
 
 from kumo.agent.dataplane import netns
+from tests.dataplane import machines
 
 HERE = Path(__file__).resolve().parent
-REASON = None
-if os.geteuid() != 0:
-    REASON = "data-plane tests need root"
-elif not (shutil.which("ip") and shutil.which("nft")):
-    REASON = "data-plane tests need the ip and nft commands"
+REASON = machines.skip_reason("data-plane tests", ("ip", "nft"))
 
 
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if HERE in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.xdist_group("dataplane"))
-            if REASON:
-                item.add_marker(pytest.mark.skip(reason=REASON))
+    machines.mark_heavy(items, HERE, REASON)
 
 
 @pytest.fixture
 def tag() -> str:
     """A unique prefix for this test's objects: ``kumo-t<8 hex>``."""
-    return f"kumo-t{uuid.uuid4().hex[:8]}"
+    return machines.new_tag()
 
 
 @pytest.fixture
