@@ -8,13 +8,19 @@ worker alongside the API tests.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import signal
+import uuid
 from pathlib import Path
 
 import pytest
 
+from kumo.agent.agent import Agent
+from kumo.agent.client import ControllerClient
 from kumo.agent.dataplane import netns
-from tests.dataplane import machines
+from tests import waiting
+from tests.dataplane import machines, probes
 
 HERE = Path(__file__).resolve().parent
 REASON = machines.skip_reason("data-plane tests", ("ip", "nft"))
@@ -73,3 +79,55 @@ def hosts(tag):
             except OSError:
                 pass
             netns.delete_netns_path(host.netns)
+
+
+@pytest.fixture
+def state_root(tmp_path):
+    """The agents' state dirs; every process mentioning it is killed at teardown (ask
+    for it before ``run_agent``, so that the agents stop first)."""
+    root = tmp_path / "agents"
+    root.mkdir()
+    yield root
+    for pid in probes.procs_under(str(root)):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    waiting.wait_for(lambda: not probes.procs_under(str(root)),
+                     "the test's processes gone", 10)
+
+
+@pytest.fixture
+def run_agent(cloud):
+    """``run(host, drivers, resync_s) -> Agent``: a network :class:`Agent` for ``host``
+    with the cloud's agent credentials and the drivers ``drivers(client)`` returns,
+    started (3 workers, 1 s heartbeats, 2 s long polls, a full resync every
+    ``resync_s`` seconds); every one started is stopped at teardown."""
+    started: list[Agent] = []
+
+    def run(host: str, drivers, resync_s: float) -> Agent:
+        client = ControllerClient.from_cloud("kumo-agent",
+                                             config_files=[str(cloud.clouds_yaml)])
+        agent = Agent(client, host, drivers(client), workers=3, resync_s=resync_s,
+                      heartbeat_s=1.0, wait_s=2.0)
+        agent.start()
+        started.append(agent)
+        return agent
+
+    yield run
+    for agent in started:
+        agent.stop()
+
+
+@pytest.fixture
+def image(tmp_path_factory):
+    """``(image row, bytes)``: the cirros root file system as an image the netns
+    compute driver can run (skips without a static busybox)."""
+    from kumo.image import cirros
+    try:
+        data = cirros.ensure_rootfs(tmp_path_factory.mktemp("cirros")).read_bytes()
+    except cirros.BusyboxNotFound:
+        pytest.skip("no static busybox")
+    return {"id": str(uuid.uuid4()), "container_format": "bare", "disk_format": "raw",
+            "size": len(data), "checksum": hashlib.md5(data).hexdigest(),
+            "kumo_rootfs": "tar"}, data
