@@ -97,21 +97,6 @@ def agents(state_root, run_agent):
     return start
 
 
-@pytest.fixture
-def made(admin):
-    objs: dict[str, list] = {"nets": [], "groups": [], "hosts": []}
-    yield objs
-    for net in objs["nets"]:
-        for p in admin.network.ports(network_id=net.id):
-            admin.network.delete_port(p, ignore_missing=True)
-        admin.network.delete_network(net, ignore_missing=True)
-    for g in objs["groups"]:
-        admin.network.delete_security_group(g, ignore_missing=True)
-    for host in objs["hosts"]:
-        for a in admin.network.agents(host=host):
-            admin.network.delete_agent(a, ignore_missing=True)
-
-
 def icmp_group(admin, unique, made):
     sg = admin.network.create_security_group(name=unique("rp-sg"))
     made["groups"].append(sg)

@@ -136,37 +136,6 @@ def agents(state_root, run_agent, tmp_path):
 
 
 @pytest.fixture
-def made(admin):
-    """API objects the test made, deleted at the end (what is gone already is skipped)."""
-    objs: dict[str, list] = {"fips": [], "ports": [], "routers": [], "subnets": [],
-                             "nets": [], "groups": [], "hosts": []}
-    yield objs
-    for fip in objs["fips"]:
-        admin.network.delete_ip(fip, ignore_missing=True)
-    for port in objs["ports"]:
-        admin.network.delete_port(port, ignore_missing=True)
-    for router in objs["routers"]:
-        if admin.network.find_router(router.id) is None:
-            continue
-        for p in admin.network.ports(device_id=router.id,
-                                     device_owner="network:router_interface"):
-            try:
-                admin.network.remove_interface_from_router(router, port=p.id)
-            except Exception:  # noqa: BLE001 - already removed
-                pass
-        admin.network.delete_router(router, ignore_missing=True)
-    for net in objs["nets"]:
-        for p in admin.network.ports(network_id=net.id):
-            admin.network.delete_port(p, ignore_missing=True)
-        admin.network.delete_network(net, ignore_missing=True)
-    for g in objs["groups"]:
-        admin.network.delete_security_group(g, ignore_missing=True)
-    for host in objs["hosts"]:
-        for a in admin.network.agents(host=host):
-            admin.network.delete_agent(a, ignore_missing=True)
-
-
-@pytest.fixture
 def pingers():
     """``start(ns, addr) -> Popen``: a bounded ``ping -i 0.1 -c 100`` in ``ns``; every
     one still running at teardown is killed."""
