@@ -161,12 +161,7 @@ def test_kumo_up_fake_compute_hosts(tmp_path):
         assert "data-plane agent" not in text
         assert "kumo: compute hosts up: 2" in text, text
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        waiting.stop_process(proc, 15, None)
 
 
 def test_compute_and_image_roots_come_from_the_catalog():

@@ -18,7 +18,9 @@ import psycopg
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
 
+from tests import waiting
 from tests.conftest import BIN, _free_port, _pg_database, _pg_drop
+from tests.waiting import stop_process
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.xdist_group("multiproc")]
 
@@ -30,12 +32,7 @@ class Proc:
         self.url, self.env, self.process, self.log = url, env, process, log
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        stop_process(self.process, 15, 5)
 
 
 def _spawn(tmp: Path, cmd: list[str], db_url: str, images: Path) -> Proc:
@@ -124,13 +121,7 @@ def rotate(procs) -> None:
 
 
 def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+    return waiting.wait_for(predicate, what, timeout)
 
 
 def test_a_token_issued_by_one_process_validates_on_the_other(procs):

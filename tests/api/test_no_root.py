@@ -18,6 +18,7 @@ import openstack
 import pytest
 
 from tests.conftest import BIN, _free_port
+from tests.waiting import stop_process
 
 
 @pytest.fixture
@@ -81,12 +82,7 @@ def test_up_without_root_says_so_and_boots_fail_fast(nobody):
         assert "No valid host was found" in server.fault["message"]
         conn.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc, 20)
 
 
 def test_up_dataplane_real_without_root_refuses_clearly(nobody):

@@ -1,11 +1,23 @@
-"""What data-plane tests ask of namespaces: does a ping answer, does a TCP connect
-succeed, which processes mention a directory."""
+"""What data-plane tests do to and ask of namespaces: plug an instance by hand, does a
+ping answer, does a TCP connect succeed, which processes mention a directory."""
 from __future__ import annotations
 
 import os
 import socket
 
-from kumo.agent.dataplane import netns
+from kumo.agent.dataplane import links, names, netns
+
+
+def plug(host: netns.Host, name: str, port, prefixlen: int) -> netns.Netns:
+    """Nova's VIF plugging, by hand: an instance namespace ``name`` on ``host`` whose
+    ``eth0`` (the port's MAC and first fixed IP, ``/prefixlen``) pairs with the port's
+    ``tap<port[:11]>`` in the host's root namespace."""
+    vm = netns.ensure_netns(host, name)
+    links.ensure_veth(host.root, names.tap(port.id), "eth0", vm, up=False)
+    links.set_mac(vm, "eth0", port.mac_address)
+    links.set_up(vm, "eth0")
+    links.ensure_address(vm, "eth0", f"{port.fixed_ips[0]['ip_address']}/{prefixlen}")
+    return vm
 
 
 def pings(ns: netns.Netns, addr: str, count: int = 2, source: str | None = None,

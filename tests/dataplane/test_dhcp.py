@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import signal
 import uuid
 
 import pytest
 
-from kumo.agent.agent import Agent
-from kumo.agent.client import ControllerClient
 from kumo.agent.dataplane import dnsmasq, links, names, netns
 from kumo.agent.dhcp import DhcpDriver, device_id, ns_device
 from kumo.agent.l2 import LinuxBridgeDriver
@@ -54,40 +51,17 @@ class FakeMetadata:
 
 
 @pytest.fixture
-def state_root(tmp_path):
-    """The agents' state dirs; every process mentioning it is killed at teardown."""
-    root = tmp_path / "agents"
-    root.mkdir()
-    yield root
-    for pid in _procs_under(str(root)):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    wait_for(lambda: not _procs_under(str(root)), "test dnsmasq processes gone", 10)
-
-
-@pytest.fixture
-def agents(cloud, state_root):
+def agents(state_root, run_agent):
     """``start(name, where, local_ip, metadata=None) -> (Agent, DhcpDriver)``: an Agent
     with the L2 and DHCP drivers; every one started is stopped at teardown."""
-    started: list[Agent] = []
-
     def start(name: str, where: netns.Host, local_ip: str, metadata=None):
-        client = ControllerClient.from_cloud("kumo-agent",
-                                             config_files=[str(cloud.clouds_yaml)])
-        l2 = LinuxBridgeDriver(name, where=where, local_ip=local_ip)
-        dhcp = DhcpDriver(name, client=client, where=where,
-                          state_dir=str(state_root / name), metadata=metadata)
-        agent = Agent(client, name, [l2, dhcp], workers=3, resync_s=2.0,
-                      heartbeat_s=1.0, wait_s=2.0)
-        agent.start()
-        started.append(agent)
-        return agent, dhcp
+        agent = run_agent(name, lambda client: [
+            LinuxBridgeDriver(name, where=where, local_ip=local_ip),
+            DhcpDriver(name, client=client, where=where,
+                       state_dir=str(state_root / name), metadata=metadata)], 2.0)
+        return agent, agent.drivers[1]
 
-    yield start
-    for agent in started:
-        agent.stop()
+    return start
 
 
 @pytest.fixture

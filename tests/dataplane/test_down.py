@@ -12,31 +12,15 @@ kernel objects checked are the machine's only.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from kumo.sim import SimulatedMachine
-from tests import waiting
-
-WAIT_S = 120.0
-
-
-def wait_for(predicate, what: str, timeout: float = WAIT_S):
-    return waiting.wait_for(predicate, what, timeout, 0.5)
+from tests.dataplane.machines import started, wait_for
 
 
 @pytest.fixture
 def machine(tmp_path, tag):
-    if not all(Path(p).exists() for p in ("/usr/bin/unshare", "/usr/bin/nsenter")):
-        pytest.skip("needs unshare and nsenter (util-linux)")
-    m = SimulatedMachine(tmp_path, f"{tag}-down", env={"KUMO_AGENT_HOST": "downhost"})
-    try:
-        m.start()
+    with started(tmp_path, f"{tag}-down", "downhost") as m:
         yield m
-    finally:
-        problems = m.stop()
-        print("machine teardown:", problems or "clean")
 
 
 def test_down_removes_the_data_plane_and_up_starts_again(machine):

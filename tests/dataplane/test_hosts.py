@@ -26,7 +26,8 @@ import pytest
 
 from kumo.agent.dataplane import names
 from kumo.sim import SimulatedMachine
-from tests import waiting
+from tests.dataplane import machines
+from tests.dataplane.machines import started
 
 WAIT_S = 150.0
 MACHINE_HOST = "h1"
@@ -34,7 +35,7 @@ HOSTS = [MACHINE_HOST, "h1-2", "h1-3"]
 
 
 def wait_for(predicate, what: str, timeout: float = WAIT_S):
-    return waiting.wait_for(predicate, what, timeout, 1.0)
+    return machines.wait_for(predicate, what, timeout, 1.0)
 
 
 def _procs_naming(path: Path) -> list[str]:
@@ -53,16 +54,12 @@ def _procs_naming(path: Path) -> list[str]:
 
 @pytest.fixture
 def machine(tmp_path, tag):
-    if not all(Path(p).exists() for p in ("/usr/bin/unshare", "/usr/bin/nsenter")):
-        pytest.skip("needs unshare and nsenter (util-linux)")
-    m = SimulatedMachine(tmp_path, f"{tag}-hosts", env={"KUMO_AGENT_HOST": MACHINE_HOST})
     try:
-        m.start(timeout=120, args=("--hosts", "3"))
-        yield m
+        with started(tmp_path, f"{tag}-hosts", MACHINE_HOST, args=("--hosts", "3"),
+                     timeout=120) as m:
+            yield m
     finally:
-        problems = m.stop()
-        print("machine teardown:", problems or "clean")
-        for line in _procs_naming(m.dir / "state"):  # last resort, should be none
+        for line in _procs_naming(tmp_path / "state"):  # last resort, should be none
             print("killing leftover", line)
             try:
                 os.kill(int(line.split()[0]), signal.SIGKILL)

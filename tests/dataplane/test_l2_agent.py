@@ -14,7 +14,6 @@ import uuid
 import pytest
 
 from kumo.agent.agent import Agent
-from kumo.agent.client import ControllerClient
 from kumo.agent.dataplane import links, names, netns
 from kumo.agent.l2 import LinuxBridgeDriver
 from tests import waiting
@@ -33,27 +32,17 @@ def pings(ns: netns.Netns, addr: str) -> bool:
 
 
 @pytest.fixture
-def agents(cloud):
-    """``start(name, where) -> Agent``: an Agent with the L2 driver for host ``name``
-    in simulated host ``where``; every one started is stopped at teardown."""
-    started: list[Agent] = []
-
+def agents(run_agent):
+    """``start(name, where, local_ip) -> Agent``: an Agent with the L2 driver for host
+    ``name`` in simulated host ``where``; every one started is stopped at teardown."""
     def start(name: str, where: netns.Host, local_ip: str) -> Agent:
-        client = ControllerClient.from_cloud("kumo-agent",
-                                             config_files=[str(cloud.clouds_yaml)])
         # No peer view and no periodic resync to speak of: other hosts' ports must
         # arrive through the snapshot's l2_population and the feed's fan-out.
-        driver = LinuxBridgeDriver(name, where=where, local_ip=local_ip,
-                                   bridge_mappings={"public": "br-ex"})
-        agent = Agent(client, name, [driver], workers=3, resync_s=300.0, heartbeat_s=1.0,
-                      wait_s=2.0)
-        agent.start()
-        started.append(agent)
-        return agent
+        return run_agent(name, lambda client: [LinuxBridgeDriver(
+            name, where=where, local_ip=local_ip, bridge_mappings={"public": "br-ex"})],
+            300.0)
 
-    yield start
-    for agent in started:
-        agent.stop()
+    return start
 
 
 @pytest.fixture
@@ -68,14 +57,8 @@ def network(admin, unique):
 
 
 def plug(host: netns.Host, port, prefixlen: int) -> netns.Netns:
-    """Nova's VIF plugging, by hand: an instance namespace ``vm`` on ``host`` whose
-    ``eth0`` (the port's MAC and fixed IP) pairs with ``tap<port[:11]>``."""
-    vm = netns.ensure_netns(host, "vm")
-    links.ensure_veth(host.root, names.tap(port.id), "eth0", vm, up=False)
-    links.set_mac(vm, "eth0", port.mac_address)
-    links.set_up(vm, "eth0")
-    links.ensure_address(vm, "eth0", f"{port.fixed_ips[0]['ip_address']}/{prefixlen}")
-    return vm
+    """:func:`probes.plug` into an instance namespace ``vm``."""
+    return probes.plug(host, "vm", port, prefixlen)
 
 
 def test_two_hosts_vxlan_l2pop(cloud, admin, network, hosts, agents):

@@ -39,7 +39,7 @@ from kumo.agent.l3 import FAMILY, TABLE, L3Driver
 from kumo.agent.metadata import MetadataProxy, sign
 from tests import waiting
 from tests.dataplane import probes
-from tests.dataplane.test_quickstart import machine  # noqa: F401 - the fixture
+from tests.dataplane.machines import started
 
 SECRET = "s3cret"
 MD = "169.254.169.254"
@@ -375,6 +375,12 @@ READ = ("import sys, urllib.request\n"
         "req = urllib.request.Request('http://169.254.169.254/openstack/latest/user_data',"
         " headers={'X-Forwarded-For': sys.argv[1], 'X-Instance-ID': sys.argv[2]})\n"
         "print(urllib.request.urlopen(req, timeout=10).read().decode(), end='')\n")
+
+
+@pytest.fixture
+def machine(tmp_path, tag):
+    with started(tmp_path, f"{tag}-md", "mdhost") as m:
+        yield m
 
 
 def test_shared_routerless_network_end_to_end(machine):

@@ -12,48 +12,17 @@ the host namespace, pass or fail.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from kumo.sim import MachineError, SimulatedMachine
-from tests import waiting
-
-WAIT_S = 120.0
-
-
-def wait_for(predicate, what: str, timeout: float = WAIT_S):
-    return waiting.wait_for(predicate, what, timeout, 0.5)
-
-
-class Machine(SimulatedMachine):
-    """The quick start's machine: agent host ``quickstart``; a failing command is a
-    test failure (AssertionError) with its output."""
-
-    def __init__(self, tmp: Path, tag: str):
-        super().__init__(tmp, f"{tag}-machine", env={"KUMO_AGENT_HOST": "quickstart"})
-        self.tmp = tmp
-
-    def run(self, *argv, check: bool = True, timeout: float = 120, **kw):
-        if len(argv) == 1 and isinstance(argv[0], (list, tuple)):
-            argv = tuple(argv[0])
-        try:
-            return super().run(list(argv), check=check, timeout=timeout, **kw)
-        except MachineError as e:
-            raise AssertionError(str(e)) from None
+from tests.dataplane.machines import started, wait_for
 
 
 @pytest.fixture
 def machine(tmp_path, tag):
-    if not all(Path(p).exists() for p in ("/usr/bin/unshare", "/usr/bin/nsenter")):
-        pytest.skip("needs unshare and nsenter (util-linux)")
-    m = Machine(tmp_path, tag)
-    try:
-        m.start()
+    """The quick start's machine: agent host ``quickstart``; a failing command is a
+    test failure (AssertionError) with its output."""
+    with started(tmp_path, f"{tag}-machine", "quickstart") as m:
         yield m
-    finally:
-        problems = m.stop()
-        print("machine teardown:", problems or "clean")
 
 
 def test_readme_quick_start(machine):

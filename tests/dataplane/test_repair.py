@@ -23,10 +23,7 @@ Every namespace, link, table and process the tests made is removed, pass or fail
 """
 from __future__ import annotations
 
-import hashlib
 import ipaddress
-import os
-import signal
 import socket
 import subprocess
 import uuid
@@ -34,7 +31,6 @@ import uuid
 import pytest
 
 from kumo.agent.agent import Agent
-from kumo.agent.client import ControllerClient
 from kumo.agent.compute import ComputeAgent
 from kumo.agent.dataplane import links, names, netns, nft
 from kumo.agent.dhcp import DhcpDriver
@@ -81,67 +77,24 @@ def listen(ns: netns.Netns, port: int) -> socket.socket:
     return netns.call(ns, bind)
 
 
-def plug(host: netns.Host, name: str, port, prefixlen: int) -> netns.Netns:
-    vm = netns.ensure_netns(host, name)
-    links.ensure_veth(host.root, names.tap(port.id), "eth0", vm, up=False)
-    links.set_mac(vm, "eth0", port.mac_address)
-    links.set_up(vm, "eth0")
-    links.ensure_address(vm, "eth0", f"{port.fixed_ips[0]['ip_address']}/{prefixlen}")
-    return vm
+plug = probes.plug
 
 
 @pytest.fixture
-def state_root(tmp_path):
-    """The agents' state dirs; every process mentioning it is killed at teardown."""
-    root = tmp_path / "agents"
-    root.mkdir()
-    yield root
-    for pid in probes.procs_under(str(root)):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    wait_for(lambda: not probes.procs_under(str(root)), "the test's processes gone", 10)
-
-
-@pytest.fixture
-def agents(cloud, state_root):
+def agents(state_root, run_agent):
     """``start(name, where, dhcp=False) -> Agent`` with the L2 and firewall drivers
     (and the DHCP driver); every one started is stopped at teardown."""
-    started: list[Agent] = []
-
     def start(name: str, where: netns.Host, dhcp: bool = False) -> Agent:
-        client = ControllerClient.from_cloud("kumo-agent",
-                                             config_files=[str(cloud.clouds_yaml)])
-        drivers = [LinuxBridgeDriver(name, where=where, local_ip=LOCAL_IP),
+        def drivers(client):
+            out = [LinuxBridgeDriver(name, where=where, local_ip=LOCAL_IP),
                    FirewallDriver(name, where=where)]
-        if dhcp:
-            drivers.append(DhcpDriver(name, client=client, where=where,
+            if dhcp:
+                out.append(DhcpDriver(name, client=client, where=where,
                                       state_dir=str(state_root / name)))
-        agent = Agent(client, name, drivers, workers=3, resync_s=RESYNC_S,
-                      heartbeat_s=1.0, wait_s=2.0)
-        agent.start()
-        started.append(agent)
-        return agent
+            return out
+        return run_agent(name, drivers, RESYNC_S)
 
-    yield start
-    for agent in started:
-        agent.stop()
-
-
-@pytest.fixture
-def made(admin):
-    objs: dict[str, list] = {"nets": [], "groups": [], "hosts": []}
-    yield objs
-    for net in objs["nets"]:
-        for p in admin.network.ports(network_id=net.id):
-            admin.network.delete_port(p, ignore_missing=True)
-        admin.network.delete_network(net, ignore_missing=True)
-    for g in objs["groups"]:
-        admin.network.delete_security_group(g, ignore_missing=True)
-    for host in objs["hosts"]:
-        for a in admin.network.agents(host=host):
-            admin.network.delete_agent(a, ignore_missing=True)
+    return start
 
 
 def icmp_group(admin, unique, made):
@@ -234,18 +187,6 @@ def test_firewall_tables_restored_and_fail_closed(admin, hosts, agents, made, un
         assert agent.drivers[1].drifts == drifts
     finally:
         sock.close()
-
-
-@pytest.fixture
-def image(tmp_path_factory):
-    from kumo.image import cirros
-    try:
-        data = cirros.ensure_rootfs(tmp_path_factory.mktemp("cirros")).read_bytes()
-    except cirros.BusyboxNotFound:
-        pytest.skip("no static busybox")
-    return {"id": str(uuid.uuid4()), "container_format": "bare", "disk_format": "raw",
-            "size": len(data), "checksum": hashlib.md5(data).hexdigest(),
-            "kumo_rootfs": "tar"}, data
 
 
 @pytest.fixture

@@ -120,73 +120,19 @@ def host_router_on(admin, router_id: str, agent_id: str) -> None:
 # -- fixtures -----------------------------------------------------------------------------
 
 @pytest.fixture
-def state_root(tmp_path):
-    """The agent's state dir; every process mentioning it is killed at teardown."""
-    root = tmp_path / "agent"
-    root.mkdir()
-    yield root
-    for pid in _procs_under(str(root)):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    wait_for(lambda: not _procs_under(str(root)), "the test's dnsmasq processes gone", 10)
-
-
-@pytest.fixture
-def agents(cloud, state_root, tmp_path):
+def agents(state_root, run_agent, tmp_path):
     """``start(host, where) -> Agent``: an Agent with every real network driver, built
     by the registry with the same settings and state dir each time; every one started
     is stopped at teardown."""
-    started: list[Agent] = []
     settings = Settings(state_dir=str(tmp_path / "kumo"), agent_tunneling_ip=LOCAL_IP,
                         agent_bridge_mappings={"public": "br-ex"})
 
     def start(host: str, where: netns.Host) -> Agent:
-        client = ControllerClient.from_cloud("kumo-agent",
-                                             config_files=[str(cloud.clouds_yaml)])
-        drivers = registry.build(DRIVERS, host, settings, client=client, where=where,
-                                 state_dir=str(state_root))
-        agent = Agent(client, host, drivers, workers=3, resync_s=RESYNC_S, heartbeat_s=1.0,
-                      wait_s=2.0)
-        agent.start()
-        started.append(agent)
-        return agent
+        return run_agent(host, lambda client: registry.build(
+            DRIVERS, host, settings, client=client, where=where,
+            state_dir=str(state_root)), RESYNC_S)
 
-    yield start
-    for agent in started:
-        agent.stop()
-
-
-@pytest.fixture
-def made(admin):
-    """API objects the test made, deleted at the end (what is gone already is skipped)."""
-    objs: dict[str, list] = {"fips": [], "ports": [], "routers": [], "subnets": [],
-                             "nets": [], "groups": [], "hosts": []}
-    yield objs
-    for fip in objs["fips"]:
-        admin.network.delete_ip(fip, ignore_missing=True)
-    for port in objs["ports"]:
-        admin.network.delete_port(port, ignore_missing=True)
-    for router in objs["routers"]:
-        if admin.network.find_router(router.id) is None:
-            continue
-        for p in admin.network.ports(device_id=router.id,
-                                     device_owner="network:router_interface"):
-            try:
-                admin.network.remove_interface_from_router(router, port=p.id)
-            except Exception:  # noqa: BLE001 - already removed
-                pass
-        admin.network.delete_router(router, ignore_missing=True)
-    for net in objs["nets"]:
-        for p in admin.network.ports(network_id=net.id):
-            admin.network.delete_port(p, ignore_missing=True)
-        admin.network.delete_network(net, ignore_missing=True)
-    for g in objs["groups"]:
-        admin.network.delete_security_group(g, ignore_missing=True)
-    for host in objs["hosts"]:
-        for a in admin.network.agents(host=host):
-            admin.network.delete_agent(a, ignore_missing=True)
+    return start
 
 
 @pytest.fixture

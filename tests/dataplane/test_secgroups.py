@@ -17,7 +17,6 @@ import uuid
 import pytest
 
 from kumo.agent.agent import Agent
-from kumo.agent.client import ControllerClient
 from kumo.agent.dataplane import links, names, netns, nft
 from kumo.agent.l2 import LinuxBridgeDriver
 from kumo.agent.secgroups import FirewallDriver
@@ -61,23 +60,13 @@ def chains(host: netns.Host) -> set[str] | None:
 
 
 @pytest.fixture
-def agents(cloud):
-    started: list[Agent] = []
-
+def agents(run_agent):
     def start(name: str, where: netns.Host) -> Agent:
-        client = ControllerClient.from_cloud("kumo-agent",
-                                             config_files=[str(cloud.clouds_yaml)])
-        drivers = [LinuxBridgeDriver(name, where=where, local_ip=LOCAL_IP),
-                   FirewallDriver(name, where=where)]
-        agent = Agent(client, name, drivers, workers=3, resync_s=2.0, heartbeat_s=1.0,
-                      wait_s=2.0)
-        agent.start()
-        started.append(agent)
-        return agent
+        return run_agent(name, lambda client: [
+            LinuxBridgeDriver(name, where=where, local_ip=LOCAL_IP),
+            FirewallDriver(name, where=where)], 2.0)
 
-    yield start
-    for agent in started:
-        agent.stop()
+    return start
 
 
 @pytest.fixture
@@ -115,13 +104,7 @@ def servers():
         proc.wait(timeout=10)
 
 
-def plug(host: netns.Host, name: str, port, prefixlen: int) -> netns.Netns:
-    vm = netns.ensure_netns(host, name)
-    links.ensure_veth(host.root, names.tap(port.id), "eth0", vm, up=False)
-    links.set_mac(vm, "eth0", port.mac_address)
-    links.set_up(vm, "eth0")
-    links.ensure_address(vm, "eth0", f"{port.fixed_ips[0]['ip_address']}/{prefixlen}")
-    return vm
+plug = probes.plug
 
 
 def test_security_groups_in_nftables(admin, network, hosts, agents, servers, unique):

@@ -15,48 +15,24 @@ in the machine's namespaces, pass or fail; every wait is bounded.
 """
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from kumo.sim import BIN, MachineError, SimulatedMachine
-from tests import waiting
+from kumo.sim import BIN
+from tests.dataplane.machines import started, wait_for
 
-WAIT_S = 120.0
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR"]
 
 
-def wait_for(predicate, what: str, timeout: float = WAIT_S):
-    return waiting.wait_for(predicate, what, timeout, 0.5)
-
-
-class Machine(SimulatedMachine):
-    def run(self, *argv, check: bool = True, timeout: float = 120, **kw):
-        if len(argv) == 1 and isinstance(argv[0], (list, tuple)):
-            argv = tuple(argv[0])
-        try:
-            return super().run(list(argv), check=check, timeout=timeout, **kw)
-        except MachineError as e:
-            raise AssertionError(str(e)) from None
-
-
 @pytest.fixture
 def machine(tmp_path, tag):
-    for tool in ("unshare", "nsenter", "ssh", "ssh-keygen"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"needs {tool} (util-linux, openssh-client)")
     if not Path("/usr/sbin/dropbear").is_file():
         pytest.skip("needs dropbear-bin (the cirros image's SSH server)")
-    m = Machine(tmp_path, f"{tag}-machine", env={"KUMO_AGENT_HOST": "sshhost"})
-    try:
-        m.start()
+    with started(tmp_path, f"{tag}-machine", "sshhost", needs=("ssh", "ssh-keygen")) as m:
         yield m
-    finally:
-        problems = m.stop()
-        print("machine teardown:", problems or "clean")
 
 
 def ssh(key: Path, *args: str, batch: bool = True) -> list[str]:

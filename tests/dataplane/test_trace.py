@@ -14,32 +14,18 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
-
 import pytest
 
 from kumo.sim import SimulatedMachine
-from tests import waiting
+from tests.dataplane.machines import started, wait_for
 
-WAIT_S = 120.0
 HOST = "tracehost"
-
-
-def wait_for(predicate, what: str, timeout: float = WAIT_S):
-    return waiting.wait_for(predicate, what, timeout, 0.5)
 
 
 @pytest.fixture
 def machine(tmp_path, tag):
-    if not all(Path(p).exists() for p in ("/usr/bin/unshare", "/usr/bin/nsenter")):
-        pytest.skip("needs unshare and nsenter (util-linux)")
-    m = SimulatedMachine(tmp_path, f"{tag}-trace", env={"KUMO_AGENT_HOST": HOST})
-    try:
-        m.start()
+    with started(tmp_path, f"{tag}-trace", HOST) as m:
         yield m
-    finally:
-        problems = m.stop()
-        print("machine teardown:", problems or "clean")
 
 
 def trace(m: SimulatedMachine, *args: str):
@@ -145,15 +131,8 @@ def test_trace_finds_the_closed_security_group_then_passes(machine):
 
 @pytest.fixture
 def hosts_machine(tmp_path, tag):
-    if not all(Path(p).exists() for p in ("/usr/bin/unshare", "/usr/bin/nsenter")):
-        pytest.skip("needs unshare and nsenter (util-linux)")
-    m = SimulatedMachine(tmp_path, f"{tag}-trh", env={"KUMO_AGENT_HOST": "t1"})
-    try:
-        m.start(timeout=120, args=("--hosts", "2"))
+    with started(tmp_path, f"{tag}-trh", "t1", args=("--hosts", "2"), timeout=120) as m:
         yield m
-    finally:
-        problems = m.stop()
-        print("machine teardown:", problems or "clean")
 
 
 def test_trace_a_server_on_a_simulated_host(hosts_machine):

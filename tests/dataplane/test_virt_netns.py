@@ -42,18 +42,6 @@ def gone(pid: int) -> bool:
 
 
 @pytest.fixture
-def image(tmp_path_factory):
-    from kumo.image import cirros
-    try:
-        data = cirros.ensure_rootfs(tmp_path_factory.mktemp("cirros")).read_bytes()
-    except cirros.BusyboxNotFound:
-        pytest.skip("no static busybox")
-    return {"id": str(uuid.uuid4()), "container_format": "bare", "disk_format": "raw",
-            "size": len(data), "checksum": hashlib.md5(data).hexdigest(),
-            "kumo_rootfs": "tar"}, data
-
-
-@pytest.fixture
 def lan(hosts, scratch):
     """A simulated host with a bridge ``brqtest`` and a DHCP namespace on it running
     dnsmasq (a static lease of IP for MAC); yields (host, attach(tap))."""

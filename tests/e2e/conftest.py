@@ -6,23 +6,13 @@ Skipped unless root with ``ip``, ``nft``, ``unshare`` and ``nsenter``. They shar
 ``dataplane`` xdist group with the data-plane tests (one heavy test at a time)."""
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
-import pytest
+from tests.dataplane import machines
 
 HERE = Path(__file__).resolve().parent
-REASON = None
-if os.geteuid() != 0:
-    REASON = "end-to-end tests need root"
-elif not all(shutil.which(t) for t in ("ip", "nft", "unshare", "nsenter")):
-    REASON = "end-to-end tests need ip, nft, unshare and nsenter"
+REASON = machines.skip_reason("end-to-end tests", ("ip", "nft", "unshare", "nsenter"))
 
 
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if HERE in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.xdist_group("dataplane"))
-            if REASON:
-                item.add_marker(pytest.mark.skip(reason=REASON))
+    machines.mark_heavy(items, HERE, REASON)

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from kumo.sim import BIN, SimulatedMachine
+from kumo.sim import BIN
+from tests.dataplane.machines import new_tag, started
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 #: Seconds the whole quick start may take inside the machine.
@@ -118,15 +119,8 @@ def test_parse_the_quick_start():
 
 @pytest.fixture
 def machine(tmp_path):
-    import uuid
-
-    m = SimulatedMachine(tmp_path, f"kumo-t{uuid.uuid4().hex[:8]}-readme")
-    try:
-        m.start()
+    with started(tmp_path, f"{new_tag()}-readme") as m:
         yield m
-    finally:
-        problems = m.stop()
-        print("machine teardown:", problems or "clean")
 
 
 def test_readme_quick_start_as_written(machine):

@@ -17,6 +17,7 @@ import pytest
 from kumo.agent import client as agent_client
 from kumo.agent.watch import Informer
 from tests.conftest import BIN, _backends, _free_port, _pg_database, _pg_drop, _start
+from tests.waiting import stop_process, wait_for
 
 WORKER_THREADS = 8
 TOKEN_EXPIRATION_S = 8
@@ -30,25 +31,6 @@ def _token(url: str) -> str:
     resp = httpx.post(url + "/identity/v3/auth/tokens", json=body, timeout=TIMEOUT)
     assert resp.status_code == 201, resp.text
     return resp.headers["x-subject-token"]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-
-
-def _wait_for(predicate, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module", params=_backends())
@@ -66,7 +48,7 @@ def small(request, tmp_path_factory):
         "KUMO_WORKER_THREADS": str(WORKER_THREADS), "KUMO_COMPUTE_FAKE_HOSTS": "0",
         "KUMO_TOKEN_EXPIRATION_S": str(TOKEN_EXPIRATION_S)})
     yield server, db_url
-    _stop(server.process)
+    stop_process(server.process)
     if db_url:
         _pg_drop(base, db_url)
 
@@ -158,7 +140,7 @@ def test_watch_on_another_api_process_wakes_on_a_commit(small, tmp_path):
                             stdout=log, stderr=subprocess.STDOUT, env=cloud.env)
     b_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(lambda: _answers(b_url), "kumo api to listen")
+        wait_for(lambda: _answers(b_url), "kumo api to listen", interval=0.1)
         token = _token(cloud.url)
         headers = {"X-Auth-Token": token}
         net = httpx.post(cloud.url + "/networking/v2.0/networks", headers=headers,
@@ -176,7 +158,7 @@ def test_watch_on_another_api_process_wakes_on_a_commit(small, tmp_path):
             httpx.delete(cloud.url + f"/networking/v2.0/networks/{net['id']}",
                          headers=headers, timeout=TIMEOUT)
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def _answers(url: str) -> bool:
@@ -230,7 +212,7 @@ def _kill_listeners(db_url: str) -> None:
         def back():
             now = {r[0] for r in conn.execute(query, (APPLICATION_NAME, name))}
             return len(now) >= len(pids) and not now & set(pids)
-        _wait_for(back, "the listeners to reconnect")
+        wait_for(back, "the listeners to reconnect", interval=0.1)
 
 
 @pytest.mark.parametrize("feed", ["/networking/kumo/v1/changes",
@@ -283,7 +265,7 @@ def test_informer_survives_an_api_process_killed_mid_watch(tmp_path):
         informer = Informer(ctl, "killed-host", wait_s=30, backoff_min_s=0.2,
                             backoff_max_s=1.0)
         informer.start()
-        _wait_for(informer.synced.is_set, "the first list")
+        wait_for(informer.synced.is_set, "the first list", interval=0.1)
         time.sleep(0.5)  # the informer is in its long poll
         server.process.kill()
         server.process.wait(10)
@@ -297,9 +279,10 @@ def test_informer_survives_an_api_process_killed_mid_watch(tmp_path):
         httpx.post(server.url + "/networking/v2.0/ports", headers=headers,
                    json={"port": {"network_id": net["id"], "binding:host_id": "killed-host"}},
                    timeout=TIMEOUT).raise_for_status()
-        _wait_for(lambda: informer.get(("networks", net["id"])), "the new network")
+        wait_for(lambda: informer.get(("networks", net["id"])), "the new network",
+                 interval=0.1)
         assert informer.lists >= 2  # relisted after the connection broke
     finally:
         if informer is not None:
             informer.stop(timeout=0)
-        _stop(server.process)
+        stop_process(server.process)
