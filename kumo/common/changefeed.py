@@ -141,19 +141,23 @@ class ChangeFeed:
             pending = session.info[key] = set()
         if hosts is None:
             pending.add(EVERYONE)
-            payload = EVERYONE
         else:
-            hosts = {h for h in hosts if h}
-            pending.update(hosts)
-            payload = ",".join(sorted(hosts))
-            if len(payload) > MAX_NOTIFY_PAYLOAD:
-                payload = EVERYONE
+            pending.update(h for h in hosts if h)
+        if not first:
+            return
+        wake = lambda: None if EVERYONE in pending else pending  # noqa: E731
         if not self.db.is_sqlite:
-            session.connection().execute(sa.text("SELECT pg_notify(:c, :p)"),
-                                         {"c": self.channel, "p": payload})
-        if first:
-            after_commit(session, lambda: self.notify(
-                None if EVERYONE in pending else pending))
+            # one NOTIFY per transaction, with every host its rows named, sent just
+            # before the commit (not one round trip per batch of rows)
+            def notify_others(sess) -> None:
+                hosts = wake()
+                payload = EVERYONE if hosts is None else ",".join(sorted(hosts))
+                if len(payload) > MAX_NOTIFY_PAYLOAD:
+                    payload = EVERYONE
+                sess.connection().execute(sa.text("SELECT pg_notify(:c, :p)"),
+                                          {"c": self.channel, "p": payload})
+            sa.event.listen(session, "before_commit", notify_others, once=True)
+        after_commit(session, lambda: self.notify(wake()))
 
     def notify(self, hosts=None) -> None:
         """Wake the watches of ``hosts`` (None: all) after a commit that appended
