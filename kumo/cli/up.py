@@ -79,8 +79,6 @@ def cmd_up(args) -> int:
     if not net_drivers and (settings.dataplane or "auto").lower() == "auto":
         print(local.api_only_message(local.unavailable() or "no data plane",
                                      int(settings.compute_fake_hosts)), flush=True)
-    # Each in-process compute agent holds one server worker thread in its long poll.
-    settings.worker_threads += _compute_agent_count(settings)
     cloud = prepare(settings, migrate=True)
     paths = write_clouds_yaml(settings)
     banner = (f"kumo: state in {settings.state_dir}, database {cloud.db.engine.url!r}\n"
