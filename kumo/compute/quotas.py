@@ -47,18 +47,21 @@ class Quotas:
             sa.select(Quota).where(Quota.project_id == project_id))}
         return {r: rows.get(r, self.default(r)) for r in RESOURCES}
 
-    def network(self, session, project_id: str) -> tuple[dict[str, int], dict[str, int]]:
+    def network(self, session, project_id: str, usage: bool = True
+                ) -> tuple[dict[str, int], dict[str, int]]:
         """``(limits, usage)`` of the legacy network resources (``floating_ips``,
         ``security_groups``, ``security_group_rules``, and ``fixed_ips``, unlimited)
         from Neutron's quotas and the project's rows, so Nova's proxies before 2.36
-        (``os-quota-sets``, ``GET /limits``) agree with ``openstack quota show``."""
+        (``os-quota-sets``, ``GET /limits``) agree with ``openstack quota show``.
+        ``usage`` false: the usage is not counted (``{}``)."""
         quotas = self.compute.networking.quotas
         net_limits = quotas.limits(session, project_id)
         limits = {"fixed_ips": -1}
-        used = {"fixed_ips": 0}
+        used = {"fixed_ips": 0} if usage else {}
         for nova, neutron in NETWORK_PROXIES.items():
             limits[nova] = int(net_limits[neutron])
-            used[nova] = quotas.used(session, project_id, neutron)
+            if usage:
+                used[nova] = quotas.used(session, project_id, neutron)
         return limits, used
 
     def usage(self, session, project_id: str, user_id: str | None = None) -> dict[str, int]:

@@ -68,10 +68,9 @@ class Networks:
         the ports other hosts have on it (:mod:`kumo.network.peers`). ``keys``
         (``{collection: [ids]}``): only those ids (:meth:`kumo.network.feed.Feed.snapshot`)."""
         stmt = sa.select(models.Network).order_by(models.Network.id)
-        if keys is not None:
-            if "networks" not in keys:
-                return {}
-            stmt = stmt.where(models.Network.id.in_(keys["networks"]))
+        stmt = scope.keyed(stmt, keys, "networks", models.Network.id)
+        if stmt is None:
+            return {}
         if host is not None:
             stmt = stmt.where(models.Network.id.in_(scope.networks_of(host)))
         rows = list(session.scalars(stmt))

@@ -475,10 +475,9 @@ class Ports:
         ones on its networks (:func:`kumo.network.scope.ports_clause`), rendered as
         for an admin (with ``binding:*``); ``keys``: only those ids."""
         stmt = sa.select(P).order_by(P.id)
-        if keys is not None:
-            if "ports" not in keys:
-                return {}
-            stmt = stmt.where(P.id.in_(keys["ports"]))
+        stmt = scope.keyed(stmt, keys, "ports", P.id)
+        if stmt is None:
+            return {}
         if host is not None:
             stmt = stmt.where(scope.ports_clause(host))
         return {"ports": self.render_rows(session, list(session.scalars(stmt)), True)}

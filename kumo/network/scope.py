@@ -54,6 +54,17 @@ COLLECTIONS = {"port": "ports", "network": "networks", "subnet": "subnets",
                "floatingip": "floatingips"}
 
 
+def keyed(stmt, keys: dict | None, collection: str, column):
+    """``stmt`` limited to the ids ``keys[collection]`` (a snapshot by key,
+    :meth:`kumo.network.feed.Feed.snapshot`); ``stmt`` itself when ``keys`` is None,
+    None when ``keys`` names no ``collection`` (the snapshot is then ``{}``)."""
+    if keys is None:
+        return stmt
+    if collection not in keys:
+        return None
+    return stmt.where(column.in_(keys[collection]))
+
+
 # -- a host's scope, as SQL (subqueries of ids) -----------------------------------------
 
 def networks_of(host: str):

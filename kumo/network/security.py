@@ -366,10 +366,9 @@ class SecurityGroups:
         computed only for groups that are such a remote group (``[]`` for the others);
         ``keys``: only those ids."""
         stmt = sa.select(SG).order_by(SG.id)
-        if keys is not None:
-            if "security_groups" not in keys:
-                return {}
-            stmt = stmt.where(SG.id.in_(keys["security_groups"]))
+        stmt = scope.keyed(stmt, keys, "security_groups", SG.id)
+        if stmt is None:
+            return {}
         remote = None
         if host is not None:
             remote = set(session.scalars(scope.remote_of(host)))

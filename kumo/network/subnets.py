@@ -90,10 +90,9 @@ class Subnets:
         """The feed's subnets: those of ``host``'s networks (DHCP and routing need
         them; all when ``host`` is None); ``keys``: only those ids."""
         stmt = sa.select(models.Subnet).order_by(models.Subnet.id)
-        if keys is not None:
-            if "subnets" not in keys:
-                return {}
-            stmt = stmt.where(models.Subnet.id.in_(keys["subnets"]))
+        stmt = scope.keyed(stmt, keys, "subnets", models.Subnet.id)
+        if stmt is None:
+            return {}
         if host is not None:
             stmt = stmt.where(models.Subnet.network_id.in_(scope.networks_of(host)))
         return {"subnets": [

@@ -267,6 +267,15 @@ def _quota_body(req: Request, values: dict, network: dict | None = None) -> dict
     return body
 
 
+def _network(req: Request, session, pid: str, usage: bool = True
+             ) -> tuple[dict | None, dict]:
+    """:meth:`Quotas.network` when the request's microversion renders the network
+    proxies (before 2.36); else ``(None, {})`` without a query."""
+    if at_least(req, "2.36"):
+        return None, {}
+    return req.cloud.compute.quotas.network(session, pid, usage)
+
+
 def _target(req: Request) -> str:
     pid = req.params["project_id"]
     req.context.enforce(P + "os-quota-sets:show", {"project_id": pid})
@@ -279,7 +288,7 @@ def quota_show(req: Request) -> Reply:
     compute = req.cloud.compute
     with compute.read() as s:
         limits = compute.quotas.limits(s, pid)
-        network = compute.quotas.network(s, pid)[0]
+        network = _network(req, s, pid, usage=False)[0]
     return Reply(200, {"quota_set": {"id": pid, **_quota_body(req, limits, network)}})
 
 
@@ -290,7 +299,7 @@ def quota_detail(req: Request) -> Reply:
     with compute.read() as s:
         limits = compute.quotas.limits(s, pid)
         used = compute.quotas.usage(s, pid, req.context.user_id)
-        net_limits, net_used = compute.quotas.network(s, pid)
+        net_limits, net_used = _network(req, s, pid)
     body = {r: {"limit": limits[r], "in_use": used.get(r, 0), "reserved": 0}
             for r in RESOURCES}
     for k, v in _quota_body(req, {}, net_limits).items():
@@ -313,16 +322,15 @@ def quota_defaults(req: Request) -> Reply:
 def quota_update(req: Request) -> Reply:
     req.context.enforce(P + "os-quota-sets:update")
     values = req.json(schemas.QUOTA_UPDATE)["quota_set"]
-    if not at_least(req, "2.36") or True:
-        bad = [k for k in values if k in LEGACY_2_36 or k == "networks"]
-        if bad and at_least(req, "2.36"):
-            raise exc.BadRequest(f"Additional properties are not allowed ({bad[0]!r} was "
-                                 "unexpected)")
+    bad = [k for k in values if k in LEGACY_2_36 or k == "networks"]
+    if bad and at_least(req, "2.36"):
+        raise exc.BadRequest(f"Additional properties are not allowed ({bad[0]!r} was "
+                             "unexpected)")
     values = {k: v for k, v in values.items() if k in RESOURCES}
     compute = req.cloud.compute
     limits = compute.quotas.update(req.params["project_id"], values)
     with compute.read() as s:
-        network = compute.quotas.network(s, req.params["project_id"])[0]
+        network = _network(req, s, req.params["project_id"], usage=False)[0]
     return Reply(200, {"quota_set": _quota_body(req, limits, network)})
 
 
@@ -366,7 +374,7 @@ def limits(req: Request) -> Reply:
     with compute.read() as s:
         lim = compute.quotas.limits(s, pid)
         used = compute.quotas.usage(s, pid, req.context.user_id)
-        net_limits, net_used = compute.quotas.network(s, pid)
+        net_limits, net_used = _network(req, s, pid)
     values = _quota_body(req, lim, net_limits)
     used.update(net_used)
     absolute = {}
