@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import tempfile
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,11 +233,16 @@ def share_metadata_secret(db, settings) -> str:
         current = None
     if current != shared:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(shared)
-        tmp.replace(path)
+        # a temporary file of its own (mkstemp: unique, 0600), so processes starting
+        # together never share one nor inherit a stale file's mode
+        fd, tmp = tempfile.mkstemp(prefix=".metadata_secret.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(shared)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
     return shared
 
 
