@@ -16,7 +16,7 @@ from kumo.common import access
 from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
 from kumo.common.http import (MAX_BODY_BYTES, BodyTimeout, ClientDisconnected, Pending,
-                              Reply, Request, Service, input_error)
+                              Reply, Request, Service)
 from kumo.common.policy import PolicyEngine
 from kumo.config import Settings
 from kumo.db import Database, retrying
@@ -381,17 +381,9 @@ def _edge_fault(service: Service, error: exc.KumoError) -> dict:
 def _fault(service: Service, req: Request, error: Exception) -> Reply:
     """The service's fault reply for an error raised after dispatch (by a body sink),
     as :meth:`Service.dispatch` renders errors of handlers."""
-    if not isinstance(error, exc.KumoError):
-        error = input_error(error) or error
-    if isinstance(error, exc.KumoError):
-        LOG.info("%s %s%s failed: %d %s: %s", req.method, service.prefix, req.path,
-                 error.status, error.title, error.message)
-        reply = service.fault_reply(req, error)
-    else:
-        LOG.error("unexpected error receiving %s %s", req.method, req.path,
-                  exc_info=error)
-        reply = Reply(500, service.fault(exc.KumoError()))
-    reply.headers["x-openstack-request-id"] = req.request_id
+    reply = service.error_reply(req, error)
+    for name in service.request_id_headers:
+        reply.headers.setdefault(name, req.request_id)
     return reply
 
 

@@ -462,26 +462,33 @@ class Service:
 
     def _run(self, req: Request, step: Callable[[Request], Reply | Pending]
              ) -> Reply | Pending:
-        where = f"{req.method} {self.prefix}{req.path}"
         try:
             return step(req)
-        except exc.KumoError as e:
+        except Exception as e:
+            return self.error_reply(req, e)
+
+    def error_reply(self, req: Request, e: Exception) -> Reply:
+        """Log ``e`` (raised serving ``req``: by a handler, a :class:`Pending`'s
+        re-check or the edge's body sink) and give its fault reply: a
+        :class:`~kumo.common.exceptions.KumoError` as is, bad input found deep down as
+        a 400 (:func:`input_error`), anything else as a 500."""
+        where = f"{req.method} {self.prefix}{req.path}"
+        if isinstance(e, exc.KumoError):
             if e.status >= 500:
                 LOG.error("%s failed: %d %s: %s", where, e.status, e.title, e.message,
-                          exc_info=True)
+                          exc_info=e)
             else:
                 LOG.info("%s failed: %d %s: %s", where, e.status, e.title, e.message)
             return self.fault_reply(req, e)
-        except Exception as e:
-            error = input_error(e)
-            if error is None:
-                LOG.exception("%s failed: unexpected error: %s: %s", where,
-                              type(e).__name__, e)
-                error = exc.KumoError()
-            else:
-                LOG.info("%s failed: bad input: %d %s: %s (%r)", where, error.status,
-                         error.title, error.message, e)
-            return self.fault_reply(req, error)
+        error = input_error(e)
+        if error is None:
+            LOG.error("%s failed: unexpected error: %s: %s", where, type(e).__name__, e,
+                      exc_info=e)
+            error = exc.KumoError()
+        else:
+            LOG.info("%s failed: bad input: %d %s: %s (%r)", where, error.status,
+                     error.title, error.message, e)
+        return self.fault_reply(req, error)
 
     def fault_reply(self, req: Request, e: exc.KumoError) -> Reply:
         """The fault reply for ``e`` in the service's format."""

@@ -100,6 +100,14 @@ class ContextFilter(logging.Filter):
         return True
 
 
+#: Control characters other than line breaks and tab (ESC, NUL, DEL...).
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x1f\x7f]")
+
+
+def _escape(m: re.Match) -> str:
+    return repr(m.group())[1:-1]
+
+
 class Formatter(logging.Formatter):
     """oslo.log's line format; each line of a traceback carries the record's prefix
     (time, pid, level, logger, request bracket)."""
@@ -110,10 +118,14 @@ class Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if not hasattr(record, "context"):
             ContextFilter().filter(record)
-        record.message = record.getMessage()
+        # A message may hold text from the request (a percent-decoded path, an id):
+        # its line breaks continue the record under its prefix, never start a line
+        # of their own, and other control characters are escaped.
+        lines = _CONTROL.sub(_escape, record.getMessage()).splitlines() or [""]
+        record.message = lines[0]
         record.asctime = self.formatTime(record, self.datefmt)
         text = self.formatMessage(record)
-        extra = []
+        extra = lines[1:]
         if record.exc_info:
             if not record.exc_text:
                 record.exc_text = self.formatException(record.exc_info)

@@ -224,6 +224,24 @@ def test_log_injection_through_the_path_is_escaped(captured):
     assert len(lines(captured)) == 1
 
 
+def test_a_line_break_in_a_logged_message_cannot_forge_a_line(captured):
+    """Dispatch's fault line holds the percent-decoded path (``%0a`` is a newline):
+    every line written carries the request's own prefix, control characters are
+    escaped."""
+    def handler(req):
+        return Reply(200, {})
+    forged = "2026-01-01 00:00:00.000 1 ERROR fake [-] forged"
+    reply = _service(handler, "u1", "p1").dispatch(_request("/x\n" + forged + "\x1b[2J"))
+    assert reply.status == 404
+    rid = reply.headers["x-openstack-request-id"]
+    out = lines(captured)
+    assert len(out) == 2
+    for line in out:
+        m = LINE.match(line)
+        assert m and m["level"] == "INFO" and m["ctx"] == f"[{rid} - -]", line
+    assert "\x1b" not in captured.getvalue() and "\\x1b[2J" in out[1]
+
+
 # -- --log-file and --debug --------------------------------------------------------------
 @pytest.fixture
 def restore_logging():
