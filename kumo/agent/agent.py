@@ -139,8 +139,6 @@ class Agent(Loop):
     STATUS_BATCH = 1000
     #: Most keys a worker takes from the queue at once (one driver call for them all).
     BATCH = 256
-    #: Status calls in flight at once when the controller has no batched route.
-    REPORT_THREADS = 8
 
     def __init__(self, client, host: str, drivers: list[Driver], workers: int = 4,
                  resync_s: float = 120.0, heartbeat_s: float = 30.0, wait_s: float = 20.0,

@@ -32,7 +32,8 @@ reached.
 
 One acceptor thread per :class:`MetadataProxy` waits on every listening socket; each
 connection is served on its own thread (at most :data:`MAX_CLIENTS` at once, each read
-bounded by :data:`CLIENT_TIMEOUT_S`). :meth:`MetadataProxy.ensure` /
+bounded by :data:`CLIENT_TIMEOUT_S`, the whole request by :data:`REQUEST_DEADLINE_S`, so
+a guest dribbling bytes cannot hold the slots). :meth:`MetadataProxy.ensure` /
 :meth:`MetadataProxy.remove` are what the L3 and DHCP drivers call (idempotent); the
 listeners must be removed before the namespace is deleted (a socket keeps the namespace
 alive). IPv6 metadata (``fe80::a9fe:a9fe``) is not served.
@@ -66,6 +67,9 @@ LEG_PREFIXES = ("qr-", "ns-")
 FORWARD_TIMEOUT_S = 30.0
 #: Seconds a client may take for each read of its request.
 CLIENT_TIMEOUT_S = 10.0
+#: Seconds a client may take to send its whole request (headers and body): past it
+#: the connection is shut down (a slow sender cannot hold one of the slots).
+REQUEST_DEADLINE_S = 30.0
 #: Connections served at once per proxy; more are closed at once.
 MAX_CLIENTS = 64
 #: Largest request body accepted (bytes).
@@ -125,6 +129,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._reply(400, "text/plain", b"Bad Request\n")
             return
         body = self.rfile.read(length) if length > 0 else None
+        if not self.server.request_read():
+            return  # cut at the deadline: what came is not the whole request
         # The identity comes from the kernel only: the accepting socket's leg (its
         # network) and the packet's source address; client headers claim nothing.
         status, ctype, data = proxy.handle(
@@ -145,9 +151,33 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class _Context:
-    def __init__(self, proxy: "MetadataProxy", listener: _Listener):
+    def __init__(self, proxy: "MetadataProxy", listener: _Listener, conn=None):
         self.proxy = proxy
         self.listener = listener
+        self._lock = threading.Lock()
+        self._expired = False
+        self.deadline = None
+        if conn is not None:
+            self.deadline = threading.Timer(REQUEST_DEADLINE_S, self._expire, (conn,))
+            self.deadline.daemon = True
+
+    def _expire(self, conn: socket.socket) -> None:
+        """End a connection whose request took too long (its reads then fail or
+        end)."""
+        with self._lock:
+            self._expired = True
+        try:
+            conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def request_read(self) -> bool:
+        """The whole request is in: the deadline no longer applies. False when it had
+        passed (the connection was cut)."""
+        if self.deadline is not None:
+            self.deadline.cancel()
+        with self._lock:
+            return not self._expired
 
 
 class MetadataProxy:
@@ -326,12 +356,17 @@ class MetadataProxy:
                                  name=f"metadata:{lst.device}", daemon=True).start()
 
     def _serve(self, conn: socket.socket, peer, lst: _Listener) -> None:
+        # CLIENT_TIMEOUT_S bounds each read only: a client sending a byte now and then
+        # would hold its slot for ever without this deadline on the whole request.
+        ctx = _Context(self, lst, conn)
         try:
             conn.setblocking(True)
-            _Handler(conn, peer, _Context(self, lst))
+            ctx.deadline.start()
+            _Handler(conn, peer, ctx)
         except Exception as e:  # noqa: BLE001 - one client's failure is only logged
             LOG.debug("metadata: client %s on %s: %s", peer[0], lst.device, e)
         finally:
+            ctx.deadline.cancel()
             try:
                 conn.close()
             finally:

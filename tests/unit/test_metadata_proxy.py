@@ -136,3 +136,36 @@ def test_ensure_needs_one_owner():
     proxy = MetadataProxy(StubClient(), secret=SECRET)
     with pytest.raises(ValueError):
         proxy.ensure(None, router_id="r", network_id="n")
+
+
+def test_a_slow_client_loses_its_slot(monkeypatch):
+    """A client sending its request a byte now and then (each read within
+    CLIENT_TIMEOUT_S) is cut at REQUEST_DEADLINE_S and its slot freed."""
+    import socket
+    import time
+
+    from kumo.agent import metadata
+    from kumo.agent.metadata import _Listener
+
+    monkeypatch.setattr(metadata, "REQUEST_DEADLINE_S", 0.5)
+    client = StubClient()
+    proxy = MetadataProxy(client, secret=SECRET, metadata_url="http://127.0.0.1:9")
+    ours, guest = socket.socketpair()
+    lst = _Listener("ns", "qr-x", 1, "net-1", None)
+    assert proxy._clients.acquire(blocking=False)
+    t = threading.Thread(target=proxy._serve, args=(ours, ("10.0.0.5", 1), lst))
+    t.start()
+    start = time.monotonic()
+    guest.sendall(b"GET /latest HTTP/1.0\r\n")
+    while t.is_alive() and time.monotonic() - start < 5:
+        try:
+            guest.sendall(b"X")
+        except OSError:
+            break
+        time.sleep(0.1)
+    t.join(5)
+    assert not t.is_alive() and time.monotonic() - start < 3
+    assert client.calls == []
+    for _ in range(metadata.MAX_CLIENTS):  # every slot is free again
+        assert proxy._clients.acquire(blocking=False)
+    guest.close()
