@@ -89,6 +89,7 @@ class FloatingIPs:
         if attrs.get("port_id"):
             self._associate(session, ctx, row, attrs["port_id"], attrs.get("fixed_ip_address"))
         self.net.changed(session, "floatingip", row.id)
+        self.net.dvr.sync_fip_gateways(session, ctx, row.floating_network_id)
         return row
 
     def _pick_subnet(self, session, network_id: str, subnet_id: str | None,
@@ -127,6 +128,9 @@ class FloatingIPs:
                 self._disassociate(row)
         touch(row)
         self.net.changed(session, "floatingip", row.id)
+        if "port_id" in attrs:
+            session.flush()
+            self.net.dvr.sync_fip_gateways(session, ctx, row.floating_network_id)
 
     def _associate(self, session, ctx: RequestContext, row: models.FloatingIP,
                    port_id: str, fixed_ip: str | None) -> None:
@@ -201,6 +205,7 @@ class FloatingIPs:
         session.flush()
         if port is not None:
             _drop_port(self.net, session, ctx, port)
+        self.net.dvr.sync_fip_gateways(session, ctx, row.floating_network_id)
 
     # -- data plane and hooks --------------------------------------------------------
     def set_status(self, fip_id: str, status: str) -> None:
@@ -230,11 +235,14 @@ class FloatingIPs:
             return
         if _BOUND_TO.first(session, {"p": port.id}) is None:
             return
-        for row in session.scalars(sa.select(F).where(F.fixed_port_id == port.id)):
+        for row in list(session.scalars(sa.select(F).where(F.fixed_port_id == port.id))):
             self.net.changed(session, "floatingip", row.id)  # for the router it leaves
             self._disassociate(row)
             touch(row)
             self.net.changed(session, "floatingip", row.id)
+            session.flush()
+            self.net.dvr.sync_fip_gateways(session, RequestContext(roles=["admin"]),
+                                              row.floating_network_id)
         session.flush()
 
 

@@ -32,6 +32,7 @@ from kumo.network.exceptions import (
     RouterExternalGatewayInUseByFloatingIp, RouterInterfaceInUseByFloatingIP,
     RouterInterfaceInUseByRoute, RouterInterfaceNotFound, RouterInterfaceNotFoundForSubnet,
     ServicePortInUse, SubnetMismatchForPort)
+from kumo.network import dvr  # noqa: F401 - registers networking.dvr
 from kumo.network import l3_scheduler  # noqa: F401 - registers networking.l3_scheduler
 from kumo.network import scope
 from kumo.network.manager import register_part, stamp, touch, visible_clause
@@ -41,7 +42,7 @@ from kumo.network.models import ports as pmodels
 GW_OWNER = "network:router_gateway"
 IF_OWNER = "network:router_interface"
 FIP_OWNER = "network:floatingip"
-L3_OWNERS = (GW_OWNER, IF_OWNER, FIP_OWNER)
+L3_OWNERS = (GW_OWNER, IF_OWNER, FIP_OWNER, dvr.SNAT_OWNER)
 MAX_ROUTES = 30
 FIP_STATUSES = ("ACTIVE", "DOWN", "ERROR")
 R, F, P = models.Router, models.FloatingIP, pmodels.Port
@@ -134,11 +135,14 @@ class Routers:
             self.set_gateway(session, ctx, row, attrs["external_gateway_info"])
         self.net.changed(session, "router", row.id)
         self._place(session, row)
+        self.net.dvr.sync(session, ctx, row)
         return row
 
     def update(self, session, ctx: RequestContext, row: models.Router, attrs: dict) -> None:
         """Apply ``name``, ``description``, ``admin_state_up``, ``distributed``, ``ha``,
         ``external_gateway_info`` and ``routes`` (400 InvalidRoutes)."""
+        converting = self.net.dvr.check_update(row, attrs)
+        old_gw_net = row.gw_network_id
         for key in ("name", "description"):
             if key in attrs:
                 setattr(row, key, attrs[key] or "")
@@ -151,8 +155,13 @@ class Routers:
             row.routes = self.check_routes(session, row, attrs["routes"] or [])
         touch(row)
         self.net.changed(session, "router", row.id)
-        if "external_gateway_info" in attrs:
+        if converting:  # the centralized part may need another kind of agent
+            self.net.l3_scheduler.forget_router(session, row.id)
+            session.flush()
+        if "external_gateway_info" in attrs or converting:
             self._place(session, row)
+        if "external_gateway_info" in attrs or converting:
+            self.net.dvr.sync(session, ctx, row, gw_networks=(old_gw_net,))
 
     def delete(self, session, ctx: RequestContext, row: models.Router) -> None:
         """Delete; 409 RouterInUse while it has interfaces. The gateway port goes with
@@ -284,6 +293,7 @@ class Routers:
         touch(row)
         self.net.changed(session, "router", row.id)
         self._place(session, row)
+        self.net.dvr.sync(session, ctx, row)
         return interface_info(row, port, subnet_ids)
 
     def _place(self, session, row: models.Router) -> None:
@@ -345,6 +355,7 @@ class Routers:
         info = interface_info(row, port, list(dict.fromkeys(i["subnet_id"] for i in ips)))
         self.net.changed(session, "router", row.id)  # also for the leaving network's hosts
         _drop_port(self.net, session, ctx, port)
+        self.net.dvr.sync(session, ctx, row)
         touch(row)
         self.net.changed(session, "router", row.id)
         return info
@@ -433,12 +444,14 @@ class Routers:
                 stmt = stmt.where(sa.or_(R.id.in_(scope.hosted_routers(host)),
                                          R.id.in_(scope.attached_routers(host))))
             out["routers"] = self._render_routers(session, list(session.scalars(stmt)))
+            self.net.dvr.decorate(session, host, out["routers"])
         if keys is None or "floatingips" in keys:
             stmt = sa.select(F).order_by(F.id)
             if keys is not None:
                 stmt = stmt.where(F.id.in_(keys["floatingips"]))
             if host is not None:
-                stmt = stmt.where(F.router_id.in_(scope.hosted_routers(host)))
+                stmt = stmt.where(sa.or_(F.router_id.in_(scope.hosted_routers(host)),
+                                         F.id.in_(scope.dvr_floatingips(host))))
             out["floatingips"] = [
                 {"id": f.id, "floating_ip_address": f.floating_ip_address,
                  "floating_network_id": f.floating_network_id,

@@ -38,7 +38,8 @@ from kumo.network.models import security as smodels
 from kumo.network.models.l3_agent import RouterL3AgentBinding
 
 L3_AGENT = "L3 agent"
-ROUTER_PORT_OWNERS = ("network:router_gateway", "network:router_interface")
+ROUTER_PORT_OWNERS = ("network:router_gateway", "network:router_interface",
+                      "network:router_centralized_snat")
 B, A, R, P = RouterL3AgentBinding, smodels.Agent, l3models.Router, pmodels.Port
 
 
@@ -90,14 +91,20 @@ class L3Scheduler:
             raise InvalidL3Agent(id=agent_id)
         return row
 
-    def _least_loaded(self, session) -> smodels.Agent | None:
+    def _least_loaded(self, session, router: l3models.Router | None = None
+                      ) -> smodels.Agent | None:
+        """The least-loaded alive agent that may host ``router`` (its ``agent_mode``:
+        :meth:`kumo.network.dvr.Dvr.eligible`)."""
         load = (sa.select(B.l3_agent_id, sa.func.count().label("n"))
                 .group_by(B.l3_agent_id).subquery())
-        return session.scalar(
-            sa.select(A).outerjoin(load, load.c.l3_agent_id == A.id)
-            .where(A.agent_type == L3_AGENT, A.admin_state_up.is_(True),
-                   self.net.agents.alive_clause())
-            .order_by(sa.func.coalesce(load.c.n, 0), A.host, A.id).limit(1))
+        for agent in session.scalars(
+                sa.select(A).outerjoin(load, load.c.l3_agent_id == A.id)
+                .where(A.agent_type == L3_AGENT, A.admin_state_up.is_(True),
+                       self.net.agents.alive_clause())
+                .order_by(sa.func.coalesce(load.c.n, 0), A.host, A.id)):
+            if self.net.dvr.eligible(agent, router):
+                return agent
+        return None
 
     # -- writes ----------------------------------------------------------------------
     def place(self, session, router: l3models.Router) -> str | None:
@@ -105,7 +112,7 @@ class L3Scheduler:
         hosting host. Returns the host (None: unhosted)."""
         agent = self.hosting_agent(session, router.id)
         if agent is None:
-            agent = self._least_loaded(session)
+            agent = self._least_loaded(session, router)
             if agent is not None:
                 session.add(B(router_id=router.id, l3_agent_id=agent.id))
                 session.flush()
@@ -135,19 +142,24 @@ class L3Scheduler:
         """Set ``binding:host_id`` of the router's gateway and interface ports to
         ``host`` (``""`` for None), with feed changes for the new and old hosts."""
         host = host or ""
+        router = session.get(R, router_id)
+        distributed = router is not None and router.distributed
         for port in session.scalars(sa.select(P).where(
                 P.device_id == router_id, P.device_owner.in_(ROUTER_PORT_OWNERS))):
-            if port.host_id == host:
+            # a distributed router's interfaces have a leg on every host: unbound
+            want = "" if distributed and port.device_owner == ROUTER_PORT_OWNERS[1] \
+                else host
+            if port.host_id == want:
                 continue
             old = port.host_id
-            port.host_id = host
+            port.host_id = want
             touch(port)
             session.flush()
             if old:
                 self.net.changed(session, "port", port.id, "delete", host=old)
-            self.net.changed(session, "port", port.id, host=host or None)
+            self.net.changed(session, "port", port.id, host=want or None)
             groups = self.net.ports.security_groups_of(session, [port.id])[port.id]
-            peers.wake(self.net, session, port.network_id, groups, [old, host], port.id)
+            peers.wake(self.net, session, port.network_id, groups, [old, want], port.id)
         session.flush()
 
     def add(self, session, agent: smodels.Agent, router: l3models.Router) -> None:

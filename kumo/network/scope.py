@@ -12,7 +12,9 @@ for ``host`` H (:meth:`kumo.network.feed.Feed.snapshot`) holds, as SQL built her
   for the latter;
 - **routers** scheduled to H, and routers with an interface on one of H's networks
   (the DHCP driver serves metadata itself on networks no router is attached to);
-- **floating IPs** of the routers scheduled to H.
+- **floating IPs** of the routers scheduled to H, and those of distributed routers
+  whose fixed port is bound to H (:func:`dvr_floatingips`: a ``dvr`` host realizes
+  them itself, :mod:`kumo.network.dvr`).
 
 The change feed routes each change to the hosts whose snapshot it alters, and to no
 other. Changes of networks and security groups (which a port change anywhere causes:
@@ -113,6 +115,13 @@ def read_routed(C, host: str):
 def hosted_routers(host: str):
     """Ids of the routers scheduled to ``host``."""
     return sa.select(B.router_id).join(A, A.id == B.l3_agent_id).where(A.host == host)
+
+
+def dvr_floatingips(host: str):
+    """Ids of the floating IPs of distributed routers whose fixed port is bound to
+    ``host`` (the host answers for them through its ``fip-`` namespace)."""
+    return (sa.select(F.id).join(P, P.id == F.fixed_port_id).join(R, R.id == F.router_id)
+            .where(P.host_id == host, R.distributed.is_(True)))
 
 
 def attached_routers(host: str):
@@ -227,9 +236,17 @@ def hosts_for(session, resource_type: str, resource_id: str) -> set[str] | None:
     if resource_type == "router":
         return router_hosts(session, resource_id)
     if resource_type == "floatingip":
-        router_id = session.scalar(sa.select(F.router_id).where(F.id == resource_id))
-        host = router_host(session, router_id)
-        return {host} if host else set()
+        row = session.execute(sa.select(F.router_id, P.host_id, R.distributed)
+                              .select_from(F).outerjoin(P, P.id == F.fixed_port_id)
+                              .outerjoin(R, R.id == F.router_id)
+                              .where(F.id == resource_id)).first()
+        if row is None:
+            return set()
+        host = router_host(session, row.router_id)
+        out = {host} if host else set()
+        if row.distributed and row.host_id:
+            out.add(row.host_id)  # a distributed router's floating IP lives there
+        return out
     return None
 
 
