@@ -115,6 +115,11 @@ class Settings:
     #: The host name the agent serves (ports' ``binding:host_id``); empty means the
     #: machine's hostname.
     agent_host: str = ""
+    #: The L3 agent's ``agent_mode`` (Neutron's): ``legacy`` (routers scheduled here
+    #: whole), ``dvr`` (a compute host: distributed routers' east-west and floating IPs
+    #: for its own ports) or ``dvr_snat`` (``dvr`` plus distributed routers' SNAT and
+    #: legacy routers). :mod:`kumo.agent.dvr`.
+    agent_mode: str = "legacy"
     #: Seconds between agent heartbeats (Neutron's ``report_interval``).
     agent_heartbeat_s: float = 30.0
     #: Seconds between full resyncs (every object reconciled again, orphans cleaned).

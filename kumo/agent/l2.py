@@ -235,7 +235,9 @@ class LinuxBridgeDriver(Driver):
             return self._locks.setdefault(net_id, threading.Lock())
 
     def _needed(self, net_id: str, state: dict) -> bool:
-        return bool(snapindex.of(state).host_ports(self.host, net_id))
+        from kumo.agent import dvr  # a distributed router's leg needs the network too
+        return (bool(snapindex.of(state).host_ports(self.host, net_id))
+                or net_id in dvr.needed_networks(self.host, state))
 
     def _fresh(self, net_id: str, net: dict | None, link) -> bool:
         """Whether ``net`` is what the last full sync of ``net_id`` realized and its

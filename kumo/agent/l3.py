@@ -78,8 +78,12 @@ class L3Driver(Driver):
 
     def __init__(self, host: str, settings=None, *, where: Host | None = None,
                  client=None, state_dir: str | None = None,
-                 metadata_proxy: metadata.MetadataProxy | None = None):
+                 metadata_proxy: metadata.MetadataProxy | None = None,
+                 agent_mode: str | None = None):
         self.host = host
+        #: Neutron's agent_mode: legacy, dvr or dvr_snat (distributed routers are
+        #: realized by :class:`kumo.agent.dvr.DvrRouters` in the DVR modes)
+        self.mode = agent_mode or getattr(settings, "agent_mode", None) or "legacy"
         self.where = where or Host()
         self.root = self.where.root
         self.proxy = metadata_proxy if metadata_proxy is not None else (
@@ -88,6 +92,8 @@ class L3Driver(Driver):
         self._guard = threading.Lock()
         self._nat: dict[str, str] = {}  # router id -> the NAT table content applied
         self._fip_router: dict[str, str] = {}  # floating IP id -> router id realized
+        from kumo.agent import dvr
+        self.dvr = dvr.DvrRouters(self) if self.mode in dvr.DVR_MODES else None
 
     # -- the contract ----------------------------------------------------------------
     def configurations(self) -> dict:
@@ -96,7 +102,7 @@ class L3Driver(Driver):
                         if n.startswith(names.ROUTER_NS))
         except Exception:  # noqa: BLE001 - a heartbeat never fails on this
             count = 0
-        return {"agent_mode": "legacy", "routers": count, "ex_gw_ports": count,
+        return {"agent_mode": self.mode, "routers": count, "ex_gw_ports": count,
                 "handle_internal_only_routers": True, "metadata_port": metadata.PORT}
 
     def reconcile(self, desired: dict, revision: int) -> Report | None:
@@ -119,7 +125,10 @@ class L3Driver(Driver):
 
     def cleanup_orphans(self, desired: dict) -> None:
         wanted = {names.router_ns(r["id"]) for r in desired.get("routers", [])
-                  if self._hosted(r)}
+                  if self._hosted(r) and not (self.dvr and r.get("distributed"))}
+        if self.dvr is not None:
+            wanted |= self.dvr.wanted_qrouters(desired)
+            self.dvr.cleanup_orphans(desired)
         for ns_name in netns.list_netns(self.where):
             if ns_name.startswith(names.ROUTER_NS) and names.is_ours(ns_name) \
                     and ns_name not in wanted:
@@ -148,6 +157,19 @@ class L3Driver(Driver):
         """Make router ``router_id``'s namespace match the snapshot ``state``."""
         with self._lock(router_id):
             router = _find(state, "routers", router_id)
+            if self.dvr is not None:  # distributed routers: kumo.agent.dvr
+                if router is not None and router.get("distributed"):
+                    fips = self.dvr.sync(router, state, report)
+                    with self._guard:
+                        for fip_id in [f for f, r in self._fip_router.items()
+                                       if r == router_id]:
+                            del self._fip_router[fip_id]
+                        for f in fips:
+                            self._fip_router[f["id"]] = router_id
+                    return
+                # a legacy router hosted here keeps its qrouter- (the legacy path's)
+                self.dvr.remove(router_id, state, keep_qrouter=router is not None
+                                and self._hosted(router))
             if router is None or not self._hosted(router):
                 self._remove(router_id)
                 return

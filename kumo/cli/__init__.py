@@ -213,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
                        help="data-plane drivers (repeatable or comma-separated; default: "
                             "setting agent_drivers): linuxbridge, firewall, dhcp, l3, "
                             "metadata, or fake (nothing in the kernel; ports go ACTIVE)")
+    agent.add_argument("--agent-mode", choices=["legacy", "dvr", "dvr_snat"],
+                       help="the L3 agent's mode (setting agent_mode; default legacy): "
+                            "dvr on compute hosts, dvr_snat on network hosts for "
+                            "distributed routers")
     agent.add_argument("--tunneling-ip", metavar="ADDRESS",
                        help="this host's underlay address, the local end of its VXLAN "
                             "tunnels (setting agent_tunneling_ip); needed by linuxbridge "

@@ -54,6 +54,8 @@ def cmd_agent(args) -> int:
         settings.agent_drivers = [d for arg in args.driver for d in arg.split(",") if d]
     if args.tunneling_ip:
         settings.agent_tunneling_ip = args.tunneling_ip
+    if getattr(args, "agent_mode", None):
+        settings.agent_mode = args.agent_mode
     if args.underlay_dev:
         settings.agent_underlay_dev = args.underlay_dev
     if args.bridge_mapping:

@@ -3,6 +3,7 @@ process (data plane and compute), fake compute hosts and simulated hosts
 (:mod:`kumo.hosts`); ``--reset``, and what it prints once ready and when stopping."""
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
@@ -67,9 +68,10 @@ def cmd_up(args) -> int:
             local.prepare_host(settings)
     if sim is not None:
         from kumo import hosts as sim_hosts
+        modes = _layout(settings, sim, args.hosts)
         try:
-            for name in sim:
-                sim_hosts.create(settings, name)
+            for name, mode in zip(sim, modes[1:]):
+                sim_hosts.create(settings, name, mode)
         except sim_hosts.HostError as e:
             print(f"kumo: {e}", file=sys.stderr)
             lock.release()
@@ -131,6 +133,22 @@ def cmd_up(args) -> int:
         stop_agents()
         lock.release()
     return 0
+
+
+def _layout(settings: config.Settings, sim: list[str], count: int | None) -> list[str]:
+    """The L3 agents' modes (:func:`kumo.hosts.layout`), the machine's first; sets the
+    machine's ``agent_mode`` unless the operator set one. Recorded hosts keep theirs
+    (a cloud brought back without ``--hosts`` keeps its layout)."""
+    from kumo import hosts as sim_hosts
+
+    recorded = {h.name: h.agent_mode for h in sim_hosts.load(settings)}
+    modes = sim_hosts.layout(max(count or 0, len(sim) + 1))
+    if any(m in ("dvr", "dvr_snat") for m in recorded.values()):
+        modes[0] = "dvr_snat"
+    if settings.agent_mode == "legacy" and "KUMO_AGENT_MODE" not in os.environ:
+        settings.agent_mode = modes[0]
+    return [modes[0]] + [recorded.get(n) or (modes[i + 1] if i + 1 < len(modes) else "dvr")
+                         for i, n in enumerate(sim)]
 
 
 def _sim_hosts_wanted(args, settings: config.Settings) -> list[str] | None:

@@ -89,6 +89,7 @@ class SimHost:
     anchor: int = 0       #: pid of the anchor process (0: none yet)
     anchor_start: str = ""  #: the anchor's start time (/proc/<pid>/stat field 22)
     dir: str = ""         #: its state directory
+    agent_mode: str = ""  #: its L3 agent's agent_mode ("": the agent's default)
 
     @property
     def netns_name(self) -> str:
@@ -170,6 +171,16 @@ def machine_address(settings) -> str:
 
 def controller_url(settings) -> str:
     return f"http://{machine_address(settings)}:{settings.port}"
+
+
+def layout(count: int) -> list[str]:
+    """The L3 agents' ``agent_mode`` of ``kumo up --hosts N``'s hosts, the machine's
+    first: with 3 hosts or more, two ``dvr_snat`` (network hosts, so an SNAT part has
+    two places to live) and the rest ``dvr``; fewer hosts stay ``legacy``. Every host
+    also runs servers."""
+    if count < 3:
+        return ["legacy"] * count
+    return ["dvr_snat", "dvr_snat"] + ["dvr"] * (count - 2)
 
 
 def default_names(settings, count: int) -> list[str]:
@@ -265,7 +276,7 @@ def _free_index(settings, taken: set[int]) -> int:
     raise HostError(f"no free address left in the underlay {net}")
 
 
-def create(settings, name: str) -> SimHost:
+def create(settings, name: str, agent_mode: str | None = None) -> SimHost:
     """Record and make the simulated host ``name`` (or make again the kernel objects of
     a recorded one: after ``kumo down`` or a reboot). Needs root and the underlay
     (:func:`ensure_underlay`). Raises :class:`HostError`."""
@@ -280,8 +291,12 @@ def create(settings, name: str) -> SimHost:
         existing = load(settings)
         index = _free_index(settings, {h.index for h in existing})
         net = underlay(settings)
+        if agent_mode is None:  # a host added to a DVR cloud is a compute host
+            agent_mode = "dvr" if any(h.agent_mode in ("dvr", "dvr_snat")
+                                      for h in existing) else ""
         host = SimHost(name=name, index=index, address=str(net.network_address + index),
-                       prefixlen=net.prefixlen, dir=str(hosts_dir(settings) / name))
+                       prefixlen=net.prefixlen, dir=str(hosts_dir(settings) / name),
+                       agent_mode=agent_mode)
         hosts_dir(settings).mkdir(parents=True, exist_ok=True, mode=0o700)
         host.save()
     (Path(host.dir) / REMOVING).unlink(missing_ok=True)
@@ -349,6 +364,8 @@ def agent_argv(settings, host: SimHost) -> list[str]:
             "--underlay-dev", "eth0", "--compute-driver", "netns"]
     for d in DRIVERS:
         argv += ["--driver", d]
+    if host.agent_mode:
+        argv += ["--agent-mode", host.agent_mode]
     return argv
 
 
@@ -367,7 +384,8 @@ def agent_env(settings) -> dict[str, str]:
     if "KUMO_CONFIG" not in env and conf.is_file():
         env["KUMO_CONFIG"] = str(conf)
     for var in ("OS_PASSWORD", "OS_CLOUD", "KUMO_STATE_DIR", "KUMO_AGENT_HOST", "KUMO_AGENT_TUNNELING_IP",
-                "KUMO_AGENT_UNDERLAY_DEV", "KUMO_AGENT_DRIVERS", "KUMO_AGENT_COMPUTE_DRIVER"):
+                "KUMO_AGENT_UNDERLAY_DEV", "KUMO_AGENT_DRIVERS", "KUMO_AGENT_COMPUTE_DRIVER",
+                "KUMO_AGENT_MODE"):
         env.pop(var, None)
     return env
 

@@ -70,8 +70,21 @@ def keyed(stmt, keys: dict | None, collection: str, column):
 # -- a host's scope, as SQL (subqueries of ids) -----------------------------------------
 
 def networks_of(host: str):
-    """Ids of the networks ``host`` has a bound port on."""
-    return sa.select(P.network_id).where(P.host_id == host).distinct()
+    """Ids of the networks ``host`` has a bound port on, and the other interface
+    networks of the distributed routers attached to those (a ``dvr`` host routes onto
+    them itself, so it needs their L2: :func:`dvr_networks`)."""
+    return sa.union(sa.select(P.network_id).where(P.host_id == host), dvr_networks(host))
+
+
+def dvr_networks(host: str):
+    """Ids of the interface networks of the distributed routers with an interface on
+    a network ``host`` has a bound port on."""
+    routers = (sa.select(P.device_id).where(
+        P.device_owner == IF_OWNER,
+        P.network_id.in_(sa.select(P.network_id).where(P.host_id == host)),
+        P.device_id.in_(sa.select(R.id).where(R.distributed.is_(True)))))
+    return sa.select(P.network_id).where(P.device_owner == IF_OWNER,
+                                         P.device_id.in_(routers))
 
 
 def ports_clause(host: str):
@@ -260,8 +273,18 @@ def closure(session, host: str, network_id: str | None,
         out.append(("network", network_id))
         out += [("subnet", s) for s in session.scalars(sa.select(pmodels.Subnet.id).where(
             pmodels.Subnet.network_id == network_id))]
-        out += [("router", r) for r in session.scalars(sa.select(P.device_id).where(
-            P.network_id == network_id, P.device_owner == IF_OWNER).distinct())]
+        routers = list(session.scalars(sa.select(P.device_id).where(
+            P.network_id == network_id, P.device_owner == IF_OWNER).distinct()))
+        out += [("router", r) for r in routers]
+        # a distributed router's other networks come (and go) with it
+        for net in session.scalars(sa.select(P.network_id).where(
+                P.device_owner == IF_OWNER, P.device_id.in_(routers),
+                P.network_id != network_id,
+                P.device_id.in_(sa.select(R.id).where(R.distributed.is_(True))))
+                .distinct()):
+            out.append(("network", net))
+            out += [("subnet", s) for s in session.scalars(
+                sa.select(pmodels.Subnet.id).where(pmodels.Subnet.network_id == net))]
     groups = set(group_ids)
     for g in sorted(groups | remote_groups(session, groups)):
         out.append(("security_group", g))

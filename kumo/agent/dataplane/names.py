@@ -17,9 +17,17 @@ ROUTER_GATEWAY = "qg-"
 BRIDGE = "brq"
 VXLAN = "vxlan-"
 HA = "ha-"
+# DVR (kumo.agent.dvr): namespaces and legs, as Neutron names them
+FIP_NS = "fip-"
+SNAT_NS = "snat-"
+FIP_GATEWAY = "fg-"
+SNAT_LEG = "sg-"
+ROUTER_TO_FIP = "rfp-"
+FIP_TO_ROUTER = "fpr-"
 
-NETNS_PREFIXES = (ROUTER_NS, DHCP_NS)
-LINK_PREFIXES = (TAP, ROUTER_INTERFACE, ROUTER_GATEWAY, BRIDGE, VXLAN, HA)
+NETNS_PREFIXES = (ROUTER_NS, DHCP_NS, FIP_NS, SNAT_NS)
+LINK_PREFIXES = (TAP, ROUTER_INTERFACE, ROUTER_GATEWAY, BRIDGE, VXLAN, HA, FIP_GATEWAY,
+                 SNAT_LEG, ROUTER_TO_FIP, FIP_TO_ROUTER)
 
 
 def router_ns(router_id: str) -> str:
@@ -68,7 +76,7 @@ def is_ours(name: str) -> bool:
     """Whether a namespace or link name carries one of our prefixes (and, for links,
     fits an interface name). Orphan cleanup deletes only such objects."""
     if name.startswith(NETNS_PREFIXES):
-        return len(name) > len(ROUTER_NS if name.startswith(ROUTER_NS) else DHCP_NS)
+        return len(name) > len(next(p for p in NETNS_PREFIXES if name.startswith(p)))
     if len(name) > IFNAME_MAX:
         return False
     for prefix in LINK_PREFIXES:
