@@ -104,6 +104,11 @@ def test_three_hosts_on_one_machine(machine):
         return {a["Host"] for a in agents if a["Alive"]} == set(HOSTS)
     wait_for(agents_alive, "network agents alive on three hosts")
     mark("three hosts up")
+    # the layout of kumo up --hosts 3: two network hosts (dvr_snat), one compute (dvr)
+    modes = {a["Host"]: m.json("network", "agent", "show", a["ID"], admin=True)
+             ["configuration"]["agent_mode"]
+             for a in m.json("network", "agent", "list", "--agent-type", "l3", admin=True)}
+    assert modes == {"h1": "dvr_snat", "h1-2": "dvr_snat", "h1-3": "dvr"}, modes
     assert set(m.kumo("host", "list").stdout.split()) >= {"h1-2", "h1-3", "10.255.0.2"}
 
     m.openstack("network", "create", "mh-net", admin=True)
