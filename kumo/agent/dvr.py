@@ -21,7 +21,9 @@ this driver (the interface port stays unbound: every host has its own leg). Beca
 every host answers for the same gateway address, **ARP for the gateway addresses must
 not cross hosts**: a bridge table ``bridge kumo_dvr`` drops ARP whose sender or target
 address is a distributed router's gateway address on the network's VXLAN device, in
-both directions (Neutron drops it with flows on the tunnel bridge). So a server's ARP
+both directions (Neutron drops it with flows on the tunnel bridge), written before the
+host's legs are made (a leg never answers across before its host guards the tunnels,
+so a server can only ever learn its own host's router). So a server's ARP
 for its gateway is answered by its own host's router only; the router, whose own ARP
 requests (sent from the gateway address) are dropped at the tunnel too, knows its
 neighbours from permanent entries: every port on its subnets (L2 population gives the
@@ -203,6 +205,8 @@ class DvrRouters:
                                f"(router {rid}); the API allocates it on the L3 agent's "
                                "heartbeat")
         idx = snapindex.of(state)
+        with self._guard:  # before any leg answers for a gateway address
+            self._arp_guard(state)
         ns = netns.ensure_netns(self.where, names.router_ns(rid))
         if links.get_sysctl(ns, "net.ipv4.ip_forward") != "1":
             links.set_ip_forward(ns, True)
