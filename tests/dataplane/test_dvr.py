@@ -13,6 +13,7 @@ on ``ex``: the external address the tests reach.
   on the network host, seen as the router's gateway address;
 - a floating IP answers from its compute host: the external side resolves it to that
   host's ``fg-`` port MAC and reaches the server;
+- restarting a compute host's agent keeps its legs and traffic;
 - removing the floating IP, the interfaces and the router removes the ``fip-``,
   ``qrouter-`` and ``snat-`` namespaces and the bridge table.
 Every namespace (and so every link) is removed at the end, pass or fail."""
@@ -105,25 +106,32 @@ def test_dvr_three_hosts(cloud, admin, hosts, scratch, unique, dvr_cloud):
         links.ensure_veth(wire, f"e{i}", "ex0", root)
         links.set_link(wire, f"e{i}", master="ex", up=True)
         links.set_link(root, "ex0", master="br-ex", up=True)
-    agents = []
-    try:
-        for r, mode in roles.items():
-            client = ControllerClient.from_cloud("kumo-agent",
-                                                 config_files=[str(cloud.clouds_yaml)])
-            l2 = LinuxBridgeDriver(name[r], where=where[r], local_ip=underlay[r],
-                                   bridge_mappings={"public": "br-ex"})
-            l3 = L3Driver(name[r], where=where[r], agent_mode=mode)
-            agent = Agent(client, name[r], [l2, l3], workers=3, resync_s=3.0,
+    agents: dict[str, Agent] = {}
+
+    def start(r: str) -> None:
+        client = ControllerClient.from_cloud("kumo-agent",
+                                             config_files=[str(cloud.clouds_yaml)])
+        l2 = LinuxBridgeDriver(name[r], where=where[r], local_ip=underlay[r],
+                               bridge_mappings={"public": "br-ex"})
+        l3 = L3Driver(name[r], where=where[r], agent_mode=roles[r])
+        agents[r] = Agent(client, name[r], [l2, l3], workers=3, resync_s=3.0,
                           heartbeat_s=1.0, wait_s=2.0)
-            agent.start()
-            agents.append(agent)
-        _exercise(admin, where, wire, name, dvr_cloud, unique)
+        agents[r].start()
+
+    def restart(r: str) -> None:
+        agents.pop(r).stop()
+        start(r)
+
+    try:
+        for r in roles:
+            start(r)
+        _exercise(admin, where, wire, name, dvr_cloud, unique, restart)
     finally:
-        for agent in agents:
+        for agent in agents.values():
             agent.stop()
 
 
-def _exercise(admin, where, wire, name, made, unique):
+def _exercise(admin, where, wire, name, made, unique, restart):
     l3 = {r: wait_for(lambda r=r: next(iter(admin.network.agents(
         host=name[r], agent_type="L3 agent")), None), f"{r}'s L3 agent") for r in name}
     assert l3["net"].configuration["agent_mode"] == "dvr_snat"
@@ -206,6 +214,15 @@ def _exercise(admin, where, wire, name, made, unique):
     wait_for(lambda: connects(wire, addr, 8083), "the outside connects to the FIP")
     t.join(10)
     assert seen.get("peer") == EXTERNAL
+
+    # an agent restart changes nothing: same legs, traffic keeps flowing
+    fpr = names.FIP_TO_ROUTER + router.id[:names.ID_LEN]
+    kept = (links.get_link(rns["c1"], qr0).index, links.get_link(fns, fpr).index)
+    restart("c1")
+    for _ in range(5):  # the new agent lists and resyncs meanwhile
+        assert pings(vm[0], ip[1], count=1) and pings(wire, addr, count=1)
+    wait_for(lambda: admin.network.get_ip(fip.id).status == "ACTIVE", "FIP ACTIVE")
+    assert (links.get_link(rns["c1"], qr0).index, links.get_link(fns, fpr).index) == kept
 
     # removal
     admin.network.delete_ip(fip)
