@@ -20,6 +20,8 @@ Internal API (``networking.dvr``; every write inside
   (``network:floatingip_agent_gateway``, project ``""``, ``device_id`` the host's L3
   agent id, bound to the host) per host that has a floating IP of a distributed router
   on ``network_id`` whose fixed port is bound to it; others are deleted;
+- :meth:`Dvr.announce` ``(session, router)``: the router's interface networks and
+  subnets announced to the hosts holding it (they enter and leave with an interface);
 - :meth:`Dvr.host_mac` / :meth:`Dvr.ensure_host_mac` ``(host)`` (the latter in its
   own transaction, after a ``dvr``/``dvr_snat`` L3 agent's heartbeat): the host's
   distributed MAC (``dvr_base_mac`` ``fa:16:3f`` + 3 bytes derived from the host name,
@@ -178,6 +180,25 @@ class Dvr:
         for network_id in dict.fromkeys((router.gw_network_id, *gw_networks)):
             if network_id:
                 self.sync_fip_gateways(session, ctx, network_id)
+
+    def announce(self, session, router: l3models.Router) -> None:
+        """For a distributed router: announce its interface networks and their subnets
+        to the hosts holding it (a host routes onto all of them, so they enter or leave
+        its state with an interface; call before removing one and after adding one)."""
+        if not router.distributed:
+            return
+        from kumo.network import scope
+
+        hosts = scope.router_hosts(session, router.id)
+        if not hosts:
+            return
+        nets = set(session.scalars(sa.select(P.network_id).where(
+            P.device_id == router.id, P.device_owner == IF_OWNER)))
+        for net in sorted(nets):
+            self.net.changed(session, "network", net, hosts=hosts)
+            for subnet in session.scalars(sa.select(pmodels.Subnet.id).where(
+                    pmodels.Subnet.network_id == net)):
+                self.net.changed(session, "subnet", subnet, hosts=hosts)
 
     # -- floating IP gateways ----------------------------------------------------------
     def sync_fip_gateways(self, session, ctx: RequestContext, network_id: str | None) -> None:

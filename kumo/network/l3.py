@@ -294,6 +294,7 @@ class Routers:
         self.net.changed(session, "router", row.id)
         self._place(session, row)
         self.net.dvr.sync(session, ctx, row)
+        self.net.dvr.announce(session, row)
         return interface_info(row, port, subnet_ids)
 
     def _place(self, session, row: models.Router) -> None:
@@ -354,6 +355,7 @@ class Routers:
                                                   if p != port.id for i in v])
         info = interface_info(row, port, list(dict.fromkeys(i["subnet_id"] for i in ips)))
         self.net.changed(session, "router", row.id)  # also for the leaving network's hosts
+        self.net.dvr.announce(session, row)
         _drop_port(self.net, session, ctx, port)
         self.net.dvr.sync(session, ctx, row)
         touch(row)
