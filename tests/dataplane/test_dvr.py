@@ -14,6 +14,7 @@ on ``ex``: the external address the tests reach.
 - a floating IP answers from its compute host: the external side resolves it to that
   host's ``fg-`` port MAC and reaches the server;
 - restarting a compute host's agent keeps its legs and traffic;
+- converted to legacy (down first), the router runs whole on the network host;
 - removing the floating IP, the interfaces and the router removes the ``fip-``,
   ``qrouter-`` and ``snat-`` namespaces and the bridge table.
 Every namespace (and so every link) is removed at the end, pass or fail."""
@@ -228,6 +229,21 @@ def _exercise(admin, where, wire, name, made, unique, restart):
     admin.network.delete_ip(fip)
     wait_for(lambda: not fns.exists(), "fip- namespace removed")
     assert not pings(wire, addr, count=1)
+
+    # converted to legacy (down first): the whole router on the network host, which now
+    # forwards the east-west traffic; the compute hosts' parts go
+    admin.network.update_router(router, is_admin_state_up=False)
+    for r in ("c1", "c2"):
+        wait_for(lambda r=r: not rns[r].exists(), f"qrouter- on {r} removed (down)")
+    admin.network.update_router(router, is_distributed=False)
+    host_router_on(admin, router.id, l3["net"].id)
+    admin.network.update_router(router, is_admin_state_up=True)
+    wait_for(lambda: not sns.exists(), "snat- removed after the conversion")
+    wait_for(lambda: pings(vm[0], ip[1]), "east-west through the legacy router", 120)
+    before = forwarded(rns["net"])
+    assert pings(vm[0], ip[1], count=3, interval=0.2)
+    assert forwarded(rns["net"]) >= before + 3
+    assert not rns["c1"].exists() and not rns["c2"].exists()
     for sub in subs:
         admin.network.remove_interface_from_router(router, subnet=sub.id)
     admin.network.delete_router(router)

@@ -85,7 +85,7 @@ def test_distributed_is_admin_only(demo, admin, unique):
 
 def test_distributed_router_ports_and_feed(admin, agents, dvr_net, unique):
     snat_agent, compute_agent = agents("dvr_snat"), agents("dvr")
-    legacy_agent = agents("dvr")  # a dvr agent hosts no router either
+    legacy_agent = agents("legacy")  # hosts legacy routers only
     public = admin.network.find_network("public", ignore_missing=False)
     net, sub = dvr_net("10.78.1.0/24")
     router = admin.network.create_router(name=unique("dvr-r"), is_distributed=True,
@@ -93,12 +93,10 @@ def test_distributed_router_ports_and_feed(admin, agents, dvr_net, unique):
     fip = None
     try:
         admin.network.add_interface_to_router(router, subnet_id=sub.id)
+        # the centralized part goes to the dvr_snat agent, never a dvr or legacy one
         hosting = [a.id for a in admin.network.routers_hosting_l3_agents(router.id)]
-        assert hosting and hosting[0] not in (compute_agent["id"], legacy_agent["id"])
-        snat_host = admin.network.get_agent(hosting[0]).host
-        assert admin.network.get_agent(hosting[0]).configuration["agent_mode"] == "dvr_snat"
-        if hosting[0] == snat_agent["id"]:
-            assert snat_host == snat_agent["host"]
+        assert hosting == [snat_agent["id"]], (hosting, snat_agent, legacy_agent)
+        snat_host = snat_agent["host"]
         ports = {p.device_owner: p for p in admin.network.ports(device_id=router.id)}
         assert ports["network:router_gateway"].binding_host_id == snat_host
         assert ports["network:router_interface"].binding_host_id == ""
@@ -173,3 +171,18 @@ def test_distributed_router_ports_and_feed(admin, agents, dvr_net, unique):
         except Exception:  # noqa: BLE001 - already removed
             pass
         admin.network.delete_router(router, ignore_missing=True)
+
+
+def test_legacy_router_never_on_a_dvr_agent(admin, agents, unique):
+    compute_agent, legacy_agent = agents("dvr"), agents("legacy")
+    public = admin.network.find_network("public", ignore_missing=False)
+    router = admin.network.create_router(name=unique("legacy-r"),
+                                         external_gateway_info={"network_id": public.id})
+    try:
+        hosting = [a.id for a in admin.network.routers_hosting_l3_agents(router.id)]
+        assert hosting and compute_agent["id"] not in hosting, hosting
+        gw = next(admin.network.ports(device_id=router.id,
+                                      device_owner="network:router_gateway"))
+        assert gw.binding_host_id != compute_agent["host"]
+    finally:
+        admin.network.delete_router(router)
