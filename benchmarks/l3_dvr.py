@@ -31,6 +31,7 @@ import argparse
 import ipaddress
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -254,6 +255,7 @@ def main() -> None:
         if topo is not None:
             topo.close()
         stop_server(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
     load = os.getloadavg()
     print("L3: legacy vs distributed routers across simulated hosts "
           f"(iperf3 {args.seconds:g} s x {args.runs}, median)")
