@@ -577,7 +577,9 @@ class DvrRouters:
                 per_dev.setdefault(dev, set()).update(
                     f["ip_address"] for f in p["fixed_ips"] if _v4(f["ip_address"]))
         chains = [nft.Chain("forward", "filter", "forward", -10)]
-        rule_list = []
+        # every other frame leaves at the first rule (one comparison per frame)
+        rule_list = [nft.Rule("forward", [
+            nft.match(nft.payload("ether", "type"), "arp", op="!="), nft.accept()])]
         for dev, ips in sorted(per_dev.items()):
             gws = nft.anon_set(nft.addr(ip) for ip in sorted(ips))
             for side in (nft.iifname(dev), nft.oifname(dev)):
@@ -589,7 +591,7 @@ class DvrRouters:
         content = json.dumps([r.json("bridge", ARP_TABLE) for r in rule_list],
                              sort_keys=True)
         present = ("bridge", ARP_TABLE) in nft.list_tables(self.root)
-        if not rule_list:
+        if not per_dev:
             if present:
                 nft.delete_table(self.root, "bridge", ARP_TABLE)
             self._arp = content
