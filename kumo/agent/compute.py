@@ -77,27 +77,24 @@ class ComputeClient:
         """The compute root (a catalog lookup on first use)."""
         return self.transport.root()
 
-    def _call(self, method, path, body=None, params=None, timeout=30.0):
-        return self.transport._call(method, path, body, params, timeout)
-
     def snapshot(self, host: str) -> dict:
         """``GET /kumo/v1/state?host=H`` -> ``{"revision", "instances": [...]}``."""
-        return self._call("GET", "/kumo/v1/state", params={"host": host}, timeout=120.0)
+        return self.transport.call("GET", "/kumo/v1/state", params={"host": host}, timeout=120.0)
 
     def changes(self, since: int, host: str, wait: float = 0.0) -> dict:
         """``GET /kumo/v1/changes?since=R&host=H&wait=S`` (long poll; ``Gone`` on 410)."""
-        return self._call("GET", "/kumo/v1/changes",
+        return self.transport.call("GET", "/kumo/v1/changes",
                           params={"since": int(since), "host": host, "wait": wait},
                           timeout=wait + api.SLACK_S)
 
     def report_status(self, instance_id: str, body: dict) -> None:
         """``POST /kumo/v1/instances/{id}/status`` -> 204; ``NotFound`` (404) when the
         instance is gone, ``ControllerError`` 409 when it is no longer on the host."""
-        self._call("POST", f"/kumo/v1/instances/{instance_id}/status", body)
+        self.transport.call("POST", f"/kumo/v1/instances/{instance_id}/status", body)
 
     def heartbeat(self, body: dict) -> None:
         """``POST /kumo/v1/hosts/heartbeat`` -> 204."""
-        self._call("POST", "/kumo/v1/hosts/heartbeat", body)
+        self.transport.call("POST", "/kumo/v1/hosts/heartbeat", body)
 
     def image_url(self, image_id: str) -> str:
         """The Glance download URL of ``image_id`` (``<image root>/v2/images/{id}/file``)."""

@@ -40,7 +40,7 @@ import json
 import logging
 import threading
 
-from kumo.agent import metadata
+from kumo.agent import metadata, snapindex
 from kumo.agent.dataplane import links, names, netns, nft
 from kumo.agent.dataplane.netns import Host, Netns
 from kumo.agent.drivers import Driver, Report, register_driver
@@ -51,9 +51,9 @@ FAMILY = "ip"
 
 
 def _find(state: dict, kind: str, obj_id: str | None) -> dict | None:
-    if obj_id is None:
-        return None
-    return next((o for o in state.get(kind, []) if o.get("id") == obj_id), None)
+    """The object ``obj_id`` of collection ``kind`` in snapshot ``state`` (its
+    :mod:`~kumo.agent.snapindex`, built once per snapshot), or None."""
+    return snapindex.of(state).get(kind, obj_id)
 
 
 def _cidr(fixed: dict) -> str:
@@ -151,16 +151,15 @@ class L3Driver(Driver):
             if router is None or not self._hosted(router):
                 self._remove(router_id)
                 return
-            fips = [f for f in state.get("floatingips", [])
-                    if f.get("router_id") == router_id and f.get("port_id")
-                    and f.get("fixed_ip_address")]
+            idx = snapindex.of(state)
+            fips = [f for f in idx.where("floatingips", "router_id", router_id)
+                    if f.get("port_id") and f.get("fixed_ip_address")]
             ns_name = names.router_ns(router_id)
             if not self.where.ns(ns_name).exists():
                 self._nat.pop(router_id, None)
             ns = netns.ensure_netns(self.where, ns_name)
             if links.get_sysctl(ns, "net.ipv4.ip_forward") != "1":
                 links.set_ip_forward(ns, True)
-            nets = {n["id"]: n for n in state.get("networks", [])}
             gw = router.get("gateway")
             legs: dict[str, tuple[dict, list[str]]] = {}
             for port in router.get("interfaces", []):
@@ -176,7 +175,7 @@ class L3Driver(Driver):
                         and lk.name not in legs:
                     links.delete_link(ns, lk.name)
             for leg, (port, cidrs) in legs.items():
-                self._leg(ns, leg, port, nets.get(port["network_id"]), cidrs)
+                self._leg(ns, leg, port, idx.get("networks", port["network_id"]), cidrs)
             self._routes(ns, router, gw, qg)
             self._nft(ns, router, gw, qg, fips)
             if self.proxy is not None:
