@@ -118,12 +118,8 @@ class Agent(Controller):
         self._started_types: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------------
-    def start(self) -> None:
-        """Start the workers, the timer (heartbeats, resyncs), the drivers' kernel
-        watches and the informer."""
-        super().start()
-        LOG.info("agent for host %s started (drivers: %s)", self.host,
-                 ", ".join(d.name for d in self.drivers))
+    def describe(self) -> str:
+        return "drivers: " + ", ".join(d.name for d in self.drivers)
 
     def watches(self):
         """Each driver's own ``watch`` (those overriding :meth:`Driver.watch`)."""

@@ -141,12 +141,8 @@ class ComputeAgent(Controller):
         self.heartbeats = 0
 
     # -- lifecycle ---------------------------------------------------------------
-    def start(self) -> None:
-        """Start the workers, the timer, the status monitor, the driver's watch and
-        the informer."""
-        super().start()
-        LOG.info("compute agent for host %s started (driver %s)", self.host,
-                 self.driver.name)
+    def describe(self) -> str:
+        return f"driver {self.driver.name}"
 
     def extra_threads(self):
         return [("monitor", self._monitor)]

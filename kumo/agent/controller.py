@@ -163,6 +163,10 @@ class Controller(abc.ABC):
         """``(name, target)`` of more threads to run until :meth:`stop`."""
         return ()
 
+    def describe(self) -> str:
+        """What it drives, for the start message."""
+        return ""
+
     def after_batch(self) -> None:
         """Called by a worker after each batch (done or failed)."""
 
@@ -188,6 +192,8 @@ class Controller(abc.ABC):
             self._spawn(lambda fn=fn, b=backoff, n=name: supervise(
                 fn, self._stop, b, f"{self.host}: {n} watch"), f"{self.name}-watch-{name}")
         self.informer.start()
+        LOG.info("%s for host %s started (%s)", type(self).__name__, self.host,
+                 self.describe())
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop watching and working (waiting up to ``timeout`` seconds for the
