@@ -49,7 +49,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-import threading
 import time
 
 from kumo.agent import client as api

@@ -11,11 +11,8 @@ fix is a migration on the area's branch (``kumo/db/migrations/versions``).
 from __future__ import annotations
 
 import importlib
-import os
 import pkgutil
-import uuid
 
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -34,27 +31,6 @@ def _load_models() -> sa.MetaData:
         if "models" in parts and "migrations" not in parts:
             importlib.import_module(mod.name)
     return Base.metadata
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/kumo.db"
-        return
-    base = os.environ.get("KUMO_TEST_PG_URL")
-    if not base:
-        pytest.skip("KUMO_TEST_PG_URL is not set")
-    import psycopg
-
-    name = f"kumo_drift_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    plain = base.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _diff(url: str, metadata: sa.MetaData) -> list:
