@@ -163,10 +163,12 @@ class ControllerClient:
         return cls(ks_session.Session(auth=token_endpoint.Token(endpoint, token)),
                    endpoint, endpoints=endpoints)
 
-    def for_service(self, service_type: str) -> "ControllerClient":
+    def for_service(self, service_type: str,
+                    endpoint: str | None = None) -> "ControllerClient":
         """A client of ``service_type`` on the same session, interface and region (and
-        the same overrides)."""
-        return ControllerClient(self.session, None, self._interface, self._region,
+        the same overrides); ``endpoint`` (e.g. ``http://h:5000/compute``) replaces
+        the catalog's for it."""
+        return ControllerClient(self.session, endpoint, self._interface, self._region,
                                 service_type, self._overrides)
 
     # -- endpoints ---------------------------------------------------------------

@@ -64,11 +64,7 @@ class ComputeClient:
                         endpoint: str | None = None) -> "ComputeClient":
         """Share ``ctrl``'s session; the compute root is ``endpoint`` (e.g.
         ``http://h:5000/compute``) or, looked up on first use, the catalog's."""
-        transport = ctrl.for_service("compute")
-        if endpoint:
-            transport = api.ControllerClient(ctrl.session, endpoint, ctrl._interface,
-                                             ctrl._region, "compute", ctrl._overrides)
-        return cls(transport, ctrl.for_service("image"))
+        return cls(ctrl.for_service("compute", endpoint), ctrl.for_service("image"))
 
     @property
     def endpoint(self) -> str:
