@@ -27,9 +27,10 @@ def register(dash) -> None:
                 "name": f.get("name", ""),
                 "admin_state_up": True}}))["network"]
             if f.get("cidr"):
+                body = _subnet_body(net["id"], f)
+                body["name"] = body["name"] or f"{net['name']}-subnet"
                 try:
-                    await ctx.api.post(NETWORK + "/subnets", {"subnet": _subnet_body(
-                        net["id"], f)})
+                    await ctx.api.post(NETWORK + "/subnets", {"subnet": body})
                 except Exception:
                     await ctx.api.delete(f"{NETWORK}/networks/{net['id']}")
                     raise
@@ -153,7 +154,8 @@ def register(dash) -> None:
             ctx.api.get(NETWORK + "/subnets"),
             ctx.api.get(NETWORK + "/networks", **{"router:external": "true"}))
         r = r["router"]
-        subnet_names = {s["id"]: f"{s['name']} ({s['cidr']})" for s in subnets["subnets"]}
+        subnet_names = {s["id"]: f"{s['name']} ({s['cidr']})" if s["name"] else s["cidr"]
+                        for s in subnets["subnets"]}
         rows = []
         attached = set()
         for p in ports["ports"]:

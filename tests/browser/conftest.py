@@ -125,6 +125,18 @@ class Browser:
 
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
+    def click(self, css: str):
+        """Click the element ``css`` finds, again if a refresh replaced it meanwhile."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        for attempt in range(5):
+            try:
+                self.find(css).click()
+                return
+            except StaleElementReferenceException:
+                if attempt == 4:
+                    raise
+
     def wait_css(self, css: str, what: str, timeout: float = 60):
         return wait_for(lambda: (self.finds(css) or [None])[0], what, timeout)
 
