@@ -170,11 +170,16 @@ def register(dash) -> None:
                     "Remove", url(f"/project/routers/{rid}/interfaces/remove"), True,
                     port_id=p["id"])]))
         gw = r.get("external_gateway_info") or {}
+        tables = [table("Interfaces", ["Type", "Fixed IPs", "Subnets", "Status"], rows)]
+        if ctx.session.is_admin:  # where it runs (and, for HA routers, each one's state)
+            hosting = await ctx.api.get(f"{NETWORK}/routers/{rid}/l3-agents")
+            tables.append(table("L3 agents", ["Host", "Alive", "HA state"], [
+                row([a["host"], cell("alive" if a.get("alive") else "down", badge=True),
+                     a.get("ha_state") or ""]) for a in hosting.get("agents", [])]))
         ext_options = [("", "(none: clear the gateway)")] + sorted(
             (n["id"], n["name"]) for n in externals["networks"])
         return _list_page(
-            ctx, f"Router {r['name']}",
-            [table("Interfaces", ["Type", "Fixed IPs", "Subnets", "Status"], rows)],
+            ctx, f"Router {r['name']}", tables,
             [form("Add interface", url(f"/project/routers/{rid}/interfaces"), [
                 field("subnet_id", "Subnet", "select", options=sorted(
                     ((s, n) for s, n in subnet_names.items() if s not in attached),

@@ -72,6 +72,14 @@ def test_member_gets_403_on_admin_pages(dash_cloud, users):
         assert resp.status_code == 200, (page, resp.text)
     assert "fake-0" in admin.get("/dashboard/admin/hypervisors").text
     assert "demo" in admin.get("/dashboard/admin/users").text
+    # a router's page shows admins where it runs (L3 agents, HA state)
+    conn = dash_cloud.connect("kumo-admin")
+    router = next(iter(conn.network.routers(name="router1")))
+    conn.close()
+    page = admin.get(f"/dashboard/project/routers/{router.id}")
+    assert page.status_code == 200 and "L3 agents" in page.text
+    page = member.get(f"/dashboard/project/routers/{router.id}")
+    assert page.status_code == 200 and "L3 agents" not in page.text
 
 
 def test_names_are_escaped(dash_cloud, users, demo_conn):

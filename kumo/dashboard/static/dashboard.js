@@ -60,8 +60,10 @@
     a.setAttributeNS("http://www.w3.org/1999/xlink", "xlink:href", item.href);
     a.appendChild(el("title", {}, kind + " " + item.name + " (" + (item.status || "") + ")"));
     a.appendChild(el("rect", {x: x, y: y, width: w, height: h, rx: 6}));
+    const fit = Math.max(8, Math.floor((w - 16) / 7));  // characters that fit the box
     lines.forEach((t, i) => a.appendChild(el("text", {x: x + 8, y: y + 16 + i * 14,
-                                                       class: i ? "sub" : "label"}, t)));
+                                                       class: i ? "sub" : "label"},
+                                             t.length > fit ? t.slice(0, fit - 1) + "\u2026" : t)));
     svg.appendChild(a);
   }
 
