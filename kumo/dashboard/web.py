@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
+
+import anyio
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl, quote
@@ -57,9 +59,11 @@ class Ctx:
     form: ImmutableMultiDict = field(default_factory=ImmutableMultiDict)
     cookie: str | None = None  # a new session id to set
 
-    def render(self, template: str, status: int = 200, **values) -> HTMLResponse:
-        html = self.dashboard.render(template, self.template_values(**values))
-        return self.finish(HTMLResponse(html, status_code=status))
+    def render(self, template: str, status: int = 200, **values) -> "Deferred":
+        """The page ``template`` with ``values``: rendered by :func:`run_view` in a
+        worker thread (a list of hundreds of rows never holds up the event loop, which
+        also serves the APIs)."""
+        return Deferred(self, template, self.template_values(**values), status)
 
     def template_values(self, fragment: bool = False, **values) -> dict:
         """What every template sees; a ``fragment`` (a part of a page fetched by the
@@ -86,6 +90,18 @@ class Ctx:
         if self.cookie is not None:
             set_cookie(self.request, response, self.cookie)
         return response
+
+
+class Deferred:
+    """A page to render (see :meth:`Ctx.render`)."""
+
+    def __init__(self, ctx: Ctx, template: str, values: dict, status: int):
+        self.ctx, self.template, self.values, self.status = ctx, template, values, status
+
+    async def realize(self) -> Response:
+        html = await anyio.to_thread.run_sync(self.ctx.dashboard.render, self.template,
+                                              self.values)
+        return self.ctx.finish(HTMLResponse(html, status_code=self.status))
 
 
 def set_cookie(request: Request, response: Response, value: str, max_age: int | None = None):
@@ -115,6 +131,15 @@ def page(dashboard, path: str, methods=("GET",), login: bool = True,
 
 async def run_view(dashboard, request: Request, view, login: bool, admin: bool,
                    form: bool) -> Response:
+    """Run ``view`` as :func:`page` describes; a page it returns is rendered here."""
+    response = await _run_view(dashboard, request, view, login, admin, form)
+    if isinstance(response, Deferred):
+        response = await response.realize()
+    return response
+
+
+async def _run_view(dashboard, request: Request, view, login: bool, admin: bool,
+                    form: bool):
     store = dashboard.sessions
     session = store.get(request.cookies.get(COOKIE))
     cookie = None
@@ -160,7 +185,7 @@ async def run_view(dashboard, request: Request, view, login: bool, admin: bool,
                           message=err.message)
 
 
-def forbidden(ctx: Ctx, message: str) -> Response:
+def forbidden(ctx: Ctx, message: str):
     if _wants_json(ctx.request):
         return ctx.json({"error": message}, status=403)
     return ctx.render("error.html", status=403, status_code=403, message=message)
