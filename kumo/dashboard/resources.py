@@ -1,9 +1,11 @@
-"""Images (create, upload with progress, delete) and key pairs."""
+"""Images (create, upload with progress, delete), key pairs and volumes (when the
+cloud's catalog has block storage)."""
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import quote
 
-from kumo.dashboard.client import COMPUTE, IMAGE
+from kumo.dashboard.client import COMPUTE, IDENTITY, IMAGE
 from kumo.dashboard.tables import action, cell, field, form, row, table
 from kumo.dashboard.web import Ctx, page, url
 
@@ -21,6 +23,8 @@ def _size(n) -> str:
 
 
 def register(dash) -> None:
+    register_volumes(dash)
+
     @page(dash, "/project/images", methods=("GET", "POST"))
     async def images(ctx: Ctx):
         if ctx.request.method == "POST":  # from the upload form's script: JSON back
@@ -95,3 +99,102 @@ def register(dash) -> None:
             f"{COMPUTE}/os-keypairs/{quote(ctx.request.path_params['name'], safe='')}")
         ctx.flash("Key pair deleted.")
         return ctx.redirect("/project/key_pairs")
+
+
+#: Service types block storage is registered under in catalogs (newest first).
+VOLUME_TYPES = ("block-storage", "volumev3", "volume")
+
+
+async def volume_root(ctx: Ctx) -> str | None:
+    """The block-storage API's path under this app, from the token's catalog (the
+    public endpoint, ``$(project_id)s`` filled in), or None when the cloud has none."""
+    from urllib.parse import urlsplit
+
+    catalog = (await ctx.api.get(IDENTITY + "/auth/catalog")).get("catalog", [])
+    for kind in VOLUME_TYPES:
+        for service in catalog:
+            if service.get("type") != kind:
+                continue
+            for ep in service.get("endpoints", []):
+                if ep.get("interface") == "public":
+                    path = urlsplit(ep["url"]).path.rstrip("/")
+                    pid = ctx.session.project_id or ""
+                    for mark in ("$(project_id)s", "%(project_id)s", "$(tenant_id)s",
+                                 "%(tenant_id)s"):
+                        path = path.replace(mark, pid)
+                    if "/v3" not in path:
+                        path += f"/v3/{pid}"
+                    return path
+    return None
+
+
+def register_volumes(dash) -> None:
+    @page(dash, "/project/volumes", methods=("GET", "POST"))
+    async def volumes(ctx: Ctx):
+        root = await volume_root(ctx)
+        if root is None:
+            return ctx.render("table.html", title="Volumes", tables=[], forms=[],
+                              notice="Block storage is not available on this cloud.")
+        if ctx.request.method == "POST":
+            try:
+                size = int(ctx.form.get("size") or 1)
+            except ValueError:
+                size = 0
+            made = (await ctx.api.post(root + "/volumes", {"volume": {
+                "name": ctx.form.get("name", ""), "size": size}}))["volume"]
+            ctx.flash(f"Creating volume {made.get('name')}.")
+            return ctx.redirect("/project/volumes")
+        vols, servers = await asyncio.gather(ctx.api.get(root + "/volumes/detail"),
+                                             ctx.api.get(COMPUTE + "/servers"))
+        names = {s["id"]: s["name"] for s in servers["servers"]}
+        rows = []
+        for v in vols["volumes"]:
+            attached = [a for a in v.get("attachments") or []]
+            acts = [action("Detach", url(f"/project/volumes/{v['id']}/detach"),
+                           server_id=a["server_id"]) for a in attached]
+            acts.append(action("Delete", url(f"/project/volumes/{v['id']}/delete"), True))
+            rows.append(row([v.get("name") or v["id"], f"{v.get('size')} GiB",
+                             cell(v.get("status"), badge=True),
+                             ", ".join(f"{names.get(a['server_id'], a['server_id'])} on "
+                                       f"{a.get('device', '')}" for a in attached)], acts))
+        server_options = sorted(((s["id"], s["name"]) for s in servers["servers"]),
+                                key=lambda o: o[1])
+        volume_options = sorted(((v["id"], v.get("name") or v["id"])
+                                 for v in vols["volumes"] if v.get("status") == "available"),
+                                key=lambda o: o[1])
+        return ctx.render(
+            "table.html", title="Volumes",
+            tables=[table("Volumes", ["Name", "Size", "Status", "Attached to"], rows)],
+            forms=[form("Create volume", url("/project/volumes"), [
+                field("name", "Name", required=True),
+                field("size", "Size (GiB)", "number", value="1")]),
+                form("Attach volume", url("/project/volumes/attach"), [
+                    field("volume_id", "Volume", "select", options=volume_options),
+                    field("server_id", "Instance", "select", options=server_options)],
+                    submit="Attach")])
+
+    @page(dash, "/project/volumes/attach", methods=("POST",))
+    async def attach(ctx: Ctx):
+        sid = ctx.form.get("server_id", "")
+        await ctx.api.post(f"{COMPUTE}/servers/{quote(sid, safe='')}/os-volume_attachments",
+                           {"volumeAttachment": {"volumeId": ctx.form.get("volume_id", "")}})
+        ctx.flash("Attaching the volume.")
+        return ctx.redirect("/project/volumes")
+
+    @page(dash, "/project/volumes/{volume_id}/detach", methods=("POST",))
+    async def detach(ctx: Ctx):
+        sid = quote(ctx.form.get("server_id", ""), safe="")
+        vid = ctx.request.path_params["volume_id"]
+        await ctx.api.delete(f"{COMPUTE}/servers/{sid}/os-volume_attachments/{vid}")
+        ctx.flash("Detaching the volume.")
+        return ctx.redirect("/project/volumes")
+
+    @page(dash, "/project/volumes/{volume_id}/delete", methods=("POST",))
+    async def delete_volume(ctx: Ctx):
+        root = await volume_root(ctx)
+        if root is None:
+            ctx.flash("Block storage is not available on this cloud.", "error")
+            return ctx.redirect("/project/volumes")
+        await ctx.api.delete(f"{root}/volumes/{ctx.request.path_params['volume_id']}")
+        ctx.flash("Deleting the volume.")
+        return ctx.redirect("/project/volumes")
