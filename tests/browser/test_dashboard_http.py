@@ -142,3 +142,22 @@ def test_logout_revokes_the_token(dash_cloud, users):
     wait_for(lambda: dash_cloud.log.read_text().count(revoked) >= before + 2,
         "the tokens' revocation in the access log", 30)
     assert client.get("/dashboard/project/").url.path == "/dashboard/login"
+
+
+def test_the_session_ends_when_the_token_expires(tmp_path, users):
+    """A server whose tokens live 4 s: the dashboard's session ends with them (the
+    next page is the login form), though the browser still sends its cookie."""
+    from tests.conftest import _start
+    from tests.waiting import stop_process
+
+    server = _start(tmp_path, None, "sqlite", {"KUMO_TOKEN_EXPIRATION_S": "4",
+                                               "KUMO_COMPUTE_FAKE_HOSTS": "0"})
+    try:
+        client = http_login(server, users["demo"])
+        assert client.get("/dashboard/project/instances").url.path == \
+            "/dashboard/project/instances"
+        wait_for(lambda: client.get("/dashboard/project/instances").url.path ==
+                 "/dashboard/login", "the session to end with its token", 30, 0.5)
+        assert "kumo_dashboard" in client.cookies  # the cookie alone is worth nothing
+    finally:
+        stop_process(server.process)
