@@ -48,7 +48,7 @@ class Dashboard:
 
         for module in (auth, project, topology, network, resources, admin):
             module.register(self)
-        self.router = Router(routes=self._routes)
+        self.router = Router(routes=self._routes, default=self._not_found)
 
     def add_route(self, path: str, endpoint, methods: list[str]) -> None:
         self._routes.append(Route(path, endpoint, methods=methods))
@@ -61,6 +61,14 @@ class Dashboard:
 
     async def __call__(self, scope, receive, send):
         await self.router(scope, receive, send)
+
+    async def _not_found(self, scope, receive, send) -> None:
+        async def view(ctx):
+            return ctx.render("error.html", status=404, status_code=404,
+                              message="There is no such page.")
+        response = await self.run(Request(scope, receive), view, login=False, admin=False,
+                                  form=False)
+        await response(scope, receive, send)
 
     async def _root(self, request: Request) -> Response:
         return RedirectResponse(web.PREFIX + "/project/", status_code=303)

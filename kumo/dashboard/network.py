@@ -107,12 +107,37 @@ def register(dash) -> None:
         return ctx.redirect("/project/networks")
 
     # -- ports ----------------------------------------------------------------------
-    @page(dash, "/project/ports")
+    @page(dash, "/project/ports", methods=("GET", "POST"))
     async def ports(ctx: Ctx):
-        ports = await ctx.api.get(NETWORK + "/ports", project_id=ctx.session.project_id)
-        return _list_page(ctx, "Ports", [table(
-            "Ports", ["Name", "Fixed IPs", "MAC", "Device owner", "Status"],
-            [_port_row(p) for p in ports["ports"]])])
+        if ctx.request.method == "POST":
+            body = {"network_id": ctx.form.get("network_id", ""),
+                    "name": ctx.form.get("name", "")}
+            if ctx.form.get("ip_address"):
+                body["fixed_ips"] = [{"ip_address": ctx.form["ip_address"]}]
+            made = (await ctx.api.post(NETWORK + "/ports", {"port": body}))["port"]
+            ctx.flash(f"Port {made['name'] or made['id']} created ({_ips(made)}).")
+            return ctx.redirect("/project/ports")
+        ports, nets = await asyncio.gather(
+            ctx.api.get(NETWORK + "/ports", project_id=ctx.session.project_id),
+            ctx.api.get(NETWORK + "/networks"))
+        rows = [_port_row(p, [action("Delete", url(f"/project/ports/{p['id']}/delete"),
+                                     True)] if not p.get("device_owner") else [])
+                for p in ports["ports"]]
+        return _list_page(
+            ctx, "Ports",
+            [table("Ports", ["Name", "Fixed IPs", "MAC", "Device owner", "Status"], rows)],
+            [form("Create port", url("/project/ports"), [
+                field("name", "Name"),
+                field("network_id", "Network", "select", options=sorted(
+                    ((n["id"], n["name"]) for n in nets["networks"]),
+                    key=lambda o: o[1])),
+                field("ip_address", "Fixed IP (optional)")], form_id="create-port")])
+
+    @page(dash, "/project/ports/{port_id}/delete", methods=("POST",))
+    async def delete_port(ctx: Ctx):
+        await ctx.api.delete(f"{NETWORK}/ports/{ctx.request.path_params['port_id']}")
+        ctx.flash("Port deleted.")
+        return ctx.redirect("/project/ports")
 
     # -- routers --------------------------------------------------------------------
     @page(dash, "/project/routers", methods=("GET", "POST"))
@@ -358,6 +383,6 @@ def _port_range(rule: dict) -> str:
     return str(lo) if lo == hi else f"{lo}-{hi}"
 
 
-def _port_row(p: dict) -> dict:
+def _port_row(p: dict, actions: list | None = None) -> dict:
     return row([p.get("name") or p["id"][:8], _ips(p), p.get("mac_address", ""),
-                p.get("device_owner") or "", cell(p.get("status"), badge=True)])
+                p.get("device_owner") or "", cell(p.get("status"), badge=True)], actions)

@@ -162,3 +162,19 @@ def test_volumes_page_says_when_there_is_no_block_storage(member, demo_conn):
     if "block-storage" not in {s["type"] for s in demo_conn.session.auth.get_access(
             demo_conn.session).service_catalog.catalog}:
         assert "Block storage is not available on this cloud." in page.text
+
+
+def test_ports(member, demo_conn):
+    net = demo_conn.network.find_network("private")
+    resp = post(member, "/dashboard/project/ports", {"name": "dash-port",
+                                                     "network_id": net.id})
+    assert any(m.startswith("Port dash-port created") for m in flash(resp)), resp.text
+    port = demo_conn.network.find_port("dash-port")
+    post(member, f"/dashboard/project/ports/{port.id}/delete", {},
+         "/dashboard/project/ports")
+    assert demo_conn.network.find_port("dash-port") is None
+
+
+def test_unknown_pages_are_404(member):
+    resp = member.get("/dashboard/no/such/page")
+    assert resp.status_code == 404 and "There is no such page." in resp.text
