@@ -77,6 +77,15 @@ def test_network_router_server_topology_console_floating_ip(browser, users, demo
     server_id = row["id"]
     assert "10.77.0." in row["text"]
     b.shot("instances")
+    # a change made elsewhere (the API) shows up in the open page, with no reload
+    b.driver.execute_script("window.kumoSamePage = true")
+    demo_conn.compute.stop_server(server_id)
+    wait_for(lambda: (_row(b, "web-1") or {}).get("status") == "SHUTOFF",
+             "web-1 SHUTOFF in the open list", 60, 0.5)
+    assert b.driver.execute_script("return window.kumoSamePage === true")
+    b.click(f"#instance-rows tr[data-id='{server_id}'] button[type=submit]")  # Start
+    wait_for(lambda: (_row(b, "web-1") or {}).get("status") == "ACTIVE",
+             "web-1 ACTIVE again", 60, 0.5)
 
     # the topology: public -> web-router -> web-net -> web-1, each node a link
     b.get("/dashboard/project/topology")
