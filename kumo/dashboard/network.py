@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from kumo.dashboard import visible
 from kumo.dashboard.client import NETWORK
 from kumo.dashboard.tables import action, cell, field, form, row, table
 from kumo.dashboard.web import Ctx, page, url
@@ -36,10 +37,9 @@ def register(dash) -> None:
                     raise
             ctx.flash(f"Network {net['name']} created.")
             return ctx.redirect("/project/networks")
-        nets, subnets = await asyncio.gather(ctx.api.get(NETWORK + "/networks"),
-                                             ctx.api.get(NETWORK + "/subnets"))
+        nets = await visible.networks(ctx)
         by_net: dict[str, list[str]] = {}
-        for s in subnets["subnets"]:
+        for s in await visible.subnets(ctx, {n["id"] for n in nets}):
             by_net.setdefault(s["network_id"], []).append(f"{s['name']} {s['cidr']}")
         rows = [row([cell(n["name"] or n["id"], url(f"/project/networks/{n['id']}")),
                      "; ".join(by_net.get(n["id"], [])),
@@ -48,7 +48,7 @@ def register(dash) -> None:
                      cell(n.get("status"), badge=True)],
                     [action("Delete", url(f"/project/networks/{n['id']}/delete"), True)]
                     if n.get("project_id") == ctx.session.project_id else [])
-                for n in sorted(nets["networks"], key=lambda n: n["name"])]
+                for n in nets]
         return _list_page(
             ctx, "Networks",
             [table("Networks", ["Name", "Subnets", "Shared", "External", "Status"], rows)],
@@ -117,19 +117,17 @@ def register(dash) -> None:
             made = (await ctx.api.post(NETWORK + "/ports", {"port": body}))["port"]
             ctx.flash(f"Port {made['name'] or made['id']} created ({_ips(made)}).")
             return ctx.redirect("/project/ports")
-        ports, nets = await asyncio.gather(
-            ctx.api.get(NETWORK + "/ports", project_id=ctx.session.project_id),
-            ctx.api.get(NETWORK + "/networks"))
+        ports, nets = await asyncio.gather(visible.ports(ctx), visible.networks(ctx))
         rows = [_port_row(p, [action("Delete", url(f"/project/ports/{p['id']}/delete"),
                                      True)] if not p.get("device_owner") else [])
-                for p in ports["ports"]]
+                for p in ports]
         return _list_page(
             ctx, "Ports",
             [table("Ports", ["Name", "Fixed IPs", "MAC", "Device owner", "Status"], rows)],
             [form("Create port", url("/project/ports"), [
                 field("name", "Name"),
                 field("network_id", "Network", "select", options=sorted(
-                    ((n["id"], n["name"]) for n in nets["networks"]),
+                    ((n["id"], n["name"]) for n in nets),
                     key=lambda o: o[1])),
                 field("ip_address", "Fixed IP (optional)")], form_id="create-port")])
 
@@ -151,7 +149,7 @@ def register(dash) -> None:
             ctx.flash(f"Router {r['name']} created.")
             return ctx.redirect(f"/project/routers/{r['id']}")
         routers, externals = await asyncio.gather(
-            ctx.api.get(NETWORK + "/routers"),
+            visible.routers(ctx),
             ctx.api.get(NETWORK + "/networks", **{"router:external": "true"}))
         ext_names = {n["id"]: n["name"] for n in externals["networks"]}
         rows = [row([cell(r["name"] or r["id"], url(f"/project/routers/{r['id']}")),
@@ -159,7 +157,7 @@ def register(dash) -> None:
                          "network_id"), ""),
                      cell(r.get("status"), badge=True)],
                     [action("Delete", url(f"/project/routers/{r['id']}/delete"), True)])
-                for r in routers["routers"]]
+                for r in routers]
         return _list_page(
             ctx, "Routers",
             [table("Routers", ["Name", "External network", "Status"], rows)],

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 
-from kumo.dashboard.client import COMPUTE, IMAGE, NETWORK, ApiError
+from kumo.dashboard import visible
+from kumo.dashboard.client import COMPUTE, NETWORK, ApiError
 from kumo.dashboard.web import Ctx, page
 
 #: Server states that change on their own: the list keeps refreshing while any shows.
@@ -103,17 +104,17 @@ def register(dash) -> None:
             ctx.flash(f"Launching {count} instance(s) named {server['name']}.")
             return ctx.redirect("/project/instances")
         images, flavors, networks, keys, groups = await asyncio.gather(
-            ctx.api.get(IMAGE + "/images", status="active"),
+            visible.images(ctx, status="active"),
             ctx.api.get(COMPUTE + "/flavors/detail"),
-            ctx.api.get(NETWORK + "/networks"),
+            visible.networks(ctx),
             ctx.api.get(COMPUTE + "/os-keypairs"),
             ctx.api.get(NETWORK + "/security-groups",
                         project_id=ctx.session.project_id))
         return ctx.render(
             "launch.html", title="Launch instance",
-            images=sorted(images["images"], key=lambda i: i.get("name") or ""),
+            images=sorted(images, key=lambda i: i.get("name") or ""),
             flavors=sorted(flavors["flavors"], key=lambda f: (f["ram"], f["name"])),
-            networks=sorted(networks["networks"], key=lambda n: n["name"]),
+            networks=networks,
             keys=[k["keypair"]["name"] for k in keys["keypairs"]],
             groups=sorted({g["name"] for g in groups["security_groups"]}))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import quote
 
+from kumo.dashboard import visible
 from kumo.dashboard.client import COMPUTE, IDENTITY, IMAGE
 from kumo.dashboard.tables import action, cell, field, form, row, table
 from kumo.dashboard.web import Ctx, page, url
@@ -36,13 +37,13 @@ def register(dash) -> None:
             return ctx.json({"id": image["id"],
                              "upload": url(f"/project/images/{image['id']}/data")},
                             status=201)
-        images = await ctx.api.get(IMAGE + "/images")
+        images = await visible.images(ctx)
         rows = [row([cell(i.get("name") or i["id"]), cell(i["status"], badge=True),
                      i.get("visibility", ""), i.get("disk_format") or "",
                      _size(i.get("size"))],
                     [action("Delete", url(f"/project/images/{i['id']}/delete"), True)]
                     if i.get("owner") == ctx.session.project_id else [])
-                for i in sorted(images["images"], key=lambda i: i.get("name") or "")]
+                for i in sorted(images, key=lambda i: i.get("name") or "")]
         return ctx.render("images.html", title="Images", tables=[table(
             "Images", ["Name", "Status", "Visibility", "Disk format", "Size"], rows)],
             disk_formats=DISK_FORMATS, container_formats=CONTAINER_FORMATS)

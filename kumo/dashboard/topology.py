@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import asyncio
 
-from kumo.dashboard.client import COMPUTE, NETWORK
+from kumo.dashboard import visible
+from kumo.dashboard.client import COMPUTE
 from kumo.dashboard.web import Ctx, page, url
 
 
 async def topology(ctx: Ctx) -> dict:
     """``{"networks": [...], "routers": [...], "servers": [...]}``: each node with its
     id, name, status and ``href`` (its details page); links are by network id."""
-    networks, subnets, routers, ports, servers = await asyncio.gather(
-        ctx.api.get(NETWORK + "/networks"),
-        ctx.api.get(NETWORK + "/subnets"),
-        ctx.api.get(NETWORK + "/routers"),
-        ctx.api.get(NETWORK + "/ports"),
+    networks, routers, ports, servers = await asyncio.gather(
+        visible.networks(ctx), visible.routers(ctx), visible.ports(ctx),
         ctx.api.get(COMPUTE + "/servers/detail"))
     cidrs: dict[str, list[str]] = {}
-    for s in subnets["subnets"]:
+    for s in await visible.subnets(ctx, {n["id"] for n in networks}):
         cidrs.setdefault(s["network_id"], []).append(s["cidr"])
     interfaces: dict[str, set[str]] = {}
     server_nets: dict[str, dict[str, list[str]]] = {}
-    for p in ports["ports"]:
+    for p in ports:
         owner = p.get("device_owner") or ""
         ips = [ip["ip_address"] for ip in p.get("fixed_ips") or []]
         if owner.startswith("network:router_interface"):
@@ -35,9 +33,9 @@ async def topology(ctx: Ctx) -> dict:
                  "shared": bool(n.get("shared")),
                  "cidrs": sorted(cidrs.get(n["id"], [])),
                  "href": url(f"/project/networks/{n['id']}")}
-                for n in sorted(networks["networks"], key=lambda n: (n["name"], n["id"]))]
+                for n in networks]
     out_routers = []
-    for r in sorted(routers["routers"], key=lambda r: (r["name"], r["id"])):
+    for r in sorted(routers, key=lambda r: (r["name"], r["id"])):
         gw = r.get("external_gateway_info") or {}
         out_routers.append({
             "id": r["id"], "name": r["name"], "status": r.get("status"),

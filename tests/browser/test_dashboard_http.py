@@ -161,3 +161,19 @@ def test_the_session_ends_when_the_token_expires(tmp_path, users):
         assert "kumo_dashboard" in client.cookies  # the cookie alone is worth nothing
     finally:
         stop_process(server.process)
+
+
+def test_project_pages_show_the_project_not_everything_an_admin_sees(dash_cloud, users,
+                                                                     demo_conn):
+    demo_net = demo_conn.network.create_network(name="demo-only-net")
+    try:
+        admin = http_login(dash_cloud, users["admin"])
+        member = http_login(dash_cloud, users["demo"])
+        assert "demo-only-net" in member.get("/dashboard/project/networks").text
+        page = admin.get("/dashboard/project/networks").text
+        assert "demo-only-net" not in page and "public" in page  # external: shown
+        names = {n["name"] for n in admin.get("/dashboard/project/topology.json")
+                 .json()["networks"]}
+        assert "demo-only-net" not in names and "public" in names
+    finally:
+        demo_conn.network.delete_network(demo_net.id)
