@@ -280,7 +280,7 @@ class Resource:
         when ``ctx`` may ``get_<name>:<attr>`` on the row's project (never without
         ``ctx``); ``every``: all of them (internal views such as the data-plane
         feed)."""
-        extras = extras or {}
+        extras = {} if extras is None else extras
         guarded = [a for a in self.attrs if isinstance(a.read, str)]
         plain = [a for a in self.attrs if a.read is ANYONE]
         allowed: dict[tuple, bool] = {}
