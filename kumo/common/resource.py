@@ -61,7 +61,9 @@ class Attr:
     - ``render``: ``(row, extras) -> value``; by default the column's value (times as
       ISO 8601 to the second); ``read=False``: accepted in bodies, never rendered;
     - ``convert``: ``(value) -> value`` after the schema (e.g. integers given as
-      strings), raising a 400 for what the schema cannot say.
+      strings), raising a 400 for what the schema cannot say;
+    - ``when``: ``(extras) -> bool``, asked once per rendering: the attribute is shown
+      only then (e.g. from a microversion on, ``extras`` carrying the request's).
     """
 
     name: str
@@ -78,6 +80,7 @@ class Attr:
     sort: bool = False
     render: Callable | None = None
     convert: Callable | None = None
+    when: Callable | None = None
 
     def value(self, row, extras: dict):
         if self.render is not None:
@@ -273,16 +276,19 @@ class Resource:
                     ctx.enforce(f"{action}_{self.name}:{key}:{sub}", target)
 
     def render(self, rows: list, extras: dict | None = None, ctx=None, *,
-               every: bool = False) -> list[dict]:
+               every: bool = False, only=None) -> list[dict]:
         """The API dicts of ``rows`` (ORM objects or Core rows), in attribute order
         (those with a read policy last);
         ``extras`` feed the computed attributes; attributes with a read policy appear
         when ``ctx`` may ``get_<name>:<attr>`` on the row's project (never without
         ``ctx``); ``every``: all of them (internal views such as the data-plane
-        feed)."""
+        feed); ``only``: just these attributes (a brief list). Attributes with a
+        ``when`` appear when it says so."""
         extras = {} if extras is None else extras
-        guarded = [a for a in self.attrs if isinstance(a.read, str)]
-        plain = [a for a in self.attrs if a.read is ANYONE]
+        shown = [a for a in self.attrs if (only is None or a.name in only)
+                 and (a.when is None or a.when(extras))]
+        guarded = [a for a in shown if isinstance(a.read, str)]
+        plain = [a for a in shown if a.read is ANYONE]
         allowed: dict[tuple, bool] = {}
         out = []
         for row in rows:

@@ -220,3 +220,29 @@ def test_converters_turn_strings_into_integers_or_refuse():
         definitions.SECURITY_GROUP_RULE.prepare({"port_range_min": "eighty"})
     with pytest.raises(exc.BadRequest, match="is not a valid IP address"):
         definitions.FLOATINGIP.prepare({"fixed_ip_address": "10.0.0.300"})
+
+
+# -- beyond Networking: Nova's flavors ----------------------------------------------------
+def _flavor_extras(version: tuple[int, int], can_read_specs: bool = True) -> dict:
+    return {"at_least": lambda v: version >= tuple(int(p) for p in v.split(".")),
+            "can": lambda rule: can_read_specs, "links": lambda i: [{"rel": "self",
+                                                                     "href": i}]}
+
+
+def test_flavor_schemas_and_rendering_come_from_its_definition():
+    from kumo.compute.definitions import FLAVOR, FLAVOR_BRIEF, FLAVOR_CREATE, FLAVOR_UPDATE
+
+    assert FLAVOR_CREATE["properties"]["flavor"] is FLAVOR.create_schema
+    assert set(FLAVOR.create_schema["required"]) == {"name", "ram", "vcpus", "disk"}
+    assert list(FLAVOR_UPDATE["properties"]["flavor"]["properties"]) == ["description"]
+    row = types.SimpleNamespace(id="f1", name="m1", description="d", ram=512, vcpus=1,
+                                disk=1, ephemeral=0, swap=0, rxtx_factor=1.0,
+                                is_public=True, disabled=False, extra_specs={"a": "b"})
+    old = FLAVOR.render([row], _flavor_extras((2, 1)))[0]
+    assert "description" not in old and "extra_specs" not in old and old["swap"] == ""
+    new = FLAVOR.render([row], _flavor_extras((2, 75)))[0]
+    assert set(new) == set(FLAVOR.fields)
+    assert new["swap"] == 0 and new["extra_specs"] == {"a": "b"}
+    assert "extra_specs" not in FLAVOR.render([row], _flavor_extras((2, 75), False))[0]
+    brief = FLAVOR.render([row], _flavor_extras((2, 75)), only=FLAVOR_BRIEF)[0]
+    assert set(brief) == set(FLAVOR_BRIEF)
