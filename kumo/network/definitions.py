@@ -97,7 +97,7 @@ NETWORK = Resource(
              filter=INTEGER, convert=to_int("provider:segmentation_id")),
     ])
 
-# -- subnets, subnet pools, address scopes ----------------------------------------------
+# -- subnets, subnet pools, address scopes ------------------------------------------
 S, SP, AS = pmodels.Subnet, pmodels.SubnetPool, pmodels.AddressScope
 POOL = {"type": "object", "properties": {"start": {"type": "string"},
                                          "end": {"type": "string"}},
@@ -265,7 +265,7 @@ PORT = Resource(
              update=PORT_ADMIN, read=PORT_ADMIN, render=copy("profile", dict)),
     ])
 
-# -- security groups and rules ------------------------------------------------------------
+# -- security groups and rules ------------------------------------------------------
 SG, RULE = security.SecurityGroup, security.SecurityGroupRule
 PORT_RANGE = {"type": ["integer", "string", "null"]}
 SECURITY_GROUP_RULE = Resource(
@@ -312,7 +312,7 @@ SECURITY_GROUP = Resource(
         Attr("security_group_rules", render=_rules_of),
     ])
 
-# -- routers and floating IPs -----------------------------------------------------------
+# -- routers and floating IPs -------------------------------------------------------
 RT, F = l3.Router, l3.FloatingIP
 _GW_FIXED_IP = {"type": "object", "additionalProperties": False,
                 "properties": {"subnet_id": ID, "ip_address": {"type": "string"}}}
@@ -361,7 +361,7 @@ ROUTER = Resource(
     ])
 
 
-def _port_detail(key: str, value):
+def _port_detail(value):
     """A floating IP attribute shown only while its port exists."""
     def render(r, extras):
         return value(r) if r.fixed_port_id in extras["ports"] else None
@@ -389,12 +389,12 @@ FLOATINGIP = Resource(
              column="floating_network_id", filter=EXACT, sort=True),
         Attr("subnet_id", ID, create=True, read=False),
         Attr("router_id", column="router_id", filter=EXACT, sort=True,
-             render=_port_detail("router_id", lambda r: r.router_id)),
+             render=_port_detail(lambda r: r.router_id)),
         Attr("port_id", {"type": ["string", "null"]}, create=True, update=True,
              column="fixed_port_id", filter=EXACT, sort=True),
         Attr("fixed_ip_address", {"type": ["string", "null"]}, create=True, update=True,
              column="fixed_ip_address", filter=EXACT, sort=True,
-             render=_port_detail("fixed_ip_address", lambda r: r.fixed_ip_address),
+             render=_port_detail(lambda r: r.fixed_ip_address),
              convert=_ip("fixed_ip_address")),
         Attr("status", column="status", filter=EXACT, sort=True),
         Attr("port_details", render=_port_details),
@@ -403,11 +403,8 @@ FLOATINGIP = Resource(
         Attr("dns_domain", STRING, create=True, column="dns_domain"),
         Attr("qos_policy_id", {"type": "null"}, create=True, update=True, read=False),
     ])
-# the description of a floating IP may change; its other standard attributes may not
-assert FLOATINGIP.update_schema["properties"].keys() == {
-    "description", "port_id", "fixed_ip_address", "qos_policy_id"}
 
-# -- RBAC policies and agents ---------------------------------------------------------------
+# -- RBAC policies and agents -------------------------------------------------------
 RB = core.RBACPolicy
 TARGET_TENANT = {"type": "string", "minLength": 1, "maxLength": 255}
 RBAC_POLICY = Resource(
@@ -419,7 +416,8 @@ RBAC_POLICY = Resource(
                  RuleDefault("update_rbac_policy:target_tenant", ADMIN)],
     attrs=[
         Attr("id", column="id", filter=EXACT, sort=True),
-        Attr("object_type", {"enum": list(rbac.ACTIONS)}, create=True, required=True, column="object_type",
+        Attr("object_type", {"enum": list(rbac.ACTIONS)}, create=True, required=True,
+             column="object_type",
              filter=EXACT, sort=True),
         Attr("object_id", {"type": "string"}, create=True, required=True,
              column="object_id", filter=EXACT, sort=True),
