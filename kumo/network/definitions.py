@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
 from kumo.common.policy import RuleDefault
-from kumo.common.resource import (BOOLEAN, EXACT, INTEGER, STRING, TAGS, Attr, Resource,
+from kumo.common.resource import (BOOLEAN, EXACT, INTEGER, STRING, Attr, Resource,
                                   const, copy, extra, standard, to_int)
 from kumo.network import rbac
 from kumo.network.manager import tag_filter
@@ -30,7 +30,6 @@ from kumo.network.models import core, l3, ports as pmodels, security
 MEMBER = "rule:admin or rule:project_member"
 ADMIN = "rule:admin"
 ANY = "@"  # visibility is enforced by the query
-READER = "rule:admin or rule:project_reader"
 #: Ports: the service role (agents) may do what Neutron's ``service_api`` rules allow.
 PORT_MEMBER = "rule:admin_or_service or rule:project_member"
 PORT_ADMIN = "rule:admin_or_service"
