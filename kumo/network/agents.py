@@ -43,6 +43,19 @@ class Agents:
         horizon = utcnow() - dt.timedelta(seconds=self.net.settings.agent_down_time_s)
         return A.heartbeat_timestamp > horizon
 
+    def where(self, alive: set[bool]):
+        """The clause of a list filtered on ``alive`` (the values asked for: both or
+        none is every agent)."""
+        if alive == {True}:
+            return self.alive_clause()
+        if alive == {False}:
+            return ~self.alive_clause()
+        return None
+
+    def alive(self, rows: list) -> dict[str, bool]:
+        """``{agent id: alive}`` for rendering (see :meth:`is_alive`)."""
+        return {r.id: self.is_alive(r) for r in rows}
+
     def is_alive(self, row: models.Agent) -> bool:
         return (utcnow() - row.heartbeat_timestamp).total_seconds() < \
             self.net.settings.agent_down_time_s

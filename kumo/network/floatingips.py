@@ -49,6 +49,15 @@ class FloatingIPs:
     def visible(self, ctx: RequestContext):
         return visible_clause(F, ctx)
 
+    def extras(self, session, rows: list) -> dict:
+        """What rendering floating IPs needs besides their rows (the extras of
+        :data:`kumo.network.definitions.FLOATINGIP`): ``tags`` and ``ports`` (the
+        associated ports' rows by id, for ``port_details``)."""
+        port_ids = [r.fixed_port_id for r in rows if r.fixed_port_id]
+        ports = {p.id: p for p in session.scalars(
+            sa.select(pmodels.Port).where(pmodels.Port.id.in_(port_ids)))} if port_ids else {}
+        return {"tags": self.net.tags_of(session, [r.id for r in rows]), "ports": ports}
+
     def get(self, session, ctx: RequestContext, fip_id: str) -> models.FloatingIP:
         """The floating IP if the caller may see it; 404 FloatingIPNotFound otherwise."""
         row = session.scalar(sa.select(F).where(F.id == fip_id, self.visible(ctx)))

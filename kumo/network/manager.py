@@ -149,6 +149,20 @@ class Networking:
         if quotas is not None:
             quotas.check(session, project_id, resource, delta)
 
+    # -- lists ------------------------------------------------------------------
+    def page(self, session, collection, where, query, url: str, *,
+             core_rows: bool = False) -> tuple[list, list[dict]]:
+        """One page of a list: the rows of ``collection.model`` matching ``where`` (a
+        part's visibility clause, or None), filtered, sorted and paged by
+        ``collection`` (:meth:`kumo.common.collection.Collection.query` over the
+        list's query parameters ``query``; ``url`` for the links). ``core_rows``:
+        read-only table rows instead of ORM objects (several times faster to load).
+        Returns ``(rows, <collection>_links)``."""
+        stmt = sa.select(collection.model.__table__ if core_rows else collection.model)
+        if where is not None:
+            stmt = stmt.where(where)
+        return collection.query(session, stmt, query, url)
+
     # -- tags -------------------------------------------------------------------
     def tags_of(self, session, ids: list[str]) -> dict[str, list[str]]:
         """Tags of many resources at once: id -> sorted tags."""

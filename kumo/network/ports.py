@@ -16,7 +16,8 @@ call runs inside :meth:`kumo.network.manager.Networking.write`:
   :meth:`Ports.get` (404 PortNotFound), :meth:`Ports.set_status` /
   :meth:`Ports.set_statuses` (the data plane reports ``ACTIVE``/``DOWN``/``ERROR``, in
   a transaction of their own, not inside ``write``: :mod:`kumo.network.status`),
-  :meth:`Ports.render_rows` (API dicts);
+  :meth:`Ports.extras` (what rendering needs besides the rows; the attributes are
+  :data:`kumo.network.definitions.PORT`);
 - ``fixed_ips_of``/``security_groups_of`` for many ports at once.
 
 Every change but a status report appends ``port`` to the change feed with the binding host (and a
@@ -35,7 +36,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from kumo.common.context import RequestContext
 from kumo.common.policy import sees_all
-from kumo.common.timeutils import isotime, utcnow
+from kumo.common.timeutils import utcnow
 from kumo.db import Prepared
 from kumo.network import exceptions as nexc
 from kumo.network import ipam, peers, scope
@@ -106,7 +107,7 @@ class Ports:
         The statements are Core ones on the session's connection (pending ORM changes
         are flushed first); the returned row is persistent in ``session``, so later
         changes to it are flushed as usual. What the port got (addresses, groups) is
-        kept for :meth:`render_new`."""
+        kept for :meth:`new_extras`."""
         session.flush()
         project_id = attrs.get("project_id") or attrs.get("tenant_id") or ctx.project_id
         if network is None:
@@ -480,54 +481,38 @@ class Ports:
             return {}
         if host is not None:
             stmt = stmt.where(scope.ports_clause(host))
-        return {"ports": self.render_rows(session, list(session.scalars(stmt)), True)}
+        from kumo.network.definitions import PORT
 
-    def render_rows(self, session, rows: list[models.Port], admin: bool) -> list[dict]:
-        """API dicts of ``rows`` (``binding:*`` but ``vnic_type`` only for admin): three
-        set-based queries (tags, addresses, groups) for any number of rows."""
+        rows = list(session.scalars(stmt))
+        return {"ports": PORT.render(rows, self.extras(session, rows), every=True)}
+
+    def extras(self, session, rows: list) -> dict:
+        """What rendering ports needs besides their rows (the extras of
+        :data:`kumo.network.definitions.PORT`): ``{"tags", "fixed_ips",
+        "security_groups"}``, each id -> value; three set-based queries for any number
+        of rows."""
         ids = [r.id for r in rows]
-        tags = self.net.tags_of(session, ids)
-        ips = self.fixed_ips_of(session, ids)
-        groups = self.security_groups_of(session, ids)
-        return [_item(r, ips[r.id], groups[r.id], tags[r.id], admin) for r in rows]
+        return {"tags": self.net.tags_of(session, ids),
+                "fixed_ips": self.fixed_ips_of(session, ids),
+                "security_groups": self.security_groups_of(session, ids)}
 
-    def render_new(self, session, rows: list[models.Port], admin: bool,
-                   tags: dict[str, list[str]]) -> list[dict]:
-        """API dicts of ports :meth:`create` just made in this transaction, from what
-        it recorded (no queries); ``tags``: id -> rendered tags."""
+    def new_extras(self, session, rows: list[models.Port],
+                   tags: dict[str, list[str]]) -> dict:
+        """:meth:`extras` of ports :meth:`create` just made in this transaction, from
+        what it recorded (no queries); ``tags``: id -> rendered tags."""
         made = session.info.get("new_ports", {})
         if any(r.id not in made for r in rows):
-            return self.render_rows(session, rows, admin)
-        return [_item(r, made[r.id][0], made[r.id][1], tags.get(r.id, []), admin)
-                for r in rows]
+            return self.extras(session, rows)
+        return {"tags": {r.id: tags.get(r.id, []) for r in rows},
+                "fixed_ips": {r.id: made[r.id][0] for r in rows},
+                "security_groups": {r.id: made[r.id][1] for r in rows}}
 
-
-def _item(r, fixed_ips: list[dict], groups: list[str], tags: list[str],
-          admin: bool) -> dict:
-    """One port as the API renders it."""
-    item = {
-        "id": r.id, "name": r.name, "network_id": r.network_id,
-        "project_id": r.project_id, "tenant_id": r.project_id,
-        "mac_address": r.mac_address, "admin_state_up": r.admin_state_up,
-        "status": r.status, "device_id": r.device_id,
-        "device_owner": r.device_owner, "fixed_ips": fixed_ips,
-        "allowed_address_pairs": list(r.allowed_address_pairs or []),
-        "extra_dhcp_opts": list(r.extra_dhcp_opts or []),
-        "security_groups": groups,
-        "port_security_enabled": r.port_security_enabled,
-        "binding:vnic_type": r.vnic_type, "description": r.description,
-        "created_at": isotime(r.created_at, subsecond=False),
-        "updated_at": isotime(r.updated_at, subsecond=False),
-        "revision_number": r.revision_number, "tags": tags,
-    }
-    if admin:
-        item.update({
-            "binding:host_id": r.host_id,
-            "binding:vif_type": "bridge" if r.host_id else "unbound",
-            "binding:vif_details": ({"connectivity": "l2", "port_filter": True}
-                                    if r.host_id else {}),
-            "binding:profile": dict(r.profile or {})})
-    return item
+    def policy_target(self, session, row) -> dict:
+        """The policy target of a port: its project and its network's
+        (``network_owner``)."""
+        network = session.get(core.Network, row.network_id)
+        return {"project_id": row.project_id,
+                "network_owner": network.project_id if network else row.project_id}
 
 
 def _in_subnet_order(subnets: list, held: list[tuple]) -> list[dict]:

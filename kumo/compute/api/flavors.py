@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kumo.common import exceptions as exc
 from kumo.common.http import Reply, Request
-from kumo.compute import schemas
+from kumo.compute import definitions, schemas
 from kumo.compute.api import at_least, render, service
 
 P = "os_compute_api:"
@@ -50,7 +50,7 @@ def show(req: Request) -> Reply:
 @service.route("POST", "/v2.1/flavors")
 def create(req: Request) -> Reply:
     req.context.enforce(P + "os-flavor-manage:create")
-    attrs = req.json(schemas.FLAVOR_CREATE)["flavor"]
+    attrs = req.json(definitions.FLAVOR_CREATE)["flavor"]
     if "description" in attrs and not at_least(req, "2.55"):
         raise exc.BadRequest("Additional properties are not allowed ('description' was "
                              "unexpected)")
@@ -65,7 +65,7 @@ def update(req: Request) -> Reply:
     if not at_least(req, "2.55"):
         raise exc.MethodNotAllowed()
     req.context.enforce(P + "os-flavor-manage:update")
-    attrs = req.json(schemas.FLAVOR_UPDATE)["flavor"]
+    attrs = req.json(definitions.FLAVOR_UPDATE)["flavor"]
     row = req.cloud.compute.flavors.update_description(req.params["flavor_id"],
                                                        attrs["description"])
     return Reply(200, {"flavor": render.flavor(req, row)})
