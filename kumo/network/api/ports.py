@@ -231,12 +231,8 @@ def delete_port(req: Request) -> Reply:
             "project_id": row.project_id,
             "network_owner": row.network_owner or row.project_id})
         check_if_match(row, req.headers.get("if-match"))
-        # Ports owned by another area (router interfaces, gateways, floating IPs) are
-        # deleted through that area; its check_port_delete hook says 409.
-        for part in networking.parts.values():
-            check = getattr(part, "check_port_delete", None)
-            if check is not None:
-                check(s, row)
+        # ports owned by routers and floating IPs are refused (409) by the PORT
+        # BEFORE_DELETE subscription (kumo.network.manager)
         networking.ports.delete(s, req.context, row)
     return Reply(204)
 
