@@ -18,7 +18,6 @@ from kumo.common import exceptions as exc
 from kumo.common.collection import Collection
 from kumo.common.http import Reply, Request
 from kumo.common.policy import RuleDefault, register
-from kumo.network import floatingips as _fips  # noqa: F401  (registers the part)
 from kumo.network import l3
 from kumo.network.api import common, service
 from kumo.network.api.networks import taggable

@@ -2,10 +2,6 @@
 "Extra DHCP option (extra_dhcp_opt) extension"); subnets, subnet pools and address
 scopes are served by :mod:`kumo.network.api.subnets`. The logic is in
 :mod:`kumo.network.ports`.
-
-Importing this module registers the logic parts (``subnets``, ``ports``,
-``subnetpools``, ``address_scopes``) before :class:`~kumo.network.manager.Networking`
-is built.
 """
 from __future__ import annotations
 
@@ -15,9 +11,6 @@ from kumo.common import exceptions as exc
 from kumo.common.collection import Collection
 from kumo.common.http import Reply, Request
 from kumo.common.policy import RuleDefault, register, sees_all
-from kumo.network import ports as _ports  # noqa: F401  (registers the "ports" part)
-from kumo.network import subnetpools as _pools  # noqa: F401  (subnetpools, address_scopes)
-from kumo.network import subnets as _subnets  # noqa: F401  (registers "subnets")
 from kumo.network.api import common, service
 from kumo.network.api import subnets as _subnet_routes  # noqa: F401
 from kumo.network.api.networks import taggable

@@ -22,7 +22,7 @@ from kumo.common.collection import Collection
 from kumo.common.http import Reply, Request
 from kumo.common.policy import RuleDefault, register
 from kumo.common.timeutils import isotime
-from kumo.network import security as logic  # noqa: F401  (registers the part)
+from kumo.network import security as logic
 from kumo.network.api import common, service
 from kumo.network.api.networks import taggable
 from kumo.network.api.root import register_extension
