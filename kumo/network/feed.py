@@ -47,10 +47,11 @@ class Feed(ChangeFeed):
     def snapshot(self, host: str | None = None,
                  keys: dict[str, list[str]] | None = None) -> dict:
         """The desired state of ``host`` (everything when None) with the revision it is
-        consistent with. Each of :attr:`sources` contributes ``{collection: [items]}``. ``keys`` (``{collection: [ids]}``, the
-        collections of :data:`kumo.network.scope.COLLECTIONS`): only those objects, the
-        ones of ``host``'s state among them (a key absent from the answer is not in
-        it), and only those collections."""
+        consistent with. Each of :attr:`sources` contributes ``{collection:
+        [items]}``. ``keys`` (``{collection: [ids]}``, the collections of
+        :data:`kumo.network.scope.COLLECTIONS`): only those objects, the ones of
+        ``host``'s state among them (a key absent from the answer is not in it), and
+        only those collections."""
         with self.net.db.session(readonly=True) as s:
             if not self.net.db.is_sqlite:
                 s.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
