@@ -7,8 +7,9 @@ reference allows them, Keystone's inexact operators ``name__contains``,
 """
 from __future__ import annotations
 
+from typing import Mapping, Sequence
+
 import sqlalchemy as sa
-from starlette.datastructures import QueryParams
 
 from kumo.common import exceptions as exc
 
@@ -30,9 +31,10 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def apply(stmt, query: QueryParams, columns: dict[str, sa.ColumnElement],
+def apply(stmt, query: Mapping[str, Sequence[str]], columns: dict[str, sa.ColumnElement],
           booleans: tuple[str, ...] = (), inexact: tuple[str, ...] = ()):
-    """Add WHERE clauses to ``stmt`` for the filterable ``columns`` found in ``query``.
+    """Add WHERE clauses to ``stmt`` for the filterable ``columns`` found in ``query``
+    (a plain dict: each parameter's values in the order given).
 
     ``booleans`` names the boolean attributes; ``inexact`` those that accept the
     ``__contains``-style operators. Unknown parameters are ignored, as the APIs do.
@@ -42,7 +44,7 @@ def apply(stmt, query: QueryParams, columns: dict[str, sa.ColumnElement],
         column = columns.get(name)
         if column is None:
             continue
-        values = query.getlist(key)
+        values = list(query[key])
         if op:
             if name not in inexact or op not in INEXACT:
                 continue

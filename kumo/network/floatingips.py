@@ -32,14 +32,13 @@ from kumo.network.exceptions import (
     FloatingIPPortAlreadyAssociated)
 from kumo.network.l3 import (
     FIP_OWNER, FIP_STATUSES, IF_OWNER, _drop_port, _new_port, _releasing, fixed_ips)
-from kumo.network.manager import new_id, register_part, stamp, touch, visible_clause
+from kumo.network.manager import new_id, stamp, touch, visible_clause
 from kumo.network.models import l3 as models
 from kumo.network.models import ports as pmodels
 
 R, F, P, S = models.Router, models.FloatingIP, pmodels.Port, pmodels.Subnet
 
 
-@register_part("floatingips")
 class FloatingIPs:
     """Floating IPs (see the module doc)."""
 
@@ -232,9 +231,11 @@ class FloatingIPs:
         if status not in FIP_STATUSES:
             raise BadRequest(resource="floatingip", msg=f"Invalid status {status}")
 
-    def on_port_delete(self, session, port, *_) -> None:
-        """Call before deleting ``port``: floating IPs bound to it are disassociated
-        (their own ports, deleted by this area, pass untouched)."""
+    def release_port(self, resource, event, trigger, payload) -> None:
+        """``PORT`` ``PRECOMMIT_DELETE`` (subscribed in :mod:`kumo.network.manager`):
+        floating IPs bound to the port going are disassociated (their own ports,
+        deleted by this area, pass untouched)."""
+        session, port = payload.session, payload.latest_state
         if port.id in _releasing(session):
             return
         if _BOUND_TO.first(session, {"p": port.id}) is None:

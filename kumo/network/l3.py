@@ -32,9 +32,8 @@ from kumo.network.exceptions import (
     RouterExternalGatewayInUseByFloatingIp, RouterInterfaceInUseByFloatingIP,
     RouterInterfaceInUseByRoute, RouterInterfaceNotFound, RouterInterfaceNotFoundForSubnet,
     ServicePortInUse, SubnetMismatchForPort)
-from kumo.network import l3_scheduler  # noqa: F401 - registers networking.l3_scheduler
 from kumo.network import scope
-from kumo.network.manager import register_part, stamp, touch, visible_clause
+from kumo.network.manager import stamp, touch, visible_clause
 from kumo.network.models import l3 as models
 from kumo.network.models import ports as pmodels
 
@@ -89,7 +88,6 @@ def _new_port(net, session, ctx: RequestContext, attrs: dict, project_id: str):
     return port
 
 
-@register_part("routers")
 class Routers:
     """Routers (see the module doc)."""
 
@@ -404,11 +402,12 @@ class Routers:
                 raise InvalidRoutes(routes=row.routes,
                                     reason="the nexthop is not connected with router")
 
-    # -- hooks for the ports area ----------------------------------------------------
-    def check_port_delete(self, session, port) -> None:
-        """Call before deleting ``port`` through ``DELETE /ports``: 409 ServicePortInUse
-        for a router interface/gateway port or a floating IP's port whose owner still
-        exists (the owner's own deletions pass)."""
+    # -- callbacks (subscribed in kumo.network.manager) -------------------------------
+    def refuse_port_delete(self, resource, event, trigger, payload) -> None:
+        """``PORT`` ``BEFORE_DELETE``: 409 ServicePortInUse for a router
+        interface/gateway port or a floating IP's port whose owner still exists (the
+        owner's own deletions pass)."""
+        session, port = payload.session, payload.latest_state
         if port.device_owner not in L3_OWNERS or port.id in _releasing(session):
             return
         model = F if port.device_owner == FIP_OWNER else R

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
 from kumo.network import peers
-from kumo.network.manager import register_part, touch
+from kumo.network.manager import touch
 from kumo.network.models import l3 as l3models
 from kumo.network.models import ports as pmodels
 from kumo.network.models import security as smodels
@@ -55,7 +55,6 @@ class RouterNotHostedByL3Agent(exc.Conflict):
     message = "The router %(router_id)s is not hosted by L3 agent %(agent_id)s."
 
 
-@register_part("l3_scheduler")
 class L3Scheduler:
     """See the module doc."""
 

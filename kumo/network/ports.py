@@ -34,6 +34,8 @@ from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
+from kumo.common import exceptions as exc
+from kumo.common.callbacks import DBEventPayload, Event, Resource
 from kumo.common.context import RequestContext
 from kumo.common.policy import sees_all
 from kumo.common.timeutils import utcnow
@@ -41,7 +43,7 @@ from kumo.db import Prepared
 from kumo.network import exceptions as nexc
 from kumo.network import ipam, peers, scope
 from kumo.network import status as status_reports
-from kumo.network.manager import new_id, register_part, touch, visible_clause
+from kumo.network.manager import new_id, touch, visible_clause
 from kumo.network.models import core
 from kumo.network.models import ports as models
 from kumo.network.subnets import DHCP_OWNER, bad
@@ -54,7 +56,6 @@ MAX_ADDRESS_PAIRS = 10
 P = models.Port
 
 
-@register_part("ports")
 class Ports:
     def __init__(self, networking):
         self.net = networking
@@ -98,6 +99,33 @@ class Ports:
         return session.scalar(sa.select(P.id).where(
             P.network_id == network.id, P.project_id != network.project_id,
             P.device_owner != DHCP_OWNER).limit(1)) is not None
+
+    # -- callbacks (subscribed in kumo.network.manager) -----------------------------
+    def refuse_unshare(self, resource, event, trigger, payload) -> None:
+        """``NETWORK`` ``BEFORE_UPDATE``: 409 when ``shared`` turns off while other
+        projects than the owner have ports on the network."""
+        row, attrs = payload.states
+        if attrs.get("shared") is False and row.shared \
+                and self.foreign_ports_on(payload.session, row):
+            raise exc.Conflict(f"Unable to reconfigure sharing settings for network "
+                               f"{row.id}. Multiple tenants are using it.")
+
+    def refuse_network_in_use(self, resource, event, trigger, payload) -> None:
+        """``NETWORK`` ``BEFORE_DELETE``: 409 NetworkInUse while ports other than DHCP
+        ports remain."""
+        if payload.session.scalar(sa.select(P.id).where(
+                P.network_id == payload.resource_id,
+                P.device_owner != DHCP_OWNER).limit(1)) is not None:
+            raise nexc.NetworkInUse(id=payload.resource_id)
+
+    def drop_network_ports(self, resource, event, trigger, payload) -> None:
+        """``NETWORK`` ``PRECOMMIT_DELETE``: the network's (DHCP) ports go."""
+        session = payload.session
+        for r in list(session.scalars(sa.select(P).where(
+                P.network_id == payload.resource_id))):
+            if r.device_owner != DHCP_OWNER:  # refused before; never deleted here
+                raise nexc.NetworkInUse(id=payload.resource_id)
+            self.delete(session, payload.context, r)
 
     # -- create --------------------------------------------------------------------
     def create(self, session, ctx: RequestContext, attrs: dict, network=None) -> models.Port:
@@ -318,17 +346,15 @@ class Ports:
 
     # -- security groups -----------------------------------------------------------
     def _default_groups(self, session, row: models.Port) -> list[str]:
-        part = self.net.parts.get("security_groups")
-        if part is None or row.device_owner.startswith("network:"):
+        if row.device_owner.startswith("network:"):
             return []
-        group = part.default_group_id(session, row.project_id)
+        group = self.net.security_groups.default_group_id(session, row.project_id)
         return [group] if group else []
 
     def _check_groups(self, session, ctx, ids: list[str]) -> list[str]:
         ids = list(dict.fromkeys(ids))
-        part = self.net.parts.get("security_groups")
-        if part is not None and ids:
-            part.check_visible(session, ctx, ids)
+        if ids:
+            self.net.security_groups.check_visible(session, ctx, ids)
         return ids
 
     @staticmethod
@@ -444,12 +470,13 @@ class Ports:
     def delete(self, session, ctx: RequestContext, row) -> list[dict]:
         """Delete the port and give its addresses back to their pools (returned as
         ``[{"subnet_id", "ip_address"}]``). ``row`` is the ORM row or a
-        :meth:`get_row` row. Parts with an ``on_port_delete(session, port)`` hook
-        (floating IPs) let go of it first."""
-        for part in self.net.parts.values():
-            hook = getattr(part, "on_port_delete", None)
-            if hook is not None:
-                hook(session, row)
+        :meth:`get_row` row. Publishes ``PORT`` ``BEFORE_DELETE`` (routers refuse to
+        let their own ports go this way: 409 ServicePortInUse) and ``PRECOMMIT_DELETE``
+        (floating IPs on the port are disassociated) first, with a
+        :class:`~kumo.common.callbacks.DBEventPayload` whose state is ``row``."""
+        payload = DBEventPayload(ctx, resource_id=row.id, states=(row,), session=session)
+        self.net.callbacks.publish(Resource.PORT, Event.BEFORE_DELETE, self, payload)
+        self.net.callbacks.publish(Resource.PORT, Event.PRECOMMIT_DELETE, self, payload)
         session.flush()
         groups = self.security_groups_of(session, [row.id])[row.id]
         released = ipam.release_port(session, row.id)
@@ -461,14 +488,6 @@ class Ports:
         self._changed(session, row, "delete")
         peers.wake(self.net, session, row.network_id, groups, [row.host_id], row.id)
         return released
-
-    def on_network_delete(self, session, ctx: RequestContext, network: core.Network) -> None:
-        """409 NetworkInUse while ports other than DHCP ports remain; DHCP ports go."""
-        rows = list(session.scalars(sa.select(P).where(P.network_id == network.id)))
-        if any(r.device_owner != DHCP_OWNER for r in rows):
-            raise nexc.NetworkInUse(id=network.id)
-        for r in rows:
-            self.delete(session, ctx, r)
 
     # -- rendering -----------------------------------------------------------------
     def snapshot(self, session, host: str | None, keys: dict | None = None) -> dict:

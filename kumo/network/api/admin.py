@@ -25,10 +25,8 @@ from kumo.common.filters import to_bool
 from kumo.common.http import Reply, Request
 from kumo.common.policy import RuleDefault, register
 from kumo.common.timeutils import utcnow
-from kumo.network import agents as _agents  # noqa: F401  (registers the part)
 from kumo.network import definitions
 from kumo.network import quotas as quotas_logic
-from kumo.network import rbac as _rbac  # noqa: F401  (registers the part)
 from kumo.network.api import common, service
 from kumo.network.api.root import register_extension
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from kumo.common.http import Reply, Request
 from kumo.common.policy import register
 from kumo.network import definitions
-from kumo.network import floatingips as _fips  # noqa: F401  (registers the part)
 from kumo.network import l3
 from kumo.network.api import common, service
 from kumo.network.api.networks import taggable

@@ -2,18 +2,11 @@
 "Extra DHCP option (extra_dhcp_opt) extension"); subnets, subnet pools and address
 scopes are served by :mod:`kumo.network.api.subnets`. The logic is in
 :mod:`kumo.network.ports`.
-
-Importing this module registers the logic parts (``subnets``, ``ports``,
-``subnetpools``, ``address_scopes``) before :class:`~kumo.network.manager.Networking`
-is built.
 """
 from __future__ import annotations
 
 from kumo.common.http import Reply, Request
 from kumo.common.policy import register
-from kumo.network import ports as _ports  # noqa: F401  (registers the "ports" part)
-from kumo.network import subnetpools as _pools  # noqa: F401  (subnetpools, address_scopes)
-from kumo.network import subnets as _subnets  # noqa: F401  (registers "subnets")
 from kumo.network import definitions
 from kumo.network.api import common, service
 from kumo.network.api import subnets as _subnet_routes  # noqa: F401
@@ -117,12 +110,8 @@ def delete_port(req: Request) -> Reply:
             "project_id": row.project_id,
             "network_owner": row.network_owner or row.project_id})
         check_if_match(row, req.headers.get("if-match"))
-        # Ports owned by another area (router interfaces, gateways, floating IPs) are
-        # deleted through that area; its check_port_delete hook says 409.
-        for part in networking.parts.values():
-            check = getattr(part, "check_port_delete", None)
-            if check is not None:
-                check(s, row)
+        # ports owned by routers and floating IPs are refused (409) by the PORT
+        # BEFORE_DELETE subscription (kumo.network.manager)
         networking.ports.delete(s, req.context, row)
     return Reply(204)
 

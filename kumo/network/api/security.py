@@ -20,7 +20,7 @@ from __future__ import annotations
 from kumo.common.http import Reply, Request
 from kumo.common.policy import register
 from kumo.network import definitions
-from kumo.network import security as logic  # noqa: F401  (registers the part)
+from kumo.network import security as logic
 from kumo.network.api import common, service
 from kumo.network.api.networks import taggable
 from kumo.network.api.root import register_extension
