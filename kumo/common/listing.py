@@ -247,13 +247,16 @@ def page(session, stmt, keys: list[Key], *, start: tuple | None = None,
     return rows, more
 
 
-def link(url: str, params, rel: str, marker: str, limit: int,
+def link(url: str, params, rel: str, marker: str, limit: int | str | None,
          extra: Iterable[tuple[str, str]] = (), drop: tuple[str, ...] = ()) -> dict:
     """``{"rel", "href"}``: ``url`` with the request's parameters (but ``marker``,
-    ``limit`` and ``drop``), then ``limit``, ``marker`` and ``extra``, URL-encoded."""
+    ``limit`` and ``drop``), then ``limit`` (unless None), ``marker`` and ``extra``, all
+    URL-encoded."""
     skip = ("marker", "limit", *drop)
     items = [(k, v) for k, v in Params(params).multi_items() if k not in skip]
-    items += [("limit", str(limit)), ("marker", str(marker)), *extra]
+    if limit is not None:
+        items.append(("limit", str(limit)))
+    items += [("marker", str(marker)), *extra]
     return {"rel": rel, "href": f"{url}?{urlencode(items)}"}
 
 
