@@ -41,6 +41,7 @@ Dialects (each a :class:`Dialect` instance):
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlencode
@@ -374,6 +375,11 @@ def keystone_filter(stmt, params, columns: Mapping[str, Any],
             pattern = {"contains": f"%{value}%", "startswith": f"{value}%",
                        "endswith": f"%{value}"}[op.lstrip("i")]
             stmt = stmt.where(lhs.like(pattern, escape="\\"))
+            if not op.startswith("i"):  # SQLite's LIKE ignores case for ASCII
+                raw = re.escape(values[-1])
+                stmt = stmt.where(column.regexp_match(
+                    {"contains": raw, "startswith": f"^{raw}",
+                     "endswith": f"{raw}$"}[op]))
         elif name in booleans:
             stmt = stmt.where(column == to_bool(values[-1], name))
         elif len(values) == 1:
