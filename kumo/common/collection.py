@@ -23,8 +23,7 @@ from typing import Callable
 import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
-from kumo.common.listing import (NEUTRON, Key, Params, after, link, marker_values, page,
-                                 to_bool)
+from kumo.common.listing import NEUTRON, Key, Params, after, link, page, to_bool
 
 #: Neutron has no maximum page size by default; this bounds one page's work.
 MAX_LIMIT = 10_000
@@ -152,12 +151,8 @@ class Collection:
         marker = query.get("marker")
         reverse = query.get("page_reverse") is not None and to_bool(
             query["page_reverse"], "page_reverse")
-        start = None
-        if marker:
-            start = marker_values(session, stmt, self.columns.get("id", self.model.id),
-                                  marker, keys)
-            if start is None:
-                raise NEUTRON.missing(marker)
+        start = NEUTRON.start(session, stmt, self.columns.get("id", self.model.id),
+                              marker, keys)
         rows, more = page(session, self.filter(stmt, query), keys, start=start,
                           limit=limit, reverse=reverse)
         links = []

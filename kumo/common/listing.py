@@ -298,6 +298,16 @@ class Dialect:
     def missing(self, marker: str) -> exc.BadRequest:
         return exc.BadRequest(self.marker_missing.format(marker=marker))
 
+    def start(self, session, stmt, id_column, marker, keys: list[Key]) -> tuple | None:
+        """:func:`marker_values` for ``marker`` (None when there is no marker); 400 in
+        this dialect's words when ``stmt`` (the visible rows) does not hold it."""
+        if marker is None or marker == "":
+            return None
+        found = marker_values(session, stmt, id_column, marker, keys)
+        if found is None:
+            raise self.missing(marker)
+        return found
+
     def sort_pairs(self, params, default: list[tuple[str, str]],
                    sortable: Iterable[str]) -> list[tuple[str, bool]]:
         """``[(name, ascending)]`` from paired ``sort_key``/``sort_dir`` (one

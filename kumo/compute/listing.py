@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
-from kumo.common.listing import NOVA, Key, Params, keys_of, marker_values, page, to_bool
+from kumo.common.listing import NOVA, Dialect, Key, Params, keys_of, page, to_bool
 from kumo.common.timeutils import parse_isotime
 from kumo.compute.models import Flavor, Host, Instance, KeyPair
 
@@ -36,6 +36,8 @@ FLAVOR_SORT = {"flavorid": Flavor.id, "id": Flavor.id, "name": Flavor.name,
                "root_gb": Flavor.disk, "disk": Flavor.disk, "swap": Flavor.swap,
                "created_at": Flavor.created_at}
 _TRUE = ("true", "1", "yes")
+#: Nova's key pair lists (2.35) name an unknown marker in their own words.
+KEYPAIRS = Dialect("nova", marker_missing="Marker {marker} could not be found.")
 
 
 @dataclass(frozen=True)
@@ -169,11 +171,7 @@ class Lists:
         if limit is None:
             limit = self.max_limit
         with self.compute.read() as s:
-            start = None
-            if q.get("marker"):
-                start = marker_values(s, base, I.id, q["marker"], keys)
-                if start is None:
-                    raise NOVA.missing(q["marker"])
+            start = NOVA.start(s, base, I.id, q.get("marker"), keys)
 
             def keep_all(rows):
                 for f in keep:
@@ -234,11 +232,7 @@ class Lists:
         keys = keys_of([(key, direction == "asc")], FLAVOR_SORT, ("flavorid", Flavor.id))
         limit = NOVA.limit(q.get("limit"), self.max_limit)
         with self.compute.read() as s:
-            start = None
-            if q.get("marker"):
-                start = marker_values(s, base, Flavor.id, q["marker"], keys)
-                if start is None:
-                    raise NOVA.missing(q["marker"])
+            start = NOVA.start(s, base, Flavor.id, q.get("marker"), keys)
             return page(s, stmt, keys, start=start, limit=limit)
 
     # -- key pairs -----------------------------------------------------------------------
@@ -250,11 +244,7 @@ class Lists:
         keys = [Key("name", KeyPair.name, True), Key("id", KeyPair.id, True)]
         n = NOVA.limit(limit, self.max_limit)
         with self.compute.read() as s:
-            start = None
-            if marker is not None:
-                start = marker_values(s, base, KeyPair.name, marker, keys)
-                if start is None:
-                    raise exc.BadRequest(f"Marker {marker} could not be found.")
+            start = KEYPAIRS.start(s, base, KeyPair.name, marker, keys)
             return page(s, base, keys, start=start, limit=n)
 
     # -- hypervisors ---------------------------------------------------------------------
@@ -286,16 +276,11 @@ class Lists:
             if keep is not None and not page(s, stmt, keys, limit=0, keep=keep)[1]:
                 raise exc.NotFound(f"Hypervisor with hostname pattern {pattern} not "
                                    "found")
-            start = None
-            if marker is not None:
-                column = Host.node_uuid if by_uuid else Host.id
-                if not by_uuid and not (marker.isascii() and marker.isdigit()
-                                        and int(marker) < 2 ** 31):
-                    raise NOVA.missing(marker)
-                value = marker if by_uuid else int(marker)
-                start = marker_values(s, base, column, value, keys)
-                if start is None:
-                    raise NOVA.missing(marker)
+            if not (by_uuid or marker is None or (marker.isascii() and marker.isdigit()
+                                                 and int(marker) < 2 ** 31)):
+                raise NOVA.missing(marker)
+            start = NOVA.start(s, base, Host.node_uuid if by_uuid else Host.id,
+                               marker if by_uuid or marker is None else int(marker), keys)
             return page(s, stmt, keys, start=start, limit=limit, keep=keep)
 
     def servers_on(self, hosts: list[str]) -> dict[str, list[dict]]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
-from kumo.common.listing import GLANCE, Key, Params, marker_values, page, to_bool
+from kumo.common.listing import GLANCE, Key, Params, page, to_bool
 from kumo.common.timeutils import parse_isotime
 from kumo.image import models, schemas
 
@@ -185,12 +185,7 @@ def list_images(session, ctx, query, visible, max_limit: int = MAX_LIMIT
     base = sa.select(models.Image)
     if visible is not None:
         base = base.where(visible)
-    start = None
-    marker = query.get("marker")
-    if marker:
-        start = marker_values(session, base, models.Image.id, marker, keys)
-        if start is None:
-            raise GLANCE.missing(marker)
+    start = GLANCE.start(session, base, models.Image.id, query.get("marker"), keys)
     stmt = _where(sa.select(models.Image), query, ctx, visible)
     rows, more = page(session, stmt, keys, start=start, limit=limit)
     return rows, (rows[-1].id if rows and more else None)
