@@ -283,6 +283,25 @@ class Lists:
                                marker if by_uuid or marker is None else int(marker), keys)
             return page(s, stmt, keys, start=start, limit=limit, keep=keep)
 
+    # -- usage ---------------------------------------------------------------------------
+    def usage_servers(self, start, end, project_id: str | None = None,
+                      limit: str | None = None, marker: str | None = None
+                      ) -> tuple[list[Instance], bool]:
+        """The servers that ran within [``start``, ``end``] (of ``project_id``, else
+        every project's), in creation order; ``limit`` (the raw parameter) and
+        ``marker`` (a server id) page them (Nova 2.40)."""
+        I = Instance
+        base = sa.select(I)
+        if project_id is not None:
+            base = base.where(I.project_id == project_id)
+        stmt = base.where(I.created_at < end, sa.or_(I.terminated_at.is_(None),
+                                                     I.terminated_at > start))
+        keys = [Key("seq", I.seq, True)]
+        n = NOVA.limit(limit, self.max_limit) if limit is not None else None
+        with self.compute.read() as s:
+            start_at = NOVA.start(s, base, I.id, marker, keys)
+            return page(s, stmt, keys, start=start_at, limit=n)
+
     def servers_on(self, hosts: list[str]) -> dict[str, list[dict]]:
         """``{host: [{"name": instance name, "uuid"}]}`` of the live servers on
         ``hosts``."""

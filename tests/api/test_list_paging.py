@@ -47,8 +47,7 @@ UNPAGED = {
 } | {("/networking", "/v2.0/extensions"), ("/networking", "/v2.0/quotas"),
      ("/networking", "/v2.0/availability_zones"),
      ("/compute", "/v2.1/os-services"), ("/compute", "/v2.1/os-availability-zone"),
-     ("/compute", "/v2.1/os-availability-zone/detail"),
-     ("/compute", "/v2.1/os-simple-tenant-usage")}
+     ("/compute", "/v2.1/os-availability-zone/detail")}
 #: Paged by ``limit``/``offset`` (Nova's server groups): no marker.
 NO_MARKER = {("/compute", "/v2.1/os-server-groups")}
 PAGED = [r for r in LIST_ROUTES if r not in NOT_LISTS and r not in UNPAGED]
@@ -224,6 +223,18 @@ def test_nova_servers_page_with_special_filter(cloud, admin, demo, unique):
         got = walk(demo, base, "/servers", "servers", "servers_links",
                    {"name": pattern, "sort_key": "display_name", "sort_dir": "asc"}, 2)
         assert [s["name"] for s in got] == [f"{prefix}-{i}" for i in range(5)]
+        # usage pages by server from 2.40, with tenant_usage_links
+        project = demo.current_project_id
+        url, params, seen = base + f"/os-simple-tenant-usage/{project}", {
+            "limit": "2", "start": "2000-01-01T00:00:00"}, []
+        for _ in range(500):
+            body = get(admin, url, params).json()
+            seen += [u["instance_id"] for u in body["tenant_usage"].get("server_usages", [])]
+            nxt = [li["href"] for li in body.get("tenant_usage_links", [])]
+            if not nxt:
+                break
+            url, params = nxt[0], None
+        assert len(seen) == len(set(seen)) and set(made) <= set(seen)
     finally:
         for sid in made:
             demo.session.request(base + f"/servers/{sid}", "DELETE", raise_exc=False)

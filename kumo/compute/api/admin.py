@@ -384,19 +384,37 @@ def _period(req: Request) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
+def _usage_page(req: Request, pid: str | None, detailed: bool
+                ) -> tuple[list[dict], list[dict]]:
+    """Usages over one page of servers (``limit``/``marker`` from 2.40) and the
+    ``tenant_usage(s)_links``."""
+    start, end = _period(req)
+    paged = at_least(req, "2.40")
+    usages, nxt = req.cloud.compute.quotas.tenant_usage_page(
+        start, end, pid, detailed, req.query.get("limit") if paged else None,
+        req.query.get("marker") if paged else None)
+    path = "os-simple-tenant-usage" + (f"/{pid}" if pid else "")
+    links = next_links(req, [nxt], True, path, marker=lambda m: m) if nxt else []
+    return usages, links
+
+
 @service.route("GET", "/v2.1/os-simple-tenant-usage")
 def usage_list(req: Request) -> Reply:
     req.context.enforce(P + "os-simple-tenant-usage:list")
-    start, end = _period(req)
     detailed = req.query.get("detailed") in ("1", "true", "True")
-    return Reply(200, {"tenant_usages": req.cloud.compute.quotas.tenant_usage(
-        start, end, None, detailed)})
+    usages, links = _usage_page(req, None, detailed)
+    body = {"tenant_usages": usages}
+    if links:
+        body["tenant_usages_links"] = links
+    return Reply(200, body)
 
 
 @service.route("GET", "/v2.1/os-simple-tenant-usage/{project_id}")
 def usage_show(req: Request) -> Reply:
     pid = req.params["project_id"]
     req.context.enforce(P + "os-simple-tenant-usage:show", {"project_id": pid})
-    start, end = _period(req)
-    found = req.cloud.compute.quotas.tenant_usage(start, end, pid, True)
-    return Reply(200, {"tenant_usage": found[0] if found else {}})
+    found, links = _usage_page(req, pid, True)
+    body = {"tenant_usage": found[0] if found else {}}
+    if links:
+        body["tenant_usage_links"] = links
+    return Reply(200, body)
