@@ -41,6 +41,9 @@ class Settings:
     policy_file: str = ""
     #: Keystone's ``[DEFAULT] list_limit``: lists longer than this are truncated.
     list_limit: int = 0
+    #: Largest page a paginated list returns (Nova's ``[api] max_limit``, Glance's
+    #: ``api_limit_max``): a larger ``limit`` is cut to this (see kumo/common/listing.py).
+    api_max_limit: int = 1000
     admin_password: str = "secret"
     demo_password: str = "secret"
     #: Worker threads that run request handlers (DB work, bcrypt).

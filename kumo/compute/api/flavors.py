@@ -4,26 +4,20 @@ from __future__ import annotations
 
 from kumo.common import exceptions as exc
 from kumo.common.http import Reply, Request
+from kumo.common.listing import plain
 from kumo.compute import definitions, schemas
 from kumo.compute.api import at_least, render, service
+from kumo.compute.api.servers import next_links
 
 P = "os_compute_api:"
-
-
-def _next_link(req: Request, rows, kind: str) -> list[dict]:
-    limit = req.query.get("limit")
-    if limit and rows and len(rows) == int(limit):
-        return [{"rel": "next", "href": req.url(f"/v2.1/{kind}?limit={limit}"
-                                                f"&marker={rows[-1].id}")}]
-    return []
 
 
 @service.route("GET", "/v2.1/flavors")
 def list_flavors(req: Request) -> Reply:
     req.context.enforce(P + "flavors:index")
-    rows = req.cloud.compute.flavors.list(req.context, req.query)
+    rows, more = req.cloud.compute.lists.flavors(req.context, plain(req.query))
     body = {"flavors": [render.flavor(req, r, brief=True) for r in rows]}
-    nxt = _next_link(req, rows, "flavors")
+    nxt = next_links(req, rows, more, "flavors")
     if nxt:
         body["flavors_links"] = nxt
     return Reply(200, body)
@@ -32,9 +26,9 @@ def list_flavors(req: Request) -> Reply:
 @service.route("GET", "/v2.1/flavors/detail")
 def list_detail(req: Request) -> Reply:
     req.context.enforce(P + "flavors:index")
-    rows = req.cloud.compute.flavors.list(req.context, req.query)
+    rows, more = req.cloud.compute.lists.flavors(req.context, plain(req.query))
     body = {"flavors": [render.flavor(req, r) for r in rows]}
-    nxt = _next_link(req, rows, "flavors/detail")
+    nxt = next_links(req, rows, more, "flavors/detail")
     if nxt:
         body["flavors_links"] = nxt
     return Reply(200, body)
