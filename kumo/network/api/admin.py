@@ -278,7 +278,7 @@ def _agent_time(value) -> str | None:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else None
 
 
-def render_agent(req: Request, row) -> dict:
+def render_agent(req: Request, row, ha_state: str | None = None) -> dict:
     return {"id": row.id, "agent_type": row.agent_type, "binary": row.binary,
             "topic": row.topic, "host": row.host, "admin_state_up": row.admin_state_up,
             "availability_zone": row.availability_zone, "description": row.description,
@@ -287,7 +287,7 @@ def render_agent(req: Request, row) -> dict:
             "created_at": _agent_time(row.created_at),
             "started_at": _agent_time(row.started_at),
             "heartbeat_timestamp": _agent_time(row.heartbeat_timestamp),
-            "resources_synced": row.resources_synced, "ha_state": None}
+            "resources_synced": row.resources_synced, "ha_state": ha_state}
 
 
 @service.route("GET", "/v2.0/agents")
@@ -357,14 +357,37 @@ L3_ROUTER_ADD = {"type": "object", "required": ["router_id"], "properties": {
 
 @service.route("GET", "/v2.0/routers/{router_id}/l3-agents")
 def list_l3_agents_hosting_router(req: Request) -> Reply:
-    """The L3 agents hosting a router (zero or one): ``{"agents": [agent]}``."""
+    """The L3 agents hosting a router: ``{"agents": [agent]}`` (a legacy router has at
+    most one); for an HA router each agent's ``ha_state`` is ``active`` or ``standby``
+    as its keepalived last reported (``standby`` until it does), else None."""
     req.context.enforce("get_l3-agents")
     networking = req.cloud.networking
     with networking.read() as s:
-        networking.routers.get(s, req.context, req.params["router_id"])
-        agent = networking.l3_scheduler.hosting_agent(s, req.params["router_id"])
-        rendered = [render_agent(req, agent)] if agent is not None else []
+        router = networking.routers.get(s, req.context, req.params["router_id"])
+        rendered = [render_agent(req, agent, (state or "standby") if router.ha else None)
+                    for agent, state in networking.l3_scheduler.bindings(s, router.id)]
     return common.listing(req, "agents", rendered, [])
+
+
+HA_STATES = {"type": "object", "required": ["host", "states"],
+             "additionalProperties": False, "properties": {
+                 "host": {"type": "string", "minLength": 1, "maxLength": 255},
+                 "states": {"type": "object", "maxProperties": 10000,
+                            "additionalProperties": {"enum": ["active", "standby"]}}}}
+
+
+@service.route("POST", "/kumo/v1/routers/ha_states")
+def report_ha_states(req: Request) -> Reply:
+    """The L3 agent's report of its HA routers' VRRP states (Kumo's own API, as
+    Neutron's ``update_ha_routers_states`` RPC): ``{"host", "states": {router_id:
+    "active"|"standby"}}`` -> ``{"updated": n}``. A router turning active has its
+    ``qr-``/``qg-`` ports bound to ``host``."""
+    req.context.enforce("kumo:report_resource_status")
+    body = req.json(HA_STATES)
+    networking = req.cloud.networking
+    with networking.write() as s:
+        n = networking.l3_scheduler.report_ha_states(s, body["host"], body["states"])
+    return Reply(200, {"updated": n})
 
 
 @service.route("GET", "/v2.0/agents/{agent_id}/l3-routers")
