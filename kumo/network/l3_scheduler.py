@@ -26,8 +26,9 @@ smallest host name. A legacy router is hosted by one agent at most.
 
 **HA routers** (``ha``) are hosted by up to ``max_l3_agents_per_router`` agents (the
 least loaded ones), each with its own ``ha-`` port on the project's HA network
-(:mod:`kumo.network.l3_ha`); while fewer than ``min_l3_agents_per_router`` host one
-and more are alive, the next L3 agent heartbeat adds agents. Adding an HA router to one
+(:mod:`kumo.network.l3_ha`); with fewer than ``min_l3_agents_per_router`` alive it is
+scheduled to those there are (a warning is logged), and an HA router with no agent
+is placed by the next L3 agent heartbeat like any router. Adding an HA router to one
 more agent is allowed (no 409); removing it from its master moves the mastership (the
 manual failover: remove, then add back as a standby). HA routers are never moved off
 dead agents by :meth:`reschedule_from_dead`: VRRP fails over by itself. The router's
@@ -42,6 +43,8 @@ host's agent realizes the router's legs.
 """
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
@@ -53,6 +56,7 @@ from kumo.network.models import ports as pmodels
 from kumo.network.models import security as smodels
 from kumo.network.models.l3_agent import RouterL3AgentBinding
 
+LOG = logging.getLogger(__name__)
 L3_AGENT = "L3 agent"
 ROUTER_PORT_OWNERS = ("network:router_gateway", "network:router_interface")
 B, A, R, P = RouterL3AgentBinding, smodels.Agent, l3models.Router, pmodels.Port
@@ -148,19 +152,11 @@ class L3Scheduler:
             stmt = stmt.where(A.id.not_in(list(exclude)))
         return list(session.scalars(stmt))
 
-    def _alive_count(self, session) -> int:
-        return session.scalar(sa.select(sa.func.count()).select_from(A).where(
-            A.agent_type == L3_AGENT, A.admin_state_up.is_(True),
-            self.net.agents.alive_clause())) or 0
-
     def _underhosted_clause(self, session):
-        """SQL: routers without an agent, or HA routers with fewer than
-        ``min_l3_agents_per_router`` agents while more are alive."""
-        count = (sa.select(sa.func.count()).where(B.router_id == R.id)
-                 .correlate(R).scalar_subquery())
-        want = min(self.net.settings.min_l3_agents_per_router, self._alive_count(session))
-        return sa.or_(~sa.exists().where(B.router_id == R.id),
-                      sa.and_(R.ha.is_(True), count < want))
+        """SQL: routers without an agent. (HA routers with fewer agents than wanted are
+        not topped up on heartbeats: that would undo an admin's removal, the manual
+        failover; adding interfaces or a gateway tops them up.)"""
+        return ~sa.exists().where(B.router_id == R.id)
 
     # -- writes ----------------------------------------------------------------------
     def place(self, session, router: l3models.Router) -> str | None:
@@ -192,20 +188,23 @@ class L3Scheduler:
             self.net.l3_ha.add_port(session, SYSTEM, router, agent)
         if added:
             self.net.changed(session, "router", router.id)
+        if len(current) + len(added) < self.net.settings.min_l3_agents_per_router:
+            LOG.warning("HA router %s has %d L3 agents, fewer than "
+                        "min_l3_agents_per_router (%d)", router.id,
+                        len(current) + len(added),
+                        self.net.settings.min_l3_agents_per_router)
         host = self.hosts(session, [router.id]).get(router.id)
         self.bind_ports(session, router.id, host)
         return host
 
     def has_unhosted(self) -> bool:
-        """Whether some router has no hosting agent, or an HA router too few while more
-        are alive (a read of its own)."""
+        """Whether some router has no hosting agent (a read of its own)."""
         with self.net.read() as s:
             return s.scalar(sa.select(R.id).where(self._underhosted_clause(s))
                             .limit(1)) is not None
 
     def schedule_unhosted(self, session) -> int:
-        """Place every router no agent hosts (and top up HA routers); returns how many
-        got an agent."""
+        """Place every router no agent hosts; returns how many got an agent."""
         ids = list(session.scalars(sa.select(R.id).where(self._underhosted_clause(session))
                                    .order_by(R.created_at, R.id)))
         placed = 0

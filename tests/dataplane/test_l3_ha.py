@@ -148,8 +148,9 @@ def _exercise(admin, where, name, l3, state_root, made, unique):
         wait_for(lambda h=h: keepalived.running(files[h]), f"keepalived on {h}")
         mode = os.stat(files[h].dir).st_mode & 0o777
         assert mode == 0o700, oct(mode)
-        conf = open(files[h].conf).read()
-        assert f"{gw}/24 dev {qr}" in conf and "nopreempt" in conf
+        conf = wait_for(lambda h=h: f"{gw}/24 dev {qr}" in (
+            c := open(files[h].conf).read()) and c, f"{h}'s keepalived.conf has qr-")
+        assert "nopreempt" in conf and f"interface {names.HA}" in conf
         ha_leg = [lk.name for lk in links.list_links(rns[h]) if lk.name.startswith("ha-")]
         assert len(ha_leg) == 1
     master = by_name[wait_for(lambda: master_of(admin, router.id, name.values()),
