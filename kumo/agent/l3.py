@@ -193,16 +193,17 @@ class L3Driver(Driver):
                         and lk.name not in legs:
                     links.delete_link(ns, lk.name)
             ha = l3_ha.is_ha(router)
+            if not ha:  # converted from HA: keepalived (it drops its addresses) goes first
+                self.ha.remove(router_id)
+                for lk in links.list_links(ns):
+                    if lk.name.startswith(names.HA):
+                        links.delete_link(ns, lk.name)
             for leg, (port, cidrs) in legs.items():  # HA: keepalived's addresses
                 self._leg(ns, leg, port, nets.get(port["network_id"]),
                           None if ha else cidrs)
             if ha:
                 self.ha.sync(ns, router, legs, self._leg)
             else:
-                self.ha.remove(router_id)  # converted from HA
-                for lk in links.list_links(ns):
-                    if lk.name.startswith(names.HA):
-                        links.delete_link(ns, lk.name)
                 self._routes(ns, router, gw, qg)
             self._nft(ns, router, gw, qg, fips)
             if self.proxy is not None:
