@@ -102,7 +102,11 @@ def test_ha_router_failover(cloud, admin, hosts, scratch, state_root, unique, ma
     try:
         for h in "ABC":
             start(h)
-        _exercise(admin, where, name, l3, state_root, made, unique)
+
+        def restart(h: str) -> None:
+            agents[h].stop()
+            start(h)
+        _exercise(admin, where, name, l3, state_root, made, unique, restart)
     finally:
         for agent in agents.values():
             agent.stop()
@@ -112,7 +116,7 @@ def test_ha_router_failover(cloud, admin, hosts, scratch, state_root, unique, ma
     assert not probes.procs_under(str(state_root)), "keepalived left running"
 
 
-def _exercise(admin, where, name, l3, state_root, made, unique):
+def _exercise(admin, where, name, l3, state_root, made, unique, restart):
     l3_agents = {h: wait_for(lambda h=h: next(iter(admin.network.agents(
         host=name[h], agent_type="L3 agent")), None), f"{h}'s L3 agent") for h in "AB"}
     net = admin.network.create_network(name=unique("ha-net"))
@@ -162,6 +166,15 @@ def _exercise(admin, where, name, l3, state_root, made, unique):
     wait_for(lambda: probes.pings(vm, gw), "C pings the router through the master")
     assert admin.network.get_port(qr_port_id(admin, router.id)).binding_host_id == \
         name[master]
+
+    # restarting the master's agent changes nothing: same keepalived, still master
+    before = keepalived.pids(files[master])
+    restart(master)
+    wait_for(lambda: next(iter(l3[master].ha._reported.values()), None) == "active",
+             "the restarted agent reported its state again")
+    assert keepalived.pids(files[master]) == before and holds(master)
+    assert master_of(admin, router.id, name.values()) == name[master]
+    assert probes.pings(vm, gw)
 
     # the master's keepalived crashes: the standby takes over, the ping continues
     keepalived.kill(files[master])
