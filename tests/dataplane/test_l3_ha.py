@@ -4,8 +4,9 @@ agents), C the L2 driver and an instance namespace on a tenant VXLAN network. Th
 router's ``qrouter-`` namespace on A and B gets its ``ha-`` leg on the hidden HA
 network (VXLAN between A and B) and keepalived; one becomes master (``ha_state``
 active through the API), only it holds the router's address, and C pings it across
-VXLAN. Killing the master's keepalived (SIGKILL, a crash) makes the other master and
-the ping continues; the agent restarts the dead keepalived, which comes back standby
+VXLAN; a client on the flat public segment (the hosts' ``br-ex`` joined) pings the
+instance's floating IP. Killing the master's keepalived (SIGKILL, a crash) makes the other master and
+the pings continue; the agent restarts the dead keepalived, which comes back standby
 without the addresses. The manual failover (remove the router from the master's agent,
 add it back) moves the mastership. Deleting the router stops every keepalived and
 removes its files; every namespace, link and process is removed at the end, pass or
@@ -78,6 +79,20 @@ def test_ha_router_failover(cloud, admin, hosts, scratch, state_root, unique, ma
         links.set_up(switch, f"ul{i}")
         links.ensure_address(where[h].root, "ul0", f"{UNDERLAY[h]}/24")
         links.set_master(switch, f"ul{i}", "ul")
+    # the flat public network: each router host's br-ex on one segment with a client
+    # holding its gateway address (172.24.4.1)
+    links.ensure_bridge(switch, "ex")
+    for i, h in enumerate("AB"):
+        links.ensure_bridge(where[h].root, "br-ex")
+        links.ensure_veth(where[h].root, "ex0", f"ex{i}", switch)
+        links.set_master(where[h].root, "ex0", "br-ex")
+        links.set_up(switch, f"ex{i}")
+        links.set_master(switch, f"ex{i}", "ex")
+    outside = scratch("cl")
+    links.ensure_veth(outside, "eth0", "excl", switch)
+    links.set_up(switch, "excl")
+    links.set_master(switch, "excl", "ex")
+    links.ensure_address(outside, "eth0", "172.24.4.1/24")
     client = ControllerClient.from_cloud("kumo-agent", config_files=[str(cloud.clouds_yaml)])
     secret_file = cloud.state_dir / "metadata_secret"
     if not secret_file.exists():
@@ -88,7 +103,9 @@ def test_ha_router_failover(cloud, admin, hosts, scratch, state_root, unique, ma
     agents: dict[str, Agent] = {}
 
     def start(h: str) -> None:
-        drivers = [LinuxBridgeDriver(name[h], where=where[h], local_ip=UNDERLAY[h])]
+        drivers = [LinuxBridgeDriver(name[h], where=where[h], local_ip=UNDERLAY[h],
+                                     bridge_mappings={"public": "br-ex"} if h != "C"
+                                     else {})]
         if h != "C":
             l3[h] = L3Driver(name[h], where=where[h], client=client,
                              state_dir=str(state_root / h),
@@ -106,7 +123,7 @@ def test_ha_router_failover(cloud, admin, hosts, scratch, state_root, unique, ma
         def restart(h: str) -> None:
             agents[h].stop()
             start(h)
-        _exercise(admin, where, name, l3, state_root, made, unique, restart)
+        _exercise(admin, where, name, l3, state_root, made, unique, restart, outside)
     finally:
         for agent in agents.values():
             agent.stop()
@@ -116,7 +133,7 @@ def test_ha_router_failover(cloud, admin, hosts, scratch, state_root, unique, ma
     assert not probes.procs_under(str(state_root)), "keepalived left running"
 
 
-def _exercise(admin, where, name, l3, state_root, made, unique, restart):
+def _exercise(admin, where, name, l3, state_root, made, unique, restart, outside):
     l3_agents = {h: wait_for(lambda h=h: next(iter(admin.network.agents(
         host=name[h], agent_type="L3 agent")), None), f"{h}'s L3 agent") for h in "AB"}
     net = admin.network.create_network(name=unique("ha-net"))
@@ -124,7 +141,9 @@ def _exercise(admin, where, name, l3, state_root, made, unique, restart):
     sub = admin.network.create_subnet(network_id=net.id, ip_version=4,
                                       cidr="10.72.0.0/24", enable_dhcp=False)
     made["subnets"].append(sub)
-    router = admin.network.create_router(name=unique("ha-r"), ha=True)
+    public = admin.network.find_network("public", ignore_missing=False)
+    router = admin.network.create_router(name=unique("ha-r"), ha=True,
+                                         external_gateway_info={"network_id": public.id})
     made["routers"].append(router)
     admin.network.add_interface_to_router(router, subnet=sub.id)
     host_ha_router_on(admin, router.id, [l3_agents[h].id for h in "AB"])
@@ -134,6 +153,9 @@ def _exercise(admin, where, name, l3, state_root, made, unique, restart):
     made["ports"].append(port)
     vm = probes.plug(where["C"], "vm", port, 24)
     links.ensure_default_route(vm, sub.gateway_ip)
+    fip = admin.network.create_ip(floating_network_id=public.id, port_id=port.id)
+    made["fips"].append(fip)
+    fip_ip = fip.floating_ip_address
     gw = sub.gateway_ip
     qr = names.router_interface(next(admin.network.ports(
         device_id=router.id, device_owner="network:router_interface")).id)
@@ -164,6 +186,9 @@ def _exercise(admin, where, name, l3, state_root, made, unique, restart):
     wait_for(lambda: holds(master), "the master holds the router's address")
     assert not holds(standby)
     wait_for(lambda: probes.pings(vm, gw), "C pings the router through the master")
+    wait_for(lambda: probes.pings(outside, fip_ip), "the floating IP answers outside")
+    assert f"{fip_ip}/32 dev " in open(files[master].conf).read()
+    assert "0.0.0.0/0 via 172.24.4.1" in open(files[master].conf).read()
     assert admin.network.get_port(qr_port_id(admin, router.id)).binding_host_id == \
         name[master]
 
@@ -182,6 +207,7 @@ def _exercise(admin, where, name, l3, state_root, made, unique, restart):
              "the standby reported active")
     wait_for(lambda: holds(standby), "the new master holds the address")
     wait_for(lambda: probes.pings(vm, gw), "C pings the router through the new master")
+    wait_for(lambda: probes.pings(outside, fip_ip), "the floating IP answers again")
     # the agent restarts the crashed keepalived: standby, without the addresses
     wait_for(lambda: keepalived.running(files[master]), "keepalived restarted")
     wait_for(lambda: keepalived.state(files[master]) == "standby", "it came back standby")
@@ -200,6 +226,7 @@ def _exercise(admin, where, name, l3, state_root, made, unique, restart):
     wait_for(lambda: master_of(admin, router.id, name.values()) == name[standby],
              "the other agent is master")
     wait_for(lambda: probes.pings(vm, gw), "C pings after the manual failover")
+    wait_for(lambda: probes.pings(outside, fip_ip), "the floating IP after it")
     admin.network.add_router_to_agent(l3_agents[master].id, router.id)
     wait_for(lambda: keepalived.running(files[master]), "keepalived back on the old master")
     wait_for(lambda: keepalived.state(files[master]) == "standby", "it joined as standby")
@@ -207,6 +234,7 @@ def _exercise(admin, where, name, l3, state_root, made, unique, restart):
     assert probes.pings(vm, gw)
 
     # the router goes: keepalived stopped, its files and namespaces removed
+    admin.network.delete_ip(fip)
     admin.network.remove_interface_from_router(router, subnet=sub.id)
     admin.network.delete_router(router)
     for h in "AB":
