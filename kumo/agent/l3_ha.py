@@ -18,6 +18,8 @@ router's state file (written by keepalived's notify script) and reports changed
 states to the controller (``POST /kumo/v1/routers/ha_states``: ``openstack network
 agent list --router R --long`` shows them); a keepalived found dead is started again
 (its leftover addresses are dropped first, so a crashed master does not keep them).
+A router turning master here has its namespace's conntrack table emptied first (see
+:meth:`HARouters._flush_conntrack`).
 :meth:`HARouters.remove` stops keepalived and removes its files.
 """
 from __future__ import annotations
@@ -28,7 +30,7 @@ import os
 import shutil
 import threading
 
-from kumo.agent.dataplane import keepalived, links, names
+from kumo.agent.dataplane import keepalived, links, names, netns
 from kumo.agent.dataplane.netns import Host, Netns
 
 LOG = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ class HARouters:
         self._guard = threading.Lock()
         self._routers: dict[str, Netns] = {}  # router id -> namespace realized
         self._reported: dict[str, str] = {}
+        self._seen: dict[str, str] = {}  # the state last read, to see transitions
 
     def files(self, router_id: str) -> keepalived.Files:
         return keepalived.Files(os.path.join(self.dir, router_id))
@@ -108,6 +111,7 @@ class HARouters:
         with self._guard:
             self._routers.pop(router_id, None)
             self._reported.pop(router_id, None)
+            self._seen.pop(router_id, None)
 
     def cleanup(self, wanted: set[str]) -> None:
         """Remove keepalived of every router not in ``wanted`` (ids)."""
@@ -135,6 +139,13 @@ class HARouters:
             state = keepalived.state(files)
             if state is not None:
                 states[router_id] = state
+        for router_id, state in states.items():
+            before = self._seen.get(router_id)
+            self._seen[router_id] = state
+            if state == "active" and before is not None and before != "active":
+                # before the report (traffic moves here only once the controller has
+                # re-bound the ports): forget connections tracked while standby
+                self._flush_conntrack(routers[router_id])
         with self._guard:
             changed = {r: s for r, s in states.items() if self._reported.get(r) != s}
         if changed and self.client is not None:
@@ -149,6 +160,26 @@ class HARouters:
                 if r in self._routers:
                     self._reported[r] = s
         return states
+
+    @staticmethod
+    def _flush_conntrack(ns: Netns) -> None:
+        """Empty the namespace's conntrack table. Entries left from an earlier
+        mastership carry stale TCP windows: the sessions' packets would be INVALID,
+        miss the NAT and be reset by the router. With the table empty the new master
+        picks established sessions up mid-stream (``nf_conntrack_tcp_loose``), which
+        keeps floating IP sessions (stateless DNAT/SNAT rules) alive; default-SNAT
+        sessions are lost (no conntrackd yet)."""
+        def flush():
+            from pyroute2 import Conntrack
+            ct = Conntrack()
+            try:
+                ct.flush()
+            finally:
+                ct.close()
+        try:
+            netns.call(ns, flush)
+        except Exception as e:  # noqa: BLE001 - a failover never fails on this
+            LOG.warning("flushing conntrack in %s failed: %s", ns, e)
 
     def watch(self, requeue, stop: threading.Event) -> None:
         while not stop.wait(POLL_S):

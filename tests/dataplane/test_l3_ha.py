@@ -16,6 +16,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
+import socket
+import threading
 import uuid
 
 import pytest
@@ -189,6 +191,13 @@ def _exercise(admin, where, name, l3, state_root, made, unique, restart, outside
     wait_for(lambda: probes.pings(outside, fip_ip), "the floating IP answers outside")
     assert f"{fip_ip}/32 dev " in open(files[master].conf).read()
     assert "0.0.0.0/0 via 172.24.4.1" in open(files[master].conf).read()
+    # a TCP session to the floating IP, kept open across the failovers below: the
+    # floating IP's NAT rules are stateless and the new master's conntrack picks the
+    # session up mid-stream (nf_conntrack_tcp_loose), so it survives
+    server = echo_server(vm, port.fixed_ips[0]["ip_address"], 5001)
+    session = netns.call(outside, lambda: socket.create_connection((fip_ip, 5001),
+                                                                   timeout=10))
+    assert echoes(session, b"before")
     assert admin.network.get_port(qr_port_id(admin, router.id)).binding_host_id == \
         name[master]
 
@@ -208,6 +217,7 @@ def _exercise(admin, where, name, l3, state_root, made, unique, restart, outside
     wait_for(lambda: holds(standby), "the new master holds the address")
     wait_for(lambda: probes.pings(vm, gw), "C pings the router through the new master")
     wait_for(lambda: probes.pings(outside, fip_ip), "the floating IP answers again")
+    assert echoes(session, b"after the crash"), "the TCP session did not survive"
     # the agent restarts the crashed keepalived: standby, without the addresses
     wait_for(lambda: keepalived.running(files[master]), "keepalived restarted")
     wait_for(lambda: keepalived.state(files[master]) == "standby", "it came back standby")
@@ -227,6 +237,9 @@ def _exercise(admin, where, name, l3, state_root, made, unique, restart, outside
              "the other agent is master")
     wait_for(lambda: probes.pings(vm, gw), "C pings after the manual failover")
     wait_for(lambda: probes.pings(outside, fip_ip), "the floating IP after it")
+    assert echoes(session, b"after the manual failover")
+    session.close()
+    server.join(10)
     admin.network.add_router_to_agent(l3_agents[master].id, router.id)
     wait_for(lambda: keepalived.running(files[master]), "keepalived back on the old master")
     wait_for(lambda: keepalived.state(files[master]) == "standby", "it joined as standby")
@@ -241,6 +254,48 @@ def _exercise(admin, where, name, l3, state_root, made, unique, restart, outside
         wait_for(lambda h=h: not rns[h].exists() and not keepalived.pids(files[h]),
                  f"the router gone from {h}")
         assert not os.path.exists(files[h].dir)
+
+
+def echo_server(vm: netns.Netns, addr: str, port: int) -> threading.Thread:
+    """A TCP echo server on ``addr:port`` inside ``vm`` for one connection (bounded:
+    it ends when the peer closes or after ``WAIT_S`` of silence)."""
+    def bind():
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((addr, port))
+        s.listen(1)
+        return s
+    sock = netns.call(vm, bind)
+
+    def run():
+        sock.settimeout(WAIT_S)
+        try:
+            conn, _ = sock.accept()
+            conn.settimeout(WAIT_S * 3)
+            while data := conn.recv(1024):
+                conn.sendall(data)
+            conn.close()
+        except OSError:
+            pass
+        finally:
+            sock.close()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def echoes(conn: socket.socket, word: bytes) -> bool:
+    """Whether ``word`` sent on the established ``conn`` comes back (TCP retransmits
+    across a failover; up to ``WAIT_S``)."""
+    conn.settimeout(WAIT_S)
+    conn.sendall(word)
+    got = b""
+    while len(got) < len(word):
+        chunk = conn.recv(1024)
+        if not chunk:
+            return False
+        got += chunk
+    return got == word
 
 
 def qr_port_id(admin, router_id: str) -> str:
