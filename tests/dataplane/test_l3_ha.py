@@ -8,7 +8,8 @@ VXLAN; a client on the flat public segment (the hosts' ``br-ex`` joined) pings t
 instance's floating IP. Killing the master's keepalived (SIGKILL, a crash) makes the other master and
 the pings continue; the agent restarts the dead keepalived, which comes back standby
 without the addresses. The manual failover (remove the router from the master's agent,
-add it back) moves the mastership. Deleting the router stops every keepalived and
+add it back) moves the mastership. Converting to legacy and back (router down
+first) keeps the addresses and the floating IP working. Deleting the router stops every keepalived and
 removes its files; every namespace, link and process is removed at the end, pass or
 fail."""
 from __future__ import annotations
@@ -245,6 +246,29 @@ def _exercise(admin, where, name, l3, state_root, made, unique, restart, outside
     wait_for(lambda: keepalived.state(files[master]) == "standby", "it joined as standby")
     assert master_of(admin, router.id, name.values()) == name[standby]
     assert probes.pings(vm, gw)
+
+    # conversion, as Neutron: down, --no-ha, up: a legacy router on one host with its
+    # addresses, floating IP and default route; down, --ha, up: HA again
+    admin.network.update_router(router.id, is_admin_state_up=False)
+    for h in "AB":
+        wait_for(lambda h=h: not rns[h].exists(), f"the router down on {h}")
+    admin.network.update_router(router.id, is_ha=False)
+    admin.network.update_router(router.id, is_admin_state_up=True)
+    legacy = by_name[wait_for(lambda: (a := list(admin.network.routers_hosting_l3_agents(
+        router.id))) and len(a) == 1 and a[0].host, "one agent for the legacy router")]
+    wait_for(lambda: holds(legacy), "the legacy router holds its address")
+    assert not keepalived.pids(files[legacy]) and not os.path.exists(files[legacy].dir)
+    assert not [lk for lk in links.list_links(rns[legacy]) if lk.name.startswith("ha-")]
+    wait_for(lambda: probes.pings(vm, gw), "C pings the legacy router")
+    wait_for(lambda: probes.pings(outside, fip_ip), "the floating IP, legacy")
+    admin.network.update_router(router.id, is_admin_state_up=False)
+    wait_for(lambda: not rns[legacy].exists(), "the legacy router down")
+    admin.network.update_router(router.id, is_ha=True)
+    admin.network.update_router(router.id, is_admin_state_up=True)
+    host_ha_router_on(admin, router.id, [l3_agents[h].id for h in "AB"])
+    wait_for(lambda: master_of(admin, router.id, name.values()), "a master again")
+    wait_for(lambda: probes.pings(vm, gw), "C pings the router, HA again")
+    wait_for(lambda: probes.pings(outside, fip_ip), "the floating IP, HA again")
 
     # the router goes: keepalived stopped, its files and namespaces removed
     admin.network.delete_ip(fip)
