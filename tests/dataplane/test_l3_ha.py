@@ -192,13 +192,26 @@ def _exercise(admin, where, name, l3, state_root, made, unique, restart, outside
     wait_for(lambda: probes.pings(outside, fip_ip), "the floating IP answers outside")
     assert f"{fip_ip}/32 dev " in open(files[master].conf).read()
     assert "0.0.0.0/0 via 172.24.4.1" in open(files[master].conf).read()
-    # a TCP session to the floating IP, kept open across the failovers below: the
-    # floating IP's NAT rules are stateless and the new master's conntrack picks the
-    # session up mid-stream (nf_conntrack_tcp_loose), so it survives
+    # TCP sessions kept open across the failovers below, one to the floating IP, one
+    # out through the default SNAT: the NAT rules are stateless and the new master's
+    # conntrack (emptied when it became master) picks a session up mid-stream
+    # (nf_conntrack_tcp_loose) from its next packet; here the inside or outside client
+    # speaks first after each failover (a reply arriving first at the new master for
+    # a default-SNAT session would be reset: no conntrackd)
     server = echo_server(vm, port.fixed_ips[0]["ip_address"], 5001)
     session = netns.call(outside, lambda: socket.create_connection((fip_ip, 5001),
                                                                    timeout=10))
     assert echoes(session, b"before")
+    port2 = admin.network.create_port(network_id=net.id, binding_host_id=name["C"],
+                                      device_owner="compute:nova",
+                                      device_id=str(uuid.uuid4()))
+    made["ports"].append(port2)
+    vm2 = probes.plug(where["C"], "vm2", port2, 24)
+    links.ensure_default_route(vm2, sub.gateway_ip)
+    server2 = echo_server(outside, "172.24.4.1", 5002)
+    snat = wait_for(lambda: netns.call(vm2, lambda: socket.create_connection(
+        ("172.24.4.1", 5002), timeout=5)), "vm2 connects out through SNAT")
+    assert echoes(snat, b"before")
     assert admin.network.get_port(qr_port_id(admin, router.id)).binding_host_id == \
         name[master]
 
@@ -219,6 +232,9 @@ def _exercise(admin, where, name, l3, state_root, made, unique, restart, outside
     wait_for(lambda: probes.pings(vm, gw), "C pings the router through the new master")
     wait_for(lambda: probes.pings(outside, fip_ip), "the floating IP answers again")
     assert echoes(session, b"after the crash"), "the TCP session did not survive"
+    # the default SNAT session too: its next packet from the inside is picked up and
+    # SNATed again (the same port, no clash), so the answers find their way back
+    assert echoes(snat, b"after the crash"), "the SNAT session did not survive"
     # the agent restarts the crashed keepalived: standby, without the addresses
     wait_for(lambda: keepalived.running(files[master]), "keepalived restarted")
     wait_for(lambda: keepalived.state(files[master]) == "standby", "it came back standby")
@@ -239,8 +255,10 @@ def _exercise(admin, where, name, l3, state_root, made, unique, restart, outside
     wait_for(lambda: probes.pings(vm, gw), "C pings after the manual failover")
     wait_for(lambda: probes.pings(outside, fip_ip), "the floating IP after it")
     assert echoes(session, b"after the manual failover")
-    session.close()
-    server.join(10)
+    assert echoes(snat, b"after the manual failover")
+    for conn, srv in ((session, server), (snat, server2)):
+        conn.close()
+        srv.join(10)
     admin.network.add_router_to_agent(l3_agents[master].id, router.id)
     wait_for(lambda: keepalived.running(files[master]), "keepalived back on the old master")
     wait_for(lambda: keepalived.state(files[master]) == "standby", "it joined as standby")
