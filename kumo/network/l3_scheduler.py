@@ -30,7 +30,9 @@ least loaded ones), each with its own ``ha-`` port on the project's HA network
 scheduled to those there are (a warning is logged), and an HA router with no agent
 is placed by the next L3 agent heartbeat like any router. Adding an HA router to one
 more agent is allowed (no 409); removing it from its master moves the mastership (the
-manual failover: remove, then add back as a standby). HA routers are never moved off
+manual failover: remove, then add back as a standby); disabling an agent
+(``admin_state_up`` false) drains its HA routers the same way until it is enabled
+again (:meth:`agent_toggled`). HA routers are never moved off
 dead agents by :meth:`reschedule_from_dead`: VRRP fails over by itself. The router's
 ``qr-``/``qg-`` ports are bound to the host whose agent last reported ``active`` (the
 first hosting agent until one does), so L2 population sends their traffic to the
@@ -110,8 +112,13 @@ class L3Scheduler:
 
     def all_hosts(self, session, router_ids: list[str] | None = None
                   ) -> dict[str, list[str]]:
-        """``{router_id: [host, ...]}``, the active one first, then by host."""
+        """``{router_id: [host, ...]}``, the active one first, then by host. An HA
+        router leaves out agents that are administratively disabled: they stop
+        running it (disabling an L3 agent drains its HA routers; a legacy router
+        stays, as in Neutron)."""
         stmt = (sa.select(B.router_id, A.host).join(A, A.id == B.l3_agent_id)
+                .join(R, R.id == B.router_id)
+                .where(sa.or_(R.ha.is_(False), A.admin_state_up.is_(True)))
                 .order_by(B.router_id, sa.case((B.ha_state == "active", 0), else_=1),
                           A.host))
         if router_ids is not None:
@@ -296,15 +303,34 @@ class L3Scheduler:
         session.execute(sa.update(B).where(B.router_id == router.id).values(ha_state=None))
         session.flush()
 
+    def agent_toggled(self, session, agent: smodels.Agent) -> None:
+        """After ``agent``'s ``admin_state_up`` changed: its HA routers leave it (or
+        come back to it, as standbys); their ports go to another of their agents."""
+        for router_id in self.routers_of(session, agent.id):
+            router = session.get(R, router_id)
+            if router is None or not router.ha:
+                continue
+            self.net.changed(session, "router", router_id)
+            if not agent.admin_state_up:
+                session.execute(sa.update(B).where(
+                    B.router_id == router_id, B.l3_agent_id == agent.id)
+                    .values(ha_state="standby"))
+                session.flush()
+            self.bind_ports(session, router_id, self.hosts(session, [router_id]).get(
+                router_id))
+
     def report_ha_states(self, session, host: str, states: dict[str, str]) -> int:
         """Record the VRRP state (``active``/``standby``) of HA routers on ``host``'s
         L3 agent; a router turning active there has its ports bound to ``host``.
         Unknown routers or routers not hosted there are skipped. Returns how many
         bindings changed."""
-        agent_id = session.scalar(sa.select(A.id).where(A.host == host,
-                                                        A.agent_type == L3_AGENT))
-        if agent_id is None:
+        found_agent = session.execute(sa.select(A.id, A.admin_state_up).where(
+            A.host == host, A.agent_type == L3_AGENT)).first()
+        if found_agent is None:
             return 0
+        agent_id = found_agent.id
+        if not found_agent.admin_state_up:  # draining: it is no master of ours
+            states = {r: "standby" for r in states}
         changed = 0
         for router_id, state in sorted(states.items()):
             if state not in HA_STATES:

@@ -8,7 +8,8 @@ VXLAN; a client on the flat public segment (the hosts' ``br-ex`` joined) pings t
 instance's floating IP. Killing the master's keepalived (SIGKILL, a crash) makes the other master and
 the pings continue; the agent restarts the dead keepalived, which comes back standby
 without the addresses. The manual failover (remove the router from the master's agent,
-add it back) moves the mastership. Converting to legacy and back (router down
+add it back) moves the mastership, and so does disabling the master's L3 agent.
+TCP sessions to the floating IP and out through SNAT survive all of it. Converting to legacy and back (router down
 first) keeps the addresses and the floating IP working. Deleting the router stops every keepalived and
 removes its files; every namespace, link and process is removed at the end, pass or
 fail."""
@@ -256,14 +257,27 @@ def _exercise(admin, where, name, l3, state_root, made, unique, restart, outside
     wait_for(lambda: probes.pings(outside, fip_ip), "the floating IP after it")
     assert echoes(session, b"after the manual failover")
     assert echoes(snat, b"after the manual failover")
-    for conn, srv in ((session, server), (snat, server2)):
-        conn.close()
-        srv.join(10)
     admin.network.add_router_to_agent(l3_agents[master].id, router.id)
     wait_for(lambda: keepalived.running(files[master]), "keepalived back on the old master")
     wait_for(lambda: keepalived.state(files[master]) == "standby", "it joined as standby")
     assert master_of(admin, router.id, name.values()) == name[standby]
     assert probes.pings(vm, gw)
+
+    # disabling the master's L3 agent drains it; enabling it brings it back standby
+    admin.network.update_agent(l3_agents[standby].id, is_admin_state_up=False)
+    wait_for(lambda: not keepalived.running(files[standby]) and not rns[standby].exists(),
+             "the disabled agent's router gone")
+    wait_for(lambda: master_of(admin, router.id, name.values()) == name[master],
+             "the other agent is master")
+    wait_for(lambda: probes.pings(outside, fip_ip), "the floating IP after draining")
+    assert echoes(session, b"after draining")
+    admin.network.update_agent(l3_agents[standby].id, is_admin_state_up=True)
+    wait_for(lambda: keepalived.state(files[standby]) == "standby", "back as standby")
+    assert master_of(admin, router.id, name.values()) == name[master]
+
+    for conn, srv in ((session, server), (snat, server2)):
+        conn.close()
+        srv.join(10)
 
     # conversion, as Neutron: down, --no-ha, up: a legacy router on one host with its
     # addresses, floating IP and default route; down, --ha, up: HA again

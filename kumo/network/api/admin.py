@@ -324,6 +324,17 @@ def update_agent(req: Request) -> Reply:
     networking = req.cloud.networking
     with networking.db.session() as s:
         row = networking.agents.get(s, req.params["agent_id"])
+        toggled = row.agent_type == "L3 agent" and "admin_state_up" in attrs \
+            and attrs["admin_state_up"] != row.admin_state_up
+    if toggled:  # an L3 agent's HA routers leave it or come back: feed changes
+        with networking.write() as s:
+            row = networking.agents.get(s, req.params["agent_id"])
+            networking.agents.update(s, row, attrs)
+            s.flush()
+            networking.l3_scheduler.agent_toggled(s, row)
+            return common.show(req, "agent", render_agent(req, row))
+    with networking.db.session() as s:
+        row = networking.agents.get(s, req.params["agent_id"])
         networking.agents.update(s, row, attrs)
         s.flush()
         return common.show(req, "agent", render_agent(req, row))

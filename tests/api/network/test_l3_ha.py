@@ -69,6 +69,10 @@ def report(conn, host: str, states: dict):
                              json={"host": host, "states": states}, raise_exc=False)
 
 
+def l3_agent_row(admin, host: str):
+    return next(admin.network.agents(host=host, agent_type="L3 agent"))
+
+
 def hosting(admin, router_id: str) -> dict[str, str | None]:
     """``{host: ha_state}`` of the agents hosting ``router_id`` (raw API)."""
     resp = call(admin, "GET", f"/routers/{router_id}/l3-agents")
@@ -167,6 +171,16 @@ def test_master_report_binds_ports_and_manual_failover(admin, agents, routers, u
     states = hosting(admin, router.id)
     assert states[master] == "standby" and states[new_master] == "active"
     assert len(ha_ports(admin, router.id)) == 3
+    # disabling the master's agent drains it: the ports go to another agent, its
+    # reports no longer make it master; enabling it brings it back as a standby
+    admin.network.update_agent(l3_agent_row(admin, new_master), is_admin_state_up=False)
+    states = hosting(admin, router.id)
+    assert states[new_master] == "standby"
+    assert admin.network.get_port(gw.id).binding_host_id not in (new_master, None, "")
+    assert report(admin, new_master, {router.id: "active"}).status_code == 200
+    assert hosting(admin, router.id)[new_master] == "standby"
+    admin.network.update_agent(l3_agent_row(admin, new_master), is_admin_state_up=True)
+    assert len(hosting(admin, router.id)) == 3
     # a legacy router still refuses a second agent
     legacy = admin.network.create_router(name=unique("legacy"), project_id=project)
     routers.append(legacy.id)
