@@ -150,8 +150,7 @@ class HARouters:
             changed = {r: s for r, s in states.items() if self._reported.get(r) != s}
         if changed and self.client is not None:
             try:
-                self.client._call("POST", "/kumo/v1/routers/ha_states",
-                                  {"host": self.host, "states": changed})
+                self.client.report_ha_states(self.host, changed)
             except Exception as e:  # noqa: BLE001 - retried on the next pass
                 LOG.warning("%s: reporting HA states failed: %s", self.host, e)
                 return states
