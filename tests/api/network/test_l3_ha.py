@@ -250,3 +250,27 @@ def test_vrid_exhaustion_is_409_and_leaves_nothing(admin, routers, project):
         routers.append(resp.json()["router"]["id"])
     finally:
         call(admin, "DELETE", f"/quotas/{project}")
+
+
+def test_l3_ha_setting_makes_routers_ha(tmp_path):
+    """With ``l3_ha`` on, routers are HA unless the request says otherwise (members'
+    too, as in Neutron), on ``max_l3_agents_per_router`` agents."""
+    from tests.conftest import _start
+
+    server = _start(tmp_path, None, "sqlite", {"KUMO_L3_HA": "true",
+                                               "KUMO_MAX_L3_AGENTS_PER_ROUTER": "2",
+                                               "KUMO_COMPUTE_FAKE_HOSTS": "0"})
+    admin, demo = server.connect("kumo-admin"), server.connect("kumo")
+    try:
+        for _ in range(3):
+            l3_agent(admin, f"hahost-{uuid.uuid4().hex[:8]}")
+        mine = demo.network.create_router(name="by-member")
+        assert admin.network.get_router(mine.id).is_ha is True
+        assert len(hosting(admin, mine.id)) == 2 and len(ha_ports(admin, mine.id)) == 2
+        legacy = admin.network.create_router(name="legacy", ha=False)
+        assert legacy.is_ha is False and len(hosting(admin, legacy.id)) == 1
+    finally:
+        admin.close()
+        demo.close()
+        server.process.terminate()
+        server.process.wait(30)
