@@ -296,6 +296,12 @@ class ControllerClient:
                           params={"since": int(since), "host": host, "wait": wait},
                           timeout=wait + SLACK_S)
 
+    def report_ha_states(self, host: str, states: dict[str, str]) -> dict:
+        """``POST /kumo/v1/routers/ha_states``: the VRRP state (``active``/``standby``)
+        of HA routers on ``host`` (``{router_id: state}``) -> ``{"updated": n}``."""
+        return self.call("POST", "/kumo/v1/routers/ha_states",
+                          {"host": host, "states": states})
+
     def heartbeat(self, host: str, agent_type: str, binary: str | None = None,
                   configurations: dict | None = None, start_flag: bool = False,
                   availability_zone: str | None = None) -> dict:

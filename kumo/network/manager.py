@@ -89,6 +89,7 @@ class Networking:
         from kumo.network.feed import Feed
         from kumo.network.floatingips import FloatingIPs
         from kumo.network.l3 import Routers
+        from kumo.network.l3_ha import L3HA
         from kumo.network.l3_scheduler import L3Scheduler
         from kumo.network.networks import Networks
         from kumo.network.ports import Ports
@@ -108,6 +109,7 @@ class Networking:
         self.subnetpools = SubnetPools(self)
         self.l3_scheduler = L3Scheduler(self)
         self.routers = Routers(self)
+        self.l3_ha = L3HA(self)
         self.floatingips = FloatingIPs(self)
         self.security_groups = SecurityGroups(self)
         self.agents = Agents(self)
@@ -118,7 +120,8 @@ class Networking:
         self.parts = {"networks": self.networks, "subnets": self.subnets,
                       "ports": self.ports, "address_scopes": self.address_scopes,
                       "subnetpools": self.subnetpools, "l3_scheduler": self.l3_scheduler,
-                      "routers": self.routers, "floatingips": self.floatingips,
+                      "routers": self.routers, "l3_ha": self.l3_ha,
+                      "floatingips": self.floatingips,
                       "security_groups": self.security_groups, "agents": self.agents,
                       "quotas": self.quotas, "rbac": self.rbac}
         #: the data plane's desired state: each part's ``{collection: [items]}``.

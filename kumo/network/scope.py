@@ -191,7 +191,7 @@ def router_host(session, router_id: str | None) -> str | None:
     if not router_id:
         return None
     return session.scalar(sa.select(A.host).join(B, B.l3_agent_id == A.id)
-                          .where(B.router_id == router_id))
+                          .where(B.router_id == router_id).order_by(A.host).limit(1))
 
 
 def router_hosts(session, router_id: str) -> set[str]:
@@ -199,10 +199,16 @@ def router_hosts(session, router_id: str) -> set[str]:
     nets = session.scalars(sa.select(P.network_id).where(
         P.device_id == router_id, P.device_owner == IF_OWNER).distinct())
     out = network_hosts(session, nets)
-    host = router_host(session, router_id)
-    if host:
-        out.add(host)
+    out.update(router_agent_hosts(session, router_id))
     return out
+
+
+def router_agent_hosts(session, router_id: str | None) -> set[str]:
+    """Every host ``router_id`` is scheduled to (an HA router has several)."""
+    if not router_id:
+        return set()
+    return set(session.scalars(sa.select(A.host).join(B, B.l3_agent_id == A.id)
+                               .where(B.router_id == router_id)))
 
 
 def hosts_for(session, resource_type: str, resource_id: str) -> set[str] | None:
@@ -228,8 +234,7 @@ def hosts_for(session, resource_type: str, resource_id: str) -> set[str] | None:
         return router_hosts(session, resource_id)
     if resource_type == "floatingip":
         router_id = session.scalar(sa.select(F.router_id).where(F.id == resource_id))
-        host = router_host(session, router_id)
-        return {host} if host else set()
+        return router_agent_hosts(session, router_id)
     return None
 
 

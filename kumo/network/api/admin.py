@@ -234,8 +234,12 @@ def render_agents(req: Request, rows: list) -> list[dict]:
     return AGENT.render(rows, {"alive": req.cloud.networking.agents.alive(rows)})
 
 
-def render_agent(req: Request, row) -> dict:
-    return render_agents(req, [row])[0]
+def render_agent(req: Request, row, ha_state: str | None = None) -> dict:
+    """One agent as the API shows it; ``ha_state`` (active/standby) only in a router's
+    ``l3-agents`` list for an HA router."""
+    item = render_agents(req, [row])[0]
+    item["ha_state"] = ha_state
+    return item
 
 
 @service.route("GET", "/v2.0/agents")
@@ -265,6 +269,17 @@ def update_agent(req: Request) -> Reply:
     req.context.enforce("update_agent")
     attrs = common.one(req, "agent", AGENT.update_schema)
     networking = req.cloud.networking
+    with networking.db.session() as s:
+        row = networking.agents.get(s, req.params["agent_id"])
+        toggled = row.agent_type == "L3 agent" and "admin_state_up" in attrs \
+            and attrs["admin_state_up"] != row.admin_state_up
+    if toggled:  # an L3 agent's HA routers leave it or come back: feed changes
+        with networking.write() as s:
+            row = networking.agents.get(s, req.params["agent_id"])
+            networking.agents.update(s, row, attrs)
+            s.flush()
+            networking.l3_scheduler.agent_toggled(s, row)
+            return common.show(req, "agent", render_agent(req, row))
     with networking.db.session() as s:
         row = networking.agents.get(s, req.params["agent_id"])
         networking.agents.update(s, row, attrs)
@@ -300,14 +315,37 @@ L3_ROUTER_ADD = {"type": "object", "required": ["router_id"], "properties": {
 
 @service.route("GET", "/v2.0/routers/{router_id}/l3-agents")
 def list_l3_agents_hosting_router(req: Request) -> Reply:
-    """The L3 agents hosting a router (zero or one): ``{"agents": [agent]}``."""
+    """The L3 agents hosting a router: ``{"agents": [agent]}`` (a legacy router has at
+    most one); for an HA router each agent's ``ha_state`` is ``active`` or ``standby``
+    as its keepalived last reported (``standby`` until it does), else None."""
     req.context.enforce("get_l3-agents")
     networking = req.cloud.networking
     with networking.read() as s:
-        networking.routers.get(s, req.context, req.params["router_id"])
-        agent = networking.l3_scheduler.hosting_agent(s, req.params["router_id"])
-        rendered = [render_agent(req, agent)] if agent is not None else []
+        router = networking.routers.get(s, req.context, req.params["router_id"])
+        rendered = [render_agent(req, agent, (state or "standby") if router.ha else None)
+                    for agent, state in networking.l3_scheduler.bindings(s, router.id)]
     return common.listing(req, "agents", rendered, [])
+
+
+HA_STATES = {"type": "object", "required": ["host", "states"],
+             "additionalProperties": False, "properties": {
+                 "host": {"type": "string", "minLength": 1, "maxLength": 255},
+                 "states": {"type": "object", "maxProperties": 10000,
+                            "additionalProperties": {"enum": ["active", "standby"]}}}}
+
+
+@service.route("POST", "/kumo/v1/routers/ha_states")
+def report_ha_states(req: Request) -> Reply:
+    """The L3 agent's report of its HA routers' VRRP states (Kumo's own API, as
+    Neutron's ``update_ha_routers_states`` RPC): ``{"host", "states": {router_id:
+    "active"|"standby"}}`` -> ``{"updated": n}``. A router turning active has its
+    ``qr-``/``qg-`` ports bound to ``host``."""
+    req.context.enforce("kumo:report_resource_status")
+    body = req.json(HA_STATES)
+    networking = req.cloud.networking
+    with networking.write() as s:
+        n = networking.l3_scheduler.report_ha_states(s, body["host"], body["states"])
+    return Reply(200, {"updated": n})
 
 
 @service.route("GET", "/v2.0/agents/{agent_id}/l3-routers")
