@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from alembic import command
 
 from kumo.db import alembic_config, upgrade
-from tests.unit.test_migration_console import db_url  # noqa: F401 - the fixture
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5)
 
