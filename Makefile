@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml scripts/install-system-deps.sh
 $(TEST_STAMP): $(STAMP)
 	bash scripts/install-system-deps.sh --test
 	@echo "kumo: installing the test dependencies into $(VENV)..."
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -e '.[test,postgresql]'
 	touch $(TEST_STAMP)
 
 system-deps:

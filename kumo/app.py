@@ -138,6 +138,10 @@ class App:
         self.wait_limiter = anyio.CapacityLimiter(
             min(8, max(2, cloud.settings.worker_threads // 4)))
         self.idle_timeout = cloud.settings.body_idle_timeout_s or None
+        from kumo.dashboard import Dashboard
+
+        #: The web dashboard under /dashboard: a client of this same app's APIs.
+        self.dashboard = Dashboard(self)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
@@ -162,6 +166,9 @@ class App:
     async def _http(self, scope, receive, send):
         """One HTTP request (inside :func:`kumo.common.access.serve`)."""
         path = scope["path"]
+        if path == "/dashboard" or path.startswith("/dashboard/"):
+            await self.dashboard(scope, receive, send)
+            return
         service = next((s for s in self.services
                         if path == s.prefix or path.startswith(s.prefix + "/")), None)
         if service is None:

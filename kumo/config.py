@@ -41,6 +41,9 @@ class Settings:
     policy_file: str = ""
     #: Keystone's ``[DEFAULT] list_limit``: lists longer than this are truncated.
     list_limit: int = 0
+    #: Largest page a paginated list returns (Nova's ``[api] max_limit``, Glance's
+    #: ``api_limit_max``): a larger ``limit`` is cut to this (see kumo/common/listing.py).
+    api_max_limit: int = 1000
     admin_password: str = "secret"
     demo_password: str = "secret"
     #: Worker threads that run request handlers (DB work, bcrypt).
@@ -87,6 +90,17 @@ class Settings:
     #: Seconds without a heartbeat after which an agent is shown as not alive
     #: (Neutron's ``agent_down_time``).
     agent_down_time_s: int = 75
+    #: New routers are highly available (keepalived/VRRP) unless the request says
+    #: ``ha`` (Neutron's ``l3_ha``).
+    l3_ha: bool = False
+    #: L3 agents an HA router is scheduled to (Neutron's ``max_l3_agents_per_router``).
+    max_l3_agents_per_router: int = 3
+    #: Fewest L3 agents an HA router should have (Neutron's
+    #: ``min_l3_agents_per_router``); with fewer alive, it is scheduled to those there
+    #: are and the heartbeat of a new L3 agent tops it up.
+    min_l3_agents_per_router: int = 2
+    #: The subnet of the hidden per-project HA networks (Neutron's ``l3_ha_net_cidr``).
+    l3_ha_net_cidr: str = "169.254.192.0/18"
     #: The image store's directory (Glance's ``filesystem_store_datadir``); empty
     #: means ``<state_dir>/images``. Several API processes (``kumo api``) must share
     #: one directory (a shared filesystem such as NFS), or an image uploaded through

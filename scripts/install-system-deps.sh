@@ -27,6 +27,9 @@ if [ "$test_deps" = 1 ]; then
   # openssh-client: ssh and ssh-keygen for tests/dataplane/test_ssh.py
   command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 \
     || need+=(openssh-client)
+  # chromium, chromium-driver: the dashboard's browser tests (tests/browser/, Selenium)
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

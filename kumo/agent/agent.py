@@ -49,14 +49,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-import signal
-import threading
 import time
 
 from kumo.agent import client as api
+from kumo.agent.controller import Backoff, Controller
 from kumo.agent.dataplane.errors import is_permanent
 from kumo.agent.drivers import Driver, FakeDriver, Report, build, register_driver
-from kumo.agent.watch import Informer, Key
+from kumo.agent.watch import Key
 from kumo.agent.workqueue import SharedExclusive, WorkQueue
 
 __all__ = ["Agent", "Driver", "FakeDriver", "Report", "WorkQueue", "build",
@@ -80,56 +79,12 @@ class Failure:
     ports: tuple[str, ...] = ()
 
 
-class Loop:
-    """Threads, stopping and ``run_forever`` shared by the agents' reconcile loops
-    (:class:`Agent` for networking, :class:`kumo.agent.compute.ComputeAgent`). A
-    subclass has ``host``, ``informer``, ``queue``, the events ``_stop``/``_wake`` and
-    the list ``_threads``, and implements :meth:`_stop_drivers`."""
-
-    def _spawn(self, target, name: str) -> None:
-        t = threading.Thread(target=target, name=f"{name}-{self.host}", daemon=True)
-        t.start()
-        self._threads.append(t)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop watching and working (waiting up to ``timeout`` seconds for the
-        threads), then the drivers; what they realized stays."""
-        if self._stop.is_set():
-            return
-        self._stop.set()
-        self._wake.set()
-        self.informer.stop(timeout=0.5)
-        self.queue.shutdown()
-        deadline = time.monotonic() + timeout
-        for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        self._stop_drivers()
-        LOG.info("%s for host %s stopped", type(self).__name__, self.host)
-
-    def _stop_drivers(self) -> None:
-        raise NotImplementedError
-
-    def run_forever(self) -> int:
-        """Start and block until SIGTERM/SIGINT (handlers installed when called from the
-        main thread) or :meth:`stop`; returns 0."""
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: self._stop.set())
-        self.start()
-        while not self._stop.wait(1.0):
-            pass
-        self.stop()
-        return 0
-
-
-class Agent(Loop):
+class Agent(Controller):
     """The agent of ``host``: watches the controller through ``client`` (a
     :class:`kumo.agent.client.ControllerClient` or anything with the same methods) and
     drives ``drivers``; each worker takes up to ``batch`` queued keys at once (default
     :attr:`BATCH`). Times are in seconds."""
 
-    BACKOFF_MIN_S = 0.5
-    BACKOFF_MAX_S = 30.0
     #: Reconcile retries: the first after ``RETRY_MIN_S``, doubling up to ``RETRY_MAX_S``.
     RETRY_MIN_S = 1.0
     RETRY_MAX_S = 300.0
@@ -146,90 +101,43 @@ class Agent(Loop):
                  batch: int | None = None):
         if not drivers:
             raise ValueError("an agent needs at least one driver")
-        self.client = client
-        self.host = host
+        super().__init__(client, host, workers=workers, resync_s=resync_s,
+                         heartbeat_s=heartbeat_s, wait_s=wait_s,
+                         batch=batch if batch is not None else self.BATCH)
         self.drivers = list(drivers)
-        self.workers = max(1, workers)
-        self.resync_s = resync_s
-        self.heartbeat_s = heartbeat_s
-        self.informer = Informer(client, host, self._on_update, wait_s=wait_s)
-        self.queue = WorkQueue()
         self.realized_revision: int | None = None
         self._target: int | None = None
         self._clock = clock
-        self._jitter = jitter
+        #: Reconcile retries: ``RETRY_MIN_S`` doubling to ``RETRY_MAX_S``, ``jitter``.
+        self._retry = Backoff(self.RETRY_MIN_S, self.RETRY_MAX_S, jitter=jitter)
         #: Current failures: ``{key: {driver name: Failure}}``.
         self.failures: dict[Key, dict[str, Failure]] = {}
         self._sent: dict[tuple[str, str], tuple[str, object]] = {}
-        self._lock = threading.Lock()
         self._cleanup_lock = SharedExclusive()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._cleanup_due = False
-        self._beat_due = False
         self._started_types: set[str] = set()
-        self._threads: list[threading.Thread] = []
-        self.batch = max(1, batch if batch is not None else self.BATCH)
 
     # -- lifecycle ---------------------------------------------------------------
-    def start(self) -> None:
-        """Start the informer, the workers and the timer (heartbeats, resyncs)."""
-        for i in range(self.workers):
-            self._spawn(self._work, f"agent-worker-{i}")
-        self._spawn(self._timer, "agent-timer")
-        for driver in self.drivers:
-            if type(driver).watch is not Driver.watch:
-                self._spawn(lambda d=driver: self._watch(d), f"agent-watch-{driver.name}")
-        self.informer.start()
-        LOG.info("agent for host %s started (drivers: %s)", self.host,
-                 ", ".join(d.name for d in self.drivers))
+    def describe(self) -> str:
+        return "drivers: " + ", ".join(d.name for d in self.drivers)
 
-    def _watch(self, driver: Driver) -> None:
-        """Run ``driver.watch`` until the agent stops, restarting it after errors."""
-        delay = self.BACKOFF_MIN_S
-        while not self._stop.is_set():
-            try:
-                driver.watch(self.queue.add, self._stop)
-                delay = self.BACKOFF_MIN_S
-            except Exception:  # noqa: BLE001 - a watch failure must not end the agent
-                LOG.exception("%s: %s watch failed; restarting in %.1f s", self.host,
-                              driver.name, delay)
-                self._stop.wait(delay)
-                delay = min(delay * 2, self.BACKOFF_MAX_S)
+    def watches(self):
+        """Each driver's own ``watch`` (those overriding :meth:`Driver.watch`)."""
+        return [(d.name, lambda stop, d=d: d.watch(self.queue.add, stop))
+                for d in self.drivers if type(d).watch is not Driver.watch]
 
-    def _stop_drivers(self) -> None:
+    def stop_drivers(self) -> None:
         for d in self.drivers:
             try:
                 d.stop()
             except Exception:  # noqa: BLE001
                 LOG.exception("driver %s: stop failed", d.name)
 
-    # -- the informer's events ---------------------------------------------------
-    def _on_update(self, revision: int, keys: set[Key]) -> None:
-        first = self._target is None
-        for key in keys:
-            self.queue.add(key)
+    # -- the informer's events and the workers (the queue and threads: Controller) ---
+    def on_revision(self, revision: int) -> None:
         self._target = revision
-        if first:
-            with self._lock:
-                self._cleanup_due = True
-            self._wake.set()
-        self._check_realized()
 
-    # -- workers -----------------------------------------------------------------
-    def _work(self) -> None:
-        while True:
-            keys = self.queue.get_batch(self.batch)
-            if keys is None:
-                return
-            try:
-                self.process_batch(keys)
-            except Exception:  # noqa: BLE001 - a worker never dies
-                LOG.exception("%s: processing %d keys failed", self.host, len(keys))
-            finally:
-                for key in keys:
-                    self.queue.done(key)
-                self._check_realized()
+    def after_batch(self) -> None:
+        self._check_realized()
 
     def process(self, key: Key) -> bool:
         """Reconcile ``key`` (see :meth:`process_batch`); True when every driver
@@ -301,8 +209,7 @@ class Agent(Loop):
         permanent = is_permanent(e)
         error = f"{type(e).__name__}: {e}"
         attempts = (prev.attempts if prev else 0) + 1
-        delay = min(self.RETRY_MIN_S * 2 ** (attempts - 1) * self._jitter(),
-                    self.RETRY_MAX_S)
+        delay = self._retry.delay(attempts)
         f = Failure(driver=driver, error=error, permanent=permanent, attempts=attempts,
                     delay=delay, retry_at=self._clock() + delay,
                     since=prev.since if prev and prev.error == error else time.time(),
@@ -324,7 +231,7 @@ class Agent(Loop):
                       "in %.1f s): %s", self.host, kind, obj_id, driver, attempts, delay,
                       error, exc_info=e)
         if permanent and (prev is None or prev.error != error):
-            self._wake_heartbeat()
+            self.wake_heartbeat()
         self.queue.add_after(key, delay)
 
     def _recovered(self, key: Key, driver: str) -> None:
@@ -338,13 +245,7 @@ class Agent(Loop):
                      "attempt(s)", self.host, key[0].rstrip("s"), key[1], driver,
                      f.attempts)
             if f.permanent:
-                self._wake_heartbeat()
-
-    def _wake_heartbeat(self) -> None:
-        """Send the heartbeat (with the errors) soon instead of at its next period."""
-        with self._lock:
-            self._beat_due = True
-        self._wake.set()
+                self.wake_heartbeat()
 
     def errors(self, drivers: list[Driver] | None = None) -> list[dict]:
         """The current failures (of ``drivers``, default all) for the heartbeat:
@@ -431,40 +332,7 @@ class Agent(Loop):
                            for f in entry.values()):
                     self.realized_revision = target
 
-    # -- timer: heartbeats, resyncs, orphan cleanup ------------------------------
-    def _timer(self) -> None:
-        next_beat = 0.0
-        next_resync = time.monotonic() + self.resync_s
-        while not self._stop.is_set():
-            now = time.monotonic()
-            with self._lock:
-                beat_due, self._beat_due = self._beat_due, False
-            if now >= next_beat or beat_due:
-                self.heartbeat()
-                next_beat = now + self.heartbeat_s
-            if now >= next_resync:
-                self.resync()
-                next_resync = now + self.resync_s
-            with self._lock:
-                cleanup = self._cleanup_due and self.informer.synced.is_set()
-                self._cleanup_due = self._cleanup_due and not cleanup
-            if cleanup:
-                self.cleanup_orphans()
-            timeout = max(0.05, min(next_beat, next_resync) - time.monotonic())
-            self._wake.wait(timeout)
-            self._wake.clear()
-
-    def resync(self) -> None:
-        """Queue every desired key again, relist, and clean orphans (level-triggered)."""
-        if not self.informer.synced.is_set():
-            return
-        self.informer.request_relist()
-        for key in self.informer.keys():
-            self.queue.add(key)
-        with self._lock:
-            self._cleanup_due = True
-        self._wake.set()
-
+    # -- what the timer calls (Controller: heartbeats, resyncs, orphan cleanup) ----
     def cleanup_orphans(self) -> None:
         """Call each driver's ``cleanup_orphans`` with the latest snapshot while no
         reconcile runs."""
@@ -479,9 +347,11 @@ class Agent(Loop):
         finally:
             self._cleanup_lock.release_exclusive()
 
-    def heartbeat(self) -> None:
+    def heartbeat(self) -> bool:
         """One heartbeat per agent type of the drivers; ``configurations`` carries the
-        realized and desired revisions and the drivers' own entries."""
+        realized and desired revisions and the drivers' own entries. True when the
+        controller took every one."""
+        ok = True
         self._check_realized()
         by_type: dict[str, list[Driver]] = {}
         for d in self.drivers:
@@ -499,9 +369,12 @@ class Agent(Loop):
                                       conf, start_flag=agent_type not in self._started_types)
                 self._started_types.add(agent_type)
             except api.ControllerError as e:
+                ok = False
                 LOG.warning("heartbeat %s on %s failed: %s", agent_type, self.host, e)
             except Exception:  # noqa: BLE001
+                ok = False
                 LOG.exception("heartbeat %s on %s failed", agent_type, self.host)
+        return ok
 
 
 def from_settings(settings, client, host: str | None = None,

@@ -94,7 +94,7 @@ def service_root(url: str) -> str:
 
 class ControllerClient:
     """Calls one service of the controller (``service_type``, default ``network``):
-    ``_call(method, path)`` goes to ``<root><path>``, the root being ``endpoint`` when
+    ``call(method, path)`` goes to ``<root><path>``, the root being ``endpoint`` when
     given, else the catalog's (see the module doc). :meth:`for_service` gives a client
     of another service on the same session. Thread-safe enough for the agent's use
     (one keystoneauth session; its connection pool is shared)."""
@@ -163,10 +163,12 @@ class ControllerClient:
         return cls(ks_session.Session(auth=token_endpoint.Token(endpoint, token)),
                    endpoint, endpoints=endpoints)
 
-    def for_service(self, service_type: str) -> "ControllerClient":
+    def for_service(self, service_type: str,
+                    endpoint: str | None = None) -> "ControllerClient":
         """A client of ``service_type`` on the same session, interface and region (and
-        the same overrides)."""
-        return ControllerClient(self.session, None, self._interface, self._region,
+        the same overrides); ``endpoint`` (e.g. ``http://h:5000/compute``) replaces
+        the catalog's for it."""
+        return ControllerClient(self.session, endpoint, self._interface, self._region,
                                 service_type, self._overrides)
 
     # -- endpoints ---------------------------------------------------------------
@@ -238,8 +240,14 @@ class ControllerClient:
         except ks_exc.ClientException as e:
             raise ControllerUnavailable(str(e)) from e
 
-    def _call(self, method: str, path: str, body: dict | None = None,
-              params: dict | None = None, timeout: float = 30.0) -> Any:
+    def call(self, method: str, path: str, body: dict | None = None,
+             params: dict | None = None, timeout: float = 30.0) -> Any:
+        """``method <root><path>`` with the JSON ``body`` and query ``params``; the
+        decoded JSON answer (None when empty). :class:`Gone` (410), :class:`NotFound`
+        (404), :class:`ControllerUnavailable` (5xx, connection), else
+        :class:`ControllerError` for any status >= 300. The transport of the typed
+        methods below and of clients built on this one
+        (:class:`kumo.agent.compute.ComputeClient`); drivers use the typed methods."""
         kwargs: dict = {"timeout": timeout, "params": params}
         if body is not None:
             kwargs["json"] = body
@@ -259,7 +267,7 @@ class ControllerClient:
         """``GET /kumo/v1/state?host=H`` -> ``{"revision": R, "networks": [...],
         "subnets", "ports", "routers", "floatingips", "security_groups", ...}``: the
         desired state for ``host`` consistent with revision R."""
-        return self._call("GET", "/kumo/v1/state", params={"host": host}, timeout=120.0)
+        return self.call("GET", "/kumo/v1/state", params={"host": host}, timeout=120.0)
 
     def fetch(self, host: str, keys) -> dict:
         """``GET /kumo/v1/state?host=H&keys=ports:ID,...`` for ``keys`` (``(collection,
@@ -270,7 +278,7 @@ class ControllerClient:
         keys = sorted(keys)
         body: dict = {"revision": None}
         for i in range(0, len(keys), FETCH_CHUNK):
-            part = self._call("GET", "/kumo/v1/state", timeout=120.0, params={
+            part = self.call("GET", "/kumo/v1/state", timeout=120.0, params={
                 "host": host, "keys": ",".join(f"{c}:{k}" for c, k in keys[i:i + FETCH_CHUNK])})
             for name, value in part.items():
                 if name == "revision":
@@ -284,9 +292,15 @@ class ControllerClient:
         """``GET /kumo/v1/changes?since=R&host=H&wait=S`` -> ``{"revision": R2,
         "changes": [{"revision", "resource_type", "resource_id", "op", "host"}]}``,
         long-polling up to ``wait`` seconds. :class:`Gone` when ``since`` is too old."""
-        return self._call("GET", "/kumo/v1/changes",
+        return self.call("GET", "/kumo/v1/changes",
                           params={"since": int(since), "host": host, "wait": wait},
                           timeout=wait + SLACK_S)
+
+    def report_ha_states(self, host: str, states: dict[str, str]) -> dict:
+        """``POST /kumo/v1/routers/ha_states``: the VRRP state (``active``/``standby``)
+        of HA routers on ``host`` (``{router_id: state}``) -> ``{"updated": n}``."""
+        return self.call("POST", "/kumo/v1/routers/ha_states",
+                          {"host": host, "states": states})
 
     def heartbeat(self, host: str, agent_type: str, binary: str | None = None,
                   configurations: dict | None = None, start_flag: bool = False,
@@ -300,24 +314,50 @@ class ControllerClient:
             agent["configurations"] = configurations
         if availability_zone is not None:
             agent["availability_zone"] = availability_zone
-        return self._call("POST", "/kumo/v1/agents/heartbeat", {"agent": agent})["agent"]
+        return self.call("POST", "/kumo/v1/agents/heartbeat", {"agent": agent})["agent"]
 
     def report_port_status(self, port_id: str, status: str) -> None:
         """``POST /kumo/v1/ports/{id}/status`` with ``ACTIVE``, ``DOWN`` or ``ERROR``
         (a permanent driver error names the port). Raises
         :class:`NotFound` when the port is gone."""
-        self._call("POST", f"/kumo/v1/ports/{port_id}/status", {"status": status})
+        self.call("POST", f"/kumo/v1/ports/{port_id}/status", {"status": status})
 
     def report_floatingip_status(self, fip_id: str, status: str) -> None:
         """``POST /kumo/v1/floatingips/{id}/status`` with ``ACTIVE``/``DOWN``/``ERROR``."""
-        self._call("POST", f"/kumo/v1/floatingips/{fip_id}/status", {"status": status})
+        self.call("POST", f"/kumo/v1/floatingips/{fip_id}/status", {"status": status})
 
     def report_statuses(self, kind: str, statuses: dict[str, str]) -> list[str]:
         """``POST /kumo/v1/{kind}/status`` (``kind``: ``ports`` or ``floatingips``) with
         ``{kind: [{"id", "status"}...]}``: many reports in one request (at most 5,000);
         returns the ids the API does not know (deleted meanwhile)."""
         body = {kind: [{"id": i, "status": s} for i, s in statuses.items()]}
-        return self._call("POST", f"/kumo/v1/{kind}/status", body)["not_found"]
+        return self.call("POST", f"/kumo/v1/{kind}/status", body)["not_found"]
+
+    # -- the public networking API the drivers need (Neutron v2.0 ports) ----------
+    def list_ports(self, **filters: str) -> list[dict]:
+        """``GET /v2.0/ports`` with ``filters`` as the query (Neutron's filters:
+        ``network_id=``, ``device_id=``, ``device_owner=``, ``fixed_ips=ip_address=A``
+        ...) -> the ports (the API's rendering). The caller checks what it relies on:
+        a filter the API ignores widens the answer, never narrows it."""
+        return self.call("GET", "/v2.0/ports", params=filters)["ports"]
+
+    def create_port(self, port: dict) -> dict:
+        """``POST /v2.0/ports`` with ``{"port": port}`` -> the created port.
+        :class:`ControllerError` 400/409 when the API refuses it (no free address...)."""
+        return self.call("POST", "/v2.0/ports", {"port": port})["port"]
+
+    def update_port(self, port_id: str, changes: dict) -> dict:
+        """``PUT /v2.0/ports/{id}`` with ``{"port": changes}`` -> the updated port;
+        :class:`NotFound` when it is gone."""
+        return self.call("PUT", f"/v2.0/ports/{port_id}", {"port": changes})["port"]
+
+    def delete_port(self, port_id: str) -> bool:
+        """``DELETE /v2.0/ports/{id}``; False when it was already gone (404)."""
+        try:
+            self.call("DELETE", f"/v2.0/ports/{port_id}")
+        except NotFound:
+            return False
+        return True
 
 
 def connect(controller: str | None = None, cloud: str | None = None,

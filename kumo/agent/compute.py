@@ -35,12 +35,10 @@ import hashlib
 import logging
 import socket
 import threading
-import time
 
 from kumo.agent import client as api
-from kumo.agent.agent import Loop, WorkQueue
+from kumo.agent.controller import Backoff, Controller
 from kumo.agent.virt import NOSTATE, ComputeDriver, InstanceStatus, VirtError
-from kumo.agent.watch import Informer
 
 LOG = logging.getLogger(__name__)
 KIND = "instances"
@@ -66,38 +64,31 @@ class ComputeClient:
                         endpoint: str | None = None) -> "ComputeClient":
         """Share ``ctrl``'s session; the compute root is ``endpoint`` (e.g.
         ``http://h:5000/compute``) or, looked up on first use, the catalog's."""
-        transport = ctrl.for_service("compute")
-        if endpoint:
-            transport = api.ControllerClient(ctrl.session, endpoint, ctrl._interface,
-                                             ctrl._region, "compute", ctrl._overrides)
-        return cls(transport, ctrl.for_service("image"))
+        return cls(ctrl.for_service("compute", endpoint), ctrl.for_service("image"))
 
     @property
     def endpoint(self) -> str:
         """The compute root (a catalog lookup on first use)."""
         return self.transport.root()
 
-    def _call(self, method, path, body=None, params=None, timeout=30.0):
-        return self.transport._call(method, path, body, params, timeout)
-
+    # The feed is the networking one's under the compute root: the same client code
+    # (no ``fetch``: the Informer re-reads the per-host snapshot on changes).
     def snapshot(self, host: str) -> dict:
         """``GET /kumo/v1/state?host=H`` -> ``{"revision", "instances": [...]}``."""
-        return self._call("GET", "/kumo/v1/state", params={"host": host}, timeout=120.0)
+        return self.transport.snapshot(host)
 
     def changes(self, since: int, host: str, wait: float = 0.0) -> dict:
         """``GET /kumo/v1/changes?since=R&host=H&wait=S`` (long poll; ``Gone`` on 410)."""
-        return self._call("GET", "/kumo/v1/changes",
-                          params={"since": int(since), "host": host, "wait": wait},
-                          timeout=wait + api.SLACK_S)
+        return self.transport.changes(since, host, wait)
 
     def report_status(self, instance_id: str, body: dict) -> None:
         """``POST /kumo/v1/instances/{id}/status`` -> 204; ``NotFound`` (404) when the
         instance is gone, ``ControllerError`` 409 when it is no longer on the host."""
-        self._call("POST", f"/kumo/v1/instances/{instance_id}/status", body)
+        self.transport.call("POST", f"/kumo/v1/instances/{instance_id}/status", body)
 
     def heartbeat(self, body: dict) -> None:
         """``POST /kumo/v1/hosts/heartbeat`` -> 204."""
-        self._call("POST", "/kumo/v1/hosts/heartbeat", body)
+        self.transport.call("POST", "/kumo/v1/hosts/heartbeat", body)
 
     def image_url(self, image_id: str) -> str:
         """The Glance download URL of ``image_id`` (``<image root>/v2/images/{id}/file``)."""
@@ -117,85 +108,56 @@ class ComputeClient:
         return resp.iter_content(chunk)
 
 
-class ComputeAgent(Loop):
+class ComputeAgent(Controller):
     """The compute agent of ``host``: watches ``client`` (a :class:`ComputeClient` or
     anything with its methods) and drives ``driver``. Times are in seconds."""
 
-    BACKOFF_MIN_S = 0.5
-    BACKOFF_MAX_S = 30.0
-    HEARTBEAT_RETRY_S = 2.0
+    kinds = (KIND,)
+    name = "compute"
+    #: Transient reconcile failures: retried per instance after ``RETRY_MIN_S``,
+    #: doubling up to ``RETRY_MAX_S`` (no jitter).
+    RETRY_MIN_S = 0.5
+    RETRY_MAX_S = 30.0
 
     def __init__(self, client, host: str, driver: ComputeDriver, workers: int = 4,
                  resync_s: float = 120.0, heartbeat_s: float = 30.0, wait_s: float = 20.0,
                  status_interval_s: float = 0.5, availability_zone: str = "nova"):
-        self.client = client
-        self.host = host
+        super().__init__(client, host, workers=workers, resync_s=resync_s,
+                         heartbeat_s=heartbeat_s, wait_s=wait_s, batch=1)
         self.driver = driver
-        self.workers = max(1, workers)
-        self.resync_s = resync_s
-        self.heartbeat_s = heartbeat_s
         self.status_interval_s = status_interval_s
         self.availability_zone = availability_zone
-        self.informer = Informer(client, host, self._on_update, wait_s=wait_s)
-        self.queue = WorkQueue()
-        self._lock = threading.Lock()
+        self._retry = Backoff(self.RETRY_MIN_S, self.RETRY_MAX_S, jitter=None)
         self._busy: dict[str, threading.Lock] = {}
         self._failures: dict[str, int] = {}
         #: instance id -> the desired revision whose boot failed for good
         self._failed: dict[str, tuple[int, str]] = {}
         self._sent: dict[str, tuple] = {}
         self._console_sent: dict[str, str] = {}
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._cleanup_due = False
-        self._listed = False
-        self._threads: list[threading.Thread] = []
         self.heartbeats = 0
 
     # -- lifecycle ---------------------------------------------------------------
-    def start(self) -> None:
-        for i in range(self.workers):
-            self._spawn(self._work, f"compute-worker-{i}")
-        self._spawn(self._timer, "compute-timer")
-        self._spawn(self._monitor, "compute-monitor")
-        if type(self.driver).watch is not ComputeDriver.watch:
-            self._spawn(self._watch, "compute-watch")
-        self.informer.start()
-        LOG.info("compute agent for host %s started (driver %s)", self.host,
-                 self.driver.name)
+    def describe(self) -> str:
+        return f"driver {self.driver.name}"
 
-    def _watch(self) -> None:
-        """Run the driver's ``watch`` (instance ids it requeues go to the queue) until
-        the agent stops, restarting it after errors."""
-        delay = self.BACKOFF_MIN_S
-        while not self._stop.is_set():
-            try:
-                self.driver.watch(lambda iid: self.queue.add((KIND, iid)), self._stop)
-                delay = self.BACKOFF_MIN_S
-            except Exception:  # noqa: BLE001 - a watch failure must not end the agent
-                LOG.exception("compute %s: driver watch failed; restarting in %.1f s",
-                              self.host, delay)
-                self._stop.wait(delay)
-                delay = min(delay * 2, self.BACKOFF_MAX_S)
+    def extra_threads(self):
+        return [("monitor", self._monitor)]
 
-    def _stop_drivers(self) -> None:
+    def watches(self):
+        """The driver's ``watch`` (instance ids it requeues go to the queue)."""
+        if type(self.driver).watch is ComputeDriver.watch:
+            return []
+        return [("driver", lambda stop: self.driver.watch(
+            lambda iid: self.queue.add((KIND, iid)), stop))]
+
+    def stop_drivers(self) -> None:
         """Stop the driver; instances keep running."""
         try:
             self.driver.stop()
         except Exception:  # noqa: BLE001
             LOG.exception("compute driver %s: stop failed", self.driver.name)
 
-    # -- informer events -----------------------------------------------------------
-    def _on_update(self, revision: int, keys: set) -> None:
-        for key in keys:
-            if key[0] == KIND:
-                self.queue.add(key)
-        if not self._listed:  # orphans are cleaned after the first list
-            self._listed = True
-            with self._lock:
-                self._cleanup_due = True
-            self._wake.set()
-
+    # -- the desired state (the queue, workers and timer: Controller) -----------------
     def desired(self, instance_id: str) -> dict | None:
         return self.informer.get((KIND, instance_id))
 
@@ -204,15 +166,9 @@ class ComputeAgent(Loop):
         with self._lock:
             return self._busy.setdefault(instance_id, threading.Lock())
 
-    def _work(self) -> None:
-        while True:
-            key = self.queue.get()
-            if key is None:
-                return
-            try:
-                self.process(key[1])
-            finally:
-                self.queue.done(key)
+    def process_batch(self, keys: list) -> None:
+        for key in keys:
+            self.process(key[1])
 
     def process(self, instance_id: str) -> bool:
         """Reconcile (or destroy) one instance and report; True when it succeeded."""
@@ -246,7 +202,7 @@ class ComputeAgent(Loop):
             except Exception:  # noqa: BLE001 - retried with backoff
                 with self._lock:
                     n = self._failures[instance_id] = self._failures.get(instance_id, 0) + 1
-                delay = min(self.BACKOFF_MIN_S * 2 ** (n - 1), self.BACKOFF_MAX_S)
+                delay = self._retry.delay(n)
                 LOG.exception("%s: reconcile of instance %s by driver %s failed "
                               "(attempt %d, retrying in %.1f s)", self.host, instance_id,
                               self.driver.name, n, delay)
@@ -325,39 +281,7 @@ class ComputeAgent(Loop):
                 finally:
                     lock.release()
 
-    # -- timer: heartbeats, resyncs, orphans -------------------------------------------
-    def _timer(self) -> None:
-        next_beat = 0.0
-        next_resync = time.monotonic() + self.resync_s
-        while not self._stop.is_set():
-            now = time.monotonic()
-            if now >= next_beat:  # a failed heartbeat is retried soon, not a period later
-                ok = self.heartbeat()
-                next_beat = now + (self.heartbeat_s if ok else
-                                   min(self.heartbeat_s, self.HEARTBEAT_RETRY_S))
-            if now >= next_resync:
-                self.resync()
-                next_resync = now + self.resync_s
-            with self._lock:
-                cleanup = self._cleanup_due and self.informer.synced.is_set()
-                self._cleanup_due = self._cleanup_due and not cleanup
-            if cleanup:
-                self.cleanup_orphans()
-            self._wake.wait(max(0.05, min(next_beat, next_resync) - time.monotonic()))
-            self._wake.clear()
-
-    def resync(self) -> None:
-        """Queue every desired instance again, relist, destroy orphans."""
-        if not self.informer.synced.is_set():
-            return
-        self.informer.request_relist()
-        for key in self.informer.keys():
-            if key[0] == KIND:
-                self.queue.add(key)
-        with self._lock:
-            self._cleanup_due = True
-        self._wake.set()
-
+    # -- what the timer calls (Controller: heartbeats, resyncs, orphans) ------------
     def cleanup_orphans(self) -> list[str]:
         """Destroy instances the driver holds that are not desired on this host (each
         under its own per-instance lock, so a reconcile is never raced)."""

@@ -230,8 +230,9 @@ class DhcpDriver(Driver):
             if not self.serves(net_id, state):
                 self._teardown(net_id, state)
                 return
-            net = _find(state, "networks", net_id)
-            all_subnets = [s for s in state.get("subnets", []) if s["network_id"] == net_id]
+            idx = snapindex.of(state)
+            net = idx.get("networks", net_id)
+            all_subnets = idx.subnets(net_id)
             subnets = [s for s in all_subnets if s.get("enable_dhcp")]
             port = self._ensure_port(net, subnets, state)
             ns, dev, fresh = self._ensure_namespace(net, port, subnets)
@@ -239,8 +240,7 @@ class DhcpDriver(Driver):
                                for r in state.get("routers", [])
                                for i in r.get("interfaces") or [])
             via = self._metadata(ns, dev, net_id, port, subnets, isolated)
-            ports = self.client._call("GET", "/v2.0/ports",
-                                      params={"network_id": net_id})["ports"]
+            ports = self.client.list_ports(network_id=net_id)
             if not any(p["id"] == port["id"] for p in ports):
                 ports.append(port)
             files = self.files(net_id)
@@ -262,19 +262,18 @@ class DhcpDriver(Driver):
     def _ensure_port(self, net: dict, subnets: list[dict], state: dict) -> dict:
         """This host's DHCP port on ``net`` with one fixed IP per DHCP subnet."""
         dev_id = device_id(self.host, net["id"])
-        found = [p for p in state.get("ports", [])
-                 if p.get("device_id") == dev_id and p.get("network_id") == net["id"]]
+        found = [p for p in snapindex.of(state).where("ports", "device_id", dev_id)
+                 if p.get("network_id") == net["id"]]
         if not found:
-            found = self.client._call("GET", "/v2.0/ports", params={
-                "device_id": dev_id, "network_id": net["id"]})["ports"]
+            found = self.client.list_ports(device_id=dev_id, network_id=net["id"])
         want = {s["id"] for s in subnets}
         if not found:
-            body = {"port": {
+            body = {
                 "network_id": net["id"], "project_id": net.get("project_id"),
                 "device_owner": DHCP_OWNER, "device_id": dev_id, "name": "",
                 "binding:host_id": self.host, "admin_state_up": True,
-                "fixed_ips": [{"subnet_id": s} for s in sorted(want)]}}
-            port = self._port_call(net["id"], "POST", "/v2.0/ports", body)
+                "fixed_ips": [{"subnet_id": s} for s in sorted(want)]}
+            port = self._port_call(net["id"], self.client.create_port, body)
             LOG.info("%s: created DHCP port %s on %s", self.host, port["id"], net["id"])
             return port
         port = sorted(found, key=lambda p: p["id"])[0]
@@ -287,16 +286,16 @@ class DhcpDriver(Driver):
         if port.get("binding:host_id") != self.host:
             update["binding:host_id"] = self.host
         if update:
-            port = self._port_call(net["id"], "PUT", f"/v2.0/ports/{port['id']}",
-                                   {"port": update})
+            port = self._port_call(net["id"], self.client.update_port, port["id"],
+                                   update)
         return port
 
-    def _port_call(self, net_id: str, method: str, path: str, body: dict) -> dict:
+    def _port_call(self, net_id: str, method, *args) -> dict:
         """Create or update this host's DHCP port; the API refusing it (400/409, e.g.
         no free address left in a subnet) is a :class:`PermanentError`: retrying soon
         will not help, and the network's other ports are unaffected."""
         try:
-            return self.client._call(method, path, body)["port"]
+            return method(*args)
         except api.ControllerError as e:
             if not errors.is_permanent(e):
                 raise
@@ -379,20 +378,14 @@ class DhcpDriver(Driver):
         if state is None:
             return
         dev_id = device_id(self.host, net_id)
-        found = {p["id"] for p in state.get("ports", [])
-                 if p.get("device_id") == dev_id and p.get("network_id") == net_id}
+        found = {p["id"] for p in snapindex.of(state).where("ports", "device_id", dev_id)
+                 if p.get("network_id") == net_id}
         if served:
-            found |= {p["id"] for p in self.client._call("GET", "/v2.0/ports", params={
-                "device_id": dev_id, "network_id": net_id})["ports"]}
+            found |= {p["id"] for p in self.client.list_ports(device_id=dev_id,
+                                                              network_id=net_id)}
         for port_id in sorted(found):
             self._delete_port(port_id)
 
     def _delete_port(self, port_id: str) -> None:
-        try:
-            self.client._call("DELETE", f"/v2.0/ports/{port_id}")
-        except api.NotFound:
-            pass
+        self.client.delete_port(port_id)
 
-
-def _find(state: dict, kind: str, obj_id: str) -> dict | None:
-    return snapindex.of(state).get(kind, obj_id)

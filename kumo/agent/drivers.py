@@ -13,6 +13,7 @@ import dataclasses
 import threading
 from collections.abc import Callable
 
+from kumo.agent.registry import Registry
 from kumo.agent.watch import Key, index
 
 
@@ -134,38 +135,25 @@ class Driver(abc.ABC):
         """Release resources; never tear down realized state."""
 
 
-_DRIVERS: dict[str, Callable[..., Driver]] = {}
-
-
-def register_driver(name: str):
-    """Class decorator: make a driver available as ``name``. The factory is called as
-    ``factory(host=..., settings=..., client=..., where=..., state_dir=...)``: the host
-    name served, the :class:`kumo.config.Settings` (or None), the agent's
-    :class:`kumo.agent.client.ControllerClient` (or None), the
-    :class:`kumo.agent.dataplane.netns.Host` to work in (None: the machine) and a
-    directory for the driver's own files (None: ``<settings.state_dir>/agent``)."""
-    def deco(cls):
-        _DRIVERS[name] = cls
-        return cls
-    return deco
-
-
-def available() -> list[str]:
-    return sorted(_DRIVERS)
+#: The data-plane drivers (``kumo agent --driver NAME``, ``agent_drivers``); the same
+#: :class:`~kumo.agent.registry.Registry` code as the compute drivers'.
+DRIVERS: Registry[Driver] = Registry("data-plane driver")
+#: Class decorator: make a driver available as ``name``. The factory is called as
+#: ``factory(host=..., settings=..., client=..., where=..., state_dir=...)``: the host
+#: name served, the :class:`kumo.config.Settings` (or None), the agent's
+#: :class:`kumo.agent.client.ControllerClient` (or None), the
+#: :class:`kumo.agent.dataplane.netns.Host` to work in (None: the machine) and a
+#: directory for the driver's own files (None: ``<settings.state_dir>/agent``).
+register_driver = DRIVERS.register
+available = DRIVERS.available
 
 
 def build(names: list[str], host: str, settings=None, *, client=None, where=None,
           state_dir: str | None = None) -> list[Driver]:
     """Instantiate the drivers ``names`` for ``host`` (see :func:`register_driver` for
     what each factory receives); ``ValueError`` for an unknown one."""
-    out = []
-    for name in names:
-        if name not in _DRIVERS:
-            raise ValueError(f"unknown data-plane driver {name!r}; available: "
-                             f"{', '.join(available())}")
-        out.append(_DRIVERS[name](host=host, settings=settings, client=client,
-                                  where=where, state_dir=state_dir))
-    return out
+    return [DRIVERS.create(name, host, settings, client=client, where=where,
+                           state_dir=state_dir) for name in names]
 
 
 @register_driver("fake")

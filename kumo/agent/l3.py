@@ -25,6 +25,11 @@ true, on the :class:`~kumo.agent.dataplane.netns.Host` it serves:
   to each ``qr-`` leg, so it knows the network from the leg a request came in by
   (nothing listens on the ``qg-`` side or on the legs' own addresses).
 
+HA routers (``ha``; every host in the router's ``hosts`` runs it) get the same
+namespace, legs and NAT table without addresses or routes on the ``qr-``/``qg-`` legs:
+an ``ha-`` leg and keepalived own those (:mod:`kumo.agent.l3_ha`), so only the VRRP
+master holds them.
+
 Floating IPs are reported ``ACTIVE`` when realized on a router hosted here, ``DOWN``
 when not associated. Routers that are deleted, disabled or moved to another host lose
 their proxy, legs (deleting a ``qr-``/``qg-`` deletes its tap peer) and namespace.
@@ -38,9 +43,10 @@ import hashlib
 import ipaddress
 import json
 import logging
+import os
 import threading
 
-from kumo.agent import metadata
+from kumo.agent import l3_ha, metadata, snapindex
 from kumo.agent.dataplane import links, names, netns, nft
 from kumo.agent.dataplane.netns import Host, Netns
 from kumo.agent.drivers import Driver, Report, register_driver
@@ -51,9 +57,9 @@ FAMILY = "ip"
 
 
 def _find(state: dict, kind: str, obj_id: str | None) -> dict | None:
-    if obj_id is None:
-        return None
-    return next((o for o in state.get(kind, []) if o.get("id") == obj_id), None)
+    """The object ``obj_id`` of collection ``kind`` in snapshot ``state`` (its
+    :mod:`~kumo.agent.snapindex`, built once per snapshot), or None."""
+    return snapindex.of(state).get(kind, obj_id)
 
 
 def _cidr(fixed: dict) -> str:
@@ -94,6 +100,9 @@ class L3Driver(Driver):
         self._fip_router: dict[str, str] = {}  # floating IP id -> router id realized
         from kumo.agent import dvr
         self.dvr = dvr.DvrRouters(self) if self.mode in dvr.DVR_MODES else None
+        if state_dir is None:
+            state_dir = os.path.join(getattr(settings, "state_dir", None) or ".", "agent")
+        self.ha = l3_ha.HARouters(host, self.where, state_dir, client)
 
     # -- the contract ----------------------------------------------------------------
     def configurations(self) -> dict:
@@ -129,6 +138,8 @@ class L3Driver(Driver):
         if self.dvr is not None:
             wanted |= self.dvr.wanted_qrouters(desired)
             self.dvr.cleanup_orphans(desired)
+        self.ha.cleanup({r["id"] for r in desired.get("routers", [])
+                         if self._hosted(r) and l3_ha.is_ha(r)})
         for ns_name in netns.list_netns(self.where):
             if ns_name.startswith(names.ROUTER_NS) and names.is_ours(ns_name) \
                     and ns_name not in wanted:
@@ -141,13 +152,19 @@ class L3Driver(Driver):
                                                          + names.ROUTER_NS):
                     self.proxy.remove(Netns(path))
 
+    def watch(self, requeue, stop: threading.Event) -> None:
+        """HA routers' keepalived: states reported, dead ones restarted."""
+        self.ha.watch(requeue, stop)
+
     def stop(self) -> None:
         if self.proxy is not None:
             self.proxy.stop()
 
     # -- routers ---------------------------------------------------------------------
     def _hosted(self, router: dict) -> bool:
-        return router.get("host") == self.host and bool(router.get("admin_state_up", True))
+        here = router.get("host") == self.host or (
+            l3_ha.is_ha(router) and self.host in router.get("hosts", []))
+        return here and bool(router.get("admin_state_up", True))
 
     def _lock(self, router_id: str) -> threading.Lock:
         with self._guard:
@@ -173,16 +190,15 @@ class L3Driver(Driver):
             if router is None or not self._hosted(router):
                 self._remove(router_id)
                 return
-            fips = [f for f in state.get("floatingips", [])
-                    if f.get("router_id") == router_id and f.get("port_id")
-                    and f.get("fixed_ip_address")]
+            idx = snapindex.of(state)
+            fips = [f for f in idx.where("floatingips", "router_id", router_id)
+                    if f.get("port_id") and f.get("fixed_ip_address")]
             ns_name = names.router_ns(router_id)
             if not self.where.ns(ns_name).exists():
                 self._nat.pop(router_id, None)
             ns = netns.ensure_netns(self.where, ns_name)
             if links.get_sysctl(ns, "net.ipv4.ip_forward") != "1":
                 links.set_ip_forward(ns, True)
-            nets = {n["id"]: n for n in state.get("networks", [])}
             gw = router.get("gateway")
             legs: dict[str, tuple[dict, list[str]]] = {}
             for port in router.get("interfaces", []):
@@ -197,9 +213,19 @@ class L3Driver(Driver):
                 if lk.name.startswith((names.ROUTER_INTERFACE, names.ROUTER_GATEWAY)) \
                         and lk.name not in legs:
                     links.delete_link(ns, lk.name)
-            for leg, (port, cidrs) in legs.items():
-                self._leg(ns, leg, port, nets.get(port["network_id"]), cidrs)
-            self._routes(ns, router, gw, qg)
+            ha = l3_ha.is_ha(router)
+            if not ha:  # converted from HA: keepalived (it drops its addresses) goes first
+                self.ha.remove(router_id)
+                for lk in links.list_links(ns):
+                    if lk.name.startswith(names.HA):
+                        links.delete_link(ns, lk.name)
+            for leg, (port, cidrs) in legs.items():  # HA: keepalived's addresses
+                self._leg(ns, leg, port, idx.get("networks", port["network_id"]),
+                          None if ha else cidrs)
+            if ha:
+                self.ha.sync(ns, router, legs, self._leg)
+            else:
+                self._routes(ns, router, gw, qg)
             self._nft(ns, router, gw, qg, fips)
             if self.proxy is not None:
                 links.ensure_address(ns, "lo", f"{metadata.ADDRESS}/32")
@@ -215,9 +241,10 @@ class L3Driver(Driver):
                 report.floatingips[f["id"]] = "ACTIVE" if qg else "DOWN"
 
     def _leg(self, ns: Netns, leg: str, port: dict, net: dict | None,
-             cidrs: list[str]) -> None:
+             cidrs: list[str] | None, keep=()) -> None:
         """The veth ``leg`` (in ``ns``) <-> ``tap<port>`` (host root) with the port's MAC,
-        the network's MTU and exactly ``cidrs`` (IPv6 link-local ones are kept)."""
+        the network's MTU and exactly ``cidrs`` (IPv6 link-local ones and ``keep`` are
+        kept; ``None``: addresses are someone else's, keepalived's)."""
         tap = names.tap(port["port_id"])
         mac = port["mac_address"].lower()
         mtu = (net or {}).get("mtu") or None
@@ -233,10 +260,12 @@ class L3Driver(Driver):
             links.set_mtu(ns, leg, mtu)
         if not cur.up:
             links.set_up(ns, leg)
+        if cidrs is None:
+            return
         have = {a for a in links.list_addresses(ns, leg)
                 if not ipaddress.ip_interface(a).ip.is_link_local}
         want = {str(ipaddress.ip_interface(c)) for c in cidrs}
-        for cidr in sorted(have - want):
+        for cidr in sorted(have - want - {str(ipaddress.ip_interface(k)) for k in keep}):
             links.delete_address(ns, leg, cidr)
         for cidr in sorted(want - have):
             links.ensure_address(ns, leg, cidr)
@@ -315,6 +344,7 @@ class L3Driver(Driver):
     def _remove(self, router_id: str) -> None:
         """Tear router ``router_id`` down on this host (nothing if absent)."""
         ns = self.where.ns(names.router_ns(router_id))
+        self.ha.remove(router_id)
         if self.proxy is not None:
             self.proxy.remove(ns)
         self._nat.pop(router_id, None)
@@ -324,6 +354,7 @@ class L3Driver(Driver):
         if not ns.exists():
             return
         for lk in links.list_links(ns):
-            if lk.name.startswith((names.ROUTER_INTERFACE, names.ROUTER_GATEWAY)):
+            if lk.name.startswith((names.ROUTER_INTERFACE, names.ROUTER_GATEWAY,
+                                   names.HA)):
                 links.delete_link(ns, lk.name)
         netns.delete_netns(self.where, names.router_ns(router_id))

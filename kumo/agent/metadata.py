@@ -259,8 +259,7 @@ class MetadataProxy:
 
     def _router_legs(self, router_id: str) -> dict[str, str]:
         from kumo.agent.dataplane import names  # noqa: PLC0415
-        ports = self.client._call("GET", "/v2.0/ports", params={
-            "device_id": router_id, "device_owner": IF_OWNER})["ports"]
+        ports = self.client.list_ports(device_id=router_id, device_owner=IF_OWNER)
         return {names.router_interface(p["id"]): p["network_id"] for p in ports
                 if p.get("device_id") == router_id}
 
@@ -376,8 +375,8 @@ class MetadataProxy:
     def lookup(self, address: str, network_id: str) -> dict | None:
         """The instance port (``device_owner`` ``compute:*``) of network
         ``network_id`` holding fixed IP ``address``, or ``None``."""
-        ports = self.client._call("GET", "/v2.0/ports", params={
-            "network_id": network_id, "fixed_ips": f"ip_address={address}"})["ports"]
+        ports = self.client.list_ports(network_id=network_id,
+                                       fixed_ips=f"ip_address={address}")
         for port in ports:
             if (port.get("network_id") == network_id and port.get("device_id")
                     and (port.get("device_owner") or "").startswith("compute:")

@@ -26,7 +26,12 @@ class Index:
     - :meth:`host_ports` the ports bound to a host on a network (or all of them);
     - :meth:`port_of_tap` a port by its ``tap<id[:11]>`` device name;
     - :meth:`subnets` a network's subnets;
-    - :meth:`group_ports` the ports in a security group.
+    - :meth:`group_ports` the ports in a security group;
+    - :meth:`where` the objects of a collection whose field has a value (an index per
+      ``(collection, field)``, built on first use): a router's floating IPs, the
+      ports of a device...
+
+    Every lookup is O(1) (or O(answer)) after a build of O(objects) per snapshot.
     """
 
     def __init__(self, state: dict):
@@ -46,6 +51,8 @@ class Index:
         self._hosts: dict[str, dict[str, list[dict]]] = {}
         self._taps: dict[str, dict] | None = None
         self._groups: dict[str, list[dict]] | None = None
+        self._state = state
+        self._where: dict[tuple[str, str], dict[object, list[dict]]] = {}
 
     def get(self, kind: str, obj_id: str | None) -> dict | None:
         """The object ``obj_id`` of collection ``kind``, or None."""
@@ -86,6 +93,20 @@ class Index:
                         groups.setdefault(g, []).append(p)
                 self._groups = groups
             return self._groups.get(group_id, [])
+
+
+    def where(self, kind: str, field: str, value) -> list[dict]:
+        """The objects of collection ``kind`` whose ``field`` equals ``value`` (in
+        snapshot order; read-only)."""
+        with self._lock:
+            by_value = self._where.get((kind, field))
+            if by_value is None:
+                by_value = {}
+                for o in self._state.get(kind) or []:
+                    if isinstance(o, dict):
+                        by_value.setdefault(o.get(field), []).append(o)
+                self._where[(kind, field)] = by_value
+        return by_value.get(value, [])
 
 
 _memo: "OrderedDict[int, tuple[dict, Index]]" = OrderedDict()

@@ -25,13 +25,12 @@ that one took (at most ``coalesce_max_s``), so changes arriving while a big snap
 is read are taken together instead of one read each.
 
 Waits are bounded everywhere: the long poll asks for at most ``wait_s`` seconds, errors
-back off exponentially from ``backoff_min_s`` to ``backoff_max_s`` (reset after a
-success), and :meth:`Informer.stop` interrupts every sleep.
+back off exponentially from ``backoff_min_s`` to ``backoff_max_s`` with jitter
+(:class:`kumo.agent.controller.Backoff`, reset after a success), and :meth:`Informer.stop` interrupts every sleep.
 """
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -149,7 +148,9 @@ class Informer:
 
     def run(self) -> None:
         """List, then watch until :meth:`stop`; never raises."""
-        delay = self.backoff_min_s
+        from kumo.agent.controller import Backoff  # noqa: PLC0415 - it imports us
+
+        backoff = Backoff(self.backoff_min_s, self.backoff_max_s)
         need_list = True
         while not self._stop.is_set():
             try:
@@ -158,17 +159,18 @@ class Informer:
                     self.relist()
                     LOG.log(logging.INFO if need_list else logging.DEBUG,
                             "informer %s: listed at revision %s%s", self.host,
-                            self.revision, "" if delay == self.backoff_min_s else
-                            " (controller reachable again)")
+                            self.revision, " (controller reachable again)"
+                            if backoff.failing else "")
                     need_list = False
                 else:
                     need_list = self.watch_once()
-                delay = self.backoff_min_s
+                backoff.reset()
             except api.Gone:
                 LOG.info("informer %s: revision %s too old, relisting", self.host,
                          self.revision)
                 need_list = True  # at once: the controller is up, our revision is old
             except Exception as e:  # noqa: BLE001 - keep watching whatever happens
+                delay = backoff.next()
                 if isinstance(e, api.ControllerUnavailable):
                     LOG.warning("informer %s: controller unavailable (%s); retrying in "
                                 "%.1f s", self.host, e, delay)
@@ -179,8 +181,7 @@ class Informer:
                     LOG.exception("informer %s: error; relisting in %.1f s", self.host,
                                   delay)
                 need_list = True
-                self._stop.wait(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, self.backoff_max_s)
+                self._stop.wait(delay)
 
     def relist(self) -> set[Key]:
         """Fetch the snapshot, replace the cache, deliver the changed keys; returns them."""

@@ -193,7 +193,8 @@ def next_steps(settings: config.Settings) -> str:
     if openstack is None and venv_cli.exists():
         lines.append(f"kumo:   export PATH={venv_cli.parent}:$PATH")
     lines += ["kumo:   export OS_CLOUD=kumo          # demo user (kumo-admin: admin)",
-              "kumo:   openstack server list"]
+              "kumo:   openstack server list",
+              f"kumo: web dashboard: {settings.base_url}/dashboard (user demo or admin)"]
     if _real_dataplane(settings):
         from kumo import hosts as sim_hosts
         sims = [h.name for h in sim_hosts.load(settings)]

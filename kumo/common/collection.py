@@ -11,19 +11,21 @@
 
 :class:`Collection` describes a resource's list: its model, which query attributes map to
 which columns, and which are sortable. :meth:`Collection.query` applies everything to a
-SQLAlchemy ``select`` and returns the page plus links.
+SQLAlchemy ``select`` and returns the page plus links, through the one list engine
+(:mod:`kumo.common.listing`, Neutron dialect). Query arguments may be plain dicts
+(``{"name": "x", "id": ["a", "b"]}``) or query parameters.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable
-from urllib.parse import urlencode
 
 import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
-from kumo.common.filters import to_bool
+from kumo.common.listing import NEUTRON, Key, Params, after, link, page, to_bool
 
+#: Neutron has no maximum page size by default; this bounds one page's work.
 MAX_LIMIT = 10_000
 
 
@@ -73,8 +75,10 @@ class Collection:
     custom: dict[str, Callable] = field(default_factory=dict)
 
     def filter(self, stmt, query):
-        """Apply every recognized filter in ``query`` to ``stmt``."""
-        for key in set(query.keys()):
+        """Apply every recognized filter in ``query`` (a plain dict or query
+        parameters, see :class:`kumo.common.listing.Params`) to ``stmt``."""
+        query = Params(query)
+        for key in query.keys():
             if key in ("fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"):
                 continue
             if key in ("tags", "tags-any", "not-tags", "not-tags-any"):
@@ -115,6 +119,7 @@ class Collection:
 
     def sort_keys(self, query) -> list[tuple[str, bool]]:
         """``[(attribute, ascending)]`` from ``sort_key``/``sort_dir``; 400 if unknown."""
+        query = Params(query)
         keys = query.getlist("sort_key")
         dirs = query.getlist("sort_dir")
         if dirs and len(dirs) != len(keys):
@@ -133,47 +138,25 @@ class Collection:
         return out
 
     def query(self, session, stmt, query, url: str) -> tuple[list, list[dict]]:
-        """Filter, sort and page ``stmt`` (a select of ``self.model``, or of its table's
-        columns for read-only Core rows, which load several times faster); returns
-        ``(rows, links)`` where links are the ``<collection>_links`` entries."""
-        stmt = self.filter(stmt, query)
-        keys = self.sort_keys(query)
-        limit = query.get("limit")
+        """Filter, sort and page ``stmt`` (a select of ``self.model`` restricted to the
+        caller's visible rows, or of its table's columns for read-only Core rows, which
+        load several times faster) by the Neutron dialect of
+        :mod:`kumo.common.listing`; ``query`` is a plain dict or query parameters.
+        Returns ``(rows, links)`` where links are the ``<collection>_links`` entries.
+        An unknown marker (not among the visible rows) is a 400."""
+        query = Params(query)
+        keys = [Key(k, self.columns[k], asc) for k, asc in self.sort_keys(query)]
+        limit = NEUTRON.limit(query.get("limit"), MAX_LIMIT) \
+            if query.get("limit") is not None else None
         marker = query.get("marker")
         reverse = query.get("page_reverse") is not None and to_bool(
             query["page_reverse"], "page_reverse")
-        if limit is not None:
-            try:
-                limit = int(limit)
-            except ValueError:
-                raise exc.BadRequest(f"Bad limit request: Limit must be an integer, "
-                                     f"got '{limit}'.") from None
-            if limit < 0:
-                raise exc.BadRequest(f"Bad limit request: Limit must be an integer 0 or "
-                                     f"greater and not '{limit}'.")
-            limit = min(limit, MAX_LIMIT) or None
-        columns = [self.columns[k] for k, _ in keys]
-        if marker:
-            row = session.get(self.model, marker)
-            if row is None:
-                raise exc.NotFound(f"Marker {marker} could not be found.")
-            values = [getattr(row, self.columns[k].key) for k, _ in keys]
-            stmt = stmt.where(_after(columns, [asc != reverse for _, asc in keys], values))
-        order = [(c.asc() if asc != reverse else c.desc()) for c, (_, asc) in zip(columns, keys)]
-        stmt = stmt.order_by(*order)
-        if limit:
-            stmt = stmt.limit(limit + 1)
-        described = stmt.column_descriptions
-        if len(described) == 1 and described[0]["expr"] is described[0]["entity"]:
-            rows = list(session.scalars(stmt))
-        else:
-            rows = session.execute(stmt).all()
+        start = NEUTRON.start(session, stmt, self.columns.get("id", self.model.id),
+                              marker, keys)
+        rows, more = page(session, self.filter(stmt, query), keys, start=start,
+                          limit=limit, reverse=reverse)
         links = []
         if limit:
-            more = len(rows) > limit
-            rows = rows[:limit]
-            if reverse:
-                rows.reverse()
             if rows and (more or reverse):
                 links.append(_link(url, query, "next", rows[-1].id, limit, False))
             if rows and (marker or (reverse and more)):
@@ -183,32 +166,19 @@ class Collection:
         return rows, links
 
 
-def _after(columns, ascending, values):
-    """Rows strictly after ``values`` in the order (keyset pagination)."""
-    clauses = []
-    for i, column in enumerate(columns):
-        equal = [columns[j] == values[j] for j in range(i)]
-        value = values[i]
-        if value is None:
-            cmp = column.isnot(None) if ascending[i] else sa.false()
-        else:
-            cmp = column > value if ascending[i] else column < value
-        clauses.append(sa.and_(*equal, cmp))
-    return sa.or_(*clauses)
+#: Kept for callers of the old private name; see :func:`kumo.common.listing.after`.
+_after = after
 
 
 def _link(url: str, query, rel: str, marker: str, limit: int, reverse: bool) -> dict:
-    params = [(k, v) for k, v in query.multi_items()
-              if k not in ("marker", "page_reverse", "limit")]
-    params += [("limit", str(limit)), ("marker", marker)]
-    if reverse:
-        params.append(("page_reverse", "True"))
-    return {"rel": rel, "href": f"{url}?{urlencode(params)}"}
+    return link(url, query, rel, marker, limit,
+                extra=[("page_reverse", "True")] if reverse else (),
+                drop=("page_reverse",))
 
 
 def select_fields(item: dict, query) -> dict:
     """Keep only the ``fields=`` attributes (all when none are asked for)."""
-    fields = [f for v in query.getlist("fields") for f in v.split(",") if f]
+    fields = [f for v in Params(query).getlist("fields") for f in v.split(",") if f]
     if not fields:
         return item
     return {k: v for k, v in item.items() if k in fields}

@@ -77,61 +77,6 @@ class Flavors:
                 raise FlavorNotFound(id=flavor_id)
             return row
 
-    def list(self, ctx, query) -> list[Flavor]:
-        """Flavors by the reference's filters: ``is_public`` (admin: ``none``/``all``
-        lists all), ``minDisk``, ``minRam``, ``sort_key`` (default ``flavorid``),
-        ``sort_dir``, ``limit``, ``marker``."""
-        stmt = sa.select(Flavor)
-        public = (query.get("is_public") or "").lower()
-        if ctx.is_admin:
-            if public in ("true", "1", "yes", "t", "on"):
-                stmt = stmt.where(Flavor.is_public.is_(True))
-            elif public in ("false", "0", "no", "f", "off"):
-                stmt = stmt.where(Flavor.is_public.is_(False))
-        else:
-            stmt = stmt.where(self._visible(ctx))
-        for key, column in (("minDisk", Flavor.disk), ("minRam", Flavor.ram)):
-            if key in query:
-                try:
-                    value = int(query[key])
-                except ValueError:
-                    raise exc.BadRequest(f"Invalid {key} filter [{query[key]}]") from None
-                # no 32-bit column holds more (PostgreSQL cannot even bind it)
-                if value > 2 ** 31 - 1:
-                    stmt = stmt.where(sa.false())
-                elif value >= 0:
-                    stmt = stmt.where(column >= value)
-        key = query.get("sort_key", "flavorid")
-        columns = {"flavorid": Flavor.id, "id": Flavor.id, "name": Flavor.name,
-                   "memory_mb": Flavor.ram, "ram": Flavor.ram, "vcpus": Flavor.vcpus,
-                   "root_gb": Flavor.disk, "disk": Flavor.disk, "swap": Flavor.swap,
-                   "created_at": Flavor.created_at}
-        if key not in columns:
-            raise exc.BadRequest(f"Invalid sort_key: {key}")
-        direction = query.get("sort_dir", "asc")
-        if direction not in ("asc", "desc"):
-            raise exc.BadRequest(f"Invalid sort_dir: {direction}")
-        with self.compute.read() as s:
-            rows = list(s.scalars(stmt))
-        col = key if key not in ("flavorid", "id") else "id"
-        attr = {"memory_mb": "ram", "root_gb": "disk"}.get(col, col)
-        rows.sort(key=lambda r: (getattr(r, attr) is None, getattr(r, attr)),
-                  reverse=direction == "desc")
-        if "marker" in query:
-            ids = [r.id for r in rows]
-            if query["marker"] not in ids:
-                raise exc.BadRequest(f"marker [{query['marker']}] not found")
-            rows = rows[ids.index(query["marker"]) + 1:]
-        if "limit" in query:
-            try:
-                limit = int(query["limit"])
-            except ValueError:
-                raise exc.BadRequest("limit param must be an integer") from None
-            if limit < 0:
-                raise exc.BadRequest("limit param must be positive")
-            rows = rows[:limit]
-        return rows
-
     def create(self, attrs: dict) -> Flavor:
         """A flavor from a validated body; 409 if the name or id is taken."""
         fid = attrs.get("id") or str(uuid.uuid4())

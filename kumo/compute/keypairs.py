@@ -80,18 +80,6 @@ class KeyPairs:
             s.add(row)
         return row, private
 
-    def list(self, user_id: str, limit: int | None = None,
-             marker: str | None = None) -> list[KeyPair]:
-        with self.compute.read() as s:
-            rows = list(s.scalars(sa.select(KeyPair).where(KeyPair.user_id == user_id)
-                                  .order_by(KeyPair.name)))
-        if marker is not None:
-            names = [r.name for r in rows]
-            if marker not in names:
-                raise exc.BadRequest(f"Marker {marker} could not be found.")
-            rows = rows[names.index(marker) + 1:]
-        return rows[:limit] if limit is not None else rows
-
     def get(self, user_id: str, name: str, session=None) -> KeyPair:
         with self.compute.db.session(readonly=session is None) as s:
             row = s.scalar(sa.select(KeyPair).where(KeyPair.user_id == user_id,

@@ -144,13 +144,18 @@ class Quotas:
                      project_id: str | None = None, detailed: bool = False) -> list[dict]:
         """os-simple-tenant-usage: per project, the vCPU/RAM/disk hours of servers that
         ran within [start, end]."""
-        I = Instance
-        with self.compute.read() as s:
-            stmt = sa.select(I).where(I.created_at < end, sa.or_(
-                I.terminated_at.is_(None), I.terminated_at > start))
-            if project_id is not None:
-                stmt = stmt.where(I.project_id == project_id)
-            rows = list(s.scalars(stmt.order_by(I.seq)))
+        return self.tenant_usage_page(start, end, project_id, detailed)[0]
+
+    def tenant_usage_page(self, start: dt.datetime, end: dt.datetime,
+                          project_id: str | None = None, detailed: bool = False,
+                          limit: str | None = None, marker: str | None = None
+                          ) -> tuple[list[dict], str | None]:
+        """:meth:`tenant_usage` over one page of the servers (2.40: ``limit``, the raw
+        parameter, and ``marker``, the last server id of the previous page; see
+        :meth:`kumo.compute.listing.Lists.usage_servers`); returns ``(usages, next
+        marker or None)``."""
+        rows, more = self.compute.lists.usage_servers(start, end, project_id, limit,
+                                                      marker)
         now = utcnow()
         out: dict[str, dict] = {}
         for r in rows:
@@ -174,4 +179,4 @@ class Quotas:
                     "ended_at": isotime(r.terminated_at),
                     "state": "terminated" if r.deleted else r.vm_state,
                     "uptime": int((ended - began).total_seconds())})
-        return list(out.values())
+        return list(out.values()), (rows[-1].id if rows and more else None)

@@ -29,17 +29,8 @@ def _obj(props: dict, required=(), extra=False) -> dict:
             "additionalProperties": extra}
 
 
-FLAVOR_CREATE = _obj({"flavor": _obj({
-    "name": NAME, "id": {"type": ["string", "integer", "null"], "minLength": 1,
-                         "maxLength": 255, "pattern": r"^(?! )[a-zA-Z0-9. _-]+(?<! )$"},
-    "ram": FLAVOR_POS, "vcpus": FLAVOR_POS, "disk": FLAVOR_NONNEG,
-    "OS-FLV-EXT-DATA:ephemeral": FLAVOR_NONNEG, "swap": FLAVOR_NONNEG,
-    "rxtx_factor": {"type": ["number", "string"], "pattern": r"^[0-9]+(\.[0-9]+)?$",
-                    "exclusiveMinimum": 0, "maximum": SQL_SP_FLOAT_MAX},
-    "os-flavor-access:is_public": {"type": "boolean"},
-    "description": FLAVOR_DESCRIPTION}, ["name", "ram", "vcpus", "disk"])}, ["flavor"])
-FLAVOR_UPDATE = _obj({"flavor": _obj({"description": FLAVOR_DESCRIPTION},
-                                     ["description"])}, ["flavor"])
+# FLAVOR_CREATE / FLAVOR_UPDATE are derived from the flavor's definition
+# (kumo.compute.definitions).
 EXTRA_SPECS = _obj({"extra_specs": {"type": "object", "patternProperties": {
     r"^[a-zA-Z0-9-_:. ]{1,255}$": {"type": ["string", "number", "boolean"]}},
     "additionalProperties": False}}, ["extra_specs"])

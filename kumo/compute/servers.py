@@ -7,7 +7,8 @@ network (``device_owner`` ``compute:nova``, ``device_id`` the server id,
 ``binding:host_id`` the chosen host, the requested security groups or the project's
 default group) or takes over a given port, in the same transaction as the instance
 rows, so a failure leaves neither. Delete removes the ports it created and unbinds the
-ones it was given.
+ones it was given. All of it goes through networking's port API
+(:mod:`kumo.network.port_api`); compute never reads networking's tables.
 """
 from __future__ import annotations
 
@@ -25,14 +26,11 @@ from kumo.common import exceptions as exc
 from kumo.common.timeutils import utcnow
 from kumo.compute.models import Console, Instance, InstanceAction, ServerGroup
 from kumo.compute.scheduler import NoValidHost
-from kumo.network.models import core as ncore
-from kumo.network.models import l3 as nl3
-from kumo.network.models import ports as nports
-from kumo.network.models import security as nsec
+from kumo.network import port_api
 
 LOG = logging.getLogger(__name__)
 
-OWNER = "compute:nova"
+OWNER = port_api.OWNER
 
 
 class InstanceNotFound(exc.NotFound):
@@ -55,6 +53,11 @@ class Servers:
     def __init__(self, compute):
         self.compute = compute
 
+    @property
+    def ports(self):
+        """Networking's port API: the only way compute touches ports."""
+        return self.compute.networking.port_api
+
     # -- lookups -------------------------------------------------------------------------
     def get(self, session, ctx, server_id: str, deleted: bool = False) -> Instance:
         """The server if ``ctx`` may see it (admins: any project); 404 otherwise."""
@@ -69,45 +72,16 @@ class Servers:
         return row
 
     def port_facts(self, session, port_ids: list[str]) -> dict[str, dict]:
-        """Ports as the feed gives them: ``{id: {"id", "mac_address", "mtu",
-        "network_id", "fixed_ips": [{"subnet_id", "ip_address", "cidr",
-        "gateway_ip"}]}}``."""
-        if not port_ids:
-            return {}
-        P, N = nports.Port, ncore.Network
-        rows = session.execute(sa.select(P.id, P.mac_address, P.network_id, N.mtu, N.name)
-                               .join(N, N.id == P.network_id).where(P.id.in_(port_ids)))
-        ips = self.compute.networking.ports.fixed_ips_of(session, list(port_ids))
-        subnet_ids = {ip["subnet_id"] for v in ips.values() for ip in v}
-        subnets = {s.id: s for s in session.execute(sa.select(
-            nports.Subnet.id, nports.Subnet.cidr, nports.Subnet.gateway_ip,
-            nports.Subnet.ip_version).where(nports.Subnet.id.in_(subnet_ids)))} \
-            if subnet_ids else {}
-        out = {}
-        for r in rows:
-            fixed = []
-            for ip in ips.get(r.id, []):
-                sub = subnets.get(ip["subnet_id"])
-                fixed.append({"subnet_id": ip["subnet_id"], "ip_address": ip["ip_address"],
-                              "cidr": sub.cidr if sub else None,
-                              "gateway_ip": sub.gateway_ip if sub else None,
-                              "version": sub.ip_version if sub else 4})
-            out[r.id] = {"id": r.id, "mac_address": r.mac_address, "mtu": r.mtu,
-                         "network_id": r.network_id, "network_name": r.name,
-                         "fixed_ips": fixed}
-        return out
+        """The ports as networking's port API gives them
+        (:meth:`kumo.network.port_api.PortAPI.facts`)."""
+        return self.ports.facts(session, port_ids)
 
     def addresses(self, session, rows: list[Instance]) -> dict[str, dict]:
         """Per server id, the reference's ``addresses``: ``{network_name: [{"version",
         "addr", "OS-EXT-IPS:type": "fixed"|"floating", "OS-EXT-IPS-MAC:mac_addr"}]}``."""
         port_ids = [p["port_id"] for r in rows for p in r.ports]
-        facts = self.port_facts(session, port_ids)
-        floating: dict[str, list] = {}
-        if port_ids:
-            F = nl3.FloatingIP
-            for f in session.execute(sa.select(F.fixed_port_id, F.floating_ip_address)
-                                     .where(F.fixed_port_id.in_(port_ids))):
-                floating.setdefault(f.fixed_port_id, []).append(f.floating_ip_address)
+        facts = self.ports.facts(session, port_ids)
+        floating = self.ports.floating_ips(session, port_ids)
         out = {}
         for r in rows:
             addrs: dict[str, list] = {}
@@ -215,15 +189,10 @@ class Servers:
 
     def _networks(self, ctx, requested, auto: bool) -> list[dict]:
         """``[{"network_id", "port_id", "fixed_ip"}]`` from the ``networks`` request."""
-        net = self.compute.networking
         if requested == "none":
             return []
         if requested is None or requested == "auto":
-            with net.read() as s:
-                N = ncore.Network
-                ids = list(s.scalars(sa.select(N.id).where(
-                    N.external.is_(False), sa.or_(N.project_id == (ctx.project_id or ""),
-                                                  N.shared.is_(True))).order_by(N.created_at)))
+            ids = self.ports.auto_networks(ctx)
             if len(ids) > 1:
                 raise exc.Conflict("Multiple possible networks found, use a Network ID "
                                    "to be more specific.")
@@ -234,60 +203,49 @@ class Servers:
                 return []
             return [{"network_id": ids[0], "port_id": None, "fixed_ip": None}]
         out = []
-        with net.read() as s:
-            for item in requested:
-                port_id, net_id = item.get("port"), item.get("uuid")
-                fixed = item.get("fixed_ip")
-                if fixed is not None:
-                    try:
-                        fixed = str(ipaddress.ip_address(fixed))
-                    except ValueError:
-                        raise exc.BadRequest(f"Invalid fixed IP address ({fixed})") from None
-                if port_id:
-                    try:
-                        port = net.ports.get(s, ctx, port_id)
-                    except exc.NotFound:
-                        raise exc.BadRequest(f"Port {port_id} could not be found.") from None
-                    if port.device_id:
-                        raise exc.Conflict(f"Port {port_id} is still in use.")
-                    out.append({"network_id": port.network_id, "port_id": port_id,
-                                "fixed_ip": None})
-                    continue
-                if not net_id:
-                    raise exc.BadRequest("Bad networks format: network uuid is not in "
-                                         "proper format ()")
+        for item in requested:
+            port_id, net_id = item.get("port"), item.get("uuid")
+            fixed = item.get("fixed_ip")
+            if fixed is not None:
                 try:
-                    network = net.networks.row(s, ctx, net_id)
+                    fixed = str(ipaddress.ip_address(fixed))
+                except ValueError:
+                    raise exc.BadRequest(f"Invalid fixed IP address ({fixed})") from None
+            if port_id:
+                try:
+                    network_id = self.ports.check_port(ctx, port_id)
                 except exc.NotFound:
-                    raise exc.BadRequest(f"Network {net_id} could not be found.") from None
-                if not ctx.is_admin and not net.networks.shared_with(s, network,
-                                                                     ctx.project_id):
-                    raise exc.BadRequest(f"Network {net_id} could not be found.")
-                out.append({"network_id": net_id, "port_id": None, "fixed_ip": fixed})
+                    raise exc.BadRequest(f"Port {port_id} could not be found.") from None
+                out.append({"network_id": network_id, "port_id": port_id,
+                            "fixed_ip": None})
+                continue
+            if not net_id:
+                raise exc.BadRequest("Bad networks format: network uuid is not in "
+                                     "proper format ()")
+            try:
+                self.ports.check_network(ctx, net_id)
+            except exc.NotFound:
+                raise exc.BadRequest(f"Network {net_id} could not be found.") from None
+            out.append({"network_id": net_id, "port_id": None, "fixed_ip": fixed})
         return out
 
-    def _security_groups(self, ctx, requested) -> list[tuple[str, str]]:
-        """``[(id, name)]`` for the requested names or ids (None: the default group)."""
+    def _security_groups(self, ctx, requested) -> list[tuple[str | None, str]]:
+        """``[(id, name)]`` for the requested names or ids (``(None, "default")``: the
+        project's default group, made when the server is)."""
         if not requested:
             return []
-        SG = nsec.SecurityGroup
         out = []
-        with self.compute.networking.read() as s:
-            for item in requested:
-                name = item.get("name")
-                stmt = sa.select(SG.id, SG.name).where(
-                    sa.or_(SG.id == name, SG.name == name))
-                if not ctx.is_admin:
-                    stmt = stmt.where(SG.project_id == (ctx.project_id or ""))
-                found = s.execute(stmt).first()
-                if found is None and name == "default":
-                    out.append((None, "default"))
-                    continue
-                if found is None:
-                    raise exc.BadRequest(f"Security group {name} not found for project "
-                                         f"{ctx.project_id}.")
-                if (found.id, found.name) not in out:
-                    out.append((found.id, found.name))
+        for item in requested:
+            name = item.get("name")
+            found = self.ports.find_security_group(ctx, name)
+            if found is None and name == "default":
+                out.append((None, "default"))
+                continue
+            if found is None:
+                raise exc.BadRequest(f"Security group {name} not found for project "
+                                     f"{ctx.project_id}.")
+            if found not in out:
+                out.append(found)
         return out
 
     def create(self, ctx, body: dict, plan: dict, request_id: str) -> list[Instance]:
@@ -330,8 +288,8 @@ class Servers:
             name = body["name"]
             sg_ids = None
             if plan["security_groups"]:
-                sg_ids = [gid or c.networking.security_groups.default_group_id(
-                    s, ctx.project_id) for gid, _ in plan["security_groups"]]
+                sg_ids = [gid or self.ports.default_security_group(s, ctx.project_id)
+                          for gid, _ in plan["security_groups"]]
             for index, pick in enumerate(chosen):
                 display = f"{name}-{index + 1}" if count > 1 else name
                 row = Instance(
@@ -388,39 +346,21 @@ class Servers:
     def _make_ports(self, session, ctx, row: Instance, networks: list[dict],
                     sg_ids: list[str] | None) -> list[dict]:
         """Create or take over the server's ports, bound to ``row.host``."""
-        net = self.compute.networking
         out = []
         for spec in networks:
             if spec["port_id"]:
-                port = net.ports.get(session, ctx, spec["port_id"])
-                if port.device_id:
-                    raise exc.Conflict(f"Port {port.id} is still in use.")
-                net.ports.update(session, ctx, port, {
-                    "device_id": row.id, "device_owner": OWNER,
-                    "binding:host_id": row.host})
-                out.append({"port_id": port.id, "network_id": port.network_id,
-                            "created": False})
+                out.append(self.ports.attach(session, ctx, spec["port_id"], row.id,
+                                             row.host))
                 continue
-            attrs = {"network_id": spec["network_id"], "device_id": row.id,
-                     "device_owner": OWNER, "binding:host_id": row.host,
-                     "project_id": row.project_id}
-            if spec["fixed_ip"]:
-                attrs["fixed_ips"] = [{"ip_address": spec["fixed_ip"]}]
-            if sg_ids is not None:
-                attrs["security_groups"] = sg_ids
-            network = net.networks.row(session, ctx, spec["network_id"])
-            port = net.ports.create(session, ctx, attrs, network=network)
-            out.append({"port_id": port.id, "network_id": port.network_id,
-                        "created": True})
+            out.append(self.ports.create(
+                session, ctx, network_id=spec["network_id"], device_id=row.id,
+                host=row.host, project_id=row.project_id, fixed_ip=spec["fixed_ip"],
+                security_groups=sg_ids))
         return out
 
     def rebind(self, session, row: Instance, host: str | None) -> None:
         """Move the server's ports to ``host`` (None: unbind)."""
-        net = self.compute.networking
-        for p in row.ports:
-            port = session.get(nports.Port, p["port_id"])
-            if port is not None:
-                net.ports.update(session, _ADMIN, port, {"binding:host_id": host or ""})
+        self.ports.bind(session, [p["port_id"] for p in row.ports], host)
 
     # -- interfaces ----------------------------------------------------------------------
     def attach_interface(self, ctx, server_id: str, body: dict) -> dict:
@@ -458,16 +398,7 @@ class Servers:
             c.changed(s, row)
 
     def _release_ports(self, session, ports: list[dict]) -> None:
-        net = self.compute.networking
-        for p in ports:
-            port = session.get(nports.Port, p["port_id"])
-            if port is None:
-                continue
-            if p.get("created"):
-                net.ports.delete(session, _ADMIN, port)
-            else:
-                net.ports.update(session, _ADMIN, port, {
-                    "device_id": "", "device_owner": "", "binding:host_id": ""})
+        self.ports.release(session, ports)
 
     # -- update / delete -----------------------------------------------------------------
     def update(self, ctx, server_id: str, attrs: dict) -> Instance:
@@ -519,14 +450,3 @@ class InstanceInvalidState(exc.Conflict):
                          f"vm_state {row.vm_state}" if not row.task_state else
                          f"Cannot '{action}' instance {row.id} while it is in task_state "
                          f"{row.task_state}")
-
-
-class _AdminContext:
-    """The compute service acting on ports it owns (no caller's visibility rules)."""
-
-    is_admin = True
-    project_id = None
-    user_id = None
-
-
-_ADMIN = _AdminContext()

@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+from kumo.agent.controller import Backoff
 from kumo.hosts import (AGENT_PID, HOSTS_DIR, REMOVING, STOP_GRACE_S, HostError, SimHost,
                         _stop_agent, agent_argv, agent_env, load)
 
@@ -30,7 +31,7 @@ class Supervisor:
         self.settings = settings
         self.out = out or sys.stdout
         self.procs: dict[str, subprocess.Popen] = {}
-        self._backoff: dict[str, tuple[float, float]] = {}  # name -> (delay, not before)
+        self._backoff: dict[str, tuple[int, float]] = {}  # name -> (failures, not before)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._print_lock = threading.Lock()
@@ -67,9 +68,7 @@ class Supervisor:
                     (Path(self.settings.state_dir) / HOSTS_DIR / name / AGENT_PID).unlink(
                         missing_ok=True)
                     if name in wanted:
-                        delay = min(self.BACKOFF_MAX_S,
-                                    max(1.0, self._backoff.get(name, (0.5, 0))[0] * 2))
-                        self._backoff[name] = (delay, now + delay)
+                        delay = self._retry_later(name, now)
                         self._say(f"kumo: agent of host {name} exited ({proc.returncode});"
                                   f" starting it again in {delay:.0f} s")
                 elif name not in wanted:
@@ -81,10 +80,17 @@ class Supervisor:
                 try:
                     self.procs[name] = self._spawn(host)
                 except (HostError, OSError) as e:
-                    delay = min(self.BACKOFF_MAX_S,
-                                max(1.0, self._backoff.get(name, (0.5, 0))[0] * 2))
-                    self._backoff[name] = (delay, now + delay)
+                    self._retry_later(name, now)
                     self._say(f"kumo: host {name}: {e}")
+
+    def _retry_later(self, name: str, now: float) -> float:
+        """Count one more failure of ``name``'s agent; its start waits the agents' one
+        backoff (:class:`kumo.agent.controller.Backoff`, 1 s doubling to
+        :attr:`BACKOFF_MAX_S`). Returns the delay."""
+        attempts = int(self._backoff.get(name, (0, 0))[0]) + 1
+        delay = Backoff(1.0, self.BACKOFF_MAX_S, jitter=None).delay(attempts)
+        self._backoff[name] = (attempts, now + delay)
+        return delay
 
     def _spawn(self, host: SimHost) -> subprocess.Popen:
         _stop_agent(host)  # one left by a kumo up that was killed: never two agents

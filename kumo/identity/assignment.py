@@ -87,9 +87,10 @@ class Assignments:
                 return role
         raise exc.NotFound(resource="role", id=name_or_id)
 
-    def list_roles(self, query) -> list[models.Role]:
+    def list_roles(self, query: dict[str, list[str]]) -> list[models.Role]:
+        """Roles by the reference's filters (``query``: each parameter's values)."""
         stmt = sa.select(models.Role).order_by(models.Role.name)
-        domain_id = query.get("domain_id")
+        domain_id = (query.get("domain_id") or [None])[-1]
         stmt = stmt.where(models.Role.domain_id == (domain_id or models.NULL_DOMAIN_ID))
         stmt = filters.apply(stmt, query, {"name": models.Role.name, "id": models.Role.id},
                              inexact=("name",))

@@ -45,7 +45,7 @@ class Catalog:
             raise exc.NotFound(resource="region", id=region_id)
         return region
 
-    def list_regions(self, query) -> list[models.Region]:
+    def list_regions(self, query: dict[str, list[str]]) -> list[models.Region]:
         stmt = filters.apply(sa.select(models.Region).order_by(models.Region.id), query,
                              {"parent_region_id": models.Region.parent_region_id})
         with self.identity.read() as s:
@@ -100,7 +100,7 @@ class Catalog:
             raise exc.NotFound(resource="service", id=service_id)
         return service
 
-    def list_services(self, query) -> list[models.Service]:
+    def list_services(self, query: dict[str, list[str]]) -> list[models.Service]:
         stmt = filters.apply(sa.select(models.Service).order_by(models.Service.type), query,
                              {"type": models.Service.type, "name": models.Service.name})
         with self.identity.read() as s:
@@ -146,7 +146,7 @@ class Catalog:
             raise exc.NotFound(resource="endpoint", id=endpoint_id)
         return endpoint
 
-    def list_endpoints(self, query) -> list[models.Endpoint]:
+    def list_endpoints(self, query: dict[str, list[str]]) -> list[models.Endpoint]:
         stmt = filters.apply(sa.select(models.Endpoint).order_by(models.Endpoint.id), query, {
             "interface": models.Endpoint.interface, "service_id": models.Endpoint.service_id,
             "region_id": models.Endpoint.region_id, "enabled": models.Endpoint.enabled,

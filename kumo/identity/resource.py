@@ -65,7 +65,7 @@ class Resources:
             raise exc.NotFound(resource="domain", id=name)
         return domain
 
-    def list_domains(self, query) -> list[models.Domain]:
+    def list_domains(self, query: dict[str, list[str]]) -> list[models.Domain]:
         stmt = sa.select(models.Domain).order_by(models.Domain.name)
         stmt = filters.apply(stmt, query, {"name": models.Domain.name,
                                            "enabled": models.Domain.enabled},
@@ -178,8 +178,10 @@ class Resources:
             raise exc.NotFound(resource="project", id=ref.get("name"))
         return project
 
-    def list_projects(self, query, ids: set[str] | None = None) -> list[models.Project]:
-        """Projects matching the reference's filters; ``ids`` restricts the result."""
+    def list_projects(self, query: dict[str, list[str]],
+                      ids: set[str] | None = None) -> list[models.Project]:
+        """Projects matching the reference's filters (``query``: each parameter's
+        values); ``ids`` restricts the result."""
         stmt = sa.select(models.Project).order_by(models.Project.name)
         stmt = filters.apply(stmt, query, {
             "name": models.Project.name, "enabled": models.Project.enabled,
@@ -188,7 +190,8 @@ class Resources:
         }, booleans=("enabled",), inexact=("name",))
         if ids is not None:
             stmt = stmt.where(models.Project.id.in_(ids))
-        if query.get("is_domain") and filters.to_bool(query["is_domain"], "is_domain"):
+        is_domain = (query.get("is_domain") or [""])[-1]
+        if is_domain and filters.to_bool(is_domain, "is_domain"):
             return []
         with self.identity.read() as s:
             projects = list(s.scalars(stmt))
@@ -274,12 +277,12 @@ def _check_tags(tags: list) -> list:
     return list(dict.fromkeys(tags))
 
 
-def _tags_match(tags: list, query) -> bool:
+def _tags_match(tags: list, query: dict[str, list[str]]) -> bool:
     """Keystone's ``tags``, ``tags-any``, ``not-tags``, ``not-tags-any`` filters."""
     have = set(tags)
 
     def wanted(key):
-        return [t for v in query.getlist(key) for t in v.split(",") if t]
+        return [t for v in query[key] for t in v.split(",") if t]
     if "tags" in query and not set(wanted("tags")) <= have:
         return False
     if "tags-any" in query and not set(wanted("tags-any")) & have:

@@ -79,7 +79,8 @@ class Users:
             raise exc.NotFound(resource="user", id=ref.get("name"))
         return user
 
-    def list_users(self, query, group_id: str | None = None) -> list[models.User]:
+    def list_users(self, query: dict[str, list[str]],
+                   group_id: str | None = None) -> list[models.User]:
         stmt = sa.select(models.User).order_by(models.User.name)
         stmt = filters.apply(stmt, query, {
             "name": models.User.name, "enabled": models.User.enabled,
@@ -178,7 +179,8 @@ class Users:
             raise exc.NotFound(resource="group", id=group_id)
         return group
 
-    def list_groups(self, query, user_id: str | None = None) -> list[models.Group]:
+    def list_groups(self, query: dict[str, list[str]],
+                    user_id: str | None = None) -> list[models.Group]:
         stmt = sa.select(models.Group).order_by(models.Group.name)
         stmt = filters.apply(stmt, query, {
             "name": models.Group.name, "domain_id": models.Group.domain_id,

@@ -14,15 +14,16 @@ pagination). This differs from the Neutron-style helpers of
 - sorting: ``sort=name:asc,created_at:desc`` or ``sort_key=k[&sort_key=k2]`` with
   ``sort_dir`` (one for all, or one each); default ``created_at`` desc; ``id`` breaks
   ties;
-- ``limit`` (default 25, at most 1000) and ``marker``: a page, with a ``next`` marker
-  when the page is full (as Glance does).
+- ``limit`` (default 25, at most the ``api_max_limit`` setting, 1000) and ``marker``:
+  a page, keyset-paged by the one list engine (:mod:`kumo.common.listing`, Glance
+  dialect), with a ``next`` marker when more images follow; an unknown marker is a 400.
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
-from kumo.common.filters import to_bool
+from kumo.common.listing import GLANCE, Key, Params, page, to_bool
 from kumo.common.timeutils import parse_isotime
 from kumo.image import models, schemas
 
@@ -66,6 +67,7 @@ def _column(key: str):
 
 def sort_keys(query) -> list[tuple[str, bool]]:
     """``[(attribute, ascending)]``; 400 on an unknown key or direction."""
+    query = Params(query)
     out: list[tuple[str, bool]] = []
     if "sort" in query:
         if "sort_key" in query or "sort_dir" in query:
@@ -99,7 +101,7 @@ def sort_keys(query) -> list[tuple[str, bool]]:
     return result
 
 
-def _int(query, key: str) -> int | None:
+def _int(query: Params, key: str) -> int | None:
     if key not in query:
         return None
     try:
@@ -113,7 +115,7 @@ def _int(query, key: str) -> int | None:
     return value
 
 
-def _where(stmt, query, ctx, visible):
+def _where(stmt, query: Params, ctx, visible):
     image = models.Image
     member_status = query.get("member_status", "accepted")
     if member_status not in ("all", *schemas.MEMBER_STATUSES):
@@ -171,28 +173,19 @@ def _where(stmt, query, ctx, visible):
     return stmt
 
 
-def list_images(session, ctx, query, visible) -> tuple[list, str | None]:
-    """One page of images for ``ctx``; ``visible`` is the manager's visibility clause
-    (None for admins). Returns ``(images, next_marker or None)``."""
-    from kumo.common.collection import _after
-
-    keys = sort_keys(query)
-    limit = _int(query, "limit")
-    limit = DEFAULT_LIMIT if limit is None else min(limit, MAX_LIMIT)
+def list_images(session, ctx, query, visible, max_limit: int = MAX_LIMIT
+                ) -> tuple[list, str | None]:
+    """One page of images for ``ctx`` (``query``: a plain dict or query parameters);
+    ``visible`` is the manager's visibility clause (None for admins). Keyset-paged by
+    :mod:`kumo.common.listing` (Glance dialect). Returns ``(images, next_marker or
+    None)``: a next marker when more images follow the page."""
+    query = Params(query)
+    keys = [Key(k, _column(k), asc) for k, asc in sort_keys(query)]
+    limit = GLANCE.limit(query.get("limit"), max_limit)
+    base = sa.select(models.Image)
+    if visible is not None:
+        base = base.where(visible)
+    start = GLANCE.start(session, base, models.Image.id, query.get("marker"), keys)
     stmt = _where(sa.select(models.Image), query, ctx, visible)
-    columns = [_column(k) for k, _ in keys]
-    marker = query.get("marker")
-    if marker:
-        mstmt = sa.select(models.Image).where(models.Image.id == marker)
-        if visible is not None:
-            mstmt = mstmt.where(visible)
-        row = session.scalar(mstmt)
-        if row is None:
-            raise exc.BadRequest(f"Invalid marker. Image {marker} could not be found.")
-        values = [getattr(row, k) for k, _ in keys]
-        stmt = stmt.where(_after(columns, [asc for _, asc in keys], values))
-    stmt = stmt.order_by(*[(c.asc() if asc else c.desc()) for c, (_, asc)
-                           in zip(columns, keys)]).limit(limit)
-    rows = list(session.scalars(stmt)) if limit else []
-    next_marker = rows[-1].id if rows and len(rows) == limit else None
-    return rows, next_marker
+    rows, more = page(session, stmt, keys, start=start, limit=limit)
+    return rows, (rows[-1].id if rows and more else None)

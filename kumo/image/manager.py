@@ -206,9 +206,11 @@ class Images:
 
     def list(self, ctx, query) -> tuple[list[models.Image], str | None]:
         """A page of images by Glance's list rules (see :mod:`kumo.image.listing`);
-        returns ``(images, next_marker)``."""
+        ``query`` is a plain dict of the list's parameters; returns ``(images,
+        next_marker)``."""
         with self.db.session(readonly=True) as s:
-            return listing.list_images(s, ctx, query, visible_clause(ctx))
+            return listing.list_images(s, ctx, query, visible_clause(ctx),
+                                       self.settings.api_max_limit)
 
     def used_bytes(self, session) -> int:
         """Bytes held by the store (images with data)."""

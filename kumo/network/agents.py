@@ -18,7 +18,7 @@ from sqlalchemy import exc as sa_exc
 from kumo.common.timeutils import utcnow
 from kumo.network import exceptions as nexc
 from kumo.network import peers
-from kumo.network.manager import new_id, register_part
+from kumo.network.manager import new_id
 from kumo.network.models import security as models
 
 A = models.Agent
@@ -34,7 +34,6 @@ ZONED = ("DHCP agent", "L3 agent")
 DEFAULT_ZONE = "nova"
 
 
-@register_part("agents")
 class Agents:
     def __init__(self, networking):
         self.net = networking
@@ -42,6 +41,19 @@ class Agents:
     def alive_clause(self):
         horizon = utcnow() - dt.timedelta(seconds=self.net.settings.agent_down_time_s)
         return A.heartbeat_timestamp > horizon
+
+    def where(self, alive: set[bool]):
+        """The clause of a list filtered on ``alive`` (the values asked for: both or
+        none is every agent)."""
+        if alive == {True}:
+            return self.alive_clause()
+        if alive == {False}:
+            return ~self.alive_clause()
+        return None
+
+    def alive(self, rows: list) -> dict[str, bool]:
+        """``{agent id: alive}`` for rendering (see :meth:`is_alive`)."""
+        return {r.id: self.is_alive(r) for r in rows}
 
     def is_alive(self, row: models.Agent) -> bool:
         return (utcnow() - row.heartbeat_timestamp).total_seconds() < \
@@ -103,8 +115,8 @@ class Agents:
     def _schedule_unhosted(self) -> None:
         """After an L3 agent's heartbeat: place routers no agent hosts (a write only
         when there is one)."""
-        scheduler = self.net.parts.get("l3_scheduler")
-        if scheduler is not None and scheduler.has_unhosted():
+        scheduler = self.net.l3_scheduler
+        if scheduler.has_unhosted():
             with self.net.write() as s:
                 scheduler.schedule_unhosted(s)
 
@@ -126,9 +138,8 @@ class Agents:
     def delete(self, session, row: models.Agent) -> None:
         """Delete the agent (call inside ``Networking.write``): an L3 agent's routers
         become unhosted first, their ports unbound."""
-        scheduler = self.net.parts.get("l3_scheduler")
-        if scheduler is not None and row.agent_type == "L3 agent":
-            scheduler.forget_agent(session, row)
+        if row.agent_type == "L3 agent":
+            self.net.l3_scheduler.forget_agent(session, row)
         session.delete(row)
 
     def availability_zones(self) -> list[dict]:

@@ -94,9 +94,7 @@ def demo_router(cloud, networking) -> None:
     """``router1`` in project demo with its gateway on ``public`` and interfaces on
     demo's ``private-subnet`` and ``ipv6-private-subnet`` (when they exist), as DevStack
     does."""
-    routers = networking.parts.get("routers")
-    if routers is None or networking.parts.get("ports") is None:
-        return
+    routers = networking.routers
     from kumo.network.models import l3 as l3_models
     from kumo.network.models import ports as port_models
 

@@ -46,7 +46,6 @@ import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
-from kumo.network.manager import register_part
 from kumo.network.models import dvr as models
 from kumo.network.models import l3 as l3models
 from kumo.network.models import ports as pmodels
@@ -80,7 +79,6 @@ def candidate_mac(host: str, attempt: int = 0) -> str:
     return ":".join(f"{b:02x}" for b in (*DVR_BASE_MAC, *digest))
 
 
-@register_part("dvr")
 class Dvr:
     """See the module doc."""
 

@@ -13,6 +13,8 @@ changes names (``keys``), not the whole state again.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import sqlalchemy as sa
 
 from kumo.common.changefeed import ChangeFeed
@@ -28,10 +30,13 @@ class Feed(ChangeFeed):
     a host's watch sees the changes routed to it; host-less rows, changes concerning
     no host, only unfiltered watches see)."""
 
-    def __init__(self, networking):
+    def __init__(self, networking, sources: list[Callable[..., dict]]):
+        """``sources``: the parts' ``snapshot(session, host, keys=None)`` methods, each
+        answering ``{collection: [items]}`` (listed where the service is built)."""
         super().__init__(networking.db, models.Change, "network", PRUNED,
                          hostless_to_all=False)
         self.net = networking
+        self.sources = list(sources)
 
     def host_clause(self, host: str):
         """``host``'s rows: those routed to it at write time, and the host-less
@@ -42,20 +47,17 @@ class Feed(ChangeFeed):
     def snapshot(self, host: str | None = None,
                  keys: dict[str, list[str]] | None = None) -> dict:
         """The desired state of ``host`` (everything when None) with the revision it is
-        consistent with. Each part with a ``snapshot(session, host, keys)`` method
-        contributes ``{collection: [items]}``. ``keys`` (``{collection: [ids]}``, the
-        collections of :data:`kumo.network.scope.COLLECTIONS`): only those objects, the
-        ones of ``host``'s state among them (a key absent from the answer is not in
-        it), and only those collections."""
+        consistent with. Each of :attr:`sources` contributes ``{collection:
+        [items]}``. ``keys`` (``{collection: [ids]}``, the collections of
+        :data:`kumo.network.scope.COLLECTIONS`): only those objects, the ones of
+        ``host``'s state among them (a key absent from the answer is not in it), and
+        only those collections."""
         with self.net.db.session(readonly=True) as s:
             if not self.net.db.is_sqlite:
                 s.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
             body = {"revision": self.current_revision(s)}
-            for part in self.net.parts.values():
-                snap = getattr(part, "snapshot", None)
-                if snap is not None:
-                    body.update(snap(s, host, keys) if keys is not None
-                                else snap(s, host))
+            for snap in self.sources:
+                body.update(snap(s, host, keys) if keys is not None else snap(s, host))
         return body
 
 

@@ -32,14 +32,13 @@ from kumo.network.exceptions import (
     FloatingIPPortAlreadyAssociated)
 from kumo.network.l3 import (
     FIP_OWNER, FIP_STATUSES, IF_OWNER, _drop_port, _new_port, _releasing, fixed_ips)
-from kumo.network.manager import new_id, register_part, stamp, touch, visible_clause
+from kumo.network.manager import new_id, stamp, touch, visible_clause
 from kumo.network.models import l3 as models
 from kumo.network.models import ports as pmodels
 
 R, F, P, S = models.Router, models.FloatingIP, pmodels.Port, pmodels.Subnet
 
 
-@register_part("floatingips")
 class FloatingIPs:
     """Floating IPs (see the module doc)."""
 
@@ -48,6 +47,15 @@ class FloatingIPs:
 
     def visible(self, ctx: RequestContext):
         return visible_clause(F, ctx)
+
+    def extras(self, session, rows: list) -> dict:
+        """What rendering floating IPs needs besides their rows (the extras of
+        :data:`kumo.network.definitions.FLOATINGIP`): ``tags`` and ``ports`` (the
+        associated ports' rows by id, for ``port_details``)."""
+        port_ids = [r.fixed_port_id for r in rows if r.fixed_port_id]
+        ports = {p.id: p for p in session.scalars(
+            sa.select(pmodels.Port).where(pmodels.Port.id.in_(port_ids)))} if port_ids else {}
+        return {"tags": self.net.tags_of(session, [r.id for r in rows]), "ports": ports}
 
     def get(self, session, ctx: RequestContext, fip_id: str) -> models.FloatingIP:
         """The floating IP if the caller may see it; 404 FloatingIPNotFound otherwise."""
@@ -228,9 +236,11 @@ class FloatingIPs:
         if status not in FIP_STATUSES:
             raise BadRequest(resource="floatingip", msg=f"Invalid status {status}")
 
-    def on_port_delete(self, session, port, *_) -> None:
-        """Call before deleting ``port``: floating IPs bound to it are disassociated
-        (their own ports, deleted by this area, pass untouched)."""
+    def release_port(self, resource, event, trigger, payload) -> None:
+        """``PORT`` ``PRECOMMIT_DELETE`` (subscribed in :mod:`kumo.network.manager`):
+        floating IPs bound to the port going are disassociated (their own ports,
+        deleted by this area, pass untouched)."""
+        session, port = payload.session, payload.latest_state
         if port.id in _releasing(session):
             return
         if _BOUND_TO.first(session, {"p": port.id}) is None:

@@ -32,17 +32,17 @@ from kumo.network.exceptions import (
     RouterExternalGatewayInUseByFloatingIp, RouterInterfaceInUseByFloatingIP,
     RouterInterfaceInUseByRoute, RouterInterfaceNotFound, RouterInterfaceNotFoundForSubnet,
     ServicePortInUse, SubnetMismatchForPort)
-from kumo.network import dvr  # noqa: F401 - registers networking.dvr
-from kumo.network import l3_scheduler  # noqa: F401 - registers networking.l3_scheduler
+from kumo.network import dvr
 from kumo.network import scope
-from kumo.network.manager import register_part, stamp, touch, visible_clause
+from kumo.network.manager import stamp, touch, visible_clause
 from kumo.network.models import l3 as models
 from kumo.network.models import ports as pmodels
 
 GW_OWNER = "network:router_gateway"
 IF_OWNER = "network:router_interface"
 FIP_OWNER = "network:floatingip"
-L3_OWNERS = (GW_OWNER, IF_OWNER, FIP_OWNER, dvr.SNAT_OWNER)
+HA_OWNER = "network:router_ha_interface"
+L3_OWNERS = (GW_OWNER, IF_OWNER, FIP_OWNER, HA_OWNER, dvr.SNAT_OWNER)
 MAX_ROUTES = 30
 FIP_STATUSES = ("ACTIVE", "DOWN", "ERROR")
 R, F, P = models.Router, models.FloatingIP, pmodels.Port
@@ -90,7 +90,6 @@ def _new_port(net, session, ctx: RequestContext, attrs: dict, project_id: str):
     return port
 
 
-@register_part("routers")
 class Routers:
     """Routers (see the module doc)."""
 
@@ -126,11 +125,14 @@ class Routers:
                 description=attrs.get("description") or "",
                 admin_state_up=attrs.get("admin_state_up", True), status="ACTIVE",
                 enable_snat=True, routes=[], distributed=bool(attrs.get("distributed")),
-                ha=bool(attrs.get("ha")),
+                ha=bool(attrs["ha"]) if attrs.get("ha") is not None
+                else bool(self.net.settings.l3_ha),
                 availability_zone_hints=attrs.get("availability_zone_hints") or [])
         stamp(row)
         session.add(row)
         session.flush()
+        if row.ha:  # a VRID first: 409 NoVRIDAvailable before anything else is made
+            self.net.l3_ha.setup(session, ctx, row)
         if attrs.get("external_gateway_info"):
             self.set_gateway(session, ctx, row, attrs["external_gateway_info"])
         self.net.changed(session, "router", row.id)
@@ -141,27 +143,46 @@ class Routers:
     def update(self, session, ctx: RequestContext, row: models.Router, attrs: dict) -> None:
         """Apply ``name``, ``description``, ``admin_state_up``, ``distributed``, ``ha``,
         ``external_gateway_info`` and ``routes`` (400 InvalidRoutes)."""
-        converting = self.net.dvr.check_update(row, attrs)
+        converting_dvr = self.net.dvr.check_update(row, attrs)
         old_gw_net = row.gw_network_id
         for key in ("name", "description"):
             if key in attrs:
                 setattr(row, key, attrs[key] or "")
-        for key in ("admin_state_up", "distributed", "ha"):
+        converting = "ha" in attrs and attrs["ha"] is not None \
+            and bool(attrs["ha"]) != row.ha
+        if converting and row.admin_state_up:
+            raise l3_ha.HARouterAdminStateUp()
+        for key in ("admin_state_up", "distributed"):
             if key in attrs:
                 setattr(row, key, bool(attrs[key]))
+        if converting:
+            self._convert_ha(session, ctx, row, bool(attrs["ha"]))
         if "external_gateway_info" in attrs:
             self.set_gateway(session, ctx, row, attrs["external_gateway_info"])
         if "routes" in attrs:
             row.routes = self.check_routes(session, row, attrs["routes"] or [])
         touch(row)
         self.net.changed(session, "router", row.id)
-        if converting:  # the centralized part may need another kind of agent
+        if converting_dvr:  # the centralized part may need another kind of agent
             self.net.l3_scheduler.forget_router(session, row.id)
             session.flush()
-        if "external_gateway_info" in attrs or converting:
+        if "external_gateway_info" in attrs or converting or converting_dvr:
             self._place(session, row)
-        if "external_gateway_info" in attrs or converting:
+        if "external_gateway_info" in attrs or converting_dvr:
             self.net.dvr.sync(session, ctx, row, gw_networks=(old_gw_net,))
+
+    def _convert_ha(self, session, ctx: RequestContext, row: models.Router,
+                    ha: bool) -> None:
+        """Legacy -> HA: a VRID (the agents and ``ha-`` ports come with placing);
+        HA -> legacy: the ``ha-`` ports and VRID go, one agent stays."""
+        self.net.changed(session, "router", row.id)  # for every host it may leave
+        if ha:
+            row.ha = True
+            self.net.l3_ha.setup(session, ctx, row)
+        else:
+            row.ha = False
+            self.net.l3_ha.teardown(session, ctx, row)
+            self.net.l3_scheduler.make_legacy(session, row)
 
     def delete(self, session, ctx: RequestContext, row: models.Router) -> None:
         """Delete; 409 RouterInUse while it has interfaces. The gateway port goes with
@@ -173,6 +194,8 @@ class Routers:
         if row.gw_port_id:
             self._clear_gateway(session, ctx, row)
         session.execute(sa.update(F).where(F.router_id == row.id).values(router_id=None))
+        if row.ha:
+            self.net.l3_ha.teardown(session, ctx, row)
         self.net.l3_scheduler.forget_router(session, row.id)
         self.net.delete_tags(session, row.id)
         session.delete(row)
@@ -417,11 +440,12 @@ class Routers:
                 raise InvalidRoutes(routes=row.routes,
                                     reason="the nexthop is not connected with router")
 
-    # -- hooks for the ports area ----------------------------------------------------
-    def check_port_delete(self, session, port) -> None:
-        """Call before deleting ``port`` through ``DELETE /ports``: 409 ServicePortInUse
-        for a router interface/gateway port or a floating IP's port whose owner still
-        exists (the owner's own deletions pass)."""
+    # -- callbacks (subscribed in kumo.network.manager) -------------------------------
+    def refuse_port_delete(self, resource, event, trigger, payload) -> None:
+        """``PORT`` ``BEFORE_DELETE``: 409 ServicePortInUse for a router
+        interface/gateway port or a floating IP's port whose owner still exists (the
+        owner's own deletions pass)."""
+        session, port = payload.session, payload.latest_state
         if port.device_owner not in L3_OWNERS or port.id in _releasing(session):
             return
         model = F if port.device_owner == FIP_OWNER else R
@@ -466,7 +490,8 @@ class Routers:
     def _render_routers(self, session, routers: list) -> list[dict]:
         if not routers:
             return []
-        hosted = self.net.l3_scheduler.hosts(session, [r.id for r in routers])
+        every = self.net.l3_scheduler.all_hosts(session, [r.id for r in routers])
+        ha = self.net.l3_ha.render(session, [r.id for r in routers if r.ha])
         ifaces = self.interface_ports(session, [r.id for r in routers])
         gws = {p.id: p for p in session.scalars(sa.select(P).where(
             P.id.in_([r.gw_port_id for r in routers if r.gw_port_id])))}
@@ -476,9 +501,10 @@ class Routers:
             return {"port_id": p.id, "network_id": p.network_id, "mac_address": p.mac_address,
                     "fixed_ips": [{k: i[k] for k in ("subnet_id", "ip_address", "cidr",
                                                      "gateway_ip")} for i in ips[p.id]]}
-        return [{"id": r.id, "project_id": r.project_id, "host": hosted.get(r.id),
+        return [{"id": r.id, "project_id": r.project_id,
+                 "host": (every.get(r.id) or [None])[0], "hosts": every.get(r.id, []),
                  "admin_state_up": r.admin_state_up, "enable_snat": r.enable_snat,
-                 "distributed": r.distributed, "ha": r.ha,
+                 "distributed": r.distributed, "ha": r.ha, "ha_info": ha.get(r.id),
                  "gateway": port(gws[r.gw_port_id]) if r.gw_port_id in gws else None,
                  "interfaces": [port(p) for p in ifaces[r.id]],
                  "routes": list(r.routes or []),
@@ -507,3 +533,6 @@ def interface_info(row: models.Router, port, subnet_ids: list[str]) -> dict:
             "port_id": port.id, "network_id": port.network_id,
             "subnet_id": subnet_ids[0] if subnet_ids else None, "subnet_ids": subnet_ids}
 
+
+
+from kumo.network import l3_ha  # noqa: E402  (its exceptions; l3_ha imports this module)

@@ -14,11 +14,29 @@ Internal API (``networking.l3_scheduler``; every write inside
 - :meth:`L3Scheduler.reschedule_from_dead` ``(session)``: move routers off L3 agents
   that are down (the periodic job ``l3_reschedule`` calls it).
 - :meth:`L3Scheduler.hosts` ``(session, router_ids)`` -> ``{router_id: host}`` (the
-  feed's router items carry it as ``"host"``).
+  feed's router items carry it as ``"host"``; for an HA router the host its ``qr-``/
+  ``qg-`` ports are bound to: the master's), :meth:`L3Scheduler.all_hosts` -> ``{router_id:
+  [host]}`` (every hosting agent's host, ``"hosts"`` in the feed).
+- :meth:`L3Scheduler.report_ha_states` ``(session, host, states)``: the VRRP state
+  (``active``/``standby``) of the HA routers on ``host``, from its L3 agent.
 
 **Least loaded**: among alive (heartbeat younger than ``agent_down_time_s``),
 ``admin_state_up`` L3 agents, the one hosting the fewest routers; ties go to the
-smallest host name. A router is hosted by one agent at most (no HA).
+smallest host name. A legacy router is hosted by one agent at most.
+
+**HA routers** (``ha``) are hosted by up to ``max_l3_agents_per_router`` agents (the
+least loaded ones), each with its own ``ha-`` port on the project's HA network
+(:mod:`kumo.network.l3_ha`); with fewer than ``min_l3_agents_per_router`` alive it is
+scheduled to those there are (a warning is logged), and an HA router with no agent
+is placed by the next L3 agent heartbeat like any router. Adding an HA router to one
+more agent is allowed (no 409); removing it from its master moves the mastership (the
+manual failover: remove, then add back as a standby); disabling an agent
+(``admin_state_up`` false) drains its HA routers the same way until it is enabled
+again (:meth:`agent_toggled`). HA routers are never moved off
+dead agents by :meth:`reschedule_from_dead`: VRRP fails over by itself. The router's
+``qr-``/``qg-`` ports are bound to the host whose agent last reported ``active`` (the
+first hosting agent until one does), so L2 population sends their traffic to the
+master, as Neutron binds an HA router's ports to its active agent.
 
 **Port binding**: the router's gateway and interface ports get ``binding:host_id`` =
 the hosting agent's host (``""`` when unhosted), and each change is appended to the
@@ -27,20 +45,27 @@ host's agent realizes the router's legs.
 """
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
+from kumo.common.context import RequestContext
 from kumo.network import peers
-from kumo.network.manager import register_part, touch
+from kumo.network.manager import touch
 from kumo.network.models import l3 as l3models
 from kumo.network.models import ports as pmodels
 from kumo.network.models import security as smodels
 from kumo.network.models.l3_agent import RouterL3AgentBinding
 
+LOG = logging.getLogger(__name__)
 L3_AGENT = "L3 agent"
 ROUTER_PORT_OWNERS = ("network:router_gateway", "network:router_interface",
                       "network:router_centralized_snat")
 B, A, R, P = RouterL3AgentBinding, smodels.Agent, l3models.Router, pmodels.Port
+#: The context of the scheduler's own writes (HA ports made on a heartbeat).
+SYSTEM = RequestContext(roles=["admin"])
+HA_STATES = ("active", "standby")
 
 
 class InvalidL3Agent(exc.NotFound):
@@ -56,7 +81,6 @@ class RouterNotHostedByL3Agent(exc.Conflict):
     message = "The router %(router_id)s is not hosted by L3 agent %(agent_id)s."
 
 
-@register_part("l3_scheduler")
 class L3Scheduler:
     """See the module doc."""
 
@@ -64,20 +88,47 @@ class L3Scheduler:
         self.net = networking
 
     # -- reads -----------------------------------------------------------------------
+    def bindings(self, session, router_id: str) -> list[tuple[smodels.Agent, str | None]]:
+        """``[(agent row, ha_state)]`` of the agents hosting ``router_id``, the active
+        one first, then by host."""
+        return [(r[0], r[1]) for r in session.execute(
+            sa.select(A, B.ha_state).join(B, B.l3_agent_id == A.id)
+            .where(B.router_id == router_id)
+            .order_by(sa.case((B.ha_state == "active", 0), else_=1), A.host, A.id))]
+
     def hosting_agent(self, session, router_id: str) -> smodels.Agent | None:
-        """The agent row hosting ``router_id``, or None."""
-        return session.scalar(sa.select(A).join(B, B.l3_agent_id == A.id)
-                              .where(B.router_id == router_id))
+        """The agent row hosting ``router_id`` (an HA router's master, else its first
+        agent), or None."""
+        found = self.bindings(session, router_id)
+        return found[0][0] if found else None
 
     def hosts(self, session, router_ids: list[str] | None = None) -> dict[str, str]:
         """``{router_id: host}`` for hosted routers (all of them when ``router_ids`` is
-        None)."""
-        stmt = sa.select(B.router_id, A.host).join(A, A.id == B.l3_agent_id)
+        None); an HA router's master host (else its first)."""
+        out: dict[str, str] = {}
+        for rid, hosts in self.all_hosts(session, router_ids).items():
+            out[rid] = hosts[0]
+        return out
+
+    def all_hosts(self, session, router_ids: list[str] | None = None
+                  ) -> dict[str, list[str]]:
+        """``{router_id: [host, ...]}``, the active one first, then by host. An HA
+        router leaves out agents that are administratively disabled: they stop
+        running it (disabling an L3 agent drains its HA routers; a legacy router
+        stays, as in Neutron)."""
+        stmt = (sa.select(B.router_id, A.host).join(A, A.id == B.l3_agent_id)
+                .join(R, R.id == B.router_id)
+                .where(sa.or_(R.ha.is_(False), A.admin_state_up.is_(True)))
+                .order_by(B.router_id, sa.case((B.ha_state == "active", 0), else_=1),
+                          A.host))
         if router_ids is not None:
             if not router_ids:
                 return {}
             stmt = stmt.where(B.router_id.in_(router_ids))
-        return {r.router_id: r.host for r in session.execute(stmt)}
+        out: dict[str, list[str]] = {}
+        for r in session.execute(stmt):
+            out.setdefault(r.router_id, []).append(r.host)
+        return out
 
     def routers_of(self, session, agent_id: str) -> list[str]:
         """Ids of the routers agent ``agent_id`` hosts."""
@@ -93,23 +144,44 @@ class L3Scheduler:
 
     def _least_loaded(self, session, router: l3models.Router | None = None
                       ) -> smodels.Agent | None:
-        """The least-loaded alive agent that may host ``router`` (its ``agent_mode``:
-        :meth:`kumo.network.dvr.Dvr.eligible`)."""
+        """The least-loaded alive agent that may host ``router``."""
+        found = self._candidates(session, (), 1, router)
+        return found[0] if found else None
+
+    def _candidates(self, session, exclude=(), limit: int = 1,
+                    router: l3models.Router | None = None) -> list[smodels.Agent]:
+        """Up to ``limit`` alive, enabled L3 agents not in ``exclude`` that may host
+        ``router`` (its ``agent_mode``: :meth:`kumo.network.dvr.Dvr.eligible`), least
+        loaded first."""
         load = (sa.select(B.l3_agent_id, sa.func.count().label("n"))
                 .group_by(B.l3_agent_id).subquery())
-        for agent in session.scalars(
-                sa.select(A).outerjoin(load, load.c.l3_agent_id == A.id)
+        stmt = (sa.select(A).outerjoin(load, load.c.l3_agent_id == A.id)
                 .where(A.agent_type == L3_AGENT, A.admin_state_up.is_(True),
                        self.net.agents.alive_clause())
-                .order_by(sa.func.coalesce(load.c.n, 0), A.host, A.id)):
+                .order_by(sa.func.coalesce(load.c.n, 0), A.host, A.id))
+        if exclude:
+            stmt = stmt.where(A.id.not_in(list(exclude)))
+        out = []
+        for agent in session.scalars(stmt):
+            if len(out) >= limit:
+                break
             if self.net.dvr.eligible(agent, router):
-                return agent
-        return None
+                out.append(agent)
+        return out
+
+    def _underhosted_clause(self, session):
+        """SQL: routers without an agent. (HA routers with fewer agents than wanted are
+        not topped up on heartbeats: that would undo an admin's removal, the manual
+        failover; adding interfaces or a gateway tops them up.)"""
+        return ~sa.exists().where(B.router_id == R.id)
 
     # -- writes ----------------------------------------------------------------------
     def place(self, session, router: l3models.Router) -> str | None:
-        """Schedule ``router`` if unhosted and an agent is alive; bind its ports to the
-        hosting host. Returns the host (None: unhosted)."""
+        """Schedule ``router`` if unhosted (an HA router: to up to
+        ``max_l3_agents_per_router`` agents) and an agent is alive; bind its ports to
+        the hosting (master) host. Returns the host (None: unhosted)."""
+        if router.ha:
+            return self._place_ha(session, router)
         agent = self.hosting_agent(session, router.id)
         if agent is None:
             agent = self._least_loaded(session, router)
@@ -121,16 +193,38 @@ class L3Scheduler:
         self.bind_ports(session, router.id, host)
         return host
 
+    def _place_ha(self, session, router: l3models.Router) -> str | None:
+        current = [a for a, _ in self.bindings(session, router.id)]
+        room = self.net.settings.max_l3_agents_per_router - len(current)
+        added = (self._candidates(session, [a.id for a in current], room, router)
+                 if room > 0 else [])
+        for agent in added:
+            session.add(B(router_id=router.id, l3_agent_id=agent.id))
+            session.flush()
+            self.net.l3_ha.add_port(session, SYSTEM, router, agent)
+        for agent in current:  # a router converted to HA keeps its agent
+            self.net.l3_ha.add_port(session, SYSTEM, router, agent)
+        if added:
+            self.net.changed(session, "router", router.id)
+        if len(current) + len(added) < self.net.settings.min_l3_agents_per_router:
+            LOG.warning("HA router %s has %d L3 agents, fewer than "
+                        "min_l3_agents_per_router (%d)", router.id,
+                        len(current) + len(added),
+                        self.net.settings.min_l3_agents_per_router)
+        host = self.hosts(session, [router.id]).get(router.id)
+        self.bind_ports(session, router.id, host)
+        return host
+
     def has_unhosted(self) -> bool:
         """Whether some router has no hosting agent (a read of its own)."""
         with self.net.read() as s:
-            return s.scalar(sa.select(R.id).where(
-                ~sa.exists().where(B.router_id == R.id)).limit(1)) is not None
+            return s.scalar(sa.select(R.id).where(self._underhosted_clause(s))
+                            .limit(1)) is not None
 
     def schedule_unhosted(self, session) -> int:
         """Place every router no agent hosts; returns how many got an agent."""
-        ids = list(session.scalars(sa.select(R.id).where(
-            ~sa.exists().where(B.router_id == R.id)).order_by(R.created_at, R.id)))
+        ids = list(session.scalars(sa.select(R.id).where(self._underhosted_clause(session))
+                                   .order_by(R.created_at, R.id)))
         placed = 0
         for router_id in ids:
             row = session.get(R, router_id)
@@ -164,10 +258,19 @@ class L3Scheduler:
 
     def add(self, session, agent: smodels.Agent, router: l3models.Router) -> None:
         """Host ``router`` on ``agent`` (404 InvalidL3Agent when the agent is disabled;
-        409 RouterHostedByL3Agent when another agent hosts it; a no-op when this one
-        does)."""
+        409 RouterHostedByL3Agent when another agent hosts a legacy router; a no-op
+        when this one does). An HA router gets one more agent (and ``ha-`` port)."""
         if not agent.admin_state_up:
             raise InvalidL3Agent(id=agent.id)
+        if router.ha:
+            if any(a.id == agent.id for a, _ in self.bindings(session, router.id)):
+                return
+            session.add(B(router_id=router.id, l3_agent_id=agent.id))
+            session.flush()
+            self.net.l3_ha.add_port(session, SYSTEM, router, agent)
+            self.bind_ports(session, router.id, self.hosts(session, [router.id])[router.id])
+            self.net.changed(session, "router", router.id)
+            return
         current = self.hosting_agent(session, router.id)
         if current is not None:
             if current.id == agent.id:
@@ -178,30 +281,98 @@ class L3Scheduler:
         self.bind_ports(session, router.id, agent.host)
         self.net.changed(session, "router", router.id)
 
+    def _unbind(self, session, agent: smodels.Agent, router_id: str) -> None:
+        self.net.changed(session, "router", router_id)  # for the host it leaves
+        session.execute(sa.delete(B).where(B.router_id == router_id,
+                                           B.l3_agent_id == agent.id))
+        session.flush()
+        router = session.get(R, router_id)
+        if router is not None and router.ha:
+            self.net.l3_ha.remove_port(session, SYSTEM, router_id, agent.host)
+        self.bind_ports(session, router_id, self.hosts(session, [router_id]).get(router_id))
+        self.net.changed(session, "router", router_id)
+
     def remove(self, session, agent: smodels.Agent, router_id: str) -> None:
         """Stop hosting ``router_id`` on ``agent`` (409 RouterNotHostedByL3Agent); its
-        ports are unbound. It is placed again on the next L3 agent heartbeat."""
-        binding = session.get(B, router_id)
-        if binding is None or binding.l3_agent_id != agent.id:
+        ports are unbound (an HA router's go to another of its agents). It is placed
+        again on the next L3 agent heartbeat when no agent is left."""
+        if session.get(B, (router_id, agent.id)) is None:
             raise RouterNotHostedByL3Agent(router_id=router_id, agent_id=agent.id)
-        self.net.changed(session, "router", router_id)  # for the host it leaves
-        session.delete(binding)
-        session.flush()
-        self.bind_ports(session, router_id, None)
-        self.net.changed(session, "router", router_id)
+        self._unbind(session, agent, router_id)
 
     def forget_agent(self, session, agent: smodels.Agent) -> None:
         """Before ``agent`` is deleted: unhost its routers and unbind their ports."""
         for router_id in self.routers_of(session, agent.id):
-            self.net.changed(session, "router", router_id)  # for the host it leaves
-            session.delete(session.get(B, router_id))
-            session.flush()
-            self.bind_ports(session, router_id, None)
-            self.net.changed(session, "router", router_id)
+            self._unbind(session, agent, router_id)
 
     def forget_router(self, session, router_id: str) -> None:
-        """Before a router is deleted: drop its binding."""
+        """Before a router is deleted: drop its bindings."""
         session.execute(sa.delete(B).where(B.router_id == router_id))
+
+    def make_legacy(self, session, router: l3models.Router) -> None:
+        """A router converted from HA to legacy keeps one agent (its master, else the
+        first) with no HA state."""
+        found = self.bindings(session, router.id)
+        for agent, _ in found[1:]:
+            session.execute(sa.delete(B).where(B.router_id == router.id,
+                                               B.l3_agent_id == agent.id))
+        session.execute(sa.update(B).where(B.router_id == router.id).values(ha_state=None))
+        session.flush()
+
+    def agent_toggled(self, session, agent: smodels.Agent) -> None:
+        """After ``agent``'s ``admin_state_up`` changed: its HA routers leave it (or
+        come back to it, as standbys); their ports go to another of their agents."""
+        for router_id in self.routers_of(session, agent.id):
+            router = session.get(R, router_id)
+            if router is None or not router.ha:
+                continue
+            self.net.changed(session, "router", router_id)
+            if not agent.admin_state_up:
+                session.execute(sa.update(B).where(
+                    B.router_id == router_id, B.l3_agent_id == agent.id)
+                    .values(ha_state="standby"))
+                session.flush()
+            self.bind_ports(session, router_id, self.hosts(session, [router_id]).get(
+                router_id))
+
+    def report_ha_states(self, session, host: str, states: dict[str, str]) -> int:
+        """Record the VRRP state (``active``/``standby``) of HA routers on ``host``'s
+        L3 agent; a router turning active there has its ports bound to ``host``.
+        Unknown routers or routers not hosted there are skipped. Returns how many
+        bindings changed."""
+        found_agent = session.execute(sa.select(A.id, A.admin_state_up).where(
+            A.host == host, A.agent_type == L3_AGENT)).first()
+        if found_agent is None:
+            return 0
+        agent_id = found_agent.id
+        if not found_agent.admin_state_up:  # draining: it is no master of ours
+            states = {r: "standby" for r in states}
+        changed = 0
+        for router_id, state in sorted(states.items()):
+            if state not in HA_STATES:
+                continue
+            binding = session.get(B, (router_id, agent_id))
+            if binding is None:
+                continue
+            if binding.ha_state != state:
+                binding.ha_state = state
+                changed += 1
+            if state == "active":
+                # one master in the database: the others become standby
+                session.execute(sa.update(B).where(
+                    B.router_id == router_id, B.l3_agent_id != agent_id,
+                    B.ha_state == "active").values(ha_state="standby"))
+            session.flush()
+            found = self.bindings(session, router_id)
+            if not found or found[0][1] != "active":
+                continue  # no master known: the ports stay where they are
+            master = found[0][0].host
+            before = set(session.scalars(sa.select(P.host_id).where(
+                P.device_id == router_id, P.device_owner.in_(ROUTER_PORT_OWNERS))))
+            if before and before != {master}:
+                self.bind_ports(session, router_id, master)
+                self.net.changed(session, "router", router_id)
+        return changed
 
     def stranded(self, session) -> list[str]:
         """Ids of routers hosted by an L3 agent that is down (no heartbeat for
@@ -211,7 +382,8 @@ class L3Scheduler:
         alive = self.net.agents.alive_clause()
         ids = list(session.scalars(
             sa.select(B.router_id).join(A, A.id == B.l3_agent_id)
-            .where(~alive).order_by(B.router_id)))
+            .join(R, R.id == B.router_id)
+            .where(~alive, R.ha.is_(False)).order_by(B.router_id)))
         if not ids or self._least_loaded(session) is None:
             return []
         return ids
@@ -226,7 +398,7 @@ class L3Scheduler:
             router = session.get(R, router_id)
             if router is None:
                 continue
-            session.delete(session.get(B, router_id))
+            session.execute(sa.delete(B).where(B.router_id == router_id))
             session.flush()
             if self.place(session, router) is not None:  # feed changes: place's
                 moved.append(router_id)

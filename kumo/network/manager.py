@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from kumo.common import exceptions as exc
+from kumo.common.callbacks import CallbackRegistry, Event, Resource
 from kumo.common.context import RequestContext
 from kumo.common.policy import sees_all
 from kumo.common.timeutils import utcnow
@@ -74,21 +75,83 @@ def check_if_match(row, if_match: str | None) -> None:
 
 
 class Networking:
-    """Facade over the networking parts; see each part for its operations."""
+    """Facade over the networking parts; see each part for its operations.
+
+    The parts and their subscriptions are listed here, where the service is built:
+    nothing is registered by importing a module. Every part always exists (the
+    migrations always create every area's tables), so parts call each other directly
+    (``self.net.security_groups.default_group_id(...)``) where one needs the other's
+    answer, and cross-part reactions to a change (a network or port going away) go
+    through :attr:`callbacks` (:mod:`kumo.common.callbacks`)."""
 
     def __init__(self, settings: Settings, db: Database):
+        from kumo.network.agents import Agents
+        from kumo.network.dvr import Dvr
         from kumo.network.feed import Feed
+        from kumo.network.floatingips import FloatingIPs
+        from kumo.network.l3 import Routers
+        from kumo.network.l3_ha import L3HA
+        from kumo.network.l3_scheduler import L3Scheduler
         from kumo.network.networks import Networks
+        from kumo.network.ports import Ports
+        from kumo.network.quotas import Quotas
+        from kumo.network.rbac import Rbac
+        from kumo.network.security import SecurityGroups
+        from kumo.network.subnetpools import AddressScopes, SubnetPools
+        from kumo.network.subnets import Subnets
 
         self.settings = settings
         self.db = db
-        self.feed = Feed(self)
+        self.callbacks = CallbackRegistry()
         self.networks = Networks(self)
-        self.parts = {"networks": self.networks}
-        for name, factory in _PARTS.items():
-            part = factory(self)
-            self.parts[name] = part
-            setattr(self, name, part)
+        self.subnets = Subnets(self)
+        self.ports = Ports(self)
+        self.address_scopes = AddressScopes(self)
+        self.subnetpools = SubnetPools(self)
+        self.l3_scheduler = L3Scheduler(self)
+        self.routers = Routers(self)
+        self.l3_ha = L3HA(self)
+        self.dvr = Dvr(self)
+        self.floatingips = FloatingIPs(self)
+        self.security_groups = SecurityGroups(self)
+        self.agents = Agents(self)
+        self.quotas = Quotas(self)
+        self.rbac = Rbac(self)
+        #: name -> part, for the API's generic collection handlers
+        #: (``networking.parts["subnets"]``).
+        self.parts = {"networks": self.networks, "subnets": self.subnets,
+                      "ports": self.ports, "address_scopes": self.address_scopes,
+                      "subnetpools": self.subnetpools, "l3_scheduler": self.l3_scheduler,
+                      "routers": self.routers, "l3_ha": self.l3_ha, "dvr": self.dvr,
+                      "floatingips": self.floatingips,
+                      "security_groups": self.security_groups, "agents": self.agents,
+                      "quotas": self.quotas, "rbac": self.rbac}
+        #: the data plane's desired state: each part's ``{collection: [items]}``.
+        self.feed = Feed(self, [self.networks.snapshot, self.subnets.snapshot,
+                                self.ports.snapshot, self.routers.snapshot,
+                                self.security_groups.snapshot])
+        from kumo.network.port_api import PortAPI
+
+        #: what other services (compute) may do with ports, inside their transaction.
+        self.port_api = PortAPI(self)
+        self._subscribe()
+
+    def _subscribe(self) -> None:
+        """Who reacts to what (see each callback's doc)."""
+        on = self.callbacks.subscribe
+        # a network's sharing turned off: 409 while other projects have ports on it
+        on(self.ports.refuse_unshare, Resource.NETWORK, Event.BEFORE_UPDATE)
+        # a network going: 409 NetworkInUse while ports other than DHCP ports remain;
+        # then its subnets go (with their addresses) and its DHCP ports
+        on(self.ports.refuse_network_in_use, Resource.NETWORK, Event.BEFORE_DELETE)
+        on(self.subnets.drop_network_subnets, Resource.NETWORK, Event.PRECOMMIT_DELETE,
+           priority=100)
+        on(self.ports.drop_network_ports, Resource.NETWORK, Event.PRECOMMIT_DELETE,
+           priority=200)
+        # a port going through DELETE /ports: 409 for ports routers and floating IPs
+        # own; then floating IPs on it are disassociated (for every delete)
+        on(self.routers.refuse_port_delete, Resource.PORT, Event.BEFORE_DELETE)
+        on(self.floatingips.release_port, Resource.PORT, Event.PRECOMMIT_DELETE)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[orm.Session]:
@@ -143,11 +206,22 @@ class Networking:
         self.feed.wrote(session, wake)
 
     def check_quota(self, session, project_id: str, resource: str, delta: int = 1) -> None:
-        """409 OverQuota if ``project_id`` may not have ``delta`` more ``resource``s
-        (a no-op until the quotas part is registered)."""
-        quotas = self.parts.get("quotas")
-        if quotas is not None:
-            quotas.check(session, project_id, resource, delta)
+        """409 OverQuota if ``project_id`` may not have ``delta`` more ``resource``s."""
+        self.quotas.check(session, project_id, resource, delta)
+
+    # -- lists ------------------------------------------------------------------
+    def page(self, session, collection, where, query, url: str, *,
+             core_rows: bool = False) -> tuple[list, list[dict]]:
+        """One page of a list: the rows of ``collection.model`` matching ``where`` (a
+        part's visibility clause, or None), filtered, sorted and paged by
+        ``collection`` (:meth:`kumo.common.collection.Collection.query` over the
+        list's query parameters ``query``; ``url`` for the links). ``core_rows``:
+        read-only table rows instead of ORM objects (several times faster to load).
+        Returns ``(rows, <collection>_links)``."""
+        stmt = sa.select(collection.model.__table__ if core_rows else collection.model)
+        if where is not None:
+            stmt = stmt.where(where)
+        return collection.query(session, stmt, query, url)
 
     # -- tags -------------------------------------------------------------------
     def tags_of(self, session, ids: list[str]) -> dict[str, list[str]]:
@@ -182,18 +256,6 @@ class Networking:
     def project_exists(self, project_id: str) -> bool:
         with self.db.session(readonly=True) as s:
             return s.get(identity_models.Project, project_id) is not None
-
-
-#: Extra parts registered by area modules: name -> factory(networking).
-_PARTS: dict = {}
-
-
-def register_part(name: str):
-    """Class decorator: make ``cls(networking)`` available as ``networking.<name>``."""
-    def deco(cls):
-        _PARTS[name] = cls
-        return cls
-    return deco
 
 
 _ADD_CHANGE = sa.insert(models.Change.__table__)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
+from kumo.common.callbacks import DBEventPayload, Event, Resource
 from kumo.common.context import RequestContext
 from kumo.common.policy import sees_all
 from kumo.network import exceptions as nexc
@@ -176,8 +177,10 @@ class Networks:
                 raise nexc.InvalidInput(error_message=f"Requested MTU is too big, maximum "
                                                       f"is {limit}")
             row.mtu = attrs["mtu"]
-        if attrs.get("shared") is False and row.shared:
-            self._check_unshare(session, row)
+        self.net.callbacks.publish(
+            Resource.NETWORK, Event.BEFORE_UPDATE, self,
+            DBEventPayload(ctx, resource_id=row.id, states=(row, attrs),
+                           request_body=attrs, session=session))
         mapping = {"name": "name", "description": "description",
                    "admin_state_up": "admin_state_up", "shared": "shared",
                    "router:external": "external", "port_security_enabled":
@@ -189,19 +192,14 @@ class Networks:
         touch(row)
         self.net.changed(session, "network", row.id)
 
-    def _check_unshare(self, session, row: models.Network) -> None:
-        hook = getattr(self.net.parts.get("ports"), "foreign_ports_on", None)
-        if hook is not None and hook(session, row):
-            raise exc.Conflict(f"Unable to reconfigure sharing settings for network "
-                               f"{row.id}. Multiple tenants are using it.")
-
     def delete(self, session, ctx: RequestContext, row: models.Network) -> None:
-        """Delete; 409 NetworkInUse while ports other than DHCP ports remain. Parts that
-        own resources on the network clean up through ``on_network_delete`` hooks."""
-        for name, part in self.net.parts.items():
-            hook = getattr(part, "on_network_delete", None)
-            if hook is not None and part is not self:
-                hook(session, ctx, row)
+        """Delete; 409 NetworkInUse while ports other than DHCP ports remain. Publishes
+        ``NETWORK`` ``BEFORE_DELETE`` (the in-use checks) and ``PRECOMMIT_DELETE`` (the
+        parts owning rows on the network remove them: subnets, DHCP ports) with a
+        :class:`~kumo.common.callbacks.DBEventPayload` whose state is the row."""
+        payload = DBEventPayload(ctx, resource_id=row.id, states=(row,), session=session)
+        self.net.callbacks.publish(Resource.NETWORK, Event.BEFORE_DELETE, self, payload)
+        self.net.callbacks.publish(Resource.NETWORK, Event.PRECOMMIT_DELETE, self, payload)
         session.execute(sa.delete(models.RBACPolicy).where(
             models.RBACPolicy.object_id == row.id))
         self.net.delete_tags(session, row.id)

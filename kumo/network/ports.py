@@ -16,7 +16,8 @@ call runs inside :meth:`kumo.network.manager.Networking.write`:
   :meth:`Ports.get` (404 PortNotFound), :meth:`Ports.set_status` /
   :meth:`Ports.set_statuses` (the data plane reports ``ACTIVE``/``DOWN``/``ERROR``, in
   a transaction of their own, not inside ``write``: :mod:`kumo.network.status`),
-  :meth:`Ports.render_rows` (API dicts);
+  :meth:`Ports.extras` (what rendering needs besides the rows; the attributes are
+  :data:`kumo.network.definitions.PORT`);
 - ``fixed_ips_of``/``security_groups_of`` for many ports at once.
 
 Every change but a status report appends ``port`` to the change feed with the binding host (and a
@@ -33,14 +34,16 @@ from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
+from kumo.common import exceptions as exc
+from kumo.common.callbacks import DBEventPayload, Event, Resource
 from kumo.common.context import RequestContext
 from kumo.common.policy import sees_all
-from kumo.common.timeutils import isotime, utcnow
+from kumo.common.timeutils import utcnow
 from kumo.db import Prepared
 from kumo.network import exceptions as nexc
 from kumo.network import ipam, peers, scope
 from kumo.network import status as status_reports
-from kumo.network.manager import new_id, register_part, touch, visible_clause
+from kumo.network.manager import new_id, touch, visible_clause
 from kumo.network.models import core
 from kumo.network.models import ports as models
 from kumo.network.subnets import DHCP_OWNER, bad
@@ -53,7 +56,6 @@ MAX_ADDRESS_PAIRS = 10
 P = models.Port
 
 
-@register_part("ports")
 class Ports:
     def __init__(self, networking):
         self.net = networking
@@ -98,6 +100,33 @@ class Ports:
             P.network_id == network.id, P.project_id != network.project_id,
             P.device_owner != DHCP_OWNER).limit(1)) is not None
 
+    # -- callbacks (subscribed in kumo.network.manager) -----------------------------
+    def refuse_unshare(self, resource, event, trigger, payload) -> None:
+        """``NETWORK`` ``BEFORE_UPDATE``: 409 when ``shared`` turns off while other
+        projects than the owner have ports on the network."""
+        row, attrs = payload.states
+        if attrs.get("shared") is False and row.shared \
+                and self.foreign_ports_on(payload.session, row):
+            raise exc.Conflict(f"Unable to reconfigure sharing settings for network "
+                               f"{row.id}. Multiple tenants are using it.")
+
+    def refuse_network_in_use(self, resource, event, trigger, payload) -> None:
+        """``NETWORK`` ``BEFORE_DELETE``: 409 NetworkInUse while ports other than DHCP
+        ports remain."""
+        if payload.session.scalar(sa.select(P.id).where(
+                P.network_id == payload.resource_id,
+                P.device_owner != DHCP_OWNER).limit(1)) is not None:
+            raise nexc.NetworkInUse(id=payload.resource_id)
+
+    def drop_network_ports(self, resource, event, trigger, payload) -> None:
+        """``NETWORK`` ``PRECOMMIT_DELETE``: the network's (DHCP) ports go."""
+        session = payload.session
+        for r in list(session.scalars(sa.select(P).where(
+                P.network_id == payload.resource_id))):
+            if r.device_owner != DHCP_OWNER:  # refused before; never deleted here
+                raise nexc.NetworkInUse(id=payload.resource_id)
+            self.delete(session, payload.context, r)
+
     # -- create --------------------------------------------------------------------
     def create(self, session, ctx: RequestContext, attrs: dict, network=None) -> models.Port:
         """Create a port (see the module doc); ``network`` (a row of
@@ -106,7 +135,7 @@ class Ports:
         The statements are Core ones on the session's connection (pending ORM changes
         are flushed first); the returned row is persistent in ``session``, so later
         changes to it are flushed as usual. What the port got (addresses, groups) is
-        kept for :meth:`render_new`."""
+        kept for :meth:`new_extras`."""
         session.flush()
         project_id = attrs.get("project_id") or attrs.get("tenant_id") or ctx.project_id
         if network is None:
@@ -317,17 +346,15 @@ class Ports:
 
     # -- security groups -----------------------------------------------------------
     def _default_groups(self, session, row: models.Port) -> list[str]:
-        part = self.net.parts.get("security_groups")
-        if part is None or row.device_owner.startswith("network:"):
+        if row.device_owner.startswith("network:"):
             return []
-        group = part.default_group_id(session, row.project_id)
+        group = self.net.security_groups.default_group_id(session, row.project_id)
         return [group] if group else []
 
     def _check_groups(self, session, ctx, ids: list[str]) -> list[str]:
         ids = list(dict.fromkeys(ids))
-        part = self.net.parts.get("security_groups")
-        if part is not None and ids:
-            part.check_visible(session, ctx, ids)
+        if ids:
+            self.net.security_groups.check_visible(session, ctx, ids)
         return ids
 
     @staticmethod
@@ -443,12 +470,13 @@ class Ports:
     def delete(self, session, ctx: RequestContext, row) -> list[dict]:
         """Delete the port and give its addresses back to their pools (returned as
         ``[{"subnet_id", "ip_address"}]``). ``row`` is the ORM row or a
-        :meth:`get_row` row. Parts with an ``on_port_delete(session, port)`` hook
-        (floating IPs) let go of it first."""
-        for part in self.net.parts.values():
-            hook = getattr(part, "on_port_delete", None)
-            if hook is not None:
-                hook(session, row)
+        :meth:`get_row` row. Publishes ``PORT`` ``BEFORE_DELETE`` (routers refuse to
+        let their own ports go this way: 409 ServicePortInUse) and ``PRECOMMIT_DELETE``
+        (floating IPs on the port are disassociated) first, with a
+        :class:`~kumo.common.callbacks.DBEventPayload` whose state is ``row``."""
+        payload = DBEventPayload(ctx, resource_id=row.id, states=(row,), session=session)
+        self.net.callbacks.publish(Resource.PORT, Event.BEFORE_DELETE, self, payload)
+        self.net.callbacks.publish(Resource.PORT, Event.PRECOMMIT_DELETE, self, payload)
         session.flush()
         groups = self.security_groups_of(session, [row.id])[row.id]
         released = ipam.release_port(session, row.id)
@@ -461,14 +489,6 @@ class Ports:
         peers.wake(self.net, session, row.network_id, groups, [row.host_id], row.id)
         return released
 
-    def on_network_delete(self, session, ctx: RequestContext, network: core.Network) -> None:
-        """409 NetworkInUse while ports other than DHCP ports remain; DHCP ports go."""
-        rows = list(session.scalars(sa.select(P).where(P.network_id == network.id)))
-        if any(r.device_owner != DHCP_OWNER for r in rows):
-            raise nexc.NetworkInUse(id=network.id)
-        for r in rows:
-            self.delete(session, ctx, r)
-
     # -- rendering -----------------------------------------------------------------
     def snapshot(self, session, host: str | None, keys: dict | None = None) -> dict:
         """The feed's ports: all, or for ``host`` those bound to it and the unbound
@@ -480,54 +500,38 @@ class Ports:
             return {}
         if host is not None:
             stmt = stmt.where(scope.ports_clause(host))
-        return {"ports": self.render_rows(session, list(session.scalars(stmt)), True)}
+        from kumo.network.definitions import PORT
 
-    def render_rows(self, session, rows: list[models.Port], admin: bool) -> list[dict]:
-        """API dicts of ``rows`` (``binding:*`` but ``vnic_type`` only for admin): three
-        set-based queries (tags, addresses, groups) for any number of rows."""
+        rows = list(session.scalars(stmt))
+        return {"ports": PORT.render(rows, self.extras(session, rows), every=True)}
+
+    def extras(self, session, rows: list) -> dict:
+        """What rendering ports needs besides their rows (the extras of
+        :data:`kumo.network.definitions.PORT`): ``{"tags", "fixed_ips",
+        "security_groups"}``, each id -> value; three set-based queries for any number
+        of rows."""
         ids = [r.id for r in rows]
-        tags = self.net.tags_of(session, ids)
-        ips = self.fixed_ips_of(session, ids)
-        groups = self.security_groups_of(session, ids)
-        return [_item(r, ips[r.id], groups[r.id], tags[r.id], admin) for r in rows]
+        return {"tags": self.net.tags_of(session, ids),
+                "fixed_ips": self.fixed_ips_of(session, ids),
+                "security_groups": self.security_groups_of(session, ids)}
 
-    def render_new(self, session, rows: list[models.Port], admin: bool,
-                   tags: dict[str, list[str]]) -> list[dict]:
-        """API dicts of ports :meth:`create` just made in this transaction, from what
-        it recorded (no queries); ``tags``: id -> rendered tags."""
+    def new_extras(self, session, rows: list[models.Port],
+                   tags: dict[str, list[str]]) -> dict:
+        """:meth:`extras` of ports :meth:`create` just made in this transaction, from
+        what it recorded (no queries); ``tags``: id -> rendered tags."""
         made = session.info.get("new_ports", {})
         if any(r.id not in made for r in rows):
-            return self.render_rows(session, rows, admin)
-        return [_item(r, made[r.id][0], made[r.id][1], tags.get(r.id, []), admin)
-                for r in rows]
+            return self.extras(session, rows)
+        return {"tags": {r.id: tags.get(r.id, []) for r in rows},
+                "fixed_ips": {r.id: made[r.id][0] for r in rows},
+                "security_groups": {r.id: made[r.id][1] for r in rows}}
 
-
-def _item(r, fixed_ips: list[dict], groups: list[str], tags: list[str],
-          admin: bool) -> dict:
-    """One port as the API renders it."""
-    item = {
-        "id": r.id, "name": r.name, "network_id": r.network_id,
-        "project_id": r.project_id, "tenant_id": r.project_id,
-        "mac_address": r.mac_address, "admin_state_up": r.admin_state_up,
-        "status": r.status, "device_id": r.device_id,
-        "device_owner": r.device_owner, "fixed_ips": fixed_ips,
-        "allowed_address_pairs": list(r.allowed_address_pairs or []),
-        "extra_dhcp_opts": list(r.extra_dhcp_opts or []),
-        "security_groups": groups,
-        "port_security_enabled": r.port_security_enabled,
-        "binding:vnic_type": r.vnic_type, "description": r.description,
-        "created_at": isotime(r.created_at, subsecond=False),
-        "updated_at": isotime(r.updated_at, subsecond=False),
-        "revision_number": r.revision_number, "tags": tags,
-    }
-    if admin:
-        item.update({
-            "binding:host_id": r.host_id,
-            "binding:vif_type": "bridge" if r.host_id else "unbound",
-            "binding:vif_details": ({"connectivity": "l2", "port_filter": True}
-                                    if r.host_id else {}),
-            "binding:profile": dict(r.profile or {})})
-    return item
+    def policy_target(self, session, row) -> dict:
+        """The policy target of a port: its project and its network's
+        (``network_owner``)."""
+        network = session.get(core.Network, row.network_id)
+        return {"project_id": row.project_id,
+                "network_owner": network.project_id if network else row.project_id}
 
 
 def _in_subnet_order(subnets: list, held: list[tuple]) -> list[dict]:

@@ -13,21 +13,21 @@ import sqlalchemy as sa
 from kumo.common import exceptions as exc
 from kumo.db import Prepared
 from kumo.network import exceptions as nexc
-from kumo.network.manager import register_part
+from kumo.network.models import core, l3, ports
 from kumo.network.models import security as models
-from kumo.network.security import optional_table
 
 #: Quota resource -> candidate table names (the first that exists is counted).
+#: resource -> the table of its rows (every one has ``project_id``).
 RESOURCES = {
-    "network": ("network",),
-    "subnet": ("network_subnet",),
-    "subnetpool": ("network_subnetpool",),
-    "port": ("network_port",),
-    "router": ("network_router", "router"),
-    "floatingip": ("network_floatingip", "network_floating_ip", "floatingip"),
-    "security_group": ("network_security_group",),
-    "security_group_rule": ("network_security_group_rule",),
-    "rbac_policy": ("network_rbac",),
+    "network": core.Network.__table__,
+    "subnet": ports.Subnet.__table__,
+    "subnetpool": ports.SubnetPool.__table__,
+    "port": ports.Port.__table__,
+    "router": l3.Router.__table__,
+    "floatingip": l3.FloatingIP.__table__,
+    "security_group": models.SecurityGroup.__table__,
+    "security_group_rule": models.SecurityGroupRule.__table__,
+    "rbac_policy": core.RBACPolicy.__table__,
 }
 
 _Q = models.Quota.__table__
@@ -37,7 +37,6 @@ _LIMIT = Prepared(sa.select(_Q.c.limit).where(_Q.c.project_id == sa.bindparam("p
 _COUNTS: dict[str, Prepared] = {}
 
 
-@register_part("quotas")
 class Quotas:
     def __init__(self, networking):
         self.net = networking
@@ -56,16 +55,13 @@ class Quotas:
         return out
 
     def used(self, session, project_id: str, resource: str) -> int:
-        """How many ``resource`` rows ``project_id`` owns (0 if the table is absent)."""
-        for name in RESOURCES[resource]:
-            table = optional_table(session, name)
-            if table is not None and "project_id" in table.c:
-                stmt = _COUNTS.get(name)
-                if stmt is None:
-                    stmt = _COUNTS[name] = Prepared(sa.select(sa.func.count()).select_from(
-                        table).where(table.c.project_id == sa.bindparam("p")))
-                return stmt.scalar(session, {"p": project_id}) or 0
-        return 0
+        """How many ``resource`` rows ``project_id`` owns."""
+        stmt = _COUNTS.get(resource)
+        if stmt is None:
+            table = RESOURCES[resource]
+            stmt = _COUNTS[resource] = Prepared(sa.select(sa.func.count()).select_from(
+                table).where(table.c.project_id == sa.bindparam("p")))
+        return stmt.scalar(session, {"p": project_id}) or 0
 
     def details(self, session, project_id: str) -> dict[str, dict]:
         """``{resource: {"limit", "used", "reserved"}}``."""

@@ -20,15 +20,14 @@ import sqlalchemy as sa
 
 from kumo.common.context import RequestContext
 from kumo.network import exceptions as nexc
-from kumo.network.manager import register_part, stamp, touch, visible_clause
+from kumo.network.manager import stamp, touch, visible_clause
 from kumo.network.models import core as models
-from kumo.network.security import optional_table
+from kumo.network.models import ports as pmodels
 
 P = models.RBACPolicy
 ACTIONS = {"network": ("access_as_shared", "access_as_external")}
 
 
-@register_part("rbac")
 class Rbac:
     def __init__(self, networking):
         self.net = networking
@@ -126,10 +125,10 @@ class Rbac:
 
     def _check_unused(self, session, row) -> None:
         """409 if a project losing access by this policy's removal has ports on the
-        network (the ports area's table, when present)."""
-        table = optional_table(session, "network_port")
+        network."""
+        table = pmodels.Port.__table__
         network = session.get(models.Network, row.object_id)
-        if table is None or network is None:
+        if network is None:
             return
         users = set(session.scalars(sa.select(table.c.project_id).distinct().where(
             table.c.network_id == network.id, table.c.project_id != network.project_id,

@@ -213,7 +213,7 @@ def router_host(session, router_id: str | None) -> str | None:
     if not router_id:
         return None
     return session.scalar(sa.select(A.host).join(B, B.l3_agent_id == A.id)
-                          .where(B.router_id == router_id))
+                          .where(B.router_id == router_id).order_by(A.host).limit(1))
 
 
 def router_hosts(session, router_id: str) -> set[str]:
@@ -221,10 +221,16 @@ def router_hosts(session, router_id: str) -> set[str]:
     nets = session.scalars(sa.select(P.network_id).where(
         P.device_id == router_id, P.device_owner == IF_OWNER).distinct())
     out = network_hosts(session, nets)
-    host = router_host(session, router_id)
-    if host:
-        out.add(host)
+    out.update(router_agent_hosts(session, router_id))
     return out
+
+
+def router_agent_hosts(session, router_id: str | None) -> set[str]:
+    """Every host ``router_id`` is scheduled to (an HA router has several)."""
+    if not router_id:
+        return set()
+    return set(session.scalars(sa.select(A.host).join(B, B.l3_agent_id == A.id)
+                               .where(B.router_id == router_id)))
 
 
 def hosts_for(session, resource_type: str, resource_id: str) -> set[str] | None:
@@ -255,8 +261,7 @@ def hosts_for(session, resource_type: str, resource_id: str) -> set[str] | None:
                               .where(F.id == resource_id)).first()
         if row is None:
             return set()
-        host = router_host(session, row.router_id)
-        out = {host} if host else set()
+        out = set(router_agent_hosts(session, row.router_id))
         if row.distributed and row.host_id:
             out.add(row.host_id)  # a distributed router's floating IP lives there
         return out

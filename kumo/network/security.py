@@ -19,10 +19,11 @@ import ipaddress
 import sqlalchemy as sa
 
 from kumo.common.context import RequestContext
-from kumo.db import Base, Prepared
+from kumo.db import Prepared
 from kumo.network import exceptions as nexc
 from kumo.network import peers, scope
-from kumo.network.manager import register_part, stamp, touch, visible_clause
+from kumo.network.manager import stamp, touch, visible_clause
+from kumo.network.models import ports as pmodels
 from kumo.network.models import security as models
 
 SG = models.SecurityGroup
@@ -42,21 +43,6 @@ ANY_PREFIX = {"IPv4": "0.0.0.0/0", "IPv6": "::/0"}
 DEFAULT_NAME = "default"
 
 
-def optional_table(session, name: str) -> sa.Table | None:
-    """Another area's table ``name`` if it is defined and exists in the database (so this
-    area never depends on the other's code or migration being present)."""
-    table = Base.metadata.tables.get(name)
-    if table is None:
-        return None
-    known = _EXISTING.setdefault(id(session.bind), set())
-    if name not in known:
-        if not sa.inspect(session.connection()).has_table(name):
-            return None
-        known.add(name)
-    return table
-
-
-_EXISTING: dict[int, set] = {}
 _DEFAULT_OF = Prepared(sa.select(
     models.DefaultSecurityGroup.__table__.c.security_group_id).where(
     models.DefaultSecurityGroup.__table__.c.project_id == sa.bindparam("p")))
@@ -71,7 +57,6 @@ def protocol_number(protocol: str | None) -> int | None:
     return int(protocol)
 
 
-@register_part("security_groups")
 class SecurityGroups:
     def __init__(self, networking):
         self.net = networking
@@ -199,11 +184,8 @@ class SecurityGroups:
         self.net.changed(session, "security_group", group.id)
 
     def in_use(self, session, group_id: str) -> bool:
-        """True if a port uses the group (through the ports area's association table,
-        when it exists)."""
-        table = optional_table(session, "network_port_security_group")
-        if table is None:
-            return False
+        """True if a port uses the group."""
+        table = pmodels.PortSecurityGroup.__table__
         return session.execute(sa.select(table.c.port_id).where(
             table.c.security_group_id == group_id).limit(1)).first() is not None
 

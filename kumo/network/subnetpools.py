@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from kumo.common.context import RequestContext
 from kumo.network import exceptions as nexc
-from kumo.network.manager import register_part, stamp, touch, visible_clause
+from kumo.network.manager import stamp, touch, visible_clause
 from kumo.network.models import ports as models
 from kumo.network.subnets import bad, parse_cidr
 
@@ -29,7 +29,6 @@ def _shared_visible(model, ctx: RequestContext):
     return visible_clause(model, ctx, model.shared)
 
 
-@register_part("address_scopes")
 class AddressScopes:
     def __init__(self, networking):
         self.net = networking
@@ -75,7 +74,6 @@ class AddressScopes:
         self.net.changed(session, "address_scope", row.id, "delete")
 
 
-@register_part("subnetpools")
 class SubnetPools:
     def __init__(self, networking):
         self.net = networking

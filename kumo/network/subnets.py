@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from kumo.common.context import RequestContext
 from kumo.network import exceptions as nexc
 from kumo.network import ipam, scope
-from kumo.network.manager import register_part, stamp, touch, visible_clause
+from kumo.network.manager import stamp, touch, visible_clause
 from kumo.network.models import core
 from kumo.network.models import ports as models
 
@@ -50,7 +50,6 @@ def parse_ip(value: str, what: str = "IP address") -> ipaddress._BaseAddress:
         raise bad(f"'{value}' is not a valid {what}") from None
 
 
-@register_part("subnets")
 class Subnets:
     def __init__(self, networking):
         self.net = networking
@@ -326,15 +325,12 @@ class Subnets:
         session.flush()
         self.net.changed(session, "subnet", row.id, "delete", hosts=hosts)
 
-    def on_network_delete(self, session, ctx: RequestContext, network: core.Network) -> None:
-        """Network delete: 409 NetworkInUse while non-DHCP ports remain, else drop the
-        network's subnets (and the DHCP ports' addresses on them)."""
-        if session.scalar(sa.select(models.Port.id).where(
-                models.Port.network_id == network.id,
-                models.Port.device_owner != DHCP_OWNER).limit(1)):
-            raise nexc.NetworkInUse(id=network.id)
-        for row in self.on_network(session, network.id):
-            self._drop(session, row)
+    def drop_network_subnets(self, resource, event, trigger, payload) -> None:
+        """``NETWORK`` ``PRECOMMIT_DELETE`` (subscribed in :mod:`kumo.network.manager`):
+        the network's subnets go, with the addresses held on them (the ports' in-use
+        check has passed: only DHCP ports remain)."""
+        for row in self.on_network(payload.session, payload.resource_id):
+            self._drop(payload.session, row)
 
 
 def default_pools(cidr, gateway: str | None) -> list[dict]:

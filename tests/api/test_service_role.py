@@ -112,37 +112,37 @@ def test_agent_user_calls_the_feed_and_status_routes(agent, admin, demo_net):
 def test_agent_user_makes_a_dhcp_port_in_another_projects_network(agent, demo, demo_net):
     net, subnet = demo_net
     host = f"svc-{uuid.uuid4().hex[:8]}"
-    body = {"port": {"network_id": net.id, "project_id": net.project_id,
-                     "device_owner": "network:dhcp", "device_id": f"dhcp-{host}",
-                     "binding:host_id": host, "fixed_ips": [{"subnet_id": subnet.id}]}}
-    port = agent._call("POST", "/v2.0/ports", body)["port"]
+    body = {"network_id": net.id, "project_id": net.project_id,
+            "device_owner": "network:dhcp", "device_id": f"dhcp-{host}",
+            "binding:host_id": host, "fixed_ips": [{"subnet_id": subnet.id}]}
+    port = agent.create_port(body)
     assert port["project_id"] == net.project_id
     assert port["binding:host_id"] == host  # binding fields are shown to the service
-    listed = agent._call("GET", "/v2.0/ports", params={"network_id": net.id})["ports"]
+    listed = agent.list_ports(network_id=net.id)
     assert port["id"] in [p["id"] for p in listed]
     other = f"{host}-b"
-    moved = agent._call("PUT", f"/v2.0/ports/{port['id']}",
-                        {"port": {"binding:host_id": other}})["port"]
+    moved = agent.update_port(port["id"], {"binding:host_id": other})
     assert moved["binding:host_id"] == other
     assert demo.network.get_port(port["id"]).device_owner == "network:dhcp"
-    agent._call("DELETE", f"/v2.0/ports/{port['id']}")
-    assert _status(agent._call, "GET", f"/v2.0/ports/{port['id']}") == 404
+    assert agent.delete_port(port["id"]) is True
+    assert agent.delete_port(port["id"]) is False  # already gone
+    assert _status(agent.call, "GET", f"/v2.0/ports/{port['id']}") == 404
 
 
 def test_agent_user_is_not_an_admin(cloud, agent, demo, unique):
     identity = agent.for_service("identity")
-    assert _status(identity._call, "POST", "/v3/users",
+    assert _status(identity.call, "POST", "/v3/users",
                    {"user": {"name": unique("nope"), "password": "x"}}) == 403
-    assert _status(identity._call, "GET", "/v3/projects") == 403
+    assert _status(identity.call, "GET", "/v3/projects") == 403
     demo_project = demo.current_project_id
-    assert _status(agent._call, "POST", "/v2.0/networks",
+    assert _status(agent.call, "POST", "/v2.0/networks",
                    {"network": {"name": unique("n"), "project_id": demo_project}}) == 403
-    assert _status(agent._call, "POST", "/v2.0/networks",
+    assert _status(agent.call, "POST", "/v2.0/networks",
                    {"network": {"name": unique("n")}}) == 403
     compute = agent.for_service("compute")
-    assert _status(compute._call, "GET", "/v2.1/servers/detail",
+    assert _status(compute.call, "GET", "/v2.1/servers/detail",
                    params={"all_tenants": "1"}) == 403
-    assert _status(agent.for_service("image")._call, "GET", "/v2/images") == 403
+    assert _status(agent.for_service("image").call, "GET", "/v2/images") == 403
 
 
 def test_agent_user_downloads_a_private_image(agent, demo, unique):
@@ -153,9 +153,9 @@ def test_agent_user_downloads_a_private_image(agent, demo, unique):
         compute = ComputeClient.from_controller(agent)
         assert b"".join(compute.download(image.id)) == b"private bytes"
         images = agent.for_service("image")
-        assert _status(images._call, "PATCH", f"/v2/images/{image.id}", None) in (
+        assert _status(images.call, "PATCH", f"/v2/images/{image.id}", None) in (
             403, 415)
-        assert _status(images._call, "DELETE", f"/v2/images/{image.id}") == 403
+        assert _status(images.call, "DELETE", f"/v2/images/{image.id}") == 403
     finally:
         demo.image.delete_image(image.id)
 

@@ -26,22 +26,21 @@ PORTS = [
 
 
 class StubClient:
-    """``_call`` as the ControllerClient's; ``honour_filters=False`` plays a server that
+    """``list_ports`` as the ControllerClient's; ``honour_filters=False`` plays a server that
     ignores the query (the proxy must still match the right port)."""
 
     def __init__(self, honour_filters: bool = True):
         self.honour = honour_filters
         self.calls: list[dict] = []
 
-    def _call(self, method, path, body=None, params=None, **_):
-        assert (method, path) == ("GET", "/v2.0/ports")
-        self.calls.append(dict(params or {}))
+    def list_ports(self, **params):
+        self.calls.append(dict(params))
         out = list(PORTS)
         if self.honour:
             ip = params["fixed_ips"].split("=", 1)[1]
             out = [p for p in out if p["network_id"] == params["network_id"]
                    and ip in [f["ip_address"] for f in p["fixed_ips"]]]
-        return {"ports": out}
+        return out
 
 
 class Echo(http.server.BaseHTTPRequestHandler):

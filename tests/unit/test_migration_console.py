@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 
-import pytest
 import sqlalchemy as sa
 
 from kumo.compute.models import Console, Instance
@@ -23,27 +20,6 @@ def _instance(iid: str, console: str | None) -> dict:
             "reservation_id": "r-1", "launch_index": 0, "reboot_seq": 0,
             "reboot_type": "SOFT", "rebuild_seq": 0, "power": "on", "revision": 1,
             "console": console, "deleted": False, "created_at": now, "updated_at": now}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/kumo.db"
-        return
-    base = os.environ.get("KUMO_TEST_PG_URL")
-    if not base:
-        pytest.skip("KUMO_TEST_PG_URL is not set")
-    import psycopg
-
-    name = f"kumo_mig_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    plain = base.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_console_text_moves_to_its_own_table(db_url):

@@ -57,20 +57,9 @@ def test_a_failing_job_is_logged_and_not_recorded(sqlite_url):
 
 
 @pytest.fixture
-def pg_url():
-    base = os.environ.get("KUMO_TEST_PG_URL")
-    if not base:
-        pytest.skip("KUMO_TEST_PG_URL is not set")
-    name = f"kumo_test_periodic_{os.getpid()}"
-    plain = base.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = base.rsplit("/", 1)[0] + "/" + name
-    kdb.upgrade(url)
-    yield url
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def pg_url(pg_database_url):
+    kdb.upgrade(pg_database_url)
+    return pg_database_url
 
 
 @pytest.mark.postgresql

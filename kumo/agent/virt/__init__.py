@@ -21,6 +21,8 @@ import abc
 import dataclasses
 from collections.abc import Callable
 
+from kumo.agent.registry import Registry
+
 #: The power states a driver reports (the contract's ``power_state`` values).
 RUNNING, SHUTDOWN, PAUSED, CRASHED, NOSTATE = (
     "running", "shutdown", "paused", "crashed", "nostate")
@@ -137,33 +139,24 @@ class ComputeDriver(abc.ABC):
         """Release resources; instances keep running."""
 
 
-_DRIVERS: dict[str, Callable[..., ComputeDriver]] = {}
-
-
-def register_driver(name: str):
-    """Class decorator: make a compute driver available as ``name``. The factory is
-    called as ``factory(host=..., settings=..., client=..., where=..., state_dir=...)``
-    like the data-plane drivers (:func:`kumo.agent.drivers.register_driver`); ``client``
-    is the :class:`kumo.agent.compute.ComputeClient` (image downloads), ``where`` the
-    :class:`kumo.agent.dataplane.netns.Host` (None: the machine), ``state_dir`` the
-    driver's directory (None: ``<settings.state_dir>/compute/<host>``)."""
-    def deco(cls):
-        _DRIVERS[name] = cls
-        return cls
-    return deco
-
-
-def available() -> list[str]:
-    return sorted(_DRIVERS)
+#: The compute drivers (``kumo agent --compute-driver NAME``); the same
+#: :class:`~kumo.agent.registry.Registry` code as the data-plane drivers'
+#: (:data:`kumo.agent.drivers.DRIVERS`).
+DRIVERS: Registry[ComputeDriver] = Registry("compute driver")
+#: Class decorator: make a compute driver available as ``name``. The factory is called
+#: as ``factory(host=..., settings=..., client=..., where=..., state_dir=...)`` like the
+#: data-plane drivers; ``client`` is the :class:`kumo.agent.compute.ComputeClient`
+#: (image downloads), ``where`` the :class:`kumo.agent.dataplane.netns.Host` (None: the
+#: machine), ``state_dir`` the driver's directory (None:
+#: ``<settings.state_dir>/compute/<host>``).
+register_driver = DRIVERS.register
+available = DRIVERS.available
 
 
 def build(name: str, host: str, settings=None, *, client=None, where=None,
           state_dir: str | None = None, **extra) -> ComputeDriver:
     """Instantiate compute driver ``name`` for ``host``; ``ValueError`` if unknown."""
-    if name not in _DRIVERS:
-        raise ValueError(f"unknown compute driver {name!r}; available: "
-                         f"{', '.join(available())}")
-    return _DRIVERS[name](host=host, settings=settings, client=client, where=where,
+    return DRIVERS.create(name, host, settings, client=client, where=where,
                           state_dir=state_dir, **extra)
 
 

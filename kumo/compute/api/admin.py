@@ -9,9 +9,11 @@ import json
 
 from kumo.common import exceptions as exc
 from kumo.common.http import Reply, Request
+from kumo.common.listing import plain
 from kumo.common.timeutils import isotime, parse_isotime, utcnow
 from kumo.compute import schemas
 from kumo.compute.api import at_least, service
+from kumo.compute.api.servers import next_links
 from kumo.compute.quotas import LEGACY_2_36, LEGACY_2_57, NETWORK_PROXIES, RESOURCES
 
 P = "os_compute_api:"
@@ -48,49 +50,29 @@ def _hypervisor(req: Request, h, usage: dict, detail: bool) -> dict:
 
 def _servers_on(req: Request, hosts: list[str]) -> dict[str, list[dict]]:
     """``{host: [{"name": instance name, "uuid"}]}`` of live servers."""
-    import sqlalchemy as sa
-
-    from kumo.compute.feed import instance_name
-    from kumo.compute.models import Instance as I
-
-    out: dict[str, list[dict]] = {h: [] for h in hosts}
-    with req.cloud.compute.read() as s:
-        for host, seq, uuid in s.execute(sa.select(I.host, I.seq, I.id).where(
-                I.host.in_(hosts), I.deleted.is_(False)).order_by(I.seq)):
-            out[host].append({"name": instance_name(seq), "uuid": uuid})
-    return out
+    return req.cloud.compute.lists.servers_on(hosts)
 
 
 def _hypervisors(req: Request, detail: bool) -> Reply:
     req.context.enforce(P + ("os-hypervisors:list-detail" if detail
                              else "os-hypervisors:list"))
     compute = req.cloud.compute
+    rows, more = compute.lists.hypervisors(plain(req.query), at_least(req, "2.53"),
+                                           at_least(req, "2.33"))
     with compute.read() as s:
-        rows = compute.hosts.all(s)
         usage = compute.hosts.usage(s)
-    pattern = req.query.get("hypervisor_hostname_pattern")
-    if pattern and at_least(req, "2.53"):
-        rows = [h for h in rows if pattern in h.hypervisor_hostname]
-        if not rows:
-            raise exc.NotFound(f"Hypervisor with hostname pattern {pattern} not found")
-    if "marker" in req.query and at_least(req, "2.33"):
-        ids = [str(_hyp_id(req, h)) for h in rows]
-        if req.query["marker"] not in ids:
-            raise exc.BadRequest(f"marker [{req.query['marker']}] not found")
-        rows = rows[ids.index(req.query["marker"]) + 1:]
-    if "limit" in req.query and at_least(req, "2.33"):
-        limit = req.query["limit"]
-        if not (limit.isascii() and limit.isdigit()):  # Nova: a non-negative integer
-            raise exc.BadRequest("Invalid input for query parameters limit. Value: "
-                                 f"{limit}. '{limit}' is not a 'non-negative integer'")
-        rows = rows[:int(limit)]
     body = [_hypervisor(req, h, usage, detail) for h in rows]
     if at_least(req, "2.53") and req.query.get("with_servers", "").lower() in ("true", "1"):
         servers = _servers_on(req, [h.host for h in rows])
         for item, h in zip(body, rows):
             if servers[h.host]:
                 item["servers"] = servers[h.host]
-    return Reply(200, {"hypervisors": body})
+    reply = {"hypervisors": body}
+    links = next_links(req, rows, more, "os-hypervisors/detail" if detail
+                       else "os-hypervisors", marker=lambda h: _hyp_id(req, h))
+    if links:
+        reply["hypervisors_links"] = links
+    return Reply(200, reply)
 
 
 @service.route("GET", "/v2.1/os-hypervisors/{pattern}/servers")
@@ -402,19 +384,37 @@ def _period(req: Request) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
+def _usage_page(req: Request, pid: str | None, detailed: bool
+                ) -> tuple[list[dict], list[dict]]:
+    """Usages over one page of servers (``limit``/``marker`` from 2.40) and the
+    ``tenant_usage(s)_links``."""
+    start, end = _period(req)
+    paged = at_least(req, "2.40")
+    usages, nxt = req.cloud.compute.quotas.tenant_usage_page(
+        start, end, pid, detailed, req.query.get("limit") if paged else None,
+        req.query.get("marker") if paged else None)
+    path = "os-simple-tenant-usage" + (f"/{pid}" if pid else "")
+    links = next_links(req, [nxt], True, path, marker=lambda m: m) if nxt else []
+    return usages, links
+
+
 @service.route("GET", "/v2.1/os-simple-tenant-usage")
 def usage_list(req: Request) -> Reply:
     req.context.enforce(P + "os-simple-tenant-usage:list")
-    start, end = _period(req)
     detailed = req.query.get("detailed") in ("1", "true", "True")
-    return Reply(200, {"tenant_usages": req.cloud.compute.quotas.tenant_usage(
-        start, end, None, detailed)})
+    usages, links = _usage_page(req, None, detailed)
+    body = {"tenant_usages": usages}
+    if links:
+        body["tenant_usages_links"] = links
+    return Reply(200, body)
 
 
 @service.route("GET", "/v2.1/os-simple-tenant-usage/{project_id}")
 def usage_show(req: Request) -> Reply:
     pid = req.params["project_id"]
     req.context.enforce(P + "os-simple-tenant-usage:show", {"project_id": pid})
-    start, end = _period(req)
-    found = req.cloud.compute.quotas.tenant_usage(start, end, pid, True)
-    return Reply(200, {"tenant_usage": found[0] if found else {}})
+    found, links = _usage_page(req, pid, True)
+    body = {"tenant_usage": found[0] if found else {}}
+    if links:
+        body["tenant_usage_links"] = links
+    return Reply(200, body)

@@ -4,26 +4,20 @@ from __future__ import annotations
 
 from kumo.common import exceptions as exc
 from kumo.common.http import Reply, Request
-from kumo.compute import schemas
+from kumo.common.listing import plain
+from kumo.compute import definitions, schemas
 from kumo.compute.api import at_least, render, service
+from kumo.compute.api.servers import next_links
 
 P = "os_compute_api:"
-
-
-def _next_link(req: Request, rows, kind: str) -> list[dict]:
-    limit = req.query.get("limit")
-    if limit and rows and len(rows) == int(limit):
-        return [{"rel": "next", "href": req.url(f"/v2.1/{kind}?limit={limit}"
-                                                f"&marker={rows[-1].id}")}]
-    return []
 
 
 @service.route("GET", "/v2.1/flavors")
 def list_flavors(req: Request) -> Reply:
     req.context.enforce(P + "flavors:index")
-    rows = req.cloud.compute.flavors.list(req.context, req.query)
+    rows, more = req.cloud.compute.lists.flavors(req.context, plain(req.query))
     body = {"flavors": [render.flavor(req, r, brief=True) for r in rows]}
-    nxt = _next_link(req, rows, "flavors")
+    nxt = next_links(req, rows, more, "flavors")
     if nxt:
         body["flavors_links"] = nxt
     return Reply(200, body)
@@ -32,9 +26,9 @@ def list_flavors(req: Request) -> Reply:
 @service.route("GET", "/v2.1/flavors/detail")
 def list_detail(req: Request) -> Reply:
     req.context.enforce(P + "flavors:index")
-    rows = req.cloud.compute.flavors.list(req.context, req.query)
+    rows, more = req.cloud.compute.lists.flavors(req.context, plain(req.query))
     body = {"flavors": [render.flavor(req, r) for r in rows]}
-    nxt = _next_link(req, rows, "flavors/detail")
+    nxt = next_links(req, rows, more, "flavors/detail")
     if nxt:
         body["flavors_links"] = nxt
     return Reply(200, body)
@@ -50,7 +44,7 @@ def show(req: Request) -> Reply:
 @service.route("POST", "/v2.1/flavors")
 def create(req: Request) -> Reply:
     req.context.enforce(P + "os-flavor-manage:create")
-    attrs = req.json(schemas.FLAVOR_CREATE)["flavor"]
+    attrs = req.json(definitions.FLAVOR_CREATE)["flavor"]
     if "description" in attrs and not at_least(req, "2.55"):
         raise exc.BadRequest("Additional properties are not allowed ('description' was "
                              "unexpected)")
@@ -65,7 +59,7 @@ def update(req: Request) -> Reply:
     if not at_least(req, "2.55"):
         raise exc.MethodNotAllowed()
     req.context.enforce(P + "os-flavor-manage:update")
-    attrs = req.json(schemas.FLAVOR_UPDATE)["flavor"]
+    attrs = req.json(definitions.FLAVOR_UPDATE)["flavor"]
     row = req.cloud.compute.flavors.update_description(req.params["flavor_id"],
                                                        attrs["description"])
     return Reply(200, {"flavor": render.flavor(req, row)})

@@ -9,6 +9,7 @@ from kumo.common.http import Reply, Request
 from kumo.common.timeutils import isotime
 from kumo.compute import schemas
 from kumo.compute.api import at_least, service
+from kumo.compute.api.servers import next_links
 
 P = "os_compute_api:os-keypairs:"
 _NAME = re.compile(r"^[a-zA-Z0-9 _-]+$")
@@ -67,17 +68,12 @@ def index(req: Request) -> Reply:
     req.context.enforce(P + "index", {"user_id": user_id})
     limit = marker = None
     if at_least(req, "2.35"):
-        if "limit" in req.query:
-            try:
-                limit = int(req.query["limit"])
-            except ValueError:
-                raise exc.BadRequest("limit param must be an integer") from None
-        marker = req.query.get("marker")
-    rows = req.cloud.compute.keypairs.list(user_id, limit, marker)
+        limit, marker = req.query.get("limit"), req.query.get("marker")
+    rows, more = req.cloud.compute.lists.keypairs(user_id, limit, marker)
     body = {"keypairs": [{"keypair": _render(req, r)} for r in rows]}
-    if limit and len(rows) == limit:
-        body["keypairs_links"] = [{"rel": "next", "href": req.url(
-            f"/v2.1/os-keypairs?limit={limit}&marker={rows[-1].name}")}]
+    links = next_links(req, rows, more, "os-keypairs", marker=lambda r: r.name)
+    if links:
+        body["keypairs_links"] = links
     return Reply(200, body)
 
 

@@ -150,21 +150,14 @@ def server(req: Request, row, addresses: dict, host_up: dict | None = None) -> d
 
 
 def flavor(req: Request, row, brief: bool = False) -> dict:
-    body = {"id": row.id, "name": row.name, "links": links(req, "flavors", row.id)}
-    if at_least(req, "2.55"):
-        body["description"] = row.description
-    if brief:
-        return body
-    body.update({"ram": row.ram, "vcpus": row.vcpus, "disk": row.disk,
-                 "OS-FLV-EXT-DATA:ephemeral": row.ephemeral,
-                 "OS-FLV-DISABLED:disabled": row.disabled,
-                 "swap": row.swap if (row.swap or at_least(req, "2.75")) else "",
-                 "rxtx_factor": row.rxtx_factor,
-                 "os-flavor-access:is_public": row.is_public})
-    if at_least(req, "2.61") and req.context.can(
-            "os_compute_api:os-flavor-extra-specs:index"):
-        body["extra_specs"] = dict(row.extra_specs or {})
-    return body
+    """A flavor as its definition renders it (:data:`kumo.compute.definitions.FLAVOR`)
+    for this request's microversion and policy; ``brief``: as ``GET /flavors`` lists."""
+    from kumo.compute.definitions import FLAVOR, FLAVOR_BRIEF
+
+    extras = {"at_least": lambda v: at_least(req, v), "can": req.context.can,
+              "links": lambda i: links(req, "flavors", i)}
+    return FLAVOR.render([row], extras, req.context,
+                         only=FLAVOR_BRIEF if brief else None)[0]
 
 
 def server_group(req: Request, row) -> dict:

@@ -195,14 +195,10 @@ def _attachment(req: Request, port: dict) -> dict:
 
 
 def _ports(req: Request, row) -> list[dict]:
-    net = req.cloud.networking
     ids = [p["port_id"] for p in row.ports]
-    with net.read() as s:
+    with req.cloud.compute.read() as s:
         facts = req.cloud.compute.servers.port_facts(s, ids)
-        from kumo.network.models.ports import Port
-        status = {p.id: p.status for p in s.query(Port).filter(Port.id.in_(ids))} \
-            if ids else {}
-    return [dict(facts[i], status=status.get(i, "DOWN")) for i in ids if i in facts]
+    return [facts[i] for i in ids if i in facts]
 
 
 @service.route("GET", "/v2.1/servers/{server_id}/os-interface")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kumo.common import exceptions as exc
 from kumo.common.http import Reply, Request
 from kumo.identity.api import render, service
+from kumo.identity.api.crud import query_filters
 
 VERSION_ID = "v3.14"
 MEDIA_TYPE = "application/vnd.openstack.identity-v3+json"
@@ -111,7 +112,7 @@ def _assigned_targets(req: Request, kind: str) -> set[str]:
 def auth_projects(req: Request) -> Reply:
     identity = req.cloud.identity
     ids = _assigned_targets(req, "project")
-    projects = [p for p in identity.resources.list_projects(req.query, ids=ids) if p.enabled]
+    projects = [p for p in identity.resources.list_projects(query_filters(req), ids=ids) if p.enabled]
     return Reply(200, render.collection(req, "projects",
                                         [render.project(req, p) for p in projects]))
 

@@ -16,6 +16,13 @@ from kumo.identity.api import service
 ALL = ("list", "get", "update", "delete")
 
 
+def query_filters(req: Request) -> dict[str, list[str]]:
+    """The request's query as a plain dict, each parameter's values in the order given
+    (``?tags=a&tags=b`` -> ``{"tags": ["a", "b"]}``): what the identity managers' list
+    methods take (they never see HTTP types)."""
+    return {key: req.query.getlist(key) for key in req.query.keys()}
+
+
 def standard_routes(name: str, collection: str, part: str, render: Callable,
                     update_schema: dict, operations: tuple = ALL,
                     get_target: Callable[[str], dict] | None = None,
@@ -32,7 +39,7 @@ def standard_routes(name: str, collection: str, part: str, render: Callable,
 
     def list_(req: Request) -> Reply:
         req.context.enforce(f"identity:list_{collection}")
-        rows = getattr(manager(req), f"list_{collection}")(req.query)
+        rows = getattr(manager(req), f"list_{collection}")(query_filters(req))
         limit = req.cloud.settings.list_limit if truncate else 0
         return Reply(200, renderers.collection(req, collection,
                                                [render(req, r) for r in rows], limit))

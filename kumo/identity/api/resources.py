@@ -8,7 +8,7 @@ from kumo.common import exceptions as exc
 from kumo.common.http import Reply, Request
 from kumo.identity import schemas
 from kumo.identity.api import render, service
-from kumo.identity.api.crud import standard_routes
+from kumo.identity.api.crud import query_filters, standard_routes
 
 standard_routes("domain", "domains", "resources", render.domain, schemas.DOMAIN_UPDATE,
                 get_target=lambda domain_id: {"target.domain.id": domain_id},
@@ -55,7 +55,7 @@ def create_project(req: Request) -> Reply:
 @service.route("GET", "/v3/projects")
 def list_projects(req: Request) -> Reply:
     req.context.enforce("identity:list_projects")
-    projects = req.cloud.identity.resources.list_projects(req.query)
+    projects = req.cloud.identity.resources.list_projects(query_filters(req))
     return Reply(200, render.collection(req, "projects",
                                         [render.project(req, p) for p in projects],
                                         _limit(req)))

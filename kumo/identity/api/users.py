@@ -7,7 +7,7 @@ from kumo.common.http import Reply, Request
 from kumo.common.timeutils import parse_isotime
 from kumo.identity import schemas
 from kumo.identity.api import render, service
-from kumo.identity.api.crud import standard_routes
+from kumo.identity.api.crud import query_filters, standard_routes
 
 standard_routes("group", "groups", "users", render.group, schemas.GROUP_UPDATE,
                 truncate=True)
@@ -33,7 +33,7 @@ def create_user(req: Request) -> Reply:
 @service.route("GET", "/v3/users")
 def list_users(req: Request) -> Reply:
     req.context.enforce("identity:list_users")
-    users = req.cloud.identity.users.list_users(req.query)
+    users = req.cloud.identity.users.list_users(query_filters(req))
     return Reply(200, render.collection(req, "users", [render.user(req, u) for u in users],
                                         _limit(req)))
 
@@ -78,7 +78,7 @@ def list_user_groups(req: Request) -> Reply:
     req.context.enforce("identity:list_groups_for_user", {"user_id": user_id})
     users = req.cloud.identity.users
     users.get_user(user_id)
-    groups = users.list_groups(req.query, user_id=user_id)
+    groups = users.list_groups(query_filters(req), user_id=user_id)
     return Reply(200, render.collection(req, "groups", [render.group(req, g) for g in groups]))
 
 
@@ -90,7 +90,7 @@ def list_user_projects(req: Request) -> Reply:
     identity.users.get_user(user_id)
     ids = {a.target[1] for a in identity.assignments.list_assignments(
         user_id=user_id, effective=True) if a.target[0] == "project"}
-    projects = identity.resources.list_projects(req.query, ids=ids)
+    projects = identity.resources.list_projects(query_filters(req), ids=ids)
     return Reply(200, render.collection(req, "projects",
                                         [render.project(req, p) for p in projects]))
 
@@ -112,7 +112,7 @@ def list_group_users(req: Request) -> Reply:
     req.context.enforce("identity:list_users_in_group")
     users = req.cloud.identity.users
     users.get_group(req.params["group_id"])
-    members = users.list_users(req.query, group_id=req.params["group_id"])
+    members = users.list_users(query_filters(req), group_id=req.params["group_id"])
     return Reply(200, render.collection(req, "users", [render.user(req, u) for u in members]))
 
 

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 from kumo.common import exceptions as exc
 from kumo.common.http import Reply, Request, validate
+from kumo.common.listing import plain
 from kumo.image import patch, schemas
 from kumo.image.api import render, service
 
@@ -59,7 +60,7 @@ def list_images(req: Request) -> Reply:
     """``{"images": [...], "first", "schema", "next"?}``; filters, sorting and paging
     as :mod:`kumo.image.listing` describes."""
     req.context.enforce("get_images", {"project_id": req.context.project_id or ""})
-    rows, next_marker = _images(req).list(req.context, req.query)
+    rows, next_marker = _images(req).list(req.context, plain(req.query))
     params = [(k, v) for k, v in req.query.multi_items() if k != "marker"]
     body = {"images": [render.image(i) for i in rows],
             "first": "/v2/images" + (f"?{urlencode(params)}" if params else ""),

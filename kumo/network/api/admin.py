@@ -20,38 +20,25 @@
 """
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from kumo.common import exceptions as exc
-from kumo.common.collection import Collection
 from kumo.common.filters import to_bool
 from kumo.common.http import Reply, Request
 from kumo.common.policy import RuleDefault, register
 from kumo.common.timeutils import utcnow
-from kumo.network import agents as agents_logic
+from kumo.network import definitions
 from kumo.network import quotas as quotas_logic
-from kumo.network import rbac as rbac_logic
 from kumo.network.api import common, service
 from kumo.network.api.root import register_extension
 
-MEMBER = "rule:admin or rule:project_member"
 READER = "rule:admin or rule:project_reader"
 ADMIN = "rule:admin"
 
-register([
-    RuleDefault("create_rbac_policy", MEMBER),
-    RuleDefault("create_rbac_policy:target_tenant", ADMIN),  # only for "*"
-    RuleDefault("get_rbac_policy", "@"),  # visibility is enforced by the query
-    RuleDefault("update_rbac_policy", MEMBER),
-    RuleDefault("update_rbac_policy:target_tenant", ADMIN),  # only for "*"
-    RuleDefault("delete_rbac_policy", MEMBER),
+RBAC_POLICY, AGENT = definitions.RBAC_POLICY, definitions.AGENT
+register(RBAC_POLICY.rules() + AGENT.rules() + [
     RuleDefault("get_quota", READER),
     RuleDefault("update_quota", ADMIN),
     RuleDefault("delete_quota", ADMIN),
     RuleDefault("get_availability_zone", "@"),
-    RuleDefault("get_agent", ADMIN),
-    RuleDefault("update_agent", ADMIN),
-    RuleDefault("delete_agent", ADMIN),
     RuleDefault("kumo:report_agent_state", "rule:admin_or_service"),
     RuleDefault("get_l3-agents", ADMIN),
     RuleDefault("get_l3-routers", ADMIN),
@@ -77,34 +64,14 @@ for _alias, _name, _desc in [
     register_extension(_alias, _name, _desc)
 
 # -- RBAC policies ----------------------------------------------------------------------
-P = rbac_logic.P
-RBAC_CREATE = {
-    "type": "object", "additionalProperties": False,
-    "required": ["object_type", "object_id", "action", "target_tenant"],
-    "properties": {"object_type": {"enum": list(rbac_logic.ACTIONS)},
-                   "object_id": {"type": "string"}, "action": {"type": "string"},
-                   "target_tenant": {"type": "string", "minLength": 1, "maxLength": 255},
-                   "project_id": {"type": "string"}, "tenant_id": {"type": "string"}}}
-RBAC_UPDATE = {"type": "object", "additionalProperties": False, "properties": {
-    "target_tenant": {"type": "string", "minLength": 1, "maxLength": 255}}}
-RBAC = Collection(
-    "rbac_policies", P,
-    columns={"id": P.id, "object_type": P.object_type, "object_id": P.object_id,
-             "action": P.action, "target_tenant": P.target_tenant,
-             "project_id": P.project_id, "tenant_id": P.project_id},
-    sortable=("id", "object_type", "object_id", "action", "target_tenant", "project_id",
-              "tenant_id"))
-
-
 def render_rbac(row) -> dict:
-    return {"id": row.id, "object_type": row.object_type, "object_id": row.object_id,
-            "action": row.action, "target_tenant": row.target_tenant,
-            "project_id": row.project_id, "tenant_id": row.project_id}
+    return RBAC_POLICY.render([row])[0]
 
 
 @service.route("POST", "/v2.0/rbac-policies")
 def create_rbac_policy(req: Request) -> Reply:
-    entries, bulk = common.items(req, "rbac_policy", "rbac_policies", RBAC_CREATE)
+    entries, bulk = common.items(req, "rbac_policy", "rbac_policies",
+                                 RBAC_POLICY.create_schema)
     networking = req.cloud.networking
     with networking.write() as s:
         rows = []
@@ -124,9 +91,10 @@ def create_rbac_policy(req: Request) -> Reply:
 def list_rbac_policies(req: Request) -> Reply:
     networking = req.cloud.networking
     with networking.read() as s:
-        stmt = sa.select(P).where(networking.rbac.visible(req.context))
-        rows, links = RBAC.query(s, stmt, req.query, req.url("/v2.0/rbac-policies"))
-        rendered = [render_rbac(r) for r in rows]
+        rows, links = networking.page(s, RBAC_POLICY.collection_of,
+                                      networking.rbac.visible(req.context), req.query,
+                                      req.url("/v2.0/rbac-policies"))
+        rendered = RBAC_POLICY.render(rows)
     return common.listing(req, "rbac_policies", rendered, links)
 
 
@@ -140,7 +108,7 @@ def show_rbac_policy(req: Request) -> Reply:
 
 @service.route("PUT", "/v2.0/rbac-policies/{policy_id}")
 def update_rbac_policy(req: Request) -> Reply:
-    attrs = common.one(req, "rbac_policy", RBAC_UPDATE)
+    attrs = common.one(req, "rbac_policy", RBAC_POLICY.update_schema)
     networking = req.cloud.networking
     with networking.write() as s:
         row = networking.rbac.get(s, req.context, req.params["policy_id"])
@@ -251,18 +219,6 @@ def list_availability_zones(req: Request) -> Reply:
 
 
 # -- agents -----------------------------------------------------------------------------
-A = agents_logic.A
-AGENTS = Collection(
-    "agents", A,
-    columns={"id": A.id, "agent_type": A.agent_type, "binary": A.binary, "topic": A.topic,
-             "host": A.host, "availability_zone": A.availability_zone,
-             "admin_state_up": A.admin_state_up, "description": A.description},
-    booleans=("admin_state_up",),
-    sortable=("id", "agent_type", "binary", "topic", "host", "availability_zone",
-              "admin_state_up"))
-AGENT_UPDATE = {"type": "object", "additionalProperties": False, "properties": {
-    "admin_state_up": {"type": "boolean"},
-    "description": {"type": ["string", "null"], "maxLength": 255}}}
 HEARTBEAT = {"type": "object", "required": ["agent"], "properties": {"agent": {
     "type": "object", "additionalProperties": False, "required": ["host", "agent_type"],
     "properties": {"host": {"type": "string", "minLength": 1, "maxLength": 255},
@@ -274,37 +230,28 @@ HEARTBEAT = {"type": "object", "required": ["agent"], "properties": {"agent": {
                    "start_flag": {"type": "boolean"}}}}}
 
 
-def _agent_time(value) -> str | None:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else None
+def render_agents(req: Request, rows: list) -> list[dict]:
+    return AGENT.render(rows, {"alive": req.cloud.networking.agents.alive(rows)})
 
 
-def render_agent(req: Request, row) -> dict:
-    return {"id": row.id, "agent_type": row.agent_type, "binary": row.binary,
-            "topic": row.topic, "host": row.host, "admin_state_up": row.admin_state_up,
-            "availability_zone": row.availability_zone, "description": row.description,
-            "configurations": row.configurations or {},
-            "alive": req.cloud.networking.agents.is_alive(row),
-            "created_at": _agent_time(row.created_at),
-            "started_at": _agent_time(row.started_at),
-            "heartbeat_timestamp": _agent_time(row.heartbeat_timestamp),
-            "resources_synced": row.resources_synced, "ha_state": None}
+def render_agent(req: Request, row, ha_state: str | None = None) -> dict:
+    """One agent as the API shows it; ``ha_state`` (active/standby) only in a router's
+    ``l3-agents`` list for an HA router."""
+    item = render_agents(req, [row])[0]
+    item["ha_state"] = ha_state
+    return item
 
 
 @service.route("GET", "/v2.0/agents")
 def list_agents(req: Request) -> Reply:
     req.context.enforce("get_agent")
     networking = req.cloud.networking
-    stmt = sa.select(A)
-    alive = req.query.getlist("alive")
-    if alive:
-        wanted = {to_bool(v, "alive") for v in alive}
-        if wanted == {True}:
-            stmt = stmt.where(networking.agents.alive_clause())
-        elif wanted == {False}:
-            stmt = stmt.where(~networking.agents.alive_clause())
+    alive = {to_bool(v, "alive") for v in req.query.getlist("alive")}
     with networking.read() as s:
-        rows, links = AGENTS.query(s, stmt, req.query, req.url("/v2.0/agents"))
-        rendered = [render_agent(req, r) for r in rows]
+        rows, links = networking.page(s, AGENT.collection_of,
+                                      networking.agents.where(alive=alive), req.query,
+                                      req.url("/v2.0/agents"))
+        rendered = render_agents(req, rows)
     return common.listing(req, "agents", rendered, links)
 
 
@@ -320,8 +267,19 @@ def show_agent(req: Request) -> Reply:
 @service.route("PUT", "/v2.0/agents/{agent_id}")
 def update_agent(req: Request) -> Reply:
     req.context.enforce("update_agent")
-    attrs = common.one(req, "agent", AGENT_UPDATE)
+    attrs = common.one(req, "agent", AGENT.update_schema)
     networking = req.cloud.networking
+    with networking.db.session() as s:
+        row = networking.agents.get(s, req.params["agent_id"])
+        toggled = row.agent_type == "L3 agent" and "admin_state_up" in attrs \
+            and attrs["admin_state_up"] != row.admin_state_up
+    if toggled:  # an L3 agent's HA routers leave it or come back: feed changes
+        with networking.write() as s:
+            row = networking.agents.get(s, req.params["agent_id"])
+            networking.agents.update(s, row, attrs)
+            s.flush()
+            networking.l3_scheduler.agent_toggled(s, row)
+            return common.show(req, "agent", render_agent(req, row))
     with networking.db.session() as s:
         row = networking.agents.get(s, req.params["agent_id"])
         networking.agents.update(s, row, attrs)
@@ -357,14 +315,37 @@ L3_ROUTER_ADD = {"type": "object", "required": ["router_id"], "properties": {
 
 @service.route("GET", "/v2.0/routers/{router_id}/l3-agents")
 def list_l3_agents_hosting_router(req: Request) -> Reply:
-    """The L3 agents hosting a router (zero or one): ``{"agents": [agent]}``."""
+    """The L3 agents hosting a router: ``{"agents": [agent]}`` (a legacy router has at
+    most one); for an HA router each agent's ``ha_state`` is ``active`` or ``standby``
+    as its keepalived last reported (``standby`` until it does), else None."""
     req.context.enforce("get_l3-agents")
     networking = req.cloud.networking
     with networking.read() as s:
-        networking.routers.get(s, req.context, req.params["router_id"])
-        agent = networking.l3_scheduler.hosting_agent(s, req.params["router_id"])
-        rendered = [render_agent(req, agent)] if agent is not None else []
+        router = networking.routers.get(s, req.context, req.params["router_id"])
+        rendered = [render_agent(req, agent, (state or "standby") if router.ha else None)
+                    for agent, state in networking.l3_scheduler.bindings(s, router.id)]
     return common.listing(req, "agents", rendered, [])
+
+
+HA_STATES = {"type": "object", "required": ["host", "states"],
+             "additionalProperties": False, "properties": {
+                 "host": {"type": "string", "minLength": 1, "maxLength": 255},
+                 "states": {"type": "object", "maxProperties": 10000,
+                            "additionalProperties": {"enum": ["active", "standby"]}}}}
+
+
+@service.route("POST", "/kumo/v1/routers/ha_states")
+def report_ha_states(req: Request) -> Reply:
+    """The L3 agent's report of its HA routers' VRRP states (Kumo's own API, as
+    Neutron's ``update_ha_routers_states`` RPC): ``{"host", "states": {router_id:
+    "active"|"standby"}}`` -> ``{"updated": n}``. A router turning active has its
+    ``qr-``/``qg-`` ports bound to ``host``."""
+    req.context.enforce("kumo:report_resource_status")
+    body = req.json(HA_STATES)
+    networking = req.cloud.networking
+    with networking.write() as s:
+        n = networking.l3_scheduler.report_ha_states(s, body["host"], body["states"])
+    return Reply(200, {"updated": n})
 
 
 @service.route("GET", "/v2.0/agents/{agent_id}/l3-routers")

@@ -1,16 +1,15 @@
 """What every Networking API handler shares: Neutron's fault body, request bodies
-(single and bulk), attribute-level policy, standard attributes, ``fields=`` and list
-rendering with ``<collection>_links``."""
+(single and bulk), ``fields=`` and list rendering with ``<collection>_links``, and the
+generic create/list/show/update/delete routes of a resource built from its definition
+(:mod:`kumo.network.definitions`)."""
 from __future__ import annotations
 
 from typing import Callable
 
-import sqlalchemy as sa
-
 from kumo.common import exceptions as exc
 from kumo.common.collection import select_fields
 from kumo.common.http import Reply, Request, validate
-from kumo.common.timeutils import isotime
+from kumo.common.resource import Resource
 
 #: Fault ``type`` for the generic errors (specific ones use their class name).
 _GENERIC_TYPES = {exc.BadRequest: "HTTPBadRequest", exc.ValidationError: "HTTPBadRequest",
@@ -64,31 +63,19 @@ def one(req: Request, resource: str, schema: dict) -> dict:
     return body[resource]
 
 
-def enforce_attrs(req: Request, action: str, attrs: dict, target: dict) -> None:
-    """Attribute-level policy: ``<action>:<attr>`` rules (e.g. ``create_network:shared``)
-    for every attribute present in ``attrs`` whose rule exists."""
-    ctx = req.context
-    for attr in attrs:
-        rule = f"{action}:{attr}"
-        if rule in _ATTR_RULES:
-            ctx.enforce(rule, target)
+def renderer(definition: Resource, load: Callable | None = None) -> Callable:
+    """``render(req, session, rows) -> [dict]`` for a resource: ``definition.render``
+    over the extras ``load(networking, session, rows)`` returns (loaded through the
+    managers), with the caller's context for attributes that have a read policy."""
+    def render(req: Request, session, rows: list) -> list[dict]:
+        extras = load(req.cloud.networking, session, rows) if load is not None else {}
+        return definition.render(rows, extras, req.context)
+    return render
 
 
-_ATTR_RULES: set[str] = set()
-
-
-def attr_rules(names: list[str]) -> None:
-    """Declare which ``action:attribute`` rules exist (see :func:`enforce_attrs`)."""
-    _ATTR_RULES.update(names)
-
-
-def standard(row, tags: list[str]) -> dict:
-    """The standard attributes of a rendered resource."""
-    return {"id": row.id, "name": row.name, "description": row.description,
-            "project_id": row.project_id, "tenant_id": row.project_id,
-            "created_at": isotime(row.created_at, subsecond=False),
-            "updated_at": isotime(row.updated_at, subsecond=False),
-            "revision_number": row.revision_number, "tags": tags}
+def tags_of(networking, session, rows: list) -> dict:
+    """The extras of a resource whose only computed attribute is ``tags``."""
+    return {"tags": networking.tags_of(session, [r.id for r in rows])}
 
 
 def show(req: Request, resource: str, item: dict, status: int = 200) -> Reply:
@@ -116,28 +103,24 @@ def target_of(req: Request, attrs: dict | None = None) -> dict:
             or req.context.project_id}
 
 
-def member_routes(resource: str, path: str, part_name: str, render: Callable,
-                  update_schema: dict | None = None, *, param: str | None = None,
-                  prepare: Callable[[dict], object] | None = None,
-                  enforce_update: Callable | None = None,
+def member_routes(definition: Resource, path: str, part_name: str, render: Callable, *,
+                  param: str | None = None,
                   before: Callable[[Request], None] | None = None) -> None:
-    """Register ``GET``, ``PUT`` (when ``update_schema``) and ``DELETE`` on
-    ``/v2.0/<path>/{<param>}`` for a resource whose logic part (``networking.parts
-    [part_name]``) has ``get(session, ctx, id)`` (404 when not visible), ``update(session,
-    ctx, row, attrs)`` and ``delete(session, ctx, row)``.
-
-    Every member operation has the same order: (``before(req)``), load the visible row,
-    enforce ``<verb>_<resource>`` on its project, the attribute rules
-    (``enforce_update(req, action, attrs, target)``, default :func:`enforce_attrs`),
-    ``If-Match``, call the part, render with ``render(req, session, rows)``.
-    ``prepare(attrs)`` validates or converts an update body in place before that.
+    """Register ``GET``, ``PUT`` (when the definition has updatable attributes) and
+    ``DELETE`` on ``/v2.0/<path>/{<param>}`` for a resource whose logic part
+    (``networking.parts[part_name]``) has ``get(session, ctx, id)``, ``update(session,
+    ctx, row, attrs)`` and ``delete(session, ctx, row)``. ``before(req)`` runs first.
+    ``PUT`` validates the body against ``definition.update_schema``, converts it
+    (``definition.prepare``), enforces ``update_<resource>`` on its project and the
+    attribute rules (``definition.enforce``), ``If-Match``, calls the part, renders
+    with ``render(req, session, rows)``.
     """
     from kumo.network.api import service
     from kumo.network.manager import check_if_match
 
+    resource = definition.name
     param = param or f"{resource}_id"
     member = f"/v2.0/{path}/{{{param}}}"
-    enforce_update = enforce_update or enforce_attrs
 
     def part(req: Request):
         return req.cloud.networking.parts[part_name]
@@ -150,14 +133,12 @@ def member_routes(resource: str, path: str, part_name: str, render: Callable,
         return show(req, resource, item)
 
     def update(req: Request) -> Reply:
-        attrs = one(req, resource, update_schema)
-        if prepare is not None:
-            prepare(attrs)
+        attrs = definition.prepare(one(req, resource, definition.update_schema))
         with req.cloud.networking.write() as s:
             row = part(req).get(s, req.context, req.params[param])
             target = {"project_id": row.project_id}
             req.context.enforce(f"update_{resource}", target)
-            enforce_update(req, f"update_{resource}", attrs, target)
+            definition.enforce(req.context, "update", attrs, target)
             check_if_match(row, req.headers.get("if-match"))
             part(req).update(s, req.context, row, attrs)
             s.flush()
@@ -173,31 +154,32 @@ def member_routes(resource: str, path: str, part_name: str, render: Callable,
         return Reply(204)
 
     handlers = [("GET", show_), ("DELETE", delete)]
-    if update_schema is not None:
+    if definition.update_schema["properties"]:
         handlers.append(("PUT", update))
     for method, handler in handlers:
         handler.__name__ = f"{handler.__name__.rstrip('_')}_{resource}"
         service.route(method, member)(handler)
 
 
-def list_route(path: str, collection: str, part_name: str, rows_of,
-               render: Callable, *,
-               visible: str = "visible",
+def list_route(definition: Resource, path: str, part_name: str, render: Callable, *,
+               visible: str = "visible", core_rows: bool = False,
                before: Callable[[Request], None] | None = None) -> None:
-    """Register ``GET /v2.0/<path>``: the rows of ``rows_of.model`` the caller may see
+    """Register ``GET /v2.0/<path>``: the rows the caller may see
     (``networking.parts[part_name].<visible>(ctx)``), filtered, sorted and paged by
-    ``rows_of`` (a :class:`~kumo.common.collection.Collection`), rendered by
+    the definition's collection (:meth:`Networking.page`), rendered by
     ``render(req, session, rows)``, with ``fields=`` and ``<collection>_links``."""
     from kumo.network.api import service
+
+    collection = definition.collection
 
     def list_(req: Request) -> Reply:
         if before is not None:
             before(req)
         networking = req.cloud.networking
         with networking.read() as s:
-            clause = getattr(networking.parts[part_name], visible)(req.context)
-            stmt = sa.select(rows_of.model).where(clause)
-            rows, links = rows_of.query(s, stmt, req.query, req.url(f"/v2.0/{path}"))
+            where = getattr(networking.parts[part_name], visible)(req.context)
+            rows, links = networking.page(s, definition.collection_of, where, req.query,
+                                          req.url(f"/v2.0/{path}"), core_rows=core_rows)
             rendered = render(req, s, rows)
         return listing(req, collection, rendered, links)
 
@@ -205,36 +187,34 @@ def list_route(path: str, collection: str, part_name: str, rows_of,
     service.route("GET", f"/v2.0/{path}")(list_)
 
 
-def create_route(path: str, resource: str, collection: str, schema: dict, part_name: str,
-                 render: Callable, *, prepare: Callable[[dict], object] | None = None,
-                 enforce_create: Callable | None = None, quota: str | None = None,
-                 make: Callable | None = None) -> None:
+def create_route(definition: Resource, path: str, part_name: str, render: Callable, *,
+                 quota: str | None = None, make: Callable | None = None) -> None:
     """Register ``POST /v2.0/<path>`` for single and bulk creates (all or nothing, in one
-    transaction). Per entry: ``prepare(attrs)``, then ``create_<resource>:project_id``
-    when creating for another project, then ``make(req, session, attrs, target)`` if
-    given, else: ``create_<resource>``, the attribute rules (``enforce_create``, default
-    :func:`enforce_attrs`), the quota of ``quota`` and ``part.create(session, ctx,
-    attrs)``; then the entry's tags. Renders with ``render(req, session, rows)``."""
+    transaction), bodies validated against ``definition.create_schema``. Per entry:
+    ``definition.prepare``, then ``create_<resource>:project_id`` when creating for
+    another project, then ``make(req, session, attrs, target)`` if given, else:
+    ``create_<resource>``, the attribute rules (``definition.enforce``), the quota of
+    ``quota`` and ``part.create(session, ctx, attrs)``; then the entry's tags. Renders
+    with ``render(req, session, rows)``."""
     from kumo.network.api import service
 
-    enforce_create = enforce_create or enforce_attrs
+    resource, collection = definition.name, definition.collection
 
     def default_make(req: Request, s, attrs: dict, target: dict):
         networking = req.cloud.networking
         req.context.enforce(f"create_{resource}", target)
-        enforce_create(req, f"create_{resource}", attrs, target)
+        definition.enforce(req.context, "create", attrs, target)
         if quota is not None:
             networking.check_quota(s, target["project_id"], quota, 1)
         return networking.parts[part_name].create(s, req.context, attrs)
 
     def create(req: Request) -> Reply:
-        entries, bulk = items(req, resource, collection, schema)
+        entries, bulk = items(req, resource, collection, definition.create_schema)
         networking = req.cloud.networking
         with networking.write() as s:
             rows = []
             for attrs in entries:
-                if prepare is not None:
-                    prepare(attrs)
+                definition.prepare(attrs)
                 target = target_of(req, attrs)
                 if target["project_id"] != req.context.project_id:
                     req.context.enforce(f"create_{resource}:project_id", target)
