@@ -1,0 +1,78 @@
+"""Block Storage discovery: the catalog entries, version documents, microversion
+negotiation and Cinder's fault bodies."""
+from __future__ import annotations
+
+import httpx
+
+from tests.api.volume.conftest import assert_fault
+
+
+def test_catalog_has_block_storage_and_volumev3(admin, cloud):
+    catalog = admin.session.auth.get_access(admin.session).service_catalog
+    for service_type in ("block-storage", "volumev3"):
+        url = catalog.url_for(service_type=service_type, interface="public")
+        assert url == cloud.url + "/volume/v3"
+    # openstacksdk finds it and negotiates the newest microversion both support
+    assert admin.block_storage.get_endpoint() == cloud.url + "/volume/v3"
+    assert admin.block_storage.get_api_major_version()[0] == 3
+    data = admin.block_storage.get_endpoint_data()
+    assert (data.min_microversion, data.max_microversion) == ((3, 0), (3, 71))
+
+
+def test_version_documents(cloud):
+    root = httpx.get(cloud.url + "/volume/")
+    assert root.status_code == 300
+    (v3,) = root.json()["versions"]
+    assert v3["id"] == "v3.0" and v3["status"] == "CURRENT"
+    assert v3["min_version"] == "3.0" and v3["version"] == "3.71"
+    assert {"rel": "self", "href": cloud.url + "/volume/v3/"} in v3["links"]
+    show = httpx.get(cloud.url + "/volume/v3/")
+    assert show.status_code == 200
+    assert show.json()["versions"][0]["version"] == "3.71"
+
+
+def test_microversion_negotiation(cinder, demo):
+    resp = cinder.request(demo, "GET", "/volumes")
+    assert resp.headers["OpenStack-API-Version"] == "volume 3.0"
+    assert "OpenStack-API-Version" in resp.headers["Vary"]
+    resp = cinder.request(demo, "GET", "/volumes", version="3.45")
+    assert resp.headers["OpenStack-API-Version"] == "volume 3.45"
+    resp = cinder.request(demo, "GET", "/volumes", version="latest")
+    assert resp.headers["OpenStack-API-Version"] == "volume 3.71"
+    msg = assert_fault(cinder.request(demo, "GET", "/volumes", version="3.72"), 406,
+                       "computeFault")
+    assert "Minimum is 3.0 and maximum is 3.71" in msg
+    assert_fault(cinder.request(demo, "GET", "/volumes", version="2.0"), 406,
+                 "computeFault")
+    assert_fault(cinder.request(demo, "GET", "/volumes", version="3.x"), 400,
+                 "badRequest")
+
+
+def test_fault_bodies(cinder, demo, cloud):
+    missing = "00000000-0000-0000-0000-000000000000"
+    msg = assert_fault(cinder.request(demo, "GET", f"/volumes/{missing}"), 404,
+                       "itemNotFound")
+    assert msg == f"Volume {missing} could not be found."
+    assert_fault(cinder.request(demo, "GET", "/no-such-collection"), 404, "itemNotFound")
+    assert_fault(cinder.request(demo, "PATCH", "/volumes"), 405, "badMethod")
+    resp = httpx.get(cloud.url + "/volume/v3/volumes")
+    assert_fault(resp, 401, "unauthorized")
+    # the legacy endpoint form with the project id in the path
+    resp = cinder.request(demo, "GET", f"/{demo.current_project_id}/volumes")
+    assert resp.status_code == 200 and "volumes" in resp.json()
+
+
+def test_availability_zones_and_services(admin, cloud, demo, cinder):
+    zones = cloud.cli("availability", "zone", "list", "--volume")
+    assert {z["Zone Name"] for z in zones} == {"nova"}
+    services = cloud.cli("volume", "service", "list")
+    got = {(s["Binary"], s["Host"].split("@", 1)[-1] if "@" in s["Host"] else "")
+           for s in services}
+    assert ("cinder-volume", "file-1") in got and ("cinder-volume", "file-2") in got
+    assert ("cinder-backup", "") in got
+    assert all(s["State"] == "up" and s["Status"] == "enabled" for s in services)
+    # services are for admins
+    assert_fault(cinder.request(demo, "GET", "/os-services"), 403, "forbidden")
+    pools = cinder.request(admin, "GET", "/scheduler-stats/get_pools",
+                           params={"detail": "true"}).json()["pools"]
+    assert {p["capabilities"]["volume_backend_name"] for p in pools} == {"file-1", "file-2"}
