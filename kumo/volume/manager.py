@@ -240,6 +240,9 @@ class VolumeManager:
                                                 models.VolumeType.name)).unique())
 
     def create_type(self, attrs: dict) -> models.VolumeType:
+        backend = (attrs.get("extra_specs") or {}).get("volume_backend_name")
+        if backend is not None and str(backend) not in self.backends:
+            raise InvalidInput(f"Backend {backend} is not configured.")
         with self.write() as s:
             if s.scalar(sa.select(models.VolumeType).where(
                     models.VolumeType.name == attrs["name"])) is not None:
