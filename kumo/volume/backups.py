@@ -41,6 +41,28 @@ SORT_COLUMNS = {"created_at": models.Backup.created_at, "id": models.Backup.id,
                 "volume_id": models.Backup.volume_id}
 
 
+def _data_chunks(fd: int, size: int):
+    """The chunk numbers of a file that hold data: holes of a sparse file are skipped
+    (``SEEK_DATA``/``SEEK_HOLE``), every chunk where the filesystem cannot tell."""
+    total = -(-size // CHUNK)
+    if not hasattr(os, "SEEK_DATA"):
+        yield from range(total)
+        return
+    n = 0
+    offset = 0
+    while offset < size:
+        try:
+            start = os.lseek(fd, offset, os.SEEK_DATA)
+        except OSError:  # ENXIO: no data after offset
+            return
+        end = os.lseek(fd, start, os.SEEK_HOLE)
+        first = max(n, start // CHUNK)
+        last = -(-end // CHUNK)
+        yield from range(first, last)
+        n = last
+        offset = max(end, last * CHUNK)
+
+
 class Backups:
     def __init__(self, manager):
         self.m = manager
@@ -187,24 +209,22 @@ class Backups:
         if path is not None:
             size = path.stat().st_size
             with open(path, "rb") as f:
-                n = 0
-                while True:
+                for n in _data_chunks(f.fileno(), size):
+                    f.seek(n * CHUNK)
                     data = f.read(CHUNK)
-                    if not data:
-                        break
-                    if data != _ZERO[:len(data)]:
-                        digest = hashlib.sha256(data).hexdigest()
-                        have = parent_map.get(str(n))
-                        if have and have[1] == digest:
-                            chunks[str(n)] = have
-                        else:
-                            fd = os.open(where / "chunks" / str(n),
-                                         os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                            with os.fdopen(fd, "wb") as out:
-                                out.write(data)
-                            chunks[str(n)] = [backup_id, digest]
-                            written += 1
-                    n += 1
+                    if data == _ZERO[:len(data)]:
+                        continue
+                    digest = hashlib.sha256(data).hexdigest()
+                    have = parent_map.get(str(n))
+                    if have and have[1] == digest:
+                        chunks[str(n)] = have
+                        continue
+                    fd = os.open(where / "chunks" / str(n),
+                                 os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "wb") as out:
+                        out.write(data)
+                    chunks[str(n)] = [backup_id, digest]
+                    written += 1
         fd = os.open(where / "map.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
             json.dump({"size_bytes": size, "chunk_size": CHUNK, "chunks": chunks}, out)
