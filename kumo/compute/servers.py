@@ -511,6 +511,9 @@ class Servers:
             if host:
                 c.changed(s, row, "delete", host=host)
             row.host = None
+        volumes = getattr(c.cloud, "volumes", None)
+        if volumes is not None:  # detach; delete the delete_on_termination volumes
+            volumes.attachments.on_server_deleted(server_id)
 
 
 class InstanceInvalidState(exc.Conflict):

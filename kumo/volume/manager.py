@@ -75,6 +75,7 @@ class VolumeManager:
     logic modules) and types, quotas, services here."""
 
     def __init__(self, settings: Settings, db: Database, images=None):
+        from kumo.volume.attachments import Attachments
         from kumo.volume.backups import Backups
         from kumo.volume.snapshots import Snapshots
         from kumo.volume.volumes import Volumes
@@ -97,6 +98,7 @@ class VolumeManager:
         self.volumes = Volumes(self)
         self.snapshots = Snapshots(self)
         self.backups = Backups(self)
+        self.attachments = Attachments(self)
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.contextmanager
