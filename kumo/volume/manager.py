@@ -99,6 +99,8 @@ class VolumeManager:
         self.snapshots = Snapshots(self)
         self.backups = Backups(self)
         self.attachments = Attachments(self)
+        from kumo.volume.transfers import Transfers
+        self.transfers = Transfers(self)
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.contextmanager
