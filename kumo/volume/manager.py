@@ -349,11 +349,24 @@ class VolumeManager:
 
     # -- quotas ------------------------------------------------------------------------
     def quota_limits(self, s: orm.Session, project_id: str) -> dict[str, int]:
+        """The settings' defaults, then the ``default`` quota class's, then the
+        project's own limits (quota classes are rows of project ``class:<name>``)."""
         limits = {r: getattr(self.settings, f"volume_quota_{r}") for r in QUOTA_RESOURCES}
-        for row in s.scalars(sa.select(models.Quota).where(
-                models.Quota.project_id == project_id)):
-            limits[row.resource] = row.hard_limit
+        for owner in ("class:default", project_id):
+            for row in s.scalars(sa.select(models.Quota).where(
+                    models.Quota.project_id == owner)):
+                limits[row.resource] = row.hard_limit
         return limits
+
+    def class_quotas(self, name: str) -> dict[str, int]:
+        with self.read() as s:
+            limits = {r: getattr(self.settings, f"volume_quota_{r}")
+                      for r in QUOTA_RESOURCES}
+            for owner in ("class:default", f"class:{name}"):
+                for row in s.scalars(sa.select(models.Quota).where(
+                        models.Quota.project_id == owner)):
+                    limits[row.resource] = row.hard_limit
+            return limits
 
     def quota_usage(self, s: orm.Session, project_id: str) -> dict[str, int]:
         V, S, B = models.Volume, models.Snapshot, models.Backup

@@ -75,6 +75,7 @@ RULES = [
     RuleDefault("volume_extension:quotas:update", ADMIN),
     RuleDefault("volume_extension:quotas:delete", ADMIN),
     RuleDefault("limits_extension:used_limits", READER),
+    RuleDefault("volume_extension:quota_classes", ADMIN),
     RuleDefault("volume_extension:availability_zone_list", "rule:authenticated"),
     RuleDefault("volume_extension:services:index", ADMIN),
     RuleDefault("volume_extension:services:update", ADMIN),

@@ -113,6 +113,9 @@ IMPORT_RECORD = obj({"backup-record": obj({
 QUOTA_VALUE = {"type": ["integer", "string"], "pattern": r"^-?[0-9]+$"}
 QUOTA_SET = obj({"quota_set": {"type": "object", "additionalProperties": QUOTA_VALUE}},
                 ["quota_set"])
+QUOTA_CLASS_SET = obj({"quota_class_set": {"type": "object",
+                                           "additionalProperties": QUOTA_VALUE}},
+                      ["quota_class_set"])
 
 ATTACHMENT_CREATE = obj({"attachment": obj({
     "volume_id": UUID, "instance_uuid": UUID_OR_NULL,

@@ -31,9 +31,8 @@ def show_quotas(req: Request) -> Reply:
 @service.route("GET", "/v3/os-quota-sets/{project_id}/defaults")
 def show_defaults(req: Request) -> Reply:
     req.context.enforce("volume_extension:quotas:show", target(req))
-    settings = req.cloud.settings
-    return Reply(200, {"quota_set": {"id": req.params["project_id"], **{
-        r: getattr(settings, f"volume_quota_{r}") for r in QUOTA_RESOURCES}}})
+    return Reply(200, {"quota_set": {"id": req.params["project_id"],
+                                     **req.cloud.volumes.class_quotas("default")}})
 
 
 @service.route("PUT", "/v3/os-quota-sets/{project_id}")
@@ -69,6 +68,35 @@ def delete_quotas(req: Request) -> Reply:
                         target(req, req.params["project_id"]))
     req.cloud.volumes.delete_quotas(req.params["project_id"])
     return Reply(200)
+
+
+@service.route("GET", "/v3/os-quota-class-sets/{class_name}")
+def show_quota_class(req: Request) -> Reply:
+    req.context.enforce("volume_extension:quota_classes", target(req))
+    name = req.params["class_name"]
+    return Reply(200, {"quota_class_set": {"id": name,
+                                           **req.cloud.volumes.class_quotas(name)}})
+
+
+@service.route("PUT", "/v3/os-quota-class-sets/{class_name}")
+def update_quota_class(req: Request) -> Reply:
+    body = req.json(schemas.QUOTA_CLASS_SET)["quota_class_set"]
+    req.context.enforce("volume_extension:quota_classes", target(req))
+    name = req.params["class_name"]
+    if len(name) > 255 or not name.strip():
+        raise InvalidInput("Invalid input received: quota class name is too long or "
+                           "empty.")
+    values = {}
+    for key, value in body.items():
+        if key not in QUOTA_RESOURCES:
+            raise InvalidInput(f"Invalid input received: Bad key(s) in quota set: {key}")
+        value = int(value)
+        if value < -1 or value > schemas.MAX_INT:
+            raise InvalidInput(f"Invalid input received: Quota limit {value} for {key} "
+                               "must be -1 or between 0 and 2147483647.")
+        values[key] = value
+    req.cloud.volumes.set_quotas(f"class:{name}", values)
+    return Reply(200, {"quota_class_set": req.cloud.volumes.class_quotas(name)})
 
 
 @service.route("GET", "/v3/limits")

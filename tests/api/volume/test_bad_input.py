@@ -127,3 +127,32 @@ def test_not_found_everywhere(member, cinder):
         body = {"volume": {"name": "x"}} if method == "PUT" else (
             {"os-extend": {"new_size": 2}} if method == "POST" else None)
         assert_fault(cinder.request(member, method, path, json=body), 404, "itemNotFound")
+
+
+def test_quota_classes_and_cli_quota(cloud, cinder, admin, member, demo):
+    shown = cinder.request(admin, "GET", "/os-quota-class-sets/default").json()
+    assert shown["quota_class_set"]["volumes"] == 10
+    resp = cinder.request(admin, "PUT", "/os-quota-class-sets/default",
+                          json={"quota_class_set": {"backups": 12}})
+    assert resp.status_code == 200 and resp.json()["quota_class_set"]["backups"] == 12
+    try:
+        defaults = cinder.request(member, "GET",
+                                  f"/os-quota-sets/{member.project_id_}/defaults").json()
+        assert defaults["quota_set"]["backups"] == 12
+        limits = cinder.request(member, "GET", "/limits").json()["limits"]["absolute"]
+        assert limits["maxTotalBackups"] == 12
+    finally:
+        cinder.request(admin, "PUT", "/os-quota-class-sets/default",
+                       json={"quota_class_set": {"backups": 10}})
+    assert_fault(cinder.request(demo, "PUT", "/os-quota-class-sets/default",
+                                json={"quota_class_set": {"backups": 1}}), 403,
+                 "forbidden")
+    assert_fault(cinder.request(admin, "PUT", "/os-quota-class-sets/default",
+                                json={"quota_class_set": {"backups": -2}}), 400,
+                 "badRequest")
+    # the openstack CLI's volume quota view
+    cloud.cli("quota", "set", "--volumes", "7", member.project_id_, parse=False)
+    shown = cloud.cli("quota", "show", "--volume", member.project_id_)
+    got = {row["Resource"]: row["Limit"] for row in shown} if isinstance(shown, list) \
+        else shown
+    assert got.get("volumes") == 7, shown
