@@ -145,6 +145,8 @@ def detach(req: Request) -> Reply:
     row = _server(req, "delete", "detach_volume")
     for att in req.cloud.volumes.attachments.of_instance(row.id):
         if att.volume_id == req.params["volume_id"]:
+            if att.mountpoint == "/dev/vda":
+                raise exc.BadRequest("Cannot detach a root device volume")
             req.cloud.volumes.attachments.delete(None, att.id)
             return Reply(202)
     raise exc.NotFound(f"volume_id not found: {req.params['volume_id']}")
@@ -170,3 +172,131 @@ def swap(req: Request) -> Reply:
                        delete_on_termination=old.delete_on_termination)
     attachments.delete(None, old.id)
     return Reply(202)
+
+
+# -- boot from volume (block_device_mapping_v2) ---------------------------------------
+BDM_WAIT_S = 120.0
+
+
+def _bdm_error(message: str) -> exc.BadRequest:
+    return exc.BadRequest(f"Block Device Mapping is Invalid: {message}")
+
+
+def prepare_bdm(req: Request, body: dict) -> list[dict]:
+    """Resolve ``block_device_mapping_v2`` before the server is made: ``image ->
+    volume`` entries get a new volume from the image (waited for, bounded), ``volume
+    -> volume`` entries name an available volume; the boot volume (``boot_index``
+    0) supplies ``imageRef`` when absent (its image, or its ``volume_image_metadata``'s
+    ``image_id``): Kumo's compute agents still run the instance from that image's root
+    filesystem, not from the volume. Returns the volumes to attach once the server
+    exists; on any error the volumes made here are deleted and the error raised."""
+    entries = body.get("block_device_mapping_v2") or []
+    manager = req.cloud.volumes
+    made: list[str] = []
+    plan: list[dict] = []
+    try:
+        for i, bdm in enumerate(entries):
+            if not isinstance(bdm, dict):
+                raise _bdm_error(f"entry {i} is not an object")
+            source, dest = bdm.get("source_type"), bdm.get("destination_type", "volume")
+            if dest == "local" and source in ("image", "blank"):
+                continue  # the image's own root disk, or ephemeral: nothing to do
+            if dest != "volume" or source not in ("image", "volume", "blank"):
+                raise _bdm_error(f"source_type {source!r} with destination_type "
+                                 f"{dest!r} is not supported")
+            boot_index = bdm.get("boot_index")
+            try:
+                boot_index = int(boot_index) if boot_index not in (None, "none") else None
+            except (TypeError, ValueError):
+                raise _bdm_error("boot_index must be an integer") from None
+            delete = bool(bdm.get("delete_on_termination", False))  # Nova's default
+            if source == "volume":
+                vol = _volume(req, str(bdm.get("uuid") or ""))
+                if vol.status != "available":
+                    raise _bdm_error(f"volume {vol.id} is {vol.status}, not available")
+                image_id = {m.key: m.value for m in vol.image_metadata}.get("image_id")
+                vid = vol.id
+            else:
+                size = bdm.get("volume_size")
+                if not isinstance(size, int) or size < 1:
+                    raise _bdm_error("volume_size must be a positive integer")
+                image_id = str(bdm.get("uuid") or "") if source == "image" else None
+                spec = {"size": size, "name": f"{body.get('name', 'server')}-bdm-{i}"}
+                if image_id:
+                    spec["imageRef"] = image_id
+                if bdm.get("volume_type"):
+                    spec["volume_type"] = bdm["volume_type"]
+                try:
+                    vol = manager.volumes.create(req.context, spec)
+                except exc.KumoError as e:
+                    raise _bdm_error(e.message) from None
+                made.append(vol.id)
+                vid = vol.id
+            plan.append({"volume_id": vid, "boot_index": boot_index,
+                         "delete_on_termination": delete, "image_id": image_id,
+                         "made": source != "volume"})
+        boot = [p for p in plan if p["boot_index"] == 0]
+        if boot and not body.get("imageRef"):
+            if not boot[0]["image_id"]:
+                raise _bdm_error("the boot volume has no image: Kumo's compute agents "
+                                 "run instances from an image's root filesystem")
+            body["imageRef"] = boot[0]["image_id"]
+        for vid in made:
+            _wait_available(req, vid)
+        return plan
+    except BaseException:
+        for vid in made:
+            try:
+                _wait_settled(req, vid)
+                manager.volumes.delete(None, vid, cascade=True)
+            except exc.KumoError:
+                pass
+        raise
+
+
+def _wait_available(req: Request, volume_id: str) -> None:
+    import time
+    deadline = time.monotonic() + BDM_WAIT_S
+    while time.monotonic() < deadline:
+        vol = req.cloud.volumes.volumes.get(None, volume_id)
+        if vol.status == "available":
+            return
+        if vol.status.startswith("error"):
+            raise _bdm_error(f"volume {volume_id} could not be created")
+        time.sleep(0.05)
+    raise _bdm_error(f"volume {volume_id} was not ready in {BDM_WAIT_S:.0f} s")
+
+
+def _wait_settled(req: Request, volume_id: str) -> None:
+    import time
+    deadline = time.monotonic() + BDM_WAIT_S
+    while time.monotonic() < deadline:
+        if req.cloud.volumes.volumes.get(None, volume_id).status not in (
+                "creating", "downloading"):
+            return
+        time.sleep(0.05)
+
+
+def attach_bdm(req: Request, server_id: str, host: str | None, plan: list[dict]) -> None:
+    """Attach the planned volumes to the new server: the boot volume as ``/dev/vda``,
+    the others ``/dev/vdb``..."""
+    attachments = req.cloud.volumes.attachments
+    letters = iter("bcdefghijklmnopqrstuvwxyz")
+    for item in sorted(plan, key=lambda p: (p["boot_index"] is None or p["boot_index"] < 0,
+                                            p["boot_index"] or 0)):
+        device = "/dev/vda" if item["boot_index"] == 0 else f"/dev/vd{next(letters)}"
+        attachments.create(None, item["volume_id"], server_id,
+                           {"host": host, "mountpoint": device}, host=host,
+                           mountpoint=device, complete=True,
+                           delete_on_termination=item["delete_on_termination"])
+
+
+def discard_bdm(req: Request, plan: list[dict]) -> None:
+    """The server was not made: delete the volumes :func:`prepare_bdm` created (the
+    ones given by id are left as they were)."""
+    for item in plan:
+        if item["made"]:
+            try:
+                req.cloud.volumes.volumes.delete(None, item["volume_id"], cascade=True)
+            except exc.KumoError:
+                pass

@@ -137,3 +137,80 @@ def test_v3_attachments_api(cinder, demo, make):
     assert cinder.request(demo, "DELETE", f"/attachments/{att['id']}",
                           version="3.44").status_code == 200
     wait_status(cinder, demo, "volumes", vol["id"], "available")
+
+
+@pytest.fixture
+def network(demo, unique):
+    net = demo.network.create_network(name=unique("net"))
+    demo.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.79.0.0/28",
+                               name=unique("sub"))
+    yield net
+    for port in demo.network.ports(network_id=net.id):
+        if port.device_owner != "network:dhcp":
+            demo.network.delete_port(port, ignore_missing=True)
+    demo.network.delete_network(net, ignore_missing=True)
+
+
+def test_boot_from_volume_cli(cloud, cinder, nova, demo, image_id, network, make, unique):
+    """``server create --volume`` (source volume, boot index 0) and
+    ``--boot-from-volume`` (image -> new volume; kept after the server, as Nova's
+    default ``delete_on_termination`` false)."""
+    vol = make(demo, "volumes", {"size": 1, "imageRef": image_id})
+    name = unique("bfv")
+    server = cloud.cli("server", "create", "--flavor", "42", "--volume", vol["id"],
+                       "--network", network.id, "--wait", name, cloud="kumo")
+    try:
+        assert server["status"] == "ACTIVE"
+        body = wait_status(cinder, demo, "volumes", vol["id"], "in-use")
+        assert body["attachments"][0]["device"] == "/dev/vda"
+        # the root volume cannot be detached
+        assert_fault(nova.request(demo, "DELETE", f"/servers/{server['id']}/"
+                                  f"os-volume_attachments/{vol['id']}"), 400, "badRequest")
+    finally:
+        cloud.cli("server", "delete", "--wait", server["id"], cloud="kumo", parse=False)
+    wait_status(cinder, demo, "volumes", vol["id"], "available")  # kept: given by id
+
+    name = unique("bfv2")
+    server = cloud.cli("server", "create", "--flavor", "42", "--image", image_id,
+                       "--boot-from-volume", "1", "--network", network.id, "--wait",
+                       name, cloud="kumo")
+    atts = nova.request(demo, "GET", f"/servers/{server['id']}/os-volume_attachments",
+                        version="2.79").json()["volumeAttachments"]
+    assert [(a["device"], a["delete_on_termination"]) for a in atts] == [
+        ("/dev/vda", False)]
+    made = atts[0]["volumeId"]
+    assert cinder.request(demo, "GET", f"/volumes/{made}").json()["volume"][
+        "bootable"] == "true"
+    cloud.cli("server", "delete", "--wait", server["id"], cloud="kumo", parse=False)
+    wait_status(cinder, demo, "volumes", made, "available")
+    cinder.request(demo, "DELETE", f"/volumes/{made}")
+    from tests.api.volume.conftest import wait_gone
+    wait_gone(cinder, demo, "volumes", made)
+
+
+def test_boot_from_volume_bad_input_makes_nothing(nova, cinder, demo, network, image_id,
+                                                  make):
+    before = {v["id"] for v in cinder.request(demo, "GET", "/volumes").json()["volumes"]}
+    base = {"name": "bad-bfv", "flavorRef": "42", "networks": [{"uuid": network.id}]}
+    blank = make(demo, "volumes", {"size": 1})
+    before.add(blank["id"])
+    for bdm in ([{"source_type": "volume", "uuid": "00000000-0000-0000-0000-000000000000",
+                  "boot_index": 0, "destination_type": "volume"}],
+                [{"source_type": "image", "uuid": image_id, "boot_index": 0,
+                  "destination_type": "volume", "volume_size": 0}],
+                [{"source_type": "volume", "uuid": blank["id"], "boot_index": 0,
+                  "destination_type": "volume"}],
+                [{"source_type": "image", "uuid": image_id, "boot_index": 0,
+                  "destination_type": "volume", "volume_size": 1}, "junk"]):
+        resp = nova.request(demo, "POST", "/servers", json={"server": {
+            **base, "block_device_mapping_v2": bdm}})
+        assert resp.status_code in (400, 404), resp.text
+    # a bad flavor after the volume was made: the volume goes again
+    resp = nova.request(demo, "POST", "/servers", json={"server": {
+        **base, "flavorRef": "no-such-flavor", "block_device_mapping_v2": [{
+            "source_type": "image", "uuid": image_id, "boot_index": 0,
+            "destination_type": "volume", "volume_size": 1}]}})
+    assert resp.status_code == 400, resp.text
+    from tests.api.volume.conftest import wait_for
+    assert wait_for(lambda: {v["id"] for v in cinder.request(
+        demo, "GET", "/volumes").json()["volumes"]} == before)
