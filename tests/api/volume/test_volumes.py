@@ -240,3 +240,40 @@ def test_migrate_and_retype_between_backends(admin, cinder, cloud, make, unique)
     body = wait_status(cinder, admin, "volumes", vol["id"], "available")
     assert body["os-vol-host-attr:host"].endswith("@file-1#file-1")
     assert src.read_bytes()[:10] == b"migrate-me" and not dst.exists()
+
+
+def test_cli_migrate_and_extend_attached(cloud, cinder, admin, make):
+    vol = make(admin, "volumes", {"size": 1})
+    cloud.cli("volume", "migrate", "--host", "file-2", vol["id"], parse=False)
+    from tests.api.volume.conftest import wait_for
+    body = wait_for(lambda: (b := cinder.request(admin, "GET", f"/volumes/{vol['id']}")
+                             .json()["volume"])["os-vol-mig-status-attr:migstat"]
+                    == "success" and b)
+    assert body and body["os-vol-host-attr:host"].endswith("@file-2#file-2")
+    # extend while in-use: from 3.42 only
+    cinder.request(admin, "POST", f"/volumes/{vol['id']}/action", json={
+        "os-reset_status": {"status": "in-use"}})
+    act = f"/volumes/{vol['id']}/action"
+    assert_fault(cinder.request(admin, "POST", act, json={"os-extend": {"new_size": 2}},
+                                version="3.41"), 400, "badRequest")
+    assert cinder.request(admin, "POST", act, json={"os-extend": {"new_size": 2}},
+                          version="3.42").status_code == 202
+    body = wait_status(cinder, admin, "volumes", vol["id"], "in-use")
+    assert body["size"] == 2
+    assert (_backend_dir(cloud, "file-2") / f"volume-{vol['id']}").stat().st_size == 2 * GiB
+    cinder.request(admin, "POST", act, json={"os-reset_status": {"status": "available"}})
+
+
+def test_cli_backup_force(cloud, cinder, admin, make):
+    vol = make(admin, "volumes", {"size": 1})
+    cinder.request(admin, "POST", f"/volumes/{vol['id']}/action", json={
+        "os-reset_status": {"status": "in-use"}})
+    proc = cloud.cli("volume", "backup", "create", vol["id"], check=False)
+    assert proc.returncode != 0
+    backup = cloud.cli("volume", "backup", "create", "--force", vol["id"])
+    try:
+        wait_status(cinder, admin, "backups", backup["id"], "available")
+    finally:
+        cloud.cli("volume", "backup", "delete", backup["id"], parse=False)
+        cinder.request(admin, "POST", f"/volumes/{vol['id']}/action", json={
+            "os-reset_status": {"status": "available"}})
