@@ -99,8 +99,10 @@ class VolumeManager:
         self.snapshots = Snapshots(self)
         self.backups = Backups(self)
         self.attachments = Attachments(self)
+        from kumo.volume.qos import QosSpecs
         from kumo.volume.transfers import Transfers
         self.transfers = Transfers(self)
+        self.qos = QosSpecs(self)
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.contextmanager

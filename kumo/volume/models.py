@@ -20,12 +20,27 @@ DEFAULT_TYPE_ID = "00000000-0000-4000-8000-00000000d0f7"
 DEFAULT_TYPE_NAME = "__DEFAULT__"
 
 
+class QosSpecs(Base):
+    """QoS specs (Block Storage API v3 "Quality of service (QoS) specifications"):
+    recorded and associated with types; the file backend enforces none of them."""
+
+    __tablename__ = "volume_qos_specs"
+    id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(255), unique=True)
+    #: front-end, back-end or both
+    consumer: orm.Mapped[str] = orm.mapped_column(sa.String(16))
+    specs: orm.Mapped[dict] = orm.mapped_column(sa.JSON, default=dict)
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+
+
 class VolumeType(Base):
     __tablename__ = "volume_type"
     id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
     name: orm.Mapped[str] = orm.mapped_column(sa.String(255), unique=True)
     description: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
     is_public: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=True)
+    qos_specs_id: orm.Mapped[str | None] = orm.mapped_column(
+        UUID, sa.ForeignKey("volume_qos_specs.id"), nullable=True)
     created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
     updated_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime,
                                                                    nullable=True)

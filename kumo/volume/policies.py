@@ -76,6 +76,8 @@ RULES = [
     RuleDefault("volume_extension:quotas:delete", ADMIN),
     RuleDefault("limits_extension:used_limits", READER),
     RuleDefault("volume_extension:quota_classes", ADMIN),
+    *[RuleDefault(f"volume_extension:qos_specs_manage:{n}", ADMIN)
+      for n in ("get", "get_all", "create", "update", "delete")],
     RuleDefault("volume_extension:availability_zone_list", "rule:authenticated"),
     RuleDefault("volume_extension:services:index", ADMIN),
     RuleDefault("volume_extension:services:update", ADMIN),

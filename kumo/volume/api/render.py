@@ -113,7 +113,7 @@ def backup(req: Request, b: models.Backup, dependents: bool = False) -> dict:
 def volume_type(req: Request, t: models.VolumeType) -> dict:
     body = {"id": t.id, "name": t.name, "description": t.description,
             "is_public": t.is_public, "os-volume-type-access:is_public": t.is_public,
-            "qos_specs_id": None}
+            "qos_specs_id": t.qos_specs_id}
     if req.context.is_admin or at_least(req, "3.0"):
         specs = {e.key: e.value for e in t.extra_specs}
         if not req.context.is_admin:

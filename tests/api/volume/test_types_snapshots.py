@@ -105,3 +105,35 @@ def test_type_for_unknown_backend_refused(cinder, admin, unique):
     assert_fault(cinder.request(admin, "POST", "/types", json={"volume_type": {
         "name": unique("t"), "extra_specs": {"volume_backend_name": "nope"}}}),
         400, "badRequest")
+
+
+def test_qos_specs_cli(cloud, cinder, admin, demo, unique):
+    name = unique("qos")
+    qos = cloud.cli("volume", "qos", "create", "--consumer", "front-end", "--property",
+                    "total_iops_sec=500", name)
+    assert qos["consumer"] == "front-end"
+    vtype = cloud.cli("volume", "type", "create", unique("qtype"))
+    cloud.cli("volume", "qos", "associate", name, vtype["id"], parse=False)
+    shown = cinder.request(admin, "GET", f"/qos-specs/{qos['id']}/associations").json()
+    assert shown["qos_associations"] == [{"association_type": "volume_type",
+                                          "name": vtype["name"], "id": vtype["id"]}]
+    assert cinder.request(admin, "GET", f"/types/{vtype['id']}").json()["volume_type"][
+        "qos_specs_id"] == qos["id"]
+    cloud.cli("volume", "qos", "set", "--property", "read_iops_sec=100", name, parse=False)
+    cloud.cli("volume", "qos", "unset", "--property", "total_iops_sec", name, parse=False)
+    specs = cinder.request(admin, "GET", f"/qos-specs/{qos['id']}").json()["qos_specs"]
+    assert specs["specs"] == {"read_iops_sec": "100"}
+    # associated: no delete without force; users may not see QoS at all
+    assert_fault(cinder.request(admin, "DELETE", f"/qos-specs/{qos['id']}"), 400,
+                 "badRequest")
+    assert_fault(cinder.request(demo, "GET", "/qos-specs"), 403, "forbidden")
+    assert_fault(cinder.request(admin, "POST", "/qos-specs", json={"qos_specs": {
+        "name": name}}), 409, "conflictingRequest")
+    assert_fault(cinder.request(admin, "POST", "/qos-specs", json={"qos_specs": {
+        "name": unique("q"), "consumer": "sideways"}}), 400, "badRequest")
+    cloud.cli("volume", "qos", "disassociate", "--volume-type", vtype["id"], name,
+              parse=False)
+    cloud.cli("volume", "qos", "delete", name, parse=False)
+    assert_fault(cinder.request(admin, "GET", f"/qos-specs/{qos['id']}"), 404,
+                 "itemNotFound")
+    cloud.cli("volume", "type", "delete", vtype["id"], parse=False)

@@ -45,6 +45,15 @@ def upgrade() -> None:
     op.create_index(op.f('ix_volume_backup_project_id'), 'volume_backup', ['project_id'], unique=False)
     op.create_index(op.f('ix_volume_backup_status'), 'volume_backup', ['status'], unique=False)
     op.create_index(op.f('ix_volume_backup_volume_id'), 'volume_backup', ['volume_id'], unique=False)
+    op.create_table('volume_qos_specs',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('consumer', sa.String(length=16), nullable=False),
+    sa.Column('specs', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('name')
+    )
     op.create_table('volume_quota',
     sa.Column('project_id', sa.String(length=255), nullable=False),
     sa.Column('resource', sa.String(length=255), nullable=False),
@@ -56,8 +65,10 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=255), nullable=False),
     sa.Column('description', sa.String(length=255), nullable=True),
     sa.Column('is_public', sa.Boolean(), nullable=False),
+    sa.Column('qos_specs_id', sa.String(length=36), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['qos_specs_id'], ['volume_qos_specs.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )
@@ -215,6 +226,7 @@ def downgrade() -> None:
     op.drop_table('volume_type_access')
     op.drop_table('volume_type')
     op.drop_table('volume_quota')
+    op.drop_table('volume_qos_specs')
     op.drop_index(op.f('ix_volume_backup_volume_id'), table_name='volume_backup')
     op.drop_index(op.f('ix_volume_backup_status'), table_name='volume_backup')
     op.drop_index(op.f('ix_volume_backup_project_id'), table_name='volume_backup')
