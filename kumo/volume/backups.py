@@ -150,21 +150,31 @@ class Backups:
                 metadata_json=body.get("metadata") or {}, data_timestamp=now,
                 created_at=now, updated_at=now)
             s.add(backup)
+            if snapshot is not None:
+                snapshot.status = "backing-up"  # not deleted while it is read
             previous = vol.status
             if vol.status == "available":
                 vol.status = "backing-up"
             _, driver = self.m.backend_of(vol.host)
         bid, vid, sid = backup.id, vol.id, backup.snapshot_id
         parent_id = backup.parent_id
-        self.m.worker.submit(lambda: self._run_backup(bid, vid, sid, driver, previous,
+        self.m.backup_worker.submit(lambda: self._run_backup(bid, vid, sid, driver, previous,
                                                       parent_id),
                              lambda e: self._failed(bid, vid, previous, e))
         return backup
+
+    @staticmethod
+    def _release_snapshot(s, backup) -> None:
+        if backup is not None and backup.snapshot_id:
+            snap = s.get(models.Snapshot, backup.snapshot_id)
+            if snap is not None and snap.status == "backing-up":
+                snap.status = "available"
 
     def _failed(self, backup_id: str, volume_id: str, previous: str, e) -> None:
         shutil.rmtree(self.root / backup_id, ignore_errors=True)
         with self.m.write() as s:
             backup = s.get(models.Backup, backup_id)
+            self._release_snapshot(s, backup)
             if backup is not None:
                 backup.status = "error"
                 backup.fail_reason = str(e)[:1000]
@@ -187,6 +197,7 @@ class Backups:
                 driver.delete_snapshot(temp_snap)
         with self.m.write() as s:
             backup = s.get(models.Backup, backup_id)
+            self._release_snapshot(s, backup)
             backup.status = "available"
             backup.object_count = count
             backup.updated_at = utcnow()
@@ -300,7 +311,7 @@ class Backups:
             _, driver = self.m.backend_of(target.host)
             s.flush()
             s.refresh(target)
-        self.m.worker.submit(lambda: self._run_restore(backup_id, volume_id, driver),
+        self.m.backup_worker.submit(lambda: self._run_restore(backup_id, volume_id, driver),
                              lambda e: self._restore_failed(backup_id, volume_id, e))
         return backup, target
 

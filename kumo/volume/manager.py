@@ -49,9 +49,8 @@ QUOTA_RESOURCES = ("volumes", "gigabytes", "snapshots", "backups", "backup_gigab
 class Worker:
     """Runs backend steps off the request threads (see the module doc)."""
 
-    def __init__(self, threads: int = 2):
-        self.pool = ThreadPoolExecutor(max_workers=threads,
-                                       thread_name_prefix="volume-worker")
+    def __init__(self, threads: int = 2, name: str = "volume-worker"):
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
 
     def submit(self, fn: Callable[[], None], on_error: Callable[[BaseException], None]
                ) -> None:
@@ -95,6 +94,10 @@ class VolumeManager:
                                                       settings.volume_image_cache)
         self.default_backend = next(iter(self.backends))
         self.worker = Worker()
+        #: Backups, restores into existing volumes and uploads to images (long data
+        #: copies) have their own threads, so they never hold up creates and deletes
+        #: (Cinder's cinder-backup beside cinder-volume).
+        self.backup_worker = Worker(name="backup-worker")
         self.volumes = Volumes(self)
         self.snapshots = Snapshots(self)
         self.backups = Backups(self)
@@ -186,8 +189,8 @@ class VolumeManager:
                 vol.status = "error" if vol.status in ("creating", "downloading") \
                     else "available" if not vol.attachments else "in-use"
             for snap in s.scalars(sa.select(models.Snapshot).where(
-                    models.Snapshot.status == "creating")):
-                snap.status = "error"
+                    models.Snapshot.status.in_(("creating", "backing-up")))):
+                snap.status = "error" if snap.status == "creating" else "available"
             for backup in s.scalars(sa.select(models.Backup).where(
                     models.Backup.status.in_(("creating", "restoring")))):
                 backup.status = "error" if backup.status == "creating" else "available"

@@ -58,7 +58,7 @@ def upload_to_image(cloud, ctx, volume_id: str, arg: dict, visibility: str) -> d
         except Exception:
             LOG.exception("removing the image of a failed upload failed")
         manager.volumes._set(volume_id, status=previous)
-    manager.worker.submit(step, failed)
+    manager.backup_worker.submit(step, failed)
     return body
 
 

@@ -122,3 +122,17 @@ def test_export_import_record(cinder, admin, make):
     wait_gone(cinder, admin, "backups", backup["id"])
     assert_fault(cinder.request(admin, "POST", "/backups/import_record",
                                 json={"backup-record": record}), 400, "badRequest")
+
+
+def test_backup_from_snapshot(cloud, cinder, demo, make):
+    vol = make(demo, "volumes", {"size": 1})
+    _write(cloud, vol["id"], 0, b"snapshot-time")
+    snap = make(demo, "snapshots", {"volume_id": vol["id"]})
+    _write(cloud, vol["id"], 0, b"changed-later")
+    backup = make(demo, "backups", {"volume_id": vol["id"], "snapshot_id": snap["id"]})
+    assert backup["snapshot_id"] == snap["id"]
+    assert cinder.request(demo, "GET", f"/snapshots/{snap['id']}").json()["snapshot"][
+        "status"] == "available"
+    restored = make(demo, "volumes", {"backup_id": backup["id"]}, version="3.47")
+    assert restored["backup_id"] == backup["id"]
+    assert _read(cloud, restored["id"], 0, 13) == b"snapshot-time"
