@@ -84,6 +84,10 @@ class VolumeService(Service):
         m = _PROJECT_IN_PATH.match(req.path)
         if m:
             req.path = "/v3" + (m.group(2) or "/")
+        if req.path.endswith("/") and req.path not in ("/", "/v3/"):
+            # ``GET /v3/volumes/`` is a show with an empty id, not the list: 404, as
+            # Cinder (Tempest's "without passing volume id" tests)
+            raise exc.NotFound("The resource could not be found.")
         return super()._handle(req)
 
     def context_for(self, req: Request, route):

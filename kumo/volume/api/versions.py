@@ -25,3 +25,43 @@ def versions(req: Request) -> Reply:
 @service.route("GET", "/v3", authenticated=False)
 def show(req: Request) -> Reply:
     return Reply(200, {"versions": [version(req)]})
+
+
+#: Cinder's API extensions (``GET /v3/extensions``), all served by Kumo's v3 API.
+EXTENSIONS = [
+    ("AdminActions", "os-admin-actions", "Enable admin actions."),
+    ("AvailabilityZones", "os-availability-zone", "Describe Availability Zones."),
+    ("Backups", "backups", "Backups support."),
+    ("Capabilities", "capabilities", "Capabilities support."),
+    ("ExtendedSnapshotAttributes", "os-extended-snapshot-attributes",
+     "Extended SnapshotAttributes support."),
+    ("Hosts", "os-hosts", "Admin-only host administration."),
+    ("QoSSpecs", "qos-specs", "QoS specs support."),
+    ("Quota_classes", "os-quota-class-sets", "Quota classes management support."),
+    ("Quotas", "os-quota-sets", "Quota management support."),
+    ("SchedulerHints", "OS-SCH-HNT", "Pass arbitrary key/value pairs to the scheduler."),
+    ("Scheduler_stats", "scheduler-stats", "Scheduler stats support."),
+    ("Services", "os-services", "Services support."),
+    ("TypesExtraSpecs", "os-types-extra-specs", "Type extra specs support."),
+    ("TypesManage", "os-types-manage", "Types manage support."),
+    ("UsedLimits", "os-used-limits", "Provide data on limited resources that are being "
+     "used."),
+    ("VolumeActions", "os-volume-actions", "Enable volume actions."),
+    ("VolumeHostAttribute", "os-vol-host-attr", "Expose host as an attribute of a "
+     "volume."),
+    ("VolumeImageMetadata", "os-vol-image-meta", "Show image metadata associated with "
+     "the volume."),
+    ("VolumeMigStatusAttribute", "os-vol-mig-status-attr", "Expose migration_status as "
+     "an attribute of a volume."),
+    ("VolumeTenantAttribute", "os-vol-tenant-attr", "Expose the internal project_id as "
+     "an attribute of a volume."),
+    ("VolumeTransfer", "os-volume-transfer", "Volume transfer management support."),
+    ("VolumeTypeAccess", "os-volume-type-access", "Volume type access support."),
+]
+
+
+@service.route("GET", "/v3/extensions")
+def extensions(req: Request) -> Reply:
+    return Reply(200, {"extensions": [
+        {"name": name, "alias": alias, "description": text, "links": [],
+         "updated": "2013-10-03T00:00:00+00:00"} for name, alias, text in EXTENSIONS]})

@@ -76,3 +76,17 @@ def test_availability_zones_and_services(admin, cloud, demo, cinder):
     pools = cinder.request(admin, "GET", "/scheduler-stats/get_pools",
                            params={"detail": "true"}).json()["pools"]
     assert {p["capabilities"]["volume_backend_name"] for p in pools} == {"file-1", "file-2"}
+
+
+def test_extensions_and_trailing_slash(cinder, demo):
+    names = {e["name"] for e in cinder.request(demo, "GET", "/extensions").json()[
+        "extensions"]}
+    assert {"Hosts", "Backups", "VolumeActions"} <= names
+    # an empty id is a 404, not the collection (Tempest's negative tests)
+    for method in ("GET", "PUT", "DELETE"):
+        body = {"volume": {"name": "x"}} if method == "PUT" else None
+        assert_fault(cinder.request(demo, method, "/volumes/", json=body), 404,
+                     "itemNotFound")
+    # an unknown status filters to nothing
+    resp = cinder.request(demo, "GET", "/volumes/detail", params={"status": "bogus"})
+    assert resp.status_code == 200 and resp.json()["volumes"] == []
