@@ -7,9 +7,9 @@ raises: a create that fails removes what it wrote. Deletes are idempotent. Sizes
 GiB.
 
 - :class:`FileDriver` (``file``): each volume is a sparse file
-  ``<dir>/volume-<id>`` (0600), each snapshot a copy ``snapshot-<id>``; copies use
-  ``cp --reflink=auto --sparse=always`` (a reflink on btrfs/xfs, a sparse copy
-  elsewhere). Images are written through a per-backend cache
+  ``<dir>/volume-<id>`` (0600), each snapshot a copy ``snapshot-<id>``; copies are :func:`copy_file`
+  (what ``cp --reflink=auto --sparse=always`` does, in process: a reflink on
+  btrfs/xfs, a sparse copy elsewhere). Images are written through a per-backend cache
   (``<dir>/image-cache/<image id>-<checksum>``): the first volume from an image
   converts it (a ``kumo_rootfs=tar`` tarball becomes an ext4 filesystem made with
   ``mkfs.ext4 -d``; other images are copied byte for byte) into the cache, and every
@@ -71,6 +71,9 @@ class VolumeDriver(Protocol):
         """A new volume of ``size`` GiB holding the image (see the module doc); returns
         True if it came from the image cache."""
 
+    def cached(self, cache_key: str) -> bool:
+        """True if the image cache holds ``cache_key`` (the next from_image is a hit)."""
+
     def read_path(self, volume_id: str, snapshot_id: str | None = None) -> Path | None:
         """The file holding a volume's (or a snapshot's) bytes, to read (backups,
         upload to image); None if the driver keeps no data (fake)."""
@@ -89,15 +92,54 @@ def _run(*cmd: str) -> None:
         raise DriverError(f"{cmd[0]} failed: {proc.stderr.strip() or proc.stdout.strip()}")
 
 
+#: ``FICLONE`` (linux/fs.h): make ``dst`` share ``src``'s extents (btrfs, xfs...).
+FICLONE = 0x40049409
+
+
 def copy_file(src: Path, dst: Path) -> None:
-    """Copy ``src`` to a new ``dst`` (0600): a reflink where the filesystem can, else a
-    sparse copy. ``dst`` must not exist; a failed copy leaves nothing."""
+    """Copy ``src`` to a new ``dst`` (0600) in process, as ``cp --reflink=auto
+    --sparse=always`` would: a reflink (``FICLONE``) where the filesystem can, else
+    only the data segments (``SEEK_DATA``/``SEEK_HOLE``, ``copy_file_range``), so
+    holes stay holes. ``dst`` must not exist; a failed copy leaves nothing."""
+    import fcntl
+
+    fd_in = os.open(src, os.O_RDONLY)
     try:
-        _run("cp", "--reflink=auto", "--sparse=always", str(src), str(dst))
-        os.chmod(dst, 0o600)
+        fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except BaseException:
+        os.close(fd_in)
+        raise
+    try:
+        size = os.fstat(fd_in).st_size
+        try:
+            fcntl.ioctl(fd_out, FICLONE, fd_in)
+            return
+        except OSError:
+            pass
+        os.ftruncate(fd_out, size)
+        offset = 0
+        while offset < size:
+            try:
+                start = os.lseek(fd_in, offset, os.SEEK_DATA)
+            except OSError:  # ENXIO: only a hole is left
+                break
+            end = os.lseek(fd_in, start, os.SEEK_HOLE)
+            pos = start
+            while pos < end:
+                n = os.copy_file_range(fd_in, fd_out, min(end - pos, 64 << 20), pos, pos)
+                if n <= 0:
+                    raise DriverError(f"copying {src.name} stopped at byte {pos}")
+                pos += n
+            offset = end
+    except BaseException:
+        os.close(fd_out)
+        fd_out = -1
         dst.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd_in)
+        if fd_out >= 0:
+            os.close(fd_out)
 
 
 class FileDriver:
@@ -254,6 +296,9 @@ class FileDriver:
                  "lazy_itable_init=1,lazy_journal_init=1,nodiscard,root_owner=0:0",
                  "-d", tree, str(out))
 
+    def cached(self, cache_key: str) -> bool:
+        return self.image_cache and (self.cache_dir / cache_key).exists()
+
     def cache_entries(self) -> list[str]:
         if not self.cache_dir.is_dir():
             return []
@@ -307,6 +352,9 @@ class FakeDriver:
         if snapshot_id not in self._snapshots:
             raise DriverError(f"snapshot {snapshot_id} has no data")
         self.create(volume_id, size)
+
+    def cached(self, cache_key: str) -> bool:
+        return cache_key in self._cache
 
     def from_image(self, volume_id: str, size: int, image_path: Path, cache_key: str,
                    rootfs_tar: bool) -> bool:

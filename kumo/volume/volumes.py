@@ -11,6 +11,7 @@ and ends in ``available`` or ``error`` (see :mod:`kumo.volume.manager`).
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 import sqlalchemy as sa
@@ -240,10 +241,13 @@ class Volumes:
             rootfs = image_rootfs(image)
 
             def step():
-                self._set(vol.id, status="downloading")
+                if not driver.cached(key):  # a cache hit is a copy, not a download
+                    self._set(vol.id, status="downloading")
+                started = time.monotonic()
                 hit = driver.from_image(vol.id, size, path, key, rootfs)
-                LOG.info("volume %s from image %s: %s", vol.id, image.id,
-                         "image cache hit" if hit else "image cache miss")
+                LOG.info("volume %s from image %s: %s (%.0f ms)", vol.id, image.id,
+                         "image cache hit" if hit else "image cache miss",
+                         (time.monotonic() - started) * 1000)
         elif backup is not None:
             backup_id = backup.id
 

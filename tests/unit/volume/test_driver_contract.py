@@ -82,6 +82,8 @@ def test_clone_and_snapshots_keep_their_data(driver):
     path = driver.read_path(clone)
     if path is not None:
         assert path.stat().st_size == 2 * GiB
+        assert path.stat().st_blocks * 512 < 1 << 20  # the copy stayed sparse
+        assert path.stat().st_mode & 0o777 == 0o600
     # write_from puts the snapshot's bytes back over the volume (a restore)
     driver.write_from(src, driver.read_path(src, snap))
     assert _peek(driver, src, 5000, 6) in (b"before", None)
