@@ -194,6 +194,10 @@ class FileDriver:
         dst = self._vol(volume_id)
         if dst.exists():
             raise DriverError(f"volume {volume_id} exists on backend {self.name}")
+        need = src.stat().st_size
+        if need > size * GiB:
+            raise DriverError(f"{src.name} needs {-(-need // GiB)} GiB, the volume has "
+                              f"{size} GiB")
         copy_file(src, dst)
         try:
             if dst.stat().st_size < size * GiB:
