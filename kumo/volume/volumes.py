@@ -77,8 +77,10 @@ class Volumes:
         with self.m.read() as session:
             return find(session)
 
-    def list(self, ctx, query, all_tenants: bool) -> tuple[list[models.Volume], bool, int]:
-        """A page of volumes and whether more follow, and the total count."""
+    def list(self, ctx, query, all_tenants: bool, with_count: bool = False
+             ) -> tuple[list[models.Volume], bool, int | None]:
+        """A page of volumes, whether more follow, and (``with_count``) how many match
+        in all."""
         V = models.Volume
         stmt = self._scoped(ctx, sa.select(V), all_tenants, query.get("project_id")
                             if is_admin(ctx) else None)
@@ -115,7 +117,8 @@ class Volumes:
                     models.VolumeImageMetadata.key == key,
                     models.VolumeImageMetadata.value == value).exists())
         with self.m.read() as s:
-            count = s.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
+            count = s.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) \
+                if with_count else None
             rows, more = listing.page(s, V, stmt, query, SORT_COLUMNS)
             return rows, more, count
 

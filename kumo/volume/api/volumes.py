@@ -22,14 +22,15 @@ def all_tenants(req: Request) -> bool:
 
 def _list(req: Request, detail: bool) -> Reply:
     req.context.enforce("volume:get_all", target(req))
+    with_count = at_least(req, "3.45") and req.flag("with_count")
     rows, more, count = req.cloud.volumes.volumes.list(req.context, req.query,
-                                                       all_tenants(req))
+                                                       all_tenants(req), with_count)
     render_one = render.volume if detail else render.volume_summary
     body = {"volumes": [render_one(req, v) for v in rows]}
     if more and rows:
         body["volumes_links"] = render.next_link(
             req, "volumes/detail" if detail else "volumes", rows[-1].id)
-    if at_least(req, "3.45") and req.flag("with_count"):
+    if with_count:
         body["count"] = count
     return Reply(200, body)
 
