@@ -80,6 +80,7 @@ RULES = [
       for n in ("get", "get_all", "create", "update", "delete")],
     RuleDefault("volume_extension:availability_zone_list", "rule:authenticated"),
     RuleDefault("volume_extension:services:index", ADMIN),
+    RuleDefault("volume_extension:hosts", ADMIN),
     RuleDefault("volume_extension:services:update", ADMIN),
     RuleDefault("volume_extension:capabilities", ADMIN),
     RuleDefault("scheduler_extension:scheduler_stats:get_pools", ADMIN),

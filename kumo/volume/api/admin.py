@@ -183,3 +183,14 @@ def capabilities(req: Request) -> Reply:
                                                  "type": "boolean"}},
                        "total_capacity_gb": caps["total_capacity_gb"],
                        "free_capacity_gb": caps["free_capacity_gb"]})
+
+
+@service.route("GET", "/v3/os-hosts")
+def hosts(req: Request) -> Reply:
+    """The hosts of the volume services (Cinder's admin-only ``os-hosts``)."""
+    req.context.enforce("volume_extension:hosts", target(req))
+    return Reply(200, {"hosts": [
+        {"service-status": "available" if svc["state"] == "up" else "unavailable",
+         "service": svc["binary"], "zone": svc["zone"], "service-state": svc["status"],
+         "host_name": svc["host"], "last-update": isotime(svc["updated_at"])}
+        for svc in req.cloud.volumes.services()]})

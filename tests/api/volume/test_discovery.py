@@ -76,6 +76,9 @@ def test_availability_zones_and_services(admin, cloud, demo, cinder):
     pools = cinder.request(admin, "GET", "/scheduler-stats/get_pools",
                            params={"detail": "true"}).json()["pools"]
     assert {p["capabilities"]["volume_backend_name"] for p in pools} == {"file-1", "file-2"}
+    hosts = cinder.request(admin, "GET", "/os-hosts").json()["hosts"]
+    assert {h["service"] for h in hosts} >= {"cinder-volume", "cinder-backup"}
+    assert_fault(cinder.request(demo, "GET", "/os-hosts"), 403, "forbidden")
 
 
 def test_extensions_and_trailing_slash(cinder, demo):
