@@ -155,7 +155,10 @@ class VolumeManager:
                         .where(models.Volume.host == host)) or 0
 
     def check_capacity(self, s: orm.Session, backend: str, size: int) -> None:
-        """400 when ``backend`` cannot take ``size`` more GiB."""
+        """400 when ``backend`` cannot take ``size`` more GiB (or is disabled)."""
+        if self.backend_disabled(s, backend):
+            raise InvalidInput(f"No valid backend was found. The cinder-volume service "
+                               f"of backend {backend} is disabled.")
         capacity = self.settings.volume_backend_capacity_gb
         used = self.backend_used_gb(s, backend)
         if used + size > capacity:
@@ -164,8 +167,12 @@ class VolumeManager:
                                "requested.")
 
     def services(self) -> list[dict]:
-        """cinder-volume per backend and cinder-backup, ``up`` when usable."""
+        """cinder-volume per backend and cinder-backup, ``up`` when usable,
+        ``disabled`` when an operator said so (``os-services/disable``)."""
         now = utcnow()
+        with self.read() as s:
+            states = {(r.host, r.binary): r for r in s.scalars(
+                sa.select(models.ServiceState))}
         out = [{"binary": "cinder-scheduler", "host": self.hostname, "zone": ZONE,
                 "status": "enabled", "state": "up", "updated_at": now,
                 "disabled_reason": None}]
@@ -178,7 +185,33 @@ class VolumeManager:
         out.append({"binary": "cinder-backup", "host": self.hostname, "zone": ZONE,
                     "status": "enabled", "state": "up" if backup_ok else "down",
                     "updated_at": now, "disabled_reason": None})
+        for svc in out:
+            state = states.get((svc["host"], svc["binary"]))
+            if state is not None and state.disabled:
+                svc["status"] = "disabled"
+                svc["disabled_reason"] = state.disabled_reason
         return out
+
+    def set_service(self, host: str, binary: str, disabled: bool,
+                    reason: str | None = None) -> dict:
+        """Disable or enable a service (404 for one that does not exist)."""
+        known = {(svc["host"], svc["binary"]) for svc in self.services()}
+        if (host, binary) not in known:
+            raise NotFoundError(f"Service {binary} on host {host} could not be found.")
+        with self.write() as s:
+            row = s.get(models.ServiceState, (host, binary))
+            if row is None:
+                row = models.ServiceState(host=host, binary=binary)
+                s.add(row)
+            row.disabled = disabled
+            row.disabled_reason = reason if disabled else None
+            row.updated_at = utcnow()
+        return next(svc for svc in self.services()
+                    if (svc["host"], svc["binary"]) == (host, binary))
+
+    def backend_disabled(self, s: orm.Session, backend: str) -> bool:
+        row = s.get(models.ServiceState, (f"{self.hostname}@{backend}", "cinder-volume"))
+        return row is not None and row.disabled
 
     def recover(self) -> None:
         """After a restart: rows left in a transient status by a stopped worker."""

@@ -220,3 +220,16 @@ class Quota(Base):
     project_id: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
     resource: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
     hard_limit: orm.Mapped[int] = orm.mapped_column(sa.Integer)
+
+
+class ServiceState(Base):
+    """An operator's disable of a volume service (``os-services/disable``); absent:
+    enabled."""
+
+    __tablename__ = "volume_service_state"
+    host: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+    binary: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+    disabled: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=False)
+    disabled_reason: orm.Mapped[str | None] = orm.mapped_column(sa.String(255),
+                                                                nullable=True)
+    updated_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)

@@ -140,6 +140,30 @@ def services(req: Request) -> Reply:
     return Reply(200, {"services": out})
 
 
+SERVICE_SET = {"type": "object", "required": ["host", "binary"],
+               "properties": {"host": {"type": "string", "maxLength": 255},
+                              "binary": {"type": "string", "maxLength": 255},
+                              "disabled_reason": {"type": ["string", "null"],
+                                                  "maxLength": 255}}}
+
+
+@service.route("PUT", "/v3/os-services/{action}")
+def update_service(req: Request) -> Reply:
+    """``disable``, ``disable-log-reason`` and ``enable`` (others: 404)."""
+    action = req.params["action"]
+    if action not in ("disable", "disable-log-reason", "enable"):
+        raise NotFoundError(f"Unknown action {action}.")
+    body = req.json(SERVICE_SET)
+    req.context.enforce("volume_extension:services:update", target(req))
+    svc = req.cloud.volumes.set_service(body["host"], body["binary"],
+                                        action != "enable", body.get("disabled_reason"))
+    out = {"host": svc["host"], "binary": svc["binary"], "status": svc["status"],
+           "disabled": svc["status"] == "disabled"}
+    if action == "disable-log-reason":
+        out["disabled_reason"] = svc["disabled_reason"]
+    return Reply(200, out)
+
+
 def _pool(req: Request, name: str, detail: bool) -> dict:
     manager = req.cloud.volumes
     pool = {"name": manager.host_of(name)}

@@ -93,3 +93,26 @@ def test_extensions_and_trailing_slash(cinder, demo):
     # an unknown status filters to nothing
     resp = cinder.request(demo, "GET", "/volumes/detail", params={"status": "bogus"})
     assert resp.status_code == 200 and resp.json()["volumes"] == []
+
+
+def test_disable_a_backend(cloud, cinder, admin, demo):
+    services = cloud.cli("volume", "service", "list", "--service", "cinder-volume")
+    host = next(s["Host"] for s in services if s["Host"].endswith("@file-2"))
+    cloud.cli("volume", "service", "set", "--disable", "--disable-reason", "maintenance",
+              host, "cinder-volume", parse=False)
+    try:
+        listed = cloud.cli("volume", "service", "list", "--long")
+        row = next(s for s in listed if s["Host"] == host)
+        assert row["Status"] == "disabled" and row["Disabled Reason"] == "maintenance"
+        before = cinder.request(demo, "GET", "/volumes").json()["volumes"]
+        msg = assert_fault(cinder.request(demo, "POST", "/volumes", json={"volume": {
+            "size": 1, "volume_type": "file-2"}}), 400, "badRequest")
+        assert "disabled" in msg
+        assert cinder.request(demo, "GET", "/volumes").json()["volumes"] == before
+    finally:
+        cloud.cli("volume", "service", "set", "--enable", host, "cinder-volume",
+                  parse=False)
+    assert_fault(cinder.request(admin, "PUT", "/os-services/disable", json={
+        "host": "nowhere", "binary": "cinder-volume"}), 404, "itemNotFound")
+    assert_fault(cinder.request(demo, "PUT", "/os-services/disable", json={
+        "host": host, "binary": "cinder-volume"}), 403, "forbidden")

@@ -60,6 +60,14 @@ def upgrade() -> None:
     sa.Column('hard_limit', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('project_id', 'resource')
     )
+    op.create_table('volume_service_state',
+    sa.Column('host', sa.String(length=255), nullable=False),
+    sa.Column('binary', sa.String(length=255), nullable=False),
+    sa.Column('disabled', sa.Boolean(), nullable=False),
+    sa.Column('disabled_reason', sa.String(length=255), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('host', 'binary')
+    )
     op.create_table('volume_type',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('name', sa.String(length=255), nullable=False),
@@ -225,6 +233,7 @@ def downgrade() -> None:
     op.drop_table('volume_type_extra_spec')
     op.drop_table('volume_type_access')
     op.drop_table('volume_type')
+    op.drop_table('volume_service_state')
     op.drop_table('volume_quota')
     op.drop_table('volume_qos_specs')
     op.drop_index(op.f('ix_volume_backup_volume_id'), table_name='volume_backup')
