@@ -33,6 +33,7 @@ class Cloud:
         from kumo.identity.manager import Identity
         from kumo.image.manager import Images
         from kumo.network.manager import Networking
+        from kumo.volume.manager import VolumeManager
 
         self.settings = settings
         self.services = services()  # importing them registers their policy defaults
@@ -47,6 +48,7 @@ class Cloud:
         self.networking = Networking(settings, self.db)
         self.images = Images(settings, self.db)
         self.compute = Compute(self)
+        self.volumes = VolumeManager(settings, self.db, self.images)
         #: PostgreSQL: the process's LISTEN connection waking the feeds' watchers when
         #: other API processes commit (started by the first waiting watch).
         self.feed_listener = None
@@ -108,8 +110,9 @@ def services() -> list[Service]:
     from kumo.identity.api import service as identity
     from kumo.image.api import service as image
     from kumo.network.api import service as network
+    from kumo.volume.api import service as volume
 
-    return [identity, network, image, compute, metadata]
+    return [identity, network, image, compute, metadata, volume]
 
 
 #: Most bytes of a streamed body handed to a sink's ``write`` in one worker-thread hop.

@@ -113,6 +113,27 @@ class Settings:
     #: process; one more is refused with 413 (as Glance's ``image_count_uploading``
     #: quota). 0 means no limit.
     max_concurrent_uploads_per_project: int = 10
+    #: Block storage backends (Cinder's ``enabled_backends``), each ``name:driver``
+    #: (``file``: sparse files under ``volume_dir``; ``fake``: no data, for tests and
+    #: scale). Each backend gets a volume type of its name; ``__DEFAULT__`` uses the
+    #: first.
+    volume_backends: list = dataclasses.field(default_factory=lambda: ["file-1:file"])
+    #: Where the ``file`` backends keep volumes; empty means ``<state_dir>/volumes``.
+    volume_dir: str = ""
+    #: The backup store's directory; empty means ``<state_dir>/backups``.
+    volume_backup_dir: str = ""
+    #: GiB each backend may hand out (thin: files are sparse); past it a create is 400.
+    volume_backend_capacity_gb: int = 1000
+    #: Cinder's default quotas per project (-1: unlimited).
+    volume_quota_volumes: int = 10
+    volume_quota_gigabytes: int = 1000
+    volume_quota_snapshots: int = 10
+    volume_quota_backups: int = 10
+    volume_quota_backup_gigabytes: int = 1000
+    volume_quota_per_volume_gigabytes: int = -1
+    #: Keep a per-backend cached copy of each image written to a volume, so the next
+    #: volume from that image is a copy of it (Cinder's image-volume cache).
+    volume_image_cache: bool = True
     #: The machine's own data plane in ``kumo up`` (:mod:`kumo.agent.local`): ``auto``
     #: (the real drivers when root with the tools installed, else none), ``real``,
     #: ``fake`` (fake network and compute drivers) or ``off`` (API only).

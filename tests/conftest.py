@@ -101,6 +101,8 @@ def _start(tmp: Path, db_url: str | None, backend: str, extra_env: dict | None =
     env = {**os.environ, "HOME": str(home), "KUMO_STATE_DIR": str(state),
            "OS_CLIENT_CONFIG_FILE": str(state / "clouds.yaml"), "PYTHONUNBUFFERED": "1",
            "KUMO_COMPUTE_FAKE_HOSTS": "2",  # compute hosts fake-0, fake-1 (fake driver)
+           # two block storage backends (sparse files), so migration and retype are real
+           "KUMO_VOLUME_BACKENDS": "file-1:file,file-2:file",
            # no data plane for the machine: tests never touch the root namespace, and
            # the data-plane tests run their own agents in simulated hosts
            "KUMO_DATAPLANE": "off", **(extra_env or {})}

@@ -54,7 +54,7 @@ LOCK_FILE = "kumo.lock"
 #: What Kumo writes directly in the state directory (removed by a purge or a reset).
 STATE_ENTRIES = ("kumo.db", "kumo.db-wal", "kumo.db-shm", "fernet-keys", "clouds.yaml",
                  "metadata_secret", "agent_password", "images", "cache", "agent",
-                 "compute", "hosts")
+                 "compute", "hosts", "volumes", "backups")
 #: The operator's files in the state directory: never removed.
 OPERATOR_FILES = ("kumo.yaml", "policy.yaml")
 #: The clouds ``kumo up`` writes into ``~/.config/openstack/clouds.yaml``.

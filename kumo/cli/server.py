@@ -29,6 +29,7 @@ def prepare(settings: config.Settings, migrate: bool):
     bootstrap(cloud.identity)
     network_bootstrap(cloud)
     image_bootstrap(cloud)
+    cloud.volumes.bootstrap()
     return cloud
 
 

@@ -442,6 +442,8 @@ class Servers:
             if host:
                 c.changed(s, row, "delete", host=host)
             row.host = None
+        # its volumes: detached; the delete_on_termination ones deleted
+        c.cloud.volumes.attachments.on_server_deleted(server_id)
 
 
 class InstanceInvalidState(exc.Conflict):

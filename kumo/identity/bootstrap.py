@@ -30,7 +30,8 @@ NOT_IMPLIED = (("admin", "member"),)
 
 #: (service type, service name, path below the public URL) of every Kumo service.
 CATALOG = [("identity", "keystone", "/identity"), ("network", "neutron", "/networking"),
-           ("image", "glance", "/image"), ("compute", "nova", "/compute/v2.1")]
+           ("image", "glance", "/image"), ("compute", "nova", "/compute/v2.1"),
+           ("block-storage", "cinder", "/volume/v3"), ("volumev3", "cinderv3", "/volume/v3")]
 
 
 def _find(identity: Identity, model, **where):

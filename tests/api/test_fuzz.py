@@ -23,6 +23,7 @@ import collections
 import json
 import os
 import re
+import time
 import types
 import uuid
 from urllib.parse import quote
@@ -264,6 +265,20 @@ def good_bodies(ids: dict, cirros: str) -> dict:
             "name": "f", "policies": ["affinity"]}},
         ("/compute", "PUT", "/v2.1/os-quota-sets/{project_id}"): {"quota_set": {
             "instances": 10}},
+        ("/volume", "POST", "/v3/volumes"): {"volume": {
+            "size": 1, "name": "f", "metadata": {"a": "b"}}},
+        ("/volume", "PUT", "/v3/volumes/{volume_id}"): {"volume": {"name": "f"}},
+        ("/volume", "POST", "/v3/volumes/{volume_id}/action"): {
+            "os-set_image_metadata": {"metadata": {"a": "b"}}},
+        ("/volume", "POST", "/v3/volumes/{volume_id}/metadata"): {"metadata": {"a": "b"}},
+        ("/volume", "POST", "/v3/snapshots"): {"snapshot": {
+            "volume_id": i.get("volume_id"), "name": "f"}},
+        ("/volume", "POST", "/v3/types"): {"volume_type": {
+            "name": "f", "extra_specs": {"a": "b"}}},
+        ("/volume", "PUT", "/v3/os-quota-sets/{project_id}"): {"quota_set": {
+            "volumes": 10}},
+        ("/volume", "POST", "/v3/backups"): {"backup": {
+            "volume_id": i.get("volume_id"), "name": "f"}},
     }
 
 
@@ -440,6 +455,19 @@ def targets(cloud, admin):
     call("PUT", f"{nova}/servers/{server}/tags/fuzz", **member)
     hypervisor = call("GET", f"{nova}/os-hypervisors")["hypervisors"][0]["id"]
 
+    cinder = "/volume/v3"
+    volume = call("POST", f"{cinder}/volumes", **member, json={"volume": {
+        "size": 1, "name": f"fuzz-{tag}", "metadata": {"fuzz": "1"}}})["volume"]["id"]
+    for _ in range(400):  # bounded: the volume worker makes it in milliseconds
+        if call("GET", f"{cinder}/volumes/{volume}", **member)["volume"]["status"] != \
+                "creating":
+            break
+        time.sleep(0.05)
+    volume_type = call("POST", f"{cinder}/types", json={"volume_type": {
+        "name": f"fuzz-{tag}", "extra_specs": {"fuzz": "1"}}})["volume_type"]["id"]
+    snapshot = call("POST", f"{cinder}/snapshots", **member, json={"snapshot": {
+        "volume_id": volume, "metadata": {"fuzz": "1"}}})["snapshot"]["id"]
+
     ids = {
         ("/identity", "project_id"): victim_project, ("/identity", "target_id"):
             victim_project, ("/identity", "user_id"): victim_user,
@@ -465,7 +493,11 @@ def targets(cloud, admin):
         ("/compute", "server_id"): server, ("/compute", "instance_id"): server,
         ("/compute", "port_id"): port, ("/compute", "project_id"): victim_project,
         ("/compute", "tag"): "fuzz", ("/compute", "hypervisor_id"): hypervisor,
-        ("/compute", "pattern"): "fake", ("/metadata", "p0"): "openstack",
+        ("/compute", "pattern"): "fake",
+        ("/volume", "volume_id"): volume, ("/volume", "snapshot_id"): snapshot,
+        ("/volume", "type_id"): volume_type, ("/volume", "key"): "fuzz",
+        ("/volume", "project_id"): victim_project, ("/volume", "host"): "file-1",
+        ("/volume", "class_name"): f"fuzz-{tag}", ("/metadata", "p0"): "openstack",
         ("/metadata", "p1"): "latest", ("/metadata", "p2"): "meta_data.json",
     }
     ids = {k: v for k, v in ids.items() if v is not None}

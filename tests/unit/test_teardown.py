@@ -24,7 +24,7 @@ def make_state(state):
         (state / name).write_text("{}\n" if name.endswith(".yaml") else "x")
     for sub in ("fernet-keys", "images", "cache", "agent/dhcp/net1",
                 "compute/images/img1.rootfs/sbin", "compute/instances/i1/upper",
-                "hosts/h1-2/compute"):
+                "hosts/h1-2/compute", "volumes/file-1/image-cache", "backups/b1/chunks"):
         (state / sub).mkdir(parents=True)
     (state / "images" / "img1").write_bytes(b"image data")
     (state / "cache" / "cirros-0123.tar.gz").write_bytes(b"tarball")

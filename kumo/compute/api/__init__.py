@@ -130,6 +130,6 @@ service.request_id_headers = ("x-openstack-request-id", "x-compute-request-id")
 from kumo.compute import policies  # noqa: E402,F401  (registers the default rules)
 from kumo.compute.api import (  # noqa: E402,F401
     admin, agent, flavors, groups, keypairs, servers, server_actions, server_extras,
-    versions)
+    versions, volumes)
 
 __all__ = ["service", "at_least", "MIN_VERSION", "MAX_VERSION"]

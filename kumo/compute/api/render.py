@@ -79,6 +79,13 @@ def flavor_of(req: Request, flavor: dict) -> dict:
         {"rel": "bookmark", "href": req.url(f"/flavors/{flavor.get('id')}")}]}
 
 
+def _volumes_attached(req: Request, server_id: str) -> list[dict]:
+    from kumo.compute.api.volumes import volumes_attached
+    if getattr(req, "cloud", None) is None or getattr(req.cloud, "volumes", None) is None:
+        return []
+    return volumes_attached(req, server_id)
+
+
 def server(req: Request, row, addresses: dict, host_up: dict | None = None) -> dict:
     """One server as show/detail render it (admin attributes by policy)."""
     ctx = req.context
@@ -105,7 +112,7 @@ def server(req: Request, row, addresses: dict, host_up: dict | None = None) -> d
         if row.ports else [],
         "OS-EXT-STS:task_state": row.task_state, "OS-EXT-STS:vm_state": row.vm_state,
         "OS-EXT-STS:power_state": row.power_state,
-        "os-extended-volumes:volumes_attached": [],
+        "os-extended-volumes:volumes_attached": _volumes_attached(req, row.id),
     }
     if st in ("BUILD", "ACTIVE"):
         body["progress"] = 0 if st == "BUILD" else 100

@@ -33,17 +33,28 @@ def create(req: Request) -> Reply:
         if key in body and not at_least(req, version):
             raise exc.BadRequest(f"Additional properties are not allowed ('{key}' was "
                                  "unexpected)")
-    if body.get("block_device_mapping_v2") and not body.get("imageRef"):
-        raise exc.BadRequest("Kumo boots servers from images only: block device "
-                             "mappings without imageRef are not supported.")
     if body.get("personality"):
         raise exc.BadRequest("Personality files are not supported.")
     for key in ("min_count", "max_count"):
         if key in body:
             body[key] = int(body[key])
     compute = req.cloud.compute
-    plan = compute.servers.prepare(ctx, body, auto_networks=at_least(req, "2.37"))
-    rows = compute.servers.create(ctx, body, plan, req.request_id)
+    bdm = []  # boot from volume: kumo/compute/api/volumes.py
+    if body.get("block_device_mapping_v2"):
+        from kumo.compute.api import volumes
+        if body.get("max_count", 1) > 1 or body.get("min_count", 1) > 1:
+            raise exc.BadRequest("Block device mappings need a single server "
+                                 "(max_count 1).")
+        bdm = volumes.prepare_bdm(req, body)
+    try:
+        plan = compute.servers.prepare(ctx, body, auto_networks=at_least(req, "2.37"))
+        rows = compute.servers.create(ctx, body, plan, req.request_id)
+    except BaseException:
+        if bdm:
+            volumes.discard_bdm(req, bdm)
+        raise
+    if bdm:
+        volumes.attach_bdm(req, rows[0].id, rows[0].host, bdm)
     if str(body.get("return_reservation_id", "")).lower() in ("true", "1"):
         return Reply(202, {"reservation_id": rows[0].reservation_id})
     row = rows[0]

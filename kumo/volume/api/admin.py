@@ -1,0 +1,220 @@
+"""Quotas, limits, availability zones, services, capabilities and pools (Block Storage
+API v3 "Quota sets extension (os-quota-sets)", "Limits (limits)", "Availability zones
+(os-availability-zone)", "Services (os-services)", "Capabilities for storage back
+ends (capabilities)", "Back-end storage pools")."""
+from __future__ import annotations
+
+from kumo.common.http import Reply, Request
+from kumo.common.timeutils import isotime
+from kumo.volume import schemas
+from kumo.volume.api import service
+from kumo.volume.api.volumes import target
+from kumo.volume.errors import InvalidInput, NotFoundError
+from kumo.volume.manager import QUOTA_RESOURCES
+
+
+def _quota_project(req: Request) -> str:
+    project = req.params["project_id"]
+    if project != req.context.project_id:
+        req.context.enforce("volume_extension:quotas:update", target(req, project))
+    return project
+
+
+@service.route("GET", "/v3/os-quota-sets/{project_id}")
+def show_quotas(req: Request) -> Reply:
+    project = _quota_project(req)
+    req.context.enforce("volume_extension:quotas:show", target(req, project))
+    quotas = req.cloud.volumes.quotas(project, usage=req.flag("usage"))
+    return Reply(200, {"quota_set": {"id": project, **quotas}})
+
+
+@service.route("GET", "/v3/os-quota-sets/{project_id}/defaults")
+def show_defaults(req: Request) -> Reply:
+    req.context.enforce("volume_extension:quotas:show", target(req))
+    return Reply(200, {"quota_set": {"id": req.params["project_id"],
+                                     **req.cloud.volumes.class_quotas("default")}})
+
+
+@service.route("PUT", "/v3/os-quota-sets/{project_id}")
+def update_quotas(req: Request) -> Reply:
+    body = req.json(schemas.QUOTA_SET)["quota_set"]
+    project = req.params["project_id"]
+    req.context.enforce("volume_extension:quotas:update", target(req, project))
+    values = {}
+    for key, value in body.items():
+        if key in ("tenant_id", "id"):
+            continue
+        if key not in QUOTA_RESOURCES:
+            raise InvalidInput(f"Invalid input received: Bad key(s) in quota set: {key}")
+        value = int(value)
+        if value < -1 or value > schemas.MAX_INT:
+            raise InvalidInput(f"Invalid input received: Quota limit {value} for {key} "
+                               "must be -1 or between 0 and 2147483647.")
+        values[key] = value
+    with req.cloud.volumes.read() as s:
+        usage = req.cloud.volumes.quota_usage(s, project)
+    for key, value in values.items():
+        if value >= 0 and key != "per_volume_gigabytes" and usage[key] > value:
+            raise InvalidInput(f"Invalid input received: Quota limit {value} for {key} "
+                               f"must be greater than or equal to already used and "
+                               f"reserved {usage[key]}.")
+    quotas = req.cloud.volumes.set_quotas(project, values)
+    return Reply(200, {"quota_set": quotas})
+
+
+@service.route("DELETE", "/v3/os-quota-sets/{project_id}")
+def delete_quotas(req: Request) -> Reply:
+    req.context.enforce("volume_extension:quotas:delete",
+                        target(req, req.params["project_id"]))
+    req.cloud.volumes.delete_quotas(req.params["project_id"])
+    return Reply(200)
+
+
+@service.route("GET", "/v3/os-quota-class-sets/{class_name}")
+def show_quota_class(req: Request) -> Reply:
+    req.context.enforce("volume_extension:quota_classes", target(req))
+    name = req.params["class_name"]
+    return Reply(200, {"quota_class_set": {"id": name,
+                                           **req.cloud.volumes.class_quotas(name)}})
+
+
+@service.route("PUT", "/v3/os-quota-class-sets/{class_name}")
+def update_quota_class(req: Request) -> Reply:
+    body = req.json(schemas.QUOTA_CLASS_SET)["quota_class_set"]
+    req.context.enforce("volume_extension:quota_classes", target(req))
+    name = req.params["class_name"]
+    if len(name) > 255 or not name.strip():
+        raise InvalidInput("Invalid input received: quota class name is too long or "
+                           "empty.")
+    values = {}
+    for key, value in body.items():
+        if key not in QUOTA_RESOURCES:
+            raise InvalidInput(f"Invalid input received: Bad key(s) in quota set: {key}")
+        value = int(value)
+        if value < -1 or value > schemas.MAX_INT:
+            raise InvalidInput(f"Invalid input received: Quota limit {value} for {key} "
+                               "must be -1 or between 0 and 2147483647.")
+        values[key] = value
+    req.cloud.volumes.set_quotas(f"class:{name}", values)
+    return Reply(200, {"quota_class_set": req.cloud.volumes.class_quotas(name)})
+
+
+@service.route("GET", "/v3/limits")
+def limits(req: Request) -> Reply:
+    req.context.enforce("limits_extension:used_limits", target(req))
+    q = req.cloud.volumes.quotas(req.context.project_id, usage=True)
+    absolute = {
+        "maxTotalVolumes": q["volumes"]["limit"],
+        "maxTotalSnapshots": q["snapshots"]["limit"],
+        "maxTotalVolumeGigabytes": q["gigabytes"]["limit"],
+        "maxTotalBackups": q["backups"]["limit"],
+        "maxTotalBackupGigabytes": q["backup_gigabytes"]["limit"],
+        "totalVolumesUsed": q["volumes"]["in_use"],
+        "totalSnapshotsUsed": q["snapshots"]["in_use"],
+        "totalGigabytesUsed": q["gigabytes"]["in_use"],
+        "totalBackupsUsed": q["backups"]["in_use"],
+        "totalBackupGigabytesUsed": q["backup_gigabytes"]["in_use"],
+    }
+    return Reply(200, {"limits": {"rate": [], "absolute": absolute}})
+
+
+@service.route("GET", "/v3/os-availability-zone")
+def zones(req: Request) -> Reply:
+    req.context.enforce("volume_extension:availability_zone_list", target(req))
+    return Reply(200, {"availabilityZoneInfo": [
+        {"zoneName": "nova", "zoneState": {"available": True}}]})
+
+
+@service.route("GET", "/v3/os-services")
+def services(req: Request) -> Reply:
+    req.context.enforce("volume_extension:services:index", target(req))
+    out = []
+    for svc in req.cloud.volumes.services():
+        if "binary" in req.query and req.query["binary"] != svc["binary"]:
+            continue
+        if "host" in req.query and req.query["host"] != svc["host"]:
+            continue
+        out.append({**svc, "updated_at": isotime(svc["updated_at"]), "frozen": False,
+                    "replication_status": "disabled", "active_backend_id": None,
+                    "cluster": None})
+    return Reply(200, {"services": out})
+
+
+SERVICE_SET = {"type": "object", "required": ["host", "binary"],
+               "properties": {"host": {"type": "string", "maxLength": 255},
+                              "binary": {"type": "string", "maxLength": 255},
+                              "disabled_reason": {"type": ["string", "null"],
+                                                  "maxLength": 255}}}
+
+
+@service.route("PUT", "/v3/os-services/{action}")
+def update_service(req: Request) -> Reply:
+    """``disable``, ``disable-log-reason`` and ``enable`` (others: 404)."""
+    action = req.params["action"]
+    if action not in ("disable", "disable-log-reason", "enable"):
+        raise NotFoundError(f"Unknown action {action}.")
+    body = req.json(SERVICE_SET)
+    req.context.enforce("volume_extension:services:update", target(req))
+    svc = req.cloud.volumes.set_service(body["host"], body["binary"],
+                                        action != "enable", body.get("disabled_reason"))
+    out = {"host": svc["host"], "binary": svc["binary"], "status": svc["status"],
+           "disabled": svc["status"] == "disabled"}
+    if action == "disable-log-reason":
+        out["disabled_reason"] = svc["disabled_reason"]
+    return Reply(200, out)
+
+
+def _pool(req: Request, name: str, detail: bool) -> dict:
+    manager = req.cloud.volumes
+    pool = {"name": manager.host_of(name)}
+    if detail:
+        with manager.read() as s:
+            used = manager.backend_used_gb(s, name)
+        capacity = req.cloud.settings.volume_backend_capacity_gb
+        pool["capabilities"] = {
+            "volume_backend_name": name, "vendor_name": "Kumo",
+            "driver_version": "1.0", "storage_protocol": "file",
+            "total_capacity_gb": capacity, "free_capacity_gb": max(0, capacity - used),
+            "allocated_capacity_gb": used, "thin_provisioning_support": True,
+            "reserved_percentage": 0, "pool_name": name, "multiattach": False,
+            "timestamp": isotime(None)}
+    return pool
+
+
+@service.route("GET", "/v3/scheduler-stats/get_pools")
+def pools(req: Request) -> Reply:
+    req.context.enforce("scheduler_extension:scheduler_stats:get_pools", target(req))
+    return Reply(200, {"pools": [_pool(req, n, req.flag("detail"))
+                                 for n in req.cloud.volumes.backends]})
+
+
+@service.route("GET", "/v3/capabilities/{host}")
+def capabilities(req: Request) -> Reply:
+    req.context.enforce("volume_extension:capabilities", target(req))
+    manager = req.cloud.volumes
+    name = req.params["host"].partition("#")[0].partition("@")[2] or req.params["host"]
+    if name not in manager.backends:
+        raise NotFoundError(f"Service {req.params['host']} could not be found.")
+    caps = _pool(req, name, True)["capabilities"]
+    return Reply(200, {"namespace": f"OS::Storage::Capabilities::{req.params['host']}",
+                       "vendor_name": "Kumo", "volume_backend_name": name,
+                       "pool_name": name, "driver_version": "1.0",
+                       "storage_protocol": "file", "display_name": None,
+                       "description": None, "visibility": None,
+                       "replication_targets": [], "properties": {
+                           "thin_provisioning": {"title": "Thin Provisioning",
+                                                 "description": "Sparse files",
+                                                 "type": "boolean"}},
+                       "total_capacity_gb": caps["total_capacity_gb"],
+                       "free_capacity_gb": caps["free_capacity_gb"]})
+
+
+@service.route("GET", "/v3/os-hosts")
+def hosts(req: Request) -> Reply:
+    """The hosts of the volume services (Cinder's admin-only ``os-hosts``)."""
+    req.context.enforce("volume_extension:hosts", target(req))
+    return Reply(200, {"hosts": [
+        {"service-status": "available" if svc["state"] == "up" else "unavailable",
+         "service": svc["binary"], "zone": svc["zone"], "service-state": svc["status"],
+         "host_name": svc["host"], "last-update": isotime(svc["updated_at"])}
+        for svc in req.cloud.volumes.services()]})

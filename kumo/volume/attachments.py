@@ -1,0 +1,189 @@
+"""Volume attachments (Block Storage API v3 "Attachments", 3.27+; and what Nova's
+``os-volume_attachments`` asks of Cinder). No HTTP here.
+
+Cinder's flow: an attachment created without a connector is ``reserved`` (the volume
+``reserved``); given a connector (create or update) it is ``attaching`` and answers
+the connection info; ``os-complete`` makes it ``attached`` and the volume ``in-use``.
+Deleting the last attachment makes the volume ``available`` again. A volume that is
+not ``multiattach`` takes one attachment at a time (409 otherwise).
+
+Kumo's connection info is the backend file (``driver_volume_type`` ``file``, its
+``device_path``); the compute agents do not map it into the guest yet.
+"""
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+
+from kumo.common import exceptions as exc
+from kumo.common.timeutils import utcnow
+from kumo.volume import models
+from kumo.volume.errors import NotFoundError, invalid_volume
+from kumo.volume.volumes import is_admin
+
+
+class AlreadyAttached(exc.Conflict):
+    message = "%(message)s"
+
+
+class Attachments:
+    def __init__(self, manager):
+        self.m = manager
+
+    def get(self, ctx, attachment_id: str, s=None) -> models.Attachment:
+        def find(session):
+            stmt = sa.select(models.Attachment).join(models.Volume).where(
+                models.Attachment.id == attachment_id)
+            if not is_admin(ctx):
+                stmt = stmt.where(models.Volume.project_id == ctx.project_id)
+            att = session.scalar(stmt)
+            if att is None:
+                raise NotFoundError(f"VolumeAttachment {attachment_id} could not be "
+                                    "found.")
+            return att
+        if s is not None:
+            return find(s)
+        with self.m.read() as session:
+            return find(session)
+
+    def list(self, ctx, query, all_tenants: bool) -> list[models.Attachment]:
+        A, V = models.Attachment, models.Volume
+        stmt = sa.select(A).join(V)
+        if not (is_admin(ctx) and all_tenants):
+            stmt = stmt.where(V.project_id == ctx.project_id)
+        for key, col in (("volume_id", A.volume_id), ("instance_id", A.instance_uuid),
+                         ("status", A.attach_status)):
+            if key in query:
+                stmt = stmt.where(col == query[key])
+        with self.m.read() as s:
+            return list(s.scalars(stmt.order_by(A.created_at.desc(), A.id)))
+
+    def connection_info(self, volume: models.Volume) -> dict:
+        _, driver = self.m.backend_of(volume.host)
+        path = None
+        try:
+            path = driver.read_path(volume.id)
+        except Exception:
+            path = None
+        return {"driver_volume_type": "file", "data": {
+            "device_path": str(path) if path else None, "volume_id": volume.id,
+            "access_mode": "ro" if volume.readonly else "rw"}}
+
+    def create(self, ctx, volume_id: str, instance_uuid: str | None,
+               connector: dict | None, mode: str = "rw", host: str | None = None,
+               mountpoint: str | None = None, complete: bool = False,
+               delete_on_termination: bool = False) -> models.Attachment:
+        """A new attachment (see the module doc); ``complete`` attaches at once
+        (Nova's attach)."""
+        with self.m.write() as s:
+            vol = self.m.volumes.get(ctx, volume_id, s)
+            live = [a for a in vol.attachments]
+            if instance_uuid and any(a.instance_uuid == instance_uuid for a in live):
+                raise AlreadyAttached(message=f"Volume {vol.id} is already attached to "
+                                      f"instance {instance_uuid}.")
+            if live and not vol.multiattach:
+                raise AlreadyAttached(message=f"Invalid volume: Volume {vol.id} status "
+                                      f"must be available or downloading to reserve, but "
+                                      f"the current status is {vol.status}.")
+            if not live and vol.status not in ("available", "downloading"):
+                raise invalid_volume(f"Volume {vol.id} status must be available or "
+                                     f"downloading to reserve, but the current status "
+                                     f"is {vol.status}.")
+            now = utcnow()
+            status = "attached" if complete else ("attaching" if connector else "reserved")
+            att = models.Attachment(
+                id=str(uuid.uuid4()), volume_id=vol.id, instance_uuid=instance_uuid,
+                attached_host=host or (connector or {}).get("host"),
+                mountpoint=mountpoint or (connector or {}).get("mountpoint"),
+                attach_status=status, attach_mode="ro" if vol.readonly else mode,
+                connector=connector, delete_on_termination=delete_on_termination,
+                created_at=now, updated_at=now)
+            vol.attachments.append(att)
+            self._volume_status(vol)
+            s.flush()
+            s.refresh(att)
+            return att
+
+    @staticmethod
+    def _volume_status(vol: models.Volume) -> None:
+        states = {a.attach_status for a in vol.attachments}
+        if "attached" in states:
+            vol.status, vol.attach_status = "in-use", "attached"
+        elif "attaching" in states:
+            vol.status, vol.attach_status = "attaching", "attaching"
+        elif "reserved" in states:
+            vol.status, vol.attach_status = "reserved", "reserved"
+        else:
+            vol.status, vol.attach_status = "available", "detached"
+        vol.updated_at = utcnow()
+
+    def update(self, ctx, attachment_id: str, connector: dict) -> models.Attachment:
+        with self.m.write() as s:
+            att = self.get(ctx, attachment_id, s)
+            if att.attach_status == "attached":
+                pass
+            else:
+                att.attach_status = "attaching"
+            att.connector = connector
+            att.attached_host = connector.get("host") or att.attached_host
+            att.mountpoint = connector.get("mountpoint") or att.mountpoint
+            att.updated_at = utcnow()
+            vol = s.get(models.Volume, att.volume_id)
+            self._volume_status(vol)
+            s.flush()
+            return att
+
+    def complete(self, ctx, attachment_id: str) -> None:
+        with self.m.write() as s:
+            att = self.get(ctx, attachment_id, s)
+            att.attach_status = "attached"
+            att.updated_at = utcnow()
+            self._volume_status(s.get(models.Volume, att.volume_id))
+
+    def delete(self, ctx, attachment_id: str) -> None:
+        with self.m.write() as s:
+            att = self.get(ctx, attachment_id, s)
+            vol = s.get(models.Volume, att.volume_id)
+            vol.attachments.remove(att)
+            self._volume_status(vol)
+
+    # -- Nova's side -------------------------------------------------------------------
+    def of_instance(self, instance_uuid: str) -> list[models.Attachment]:
+        with self.m.read() as s:
+            return list(s.scalars(sa.select(models.Attachment).where(
+                models.Attachment.instance_uuid == instance_uuid).order_by(
+                models.Attachment.mountpoint)))
+
+    def all_attached(self) -> dict[str, list[models.Attachment]]:
+        """Every attachment with a server, by server id (one query, for lists)."""
+        out: dict[str, list[models.Attachment]] = {}
+        with self.m.read() as s:
+            for att in s.scalars(sa.select(models.Attachment).where(
+                    models.Attachment.instance_uuid.is_not(None)).order_by(
+                    models.Attachment.mountpoint)):
+                out.setdefault(att.instance_uuid, []).append(att)
+        return out
+
+    def detach_instance(self, instance_uuid: str) -> list[str]:
+        """The server is gone: remove its attachments; returns the ids of the volumes
+        to delete (``delete_on_termination``)."""
+        doomed = []
+        with self.m.write() as s:
+            for att in s.scalars(sa.select(models.Attachment).where(
+                    models.Attachment.instance_uuid == instance_uuid)):
+                vol = s.get(models.Volume, att.volume_id)
+                vol.attachments.remove(att)
+                self._volume_status(vol)
+                if att.delete_on_termination:
+                    doomed.append(vol.id)
+        return doomed
+
+    def on_server_deleted(self, instance_uuid: str) -> None:
+        """Nova's side of a server delete: detach, then delete the volumes marked
+        ``delete_on_termination``."""
+        for vid in self.detach_instance(instance_uuid):
+            try:
+                self.m.volumes.delete(None, vid, cascade=True)
+            except exc.KumoError:
+                pass

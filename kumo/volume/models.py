@@ -1,0 +1,235 @@
+"""Tables of the Block Storage service (Cinder v3), all prefixed ``volume_``.
+
+Volumes, snapshots and backups are rows here; their data is the backend's
+(:mod:`kumo.volume.drivers`) and the backup store's. Deleted resources are removed
+(Cinder soft-deletes; nothing in the API shows deleted rows). Metadata, image metadata
+and admin metadata (``readonly``) are key/value rows, so lists filter on them in SQL.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from kumo.db import Base
+
+UUID = sa.String(36)
+#: The default volume type's id (as Cinder's migration 136 creates ``__DEFAULT__``).
+DEFAULT_TYPE_ID = "00000000-0000-4000-8000-00000000d0f7"
+DEFAULT_TYPE_NAME = "__DEFAULT__"
+
+
+class QosSpecs(Base):
+    """QoS specs (Block Storage API v3 "Quality of service (QoS) specifications"):
+    recorded and associated with types; the file backend enforces none of them."""
+
+    __tablename__ = "volume_qos_specs"
+    id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(255), unique=True)
+    #: front-end, back-end or both
+    consumer: orm.Mapped[str] = orm.mapped_column(sa.String(16))
+    specs: orm.Mapped[dict] = orm.mapped_column(sa.JSON, default=dict)
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+
+
+class VolumeType(Base):
+    __tablename__ = "volume_type"
+    id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(255), unique=True)
+    description: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    is_public: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=True)
+    qos_specs_id: orm.Mapped[str | None] = orm.mapped_column(
+        UUID, sa.ForeignKey("volume_qos_specs.id"), nullable=True)
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+    updated_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime,
+                                                                   nullable=True)
+    extra_specs: orm.Mapped[list["TypeExtraSpec"]] = orm.relationship(
+        cascade="all, delete-orphan", lazy="selectin")
+
+
+class TypeExtraSpec(Base):
+    __tablename__ = "volume_type_extra_spec"
+    type_id: orm.Mapped[str] = orm.mapped_column(
+        UUID, sa.ForeignKey("volume_type.id", ondelete="CASCADE"), primary_key=True)
+    key: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+    value: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+
+
+class TypeAccess(Base):
+    __tablename__ = "volume_type_access"
+    type_id: orm.Mapped[str] = orm.mapped_column(
+        UUID, sa.ForeignKey("volume_type.id", ondelete="CASCADE"), primary_key=True)
+    project_id: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+
+
+class Volume(Base):
+    __tablename__ = "volume_volume"
+    id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
+    project_id: orm.Mapped[str] = orm.mapped_column(sa.String(255), index=True)
+    user_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    name: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True,
+                                                     index=True)
+    description: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    size: orm.Mapped[int] = orm.mapped_column(sa.Integer)
+    #: creating, available, reserved, attaching, detaching, in-use, maintenance,
+    #: deleting, awaiting-transfer, error, error_deleting, backing-up,
+    #: restoring-backup, error_backing-up, error_restoring, error_extending,
+    #: downloading, uploading, retyping, extending
+    status: orm.Mapped[str] = orm.mapped_column(sa.String(32), index=True)
+    attach_status: orm.Mapped[str] = orm.mapped_column(sa.String(32), default="detached")
+    migration_status: orm.Mapped[str | None] = orm.mapped_column(sa.String(32),
+                                                                 nullable=True)
+    availability_zone: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+    #: The backend (``host@backend#pool``) holding the data.
+    host: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    volume_type_id: orm.Mapped[str] = orm.mapped_column(
+        UUID, sa.ForeignKey("volume_type.id"), index=True)
+    snapshot_id: orm.Mapped[str | None] = orm.mapped_column(UUID, nullable=True)
+    source_volid: orm.Mapped[str | None] = orm.mapped_column(UUID, nullable=True)
+    image_id: orm.Mapped[str | None] = orm.mapped_column(UUID, nullable=True)
+    backup_id: orm.Mapped[str | None] = orm.mapped_column(UUID, nullable=True)
+    bootable: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=False)
+    multiattach: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=False)
+    readonly: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=False)
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime, index=True)
+    updated_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime,
+                                                                   nullable=True)
+    #: Why the last asynchronous step failed (shown to admins in logs only).
+    error: orm.Mapped[str | None] = orm.mapped_column(sa.Text, nullable=True)
+    metadata_items: orm.Mapped[list["VolumeMetadata"]] = orm.relationship(
+        cascade="all, delete-orphan", lazy="selectin")
+    image_metadata: orm.Mapped[list["VolumeImageMetadata"]] = orm.relationship(
+        cascade="all, delete-orphan", lazy="selectin")
+    attachments: orm.Mapped[list["Attachment"]] = orm.relationship(
+        cascade="all, delete-orphan", lazy="selectin")
+    volume_type: orm.Mapped[VolumeType] = orm.relationship(lazy="joined")
+
+
+class VolumeMetadata(Base):
+    __tablename__ = "volume_metadata"
+    volume_id: orm.Mapped[str] = orm.mapped_column(
+        UUID, sa.ForeignKey("volume_volume.id", ondelete="CASCADE"), primary_key=True)
+    key: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+    value: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+
+
+class VolumeImageMetadata(Base):
+    __tablename__ = "volume_image_metadata"
+    volume_id: orm.Mapped[str] = orm.mapped_column(
+        UUID, sa.ForeignKey("volume_volume.id", ondelete="CASCADE"), primary_key=True)
+    key: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+    value: orm.Mapped[str] = orm.mapped_column(sa.Text)
+
+
+class Attachment(Base):
+    """A volume attachment (the v3 attachments API and Nova's volume attach)."""
+
+    __tablename__ = "volume_attachment"
+    id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
+    volume_id: orm.Mapped[str] = orm.mapped_column(
+        UUID, sa.ForeignKey("volume_volume.id", ondelete="CASCADE"), index=True)
+    instance_uuid: orm.Mapped[str | None] = orm.mapped_column(UUID, nullable=True,
+                                                              index=True)
+    attached_host: orm.Mapped[str | None] = orm.mapped_column(sa.String(255),
+                                                              nullable=True)
+    mountpoint: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    #: reserved, attaching, attached, detaching
+    attach_status: orm.Mapped[str] = orm.mapped_column(sa.String(32))
+    attach_mode: orm.Mapped[str] = orm.mapped_column(sa.String(8), default="rw")
+    connector: orm.Mapped[dict | None] = orm.mapped_column(sa.JSON, nullable=True)
+    delete_on_termination: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=False)
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+    updated_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime,
+                                                                   nullable=True)
+
+
+class Snapshot(Base):
+    __tablename__ = "volume_snapshot"
+    id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
+    volume_id: orm.Mapped[str] = orm.mapped_column(
+        UUID, sa.ForeignKey("volume_volume.id"), index=True)
+    project_id: orm.Mapped[str] = orm.mapped_column(sa.String(255), index=True)
+    user_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    name: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True,
+                                                     index=True)
+    description: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    size: orm.Mapped[int] = orm.mapped_column(sa.Integer)
+    #: creating, available, deleting, error, error_deleting, backing-up
+    status: orm.Mapped[str] = orm.mapped_column(sa.String(32), index=True)
+    progress: orm.Mapped[str] = orm.mapped_column(sa.String(8), default="0%")
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime, index=True)
+    updated_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime,
+                                                                   nullable=True)
+    metadata_items: orm.Mapped[list["SnapshotMetadata"]] = orm.relationship(
+        cascade="all, delete-orphan", lazy="selectin")
+
+
+class SnapshotMetadata(Base):
+    __tablename__ = "volume_snapshot_metadata"
+    snapshot_id: orm.Mapped[str] = orm.mapped_column(
+        UUID, sa.ForeignKey("volume_snapshot.id", ondelete="CASCADE"), primary_key=True)
+    key: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+    value: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+
+
+class Backup(Base):
+    __tablename__ = "volume_backup"
+    id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
+    volume_id: orm.Mapped[str] = orm.mapped_column(UUID, index=True)
+    snapshot_id: orm.Mapped[str | None] = orm.mapped_column(UUID, nullable=True)
+    project_id: orm.Mapped[str] = orm.mapped_column(sa.String(255), index=True)
+    user_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    name: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True,
+                                                     index=True)
+    description: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    size: orm.Mapped[int] = orm.mapped_column(sa.Integer)
+    #: creating, available, deleting, error, restoring
+    status: orm.Mapped[str] = orm.mapped_column(sa.String(32), index=True)
+    fail_reason: orm.Mapped[str | None] = orm.mapped_column(sa.Text, nullable=True)
+    container: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    availability_zone: orm.Mapped[str | None] = orm.mapped_column(sa.String(255),
+                                                                  nullable=True)
+    parent_id: orm.Mapped[str | None] = orm.mapped_column(UUID, nullable=True, index=True)
+    is_incremental: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=False)
+    object_count: orm.Mapped[int] = orm.mapped_column(sa.Integer, default=0)
+    metadata_json: orm.Mapped[dict] = orm.mapped_column(sa.JSON, default=dict)
+    data_timestamp: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime, index=True)
+    updated_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime,
+                                                                   nullable=True)
+
+
+class Transfer(Base):
+    __tablename__ = "volume_transfer"
+    id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
+    volume_id: orm.Mapped[str] = orm.mapped_column(
+        UUID, sa.ForeignKey("volume_volume.id", ondelete="CASCADE"), index=True)
+    project_id: orm.Mapped[str] = orm.mapped_column(sa.String(255), index=True)
+    name: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    salt: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+    crypt_hash: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+
+
+class Quota(Base):
+    """A project's limit for one resource (``volumes``, ``gigabytes``, ...); absent rows
+    take the defaults (settings ``volume_quota_*``)."""
+
+    __tablename__ = "volume_quota"
+    project_id: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+    resource: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+    hard_limit: orm.Mapped[int] = orm.mapped_column(sa.Integer)
+
+
+class ServiceState(Base):
+    """An operator's disable of a volume service (``os-services/disable``); absent:
+    enabled."""
+
+    __tablename__ = "volume_service_state"
+    host: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+    binary: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+    disabled: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=False)
+    disabled_reason: orm.Mapped[str | None] = orm.mapped_column(sa.String(255),
+                                                                nullable=True)
+    updated_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
