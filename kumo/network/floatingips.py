@@ -9,8 +9,8 @@ details").
 - :meth:`FloatingIPs.set_status` ``(fip_id, status)`` (and ``set_statuses``): the data
   plane reports ``ACTIVE`` / ``DOWN`` / ``ERROR``, in a transaction of its own (not
   inside ``write``; :mod:`kumo.network.status`);
-- :meth:`FloatingIPs.on_port_delete` ``(session, port)``: the ports area calls it before
-  deleting a port, which disassociates the floating IPs bound to it.
+- :meth:`FloatingIPs.release_port`: subscribed (``Networking._subscribe``) to a port's
+  deletion, it disassociates the floating IPs bound to that port.
 
 A floating IP owns a port (``network:floatingip``, project ``""``) on its external
 network holding its IPv4 address. Associated, it names the internal port, one of that

@@ -5,11 +5,11 @@ router_availability_zone, fip-port-details).
 Internal API (every call inside :meth:`kumo.network.manager.Networking.write`):
 
 - ``networking.routers``: :meth:`Routers.create` / ``update`` / ``delete`` /
-  ``add_interface`` / ``remove_interface`` / ``get``, and the hooks the ports area
-  calls: :meth:`Routers.check_port_delete` ``(session, port)`` before a port is deleted
-  through ``DELETE /ports`` (409 ServicePortInUse for router and floating IP ports);
+  ``add_interface`` / ``remove_interface`` / ``get``, and
+  :meth:`Routers.refuse_port_delete`, subscribed (``Networking._subscribe``) to a
+  port's deletion (409 ServicePortInUse for router and floating IP ports);
 - ``networking.floatingips`` (:mod:`kumo.network.floatingips`): create / update /
-  delete / get / set_status, and ``on_port_delete(session, port)``.
+  delete / get / set_status, and ``release_port`` (subscribed to a port's deletion).
 
 A router's gateway port (``network:router_gateway``, project ``""`` as in Neutron) holds
 an address of the external network; each interface port (``network:router_interface``)
