@@ -367,6 +367,22 @@ def _port_detail(value):
     return render
 
 
+def _port_forwardings(row, extras) -> list[dict]:
+    """expose-port-forwarding-in-fip: the floating IP's forwardings, briefly."""
+    out = []
+    for pf in extras.get("port_forwardings", {}).get(row.id, []):
+        item = {"protocol": pf.protocol, "internal_ip_address": pf.internal_ip_address}
+        for side in ("internal", "external"):
+            first, last = (getattr(pf, f"{side}_port_start"),
+                           getattr(pf, f"{side}_port_end"))
+            if first == last:
+                item[f"{side}_port"] = first
+            else:
+                item[f"{side}_port_range"] = f"{first}:{last}"
+        out.append(item)
+    return out
+
+
 def _port_details(r, extras: dict):
     port = extras["ports"].get(r.fixed_port_id)
     if port is None:
@@ -388,7 +404,8 @@ FLOATINGIP = Resource(
              column="floating_network_id", filter=EXACT, sort=True),
         Attr("subnet_id", ID, create=True, read=False),
         Attr("router_id", column="router_id", filter=EXACT, sort=True,
-             render=_port_detail(lambda r: r.router_id)),
+             render=lambda r, x: (r.router_id if r.fixed_port_id in x["ports"]
+                                  or x.get("port_forwardings", {}).get(r.id) else None)),
         Attr("port_id", {"type": ["string", "null"]}, create=True, update=True,
              column="fixed_port_id", filter=EXACT, sort=True),
         Attr("fixed_ip_address", {"type": ["string", "null"]}, create=True, update=True,
@@ -397,7 +414,7 @@ FLOATINGIP = Resource(
              convert=_ip("fixed_ip_address")),
         Attr("status", column="status", filter=EXACT, sort=True),
         Attr("port_details", render=_port_details),
-        Attr("port_forwardings", render=const(list)),
+        Attr("port_forwardings", render=_port_forwardings),
         Attr("dns_name", STRING, create=True, column="dns_name"),
         Attr("dns_domain", STRING, create=True, column="dns_domain"),
         Attr("qos_policy_id", {"type": "null"}, create=True, update=True, read=False),

@@ -151,6 +151,7 @@ class Ports:
             vnic_type=self._vnic(attrs.get("binding:vnic_type")),
             profile=attrs.get("binding:profile") or {},
             extra_dhcp_opts=self._merge_opts([], attrs.get("extra_dhcp_opts") or []),
+            dns_name=attrs.get("dns_name") or "", dns_domain=attrs.get("dns_domain") or "",
             created_at=now, updated_at=now, revision_number=0)
         requested_mac = attrs.get("mac_address")
         if requested_mac is not None:
