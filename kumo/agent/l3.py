@@ -122,7 +122,7 @@ class L3Driver(Driver):
             old = self._fip_router.get(fip_id)
         for router_id in dict.fromkeys(r for r in ((obj or {}).get("router_id"), old) if r):
             self._sync(router_id, state, report)
-        if obj is not None and not obj.get("port_id"):
+        if obj is not None and not obj.get("port_id") and not obj.get("port_forwardings"):
             report.floatingips[fip_id] = "DOWN"
         if obj is None:
             with self._guard:
