@@ -89,9 +89,9 @@ class Port(StandardAttrs, Base):
     extra_dhcp_opts: orm.Mapped[list] = orm.mapped_column(sa.JSON, default=list)
     # dns-integration, dns-domain-ports (migration 0017_network_fwd_dns)
     dns_name: orm.Mapped[str] = orm.mapped_column(sa.String(255), default="",
-                                                  server_default="")
+                                                  server_default=sa.text("''"))
     dns_domain: orm.Mapped[str] = orm.mapped_column(sa.String(255), default="",
-                                                    server_default="")
+                                                    server_default=sa.text("''"))
 
 
 class IPAllocation(Base):

@@ -41,9 +41,9 @@ def upgrade() -> None:
                     "network_port_forwarding", ["internal_port_id"])
     with op.batch_alter_table("network_port") as batch:
         batch.add_column(sa.Column("dns_name", sa.String(length=255), nullable=False,
-                                   server_default=""))
+                                   server_default=sa.text("''")))
         batch.add_column(sa.Column("dns_domain", sa.String(length=255), nullable=False,
-                                   server_default=""))
+                                   server_default=sa.text("''")))
 
 
 def downgrade() -> None:
