@@ -86,6 +86,7 @@ class Networking:
 
     def __init__(self, settings: Settings, db: Database):
         from kumo.network.agents import Agents
+        from kumo.network.auto_topology import AutoTopology
         from kumo.network.feed import Feed
         from kumo.network.floatingips import FloatingIPs
         from kumo.network.l3 import Routers
@@ -113,6 +114,7 @@ class Networking:
         self.l3_ha = L3HA(self)
         self.floatingips = FloatingIPs(self)
         self.port_forwardings = PortForwardings(self)
+        self.auto_topology = AutoTopology(self)
         self.security_groups = SecurityGroups(self)
         self.agents = Agents(self)
         self.quotas = Quotas(self)
@@ -126,7 +128,8 @@ class Networking:
                       "floatingips": self.floatingips,
                       "security_groups": self.security_groups, "agents": self.agents,
                       "quotas": self.quotas, "rbac": self.rbac,
-                      "port_forwardings": self.port_forwardings}
+                      "port_forwardings": self.port_forwardings,
+                      "auto_topology": self.auto_topology}
         #: the data plane's desired state: each part's ``{collection: [items]}``.
         self.feed = Feed(self, [self.networks.snapshot, self.subnets.snapshot,
                                 self.ports.snapshot, self.routers.snapshot,

@@ -136,6 +136,8 @@ class Networks:
             port_security_enabled=attrs.get("port_security_enabled", True),
             availability_zone_hints=attrs.get("availability_zone_hints") or [],
             dns_domain=attrs.get("dns_domain") or "", is_default=attrs.get("is_default", False))
+        self.net.auto_topology.check_default_network(session, None, row.is_default,
+                                                     row.external)
         stamp(row)
         session.add(row)
         session.flush()
@@ -189,6 +191,10 @@ class Networks:
         for key, column in mapping.items():
             if key in attrs:
                 setattr(row, column, attrs[key] if attrs[key] is not None else "")
+        if not row.external:  # is_default is an external network's (auto-allocation)
+            row.is_default = False if "is_default" not in attrs else row.is_default
+        self.net.auto_topology.check_default_network(session, row.id, row.is_default,
+                                                     row.external)
         touch(row)
         self.net.changed(session, "network", row.id)
 

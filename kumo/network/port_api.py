@@ -61,6 +61,15 @@ class PortAPI:
                 sa.or_(_N.project_id == (ctx.project_id or ""), _N.shared.is_(True)))
                 .order_by(_N.created_at)))
 
+    def auto_allocate(self, ctx: RequestContext) -> str:
+        """The caller's project's auto-allocated network ("get me a network", Nova's
+        ``networks: "auto"`` when no network is available), built on first use in a
+        write transaction of its own (:mod:`kumo.network.auto_topology`); 409
+        AutoAllocationFailure when the cloud has no default external network or
+        subnet pool."""
+        with self.net.write() as s:
+            return self.net.auto_topology.get(s, ctx, ctx.project_id or "")["id"]
+
     def check_network(self, ctx: RequestContext, network_id: str) -> None:
         """NotFound unless the caller may attach a port to ``network_id``."""
         with self.net.read() as s:

@@ -37,3 +37,16 @@ class PortForwarding(Base):
     external_port_start: orm.Mapped[int] = orm.mapped_column(sa.Integer)
     external_port_end: orm.Mapped[int] = orm.mapped_column(sa.Integer)
     description: orm.Mapped[str] = orm.mapped_column(sa.String(255), default="")
+
+
+class AutoAllocatedTopology(Base):
+    """A project's "get me a network" topology (extension auto-allocated-topology):
+    the network and router :mod:`kumo.network.auto_topology` built for it."""
+
+    __tablename__ = "network_auto_allocated_topology"
+    project_id: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+    network_id: orm.Mapped[str] = orm.mapped_column(
+        UUID, sa.ForeignKey("network.id", ondelete="CASCADE"), index=True)
+    router_id: orm.Mapped[str | None] = orm.mapped_column(
+        UUID, sa.ForeignKey("network_router.id", ondelete="SET NULL"), nullable=True,
+        index=True)

@@ -1,5 +1,6 @@
-"""Networking: floating IP port forwardings (``network_port_forwarding``) and the DNS
-attributes of ports (``network_port.dns_name``/``dns_domain``).
+"""Networking: floating IP port forwardings (``network_port_forwarding``), the DNS
+attributes of ports (``network_port.dns_name``/``dns_domain``) and the projects'
+auto-allocated topologies (``network_auto_allocated_topology``).
 
 Revision ID: 0017_network_fwd_dns
 Revises: 0013_network_l3_ha
@@ -39,6 +40,18 @@ def upgrade() -> None:
                     ["floatingip_id"])
     op.create_index("ix_network_port_forwarding_internal_port_id",
                     "network_port_forwarding", ["internal_port_id"])
+    op.create_table(
+        "network_auto_allocated_topology",
+        sa.Column("project_id", sa.String(length=255), nullable=False),
+        sa.Column("network_id", sa.String(length=36), nullable=False),
+        sa.Column("router_id", sa.String(length=36), nullable=True),
+        sa.ForeignKeyConstraint(["network_id"], ["network.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["router_id"], ["network_router.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("project_id"))
+    op.create_index("ix_network_auto_allocated_topology_network_id",
+                    "network_auto_allocated_topology", ["network_id"])
+    op.create_index("ix_network_auto_allocated_topology_router_id",
+                    "network_auto_allocated_topology", ["router_id"])
     with op.batch_alter_table("network_port") as batch:
         batch.add_column(sa.Column("dns_name", sa.String(length=255), nullable=False,
                                    server_default=sa.text("''")))
@@ -50,6 +63,7 @@ def downgrade() -> None:
     with op.batch_alter_table("network_port") as batch:
         batch.drop_column("dns_domain")
         batch.drop_column("dns_name")
+    op.drop_table("network_auto_allocated_topology")
     op.drop_index("ix_network_port_forwarding_internal_port_id", "network_port_forwarding")
     op.drop_index("ix_network_port_forwarding_floatingip_id", "network_port_forwarding")
     op.drop_table("network_port_forwarding")
