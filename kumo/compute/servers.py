@@ -359,7 +359,7 @@ class Servers:
             out.append(self.ports.create(
                 session, ctx, network_id=spec["network_id"], device_id=row.id,
                 host=row.host, project_id=row.project_id, fixed_ip=spec["fixed_ip"],
-                security_groups=sg_ids))
+                security_groups=sg_ids, dns_name=row.hostname))
         return out
 
     def rebind(self, session, row: Instance, host: str | None) -> None:

@@ -22,7 +22,7 @@ from kumo.common import exceptions as exc
 from kumo.common.policy import RuleDefault
 from kumo.common.resource import (BOOLEAN, EXACT, INTEGER, STRING, Attr, Resource,
                                   const, copy, extra, standard, to_int)
-from kumo.network import rbac
+from kumo.network import dns, rbac
 from kumo.network.manager import tag_filter
 from kumo.network.models import core, l3, ports as pmodels, security
 
@@ -79,7 +79,8 @@ NETWORK = Resource(
         Attr("availability_zone_hints", STRINGS, create=True, update=True,
              render=copy("availability_zone_hints")),
         Attr("availability_zones", render=const(lambda: ["nova"])),
-        Attr("dns_domain", STRING, create=True, update=True, column="dns_domain"),
+        Attr("dns_domain", STRING, create=True, update=True, column="dns_domain",
+             convert=dns.check_domain),
         Attr("ipv4_address_scope", render=const(None)),
         Attr("ipv6_address_scope", render=const(None)),
         Attr("is_default", BOOL, create=ADMIN, update=ADMIN, default=False,
@@ -250,6 +251,14 @@ PORT = Resource(
              update=True, column="port_security_enabled", filter=BOOLEAN),
         Attr("binding:vnic_type", NULLABLE_STRING, create=True, update=True,
              default="normal", column="vnic_type", filter=EXACT),
+        # dns-integration, dns-domain-ports (kumo.network.dns)
+        Attr("dns_name", STRING, create=True, update=True, column="dns_name",
+             filter=EXACT, convert=dns.check_name),
+        Attr("dns_domain", STRING, create=True, update=True, column="dns_domain",
+             convert=dns.check_domain),
+        Attr("dns_assignment", render=lambda r, x: dns.assignment(
+            r.dns_name or "", x["fixed_ips"].get(r.id, []),
+            x.get("dns_domains", {}).get(r.network_id))),
         _std["description"], _std["created_at"], _std["updated_at"],
         _std["revision_number"], _std["tags"],
         Attr("qos_policy_id", {"type": "null"}, create=True, update=True, read=False),
@@ -415,8 +424,10 @@ FLOATINGIP = Resource(
         Attr("status", column="status", filter=EXACT, sort=True),
         Attr("port_details", render=_port_details),
         Attr("port_forwardings", render=_port_forwardings),
-        Attr("dns_name", STRING, create=True, column="dns_name"),
-        Attr("dns_domain", STRING, create=True, column="dns_domain"),
+        Attr("dns_name", STRING, create=True, column="dns_name", filter=EXACT,
+             convert=dns.check_name),
+        Attr("dns_domain", STRING, create=True, column="dns_domain", filter=EXACT,
+             convert=dns.check_domain),
         Attr("qos_policy_id", {"type": "null"}, create=True, update=True, read=False),
     ])
 

@@ -84,6 +84,7 @@ class Networks:
              "network_type": r.network_type, "physical_network": r.physical_network,
              "segmentation_id": r.segmentation_id, "mtu": r.mtu, "external": r.external,
              "port_security_enabled": r.port_security_enabled,
+             "dns_domain": r.dns_domain or "",
              "revision_number": r.revision_number,
              "l2_population": l2pop.get(r.id, [])} for r in rows]}
 
