@@ -62,6 +62,18 @@ def test_no_default_pool(admin, member, neutron):
         admin.network.update_network(public, is_default=False)
 
 
+def test_cli_network_set_default(cloud, admin):
+    public = admin.network.find_network("public", ignore_missing=False)
+    try:
+        cloud.cli("network", "set", "--default", "--external", "public", parse=False)
+        assert admin.network.get_network(public.id).is_default is True
+        shown = cloud.cli("network", "show", "public")
+        assert shown["is_default"] is True
+    finally:
+        cloud.cli("network", "set", "--no-default", "public", parse=False)
+    assert admin.network.get_network(public.id).is_default is False
+
+
 def test_default_external_network_rules(admin, neutron, unique, defaults):
     public, _ = defaults
     assert admin.network.get_network(public.id).is_default is True
