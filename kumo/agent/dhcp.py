@@ -244,13 +244,15 @@ class DhcpDriver(Driver):
             if not any(p["id"] == port["id"] for p in ports):
                 ports.append(port)
             files = self.files(net_id)
+            dom = dnsmasq.domain(net)
             contents = {
-                files.hosts: dnsmasq.render_hosts(ports, subnets),
-                files.addn_hosts: dnsmasq.render_addn_hosts(ports, subnets),
+                files.hosts: dnsmasq.render_hosts(ports, subnets, dom),
+                files.addn_hosts: dnsmasq.render_addn_hosts(ports, subnets, dom),
                 files.opts: dnsmasq.render_opts(net, subnets, all_subnets, ports,
                                                 metadata_via=via),
             }
-            argv = dnsmasq.command_line(files, dev, subnets, lease_s=self.lease_s)
+            argv = dnsmasq.command_line(files, dev, subnets, lease_s=self.lease_s,
+                                        dom=dom)
             if fresh:  # a new ns- leg: a dnsmasq bound to an old one must go
                 dnsmasq.stop(files)
             action, pid = dnsmasq.ensure(ns, files, argv, contents)

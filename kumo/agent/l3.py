@@ -15,6 +15,9 @@ true, on the :class:`~kumo.agent.dataplane.netns.Host` it serves:
 - an nftables table ``ip neutron-l3-agent`` in the namespace (replaced atomically, only
   when its content changes; no other table is touched): per floating IP, DNAT
   floating -> fixed (prerouting and output) and SNAT fixed -> floating out of ``qg-``;
+  per port forwarding of a floating IP (it has no port then), DNAT of its external
+  port(s) to the internal address and port(s) and SNAT back
+  (:mod:`kumo.agent.dataplane.portfwd`);
   with ``enable_snat``, SNAT of the internal subnets to the gateway address out of
   ``qg-`` (traffic between the router's subnets, or to floating IPs, never leaves by
   ``qg-`` and so is not SNATed); and an input filter dropping anything addressed to
@@ -47,7 +50,7 @@ import os
 import threading
 
 from kumo.agent import l3_ha, metadata, snapindex
-from kumo.agent.dataplane import links, names, netns, nft
+from kumo.agent.dataplane import links, names, netns, nft, portfwd
 from kumo.agent.dataplane.netns import Host, Netns
 from kumo.agent.drivers import Driver, Report, register_driver
 
@@ -125,7 +128,7 @@ class L3Driver(Driver):
             old = self._fip_router.get(fip_id)
         for router_id in dict.fromkeys(r for r in ((obj or {}).get("router_id"), old) if r):
             self._sync(router_id, state, report)
-        if obj is not None and not obj.get("port_id"):
+        if obj is not None and not obj.get("port_id") and not obj.get("port_forwardings"):
             report.floatingips[fip_id] = "DOWN"
         if obj is None:
             with self._guard:
@@ -192,7 +195,8 @@ class L3Driver(Driver):
                 return
             idx = snapindex.of(state)
             fips = [f for f in idx.where("floatingips", "router_id", router_id)
-                    if f.get("port_id") and f.get("fixed_ip_address")]
+                    if (f.get("port_id") and f.get("fixed_ip_address"))
+                    or f.get("port_forwardings")]
             ns_name = names.router_ns(router_id)
             if not self.where.ns(ns_name).exists():
                 self._nat.pop(router_id, None)
@@ -304,7 +308,10 @@ class L3Driver(Driver):
             nft.daddr(metadata.ADDRESS), nft.drop()], comment="metadata")]
         if qg:
             for f in fips:
-                if not (_v4(f["floating_ip_address"]) and _v4(f["fixed_ip_address"])):
+                if f.get("port_forwardings") and _v4(f["floating_ip_address"]):
+                    rules += portfwd.rules(f, qg)
+                if not (f.get("fixed_ip_address") and _v4(f["floating_ip_address"])
+                        and _v4(f["fixed_ip_address"])):
                     continue
                 fip, fixed = f["floating_ip_address"], f["fixed_ip_address"]
                 for chain in ("prerouting", "output"):

@@ -197,10 +197,14 @@ class Servers:
                 raise exc.Conflict("Multiple possible networks found, use a Network ID "
                                    "to be more specific.")
             if not ids:
-                if requested == "auto":
-                    raise exc.BadRequest("Unable to automatically allocate a network for "
-                                         f"project {ctx.project_id}")
-                return []
+                if requested == "auto":  # Neutron's "get me a network" builds one
+                    try:
+                        ids = [self.ports.auto_allocate(ctx)]
+                    except exc.Conflict:
+                        raise exc.BadRequest("Unable to automatically allocate a network "
+                                             f"for project {ctx.project_id}") from None
+                else:
+                    return []
             return [{"network_id": ids[0], "port_id": None, "fixed_ip": None}]
         out = []
         for item in requested:
@@ -355,7 +359,7 @@ class Servers:
             out.append(self.ports.create(
                 session, ctx, network_id=spec["network_id"], device_id=row.id,
                 host=row.host, project_id=row.project_id, fixed_ip=spec["fixed_ip"],
-                security_groups=sg_ids))
+                security_groups=sg_ids, dns_name=row.hostname))
         return out
 
     def rebind(self, session, row: Instance, host: str | None) -> None:

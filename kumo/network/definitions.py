@@ -22,7 +22,7 @@ from kumo.common import exceptions as exc
 from kumo.common.policy import RuleDefault
 from kumo.common.resource import (BOOLEAN, EXACT, INTEGER, STRING, Attr, Resource,
                                   const, copy, extra, standard, to_int)
-from kumo.network import rbac
+from kumo.network import dns, rbac
 from kumo.network.manager import tag_filter
 from kumo.network.models import core, l3, ports as pmodels, security
 
@@ -79,7 +79,8 @@ NETWORK = Resource(
         Attr("availability_zone_hints", STRINGS, create=True, update=True,
              render=copy("availability_zone_hints")),
         Attr("availability_zones", render=const(lambda: ["nova"])),
-        Attr("dns_domain", STRING, create=True, update=True, column="dns_domain"),
+        Attr("dns_domain", STRING, create=True, update=True, column="dns_domain",
+             convert=dns.check_domain),
         Attr("ipv4_address_scope", render=const(None)),
         Attr("ipv6_address_scope", render=const(None)),
         Attr("is_default", BOOL, create=ADMIN, update=ADMIN, default=False,
@@ -250,6 +251,14 @@ PORT = Resource(
              update=True, column="port_security_enabled", filter=BOOLEAN),
         Attr("binding:vnic_type", NULLABLE_STRING, create=True, update=True,
              default="normal", column="vnic_type", filter=EXACT),
+        # dns-integration, dns-domain-ports (kumo.network.dns)
+        Attr("dns_name", STRING, create=True, update=True, column="dns_name",
+             filter=EXACT, convert=dns.check_name),
+        Attr("dns_domain", STRING, create=True, update=True, column="dns_domain",
+             convert=dns.check_domain),
+        Attr("dns_assignment", render=lambda r, x: dns.assignment(
+            r.dns_name or "", x["fixed_ips"].get(r.id, []),
+            x.get("dns_domains", {}).get(r.network_id))),
         _std["description"], _std["created_at"], _std["updated_at"],
         _std["revision_number"], _std["tags"],
         Attr("qos_policy_id", {"type": "null"}, create=True, update=True, read=False),
@@ -367,6 +376,22 @@ def _port_detail(value):
     return render
 
 
+def _port_forwardings(row, extras) -> list[dict]:
+    """expose-port-forwarding-in-fip: the floating IP's forwardings, briefly."""
+    out = []
+    for pf in extras.get("port_forwardings", {}).get(row.id, []):
+        item = {"protocol": pf.protocol, "internal_ip_address": pf.internal_ip_address}
+        for side in ("internal", "external"):
+            first, last = (getattr(pf, f"{side}_port_start"),
+                           getattr(pf, f"{side}_port_end"))
+            if first == last:
+                item[f"{side}_port"] = first
+            else:
+                item[f"{side}_port_range"] = f"{first}:{last}"
+        out.append(item)
+    return out
+
+
 def _port_details(r, extras: dict):
     port = extras["ports"].get(r.fixed_port_id)
     if port is None:
@@ -388,7 +413,8 @@ FLOATINGIP = Resource(
              column="floating_network_id", filter=EXACT, sort=True),
         Attr("subnet_id", ID, create=True, read=False),
         Attr("router_id", column="router_id", filter=EXACT, sort=True,
-             render=_port_detail(lambda r: r.router_id)),
+             render=lambda r, x: (r.router_id if r.fixed_port_id in x["ports"]
+                                  or x.get("port_forwardings", {}).get(r.id) else None)),
         Attr("port_id", {"type": ["string", "null"]}, create=True, update=True,
              column="fixed_port_id", filter=EXACT, sort=True),
         Attr("fixed_ip_address", {"type": ["string", "null"]}, create=True, update=True,
@@ -397,9 +423,11 @@ FLOATINGIP = Resource(
              convert=_ip("fixed_ip_address")),
         Attr("status", column="status", filter=EXACT, sort=True),
         Attr("port_details", render=_port_details),
-        Attr("port_forwardings", render=const(list)),
-        Attr("dns_name", STRING, create=True, column="dns_name"),
-        Attr("dns_domain", STRING, create=True, column="dns_domain"),
+        Attr("port_forwardings", render=_port_forwardings),
+        Attr("dns_name", STRING, create=True, column="dns_name", filter=EXACT,
+             convert=dns.check_name),
+        Attr("dns_domain", STRING, create=True, column="dns_domain", filter=EXACT,
+             convert=dns.check_domain),
         Attr("qos_policy_id", {"type": "null"}, create=True, update=True, read=False),
     ])
 

@@ -55,7 +55,9 @@ class FloatingIPs:
         port_ids = [r.fixed_port_id for r in rows if r.fixed_port_id]
         ports = {p.id: p for p in session.scalars(
             sa.select(pmodels.Port).where(pmodels.Port.id.in_(port_ids)))} if port_ids else {}
-        return {"tags": self.net.tags_of(session, [r.id for r in rows]), "ports": ports}
+        return {"tags": self.net.tags_of(session, [r.id for r in rows]), "ports": ports,
+                "port_forwardings": self.net.port_forwardings.of(
+                    session, [r.id for r in rows])}
 
     def get(self, session, ctx: RequestContext, fip_id: str) -> models.FloatingIP:
         """The floating IP if the caller may see it; 404 FloatingIPNotFound otherwise."""
@@ -95,6 +97,7 @@ class FloatingIPs:
         session.add(row)
         session.flush()
         if attrs.get("port_id"):
+            self.net.port_forwardings.refuse_associate(session, row)
             self._associate(session, ctx, row, attrs["port_id"], attrs.get("fixed_ip_address"))
         self.net.changed(session, "floatingip", row.id)
         self.net.dvr.sync_fip_gateways(session, ctx, row.floating_network_id)
@@ -128,6 +131,8 @@ class FloatingIPs:
         if "description" in attrs:
             row.description = attrs["description"] or ""
         if "port_id" in attrs:
+            if attrs["port_id"]:
+                self.net.port_forwardings.refuse_associate(session, row)
             self.net.changed(session, "floatingip", row.id)  # for the router it leaves
             if attrs["port_id"]:
                 self._associate(session, ctx, row, attrs["port_id"],
@@ -209,6 +214,8 @@ class FloatingIPs:
         port = session.get(P, row.floating_port_id)
         self.net.changed(session, "floatingip", row.id, "delete")  # its router's host
         self.net.delete_tags(session, row.id)
+        for pf in self.net.port_forwardings.of(session, [row.id])[row.id]:
+            session.delete(pf)
         session.delete(row)
         session.flush()
         if port is not None:

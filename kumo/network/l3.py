@@ -478,13 +478,17 @@ class Routers:
             if host is not None:
                 stmt = stmt.where(sa.or_(F.router_id.in_(scope.hosted_routers(host)),
                                          F.id.in_(scope.dvr_floatingips(host))))
+            fips = list(session.scalars(stmt))
+            pfs = self.net.port_forwardings.of(session, [f.id for f in fips])
             out["floatingips"] = [
                 {"id": f.id, "floating_ip_address": f.floating_ip_address,
                  "floating_network_id": f.floating_network_id,
                  "floating_port_id": f.floating_port_id, "port_id": f.fixed_port_id,
                  "fixed_ip_address": f.fixed_ip_address, "router_id": f.router_id,
-                 "status": f.status, "revision_number": f.revision_number}
-                for f in session.scalars(stmt)]
+                 "status": f.status, "revision_number": f.revision_number,
+                 "port_forwardings": [self.net.port_forwardings.snapshot_item(p)
+                                      for p in pfs[f.id]]}
+                for f in fips]
         return out
 
     def _render_routers(self, session, routers: list) -> list[dict]:

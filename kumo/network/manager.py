@@ -86,6 +86,7 @@ class Networking:
 
     def __init__(self, settings: Settings, db: Database):
         from kumo.network.agents import Agents
+        from kumo.network.auto_topology import AutoTopology
         from kumo.network.dvr import Dvr
         from kumo.network.feed import Feed
         from kumo.network.floatingips import FloatingIPs
@@ -94,6 +95,7 @@ class Networking:
         from kumo.network.l3_scheduler import L3Scheduler
         from kumo.network.networks import Networks
         from kumo.network.ports import Ports
+        from kumo.network.portforwarding import PortForwardings
         from kumo.network.quotas import Quotas
         from kumo.network.rbac import Rbac
         from kumo.network.security import SecurityGroups
@@ -113,6 +115,8 @@ class Networking:
         self.l3_ha = L3HA(self)
         self.dvr = Dvr(self)
         self.floatingips = FloatingIPs(self)
+        self.port_forwardings = PortForwardings(self)
+        self.auto_topology = AutoTopology(self)
         self.security_groups = SecurityGroups(self)
         self.agents = Agents(self)
         self.quotas = Quotas(self)
@@ -125,7 +129,9 @@ class Networking:
                       "routers": self.routers, "l3_ha": self.l3_ha, "dvr": self.dvr,
                       "floatingips": self.floatingips,
                       "security_groups": self.security_groups, "agents": self.agents,
-                      "quotas": self.quotas, "rbac": self.rbac}
+                      "quotas": self.quotas, "rbac": self.rbac,
+                      "port_forwardings": self.port_forwardings,
+                      "auto_topology": self.auto_topology}
         #: the data plane's desired state: each part's ``{collection: [items]}``.
         self.feed = Feed(self, [self.networks.snapshot, self.subnets.snapshot,
                                 self.ports.snapshot, self.routers.snapshot,
@@ -152,6 +158,8 @@ class Networking:
         # own; then floating IPs on it are disassociated (for every delete)
         on(self.routers.refuse_port_delete, Resource.PORT, Event.BEFORE_DELETE)
         on(self.floatingips.release_port, Resource.PORT, Event.PRECOMMIT_DELETE)
+        # ... and port forwardings to it are deleted
+        on(self.port_forwardings.drop_port, Resource.PORT, Event.PRECOMMIT_DELETE)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[orm.Session]:

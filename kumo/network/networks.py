@@ -84,6 +84,7 @@ class Networks:
              "network_type": r.network_type, "physical_network": r.physical_network,
              "segmentation_id": r.segmentation_id, "mtu": r.mtu, "external": r.external,
              "port_security_enabled": r.port_security_enabled,
+             "dns_domain": r.dns_domain or "",
              "revision_number": r.revision_number,
              "l2_population": l2pop.get(r.id, [])} for r in rows]}
 
@@ -136,6 +137,8 @@ class Networks:
             port_security_enabled=attrs.get("port_security_enabled", True),
             availability_zone_hints=attrs.get("availability_zone_hints") or [],
             dns_domain=attrs.get("dns_domain") or "", is_default=attrs.get("is_default", False))
+        self.net.auto_topology.check_default_network(session, None, row.is_default,
+                                                     row.external)
         stamp(row)
         session.add(row)
         session.flush()
@@ -189,6 +192,10 @@ class Networks:
         for key, column in mapping.items():
             if key in attrs:
                 setattr(row, column, attrs[key] if attrs[key] is not None else "")
+        if not row.external:  # is_default is an external network's (auto-allocation)
+            row.is_default = False if "is_default" not in attrs else row.is_default
+        self.net.auto_topology.check_default_network(session, row.id, row.is_default,
+                                                     row.external)
         touch(row)
         self.net.changed(session, "network", row.id)
 

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
+from kumo.network import dns
 from kumo.network.models import core as ncore
 from kumo.network.models import l3 as nl3
 from kumo.network.models import ports as nports
@@ -60,6 +61,15 @@ class PortAPI:
                 _N.external.is_(False),
                 sa.or_(_N.project_id == (ctx.project_id or ""), _N.shared.is_(True)))
                 .order_by(_N.created_at)))
+
+    def auto_allocate(self, ctx: RequestContext) -> str:
+        """The caller's project's auto-allocated network ("get me a network", Nova's
+        ``networks: "auto"`` when no network is available), built on first use in a
+        write transaction of its own (:mod:`kumo.network.auto_topology`); 409
+        AutoAllocationFailure when the cloud has no default external network or
+        subnet pool."""
+        with self.net.write() as s:
+            return self.net.auto_topology.get(s, ctx, ctx.project_id or "")["id"]
 
     def check_network(self, ctx: RequestContext, network_id: str) -> None:
         """NotFound unless the caller may attach a port to ``network_id``."""
@@ -96,14 +106,21 @@ class PortAPI:
 
     def create(self, session, ctx: RequestContext, *, network_id: str, device_id: str,
                host: str | None, project_id: str, fixed_ip: str | None = None,
-               security_groups: list[str] | None = None) -> dict:
+               security_groups: list[str] | None = None,
+               dns_name: str | None = None) -> dict:
         """A new port for server ``device_id`` on ``network_id``, bound to ``host``,
         with the caller's visibility (NotFound for a network it may not use; Neutron's
-        errors for addresses and quotas). Returns ``{"port_id", "network_id",
-        "created": True}``."""
+        errors for addresses and quotas). ``dns_name``: the server's hostname, as Nova
+        gives it (dns-integration; ignored when not a valid DNS name). Returns
+        ``{"port_id", "network_id", "created": True}``."""
         attrs = {"network_id": network_id, "device_id": device_id,
                  "device_owner": OWNER, "binding:host_id": host,
                  "project_id": project_id}
+        if dns_name:
+            try:
+                attrs["dns_name"] = dns.check_name(dns_name)
+            except exc.BadRequest:
+                pass
         if fixed_ip:
             attrs["fixed_ips"] = [{"ip_address": fixed_ip}]
         if security_groups is not None:

@@ -40,6 +40,7 @@ from kumo.common.context import RequestContext
 from kumo.common.policy import sees_all
 from kumo.common.timeutils import utcnow
 from kumo.db import Prepared
+from kumo.network import dns
 from kumo.network import exceptions as nexc
 from kumo.network import ipam, peers, scope
 from kumo.network import status as status_reports
@@ -151,6 +152,7 @@ class Ports:
             vnic_type=self._vnic(attrs.get("binding:vnic_type")),
             profile=attrs.get("binding:profile") or {},
             extra_dhcp_opts=self._merge_opts([], attrs.get("extra_dhcp_opts") or []),
+            dns_name=attrs.get("dns_name") or "", dns_domain=attrs.get("dns_domain") or "",
             created_at=now, updated_at=now, revision_number=0)
         requested_mac = attrs.get("mac_address")
         if requested_mac is not None:
@@ -400,6 +402,9 @@ class Ports:
                         ({} if column == "profile" else ""))
         if "binding:vnic_type" in attrs:
             row.vnic_type = self._vnic(attrs["binding:vnic_type"])
+        for key in ("dns_name", "dns_domain"):  # dns-integration, dns-domain-ports
+            if key in attrs:
+                setattr(row, key, attrs[key] or "")
         if "extra_dhcp_opts" in attrs:
             row.extra_dhcp_opts = self._merge_opts(row.extra_dhcp_opts or [],
                                                    attrs["extra_dhcp_opts"] or [])
@@ -513,7 +518,8 @@ class Ports:
         ids = [r.id for r in rows]
         return {"tags": self.net.tags_of(session, ids),
                 "fixed_ips": self.fixed_ips_of(session, ids),
-                "security_groups": self.security_groups_of(session, ids)}
+                "security_groups": self.security_groups_of(session, ids),
+                "dns_domains": dns.domains_of(session, [r.network_id for r in rows])}
 
     def new_extras(self, session, rows: list[models.Port],
                    tags: dict[str, list[str]]) -> dict:
@@ -524,7 +530,8 @@ class Ports:
             return self.extras(session, rows)
         return {"tags": {r.id: tags.get(r.id, []) for r in rows},
                 "fixed_ips": {r.id: made[r.id][0] for r in rows},
-                "security_groups": {r.id: made[r.id][1] for r in rows}}
+                "security_groups": {r.id: made[r.id][1] for r in rows},
+                "dns_domains": dns.domains_of(session, [r.network_id for r in rows])}
 
     def policy_target(self, session, row) -> dict:
         """The policy target of a port: its project and its network's

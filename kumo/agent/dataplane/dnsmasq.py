@@ -6,8 +6,11 @@ SIGHUP, stopped with SIGTERM).
 Files of one network live in one directory (:class:`Files`, ``<state>/dhcp/<net_id>/``):
 
 - ``host`` (``--dhcp-hostsfile``): one static lease per port address,
-  ``<mac>,host-10-0-0-5.openstacklocal,10.0.0.5[,set:port-<port_id>]`` (IPv6 addresses
-  in brackets; the ``set:`` tag only for ports with ``extra_dhcp_opts``);
+  ``<mac>,<name>.<domain>,10.0.0.5[,set:port-<port_id>]`` (IPv6 addresses in brackets;
+  the ``set:`` tag only for ports with ``extra_dhcp_opts``); the name is the port's
+  ``dns_name`` (its ``dns_assignment``), else ``host-10-0-0-5``; the domain the
+  network's ``dns_domain``, else ``openstacklocal`` (``--domain``, and ``--local`` so
+  names in it are answered here only);
 - ``addn_hosts`` (``--addn-hosts``): ``<ip>\\t<fqdn> <hostname>`` for DNS answers;
 - ``opts`` (``--dhcp-optsfile``): per subnet (tag ``subnet-<id>``) the router (option 3;
   empty when ``gateway_ip`` is null), DNS servers (6), classless static routes (121 and
@@ -94,9 +97,27 @@ def _has_opts(port: dict) -> bool:
     return any(o.get("opt_value") is not None for o in port.get("extra_dhcp_opts") or [])
 
 
-def render_hosts(ports: list[dict], subnets: list[dict]) -> str:
+def domain(network: dict | None) -> str:
+    """The DNS domain dnsmasq serves for ``network``: its ``dns_domain`` without the
+    final dot, else :data:`DOMAIN` (Neutron's default ``openstacklocal``)."""
+    return ((network or {}).get("dns_domain") or "").rstrip(".") or DOMAIN
+
+
+def names_of(port: dict, ip: str, dom: str = DOMAIN) -> tuple[str, str]:
+    """``(hostname, fqdn without the final dot)`` of ``port``'s address ``ip``: its
+    ``dns_assignment`` entry when the API rendered one (the port's ``dns_name``), else
+    Neutron's ``host-<ip>`` in ``dom``."""
+    for entry in port.get("dns_assignment") or []:
+        if entry.get("ip_address") == ip:
+            return entry["hostname"], entry["fqdn"].rstrip(".")
+    name = (port.get("dns_name") or "").rstrip(".") or hostname(ip)
+    return name, f"{name}.{dom}"
+
+
+def render_hosts(ports: list[dict], subnets: list[dict], dom: str = DOMAIN) -> str:
     """The ``--dhcp-hostsfile`` body for ``ports`` (API renderings, any order) on the
-    DHCP-enabled ``subnets``: one line per address dnsmasq leases, sorted by port."""
+    DHCP-enabled ``subnets``: one line per address dnsmasq leases, sorted by port, with
+    the port's name (:func:`names_of`) as the client's hostname."""
     by_id = {s["id"]: s for s in subnets}
     lines = []
     for port in sorted(ports, key=lambda p: p["id"]):
@@ -107,20 +128,22 @@ def render_hosts(ports: list[dict], subnets: list[dict]) -> str:
                 continue
             ip = fip["ip_address"]
             addr = f"[{ip}]" if subnet["ip_version"] == 6 else ip
-            lines.append(f"{port['mac_address']},{hostname(ip)}.{DOMAIN},{addr}{tag}")
+            _, fqdn = names_of(port, ip, dom)
+            lines.append(f"{port['mac_address']},{fqdn},{addr}{tag}")
     return "".join(line + "\n" for line in lines)
 
 
-def render_addn_hosts(ports: list[dict], subnets: list[dict]) -> str:
+def render_addn_hosts(ports: list[dict], subnets: list[dict], dom: str = DOMAIN) -> str:
     """The ``--addn-hosts`` body: ``<ip>\\t<fqdn> <hostname>`` per port address on
-    ``subnets``."""
+    ``subnets`` (names as :func:`names_of`), so dnsmasq answers A/AAAA queries for
+    every port's name, bare or in the network's domain."""
     ids = {s["id"] for s in subnets}
     lines = []
     for port in sorted(ports, key=lambda p: p["id"]):
         for fip in port.get("fixed_ips", []):
             if fip["subnet_id"] in ids:
-                name = hostname(fip["ip_address"])
-                lines.append(f"{fip['ip_address']}\t{name}.{DOMAIN} {name}")
+                name, fqdn = names_of(port, fip["ip_address"], dom)
+                lines.append(f"{fip['ip_address']}\t{fqdn} {name}")
     return "".join(line + "\n" for line in lines)
 
 
@@ -181,7 +204,7 @@ def render_opts(network: dict, subnets: list[dict], all_subnets: list[dict],
 
 
 def command_line(files: Files, interface: str, subnets: list[dict], *,
-                 lease_s: int = LEASE_S) -> list[str]:
+                 lease_s: int = LEASE_S, dom: str = DOMAIN) -> list[str]:
     """dnsmasq's argv for ``interface`` serving the DHCP-enabled ``subnets`` (sorted by
     id, so equal inputs give an equal argv): static ranges for IPv4 and stateful IPv6,
     ``ra-only`` (SLAAC) and ``ra-stateless`` ranges with ``--enable-ra`` for the
@@ -209,7 +232,7 @@ def command_line(files: Files, interface: str, subnets: list[dict], *,
         leases += net.num_addresses
     argv += [f"--dhcp-lease-max={min(leases, LEASE_MAX)}", f"--interface={interface}",
              "--bind-interfaces", "--except-interface=lo", "--dhcp-authoritative",
-             f"--domain={DOMAIN}"]
+             f"--domain={dom}", f"--local=/{dom}/"]
     if ra:
         argv.append("--enable-ra")
     return argv

@@ -87,6 +87,11 @@ class Port(StandardAttrs, Base):
     profile: orm.Mapped[dict] = orm.mapped_column(sa.JSON, default=dict)
     allowed_address_pairs: orm.Mapped[list] = orm.mapped_column(sa.JSON, default=list)
     extra_dhcp_opts: orm.Mapped[list] = orm.mapped_column(sa.JSON, default=list)
+    # dns-integration, dns-domain-ports (migration 0017_network_fwd_dns)
+    dns_name: orm.Mapped[str] = orm.mapped_column(sa.String(255), default="",
+                                                  server_default=sa.text("''"))
+    dns_domain: orm.Mapped[str] = orm.mapped_column(sa.String(255), default="",
+                                                    server_default=sa.text("''"))
 
 
 class IPAllocation(Base):
