@@ -89,7 +89,9 @@ class Identity:
         from kumo.identity.assignment import Assignments
         from kumo.identity.auth import Auth
         from kumo.identity.catalog import Catalog
+        from kumo.identity.credentials import Credentials
         from kumo.identity.resource import Resources
+        from kumo.identity.trusts import Trusts
         from kumo.identity.users import Users
 
         self.settings = settings
@@ -101,6 +103,8 @@ class Identity:
         self.catalog = Catalog(self)
         self.app_creds = ApplicationCredentials(self)
         self.auth = Auth(self)
+        self.credentials = Credentials(self)
+        self.trusts = Trusts(self)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[orm.Session]:
