@@ -44,8 +44,10 @@ class Trusts:
                 identity.assignments.find_role(role_ref.get("name", ""))
             role_ids.append(role.id)
         role_ids = list(dict.fromkeys(role_ids))
+        parent = getattr(caller_token, "trust", None)
         if project_id:
             identity.resources.get_project(project_id)
+        if project_id and parent is None:
             held = set(identity.assignments.effective_role_ids(trustor_id,
                                                                ("project", project_id)))
             missing = [r for r in role_ids if r not in held]
@@ -59,7 +61,6 @@ class Trusts:
         uses = ref.get("remaining_uses")
         allow = bool(ref.get("allow_redelegation"))
         count = ref.get("redelegation_count")
-        parent = getattr(caller_token, "trust", None)
         if parent is not None:
             count, expires_at = self._redelegate(parent, ref, role_ids, count, expires_at)
             allow = allow and count > 0
@@ -73,7 +74,8 @@ class Trusts:
         trust = Trust(id=new_id(), trustor_user_id=trustor_id, trustee_user_id=trustee_id,
                       project_id=project_id, impersonation=bool(ref["impersonation"]),
                       expires_at=expires_at, remaining_uses=uses, allow_redelegation=allow,
-                      redelegation_count=count if allow else None,
+                      redelegation_count=(count if allow else 0) if parent is not None
+                      else (count if allow else None),
                       redelegated_trust_id=parent.id if parent is not None else None,
                       roles=role_ids, extra={})
         with identity.write() as s:

@@ -13,18 +13,7 @@ from urllib.parse import quote
 import httpx
 import sqlalchemy as sa
 
-from tests.api.helpers import assert_fault
-
-
-def _db(cloud):
-    args = list(cloud.process.args)
-    if "--db" in args:
-        url = args[args.index("--db") + 1]
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    else:
-        url = f"sqlite:///{cloud.state_dir / 'kumo.db'}"
-    return sa.create_engine(url)
+from tests.api.helpers import assert_fault, db_engine
 
 
 def test_credential_crud_with_sdk_and_filters(cloud, admin, make_user, connect, api):
@@ -51,7 +40,7 @@ def test_credential_crud_with_sdk_and_filters(cloud, admin, make_user, connect, 
 def test_credential_blob_is_encrypted_with_its_own_keys(cloud, admin, ids):
     cred = admin.identity.create_credential(type="cert", blob="plain-text-marker",
                                             user_id=ids["admin_user"])
-    engine = _db(cloud)
+    engine = db_engine(cloud)
     try:
         with engine.connect() as c:
             row = c.execute(sa.text("SELECT encrypted_blob, key_hash FROM credential "
