@@ -8,6 +8,7 @@ import httpx
 import sqlalchemy as sa
 
 from tests.api.helpers import assert_fault, db_engine
+from tests.waiting import wait_for
 
 TRUST = "/v3/OS-TRUST/trusts"
 
@@ -134,6 +135,9 @@ def test_trust_rules(cloud, api, make_user, connect, ids):
                               "WHERE name = 'identity'"))
     finally:
         engine.dispose()
+    # the server re-reads the revision within cache_recheck_s (1 s)
+    wait_for(lambda: api.get("/v3/auth/tokens", token=token_id, headers={
+        "X-Subject-Token": token_id}).status_code == 401, "the expired trust's token to fail")
     resp = api.get("/v3/auth/tokens", token=token_id, headers={"X-Subject-Token": token_id})
     assert_fault(resp, 401, "Unauthorized")
     assert_fault(_trust_token(api, trustee, trust["id"]), 404, "Not Found")
