@@ -109,6 +109,8 @@ class Credentials:
             return list(s.scalars(stmt))
 
     def update(self, credential_id: str, changes: dict) -> Credential:
+        if "user_id" in changes:  # outside the write session (a cached row)
+            self.identity.users.get_user(changes["user_id"])
         with self.identity.write() as s:
             row = s.get(Credential, credential_id)
             if row is None:
@@ -122,8 +124,6 @@ class Credentials:
                 if not changes.get("project_id", row.project_id):
                     raise exc.ValidationError("Invalid input for field 'project_id': "
                                               "credentials of type ec2 need a project_id.")
-            if "user_id" in changes:
-                self.identity.users.get_user(changes["user_id"])
             for key in ("user_id", "project_id", "type"):
                 if key in changes:
                     setattr(row, key, changes[key])

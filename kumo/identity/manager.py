@@ -90,6 +90,8 @@ class Identity:
         from kumo.identity.auth import Auth
         from kumo.identity.catalog import Catalog
         from kumo.identity.credentials import Credentials
+        from kumo.identity.endpoint_filter import EndpointFilter
+        from kumo.identity.limits import DomainConfigs, Limits, Policies
         from kumo.identity.resource import Resources
         from kumo.identity.trusts import Trusts
         from kumo.identity.users import Users
@@ -105,6 +107,10 @@ class Identity:
         self.auth = Auth(self)
         self.credentials = Credentials(self)
         self.trusts = Trusts(self)
+        self.endpoint_filter = EndpointFilter(self)
+        self.policies = Policies(self)
+        self.domain_configs = DomainConfigs(self)
+        self.limits = Limits(self)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[orm.Session]:
