@@ -92,6 +92,7 @@ class Identity:
         from kumo.identity.credentials import Credentials
         from kumo.identity.endpoint_filter import EndpointFilter
         from kumo.identity.limits import DomainConfigs, Limits, Policies
+        from kumo.identity.oauth1 import OAuth1
         from kumo.identity.resource import Resources
         from kumo.identity.trusts import Trusts
         from kumo.identity.users import Users
@@ -111,6 +112,7 @@ class Identity:
         self.policies = Policies(self)
         self.domain_configs = DomainConfigs(self)
         self.limits = Limits(self)
+        self.oauth1 = OAuth1(self)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[orm.Session]:

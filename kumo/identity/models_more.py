@@ -116,3 +116,14 @@ class Limit(Base):
     domain_id: orm.Mapped[str | None] = orm.mapped_column(ID, nullable=True)
     resource_limit: orm.Mapped[int] = orm.mapped_column(sa.Integer)
     description: orm.Mapped[str | None] = orm.mapped_column(sa.Text, nullable=True)
+
+
+class OAuth1Consumer(Base):
+    """An OAuth1 consumer; its secret is encrypted under the credential keys (it must
+    be recoverable to check HMAC-SHA1 signatures)."""
+
+    __tablename__ = "oauth1_consumer"
+    id: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True)
+    description: orm.Mapped[str | None] = orm.mapped_column(sa.Text, nullable=True)
+    encrypted_secret: orm.Mapped[str] = orm.mapped_column(sa.Text)
+    extra: orm.Mapped[dict] = orm.mapped_column(sa.JSON, default=dict)

@@ -6,6 +6,7 @@ service = Service("identity", "/identity", keystone_fault, keystone_media_type)
 
 from kumo.identity import policies  # noqa: E402,F401  (registers the default rules)
 from kumo.identity.api import (assignments, auth, catalog, credentials,  # noqa: E402,F401
-                               endpoint_filter, limits, resources, trusts, users)
+                               endpoint_filter, limits, oauth1, resources, trusts,
+                               users)
 
 __all__ = ["service"]

@@ -1,5 +1,5 @@
 """Identity, issue 16: credentials and the credential key repository, trusts, endpoint
-groups and project endpoint filters, policies, domain configuration, unified limits.
+groups and project endpoint filters, policies, domain configuration, unified limits, OAuth1 consumers.
 
 Revision ID: 0019_identity_more
 Revises: 0012_shared_keys
@@ -111,10 +111,17 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["registered_limit_id"], ["registered_limit.id"]),
         sa.PrimaryKeyConstraint("id"))
     op.create_index("ix_limit_registered_limit_id", "limit", ["registered_limit_id"])
+    op.create_table(
+        "oauth1_consumer",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("encrypted_secret", sa.Text(), nullable=False),
+        sa.Column("extra", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id"))
 
 
 def downgrade() -> None:
-    for table in ("limit", "registered_limit", "domain_config", "policy",
+    for table in ("oauth1_consumer", "limit", "registered_limit", "domain_config", "policy",
                   "project_endpoint_group", "project_endpoint", "endpoint_group", "trust",
                   "credential", "identity_credential_key"):
         op.drop_table(table)
