@@ -38,6 +38,8 @@ class AuthToken:
     domain: models.Domain | None
     role_ids: list[str]
     application_credential: models.ApplicationCredential | None = None
+    #: The trust of a trust-scoped token (a ``kumo.identity.models_more.Trust``).
+    trust: object | None = None
 
     @property
     def system(self) -> bool:
@@ -59,6 +61,7 @@ class Auth:
         """Set up the key repository if it is empty (importing an on-disk one) and
         check the keys load."""
         self.keys.setup()
+        self.identity.credentials.keys.setup()  # the credential provider's own keys
         self.identity.cache.invalidate()
         self.codec  # noqa: B018  (raises if the keys do not load)
 
@@ -93,6 +96,8 @@ class Auth:
             if parent.application_credential is not None:
                 raise exc.Forbidden("Unable to rescope a token created with an "
                                     "application credential.")
+            if parent.trust is not None:
+                raise exc.Forbidden("Rescoping a trust-scoped token is not allowed.")
             scope = auth.get("scope")
             if parent.system and isinstance(scope, dict) and ("project" in scope
                                                               or "domain" in scope):
@@ -102,7 +107,12 @@ class Auth:
         else:
             raise exc.Unauthorized("Attempted to authenticate with an unsupported method.")
 
-        scope = self._scope(auth.get("scope"), user, cred)
+        requested = auth.get("scope")
+        if isinstance(requested, dict) and "OS-TRUST:trust" in requested:
+            if cred is not None:
+                raise exc.Forbidden("Application credentials cannot request a trust scope.")
+            return self._trust_token(requested["OS-TRUST:trust"], user, methods, parent)
+        scope = self._scope(requested, user, cred)
         now = time.time()
         expires_at = now + self.identity.settings.token_expiration_s
         audit_ids = (new_audit_id(),)
@@ -120,6 +130,40 @@ class Auth:
             return self._build(token_id, payload)
         except exc.NotFound as e:
             raise exc.Unauthorized(e.message) from None
+
+    def issue(self, user: models.User, scope: tuple[str, str] | None,
+              methods: tuple[str, ...], trust_id: str | None = None) -> AuthToken:
+        """Issue a new token for ``user`` (already authenticated by ``methods``)."""
+        now = time.time()
+        payload = TokenPayload(user.id, tuple(methods), scope, now,
+                               now + self.identity.settings.token_expiration_s,
+                               (new_audit_id(),), None, trust_id)
+        try:
+            return self._build(self.codec.encode(payload), payload)
+        except exc.NotFound as e:
+            raise exc.Unauthorized(e.message) from None
+
+    def _trust_token(self, ref, user: models.User, methods, parent) -> AuthToken:
+        """A trust-scoped token (``"scope": {"OS-TRUST:trust": {"id"}}``): only the
+        trustee may ask; it consumes a use; with impersonation the token's user is the
+        trustor."""
+        trusts = self.identity.trusts
+        if not isinstance(ref, dict) or not isinstance(ref.get("id"), str):
+            raise exc.ValidationError("Invalid input for field 'scope/OS-TRUST:trust': "
+                                      "an id is required.")
+        trust = trusts.get(ref["id"])
+        if user.id != trust.trustee_user_id:
+            raise exc.Forbidden("The user is not the trustee of the trust.")
+        trustor = self.identity.users.get_user(trust.trustor_user_id)
+        if not trustor.enabled:
+            raise exc.Forbidden("The trustor is disabled.")
+        trusts.consume(trust.id)
+        token_user = trustor if trust.impersonation else user
+        scope = ("project", trust.project_id) if trust.project_id else None
+        names = tuple(dict.fromkeys(methods))
+        if parent is not None:
+            names = tuple(dict.fromkeys(("token",) + parent.payload.methods))
+        return self.issue(token_user, scope, names, trust_id=trust.id)
 
     def _password(self, ref: dict | None) -> models.User:
         ref = (ref or {}).get("user") or {}
@@ -235,8 +279,13 @@ class Auth:
         user_domain = identity.resources.get_domain(user.domain_id)
         if not user.enabled or not user_domain.enabled:
             raise exc.NotFound(f"User {user.id} is disabled.")
-        project = project_domain = domain = cred = None
+        project = project_domain = domain = cred = trust = None
         role_ids: list[str] = []
+        if payload.trust_id:
+            trust = identity.trusts.get(payload.trust_id, used_up_ok=True)
+            for uid in (trust.trustor_user_id, trust.trustee_user_id):
+                if not identity.users.get_user(uid).enabled:
+                    raise exc.NotFound(f"User {uid} of trust {trust.id} is disabled.")
         if payload.scope:
             kind, target = payload.scope
             if kind == "project":
@@ -248,7 +297,13 @@ class Auth:
                 domain = identity.resources.get_domain(target)
                 if not domain.enabled:
                     raise exc.NotFound(f"Domain {domain.id} is disabled.")
-            role_ids = identity.assignments.effective_role_ids(user.id, payload.scope)
+            if trust is not None:
+                role_ids = identity.assignments.effective_role_ids(trust.trustor_user_id,
+                                                                   payload.scope)
+                delegated = set(identity.assignments.expand(trust.roles))
+                role_ids = [r for r in role_ids if r in delegated]
+            else:
+                role_ids = identity.assignments.effective_role_ids(user.id, payload.scope)
             if payload.application_credential_id:
                 cred = identity.app_creds.get(payload.application_credential_id)
                 delegated = set(identity.assignments.expand(cred.roles))
@@ -256,7 +311,7 @@ class Auth:
             if not role_ids:
                 raise exc.NotFound(f"User {user.id} has no access to {kind} {target}.")
         return AuthToken(token_id, payload, user, user_domain, project, project_domain,
-                         domain, role_ids, cred)
+                         domain, role_ids, cred, trust)
 
     def role_names(self, token: AuthToken) -> list[str]:
         roles = self.identity.assignments.roles_by_id()

@@ -131,9 +131,7 @@ class Catalog:
             if s.get(models.Service, service_id) is None:
                 raise exc.ValidationError(
                     f"Invalid input for field 'service_id': service {service_id} not found.")
-            if region_id and s.get(models.Region, region_id) is None:
-                raise exc.ValidationError(
-                    f"Invalid input for field 'region_id': region {region_id} not found.")
+            _ensure_region(s, region_id)
             endpoint = models.Endpoint(id=new_id(), service_id=service_id, interface=interface,
                                        url=url, region_id=region_id, enabled=enabled, extra={})
             s.add(endpoint)
@@ -161,8 +159,7 @@ class Catalog:
                 raise exc.NotFound(resource="endpoint", id=endpoint_id)
             if "service_id" in changes and s.get(models.Service, changes["service_id"]) is None:
                 raise exc.ValidationError("Invalid input for field 'service_id'.")
-            if changes.get("region_id") and s.get(models.Region, changes["region_id"]) is None:
-                raise exc.ValidationError("Invalid input for field 'region_id'.")
+            _ensure_region(s, changes.get("region_id"))
             for key in ("service_id", "interface", "url", "region_id", "enabled"):
                 if key in changes:
                     setattr(endpoint, key, changes[key])
@@ -173,11 +170,30 @@ class Catalog:
             endpoint = s.get(models.Endpoint, endpoint_id)
             if endpoint is None:
                 raise exc.NotFound(resource="endpoint", id=endpoint_id)
+            from kumo.identity.models_more import ProjectEndpoint
+            s.execute(sa.delete(ProjectEndpoint).where(
+                ProjectEndpoint.endpoint_id == endpoint_id))
             s.delete(endpoint)
 
     # -- the catalog ----------------------------------------------------------
-    def catalog(self) -> list[dict]:
-        """The v3 catalog: enabled services with their enabled endpoints, cached."""
+    def catalog(self, project_id: str | None = None) -> list[dict]:
+        """The v3 catalog: enabled services with their enabled endpoints, cached. For
+        a project with endpoint filter associations (``OS-EP-FILTER``: endpoints or
+        endpoint groups), only those endpoints, and only services that keep some."""
+        full = self._catalog()
+        if project_id is None:
+            return full
+        allowed = self.identity.endpoint_filter.endpoint_ids_for_project(project_id)
+        if allowed is None:
+            return full
+        out = []
+        for service in full:
+            eps = [e for e in service["endpoints"] if e["id"] in allowed]
+            if eps:
+                out.append({**service, "endpoints": eps})
+        return out
+
+    def _catalog(self) -> list[dict]:
         def load():
             with self.identity.read() as s:
                 services = list(s.scalars(sa.select(models.Service).where(
@@ -193,3 +209,11 @@ class Catalog:
                             "name": service.name})
             return out
         return self.identity.cache.get("catalog", load)
+
+
+def _ensure_region(session, region_id: str | None) -> None:
+    """An endpoint in a region that does not exist creates the region (as Keystone)."""
+    if region_id and session.get(models.Region, region_id) is None:
+        session.add(models.Region(id=region_id, description="", parent_region_id=None,
+                                  extra={}))
+        session.flush()

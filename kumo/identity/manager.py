@@ -89,7 +89,12 @@ class Identity:
         from kumo.identity.assignment import Assignments
         from kumo.identity.auth import Auth
         from kumo.identity.catalog import Catalog
+        from kumo.identity.credentials import Credentials
+        from kumo.identity.endpoint_filter import EndpointFilter
+        from kumo.identity.limits import DomainConfigs, Limits, Policies
+        from kumo.identity.oauth1 import OAuth1
         from kumo.identity.resource import Resources
+        from kumo.identity.trusts import Trusts
         from kumo.identity.users import Users
 
         self.settings = settings
@@ -101,6 +106,13 @@ class Identity:
         self.catalog = Catalog(self)
         self.app_creds = ApplicationCredentials(self)
         self.auth = Auth(self)
+        self.credentials = Credentials(self)
+        self.trusts = Trusts(self)
+        self.endpoint_filter = EndpointFilter(self)
+        self.policies = Policies(self)
+        self.domain_configs = DomainConfigs(self)
+        self.limits = Limits(self)
+        self.oauth1 = OAuth1(self)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[orm.Session]:

@@ -197,3 +197,8 @@ class FernetKey(Base):
                                              autoincrement=False)
     key: orm.Mapped[str] = orm.mapped_column(sa.String(64))
     created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+
+
+# Issue 16's tables live in their own module; importing it here registers them with
+# every importer of the identity models (the migrations-match-models check included).
+from kumo.identity import models_more  # noqa: E402,F401

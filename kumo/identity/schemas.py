@@ -20,7 +20,8 @@ def wrap(key: str, properties: dict, required: tuple = (), extra: bool = True) -
     return {"type": "object", "properties": {key: inner}, "required": [key]}
 
 
-DOMAIN_PROPS = {"name": NAME, "description": DESCRIPTION, "enabled": BOOLEAN, "tags": TAGS,
+#: Keystone limits project and domain names to 64 characters.
+DOMAIN_PROPS = {"name": {**NAME, "maxLength": 64}, "description": DESCRIPTION, "enabled": BOOLEAN, "tags": TAGS,
                 "options": OPTIONS, "explicit_domain_id": ID_OR_NULL}
 DOMAIN_CREATE = wrap("domain", DOMAIN_PROPS, ("name",), extra=False)
 DOMAIN_UPDATE = wrap("domain", {k: v for k, v in DOMAIN_PROPS.items()

@@ -35,7 +35,9 @@ from kumo.common import exceptions as exc
 
 LOG = logging.getLogger(__name__)
 FORMAT_VERSION = 1
-METHODS = ("password", "token", "application_credential", "totp", "external")
+#: Bit positions of the auth methods in a token (append only: tokens carry the mask).
+METHODS = ("password", "token", "application_credential", "totp", "external",
+           "ec2credential", "oauth1", "mapped")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class TokenPayload:
     expires_at: float
     audit_ids: tuple[str, ...]
     application_credential_id: str | None = None
+    #: The trust of a trust-scoped token (``OS-TRUST:trust``).
+    trust_id: str | None = None
 
 
 def new_audit_id() -> str:
@@ -110,20 +114,31 @@ class DatabaseKeyRepository:
     on the database ``db`` (see the module doc). ``legacy_dir``: an on-disk
     repository imported by :meth:`setup` when the table is empty."""
 
-    def __init__(self, db, max_active_keys: int = 3, legacy_dir: Path | None = None):
+    def __init__(self, db, max_active_keys: int = 3, legacy_dir: Path | None = None,
+                 model=None):
         self.db = db
+        #: The key table's model: ``FernetKey`` (tokens) unless given, e.g.
+        #: ``CredentialKey`` (the credential provider's own repository).
+        self._model = model
         self.max_active_keys = max(2, max_active_keys)
         self.legacy_dir = Path(legacy_dir) if legacy_dir else None
 
+    @property
+    def model(self):
+        if self._model is None:
+            from kumo.identity.models import FernetKey
+            return FernetKey
+        return self._model
+
     def keys(self) -> list[bytes]:
         """Keys, primary first. Raises ``LookupError`` if none were set up."""
-        from kumo.identity.models import FernetKey
-
+        FernetKey = self.model
         with self.db.session(readonly=True) as s:
             rows = s.execute(sa.select(FernetKey.idx, FernetKey.key)
                              .order_by(FernetKey.idx.desc())).all()
         if not rows:
-            raise LookupError("no Fernet keys in the database (table identity_fernet_key)")
+            raise LookupError("no Fernet keys in the database (table "
+                              f"{FernetKey.__tablename__})")
         return [key.encode() for _, key in rows]
 
     def setup(self) -> str:
@@ -142,8 +157,8 @@ class DatabaseKeyRepository:
     def _setup(self) -> str:
         from kumo.common.timeutils import utcnow
         from kumo.identity.manager import AREA, bump
-        from kumo.identity.models import FernetKey
 
+        FernetKey = self.model
         with self.db.session() as s:
             if s.scalar(sa.select(FernetKey.idx).limit(1)) is not None:
                 return "present"
@@ -183,8 +198,8 @@ class DatabaseKeyRepository:
     def _rotate(self) -> list[int]:
         from kumo.common.timeutils import utcnow
         from kumo.identity.manager import AREA, bump
-        from kumo.identity.models import FernetKey
 
+        FernetKey = self.model
         with self.db.session() as s:
             bump(s, AREA)  # first: concurrent rotations queue on the revision row
             rows = {r.idx: r for r in s.scalars(sa.select(FernetKey))}
@@ -258,7 +273,7 @@ class TokenCodec:
         plain = msgpack.packb([
             FORMAT_VERSION, payload.user_id, methods, scope, payload.issued_at,
             payload.expires_at, list(payload.audit_ids), payload.application_credential_id,
-        ])
+        ] + ([payload.trust_id] if payload.trust_id else []))
         return self._fernet.encrypt(plain).decode().rstrip("=")
 
     def decode(self, token: str) -> TokenPayload:
@@ -267,12 +282,14 @@ class TokenCodec:
             raw = token.encode("ascii")
             raw += b"=" * (-len(raw) % 4)
             plain = self._fernet.decrypt(raw)
+            fields = msgpack.unpackb(plain)
             (version, user_id, methods, scope, issued_at, expires_at, audit_ids,
-             app_cred) = msgpack.unpackb(plain)
+             app_cred) = fields[:8]
+            trust_id = fields[8] if len(fields) > 8 else None
         except (InvalidToken, ValueError, TypeError, UnicodeEncodeError):
             raise exc.NotFound("Failed to validate token") from None
         if version != FORMAT_VERSION:
             raise exc.NotFound("Failed to validate token")
         names = tuple(m for i, m in enumerate(METHODS) if methods & (1 << i))
         return TokenPayload(user_id, names, tuple(scope) if scope else None, issued_at,
-                            expires_at, tuple(audit_ids), app_cred)
+                            expires_at, tuple(audit_ids), app_cred, trust_id)

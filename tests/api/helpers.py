@@ -120,3 +120,18 @@ def project_member(cloud, admin, prefix: str = "p", role: str = "member"):
     conn.project_id_ = project.id
     conn.user_name_ = name
     return conn
+
+
+def db_engine(cloud):
+    """A SQLAlchemy engine on the test server's database (SQLite file or the
+    PostgreSQL ``--db`` it was started with); the caller disposes of it."""
+    import sqlalchemy as sa
+
+    args = list(cloud.process.args)
+    if "--db" in args:
+        url = args[args.index("--db") + 1]
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    else:
+        url = f"sqlite:///{cloud.state_dir / 'kumo.db'}"
+    return sa.create_engine(url)

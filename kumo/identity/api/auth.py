@@ -53,7 +53,8 @@ def _token_body(req: Request, token) -> bytes:
 
     def build() -> bytes:
         roles = {r.id: r.name for r in identity.assignments.roles_by_id().values()}
-        catalog = None if nocatalog else identity.catalog.catalog()
+        catalog = None if nocatalog else identity.catalog.catalog(
+            token.project.id if token.project else None)
         return Reply(body={"token": render.token(req, token, roles, catalog)}).encode()
     return identity.cache.get(("token-body", token.id, nocatalog), build)
 
@@ -97,7 +98,7 @@ def revoke_token(req: Request) -> Reply:
 def auth_catalog(req: Request) -> Reply:
     if req.context.token.payload.scope is None:
         raise exc.Forbidden("The service catalog requires a scoped token.")
-    return Reply(200, {"catalog": req.cloud.identity.catalog.catalog(),
+    return Reply(200, {"catalog": req.cloud.identity.catalog.catalog(req.context.project_id),
                        "links": {"self": req.url("/v3/auth/catalog"),
                                  "previous": None, "next": None}})
 

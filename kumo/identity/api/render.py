@@ -124,8 +124,42 @@ def token(req, t: AuthToken, role_names: dict, catalog: list | None) -> dict:
                          for rid in t.role_ids if rid in role_names]
         if catalog is not None:
             body["catalog"] = catalog
+    if t.trust is not None:
+        tr = t.trust
+        body["OS-TRUST:trust"] = {"id": tr.id, "impersonation": tr.impersonation,
+                                  "trustee_user": {"id": tr.trustee_user_id},
+                                  "trustor_user": {"id": tr.trustor_user_id}}
     if t.application_credential is not None:
         c = t.application_credential
         body["application_credential"] = {"id": c.id, "name": c.name,
                                           "restricted": not c.unrestricted}
     return body
+
+
+def credential(req, c, blob: str) -> dict:
+    body = dict(c.extra or {})
+    body.update({"id": c.id, "user_id": c.user_id, "project_id": c.project_id,
+                 "type": c.type, "blob": blob, "links": links(req, f"/v3/credentials/{c.id}")})
+    return body
+
+
+def ec2_credential(req, c, blob: dict) -> dict:
+    return {"user_id": c.user_id, "tenant_id": c.project_id, "access": blob["access"],
+            "secret": blob.get("secret"), "trust_id": blob.get("trust_id"),
+            "links": links(req, f"/v3/users/{c.user_id}/credentials/OS-EC2/"
+                                f"{blob['access']}")}
+
+
+def trust(req, t, roles: dict) -> dict:
+    return {
+        "id": t.id, "trustor_user_id": t.trustor_user_id,
+        "trustee_user_id": t.trustee_user_id, "project_id": t.project_id,
+        "impersonation": t.impersonation, "expires_at": isotime(t.expires_at),
+        "remaining_uses": t.remaining_uses, "allow_redelegation": t.allow_redelegation,
+        "redelegation_count": t.redelegation_count,
+        "redelegated_trust_id": t.redelegated_trust_id,
+        "roles": [role(req, roles[r]) for r in t.roles if r in roles],
+        "roles_links": {"self": req.url(f"/v3/OS-TRUST/trusts/{t.id}/roles"),
+                        "previous": None, "next": None},
+        "links": links(req, f"/v3/OS-TRUST/trusts/{t.id}"),
+    }
