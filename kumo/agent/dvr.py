@@ -65,7 +65,7 @@ import json
 import logging
 import threading
 
-from kumo.agent import metadata, snapindex
+from kumo.agent import l3_ha, metadata, snapindex
 from kumo.agent.dataplane import links, names, netns, nft, rules
 from kumo.agent.dataplane.netns import Netns
 from kumo.agent.drivers import Report
@@ -145,10 +145,11 @@ class DvrRouters:
             fips = self._qrouter(router, state)
         else:
             self._remove_qrouter(rid)
-        if (self.mode == "dvr_snat" and router.get("host") == self.host
-                and router.get("admin_state_up", True) and router.get("gateway")):
+        if self.hosts_snat(router):
             self._snat(router, state)
         else:
+            if self.d.ha.known(rid):  # DVR+HA: this host's keepalived of the snat-
+                self.d.ha.remove(rid)
             self._remove_ns(snat_ns(rid))
         with self._guard:
             self._arp_guard(state)
@@ -156,6 +157,17 @@ class DvrRouters:
         for f in fips:
             report.floatingips[f["id"]] = "ACTIVE"
         return fips
+
+    def hosts_snat(self, router: dict) -> bool:
+        """Whether this host runs ``router``'s ``snat-``: a ``dvr_snat`` agent, the
+        router up with a gateway, and this host its scheduled one (DVR+HA: one of its
+        ``hosts``, every one running keepalived)."""
+        if self.mode != "dvr_snat" or not router.get("admin_state_up", True) \
+                or not router.get("gateway"):
+            return False
+        if l3_ha.is_ha(router):
+            return self.host in router.get("hosts", [])
+        return router.get("host") == self.host
 
     def remove(self, router_id: str, state: dict | None = None,
                keep_qrouter: bool = False) -> None:
@@ -168,6 +180,8 @@ class DvrRouters:
         if not keep_qrouter:
             self._remove_qrouter(router_id)
         self._nat.pop(names.router_ns(router_id), None)
+        if self.d.ha.known(router_id):
+            self.d.ha.remove(router_id)  # the legacy path starts its own if HA
         self._remove_ns(snat_ns(router_id))
         if state is not None:
             with self._guard:
@@ -183,9 +197,7 @@ class DvrRouters:
         """Remove ``snat-``/``fip-`` namespaces nothing in ``desired`` wants and bring the
         bridge table in line (the L3 driver removes ``qrouter-`` ones)."""
         snat = {snat_ns(r["id"]) for r in desired.get("routers", [])
-                if r.get("distributed") and r.get("host") == self.host
-                and self.mode == "dvr_snat" and r.get("gateway")
-                and r.get("admin_state_up", True)}
+                if r.get("distributed") and self.hosts_snat(r)}
         for ns_name in netns.list_netns(self.where):
             if ns_name.startswith(names.SNAT_NS) and names.is_ours(ns_name) \
                     and ns_name not in snat:
@@ -527,13 +539,26 @@ class DvrRouters:
             if lk.name.startswith((names.SNAT_LEG, names.ROUTER_GATEWAY)) \
                     and lk.name not in legs:
                 links.delete_link(ns, lk.name)
-        for leg, (port, cidrs) in legs.items():
-            self.d._leg(ns, leg, port, idx.get("networks", port["network_id"]), cidrs)
-        hop = next((f["gateway_ip"] for f in gw["fixed_ips"] if f.get("gateway_ip")
-                    and _v4(f["gateway_ip"])), None)
-        if hop and not any(r["dst"] == "0.0.0.0/0" and r["gateway"] == hop
-                           for r in links.list_routes(ns, 4)):
-            links.ensure_route(ns, "0.0.0.0/0", gateway=hop, dev=qg)
+        ha = l3_ha.is_ha(router)
+        if not ha and self.d.ha.known(rid):  # was DVR+HA: keepalived (and ha-) go
+            self.d.ha.remove(rid)
+            for lk in links.list_links(ns):
+                if lk.name.startswith(names.HA):
+                    links.delete_link(ns, lk.name)
+        for leg, (port, cidrs) in legs.items():  # DVR+HA: keepalived's addresses
+            self.d._leg(ns, leg, port, idx.get("networks", port["network_id"]),
+                        None if ha else cidrs)
+        if ha:
+            # the sg-/qg- addresses and the default route are keepalived's (the master
+            # holds them, as kumo.agent.l3_ha does for an HA router's qrouter-); the
+            # router's extra routes are the qrouter-'s business, not the snat-'s
+            self.d.ha.sync(ns, dict(router, routes=[]), legs, self.d._leg)
+        else:
+            hop = next((f["gateway_ip"] for f in gw["fixed_ips"] if f.get("gateway_ip")
+                        and _v4(f["gateway_ip"])), None)
+            if hop and not any(r["dst"] == "0.0.0.0/0" and r["gateway"] == hop
+                               for r in links.list_routes(ns, 4)):
+                links.ensure_route(ns, "0.0.0.0/0", gateway=hop, dev=qg)
         gw_ip = next((f["ip_address"] for f in gw["fixed_ips"] if _v4(f["ip_address"])),
                      None)
         internal = sorted({str(ipaddress.ip_network(f["cidr"]))

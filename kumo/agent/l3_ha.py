@@ -103,6 +103,13 @@ class HARouters:
                     links.delete_route(ns, r["dst"], gateway=r["gateway"])
         keepalived.start(ns, files)
 
+    def known(self, router_id: str) -> bool:
+        """Whether ``router_id`` has keepalived files here (or was realized)."""
+        with self._guard:
+            if router_id in self._routers:
+                return True
+        return os.path.isdir(self.files(router_id).dir)
+
     def remove(self, router_id: str) -> None:
         """Stop the router's keepalived and remove its files (nothing if absent)."""
         files = self.files(router_id)
