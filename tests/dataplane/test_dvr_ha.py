@@ -16,6 +16,7 @@ up``. A scratch namespace joins them: bridge ``ul`` (the underlay) and bridge ``
   traffic continues (ping loss counted and printed, bounded loosely); an established
   TCP session out through SNAT survives; east-west and the floating IP are unaffected;
   the agent restarts the crashed keepalived, which comes back standby without them;
+- the manual failover (router off the master's L3 agent, then back) moves the SNAT;
 - removing the floating IP, the interfaces and the router stops every keepalived and
   removes the ``snat-``/``qrouter-``/``fip-`` namespaces and the keepalived files.
 Every namespace, link and process is removed at the end, pass or fail."""
@@ -288,6 +289,25 @@ def _exercise(admin, where, wire, name, l3, state_root, made, pingers):
     assert probes.pings(vm[0], ip[2])
     session.close()
     server.join(10)
+
+    # manual failover: the router off the master's agent (its snat- and keepalived go,
+    # the other takes over), then back there as a standby
+    master, standby = standby, master
+    base = admin.network.get_endpoint().rstrip("/")
+    resp = admin.session.delete(
+        f"{base}/agents/{agent[master].id}/l3-routers/{router.id}", raise_exc=False)
+    assert resp.status_code == 204, resp.text
+    wait_for(lambda: not sns[master].exists() and not keepalived.running(files[master]),
+             "snat- left the old master")
+    wait_for(lambda: master_of(admin, router.id, by_name) == name[standby],
+             "the other dvr_snat host is master")
+    wait_for(lambda: holds(standby), "it holds the addresses")
+    wait_for(lambda: probes.pings(vm[1], EXTERNAL), "SNAT after the manual failover")
+    admin.network.add_router_to_agent(agent[master].id, router.id)
+    wait_for(lambda: keepalived.running(files[master]), "keepalived back on the old master")
+    wait_for(lambda: keepalived.state(files[master]) == "standby", "it joined as standby")
+    assert master_of(admin, router.id, by_name) == name[standby] and holds_none(master)
+    assert probes.pings(vm[1], EXTERNAL)
 
     # removal: every keepalived stopped, its files and the namespaces gone
     admin.network.delete_ip(fip)
