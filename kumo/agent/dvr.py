@@ -52,6 +52,11 @@ fixed arriving on ``rfp-`` and SNATs fixed -> floating leaving by it.
 legs (the ``network:router_centralized_snat`` ports, bound here and plugged by the L2
 driver) and the ``qg-`` gateway leg; default route via the external gateway, SNAT of
 the internal subnets to the gateway address out of ``qg-`` (``enable_snat``).
+**DVR+HA** (``ha``): every dvr_snat host in the router's ``hosts`` makes it, without
+the ``sg-``/``qg-`` addresses and the default route: the driver's
+:class:`kumo.agent.l3_ha.HARouters` adds the ``ha-`` leg and keepalived, which owns
+them (only the VRRP master holds them) and reports the state, as for an HA router's
+``qrouter-``.
 
 IPv4 only (IPv6 subnets get their leg addresses, nothing else). Everything carries
 Neutron's names; :meth:`DvrRouters.cleanup_orphans` removes ``snat-``/``fip-``
