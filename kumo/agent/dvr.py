@@ -52,11 +52,8 @@ fixed arriving on ``rfp-`` and SNATs fixed -> floating leaving by it.
 legs (the ``network:router_centralized_snat`` ports, bound here and plugged by the L2
 driver) and the ``qg-`` gateway leg; default route via the external gateway, SNAT of
 the internal subnets to the gateway address out of ``qg-`` (``enable_snat``).
-**DVR+HA** (``ha``): every dvr_snat host in the router's ``hosts`` makes it, without
-the ``sg-``/``qg-`` addresses and the default route: the driver's
-:class:`kumo.agent.l3_ha.HARouters` adds the ``ha-`` leg and keepalived, which owns
-them (only the VRRP master holds them) and reports the state, as for an HA router's
-``qrouter-``.
+Made by :mod:`kumo.agent.dvr_snat`; **DVR+HA** (``ha``): on every dvr_snat host in the
+router's ``hosts``, keepalived owning the ``sg-``/``qg-`` addresses and default route.
 
 IPv4 only (IPv6 subnets get their leg addresses, nothing else). Everything carries
 Neutron's names; :meth:`DvrRouters.cleanup_orphans` removes ``snat-``/``fip-``
@@ -70,7 +67,7 @@ import json
 import logging
 import threading
 
-from kumo.agent import l3_ha, metadata, snapindex
+from kumo.agent import dvr_snat, metadata, snapindex
 from kumo.agent.dataplane import links, names, netns, nft, rules
 from kumo.agent.dataplane.netns import Netns
 from kumo.agent.drivers import Report
@@ -91,8 +88,7 @@ def fip_ns(network_id: str) -> str:
     return names.FIP_NS + network_id
 
 
-def snat_ns(router_id: str) -> str:
-    return names.SNAT_NS + router_id
+snat_ns = dvr_snat.snat_ns
 
 
 def _cidr(fixed: dict) -> str:
@@ -164,15 +160,8 @@ class DvrRouters:
         return fips
 
     def hosts_snat(self, router: dict) -> bool:
-        """Whether this host runs ``router``'s ``snat-``: a ``dvr_snat`` agent, the
-        router up with a gateway, and this host its scheduled one (DVR+HA: one of its
-        ``hosts``, every one running keepalived)."""
-        if self.mode != "dvr_snat" or not router.get("admin_state_up", True) \
-                or not router.get("gateway"):
-            return False
-        if l3_ha.is_ha(router):
-            return self.host in router.get("hosts", [])
-        return router.get("host") == self.host
+        """Whether this host runs ``router``'s ``snat-`` (:func:`dvr_snat.hosts_snat`)."""
+        return dvr_snat.hosts_snat(self.mode, self.host, router)
 
     def remove(self, router_id: str, state: dict | None = None,
                keep_qrouter: bool = False) -> None:
@@ -529,55 +518,7 @@ class DvrRouters:
 
     # -- snat- ---------------------------------------------------------------------------
     def _snat(self, router: dict, state: dict) -> None:
-        rid, gw = router["id"], router["gateway"]
-        idx = snapindex.of(state)
-        ns = netns.ensure_netns(self.where, snat_ns(rid))
-        if links.get_sysctl(ns, "net.ipv4.ip_forward") != "1":
-            links.set_ip_forward(ns, True)
-        legs: dict[str, tuple[dict, list[str]]] = {}
-        for p in router.get("snat_ports") or []:
-            legs[names.SNAT_LEG + p["port_id"][:names.ID_LEN]] = (
-                p, [_cidr(f) for f in p["fixed_ips"]])
-        qg = names.router_gateway(gw["port_id"])
-        legs[qg] = (gw, [_cidr(f) for f in gw["fixed_ips"]])
-        for lk in links.list_links(ns):
-            if lk.name.startswith((names.SNAT_LEG, names.ROUTER_GATEWAY)) \
-                    and lk.name not in legs:
-                links.delete_link(ns, lk.name)
-        ha = l3_ha.is_ha(router)
-        if not ha and self.d.ha.known(rid):  # was DVR+HA: keepalived (and ha-) go
-            self.d.ha.remove(rid)
-            for lk in links.list_links(ns):
-                if lk.name.startswith(names.HA):
-                    links.delete_link(ns, lk.name)
-        for leg, (port, cidrs) in legs.items():  # DVR+HA: keepalived's addresses
-            self.d._leg(ns, leg, port, idx.get("networks", port["network_id"]),
-                        None if ha else cidrs)
-        if ha:
-            # the sg-/qg- addresses and the default route are keepalived's (the master
-            # holds them, as kumo.agent.l3_ha does for an HA router's qrouter-); the
-            # router's extra routes are the qrouter-'s business, not the snat-'s
-            self.d.ha.sync(ns, dict(router, routes=[]), legs, self.d._leg)
-        else:
-            hop = next((f["gateway_ip"] for f in gw["fixed_ips"] if f.get("gateway_ip")
-                        and _v4(f["gateway_ip"])), None)
-            if hop and not any(r["dst"] == "0.0.0.0/0" and r["gateway"] == hop
-                               for r in links.list_routes(ns, 4)):
-                links.ensure_route(ns, "0.0.0.0/0", gateway=hop, dev=qg)
-        gw_ip = next((f["ip_address"] for f in gw["fixed_ips"] if _v4(f["ip_address"])),
-                     None)
-        internal = sorted({str(ipaddress.ip_network(f["cidr"]))
-                           for p in router.get("interfaces", []) for f in p["fixed_ips"]
-                           if _v4(f["cidr"])})
-        chains = [nft.Chain("postrouting", "nat", "postrouting", 100)]
-        rule_list = []
-        if router.get("enable_snat", True) and gw_ip and internal:
-            rule_list.append(nft.Rule("postrouting", [
-                nft.oifname(qg),
-                nft.match(nft.payload("ip", "saddr"),
-                          nft.anon_set(nft.addr(c) for c in internal)),
-                nft.snat(gw_ip)], comment="snat"))
-        self._apply_nat(ns, snat_ns(rid), chains, rule_list)
+        dvr_snat.sync(self, router, state)
 
     def _remove_ns(self, ns_name: str) -> None:
         ns = self.where.ns(ns_name)
