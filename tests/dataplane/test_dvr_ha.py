@@ -11,6 +11,7 @@ up``. A scratch namespace joins them: bridge ``ul`` (the underlay) and bridge ``
 - a server without a floating IP on c1 reaches 172.24.4.1 through SNAT (seen as the
   router's gateway address); a floating IP on another server of c1 answers from c1;
   east-west traffic c1 <-> n1 is routed by the hosts' ``qrouter-``;
+- restarting the master's agent keeps its keepalived and mastership;
 - the master's keepalived is killed (SIGKILL): the other dvr_snat host is reported
   master, takes the addresses, the gateway and ``sg-`` ports follow it, and the SNAT
   traffic continues (ping loss counted and printed, bounded loosely); an established
@@ -135,7 +136,10 @@ def test_dvr_ha_snat_failover(cloud, admin, hosts, scratch, state_root, made, pi
     try:
         for r in roles:
             start(r)
-        _exercise(admin, where, wire, name, l3, state_root, made, pingers)
+        def restart(r: str) -> None:
+            agents.pop(r).stop()
+            start(r)
+        _exercise(admin, where, wire, name, l3, state_root, made, pingers, restart)
     finally:
         for agent in agents.values():
             agent.stop()
@@ -144,7 +148,7 @@ def test_dvr_ha_snat_failover(cloud, admin, hosts, scratch, state_root, made, pi
     assert not probes.procs_under(str(state_root)), "keepalived left running"
 
 
-def _exercise(admin, where, wire, name, l3, state_root, made, pingers):
+def _exercise(admin, where, wire, name, l3, state_root, made, pingers, restart):
     tag = uuid.uuid4().hex[:6]
     agent = {r: wait_for(lambda r=r: next(iter(admin.network.agents(
         host=name[r], agent_type="L3 agent")), None), f"{r}'s L3 agent") for r in name}
@@ -252,6 +256,15 @@ def _exercise(admin, where, wire, name, l3, state_root, made, pingers):
         (EXTERNAL, 5012), timeout=5)), "vm1 opens a session out through SNAT")
     assert echoes(session, b"before")
 
+    # restarting the master's agent changes nothing: same keepalived, still master
+    kept = keepalived.pids(files[master])
+    restart(master)
+    wait_for(lambda: l3[master].ha._reported.get(router.id) == "active",
+             "the restarted agent reported its state again")
+    assert keepalived.pids(files[master]) == kept and holds(master)
+    assert master_of(admin, router.id, by_name) == name[master]
+    assert echoes(session, b"after the agent restart")
+
     # the master's keepalived crashes: the standby takes the SNAT over
     snat_ping = pingers(vm[1], EXTERNAL)
     fip_ping = pingers(wire, addr)
@@ -318,6 +331,6 @@ def _exercise(admin, where, wire, name, l3, state_root, made, pingers):
     for r in ("n1", "n2"):
         wait_for(lambda r=r: not sns[r].exists() and not keepalived.pids(files[r]),
                  f"snat- and keepalived gone from {r}")
-        assert not os.path.exists(files[r].dir)
+        wait_for(lambda r=r: not os.path.exists(files[r].dir), f"{r}'s keepalived files")
     for r in name:
         wait_for(lambda r=r: not rns[r].exists(), f"qrouter- gone from {r}")
