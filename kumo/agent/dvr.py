@@ -52,6 +52,8 @@ fixed arriving on ``rfp-`` and SNATs fixed -> floating leaving by it.
 legs (the ``network:router_centralized_snat`` ports, bound here and plugged by the L2
 driver) and the ``qg-`` gateway leg; default route via the external gateway, SNAT of
 the internal subnets to the gateway address out of ``qg-`` (``enable_snat``).
+Made by :mod:`kumo.agent.dvr_snat`; **DVR+HA** (``ha``): on every dvr_snat host in the
+router's ``hosts``, keepalived owning the ``sg-``/``qg-`` addresses and default route.
 
 IPv4 only (IPv6 subnets get their leg addresses, nothing else). Everything carries
 Neutron's names; :meth:`DvrRouters.cleanup_orphans` removes ``snat-``/``fip-``
@@ -65,7 +67,7 @@ import json
 import logging
 import threading
 
-from kumo.agent import metadata, snapindex
+from kumo.agent import dvr_snat, metadata, snapindex
 from kumo.agent.dataplane import links, names, netns, nft, rules
 from kumo.agent.dataplane.netns import Netns
 from kumo.agent.drivers import Report
@@ -86,8 +88,7 @@ def fip_ns(network_id: str) -> str:
     return names.FIP_NS + network_id
 
 
-def snat_ns(router_id: str) -> str:
-    return names.SNAT_NS + router_id
+snat_ns = dvr_snat.snat_ns
 
 
 def _cidr(fixed: dict) -> str:
@@ -145,10 +146,11 @@ class DvrRouters:
             fips = self._qrouter(router, state)
         else:
             self._remove_qrouter(rid)
-        if (self.mode == "dvr_snat" and router.get("host") == self.host
-                and router.get("admin_state_up", True) and router.get("gateway")):
+        if self.hosts_snat(router):
             self._snat(router, state)
         else:
+            if self.d.ha.known(rid):  # DVR+HA: this host's keepalived of the snat-
+                self.d.ha.remove(rid)
             self._remove_ns(snat_ns(rid))
         with self._guard:
             self._arp_guard(state)
@@ -156,6 +158,10 @@ class DvrRouters:
         for f in fips:
             report.floatingips[f["id"]] = "ACTIVE"
         return fips
+
+    def hosts_snat(self, router: dict) -> bool:
+        """Whether this host runs ``router``'s ``snat-`` (:func:`dvr_snat.hosts_snat`)."""
+        return dvr_snat.hosts_snat(self.mode, self.host, router)
 
     def remove(self, router_id: str, state: dict | None = None,
                keep_qrouter: bool = False) -> None:
@@ -168,6 +174,8 @@ class DvrRouters:
         if not keep_qrouter:
             self._remove_qrouter(router_id)
         self._nat.pop(names.router_ns(router_id), None)
+        if self.d.ha.known(router_id):
+            self.d.ha.remove(router_id)  # the legacy path starts its own if HA
         self._remove_ns(snat_ns(router_id))
         if state is not None:
             with self._guard:
@@ -183,9 +191,7 @@ class DvrRouters:
         """Remove ``snat-``/``fip-`` namespaces nothing in ``desired`` wants and bring the
         bridge table in line (the L3 driver removes ``qrouter-`` ones)."""
         snat = {snat_ns(r["id"]) for r in desired.get("routers", [])
-                if r.get("distributed") and r.get("host") == self.host
-                and self.mode == "dvr_snat" and r.get("gateway")
-                and r.get("admin_state_up", True)}
+                if r.get("distributed") and self.hosts_snat(r)}
         for ns_name in netns.list_netns(self.where):
             if ns_name.startswith(names.SNAT_NS) and names.is_ours(ns_name) \
                     and ns_name not in snat:
@@ -512,42 +518,7 @@ class DvrRouters:
 
     # -- snat- ---------------------------------------------------------------------------
     def _snat(self, router: dict, state: dict) -> None:
-        rid, gw = router["id"], router["gateway"]
-        idx = snapindex.of(state)
-        ns = netns.ensure_netns(self.where, snat_ns(rid))
-        if links.get_sysctl(ns, "net.ipv4.ip_forward") != "1":
-            links.set_ip_forward(ns, True)
-        legs: dict[str, tuple[dict, list[str]]] = {}
-        for p in router.get("snat_ports") or []:
-            legs[names.SNAT_LEG + p["port_id"][:names.ID_LEN]] = (
-                p, [_cidr(f) for f in p["fixed_ips"]])
-        qg = names.router_gateway(gw["port_id"])
-        legs[qg] = (gw, [_cidr(f) for f in gw["fixed_ips"]])
-        for lk in links.list_links(ns):
-            if lk.name.startswith((names.SNAT_LEG, names.ROUTER_GATEWAY)) \
-                    and lk.name not in legs:
-                links.delete_link(ns, lk.name)
-        for leg, (port, cidrs) in legs.items():
-            self.d._leg(ns, leg, port, idx.get("networks", port["network_id"]), cidrs)
-        hop = next((f["gateway_ip"] for f in gw["fixed_ips"] if f.get("gateway_ip")
-                    and _v4(f["gateway_ip"])), None)
-        if hop and not any(r["dst"] == "0.0.0.0/0" and r["gateway"] == hop
-                           for r in links.list_routes(ns, 4)):
-            links.ensure_route(ns, "0.0.0.0/0", gateway=hop, dev=qg)
-        gw_ip = next((f["ip_address"] for f in gw["fixed_ips"] if _v4(f["ip_address"])),
-                     None)
-        internal = sorted({str(ipaddress.ip_network(f["cidr"]))
-                           for p in router.get("interfaces", []) for f in p["fixed_ips"]
-                           if _v4(f["cidr"])})
-        chains = [nft.Chain("postrouting", "nat", "postrouting", 100)]
-        rule_list = []
-        if router.get("enable_snat", True) and gw_ip and internal:
-            rule_list.append(nft.Rule("postrouting", [
-                nft.oifname(qg),
-                nft.match(nft.payload("ip", "saddr"),
-                          nft.anon_set(nft.addr(c) for c in internal)),
-                nft.snat(gw_ip)], comment="snat"))
-        self._apply_nat(ns, snat_ns(rid), chains, rule_list)
+        dvr_snat.sync(self, router, state)
 
     def _remove_ns(self, ns_name: str) -> None:
         ns = self.where.ns(ns_name)

@@ -29,12 +29,14 @@ import logging
 import os
 import shutil
 import threading
+import time
 
 from kumo.agent.dataplane import keepalived, links, names, netns
 from kumo.agent.dataplane.netns import Host, Netns
 
 LOG = logging.getLogger(__name__)
 POLL_S = 0.25
+RMTREE_TRIES = 20
 
 
 def is_ha(router: dict) -> bool:
@@ -103,11 +105,24 @@ class HARouters:
                     links.delete_route(ns, r["dst"], gateway=r["gateway"])
         keepalived.start(ns, files)
 
+    def known(self, router_id: str) -> bool:
+        """Whether ``router_id`` has keepalived files here (or was realized)."""
+        with self._guard:
+            if router_id in self._routers:
+                return True
+        return os.path.isdir(self.files(router_id).dir)
+
     def remove(self, router_id: str) -> None:
         """Stop the router's keepalived and remove its files (nothing if absent)."""
         files = self.files(router_id)
         keepalived.stop(files)
-        shutil.rmtree(files.dir, ignore_errors=True)
+        # keepalived's notify script (its STOP state) may still be writing into the
+        # directory after keepalived exited: remove it again until it stays gone
+        for _ in range(RMTREE_TRIES):
+            shutil.rmtree(files.dir, ignore_errors=True)
+            if not os.path.exists(files.dir):
+                break
+            time.sleep(0.05)
         with self._guard:
             self._routers.pop(router_id, None)
             self._reported.pop(router_id, None)

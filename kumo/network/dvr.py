@@ -36,7 +36,10 @@ already gives those hosts the router), its ``snat-`` on the hosting (``dvr_snat`
 agent's host, and its floating IPs on the hosts of their fixed ports
 (:func:`kumo.network.scope.dvr_floatingips`). Interface ports of a distributed router
 stay unbound (every host has its own leg); its gateway and ``sg-`` ports are bound to
-the SNAT host.
+the SNAT host. A distributed router with ``ha`` (DVR+HA) is placed as HA routers are
+(:mod:`kumo.network.l3_ha`: several ``dvr_snat`` agents, ``ha-`` ports, a VRID), its
+``snat-`` runs on each of them under keepalived, and its gateway and ``sg-`` ports
+follow the reported master (:meth:`kumo.network.l3_scheduler.L3Scheduler.report_ha_states`).
 """
 from __future__ import annotations
 

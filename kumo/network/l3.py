@@ -168,6 +168,9 @@ class Routers:
             session.flush()
         if "external_gateway_info" in attrs or converting or converting_dvr:
             self._place(session, row)
+        if converting_dvr and row.ha:  # HA ports of agents that no longer host it go
+            self.net.l3_ha.prune(session, ctx, row, self.net.l3_scheduler.all_hosts(
+                session, [row.id]).get(row.id, []))
         if "external_gateway_info" in attrs or converting_dvr:
             self.net.dvr.sync(session, ctx, row, gw_networks=(old_gw_net,))
 

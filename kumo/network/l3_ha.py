@@ -162,6 +162,15 @@ class L3HA:
             if port.host_id == host:
                 l3._drop_port(self.net, session, ctx, port)
 
+    def prune(self, session, ctx: RequestContext, router, hosts) -> None:
+        """Delete the router's HA ports bound to a host not in ``hosts`` (after the
+        router was placed again: a legacy <-> distributed conversion of an HA router
+        may move it to other agents)."""
+        keep = set(hosts)
+        for port in self.ports(session, router.id):
+            if port.host_id not in keep:
+                l3._drop_port(self.net, session, ctx, port)
+
     def teardown(self, session, ctx: RequestContext, router) -> None:
         """Remove the router's HA ports and VRID; the project's HA network goes with its
         last HA router."""

@@ -367,8 +367,13 @@ class L3Scheduler:
             if not found or found[0][1] != "active":
                 continue  # no master known: the ports stay where they are
             master = found[0][0].host
+            router = session.get(R, router_id)
+            # a distributed router's interfaces stay unbound: only its centralized
+            # ports (gateway, sg-) follow the master
+            owners = ROUTER_PORT_OWNERS if router is None or not router.distributed \
+                else (ROUTER_PORT_OWNERS[0], ROUTER_PORT_OWNERS[2])
             before = set(session.scalars(sa.select(P.host_id).where(
-                P.device_id == router_id, P.device_owner.in_(ROUTER_PORT_OWNERS))))
+                P.device_id == router_id, P.device_owner.in_(owners))))
             if before and before != {master}:
                 self.bind_ports(session, router_id, master)
                 self.net.changed(session, "router", router_id)
