@@ -28,6 +28,8 @@ def status(vm: str, task: str | None) -> str:
             return "RESIZE"
         if task == "resize_reverting":
             return "REVERT_RESIZE"
+        if task == "migrating":
+            return "MIGRATING"
         return "ACTIVE"
     if vm == "stopped":
         if task in RESIZE:
@@ -37,6 +39,8 @@ def status(vm: str, task: str | None) -> str:
         return "SHUTOFF"
     if vm == "error" and task in REBUILD:
         return "REBUILD"
+    if vm == "paused" and task == "migrating":
+        return "MIGRATING"
     if vm == "resized" and task == "resize_reverting":
         return "REVERT_RESIZE"
     return {"building": "BUILD", "paused": "PAUSED", "suspended": "SUSPENDED",

@@ -11,7 +11,8 @@ import binascii
 from kumo.common import exceptions as exc
 from kumo.common.http import Reply, Request, validate
 from kumo.compute import schemas
-from kumo.compute.api import at_least, remote_consoles, render, service
+from kumo.compute.api import (at_least, lifecycle_actions, remote_consoles, render,
+                              service)
 from kumo.compute.api.servers import get_row, render_many
 
 P = "os_compute_api:"
@@ -137,6 +138,7 @@ ACTIONS = {
     "createImage": (_create_image, "servers:create_image"),
     "forceDelete": (_force_delete, "servers:delete"),
     **remote_consoles.ACTIONS,  # os-getVNCConsole... (Kumo serves none: Nova's 400)
+    **lifecycle_actions.ACTIONS,  # suspend, shelve, rescue, migrate, evacuate...
 }
 
 
