@@ -270,9 +270,9 @@ class Actions:
             if row.vm_state in ("building", "error") and not text:
                 raise exc.Conflict(f"Instance {sid} is not ready")
             text = text or ""
-        if length is not None:
-            lines = text.splitlines(keepends=True)
-            text = "".join(lines[-length:]) if length > 0 else ""
+        if length is not None:  # Nova's ``_tail_log``: the last ``length`` pieces of
+            # the text split at newlines, joined again (so "a\nb\n" with 1 is "")
+            text = "\n".join(text.split("\n")[-length:]) if length > 0 else ""
         return text
 
     def create_image(self, ctx, sid, rid, name: str, metadata: dict) -> str:

@@ -153,6 +153,32 @@ def server(req: Request, row, addresses: dict, host_up: dict | None = None) -> d
     return body
 
 
+def basic_addresses(addresses: dict) -> dict:
+    """Addresses without the ``OS-EXT-IPS`` extensions (``{"version", "addr"}``), as
+    Nova's ``ips`` API and the pre-2.75 update/rebuild replies show them."""
+    return {label: [{"version": a["version"], "addr": a["addr"]} for a in entries]
+            for label, entries in addresses.items()}
+
+
+#: Keys the show view adds beyond Nova's base view (the pre-2.75 update and rebuild
+#: replies are the base view: ``ViewBuilder.show`` with every ``show_*`` False).
+_EXTENDED = ("OS-EXT-AZ:availability_zone", "config_drive", "key_name",
+             "OS-SRV-USG:launched_at", "OS-SRV-USG:terminated_at", "security_groups",
+             "OS-EXT-STS:task_state", "OS-EXT-STS:vm_state", "OS-EXT-STS:power_state",
+             "os-extended-volumes:volumes_attached", "host_status", "server_groups")
+
+
+def base_view(req: Request, body: dict) -> dict:
+    """The reply of ``PUT /servers/{id}`` and rebuild: before 2.75 Nova's base view
+    (no extended attributes, basic addresses), from 2.75 the whole show view."""
+    if at_least(req, "2.75"):
+        return body
+    out = {k: v for k, v in body.items()
+           if k not in _EXTENDED and not k.startswith("OS-EXT-SRV-ATTR:")}
+    out["addresses"] = basic_addresses(body.get("addresses") or {})
+    return out
+
+
 def flavor(req: Request, row, brief: bool = False) -> dict:
     """A flavor as its definition renders it (:data:`kumo.compute.definitions.FLAVOR`)
     for this request's microversion and policy; ``brief``: as ``GET /flavors`` lists."""

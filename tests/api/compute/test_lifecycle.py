@@ -325,3 +325,76 @@ def test_trigger_crash_dump_httpx(cloud, demo, nova, boot):
     resp = act(nova, demo, sid, {"suspend": None})
     assert resp.json()["conflictingRequest"]["message"] == (
         f"Cannot 'suspend' instance {sid} while it is in vm_state stopped")
+
+
+# -- reply bodies (issue 16's priority 2) ------------------------------------------------
+def test_ips_by_network(demo, nova, boot, net):
+    made = boot("lc-ips")
+    sid = made["id"]
+    wait_status(nova, demo, sid, "ACTIVE")
+    body = nova.request(demo, "GET", f"/servers/{sid}/ips").json()
+    label = net[0].name
+    assert list(body) == ["addresses"] and list(body["addresses"]) == [label]
+    entry = body["addresses"][label][0]
+    assert set(entry) == {"version", "addr"} and entry["version"] == 4
+    resp = nova.request(demo, "GET", f"/servers/{sid}/ips/{label}")
+    assert resp.status_code == 200 and resp.json() == {label: body["addresses"][label]}
+    msg = assert_fault(nova.request(demo, "GET", f"/servers/{sid}/ips/nope"), 404,
+                       "itemNotFound")
+    assert msg == "Instance is not a member of specified network"
+    server = demo.compute.get_server(sid)
+    assert label in server.addresses
+
+
+def test_update_and_rebuild_reply_bodies(demo, nova, boot, image_id):
+    made = boot("lc-upd")
+    sid = made["id"]
+    wait_status(nova, demo, sid, "ACTIVE")
+    base = {"id", "name", "status", "tenant_id", "user_id", "metadata", "hostId",
+            "image", "flavor", "created", "updated", "addresses", "accessIPv4",
+            "accessIPv6", "links", "OS-DCF:diskConfig", "progress"}
+    body = nova.request(demo, "PUT", f"/servers/{sid}", json={
+        "server": {"name": "lc-upd-2"}}).json()["server"]
+    assert set(body) == base and body["name"] == "lc-upd-2"
+    body = nova.request(demo, "PUT", f"/servers/{sid}", json={
+        "server": {"name": "lc-upd-3"}}, version="2.26").json()["server"]
+    assert set(body) == base | {"locked", "description", "tags"}
+    body = nova.request(demo, "PUT", f"/servers/{sid}", json={
+        "server": {"name": "lc-upd-4"}}, version="2.75").json()["server"]
+    shown = nova.request(demo, "GET", f"/servers/{sid}", version="2.75").json()["server"]
+    assert set(body) == set(shown)
+    resp = act(nova, demo, sid, {"rebuild": {"imageRef": image_id}})
+    assert resp.status_code == 202
+    body = resp.json()["server"]
+    assert set(body) == (base - {"progress"}) | {"adminPass"} or \
+        set(body) == base | {"adminPass"}
+    assert len(body["adminPass"]) == 12
+    wait_status(nova, demo, sid, "ACTIVE")
+    body = act(nova, demo, sid, {"rebuild": {"imageRef": image_id, "adminPass": "pw"}},
+               "2.57").json()["server"]
+    assert body["adminPass"] == "pw" and "user_data" in body and "key_name" in body
+    assert "OS-EXT-STS:vm_state" not in body
+
+
+def test_flavor_is_public_strings(cloud, admin, nova, unique):
+    made = []
+    try:
+        for given, expected in (("True", True), ("False", False), ("yes", True)):
+            resp = nova.request(admin, "POST", "/flavors", json={"flavor": {
+                "name": unique("pub"), "ram": 64, "vcpus": 1, "disk": 1,
+                "os-flavor-access:is_public": given}})
+            assert resp.status_code == 200, resp.text
+            made.append(resp.json()["flavor"]["id"])
+            assert resp.json()["flavor"]["os-flavor-access:is_public"] is expected
+        assert_fault(nova.request(admin, "POST", "/flavors", json={"flavor": {
+            "name": unique("pub"), "ram": 64, "vcpus": 1, "disk": 1,
+            "os-flavor-access:is_public": "maybe"}}), 400, "badRequest")
+        name = unique("cli")
+        cloud.cli("flavor", "create", "--ram", "64", "--vcpus", "1", "--disk", "1",
+                  "--private", name, parse=False)
+        flavor = admin.compute.find_flavor(name, ignore_missing=False)
+        made.append(flavor.id)
+        assert flavor.is_public is False
+    finally:
+        for fid in made:
+            nova.request(admin, "DELETE", f"/flavors/{fid}")
