@@ -431,6 +431,21 @@ class Lifecycle:
                          network=True)
         return pw
 
+    # -- os-server-password --------------------------------------------------------------
+    def set_password(self, instance_id: str, text: str, overwrite: bool = False) -> None:
+        """Store the guest's encrypted password (Nova keeps it in system metadata);
+        the metadata service refuses a second one (409) unless cleared first."""
+        with self.compute.db.session() as s:
+            row = s.scalar(sa.select(Instance).where(
+                Instance.id == instance_id, Instance.deleted.is_(False)).with_for_update())
+            if row is None:
+                raise exc.NotFound(f"Instance {instance_id} could not be found.")
+            meta = dict(row.system_metadata or {})
+            if meta.get("password") and not overwrite:
+                raise exc.Conflict("Password already set")
+            meta["password"] = text
+            row.system_metadata = meta
+
     # -- os-migrations -----------------------------------------------------------------
     def migrations(self, query: dict) -> list[tuple[Migration, Instance | None]]:
         M = Migration
