@@ -192,13 +192,14 @@ class Lifecycle:
         def apply(s, row):
             pass
         return self.actions.run(ctx, sid, "trigger_crash_dump", rid, apply, (
-            "active", "paused", "stopped", "rescued", "resized", "error"))
+            "active", "paused", "rescued", "resized", "error"))
 
     # -- backups -----------------------------------------------------------------------
     def backup(self, ctx, sid, rid, name: str, backup_type: str, rotation: int,
-               metadata: dict) -> str | None:
+               metadata: dict) -> str:
         """Register a backup image (as createImage does) and delete the oldest backups
-        of ``backup_type`` beyond ``rotation``; with rotation 0 no image is made."""
+        of ``backup_type`` beyond ``rotation`` (as Nova: with rotation 0 the new one
+        goes too); returns the new image's id."""
         c = self.compute
         with c.read() as s:
             row = c.servers.get(s, ctx, sid)
@@ -207,29 +208,26 @@ class Lifecycle:
                     or row.task_state is not None:
                 raise InstanceInvalidState(row, "createBackup")
             image = dict(row.image or {})
-        made = None
-        if rotation > 0:
-            props = {k: str(v) for k, v in (metadata or {}).items()}
-            props.update({"instance_uuid": sid, "image_type": "backup",
-                          "backup_type": backup_type, "base_image_ref": image.get("id", ""),
-                          "user_id": ctx.user_id or ""})
-            if image.get("kumo_rootfs"):
-                props["kumo_rootfs"] = image["kumo_rootfs"]
-            made = c.images.create(ctx, {
-                "name": name, "visibility": "private",
-                "container_format": image.get("container_format"),
-                "disk_format": image.get("disk_format"), **props})
+        props = {k: str(v) for k, v in (metadata or {}).items()}
+        props.update({"instance_uuid": sid, "image_type": "backup",
+                      "backup_type": backup_type, "base_image_ref": image.get("id", ""),
+                      "user_id": ctx.user_id or ""})
+        if image.get("kumo_rootfs"):
+            props["kumo_rootfs"] = image["kumo_rootfs"]
+        made = c.images.create(ctx, {
+            "name": name, "visibility": "private",
+            "container_format": image.get("container_format"),
+            "disk_format": image.get("disk_format"), **props})
         found, _ = c.images.list(ctx, {"instance_uuid": [sid], "image_type": ["backup"],
                                        "backup_type": [backup_type],
                                        "sort_key": ["created_at"], "sort_dir": ["desc"],
                                        "limit": ["1000"]})
         for old in found[rotation:]:
-            if made is None or old.id != made.id:
-                c.images.delete(ctx, old.id)
+            c.images.delete(ctx, old.id)
         with c.write() as s:
             row = c.servers.get(s, ctx, sid)
             self.actions.record(s, ctx, row, "createBackup", rid, done=True)
-        return made.id if made is not None else None
+        return made.id
 
     # -- security groups ---------------------------------------------------------------
     def security_group(self, ctx, sid, rid, name: str, add: bool):

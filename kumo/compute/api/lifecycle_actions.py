@@ -102,10 +102,10 @@ def _backup(req, row, arg):
                                arg["backup_type"], rotation, arg.get("metadata") or {})
     if at_least(req, "2.45"):
         return Reply(202, {"image_id": image_id})
-    if image_id is None:
+    if rotation == 0:  # Nova: no Location when the backup is rotated away at once
         return Reply(202)
-    base = req.url_base.rsplit("/compute", 1)[0]
-    return Reply(202, None, {"Location": f"{base}/image/v2/images/{image_id}"})
+    # Nova's: the compute endpoint's images proxy (application_url + images/<id>)
+    return Reply(202, None, {"Location": req.url(f"/v2.1/images/{image_id}")})
 
 
 def _security_group(add: bool):
