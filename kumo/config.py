@@ -61,6 +61,9 @@ class Settings:
     #: Deleted servers whose rows (and instance actions) are purged this many days
     #: after deletion; 0 keeps them forever.
     compute_purge_deleted_days: int = 30
+    #: Nova's ``shelved_offload_time``: 0 offloads a shelved server at once (it
+    #: leaves its host), -1 keeps it SHELVED on its host until shelveOffload.
+    shelved_offload_time: int = 0
     #: Worker threads for the short hops that move streamed data (writing an upload's
     #: chunks to disk and hashing them, reading a download's chunks), apart from
     #: ``worker_threads`` so data transfers never starve API requests of threads.

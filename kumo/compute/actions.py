@@ -40,6 +40,10 @@ COMPLETES = {
     "powering-on": ("running", "active"), "pausing": ("paused", "paused"),
     "unpausing": ("running", "active"), "resize_migrating": ("running", "resized"),
     "resize_finish": ("running", "resized"), "resize_reverting": ("running", "active"),
+    "suspending": ("paused", "suspended"), "resuming": ("running", "active"),
+    "shelving": ("shutdown", "shelved"), "unshelving": ("running", "active"),
+    "rescuing": ("running", "rescued"), "unrescuing": ("running", "active"),
+    "migrating": ("running", "active"),
 }
 
 
@@ -98,7 +102,7 @@ class Actions:
     # -- actions ---------------------------------------------------------------------------
     def run(self, ctx, server_id: str, action: str, request_id: str, apply,
             states: tuple, tasks: tuple = (None,), lock_exempt: bool = False,
-            network: bool = False):
+            network: bool = False, placed: bool = True):
         """Check state and lock, then ``apply(session, row)`` in one write."""
         c = self.compute
         with c.write(network=network) as s:
@@ -109,7 +113,7 @@ class Actions:
                 c.servers.check_unlocked(ctx, row)
             if row.vm_state not in states or row.task_state not in tasks:
                 raise InstanceInvalidState(row, action)
-            if row.host is None and not lock_exempt:
+            if row.host is None and not lock_exempt and placed:
                 raise exc.Conflict(f"Cannot '{action}' instance {row.id}: it was never "
                                    "placed on a host")
             result = apply(s, row)
@@ -213,6 +217,7 @@ class Actions:
             row.flavor = flavor
             row.vcpus, row.memory_mb, row.root_gb = flavor["vcpus"], flavor["ram"], \
                 flavor["disk"]
+            c.lifecycle.record_resize(s, ctx, row, row.old_host, flavor["id"])
             if pick.host != row.host:
                 c.changed(s, row, "delete", host=row.host)
                 row.host, row.node = pick.host, pick.node
@@ -227,6 +232,7 @@ class Actions:
         def apply(s, row):
             row.old_flavor, row.old_host = None, None
             row.vm_state = "active" if row.power != "off" else "stopped"
+            self.compute.lifecycle.settle(s, row, "confirmed")
         return self._resized(ctx, sid, rid, "confirmResize", apply)
 
     def revert_resize(self, ctx, sid, rid):
@@ -234,6 +240,7 @@ class Actions:
 
         def apply(s, row):
             old = row.old_flavor
+            c.lifecycle.settle(s, row, "reverted")
             row.flavor = old
             row.vcpus, row.memory_mb, row.root_gb = old["vcpus"], old["ram"], old["disk"]
             if row.old_host and row.old_host != row.host:
@@ -263,9 +270,9 @@ class Actions:
             if row.vm_state in ("building", "error") and not text:
                 raise exc.Conflict(f"Instance {sid} is not ready")
             text = text or ""
-        if length is not None:
-            lines = text.splitlines(keepends=True)
-            text = "".join(lines[-length:]) if length > 0 else ""
+        if length is not None:  # Nova's ``_tail_log``: the last ``length`` pieces of
+            # the text split at newlines, joined again (so "a\nb\n" with 1 is "")
+            text = "\n".join(text.split("\n")[-length:]) if length > 0 else ""
         return text
 
     def create_image(self, ctx, sid, rid, name: str, metadata: dict) -> str:
@@ -340,11 +347,15 @@ class Actions:
             return None
         task = row.task_state
         done = COMPLETES.get(task)
+        if task == "migrating" and row.power == "paused":  # a paused server moved live
+            done = ("paused", "paused")
         stopped = (done is None and task is None and row.vm_state == "active"
                    and state in ("shutdown", "crashed"))
         if stopped and not locked:
             return "compute"  # the guest stopped: desired power becomes off
         power_state = POWER.get(state, 0)
+        if state == "paused" and (row.vm_state == "suspended" or task == "suspending"):
+            power_state = 7  # Nova's SUSPENDED: the frozen guest of a suspend
         changed = row.power_state != power_state
         row.power_state = power_state
         if done is not None and done[0] == state:
@@ -429,4 +440,6 @@ _ANY_STATE = ("active", "building", "stopped", "paused", "suspended", "resized",
               "rescued", "shelved", "shelved_offloaded", "soft-deleted")
 _ANY_TASK = (None, "spawning", "rebooting", "reboot_started", "rebooting_hard",
              "reboot_started_hard", "powering-off", "powering-on", "pausing", "unpausing",
-             "rebuilding", "resize_migrating", "resize_reverting", "image_snapshot")
+             "rebuilding", "resize_migrating", "resize_reverting", "image_snapshot",
+             "suspending", "resuming", "shelving", "unshelving", "rescuing", "unrescuing",
+             "migrating")

@@ -41,7 +41,7 @@ FLAVOR = Resource(
              column="ephemeral"),
         Attr("swap", schemas.FLAVOR_NONNEG, create=True, render=_swap),
         Attr("rxtx_factor", RXTX_FACTOR, create=True, column="rxtx_factor"),
-        Attr("os-flavor-access:is_public", {"type": "boolean"}, create=True,
+        Attr("os-flavor-access:is_public", schemas.BOOLEAN, create=True,
              column="is_public"),
         Attr("description", schemas.FLAVOR_DESCRIPTION, create=True, update=True,
              column="description", when=since("2.55")),

@@ -15,6 +15,7 @@ from oslo_utils import strutils
 
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import utcnow
+from kumo.compute import schemas
 from kumo.compute.models import Flavor, FlavorAccess
 
 
@@ -85,7 +86,7 @@ class Flavors:
                      description=attrs.get("description"), vcpus=n["vcpus"],
                      ram=n["ram"], disk=n["disk"], ephemeral=n["ephemeral"],
                      swap=n["swap"], rxtx_factor=n["rxtx_factor"],
-                     is_public=attrs.get("os-flavor-access:is_public", True),
+                     is_public=schemas.as_bool(attrs.get("os-flavor-access:is_public", True)),
                      disabled=False, extra_specs={}, created_at=utcnow())
         with self.compute.db.session() as s:
             if s.scalar(sa.select(Flavor.seq).where(Flavor.name == row.name)) is not None:

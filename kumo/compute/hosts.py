@@ -165,7 +165,13 @@ class Hosts:
             bump_hosts(s)
 
     def zones(self) -> dict[str, list[Host]]:
+        """``{zone: [host rows]}``: a host's zone is its aggregate's (os-aggregates
+        ``availability_zone``), else the one its agent reports."""
+        from kumo.compute.aggregates import Aggregates
         out: dict[str, list[Host]] = {}
-        for row in self.all():
-            out.setdefault(row.availability_zone, []).append(row)
+        with self.compute.db.session(readonly=True) as s:
+            rows = list(s.scalars(sa.select(Host).order_by(Host.id)))
+            zones = Aggregates.zones_of(s)
+        for row in rows:
+            out.setdefault(zones.get(row.host, row.availability_zone), []).append(row)
         return out

@@ -55,6 +55,10 @@ class Compute:
         self.groups = ServerGroups(self)
         self.servers = Servers(self)
         self.actions = Actions(self)
+        from kumo.compute.lifecycle import Lifecycle
+        self.lifecycle = Lifecycle(self)
+        from kumo.compute.aggregates import Aggregates
+        self.aggregates = Aggregates(self)
         from kumo.compute.listing import Lists
         self.lists = Lists(self)
 

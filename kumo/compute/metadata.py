@@ -176,6 +176,22 @@ def handle(req: Request) -> Reply:
     return _ec2(row, ports, parts[0], parts[1:])
 
 
+def post_password(req: Request) -> Reply:
+    """``POST /openstack/<version>/password``: the guest stores its encrypted password
+    once (at most 256 bytes; 409 when one is set), as Nova's metadata service."""
+    parts = [p for p in req.path.split("/") if p]
+    if len(parts) != 3 or parts[0] != "openstack" or parts[2] != "password" or (
+            parts[1] != "latest" and parts[1] not in OPENSTACK_VERSIONS):
+        raise exc.NotFound("The resource could not be found.")
+    if len(req.body) > 256:
+        raise exc.BadRequest("Request is too large.")
+    row, _ = _instance(req)
+    req.cloud.compute.lifecycle.set_password(row.id, req.body.decode("utf-8", "replace"))
+    return _text("")
+
+
+service.route("POST", "/openstack/{version}/password", authenticated=False)(post_password)
+
 for _depth in range(6):
     service.route("GET", "/" + "/".join("{p%d}" % i for i in range(_depth)),
                   authenticated=False)(handle)

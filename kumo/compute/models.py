@@ -113,6 +113,8 @@ class Instance(Base):
     #: ``[{"port_id", "created": bool, "network_id"}]`` in NIC order.
     ports: orm.Mapped[list] = orm.mapped_column(sa.JSON, default=list)
     fault: orm.Mapped[dict | None] = orm.mapped_column(sa.JSON, nullable=True)
+    #: Nova's system metadata: ``shelved_image_id``, ``password`` (os-server-password)...
+    system_metadata: orm.Mapped[dict | None] = orm.mapped_column(sa.JSON, nullable=True)
     #: Hosts tried for this boot (the scheduler's retry list).
     tried_hosts: orm.Mapped[list] = orm.mapped_column(sa.JSON, default=list)
     scheduler_hints: orm.Mapped[dict] = orm.mapped_column(sa.JSON, default=dict)
@@ -191,3 +193,49 @@ class Change(Base):
     op: orm.Mapped[str] = orm.mapped_column(sa.String(8))
     host: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
     at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+
+
+class Aggregate(Base):
+    """A host aggregate (``os-aggregates``); its ``availability_zone`` is also its
+    metadata key of that name, as Nova keeps it (migration ``0020_compute_more``)."""
+
+    __tablename__ = "compute_aggregate"
+    id: orm.Mapped[int] = orm.mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    uuid: orm.Mapped[str] = orm.mapped_column(UUID, unique=True)
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(255), unique=True)
+    meta: orm.Mapped[dict] = orm.mapped_column(sa.JSON, default=dict)
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+    updated_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime,
+                                                                   nullable=True)
+
+
+class AggregateHost(Base):
+    __tablename__ = "compute_aggregate_host"
+    aggregate_id: orm.Mapped[int] = orm.mapped_column(
+        sa.Integer, sa.ForeignKey("compute_aggregate.id", ondelete="CASCADE"),
+        primary_key=True)
+    host: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+
+
+class Migration(Base):
+    """A move of an instance (``os-migrations``): cold migration, resize, live
+    migration, evacuation."""
+
+    __tablename__ = "compute_migration"
+    id: orm.Mapped[int] = orm.mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    uuid: orm.Mapped[str] = orm.mapped_column(UUID, unique=True)
+    instance_uuid: orm.Mapped[str] = orm.mapped_column(UUID, index=True)
+    project_id: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+    user_id: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+    migration_type: orm.Mapped[str] = orm.mapped_column(sa.String(32))
+    status: orm.Mapped[str] = orm.mapped_column(sa.String(32))
+    source_compute: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    dest_compute: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    source_node: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    dest_node: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    dest_host: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    old_flavor_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    new_flavor_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+    updated_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime,
+                                                                   nullable=True)

@@ -67,7 +67,9 @@ class Scheduler:
             rows = session.connection().execute(sa.select(
                 H.host, H.hypervisor_hostname, H.availability_zone, H.memory_mb, H.vcpus,
                 H.local_gb).where(H.disabled.is_(False), H.forced_down.is_(False))).all()
-            self._static = (rev, [tuple(r) for r in rows])
+            from kumo.compute.aggregates import Aggregates
+            zones = Aggregates.zones_of(session)  # an aggregate's zone wins (os-aggregates)
+            self._static = (rev, [(r[0], r[1], zones.get(r[0], r[2]), *r[3:]) for r in rows])
             self._seen = None
         now = time.monotonic()
         if self._seen is None or now - self._seen[0] > SEEN_RECHECK_S:

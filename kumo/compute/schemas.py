@@ -13,6 +13,20 @@ IPV6 = {"type": "string", "format": "ipv6"}
 MAX_INT = 0x7FFFFFFF
 #: Nova's ``db.constants.SQL_SP_FLOAT_MAX``: a single-precision float column.
 SQL_SP_FLOAT_MAX = 3.40282e+38
+#: Nova's ``parameter_types.boolean``: a JSON boolean or one of its strings.
+TRUE_STRINGS = ("True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes", "y",
+                "t")
+FALSE_STRINGS = ("False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no",
+                 "n", "f")
+BOOLEAN = {"type": ["boolean", "string"],
+           "enum": [True, False, *TRUE_STRINGS, *FALSE_STRINGS]}
+
+
+def as_bool(value) -> bool:
+    """A :data:`BOOLEAN` value as a bool (oslo's ``bool_from_string`` strict)."""
+    return value in TRUE_STRINGS if isinstance(value, str) else bool(value)
+
+
 POS_INT = {"type": ["integer", "string"], "pattern": r"^[0-9]+$", "minimum": 1}
 NONNEG_INT = {"type": ["integer", "string"], "pattern": r"^[0-9]+$", "minimum": 0}
 #: parameter_types.flavor_param_positive / _non_negative (Nova's volume_size).

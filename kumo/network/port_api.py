@@ -204,6 +204,33 @@ class PortAPI:
             out.setdefault(f.fixed_port_id, []).append(f.floating_ip_address)
         return out
 
+    # -- Nova's security group and floating IP actions (issue 16) ------------------------
+    def security_groups(self, session, port_ids: list[str]) -> dict[str, list[str]]:
+        """``{port_id: [group id]}`` of the server's ports."""
+        return self.net.ports.security_groups_of(session, list(port_ids)) if port_ids else {}
+
+    def set_security_groups(self, session, port_ids: list[str], groups: list[str]) -> None:
+        """Give each port exactly ``groups`` (ids), as networking's own service."""
+        for port in self._rows(session, port_ids):
+            self.net.ports.update(session, SERVICE, port, {"security_groups": groups})
+
+    def floating_ip(self, session, ctx: RequestContext, address: str):
+        """The caller's floating IP with ``address`` (row), or None."""
+        F = nl3.FloatingIP
+        row = session.scalar(sa.select(F).where(F.floating_ip_address == address))
+        if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
+            return None
+        return row
+
+    def associate_floating_ip(self, session, ctx: RequestContext, row, port_id: str | None,
+                              fixed_ip: str | None = None) -> None:
+        """Associate floating IP ``row`` with ``port_id`` (None: disassociate); the
+        floating IP part's errors."""
+        attrs = {"port_id": port_id}
+        if port_id and fixed_ip:
+            attrs["fixed_ip_address"] = fixed_ip
+        self.net.floatingips.update(session, ctx, row, attrs)
+
     # -- helpers --------------------------------------------------------------------------
     @staticmethod
     def _rows(session, port_ids: list[str]) -> list[nports.Port]:

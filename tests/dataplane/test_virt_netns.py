@@ -189,3 +189,47 @@ def test_boot_failure_is_an_error_and_leaves_nothing(hosts, tmp_path):
     assert drv.list_instances() == {}
     assert inst["name"] not in nsmod.list_netns(host)
     assert not drv.cgroups.exists(inst["id"])
+
+
+def test_suspend_and_shelve_offload_for_real(hosts, image, tmp_path):
+    """What the API's suspend and shelve-offload ask of a host (issue 16): suspend is
+    desired power ``paused``: every process of the instance frozen by the cgroup
+    freezer (reported ``paused``; the API shows SUSPENDED), resume thaws the same init;
+    shelve-offload takes the instance off the host (it leaves the host's feed): no
+    process, namespace, cgroup or file stays."""
+    host = hosts("h")
+    img, data = image
+    stub = StubCompute()
+    state = tmp_path / "compute"
+    inst = stub.put(instance("h", 0xc, image=img, ports=[], hostname="vm-susp",
+                             flavor={"vcpus": 1, "ram": 96, "disk": 1}))
+    iid = inst["id"]
+    drv = NetnsDriver("h", where=host, state_dir=str(state), fetch=lambda i: [data],
+                      stop_grace_s=5.0)
+    agent = ComputeAgent(stub, "h", drv, workers=2, resync_s=2.0, heartbeat_s=1.0,
+                         wait_s=1.0, status_interval_s=0.2)
+    agent.start()
+    try:
+        wait_for(lambda: (stub.last_status(iid) or {}).get("power_state") == "running",
+                 "running reported")
+        init = wait_for(lambda: drv.init_pid(iid), "init")
+        if not drv.cgroups.can_freeze():
+            pytest.skip("no cgroup freezer on this machine")
+        stub.update(iid, power="paused")  # the API's suspend
+        wait_for(lambda: (stub.last_status(iid) or {}).get("power_state") == "paused",
+                 "paused reported")
+        assert drv.cgroups.frozen(iid) and init in drv.cgroups.pids(iid)
+        stub.update(iid, power="on")  # resume
+        wait_for(lambda: (stub.last_status(iid) or {}).get("power_state") == "running",
+                 "running again")
+        assert not drv.cgroups.frozen(iid) and drv.init_pid(iid) == init
+        sup = drv._supervisor(drv._dir(iid))
+        stub.delete(iid)  # shelve-offload: the instance leaves this host
+        wait_for(lambda: not (state / "instances" / iid).exists(), "the files removed")
+        assert inst["name"] not in nsmod.list_netns(host)
+        assert not drv.cgroups.exists(iid)
+        assert gone(sup) and gone(init)
+    finally:
+        agent.stop()
+        for leftover in list(drv.list_instances()):
+            drv.destroy(leftover)

@@ -131,5 +131,7 @@ from kumo.compute import policies  # noqa: E402,F401  (registers the default rul
 from kumo.compute.api import (  # noqa: E402,F401
     admin, agent, flavors, groups, keypairs, servers, server_actions, server_extras,
     versions, volumes)
+from kumo.compute.api import (  # noqa: E402,F401  (issue 16)
+    aggregates, images, migrations, network_proxies, operations)
 
 __all__ = ["service", "at_least", "MIN_VERSION", "MAX_VERSION"]

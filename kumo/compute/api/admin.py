@@ -142,9 +142,10 @@ def hypervisor(req: Request) -> Reply:
 
 
 # -- services --------------------------------------------------------------------------
-def _service(req: Request, h) -> dict:
+def _service(req: Request, h, zones: dict | None = None) -> dict:
+    zone = (zones or {}).get(h.host, h.availability_zone)  # an aggregate's zone wins
     body = {"id": h.service_uuid if at_least(req, "2.53") else h.id,
-            "binary": "nova-compute", "host": h.host, "zone": h.availability_zone,
+            "binary": "nova-compute", "host": h.host, "zone": zone,
             "status": "disabled" if h.disabled else "enabled",
             "state": "up" if req.cloud.compute.hosts.is_up(h) else "down",
             "updated_at": isotime(h.last_seen), "disabled_reason": h.disabled_reason}
@@ -161,7 +162,9 @@ def services(req: Request) -> Reply:
         rows = [h for h in rows if h.host == req.query["host"]]
     if req.query.get("binary") not in (None, "nova-compute"):
         rows = []
-    return Reply(200, {"services": [_service(req, h) for h in rows]})
+    zones = {h.host: name for name, hs in req.cloud.compute.hosts.zones().items()
+             for h in hs}
+    return Reply(200, {"services": [_service(req, h, zones) for h in rows]})
 
 
 @service.route("PUT", "/v2.1/os-services/{service_id}")

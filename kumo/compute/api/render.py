@@ -28,6 +28,8 @@ def status(vm: str, task: str | None) -> str:
             return "RESIZE"
         if task == "resize_reverting":
             return "REVERT_RESIZE"
+        if task == "migrating":
+            return "MIGRATING"
         return "ACTIVE"
     if vm == "stopped":
         if task in RESIZE:
@@ -37,6 +39,8 @@ def status(vm: str, task: str | None) -> str:
         return "SHUTOFF"
     if vm == "error" and task in REBUILD:
         return "REBUILD"
+    if vm == "paused" and task == "migrating":
+        return "MIGRATING"
     if vm == "resized" and task == "resize_reverting":
         return "REVERT_RESIZE"
     return {"building": "BUILD", "paused": "PAUSED", "suspended": "SUSPENDED",
@@ -154,6 +158,32 @@ def server(req: Request, row, addresses: dict, host_up: dict | None = None) -> d
     if at_least(req, "2.96"):
         body["pinned_availability_zone"] = row.requested_az
     return body
+
+
+def basic_addresses(addresses: dict) -> dict:
+    """Addresses without the ``OS-EXT-IPS`` extensions (``{"version", "addr"}``), as
+    Nova's ``ips`` API and the pre-2.75 update/rebuild replies show them."""
+    return {label: [{"version": a["version"], "addr": a["addr"]} for a in entries]
+            for label, entries in addresses.items()}
+
+
+#: Keys the show view adds beyond Nova's base view (the pre-2.75 update and rebuild
+#: replies are the base view: ``ViewBuilder.show`` with every ``show_*`` False).
+_EXTENDED = ("OS-EXT-AZ:availability_zone", "config_drive", "key_name",
+             "OS-SRV-USG:launched_at", "OS-SRV-USG:terminated_at", "security_groups",
+             "OS-EXT-STS:task_state", "OS-EXT-STS:vm_state", "OS-EXT-STS:power_state",
+             "os-extended-volumes:volumes_attached", "host_status", "server_groups")
+
+
+def base_view(req: Request, body: dict) -> dict:
+    """The reply of ``PUT /servers/{id}`` and rebuild: before 2.75 Nova's base view
+    (no extended attributes, basic addresses), from 2.75 the whole show view."""
+    if at_least(req, "2.75"):
+        return body
+    out = {k: v for k, v in body.items()
+           if k not in _EXTENDED and not k.startswith("OS-EXT-SRV-ATTR:")}
+    out["addresses"] = basic_addresses(body.get("addresses") or {})
+    return out
 
 
 def flavor(req: Request, row, brief: bool = False) -> dict:

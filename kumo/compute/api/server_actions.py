@@ -11,8 +11,10 @@ import binascii
 from kumo.common import exceptions as exc
 from kumo.common.http import Reply, Request, validate
 from kumo.compute import schemas
-from kumo.compute.api import at_least, remote_consoles, render, service
+from kumo.compute.api import (at_least, lifecycle_actions, remote_consoles, render,
+                              service)
 from kumo.compute.api.servers import get_row, render_many
+from kumo.compute.lifecycle import password
 
 P = "os_compute_api:"
 
@@ -64,8 +66,12 @@ def _rebuild(req, row, arg):
                              .public_key if arg["key_name"] else None)
     compute.actions.rebuild(req.context, row.id, req.request_id, image, attrs)
     fresh = get_row(req)
-    body = render_many(req, [fresh])[0]
-    body["adminPass"] = arg.get("adminPass", "")
+    body = render.base_view(req, render_many(req, [fresh])[0])
+    body["adminPass"] = arg.get("adminPass") or password()
+    if at_least(req, "2.54"):
+        body["key_name"] = fresh.key_name
+    if at_least(req, "2.57"):
+        body["user_data"] = fresh.user_data
     return Reply(202, {"server": body})
 
 
@@ -137,6 +143,7 @@ ACTIONS = {
     "createImage": (_create_image, "servers:create_image"),
     "forceDelete": (_force_delete, "servers:delete"),
     **remote_consoles.ACTIONS,  # os-getVNCConsole... (Kumo serves none: Nova's 400)
+    **lifecycle_actions.ACTIONS,  # suspend, shelve, rescue, migrate, evacuate...
 }
 
 

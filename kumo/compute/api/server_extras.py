@@ -10,7 +10,7 @@ from kumo.common import exceptions as exc
 from kumo.common.http import Reply, Request
 from kumo.common.timeutils import utcnow
 from kumo.compute import schemas
-from kumo.compute.api import at_least, service
+from kumo.compute.api import at_least, render, service
 from kumo.compute.api.servers import get_row
 
 P = "os_compute_api:"
@@ -182,7 +182,21 @@ def ips(req: Request) -> Reply:
     req.context.enforce(P + "servers:show", {"project_id": row.project_id})
     with req.cloud.compute.read() as s:
         addresses = req.cloud.compute.servers.addresses(s, [row])[row.id]
-    return Reply(200, {"addresses": addresses})
+    return Reply(200, {"addresses": render.basic_addresses(addresses)})
+
+
+@service.route("GET", "/v2.1/servers/{server_id}/ips/{network_label}")
+def ips_of_network(req: Request) -> Reply:
+    """``{label: [{"version", "addr"}]}``; 404 "Instance is not a member of specified
+    network" (Compute API "Show IP Details")."""
+    row = get_row(req)
+    req.context.enforce(P + "servers:show", {"project_id": row.project_id})
+    label = req.params["network_label"]
+    with req.cloud.compute.read() as s:
+        addresses = req.cloud.compute.servers.addresses(s, [row])[row.id]
+    if label not in addresses:
+        raise exc.NotFound("Instance is not a member of specified network")
+    return Reply(200, render.basic_addresses({label: addresses[label]}))
 
 
 # -- interfaces ------------------------------------------------------------------------------

@@ -149,7 +149,7 @@ def update(req: Request) -> Reply:
             raise exc.BadRequest(f"Additional properties are not allowed ('{key}' was "
                                  "unexpected)")
     row = req.cloud.compute.servers.update(req.context, row.id, attrs)
-    return Reply(200, {"server": render_many(req, [row])[0]})
+    return Reply(200, {"server": render.base_view(req, render_many(req, [row])[0])})
 
 
 @service.route("DELETE", "/v2.1/servers/{server_id}")

@@ -81,9 +81,12 @@ def test_floating_ip_shows_in_addresses(cloud, demo, nova, boot, net, unique):
         wait_status(nova, demo, sid, "ACTIVE")
         cloud.cli("server", "add", "floating", "ip", sid, fip.floating_ip_address,
                   cloud="kumo", parse=False)
-        addrs = nova.request(demo, "GET", f"/servers/{sid}/ips").json()["addresses"]
+        addrs = nova.request(demo, "GET", f"/servers/{sid}").json()["server"][
+            "addresses"]
         kinds = {a["addr"]: a["OS-EXT-IPS:type"] for a in addrs[net[0].name]}
         assert kinds[fip.floating_ip_address] == "floating"
+        ips = nova.request(demo, "GET", f"/servers/{sid}/ips").json()["addresses"]
+        assert {"version": 4, "addr": fip.floating_ip_address} in ips[net[0].name]
         found = nova.request(demo, "GET", "/servers/detail", params={
             "ip": fip.floating_ip_address.replace(".", r"\.")}).json()["servers"]
         assert [s["id"] for s in found] == [sid]

@@ -1,0 +1,476 @@
+"""The server actions beyond power and resize (Compute API "Servers - run an action"):
+suspend/resume, shelve/shelveOffload/unshelve, rescue/unrescue, os-resetState,
+createBackup, add/removeSecurityGroup, add/removeFloatingIp, migrate, os-migrateLive,
+evacuate, trigger_crash_dump; and the migration records (``os-migrations``).
+
+Each runs through :meth:`kumo.compute.actions.Actions.run` (lock, vm_state/task_state
+check with Nova's 409 "Cannot 'X' instance ... while it is in vm_state Y", one write,
+the instance action recorded, the agents' feed changed). What the host does:
+
+- suspend: desired ``power`` ``paused`` (the netns driver freezes the instance's
+  processes with the cgroup freezer, as pause does); the report completes
+  ``suspending`` -> SUSPENDED with power state 7 (Nova's SUSPENDED). resume thaws.
+- shelve: a snapshot image ``<name>-shelved`` is registered and the guest powered off;
+  with ``shelved_offload_time`` 0 (Nova's default) it is offloaded at once:
+  shelveOffload takes the instance off its host (the agent destroys it, its capacity is
+  free, its ports unbound), SHELVED_OFFLOADED. unshelve schedules it again (2.77
+  ``availability_zone``, 2.91 ``host``), re-binds the ports and boots it; the shelved
+  image is deleted.
+- rescue/unrescue restart the guest (``reboot_seq``) and end RESCUE / ACTIVE.
+- migrate (cold): the scheduler picks another host (2.56 ``host``); the instance moves
+  (destroyed on the source, booted on the destination) and waits in VERIFY_RESIZE for
+  confirmResize/revertResize as Nova's. One host: 400 "No valid host was found.".
+- os-migrateLive: only between hosts whose driver can (the fake driver moves the
+  instance and it stays ACTIVE/PAUSED); the netns driver cannot: before 2.25 a 400
+  "Migration pre-check error", from 2.25 (asynchronous in Nova) a 202 with the
+  migration in ``error`` and the server unchanged.
+- evacuate: only off a host whose compute service is down or forced down (400 "Compute
+  service of H is still in use."); rebuilt on another host.
+"""
+from __future__ import annotations
+
+import secrets
+import uuid
+
+import sqlalchemy as sa
+
+from kumo.common import exceptions as exc
+from kumo.common.timeutils import utcnow
+from kumo.compute.models import Host, Instance, Migration
+from kumo.compute.scheduler import NoValidHost
+from kumo.compute.servers import InstanceInvalidState
+
+#: Drivers that can move a running instance (live migration).
+LIVE_MIGRATION_DRIVERS = ("fake",)
+SUSPENDED = 7  # Nova's power_state.SUSPENDED
+
+
+def password() -> str:
+    """A generated admin password (Nova's ``utils.generate_password`` length 12)."""
+    return secrets.token_urlsafe(9)[:12]
+
+
+class Lifecycle:
+    def __init__(self, compute):
+        self.compute = compute
+
+    @property
+    def actions(self):
+        return self.compute.actions
+
+    # -- suspend / resume --------------------------------------------------------------
+    def suspend(self, ctx, sid, rid):
+        def apply(s, row):
+            row.power, row.task_state = "paused", "suspending"
+        return self.actions.run(ctx, sid, "suspend", rid, apply, ("active",))
+
+    def resume(self, ctx, sid, rid):
+        def apply(s, row):
+            row.power, row.task_state = "on", "resuming"
+        return self.actions.run(ctx, sid, "resume", rid, apply, ("suspended",))
+
+    # -- shelve ----------------------------------------------------------------------------
+    def shelve(self, ctx, sid, rid):
+        c = self.compute
+        with c.read() as s:
+            row = c.servers.get(s, ctx, sid)
+            c.servers.check_unlocked(ctx, row)
+            if row.vm_state not in ("active", "stopped", "paused", "suspended") \
+                    or row.task_state is not None:
+                raise InstanceInvalidState(row, "shelve")
+            name, image = row.display_name, dict(row.image or {})
+        made = c.images.create(ctx, {
+            "name": f"{name}-shelved", "visibility": "private",
+            "container_format": image.get("container_format"),
+            "disk_format": image.get("disk_format"), "instance_uuid": sid,
+            "image_type": "snapshot", "base_image_ref": image.get("id", ""),
+            "user_id": ctx.user_id or "",
+            **({"kumo_rootfs": image["kumo_rootfs"]} if image.get("kumo_rootfs") else {})})
+        offload = c.settings.shelved_offload_time == 0
+
+        def apply(s, row):
+            meta = dict(row.system_metadata or {})
+            meta.update({"shelved_image_id": made.id, "shelved_at": utcnow().isoformat(),
+                         "shelved_host": row.host or ""})
+            row.system_metadata = meta
+            row.power = "off"
+            if offload:
+                self._offload(s, row)
+            else:
+                row.task_state = "shelving"
+        try:
+            return self.actions.run(ctx, sid, "shelve", rid, apply,
+                                    ("active", "stopped", "paused", "suspended"),
+                                    network=offload)
+        except Exception:
+            c.images.delete(ctx, made.id)
+            raise
+
+    def _offload(self, s, row):
+        c = self.compute
+        if row.host:
+            c.changed(s, row, "delete", host=row.host)
+        c.servers.rebind(s, row, None)
+        row.host, row.node = None, None
+        row.vm_state, row.task_state, row.power_state = "shelved_offloaded", None, 0
+
+    def shelve_offload(self, ctx, sid, rid):
+        def apply(s, row):
+            self._offload(s, row)
+        return self.actions.run(ctx, sid, "shelveOffload", rid, apply, ("shelved",),
+                                network=True)
+
+    def unshelve(self, ctx, sid, rid, az: str | None = None, host: str | None = None,
+                 az_given: bool = False):
+        c = self.compute
+        state = {}
+
+        def apply(s, row):
+            state["image"] = (row.system_metadata or {}).get("shelved_image_id")
+            row.power = "on"
+            if row.vm_state == "shelved":
+                if az_given or host:
+                    raise exc.Conflict(f"The availability_zone or host can only be "
+                                       f"specified when unshelving a server in the "
+                                       f"SHELVED_OFFLOADED state: {row.id}")
+                row.task_state = "unshelving"
+                return
+            zone = az if az_given else row.requested_az
+            if host:
+                if s.scalar(sa.select(Host.id).where(Host.host == host)) is None:
+                    raise exc.BadRequest(f"Compute host {host} could not be found.")
+            try:
+                cands = c.scheduler.candidates(s)
+                if host:
+                    cands = [x for x in cands if x.host == host]
+                pick = c.scheduler.select(s, {"vcpus": row.vcpus, "ram": row.memory_mb,
+                                              "disk": row.root_gb}, 1, zone,
+                                          candidates=cands)[0]
+            except NoValidHost as e:
+                raise exc.BadRequest(e.message) from None
+            row.host, row.node, row.availability_zone = pick.host, pick.node, pick.az
+            if az_given:
+                row.requested_az = az
+            c.servers.rebind(s, row, row.host)
+            row.task_state = "unshelving"
+        self.actions.run(ctx, sid, "unshelve", rid, apply,
+                         ("shelved", "shelved_offloaded"), network=True, placed=False)
+        if state.get("image"):
+            try:
+                c.images.delete(ctx, state["image"])
+            except exc.KumoError:
+                pass
+
+    # -- rescue ----------------------------------------------------------------------------
+    def rescue(self, ctx, sid, rid, admin_pass: str | None) -> str:
+        pw = admin_pass or password()
+
+        def apply(s, row):
+            row.reboot_seq += 1
+            row.reboot_type = "HARD"
+            row.power, row.task_state = "on", "rescuing"
+        self.actions.run(ctx, sid, "rescue", rid, apply, ("active", "stopped", "error"))
+        return pw
+
+    def unrescue(self, ctx, sid, rid):
+        def apply(s, row):
+            row.reboot_seq += 1
+            row.reboot_type = "HARD"
+            row.power, row.task_state = "on", "unrescuing"
+        return self.actions.run(ctx, sid, "unrescue", rid, apply, ("rescued",))
+
+    # -- admin -----------------------------------------------------------------------------
+    def reset_state(self, ctx, sid, rid, state: str):
+        from kumo.compute.actions import _ANY_STATE, _ANY_TASK
+
+        def apply(s, row):
+            row.vm_state, row.task_state = state, None
+        return self.actions.run(ctx, sid, "resetState", rid, apply, _ANY_STATE + (
+            "deleted",), _ANY_TASK + tuple(TASKS), lock_exempt=True, placed=False)
+
+    def trigger_crash_dump(self, ctx, sid, rid):
+        def apply(s, row):
+            pass
+        return self.actions.run(ctx, sid, "trigger_crash_dump", rid, apply, (
+            "active", "paused", "rescued", "resized", "error"))
+
+    # -- backups -----------------------------------------------------------------------
+    def backup(self, ctx, sid, rid, name: str, backup_type: str, rotation: int,
+               metadata: dict) -> str:
+        """Register a backup image (as createImage does) and delete the oldest backups
+        of ``backup_type`` beyond ``rotation`` (as Nova: with rotation 0 the new one
+        goes too); returns the new image's id."""
+        c = self.compute
+        with c.read() as s:
+            row = c.servers.get(s, ctx, sid)
+            c.servers.check_unlocked(ctx, row)
+            if row.vm_state not in ("active", "stopped", "paused", "suspended") \
+                    or row.task_state is not None:
+                raise InstanceInvalidState(row, "createBackup")
+            image = dict(row.image or {})
+        props = {k: str(v) for k, v in (metadata or {}).items()}
+        props.update({"instance_uuid": sid, "image_type": "backup",
+                      "backup_type": backup_type, "base_image_ref": image.get("id", ""),
+                      "user_id": ctx.user_id or ""})
+        if image.get("kumo_rootfs"):
+            props["kumo_rootfs"] = image["kumo_rootfs"]
+        made = c.images.create(ctx, {
+            "name": name, "visibility": "private",
+            "container_format": image.get("container_format"),
+            "disk_format": image.get("disk_format"), **props})
+        found, _ = c.images.list(ctx, {"instance_uuid": [sid], "image_type": ["backup"],
+                                       "backup_type": [backup_type],
+                                       "sort_key": ["created_at"], "sort_dir": ["desc"],
+                                       "limit": ["1000"]})
+        for old in found[rotation:]:
+            c.images.delete(ctx, old.id)
+        with c.write() as s:
+            row = c.servers.get(s, ctx, sid)
+            self.actions.record(s, ctx, row, "createBackup", rid, done=True)
+        return made.id
+
+    # -- security groups ---------------------------------------------------------------
+    def security_group(self, ctx, sid, rid, name: str, add: bool):
+        c = self.compute
+        found = c.networking.port_api.find_security_group(ctx, name)
+        if found is None:
+            raise exc.NotFound(f"Security group {name} not found for project "
+                               f"{ctx.project_id}.")
+        gid, gname = found
+        action = "addSecurityGroup" if add else "removeSecurityGroup"
+
+        def apply(s, row):
+            papi = c.networking.port_api
+            port_ids = [p["port_id"] for p in row.ports]
+            if not port_ids:
+                raise exc.BadRequest(f"Server {row.id} has no ports")  # Nova's 400 path
+            current = papi.security_groups(s, port_ids)
+            on = [pid for pid in port_ids if gid in current.get(pid, [])]
+            if add and len(on) == len(port_ids):
+                raise exc.BadRequest(f"Security group {name} is already associated with "
+                                     f"the instance {row.id}")
+            if not add and not on:
+                raise exc.BadRequest(f"Security group {name} not associated with the "
+                                     f"instance {row.id}")
+            for pid in port_ids:
+                groups = list(current.get(pid, []))
+                groups = groups + [gid] if add and gid not in groups else \
+                    [g for g in groups if g != gid] if not add else groups
+                papi.set_security_groups(s, [pid], groups)
+            names = list(row.security_groups or [])
+            if add and gname not in names:
+                names.append(gname)
+            elif not add:
+                names = [n for n in names if n != gname]
+            row.security_groups = names
+        return self.actions.run(ctx, sid, action, rid, apply, _LIVE, _TASKS_ANY,
+                                lock_exempt=True, network=True, placed=False)
+
+    # -- floating IPs (before 2.44) ----------------------------------------------------
+    def floating_ip(self, ctx, sid, rid, address: str, fixed: str | None, add: bool):
+        c = self.compute
+        action = "addFloatingIp" if add else "removeFloatingIp"
+
+        def apply(s, row):
+            papi = c.networking.port_api
+            fip = papi.floating_ip(s, ctx, address)
+            if fip is None:
+                raise exc.NotFound(f"Floating IP not found for address {address}.") \
+                    if add else exc.NotFound("floating IP not found")
+            port_ids = [p["port_id"] for p in row.ports]
+            if not add:
+                if fip.fixed_port_id not in port_ids:
+                    raise exc.Conflict(f"Floating IP {address} is not associated with "
+                                       f"instance {row.id}.")
+                papi.associate_floating_ip(s, ctx, fip, None)
+                return
+            facts = papi.facts(s, port_ids)
+            target = None
+            for pid in port_ids:
+                ips = [ip["ip_address"] for ip in facts.get(pid, {}).get("fixed_ips", [])
+                       if ip.get("version", 4) == 4]
+                if fixed is None and ips:
+                    target = (pid, None)
+                    break
+                if fixed is not None and fixed in ips:
+                    target = (pid, fixed)
+                    break
+            if target is None:
+                raise exc.BadRequest("Specified fixed address not assigned to instance"
+                                     if fixed else "No nw_info cache associated with "
+                                     "instance")
+            papi.associate_floating_ip(s, ctx, fip, target[0], target[1])
+        return self.actions.run(ctx, sid, action, rid, apply, _LIVE, _TASKS_ANY,
+                                lock_exempt=True, network=True, placed=False)
+
+    # -- moves -----------------------------------------------------------------------------
+    def _migration(self, s, ctx, row, kind: str, status: str, dest: str | None,
+                   dest_node: str | None, new_flavor: str | None = None) -> Migration:
+        now = utcnow()
+        m = Migration(uuid=str(uuid.uuid4()), instance_uuid=row.id,
+                      project_id=row.project_id, user_id=getattr(ctx, "user_id", "") or "",
+                      migration_type=kind, status=status, source_compute=row.host,
+                      source_node=row.node, dest_compute=dest, dest_node=dest_node,
+                      dest_host=None, old_flavor_id=(row.flavor or {}).get("id"),
+                      new_flavor_id=new_flavor or (row.flavor or {}).get("id"),
+                      created_at=now, updated_at=now)
+        s.add(m)
+        return m
+
+    def record_resize(self, s, ctx, row, old_host, new_flavor_id):
+        """The migration record of a resize (called by :meth:`Actions.resize`)."""
+        m = self._migration(s, ctx, row, "resize", "finished", row.host, row.node,
+                            new_flavor_id)
+        m.source_compute = old_host
+
+    def settle(self, s, row, status: str) -> None:
+        """Mark the instance's open resize/migration ``status`` (confirmed/reverted)."""
+        for m in s.scalars(sa.select(Migration).where(
+                Migration.instance_uuid == row.id,
+                Migration.status.in_(("finished", "post-migrating", "migrating")))):
+            m.status, m.updated_at = status, utcnow()
+
+    def _pick(self, s, row, host: str | None, az: str | None):
+        c = self.compute
+        if host is not None:
+            if s.scalar(sa.select(Host.id).where(Host.host == host)) is None:
+                raise exc.NotFound(f"Compute host {host} could not be found.")
+            if host == row.host:
+                raise exc.BadRequest(f"Unable to migrate instance ({row.id}) to current "
+                                     f"host ({row.host}).")
+        cands = c.scheduler.candidates(s)
+        if host is not None:
+            cands = [x for x in cands if x.host == host]
+        return c.scheduler.select(s, {"vcpus": row.vcpus, "ram": row.memory_mb,
+                                      "disk": row.root_gb}, 1, az, exclude=(row.host,),
+                                  candidates=cands)[0]
+
+    def migrate(self, ctx, sid, rid, host: str | None):
+        c = self.compute
+
+        def apply(s, row):
+            try:
+                pick = self._pick(s, row, host, row.requested_az)
+            except NoValidHost:
+                raise exc.BadRequest("No valid host was found. No valid host found for "
+                                     "cold migrate") from None
+            row.old_flavor, row.old_host = dict(row.flavor), row.host
+            self._migration(s, ctx, row, "migration", "finished", pick.host, pick.node)
+            c.changed(s, row, "delete", host=row.host)
+            row.host, row.node, row.availability_zone = pick.host, pick.node, pick.az
+            c.servers.rebind(s, row, row.host)
+            if row.power == "off":
+                row.vm_state, row.task_state = "resized", None
+            else:
+                row.task_state = "resize_migrating"
+        return self.actions.run(ctx, sid, "migrate", rid, apply, ("active", "stopped"),
+                                network=True)
+
+    def live_migrate(self, ctx, sid, rid, host: str | None, asynchronous: bool):
+        c = self.compute
+        failed = {}
+
+        def apply(s, row):
+            try:
+                pick = self._pick(s, row, host, None)
+                drivers = dict(s.execute(sa.select(Host.host, Host.driver).where(
+                    Host.host.in_((row.host, pick.host)))).all())
+                cannot = [h for h in (row.host, pick.host)
+                          if drivers.get(h) not in LIVE_MIGRATION_DRIVERS]
+                if cannot:
+                    raise exc.BadRequest(
+                        f"Migration pre-check error: the {drivers.get(cannot[0]) or 'unknown'}"
+                        f" compute driver of host {cannot[0]} cannot live-migrate "
+                        "instances")
+            except (NoValidHost, exc.BadRequest) as e:
+                if not asynchronous:
+                    raise exc.BadRequest(e.message) from None
+                self._migration(s, ctx, row, "live-migration", "error", host, None)
+                failed["message"] = e.message
+                return
+            self._migration(s, ctx, row, "live-migration", "completed", pick.host,
+                            pick.node)
+            c.changed(s, row, "delete", host=row.host)
+            row.host, row.node, row.availability_zone = pick.host, pick.node, pick.az
+            c.servers.rebind(s, row, row.host)
+            row.task_state = "migrating"
+        self.actions.run(ctx, sid, "live-migration", rid, apply, ("active", "paused"),
+                         network=True)
+        if failed:
+            with c.write() as s:
+                row = c.servers.get(s, ctx, sid)
+                self.actions._finish(s, row, failed["message"])
+
+    def evacuate(self, ctx, sid, rid, host: str | None, admin_pass: str | None,
+                 stop: bool) -> str:
+        c = self.compute
+        pw = admin_pass or password()
+
+        def apply(s, row):
+            src = s.scalar(sa.select(Host).where(Host.host == row.host))
+            if src is not None and not src.forced_down and c.hosts.is_up(src):
+                raise exc.BadRequest(f"Compute service of {row.host} is still in use.")
+            try:
+                pick = self._pick(s, row, host, None)
+            except NoValidHost as e:
+                raise exc.BadRequest(e.message) from None
+            self._migration(s, ctx, row, "evacuation", "done", pick.host, pick.node)
+            c.changed(s, row, "delete", host=row.host)
+            row.host, row.node, row.availability_zone = pick.host, pick.node, pick.az
+            c.servers.rebind(s, row, row.host)
+            if stop or row.vm_state == "stopped":
+                row.power, row.vm_state, row.task_state = "off", "stopped", None
+            else:
+                row.rebuild_seq += 1
+                row.power, row.task_state = "on", "rebuilding"
+                if row.vm_state == "error":
+                    row.vm_state = "active"
+        self.actions.run(ctx, sid, "evacuate", rid, apply, ("active", "stopped", "error"),
+                         network=True)
+        return pw
+
+    # -- os-server-password --------------------------------------------------------------
+    def set_password(self, instance_id: str, text: str, overwrite: bool = False) -> None:
+        """Store the guest's encrypted password (Nova keeps it in system metadata);
+        the metadata service refuses a second one (409) unless cleared first."""
+        with self.compute.db.session() as s:
+            row = s.scalar(sa.select(Instance).where(
+                Instance.id == instance_id, Instance.deleted.is_(False)).with_for_update())
+            if row is None:
+                raise exc.NotFound(f"Instance {instance_id} could not be found.")
+            meta = dict(row.system_metadata or {})
+            if meta.get("password") and not overwrite:
+                raise exc.Conflict("Password already set")
+            meta["password"] = text
+            row.system_metadata = meta
+
+    # -- os-migrations -----------------------------------------------------------------
+    def migrations(self, query: dict) -> list[tuple[Migration, Instance | None]]:
+        M = Migration
+        stmt = sa.select(M).order_by(M.created_at.desc(), M.id.desc())
+        for key, col in (("host", None), ("status", M.status),
+                         ("migration_type", M.migration_type),
+                         ("instance_uuid", M.instance_uuid),
+                         ("source_compute", M.source_compute),
+                         ("project_id", M.project_id), ("user_id", M.user_id)):
+            value = query.get(key)
+            if value is None:
+                continue
+            if key == "host":
+                stmt = stmt.where(sa.or_(M.source_compute == value, M.dest_compute == value))
+            else:
+                stmt = stmt.where(col == value)
+        with self.compute.read() as s:
+            rows = list(s.scalars(stmt))
+            ids = {m.instance_uuid for m in rows}
+            inst = {i.id: i for i in s.scalars(sa.select(Instance).where(
+                Instance.id.in_(ids)))} if ids else {}
+            return [(m, inst.get(m.instance_uuid)) for m in rows]
+
+
+_LIVE = ("active", "stopped", "paused", "suspended", "resized", "error", "rescued",
+         "shelved", "shelved_offloaded", "building")
+_TASKS_ANY = (None,)
+#: task states Nova's reset-state may clear (beyond the power ones).
+TASKS = ("suspending", "resuming", "shelving", "unshelving", "rescuing", "unrescuing",
+         "migrating", "spawning", "scheduling", "networking")
