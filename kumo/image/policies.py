@@ -27,8 +27,10 @@ RULES = [
     RuleDefault("upload_image", OWNER, "Upload or stage image data."),
     RuleDefault("import_image", OWNER, "Import staged image data."),
     RuleDefault("download_image", READER + " or rule:service", "Download image data."),
-    RuleDefault("deactivate", ADMIN),
-    RuleDefault("reactivate", ADMIN),
+    # Glance's defaults since the secure-RBAC rework: ADMIN_OR_PROJECT_MEMBER.
+    RuleDefault("deactivate", OWNER, "Deactivate an image (its data cannot be "
+                "downloaded by non-admins)."),
+    RuleDefault("reactivate", OWNER),
     RuleDefault("add_member", OWNER),
     RuleDefault("delete_member", OWNER),
     RuleDefault("get_member", READER),
