@@ -28,6 +28,7 @@ class GlanceService(Service):
 service = GlanceService("image", "/image", glance_fault)
 
 from kumo.image import policies  # noqa: E402,F401  (registers the default rules)
-from kumo.image.api import data, discovery, images, members  # noqa: E402,F401
+from kumo.image.api import (data, discovery, images, members,  # noqa: E402,F401
+                            metadefs, tasks)
 
 __all__ = ["service"]
