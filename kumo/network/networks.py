@@ -139,6 +139,10 @@ class Networks:
         stamp(row)
         session.add(row)
         session.flush()
+        for action, on in (("access_as_shared", row.shared),
+                           ("access_as_external", row.external)):
+            if on:  # Neutron's '*' policy for the flag
+                self.net.rbac.wildcard(session, row, action, True)
         self.net.changed(session, "network", row.id)
         return row
 
@@ -189,6 +193,10 @@ class Networks:
         for key, column in mapping.items():
             if key in attrs:
                 setattr(row, column, attrs[key] if attrs[key] is not None else "")
+        for key, action in (("shared", "access_as_shared"),
+                            ("router:external", "access_as_external")):
+            if key in attrs:  # Neutron's '*' policy follows the flag
+                self.net.rbac.wildcard(session, row, action, bool(attrs[key]))
         touch(row)
         self.net.changed(session, "network", row.id)
 
