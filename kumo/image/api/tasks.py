@@ -90,3 +90,15 @@ def list_tasks(req: Request) -> Reply:
 def get_task(req: Request) -> Reply:
     req.context.enforce("get_task")
     return Reply(200, render(_tasks(req).get(req.context, req.params["task_id"])))
+
+
+@service.route("GET", "/v2/images/{image_id}/tasks")
+def image_tasks(req: Request) -> Reply:
+    """``{"tasks": [...]}``: the tasks that made this image (Image API 2.12 "Show image
+    tasks"), each with ``image_id``; 404 for an image the caller cannot see."""
+    from kumo.image.api import render as image_render
+    image = req.cloud.images.get(req.context, req.params["image_id"])
+    req.context.enforce("get_image", image_render.target(image))
+    rows = [t for t in _tasks(req).list(None)
+            if (t.result or {}).get("image_id") == image.id]
+    return Reply(200, {"tasks": [{**render(t), "image_id": image.id} for t in rows]})

@@ -66,6 +66,9 @@ def test_import_task_sdk(admin, source, unique):
         assert img.disk_format == "raw"
         assert task.expires_at
         assert task.id in [t.id for t in admin.image.tasks()]
+        made_by = list(admin.image.image_tasks(image_id))
+        assert [t.id for t in made_by] == [task.id]
+        assert made_by[0].image_id == image_id
     finally:
         admin.image.delete_image(image_id)
 
