@@ -7,14 +7,20 @@ from pathlib import Path
 
 from kumo.common.exceptions import KumoError
 from kumo.image import cirros
+from kumo.image.metadefs import load_definitions
 
 LOG = logging.getLogger(__name__)
 
 
 def bootstrap(cloud) -> None:
-    """Register ``cirros`` unless an image of that name exists. Without busybox-static
-    or dropbear-bin the image is skipped with a warning (the API still starts)."""
+    """Load the metadata definitions not loaded yet (:func:`kumo.image.metadefs.
+    load_definitions`, as ``glance-manage db_load_metadefs``), then register ``cirros``
+    unless an image of that name exists. Without busybox-static or dropbear-bin the
+    image is skipped with a warning (the API still starts)."""
     images = cloud.images
+    loaded = load_definitions(cloud.db)
+    if loaded:
+        LOG.info("loaded metadata definition namespaces: %s", ", ".join(loaded))
     if images.find(cirros.IMAGE_NAME):
         return
     try:

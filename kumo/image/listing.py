@@ -8,7 +8,8 @@ pagination). This differs from the Neutron-style helpers of
   caller's membership status; ``os_hidden`` images only with ``os_hidden=true``;
 - filters: ``name``, ``id``, ``status``, ``container_format``, ``disk_format`` (each
   also ``in:a,b``), ``visibility``, ``owner``, ``protected``, ``size_min``,
-  ``size_max``, ``tag`` (repeatable: all of them), ``created_at``/``updated_at``
+  ``size_max``, ``size``, ``virtual_size``, ``min_disk``, ``min_ram``, ``checksum``,
+  ``os_hash_value`` (exact), ``tag`` (repeatable: all of them), ``created_at``/``updated_at``
   (``[op:]ISO-8601-time``, op one of ``gt gte lt lte neq eq``; 400 for anything else, as
   Glance does), and any other key is a custom property that must equal the value;
 - sorting: ``sort=name:asc,created_at:desc`` or ``sort_key=k[&sort_key=k2]`` with
@@ -36,6 +37,10 @@ NOT_FILTERS = {"limit", "marker", "sort", "sort_key", "sort_dir", "member_status
                "visibility", "os_hidden", "size_min", "size_max", "tag"}
 IN_FILTERS = ("name", "id", "status", "container_format", "disk_format", "owner")
 TIME_FILTERS = ("created_at", "updated_at")
+#: Other image columns Glance's database layer filters on by equality.
+COLUMN_FILTERS = {"size", "virtual_size", "min_disk", "min_ram", "checksum",
+                  "os_hash_algo", "os_hash_value"}
+INT_COLUMNS = {"size", "virtual_size", "min_disk", "min_ram"}
 #: Sizes are 64-bit columns.
 MAX_SIZE = 2 ** 63 - 1
 _OPS = {"gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__",
@@ -115,6 +120,12 @@ def _int(query: Params, key: str) -> int | None:
     return value
 
 
+def _exact(query: Params, key: str):
+    if key in INT_COLUMNS:
+        return _int(query, key)
+    return query[key]
+
+
 def _where(stmt, query: Params, ctx, visible):
     image = models.Image
     member_status = query.get("member_status", "accepted")
@@ -163,6 +174,8 @@ def _where(stmt, query: Params, ctx, visible):
                 stmt = stmt.where(_column(key) == value)
         elif key in TIME_FILTERS:
             stmt = stmt.where(_time_filter(key, value))
+        elif key in COLUMN_FILTERS:
+            stmt = stmt.where(_column(key) == _exact(query, key))
         elif key in schemas.CORE:
             continue
         else:

@@ -190,6 +190,10 @@ class Images:
         self.db = db
         self.store = FileStore(settings.image_store_path)
         self.slots = UploadSlots(settings.max_concurrent_uploads_per_project)
+        from kumo.image.metadefs import Metadefs
+        from kumo.image.tasks import Tasks
+        self.metadefs = Metadefs(db)
+        self.tasks = Tasks(self)
 
     # -- reads ----------------------------------------------------------------------
     def get(self, ctx, image_id: str, session=None) -> models.Image:

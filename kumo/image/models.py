@@ -72,3 +72,86 @@ class ImageMember(Base):
     status: orm.Mapped[str] = orm.mapped_column(sa.String(20))
     created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
     updated_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+
+
+# -- metadata definitions (Image API v2 "Metadata definitions") -----------------------
+class MetadefNamespace(Base):
+    """A metadata definition namespace; its objects, properties, tags and resource
+    type associations go with it."""
+
+    __tablename__ = "image_metadef_namespace"
+    id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
+    namespace: orm.Mapped[str] = orm.mapped_column(sa.String(80), unique=True)
+    display_name: orm.Mapped[str | None] = orm.mapped_column(sa.String(80), nullable=True)
+    description: orm.Mapped[str | None] = orm.mapped_column(sa.Text, nullable=True)
+    #: public, private
+    visibility: orm.Mapped[str] = orm.mapped_column(sa.String(32))
+    protected: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=False)
+    owner: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True,
+                                                      index=True)
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+    updated_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+
+
+class MetadefResourceType(Base):
+    __tablename__ = "image_metadef_resource_type"
+    id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(80), unique=True)
+    protected: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=False)
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+    updated_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+
+
+class MetadefAssociation(Base):
+    """A namespace associated with a resource type (with the prefix its properties
+    take on that resource)."""
+
+    __tablename__ = "image_metadef_association"
+    namespace_id: orm.Mapped[str] = orm.mapped_column(
+        UUID, sa.ForeignKey("image_metadef_namespace.id", ondelete="CASCADE"),
+        primary_key=True)
+    resource_type_id: orm.Mapped[str] = orm.mapped_column(
+        UUID, sa.ForeignKey("image_metadef_resource_type.id", ondelete="CASCADE"),
+        primary_key=True)
+    prefix: orm.Mapped[str | None] = orm.mapped_column(sa.String(80), nullable=True)
+    properties_target: orm.Mapped[str | None] = orm.mapped_column(sa.String(80),
+                                                                  nullable=True)
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+    updated_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+
+
+class MetadefItem(Base):
+    """An object, property or tag of a namespace (``kind``), its definition as JSON:
+    a property's schema (type, title, enum...), an object's ``description``,
+    ``required`` and ``properties``; nothing for a tag."""
+
+    __tablename__ = "image_metadef_item"
+    __table_args__ = (sa.UniqueConstraint("namespace_id", "kind", "name"),)
+    id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
+    namespace_id: orm.Mapped[str] = orm.mapped_column(
+        UUID, sa.ForeignKey("image_metadef_namespace.id", ondelete="CASCADE"), index=True)
+    #: object, property, tag
+    kind: orm.Mapped[str] = orm.mapped_column(sa.String(16))
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+    body: orm.Mapped[dict] = orm.mapped_column(sa.JSON, default=dict)
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+    updated_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+
+
+# -- tasks (Image API v2 "Tasks") ------------------------------------------------------
+class Task(Base):
+    __tablename__ = "image_task"
+    id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
+    #: import
+    type: orm.Mapped[str] = orm.mapped_column(sa.String(30))
+    #: pending, processing, success, failure
+    status: orm.Mapped[str] = orm.mapped_column(sa.String(30), index=True)
+    owner: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True,
+                                                      index=True)
+    input: orm.Mapped[dict] = orm.mapped_column(sa.JSON, default=dict)
+    result: orm.Mapped[dict | None] = orm.mapped_column(sa.JSON, nullable=True)
+    message: orm.Mapped[str] = orm.mapped_column(sa.Text, default="")
+    expires_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime,
+                                                                   nullable=True)
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+    updated_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)

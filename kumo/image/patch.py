@@ -35,6 +35,31 @@ class Changes:
     removed: set = field(default_factory=set)
 
 
+_OPS = ("add", "remove", "replace")
+
+
+def normalize(ops, media_type: str):
+    """The older form (``application/openstack-images-v2.0-json-patch``, JSON patch
+    draft 4 as Glance reads it): ``{"replace": "/name", "value": ...}``, exactly one
+    of ``add``/``remove``/``replace`` naming the path, becomes the ``op``/``path`` form;
+    400 otherwise. The v2.1 form is returned as is."""
+    if not media_type.endswith("v2.0-json-patch") or not isinstance(ops, list):
+        return ops
+    out = []
+    for op in ops:
+        if not isinstance(op, dict):
+            raise exc.BadRequest("Operations must be JSON objects.")
+        kinds = [k for k in _OPS if k in op]
+        if len(kinds) != 1:
+            raise exc.BadRequest('Operation objects must contain exactly one member '
+                                 'named "add", "remove", or "replace".')
+        new = {"op": kinds[0], "path": op[kinds[0]]}
+        if "value" in op:
+            new["value"] = op["value"]
+        out.append(new)
+    return out
+
+
 def _attribute(op: dict, media_type: str) -> str:
     path = op.get("path")
     if not isinstance(path, str):
@@ -70,14 +95,13 @@ def apply(current: dict, props: dict, ops, status: str,
         value = op.get("value")
         if name in schemas.READ_ONLY or name == "id":
             raise exc.Forbidden(f"Attribute '{name}' is read-only.")
-        if name.startswith(schemas.RESERVED_PREFIX):
+        if name.startswith(schemas.RESERVED_PREFIX) or name in schemas.RESERVED:
             raise exc.Forbidden(f"Attribute '{name}' is reserved.")
         if name in schemas.CORE:
             if name not in MUTABLE:
                 raise exc.Forbidden(f"Attribute '{name}' is read-only.")
             if kind == "remove":
-                raise exc.Forbidden(f"Attribute '{name}' is a core attribute and cannot "
-                                    "be removed.")
+                raise exc.Forbidden(f"Property {name} may not be removed.")
             if name in QUEUED_ONLY and status != "queued" and value != core.get(name):
                 raise exc.Forbidden(f"Attribute {name} can be only replaced for a "
                                     "queued image.")

@@ -27,8 +27,10 @@ RULES = [
     RuleDefault("upload_image", OWNER, "Upload or stage image data."),
     RuleDefault("import_image", OWNER, "Import staged image data."),
     RuleDefault("download_image", READER + " or rule:service", "Download image data."),
-    RuleDefault("deactivate", ADMIN),
-    RuleDefault("reactivate", ADMIN),
+    # Glance's defaults since the secure-RBAC rework: ADMIN_OR_PROJECT_MEMBER.
+    RuleDefault("deactivate", OWNER, "Deactivate an image (its data cannot be "
+                "downloaded by non-admins)."),
+    RuleDefault("reactivate", OWNER),
     RuleDefault("add_member", OWNER),
     RuleDefault("delete_member", OWNER),
     RuleDefault("get_member", READER),
@@ -38,5 +40,24 @@ RULES = [
     RuleDefault("get_image_info", "rule:authenticated",
                 "Discovery: /v2/info/import and /v2/info/stores."),
 ]
+
+# Metadata definitions: reads for every user (within namespace visibility, applied by
+# the queries), writes for admins: Glance's ``metadef_default``/``metadef_admin``.
+_METADEF_READS = ["get_metadef_namespace", "get_metadef_namespaces", "get_metadef_object",
+                  "get_metadef_objects", "get_metadef_property", "get_metadef_properties",
+                  "get_metadef_tag", "get_metadef_tags", "list_metadef_resource_types",
+                  "get_metadef_resource_type"]
+_METADEF_WRITES = ["add_metadef_namespace", "modify_metadef_namespace",
+                   "delete_metadef_namespace", "add_metadef_object",
+                   "modify_metadef_object", "delete_metadef_object",
+                   "add_metadef_property", "modify_metadef_property",
+                   "remove_metadef_property", "add_metadef_tag", "add_metadef_tags",
+                   "modify_metadef_tag", "delete_metadef_tag", "delete_metadef_tags",
+                   "add_metadef_resource_type_association",
+                   "remove_metadef_resource_type_association"]
+RULES += [RuleDefault(name, "rule:authenticated") for name in _METADEF_READS]
+RULES += [RuleDefault(name, ADMIN) for name in _METADEF_WRITES]
+# Tasks: admin only (Glance's ``tasks_api_access`` default).
+RULES += [RuleDefault(name, ADMIN) for name in ("get_task", "get_tasks", "add_task")]
 
 register(RULES)

@@ -25,6 +25,8 @@ CORE = {"id", "name", "status", "visibility", "protected", "os_hidden", "owner",
         "virtual_size", "checksum", "os_hash_algo", "os_hash_value", "disk_format",
         "container_format", "min_disk", "min_ram", "created_at", "updated_at", "tags",
         "self", "file", "schema", "direct_url", "locations", "stores"}
+#: Names Glance keeps for itself (403 "Attribute 'x' is reserved.").
+RESERVED = {"location", "locations", "deleted", "deleted_at"}
 #: Custom properties with this prefix are Glance's own (403 "... is reserved.").
 RESERVED_PREFIX = "os_glance"
 

@@ -141,6 +141,7 @@ SUBNET = Resource(
              convert=to_int("prefixlen")),
         Attr("use_default_subnetpool", BOOL, create=True, read=False),
         Attr("segment_id", {"type": "null"}, create=True, render=const(None)),
+        Attr("router:external", render=extra("router:external", bool)),
     ] + standard()[3:])
 
 PREFIXLEN = {"type": ["integer", "string", "null"]}

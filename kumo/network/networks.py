@@ -142,6 +142,10 @@ class Networks:
         stamp(row)
         session.add(row)
         session.flush()
+        for action, on in (("access_as_shared", row.shared),
+                           ("access_as_external", row.external)):
+            if on:  # Neutron's '*' policy for the flag
+                self.net.rbac.wildcard(session, row, action, True)
         self.net.changed(session, "network", row.id)
         return row
 
@@ -196,6 +200,10 @@ class Networks:
             row.is_default = False if "is_default" not in attrs else row.is_default
         self.net.auto_topology.check_default_network(session, row.id, row.is_default,
                                                      row.external)
+        for key, action in (("shared", "access_as_shared"),
+                            ("router:external", "access_as_external")):
+            if key in attrs:  # Neutron's '*' policy follows the flag
+                self.net.rbac.wildcard(session, row, action, bool(attrs[key]))
         touch(row)
         self.net.changed(session, "network", row.id)
 

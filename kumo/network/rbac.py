@@ -77,6 +77,21 @@ class Rbac:
         self.net.changed(session, "network", network.id)
         return row
 
+    def wildcard(self, session, network: models.Network, action: str, on: bool) -> None:
+        """What setting ``shared`` (``access_as_shared``) or ``router:external``
+        (``access_as_external``) on a network does to its policies, as Neutron: turned
+        on, a policy for ``*`` owned by the network's project (unless there is one);
+        ``shared`` off removes the ``*`` policy, ``router:external`` off removes every
+        ``access_as_external`` policy."""
+        if on:
+            if self._find(session, network.id, action, "*") is None:
+                self._add(session, network.project_id, network.id, action, "*")
+            return
+        stmt = sa.delete(P).where(P.object_id == network.id, P.action == action)
+        if action == "access_as_shared":
+            stmt = stmt.where(P.target_tenant == "*")
+        session.execute(stmt)
+
     def _add(self, session, project_id, network_id, action, target) -> models.RBACPolicy:
         row = P(project_id=project_id, object_type="network", object_id=network_id,
                 action=action, target_tenant=target)

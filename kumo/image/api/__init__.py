@@ -14,9 +14,21 @@ def glance_fault(error: exc.KumoError) -> dict:
             "title": error.title}
 
 
-service = Service("image", "/image", glance_fault)
+class GlanceService(Service):
+    """Glance's router: a path ending in ``/`` below ``/v2/`` names an empty id
+    (``/v2/images/``), which Glance answers 404 whatever the method, never 405 or
+    the collection."""
+
+    def match(self, method: str, path: str):
+        if path.endswith("/") and path.strip("/").count("/") >= 1:
+            raise exc.NotFound("The resource could not be found.")
+        return super().match(method, path)
+
+
+service = GlanceService("image", "/image", glance_fault)
 
 from kumo.image import policies  # noqa: E402,F401  (registers the default rules)
-from kumo.image.api import data, discovery, images, members  # noqa: E402,F401
+from kumo.image.api import (data, discovery, images, members,  # noqa: E402,F401
+                            metadefs, tasks)
 
 __all__ = ["service"]

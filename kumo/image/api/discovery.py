@@ -4,7 +4,7 @@ oslo.middleware's healthcheck answers)."""
 from __future__ import annotations
 
 from kumo.common.http import Reply, Request
-from kumo.image import schemas
+from kumo.image import metadef_schemas, schemas
 from kumo.image.api import service
 
 CURRENT = "2.16"
@@ -42,12 +42,14 @@ def healthcheck(req: Request) -> Reply:
 
 
 _SCHEMAS = {"image": schemas.IMAGE, "images": schemas.IMAGES, "member": schemas.MEMBER,
-            "members": schemas.MEMBERS}
+            "members": schemas.MEMBERS, "task": metadef_schemas.TASK,
+            "tasks": metadef_schemas.TASKS}
 
 
 @service.route("GET", "/v2/schemas/{name}")
 def get_schema(req: Request) -> Reply:
-    """``/v2/schemas/image``, ``images``, ``member``, ``members``."""
+    """``/v2/schemas/image``, ``images``, ``member``, ``members``, ``task``,
+    ``tasks``."""
     schema = _SCHEMAS.get(req.params["name"])
     if schema is None:
         from kumo.common import exceptions as exc

@@ -21,10 +21,8 @@ def _check_create_body(body) -> dict:
     for key in body:
         if key in schemas.READ_ONLY:
             raise exc.Forbidden(f"Attribute '{key}' is read-only.")
-        if key.startswith(schemas.RESERVED_PREFIX):
+        if key.startswith(schemas.RESERVED_PREFIX) or key in schemas.RESERVED:
             raise exc.Forbidden(f"Attribute '{key}' is reserved.")
-        if key == "locations":
-            raise exc.Forbidden("Attribute 'locations' is reserved.")
     validate(body, schemas.IMAGE)
     schemas.check_db_ints(body)
     return body
@@ -92,7 +90,8 @@ def update_image(req: Request) -> Reply:
     image = images.get(ctx, req.params["image_id"])
     target = render.target(image)
     ctx.enforce("modify_image", target)
-    ops = req.json(schemas.PATCH)
+    ops = patch.normalize(req.json(), media_type)
+    validate(ops, schemas.PATCH)
     changes = patch.apply(render.core(image), {p.name: p.value for p in image.properties},
                           ops, image.status, media_type)
     if "visibility" in changes.core and changes.core["visibility"] != image.visibility:
@@ -136,7 +135,8 @@ def remove_tag(req: Request) -> Reply:
 
 @service.route("POST", "/v2/images/{image_id}/actions/{action}")
 def image_action(req: Request) -> Reply:
-    """``deactivate``/``reactivate`` (admin): 204; 403 unless active or deactivated."""
+    """``deactivate``/``reactivate`` (admins and the owner project's members, Glance's
+    default policy): 204; 403 unless active or deactivated."""
     action = req.params["action"]
     if action not in ("deactivate", "reactivate"):
         raise exc.NotFound("The resource could not be found.")

@@ -31,6 +31,8 @@ def image(img: models.Image) -> dict:
         "self": f"/v2/images/{img.id}", "file": f"/v2/images/{img.id}/file",
         "schema": "/v2/schemas/image",
     })
+    if img.status in ("active", "deactivated"):
+        body["stores"] = STORE_ID  # where the data is, once uploaded or imported
     return body
 
 

@@ -22,10 +22,26 @@ for _alias, _name, _desc in [
      "Provides ability to mark and use a subnetpool as the default."),
     ("subnet-service-types", "Subnet service types",
      "Provides ability to set the subnet service_types field"),
+    ("subnet-external-network", "Subnet external network",
+     "Informs if the subnet is associated to an external network."),
 ]:
     register_extension(_alias, _name, _desc)
 
-render_subnets = common.renderer(definitions.SUBNET, common.tags_of)
+def _subnet_extras(networking, session, rows: list) -> dict:
+    """Tags, and ``router:external`` of each subnet's network (subnet-external-network:
+    subnets of external networks are visible to every project, as their networks)."""
+    import sqlalchemy as sa
+
+    from kumo.network.models import core
+    extras = common.tags_of(networking, session, rows)
+    nets = {r.network_id for r in rows}
+    external = set(session.scalars(sa.select(core.Network.id).where(
+        core.Network.id.in_(nets), core.Network.external))) if nets else set()
+    extras["router:external"] = {r.id: r.network_id in external for r in rows}
+    return extras
+
+
+render_subnets = common.renderer(definitions.SUBNET, _subnet_extras)
 render_pools = common.renderer(definitions.SUBNETPOOL, common.tags_of)
 render_scopes = common.renderer(definitions.ADDRESS_SCOPE, common.tags_of)
 
