@@ -55,6 +55,15 @@ def _ip(name: str):
     return check
 
 
+def _mtu(value):
+    """``mtu`` as Neutron's ``convert_to_int``: ``"1400"`` is 1400; below 68 is a 400."""
+    value = to_int("mtu")(value)
+    if value is not None and value < 68:
+        raise exc.BadRequest(f"Invalid input for mtu. Reason: '{value}' is too small - "
+                             "must be at least '68'.")
+    return value
+
+
 # -- networks -------------------------------------------------------------------------
 N = core.Network
 NETWORK = Resource(
@@ -72,8 +81,8 @@ NETWORK = Resource(
              filter=BOOLEAN, sort=True),
         Attr("router:external", BOOL, create=ADMIN, update=ADMIN, default=False,
              column="external", filter=BOOLEAN),
-        Attr("mtu", {"type": ["integer", "null"], "minimum": 68}, create=True,
-             update=True, column="mtu", filter=INTEGER, sort=True),
+        Attr("mtu", {"type": ["integer", "string", "null"]}, create=True,
+             update=True, column="mtu", filter=INTEGER, sort=True, convert=_mtu),
         Attr("port_security_enabled", BOOL, create=True, update=True, default=True,
              column="port_security_enabled", filter=BOOLEAN),
         Attr("availability_zone_hints", STRINGS, create=True, update=True,
