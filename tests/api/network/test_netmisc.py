@@ -36,3 +36,39 @@ def test_mtu_string_raw_and_bad_values(demo, neutron, unique):
         assert resp.status_code == 400
     finally:
         demo.network.delete_network(net["id"])
+
+
+def test_subnets_of_one_network_come_from_one_pool_and_give_its_scope(admin, cloud, unique):
+    scope = admin.network.create_address_scope(name=unique("as"), ip_version=4)
+    pool_a = admin.network.create_subnet_pool(name=unique("pa"), prefixes=["10.70.0.0/16"],
+                                              default_prefixlen=24,
+                                              address_scope_id=scope.id)
+    pool_b = admin.network.create_subnet_pool(name=unique("pb"), prefixes=["10.71.0.0/16"],
+                                              default_prefixlen=24)
+    net = admin.network.create_network(name=unique("n"))
+    try:
+        assert net.ipv4_address_scope_id is None and net.ipv6_address_scope_id is None
+        admin.network.create_subnet(network_id=net.id, ip_version=4,
+                                    subnetpool_id=pool_a.id)
+        shown = admin.network.get_network(net.id)
+        assert shown.ipv4_address_scope_id == scope.id
+        assert shown.ipv6_address_scope_id is None
+        listed = cloud.cli("network", "show", net.id)
+        assert listed["ipv4_address_scope"] == scope.id
+        # a second subnet from another pool, or from none, is Neutron's 400
+        with pytest.raises(sdk_exc.BadRequestException, match="same subnet pool"):
+            admin.network.create_subnet(network_id=net.id, ip_version=4,
+                                        subnetpool_id=pool_b.id)
+        with pytest.raises(sdk_exc.BadRequestException, match="same subnet pool"):
+            admin.network.create_subnet(network_id=net.id, ip_version=4,
+                                        cidr="192.168.77.0/24")
+        # the same pool is fine; IPv6 is judged on its own
+        admin.network.create_subnet(network_id=net.id, ip_version=4,
+                                    subnetpool_id=pool_a.id)
+        admin.network.create_subnet(network_id=net.id, ip_version=6, cidr="fd00:77::/64")
+        assert len(admin.network.get_network(net.id).subnet_ids) == 3
+    finally:
+        admin.network.delete_network(net)
+        admin.network.delete_subnet_pool(pool_a)
+        admin.network.delete_subnet_pool(pool_b)
+        admin.network.delete_address_scope(scope)
