@@ -72,3 +72,102 @@ def test_subnets_of_one_network_come_from_one_pool_and_give_its_scope(admin, clo
         admin.network.delete_subnet_pool(pool_a)
         admin.network.delete_subnet_pool(pool_b)
         admin.network.delete_address_scope(scope)
+
+
+def test_ip_availability_counts_pools_and_allocations(admin, demo, cloud, neutron, net):
+    network, subnet = net  # a /28: 13 addresses in the pool (gateway .1)
+    demo.network.create_port(network_id=network.id)
+    demo.network.create_port(network_id=network.id)
+    shown = admin.network.get_network_ip_availability(network.id)
+    assert shown.network_name == network.name
+    assert shown.project_id == network.project_id
+    assert shown.total_ips == 13
+    used = shown.used_ips
+    assert used >= 2  # the two ports (and the DHCP port once made)
+    [sub] = shown.subnet_ip_availability
+    assert sub["subnet_id"] == subnet.id and sub["cidr"] == "10.9.0.0/28"
+    assert sub["total_ips"] == 13 and sub["used_ips"] == used and sub["ip_version"] == 4
+    listed = [a for a in admin.network.network_ip_availabilities(network_id=network.id)]
+    assert [a.network_id for a in listed] == [network.id]
+    assert list(admin.network.network_ip_availabilities(network_id=network.id,
+                                                       ip_version=6)) == []
+    # the CLI (list defaults to IPv4 networks)
+    rows = cloud.cli("ip", "availability", "list", "--project", network.project_id)
+    assert network.id in {r["Network ID"] for r in rows}
+    cli = cloud.cli("ip", "availability", "show", network.id)
+    assert cli["total_ips"] == 13
+    # admin only by default: a member sees nothing, a show is a 404
+    assert list(demo.network.network_ip_availabilities()) == []
+    resp = neutron.request(demo, "GET", f"/v2.0/network-ip-availabilities/{network.id}")
+    assert_fault(resp, 404, "NetworkIPAvailabilityNotFound")
+
+
+def test_segments_are_a_read_only_view_of_each_network(admin, demo, cloud, neutron,
+                                                       unique):
+    net = admin.network.create_network(name=unique("seg"))
+    try:
+        [seg] = list(admin.network.segments(network_id=net.id))
+        assert seg.network_id == net.id
+        assert seg.network_type == "vxlan" == net.provider_network_type
+        assert seg.segmentation_id == net.provider_segmentation_id
+        assert seg.physical_network is None
+        assert admin.network.get_segment(seg.id).network_id == net.id
+        vxlan = {s.id for s in admin.network.segments(network_type="vxlan")}
+        assert net.id in vxlan
+        flat = list(admin.network.segments(physical_network="public"))
+        assert flat and all(s.network_type == "flat" for s in flat)
+        rows = cloud.cli("network", "segment", "list", "--network", net.id)
+        assert [r["ID"] for r in rows] == [seg.id]
+        assert cloud.cli("network", "segment", "show", seg.id)["segmentation_id"] \
+            == net.provider_segmentation_id
+        # changes are refused and change nothing
+        resp = neutron.request(admin, "POST", "/v2.0/segments", json={"segment": {
+            "network_id": net.id, "network_type": "vxlan", "segmentation_id": 4000}})
+        assert resp.status_code == 400, resp.text
+        resp = neutron.request(admin, "PUT", f"/v2.0/segments/{seg.id}",
+                               json={"segment": {"name": "x"}})
+        assert resp.status_code == 400
+        resp = neutron.request(admin, "DELETE", f"/v2.0/segments/{seg.id}")
+        assert resp.status_code == 409
+        assert len(list(admin.network.segments(network_id=net.id))) == 1
+        # admin only: a member sees none
+        assert list(demo.network.segments()) == []
+        assert_fault(neutron.request(demo, "GET", f"/v2.0/segments/{seg.id}"), 404,
+                     "SegmentNotFound")
+        assert neutron.request(demo, "POST", "/v2.0/segments", json={"segment": {
+            "network_id": net.id}}).status_code == 403
+    finally:
+        admin.network.delete_network(net)
+
+
+def test_service_providers_and_extensions(admin, demo, cloud):
+    providers = list(demo.network.service_providers())
+    assert {(p.service_type, p.name) for p in providers} >= {("L3_ROUTER_NAT",
+                                                              "single_node")}
+    assert [p for p in providers if p.is_default]
+    rows = cloud.cli("network", "service", "provider", "list")
+    assert "L3_ROUTER_NAT" in {r["Service Type"] for r in rows}
+    aliases = {e.alias for e in admin.network.extensions()}
+    assert {"network-ip-availability", "segment", "service-type"} <= aliases
+
+
+# the definition checks of test_definitions.py, over the views' definitions
+from kumo.network import definitions_misc  # noqa: E402
+from tests.api.network import test_definitions as _defs  # noqa: E402
+
+MISC_PATHS = {"segments": "segments",
+              "network_ip_availabilities": "network-ip-availabilities"}
+MISC = list(definitions_misc.ALL.values())
+
+
+@pytest.fixture
+def misc_paths(monkeypatch):
+    monkeypatch.setattr(_defs, "PATHS", {**_defs.PATHS, **MISC_PATHS})
+
+
+@pytest.mark.parametrize("definition", MISC, ids=[d.collection for d in MISC])
+def test_views_filters_sort_keys_and_fields(admin, demo, neutron, definition, misc_paths):
+    assert set(MISC_PATHS) == set(definitions_misc.ALL)
+    _defs.test_every_filter_and_sort_key_is_accepted(admin, neutron, definition)
+    _defs.test_items_carry_exactly_the_definitions_attributes(admin, demo, neutron,
+                                                             definition)
