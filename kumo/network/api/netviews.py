@@ -30,6 +30,8 @@ for _alias, _name, _desc in [
     ("segment", "Segment", "Segments extension."),
     ("service-type", "Neutron Service Type Management",
      "API for retrieving service providers for Neutron advanced services"),
+    ("rbac-security-groups", "Add security_group type to network RBAC",
+     "Add security_group type to network RBAC"),
 ]:
     register_extension(_alias, _name, _desc)
 

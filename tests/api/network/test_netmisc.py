@@ -171,3 +171,54 @@ def test_views_filters_sort_keys_and_fields(admin, demo, neutron, definition, mi
     _defs.test_every_filter_and_sort_key_is_accepted(admin, neutron, definition)
     _defs.test_items_carry_exactly_the_definitions_attributes(admin, demo, neutron,
                                                              definition)
+
+
+def test_security_group_shared_by_rbac(demo, other, cloud, neutron, unique):
+    sg = demo.network.create_security_group(name=unique("shared-sg"))
+    demo.network.create_security_group_rule(security_group_id=sg.id, direction="ingress",
+                                            ethertype="IPv4", protocol="tcp",
+                                            port_range_min=22, port_range_max=22)
+    other_project = other.current_project_id
+    net = other.network.create_network(name=unique("n"))
+    other.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.72.0.0/24")
+    port = None
+    try:
+        with pytest.raises(sdk_exc.NotFoundException):
+            other.network.get_security_group(sg.id)
+        policy = cloud.cli("network", "rbac", "create", "--type", "security_group",
+                           "--action", "access_as_shared", "--target-project",
+                           other_project, sg.id, cloud="kumo")
+        assert policy["object_type"] == "security_group"
+        seen = other.network.get_security_group(sg.id)
+        assert seen.name == sg.name and len(seen.security_group_rules) >= 1
+        assert sg.id in {r.security_group_id for r in other.network.security_group_rules(
+            security_group_id=sg.id)}
+        port = other.network.create_port(network_id=net.id, security_group_ids=[sg.id])
+        assert port.security_group_ids == [sg.id]
+        # the owner cannot unshare while the other project's port is in the group
+        resp = neutron.request(demo, "DELETE", f"/v2.0/rbac-policies/{policy['id']}")
+        assert_fault(resp, 409, "RbacPolicyInUse")
+        # the target may not change the group
+        with pytest.raises(sdk_exc.HttpException):
+            other.network.update_security_group(sg.id, name="mine")
+        other.network.delete_port(port)
+        port = None
+        demo.network.delete_rbac_policy(policy["id"])
+        with pytest.raises(sdk_exc.NotFoundException):
+            other.network.get_security_group(sg.id)
+        # a bad action for the type is a 400
+        resp = neutron.request(demo, "POST", "/v2.0/rbac-policies", json={"rbac_policy": {
+            "object_type": "security_group", "object_id": sg.id,
+            "action": "access_as_external", "target_tenant": other_project}})
+        assert resp.status_code == 400
+        # deleting the group takes its policies with it
+        demo.network.create_rbac_policy(object_type="security_group", object_id=sg.id,
+                                        action="access_as_shared",
+                                        target_project_id=other_project)
+        demo.network.delete_security_group(sg)
+        assert list(demo.network.rbac_policies(object_id=sg.id)) == []
+    finally:
+        if port is not None:
+            other.network.delete_port(port)
+        other.network.delete_network(net)
+        demo.network.delete_security_group(sg.id, ignore_missing=True)
