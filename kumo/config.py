@@ -129,6 +129,9 @@ class Settings:
     #: The host name the agent serves (ports' ``binding:host_id``); empty means the
     #: machine's hostname.
     agent_host: str = ""
+    #: this host's availability zone for its DHCP and L3 agents (Neutron's agent
+    #: ``availability_zone``; networks' and routers' zone hints pick agents by it)
+    agent_availability_zone: str = "nova"
     #: Seconds between agent heartbeats (Neutron's ``report_interval``).
     agent_heartbeat_s: float = 30.0
     #: Seconds between full resyncs (every object reconciled again, orphans cleaned).

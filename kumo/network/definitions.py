@@ -85,7 +85,7 @@ NETWORK = Resource(
              update=True, column="mtu", filter=INTEGER, sort=True, convert=_mtu),
         Attr("port_security_enabled", BOOL, create=True, update=True, default=True,
              column="port_security_enabled", filter=BOOLEAN),
-        Attr("availability_zone_hints", STRINGS, create=True, update=True,
+        Attr("availability_zone_hints", STRINGS, create=True,
              render=copy("availability_zone_hints")),
         Attr("availability_zones", render=const(lambda: ["nova"])),
         Attr("dns_domain", STRING, create=True, update=True, column="dns_domain"),

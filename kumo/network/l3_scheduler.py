@@ -141,13 +141,15 @@ class L3Scheduler:
             raise InvalidL3Agent(id=agent_id)
         return row
 
-    def _least_loaded(self, session, exclude=(), limit: int = 1) -> smodels.Agent | None:
-        found = self._candidates(session, exclude, limit)
+    def _least_loaded(self, session, exclude=(), limit: int = 1,
+                      zones=None) -> smodels.Agent | None:
+        found = self._candidates(session, exclude, limit, zones)
         return found[0] if found else None
 
-    def _candidates(self, session, exclude=(), limit: int = 1) -> list[smodels.Agent]:
+    def _candidates(self, session, exclude=(), limit: int = 1,
+                    zones=None) -> list[smodels.Agent]:
         """Up to ``limit`` alive, enabled L3 agents not in ``exclude``, least loaded
-        first."""
+        first; only agents of ``zones`` when given (a router's zone hints)."""
         load = (sa.select(B.l3_agent_id, sa.func.count().label("n"))
                 .group_by(B.l3_agent_id).subquery())
         stmt = (sa.select(A).outerjoin(load, load.c.l3_agent_id == A.id)
@@ -156,6 +158,8 @@ class L3Scheduler:
                 .order_by(sa.func.coalesce(load.c.n, 0), A.host, A.id).limit(limit))
         if exclude:
             stmt = stmt.where(A.id.not_in(list(exclude)))
+        if zones:
+            stmt = stmt.where(A.availability_zone.in_(list(zones)))
         return list(session.scalars(stmt))
 
     def _underhosted_clause(self, session):
@@ -173,7 +177,7 @@ class L3Scheduler:
             return self._place_ha(session, router)
         agent = self.hosting_agent(session, router.id)
         if agent is None:
-            agent = self._least_loaded(session)
+            agent = self._least_loaded(session, zones=router.availability_zone_hints)
             if agent is not None:
                 session.add(B(router_id=router.id, l3_agent_id=agent.id))
                 session.flush()
@@ -185,7 +189,8 @@ class L3Scheduler:
     def _place_ha(self, session, router: l3models.Router) -> str | None:
         current = [a for a, _ in self.bindings(session, router.id)]
         room = self.net.settings.max_l3_agents_per_router - len(current)
-        added = self._candidates(session, [a.id for a in current], room) if room > 0 else []
+        added = self._candidates(session, [a.id for a in current], room,
+                                 router.availability_zone_hints) if room > 0 else []
         for agent in added:
             session.add(B(router_id=router.id, l3_agent_id=agent.id))
             session.flush()

@@ -222,3 +222,54 @@ def test_security_group_shared_by_rbac(demo, other, cloud, neutron, unique):
             other.network.delete_port(port)
         other.network.delete_network(net)
         demo.network.delete_security_group(sg.id, ignore_missing=True)
+
+
+def _heartbeat(conn, **agent):
+    url = conn.network.get_endpoint().rstrip("/")
+    base = url[:-len("/v2.0")] if url.endswith("/v2.0") else url
+    resp = conn.session.post(base + "/kumo/v1/agents/heartbeat", json={"agent": agent},
+                             raise_exc=False)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["agent"]
+
+
+def test_availability_zone_hints_validated_and_honoured(admin, demo, cloud, neutron,
+                                                        unique):
+    zone, host = unique("az"), unique("azhost")
+    agents = [_heartbeat(admin, host=host, agent_type=t, availability_zone=zone,
+                         configurations={}) for t in ("DHCP agent", "L3 agent")]
+    made = []
+    try:
+        zones = {(z.name, z.resource) for z in admin.network.availability_zones()}
+        assert {(zone, "network"), (zone, "router"), ("nova", "network")} <= zones
+        rows = cloud.cli("availability", "zone", "list", "--network")
+        assert zone in {r["Zone Name"] for r in rows}
+        # unknown zones are Neutron's 404 and create nothing
+        for path, body in (("networks", {"network": {"name": unique("n")}}),
+                           ("routers", {"router": {"name": unique("r")}})):
+            key = next(iter(body))
+            body[key]["availability_zone_hints"] = ["no-such-zone"]
+            assert_fault(neutron.request(demo, "POST", f"/v2.0/{path}", json=body), 404,
+                         "AvailabilityZoneNotFound")
+        net = demo.network.create_network(name=unique("n"),
+                                          availability_zone_hints=[zone])
+        made.append(("network", net))
+        assert net.availability_zone_hints == [zone]
+        # the hints cannot change afterwards (Neutron: not updatable)
+        resp = neutron.request(demo, "PUT", f"/v2.0/networks/{net.id}",
+                               json={"network": {"availability_zone_hints": ["nova"]}})
+        assert resp.status_code == 400
+        # a router with the zone's hint is hosted by that zone's L3 agent only
+        router = admin.network.create_router(name=unique("r"),
+                                             availability_zone_hints=[zone])
+        made.append(("router", router))
+        hosting = [a.id for a in admin.network.routers_hosting_l3_agents(router.id)]
+        assert hosting == [agents[1]["id"]]
+        cli = cloud.cli("router", "create", unique("r"), "--availability-zone-hint", zone)
+        made.append(("router", admin.network.get_router(cli["id"])))
+        assert cli["availability_zone_hints"] == [zone]
+    finally:
+        for kind, obj in reversed(made):
+            getattr(admin.network, f"delete_{kind}")(obj, ignore_missing=True)
+        for a in agents:
+            admin.network.delete_agent(a["id"], ignore_missing=True)
