@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from kumo.common.resource import EXACT, INTEGER, STRING, Attr, Resource, _time, const, to_int
-from kumo.network.models import core, ports as pmodels
+from kumo.common.resource import (EXACT, INTEGER, STRING, Attr, Resource, _time, const,
+                                  copy, standard, to_int)
+from kumo.network.models import core, misc, ports as pmodels
 
 ADMIN = "rule:admin"
 N = core.Network
@@ -67,4 +68,16 @@ IP_AVAILABILITY = Resource(
         Attr("subnet_ip_availability", render=_usage("subnet_ip_availability")),
     ])
 
-ALL: dict[str, Resource] = {r.collection: r for r in (SEGMENT, IP_AVAILABILITY)}
+# -- address groups -------------------------------------------------------------------
+MEMBER = "rule:admin or rule:project_member"
+ADDRESS_GROUP = Resource(
+    "address_group", "address_groups", misc.AddressGroup,
+    actions={"create": MEMBER, "get": "@", "update": MEMBER, "delete": MEMBER,
+             "add_addresses": MEMBER, "remove_addresses": MEMBER},
+    attrs=standard(tags=False) + [
+        Attr("addresses", {"type": "array", "items": {"type": "string"}}, create=True,
+             render=copy("addresses")),
+    ])
+
+ALL: dict[str, Resource] = {r.collection: r for r in (SEGMENT, IP_AVAILABILITY,
+                                                      ADDRESS_GROUP)}

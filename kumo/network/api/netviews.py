@@ -19,9 +19,9 @@ from kumo.common.policy import RuleDefault, register
 from kumo.network import netviews
 from kumo.network.api import common, service
 from kumo.network.api.root import register_extension
-from kumo.network.definitions_misc import IP_AVAILABILITY, SEGMENT
+from kumo.network.definitions_misc import ADDRESS_GROUP, IP_AVAILABILITY, SEGMENT
 
-register(SEGMENT.rules() + IP_AVAILABILITY.rules()
+register(SEGMENT.rules() + IP_AVAILABILITY.rules() + ADDRESS_GROUP.rules()
          + [RuleDefault("get_service_provider", "@")])
 
 for _alias, _name, _desc in [
@@ -30,6 +30,7 @@ for _alias, _name, _desc in [
     ("segment", "Segment", "Segments extension."),
     ("service-type", "Neutron Service Type Management",
      "API for retrieving service providers for Neutron advanced services"),
+    ("address-group", "Address group", "Support address group"),
     ("rbac-security-groups", "Add security_group type to network RBAC",
      "Add security_group type to network RBAC"),
 ]:
@@ -78,3 +79,34 @@ def list_service_providers(req: Request) -> Reply:
         if wanted:
             items = [i for i in items if i[key] in wanted]
     return common.listing(req, "service_providers", items, [])
+
+
+# -- address groups ---------------------------------------------------------------------
+render_address_group = common.renderer(ADDRESS_GROUP)
+common.create_route(ADDRESS_GROUP, "address-groups", "address_groups", render_address_group)
+common.list_route(ADDRESS_GROUP, "address-groups", "address_groups", render_address_group)
+common.member_routes(ADDRESS_GROUP, "address-groups", "address_groups",
+                     render_address_group)
+ADDRESSES = {"type": "object", "required": ["addresses"], "additionalProperties": False,
+             "properties": {"addresses": {"type": "array", "minItems": 1,
+                                          "items": {"type": "string"}}}}
+
+
+def _change_addresses(action: str):
+    def handler(req: Request) -> Reply:
+        body = req.json(ADDRESSES)
+        networking = req.cloud.networking
+        with networking.write() as s:
+            part = networking.address_groups
+            row = part.get(s, req.context, req.params["address_group_id"])
+            req.context.enforce(action, {"project_id": row.project_id})
+            getattr(part, action)(s, row, body["addresses"])
+            s.flush()
+            item = render_address_group(req, s, [row])[0]
+        return Reply(200, {"address_group": item})
+    handler.__name__ = action
+    service.route("PUT", f"/v2.0/address-groups/{{address_group_id}}/{action}")(handler)
+
+
+_change_addresses("add_addresses")
+_change_addresses("remove_addresses")
