@@ -1,5 +1,5 @@
 """Small data-plane checks of the networking "misc" fixes (issue 14): an instance's
-IPv6 link-local address is the EUI-64 of its port's MAC; the VLAN probe of trunks."""
+IPv6 link-local address is the EUI-64 of its port's MAC."""
 from __future__ import annotations
 
 import ipaddress
