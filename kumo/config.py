@@ -158,6 +158,10 @@ class Settings:
     #: for its own ports) or ``dvr_snat`` (``dvr`` plus distributed routers' SNAT and
     #: legacy routers). :mod:`kumo.agent.dvr`.
     agent_mode: str = "legacy"
+
+    #: this host's availability zone for its DHCP and L3 agents (Neutron's agent
+    #: ``availability_zone``; networks' and routers' zone hints pick agents by it)
+    agent_availability_zone: str = "nova"
     #: Seconds between agent heartbeats (Neutron's ``report_interval``).
     agent_heartbeat_s: float = 30.0
     #: Seconds between full resyncs (every object reconciled again, orphans cleaned).

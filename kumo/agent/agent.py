@@ -98,9 +98,10 @@ class Agent(Controller):
     def __init__(self, client, host: str, drivers: list[Driver], workers: int = 4,
                  resync_s: float = 120.0, heartbeat_s: float = 30.0, wait_s: float = 20.0,
                  clock=time.monotonic, jitter=lambda: random.uniform(0.8, 1.2),
-                 batch: int | None = None):
+                 batch: int | None = None, availability_zone: str | None = None):
         if not drivers:
             raise ValueError("an agent needs at least one driver")
+        self.availability_zone = availability_zone
         super().__init__(client, host, workers=workers, resync_s=resync_s,
                          heartbeat_s=heartbeat_s, wait_s=wait_s,
                          batch=batch if batch is not None else self.BATCH)
@@ -366,7 +367,9 @@ class Agent(Controller):
                          "errors": self.errors(drivers)})
             try:
                 self.client.heartbeat(self.host, agent_type, drivers[0].binary or None,
-                                      conf, start_flag=agent_type not in self._started_types)
+                                      conf, start_flag=agent_type not in self._started_types,
+                                      availability_zone=self.availability_zone
+                                      if agent_type in ("DHCP agent", "L3 agent") else None)
                 self._started_types.add(agent_type)
             except api.ControllerError as e:
                 ok = False
@@ -388,4 +391,5 @@ def from_settings(settings, client, host: str | None = None,
         list(settings.agent_drivers), host, settings, client=client)
     return Agent(client, host, drivers, workers=settings.agent_workers,
                  resync_s=settings.agent_resync_s, heartbeat_s=settings.agent_heartbeat_s,
-                 wait_s=settings.agent_wait_s)
+                 wait_s=settings.agent_wait_s,
+                 availability_zone=settings.agent_availability_zone or None)

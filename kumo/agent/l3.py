@@ -103,6 +103,7 @@ class L3Driver(Driver):
         self._fip_router: dict[str, str] = {}  # floating IP id -> router id realized
         from kumo.agent import dvr
         self.dvr = dvr.DvrRouters(self) if self.mode in dvr.DVR_MODES else None
+        self._gw_routers: set[str] = set()  # routers realized with a gateway port here
         if state_dir is None:
             state_dir = os.path.join(getattr(settings, "state_dir", None) or ".", "agent")
         self.ha = l3_ha.HARouters(host, self.where, state_dir, client)
@@ -114,7 +115,9 @@ class L3Driver(Driver):
                         if n.startswith(names.ROUTER_NS))
         except Exception:  # noqa: BLE001 - a heartbeat never fails on this
             count = 0
-        return {"agent_mode": self.mode, "routers": count, "ex_gw_ports": count,
+        with self._guard:
+            gateways = len(self._gw_routers)
+        return {"agent_mode": self.mode, "routers": count, "ex_gw_ports": gateways,
                 "handle_internal_only_routers": True, "metadata_port": metadata.PORT}
 
     def reconcile(self, desired: dict, revision: int) -> Report | None:
@@ -209,6 +212,8 @@ class L3Driver(Driver):
                 legs[names.router_interface(port["port_id"])] = (
                     port, [_cidr(f) for f in port["fixed_ips"]])
             qg = None
+            with self._guard:
+                (self._gw_routers.add if gw else self._gw_routers.discard)(router_id)
             if gw:
                 qg = names.router_gateway(gw["port_id"])
                 legs[qg] = (gw, [_cidr(f) for f in gw["fixed_ips"]]
@@ -356,6 +361,7 @@ class L3Driver(Driver):
             self.proxy.remove(ns)
         self._nat.pop(router_id, None)
         with self._guard:
+            self._gw_routers.discard(router_id)
             for fip_id in [f for f, r in self._fip_router.items() if r == router_id]:
                 del self._fip_router[fip_id]
         if not ns.exists():

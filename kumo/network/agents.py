@@ -143,6 +143,8 @@ class Agents:
         session.delete(row)
 
     def availability_zones(self) -> list[dict]:
-        """The zones: ``nova`` for networks and routers, always available."""
-        return [{"name": DEFAULT_ZONE, "resource": r, "state": "available"}
-                for r in ("network", "router")]
+        """The zones of networks and routers (:func:`kumo.network.zones.zones`)."""
+        from kumo.network import zones
+
+        with self.net.read() as session:
+            return zones.zones(session)

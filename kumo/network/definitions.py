@@ -55,6 +55,15 @@ def _ip(name: str):
     return check
 
 
+def _mtu(value):
+    """``mtu`` as Neutron's ``convert_to_int``: ``"1400"`` is 1400; below 68 is a 400."""
+    value = to_int("mtu")(value)
+    if value is not None and value < 68:
+        raise exc.BadRequest(f"Invalid input for mtu. Reason: '{value}' is too small - "
+                             "must be at least '68'.")
+    return value
+
+
 # -- networks -------------------------------------------------------------------------
 N = core.Network
 NETWORK = Resource(
@@ -72,17 +81,19 @@ NETWORK = Resource(
              filter=BOOLEAN, sort=True),
         Attr("router:external", BOOL, create=ADMIN, update=ADMIN, default=False,
              column="external", filter=BOOLEAN),
-        Attr("mtu", {"type": ["integer", "null"], "minimum": 68}, create=True,
-             update=True, column="mtu", filter=INTEGER, sort=True),
+        Attr("mtu", {"type": ["integer", "string", "null"]}, create=True,
+             update=True, column="mtu", filter=INTEGER, sort=True, convert=_mtu),
         Attr("port_security_enabled", BOOL, create=True, update=True, default=True,
              column="port_security_enabled", filter=BOOLEAN),
-        Attr("availability_zone_hints", STRINGS, create=True, update=True,
+        Attr("availability_zone_hints", STRINGS, create=True,
              render=copy("availability_zone_hints")),
         Attr("availability_zones", render=const(lambda: ["nova"])),
         Attr("dns_domain", STRING, create=True, update=True, column="dns_domain",
              convert=dns.check_domain),
-        Attr("ipv4_address_scope", render=const(None)),
-        Attr("ipv6_address_scope", render=const(None)),
+        Attr("ipv4_address_scope",
+             render=lambda r, x: x.get("address_scopes", {}).get(r.id, {}).get(4)),
+        Attr("ipv6_address_scope",
+             render=lambda r, x: x.get("address_scopes", {}).get(r.id, {}).get(6)),
         Attr("is_default", BOOL, create=ADMIN, update=ADMIN, default=False,
              column="is_default", filter=BOOLEAN),
         Attr("l2_adjacency", render=const(True)),

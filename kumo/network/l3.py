@@ -33,7 +33,7 @@ from kumo.network.exceptions import (
     RouterInterfaceInUseByRoute, RouterInterfaceNotFound, RouterInterfaceNotFoundForSubnet,
     ServicePortInUse, SubnetMismatchForPort)
 from kumo.network import dvr
-from kumo.network import scope
+from kumo.network import scope, zones
 from kumo.network.manager import stamp, touch, visible_clause
 from kumo.network.models import l3 as models
 from kumo.network.models import ports as pmodels
@@ -127,7 +127,8 @@ class Routers:
                 enable_snat=True, routes=[], distributed=bool(attrs.get("distributed")),
                 ha=bool(attrs["ha"]) if attrs.get("ha") is not None
                 else bool(self.net.settings.l3_ha),
-                availability_zone_hints=attrs.get("availability_zone_hints") or [])
+                availability_zone_hints=zones.check_hints(
+                    session, "router", attrs.get("availability_zone_hints")))
         stamp(row)
         session.add(row)
         session.flush()

@@ -142,17 +142,18 @@ class L3Scheduler:
             raise InvalidL3Agent(id=agent_id)
         return row
 
-    def _least_loaded(self, session, router: l3models.Router | None = None
-                      ) -> smodels.Agent | None:
+    def _least_loaded(self, session, router: l3models.Router | None = None,
+                      zones=None) -> smodels.Agent | None:
         """The least-loaded alive agent that may host ``router``."""
-        found = self._candidates(session, (), 1, router)
+        found = self._candidates(session, (), 1, router, zones)
         return found[0] if found else None
 
     def _candidates(self, session, exclude=(), limit: int = 1,
-                    router: l3models.Router | None = None) -> list[smodels.Agent]:
+                    router: l3models.Router | None = None,
+                    zones=None) -> list[smodels.Agent]:
         """Up to ``limit`` alive, enabled L3 agents not in ``exclude`` that may host
         ``router`` (its ``agent_mode``: :meth:`kumo.network.dvr.Dvr.eligible`), least
-        loaded first."""
+        loaded first; only agents of ``zones`` when given (a router's zone hints)."""
         load = (sa.select(B.l3_agent_id, sa.func.count().label("n"))
                 .group_by(B.l3_agent_id).subquery())
         stmt = (sa.select(A).outerjoin(load, load.c.l3_agent_id == A.id)
@@ -161,6 +162,8 @@ class L3Scheduler:
                 .order_by(sa.func.coalesce(load.c.n, 0), A.host, A.id))
         if exclude:
             stmt = stmt.where(A.id.not_in(list(exclude)))
+        if zones:
+            stmt = stmt.where(A.availability_zone.in_(list(zones)))
         out = []
         for agent in session.scalars(stmt):
             if len(out) >= limit:
@@ -184,7 +187,8 @@ class L3Scheduler:
             return self._place_ha(session, router)
         agent = self.hosting_agent(session, router.id)
         if agent is None:
-            agent = self._least_loaded(session, router)
+            agent = self._least_loaded(session, router,
+                                       zones=router.availability_zone_hints)
             if agent is not None:
                 session.add(B(router_id=router.id, l3_agent_id=agent.id))
                 session.flush()
@@ -196,8 +200,8 @@ class L3Scheduler:
     def _place_ha(self, session, router: l3models.Router) -> str | None:
         current = [a for a, _ in self.bindings(session, router.id)]
         room = self.net.settings.max_l3_agents_per_router - len(current)
-        added = (self._candidates(session, [a.id for a in current], room, router)
-                 if room > 0 else [])
+        added = (self._candidates(session, [a.id for a in current], room, router,
+                                  router.availability_zone_hints) if room > 0 else [])
         for agent in added:
             session.add(B(router_id=router.id, l3_agent_id=agent.id))
             session.flush()

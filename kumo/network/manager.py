@@ -93,6 +93,8 @@ class Networking:
         from kumo.network.l3 import Routers
         from kumo.network.l3_ha import L3HA
         from kumo.network.l3_scheduler import L3Scheduler
+        from kumo.network.address_groups import AddressGroups
+        from kumo.network.netviews import IPAvailability, Segments
         from kumo.network.networks import Networks
         from kumo.network.ports import Ports
         from kumo.network.portforwarding import PortForwardings
@@ -121,6 +123,8 @@ class Networking:
         self.agents = Agents(self)
         self.quotas = Quotas(self)
         self.rbac = Rbac(self)
+        self.segments, self.ip_availability = Segments(self), IPAvailability(self)
+        self.address_groups = AddressGroups(self)
         #: name -> part, for the API's generic collection handlers
         #: (``networking.parts["subnets"]``).
         self.parts = {"networks": self.networks, "subnets": self.subnets,
@@ -131,7 +135,9 @@ class Networking:
                       "security_groups": self.security_groups, "agents": self.agents,
                       "quotas": self.quotas, "rbac": self.rbac,
                       "port_forwardings": self.port_forwardings,
-                      "auto_topology": self.auto_topology}
+                      "auto_topology": self.auto_topology,
+                      "segments": self.segments, "ip_availability": self.ip_availability,
+                      "address_groups": self.address_groups}
         #: the data plane's desired state: each part's ``{collection: [items]}``.
         self.feed = Feed(self, [self.networks.snapshot, self.subnets.snapshot,
                                 self.ports.snapshot, self.routers.snapshot,

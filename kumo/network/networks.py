@@ -14,7 +14,7 @@ from kumo.common import exceptions as exc
 from kumo.common.callbacks import DBEventPayload, Event, Resource
 from kumo.common.context import RequestContext
 from kumo.common.policy import sees_all
-from kumo.network import exceptions as nexc
+from kumo.network import exceptions as nexc, zones
 from kumo.network import peers, scope
 from kumo.network.manager import stamp, touch, visible_clause
 from kumo.network.models import core as models
@@ -135,7 +135,8 @@ class Networks:
             mtu=mtu, network_type=network_type, physical_network=physnet,
             segmentation_id=seg_id,
             port_security_enabled=attrs.get("port_security_enabled", True),
-            availability_zone_hints=attrs.get("availability_zone_hints") or [],
+            availability_zone_hints=zones.check_hints(
+                session, "network", attrs.get("availability_zone_hints")),
             dns_domain=attrs.get("dns_domain") or "", is_default=attrs.get("is_default", False))
         self.net.auto_topology.check_default_network(session, None, row.is_default,
                                                      row.external)

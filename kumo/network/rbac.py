@@ -25,7 +25,8 @@ from kumo.network.models import core as models
 from kumo.network.models import ports as pmodels
 
 P = models.RBACPolicy
-ACTIONS = {"network": ("access_as_shared", "access_as_external")}
+ACTIONS = {"network": ("access_as_shared", "access_as_external"),
+           "security_group": ("access_as_shared",)}
 
 
 class Rbac:
@@ -58,9 +59,11 @@ class Rbac:
             raise nexc.InvalidInput(error_message=f"Invalid action '{action}' for object "
                                                   f"type '{object_type}'. Valid actions: "
                                                   f"{list(ACTIONS[object_type])}")
-        network = self._network(session, ctx, attrs["object_id"])
         target = attrs["target_tenant"]
         project_id = attrs.get("project_id") or attrs.get("tenant_id") or ctx.project_id
+        if object_type == "security_group":
+            return self._share_group(session, ctx, attrs["object_id"], target, project_id)
+        network = self._network(session, ctx, attrs["object_id"])
         if self._find(session, network.id, action, target) is not None:
             raise nexc.DuplicateRbacPolicy()
         self.net.check_quota(session, project_id, "rbac_policy", 1)
@@ -92,8 +95,31 @@ class Rbac:
             stmt = stmt.where(P.target_tenant == "*")
         session.execute(stmt)
 
-    def _add(self, session, project_id, network_id, action, target) -> models.RBACPolicy:
-        row = P(project_id=project_id, object_type="network", object_id=network_id,
+    def _share_group(self, session, ctx: RequestContext, group_id: str, target: str,
+                     project_id: str) -> models.RBACPolicy:
+        """``access_as_shared`` on a security group: the target project sees the group
+        and its rules and may put its ports in it (Neutron's security group RBAC)."""
+        group = self.net.security_groups.get(session, ctx, group_id)
+        if not ctx.is_admin and group.project_id != ctx.project_id:
+            raise nexc.InvalidInput(error_message="Only admins can manipulate policies on "
+                                                  "security groups they do not own")
+        if self._find(session, group.id, "access_as_shared", target) is not None:
+            raise nexc.DuplicateRbacPolicy()
+        self.net.check_quota(session, project_id, "rbac_policy", 1)
+        row = self._add(session, project_id, group.id, "access_as_shared", target,
+                        object_type="security_group")
+        self.net.changed(session, "security_group", group.id)
+        return row
+
+    def shared_groups(self, ctx: RequestContext):
+        """The ids of security groups shared with the caller's project (a subquery)."""
+        return sa.select(P.object_id).where(
+            P.object_type == "security_group", P.action == "access_as_shared",
+            P.target_tenant.in_([ctx.project_id or "", "*"]))
+
+    def _add(self, session, project_id, network_id, action, target,
+             object_type: str = "network") -> models.RBACPolicy:
+        row = P(project_id=project_id, object_type=object_type, object_id=network_id,
                 action=action, target_tenant=target)
         stamp(row)
         session.add(row)
@@ -113,19 +139,21 @@ class Rbac:
             if self._find(session, row.object_id, row.action, target) is not None:
                 raise nexc.DuplicateRbacPolicy()
             self._check_unused(session, row)
-            network = session.get(models.Network, row.object_id)
+            network = (session.get(models.Network, row.object_id)
+                       if row.object_type == "network" else None)
             if row.action == "access_as_shared" and network is not None:
                 network.shared = target == "*" or (
                     network.shared and row.target_tenant != "*")
                 touch(network)
             row.target_tenant = target
         touch(row)
-        self.net.changed(session, "network", row.object_id)
+        self.net.changed(session, row.object_type, row.object_id)
 
     def delete(self, session, ctx: RequestContext, row) -> None:
         """Delete (409 RbacPolicyInUse while the target project uses the network)."""
         self._check_unused(session, row)
-        network = session.get(models.Network, row.object_id)
+        network = (session.get(models.Network, row.object_id)
+                   if row.object_type == "network" else None)
         session.delete(row)
         session.flush()
         if network is not None:
@@ -136,11 +164,13 @@ class Rbac:
                                           P.action == "access_as_external").limit(1)):
                 network.external = False
             touch(network)
-        self.net.changed(session, "network", row.object_id)
+        self.net.changed(session, row.object_type, row.object_id)
 
     def _check_unused(self, session, row) -> None:
         """409 if a project losing access by this policy's removal has ports on the
-        network."""
+        network (or, for a security group, ports in the group)."""
+        if row.object_type == "security_group":
+            return self._check_group_unused(session, row)
         table = pmodels.Port.__table__
         network = session.get(models.Network, row.object_id)
         if network is None:
@@ -163,3 +193,23 @@ class Rbac:
             raise nexc.RbacPolicyInUse(
                 object_id=network.id,
                 details=f"Project {project} has ports on network {network.id}.")
+
+    def _check_group_unused(self, session, row) -> None:
+        """409 if a project losing a shared security group has ports in it."""
+        from kumo.network.models import security as smodels
+
+        group = session.get(smodels.SecurityGroup, row.object_id)
+        if group is None:
+            return
+        PSG, port = pmodels.PortSecurityGroup, pmodels.Port.__table__
+        users = set(session.scalars(sa.select(port.c.project_id).distinct().where(
+            port.c.id.in_(sa.select(PSG.port_id).where(PSG.security_group_id == group.id)),
+            port.c.project_id != group.project_id)))
+        still = set(session.scalars(sa.select(P.target_tenant).where(
+            P.object_id == group.id, P.action == row.action, P.id != row.id)))
+        for project in sorted(users):
+            if row.target_tenant in ("*", project) and "*" not in still \
+                    and project not in still:
+                raise nexc.RbacPolicyInUse(
+                    object_id=group.id,
+                    details=f"Project {project} has ports in security group {group.id}.")

@@ -23,7 +23,7 @@ from kumo.db import Prepared
 from kumo.network import exceptions as nexc
 from kumo.network import peers, scope
 from kumo.network.manager import stamp, touch, visible_clause
-from kumo.network.models import ports as pmodels
+from kumo.network.models import core, ports as pmodels
 from kumo.network.models import security as models
 
 SG = models.SecurityGroup
@@ -63,12 +63,15 @@ class SecurityGroups:
 
     # -- visibility ------------------------------------------------------------------
     def visible(self, ctx: RequestContext):
-        return visible_clause(SG, ctx)
+        """Own groups, and groups shared with the caller's project (RBAC)."""
+        return visible_clause(SG, ctx, SG.id.in_(self.net.rbac.shared_groups(ctx)))
 
     def rules_visible(self, ctx: RequestContext):
-        """Rules the caller owns or whose group the caller owns."""
+        """Rules the caller owns or whose group the caller owns or is shared with."""
         own_groups = sa.select(SG.id).where(SG.project_id == (ctx.project_id or ""))
-        return visible_clause(RULE, ctx, RULE.security_group_id.in_(own_groups))
+        return visible_clause(RULE, ctx, sa.or_(
+            RULE.security_group_id.in_(own_groups),
+            RULE.security_group_id.in_(self.net.rbac.shared_groups(ctx))))
 
     def get(self, session, ctx: RequestContext, group_id: str) -> models.SecurityGroup:
         """The group if visible to the caller; 404 SecurityGroupNotFound otherwise."""
@@ -208,6 +211,8 @@ class SecurityGroups:
         session.execute(sa.delete(models.DefaultSecurityGroup).where(
             models.DefaultSecurityGroup.security_group_id == group.id))
         self.net.delete_tags(session, group.id)
+        session.execute(sa.delete(core.RBACPolicy).where(  # its sharing goes with it
+            core.RBACPolicy.object_id == group.id))
         session.delete(group)
         for other in others:
             row = session.get(SG, other)

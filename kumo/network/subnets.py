@@ -80,6 +80,33 @@ class Subnets:
                 out.setdefault(r.network_id, []).append(r.id)
         return out
 
+    def address_scopes_by_network(self, session, network_ids: list[str]
+                                  ) -> dict[str, dict[int, str]]:
+        """``{network_id: {ip_version: address scope id}}`` from the subnet pools of
+        the networks' subnets (Neutron's ``ipv4_address_scope``/``ipv6_address_scope``;
+        one pool per network and version, see :meth:`_check_pool_affinity`)."""
+        out: dict[str, dict[int, str]] = {}
+        pool = models.SubnetPool
+        for chunk in range(0, len(network_ids), 500):
+            for r in session.execute(
+                    sa.select(models.Subnet.network_id, models.Subnet.ip_version,
+                              pool.address_scope_id)
+                    .join(pool, pool.id == models.Subnet.subnetpool_id)
+                    .where(models.Subnet.network_id.in_(network_ids[chunk:chunk + 500]),
+                           pool.address_scope_id.is_not(None))):
+                out.setdefault(r.network_id, {})[r.ip_version] = r.address_scope_id
+        return out
+
+    def _check_pool_affinity(self, session, network_id: str, version: int,
+                             pool_id: str | None) -> None:
+        """400 when the network already has subnets of ``version`` from another subnet
+        pool (or none): Neutron's ``NetworkSubnetPoolAffinityError``."""
+        others = set(session.scalars(sa.select(models.Subnet.subnetpool_id).where(
+            models.Subnet.network_id == network_id, models.Subnet.ip_version == version)))
+        if others and others != {pool_id}:
+            raise bad("Subnets hosted on the same network must be allocated from the "
+                      "same subnet pool.")
+
     def on_network(self, session, network_id: str) -> list[models.Subnet]:
         return list(session.scalars(sa.select(models.Subnet).where(
             models.Subnet.network_id == network_id).order_by(
@@ -130,6 +157,7 @@ class Subnets:
             cidr = parse_cidr(attrs["cidr"])
         if cidr.version != version:
             raise bad(f"Cidr {cidr} does not match ip_version {version}")
+        self._check_pool_affinity(session, network.id, version, pool_id)
         self._check_overlap(session, network.id, cidr)
         ra, mode = attrs.get("ipv6_ra_mode"), attrs.get("ipv6_address_mode")
         self._check_ipv6(version, cidr, ra, mode)

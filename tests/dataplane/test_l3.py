@@ -214,6 +214,23 @@ def _exercise(admin, where, host, made, unique):
         device_id=router.id, device_owner="network:router_interface")}
     wait_for(lambda: qr <= {lk.name for lk in links.list_links(rns)}, "qr- legs")
     assert links.get_sysctl(rns, "net.ipv4.ip_forward") == "1"
+    # the agent's configuration counts routers with a gateway, not every router (the
+    # bootstrap's router1 may be hosted here too)
+    conf = lambda: admin.network.get_agent(l3_agent.id).configuration  # noqa: E731
+
+    def gateways_hosted():
+        return sum(1 for r in admin.network.agent_hosted_routers(l3_agent.id)
+                   if admin.network.get_router(r.id).external_gateway_info)
+    before = gateways_hosted()
+    wait_for(lambda: conf().get("ex_gw_ports") == before, f"ex_gw_ports {before}")
+    admin.network.update_router(router, external_gateway_info={})
+    wait_for(lambda: conf().get("ex_gw_ports") == before - 1,
+             "ex_gw_ports one less (gateway cleared)")
+    assert conf()["routers"] > conf()["ex_gw_ports"]
+    admin.network.update_router(router, external_gateway_info={"network_id": public.id})
+    wait_for(lambda: conf().get("ex_gw_ports") == before, "ex_gw_ports back")
+    router = admin.network.get_router(router.id)
+    gw_ip = router.external_gateway_info["external_fixed_ips"][0]["ip_address"]
 
     # east-west through the router; the router reaches the instances
     wait_for(lambda: pings(vm[0], ip[1]), "vm0 pings vm1 through the router")

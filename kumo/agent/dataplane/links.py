@@ -133,11 +133,15 @@ def _adjust(ipr, idx: int, mtu: int | None, mac: str | None, up: bool | None) ->
 
 
 def ensure_veth(ns: Netns, name: str, peer: str, peer_ns: Netns | None = None, *,
-                mtu: int | None = None, up: bool = True) -> Link:
+                mtu: int | None = None, up: bool = True,
+                peer_mac: str | None = None) -> Link:
     """A veth pair ``name`` (in ``ns``) <-> ``peer`` (in ``peer_ns``, default ``ns``).
     If ``name`` exists as a veth whose peer is where it should be, only MTU and state
     are adjusted; a half-made or mismatched pair is recreated. Both ends are set to
-    ``mtu`` and brought up (unless ``up=False``). Returns ``name``'s link."""
+    ``mtu`` and brought up (unless ``up=False``). ``peer_mac`` is set on ``peer``
+    while it is down (made with it, or taken down to change it), so the kernel's IPv6
+    link-local address, derived when the link comes up, is the EUI-64 of that MAC.
+    Returns ``name``'s link."""
     peer_ns = peer_ns or ns
     cur = get_link(ns, name)
     if cur is not None and (cur.kind != "veth" or get_link(peer_ns, peer) is None):
@@ -147,6 +151,8 @@ def ensure_veth(ns: Netns, name: str, peer: str, peer_ns: Netns | None = None, *
         delete_link(peer_ns, peer)
         with _ipr(ns, f"link add {name} type veth peer {peer}") as ipr:
             spec: dict = {"ifname": peer}
+            if peer_mac:
+                spec["address"] = peer_mac
             fd = None
             if peer_ns.path != ns.path:
                 if peer_ns.path is None:
@@ -160,7 +166,14 @@ def ensure_veth(ns: Netns, name: str, peer: str, peer_ns: Netns | None = None, *
                 if fd is not None:
                     os.close(fd)
     with _ipr(peer_ns, f"link set {peer}") as ipr:
-        _adjust(ipr, _need(ipr, peer_ns, peer), mtu, None, up)
+        pidx = _need(ipr, peer_ns, peer)
+        mac = None
+        if peer_mac:
+            cur_peer = _link(ipr.link("get", index=pidx)[0])
+            if (cur_peer.mac or "").lower() != peer_mac.lower():
+                mac = peer_mac
+                ipr.link("set", index=pidx, state="down")  # link-local follows the MAC
+        _adjust(ipr, pidx, mtu, mac, up)
     with _ipr(ns, f"link set {name}") as ipr:
         idx = _need(ipr, ns, name)
         _adjust(ipr, idx, mtu, None, up)

@@ -63,15 +63,14 @@ class Nics:
                 self._taps[tap] = meta["id"]
             before = links.get_link(root, tap)
             peer = links.get_link(ns, eth)
+            mac = (port.get("mac_address") or "").lower() or None
+            # the MAC is set before eth comes up: its fe80:: address is the EUI-64 of
+            # the port's MAC, as anti-spoofing expects
             now = links.ensure_veth(root, tap, eth, peer_ns=ns,
-                                    mtu=int(port.get("mtu") or 1500))
+                                    mtu=int(port.get("mtu") or 1500), peer_mac=mac)
             if port["id"] in old and (before is None or peer is None
                                       or before.index != now.index):
                 remade.append(eth)
-            mac = (port.get("mac_address") or "").lower()
-            cur = links.get_link(ns, eth)
-            if mac and cur is not None and (cur.mac or "").lower() != mac:
-                links.set_mac(ns, eth, mac)
         self.unplug(old - {p["id"] for p in ports})
         meta["ports"] = [p["id"] for p in ports]
         return remade

@@ -18,7 +18,9 @@ def _extras(networking, session, rows: list) -> dict:
     ids = [r.id for r in rows]
     subnets_part = networking.parts.get("subnets")
     return {"tags": networking.tags_of(session, ids),
-            "subnets": subnets_part.ids_by_network(session, ids) if subnets_part else {}}
+            "subnets": subnets_part.ids_by_network(session, ids) if subnets_part else {},
+            "address_scopes": subnets_part.address_scopes_by_network(session, ids)
+            if subnets_part else {}}
 
 
 render = common.renderer(definitions.NETWORK, _extras)
