@@ -55,7 +55,9 @@ class FloatingIPs:
         port_ids = [r.fixed_port_id for r in rows if r.fixed_port_id]
         ports = {p.id: p for p in session.scalars(
             sa.select(pmodels.Port).where(pmodels.Port.id.in_(port_ids)))} if port_ids else {}
-        return {"tags": self.net.tags_of(session, [r.id for r in rows]), "ports": ports}
+        return {"tags": self.net.tags_of(session, [r.id for r in rows]), "ports": ports,
+                "qos_policy_id": self.net.qos.bound(session, "floatingip",
+                                                    [r.id for r in rows])}
 
     def get(self, session, ctx: RequestContext, fip_id: str) -> models.FloatingIP:
         """The floating IP if the caller may see it; 404 FloatingIPNotFound otherwise."""
@@ -97,6 +99,7 @@ class FloatingIPs:
         if attrs.get("port_id"):
             self._associate(session, ctx, row, attrs["port_id"], attrs.get("fixed_ip_address"))
         self.net.changed(session, "floatingip", row.id)
+        self.net.qos.bind(session, ctx, "floatingip", row, attrs)
         return row
 
     def _pick_subnet(self, session, network_id: str, subnet_id: str | None,
@@ -135,6 +138,7 @@ class FloatingIPs:
                 self._disassociate(row)
         touch(row)
         self.net.changed(session, "floatingip", row.id)
+        self.net.qos.bind(session, ctx, "floatingip", row, attrs)
 
     def _associate(self, session, ctx: RequestContext, row: models.FloatingIP,
                    port_id: str, fixed_ip: str | None) -> None:

@@ -135,6 +135,7 @@ class Routers:
         if attrs.get("external_gateway_info"):
             self.set_gateway(session, ctx, row, attrs["external_gateway_info"])
         self.net.changed(session, "router", row.id)
+        self.net.qos.bind_gateway(session, ctx, row, attrs)
         self._place(session, row)
         return row
 
@@ -159,6 +160,7 @@ class Routers:
             row.routes = self.check_routes(session, row, attrs["routes"] or [])
         touch(row)
         self.net.changed(session, "router", row.id)
+        self.net.qos.bind_gateway(session, ctx, row, attrs)
         if "external_gateway_info" in attrs or converting:
             self._place(session, row)
 

@@ -93,6 +93,7 @@ class Networking:
         from kumo.network.l3_scheduler import L3Scheduler
         from kumo.network.networks import Networks
         from kumo.network.ports import Ports
+        from kumo.network.qos import Qos
         from kumo.network.quotas import Quotas
         from kumo.network.rbac import Rbac
         from kumo.network.security import SecurityGroups
@@ -115,6 +116,7 @@ class Networking:
         self.agents = Agents(self)
         self.quotas = Quotas(self)
         self.rbac = Rbac(self)
+        self.qos = Qos(self)
         #: name -> part, for the API's generic collection handlers
         #: (``networking.parts["subnets"]``).
         self.parts = {"networks": self.networks, "subnets": self.subnets,
@@ -123,7 +125,7 @@ class Networking:
                       "routers": self.routers, "l3_ha": self.l3_ha,
                       "floatingips": self.floatingips,
                       "security_groups": self.security_groups, "agents": self.agents,
-                      "quotas": self.quotas, "rbac": self.rbac}
+                      "quotas": self.quotas, "rbac": self.rbac, "qos": self.qos}
         #: the data plane's desired state: each part's ``{collection: [items]}``.
         self.feed = Feed(self, [self.networks.snapshot, self.subnets.snapshot,
                                 self.ports.snapshot, self.routers.snapshot,

@@ -140,6 +140,7 @@ class Networks:
         session.add(row)
         session.flush()
         self.net.changed(session, "network", row.id)
+        self.net.qos.bind(session, ctx, "network", row, attrs, created=True)
         return row
 
     def _allocate_vni(self, session, requested: int | None) -> int:
@@ -191,6 +192,7 @@ class Networks:
                 setattr(row, column, attrs[key] if attrs[key] is not None else "")
         touch(row)
         self.net.changed(session, "network", row.id)
+        self.net.qos.bind(session, ctx, "network", row, attrs)
 
     def delete(self, session, ctx: RequestContext, row: models.Network) -> None:
         """Delete; 409 NetworkInUse while ports other than DHCP ports remain. Publishes

@@ -8,5 +8,6 @@ service = Service("network", "/networking", neutron_fault)
 from kumo.network.api import root, networks, feed  # noqa: E402,F401
 from kumo.network.api import ports, l3, security, admin  # noqa: E402,F401
 from kumo.network.api import agent_status  # noqa: E402,F401
+from kumo.network.api import qos  # noqa: E402,F401
 
 __all__ = ["service"]

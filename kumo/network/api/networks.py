@@ -18,7 +18,8 @@ def _extras(networking, session, rows: list) -> dict:
     ids = [r.id for r in rows]
     subnets_part = networking.parts.get("subnets")
     return {"tags": networking.tags_of(session, ids),
-            "subnets": subnets_part.ids_by_network(session, ids) if subnets_part else {}}
+            "subnets": subnets_part.ids_by_network(session, ids) if subnets_part else {},
+            "qos_policy_id": networking.qos.bound(session, "network", ids)}
 
 
 render = common.renderer(definitions.NETWORK, _extras)

@@ -3,3 +3,4 @@ from kumo.network.models import core  # noqa: F401
 from kumo.network.models import ports  # noqa: F401
 from kumo.network.models import l3  # noqa: F401
 from kumo.network.models import security  # noqa: F401
+from kumo.network.models import qos  # noqa: F401
