@@ -138,7 +138,7 @@ class StateLock:
 
 #: The sweep is stricter than :func:`names.is_ours`: the id part must look like the
 #: start of a UUID, so an operator's ``tap0`` (qemu) or ``brqfoo`` is never touched.
-_LINK_RE = re.compile(r"^(?:(?:tap|qr-|qg-|brq|ha-)[0-9a-f-]{11}|vxlan-[0-9]{1,8})$")
+_LINK_RE = re.compile(r"^(?:(?:tap|qr-|qg-|brq|ha-|qos)[0-9a-f-]{11}|vxlan-[0-9]{1,8})$")
 _NETNS_RE = re.compile(r"^(?:qrouter|qdhcp)-[0-9a-f-]{36}$")
 
 

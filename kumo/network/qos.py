@@ -325,6 +325,48 @@ class Qos:
             port["qos_rules"] = rules.get(wanted[port["id"]], []) if wanted[port["id"]] \
                 else []
 
+    # -- RBAC (object_type qos_policy; kumo.network.rbac hands these over) -----------
+    def share(self, session, ctx: RequestContext, attrs: dict, project_id: str):
+        """An RBAC entry sharing a policy (``object_type: qos_policy``, only
+        ``access_as_shared``): only the policy's owner or an admin; 404
+        QosPolicyNotFound, 409 DuplicateRbacPolicy."""
+        from kumo.network import exceptions as nexc
+
+        policy = self.get(session, ctx, attrs["object_id"])
+        if not ctx.is_admin and policy.project_id != ctx.project_id:
+            raise QosPolicyNotFound(policy_id=policy.id)
+        if session.scalar(sa.select(RBAC.id).where(
+                RBAC.object_type == "qos_policy", RBAC.object_id == policy.id,
+                RBAC.action == attrs["action"],
+                RBAC.target_tenant == attrs["target_tenant"])):
+            raise nexc.DuplicateRbacPolicy()
+        self.net.check_quota(session, project_id, "rbac_policy", 1)
+        row = RBAC(project_id=project_id, object_type="qos_policy", object_id=policy.id,
+                   action=attrs["action"], target_tenant=attrs["target_tenant"])
+        stamp(row)
+        session.add(row)
+        session.flush()
+        return row
+
+
+    def reshare(self, session, ctx: RequestContext, row, target: str) -> None:
+        from kumo.network import exceptions as nexc
+
+        if target != row.target_tenant:
+            if session.scalar(sa.select(RBAC.id).where(
+                    RBAC.object_type == "qos_policy", RBAC.object_id == row.object_id,
+                    RBAC.action == row.action, RBAC.target_tenant == target)):
+                raise nexc.DuplicateRbacPolicy()
+            _rbac_in_use(session, row)
+            row.target_tenant = target
+        touch(row)
+
+
+    def unshare(self, session, ctx: RequestContext, row) -> None:
+        _rbac_in_use(session, row)
+        session.delete(row)
+        session.flush()
+
 
 def rule_dict(r) -> dict:
     """A rule as the API (and the feed) shows it."""
@@ -332,3 +374,32 @@ def rule_dict(r) -> dict:
     for key in RULE_TYPES[r.type]:
         out[key] = getattr(r, key)
     return out
+
+
+def _rbac_in_use(session, row) -> None:
+    """409 RbacPolicyInUse while a project losing access by ``row`` (a qos_policy
+    RBAC entry) has a network or port using the policy, as Neutron checks."""
+    from kumo.network import exceptions as nexc
+    from kumo.network.models import core as cmodels
+
+    policy = session.get(QP, row.object_id)
+    if policy is None:
+        return
+    others = set(session.scalars(sa.select(RBAC.target_tenant).where(
+        RBAC.object_type == "qos_policy", RBAC.object_id == row.object_id,
+        RBAC.id != row.id)))
+    if policy.shared or "*" in others:
+        return
+    users = set()
+    for model, owner, key in (
+            (models.QosNetworkBinding, cmodels.Network, "network_id"),
+            (models.QosPortBinding, pmodels.Port, "port_id")):
+        users |= set(session.scalars(sa.select(owner.project_id).join(
+            model, getattr(model, key) == owner.id).where(model.policy_id == policy.id)))
+    users.discard(policy.project_id)
+    for project in sorted(users - others):
+        if row.target_tenant in ("*", project):
+            raise nexc.RbacPolicyInUse(
+                object_id=policy.id,
+                details=f"Project {project} uses QoS policy {policy.id}.")
+

@@ -25,7 +25,8 @@ from kumo.network.models import core as models
 from kumo.network.models import ports as pmodels
 
 P = models.RBACPolicy
-ACTIONS = {"network": ("access_as_shared", "access_as_external")}
+ACTIONS = {"network": ("access_as_shared", "access_as_external"),
+           "qos_policy": ("access_as_shared",)}
 
 
 class Rbac:
@@ -58,9 +59,11 @@ class Rbac:
             raise nexc.InvalidInput(error_message=f"Invalid action '{action}' for object "
                                                   f"type '{object_type}'. Valid actions: "
                                                   f"{list(ACTIONS[object_type])}")
+        project_id = attrs.get("project_id") or attrs.get("tenant_id") or ctx.project_id
+        if object_type == "qos_policy":  # QoS policies: kumo.network.qos
+            return self.net.qos.share(session, ctx, attrs, project_id)
         network = self._network(session, ctx, attrs["object_id"])
         target = attrs["target_tenant"]
-        project_id = attrs.get("project_id") or attrs.get("tenant_id") or ctx.project_id
         if self._find(session, network.id, action, target) is not None:
             raise nexc.DuplicateRbacPolicy()
         self.net.check_quota(session, project_id, "rbac_policy", 1)
@@ -94,6 +97,8 @@ class Rbac:
         """Change ``target_tenant`` (409 RbacPolicyInUse if the old target still uses the
         network, 409 DuplicateRbacPolicy if the new one already has a policy)."""
         target = attrs.get("target_tenant", row.target_tenant)
+        if row.object_type == "qos_policy":
+            return self.net.qos.reshare(session, ctx, row, target)
         if target != row.target_tenant:
             if self._find(session, row.object_id, row.action, target) is not None:
                 raise nexc.DuplicateRbacPolicy()
@@ -109,6 +114,8 @@ class Rbac:
 
     def delete(self, session, ctx: RequestContext, row) -> None:
         """Delete (409 RbacPolicyInUse while the target project uses the network)."""
+        if row.object_type == "qos_policy":
+            return self.net.qos.unshare(session, ctx, row)
         self._check_unused(session, row)
         network = session.get(models.Network, row.object_id)
         session.delete(row)

@@ -17,9 +17,10 @@ ROUTER_GATEWAY = "qg-"
 BRIDGE = "brq"
 VXLAN = "vxlan-"
 HA = "ha-"
+QOS = "qos"
 
 NETNS_PREFIXES = (ROUTER_NS, DHCP_NS)
-LINK_PREFIXES = (TAP, ROUTER_INTERFACE, ROUTER_GATEWAY, BRIDGE, VXLAN, HA)
+LINK_PREFIXES = (TAP, ROUTER_INTERFACE, ROUTER_GATEWAY, BRIDGE, VXLAN, HA, QOS)
 
 
 def router_ns(router_id: str) -> str:
@@ -62,6 +63,12 @@ def vxlan(vni: int) -> str:
 def ha(port_id: str) -> str:
     """``ha-<port_id[:11]>``: an HA router's keepalived leg."""
     return HA + port_id[:ID_LEN]
+
+
+def qos_ifb(port_id: str) -> str:
+    """``qos<port_id[:11]>``: the ifb device shaping what a port's instance sends
+    (:mod:`kumo.agent.qos`)."""
+    return QOS + port_id[:ID_LEN]
 
 
 def is_ours(name: str) -> bool:

@@ -213,3 +213,32 @@ def test_cli(cloud, policies, unique):
     assert name in {p["Name"] for p in listed}
     cloud.cli("network", "qos", "policy", "delete", name, parse=False)
     policies.remove(made["id"])
+
+
+def test_rbac_shares_a_policy(admin, demo, neutron, policies, unique, cloud):
+    policy = admin.network.create_qos_policy(name=unique("qos"))
+    policies.append(policy.id)
+    assert demo.network.find_qos_policy(policy.id, ignore_missing=True) is None
+    demo_project = demo.current_project_id
+    made = cloud.cli("network", "rbac", "create", "--type", "qos_policy", "--action",
+                     "access_as_shared", "--target-project", demo_project, policy.id)
+    assert made["object_type"] == "qos_policy"
+    seen = demo.network.get_qos_policy(policy.id)
+    assert seen.id == policy.id
+    # the demo project binds it to its own network: the grant is now in use
+    net = demo.network.create_network(name=unique("n"), qos_policy_id=policy.id)
+    try:
+        resp = neutron.request(admin, "DELETE", f"/v2.0/rbac-policies/{made['id']}")
+        assert_fault(resp, 409, "RbacPolicyInUse")
+    finally:
+        demo.network.delete_network(net)
+    dup = neutron.request(admin, "POST", "/v2.0/rbac-policies", json={"rbac_policy": {
+        "object_type": "qos_policy", "object_id": policy.id, "action": "access_as_shared",
+        "target_tenant": demo_project}})
+    assert_fault(dup, 409, "DuplicateRbacPolicy")
+    bad = neutron.request(admin, "POST", "/v2.0/rbac-policies", json={"rbac_policy": {
+        "object_type": "qos_policy", "object_id": policy.id,
+        "action": "access_as_external", "target_tenant": demo_project}})
+    assert bad.status_code == 400, bad.text
+    cloud.cli("network", "rbac", "delete", made["id"], parse=False)
+    assert demo.network.find_qos_policy(policy.id, ignore_missing=True) is None
