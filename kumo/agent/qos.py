@@ -103,6 +103,14 @@ class QosDriver(Driver):
 
     # -- bandwidth -----------------------------------------------------------------
     def _bandwidth(self, tap: str, ifb: str, want: dict) -> None:
+        if want["ingress"] is None and want["egress"] is None:
+            # the common case (no limit): one netlink request, no process
+            held = tc.qdiscs(self.ns, tap)
+            if "htb" in held:
+                tc.unshape(self.ns, tap)
+            if "ingress" in held or links.get_link(self.ns, ifb) is not None:
+                tc.unredirect(self.ns, tap, ifb)
+            return
         ingress = want["ingress"]  # to the instance: the tap's egress
         if ingress is None:
             tc.unshape(self.ns, tap)

@@ -32,6 +32,24 @@ def _tc(ns: Netns, *args: str, check: bool = True):
     return netns.run(ns, ["tc", *args], check=check, timeout=10)
 
 
+def qdiscs(ns: Netns, dev: str) -> set[str]:
+    """The kinds of ``dev``'s qdiscs that are ours to undo (``"htb"`` for an HTB root
+    with handle ``1:``, ``"ingress"``), by netlink (no process): cheap enough to ask for
+    every port on every reconcile. Empty when the device does not exist."""
+    out: set[str] = set()
+    with netns.shared_ipr(ns) as ipr:
+        found = ipr.link_lookup(ifname=dev)
+        if not found:
+            return out
+        for msg in ipr.get_qdiscs(index=found[0]):
+            kind = msg.get_attr("TCA_KIND")
+            if kind == "ingress":
+                out.add("ingress")
+            elif kind == "htb" and msg["handle"] == 0x10000:
+                out.add("htb")
+    return out
+
+
 def burst_bytes(max_kbps: int, max_burst_kbps: int | None) -> int:
     """The HTB burst in bytes of a rule (``max_burst_kbps`` is kilobits; 0: 80% of the
     rate's kilobits)."""
