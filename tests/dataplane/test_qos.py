@@ -123,8 +123,8 @@ def test_bandwidth_limit_and_dscp(admin, network, hosts, run_agent, iperf_server
 
     policy = admin.network.create_qos_policy(name=f"qos-{uuid.uuid4().hex[:6]}")
     policies.append(policy.id)
-    admin.network.create_qos_bandwidth_limit_rule(policy, max_kbps=10000,
-                                                  direction="egress")
+    egress = admin.network.create_qos_bandwidth_limit_rule(policy, max_kbps=10000,
+                                                           direction="egress")
     admin.network.create_qos_bandwidth_limit_rule(policy, max_kbps=20000,
                                                   direction="ingress")
     admin.network.create_qos_dscp_marking_rule(policy, dscp_mark=26)
@@ -147,6 +147,11 @@ def test_bandwidth_limit_and_dscp(admin, network, hosts, run_agent, iperf_server
     assert probes.pings(vm[1], ip[2])
     counted = netns.run(vm[2], ["nft", "list", "table", "inet", "qoscheck"]).stdout
     assert "packets 0 " not in counted, counted
+
+    # a rule changed: the shaper follows in place (HTB's class, the same qdisc)
+    admin.network.update_qos_bandwidth_limit_rule(egress, policy, max_kbps=30000)
+    wait_for(lambda: "rate 30Mbit" in tc_show(where, "class", "show", "dev", ifb),
+             "the ifb's class at the new rate")
 
     # detached: everything goes, the rate comes back
     admin.network.update_port(port[1].id, qos_policy_id=None)

@@ -87,8 +87,11 @@ def _bytes(text: str) -> int:
 
 
 def shape(ns: Netns, dev: str, kbps: int, burst: int) -> None:
-    """Make ``dev``'s egress an HTB shaper at ``kbps`` kilobits/s with ``burst`` bytes."""
-    _tc(ns, "qdisc", "replace", "dev", dev, "root", "handle", "1:", "htb", "default", "1")
+    """Make ``dev``'s egress an HTB shaper at ``kbps`` kilobits/s with ``burst`` bytes
+    (HTB cannot change a qdisc in place: the root is made once, the class changed)."""
+    if "htb" not in qdiscs(ns, dev):
+        _tc(ns, "qdisc", "replace", "dev", dev, "root", "handle", "1:", "htb", "default",
+            "1")
     _tc(ns, "class", "replace", "dev", dev, "parent", "1:", "classid", "1:1", "htb",
         "rate", f"{kbps}kbit", "ceil", f"{kbps}kbit", "burst", str(burst),
         "cburst", str(burst))
