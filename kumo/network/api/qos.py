@@ -23,6 +23,7 @@ from kumo.common.policy import RuleDefault, register
 from kumo.network import definitions_qos as defs
 from kumo.network import qos as logic
 from kumo.network.api import common, service
+from kumo.network.api.networks import taggable
 from kumo.network.api.root import register_extension
 from kumo.network.manager import check_if_match
 
@@ -30,6 +31,9 @@ POLICY = defs.QOS_POLICY
 register(POLICY.rules() + [r for d in defs.RULES.values() for r in d.rules()] + [
     RuleDefault("get_rule_type", "@")])
 
+# Not listed: ``qos-fip`` and ``qos-gateway-ip``. A floating IP's and a router
+# gateway's ``qos_policy_id`` are stored, shown and count as uses of the policy, but
+# the L3 agent does not enforce them yet (kumo.agent.qos shapes instance ports only).
 for _alias, _name, _desc in [
     ("qos", "Quality of Service", "The Quality of Service extension."),
     ("qos-default", "QoS default policy", "Expose the QoS default policy per project"),
@@ -40,10 +44,6 @@ for _alias, _name, _desc in [
      "egress"),
     ("qos-bw-minimum-ingress", "Ingress direction for QoS minimum bandwidth rule",
      "Allow to configure QoS minumum bandwidth rule with ingress direction."),
-    ("qos-fip", "Floating IP QoS",
-     "The floating IP Quality of Service extension"),
-    ("qos-gateway-ip", "Router gateway IP QoS",
-     "The Router gateway IP Quality of Service extension"),
     ("qos-port-network-policy", "QoS port network policy ID",
      "Adds a the QoS network ID to the port definition"),
 ]:
@@ -154,3 +154,32 @@ def show_rule_type(req: Request) -> Reply:
     return Reply(200, {"rule_type": {"type": rule_type, "drivers": [
         {"name": logic.DRIVER,
          "supported_parameters": logic.RULE_TYPE_DETAILS[rule_type]}]}})
+
+
+
+# -- tags (Networking API v2.0 "Tag extension"): Neutron's tag routes name QoS policies
+# by their collection alone, ``/v2.0/policies/{id}/tags`` (the generic tag routes)
+taggable("policies", lambda s, ctx, i, net: net.qos.get(s, ctx, i))
+
+
+def _policy_tag_routes() -> None:
+    """The same routes under the policies' own path, ``/v2.0/qos/policies/{id}/tags``
+    (openstacksdk's ``add_tag``/``remove_tag``/``check_tag`` use it), on the generic
+    handlers, whose ``{collection}`` is one path segment."""
+    from kumo.network.api import networks as tag_api
+
+    base = "/v2.0/qos/policies/{resource_id}/tags"
+    for method, path, handler in (
+            ("GET", base, tag_api.list_tags), ("PUT", base, tag_api.replace_tags),
+            ("DELETE", base, tag_api.delete_tags),
+            ("GET", base + "/{tag}", tag_api.check_tag),
+            ("PUT", base + "/{tag}", tag_api.add_tag),
+            ("DELETE", base + "/{tag}", tag_api.delete_tag)):
+        def route(req: Request, _handler=handler) -> Reply:
+            req.params["collection"] = "policies"
+            return _handler(req)
+        route.__name__ = f"{handler.__name__}_qos_policy"
+        service.route(method, path)(route)
+
+
+_policy_tag_routes()
