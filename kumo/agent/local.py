@@ -5,7 +5,7 @@ the ``dataplane`` setting:
 
 - ``auto`` (default): the real drivers when running as root with ``ip``, ``nft`` and
   ``dnsmasq`` present, else none (``kumo up`` prints :func:`api_only_message`);
-- ``real``: the real drivers (``linuxbridge``, ``firewall``, ``dhcp``, ``l3``,
+- ``real``: the real drivers (``linuxbridge``, ``firewall``, ``dhcp``, ``l3``, ``qos``,
   ``metadata``; compute driver ``netns``), failing when they cannot run;
 - ``fake``: the ``fake`` network driver and the ``fake`` compute driver (ports and
   servers go ACTIVE, nothing touches the kernel);

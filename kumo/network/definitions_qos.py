@@ -7,7 +7,7 @@ admins; anyone sees the policies visible to them (own, shared, RBAC-granted).
 """
 from __future__ import annotations
 
-from kumo.common.resource import (BOOLEAN, EXACT, INTEGER, Attr, Resource, extra,
+from kumo.common.resource import (BOOLEAN, EXACT, INTEGER, Attr, Resource,
                                   standard, to_int)
 from kumo.network.manager import tag_filter
 from kumo.network.models import qos as models

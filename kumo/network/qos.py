@@ -78,7 +78,8 @@ class QoSPolicyDefaultAlreadyExists(exc.Conflict):
 
 
 class QoSRulesConflict(exc.Conflict):
-    message = "Rule %(new_rule_type)s conflicts with rule %(rule_id)s which already exists in QoS Policy %(policy_id)s."
+    message = ("Rule %(new_rule_type)s conflicts with rule %(rule_id)s which already "
+               "exists in QoS Policy %(policy_id)s.")
 
 
 class QosRuleTypeNotFound(exc.NotFound):
