@@ -5,7 +5,7 @@ the ``dataplane`` setting:
 
 - ``auto`` (default): the real drivers when running as root with ``ip``, ``nft`` and
   ``dnsmasq`` present, else none (``kumo up`` prints :func:`api_only_message`);
-- ``real``: the real drivers (``linuxbridge``, ``firewall``, ``dhcp``, ``l3``,
+- ``real``: the real drivers (``linuxbridge``, ``firewall``, ``dhcp``, ``l3``, ``qos``,
   ``metadata``; compute driver ``netns``), failing when they cannot run;
 - ``fake``: the ``fake`` network driver and the ``fake`` compute driver (ports and
   servers go ACTIVE, nothing touches the kernel);
@@ -29,7 +29,7 @@ from kumo.agent.dataplane import links, nft
 from kumo.agent.dataplane.netns import ROOT
 
 LOG = logging.getLogger(__name__)
-REAL_DRIVERS = ["linuxbridge", "firewall", "dhcp", "l3", "metadata"]
+REAL_DRIVERS = ["linuxbridge", "firewall", "dhcp", "l3", "metadata", "qos"]
 GUARD_TABLE = "kumo-uplink-guard"
 
 

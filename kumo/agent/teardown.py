@@ -138,7 +138,7 @@ class StateLock:
 
 #: The sweep is stricter than :func:`names.is_ours`: the id part must look like the
 #: start of a UUID, so an operator's ``tap0`` (qemu) or ``brqfoo`` is never touched.
-_LINK_RE = re.compile(r"^(?:(?:tap|qr-|qg-|brq|ha-|fg-|sg-|rfp-|fpr-)[0-9a-f-]{11}"
+_LINK_RE = re.compile(r"^(?:(?:tap|qr-|qg-|brq|ha-|fg-|sg-|rfp-|fpr-|qos)[0-9a-f-]{11}"
                       r"|vxlan-[0-9]{1,8})$")
 _NETNS_RE = re.compile(r"^(?:qrouter|qdhcp|fip|snat)-[0-9a-f-]{36}$")
 

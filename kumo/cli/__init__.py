@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                        "agent_project_name, service)")
     agent.add_argument("--driver", action="append",
                        help="data-plane drivers (repeatable or comma-separated; default: "
-                            "setting agent_drivers): linuxbridge, firewall, dhcp, l3, "
+                            "setting agent_drivers): linuxbridge, firewall, dhcp, l3, qos, "
                             "metadata, or fake (nothing in the kernel; ports go ACTIVE)")
     agent.add_argument("--agent-mode", choices=["legacy", "dvr", "dvr_snat"],
                        help="the L3 agent's mode (setting agent_mode; default legacy): "

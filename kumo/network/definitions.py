@@ -23,6 +23,8 @@ from kumo.common.policy import RuleDefault
 from kumo.common.resource import (BOOLEAN, EXACT, INTEGER, STRING, Attr, Resource,
                                   const, copy, extra, standard, to_int)
 from kumo.network import dns, rbac
+from kumo.network import definitions_qos
+from kumo.network.definitions_qos import POLICY_ID, qos_policy_id
 from kumo.network.manager import tag_filter
 from kumo.network.models import core, l3, ports as pmodels, security
 
@@ -97,8 +99,7 @@ NETWORK = Resource(
         Attr("is_default", BOOL, create=ADMIN, update=ADMIN, default=False,
              column="is_default", filter=BOOLEAN),
         Attr("l2_adjacency", render=const(True)),
-        Attr("qos_policy_id", {"type": "null"}, create=True, update=True,
-             render=const(None)),
+        qos_policy_id(),
         Attr("provider:network_type", NULLABLE_STRING, create=ADMIN, update=ADMIN,
              read=ADMIN, column="network_type", filter=EXACT),
         Attr("provider:physical_network", NULLABLE_STRING, create=ADMIN, update=ADMIN,
@@ -273,7 +274,9 @@ PORT = Resource(
             x.get("dns_domains", {}).get(r.network_id))),
         _std["description"], _std["created_at"], _std["updated_at"],
         _std["revision_number"], _std["tags"],
-        Attr("qos_policy_id", {"type": "null"}, create=True, update=True, read=False),
+        qos_policy_id(),
+        Attr("qos_network_policy_id",
+             render=lambda r, x: x.get("qos_network_policy_id", {}).get(r.id)),
         Attr("binding:host_id", STRING, create=PORT_ADMIN, update=PORT_ADMIN,
              read=PORT_ADMIN, column="host_id", filter=EXACT),
         Attr("binding:vif_type", read=PORT_ADMIN,
@@ -337,7 +340,7 @@ RT, F = l3.Router, l3.FloatingIP
 _GW_FIXED_IP = {"type": "object", "additionalProperties": False,
                 "properties": {"subnet_id": ID, "ip_address": {"type": "string"}}}
 GATEWAY = {"type": ["object", "null"], "additionalProperties": False, "properties": {
-    "network_id": ID, "enable_snat": BOOL,
+    "network_id": ID, "enable_snat": BOOL, "qos_policy_id": POLICY_ID,
     "external_fixed_ips": {"type": "array", "items": _GW_FIXED_IP}}}
 ROUTES = {"type": ["array", "null"], "items": ROUTE}
 
@@ -352,6 +355,7 @@ def _gateway_info(r, extras: dict):
     if not r.gw_port_id:
         return None
     return {"network_id": r.gw_network_id, "enable_snat": r.enable_snat,
+            "qos_policy_id": extras.get("qos_policy_id", {}).get(r.id),
             "external_fixed_ips": [{"subnet_id": i["subnet_id"],
                                     "ip_address": i["ip_address"]}
                                    for i in extras["gateway_ips"].get(r.gw_port_id, [])]}
@@ -440,7 +444,7 @@ FLOATINGIP = Resource(
              convert=dns.check_name),
         Attr("dns_domain", STRING, create=True, column="dns_domain", filter=EXACT,
              convert=dns.check_domain),
-        Attr("qos_policy_id", {"type": "null"}, create=True, update=True, read=False),
+        qos_policy_id(),
     ])
 
 # -- RBAC policies and agents -------------------------------------------------------
@@ -507,3 +511,4 @@ AGENT = Resource(
 ALL: dict[str, Resource] = {r.collection: r for r in (
     NETWORK, SUBNET, SUBNETPOOL, ADDRESS_SCOPE, PORT, SECURITY_GROUP,
     SECURITY_GROUP_RULE, ROUTER, FLOATINGIP, RBAC_POLICY, AGENT)}
+ALL.update(definitions_qos.ALL)

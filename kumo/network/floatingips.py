@@ -57,7 +57,9 @@ class FloatingIPs:
             sa.select(pmodels.Port).where(pmodels.Port.id.in_(port_ids)))} if port_ids else {}
         return {"tags": self.net.tags_of(session, [r.id for r in rows]), "ports": ports,
                 "port_forwardings": self.net.port_forwardings.of(
-                    session, [r.id for r in rows])}
+                    session, [r.id for r in rows]),
+                "qos_policy_id": self.net.qos.bound(session, "floatingip",
+                                                    [r.id for r in rows])}
 
     def get(self, session, ctx: RequestContext, fip_id: str) -> models.FloatingIP:
         """The floating IP if the caller may see it; 404 FloatingIPNotFound otherwise."""
@@ -101,6 +103,7 @@ class FloatingIPs:
             self._associate(session, ctx, row, attrs["port_id"], attrs.get("fixed_ip_address"))
         self.net.changed(session, "floatingip", row.id)
         self.net.dvr.sync_fip_gateways(session, ctx, row.floating_network_id)
+        self.net.qos.bind(session, ctx, "floatingip", row, attrs)
         return row
 
     def _pick_subnet(self, session, network_id: str, subnet_id: str | None,
@@ -144,6 +147,7 @@ class FloatingIPs:
         if "port_id" in attrs:
             session.flush()
             self.net.dvr.sync_fip_gateways(session, ctx, row.floating_network_id)
+        self.net.qos.bind(session, ctx, "floatingip", row, attrs)
 
     def _associate(self, session, ctx: RequestContext, row: models.FloatingIP,
                    port_id: str, fixed_ip: str | None) -> None:

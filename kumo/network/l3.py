@@ -137,6 +137,7 @@ class Routers:
         if attrs.get("external_gateway_info"):
             self.set_gateway(session, ctx, row, attrs["external_gateway_info"])
         self.net.changed(session, "router", row.id)
+        self.net.qos.bind_gateway(session, ctx, row, attrs)
         self._place(session, row)
         self.net.dvr.sync(session, ctx, row)
         return row
@@ -167,6 +168,7 @@ class Routers:
         if converting_dvr:  # the centralized part may need another kind of agent
             self.net.l3_scheduler.forget_router(session, row.id)
             session.flush()
+        self.net.qos.bind_gateway(session, ctx, row, attrs)
         if "external_gateway_info" in attrs or converting or converting_dvr:
             self._place(session, row)
         if converting_dvr and row.ha:  # HA ports of agents that no longer host it go

@@ -98,6 +98,7 @@ class Networking:
         from kumo.network.networks import Networks
         from kumo.network.ports import Ports
         from kumo.network.portforwarding import PortForwardings
+        from kumo.network.qos import Qos
         from kumo.network.quotas import Quotas
         from kumo.network.rbac import Rbac
         from kumo.network.security import SecurityGroups
@@ -125,6 +126,7 @@ class Networking:
         self.rbac = Rbac(self)
         self.segments, self.ip_availability = Segments(self), IPAvailability(self)
         self.address_groups = AddressGroups(self)
+        self.qos = Qos(self)
         #: name -> part, for the API's generic collection handlers
         #: (``networking.parts["subnets"]``).
         self.parts = {"networks": self.networks, "subnets": self.subnets,
@@ -137,7 +139,8 @@ class Networking:
                       "port_forwardings": self.port_forwardings,
                       "auto_topology": self.auto_topology,
                       "segments": self.segments, "ip_availability": self.ip_availability,
-                      "address_groups": self.address_groups}
+                      "address_groups": self.address_groups,
+                      "qos": self.qos}
         #: the data plane's desired state: each part's ``{collection: [items]}``.
         self.feed = Feed(self, [self.networks.snapshot, self.subnets.snapshot,
                                 self.ports.snapshot, self.routers.snapshot,

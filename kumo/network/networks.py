@@ -148,6 +148,7 @@ class Networks:
             if on:  # Neutron's '*' policy for the flag
                 self.net.rbac.wildcard(session, row, action, True)
         self.net.changed(session, "network", row.id)
+        self.net.qos.bind(session, ctx, "network", row, attrs, created=True)
         return row
 
     def _allocate_vni(self, session, requested: int | None) -> int:
@@ -207,6 +208,7 @@ class Networks:
                 self.net.rbac.wildcard(session, row, action, bool(attrs[key]))
         touch(row)
         self.net.changed(session, "network", row.id)
+        self.net.qos.bind(session, ctx, "network", row, attrs)
 
     def delete(self, session, ctx: RequestContext, row: models.Network) -> None:
         """Delete; 409 NetworkInUse while ports other than DHCP ports remain. Publishes

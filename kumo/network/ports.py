@@ -182,6 +182,8 @@ class Ports:
         self._changed(session, row)
         peers.wake(self.net, session, row.network_id, groups, [row.host_id], row.id)
         session.info.setdefault("new_ports", {})[row.id] = (held, sorted(groups))
+        if attrs.get("qos_policy_id"):
+            self.net.qos.bind(session, ctx, "port", row, attrs)
         return row
 
     def _insert(self, session, row: models.Port, mac: str | None, pairs: list[dict]) -> None:
@@ -431,6 +433,7 @@ class Ports:
         if old_host and old_host != row.host_id:
             self.net.changed(session, "port", row.id, "delete", host=old_host)
         self._changed(session, row)
+        self.net.qos.bind(session, ctx, "port", row, attrs)
         if old_host != row.host_id or _PEER_VISIBLE & attrs.keys():
             peers.wake(self.net, session, row.network_id, set(old_groups) | set(groups),
                        [old_host, row.host_id], row.id)
@@ -508,7 +511,9 @@ class Ports:
         from kumo.network.definitions import PORT
 
         rows = list(session.scalars(stmt))
-        return {"ports": PORT.render(rows, self.extras(session, rows), every=True)}
+        ports = PORT.render(rows, self.extras(session, rows), every=True)
+        self.net.qos.annotate(session, ports)
+        return {"ports": ports}
 
     def extras(self, session, rows: list) -> dict:
         """What rendering ports needs besides their rows (the extras of
@@ -519,7 +524,8 @@ class Ports:
         return {"tags": self.net.tags_of(session, ids),
                 "fixed_ips": self.fixed_ips_of(session, ids),
                 "security_groups": self.security_groups_of(session, ids),
-                "dns_domains": dns.domains_of(session, [r.network_id for r in rows])}
+                "dns_domains": dns.domains_of(session, [r.network_id for r in rows]),
+                **self.net.qos.port_extras(session, rows)}
 
     def new_extras(self, session, rows: list[models.Port],
                    tags: dict[str, list[str]]) -> dict:
@@ -531,7 +537,8 @@ class Ports:
         return {"tags": {r.id: tags.get(r.id, []) for r in rows},
                 "fixed_ips": {r.id: made[r.id][0] for r in rows},
                 "security_groups": {r.id: made[r.id][1] for r in rows},
-                "dns_domains": dns.domains_of(session, [r.network_id for r in rows])}
+                "dns_domains": dns.domains_of(session, [r.network_id for r in rows]),
+                **self.net.qos.port_extras(session, rows)}
 
     def policy_target(self, session, row) -> dict:
         """The policy target of a port: its project and its network's

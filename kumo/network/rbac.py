@@ -26,7 +26,8 @@ from kumo.network.models import ports as pmodels
 
 P = models.RBACPolicy
 ACTIONS = {"network": ("access_as_shared", "access_as_external"),
-           "security_group": ("access_as_shared",)}
+           "security_group": ("access_as_shared",),
+           "qos_policy": ("access_as_shared",)}
 
 
 class Rbac:
@@ -63,6 +64,8 @@ class Rbac:
         project_id = attrs.get("project_id") or attrs.get("tenant_id") or ctx.project_id
         if object_type == "security_group":
             return self._share_group(session, ctx, attrs["object_id"], target, project_id)
+        if object_type == "qos_policy":  # QoS policies: kumo.network.qos
+            return self.net.qos.share(session, ctx, attrs, project_id)
         network = self._network(session, ctx, attrs["object_id"])
         if self._find(session, network.id, action, target) is not None:
             raise nexc.DuplicateRbacPolicy()
@@ -135,6 +138,8 @@ class Rbac:
         """Change ``target_tenant`` (409 RbacPolicyInUse if the old target still uses the
         network, 409 DuplicateRbacPolicy if the new one already has a policy)."""
         target = attrs.get("target_tenant", row.target_tenant)
+        if row.object_type == "qos_policy":
+            return self.net.qos.reshare(session, ctx, row, target)
         if target != row.target_tenant:
             if self._find(session, row.object_id, row.action, target) is not None:
                 raise nexc.DuplicateRbacPolicy()
@@ -151,6 +156,8 @@ class Rbac:
 
     def delete(self, session, ctx: RequestContext, row) -> None:
         """Delete (409 RbacPolicyInUse while the target project uses the network)."""
+        if row.object_type == "qos_policy":
+            return self.net.qos.unshare(session, ctx, row)
         self._check_unused(session, row)
         network = (session.get(models.Network, row.object_id)
                    if row.object_type == "network" else None)

@@ -66,7 +66,7 @@ def test_every_networking_resource_is_defined():
     assert set(definitions.ALL) == {
         "networks", "subnets", "subnetpools", "address_scopes", "ports",
         "security_groups", "security_group_rules", "routers", "floatingips",
-        "rbac_policies", "agents"}
+        "rbac_policies", "agents", "policies"}
 
 
 @pytest.mark.parametrize("definition", DEFS, ids=IDS)

@@ -25,9 +25,11 @@ SNAT_LEG = "sg-"
 ROUTER_TO_FIP = "rfp-"
 FIP_TO_ROUTER = "fpr-"
 
+QOS = "qos"
+
 NETNS_PREFIXES = (ROUTER_NS, DHCP_NS, FIP_NS, SNAT_NS)
 LINK_PREFIXES = (TAP, ROUTER_INTERFACE, ROUTER_GATEWAY, BRIDGE, VXLAN, HA, FIP_GATEWAY,
-                 SNAT_LEG, ROUTER_TO_FIP, FIP_TO_ROUTER)
+                 SNAT_LEG, ROUTER_TO_FIP, FIP_TO_ROUTER, QOS)
 
 
 def router_ns(router_id: str) -> str:
@@ -70,6 +72,12 @@ def vxlan(vni: int) -> str:
 def ha(port_id: str) -> str:
     """``ha-<port_id[:11]>``: an HA router's keepalived leg."""
     return HA + port_id[:ID_LEN]
+
+
+def qos_ifb(port_id: str) -> str:
+    """``qos<port_id[:11]>``: the ifb device shaping what a port's instance sends
+    (:mod:`kumo.agent.qos`)."""
+    return QOS + port_id[:ID_LEN]
 
 
 def is_ours(name: str) -> bool:

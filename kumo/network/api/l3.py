@@ -55,7 +55,8 @@ taggable("floatingips", lambda s, ctx, i, net: net.floatingips.get(s, ctx, i))
 def _router_extras(networking, session, rows: list) -> dict:
     return {"tags": networking.tags_of(session, [r.id for r in rows]),
             "gateway_ips": l3.fixed_ips(session, [r.gw_port_id for r in rows
-                                                  if r.gw_port_id])}
+                                                  if r.gw_port_id]),
+            "qos_policy_id": networking.qos.bound(session, "router", [r.id for r in rows])}
 
 
 render_routers = common.renderer(ROUTER, _router_extras)

@@ -20,7 +20,8 @@ def _extras(networking, session, rows: list) -> dict:
     return {"tags": networking.tags_of(session, ids),
             "subnets": subnets_part.ids_by_network(session, ids) if subnets_part else {},
             "address_scopes": subnets_part.address_scopes_by_network(session, ids)
-            if subnets_part else {}}
+            if subnets_part else {},
+            "qos_policy_id": networking.qos.bound(session, "network", ids)}
 
 
 render = common.renderer(definitions.NETWORK, _extras)

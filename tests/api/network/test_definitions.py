@@ -17,7 +17,7 @@ PATHS = {"networks": "networks", "subnets": "subnets", "subnetpools": "subnetpoo
          "security_groups": "security-groups",
          "security_group_rules": "security-group-rules", "routers": "routers",
          "floatingips": "floatingips", "rbac_policies": "rbac-policies",
-         "agents": "agents"}
+         "agents": "agents", "policies": "qos/policies"}
 DEFS = list(definitions.ALL.values())
 IDS = [d.collection for d in DEFS]
 

@@ -47,8 +47,11 @@ def test_rbac_errors(demo, admin, member):  # noqa: F811
         fault(rbac(demo, net.id, "*"), 403, "PolicyNotAuthorized")
         fault(rbac(demo, net.id, "x", "access_as_owner"), 400, "InvalidInput")
         fault(call(demo, "POST", "/rbac-policies", json={"rbac_policy": {
+            "object_type": "no_such_type", "object_id": net.id,
+            "action": "access_as_shared", "target_tenant": "x"}}), 400, "HTTPBadRequest")
+        fault(call(demo, "POST", "/rbac-policies", json={"rbac_policy": {
             "object_type": "qos_policy", "object_id": net.id, "action": "access_as_shared",
-            "target_tenant": "x"}}), 400, "HTTPBadRequest")
+            "target_tenant": "x"}}), 404, "QosPolicyNotFound")
         fault(rbac(other, net.id, other.current_project_id), 404, "NetworkNotFound")
         fault(rbac(demo, str(uuid.uuid4()), "x"), 404, "NetworkNotFound")
         assert list(demo.network.rbac_policies(object_id=net.id)) == []

@@ -111,7 +111,7 @@ def test_gateway_set_snat_fixed_ips_and_clear(admin, demo, neutron, public, rout
         "network_id": public.id, "enable_snat": False,
         "external_fixed_ips": [{"subnet_id": subnet_id, "ip_address": "172.24.4.200"}]})
     assert r.external_gateway_info == {
-        "network_id": public.id, "enable_snat": False,
+        "network_id": public.id, "enable_snat": False, "qos_policy_id": None,
         "external_fixed_ips": [{"subnet_id": subnet_id, "ip_address": "172.24.4.200"}]}
     r = demo.network.update_router(r, external_gateway_info={})
     assert r.external_gateway_info is None
