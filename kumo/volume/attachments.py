@@ -8,7 +8,11 @@ Deleting the last attachment makes the volume ``available`` again. A volume that
 not ``multiattach`` takes one attachment at a time (409 otherwise).
 
 Kumo's connection info is the backend file (``driver_volume_type`` ``file``, its
-``device_path``); the compute agents do not map it into the guest yet.
+``device_path``). :meth:`Attachments.for_instances` gives the compute feed the
+attachments of the instances it renders (the agent on the server's host puts a loop
+device over the file and its node in the instance as the attachment's ``/dev/vdX``);
+every change of an attachment with a server calls the ``listeners`` with the server's
+id (the compute manager records a feed change for it).
 """
 from __future__ import annotations
 
@@ -30,6 +34,45 @@ class AlreadyAttached(exc.Conflict):
 class Attachments:
     def __init__(self, manager):
         self.m = manager
+        #: ``fn(instance_uuid)`` after a committed change of that server's attachments
+        self.listeners: list = []
+
+    def _changed(self, *instance_uuids) -> None:
+        for iid in {i for i in instance_uuids if i}:
+            for fn in self.listeners:
+                try:
+                    fn(iid)
+                except Exception:  # noqa: BLE001 - the next resync catches up
+                    import logging
+                    logging.getLogger(__name__).exception(
+                        "attachment change of server %s not recorded", iid)
+
+    def for_instances(self, session, instance_ids: list[str]) -> dict[str, list[dict]]:
+        """The compute feed's ``volumes`` of each server (one query), in the caller's
+        session: ``{server id: [{"volume_id", "attachment_id", "device": "vdb",
+        "path": backend file or None, "mode": "rw"|"ro", "boot": bool}]}`` for the
+        ``attaching``/``attached`` attachments (``boot``: mounted as ``/dev/vda``)."""
+        out: dict[str, list[dict]] = {}
+        if not instance_ids:
+            return out
+        A, V = models.Attachment, models.Volume
+        rows = session.execute(sa.select(A, V).join(V, A.volume_id == V.id).where(
+            A.instance_uuid.in_(instance_ids),
+            A.attach_status.in_(("attaching", "attached"))).order_by(A.mountpoint))
+        for att, vol in rows:
+            path = None
+            try:
+                _, driver = self.m.backend_of(vol.host)
+                path = driver.read_path(vol.id)
+            except Exception:  # noqa: BLE001 - no data (fake backend, being made)
+                path = None
+            device = (att.mountpoint or "").rpartition("/")[2]
+            out.setdefault(att.instance_uuid, []).append({
+                "volume_id": vol.id, "attachment_id": att.id, "device": device,
+                "path": str(path) if path else None,
+                "mode": "ro" if (vol.readonly or att.attach_mode == "ro") else "rw",
+                "boot": device == "vda"})
+        return out
 
     def get(self, ctx, attachment_id: str, s=None) -> models.Attachment:
         def find(session):
@@ -103,7 +146,8 @@ class Attachments:
             self._volume_status(vol)
             s.flush()
             s.refresh(att)
-            return att
+        self._changed(instance_uuid)
+        return att
 
     @staticmethod
     def _volume_status(vol: models.Volume) -> None:
@@ -132,7 +176,8 @@ class Attachments:
             vol = s.get(models.Volume, att.volume_id)
             self._volume_status(vol)
             s.flush()
-            return att
+        self._changed(att.instance_uuid)
+        return att
 
     def complete(self, ctx, attachment_id: str) -> None:
         with self.m.write() as s:
@@ -140,13 +185,17 @@ class Attachments:
             att.attach_status = "attached"
             att.updated_at = utcnow()
             self._volume_status(s.get(models.Volume, att.volume_id))
+            iid = att.instance_uuid
+        self._changed(iid)
 
     def delete(self, ctx, attachment_id: str) -> None:
         with self.m.write() as s:
             att = self.get(ctx, attachment_id, s)
             vol = s.get(models.Volume, att.volume_id)
+            iid = att.instance_uuid
             vol.attachments.remove(att)
             self._volume_status(vol)
+        self._changed(iid)
 
     # -- Nova's side -------------------------------------------------------------------
     def of_instance(self, instance_uuid: str) -> list[models.Attachment]:

@@ -54,6 +54,7 @@ from kumo.agent.virt import (CRASHED, NOSTATE, PAUSED, RUNNING, SHUTDOWN, Comput
                              InstanceStatus, VirtError, register_driver)
 from kumo.agent.virt.cgroups import Cgroups
 from kumo.agent.virt.images import ImageCache
+from kumo.agent.virt import volumes as vols
 from kumo.agent.virt.nics import Nics, replug
 
 LOG = logging.getLogger(__name__)
@@ -103,6 +104,8 @@ DIR={dir}
 ROOT="$DIR/rootfs"
 if [ {mode} = overlay ]; then
   mount -t overlay overlay -o "lowerdir={base},upperdir=$DIR/upper,workdir=$DIR/work" "$ROOT"
+elif [ {mode} = volume ]; then
+  mount {base} "$ROOT"
 fi
 mkdir -p "$ROOT/proc" "$ROOT/sys" "$ROOT/dev" "$ROOT/tmp" "$ROOT/etc"
 mount -t proc -o nosuid,nodev,noexec proc "$ROOT/proc"
@@ -115,6 +118,11 @@ for n in null zero full random urandom tty; do
 done
 : > "$ROOT/dev/console"
 mount --bind "$DIR/console.log" "$ROOT/dev/console"
+if [ -f "$DIR/devices" ]; then
+  while read n major minor; do
+    mknod -m 660 "$ROOT/dev/$n" b "$major" "$minor" || echo "kumo: no /dev/$n"
+  done < "$DIR/devices"
+fi
 mount -t tmpfs -o nosuid,nodev,mode=1777 tmp "$ROOT/tmp"
 hostname {hostname}
 echo {hostname} > "$ROOT/etc/hostname"
@@ -299,8 +307,16 @@ class NetnsDriver(ComputeDriver):
             (d / f).unlink(missing_ok=True)
         (d / "console.log").touch()
         hostname = re.sub(r"[^A-Za-z0-9.-]", "", inst.get("hostname") or meta["name"])[:63]
+        if meta["disk"] == "volume":
+            boot = meta["boot_volume"] = vols.ensure(
+                meta.get("boot_volume"), meta["boot_volume"]["path"], "vda",
+                meta["boot_volume"].get("mode") == "ro")
+            meta["base"] = boot["loop"]
+            self._save(iid, meta)
+            self._write_devices(iid, meta)
         (d / "boot.sh").write_text(BOOT.format(
-            dir=shlex.quote(str(d)), mode="overlay" if meta["disk"] == "overlay" else "copy",
+            dir=shlex.quote(str(d)), mode=meta["disk"] if meta["disk"] in (
+                "overlay", "volume") else "copy",
             base=meta.get("base", ""), hostname=shlex.quote(hostname or meta["name"])))
         (d / "supervisor.sh").write_text(SUPERVISOR)
         ns = self.where.ns(meta["name"])
@@ -338,8 +354,19 @@ class NetnsDriver(ComputeDriver):
 
     # -- disk --------------------------------------------------------------------
     def _prepare_disk(self, iid: str, inst: dict, meta: dict) -> None:
-        base = self.images.rootfs(inst.get("image") or {})
         d = self._dir(iid)
+        boot = next((v for v in inst.get("volumes") or [] if v.get("boot")), None)
+        if boot is not None and boot.get("path"):
+            # boot from volume: the volume's filesystem (a loop device) is the root
+            for sub in ("upper", "work", "rootfs"):
+                shutil.rmtree(d / sub, ignore_errors=True)
+            (d / "rootfs").mkdir()
+            rec = vols.ensure(meta.get("boot_volume"), boot["path"], "vda",
+                              boot.get("mode") == "ro")
+            meta.update(disk="volume", base=rec["loop"], boot_volume=rec,
+                        image_id=(inst.get("image") or {}).get("id"))
+            return
+        base = self.images.rootfs(inst.get("image") or {})
         for sub in ("upper", "work", "rootfs"):
             shutil.rmtree(d / sub, ignore_errors=True)
         if self.overlay:
@@ -403,6 +430,7 @@ class NetnsDriver(ComputeDriver):
         (d / "cgroups").write_text("\n".join(self.cgroups.ensure(
             iid, int(flavor.get("vcpus") or 0), int(flavor.get("ram") or 0))))
         self._save(iid, meta)
+        gone = self._attach_volumes(iid, instance, meta)
         alive = self._supervisor(d) is not None
         if rebuild_seq != meta["rebuild_seq"]:
             self._stop(iid, name, hard=False)
@@ -433,7 +461,47 @@ class NetnsDriver(ComputeDriver):
                 self._replugged(iid, eth)
         meta["power"] = power
         self._save(iid, meta)
+        self._sync_nodes(iid, meta, gone)
         return self.status(iid)
+
+    # -- volumes (:mod:`kumo.agent.virt.volumes`) -------------------------------------
+    def _attach_volumes(self, iid: str, instance: dict, meta: dict) -> list[dict]:
+        """Loops for the desired non-boot volumes, the old ones freed; records them
+        and boot.sh's ``devices``; returns the records removed."""
+        wanted = [v for v in instance.get("volumes") or [] if not v.get("boot")]
+        try:
+            held, gone = vols.reconcile(meta.get("volumes") or {}, wanted)
+        except vols.LoopError as e:
+            meta["volumes"] = getattr(e, "held", meta.get("volumes") or {})
+            self._save(iid, meta)
+            raise RuntimeError(str(e)) from None  # retried with backoff
+        meta["volumes"] = held
+        self._save(iid, meta)
+        self._write_devices(iid, meta)
+        return gone
+
+    def _all_volumes(self, meta: dict) -> dict:
+        held = dict(meta.get("volumes") or {})
+        if meta.get("disk") == "volume" and meta.get("boot_volume"):
+            held[""] = meta["boot_volume"]
+        return held
+
+    def _write_devices(self, iid: str, meta: dict) -> None:
+        d = self._dir(iid)
+        tmp = d / "devices.tmp"
+        tmp.write_text(vols.devices_file(self._all_volumes(meta)))
+        os.replace(tmp, d / "devices")
+
+    def _sync_nodes(self, iid: str, meta: dict, gone: list[dict]) -> None:
+        """The running instance's ``/dev/vdX`` nodes match its volumes."""
+        pid = self.init_pid(iid)
+        if pid is None:
+            return
+        try:
+            vols.sync_nodes(pid, self._all_volumes(meta), gone)
+        except OSError as e:
+            if self.init_pid(iid) is not None:
+                raise RuntimeError(f"instance {iid}: volume nodes: {e}") from None
 
     def status(self, instance_id: str) -> InstanceStatus:
         meta = self._meta(instance_id)
@@ -490,6 +558,7 @@ class NetnsDriver(ComputeDriver):
             self.nics.unplug((meta or {}).get("ports", []))
             nsmod.delete_netns(self.where, name)
         self.cgroups.remove(instance_id)
+        vols.free_all(self._all_volumes(meta or {}))
         shutil.rmtree(d, ignore_errors=True)
 
     def list_instances(self) -> dict[str, str]:
