@@ -89,8 +89,9 @@ class Compute:
         :class:`kumo.volume.attachments.Attachments`): record a feed change, so the
         agent on its host maps or unmaps the volume."""
         with self.write() as s:
-            row = s.get(models.Instance, instance_id)
-            if row is not None and not row.deleted:
+            row = s.scalar(sa.select(models.Instance).where(
+                models.Instance.id == instance_id, models.Instance.deleted.is_(False)))
+            if row is not None:
                 self.changed(s, row)
 
     def changed(self, session: orm.Session, instance: models.Instance, op: str = "update",

@@ -154,6 +154,8 @@ class Attachments:
         states = {a.attach_status for a in vol.attachments}
         if "attached" in states:
             vol.status, vol.attach_status = "in-use", "attached"
+        elif "detaching" in states:
+            vol.status, vol.attach_status = "detaching", "attached"
         elif "attaching" in states:
             vol.status, vol.attach_status = "attaching", "attaching"
         elif "reserved" in states:
@@ -198,6 +200,46 @@ class Attachments:
         self._changed(iid)
 
     # -- Nova's side -------------------------------------------------------------------
+    def begin_detach(self, attachment_id: str) -> None:
+        """Nova's detach: the attachment is ``detaching`` (the volume too) and leaves
+        the compute feed; the agent's next report without it removes it
+        (:meth:`agent_report`)."""
+        with self.m.write() as s:
+            att = s.get(models.Attachment, attachment_id)
+            if att is None:
+                return
+            att.attach_status = "detaching"
+            att.updated_at = utcnow()
+            self._volume_status(s.get(models.Volume, att.volume_id))
+            iid = att.instance_uuid
+        self._changed(iid)
+
+    def agent_report(self, instance_uuid: str, mapped: set[str]) -> None:
+        """The server's host says which volumes it has as block devices: its
+        ``attaching`` attachments among them become ``attached`` (the volume
+        ``in-use``), its ``detaching`` ones not among them are removed (the volume
+        ``available`` when it has no other). Nothing else changes."""
+        A = models.Attachment
+        with self.m.read() as s:
+            todo = [(a.id, a.volume_id, a.attach_status) for a in s.scalars(
+                sa.select(A).where(A.instance_uuid == instance_uuid,
+                                   A.attach_status.in_(("attaching", "detaching"))))]
+        todo = [t for t in todo if (t[2] == "attaching") == (t[1] in mapped)]
+        if not todo:
+            return
+        with self.m.write() as s:
+            for att_id, _, status in todo:
+                att = s.get(A, att_id)
+                if att is None or att.attach_status != status:
+                    continue  # changed meanwhile
+                vol = s.get(models.Volume, att.volume_id)
+                if status == "attaching":
+                    att.attach_status = "attached"
+                    att.updated_at = utcnow()
+                else:
+                    vol.attachments.remove(att)
+                self._volume_status(vol)
+
     def of_instance(self, instance_uuid: str) -> list[models.Attachment]:
         with self.m.read() as s:
             return list(s.scalars(sa.select(models.Attachment).where(

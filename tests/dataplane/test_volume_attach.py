@@ -79,7 +79,8 @@ def test_attach_write_detach_attach_read(machine):
     # attach: /dev/vdb appears in vm1, over a loop device backed by the volume's file
     m.openstack("server", "add", "volume", "vm1", "data")
     wait_for(lambda: has_vdb("vm1"), "/dev/vdb in vm1")
-    assert status("data") == "in-use"
+    # the agent's report completes the attachment (attaching -> in-use)
+    wait_for(lambda: status("data") == "in-use", "data in-use")
     vol_id = m.json("volume", "show", "data")["id"]
     backing = [b for _, b in loops_of(m.tmp)]
     assert len(backing) == 1 and backing[0].endswith(f"volume-{vol_id}"), backing
@@ -90,7 +91,7 @@ def test_attach_write_detach_attach_read(machine):
     m.openstack("server", "remove", "volume", "vm1", "data")
     wait_for(lambda: not has_vdb("vm1"), "no /dev/vdb in vm1 after detach")
     wait_for(lambda: not loops_of(m.tmp), "the loop device freed after detach")
-    assert status("data") == "available"
+    wait_for(lambda: status("data") == "available", "data available after detach")
 
     # attach to vm2: the marker is there
     m.openstack("server", "add", "volume", "vm2", "data")
@@ -110,8 +111,19 @@ def test_attach_write_detach_attach_read(machine):
     assert denied.returncode != 0, denied
     assert len(loops_of(m.tmp)) == 2
 
+    # boot from volume: the image is written into a new volume, the server's / is
+    # that volume's ext4 filesystem on a loop device, /dev/vda its node
+    m.openstack("server", "create", "--image", "cirros", "--flavor", "m1.tiny",
+                "--boot-from-volume", "1", "--network", "vol-net", "--wait", "vm3")
+    root = wait_for(lambda: (lambda out: out if " / ext4 " in out else None)(inside(
+        "vm3", "grep ' / ' /proc/mounts", check=False).stdout), "vm3's / on ext4")
+    assert root.startswith("/dev/loop"), root
+    inside("vm3", "test -b /dev/vda && test -x /sbin/init && echo ok > /bfv && sync")
+    boot_id = m.json("volume", "show", "vm3-bdm-0")["id"]
+    assert any(b.endswith(f"volume-{boot_id}") for _, b in loops_of(m.tmp))
+
     # deleting the servers frees every loop device (no detach first)
-    for name in ("vm1", "vm2"):
+    for name in ("vm1", "vm2", "vm3"):
         m.openstack("server", "delete", "--wait", name)
     wait_for(lambda: not loops_of(m.tmp), "every loop device freed after the deletes")
     wait_for(lambda: status("data") == "available", "data available after the delete")

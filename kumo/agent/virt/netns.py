@@ -27,6 +27,12 @@
 - **Power**: stop = SIGTERM to init, SIGKILL after ``agent_compute_stop_grace_s``;
   reboot SOFT = stop + start, HARD = SIGKILL + start; pause = cgroup freezer; rebuild =
   stop, wipe the instance's layer, start from the (maybe new) image.
+- **Volumes** (:mod:`kumo.agent.virt.volumes`): a loop device per attached volume,
+  its node ``/dev/vdX`` in the instance's /dev (boot.sh makes those listed in
+  ``devices``; a running instance gets them through ``/proc/<init>/root/dev``);
+  freed on detach and destroy. A server booted from a volume mounts the boot
+  volume's loop as its root (``disk`` ``volume`` in ``meta.json``) instead of the
+  image's tree.
 - **Limits**: :mod:`kumo.agent.virt.cgroups` (v2, v1, or none, reported in
   :meth:`NetnsDriver.configurations`); groups are named by instance id (unique on the
   machine, also across simulated hosts sharing its cgroup tree).
@@ -364,6 +370,7 @@ class NetnsDriver(ComputeDriver):
             rec = vols.ensure(meta.get("boot_volume"), boot["path"], "vda",
                               boot.get("mode") == "ro")
             meta.update(disk="volume", base=rec["loop"], boot_volume=rec,
+                        boot_volume_id=boot["volume_id"],
                         image_id=(inst.get("image") or {}).get("id"))
             return
         base = self.images.rootfs(inst.get("image") or {})
@@ -432,6 +439,17 @@ class NetnsDriver(ComputeDriver):
         self._save(iid, meta)
         gone = self._attach_volumes(iid, instance, meta)
         alive = self._supervisor(d) is not None
+        boot = next((v for v in instance.get("volumes") or []
+                     if v.get("boot") and v.get("path")), None)
+        if boot is not None and (meta.get("disk") != "volume" or (
+                meta.get("boot_volume") or {}).get("path") != boot["path"]):
+            # the boot volume's attachment came after the server (its first feed
+            # item): run it from the volume from now on
+            self._stop(iid, name, hard=True)
+            self._prepare_disk(iid, instance, meta)
+            meta["power"] = None
+            self._save(iid, meta)
+            alive = False
         if rebuild_seq != meta["rebuild_seq"]:
             self._stop(iid, name, hard=False)
             self._prepare_disk(iid, instance, meta)
@@ -519,7 +537,10 @@ class NetnsDriver(ComputeDriver):
             except OSError:
                 rc = None
             state = SHUTDOWN if rc == "0" else CRASHED
-        return InstanceStatus(state, *seqs)
+        volumes = set(meta.get("volumes") or {})
+        if meta.get("disk") == "volume" and meta.get("boot_volume_id"):
+            volumes.add(meta["boot_volume_id"])
+        return InstanceStatus(state, *seqs, volumes=tuple(sorted(volumes)))
 
     #: console.log is cut back to its last KEEP bytes when it grows past MAX (writers
     #: append with O_APPEND, so they carry on at the new end).

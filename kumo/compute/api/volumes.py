@@ -6,10 +6,11 @@ Block Storage manager in process (``cloud.volumes.attachments``). ``tag`` is sho
 from 2.70, ``delete_on_termination`` from 2.79, ``attachment_id``/``bdm_uuid`` from
 2.89. The device is the next free ``/dev/vdX`` (``vda`` is the root disk).
 
-What is real: the attachment rows, the volume's ``in-use``/``available`` status, the
-server's ``os-extended-volumes:volumes_attached``, detach and
-``delete_on_termination`` when the server is deleted. What is not yet: the compute
-agents do not map the volume into the instance (no loop device inside the guest).
+An attach to a server on a host answers at once with the volume ``attaching``; the
+host's compute agent maps it (the netns driver: a loop device, ``/dev/vdX`` inside
+the instance) and its status report makes the volume ``in-use``. A detach makes it
+``detaching`` and the agent's report without it ``available``. A server on no host
+(shelved offloaded) attaches and detaches at once.
 """
 from __future__ import annotations
 
@@ -131,7 +132,7 @@ def attach(req: Request) -> Reply:
     try:
         att = req.cloud.volumes.attachments.create(
             req.context, vol.id, row.id, {"host": row.host, "mountpoint": device},
-            host=row.host, mountpoint=device, complete=True,
+            host=row.host, mountpoint=device, complete=row.host is None,
             delete_on_termination=delete_on_termination)
     except exc.Conflict:
         raise
@@ -147,7 +148,10 @@ def detach(req: Request) -> Reply:
         if att.volume_id == req.params["volume_id"]:
             if att.mountpoint == "/dev/vda":
                 raise exc.BadRequest("Cannot detach a root device volume")
-            req.cloud.volumes.attachments.delete(None, att.id)
+            if row.host is None:
+                req.cloud.volumes.attachments.delete(None, att.id)
+            else:
+                req.cloud.volumes.attachments.begin_detach(att.id)
             return Reply(202)
     raise exc.NotFound(f"volume_id not found: {req.params['volume_id']}")
 
