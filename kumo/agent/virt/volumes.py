@@ -134,7 +134,11 @@ def devices_file(held: dict) -> str:
 def sync_nodes(init_pid: int, held: dict, gone: list[dict]) -> None:
     """In the running instance whose init is ``init_pid``: a node per held volume
     (made again when its major/minor differ), none for the ``gone`` ones."""
-    dev = Path(f"/proc/{init_pid}/root/dev")
+    _sync_dir(f"/proc/{init_pid}/root/dev", held, gone)
+
+
+def _sync_dir(dev_dir: str, held: dict, gone: list[dict]) -> None:
+    dev = Path(dev_dir)
     keep = {rec["device"] for rec in held.values()}
     for rec in gone:
         if rec["device"] not in keep and DEVICE_RE.match(rec["device"]):
