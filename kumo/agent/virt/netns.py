@@ -185,7 +185,7 @@ def overlay_works(scratch: Path) -> bool:
 
 
 @register_driver("netns")
-class NetnsDriver(ComputeDriver):
+class NetnsDriver(vols.InstanceVolumes, ComputeDriver):
     """Instances as namespaces running the image's init (see the module doc)."""
 
     name = "netns"
@@ -439,10 +439,7 @@ class NetnsDriver(ComputeDriver):
         self._save(iid, meta)
         gone = self._attach_volumes(iid, instance, meta)
         alive = self._supervisor(d) is not None
-        boot = next((v for v in instance.get("volumes") or []
-                     if v.get("boot") and v.get("path")), None)
-        if boot is not None and (meta.get("disk") != "volume" or (
-                meta.get("boot_volume") or {}).get("path") != boot["path"]):
+        if self._boot_volume_changed(instance, meta):
             # the boot volume's attachment came after the server (its first feed
             # item): run it from the volume from now on
             self._stop(iid, name, hard=True)
@@ -481,45 +478,6 @@ class NetnsDriver(ComputeDriver):
         self._save(iid, meta)
         self._sync_nodes(iid, meta, gone)
         return self.status(iid)
-
-    # -- volumes (:mod:`kumo.agent.virt.volumes`) -------------------------------------
-    def _attach_volumes(self, iid: str, instance: dict, meta: dict) -> list[dict]:
-        """Loops for the desired non-boot volumes, the old ones freed; records them
-        and boot.sh's ``devices``; returns the records removed."""
-        wanted = [v for v in instance.get("volumes") or [] if not v.get("boot")]
-        try:
-            held, gone = vols.reconcile(meta.get("volumes") or {}, wanted)
-        except vols.LoopError as e:
-            meta["volumes"] = getattr(e, "held", meta.get("volumes") or {})
-            self._save(iid, meta)
-            raise RuntimeError(str(e)) from None  # retried with backoff
-        meta["volumes"] = held
-        self._save(iid, meta)
-        self._write_devices(iid, meta)
-        return gone
-
-    def _all_volumes(self, meta: dict) -> dict:
-        held = dict(meta.get("volumes") or {})
-        if meta.get("disk") == "volume" and meta.get("boot_volume"):
-            held[""] = meta["boot_volume"]
-        return held
-
-    def _write_devices(self, iid: str, meta: dict) -> None:
-        d = self._dir(iid)
-        tmp = d / "devices.tmp"
-        tmp.write_text(vols.devices_file(self._all_volumes(meta)))
-        os.replace(tmp, d / "devices")
-
-    def _sync_nodes(self, iid: str, meta: dict, gone: list[dict]) -> None:
-        """The running instance's ``/dev/vdX`` nodes match its volumes."""
-        pid = self.init_pid(iid)
-        if pid is None:
-            return
-        try:
-            vols.sync_nodes(pid, self._all_volumes(meta), gone)
-        except OSError as e:
-            if self.init_pid(iid) is not None:
-                raise RuntimeError(f"instance {iid}: volume nodes: {e}") from None
 
     def status(self, instance_id: str) -> InstanceStatus:
         meta = self._meta(instance_id)

@@ -157,3 +157,55 @@ def _sync_dir(dev_dir: str, held: dict, gone: list[dict]) -> None:
         except FileNotFoundError:
             pass
         os.mknod(node, 0o660 | stat.S_IFBLK, os.makedev(major, minor))
+
+
+class InstanceVolumes:
+    """The netns driver's volume steps (a mixin: uses its ``_save``, ``_dir`` and
+    ``init_pid``); ``meta`` is the instance's ``meta.json``."""
+
+    @staticmethod
+    def _boot_volume_changed(instance: dict, meta: dict) -> bool:
+        """Whether the desired boot volume (``boot`` with a ``path``) is not the root
+        the instance runs from."""
+        boot = next((v for v in instance.get("volumes") or []
+                     if v.get("boot") and v.get("path")), None)
+        return boot is not None and (meta.get("disk") != "volume" or (
+            meta.get("boot_volume") or {}).get("path") != boot["path"])
+
+    def _attach_volumes(self, iid: str, instance: dict, meta: dict) -> list[dict]:
+        """Loops for the desired non-boot volumes, the old ones freed; records them
+        and boot.sh's ``devices``; returns the records removed."""
+        wanted = [v for v in instance.get("volumes") or [] if not v.get("boot")]
+        try:
+            held, gone = reconcile(meta.get("volumes") or {}, wanted)
+        except LoopError as e:
+            meta["volumes"] = getattr(e, "held", meta.get("volumes") or {})
+            self._save(iid, meta)
+            raise RuntimeError(str(e)) from None  # retried with backoff
+        meta["volumes"] = held
+        self._save(iid, meta)
+        self._write_devices(iid, meta)
+        return gone
+
+    def _all_volumes(self, meta: dict) -> dict:
+        held = dict(meta.get("volumes") or {})
+        if meta.get("disk") == "volume" and meta.get("boot_volume"):
+            held[""] = meta["boot_volume"]
+        return held
+
+    def _write_devices(self, iid: str, meta: dict) -> None:
+        d = self._dir(iid)
+        tmp = d / "devices.tmp"
+        tmp.write_text(devices_file(self._all_volumes(meta)))
+        os.replace(tmp, d / "devices")
+
+    def _sync_nodes(self, iid: str, meta: dict, gone: list[dict]) -> None:
+        """The running instance's ``/dev/vdX`` nodes match its volumes."""
+        pid = self.init_pid(iid)
+        if pid is None:
+            return
+        try:
+            sync_nodes(pid, self._all_volumes(meta), gone)
+        except OSError as e:
+            if self.init_pid(iid) is not None:
+                raise RuntimeError(f"instance {iid}: volume nodes: {e}") from None
