@@ -191,8 +191,8 @@ def prepare_bdm(req: Request, body: dict) -> list[dict]:
     volume`` entries get a new volume from the image (waited for, bounded), ``volume
     -> volume`` entries name an available volume; the boot volume (``boot_index``
     0) supplies ``imageRef`` when absent (its image, or its ``volume_image_metadata``'s
-    ``image_id``): Kumo's compute agents still run the instance from that image's root
-    filesystem, not from the volume. Returns the volumes to attach once the server
+    ``image_id``; the server's image record): the netns compute driver runs the
+    instance on the boot volume's filesystem. Returns the volumes to attach once the server
     exists; on any error the volumes made here are deleted and the error raised."""
     entries = body.get("block_device_mapping_v2") or []
     manager = req.cloud.volumes
