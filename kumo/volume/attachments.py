@@ -199,6 +199,14 @@ class Attachments:
             self._volume_status(vol)
         self._changed(iid)
 
+    def volume_changed(self, volume_id: str) -> None:
+        """The volume's data changed size (an extend): its servers' hosts look again
+        (the loop device takes the new size)."""
+        with self.m.read() as s:
+            ids = list(s.scalars(sa.select(models.Attachment.instance_uuid).where(
+                models.Attachment.volume_id == volume_id)))
+        self._changed(*ids)
+
     # -- Nova's side -------------------------------------------------------------------
     def begin_detach(self, attachment_id: str) -> None:
         """Nova's detach: the attachment is ``detaching`` (the volume too) and leaves

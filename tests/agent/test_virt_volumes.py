@@ -56,6 +56,12 @@ def test_reconcile_sets_up_keeps_and_frees(files, tmp_path):
     # unchanged: the same loops
     again, gone = vols.reconcile(held, wanted)
     assert again == held and gone == []
+    # the file grew (an extend): the loop takes the new size
+    os.truncate(files[0], 16 << 20)
+    again, gone = vols.reconcile(held, wanted)
+    assert again == held
+    loop_a = held["a"]["loop"][5:]
+    assert int(open(f"/sys/block/{loop_a}/size").read()) * 512 == 16 << 20
 
     # "b" detached: its loop freed, "a" kept
     held2, gone = vols.reconcile(held, wanted[:1])

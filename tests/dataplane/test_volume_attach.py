@@ -7,6 +7,7 @@ plane and the netns compute driver, as in test_quickstart.py):
   file is the volume's; a marker written there with ``dd`` is read back from another
   server after a detach and an attach; the detached server has no ``/dev/vdb`` any
   more;
+- extending it while attached grows the guest's device;
 - a filesystem made on it inside the guest mounts there;
 - a read-only volume is a read-only device (``dd`` onto it fails);
 - boot from volume: ``server create --image cirros --boot-from-volume 1`` runs on the
@@ -100,6 +101,11 @@ def test_attach_write_detach_attach_read(machine):
     out = inside("vm2", "dd if=/dev/vdb bs=512 count=1 2>/dev/null").stdout
     assert MARKER in out, out
     assert not has_vdb("vm1")
+    # extended while attached (3.42): the guest's /dev/vdb grows
+    m.openstack("--os-volume-api-version", "3.42", "volume", "set", "--size", "2", "data")
+    wait_for(lambda: inside("vm2", "busybox blockdev --getsize64 /dev/vdb",
+                            check=False).stdout.strip() == str(2 << 30),
+             "/dev/vdb of 2 GiB in vm2 after the extend")
     # a filesystem on it, mounted inside the guest (busybox's mke2fs and mount)
     out = inside("vm2", "busybox mke2fs /dev/vdb >/dev/null && mkdir -p /mnt/v && "
                  "mount /dev/vdb /mnt/v && echo hello > /mnt/v/f && cat /mnt/v/f && "

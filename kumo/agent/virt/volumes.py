@@ -65,6 +65,21 @@ def free(loop: str | None, path: str | None) -> None:
         raise LoopError(f"losetup -d {loop}: {proc.stderr.strip()[:300]}")
 
 
+def resize(loop: str, path: str) -> None:
+    """``losetup -c`` when the file grew (an extend of the attached volume): the
+    guest's ``/dev/vdX`` gets the new size."""
+    try:
+        sectors = int(Path(f"/sys/block/{loop[5:]}/size").read_text())
+        if os.path.getsize(path) == sectors * 512:
+            return
+    except (OSError, ValueError):
+        return
+    proc = subprocess.run(["losetup", "-c", loop], capture_output=True, text=True,
+                          timeout=30)
+    if proc.returncode != 0:
+        LOG.warning("losetup -c %s: %s", loop, proc.stderr.strip()[:300])
+
+
 def rdev(loop: str) -> tuple[int, int]:
     st = os.stat(loop)
     return os.major(st.st_rdev), os.minor(st.st_rdev)
@@ -82,6 +97,7 @@ def reconcile(held: dict, wanted: list[dict]) -> tuple[dict, list[dict]]:
         same = w is not None and w["device"] == rec["device"] and \
             w["path"] == rec["path"] and w.get("mode", "rw") == rec.get("mode", "rw")
         if same and backing_file(rec.get("loop")) == rec["path"]:
+            resize(rec["loop"], rec["path"])
             out[vid] = rec
             continue
         free(rec.get("loop"), rec.get("path"))
