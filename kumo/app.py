@@ -49,6 +49,7 @@ class Cloud:
         self.images = Images(settings, self.db)
         self.compute = Compute(self)
         self.volumes = VolumeManager(settings, self.db, self.images)
+        self.volumes.attachments.listeners.append(self.compute.volumes_changed)
         #: PostgreSQL: the process's LISTEN connection waking the feeds' watchers when
         #: other API processes commit (started by the first waiting watch).
         self.feed_listener = None

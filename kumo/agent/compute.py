@@ -223,7 +223,8 @@ class ComputeAgent(Controller):
     # -- status reports ------------------------------------------------------------
     def _report(self, instance_id: str, status: InstanceStatus) -> None:
         """Post ``status`` (and the console tail when it changed) unless already sent."""
-        version = (status.power_state, status.reboot_seq, status.rebuild_seq, status.error)
+        version = (status.power_state, status.reboot_seq, status.rebuild_seq, status.error,
+                   status.volumes)
         console = None
         try:
             console = self.driver.console(instance_id, CONSOLE_MAX)
@@ -238,6 +239,8 @@ class ComputeAgent(Controller):
         body = {"host": self.host, "power_state": status.power_state,
                 "reboot_seq": status.reboot_seq, "rebuild_seq": status.rebuild_seq,
                 "error": status.error, "console": None if console_same else console}
+        if status.volumes is not None:
+            body["volumes"] = list(status.volumes)
         try:
             self.client.report_status(instance_id, body)
         except api.NotFound:

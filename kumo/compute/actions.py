@@ -321,6 +321,10 @@ class Actions:
                                    locked=True)
         if body.get("console") is not None:
             self.save_console(instance_id, body["console"][-CONSOLE_MAX:])
+        if body.get("volumes") is not None:
+            vm = getattr(c.cloud, "volumes", None)
+            if vm is not None:
+                vm.attachments.agent_report(instance_id, set(body["volumes"]))
 
     @staticmethod
     def _reporting(session, instance_id: str, body: dict) -> Instance:

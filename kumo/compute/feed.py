@@ -11,7 +11,9 @@ Instance shape (the compute contract)::
      "power": "on"|"off"|"paused", "reboot_seq", "reboot_type", "rebuild_seq",
      "ports": [{"id", "mac_address", "mtu", "network_id",
                 "fixed_ips": [{"subnet_id", "ip_address", "cidr", "gateway_ip"}]}],
-     "user_data", "revision"}
+     "user_data", "revision",
+     "volumes": [{"volume_id", "attachment_id", "device": "vdb", "path" (the backend
+                  file, None without data), "mode": "rw"|"ro", "boot": bool}]}
 """
 from __future__ import annotations
 
@@ -65,6 +67,7 @@ class Feed(ChangeFeed):
         """Instances in the contract's shape (one query for all their ports)."""
         port_ids = [p["port_id"] for r in rows for p in r.ports]
         ports = self.compute.servers.port_facts(session, port_ids)
+        volumes = self._volumes(session, [r.id for r in rows])
         out = []
         for r in rows:
             out.append({
@@ -76,6 +79,13 @@ class Feed(ChangeFeed):
                 "rebuild_seq": r.rebuild_seq,
                 "ports": [_port(ports[p["port_id"]]) for p in r.ports
                           if p["port_id"] in ports],
-                "user_data": r.user_data, "revision": r.revision})
+                "user_data": r.user_data, "revision": r.revision,
+                "volumes": volumes.get(r.id, [])})
         return out
+
+    def _volumes(self, session, ids: list[str]) -> dict[str, list[dict]]:
+        vm = getattr(self.compute.cloud, "volumes", None)
+        if vm is None or not ids:
+            return {}
+        return vm.attachments.for_instances(session, ids)
 

@@ -88,6 +88,16 @@ class Compute:
     def read(self):
         return self.db.session(readonly=True)
 
+    def volumes_changed(self, instance_id: str) -> None:
+        """A server's volume attachments changed (a listener of
+        :class:`kumo.volume.attachments.Attachments`): record a feed change, so the
+        agent on its host maps or unmaps the volume."""
+        with self.write() as s:
+            row = s.scalar(sa.select(models.Instance).where(
+                models.Instance.id == instance_id, models.Instance.deleted.is_(False)))
+            if row is not None:
+                self.changed(s, row)
+
     def changed(self, session: orm.Session, instance: models.Instance, op: str = "update",
                 host: str | None = None) -> None:
         """Record that ``instance`` changed for the feed (inside :meth:`write`): its

@@ -167,5 +167,6 @@ STATUS = _obj({
     "host": {"type": "string"}, "power_state": {"type": "string", "enum": [
         "running", "shutdown", "paused", "crashed", "nostate"]},
     "reboot_seq": {"type": "integer"}, "rebuild_seq": {"type": "integer"},
-    "error": {"type": ["string", "null"]}, "console": {"type": ["string", "null"]}},
+    "error": {"type": ["string", "null"]}, "console": {"type": ["string", "null"]},
+    "volumes": {"type": "array", "items": {"type": "string"}, "maxItems": 64}},
     ["host"], extra=True)

@@ -8,7 +8,11 @@ Deleting the last attachment makes the volume ``available`` again. A volume that
 not ``multiattach`` takes one attachment at a time (409 otherwise).
 
 Kumo's connection info is the backend file (``driver_volume_type`` ``file``, its
-``device_path``); the compute agents do not map it into the guest yet.
+``device_path``). :meth:`Attachments.for_instances` gives the compute feed the
+attachments of the instances it renders (the agent on the server's host puts a loop
+device over the file and its node in the instance as the attachment's ``/dev/vdX``);
+every change of an attachment with a server calls the ``listeners`` with the server's
+id (the compute manager records a feed change for it).
 """
 from __future__ import annotations
 
@@ -30,6 +34,45 @@ class AlreadyAttached(exc.Conflict):
 class Attachments:
     def __init__(self, manager):
         self.m = manager
+        #: ``fn(instance_uuid)`` after a committed change of that server's attachments
+        self.listeners: list = []
+
+    def _changed(self, *instance_uuids) -> None:
+        for iid in {i for i in instance_uuids if i}:
+            for fn in self.listeners:
+                try:
+                    fn(iid)
+                except Exception:  # noqa: BLE001 - the next resync catches up
+                    import logging
+                    logging.getLogger(__name__).exception(
+                        "attachment change of server %s not recorded", iid)
+
+    def for_instances(self, session, instance_ids: list[str]) -> dict[str, list[dict]]:
+        """The compute feed's ``volumes`` of each server (one query), in the caller's
+        session: ``{server id: [{"volume_id", "attachment_id", "device": "vdb",
+        "path": backend file or None, "mode": "rw"|"ro", "boot": bool}]}`` for the
+        ``attaching``/``attached`` attachments (``boot``: mounted as ``/dev/vda``)."""
+        out: dict[str, list[dict]] = {}
+        if not instance_ids:
+            return out
+        A, V = models.Attachment, models.Volume
+        rows = session.execute(sa.select(A, V).join(V, A.volume_id == V.id).where(
+            A.instance_uuid.in_(instance_ids),
+            A.attach_status.in_(("attaching", "attached"))).order_by(A.mountpoint))
+        for att, vol in rows:
+            path = None
+            try:
+                _, driver = self.m.backend_of(vol.host)
+                path = driver.read_path(vol.id)
+            except Exception:  # noqa: BLE001 - no data (fake backend, being made)
+                path = None
+            device = (att.mountpoint or "").rpartition("/")[2]
+            out.setdefault(att.instance_uuid, []).append({
+                "volume_id": vol.id, "attachment_id": att.id, "device": device,
+                "path": str(path) if path else None,
+                "mode": "ro" if (vol.readonly or att.attach_mode == "ro") else "rw",
+                "boot": device == "vda"})
+        return out
 
     def get(self, ctx, attachment_id: str, s=None) -> models.Attachment:
         def find(session):
@@ -103,13 +146,16 @@ class Attachments:
             self._volume_status(vol)
             s.flush()
             s.refresh(att)
-            return att
+        self._changed(instance_uuid)
+        return att
 
     @staticmethod
     def _volume_status(vol: models.Volume) -> None:
         states = {a.attach_status for a in vol.attachments}
         if "attached" in states:
             vol.status, vol.attach_status = "in-use", "attached"
+        elif "detaching" in states:
+            vol.status, vol.attach_status = "detaching", "attached"
         elif "attaching" in states:
             vol.status, vol.attach_status = "attaching", "attaching"
         elif "reserved" in states:
@@ -132,7 +178,8 @@ class Attachments:
             vol = s.get(models.Volume, att.volume_id)
             self._volume_status(vol)
             s.flush()
-            return att
+        self._changed(att.instance_uuid)
+        return att
 
     def complete(self, ctx, attachment_id: str) -> None:
         with self.m.write() as s:
@@ -140,15 +187,67 @@ class Attachments:
             att.attach_status = "attached"
             att.updated_at = utcnow()
             self._volume_status(s.get(models.Volume, att.volume_id))
+            iid = att.instance_uuid
+        self._changed(iid)
 
     def delete(self, ctx, attachment_id: str) -> None:
         with self.m.write() as s:
             att = self.get(ctx, attachment_id, s)
             vol = s.get(models.Volume, att.volume_id)
+            iid = att.instance_uuid
             vol.attachments.remove(att)
             self._volume_status(vol)
+        self._changed(iid)
+
+    def volume_changed(self, volume_id: str) -> None:
+        """The volume's data changed size (an extend): its servers' hosts look again
+        (the loop device takes the new size)."""
+        with self.m.read() as s:
+            ids = list(s.scalars(sa.select(models.Attachment.instance_uuid).where(
+                models.Attachment.volume_id == volume_id)))
+        self._changed(*ids)
 
     # -- Nova's side -------------------------------------------------------------------
+    def begin_detach(self, attachment_id: str) -> None:
+        """Nova's detach: the attachment is ``detaching`` (the volume too) and leaves
+        the compute feed; the agent's next report without it removes it
+        (:meth:`agent_report`)."""
+        with self.m.write() as s:
+            att = s.get(models.Attachment, attachment_id)
+            if att is None:
+                return
+            att.attach_status = "detaching"
+            att.updated_at = utcnow()
+            self._volume_status(s.get(models.Volume, att.volume_id))
+            iid = att.instance_uuid
+        self._changed(iid)
+
+    def agent_report(self, instance_uuid: str, mapped: set[str]) -> None:
+        """The server's host says which volumes it has as block devices: its
+        ``attaching`` attachments among them become ``attached`` (the volume
+        ``in-use``), its ``detaching`` ones not among them are removed (the volume
+        ``available`` when it has no other). Nothing else changes."""
+        A = models.Attachment
+        with self.m.read() as s:
+            todo = [(a.id, a.volume_id, a.attach_status) for a in s.scalars(
+                sa.select(A).where(A.instance_uuid == instance_uuid,
+                                   A.attach_status.in_(("attaching", "detaching"))))]
+        todo = [t for t in todo if (t[2] == "attaching") == (t[1] in mapped)]
+        if not todo:
+            return
+        with self.m.write() as s:
+            for att_id, _, status in todo:
+                att = s.get(A, att_id)
+                if att is None or att.attach_status != status:
+                    continue  # changed meanwhile
+                vol = s.get(models.Volume, att.volume_id)
+                if status == "attaching":
+                    att.attach_status = "attached"
+                    att.updated_at = utcnow()
+                else:
+                    vol.attachments.remove(att)
+                self._volume_status(vol)
+
     def of_instance(self, instance_uuid: str) -> list[models.Attachment]:
         with self.m.read() as s:
             return list(s.scalars(sa.select(models.Attachment).where(

@@ -398,7 +398,8 @@ class Volumes:
             vol.updated_at = utcnow()
         self.m.worker.submit(
             lambda: (driver.extend(volume_id, new_size),
-                     self._set(volume_id, status=old_status)),
+                     self._set(volume_id, status=old_status),
+                     self.m.attachments.volume_changed(volume_id)),
             lambda e: self._set(volume_id, status="error_extending", size=old_size,
                                 error=str(e)))
 

@@ -10,7 +10,9 @@ status reports. The desired instance is the controller's rendering from
      "checksum", "kumo_rootfs": "tar" | None}, "flavor": {"vcpus", "ram" (MiB),
      "disk" (GiB)}, "power": "on" | "off" | "paused", "reboot_seq", "reboot_type":
      "SOFT" | "HARD", "rebuild_seq", "ports": [{"id", "mac_address", "mtu",
-     "network_id", "fixed_ips": [...]}], "user_data": base64 | None, "revision"}
+     "network_id", "fixed_ips": [...]}], "user_data": base64 | None, "revision",
+     "volumes": [{"volume_id", "attachment_id", "device": "vdb", "path": the volume's
+     backend file | None, "mode": "rw" | "ro", "boot": bool (``vda``, the root)}]}
 
 Drivers: ``fake`` (:mod:`kumo.agent.virt.fake`, nothing runs) and ``netns``
 (:mod:`kumo.agent.virt.netns`, namespaces running the image's init).
@@ -45,12 +47,17 @@ class InstanceStatus:
       ``nostate`` = the driver knows nothing of it.
     - ``reboot_seq``/``rebuild_seq``: the last reboot/rebuild request it realized.
     - ``error``: a failed boot or operation (``None`` when fine).
+    - ``volumes``: the ids of the desired ``volumes`` the instance has as block
+      devices now (sorted), or ``None`` when the driver does not say; the API completes
+      attachments (``attaching`` -> ``attached``) and detaches (``detaching`` ->
+      gone) by it.
     """
 
     power_state: str
     reboot_seq: int = 0
     rebuild_seq: int = 0
     error: str | None = None
+    volumes: tuple | None = None
 
 
 class ComputeDriver(abc.ABC):

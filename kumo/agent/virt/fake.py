@@ -53,13 +53,18 @@ class FakeComputeDriver(ComputeDriver):
         rebuild_seq = int(instance.get("rebuild_seq") or 0)
         with self._lock:
             cur = self.instances.get(iid)
+            if cur is not None:  # "attached" at once (nothing to map)
+                cur["volumes"] = sorted(v["volume_id"] for v in
+                                        instance.get("volumes") or [])
             if cur is None:
                 if self.fail_boot:
                     raise VirtError(f"fake host {self.host} refuses to boot instances")
                 cur = self.instances[iid] = {
                     "name": instance.get("name") or iid, "power": power,
                     "power_state": POWER[power], "reboot_seq": reboot_seq,
-                    "rebuild_seq": rebuild_seq, "boots": 0, "console": []}
+                    "rebuild_seq": rebuild_seq, "boots": 0, "console": [],
+                    "volumes": sorted(v["volume_id"] for v in
+                                      instance.get("volumes") or [])}
                 self._boot(cur, iid, instance, "boot")
                 if power != "on":
                     self._log(cur, f"power {power}")
@@ -103,7 +108,8 @@ class FakeComputeDriver(ComputeDriver):
 
     @staticmethod
     def _status(cur: dict) -> InstanceStatus:
-        return InstanceStatus(cur["power_state"], cur["reboot_seq"], cur["rebuild_seq"])
+        return InstanceStatus(cur["power_state"], cur["reboot_seq"], cur["rebuild_seq"],
+                              volumes=tuple(cur.get("volumes", ())))
 
     def destroy(self, instance_id: str) -> None:
         with self._lock:

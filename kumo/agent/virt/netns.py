@@ -27,6 +27,12 @@
 - **Power**: stop = SIGTERM to init, SIGKILL after ``agent_compute_stop_grace_s``;
   reboot SOFT = stop + start, HARD = SIGKILL + start; pause = cgroup freezer; rebuild =
   stop, wipe the instance's layer, start from the (maybe new) image.
+- **Volumes** (:mod:`kumo.agent.virt.volumes`): a loop device per attached volume,
+  its node ``/dev/vdX`` in the instance's /dev (boot.sh makes those listed in
+  ``devices``; a running instance gets them through ``/proc/<init>/root/dev``);
+  freed on detach and destroy. A server booted from a volume mounts the boot
+  volume's loop as its root (``disk`` ``volume`` in ``meta.json``) instead of the
+  image's tree.
 - **Limits**: :mod:`kumo.agent.virt.cgroups` (v2, v1, or none, reported in
   :meth:`NetnsDriver.configurations`); groups are named by instance id (unique on the
   machine, also across simulated hosts sharing its cgroup tree).
@@ -54,6 +60,7 @@ from kumo.agent.virt import (CRASHED, NOSTATE, PAUSED, RUNNING, SHUTDOWN, Comput
                              InstanceStatus, VirtError, register_driver)
 from kumo.agent.virt.cgroups import Cgroups
 from kumo.agent.virt.images import ImageCache
+from kumo.agent.virt import volumes as vols
 from kumo.agent.virt.nics import Nics, replug
 
 LOG = logging.getLogger(__name__)
@@ -103,6 +110,8 @@ DIR={dir}
 ROOT="$DIR/rootfs"
 if [ {mode} = overlay ]; then
   mount -t overlay overlay -o "lowerdir={base},upperdir=$DIR/upper,workdir=$DIR/work" "$ROOT"
+elif [ {mode} = volume ]; then
+  mount {base} "$ROOT"
 fi
 mkdir -p "$ROOT/proc" "$ROOT/sys" "$ROOT/dev" "$ROOT/tmp" "$ROOT/etc"
 mount -t proc -o nosuid,nodev,noexec proc "$ROOT/proc"
@@ -115,6 +124,11 @@ for n in null zero full random urandom tty; do
 done
 : > "$ROOT/dev/console"
 mount --bind "$DIR/console.log" "$ROOT/dev/console"
+if [ -f "$DIR/devices" ]; then
+  while read n major minor; do
+    mknod -m 660 "$ROOT/dev/$n" b "$major" "$minor" || echo "kumo: no /dev/$n"
+  done < "$DIR/devices"
+fi
 mount -t tmpfs -o nosuid,nodev,mode=1777 tmp "$ROOT/tmp"
 hostname {hostname}
 echo {hostname} > "$ROOT/etc/hostname"
@@ -171,7 +185,7 @@ def overlay_works(scratch: Path) -> bool:
 
 
 @register_driver("netns")
-class NetnsDriver(ComputeDriver):
+class NetnsDriver(vols.InstanceVolumes, ComputeDriver):
     """Instances as namespaces running the image's init (see the module doc)."""
 
     name = "netns"
@@ -299,8 +313,16 @@ class NetnsDriver(ComputeDriver):
             (d / f).unlink(missing_ok=True)
         (d / "console.log").touch()
         hostname = re.sub(r"[^A-Za-z0-9.-]", "", inst.get("hostname") or meta["name"])[:63]
+        if meta["disk"] == "volume":
+            boot = meta["boot_volume"] = vols.ensure(
+                meta.get("boot_volume"), meta["boot_volume"]["path"], "vda",
+                meta["boot_volume"].get("mode") == "ro")
+            meta["base"] = boot["loop"]
+            self._save(iid, meta)
+            self._write_devices(iid, meta)
         (d / "boot.sh").write_text(BOOT.format(
-            dir=shlex.quote(str(d)), mode="overlay" if meta["disk"] == "overlay" else "copy",
+            dir=shlex.quote(str(d)), mode=meta["disk"] if meta["disk"] in (
+                "overlay", "volume") else "copy",
             base=meta.get("base", ""), hostname=shlex.quote(hostname or meta["name"])))
         (d / "supervisor.sh").write_text(SUPERVISOR)
         ns = self.where.ns(meta["name"])
@@ -338,8 +360,20 @@ class NetnsDriver(ComputeDriver):
 
     # -- disk --------------------------------------------------------------------
     def _prepare_disk(self, iid: str, inst: dict, meta: dict) -> None:
-        base = self.images.rootfs(inst.get("image") or {})
         d = self._dir(iid)
+        boot = next((v for v in inst.get("volumes") or [] if v.get("boot")), None)
+        if boot is not None and boot.get("path"):
+            # boot from volume: the volume's filesystem (a loop device) is the root
+            for sub in ("upper", "work", "rootfs"):
+                shutil.rmtree(d / sub, ignore_errors=True)
+            (d / "rootfs").mkdir()
+            rec = vols.ensure(meta.get("boot_volume"), boot["path"], "vda",
+                              boot.get("mode") == "ro")
+            meta.update(disk="volume", base=rec["loop"], boot_volume=rec,
+                        boot_volume_id=boot["volume_id"],
+                        image_id=(inst.get("image") or {}).get("id"))
+            return
+        base = self.images.rootfs(inst.get("image") or {})
         for sub in ("upper", "work", "rootfs"):
             shutil.rmtree(d / sub, ignore_errors=True)
         if self.overlay:
@@ -403,7 +437,16 @@ class NetnsDriver(ComputeDriver):
         (d / "cgroups").write_text("\n".join(self.cgroups.ensure(
             iid, int(flavor.get("vcpus") or 0), int(flavor.get("ram") or 0))))
         self._save(iid, meta)
+        gone = self._attach_volumes(iid, instance, meta)
         alive = self._supervisor(d) is not None
+        if self._boot_volume_changed(instance, meta):
+            # the boot volume's attachment came after the server (its first feed
+            # item): run it from the volume from now on
+            self._stop(iid, name, hard=True)
+            self._prepare_disk(iid, instance, meta)
+            meta["power"] = None
+            self._save(iid, meta)
+            alive = False
         if rebuild_seq != meta["rebuild_seq"]:
             self._stop(iid, name, hard=False)
             self._prepare_disk(iid, instance, meta)
@@ -433,6 +476,7 @@ class NetnsDriver(ComputeDriver):
                 self._replugged(iid, eth)
         meta["power"] = power
         self._save(iid, meta)
+        self._sync_nodes(iid, meta, gone)
         return self.status(iid)
 
     def status(self, instance_id: str) -> InstanceStatus:
@@ -451,7 +495,10 @@ class NetnsDriver(ComputeDriver):
             except OSError:
                 rc = None
             state = SHUTDOWN if rc == "0" else CRASHED
-        return InstanceStatus(state, *seqs)
+        volumes = set(meta.get("volumes") or {})
+        if meta.get("disk") == "volume" and meta.get("boot_volume_id"):
+            volumes.add(meta["boot_volume_id"])
+        return InstanceStatus(state, *seqs, volumes=tuple(sorted(volumes)))
 
     #: console.log is cut back to its last KEEP bytes when it grows past MAX (writers
     #: append with O_APPEND, so they carry on at the new end).
@@ -490,6 +537,7 @@ class NetnsDriver(ComputeDriver):
             self.nics.unplug((meta or {}).get("ports", []))
             nsmod.delete_netns(self.where, name)
         self.cgroups.remove(instance_id)
+        vols.free_all(self._all_volumes(meta or {}))
         shutil.rmtree(d, ignore_errors=True)
 
     def list_instances(self) -> dict[str, str]:

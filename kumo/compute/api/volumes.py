@@ -6,10 +6,11 @@ Block Storage manager in process (``cloud.volumes.attachments``). ``tag`` is sho
 from 2.70, ``delete_on_termination`` from 2.79, ``attachment_id``/``bdm_uuid`` from
 2.89. The device is the next free ``/dev/vdX`` (``vda`` is the root disk).
 
-What is real: the attachment rows, the volume's ``in-use``/``available`` status, the
-server's ``os-extended-volumes:volumes_attached``, detach and
-``delete_on_termination`` when the server is deleted. What is not yet: the compute
-agents do not map the volume into the instance (no loop device inside the guest).
+An attach to a server on a host answers at once with the volume ``attaching``; the
+host's compute agent maps it (the netns driver: a loop device, ``/dev/vdX`` inside
+the instance) and its status report makes the volume ``in-use``. A detach makes it
+``detaching`` and the agent's report without it ``available``. A server on no host
+(shelved offloaded) attaches and detaches at once.
 """
 from __future__ import annotations
 
@@ -131,7 +132,7 @@ def attach(req: Request) -> Reply:
     try:
         att = req.cloud.volumes.attachments.create(
             req.context, vol.id, row.id, {"host": row.host, "mountpoint": device},
-            host=row.host, mountpoint=device, complete=True,
+            host=row.host, mountpoint=device, complete=row.host is None,
             delete_on_termination=delete_on_termination)
     except exc.Conflict:
         raise
@@ -147,7 +148,10 @@ def detach(req: Request) -> Reply:
         if att.volume_id == req.params["volume_id"]:
             if att.mountpoint == "/dev/vda":
                 raise exc.BadRequest("Cannot detach a root device volume")
-            req.cloud.volumes.attachments.delete(None, att.id)
+            if row.host is None:
+                req.cloud.volumes.attachments.delete(None, att.id)
+            else:
+                req.cloud.volumes.attachments.begin_detach(att.id)
             return Reply(202)
     raise exc.NotFound(f"volume_id not found: {req.params['volume_id']}")
 
@@ -187,8 +191,8 @@ def prepare_bdm(req: Request, body: dict) -> list[dict]:
     volume`` entries get a new volume from the image (waited for, bounded), ``volume
     -> volume`` entries name an available volume; the boot volume (``boot_index``
     0) supplies ``imageRef`` when absent (its image, or its ``volume_image_metadata``'s
-    ``image_id``): Kumo's compute agents still run the instance from that image's root
-    filesystem, not from the volume. Returns the volumes to attach once the server
+    ``image_id``; the server's image record): the netns compute driver runs the
+    instance on the boot volume's filesystem. Returns the volumes to attach once the server
     exists; on any error the volumes made here are deleted and the error raised."""
     entries = body.get("block_device_mapping_v2") or []
     manager = req.cloud.volumes
