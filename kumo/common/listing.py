@@ -35,6 +35,13 @@ Dialects (each a :class:`Dialect` instance):
 - :data:`GLANCE` (Image API v2 "List images"): ``limit`` (default 25, at most the
   setting), ``marker``, ``sort_key``/``sort_dir`` or ``sort=k:dir,...``; a ``next``
   link; 400 for an unknown marker (see :mod:`kumo.image.listing`).
+- :data:`CINDER` (Block Storage API v3 "List volumes"): ``limit`` (at most 1000,
+  Cinder's ``osapi_max_limit``), ``marker``, ``offset`` (rows skipped after the marker),
+  ``sort=key[:dir],...`` or ``sort_key``/``sort_dir`` (not both), default
+  ``created_at`` desc, ``id`` breaking ties; ``<collection>_links`` with ``next``;
+  ``badRequest`` 400 "Invalid input received: ..." for a bad limit, offset or sort, and
+  ``itemNotFound`` 404 "Marker <id> could not be found." (Cinder's ``MarkerNotFound``)
+  for an unknown marker (:meth:`CinderDialect.list`).
 - :data:`KEYSTONE` (Identity API v3 "List ..."): no pagination; exact filters (a
   repeated parameter means OR) and the ``name__contains``-style inexact operators
   (:func:`keystone_filter`).
@@ -210,12 +217,14 @@ def marker_values(session, stmt, id_column, marker: str, keys: list[Key]):
 
 def page(session, stmt, keys: list[Key], *, start: tuple | None = None,
          limit: int | None = None, reverse: bool = False,
-         keep: Callable[[list], list] | None = None) -> tuple[list, bool]:
+         keep: Callable[[list], list] | None = None, offset: int = 0
+         ) -> tuple[list, bool]:
     """One page of ``stmt`` (a select of one entity, or of table columns) in the order
     of ``keys`` (ending with a unique column), after the key values ``start`` (from
     :func:`marker_values`), at most ``limit`` rows (None: all). ``reverse`` walks the
     order backwards (the page comes back in forward order). ``keep(rows) -> rows``
-    filters loaded rows for conditions SQL cannot evaluate. Returns ``(rows, more)``,
+    filters loaded rows for conditions SQL cannot evaluate. ``offset`` skips that many
+    (kept) rows after ``start`` first (Cinder's ``offset``). Returns ``(rows, more)``,
     ``more`` telling whether rows remain past the page."""
     asc = [k.ascending != reverse for k in keys]
     columns = [k.column for k in keys]
@@ -228,15 +237,20 @@ def page(session, stmt, keys: list[Key], *, start: tuple | None = None,
 
     if keep is None:
         s = ordered if start is None else ordered.where(after(columns, asc, start))
+        if offset:
+            s = s.offset(offset)
         rows = run(s if limit is None else s.limit(limit + 1))
         more = limit is not None and len(rows) > limit
         rows = rows[:limit] if limit is not None else rows
     else:
-        rows, more, cursor = [], False, start
+        rows, more, cursor, skip = [], False, start, offset
         while True:
             s = ordered if cursor is None else ordered.where(after(columns, asc, cursor))
             chunk = run(s.limit(CHUNK))
-            rows.extend(keep(chunk))
+            kept = keep(chunk)
+            if skip:
+                kept, skip = kept[skip:], max(0, skip - len(kept))
+            rows.extend(kept)
             if limit is not None and len(rows) > limit:
                 more, rows = True, rows[:limit]
                 break
@@ -275,6 +289,8 @@ class Dialect:
     not_integer: str = "limit param must be an integer"
     negative: str = "limit param must be positive"
     marker_missing: str = "marker [{marker}] not found"
+    #: The status of an unknown marker's fault: 400, or 404 (Cinder's MarkerNotFound).
+    marker_status: int = 400
 
     def limit(self, raw: str | None, max_limit: int = MAX_LIMIT) -> int | None:
         """The page size from a ``limit`` value: the dialect's default when absent,
@@ -295,8 +311,9 @@ class Dialect:
             return None
         return min(value, max_limit)
 
-    def missing(self, marker: str) -> exc.BadRequest:
-        return exc.BadRequest(self.marker_missing.format(marker=marker))
+    def missing(self, marker: str) -> exc.KumoError:
+        error = exc.NotFound if self.marker_status == 404 else exc.BadRequest
+        return error(self.marker_missing.format(marker=marker))
 
     def start(self, session, stmt, id_column, marker, keys: list[Key]) -> tuple | None:
         """:func:`marker_values` for ``marker`` (None when there is no marker); 400 in
@@ -343,6 +360,72 @@ NOVA = Dialect("nova")
 GLANCE = Dialect("glance", default_limit=25,
                  marker_missing="Invalid marker. Image {marker} could not be found.")
 KEYSTONE = Dialect("keystone")
+
+
+@dataclass(frozen=True)
+class CinderDialect(Dialect):
+    """Cinder's paging (see the module doc): its sort syntax, ``offset`` and
+    :meth:`list`, the whole list step for a Block Storage manager."""
+
+    invalid: str = "Invalid input received: "
+
+    def sort_pairs(self, params, default: list[tuple[str, str]],
+                   sortable: Iterable[str]) -> list[tuple[str, bool]]:
+        """``[(name, ascending)]`` from ``sort=key[:dir],...`` or ``sort_key``/
+        ``sort_dir`` (direction default desc); 400 for both at once, an unknown key or
+        a bad direction; ``default`` when neither is given."""
+        params = Params(params)
+        pairs: list[tuple[str, str]] = []
+        if "sort" in params:
+            if "sort_key" in params or "sort_dir" in params:
+                raise exc.BadRequest(
+                    self.invalid + "The 'sort_key' and 'sort_dir' parameters are "
+                    "deprecated and cannot be used with the 'sort' parameter.")
+            for item in params["sort"].split(","):
+                key, _, direction = item.strip().partition(":")
+                pairs.append((key.strip(), (direction or "desc").strip().lower()))
+        elif "sort_key" in params:
+            pairs.append((params["sort_key"], (params.get("sort_dir") or "desc").lower()))
+        sortable = set(sortable)
+        for key, direction in pairs:
+            if key not in sortable:
+                raise exc.BadRequest(f"{self.invalid}Invalid sort key {key}")
+            if direction not in ("asc", "desc"):
+                raise exc.BadRequest(f"{self.invalid}Invalid sort dirs passed: "
+                                     f"{direction}")
+        return [(k, d == "asc") for k, d in (pairs or default)]
+
+    def offset(self, raw: str | None) -> int:
+        """Rows to skip after the marker (negative: none); 400 unless an integer."""
+        if not raw:
+            return 0
+        try:
+            return max(0, int(raw))
+        except ValueError:
+            raise exc.BadRequest(self.invalid + "offset must be an integer") from None
+
+    def list(self, session, visible, stmt, params, columns: Mapping[str, Any],
+             unique: tuple[str, Any], default: tuple = (("created_at", "desc"),)
+             ) -> tuple[list, bool]:
+        """One page of ``stmt`` (``visible``, the caller's visible rows, narrowed by
+        the list's filters) by the request's ``params``: sorted by ``columns`` (name ->
+        column; else ``default``, Cinder's ``created_at`` desc), then the ``unique``
+        ``(name, column)``; the marker is looked up among ``visible``. Returns
+        ``(rows, more)``."""
+        params = Params(params)
+        keys = keys_of(self.sort_pairs(params, list(default), columns),
+                       columns, unique)
+        limit = self.limit(params.get("limit"))
+        start = self.start(session, visible, unique[1], params.get("marker"), keys)
+        offset = self.offset(params.get("offset"))
+        return page(session, stmt, keys, start=start, limit=limit, offset=offset)
+
+
+CINDER = CinderDialect(
+    "cinder",
+    not_integer="Invalid input received: limit must be an integer, got {limit!r}.",
+    negative="Invalid input received: limit must be >= 0",
+    marker_missing="Marker {marker} could not be found.", marker_status=404)
 
 
 def keys_of(pairs: list[tuple[str, bool]], columns: Mapping[str, Any],

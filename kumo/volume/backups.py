@@ -26,8 +26,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from kumo.common.listing import CINDER
 from kumo.common.timeutils import utcnow
-from kumo.volume import listing, models
+from kumo.volume import models
 from kumo.volume.drivers import GiB
 from kumo.volume.errors import InvalidInput, NotFoundError, invalid_volume
 from kumo.volume.volumes import is_admin
@@ -97,11 +98,14 @@ class Backups:
             stmt = stmt.where(B.project_id == ctx.project_id)
         elif query.get("project_id"):
             stmt = stmt.where(B.project_id == query["project_id"])
+        # the marker is looked up among the rows the caller may see (not the filters')
+        visible = sa.select(B) if is_admin(ctx) else sa.select(B).where(
+            B.project_id == ctx.project_id)
         for key, col in (("name", B.name), ("status", B.status), ("volume_id", B.volume_id)):
             if key in query:
                 stmt = stmt.where(col == query[key])
         with self.m.read() as s:
-            return listing.page(s, B, stmt, query, SORT_COLUMNS)
+            return CINDER.list(s, visible, stmt, query, SORT_COLUMNS, ("id", B.id))
 
     def has_dependents(self, s: orm.Session, backup_id: str) -> bool:
         return bool(s.scalar(sa.select(sa.func.count()).select_from(models.Backup).where(

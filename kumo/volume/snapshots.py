@@ -8,6 +8,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from kumo.common.listing import CINDER
 from kumo.common.timeutils import utcnow
 from kumo.volume import listing, models
 from kumo.volume.errors import InvalidInput, NotFoundError, invalid_volume
@@ -47,6 +48,9 @@ class Snapshots:
             stmt = stmt.where(S.project_id == ctx.project_id)
         elif query.get("project_id"):
             stmt = stmt.where(S.project_id == query["project_id"])
+        # the marker is looked up among the rows the caller may see (not the filters')
+        visible = sa.select(S) if is_admin(ctx) else sa.select(S).where(
+            S.project_id == ctx.project_id)
         for key, col in (("name", S.name), ("status", S.status), ("volume_id", S.volume_id)):
             if key in query:
                 stmt = stmt.where(col == query[key])
@@ -57,7 +61,7 @@ class Snapshots:
                     models.SnapshotMetadata.key == key,
                     models.SnapshotMetadata.value == value).exists())
         with self.m.read() as s:
-            return listing.page(s, S, stmt, query, SORT_COLUMNS)
+            return CINDER.list(s, visible, stmt, query, SORT_COLUMNS, ("id", S.id))
 
     def create(self, ctx, body: dict) -> models.Snapshot:
         force = body.get("force", False)

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from kumo.common import exceptions as exc
+from kumo.common.listing import CINDER
 from kumo.common.timeutils import utcnow
 from kumo.volume import listing, models
 from kumo.volume.drivers import GiB
@@ -84,6 +85,9 @@ class Volumes:
         V = models.Volume
         stmt = self._scoped(ctx, sa.select(V), all_tenants, query.get("project_id")
                             if is_admin(ctx) else None)
+        # the marker is looked up among the rows the caller may see (not the filters')
+        visible = sa.select(V) if is_admin(ctx) else sa.select(V).where(
+            V.project_id == ctx.project_id)
         for key, col in (("name", V.name), ("display_name", V.name), ("status", V.status),
                          ("availability_zone", V.availability_zone), ("size", V.size),
                          ("id", V.id)):
@@ -119,7 +123,7 @@ class Volumes:
         with self.m.read() as s:
             count = s.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) \
                 if with_count else None
-            rows, more = listing.page(s, V, stmt, query, SORT_COLUMNS)
+            rows, more = CINDER.list(s, visible, stmt, query, SORT_COLUMNS, ("id", V.id))
             return rows, more, count
 
     # -- create ------------------------------------------------------------------------

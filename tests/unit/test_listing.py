@@ -9,7 +9,7 @@ from sqlalchemy import orm
 
 from kumo.common import exceptions as exc
 from kumo.common import listing
-from kumo.common.listing import GLANCE, NEUTRON, NOVA, Key, Params
+from kumo.common.listing import CINDER, GLANCE, NEUTRON, NOVA, Key, Params
 
 
 class Base(orm.DeclarativeBase):
@@ -111,7 +111,7 @@ def test_params_from_plain_data():
         p["d"]
 
 
-@pytest.mark.parametrize("dialect", [NEUTRON, NOVA, GLANCE])
+@pytest.mark.parametrize("dialect", [NEUTRON, NOVA, GLANCE, CINDER])
 @pytest.mark.parametrize("raw", ["x", "-1", "1.5", "", "1_0", "0x1", "1e3"])
 def test_bad_limits(dialect, raw):
     with pytest.raises(exc.BadRequest):
@@ -139,3 +139,46 @@ def test_sort_pairs():
                 {"sort_key": ["a", "b", "a"], "sort_dir": ["asc", "desc"]}):
         with pytest.raises(exc.BadRequest):
             NOVA.sort_pairs(bad, [("a", "desc")], {"a", "b"})
+
+
+def test_cinder_dialect(session):
+    """Cinder's sort syntax, its messages, ``offset`` and its 404 marker."""
+    columns = {"id": Row.id, "group": Row.group, "label": Row.label}
+    assert CINDER.sort_pairs({"sort": "group:asc,label"}, [], columns) == [
+        ("group", True), ("label", False)]
+    assert CINDER.sort_pairs({"sort_key": "label"}, [("id", "desc")], columns) == [
+        ("label", False)]
+    assert CINDER.sort_pairs({}, [("id", "desc")], columns) == [("id", False)]
+    for bad, message in (
+            ({"sort": "id", "sort_key": "id"}, "cannot be used with the 'sort'"),
+            ({"sort": "nope"}, "Invalid sort key nope"),
+            ({"sort_key": "id", "sort_dir": "up"}, "Invalid sort dirs passed: up")):
+        with pytest.raises(exc.BadRequest, match=message):
+            CINDER.sort_pairs(bad, [], columns)
+    with pytest.raises(exc.BadRequest) as err:
+        CINDER.limit("x")
+    assert err.value.message == "Invalid input received: limit must be an integer, got 'x'."
+    with pytest.raises(exc.BadRequest) as err:
+        CINDER.limit("-1")
+    assert err.value.message == "Invalid input received: limit must be >= 0"
+    assert CINDER.limit("5000") == 1000 and CINDER.limit("0") == 0
+    assert CINDER.offset("-3") == 0
+    with pytest.raises(exc.BadRequest, match="offset must be an integer"):
+        CINDER.offset("x")
+    everything = sa.select(Row)
+    with pytest.raises(exc.NotFound) as err:
+        CINDER.list(session, everything, everything, {"marker": "nope"}, columns,
+                    ("id", Row.id), default=[("id", "desc")])
+    assert err.value.status == 404 and err.value.message == "Marker nope could not be found."
+    # the page after a marker, with an offset, in group desc then id desc order
+    want = expected(session, [Key("group", Row.group, False), Key("id", Row.id, False)])
+    rows, more = CINDER.list(session, everything, everything,
+                             {"sort": "group", "marker": want[10], "offset": "2",
+                              "limit": "5"}, columns, ("id", Row.id))
+    assert [r.id for r in rows] == want[13:18] and more
+    # keep (chunked) honours the offset too
+    keys = [Key("id", Row.id, True)]
+    kept = lambda rows: [r for r in rows if r.group == 3]  # noqa: E731
+    all_kept = [i for i in expected(session, keys) if int(i[1:]) % 7 == 3]
+    rows, more = listing.page(session, everything, keys, limit=4, offset=30, keep=kept)
+    assert [r.id for r in rows] == all_kept[30:34] and more

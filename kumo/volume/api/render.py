@@ -2,6 +2,7 @@
 builders): volumes, snapshots, backups, types, links."""
 from __future__ import annotations
 
+from kumo.common import listing
 from kumo.common.http import Request
 from kumo.common.timeutils import isotime
 from kumo.volume import models
@@ -14,10 +15,10 @@ def links(req: Request, collection: str, rid: str) -> list[dict]:
 
 
 def next_link(req: Request, collection: str, last_id: str) -> list[dict]:
-    params = [(k, v) for k, v in req.query.multi_items() if k != "marker"]
-    params.append(("marker", last_id))
-    from urllib.parse import urlencode
-    return [{"rel": "next", "href": req.url(f"/v3/{collection}") + "?" + urlencode(params)}]
+    """``<collection>_links``: the next page after ``last_id`` with the request's
+    parameters (``offset`` applied once, so dropped)."""
+    return [listing.link(req.url(f"/v3/{collection}"), req.query, "next", last_id,
+                         req.query.get("limit"), drop=("offset",))]
 
 
 def attachment_summary(att: models.Attachment) -> dict:
