@@ -169,7 +169,8 @@ def test_cinder_dialect(session):
     with pytest.raises(exc.NotFound) as err:
         CINDER.list(session, everything, everything, {"marker": "nope"}, columns,
                     ("id", Row.id), default=[("id", "desc")])
-    assert err.value.status == 404 and err.value.message == "Marker nope could not be found."
+    assert err.value.status == 404
+    assert err.value.message == "Marker nope could not be found."
     # the page after a marker, with an offset, in group desc then id desc order
     want = expected(session, [Key("group", Row.group, False), Key("id", Row.id, False)])
     rows, more = CINDER.list(session, everything, everything,
