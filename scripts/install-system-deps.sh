@@ -17,6 +17,11 @@ command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 # busybox-static: the default `cirros` image is built from it (kumo/image/cirros.py)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' \
   || need+=(busybox-static)
+# keepalived: HA routers' VRRP (kumo/agent/dataplane/keepalived.py)
+[ -x /usr/sbin/keepalived ] || need+=(keepalived)
+# e2fsprogs: volumes from images become ext4 filesystems (kumo/volume/drivers.py)
+command -v mkfs.ext4 >/dev/null 2>&1 && command -v resize2fs >/dev/null 2>&1 \
+  || need+=(e2fsprogs)
 # dropbear-bin: the cirros image's SSH server (kumo/image/dropbear.py)
 [ -x /usr/sbin/dropbear ] && [ -x /usr/bin/dropbearkey ] || need+=(dropbear-bin)
 if [ "$test_deps" = 1 ]; then
