@@ -42,6 +42,13 @@ def check_source(url: str) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise exc.BadRequest(f"The given uri is not valid: {url}; use an http or https "
                              "URL.")
+    try:  # an address or "localhost" (/etc/hosts): a DNS name could resolve to
+        ipaddress.ip_address(parts.hostname.split("%")[0])  # loopback here and to
+    except ValueError:  # another address when httpx resolves it again (rebinding)
+        if parts.hostname.lower() != "localhost":
+            raise exc.BadRequest(f"Import from {parts.hostname} is not allowed: the "
+                                 "import host filter admits loopback addresses and "
+                                 "localhost only.") from None
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 80, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, ValueError):

@@ -3,11 +3,13 @@ httpx; the source is a file served on 127.0.0.1 by the test."""
 from __future__ import annotations
 
 import hashlib
+import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import threading
 
 import httpx
 import openstack
+
 import pytest
 
 from tests.api.image.conftest import assert_fault
@@ -99,6 +101,9 @@ def test_shapes_and_errors(http, demo, cloud, source, unique):
            {"type": "import", "input": {"import_from": source[0]}},
            {"type": "import", "input": _input("ftp://127.0.0.1/x", "x")},
            {"type": "import", "input": _input("http://192.0.2.1/x", "x")},
+           # a DNS name other than localhost, even one resolving to loopback here:
+           # httpx would resolve it again (DNS rebinding)
+           {"type": "import", "input": _input(f"http://{socket.gethostname()}/x", "x")},
            {"type": "import", "input": {**_input(source[0], "x"), "image_properties": {
                "disk_format": "floppy"}}},
            {"type": "import"}, ["not", "an", "object"]]
