@@ -102,9 +102,8 @@ class Agents:
                 if moved:
                     peers.tunnel_moved(self.net, moved)
                 if report.get("agent_type") == "L3 agent":
-                    dvr = self.net.parts.get("dvr")
-                    if dvr is not None:  # a dvr/dvr_snat host's distributed MAC
-                        dvr.ensure_host_mac(report["host"], report.get("configurations"))
+                    # a dvr/dvr_snat host's distributed MAC
+                    self.net.dvr.ensure_host_mac(report["host"], report.get("configurations"))
                     self._schedule_unhosted()
                 return result
             except sa_exc.IntegrityError:

@@ -16,11 +16,9 @@ register(definitions.NETWORK.rules()
 
 def _extras(networking, session, rows: list) -> dict:
     ids = [r.id for r in rows]
-    subnets_part = networking.parts.get("subnets")
     return {"tags": networking.tags_of(session, ids),
-            "subnets": subnets_part.ids_by_network(session, ids) if subnets_part else {},
-            "address_scopes": subnets_part.address_scopes_by_network(session, ids)
-            if subnets_part else {},
+            "subnets": networking.subnets.ids_by_network(session, ids),
+            "address_scopes": networking.subnets.address_scopes_by_network(session, ids),
             "qos_policy_id": networking.qos.bound(session, "network", ids)}
 
 
