@@ -203,8 +203,8 @@ def _back(request: Request) -> str:
 
 
 def _request_id() -> str | None:
-    ctx = log.current() if hasattr(log, "current") else None
-    return getattr(ctx, "request_id", None)
+    ctx = log.current()
+    return ctx.request_id if ctx is not None else None
 
 
 def fmt_time(value: str | None) -> str:
