@@ -19,7 +19,9 @@ standbys none: nothing but keepalived configures them.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
 import signal
 import time
 
@@ -80,8 +82,32 @@ def primary_vip(vr_id: int) -> str:
     return f"169.254.0.{vr_id}/24"
 
 
+_DEVICE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+
+
+def _checked(inst: Instance) -> None:
+    """ValueError unless every value is what its place in the file holds: the file is
+    read by a keepalived that runs scripts as root, so a value carrying a line break
+    or a brace must never reach it, whatever the feed says."""
+    if not (isinstance(inst.vr_id, int) and 1 <= inst.vr_id <= 255):
+        raise ValueError(f"VRID out of range: {inst.vr_id!r}")
+    devices = [inst.interface] + [dev for _, dev in inst.vips] + [
+        dev for _, _, dev in inst.routes if dev]
+    for dev in devices:
+        if not isinstance(dev, str) or not _DEVICE.match(dev):
+            raise ValueError(f"not a device name: {dev!r}")
+    for cidr, _ in inst.vips:
+        ipaddress.ip_interface(cidr)
+    for dst, hop, _ in inst.routes:
+        if dst != "default":
+            ipaddress.ip_network(dst, strict=False)
+        ipaddress.ip_address(hop)
+
+
 def render(inst: Instance, files: Files) -> str:
-    """``keepalived.conf`` for ``inst``."""
+    """``keepalived.conf`` for ``inst``; ValueError for a value that is not an address,
+    a network, a device name or a VRID (:func:`_checked`)."""
+    _checked(inst)
     lines = ["global_defs {", "    router_id kumo", "    script_user root",
              "    vrrp_version 3", "}", "",
              f"vrrp_instance VR_{inst.vr_id} {{", "    state BACKUP",
