@@ -3,11 +3,10 @@ list (summary, detail), show, update (3.9), delete, restore, export/import recor
 ``os-reset_status``, ``os-force_delete``."""
 from __future__ import annotations
 
-from kumo.common.http import Reply, Request, parse_json, validate
+from kumo.common.http import Reply, Request
 from kumo.volume import schemas
 from kumo.volume.api import at_least, render, service
-from kumo.volume.api.volumes import all_tenants, target
-from kumo.volume.errors import InvalidInput
+from kumo.volume.api.volumes import admin_action, all_tenants, target
 
 
 def _list(req: Request, detail: bool) -> Reply:
@@ -110,23 +109,5 @@ def import_record(req: Request) -> Reply:
 
 @service.route("POST", "/v3/backups/{backup_id}/action")
 def action(req: Request) -> Reply:
-    body = parse_json(req.body)
-    if not isinstance(body, dict) or len(body) != 1:
-        raise InvalidInput("Invalid input received: the body must hold exactly one "
-                           "action.")
-    name, arg = next(iter(body.items()))
     backups = req.cloud.volumes.backups
-    backup = backups.get(req.context, req.params["backup_id"])
-    if name == "os-reset_status":
-        validate(arg, {"type": "object", "properties": {"status": {"type": "string"}},
-                       "required": ["status"], "additionalProperties": False})
-        req.context.enforce("volume_extension:backup_admin_actions:reset_status",
-                            target(req, backup.project_id))
-        backups.reset_status(req.context, backup.id, arg["status"])
-        return Reply(202)
-    if name == "os-force_delete":
-        req.context.enforce("volume_extension:backup_admin_actions:reset_status",
-                            target(req, backup.project_id))
-        backups.delete(req.context, backup.id, force=True)
-        return Reply(202)
-    raise InvalidInput(f"There is no such action: {name}")
+    return admin_action(req, "backup", backups, backups.get(req.context, req.params["backup_id"]))

@@ -3,10 +3,10 @@ actions"): create, list (summary, detail), show, update, delete, metadata,
 ``os-reset_status``, ``os-force_delete``."""
 from __future__ import annotations
 
-from kumo.common.http import Reply, Request, parse_json, validate
+from kumo.common.http import Reply, Request
 from kumo.volume import schemas
 from kumo.volume.api import render, service
-from kumo.volume.api.volumes import all_tenants, target
+from kumo.volume.api.volumes import admin_action, all_tenants, target
 from kumo.volume.errors import InvalidInput, NotFoundError
 
 
@@ -121,23 +121,5 @@ def delete_metadata_item(req: Request) -> Reply:
 
 @service.route("POST", "/v3/snapshots/{snapshot_id}/action")
 def action(req: Request) -> Reply:
-    body = parse_json(req.body)
-    if not isinstance(body, dict) or len(body) != 1:
-        raise InvalidInput("Invalid input received: the body must hold exactly one "
-                           "action.")
-    name, arg = next(iter(body.items()))
-    snaps = req.cloud.volumes.snapshots
-    snap = snaps.get(req.context, req.params["snapshot_id"])
-    if name == "os-reset_status":
-        validate(arg, {"type": "object", "properties": {"status": {"type": "string"}},
-                       "required": ["status"], "additionalProperties": False})
-        req.context.enforce("volume_extension:snapshot_admin_actions:reset_status",
-                            target(req, snap.project_id))
-        snaps.reset_status(req.context, snap.id, arg["status"])
-        return Reply(202)
-    if name == "os-force_delete":
-        req.context.enforce("volume_extension:snapshot_admin_actions:reset_status",
-                            target(req, snap.project_id))
-        snaps.delete(req.context, snap.id, force=True)
-        return Reply(202)
-    raise InvalidInput(f"There is no such action: {name}")
+    snapshots = req.cloud.volumes.snapshots
+    return admin_action(req, "snapshot", snapshots, snapshots.get(req.context, req.params["snapshot_id"]))

@@ -3,13 +3,39 @@ list (summary and detail, ``with_count`` from 3.45), show, update, delete
 (``cascade``, ``force``), metadata."""
 from __future__ import annotations
 
-from kumo.common.http import Reply, Request
+from kumo.common.http import Reply, Request, parse_json, validate
 from kumo.volume import schemas
 from kumo.volume.api import at_least, render, service
+from kumo.volume.errors import InvalidInput
 
 
 def target(req: Request, project_id: str | None = None) -> dict:
     return {"project_id": project_id or req.context.project_id}
+
+
+def admin_action(req: Request, kind: str, manager, item) -> Reply:
+    """``POST /v3/{snapshots,backups}/{id}/action`` (Block Storage API v3 "Reset a
+    snapshot's status", "Force-delete a snapshot", and the backup ones): one action in
+    the body, ``os-reset_status`` (``{"status": ...}``) or ``os-force_delete``, under
+    Cinder's ``volume_extension:<kind>_admin_actions:<action>`` rules; 202, or 400 for
+    another action or body."""
+    body = parse_json(req.body)
+    if not isinstance(body, dict) or len(body) != 1:
+        raise InvalidInput("Invalid input received: the body must hold exactly one "
+                           "action.")
+    name, arg = next(iter(body.items()))
+    rule = f"volume_extension:{kind}_admin_actions:"
+    if name == "os-reset_status":
+        validate(arg, {"type": "object", "properties": {"status": {"type": "string"}},
+                       "required": ["status"], "additionalProperties": False})
+        req.context.enforce(rule + "reset_status", target(req, item.project_id))
+        manager.reset_status(req.context, item.id, arg["status"])
+        return Reply(202)
+    if name == "os-force_delete":
+        req.context.enforce(rule + "force_delete", target(req, item.project_id))
+        manager.delete(req.context, item.id, force=True)
+        return Reply(202)
+    raise InvalidInput(f"There is no such action: {name}")
 
 
 def all_tenants(req: Request) -> bool:
