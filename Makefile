@@ -4,7 +4,12 @@ VENV    ?= .venv
 PYTHON  ?= python3
 STAMP   := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
-PYTEST_WORKERS ?= 2
+# Three workers on two cores: `--dist loadgroup` hands the biggest groups out first
+# (the SQLite API tests, the PostgreSQL API tests, the data-plane tests; see
+# tests/conftest.py and tests/dataplane/machines.py), so each gets a worker of its own
+# instead of the data-plane group queueing behind one of the API groups. Most of
+# their time is spent waiting on servers and agents, not on the CPU.
+PYTEST_WORKERS ?= 3
 # extra arguments: make up ARGS=--reset, make down ARGS=--purge
 ARGS    ?=
 
