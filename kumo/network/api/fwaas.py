@@ -6,7 +6,7 @@ and rules"). Logic: :mod:`kumo.network.fwaas`, :mod:`kumo.network.metering`.
 - ``PUT /v2.0/fwaas/firewall_policies/{id}/insert_rule`` (``{"firewall_rule_id",
   "insert_before", "insert_after"}``) and ``.../remove_rule`` (``{"firewall_rule_id"}``)
   answer the policy (not wrapped, as Neutron's member actions);
-- ``/v2.0/metering/metering_labels`` and ``/metering_label_rules``: create, list,
+- ``/v2.0/metering/metering-labels`` and ``/metering-label-rules``: create, list,
   show, delete (labels also update ``name``/``description``), admin-only.
 """
 from __future__ import annotations
@@ -42,8 +42,8 @@ def _loader(part_name: str):
 _ROUTES = [(FIREWALL_RULE, "fwaas/firewall_rules", "firewall_rules", True),
            (FIREWALL_POLICY, "fwaas/firewall_policies", "firewall_policies", True),
            (FIREWALL_GROUP, "fwaas/firewall_groups", "firewall_groups", True),
-           (METERING_LABEL, "metering/metering_labels", "metering_labels", False),
-           (METERING_LABEL_RULE, "metering/metering_label_rules", "metering_label_rules",
+           (METERING_LABEL, "metering/metering-labels", "metering_labels", False),
+           (METERING_LABEL_RULE, "metering/metering-label-rules", "metering_label_rules",
             False)]
 RENDER = {}
 for _def, _path, _part, _extras in _ROUTES:

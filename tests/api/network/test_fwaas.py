@@ -230,8 +230,8 @@ from tests.api.network import test_definitions as _defs  # noqa: E402
 FWAAS_PATHS = {"firewall_rules": "fwaas/firewall_rules",
                "firewall_policies": "fwaas/firewall_policies",
                "firewall_groups": "fwaas/firewall_groups",
-               "metering_labels": "metering/metering_labels",
-               "metering_label_rules": "metering/metering_label_rules"}
+               "metering_labels": "metering/metering-labels",
+               "metering_label_rules": "metering/metering-label-rules"}
 DEFS = list(definitions_fwaas.ALL.values())
 
 
