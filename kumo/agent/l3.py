@@ -49,7 +49,7 @@ import logging
 import os
 import threading
 
-from kumo.agent import l3_ha, metadata, snapindex
+from kumo.agent import fwaas, l3_ha, metadata, snapindex
 from kumo.agent.dataplane import links, names, netns, nft, portfwd
 from kumo.agent.dataplane.netns import Host, Netns
 from kumo.agent.drivers import Driver, Report, register_driver
@@ -101,6 +101,7 @@ class L3Driver(Driver):
         self._guard = threading.Lock()
         self._nat: dict[str, str] = {}  # router id -> the NAT table content applied
         self._fip_router: dict[str, str] = {}  # floating IP id -> router id realized
+        self.tables = fwaas.RouterTables()  # firewall groups and metering (kumo.agent.fwaas)
         from kumo.agent import dvr
         self.dvr = dvr.DvrRouters(self) if self.mode in dvr.DVR_MODES else None
         self._gw_routers: set[str] = set()  # routers realized with a gateway port here
@@ -236,6 +237,7 @@ class L3Driver(Driver):
             else:
                 self._routes(ns, router, gw, qg)
             self._nft(ns, router, gw, qg, fips)
+            self.tables.sync(ns, router, qg)
             if self.proxy is not None:
                 links.ensure_address(ns, "lo", f"{metadata.ADDRESS}/32")
                 self.proxy.ensure(ns, router_id=router_id, legs={
@@ -360,6 +362,7 @@ class L3Driver(Driver):
         if self.proxy is not None:
             self.proxy.remove(ns)
         self._nat.pop(router_id, None)
+        self.tables.forget(router_id)
         with self._guard:
             self._gw_routers.discard(router_id)
             for fip_id in [f for f, r in self._fip_router.items() if r == router_id]:

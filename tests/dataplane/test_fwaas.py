@@ -1,0 +1,163 @@
+"""FWaaS v2 and metering on the kernel (issue 14): a router on a simulated host (as in
+tests/dataplane/test_portfwd.py) with an instance namespace behind it and the host's
+root namespace as the outside (172.24.4.1 on ``br-ex``, reached through SNAT).
+
+- A firewall group on the router's interface port whose egress policy denies ICMP and
+  then allows everything: the instance's ping to the outside stops while TCP still
+  connects; a ``reject`` rule for the TCP port inserted at the top refuses the
+  connection; removing the rules restores both.
+- A metering label with an egress rule for 172.24.4.0/24: its counter in the router's
+  ``inet kumo_metering`` table moves with the pings.
+Every namespace, table and object is removed at the end, pass or fail."""
+from __future__ import annotations
+
+import shutil
+import socket
+import uuid
+
+import pytest
+
+from kumo.agent import fwaas
+from kumo.agent.agent import Agent
+from kumo.agent.client import ControllerClient
+from kumo.agent.dataplane import links, names, netns, nft
+from kumo.agent.l2 import LinuxBridgeDriver
+from kumo.agent.l3 import L3Driver
+from tests.dataplane import probes
+from tests.dataplane.test_l3 import host_router_on, l3_cloud, plug, wait_for  # noqa: F401
+
+OUTSIDE = "172.24.4.1"
+PORT = 8099
+
+
+def pings(ns: netns.Netns, addr: str) -> bool:
+    return netns.run(ns, ["ping", "-c", "1", "-W", "1", addr], check=False,
+                     timeout=10).returncode == 0
+
+
+def connects(ns: netns.Netns) -> bool:
+    return probes.connects(ns, OUTSIDE, PORT, timeout=1.5)
+
+
+def listen(ns: netns.Netns) -> socket.socket:
+    def bind():
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((OUTSIDE, PORT))
+        s.listen(64)
+        return s
+    return netns.call(ns, bind)
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare(1)")
+def test_firewall_group_and_metering_on_a_host(cloud, admin, hosts, unique,
+                                               l3_cloud):  # noqa: F811
+    host = f"fwhost-{uuid.uuid4().hex[:6]}"
+    where = hosts("fw")
+    links.ensure_address(where.root, "lo", "10.97.0.1/32")
+    links.ensure_bridge(where.root, "br-ex")
+    links.ensure_address(where.root, "br-ex", f"{OUTSIDE}/24")
+    client = ControllerClient.from_cloud("kumo-agent", config_files=[str(cloud.clouds_yaml)])
+    l2 = LinuxBridgeDriver(host, where=where, local_ip="10.97.0.1",
+                           bridge_mappings={"public": "br-ex"})
+    l3 = L3Driver(host, where=where, client=client)
+    agent = Agent(client, host, [l2, l3], workers=3, resync_s=2.0, heartbeat_s=1.0,
+                  wait_s=2.0)
+    fw: dict[str, list] = {"groups": [], "policies": [], "rules": [], "labels": []}
+    server = listen(where.root)
+    agent.start()
+    try:
+        _exercise(admin, where, host, l3_cloud, fw, unique)
+    finally:
+        server.close()
+        for g in fw["groups"]:
+            try:
+                admin.network.update_firewall_group(g, ports=[])
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+            admin.network.delete_firewall_group(g, ignore_missing=True)
+        for p in fw["policies"]:
+            admin.network.delete_firewall_policy(p, ignore_missing=True)
+        for r in fw["rules"]:
+            admin.network.delete_firewall_rule(r, ignore_missing=True)
+        for lb in fw["labels"]:
+            admin.network.delete_metering_label(lb, ignore_missing=True)
+        agent.stop()
+        for a in admin.network.agents(host=host):
+            admin.network.delete_agent(a, ignore_missing=True)
+
+
+def _exercise(admin, where, host, made, fw, unique):
+    public = admin.network.find_network("public", ignore_missing=False)
+    net = admin.network.create_network(name=unique("fw-net"))
+    made["nets"].append(net)
+    sub = admin.network.create_subnet(network_id=net.id, ip_version=4,
+                                      cidr="10.73.1.0/24", enable_dhcp=False)
+    router = admin.network.create_router(name=unique("fw-r"),
+                                         external_gateway_info={"network_id": public.id})
+    made["routers"].append((router, [sub.id]))
+    iface = admin.network.add_interface_to_router(router, subnet=sub.id)
+    l3_agent = wait_for(lambda: next(iter(admin.network.agents(
+        host=host, agent_type="L3 agent")), None), "the L3 agent registered")
+    host_router_on(admin, router.id, l3_agent.id)
+    port = admin.network.create_port(network_id=net.id, binding_host_id=host,
+                                     device_owner="compute:nova",
+                                     device_id=str(uuid.uuid4()))
+    made["ports"].append(port)
+    vm = plug(where, "vm0", port, sub.cidr, sub.gateway_ip)
+    rns = where.ns(names.router_ns(router.id))
+    wait_for(rns.exists, "the router namespace")
+    wait_for(lambda: pings(vm, OUTSIDE), "the instance pings the outside")
+    assert connects(vm)
+
+    # metering: a label counting what leaves for the outside network
+    label = admin.network.create_metering_label(name=unique("m"))
+    fw["labels"].append(label)
+    admin.network.create_metering_label_rule(metering_label_id=label.id,
+                                             direction="egress",
+                                             remote_ip_prefix="172.24.4.0/24")
+    wait_for(lambda: label.id in fwaas.counters(rns), "the label's counter")
+    before = fwaas.counters(rns)[label.id]["packets"]
+    for _ in range(3):
+        pings(vm, OUTSIDE)
+    assert fwaas.counters(rns)[label.id]["packets"] >= before + 3
+
+    # the firewall: deny ICMP, allow the rest, on the router's interface port
+    deny_icmp = admin.network.create_firewall_rule(name=unique("icmp"), protocol="icmp",
+                                                   action="deny")
+    allow = admin.network.create_firewall_rule(name=unique("all"), action="allow")
+    reject_tcp = admin.network.create_firewall_rule(
+        name=unique("tcp"), protocol="tcp", destination_port=str(PORT), action="reject")
+    fw["rules"] += [deny_icmp, allow, reject_tcp]
+    egress = admin.network.create_firewall_policy(name=unique("eg"),
+                                                  firewall_rules=[deny_icmp.id, allow.id])
+    ingress = admin.network.create_firewall_policy(name=unique("in"),
+                                                   firewall_rules=[allow.id])
+    fw["policies"] += [egress, ingress]
+    group = admin.network.create_firewall_group(
+        name=unique("g"), ingress_firewall_policy_id=ingress.id,
+        egress_firewall_policy_id=egress.id, ports=[iface["port_id"]])
+    fw["groups"].append(group)
+    assert group.status == "ACTIVE"
+    wait_for(lambda: not pings(vm, OUTSIDE), "ICMP blocked by the firewall group")
+    assert connects(vm), "TCP is still allowed"
+    rules = str(nft.list_table(rns, fwaas.FAMILY, fwaas.FW_TABLE))
+    assert f"fwr {deny_icmp.id}" in rules
+
+    # a reject rule for the TCP port, inserted at the top, refuses the connection
+    admin.network.insert_rule_into_policy(egress.id, reject_tcp.id)
+    wait_for(lambda: not connects(vm), "TCP rejected")
+    admin.network.remove_rule_from_policy(egress.id, reject_tcp.id)
+    wait_for(lambda: connects(vm), "TCP allowed again")
+
+    # removing the ICMP rule restores the ping
+    admin.network.remove_rule_from_policy(egress.id, deny_icmp.id)
+    wait_for(lambda: pings(vm, OUTSIDE), "ICMP allowed again")
+
+    # the group leaving the port removes the table; deleting the label its counters
+    admin.network.update_firewall_group(group, ports=[])
+    wait_for(lambda: (fwaas.FAMILY, fwaas.FW_TABLE) not in nft.list_tables(rns),
+             "the firewall table gone")
+    admin.network.delete_metering_label(label)
+    wait_for(lambda: (fwaas.FAMILY, fwaas.METER_TABLE) not in nft.list_tables(rns),
+             "the metering table gone")
