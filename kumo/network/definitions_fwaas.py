@@ -4,12 +4,14 @@
 
 These resources carry no standard attributes in Neutron (no timestamps, revision or
 tags): only ``id``, ``name``, ``description``, ``project_id``/``tenant_id`` besides
-their own. Policy defaults are Neutron's: firewall objects are their project members'
-(``shared`` only by admins); metering is admin-only.
+their own; network logs have them (no tags). Policy defaults are Neutron's: firewall
+objects are their project members' (``shared`` only by admins); metering and logs are
+admin-only.
 """
 from __future__ import annotations
 
-from kumo.common.resource import BOOLEAN, EXACT, INTEGER, STRING, Attr, Resource, extra
+from kumo.common.resource import (BOOLEAN, EXACT, INTEGER, STRING, Attr, Resource, extra,
+                                  standard)
 from kumo.network.models import fwaas as models
 
 ADMIN = "rule:admin"
@@ -118,5 +120,20 @@ METERING_LABEL_RULE = Resource(
              column="destination_ip_prefix", filter=EXACT),
     ])
 
+LOG = Resource(
+    "log", "logs", models.Log, actions=METERING_ACTIONS,
+    attrs=standard(tags=False) + [
+        Attr("resource_type", {"type": "string", "maxLength": 36}, create=True,
+             required=True, column="resource_type", filter=EXACT, sort=True),
+        Attr("resource_id", ID, create=True, column="resource_id", filter=EXACT,
+             sort=True),
+        Attr("target_id", ID, create=True, column="target_id", filter=EXACT, sort=True),
+        Attr("event", {"type": "string", "enum": ["ACCEPT", "DROP", "ALL"]}, create=True,
+             column="event", filter=EXACT, sort=True),
+        Attr("enabled", BOOL, create=True, update=True, column="enabled",
+             filter=BOOLEAN, sort=True),
+    ])
+
 ALL: dict[str, Resource] = {r.collection: r for r in (
-    FIREWALL_RULE, FIREWALL_POLICY, FIREWALL_GROUP, METERING_LABEL, METERING_LABEL_RULE)}
+    FIREWALL_RULE, FIREWALL_POLICY, FIREWALL_GROUP, METERING_LABEL, METERING_LABEL_RULE,
+    LOG)}

@@ -552,7 +552,8 @@ class FirewallGroups(_Part):
         "firewall_group_id", "ingress": [rule...], "egress": [rule...]}]`` for its
         interface ports in a group with ``admin_state_up``; rules are the enabled
         ones in policy order (:func:`rule_item`); a direction without a policy is
-        ``None`` (nothing filtered that way)."""
+        ``None`` (everything dropped that way); ``logs``: ``[{"id", "event"}]`` of the
+        network logs covering the port (:mod:`kumo.network.logging_service`)."""
         port_ids = [p["port_id"] for r in routers for p in r.get("interfaces", [])]
         found: dict[str, list[dict]] = {r["id"]: [] for r in routers}
         if port_ids:
@@ -571,6 +572,8 @@ class FirewallGroups(_Part):
                     return None
                 return [rule_item(rules[i]) for i in ordered.get(pid, []) if i in rules]
             by_port = {port_id: g for port_id, g in rows}
+            logs = self.net.logs.for_firewall(
+                session, [(port_id, g.id, g.project_id) for port_id, g in rows])
             for r in routers:
                 for p in r.get("interfaces", []):
                     g = by_port.get(p["port_id"])
@@ -578,6 +581,7 @@ class FirewallGroups(_Part):
                         found[r["id"]].append({
                             "port_id": p["port_id"], "firewall_group_id": g.id,
                             "ingress": chain(g.ingress_firewall_policy_id),
-                            "egress": chain(g.egress_firewall_policy_id)})
+                            "egress": chain(g.egress_firewall_policy_id),
+                            "logs": logs[(p["port_id"], g.id, g.project_id)]})
         for r in routers:
             r["firewall"] = found[r["id"]]

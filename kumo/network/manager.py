@@ -92,6 +92,7 @@ class Networking:
         from kumo.network.floatingips import FloatingIPs
         from kumo.network.fwaas import FirewallGroups, FirewallPolicies, FirewallRules
         from kumo.network.metering import MeteringLabelRules, MeteringLabels
+        from kumo.network.logging_service import Logs
         from kumo.network.l3 import Routers
         from kumo.network.l3_ha import L3HA
         from kumo.network.l3_scheduler import L3Scheduler
@@ -134,6 +135,7 @@ class Networking:
         self.firewall_groups = FirewallGroups(self)
         self.metering_labels = MeteringLabels(self)
         self.metering_label_rules = MeteringLabelRules(self)
+        self.logs = Logs(self)
         #: name -> part, for the API's generic collection handlers
         #: (``networking.parts["subnets"]``).
         self.parts = {"networks": self.networks, "subnets": self.subnets,
@@ -152,7 +154,8 @@ class Networking:
                       "firewall_policies": self.firewall_policies,
                       "firewall_groups": self.firewall_groups,
                       "metering_labels": self.metering_labels,
-                      "metering_label_rules": self.metering_label_rules}
+                      "metering_label_rules": self.metering_label_rules,
+                      "logs": self.logs}
         #: the data plane's desired state: each part's ``{collection: [items]}``.
         self.feed = Feed(self, [self.networks.snapshot, self.subnets.snapshot,
                                 self.ports.snapshot, self.routers.snapshot,

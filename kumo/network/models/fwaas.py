@@ -90,3 +90,16 @@ class MeteringLabelRule(Base):
     destination_ip_prefix: orm.Mapped[str | None] = orm.mapped_column(sa.String(64),
                                                                       nullable=True)
     excluded: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=False)
+
+
+class Log(StandardAttrs, Base):
+    """A network log (Networking API v2.0 "Logging"): packets of ``event`` (ACCEPT,
+    DROP, ALL) on ``resource_type`` objects (``resource_id``: one, or all of the
+    project's) and/or one port (``target_id``)."""
+
+    __tablename__ = "network_log"
+    resource_type: orm.Mapped[str] = orm.mapped_column(sa.String(36))
+    resource_id: orm.Mapped[str | None] = orm.mapped_column(UUID, nullable=True, index=True)
+    target_id: orm.Mapped[str | None] = orm.mapped_column(UUID, nullable=True, index=True)
+    event: orm.Mapped[str] = orm.mapped_column(sa.String(255), default="ALL")
+    enabled: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=True)

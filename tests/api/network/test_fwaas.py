@@ -231,7 +231,8 @@ FWAAS_PATHS = {"firewall_rules": "fwaas/firewall_rules",
                "firewall_policies": "fwaas/firewall_policies",
                "firewall_groups": "fwaas/firewall_groups",
                "metering_labels": "metering/metering-labels",
-               "metering_label_rules": "metering/metering-label-rules"}
+               "metering_label_rules": "metering/metering-label-rules",
+               "logs": "log/logs"}
 DEFS = list(definitions_fwaas.ALL.values())
 
 

@@ -1,5 +1,5 @@
 """Networking: Firewall-as-a-Service v2 (rules, policies and their ordered rules,
-groups and their router ports) and metering (labels, label rules).
+groups and their router ports), network logs and metering (labels, label rules).
 
 Revision ID: 0025_network_fwaas_log_metering
 Revises: 0018_network_misc
@@ -106,10 +106,21 @@ def upgrade() -> None:
     _project_index("network_metering_label_rule")
     op.create_index("ix_network_metering_label_rule_metering_label_id",
                     "network_metering_label_rule", ["metering_label_id"])
+    op.create_table(
+        "network_log", *_standard(),
+        sa.Column("resource_type", sa.String(length=36), nullable=False),
+        sa.Column("resource_id", sa.String(length=36), nullable=True),
+        sa.Column("target_id", sa.String(length=36), nullable=True),
+        sa.Column("event", sa.String(length=255), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("id"))
+    _project_index("network_log")
+    op.create_index("ix_network_log_resource_id", "network_log", ["resource_id"])
+    op.create_index("ix_network_log_target_id", "network_log", ["target_id"])
 
 
 def downgrade() -> None:
-    for table in ("network_metering_label_rule", "network_metering_label",
+    for table in ("network_log", "network_metering_label_rule", "network_metering_label",
                   "network_firewall_group_port", "network_firewall_group",
                   "network_firewall_policy_rule", "network_firewall_policy",
                   "network_firewall_rule"):
