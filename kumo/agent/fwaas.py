@@ -19,7 +19,12 @@ entering the network). Each direction of each port is a chain ``e-``/``i-<port[:
 
 The forward chain jumps to every egress chain first, then every ingress chain; its
 policy is accept, so ports in no group are not filtered. Rules carry the comment
-``fwr <rule id>``.
+``fwr <rule id>``. Network logs of a port's group (``logs`` of its entry) add
+``log prefix "kumo <log id> ACCEPT|DROP" group 17`` before the verdicts of that event
+(allow rules for ACCEPT; deny/reject rules and the default drop for DROP; ``ALL``
+both); :mod:`kumo.agent.nflog` writes them to the log's file. Only the first packet
+of a connection reaches the rules (replies and later packets return earlier), so an
+ACCEPT line is a connection.
 
 **Metering** (table ``inet kumo_metering``, chain ``forward`` at priority -10, before
 the firewall, so dropped traffic is counted too): per label a named counter
@@ -40,6 +45,7 @@ import hashlib
 import json
 import threading
 
+from kumo.agent import nflog
 from kumo.agent.dataplane import names, nft
 from kumo.agent.dataplane.netns import Netns
 
@@ -82,6 +88,12 @@ def match_rule(rule: dict) -> list:
 _VERDICT = {"allow": nft.return_, "deny": nft.drop, "reject": nft.reject}
 
 
+def log_statements(logs: list[dict], verdict: str) -> list:
+    """``log prefix "kumo <log id> <verdict>" group N`` for each log of that event."""
+    return [{"log": {"prefix": f"{nflog.PREFIX} {lg['id']} {verdict}", "group": nflog.GROUP}}
+            for lg in logs if lg["event"] in (verdict, "ALL")]
+
+
 def firewall(router: dict) -> tuple[list[nft.Chain], list[nft.Rule]] | None:
     """The ``inet kumo_fwaas`` content of a router item, or None (no port in a group)."""
     entries = router.get("firewall") or []
@@ -101,11 +113,14 @@ def firewall(router: dict) -> tuple[list[nft.Chain], list[nft.Rule]] | None:
             rules.append(nft.Rule(chain, [nft.ct_state("established", "related"),
                                           nft.return_()]))
             rules.append(nft.Rule(chain, [nft.ct_state("invalid"), nft.drop()]))
+            logs = entry.get("logs") or []
             for rule in entry.get(direction) or []:
-                rules.append(nft.Rule(chain, [*match_rule(rule),
+                verdict = "ACCEPT" if rule["action"] == "allow" else "DROP"
+                rules.append(nft.Rule(chain, [*match_rule(rule), *log_statements(logs, verdict),
                                               _VERDICT[rule["action"]]()],
                                       comment=f"fwr {rule['id']}"))
-            rules.append(nft.Rule(chain, [nft.drop()], comment="default drop"))
+            rules.append(nft.Rule(chain, [*log_statements(logs, "DROP"), nft.drop()],
+                                  comment="default drop"))
     return chains, jumps_e + jumps_i + rules
 
 
@@ -171,14 +186,21 @@ def counters(ns: Netns) -> dict[str, dict]:
 class RouterTables:
     """The two tables of each router realized on this host (see the module doc)."""
 
-    def __init__(self):
+    def __init__(self, writer: nflog.LogWriter | None = None):
         self._applied: dict[tuple[str, str], str] = {}  # (router id, table) -> digest
         self._guard = threading.Lock()
+        #: network logs: the NFLOG reader writing ``<logs dir>/<log id>.log``
+        self.writer = writer
 
     def sync(self, ns: Netns, router: dict, qg: str | None) -> None:
         """Make ``ns``'s firewall and metering tables match the router item."""
         tables = set(nft.list_tables(ns))
         fw = firewall(router)
+        if self.writer is not None:
+            if any(e.get("logs") for e in router.get("firewall") or []):
+                self.writer.ensure(ns, router["id"])
+            else:
+                self.writer.remove(router["id"])
         meter = metering(router, qg)
         for table, content in ((FW_TABLE, fw), (METER_TABLE, meter)):
             key = (router["id"], table)
@@ -202,6 +224,12 @@ class RouterTables:
                 self._applied[key] = digest
 
     def forget(self, router_id: str) -> None:
+        if self.writer is not None:
+            self.writer.remove(router_id)
         with self._guard:
             for key in [k for k in self._applied if k[0] == router_id]:
                 del self._applied[key]
+
+    def stop(self) -> None:
+        if self.writer is not None:
+            self.writer.stop()

@@ -49,7 +49,7 @@ import logging
 import os
 import threading
 
-from kumo.agent import fwaas, l3_ha, metadata, snapindex
+from kumo.agent import fwaas, l3_ha, metadata, nflog, snapindex
 from kumo.agent.dataplane import links, names, netns, nft, portfwd
 from kumo.agent.dataplane.netns import Host, Netns
 from kumo.agent.drivers import Driver, Report, register_driver
@@ -101,13 +101,14 @@ class L3Driver(Driver):
         self._guard = threading.Lock()
         self._nat: dict[str, str] = {}  # router id -> the NAT table content applied
         self._fip_router: dict[str, str] = {}  # floating IP id -> router id realized
-        self.tables = fwaas.RouterTables()  # firewall groups and metering (kumo.agent.fwaas)
         from kumo.agent import dvr
         self.dvr = dvr.DvrRouters(self) if self.mode in dvr.DVR_MODES else None
         self._gw_routers: set[str] = set()  # routers realized with a gateway port here
         if state_dir is None:
             state_dir = os.path.join(getattr(settings, "state_dir", None) or ".", "agent")
         self.ha = l3_ha.HARouters(host, self.where, state_dir, client)
+        #: firewall groups, network logs (<state_dir>/logs) and metering (kumo.agent.fwaas)
+        self.tables = fwaas.RouterTables(nflog.LogWriter(os.path.join(state_dir, "logs")))
 
     # -- the contract ----------------------------------------------------------------
     def configurations(self) -> dict:
@@ -164,6 +165,7 @@ class L3Driver(Driver):
         self.ha.watch(requeue, stop)
 
     def stop(self) -> None:
+        self.tables.stop()
         if self.proxy is not None:
             self.proxy.stop()
 

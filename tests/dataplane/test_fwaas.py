@@ -6,6 +6,8 @@ root namespace as the outside (172.24.4.1 on ``br-ex``, reached through SNAT).
   then allows everything: the instance's ping to the outside stops while TCP still
   connects; a ``reject`` rule for the TCP port inserted at the top refuses the
   connection; removing the rules restores both.
+- A network log of the group's DROP events: the denied ping appears in
+  ``<state>/logs/<log id>.log`` (0600), the allowed TCP connection does not.
 - A metering label with an egress rule for 172.24.4.0/24: its counter in the router's
   ``inet kumo_metering`` table moves with the pings.
 Every namespace, table and object is removed at the end, pass or fail."""
@@ -50,7 +52,7 @@ def listen(ns: netns.Netns) -> socket.socket:
 
 
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare(1)")
-def test_firewall_group_and_metering_on_a_host(cloud, admin, hosts, unique,
+def test_firewall_group_and_metering_on_a_host(cloud, admin, hosts, unique, tmp_path,
                                                l3_cloud):  # noqa: F811
     host = f"fwhost-{uuid.uuid4().hex[:6]}"
     where = hosts("fw")
@@ -60,14 +62,15 @@ def test_firewall_group_and_metering_on_a_host(cloud, admin, hosts, unique,
     client = ControllerClient.from_cloud("kumo-agent", config_files=[str(cloud.clouds_yaml)])
     l2 = LinuxBridgeDriver(host, where=where, local_ip="10.97.0.1",
                            bridge_mappings={"public": "br-ex"})
-    l3 = L3Driver(host, where=where, client=client)
+    l3 = L3Driver(host, where=where, client=client, state_dir=str(tmp_path))
     agent = Agent(client, host, [l2, l3], workers=3, resync_s=2.0, heartbeat_s=1.0,
                   wait_s=2.0)
-    fw: dict[str, list] = {"groups": [], "policies": [], "rules": [], "labels": []}
+    fw: dict[str, list] = {"groups": [], "policies": [], "rules": [], "labels": [],
+                           "logs": []}
     server = listen(where.root)
     agent.start()
     try:
-        _exercise(admin, where, host, l3_cloud, fw, unique)
+        _exercise(admin, where, host, l3_cloud, fw, unique, tmp_path / "logs")
     finally:
         server.close()
         for g in fw["groups"]:
@@ -80,6 +83,8 @@ def test_firewall_group_and_metering_on_a_host(cloud, admin, hosts, unique,
             admin.network.delete_firewall_policy(p, ignore_missing=True)
         for r in fw["rules"]:
             admin.network.delete_firewall_rule(r, ignore_missing=True)
+        for log_id in fw["logs"]:
+            admin.network.delete(f"/log/logs/{log_id}")
         for lb in fw["labels"]:
             admin.network.delete_metering_label(lb, ignore_missing=True)
         agent.stop()
@@ -87,7 +92,7 @@ def test_firewall_group_and_metering_on_a_host(cloud, admin, hosts, unique,
             admin.network.delete_agent(a, ignore_missing=True)
 
 
-def _exercise(admin, where, host, made, fw, unique):
+def _exercise(admin, where, host, made, fw, unique, logs_dir):
     public = admin.network.find_network("public", ignore_missing=False)
     net = admin.network.create_network(name=unique("fw-net"))
     made["nets"].append(net)
@@ -143,6 +148,26 @@ def _exercise(admin, where, host, made, fw, unique):
     assert connects(vm), "TCP is still allowed"
     rules = str(nft.list_table(rns, fwaas.FAMILY, fwaas.FW_TABLE))
     assert f"fwr {deny_icmp.id}" in rules
+
+    # a network log of the group's dropped packets: the denied ping is in its file
+    resp = admin.network.post("/log/logs", json={"log": {
+        "name": unique("log"), "resource_type": "firewall_group",
+        "resource_id": group.id, "event": "DROP"}})
+    assert resp.status_code == 201, resp.text
+    log_id = resp.json()["log"]["id"]
+    fw["logs"].append(log_id)
+    log_file = logs_dir / f"{log_id}.log"
+    ip = port.fixed_ips[0]["ip_address"]
+
+    def logged() -> bool:
+        pings(vm, OUTSIDE)
+        return log_file.exists() and f"src={ip} dst={OUTSIDE}" in log_file.read_text()
+    wait_for(logged, "the dropped ping in the log file")
+    line = next(x for x in log_file.read_text().splitlines() if f"src={ip}" in x)
+    assert "action=DROP" in line and "proto=icmp" in line and f"router_id={router.id}" in line
+    assert (log_file.stat().st_mode & 0o777) == 0o600
+    assert connects(vm)  # an allowed connection is not a DROP event
+    assert "proto=tcp" not in log_file.read_text()
 
     # a reject rule for the TCP port, inserted at the top, refuses the connection
     admin.network.insert_rule_into_policy(egress.id, reject_tcp.id)
