@@ -3,6 +3,7 @@ groups and their router ports), network logs and metering (labels, label rules).
 
 Revision ID: 0025_network_fwaas_log_metering
 Revises: 0018_network_misc
+Depends on: 0003_network_ports (firewall group ports reference ``network_port``)
 """
 from alembic import op
 import sqlalchemy as sa
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 revision = "0025_network_fwaas_log_metering"
 down_revision = "0018_network_misc"
 branch_labels = None
-depends_on = None
+depends_on = ("0003_network_ports",)
 
 
 def _standard() -> list:
