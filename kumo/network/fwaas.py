@@ -546,6 +546,22 @@ class FirewallGroups(_Part):
         self._set_ports(session, row, [])
         session.delete(row)
 
+    # -- callbacks (subscribed in kumo.network.manager) -------------------------------
+    def release_port(self, resource, event, trigger, payload) -> None:
+        """``PORT`` ``PRECOMMIT_DELETE``: the port leaves its firewall group (a group
+        left without ports turns ``INACTIVE``)."""
+        session, port = payload.session, payload.latest_state
+        group_id = session.scalar(sa.select(GPORT.firewall_group_id).where(
+            GPORT.port_id == port.id))
+        if group_id is None:
+            return
+        session.execute(sa.delete(GPORT).where(GPORT.port_id == port.id))
+        session.flush()
+        row = session.get(GROUP, group_id)
+        if row is not None:
+            row.status = self._status(row, bool(self.extras(session, [row])["ports"][row.id]))
+            touch(row)
+
     # -- data plane ------------------------------------------------------------------
     def decorate(self, session, routers: list[dict]) -> None:
         """Add ``firewall`` to each router item of the feed: ``[{"port_id",

@@ -184,6 +184,8 @@ class Networking:
         on(self.floatingips.release_port, Resource.PORT, Event.PRECOMMIT_DELETE)
         # ... and port forwardings to it are deleted
         on(self.port_forwardings.drop_port, Resource.PORT, Event.PRECOMMIT_DELETE)
+        # ... and it leaves its firewall group
+        on(self.firewall_groups.release_port, Resource.PORT, Event.PRECOMMIT_DELETE)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[orm.Session]:
