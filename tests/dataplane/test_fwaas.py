@@ -8,6 +8,8 @@ root namespace as the outside (172.24.4.1 on ``br-ex``, reached through SNAT).
   connection; removing the rules restores both.
 - A network log of the group's DROP events: the denied ping appears in
   ``<state>/logs/<log id>.log`` (0600), the allowed TCP connection does not.
+- Ingress: the outside reaches a listener in the instance through a floating IP until
+  a deny rule for its port heads the group's ingress policy.
 - A metering label with an egress rule for 172.24.4.0/24: its counter in the router's
   ``inet kumo_metering`` table moves with the pings.
 Every namespace, table and object is removed at the end, pass or fail."""
@@ -41,14 +43,19 @@ def connects(ns: netns.Netns) -> bool:
     return probes.connects(ns, OUTSIDE, PORT, timeout=1.5)
 
 
-def listen(ns: netns.Netns) -> socket.socket:
+def listen_on(ns: netns.Netns, addr: str, port: int) -> socket.socket:
+    """A listening TCP socket (the kernel completes handshakes from its backlog)."""
     def bind():
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((OUTSIDE, PORT))
+        s.bind((addr, port))
         s.listen(64)
         return s
     return netns.call(ns, bind)
+
+
+def listen(ns: netns.Netns) -> socket.socket:
+    return listen_on(ns, OUTSIDE, PORT)
 
 
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare(1)")
@@ -178,6 +185,28 @@ def _exercise(admin, where, host, made, fw, unique, logs_dir):
     # removing the ICMP rule restores the ping
     admin.network.remove_rule_from_policy(egress.id, deny_icmp.id)
     wait_for(lambda: pings(vm, OUTSIDE), "ICMP allowed again")
+
+    # ingress (out of the router's port into the subnet): the outside reaches the
+    # instance through a floating IP until a deny rule for that port heads the policy
+    fip = admin.network.create_ip(floating_network_id=public.id, port_id=port.id)
+    made["fips"].append(fip)
+    inside = listen_on(vm, "0.0.0.0", PORT)
+    try:
+        addr = fip.floating_ip_address
+        wait_for(lambda: probes.connects(where.root, addr, PORT, timeout=1.5),
+                 "the outside reaches the instance by its floating IP")
+        deny_in = admin.network.create_firewall_rule(
+            name=unique("in"), protocol="tcp", destination_port=str(PORT), action="deny")
+        fw["rules"].append(deny_in)
+        admin.network.insert_rule_into_policy(ingress.id, deny_in.id)
+        wait_for(lambda: not probes.connects(where.root, addr, PORT, timeout=1.5),
+                 "ingress TCP denied")
+        assert connects(vm), "the other direction is not affected"
+        admin.network.remove_rule_from_policy(ingress.id, deny_in.id)
+        wait_for(lambda: probes.connects(where.root, addr, PORT, timeout=1.5),
+                 "ingress TCP allowed again")
+    finally:
+        inside.close()
 
     # the group leaving the port removes the table; deleting the label its counters
     admin.network.update_firewall_group(group, ports=[])
