@@ -28,7 +28,8 @@ from kumo.agent.dataplane import links, names, netns, nft
 from kumo.agent.l2 import LinuxBridgeDriver
 from kumo.agent.l3 import L3Driver
 from tests.dataplane import probes
-from tests.dataplane.test_l3 import host_router_on, l3_cloud, plug, wait_for  # noqa: F401
+from tests.dataplane.test_l3 import l3_cloud  # noqa: F401 - a fixture
+from tests.dataplane.test_l3 import host_router_on, plug, wait_for
 
 OUTSIDE = "172.24.4.1"
 PORT = 8099
