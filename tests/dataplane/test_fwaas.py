@@ -176,6 +176,23 @@ def _exercise(admin, where, host, made, fw, unique, logs_dir):
     assert (log_file.stat().st_mode & 0o777) == 0o600
     assert connects(vm)  # an allowed connection is not a DROP event
     assert "proto=tcp" not in log_file.read_text()
+    # ... but it is an ACCEPT event, in the file of a log of those on the port
+    resp = admin.network.post("/log/logs", json={"log": {
+        "resource_type": "firewall_group", "target_id": iface["port_id"],
+        "event": "ACCEPT"}})
+    assert resp.status_code == 201, resp.text
+    accept_id = resp.json()["log"]["id"]
+    fw["logs"].append(accept_id)
+    accept_file = logs_dir / f"{accept_id}.log"
+
+    def accepted() -> bool:
+        connects(vm)
+        return accept_file.exists() and f"dst={OUTSIDE} sport=" in accept_file.read_text()
+    wait_for(accepted, "the allowed connection in the ACCEPT log")
+    assert "action=ACCEPT" in accept_file.read_text()
+    assert "proto=icmp" not in accept_file.read_text()
+    admin.network.delete(f"/log/logs/{accept_id}")
+    fw["logs"].remove(accept_id)
 
     # a reject rule for the TCP port, inserted at the top, refuses the connection
     admin.network.insert_rule_into_policy(egress.id, reject_tcp.id)

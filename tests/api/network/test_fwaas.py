@@ -121,6 +121,10 @@ def test_cli(cloud, demo, router_port, unique):
         assert group["ports"] == [port_id] and group["status"] == "ACTIVE"
         listed = cloud_cli("firewall", "group", "list", cloud="kumo")
         assert group["id"] in {g["ID"] for g in listed}
+        assert rule["id"] in {r["ID"] for r in cloud_cli("firewall", "group", "rule",
+                                                         "list", cloud="kumo")}
+        assert policy["id"] in {p["ID"] for p in cloud_cli("firewall", "group", "policy",
+                                                           "list", cloud="kumo")}
         cloud_cli("firewall", "group", "set", group["id"], "--no-port", parse=False,
                   cloud="kumo")
         cloud_cli("firewall", "group", "policy", "remove", "rule", policy["id"],

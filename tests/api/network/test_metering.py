@@ -50,6 +50,7 @@ def test_cli(cloud, admin, unique):
     label = cloud.cli("network", "meter", "create", unique("m"), "--share")
     try:
         assert label["shared"] is True
+        assert label["id"] in {m["ID"] for m in cloud.cli("network", "meter", "list")}
         rule = cloud.cli("network", "meter", "rule", "create", label["id"], "--egress",
                          "--exclude", "--remote-ip-prefix", "198.51.100.0/24")
         assert rule["direction"] == "egress" and rule["is_excluded"] is True
