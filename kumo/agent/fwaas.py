@@ -17,6 +17,9 @@ entering the network). Each direction of each port is a chain ``e-``/``i-<port[:
 - ``drop``: what no rule allowed, and everything in a direction without a policy (as
   Neutron's default chain of a port in a group).
 
+A group with ``admin_state_up`` false blocks all its ports' traffic (one ``drop`` per
+chain, replies included), as the API reference says.
+
 The forward chain jumps to every egress chain first, then every ingress chain; its
 policy is accept, so ports in no group are not filtered. Rules carry the comment
 ``fwr <rule id>``. Network logs of a port's group (``logs`` of its entry) add
@@ -110,10 +113,14 @@ def firewall(router: dict) -> tuple[list[nft.Chain], list[nft.Rule]] | None:
             chains.append(nft.Chain(chain))
             jumps.append(nft.Rule("forward", [match(leg), nft.jump(chain)],
                                   comment=f"fwg {entry['firewall_group_id']}"))
+            logs = entry.get("logs") or []
+            if entry.get("admin_state_up") is False:  # the group blocks all traffic
+                rules.append(nft.Rule(chain, [*log_statements(logs, "DROP"), nft.drop()],
+                                      comment="group down"))
+                continue
             rules.append(nft.Rule(chain, [nft.ct_state("established", "related"),
                                           nft.return_()]))
             rules.append(nft.Rule(chain, [nft.ct_state("invalid"), nft.drop()]))
-            logs = entry.get("logs") or []
             for rule in entry.get(direction) or []:
                 verdict = "ACCEPT" if rule["action"] == "allow" else "DROP"
                 rules.append(nft.Rule(chain, [*match_rule(rule), *log_statements(logs, verdict),

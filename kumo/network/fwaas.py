@@ -8,7 +8,8 @@ egress policy on router ports).
 - Policies list rules in order (``firewall_rules``); ``insert_rule``/``remove_rule``
   move one; any change of the rule list (or of a rule in it) clears ``audited`` unless
   the same update sets it. A shared policy holds only shared rules.
-- Groups: ``ports`` are router interface ports (``network:router_interface*``) of the
+- Groups (``admin_state_up`` false blocks all traffic of their ports): ``ports`` are
+  router interface ports (``network:router_interface*``) of the
   group's project, each in at most one group (409 FirewallGroupPortInUse). The status is
   ``INACTIVE`` without ports, ``DOWN`` with ``admin_state_up`` false, else ``ACTIVE``
   (the agent applies the tables within a second of the change; Kumo has no
@@ -410,7 +411,8 @@ class FirewallGroups(_Part):
     def decorate(self, session, routers: list[dict]) -> None:
         """Add ``firewall`` to each router item of the feed: ``[{"port_id",
         "firewall_group_id", "ingress": [rule...], "egress": [rule...]}]`` for its
-        interface ports in a group with ``admin_state_up``; rules are the enabled
+        interface ports in a group (``admin_state_up`` false: the agent blocks all
+        of the port's traffic, as the API reference says); rules are the enabled
         ones in policy order (:func:`rule_item`); a direction without a policy is
         ``None`` (everything dropped that way); ``logs``: ``[{"id", "event"}]`` of the
         network logs covering the port (:mod:`kumo.network.logging_service`)."""
@@ -419,7 +421,7 @@ class FirewallGroups(_Part):
         if port_ids:
             rows = session.execute(sa.select(GPORT.port_id, GROUP).join(
                 GROUP, GROUP.id == GPORT.firewall_group_id).where(
-                GPORT.port_id.in_(port_ids), GROUP.admin_state_up.is_(True))).all()
+                GPORT.port_id.in_(port_ids))).all()
             policies = {pid for _, g in rows for pid in (g.ingress_firewall_policy_id,
                                                           g.egress_firewall_policy_id) if pid}
             ordered = self.net.firewall_policies.rule_ids(session, sorted(policies))
@@ -442,6 +444,7 @@ class FirewallGroups(_Part):
                             "port_id": p["port_id"], "firewall_group_id": g.id,
                             "ingress": chain(g.ingress_firewall_policy_id),
                             "egress": chain(g.egress_firewall_policy_id),
+                            "admin_state_up": g.admin_state_up,
                             "logs": logs[(p["port_id"], g.id, g.project_id)]})
         for r in routers:
             r["firewall"] = found[r["id"]]

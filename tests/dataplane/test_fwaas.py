@@ -10,6 +10,7 @@ root namespace as the outside (172.24.4.1 on ``br-ex``, reached through SNAT).
   ``<state>/logs/<log id>.log`` (0600), the allowed TCP connection does not.
 - Ingress: the outside reaches a listener in the instance through a floating IP until
   a deny rule for its port heads the group's ingress policy.
+- The group's ``admin_state_up`` false blocks all traffic; true restores it.
 - A metering label with an egress rule for 172.24.4.0/24: its counter in the router's
   ``inet kumo_metering`` table moves with the pings.
 Every namespace, table and object is removed at the end, pass or fail."""
@@ -225,6 +226,12 @@ def _exercise(admin, where, host, made, fw, unique, logs_dir):
                  "ingress TCP allowed again")
     finally:
         inside.close()
+
+    # a group with admin_state_up false blocks all traffic of its ports
+    admin.network.update_firewall_group(group, admin_state_up=False)
+    wait_for(lambda: not connects(vm), "the group down blocks TCP")
+    admin.network.update_firewall_group(group, admin_state_up=True)
+    wait_for(lambda: connects(vm), "the group up again allows TCP")
 
     # the group leaving the port removes the table; deleting the label its counters
     admin.network.update_firewall_group(group, ports=[])

@@ -117,3 +117,11 @@ def test_nflog_config_message_binds_the_group():
     length, kind, flags = struct.unpack_from("=IHH", msg)
     assert length == len(msg) and kind == nflog.MSG_CONFIG and flags & 1
     assert struct.unpack_from("!H", msg, 18)[0] == 17
+
+
+def test_a_group_down_blocks_everything():
+    entry = {"port_id": PORT, "firewall_group_id": "g", "logs": [], "admin_state_up": False,
+             "egress": [_rule("ok", "allow")], "ingress": [_rule("ok", "allow")]}
+    _, rules = fwaas.firewall(_router(firewall=[entry]))
+    body = [_flat(r)["expr"] for r in rules if r.chain != "forward"]
+    assert body == [[{"drop": None}], [{"drop": None}]]
