@@ -129,16 +129,25 @@ class LogWriter:
         self.logs_dir = logs_dir
         self._socks: dict[str, tuple[socket.socket, Netns]] = {}  # router id -> socket
         self._names: dict[tuple[str, int], str] = {}
+        self._inodes: dict[str, int] = {}  # router id -> its namespace file's inode
         self._guard = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.overruns = 0
 
     def ensure(self, ns: Netns, router_id: str) -> None:
-        """Listen to ``router_id``'s namespace (once; again after :meth:`remove`)."""
+        """Listen to ``router_id``'s namespace (once; again after :meth:`remove`, or
+        when the namespace was made anew: its file's inode changed)."""
+        try:
+            inode = os.stat(ns.path).st_ino if ns.path else 0
+        except OSError:
+            return  # the namespace is gone: nothing to listen to
         with self._guard:
-            if router_id in self._socks:
+            entry = self._socks.get(router_id)
+            if entry is not None and self._inodes.get(router_id) == inode:
                 return
+        if entry is not None:
+            self.remove(router_id)
 
         def open_():
             s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
@@ -163,6 +172,7 @@ class LogWriter:
                 sock.close()
                 return
             self._socks[router_id] = (sock, ns)
+            self._inodes[router_id] = inode
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="kumo-nflog",
                                                 daemon=True)
@@ -171,6 +181,7 @@ class LogWriter:
     def remove(self, router_id: str) -> None:
         with self._guard:
             entry = self._socks.pop(router_id, None)
+            self._inodes.pop(router_id, None)
             for key in [k for k in self._names if k[0] == router_id]:
                 del self._names[key]
         if entry is not None:
