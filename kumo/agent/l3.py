@@ -49,7 +49,7 @@ import logging
 import os
 import threading
 
-from kumo.agent import l3_ha, metadata, snapindex
+from kumo.agent import fwaas, l3_ha, metadata, nflog, snapindex
 from kumo.agent.dataplane import links, names, netns, nft, portfwd
 from kumo.agent.dataplane.netns import Host, Netns
 from kumo.agent.drivers import Driver, Report, register_driver
@@ -107,6 +107,8 @@ class L3Driver(Driver):
         if state_dir is None:
             state_dir = os.path.join(getattr(settings, "state_dir", None) or ".", "agent")
         self.ha = l3_ha.HARouters(host, self.where, state_dir, client)
+        #: firewall groups, network logs (<state_dir>/logs) and metering (kumo.agent.fwaas)
+        self.tables = fwaas.RouterTables(nflog.LogWriter(os.path.join(state_dir, "logs")))
 
     # -- the contract ----------------------------------------------------------------
     def configurations(self) -> dict:
@@ -163,6 +165,7 @@ class L3Driver(Driver):
         self.ha.watch(requeue, stop)
 
     def stop(self) -> None:
+        self.tables.stop()
         if self.proxy is not None:
             self.proxy.stop()
 
@@ -236,6 +239,7 @@ class L3Driver(Driver):
             else:
                 self._routes(ns, router, gw, qg)
             self._nft(ns, router, gw, qg, fips)
+            self.tables.sync(ns, router, qg)
             if self.proxy is not None:
                 links.ensure_address(ns, "lo", f"{metadata.ADDRESS}/32")
                 self.proxy.ensure(ns, router_id=router_id, legs={
@@ -360,6 +364,7 @@ class L3Driver(Driver):
         if self.proxy is not None:
             self.proxy.remove(ns)
         self._nat.pop(router_id, None)
+        self.tables.forget(router_id)
         with self._guard:
             self._gw_routers.discard(router_id)
             for fip_id in [f for f, r in self._fip_router.items() if r == router_id]:

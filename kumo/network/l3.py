@@ -477,6 +477,8 @@ class Routers:
                                          R.id.in_(scope.attached_routers(host))))
             out["routers"] = self._render_routers(session, list(session.scalars(stmt)))
             self.net.dvr.decorate(session, host, out["routers"])
+            self.net.firewall_groups.decorate(session, out["routers"])
+            self.net.metering_labels.decorate(session, out["routers"])
         if keys is None or "floatingips" in keys:
             stmt = sa.select(F).order_by(F.id)
             if keys is not None:

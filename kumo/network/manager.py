@@ -90,6 +90,9 @@ class Networking:
         from kumo.network.dvr import Dvr
         from kumo.network.feed import Feed
         from kumo.network.floatingips import FloatingIPs
+        from kumo.network.fwaas import FirewallGroups, FirewallPolicies, FirewallRules
+        from kumo.network.metering import MeteringLabelRules, MeteringLabels
+        from kumo.network.logging_service import Logs
         from kumo.network.l3 import Routers
         from kumo.network.l3_ha import L3HA
         from kumo.network.l3_scheduler import L3Scheduler
@@ -127,6 +130,12 @@ class Networking:
         self.segments, self.ip_availability = Segments(self), IPAvailability(self)
         self.address_groups = AddressGroups(self)
         self.qos = Qos(self)
+        self.firewall_rules = FirewallRules(self)
+        self.firewall_policies = FirewallPolicies(self)
+        self.firewall_groups = FirewallGroups(self)
+        self.metering_labels = MeteringLabels(self)
+        self.metering_label_rules = MeteringLabelRules(self)
+        self.logs = Logs(self)
         #: name -> part, for the API's generic collection handlers
         #: (``networking.parts["subnets"]``).
         self.parts = {"networks": self.networks, "subnets": self.subnets,
@@ -140,7 +149,13 @@ class Networking:
                       "auto_topology": self.auto_topology,
                       "segments": self.segments, "ip_availability": self.ip_availability,
                       "address_groups": self.address_groups,
-                      "qos": self.qos}
+                      "qos": self.qos,
+                      "firewall_rules": self.firewall_rules,
+                      "firewall_policies": self.firewall_policies,
+                      "firewall_groups": self.firewall_groups,
+                      "metering_labels": self.metering_labels,
+                      "metering_label_rules": self.metering_label_rules,
+                      "logs": self.logs}
         #: the data plane's desired state: each part's ``{collection: [items]}``.
         self.feed = Feed(self, [self.networks.snapshot, self.subnets.snapshot,
                                 self.ports.snapshot, self.routers.snapshot,
@@ -169,6 +184,8 @@ class Networking:
         on(self.floatingips.release_port, Resource.PORT, Event.PRECOMMIT_DELETE)
         # ... and port forwardings to it are deleted
         on(self.port_forwardings.drop_port, Resource.PORT, Event.PRECOMMIT_DELETE)
+        # ... and it leaves its firewall group
+        on(self.firewall_groups.release_port, Resource.PORT, Event.PRECOMMIT_DELETE)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[orm.Session]:

@@ -55,6 +55,7 @@ UNPAGED = {
                                 "/v3/OS-OAUTH1/consumers", "/v3/policies", "/v3/limits",
                                 "/v3/registered_limits")
 } | {("/networking", "/v2.0/qos/rule-types"), ("/networking", "/v2.0/service-providers"),
+     ("/networking", "/v2.0/log/loggable-resources"),
      ("/compute", "/v2.1/os-aggregates"), ("/image", "/v2/metadefs/resource_types")
 } | {("/networking", "/v2.0/extensions"), ("/networking", "/v2.0/quotas"),
      ("/networking", "/v2.0/availability_zones"),
