@@ -104,6 +104,7 @@ class Networking:
         from kumo.network.security import SecurityGroups
         from kumo.network.subnetpools import AddressScopes, SubnetPools
         from kumo.network.subnets import Subnets
+        from kumo.network.taas import Taas
 
         self.settings = settings
         self.db = db
@@ -127,6 +128,7 @@ class Networking:
         self.segments, self.ip_availability = Segments(self), IPAvailability(self)
         self.address_groups = AddressGroups(self)
         self.qos = Qos(self)
+        self.taas = Taas(self)
         #: name -> part, for the API's generic collection handlers
         #: (``networking.parts["subnets"]``).
         self.parts = {"networks": self.networks, "subnets": self.subnets,
@@ -140,7 +142,8 @@ class Networking:
                       "auto_topology": self.auto_topology,
                       "segments": self.segments, "ip_availability": self.ip_availability,
                       "address_groups": self.address_groups,
-                      "qos": self.qos}
+                      "qos": self.qos,
+                      "taas": self.taas, "tap_flows": self.taas.flows}
         #: the data plane's desired state: each part's ``{collection: [items]}``.
         self.feed = Feed(self, [self.networks.snapshot, self.subnets.snapshot,
                                 self.ports.snapshot, self.routers.snapshot,
@@ -169,6 +172,8 @@ class Networking:
         on(self.floatingips.release_port, Resource.PORT, Event.PRECOMMIT_DELETE)
         # ... and port forwardings to it are deleted
         on(self.port_forwardings.drop_port, Resource.PORT, Event.PRECOMMIT_DELETE)
+        # ... and tap flows from it, the tap service on it (with its flows)
+        on(self.taas.drop_port, Resource.PORT, Event.PRECOMMIT_DELETE)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[orm.Session]:

@@ -513,6 +513,7 @@ class Ports:
         rows = list(session.scalars(stmt))
         ports = PORT.render(rows, self.extras(session, rows), every=True)
         self.net.qos.annotate(session, ports)
+        self.net.taas.annotate(session, ports)
         return {"ports": ports}
 
     def extras(self, session, rows: list) -> dict:

@@ -7,3 +7,4 @@ from kumo.network.models import dvr  # noqa: F401
 from kumo.network.models import fwd  # noqa: F401
 from kumo.network.models import misc  # noqa: F401
 from kumo.network.models import qos  # noqa: F401
+from kumo.network.models import taas  # noqa: F401
