@@ -165,7 +165,8 @@ def test_networking_lists_its_parts_and_subscriptions(database, tmp_path):
     assert cb.subscribers(Resource.PORT, Event.BEFORE_DELETE) == [
         net.routers.refuse_port_delete]
     assert cb.subscribers(Resource.PORT, Event.PRECOMMIT_DELETE) == [
-        net.floatingips.release_port, net.port_forwardings.drop_port]
+        net.floatingips.release_port, net.port_forwardings.drop_port,
+        net.taas.drop_port]
     assert net.feed.sources == [net.networks.snapshot, net.subnets.snapshot,
                                 net.ports.snapshot, net.routers.snapshot,
                                 net.security_groups.snapshot]
