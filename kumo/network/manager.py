@@ -129,6 +129,7 @@ class Networking:
         self.address_groups = AddressGroups(self)
         self.qos = Qos(self)
         self.taas = Taas(self)
+        self.tap_flows = self.taas.flows
         #: name -> part, for the API's generic collection handlers
         #: (``networking.parts["subnets"]``).
         self.parts = {"networks": self.networks, "subnets": self.subnets,
@@ -143,7 +144,7 @@ class Networking:
                       "segments": self.segments, "ip_availability": self.ip_availability,
                       "address_groups": self.address_groups,
                       "qos": self.qos,
-                      "taas": self.taas, "tap_flows": self.taas.flows}
+                      "taas": self.taas, "tap_flows": self.tap_flows}
         #: the data plane's desired state: each part's ``{collection: [items]}``.
         self.feed = Feed(self, [self.networks.snapshot, self.subnets.snapshot,
                                 self.ports.snapshot, self.routers.snapshot,
