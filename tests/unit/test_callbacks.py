@@ -176,4 +176,5 @@ def test_networking_lists_its_parts_and_subscriptions(database, tmp_path):
     # two services do not share subscriptions
     other = Networking(Settings(state_dir=str(tmp_path)), database)
     assert other.callbacks.subscribers(Resource.PORT, Event.PRECOMMIT_DELETE) == [
-        other.floatingips.release_port, other.port_forwardings.drop_port]
+        other.floatingips.release_port, other.port_forwardings.drop_port,
+        other.taas.drop_port]
