@@ -3,7 +3,8 @@
 (owner or admin), Neutron's for trunks."""
 from __future__ import annotations
 
-from kumo.common.resource import EXACT, Attr, Resource, extra, standard
+from kumo.common.resource import BOOLEAN, EXACT, Attr, Resource, extra, standard
+from kumo.network.manager import tag_filter
 from kumo.network.models import taas
 
 MEMBER = "rule:admin or rule:project_member"
@@ -42,3 +43,28 @@ TAP_FLOW = Resource(
     ])
 
 ALL: dict[str, Resource] = {r.collection: r for r in (TAP_SERVICE, TAP_FLOW)}
+
+
+# -- trunks ---------------------------------------------------------------------------
+def _trunk_status(row, extras):
+    return extras["status"].get(row.id, "DOWN")
+
+
+SUB_PORT = {"type": "object", "required": ["port_id"],
+            "properties": {"port_id": UUID,
+                           "segmentation_type": {"type": "string", "maxLength": 32},
+                           "segmentation_id": {"type": ["integer", "string"]}}}
+TRUNK = Resource(
+    "trunk", "trunks", taas.Trunk, tags=tag_filter(taas.Trunk),
+    actions={"create": MEMBER, "get": READER, "update": MEMBER, "delete": MEMBER,
+             "add_subports": MEMBER, "remove_subports": MEMBER, "get_subports": READER},
+    attrs=standard() + [
+        Attr("admin_state_up", {"type": "boolean"}, create=True, update=True,
+             column="admin_state_up", filter=BOOLEAN, sort=True),
+        Attr("port_id", UUID, create=True, required=True, column="port_id",
+             filter=EXACT, sort=True),
+        Attr("status", render=_trunk_status),
+        Attr("sub_ports", {"type": "array", "items": SUB_PORT}, create=True,
+             render=extra("sub_ports")),
+    ])
+ALL[TRUNK.collection] = TRUNK

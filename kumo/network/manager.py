@@ -105,6 +105,7 @@ class Networking:
         from kumo.network.subnetpools import AddressScopes, SubnetPools
         from kumo.network.subnets import Subnets
         from kumo.network.taas import Taas
+        from kumo.network.trunks import Trunks
 
         self.settings = settings
         self.db = db
@@ -130,6 +131,7 @@ class Networking:
         self.qos = Qos(self)
         self.taas = Taas(self)
         self.tap_flows = self.taas.flows
+        self.trunks = Trunks(self)
         #: name -> part, for the API's generic collection handlers
         #: (``networking.parts["subnets"]``).
         self.parts = {"networks": self.networks, "subnets": self.subnets,
@@ -144,7 +146,8 @@ class Networking:
                       "segments": self.segments, "ip_availability": self.ip_availability,
                       "address_groups": self.address_groups,
                       "qos": self.qos,
-                      "taas": self.taas, "tap_flows": self.tap_flows}
+                      "taas": self.taas, "tap_flows": self.tap_flows,
+                      "trunks": self.trunks}
         #: the data plane's desired state: each part's ``{collection: [items]}``.
         self.feed = Feed(self, [self.networks.snapshot, self.subnets.snapshot,
                                 self.ports.snapshot, self.routers.snapshot,
@@ -170,6 +173,8 @@ class Networking:
         # a port going through DELETE /ports: 409 for ports routers and floating IPs
         # own; then floating IPs on it are disassociated (for every delete)
         on(self.routers.refuse_port_delete, Resource.PORT, Event.BEFORE_DELETE)
+        # ... and for trunks' parents and sub-ports
+        on(self.trunks.refuse_port_delete, Resource.PORT, Event.BEFORE_DELETE)
         on(self.floatingips.release_port, Resource.PORT, Event.PRECOMMIT_DELETE)
         # ... and port forwardings to it are deleted
         on(self.port_forwardings.drop_port, Resource.PORT, Event.PRECOMMIT_DELETE)

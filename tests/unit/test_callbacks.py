@@ -163,7 +163,7 @@ def test_networking_lists_its_parts_and_subscriptions(database, tmp_path):
     assert cb.subscribers(Resource.NETWORK, Event.BEFORE_UPDATE) == [
         net.ports.refuse_unshare]
     assert cb.subscribers(Resource.PORT, Event.BEFORE_DELETE) == [
-        net.routers.refuse_port_delete]
+        net.routers.refuse_port_delete, net.trunks.refuse_port_delete]
     assert cb.subscribers(Resource.PORT, Event.PRECOMMIT_DELETE) == [
         net.floatingips.release_port, net.port_forwardings.drop_port,
         net.taas.drop_port]
