@@ -216,3 +216,4 @@ from kumo.agent import l3 as _l3, metadata as _metadata  # noqa: E402,F401 - "l3
 from kumo.agent import secgroups as _secgroups  # noqa: E402,F401 - registers "firewall"
 from kumo.agent import qos as _qos  # noqa: E402,F401 - registers "qos"
 from kumo.agent import taas as _taas  # noqa: E402,F401 - registers "taas"
+from kumo.agent import trunk as _trunk  # noqa: E402,F401 - registers "trunk"
