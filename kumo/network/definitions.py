@@ -378,7 +378,9 @@ ROUTER = Resource(
         Attr("routes", ROUTES, update=True, render=copy("routes")),
         Attr("availability_zone_hints", STRINGS, create=True,
              render=copy("availability_zone_hints")),
-        Attr("availability_zones", render=const(lambda: ["nova"])),
+        # the zones of the L3 agents hosting it (kumo.network.zones.router_zones)
+        Attr("availability_zones",
+             render=lambda r, x: x.get("availability_zones", {}).get(r.id, [])),
         Attr("flavor_id", {"type": "null"}, create=True, update=True, render=const(None)),
         Attr("distributed", BOOL, create=ADMIN, update=ADMIN, read=ADMIN, default=False,
              column="distributed", filter=BOOLEAN),

@@ -104,6 +104,8 @@ def test_statuses(admin, demo, ports, neutron, unique):
     admin.network.update_port(parent.id, binding_host_id="")
     assert admin.network.get_port(sub1.id).binding_host_id in ("", None)
     assert demo.network.get_trunk(trunk.id).status == "DOWN"
+    for agent in admin.network.agents(host=host):
+        admin.network.delete_agent(agent)
 
 
 def test_errors_change_nothing(demo, ports, neutron, other):
