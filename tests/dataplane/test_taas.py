@@ -17,6 +17,7 @@ import pytest
 
 from kumo.agent.dataplane import links, mirror, names, netns
 from kumo.agent.l2 import LinuxBridgeDriver
+from kumo.agent.qos import QosDriver
 from kumo.agent.taas import TaasDriver
 from tests import waiting
 from tests.dataplane import probes
@@ -40,6 +41,8 @@ def network(admin, unique):
     for port in admin.network.ports(network_id=net.id):
         admin.network.delete_port(port.id)
     admin.network.delete_network(net.id)
+    for policy in admin.network.qos_policies(name="taas-qos"):
+        admin.network.delete_qos_policy(policy, ignore_missing=True)
 
 
 def capture(analyzer: netns.Netns, pinger: netns.Netns, target: str) -> list[str]:
@@ -78,6 +81,7 @@ def test_tap_flow_mirrors_to_the_service_port(admin, network, hosts, run_agent):
     vm = {i: probes.plug(where, f"vm{i}", p, prefixlen) for i, p in port.items()}
     run_agent(name, lambda client: [LinuxBridgeDriver(name, where=where,
                                                       local_ip=LOCAL_IP),
+                                    QosDriver(name, where=where),
                                     TaasDriver(name, where=where)], 2.0)
     for i in port:
         wait_for(lambda: admin.network.get_port(port[i].id).status == "ACTIVE",
@@ -108,4 +112,35 @@ def test_tap_flow_mirrors_to_the_service_port(admin, network, hosts, run_agent):
     assert capture(vm[3], vm[1], ip[2]) == []
     qdiscs = netns.run(where.root, ["tc", "qdisc", "show", "dev", tap]).stdout
     assert "ingress" not in qdiscs and "htb" not in qdiscs, qdiscs
+    assert probes.pings(vm[1], ip[2])
+
+    # beside QoS on the same tap (its HTB root and its ingress redirect to the ifb):
+    # the mirror still sees both directions, and QoS's shaping stays
+    policy = admin.network.create_qos_policy(name="taas-qos")
+    admin.network.create_qos_bandwidth_limit_rule(policy, max_kbps=50000,
+                                                  direction="egress")
+    admin.network.create_qos_bandwidth_limit_rule(policy, max_kbps=50000,
+                                                  direction="ingress")
+    admin.network.update_port(port[1].id, qos_policy_id=policy.id)
+    ifb = names.qos_ifb(port[1].id)
+    wait_for(lambda: links.get_link(where.root, ifb) is not None
+             and "htb 1:" in netns.run(where.root, ["tc", "qdisc", "show", "dev",
+                                                     tap]).stdout, "QoS on the tap")
+    flow = admin.network.create_tap_flow(tap_service_id=service.id,
+                                         source_port=port[1].id, direction="BOTH")
+    wait_for(lambda: {s for s, t in mirror.mirrors(where.root, tap).items()
+                      if to in t} == {"OUT", "IN"}, "the filters beside QoS")
+    seen = capture(vm[3], vm[1], ip[2])
+    print(f"BOTH beside QoS: the analyzer saw {len(seen)} packets")
+    assert set(seen) == {request, reply}, seen
+    filters = netns.run(where.root, ["tc", "filter", "show", "dev", tap, "parent",
+                                     "ffff:"]).stdout
+    assert f"redirect to device {ifb})" in filters.lower(), filters
+    assert "rate 50Mbit" in netns.run(where.root, ["tc", "class", "show", "dev",
+                                                   tap]).stdout
+    admin.network.delete_tap_flow(flow)
+    wait_for(lambda: mirror.mirrors(where.root, tap) == {"OUT": {}, "IN": {}},
+             "the filters gone, QoS's kept")
+    assert links.get_link(where.root, ifb) is not None
+    assert "htb 1:" in netns.run(where.root, ["tc", "qdisc", "show", "dev", tap]).stdout
     assert probes.pings(vm[1], ip[2])
