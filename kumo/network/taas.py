@@ -12,17 +12,20 @@ this kernel has no 802.1Q, so the extension is not listed.
 
 **Statuses** are computed when rendered (never stored), from the ports' bindings:
 a service is ``ACTIVE`` when its port is bound and ``ACTIVE``, else ``DOWN``; a flow
-is ``ACTIVE`` when both ports are bound to the same host and ``ACTIVE``, ``ERROR``
-when they are bound to different hosts (mirroring across hosts is not built: the
-mirror is a ``tc mirred`` action on the source port's host, which can only deliver to
-a device there), else ``DOWN``.
+is ``ACTIVE`` when both ports are bound and ``ACTIVE``, ``ERROR`` when they are on
+different hosts and the service's host has no known tunneling address (its Linux
+bridge agent never reported one), else ``DOWN``.
 
-**Data plane**: the feed's ports carry ``tap_mirrors`` (:meth:`Taas.annotate`): for a
-source port, its flows whose service port is bound to the same host, as
-``{"id", "direction", "to"}`` (``to``: the service port's id). The agent's ``taas``
-driver (:mod:`kumo.agent.taas`) realizes them with ``tc`` on the source port's tap.
-A flow created or deleted is a change of its source port; a port deleted takes its
-flows and the service on it (with that service's flows) along, as TaaS does.
+**Data plane**: the feed's ports carry ``tap_mirrors`` and ``tap_tunnel``
+(:meth:`Taas.annotate`). A source port's flows are mirrored by the agent's ``taas``
+driver (:mod:`kumo.agent.taas`) with ``tc`` on the port's tap, to the service port's
+tap when it is on the same host, else into a VXLAN device ``tsv<vni>`` towards the
+service host's tunneling address, with the tap service's own VXLAN id (``vni``,
+allocated from :data:`TUNNEL_IDS`, outside the tenant networks' range); on the
+service's host a ``tsv<vni>`` device receives it and hands it to the service port's
+tap. A flow created or deleted is a change of its source port and of its service's
+port; a port deleted takes its flows and the service on it (with that service's flows)
+along, as TaaS does.
 """
 from __future__ import annotations
 
@@ -36,6 +39,9 @@ from kumo.network.models import ports as pmodels, taas as models
 
 TS, TF, P = models.TapService, models.TapFlow, pmodels.Port
 DIRECTIONS = ("IN", "OUT", "BOTH")
+#: VXLAN ids of tap services (traffic mirrored from other hosts), above the tenant
+#: networks' ``vni_ranges`` (which must stay below 16,700,000).
+TUNNEL_IDS = (16_700_000, 16_777_215)
 
 
 class TapServiceNotFound(exc.NotFound):
@@ -52,6 +58,10 @@ class PortDoesNotBelongToTenant(exc.Forbidden):
 
 class TapServiceNotBelongToTenant(exc.Forbidden):
     message = "Specified Tap Service does not belong to the tenant"
+
+
+class TapServiceLimitReached(exc.Conflict):
+    message = "Reached the maximum quota for Tap Services"
 
 
 class TapServicePortInUse(exc.Conflict):
@@ -93,11 +103,26 @@ class Taas:
         if held:
             raise TapServicePortInUse(port_id=port.id, tap_id=held)
         row = TS(project_id=project, name=attrs.get("name") or "",
-                 description=attrs.get("description") or "", port_id=port.id)
+                 description=attrs.get("description") or "", port_id=port.id,
+                 vni=self._tunnel_id(session))
         stamp(row)
         session.add(row)
         session.flush()
         return row
+
+    @staticmethod
+    def _tunnel_id(session) -> int:
+        """The next free VXLAN id of :data:`TUNNEL_IDS` (writers are serialized)."""
+        top = session.scalar(sa.select(sa.func.max(TS.vni)))
+        if top is None or top < TUNNEL_IDS[0]:
+            return TUNNEL_IDS[0]
+        if top < TUNNEL_IDS[1]:
+            return top + 1
+        used = set(session.scalars(sa.select(TS.vni)))
+        for vni in range(TUNNEL_IDS[0], TUNNEL_IDS[1] + 1):
+            if vni not in used:
+                return vni
+        raise TapServiceLimitReached()
 
     def update(self, session, ctx: RequestContext, row, attrs: dict) -> None:
         for key in ("name", "description"):
@@ -109,10 +134,11 @@ class Taas:
         sources = set(session.scalars(sa.select(TF.source_port)
                                       .where(TF.tap_service_id == row.id)))
         session.execute(sa.delete(TF).where(TF.tap_service_id == row.id))
+        port_id = row.port_id
         session.delete(row)
         session.flush()
-        for port_id in sorted(sources):
-            self.net.changed(session, "port", port_id)
+        for source in sorted(sources | {port_id}):
+            self.net.changed(session, "port", source)
 
     # -- tap flows ---------------------------------------------------------------------
     def get_flow(self, session, ctx: RequestContext, flow_id: str) -> models.TapFlow:
@@ -141,6 +167,7 @@ class Taas:
         session.add(row)
         session.flush()
         self.net.changed(session, "port", port.id)
+        self.net.changed(session, "port", service.port_id)
         return row
 
     def update_flow(self, session, ctx: RequestContext, row, attrs: dict) -> None:
@@ -148,9 +175,12 @@ class Taas:
 
     def delete_flow(self, session, ctx: RequestContext, row) -> None:
         source = row.source_port
+        service = session.scalar(sa.select(TS.port_id).where(TS.id == row.tap_service_id))
         session.delete(row)
         session.flush()
-        self.net.changed(session, "port", source)
+        for port_id in (source, service):
+            if port_id and session.get(P, port_id) is not None:
+                self.net.changed(session, "port", port_id)
 
     # -- rendering -----------------------------------------------------------------------
     def _ports(self, session, ids: set[str]) -> dict[str, tuple[str, str]]:
@@ -172,32 +202,58 @@ class Taas:
         services = dict(session.execute(sa.select(TS.id, TS.port_id).where(
             TS.id.in_(sorted({r.tap_service_id for r in rows}) or [""]))).all())
         ports = self._ports(session, {r.source_port for r in rows} | set(services.values()))
-        status = {}
+        status, tunnels = {}, None
         for r in rows:
             src = ports.get(r.source_port, ("", "DOWN"))
             dst = ports.get(services.get(r.tap_service_id, ""), ("", "DOWN"))
             status[r.id] = flow_status(src, dst)
+            if src[0] and dst[0] and src[0] != dst[0]:
+                if tunnels is None:
+                    from kumo.network import peers
+                    tunnels = peers.tunnel_ips(session)
+                if dst[0] not in tunnels:
+                    status[r.id] = "ERROR"
         return {"status": status}
 
     # -- data plane ----------------------------------------------------------------------
     def annotate(self, session, ports: list[dict]) -> None:
-        """Add ``tap_mirrors`` to the feed's rendered ports: the flows mirroring each
-        port to a service port bound to the same host (``[{"id", "direction",
-        "to"}]``, ``to`` the service port's id); other flows have no data plane."""
+        """Add to the feed's rendered ports ``tap_mirrors`` (a source port's flows:
+        ``[{"id", "direction", "to"}]``, ``to`` the service port's id, plus ``"vni"``
+        and ``"remote"``, the service host's tunneling address, when that port is bound
+        to another host) and ``tap_tunnel`` (a service port receiving mirrored traffic
+        from other hosts: ``{"vni"}``, else None). Flows with an unbound end, or whose
+        remote host has no known tunneling address, have no data plane."""
+        from kumo.network import peers
+
         by_id = {p["id"]: p for p in ports}
         for p in ports:
             p["tap_mirrors"] = []
+            p["tap_tunnel"] = None
         if not by_id:
             return
-        SP = sa.orm.aliased(P)
-        stmt = (sa.select(TF.id, TF.source_port, TF.direction, TS.port_id, SP.host_id)
-                .join(TS, TS.id == TF.tap_service_id).join(SP, SP.id == TS.port_id)
-                .where(TF.source_port.in_(sorted(by_id))).order_by(TF.id))
-        for flow_id, source, direction, target, target_host in session.execute(stmt):
-            port = by_id[source]
-            if target_host and target_host == port.get("binding:host_id"):
-                port["tap_mirrors"].append({"id": flow_id, "direction": direction,
-                                            "to": target})
+        SPo, SRC = sa.orm.aliased(P), sa.orm.aliased(P)
+        ids = sorted(by_id)
+        stmt = (sa.select(TF.id, TF.source_port, TF.direction, TS.port_id, TS.vni,
+                          SPo.host_id.label("target_host"), SRC.host_id.label("source_host"))
+                .join(TS, TS.id == TF.tap_service_id).join(SPo, SPo.id == TS.port_id)
+                .join(SRC, SRC.id == TF.source_port)
+                .where(sa.or_(TF.source_port.in_(ids), TS.port_id.in_(ids)))
+                .order_by(TF.id))
+        tunnels = None
+        for r in session.execute(stmt):
+            if not r.source_host or not r.target_host:
+                continue
+            remote = r.source_host != r.target_host
+            if r.source_port in by_id:
+                item = {"id": r.id, "direction": r.direction, "to": r.port_id}
+                if remote:
+                    tunnels = peers.tunnel_ips(session) if tunnels is None else tunnels
+                    if r.target_host not in tunnels:
+                        continue
+                    item.update(vni=r.vni, remote=tunnels[r.target_host])
+                by_id[r.source_port]["tap_mirrors"].append(item)
+            if remote and r.port_id in by_id:
+                by_id[r.port_id]["tap_tunnel"] = {"vni": r.vni}
 
     def drop_port(self, resource, event, trigger, payload) -> None:
         """``PORT`` ``PRECOMMIT_DELETE``: the flows from the port go, and the tap service
@@ -234,9 +290,8 @@ class TapFlows:
 
 
 def flow_status(source: tuple[str, str], target: tuple[str, str]) -> str:
-    """A flow's status from its source and service ports' ``(host, status)``."""
-    if source[0] and target[0] and source[0] != target[0]:
-        return "ERROR"
-    if source[0] and source[0] == target[0] and source[1] == target[1] == "ACTIVE":
+    """A flow's status from its source and service ports' ``(host, status)``: ACTIVE
+    when both are bound and ACTIVE (on one host or two), else DOWN."""
+    if source[0] and target[0] and source[1] == target[1] == "ACTIVE":
         return "ACTIVE"
     return "DOWN"

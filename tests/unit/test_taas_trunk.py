@@ -9,7 +9,7 @@ from kumo.network.trunks import trunk_status
 
 def test_flow_status():
     assert flow_status(("h1", "ACTIVE"), ("h1", "ACTIVE")) == "ACTIVE"
-    assert flow_status(("h1", "ACTIVE"), ("h2", "ACTIVE")) == "ERROR"  # across hosts
+    assert flow_status(("h1", "ACTIVE"), ("h2", "ACTIVE")) == "ACTIVE"  # across hosts
     assert flow_status(("h1", "ACTIVE"), ("h1", "DOWN")) == "DOWN"
     assert flow_status(("", "DOWN"), ("h1", "ACTIVE")) == "DOWN"
     assert flow_status(("", "DOWN"), ("", "DOWN")) == "DOWN"

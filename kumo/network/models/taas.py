@@ -23,6 +23,9 @@ class TapService(StandardAttrs, Base):
     __tablename__ = "network_tap_service"
     port_id: orm.Mapped[str] = orm.mapped_column(
         UUID, sa.ForeignKey("network_port.id", ondelete="CASCADE"), unique=True)
+    #: the VXLAN id mirrored traffic from other hosts travels with
+    #: (:data:`kumo.network.taas.TUNNEL_IDS`)
+    vni: orm.Mapped[int] = orm.mapped_column(sa.Integer, unique=True)
 
 
 class TapFlow(StandardAttrs, Base):

@@ -77,11 +77,35 @@ def test_statuses_follow_bindings(admin, demo, ports, neutron, unique):
                                     "to": service_port.id}]
     assert next(p for p in state["ports"] if p["id"] == service_port.id)[
         "tap_mirrors"] == []
-    # the service's port moved elsewhere: ERROR (no mirroring across hosts), no mirror
-    admin.network.update_port(service_port.id, binding_host_id=unique("elsewhere"))
+    # the service's port moved to a host with no known tunneling address: ERROR, no
+    # mirror
+    elsewhere = unique("elsewhere")
+    admin.network.update_port(service_port.id, binding_host_id=elsewhere)
     assert demo.network.get_tap_flow(flow.id).status == "ERROR"
     state = neutron.request(admin, "GET", "/kumo/v1/state", params={"host": host}).json()
     assert next(p for p in state["ports"] if p["id"] == source.id)["tap_mirrors"] == []
+    # once that host's L2 agent reports its address, the mirror goes through a tunnel
+    resp = neutron.request(admin, "POST", "/kumo/v1/agents/heartbeat", json={"agent": {
+        "host": elsewhere, "agent_type": "Linux bridge agent",
+        "binary": "neutron-linuxbridge-agent",
+        "configurations": {"tunneling_ip": "192.0.2.77"}}})
+    assert resp.status_code in (200, 204), resp.text
+    try:
+        _report(neutron, admin, service_port.id, "ACTIVE")
+        assert demo.network.get_tap_flow(flow.id).status == "ACTIVE"
+        there = neutron.request(admin, "GET", "/kumo/v1/state",
+                                params={"host": elsewhere}).json()
+        target = next(p for p in there["ports"] if p["id"] == service_port.id)
+        assert target["tap_tunnel"]["vni"] >= 16_700_000
+        state = neutron.request(admin, "GET", "/kumo/v1/state",
+                                params={"host": host}).json()
+        item = next(p for p in state["ports"] if p["id"] == source.id)
+        assert item["tap_mirrors"] == [{"id": flow.id, "direction": "IN",
+                                        "to": service_port.id, "remote": "192.0.2.77",
+                                        "vni": target["tap_tunnel"]["vni"]}]
+    finally:
+        for agent in admin.network.agents(host=elsewhere):
+            admin.network.delete_agent(agent)
     # a flow from a port of another network works the same way
     flow2 = demo.network.create_tap_flow(tap_service_id=service.id,
                                          source_port=third.id, direction="OUT")

@@ -29,9 +29,10 @@ def upgrade() -> None:
     op.create_table(
         "network_tap_service",
         sa.Column("port_id", sa.String(length=36), nullable=False),
+        sa.Column("vni", sa.Integer(), nullable=False),
         *_standard(),
         sa.ForeignKeyConstraint(["port_id"], ["network_port.id"], ondelete="CASCADE"),
-        sa.UniqueConstraint("port_id"))
+        sa.UniqueConstraint("port_id"), sa.UniqueConstraint("vni"))
     op.create_index(op.f("ix_network_tap_service_project_id"), "network_tap_service",
                     ["project_id"], unique=False)
     op.create_table(
