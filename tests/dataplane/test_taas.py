@@ -144,3 +144,60 @@ def test_tap_flow_mirrors_to_the_service_port(admin, network, hosts, run_agent):
     assert links.get_link(where.root, ifb) is not None
     assert "htb 1:" in netns.run(where.root, ["tc", "qdisc", "show", "dev", tap]).stdout
     assert probes.pings(vm[1], ip[2])
+
+
+def test_tap_flow_across_hosts(admin, network, hosts, run_agent):
+    """vm1 and vm2 on host A, the analyzer vm3 on host B (a veth underlay between
+    them): the mirror travels in the tap service's VXLAN device ``tsv<vni>``; deleting
+    the flow removes the devices on both hosts."""
+    net, subnet = network
+    suffix = uuid.uuid4().hex[:6]
+    name = {"A": f"taasA-{suffix}", "B": f"taasB-{suffix}"}
+    under = {"A": "10.98.9.1", "B": "10.98.9.2"}
+    where = {"A": hosts("a"), "B": hosts("b")}
+    links.ensure_veth(where["A"].root, "ul-a", "ul-b", where["B"].root)
+    for h, dev in (("A", "ul-a"), ("B", "ul-b")):
+        links.ensure_address(where[h].root, dev, f"{under[h]}/24")
+    prefixlen = ipaddress.ip_network(subnet.cidr).prefixlen
+    on = {1: "A", 2: "A", 3: "B"}
+    port = {i: admin.network.create_port(network_id=net.id, binding_host_id=name[h],
+                                         port_security_enabled=False)
+            for i, h in on.items()}
+    ip = {i: p.fixed_ips[0]["ip_address"] for i, p in port.items()}
+    vm = {i: probes.plug(where[on[i]], f"vm{i}", p, prefixlen) for i, p in port.items()}
+    for h in "AB":
+        run_agent(name[h], lambda client, h=h: [
+            LinuxBridgeDriver(name[h], where=where[h], local_ip=under[h]),
+            TaasDriver(name[h], where=where[h], local_ip=under[h])], 2.0)
+    for i in port:
+        wait_for(lambda: admin.network.get_port(port[i].id).status == "ACTIVE",
+                 f"port {i} ACTIVE")
+    wait_for(lambda: probes.pings(vm[1], ip[2]), "vm1 reaches vm2")
+    wait_for(lambda: probes.pings(vm[1], ip[3]), "vm1 reaches vm3 across hosts")
+    assert capture(vm[3], vm[1], ip[2]) == []
+
+    service = admin.network.create_tap_service(name="ids-remote", port_id=port[3].id)
+    flow = admin.network.create_tap_flow(tap_service_id=service.id,
+                                         source_port=port[1].id, direction="BOTH")
+    wait_for(lambda: admin.network.get_tap_flow(flow.id).status == "ACTIVE",
+             "the flow ACTIVE")
+    tap = names.tap(port[1].id)
+
+    def tunnels(h):
+        return [lk.name for lk in links.scan_links(where[h].root).values()
+                if lk.name.startswith(names.TAAS_TUNNEL)]
+    wait_for(lambda: len(tunnels("A")) == 1 and tunnels("A") == tunnels("B"),
+             "the tap service's VXLAN device on both hosts")
+    dev = tunnels("A")[0]
+    wait_for(lambda: {s for s, t in mirror.mirrors(where["A"].root, tap).items()
+                      if dev in t} == {"OUT", "IN"}, "the filters into the tunnel")
+    request, reply = f"{ip[1]} > {ip[2]} request", f"{ip[2]} > {ip[1]} reply"
+    seen = wait_for(lambda: (s := capture(vm[3], vm[1], ip[2])) and s, "mirrored frames")
+    print(f"\nacross hosts: the analyzer saw {len(seen)} packets: {sorted(set(seen))}")
+    assert set(seen) == {request, reply}, seen
+
+    admin.network.delete_tap_flow(flow)
+    wait_for(lambda: tunnels("A") == [] and tunnels("B") == [],
+             "the tunnel devices gone on both hosts")
+    assert mirror.mirrors(where["A"].root, tap) == {"OUT": {}, "IN": {}}
+    assert capture(vm[3], vm[1], ip[2]) == []
