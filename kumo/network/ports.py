@@ -434,8 +434,9 @@ class Ports:
             self.net.changed(session, "port", row.id, "delete", host=old_host)
         self._changed(session, row)
         self.net.qos.bind(session, ctx, "port", row, attrs)
-        if old_host != row.host_id:  # a trunk's sub-ports follow their parent
-            self.net.trunks.parent_moved(session, row)
+        if old_host != row.host_id:  # a trunk's sub-ports follow their parent;
+            self.net.trunks.parent_moved(session, row)  # tap flows' other ends re-read
+            self.net.taas.port_moved(session, row)
         if old_host != row.host_id or _PEER_VISIBLE & attrs.keys():
             peers.wake(self.net, session, row.network_id, set(old_groups) | set(groups),
                        [old_host, row.host_id], row.id)

@@ -23,9 +23,9 @@ tap when it is on the same host, else into a VXLAN device ``tsv<vni>`` towards t
 service host's tunneling address, with the tap service's own VXLAN id (``vni``,
 allocated from :data:`TUNNEL_IDS`, outside the tenant networks' range); on the
 service's host a ``tsv<vni>`` device receives it and hands it to the service port's
-tap. A flow created or deleted is a change of its source port and of its service's
-port; a port deleted takes its flows and the service on it (with that service's flows)
-along, as TaaS does.
+tap. A flow created or deleted, or either end re-bound, is a change of its source
+port and of its service's port; a port deleted takes its flows and the service on it
+(with that service's flows) along, as TaaS does.
 """
 from __future__ import annotations
 
@@ -254,6 +254,20 @@ class Taas:
                 by_id[r.source_port]["tap_mirrors"].append(item)
             if remote and r.port_id in by_id:
                 by_id[r.port_id]["tap_tunnel"] = {"vni": r.vni}
+
+    def port_moved(self, session, port) -> None:
+        """A port's binding changed (:meth:`kumo.network.ports.Ports.update`): the
+        other ends of its tap flows (the sources of a service on it, the service ports
+        of flows from it) are changed too, since their mirrors and tunnels depend on
+        where it is."""
+        others = set(session.scalars(
+            sa.select(TF.source_port).join(TS, TS.id == TF.tap_service_id)
+            .where(TS.port_id == port.id)))
+        others |= set(session.scalars(
+            sa.select(TS.port_id).join(TF, TF.tap_service_id == TS.id)
+            .where(TF.source_port == port.id)))
+        for other in sorted(others - {port.id}):
+            self.net.changed(session, "port", other)
 
     def drop_port(self, resource, event, trigger, payload) -> None:
         """``PORT`` ``PRECOMMIT_DELETE``: the flows from the port go, and the tap service

@@ -80,7 +80,13 @@ def test_statuses_follow_bindings(admin, demo, ports, neutron, unique):
     # the service's port moved to a host with no known tunneling address: ERROR, no
     # mirror
     elsewhere = unique("elsewhere")
+    since = neutron.request(admin, "GET", "/kumo/v1/state",
+                            params={"host": host}).json()["revision"]
     admin.network.update_port(service_port.id, binding_host_id=elsewhere)
+    # the source's host is told: its mirror changes with the service port's host
+    changes = neutron.request(admin, "GET", "/kumo/v1/changes", params={
+        "host": host, "since": since, "wait": 0}).json()["changes"]
+    assert source.id in {c["resource_id"] for c in changes if c["resource_type"] == "port"}
     assert demo.network.get_tap_flow(flow.id).status == "ERROR"
     state = neutron.request(admin, "GET", "/kumo/v1/state", params={"host": host}).json()
     assert next(p for p in state["ports"] if p["id"] == source.id)["tap_mirrors"] == []
