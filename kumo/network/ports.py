@@ -434,9 +434,9 @@ class Ports:
             self.net.changed(session, "port", row.id, "delete", host=old_host)
         self._changed(session, row)
         self.net.qos.bind(session, ctx, "port", row, attrs)
-        if old_host != row.host_id:  # a trunk's sub-ports follow their parent;
-            self.net.trunks.parent_moved(session, row)  # tap flows' other ends re-read
-            self.net.taas.port_moved(session, row)
+        if old_host != row.host_id:
+            self.net.trunks.parent_moved(session, row)  # sub-ports follow their parent
+            self.net.taas.port_moved(session, row)  # tap flows' other ends are told
         if old_host != row.host_id or _PEER_VISIBLE & attrs.keys():
             peers.wake(self.net, session, row.network_id, set(old_groups) | set(groups),
                        [old_host, row.host_id], row.id)
@@ -544,7 +544,7 @@ class Ports:
                 "security_groups": {r.id: made[r.id][1] for r in rows},
                 "dns_domains": dns.domains_of(session, [r.network_id for r in rows]),
                 **self.net.qos.port_extras(session, rows),
-                **self.net.trunks.port_extras(session, rows)}
+                "trunk_details": {}}  # a port just made is no trunk's parent yet
 
     def policy_target(self, session, row) -> dict:
         """The policy target of a port: its project and its network's
