@@ -29,7 +29,7 @@ from kumo.agent.dataplane import links, nft
 from kumo.agent.dataplane.netns import ROOT
 
 LOG = logging.getLogger(__name__)
-REAL_DRIVERS = ["linuxbridge", "firewall", "dhcp", "l3", "metadata", "qos"]
+REAL_DRIVERS = ["linuxbridge", "firewall", "dhcp", "l3", "metadata", "qos", "taas", "trunk"]
 GUARD_TABLE = "kumo-uplink-guard"
 
 

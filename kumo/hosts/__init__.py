@@ -69,7 +69,7 @@ REMOVING = "removing"
 #: Host names: what a hostname may be (they are ``binding:host_id`` and hypervisor names).
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 #: The drivers every simulated host's agent runs.
-DRIVERS = ("linuxbridge", "firewall", "dhcp", "l3", "metadata", "qos")
+DRIVERS = ("linuxbridge", "firewall", "dhcp", "l3", "metadata", "qos", "taas", "trunk")
 #: Seconds an agent gets after SIGTERM before SIGKILL.
 STOP_GRACE_S = 10.0
 

@@ -277,6 +277,8 @@ PORT = Resource(
         qos_policy_id(),
         Attr("qos_network_policy_id",
              render=lambda r, x: x.get("qos_network_policy_id", {}).get(r.id)),
+        # trunk-details: set on a trunk's parent port (kumo.network.trunks)
+        Attr("trunk_details", render=lambda r, x: x.get("trunk_details", {}).get(r.id)),
         Attr("binding:host_id", STRING, create=PORT_ADMIN, update=PORT_ADMIN,
              read=PORT_ADMIN, column="host_id", filter=EXACT),
         Attr("binding:vif_type", read=PORT_ADMIN,
@@ -376,7 +378,9 @@ ROUTER = Resource(
         Attr("routes", ROUTES, update=True, render=copy("routes")),
         Attr("availability_zone_hints", STRINGS, create=True,
              render=copy("availability_zone_hints")),
-        Attr("availability_zones", render=const(lambda: ["nova"])),
+        # the zones of the L3 agents hosting it (kumo.network.zones.router_zones)
+        Attr("availability_zones",
+             render=lambda r, x: x.get("availability_zones", {}).get(r.id, [])),
         Attr("flavor_id", {"type": "null"}, create=True, update=True, render=const(None)),
         Attr("distributed", BOOL, create=ADMIN, update=ADMIN, read=ADMIN, default=False,
              column="distributed", filter=BOOLEAN),

@@ -107,6 +107,8 @@ class Networking:
         from kumo.network.security import SecurityGroups
         from kumo.network.subnetpools import AddressScopes, SubnetPools
         from kumo.network.subnets import Subnets
+        from kumo.network.taas import Taas
+        from kumo.network.trunks import Trunks
 
         self.settings = settings
         self.db = db
@@ -136,6 +138,9 @@ class Networking:
         self.metering_labels = MeteringLabels(self)
         self.metering_label_rules = MeteringLabelRules(self)
         self.logs = Logs(self)
+        self.taas = Taas(self)
+        self.tap_flows = self.taas.flows
+        self.trunks = Trunks(self)
         #: name -> part, for the API's generic collection handlers
         #: (``networking.parts["subnets"]``).
         self.parts = {"networks": self.networks, "subnets": self.subnets,
@@ -155,7 +160,9 @@ class Networking:
                       "firewall_groups": self.firewall_groups,
                       "metering_labels": self.metering_labels,
                       "metering_label_rules": self.metering_label_rules,
-                      "logs": self.logs}
+                      "logs": self.logs,
+                      "taas": self.taas, "tap_flows": self.tap_flows,
+                      "trunks": self.trunks}
         #: the data plane's desired state: each part's ``{collection: [items]}``.
         self.feed = Feed(self, [self.networks.snapshot, self.subnets.snapshot,
                                 self.ports.snapshot, self.routers.snapshot,
@@ -181,11 +188,15 @@ class Networking:
         # a port going through DELETE /ports: 409 for ports routers and floating IPs
         # own; then floating IPs on it are disassociated (for every delete)
         on(self.routers.refuse_port_delete, Resource.PORT, Event.BEFORE_DELETE)
+        # ... and for trunks' parents and sub-ports
+        on(self.trunks.refuse_port_delete, Resource.PORT, Event.BEFORE_DELETE)
         on(self.floatingips.release_port, Resource.PORT, Event.PRECOMMIT_DELETE)
         # ... and port forwardings to it are deleted
         on(self.port_forwardings.drop_port, Resource.PORT, Event.PRECOMMIT_DELETE)
         # ... and it leaves its firewall group
         on(self.firewall_groups.release_port, Resource.PORT, Event.PRECOMMIT_DELETE)
+        # ... and tap flows from it, the tap service on it (with its flows)
+        on(self.taas.drop_port, Resource.PORT, Event.PRECOMMIT_DELETE)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[orm.Session]:

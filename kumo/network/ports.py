@@ -434,6 +434,9 @@ class Ports:
             self.net.changed(session, "port", row.id, "delete", host=old_host)
         self._changed(session, row)
         self.net.qos.bind(session, ctx, "port", row, attrs)
+        if old_host != row.host_id:
+            self.net.trunks.parent_moved(session, row)  # sub-ports follow their parent
+            self.net.taas.port_moved(session, row)  # tap flows' other ends are told
         if old_host != row.host_id or _PEER_VISIBLE & attrs.keys():
             peers.wake(self.net, session, row.network_id, set(old_groups) | set(groups),
                        [old_host, row.host_id], row.id)
@@ -513,6 +516,7 @@ class Ports:
         rows = list(session.scalars(stmt))
         ports = PORT.render(rows, self.extras(session, rows), every=True)
         self.net.qos.annotate(session, ports)
+        self.net.taas.annotate(session, ports)
         return {"ports": ports}
 
     def extras(self, session, rows: list) -> dict:
@@ -525,7 +529,8 @@ class Ports:
                 "fixed_ips": self.fixed_ips_of(session, ids),
                 "security_groups": self.security_groups_of(session, ids),
                 "dns_domains": dns.domains_of(session, [r.network_id for r in rows]),
-                **self.net.qos.port_extras(session, rows)}
+                **self.net.qos.port_extras(session, rows),
+                **self.net.trunks.port_extras(session, rows)}
 
     def new_extras(self, session, rows: list[models.Port],
                    tags: dict[str, list[str]]) -> dict:
@@ -538,7 +543,8 @@ class Ports:
                 "fixed_ips": {r.id: made[r.id][0] for r in rows},
                 "security_groups": {r.id: made[r.id][1] for r in rows},
                 "dns_domains": dns.domains_of(session, [r.network_id for r in rows]),
-                **self.net.qos.port_extras(session, rows)}
+                **self.net.qos.port_extras(session, rows),
+                "trunk_details": {}}  # a port just made is no trunk's parent yet
 
     def policy_target(self, session, row) -> dict:
         """The policy target of a port: its project and its network's

@@ -32,6 +32,10 @@ MAX_ROUTES = 20
 DHCP_OWNER = "network:dhcp"
 
 
+#: Neutron's ``subnetpool_id`` asking for IPv6 prefix delegation (a 400 here).
+PD_POOL_ID = "prefix_delegation"
+
+
 def bad(message: str):
     return nexc.InvalidInput(error_message=message)
 
@@ -138,6 +142,9 @@ class Subnets:
         if version not in (4, 6):
             raise bad("ip_version must be 4 or 6")
         pool_id = attrs.get("subnetpool_id")
+        if pool_id == PD_POOL_ID:  # Neutron's IPv6 prefix delegation pool: not built
+            raise bad("IPv6 prefix delegation is not supported: give the subnet a cidr "
+                      "or a subnet pool")
         if pool_id is None and attrs.get("use_default_subnetpool"):
             pool = self.net.subnetpools.default_pool(session, version)
             if pool is None:

@@ -51,3 +51,21 @@ def check_hints(session, resource: str, hints) -> list[str]:
         if hint not in known:
             raise AvailabilityZoneNotFound(availability_zone=hint)
     return hints
+
+
+def router_zones(session, router_ids: list[str]) -> dict[str, list[str]]:
+    """Routers' ``availability_zones``: the zones of the L3 agents hosting each (sorted,
+    ``nova`` for an agent reporting none; empty while unhosted), as Neutron's
+    ``router_availability_zone`` extension."""
+    from kumo.network.models.l3_agent import RouterL3AgentBinding as B
+
+    A = smodels.Agent
+    out: dict[str, set[str]] = {r: set() for r in router_ids}
+    if not router_ids:
+        return {}
+    for chunk in range(0, len(router_ids), 500):
+        for rid, zone in session.execute(
+                sa.select(B.router_id, A.availability_zone).join(A, A.id == B.l3_agent_id)
+                .where(B.router_id.in_(router_ids[chunk:chunk + 500]))):
+            out[rid].add(zone or DEFAULT_ZONE)
+    return {r: sorted(z) for r, z in out.items()}

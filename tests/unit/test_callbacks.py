@@ -163,10 +163,10 @@ def test_networking_lists_its_parts_and_subscriptions(database, tmp_path):
     assert cb.subscribers(Resource.NETWORK, Event.BEFORE_UPDATE) == [
         net.ports.refuse_unshare]
     assert cb.subscribers(Resource.PORT, Event.BEFORE_DELETE) == [
-        net.routers.refuse_port_delete]
+        net.routers.refuse_port_delete, net.trunks.refuse_port_delete]
     assert cb.subscribers(Resource.PORT, Event.PRECOMMIT_DELETE) == [
         net.floatingips.release_port, net.port_forwardings.drop_port,
-        net.firewall_groups.release_port]
+        net.firewall_groups.release_port, net.taas.drop_port]
     assert net.feed.sources == [net.networks.snapshot, net.subnets.snapshot,
                                 net.ports.snapshot, net.routers.snapshot,
                                 net.security_groups.snapshot]
@@ -177,4 +177,4 @@ def test_networking_lists_its_parts_and_subscriptions(database, tmp_path):
     other = Networking(Settings(state_dir=str(tmp_path)), database)
     assert other.callbacks.subscribers(Resource.PORT, Event.PRECOMMIT_DELETE) == [
         other.floatingips.release_port, other.port_forwardings.drop_port,
-        other.firewall_groups.release_port]
+        other.firewall_groups.release_port, other.taas.drop_port]

@@ -26,10 +26,13 @@ ROUTER_TO_FIP = "rfp-"
 FIP_TO_ROUTER = "fpr-"
 
 QOS = "qos"
+#: Tap-as-a-Service: the VXLAN device carrying a tap service's mirrored traffic
+#: between hosts (kumo.agent.taas)
+TAAS_TUNNEL = "tsv"
 
 NETNS_PREFIXES = (ROUTER_NS, DHCP_NS, FIP_NS, SNAT_NS)
 LINK_PREFIXES = (TAP, ROUTER_INTERFACE, ROUTER_GATEWAY, BRIDGE, VXLAN, HA, FIP_GATEWAY,
-                 SNAT_LEG, ROUTER_TO_FIP, FIP_TO_ROUTER, QOS)
+                 SNAT_LEG, ROUTER_TO_FIP, FIP_TO_ROUTER, QOS, TAAS_TUNNEL)
 
 
 def router_ns(router_id: str) -> str:
@@ -78,6 +81,11 @@ def qos_ifb(port_id: str) -> str:
     """``qos<port_id[:11]>``: the ifb device shaping what a port's instance sends
     (:mod:`kumo.agent.qos`)."""
     return QOS + port_id[:ID_LEN]
+
+
+def taas_tunnel(vni: int) -> str:
+    """``tsv<vni>``: the VXLAN device of a tap service's mirrored traffic."""
+    return f"{TAAS_TUNNEL}{vni}"
 
 
 def is_ours(name: str) -> bool:

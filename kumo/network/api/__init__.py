@@ -12,5 +12,6 @@ from kumo.network.api import portforwarding, auto_topology, dns  # noqa: E402,F4
 from kumo.network.api import netviews  # noqa: E402,F401
 from kumo.network.api import qos  # noqa: E402,F401
 from kumo.network.api import fwaas  # noqa: E402,F401
+from kumo.network.api import taas, trunks  # noqa: E402,F401
 
 __all__ = ["service"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from kumo.common.http import Reply, Request
 from kumo.common.policy import register
 from kumo.network import definitions
-from kumo.network import l3
+from kumo.network import l3, zones
 from kumo.network.api import common, service
 from kumo.network.api.networks import taggable
 from kumo.network.api.root import register_extension
@@ -56,7 +56,8 @@ def _router_extras(networking, session, rows: list) -> dict:
     return {"tags": networking.tags_of(session, [r.id for r in rows]),
             "gateway_ips": l3.fixed_ips(session, [r.gw_port_id for r in rows
                                                   if r.gw_port_id]),
-            "qos_policy_id": networking.qos.bound(session, "router", [r.id for r in rows])}
+            "qos_policy_id": networking.qos.bound(session, "router", [r.id for r in rows]),
+            "availability_zones": zones.router_zones(session, [r.id for r in rows])}
 
 
 render_routers = common.renderer(ROUTER, _router_extras)

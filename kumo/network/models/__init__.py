@@ -8,3 +8,4 @@ from kumo.network.models import fwd  # noqa: F401
 from kumo.network.models import misc  # noqa: F401
 from kumo.network.models import qos  # noqa: F401
 from kumo.network.models import fwaas  # noqa: F401
+from kumo.network.models import taas  # noqa: F401
