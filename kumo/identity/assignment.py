@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from kumo.common import exceptions as exc
 from kumo.common import filters
 from kumo.identity import models
+from kumo.common.timeutils import utcnow
 from kumo.identity.manager import new_id
 
 SYSTEM = "system"
@@ -345,11 +346,24 @@ class Assignments:
         return out
 
     def _members(self, group_id: str) -> tuple[str, ...]:
+        """The group's members: its own, plus federated users whose membership a
+        mapping gave and has not expired (:class:`~kumo.identity.models_fed.
+        ExpiringGroupMembership`)."""
+        from kumo.identity.models_fed import ExpiringGroupMembership as Expiring
+
         def load():
             with self.identity.read() as s:
-                return tuple(s.scalars(sa.select(models.UserGroupMembership.user_id).where(
+                own = tuple(s.scalars(sa.select(models.UserGroupMembership.user_id).where(
                     models.UserGroupMembership.group_id == group_id)))
-        return self.identity.cache.get(("members", group_id), load)
+                expiring = tuple(s.execute(sa.select(Expiring.user_id, Expiring.expires_at)
+                                           .where(Expiring.group_id == group_id)).all())
+            return own, expiring
+        own, expiring = self.identity.cache.get(("members", group_id), load)
+        if not expiring:
+            return own
+        now = utcnow()
+        return tuple(dict.fromkeys(own + tuple(
+            uid for uid, until in expiring if until is None or until > now)))
 
     def _inheritors(self, kind: str, target_id: str) -> list[models.Project]:
         """Projects that inherit a grant made on a domain or project with inheritance."""

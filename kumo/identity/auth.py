@@ -40,6 +40,8 @@ class AuthToken:
     application_credential: models.ApplicationCredential | None = None
     #: The trust of a trust-scoped token (a ``kumo.identity.models_more.Trust``).
     trust: object | None = None
+    #: A federated (``mapped``) token's ``{"idp_id", "protocol_id", "group_ids"}``.
+    federation: dict | None = None
 
     @property
     def system(self) -> bool:
@@ -310,8 +312,11 @@ class Auth:
                 role_ids = [r for r in role_ids if r in delegated]
             if not role_ids:
                 raise exc.NotFound(f"User {user.id} has no access to {kind} {target}.")
+        federation = None
+        if "mapped" in payload.methods:
+            federation = identity.federation.federated_info(user.id)
         return AuthToken(token_id, payload, user, user_domain, project, project_domain,
-                         domain, role_ids, cred, trust)
+                         domain, role_ids, cred, trust, federation)
 
     def role_names(self, token: AuthToken) -> list[str]:
         roles = self.identity.assignments.roles_by_id()

@@ -110,6 +110,11 @@ def token(req, t: AuthToken, role_names: dict, catalog: list | None) -> dict:
         "expires_at": isotime(from_timestamp(p.expires_at)),
         "issued_at": isotime(from_timestamp(p.issued_at)),
     }
+    if t.federation is not None:
+        f = t.federation
+        body["user"]["OS-FEDERATION"] = {
+            "identity_provider": {"id": f["idp_id"]}, "protocol": {"id": f["protocol_id"]},
+            "groups": [{"id": g} for g in f["group_ids"]]}
     if t.project is not None:
         body["project"] = {"id": t.project.id, "name": t.project.name,
                            "domain": {"id": t.project_domain.id,
