@@ -60,7 +60,7 @@ _LOCAL = {"type": "object", "minProperties": 1, "additionalProperties": False,
 MAPPING_SCHEMA = {
     "type": "object", "required": ["rules"], "additionalProperties": False,
     "properties": {
-        "schema_version": {"enum": ["1.0", "2.0"]},
+        "schema_version": {"enum": ["1.0", "2.0", None]},
         "rules": {"type": "array", "minItems": 1, "items": {
             "type": "object", "required": ["local", "remote"],
             "additionalProperties": False,

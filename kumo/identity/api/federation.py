@@ -86,6 +86,15 @@ def _sp(req: Request, row) -> dict:
             "links": render.links(req, f"{BASE}/service_providers/{row.id}")}
 
 
+def _body_without_id(ref: dict, expected: str) -> dict:
+    """The body minus an ``id`` the clients repeat (it must be the URL's)."""
+    ref = dict(ref)
+    if ref.pop("id", expected) != expected:
+        raise exc.ValidationError("Invalid input for field 'id': it must be the id in "
+                                  "the URL.")
+    return ref
+
+
 def _fed(req: Request):
     return req.cloud.identity.federation
 
@@ -171,7 +180,7 @@ def delete_protocol(req: Request) -> Reply:
 @service.route("PUT", f"{BASE}/mappings/{{mapping_id}}")
 def create_mapping(req: Request) -> Reply:
     req.context.enforce("identity:create_mapping")
-    ref = req.json(MAPPING_BODY)["mapping"]
+    ref = _body_without_id(req.json(MAPPING_BODY)["mapping"], req.params["mapping_id"])
     row = _fed(req).create_mapping(_check_id(req.params["mapping_id"], "mapping_id"), ref)
     return Reply(201, {"mapping": _mapping(req, row)})
 
@@ -193,7 +202,7 @@ def get_mapping(req: Request) -> Reply:
 @service.route("PATCH", f"{BASE}/mappings/{{mapping_id}}")
 def update_mapping(req: Request) -> Reply:
     req.context.enforce("identity:update_mapping")
-    ref = req.json(MAPPING_BODY)["mapping"]
+    ref = _body_without_id(req.json(MAPPING_BODY)["mapping"], req.params["mapping_id"])
     row = _fed(req).update_mapping(req.params["mapping_id"], ref)
     return Reply(200, {"mapping": _mapping(req, row)})
 
