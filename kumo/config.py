@@ -90,6 +90,10 @@ class Settings:
     #: Origins (dashboard URLs) WebSSO may post a token to (Keystone's
     #: ``[federation] trusted_dashboard``).
     federation_trusted_dashboards: list = dataclasses.field(default_factory=list)
+    #: Lifetimes (s) of OAuth1 request and access tokens (Keystone's
+    #: ``[oauth1] request_token_duration`` / ``access_token_duration``); 0: no expiry.
+    oauth1_request_token_duration_s: int = 28800
+    oauth1_access_token_duration_s: int = 86400
     #: Physical networks that flat networks may use; ``public`` is bridged to ``br-ex``.
     physical_networks: list = dataclasses.field(default_factory=lambda: ["public"])
     #: MTU of the physical network; VXLAN networks get 50 bytes less.

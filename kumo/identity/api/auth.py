@@ -62,7 +62,11 @@ def _token_body(req: Request, token) -> bytes:
 @service.route("POST", "/v3/auth/tokens", authenticated=False)
 def issue_token(req: Request) -> Reply:
     body = req.json(AUTH_SCHEMA)
-    token = req.cloud.identity.auth.authenticate(body["auth"])
+    oauth1_request = None
+    if "oauth1" in body["auth"]["identity"]["methods"]:
+        from kumo.identity.api.oauth1 import signed_request
+        oauth1_request = signed_request(req)
+    token = req.cloud.identity.auth.authenticate(body["auth"], oauth1_request)
     return Reply(201, _token_body(req, token), {"X-Subject-Token": token.id})
 
 

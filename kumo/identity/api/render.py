@@ -134,6 +134,9 @@ def token(req, t: AuthToken, role_names: dict, catalog: list | None) -> dict:
         body["OS-TRUST:trust"] = {"id": tr.id, "impersonation": tr.impersonation,
                                   "trustee_user": {"id": tr.trustee_user_id},
                                   "trustor_user": {"id": tr.trustor_user_id}}
+    if t.access_token is not None:
+        body["OS-OAUTH1"] = {"access_token_id": t.access_token.id,
+                             "consumer_id": t.access_token.consumer_id}
     if t.application_credential is not None:
         c = t.application_credential
         body["application_credential"] = {"id": c.id, "name": c.name,
