@@ -19,6 +19,8 @@ from kumo.common.timeutils import utcnow
 from kumo.identity.manager import new_id
 
 SYSTEM = "system"
+#: Roles no role may imply (Keystone's ``[assignment] prohibited_implied_role``).
+PROHIBITED_IMPLIED = ("admin",)
 TYPES = {("user", "project"): "UserProject", ("group", "project"): "GroupProject",
          ("user", "domain"): "UserDomain", ("group", "domain"): "GroupDomain",
          ("user", "system"): "UserSystem", ("group", "system"): "GroupSystem"}
@@ -141,9 +143,18 @@ class Assignments:
         return self.identity.cache.get("implications", load)
 
     def create_implied_role(self, prior_id: str, implied_id: str) -> None:
-        """Make ``prior`` imply ``implied``; 400 for a cycle, 404 for unknown roles."""
-        self.get_role(prior_id)
-        self.get_role(implied_id)
+        """Make ``prior`` imply ``implied``; 400 for a cycle, 404 for unknown roles,
+        403 (Keystone's InvalidImpliedRole) when a global role would imply a
+        domain-specific one (the reverse is allowed) or anything would imply
+        ``admin`` (Keystone's ``prohibited_implied_role``)."""
+        prior = self.get_role(prior_id)
+        implied = self.get_role(implied_id)
+        if implied.domain_id == models.NULL_DOMAIN_ID and implied.name in PROHIBITED_IMPLIED:
+            raise exc.Forbidden(f"{implied_id} cannot be an implied role.")
+        if prior.domain_id == models.NULL_DOMAIN_ID and \
+                implied.domain_id != models.NULL_DOMAIN_ID:
+            raise exc.Forbidden(f"{implied_id} cannot be an implied role: a global role "
+                                "cannot imply a domain-specific role.")
         if prior_id == implied_id or prior_id in self.expand([implied_id]):
             raise exc.ValidationError(
                 f"Can not create a circularly implied role: {prior_id} implies {implied_id}.")
@@ -270,6 +281,13 @@ class Assignments:
             with self.identity.read() as s:
                 return list(s.scalars(sa.select(models.RoleAssignment)))
         return self.identity.cache.get("assignments", load)
+
+    def global_only(self, role_ids: list[str]) -> list[str]:
+        """``role_ids`` without domain-specific roles: tokens carry only the global
+        roles those imply, as Keystone's do."""
+        roles = self.roles_by_id()
+        return [r for r in role_ids
+                if r in roles and roles[r].domain_id == models.NULL_DOMAIN_ID]
 
     def effective_role_ids(self, user_id: str, scope: tuple[str, str] | None) -> list[str]:
         """Role ids the user holds on ``scope`` (implied ones included), cached."""

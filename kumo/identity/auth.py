@@ -330,6 +330,7 @@ class Auth:
                 role_ids = [r for r in role_ids if r in delegated]
             else:
                 role_ids = identity.assignments.effective_role_ids(user.id, payload.scope)
+            role_ids = identity.assignments.global_only(role_ids)
             if payload.access_token_id:
                 access = identity.oauth1.get_access_token(payload.access_token_id)
                 if access.expires_at is not None and access.expires_at <= utcnow():

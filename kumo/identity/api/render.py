@@ -36,6 +36,14 @@ def project(req, p: models.Project) -> dict:
     return body
 
 
+def domain_project(req, d: models.Domain) -> dict:
+    """A domain seen as a project acting as a domain (``is_domain`` true)."""
+    return {"id": d.id, "name": d.name, "description": d.description,
+            "domain_id": None, "enabled": d.enabled, "parent_id": None, "is_domain": True,
+            "tags": list(d.tags or []), "options": dict(d.options or {}),
+            "links": links(req, f"/v3/projects/{d.id}")}
+
+
 def user(req, u: models.User) -> dict:
     body = dict(u.extra or {})
     body.update({"id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
