@@ -301,6 +301,16 @@ class Federation:
         with self.identity.read() as s:
             return list(s.scalars(stmt))
 
+    def enabled_sps(self) -> list[dict]:
+        """``[{"id", "auth_url", "sp_url"}]`` of the enabled service providers (the
+        ``service_providers`` of scoped tokens), cached."""
+        def load():
+            with self.identity.read() as s:
+                return [{"id": r.id, "auth_url": r.auth_url, "sp_url": r.sp_url}
+                        for r in s.scalars(sa.select(ServiceProvider).where(
+                            ServiceProvider.enabled.is_(True)).order_by(ServiceProvider.id))]
+        return self.identity.cache.get("service-providers", load)
+
     def update_sp(self, sp_id: str, changes: dict) -> ServiceProvider:
         with self.identity.write() as s:
             row = s.get(ServiceProvider, sp_id)

@@ -26,6 +26,7 @@ def _rules_file(tmp_path, rules) -> str:
 
 def test_identity_provider_mapping_protocol_sp_with_the_cli(cloud, api, admin, unique,
                                                             tmp_path, make_user):
+    person = make_user()
     idp = unique("idp")
     remote = f"https://{idp}.example/idp"
     created = cloud.cli("identity", "provider", "create", "--remote-id", remote,
@@ -94,12 +95,15 @@ def test_identity_provider_mapping_protocol_sp_with_the_cli(cloud, api, admin, u
                      "saml2/auth", "--service-provider-url",
                      "https://sp.example/Shibboleth.sso/SAML2/ECP", "--enable", sp)
     assert made["id"] == sp and made["relay_state_prefix"] == "ss:mem:"
+    # enabled service providers are listed in scoped tokens, next to the catalog
+    _, token = api.token(person.name, person.password, {"project": {"id": person.project_id}})
+    assert {"id": sp, "auth_url": made["auth_url"], "sp_url": made["sp_url"]} in \
+        token["service_providers"]
     resp = api.put(f"{FED}/service_providers/{unique('sp')}", conn=admin,
                    json={"service_provider": {"auth_url": "https://a"}})
     assert_fault(resp, 400, "Bad Request")
 
     # a non-admin may not touch any of it
-    person = make_user()
     token, _ = api.token(person.name, person.password,
                          {"project": {"id": person.project_id}})
     for path in ("identity_providers", "mappings", "service_providers"):

@@ -55,7 +55,12 @@ def _token_body(req: Request, token) -> bytes:
         roles = {r.id: r.name for r in identity.assignments.roles_by_id().values()}
         catalog = None if nocatalog else identity.catalog.catalog(
             token.project.id if token.project else None)
-        return Reply(body={"token": render.token(req, token, roles, catalog)}).encode()
+        body = render.token(req, token, roles, catalog)
+        if catalog is not None and token.payload.scope:
+            sps = identity.federation.enabled_sps()
+            if sps:  # Keystone lists enabled service providers next to the catalog
+                body["service_providers"] = sps
+        return Reply(body={"token": body}).encode()
     return identity.cache.get(("token-body", token.id, nocatalog), build)
 
 
