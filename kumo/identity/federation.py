@@ -385,7 +385,12 @@ class Federation:
                   "remote": [dict(c, type=c["type"].lower()) for c in r["remote"]]}
                  for r in mapping.rules]
         mapped = rule_engine.process(rules, assertion)
-        return self._apply(idp, protocol_id, mapped, lowered)
+        try:
+            return self._apply(idp, protocol_id, mapped, lowered)
+        except sa.exc.IntegrityError:
+            # the same user's first login in two requests at once: the other one made
+            # the rows; apply again on top of them
+            return self._apply(idp, protocol_id, mapped, lowered)
 
     def _resolve_groups(self, s, mapped: dict) -> list[str]:
         ids = []

@@ -178,6 +178,7 @@ def fedcloud(request, tmp_path_factory):
     server = _start(tmp, db_url, request.param, {
         "KUMO_FEDERATION_TRUSTED_PROXIES": f"{PROXY}/32",
         "KUMO_FEDERATION_TRUSTED_DASHBOARDS": "https://dash.example/auth/websso/",
+        "KUMO_FEDERATION_REMOTE_ID_ATTRIBUTE": "OIDC-iss",
         "KUMO_COMPUTE_FAKE_HOSTS": "0"})
     yield server
     stop_process(server.process)
@@ -286,7 +287,19 @@ def test_mapped_auth_through_the_trusted_proxy(fedcloud, fed_admin, unique):
         assert resp.headers["content-type"].startswith("text/html")
         assert 'action="https://dash.example/auth/websso/"' in resp.text
         assert 'name="token"' in resp.text
-
+        # the provider found by its remote id (the remote_id_attribute header)
+        resp = proxy.get(f"{base}/v3/auth/OS-FEDERATION/websso/openid",
+                         params={"origin": "https://dash.example/auth/websso/"},
+                         headers=headers)
+        assert resp.status_code == 200, resp.text
+        resp = proxy.get(f"{base}/v3/auth/OS-FEDERATION/websso/openid",
+                         params={"origin": "https://dash.example/auth/websso/"},
+                         headers={**headers, "OIDC-iss": "https://unknown.example"})
+        assert_fault(resp, 404, "Not Found")
+    # WebSSO is refused outside the proxy too
+    resp = httpx.get(f"{base}/v3/auth/OS-FEDERATION/websso/openid", timeout=30,
+                     params={"origin": "https://dash.example/auth/websso/"}, headers=headers)
+    assert_fault(resp, 401, "Unauthorized")
     # Deleting the provider removes its shadow users.
     assert api.delete(f"{FED}/identity_providers/{fed['idp']}", conn=admin).status_code == 204
     assert not list(admin.identity.users(name=who))

@@ -267,6 +267,9 @@ def federated_auth(req: Request) -> Reply:
 
 
 def _websso(req: Request, idp_id: str, protocol_id: str) -> Reply:
+    if not _trusted(req):
+        raise exc.Unauthorized("Federated authentication needs a trusted front proxy; "
+                               "this request did not come through one.")
     origin = req.query.get("origin")
     if not origin:
         raise exc.ValidationError("Request must have an origin query parameter.")
