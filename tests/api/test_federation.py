@@ -303,3 +303,48 @@ def test_mapped_auth_through_the_trusted_proxy(fedcloud, fed_admin, unique):
     # Deleting the provider removes its shadow users.
     assert api.delete(f"{FED}/identity_providers/{fed['idp']}", conn=admin).status_code == 204
     assert not list(admin.identity.users(name=who))
+
+
+def test_x509_client_certificate_maps_to_a_local_user(fedcloud, fed_admin, unique):
+    """The X.509 way: the TLS-terminating proxy passes SSL_CLIENT_* headers; a mapping
+    of type ``local`` names an existing user, whose own project roles then apply."""
+    from tests.api.helpers import PASSWORD, Api
+    admin = fed_admin
+    api = Api(fedcloud.url + "/identity", admin.session)
+    idp, ca = unique("x509"), "CN=Kumo Test CA"
+    user = admin.identity.create_user(name=unique("cert-user"), password=PASSWORD,
+                                      domain_id="default")
+    project = admin.identity.create_project(name=unique("p"), domain_id="default")
+    member = next(iter(admin.identity.roles(name="member"))).id
+    admin.identity.assign_project_role_to_user(project.id, user.id, member)
+    assert api.put(f"{FED}/identity_providers/{idp}", conn=admin, json={
+        "identity_provider": {"enabled": True, "remote_ids": [ca]}}).status_code == 201
+    rules = [{"local": [{"user": {"name": "{0}", "domain": {"id": "default"},
+                                  "type": "local"}}],
+              "remote": [{"type": "SSL_CLIENT_S_DN_CN"},
+                         {"type": "SSL_CLIENT_I_DN", "any_one_of": [ca]}]}]
+    assert api.put(f"{FED}/mappings/{idp}", conn=admin,
+                   json={"mapping": {"rules": rules}}).status_code == 201
+    assert api.put(f"{FED}/identity_providers/{idp}/protocols/x509", conn=admin, json={
+        "protocol": {"mapping_id": idp, "remote_id_attribute": "SSL_CLIENT_I_DN"}}
+    ).status_code == 201
+    auth = f"{fedcloud.url}/identity{FED}/identity_providers/{idp}/protocols/x509/auth"
+    with _from_proxy() as proxy:
+        resp = proxy.post(auth, headers={"SSL_CLIENT_S_DN_CN": user.name,
+                                         "SSL_CLIENT_I_DN": ca})
+        assert resp.status_code == 201, resp.text
+        body = resp.json()["token"]
+        assert body["user"]["id"] == user.id  # the local user, no shadow user
+        unscoped = resp.headers["X-Subject-Token"]
+        # a certificate naming nobody known is refused
+        resp = proxy.post(auth, headers={"SSL_CLIENT_S_DN_CN": unique("nobody"),
+                                         "SSL_CLIENT_I_DN": ca})
+        assert_fault(resp, 401, "Unauthorized")
+    resp = httpx.post(f"{fedcloud.url}/identity/v3/auth/tokens", timeout=30, json={
+        "auth": {"identity": {"methods": ["token"], "token": {"id": unscoped}},
+                 "scope": {"project": {"id": project.id}}}})
+    assert resp.status_code == 201, resp.text
+    assert {r["name"] for r in resp.json()["token"]["roles"]} == {"member", "reader"}
+    api.delete(f"{FED}/identity_providers/{idp}", conn=admin)
+    assert admin.identity.get_user(user.id).id == user.id  # a local user stays
+
