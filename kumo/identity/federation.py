@@ -46,6 +46,8 @@ def trusted_proxy(settings, client: str | None) -> bool:
         address = ipaddress.ip_address(client)
     except ValueError:
         return False
+    if address.version == 6 and address.ipv4_mapped:  # a dual-stack socket's view
+        address = address.ipv4_mapped
     for entry in proxies:
         try:
             if address in ipaddress.ip_network(str(entry), strict=False):
@@ -367,8 +369,14 @@ class Federation:
         protocol = self.get_protocol(idp_id, protocol_id)
         if not idp.enabled:
             raise exc.Forbidden("The identity provider is disabled.")
-        attributes = {k: v for k, v in headers.items() if k.lower() not in NOT_ASSERTED}
-        lowered = {k.lower(): v for k, v in attributes.items()}
+        lowered: dict[str, str] = {}
+        for name, value in headers.items():
+            name = name.lower()
+            if name in NOT_ASSERTED:
+                continue
+            if name in lowered:  # which one did the proxy set? refuse to guess
+                raise exc.Unauthorized(f"The attribute header {name} was given twice.")
+            lowered[name] = value
         remote_attr = protocol.remote_id_attribute or settings.federation_remote_id_attribute
         if remote_attr and remote_ids:
             remote = lowered.get(remote_attr.lower())

@@ -219,6 +219,10 @@ def test_mapped_auth_through_the_trusted_proxy(fedcloud, fed_admin, unique):
         # no rule maps anybody without REMOTE_USER
         resp = proxy.post(auth, headers={"OIDC-iss": fed["remote"]})
         assert_fault(resp, 401, "Unauthorized")
+        # an attribute header given twice is ambiguous: refused
+        resp = proxy.post(auth, headers=[("REMOTE_USER", who), ("remote_user", "root"),
+                                         ("OIDC-iss", fed["remote"])])
+        assert_fault(resp, 401, "Unauthorized")
 
         resp = proxy.post(auth, headers=headers)
         assert resp.status_code == 201, resp.text
