@@ -355,6 +355,19 @@ class Federation:
         return {"idp_id": idp_id, "protocol_id": protocol_id,
                 "group_ids": sorted(g for g, until in groups if until is None or until > now)}
 
+    def federated_objects(self) -> dict[str, list[dict]]:
+        """user id -> Keystone's ``federated`` attribute of a shadow user
+        (``[{"idp_id", "protocols": [{"protocol_id", "unique_id"}]}]``), cached."""
+        def load():
+            out: dict[str, dict[str, list]] = {}
+            with self.identity.read() as s:
+                for row in s.scalars(sa.select(FederatedUser).order_by(FederatedUser.id)):
+                    out.setdefault(row.user_id, {}).setdefault(row.idp_id, []).append(
+                        {"protocol_id": row.protocol_id, "unique_id": row.unique_id})
+            return {uid: [{"idp_id": idp, "protocols": protos}
+                          for idp, protos in idps.items()] for uid, idps in out.items()}
+        return self.identity.cache.get("federated-objects", load)
+
     def authenticate(self, idp_id: str, protocol_id: str, client: str | None,
                      headers) -> models.User:
         """The user a trusted front proxy's headers name through ``protocol_id`` of

@@ -239,6 +239,9 @@ def test_mapped_auth_through_the_trusted_proxy(fedcloud, fed_admin, unique):
             "groups": [{"id": fed["group"].id}]}
         shadow = admin.identity.get_user(user["id"])
         assert shadow.name == who and shadow.email == f"{who}@example.org"
+        shown = api.get(f"/v3/users/{user['id']}", conn=admin).json()["user"]
+        assert shown["federated"] == [{"idp_id": fed["idp"], "protocols": [
+            {"protocol_id": "openid", "unique_id": who}]}]
 
         # the projects the mapping granted: through the group, and auto-provisioned
         projects = httpx.get(f"{base}/v3/auth/projects", timeout=30,

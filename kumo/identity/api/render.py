@@ -52,6 +52,9 @@ def user(req, u: models.User) -> dict:
                  "links": links(req, f"/v3/users/{u.id}")})
     if u.default_project_id:
         body["default_project_id"] = u.default_project_id
+    federated = req.cloud.identity.federation.federated_objects().get(u.id)
+    if federated:  # a shadow user: where it comes from, as Keystone shows it
+        body["federated"] = federated
     return body
 
 
