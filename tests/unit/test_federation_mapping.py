@@ -89,3 +89,36 @@ def test_rules_combine_first_user_wins_local_user_and_projects():
 def test_invalid_rules_are_refused(rules):
     with pytest.raises(exc.ValidationError):
         mapping.check_rules({"rules": rules})
+
+
+def test_trusted_proxy_is_off_by_default_and_matches_by_address():
+    from types import SimpleNamespace
+
+    from kumo.config import Settings
+    from kumo.identity.federation import trusted_proxy
+
+    assert Settings().federation_trusted_proxies == []
+    assert not trusted_proxy(Settings(), "127.0.0.1")
+    s = SimpleNamespace(federation_trusted_proxies=["10.0.0.0/24", "192.0.2.7", "bogus"])
+    assert trusted_proxy(s, "10.0.0.9") and trusted_proxy(s, "192.0.2.7")
+    assert trusted_proxy(s, "::ffff:192.0.2.7")  # a dual-stack socket's view
+    for client in ("10.0.1.1", "192.0.2.8", None, "", "not-an-address"):
+        assert not trusted_proxy(s, client)
+
+
+def test_a_duplicated_attribute_header_is_refused():
+    from types import SimpleNamespace
+
+    from kumo.identity.federation import Federation
+
+    identity = SimpleNamespace(settings=SimpleNamespace(
+        federation_trusted_proxies=["127.0.0.2"], federation_remote_id_attribute=""))
+    fed = Federation(identity)
+    fed.get_idp = lambda idp: (SimpleNamespace(enabled=True), [])
+    fed.get_protocol = lambda idp, proto: SimpleNamespace(remote_id_attribute=None,
+                                                          mapping_id="m")
+    headers = SimpleNamespace(items=lambda: [("REMOTE_USER", "a"), ("remote_user", "b")])
+    with pytest.raises(exc.Unauthorized):
+        fed.authenticate("idp", "p", "127.0.0.2", headers)
+    with pytest.raises(exc.Unauthorized):  # not the proxy: refused before anything
+        fed.authenticate("idp", "p", "127.0.0.1", SimpleNamespace(items=lambda: []))
