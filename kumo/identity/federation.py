@@ -454,6 +454,11 @@ class Federation:
             ttl = self.identity.settings.federation_default_authorization_ttl
         now = utcnow()
         expires = now + dt.timedelta(minutes=ttl) if ttl else None
+        local_id = user.id if user_ref.get("type") == "local" else None
+        unchanged = self._unchanged(idp, protocol_id, unique_id, name or unique_id,
+                                    user_ref.get("email"), local_id, mapped, ttl, now)
+        if unchanged is not None:
+            return self.identity.users.get_user(unchanged)
         with self.identity.write() as s:
             if user_ref.get("type") == "local":
                 user_id = user.id
@@ -470,6 +475,58 @@ class Federation:
                                               last_verified=now, expires_at=expires))
             self._provision_projects(s, idp, user_id, mapped["projects"])
         return self.identity.users.get_user(user_id)
+
+    def _unchanged(self, idp, protocol_id: str, unique_id: str, display_name: str,
+                   email: str | None, local_id: str | None, mapped: dict, ttl: int,
+                   now: dt.datetime) -> str | None:
+        """The user id when this login would write nothing (the user, its federated
+        row, its memberships from this provider and its mapped project grants are as
+        mapped, and memberships with an expiry have more than half of it left); None
+        when a write is needed. A login that changes nothing does not bump the identity
+        revision, so it does not empty every process's identity caches."""
+        with self.identity.read() as s:
+            if local_id is not None:
+                user_id = local_id
+            else:
+                user_id = hashlib.sha256(f"{idp.id}\0{unique_id}".encode()).hexdigest()
+                user = s.get(models.User, user_id)
+                if user is None or not user.enabled or user.name != display_name or \
+                        (user.extra or {}).get("email", email) != email:
+                    return None
+                if s.scalar(sa.select(FederatedUser.id).where(
+                        FederatedUser.idp_id == idp.id,
+                        FederatedUser.protocol_id == protocol_id,
+                        FederatedUser.unique_id == unique_id)) is None:
+                    return None
+            group_ids = set(self._resolve_groups(s, mapped))
+            rows = s.execute(sa.select(ExpiringGroupMembership.group_id,
+                                       ExpiringGroupMembership.expires_at).where(
+                ExpiringGroupMembership.user_id == user_id,
+                ExpiringGroupMembership.idp_id == idp.id)).all()
+            if {g for g, _ in rows} != group_ids:
+                return None
+            for _, until in rows:
+                if (until is None) != (not ttl):
+                    return None
+                if until is not None and until - now < dt.timedelta(minutes=ttl) / 2:
+                    return None
+            for ref in mapped["projects"] or []:
+                domain = ref.get("domain") or {"id": idp.domain_id}
+                if "id" not in domain:
+                    return None
+                project_id = s.scalar(sa.select(models.Project.id).where(
+                    models.Project.name == ref["name"],
+                    models.Project.domain_id == domain["id"]))
+                if project_id is None:
+                    return None
+                for role_ref in ref["roles"]:
+                    role_id = s.scalar(sa.select(models.Role.id).where(
+                        models.Role.name == role_ref["name"],
+                        models.Role.domain_id == models.NULL_DOMAIN_ID))
+                    if role_id is None or s.get(models.RoleAssignment, (
+                            "UserProject", user_id, project_id, role_id, False)) is None:
+                        return None
+        return user_id
 
     def _shadow(self, s, idp: IdentityProvider, protocol_id: str, unique_id: str,
                 display_name: str, email: str | None) -> str:
@@ -491,8 +548,11 @@ class Federation:
             s.flush()
         elif not user.enabled:
             raise exc.Unauthorized("The federated user is disabled.")
-        elif user.name != display_name:
-            user.name = display_name
+        else:
+            if user.name != display_name:
+                user.name = display_name
+            if email and (user.extra or {}).get("email") != email:
+                user.extra = {**(user.extra or {}), "email": email}
         if s.scalar(sa.select(FederatedUser.id).where(
                 FederatedUser.idp_id == idp.id, FederatedUser.protocol_id == protocol_id,
                 FederatedUser.unique_id == unique_id)) is None:

@@ -193,6 +193,19 @@ def fed_admin(fedcloud):
     conn.close()
 
 
+def _identity_revision(cloud) -> int:
+    import sqlalchemy as sa
+
+    from tests.api.helpers import db_engine
+    engine = db_engine(cloud)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(
+                "SELECT value FROM kumo_revision WHERE name = 'identity'")).scalar()
+    finally:
+        engine.dispose()
+
+
 def _from_proxy():
     return httpx.Client(transport=httpx.HTTPTransport(local_address=PROXY), timeout=30)
 
@@ -242,6 +255,14 @@ def test_mapped_auth_through_the_trusted_proxy(fedcloud, fed_admin, unique):
         shown = api.get(f"/v3/users/{user['id']}", conn=admin).json()["user"]
         assert shown["federated"] == [{"idp_id": fed["idp"], "protocols": [
             {"protocol_id": "openid", "unique_id": who}]}]
+
+        # The same login again changes nothing, so writes nothing (the identity
+        # revision, which empties every process's identity caches, stays).
+        revision = _identity_revision(fedcloud)
+        again = proxy.post(auth, headers=headers)
+        assert again.status_code == 201, again.text
+        assert again.json()["token"]["user"]["id"] == user["id"]
+        assert _identity_revision(fedcloud) == revision
 
         # the projects the mapping granted: through the group, and auto-provisioned
         projects = httpx.get(f"{base}/v3/auth/projects", timeout=30,
