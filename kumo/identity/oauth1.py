@@ -27,7 +27,6 @@ from oauthlib import oauth1 as oauthlib1
 
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import utcnow
-from kumo.identity import models
 from kumo.identity.manager import new_id
 from kumo.identity.models_fed import OAuth1AccessToken, OAuth1RequestToken
 from kumo.identity.models_more import OAuth1Consumer
@@ -383,6 +382,3 @@ def user_access_token(oauth: OAuth1, user_id: str, access_token_id: str
     if row.authorizing_user_id != user_id:
         raise exc.NotFound(resource="access_token", id=access_token_id)
     return row
-
-
-__all__ = ["OAuth1", "Validator", "user_access_token", "models"]
