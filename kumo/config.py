@@ -74,6 +74,26 @@ class Settings:
     #: How often (s) an API process checks whether another process changed identity
     #: data (its caches follow). Local changes apply at once; 0 checks on every request.
     cache_recheck_s: float = 1.0
+    #: Addresses or networks of the front proxies whose headers the federated
+    #: (``mapped``) authentication trusts (Keystone's REMOTE_USER / ``OIDC-*`` /
+    #: ``SSL_CLIENT_*`` way). Empty (the default): federated authentication is
+    #: refused with 401. The proxy must drop client-sent headers of those names.
+    federation_trusted_proxies: list = dataclasses.field(default_factory=list)
+    #: The header naming the identity provider (its remote id) when a protocol sets
+    #: no ``remote_id_attribute`` (Keystone's ``[federation] remote_id_attribute``).
+    federation_remote_id_attribute: str = ""
+    #: Minutes a federated user's mapped group memberships last when the identity
+    #: provider sets no ``authorization_ttl``; 0: until the next login through it.
+    federation_default_authorization_ttl: int = 0
+    #: Default ``relay_state_prefix`` of service providers (Keystone's).
+    federation_relay_state_prefix: str = "ss:mem:"
+    #: Origins (dashboard URLs) WebSSO may post a token to (Keystone's
+    #: ``[federation] trusted_dashboard``).
+    federation_trusted_dashboards: list = dataclasses.field(default_factory=list)
+    #: Lifetimes (s) of OAuth1 request and access tokens (Keystone's
+    #: ``[oauth1] request_token_duration`` / ``access_token_duration``); 0: no expiry.
+    oauth1_request_token_duration_s: int = 28800
+    oauth1_access_token_duration_s: int = 86400
     #: Physical networks that flat networks may use; ``public`` is bridged to ``br-ex``.
     physical_networks: list = dataclasses.field(default_factory=lambda: ["public"])
     #: MTU of the physical network; VXLAN networks get 50 bytes less.

@@ -68,6 +68,9 @@ def serve(cloud, settings: config.Settings, banner: str = "", on_ready=None,
                         log_config=None, log_level="warning", access_log=False, loop=loop,
                         http="httptools" if _has("httptools") else "h11",
                         lifespan="off",
+                        # The peer address is the connection's own: never rewritten
+                        # from X-Forwarded-For (federation trusts proxies by address).
+                        proxy_headers=False,
                         # Every connection is accepted and served: no concurrency cap
                         # (a request waiting for its body holds no worker thread, see
                         # kumo.app) and a deep accept backlog.

@@ -15,9 +15,12 @@ import sqlalchemy as sa
 from kumo.common import exceptions as exc
 from kumo.common import filters
 from kumo.identity import models
+from kumo.common.timeutils import utcnow
 from kumo.identity.manager import new_id
 
 SYSTEM = "system"
+#: Roles no role may imply (Keystone's ``[assignment] prohibited_implied_role``).
+PROHIBITED_IMPLIED = ("admin",)
 TYPES = {("user", "project"): "UserProject", ("group", "project"): "GroupProject",
          ("user", "domain"): "UserDomain", ("group", "domain"): "GroupDomain",
          ("user", "system"): "UserSystem", ("group", "system"): "GroupSystem"}
@@ -140,9 +143,18 @@ class Assignments:
         return self.identity.cache.get("implications", load)
 
     def create_implied_role(self, prior_id: str, implied_id: str) -> None:
-        """Make ``prior`` imply ``implied``; 400 for a cycle, 404 for unknown roles."""
-        self.get_role(prior_id)
-        self.get_role(implied_id)
+        """Make ``prior`` imply ``implied``; 400 for a cycle, 404 for unknown roles,
+        403 (Keystone's InvalidImpliedRole) when a global role would imply a
+        domain-specific one (the reverse is allowed) or anything would imply
+        ``admin`` (Keystone's ``prohibited_implied_role``)."""
+        prior = self.get_role(prior_id)
+        implied = self.get_role(implied_id)
+        if implied.domain_id == models.NULL_DOMAIN_ID and implied.name in PROHIBITED_IMPLIED:
+            raise exc.Forbidden(f"{implied_id} cannot be an implied role.")
+        if prior.domain_id == models.NULL_DOMAIN_ID and \
+                implied.domain_id != models.NULL_DOMAIN_ID:
+            raise exc.Forbidden(f"{implied_id} cannot be an implied role: a global role "
+                                "cannot imply a domain-specific role.")
         if prior_id == implied_id or prior_id in self.expand([implied_id]):
             raise exc.ValidationError(
                 f"Can not create a circularly implied role: {prior_id} implies {implied_id}.")
@@ -270,6 +282,13 @@ class Assignments:
                 return list(s.scalars(sa.select(models.RoleAssignment)))
         return self.identity.cache.get("assignments", load)
 
+    def global_only(self, role_ids: list[str]) -> list[str]:
+        """``role_ids`` without domain-specific roles: tokens carry only the global
+        roles those imply, as Keystone's do."""
+        roles = self.roles_by_id()
+        return [r for r in role_ids
+                if r in roles and roles[r].domain_id == models.NULL_DOMAIN_ID]
+
     def effective_role_ids(self, user_id: str, scope: tuple[str, str] | None) -> list[str]:
         """Role ids the user holds on ``scope`` (implied ones included), cached."""
         if scope is None:
@@ -345,11 +364,24 @@ class Assignments:
         return out
 
     def _members(self, group_id: str) -> tuple[str, ...]:
+        """The group's members: its own, plus federated users whose membership a
+        mapping gave and has not expired (:class:`~kumo.identity.models_fed.
+        ExpiringGroupMembership`)."""
+        from kumo.identity.models_fed import ExpiringGroupMembership as Expiring
+
         def load():
             with self.identity.read() as s:
-                return tuple(s.scalars(sa.select(models.UserGroupMembership.user_id).where(
+                own = tuple(s.scalars(sa.select(models.UserGroupMembership.user_id).where(
                     models.UserGroupMembership.group_id == group_id)))
-        return self.identity.cache.get(("members", group_id), load)
+                expiring = tuple(s.execute(sa.select(Expiring.user_id, Expiring.expires_at)
+                                           .where(Expiring.group_id == group_id)).all())
+            return own, expiring
+        own, expiring = self.identity.cache.get(("members", group_id), load)
+        if not expiring:
+            return own
+        now = utcnow()
+        return tuple(dict.fromkeys(own + tuple(
+            uid for uid, until in expiring if until is None or until > now)))
 
     def _inheritors(self, kind: str, target_id: str) -> list[models.Project]:
         """Projects that inherit a grant made on a domain or project with inheritance."""

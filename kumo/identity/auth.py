@@ -40,6 +40,10 @@ class AuthToken:
     application_credential: models.ApplicationCredential | None = None
     #: The trust of a trust-scoped token (a ``kumo.identity.models_more.Trust``).
     trust: object | None = None
+    #: A federated (``mapped``) token's ``{"idp_id", "protocol_id", "group_ids"}``.
+    federation: dict | None = None
+    #: The OAuth1 access token of an ``oauth1`` token.
+    access_token: object | None = None
 
     @property
     def system(self) -> bool:
@@ -73,7 +77,7 @@ class Auth:
                                        lambda: TokenCodec(self.keys.keys()))
 
     # -- issue ----------------------------------------------------------------
-    def authenticate(self, auth: dict) -> AuthToken:
+    def authenticate(self, auth: dict, oauth1_request: tuple | None = None) -> AuthToken:
         """Authenticate the ``auth`` object of ``POST /v3/auth/tokens`` and issue a token.
 
         Raises 401 for bad credentials (without telling whether the user exists), for a
@@ -83,6 +87,10 @@ class Auth:
         methods = identity["methods"]
         parent: AuthToken | None = None
         cred = None
+        if "oauth1" in methods:
+            if oauth1_request is None:
+                raise exc.Unauthorized(UNAUTHORIZED)
+            return self._oauth1_token(oauth1_request)
         if "application_credential" in methods:
             user, cred = self._application_credential(identity.get("application_credential"))
         elif "password" in methods:
@@ -98,6 +106,8 @@ class Auth:
                                     "application credential.")
             if parent.trust is not None:
                 raise exc.Forbidden("Rescoping a trust-scoped token is not allowed.")
+            if parent.access_token is not None:
+                raise exc.Forbidden("Cannot create a token with an OAuth-based token.")
             scope = auth.get("scope")
             if parent.system and isinstance(scope, dict) and ("project" in scope
                                                               or "domain" in scope):
@@ -138,6 +148,22 @@ class Auth:
         payload = TokenPayload(user.id, tuple(methods), scope, now,
                                now + self.identity.settings.token_expiration_s,
                                (new_audit_id(),), None, trust_id)
+        try:
+            return self._build(self.codec.encode(payload), payload)
+        except exc.NotFound as e:
+            raise exc.Unauthorized(e.message) from None
+
+    def _oauth1_token(self, request: tuple) -> AuthToken:
+        """A project-scoped token for the signed ``oauth1`` request ``(uri, headers,
+        body)``: the authorizing user on the access token's project, with its roles."""
+        access = self.identity.oauth1.authenticate(*request)
+        user = self.identity.users.get_user(access.authorizing_user_id)
+        now = time.time()
+        expires_at = now + self.identity.settings.token_expiration_s
+        if access.expires_at is not None:
+            expires_at = min(expires_at, to_timestamp(access.expires_at))
+        payload = TokenPayload(user.id, ("oauth1",), ("project", access.project_id), now,
+                               expires_at, (new_audit_id(),), None, None, access.id)
         try:
             return self._build(self.codec.encode(payload), payload)
         except exc.NotFound as e:
@@ -304,14 +330,27 @@ class Auth:
                 role_ids = [r for r in role_ids if r in delegated]
             else:
                 role_ids = identity.assignments.effective_role_ids(user.id, payload.scope)
+            role_ids = identity.assignments.global_only(role_ids)
+            if payload.access_token_id:
+                access = identity.oauth1.get_access_token(payload.access_token_id)
+                if access.expires_at is not None and access.expires_at <= utcnow():
+                    raise exc.NotFound("The OAuth access token has expired.")
+                delegated = set(identity.assignments.expand(access.role_ids))
+                role_ids = [r for r in role_ids if r in delegated]
             if payload.application_credential_id:
                 cred = identity.app_creds.get(payload.application_credential_id)
                 delegated = set(identity.assignments.expand(cred.roles))
                 role_ids = [r for r in role_ids if r in delegated]
             if not role_ids:
                 raise exc.NotFound(f"User {user.id} has no access to {kind} {target}.")
+        federation = None
+        if "mapped" in payload.methods:
+            federation = identity.federation.federated_info(user.id)
+        access_token = None
+        if payload.access_token_id:
+            access_token = identity.oauth1.get_access_token(payload.access_token_id)
         return AuthToken(token_id, payload, user, user_domain, project, project_domain,
-                         domain, role_ids, cred, trust)
+                         domain, role_ids, cred, trust, federation, access_token)
 
     def role_names(self, token: AuthToken) -> list[str]:
         roles = self.identity.assignments.roles_by_id()

@@ -91,6 +91,7 @@ class Identity:
         from kumo.identity.catalog import Catalog
         from kumo.identity.credentials import Credentials
         from kumo.identity.endpoint_filter import EndpointFilter
+        from kumo.identity.federation import Federation
         from kumo.identity.limits import DomainConfigs, Limits, Policies
         from kumo.identity.oauth1 import OAuth1
         from kumo.identity.resource import Resources
@@ -113,6 +114,7 @@ class Identity:
         self.domain_configs = DomainConfigs(self)
         self.limits = Limits(self)
         self.oauth1 = OAuth1(self)
+        self.federation = Federation(self)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[orm.Session]:

@@ -202,3 +202,4 @@ class FernetKey(Base):
 # Issue 16's tables live in their own module; importing it here registers them with
 # every importer of the identity models (the migrations-match-models check included).
 from kumo.identity import models_more  # noqa: E402,F401
+from kumo.identity import models_fed  # noqa: E402,F401

@@ -58,6 +58,8 @@ class TokenPayload:
     application_credential_id: str | None = None
     #: The trust of a trust-scoped token (``OS-TRUST:trust``).
     trust_id: str | None = None
+    #: The OAuth1 access token of an ``oauth1`` token (``OS-OAUTH1``).
+    access_token_id: str | None = None
 
 
 def new_audit_id() -> str:
@@ -273,7 +275,8 @@ class TokenCodec:
         plain = msgpack.packb([
             FORMAT_VERSION, payload.user_id, methods, scope, payload.issued_at,
             payload.expires_at, list(payload.audit_ids), payload.application_credential_id,
-        ] + ([payload.trust_id] if payload.trust_id else []))
+        ] + ([payload.trust_id] if payload.trust_id or payload.access_token_id else [])
+            + ([payload.access_token_id] if payload.access_token_id else []))
         return self._fernet.encrypt(plain).decode().rstrip("=")
 
     def decode(self, token: str) -> TokenPayload:
@@ -286,10 +289,12 @@ class TokenCodec:
             (version, user_id, methods, scope, issued_at, expires_at, audit_ids,
              app_cred) = fields[:8]
             trust_id = fields[8] if len(fields) > 8 else None
+            access_token_id = fields[9] if len(fields) > 9 else None
         except (InvalidToken, ValueError, TypeError, UnicodeEncodeError):
             raise exc.NotFound("Failed to validate token") from None
         if version != FORMAT_VERSION:
             raise exc.NotFound("Failed to validate token")
         names = tuple(m for i, m in enumerate(METHODS) if methods & (1 << i))
         return TokenPayload(user_id, names, tuple(scope) if scope else None, issued_at,
-                            expires_at, tuple(audit_ids), app_cred, trust_id)
+                            expires_at, tuple(audit_ids), app_cred, trust_id,
+                            access_token_id)

@@ -11,6 +11,7 @@ from kumo.common import exceptions as exc
 from kumo.common import filters
 from kumo.common.timeutils import utcnow
 from kumo.identity import models
+from kumo.identity import models_fed
 from kumo.identity.manager import new_id
 
 #: User attributes with columns of their own; any other attribute goes to ``extra``.
@@ -148,6 +149,11 @@ class Users:
             self.identity.assignments.delete_actor_grants(s, [user_id])
             s.execute(sa.delete(models.UserGroupMembership).where(
                 models.UserGroupMembership.user_id == user_id))
+            for table in (models_fed.ExpiringGroupMembership, models_fed.FederatedUser,
+                          models_fed.OAuth1AccessToken):
+                key = table.authorizing_user_id if table is models_fed.OAuth1AccessToken \
+                    else table.user_id
+                s.execute(sa.delete(table).where(key == user_id))
             s.execute(sa.delete(models.ApplicationCredential).where(
                 models.ApplicationCredential.user_id == user_id))
             s.delete(user)
@@ -220,6 +226,9 @@ class Users:
             self.identity.assignments.delete_actor_grants(s, [group_id])
             s.execute(sa.delete(models.UserGroupMembership).where(
                 models.UserGroupMembership.group_id == group_id))
+            members += list(s.scalars(sa.delete(models_fed.ExpiringGroupMembership).where(
+                models_fed.ExpiringGroupMembership.group_id == group_id).returning(
+                models_fed.ExpiringGroupMembership.user_id)))
             s.delete(group)
             for user_id in members:
                 self.identity.auth.revoke(s, user_id=user_id)

@@ -54,6 +54,8 @@ UNPAGED = {
                                 "/v3/OS-EP-FILTER/endpoint_groups",
                                 "/v3/OS-OAUTH1/consumers", "/v3/policies", "/v3/limits",
                                 "/v3/registered_limits")
+} | {("/identity", "/v3/OS-FEDERATION/" + p) for p in (
+    "identity_providers", "mappings", "service_providers", "projects", "domains")
 } | {("/networking", "/v2.0/qos/rule-types"), ("/networking", "/v2.0/service-providers"),
      ("/networking", "/v2.0/log/loggable-resources"),
      ("/compute", "/v2.1/os-aggregates"), ("/image", "/v2/metadefs/resource_types")

@@ -114,3 +114,17 @@ def test_database_rotation_promotes_the_staged_key(tmp_path):
     with pytest.raises(exc.NotFound):
         TokenCodec(repo.keys()).decode(old)
     d.dispose()
+
+
+def test_oauth1_access_token_id_round_trips_with_and_without_a_trust():
+    """The optional 10th payload field (OAuth1 access token id) decodes, with or
+    without a trust id before it; tokens without it still decode as before."""
+    from cryptography.fernet import Fernet
+
+    from kumo.identity.tokens import TokenCodec, TokenPayload
+
+    codec = TokenCodec([Fernet.generate_key()])
+    for trust, access in ((None, "acc"), ("tr", "acc"), ("tr", None), (None, None)):
+        payload = TokenPayload("u", ("oauth1",), ("project", "p"), 1.5, 2.5, ("a",),
+                               None, trust, access)
+        assert codec.decode(codec.encode(payload)) == payload

@@ -6,7 +6,8 @@ service = Service("identity", "/identity", keystone_fault, keystone_media_type)
 
 from kumo.identity import policies  # noqa: E402,F401  (registers the default rules)
 from kumo.identity.api import (assignments, auth, catalog, credentials,  # noqa: E402,F401
-                               endpoint_filter, limits, oauth1, resources, trusts,
+                               endpoint_filter, federation, limits, oauth1,
+                               resources, trusts,
                                users)
 
 __all__ = ["service"]

@@ -55,14 +55,23 @@ def _token_body(req: Request, token) -> bytes:
         roles = {r.id: r.name for r in identity.assignments.roles_by_id().values()}
         catalog = None if nocatalog else identity.catalog.catalog(
             token.project.id if token.project else None)
-        return Reply(body={"token": render.token(req, token, roles, catalog)}).encode()
+        body = render.token(req, token, roles, catalog)
+        if catalog is not None and token.payload.scope:
+            sps = identity.federation.enabled_sps()
+            if sps:  # Keystone lists enabled service providers next to the catalog
+                body["service_providers"] = sps
+        return Reply(body={"token": body}).encode()
     return identity.cache.get(("token-body", token.id, nocatalog), build)
 
 
 @service.route("POST", "/v3/auth/tokens", authenticated=False)
 def issue_token(req: Request) -> Reply:
     body = req.json(AUTH_SCHEMA)
-    token = req.cloud.identity.auth.authenticate(body["auth"])
+    oauth1_request = None
+    if "oauth1" in body["auth"]["identity"]["methods"]:
+        from kumo.identity.api.oauth1 import signed_request
+        oauth1_request = signed_request(req)
+    token = req.cloud.identity.auth.authenticate(body["auth"], oauth1_request)
     return Reply(201, _token_body(req, token), {"X-Subject-Token": token.id})
 
 

@@ -36,6 +36,14 @@ def project(req, p: models.Project) -> dict:
     return body
 
 
+def domain_project(req, d: models.Domain) -> dict:
+    """A domain seen as a project acting as a domain (``is_domain`` true)."""
+    return {"id": d.id, "name": d.name, "description": d.description,
+            "domain_id": None, "enabled": d.enabled, "parent_id": None, "is_domain": True,
+            "tags": list(d.tags or []), "options": dict(d.options or {}),
+            "links": links(req, f"/v3/projects/{d.id}")}
+
+
 def user(req, u: models.User) -> dict:
     body = dict(u.extra or {})
     body.update({"id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
@@ -44,6 +52,9 @@ def user(req, u: models.User) -> dict:
                  "links": links(req, f"/v3/users/{u.id}")})
     if u.default_project_id:
         body["default_project_id"] = u.default_project_id
+    federated = req.cloud.identity.federation.federated_objects().get(u.id)
+    if federated:  # a shadow user: where it comes from, as Keystone shows it
+        body["federated"] = federated
     return body
 
 
@@ -110,6 +121,11 @@ def token(req, t: AuthToken, role_names: dict, catalog: list | None) -> dict:
         "expires_at": isotime(from_timestamp(p.expires_at)),
         "issued_at": isotime(from_timestamp(p.issued_at)),
     }
+    if t.federation is not None:
+        f = t.federation
+        body["user"]["OS-FEDERATION"] = {
+            "identity_provider": {"id": f["idp_id"]}, "protocol": {"id": f["protocol_id"]},
+            "groups": [{"id": g} for g in f["group_ids"]]}
     if t.project is not None:
         body["project"] = {"id": t.project.id, "name": t.project.name,
                            "domain": {"id": t.project_domain.id,
@@ -129,6 +145,9 @@ def token(req, t: AuthToken, role_names: dict, catalog: list | None) -> dict:
         body["OS-TRUST:trust"] = {"id": tr.id, "impersonation": tr.impersonation,
                                   "trustee_user": {"id": tr.trustee_user_id},
                                   "trustor_user": {"id": tr.trustor_user_id}}
+    if t.access_token is not None:
+        body["OS-OAUTH1"] = {"access_token_id": t.access_token.id,
+                             "consumer_id": t.access_token.consumer_id}
     if t.application_credential is not None:
         c = t.application_credential
         body["application_credential"] = {"id": c.id, "name": c.name,

@@ -36,26 +36,69 @@ def create_domain(req: Request) -> Reply:
 def create_project(req: Request) -> Reply:
     req.context.enforce("identity:create_project")
     ref = req.json(schemas.PROJECT_CREATE)["project"]
+    resources = req.cloud.identity.resources
     if ref.get("is_domain"):
-        raise exc.ValidationError("Projects acting as domains are not supported; "
-                                  "create a domain instead.")
+        return _create_domain_project(req, ref)
     ctx = req.context
     domain_id = ref.get("domain_id")
     parent_id = ref.get("parent_id")
+    if parent_id and not domain_id and _is_domain(req, parent_id):
+        domain_id = parent_id  # the parent is a project acting as a domain
     if parent_id and parent_id == domain_id:
         parent_id = None  # Keystone: a parent equal to the domain means "top level"
     if not domain_id and not parent_id:
         domain_id = ctx.domain_id or ctx.project_domain_id or "default"
-    project = req.cloud.identity.resources.create_project(
+    project = resources.create_project(
         ref["name"], domain_id, parent_id, ref.get("description") or "",
         ref.get("enabled", True), ref.get("tags"), ref.get("options"))
     return Reply(201, {"project": render.project(req, project)})
 
 
+# -- projects acting as domains (is_domain) ---------------------------------------
+# Kumo keeps domains in their own table; a project acting as a domain is that domain
+# seen through /v3/projects (same id), as Keystone shows it: is_domain true, no parent
+# and no domain of its own.
+def _is_domain(req: Request, project_id: str) -> bool:
+    resources = req.cloud.identity.resources
+    try:
+        resources.get_project(project_id)
+        return False
+    except exc.NotFound:
+        pass
+    try:
+        resources.get_domain(project_id)
+        return True
+    except exc.NotFound:
+        return False
+
+
+def _create_domain_project(req: Request, ref: dict) -> Reply:
+    """``is_domain: true``: a new domain, shown as a project. 400 with a domain_id or
+    parent_id (a project acting as a domain is a root)."""
+    for key in ("domain_id", "parent_id"):
+        if ref.get(key):
+            raise exc.ValidationError(f"Invalid input for field '{key}': a project acting "
+                                      "as a domain has none.")
+    domain = req.cloud.identity.resources.create_domain(
+        ref["name"], ref.get("description") or "", ref.get("enabled", True),
+        tags=ref.get("tags"), options=ref.get("options"))
+    return Reply(201, {"project": render.domain_project(req, domain)})
+
+
 @service.route("GET", "/v3/projects")
 def list_projects(req: Request) -> Reply:
     req.context.enforce("identity:list_projects")
-    projects = req.cloud.identity.resources.list_projects(query_filters(req))
+    query = query_filters(req)
+    is_domain = (query.pop("is_domain", None) or ["false"])[-1].lower()
+    if is_domain not in ("true", "false"):
+        raise exc.ValidationError("Invalid input for field 'is_domain': true or false.")
+    if is_domain == "true":
+        domains = req.cloud.identity.resources.list_domains(
+            {k: v for k, v in query.items() if k in ("name", "enabled")})
+        return Reply(200, render.collection(req, "projects",
+                                            [render.domain_project(req, d) for d in domains],
+                                            _limit(req)))
+    projects = req.cloud.identity.resources.list_projects(query)
     return Reply(200, render.collection(req, "projects",
                                         [render.project(req, p) for p in projects],
                                         _limit(req)))
@@ -66,6 +109,9 @@ def get_project(req: Request) -> Reply:
     project_id = req.params["project_id"]
     req.context.enforce("identity:get_project", {"target.project.id": project_id})
     resources = req.cloud.identity.resources
+    if _is_domain(req, project_id):
+        return Reply(200, {"project": render.domain_project(
+            req, resources.get_domain(project_id))})
     project = resources.get_project(project_id)
     body = render.project(req, project)
     for kind in ("parents", "subtree"):
@@ -107,13 +153,29 @@ def _subtree_tree(root_id: str, subtree) -> dict | None:
 def update_project(req: Request) -> Reply:
     req.context.enforce("identity:update_project")
     ref = req.json(schemas.PROJECT_UPDATE)["project"]
-    project = req.cloud.identity.resources.update_project(req.params["project_id"], ref)
+    project_id = req.params["project_id"]
+    acting = _is_domain(req, project_id)
+    if ref.get("is_domain", acting) != acting:
+        raise exc.ValidationError("Update of `is_domain` is not allowed.")
+    ref.pop("is_domain", None)
+    if acting:
+        if ref.get("domain_id") or ref.get("parent_id"):
+            raise exc.ValidationError("A project acting as a domain has no domain_id or "
+                                      "parent_id.")
+        domain = req.cloud.identity.resources.update_domain(project_id, {
+            k: v for k, v in ref.items()
+            if k in ("name", "description", "enabled", "tags", "options")})
+        return Reply(200, {"project": render.domain_project(req, domain)})
+    project = req.cloud.identity.resources.update_project(project_id, ref)
     return Reply(200, {"project": render.project(req, project)})
 
 
 @service.route("DELETE", "/v3/projects/{project_id}")
 def delete_project(req: Request) -> Reply:
     req.context.enforce("identity:delete_project")
+    if _is_domain(req, req.params["project_id"]):
+        req.cloud.identity.resources.delete_domain(req.params["project_id"])
+        return Reply(204)
     req.cloud.identity.resources.delete_project(req.params["project_id"])
     return Reply(204)
 
