@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     agent.add_argument("--driver", action="append",
                        help="data-plane drivers (repeatable or comma-separated; default: "
                             "setting agent_drivers): linuxbridge, firewall, dhcp, l3, qos, "
-                            "metadata, or fake (nothing in the kernel; ports go ACTIVE)")
+                            "taas, trunk, metadata, or fake (nothing in the kernel; ports go ACTIVE)")
     agent.add_argument("--agent-mode", choices=["legacy", "dvr", "dvr_snat"],
                        help="the L3 agent's mode (setting agent_mode; default legacy): "
                             "dvr on compute hosts, dvr_snat on network hosts for "
