@@ -117,14 +117,19 @@ def remove_host(host: netns.Host) -> None:
 
 # -- throughput -------------------------------------------------------------------------
 
-def iperf(client: netns.Netns, server_ip: str, seconds: float) -> float:
-    """Gbit/s of one TCP stream for ``seconds``."""
+def iperf(client: netns.Netns, server_ip: str, seconds: float, streams: int = 1) -> float:
+    """Gbit/s received of ``streams`` parallel TCP streams (one iperf3 client, ``-P``)
+    for ``seconds``."""
     out = netns.run(client, ["iperf3", "-c", server_ip, "-p", str(IPERF_PORT), "-t",
-                             str(seconds), "-J"], timeout=seconds + 30).stdout
+                             str(seconds), "-P", str(streams), "-J"],
+                    timeout=seconds + 60).stdout
     return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
 
 
-def throughput(tag: str, seconds: float, runs: int) -> dict[str, float]:
+def throughput(tag: str, seconds: float, runs: int,
+               streams: tuple[int, ...] = (1, 64)) -> dict[tuple[str, int], float]:
+    """Median Gbit/s per ``(setup, streams)``; every run goes through all setups and
+    stream counts in turn, so a change in the machine's load spreads over all."""
     host = make_host(tag, "tp")
     server = None
     try:
@@ -150,7 +155,8 @@ def throughput(tag: str, seconds: float, runs: int) -> dict[str, float]:
         driver = FirewallDriver(HOSTNAME, where=host)
         setups = {"no firewall (no tables)": None, "firewall, 1 rule": 1,
                   "firewall, 10 rules": 10, "firewall, 1,000 rules": 1000}
-        results: dict[str, list[float]] = {k: [] for k in setups}
+        results: dict[tuple[str, int], list[float]] = {
+            (k, n): [] for n in streams for k in setups}
         for r in range(runs):
             for label, n in setups.items():
                 if n is None:
@@ -158,7 +164,8 @@ def throughput(tag: str, seconds: float, runs: int) -> dict[str, float]:
                     assert not any(t == TABLE for _, t in nft.list_tables(host.root))
                 else:
                     driver.sync(state(ports, [group(n)], r))
-                results[label].append(iperf(vms[0], server_ip, seconds))
+                for k in streams:
+                    results[(label, k)].append(iperf(vms[0], server_ip, seconds, k))
         return {k: statistics.median(v) for k, v in results.items()}
     finally:
         if server is not None:
@@ -461,10 +468,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=4.0, help="iperf3 run length")
     ap.add_argument("--runs", type=int, default=3, help="iperf3 runs per setup")
+    ap.add_argument("--streams", default="1,64",
+                    help="parallel TCP streams per iperf3 run, comma-separated")
     ap.add_argument("--ports", type=int, default=1000, help="ports for the apply time")
     ap.add_argument("--routers", type=int, default=100, help="routers to realize")
     ap.add_argument("--workers", type=int, default=4, help="agent worker threads")
-    ap.add_argument("--only", choices=["firewall", "routers"], help="run one part")
+    ap.add_argument("--only", choices=["firewall", "routers", "throughput"],
+                    help="run one part")
     ap.add_argument("--repair-only", action="store_true", help="only the repair times")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -473,7 +483,7 @@ def main() -> None:
     if args.repair_only:
         return print_repair(tag, args.ports)
 
-    if args.only != "firewall":
+    if args.only not in ("firewall", "throughput"):
         rt = router_times(tag, args.routers, args.workers)
         print()
         print(f"routers: {args.routers} with gateways, realized in {rt['realize']:.1f} s, "
@@ -484,16 +494,12 @@ def main() -> None:
                 print("machine: " + fact)
             return
 
-    tp = throughput(tag, args.seconds, args.runs)
-    none, one = tp["no firewall (no tables)"], tp["firewall, 1 rule"]
-    print()
-    print(f"{'iperf3, TCP, 1 stream (median of runs)':<40}{'Gbit/s':>10}{'vs none':>10}"
-          f"{'vs 1 rule':>10}")
-    print("-" * 70)
-    for label, gbps in tp.items():
-        print(f"{label:<40}{gbps:>10.2f}{gbps / none * 100:>9.1f}%"
-              f"{gbps / one * 100:>9.1f}%")
-
+    print_throughput(tag, args)
+    if args.only == "throughput":
+        for fact in machine_facts():
+            print("machine: " + fact)
+        print("note: iperf3 client, server and the kernel's bridge share the same cores")
+        return
     print()
     print(f"{'apply (FirewallDriver.sync)':<40}{'seconds':>10}{'nft cmds':>10}")
     print("-" * 70)
@@ -503,6 +509,21 @@ def main() -> None:
     for fact in machine_facts():
         print("machine: " + fact)
     print("note: iperf3 client, server and the kernel's bridge share the same cores")
+
+
+def print_throughput(tag: str, args) -> None:
+    streams = tuple(int(x) for x in args.streams.split(","))
+    tp = throughput(tag, args.seconds, args.runs, streams)
+    for k in streams:
+        none, one = tp[("no firewall (no tables)", k)], tp[("firewall, 1 rule", k)]
+        print()
+        print(f"{f'iperf3, TCP, {k} stream(s) (median of {args.runs})':<40}"
+              f"{'Gbit/s':>10}{'vs none':>10}{'vs 1 rule':>10}")
+        print("-" * 70)
+        for (label, n), gbps in tp.items():
+            if n == k:
+                print(f"{label:<40}{gbps:>10.2f}{gbps / none * 100:>9.1f}%"
+                      f"{gbps / one * 100:>9.1f}%")
 
 
 def print_repair(tag: str, n_ports: int) -> None:
