@@ -20,6 +20,11 @@ table :data:`GUARD_TABLE`):
     on ``br-ex``) is not taken for traffic towards the sending port.
 
 ``inet kumo_sg`` (stateful, through br_netfilter: ``bridge-nf-call-ip(6)tables`` = 1)
+  - ``notrack`` (prerouting, priority -310, before ``zone`` and conntrack; only while a
+    port with stateless groups is on the host): ``ether saddr``/``ether daddr`` in the
+    set ``stateless`` (the MACs of ports with a ``stateful: false`` group)
+    ``notrack``, so conntrack never sees their traffic, as Neutron's drivers do for
+    stateless groups (the iptables driver's ``CT --notrack`` in the raw table).
   - ``zone`` (prerouting, priority -300): ``iifname <brq> ct zone set <n>``: one
     conntrack zone per network bridge, so overlapping addresses never share entries.
   - ``prerouting`` (priority 0, after conntrack): a packet carrying a port mark gets the
@@ -48,12 +53,17 @@ table :data:`GUARD_TABLE`):
     port security off) are not in the set and pass untouched.
   - ``sg-<group>-i``/``sg-<group>-o``: one rule per security group rule, ending in
     ``accept``; remote groups match the named sets ``sg-<group>-v4``/``-v6`` (interval
-    sets of the group's members), so a member joining changes one element.
+    sets of the group's members), so a member joining changes one element; remote
+    address groups (``remote_address_group_id``) match ``ag-<id>-v4``/``-v6``, whose
+    elements are the address group's CIDRs (the snapshot gives them per security group
+    as ``address_groups: {id: [cidr]}``), so adding an address changes one element.
 
 Ports filtered: bound to the host, ``port_security_enabled`` not false and
 ``device_owner`` not ``network:*`` (Neutron trusts network-owned ports). A port with
 only stateless groups (``stateful`` false) gets no conntrack shortcut: both directions
-need rules.
+need rules. A conntrack entry is per packet, not per port: a packet between a stateless
+and a stateful port is untracked for both, so the stateful port's rules see it as a new
+packet (no ``established`` shortcut), as with Neutron's iptables driver.
 """
 from __future__ import annotations
 
@@ -80,6 +90,7 @@ PORT_MASK = 0xFFFF
 #: guard drops IP packets of filtered ports that lack it (the inet table is missing).
 SEEN = 0x10000
 PORT_EGRESS, PORT_INGRESS = "port_egress", "port_ingress"
+STATELESS = "stateless"
 MARK_MAX = 0xFFFF
 ZONE_MAX = 0xFFFF
 
@@ -143,6 +154,10 @@ STATIC_MAPS: dict[Key, nft.Map] = {
     (INET, PORT_INGRESS): nft.Map(PORT_INGRESS, "mark", "verdict"),
     (GUARD, GUARDED): nft.Set(GUARDED, "ifname"),
 }
+#: Present only while a port with stateless groups is filtered on the host.
+NOTRACK_CHAIN: dict[Key, nft.Chain] = {
+    (INET, "notrack"): nft.Chain("notrack", "filter", "prerouting", -310)}
+NOTRACK_SET = nft.Set(STATELESS, "ether_addr")
 MARK = nft.meta("mark")
 PORT_OF_MARK = nft.band(MARK, PORT_MASK)
 
@@ -190,6 +205,19 @@ def guard_rules() -> dict[Key, list[list]]:
     }
 
 
+def notrack_rules() -> list[list]:
+    """The ``notrack`` chain: frames from or to a stateless port's MAC are untracked."""
+    return [[nft.match(nft.payload("ether", f), nft.set_ref(STATELESS)), nft.notrack()]
+            for f in ("saddr", "daddr")]
+
+
+def stateless(port: dict, groups: dict[str, dict]) -> bool:
+    """Whether ``port`` has a stateless group (Neutron refuses to mix stateful and
+    stateless groups on a port; :func:`port_rules` drops the conntrack shortcuts then)."""
+    return any(groups[g].get("stateful", True) is False
+               for g in port.get("security_groups") or [] if g in groups)
+
+
 def chain_hash(rules: list[list]) -> str:
     """A short digest of a chain's rules; stored as the comment of its first rule, so
     the kernel tells which version a chain holds without parsing its rules back."""
@@ -228,6 +256,11 @@ def groups_chain(sig: tuple, direction: str) -> str:
 def group_set(group_id: str, v6: bool) -> str:
     """``sg-<id>-v4``/``-v6``: the group's member addresses."""
     return f"sg-{group_id}-{'v6' if v6 else 'v4'}"
+
+
+def address_set(address_group_id: str, v6: bool) -> str:
+    """``ag-<id>-v4``/``-v6``: an address group's CIDRs."""
+    return f"ag-{address_group_id}-{'v6' if v6 else 'v4'}"
 
 
 # -- which ports and members ------------------------------------------------------------
@@ -325,6 +358,9 @@ def rule_exprs(rule: dict, direction: str) -> list | None:
     elif rule.get("remote_group_id"):
         out.append(nft.match(nft.payload(fam, field_),
                              nft.set_ref(group_set(rule["remote_group_id"], v6))))
+    elif rule.get("remote_address_group_id"):
+        out.append(nft.match(nft.payload(fam, field_), nft.set_ref(
+            address_set(rule["remote_address_group_id"], v6))))
     out.append(nft.accept())
     return out
 
@@ -523,6 +559,13 @@ def build(state: dict, host: str, marks: dict[str, int], zones: dict[str, int],
         m.elements[(INET, PORT_EGRESS)][mark] = nft.verdict("goto", egress_chain(tap))
         m.elements[(INET, PORT_INGRESS)][mark] = nft.verdict("goto", ingress_chain(tap))
         m.elements[(GUARD, GUARDED)][tap] = None
+    macs = {m.lower(): None for p in ports if stateless(p, groups)
+            for m in [p["mac_address"]] + [a.get("mac_address") or p["mac_address"]
+                                           for a in p.get("allowed_address_pairs") or []]}
+    if macs:
+        m.chains[(INET, "notrack")] = notrack_rules()
+        m.sets[(INET, STATELESS)] = NOTRACK_SET
+        m.elements[(INET, STATELESS)] = macs
     remote: set[str] = set()
     for gid in sorted(used):
         for direction in ("ingress", "egress"):
@@ -536,6 +579,19 @@ def build(state: dict, host: str, marks: dict[str, int], zones: dict[str, int],
         addrs = members(state, groups[gid]) if gid in groups else []
         for v6 in (False, True):
             name = group_set(gid, v6)
+            m.sets[(INET, name)] = nft.Set(name, "ipv6_addr" if v6 else "ipv4_addr",
+                                           ["interval"])
+            m.elements[(INET, name)] = collapse(addrs, v6)
+    address_groups: dict[str, list[str]] = {}
+    for gid in sorted(used):
+        for r in groups[gid].get("rules") or []:
+            agid = r.get("remote_address_group_id")
+            if agid and not r.get("remote_ip_prefix") and not r.get("remote_group_id"):
+                address_groups[agid] = list(
+                    (groups[gid].get("address_groups") or {}).get(agid) or [])
+    for agid, addrs in sorted(address_groups.items()):
+        for v6 in (False, True):
+            name = address_set(agid, v6)
             m.sets[(INET, name)] = nft.Set(name, "ipv6_addr" if v6 else "ipv4_addr",
                                            ["interval"])
             m.elements[(INET, name)] = collapse(addrs, v6)

@@ -135,3 +135,58 @@ def test_plan_changes_only_what_changed():
     assert len(cmds) == 1 + len(first.chains[key])
     # every filtered port's tap is guarded, in the guard table
     assert set(first.elements[(sgmodel.GUARD, sgmodel.GUARDED)]) == set(first.marks)
+
+
+def test_stateless_ports_are_untracked():
+    """A port with a stateless group: its MACs (and its address pairs' MACs) in the
+    ``stateless`` set, a ``notrack`` chain before the zone chain; none of it while every
+    group is stateful, and it goes again when the group turns stateful."""
+    g2 = {"id": "g2", "stateful": False, "rules": [rule("r9", direction="egress")]}
+    ports = [port(1), port(2, ["g2"], allowed_address_pairs=[
+        {"ip_address": "10.9.0.1", "mac_address": "FA:16:3E:BB:BB:BB"}])]
+    st = state(ports, [rule("r1", direction="egress")])
+    st["security_groups"].append(g2)
+    model = sgmodel.build(st, HOST, {}, {})
+    assert model.elements[(INET, sgmodel.STATELESS)] == {
+        "fa:16:3e:00:00:02": None, "fa:16:3e:bb:bb:bb": None}
+    chain = model.chains[(INET, "notrack")]
+    assert [r[-1] for r in chain] == [{"notrack": None}] * 2
+    assert '"saddr"' in text(chain[0]) and '"daddr"' in text(chain[1])
+    cmds = plan(Actual(), model)
+    base = [c["add"]["chain"] for c in cmds if "chain" in c.get("add", {})
+            and c["add"]["chain"]["name"] in ("notrack", "zone")]
+    prio = {c["name"]: c["prio"] for c in base}
+    assert prio["notrack"] < prio["zone"] < -200  # before ct zone set and conntrack
+    # the stateless port's own chains have no conntrack shortcut, the other's do
+    st["security_groups"][1] = dict(g2, stateful=True)
+    tracked = sgmodel.build(st, HOST, model.marks, model.zones)
+    assert (INET, "notrack") not in tracked.chains
+    assert (INET, sgmodel.STATELESS) not in tracked.sets
+    cmds = plan(Actual.of(model), tracked)
+    assert {"delete": {"set": {"family": INET, "table": sgmodel.TABLE,
+                               "name": sgmodel.STATELESS}}} in cmds
+
+
+def test_remote_address_group_is_a_set():
+    """A rule naming an address group matches the set ``ag-<id>-v4``/``-v6`` holding
+    the group's CIDRs; new addresses change elements only, no chain."""
+    rules = [rule("r1", direction="egress"),
+             rule("r2", protocol="tcp", port_range_min=22, port_range_max=22,
+                  remote_address_group_id="ag1")]
+    st = state([port(1)], rules)
+    st["security_groups"][0]["address_groups"] = {"ag1": ["192.0.2.0/24", "2001:db8::/64"]}
+    model = sgmodel.build(st, HOST, {}, {})
+    chain = text(model.chains[(INET, "sg-g1-i")])
+    assert '"@ag-ag1-v4"' in chain and '"saddr"' in chain
+    assert model.elements[(INET, "ag-ag1-v4")] == {"192.0.2.0/24": None}
+    assert model.elements[(INET, "ag-ag1-v6")] == {"2001:db8::/64": None}
+    st["security_groups"][0]["address_groups"] = {"ag1": ["192.0.2.0/24", "198.51.100.7/32"]}
+    more = sgmodel.build(st, HOST, model.marks, model.zones)
+    cmds = plan(Actual.of(model), more)
+    assert {"add": {"element": {"family": INET, "table": sgmodel.TABLE,
+                                "name": "ag-ag1-v4", "elem": ["198.51.100.7"]}}} in cmds
+    assert not any("flush" in c or "rule" in c.get("add", {}) for c in cmds)
+    # the rule gone: the sets go with it
+    st["security_groups"][0]["rules"] = rules[:1]
+    gone = sgmodel.build(st, HOST, model.marks, model.zones)
+    assert (INET, "ag-ag1-v4") not in gone.sets
