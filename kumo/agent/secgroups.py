@@ -199,8 +199,7 @@ def plan(actual: Actual, want: Model) -> list[dict]:
             cmds.append(nft.cmd("add", _kind(spec), spec.json(*TABLES[key[0]])))
     for key in want.chains:
         if key not in actual.chains:
-            base = (sgmodel.BASE_CHAINS.get(key) or sgmodel.NOTRACK_CHAIN.get(key)
-                    or nft.Chain(key[1]))
+            base = sgmodel.BASE_CHAINS.get(key) or nft.Chain(key[1])
             cmds.append(nft.cmd("add", "chain", base.json(*TABLES[key[0]])))
     set_adds: list[dict] = []
     map_adds: list[dict] = []

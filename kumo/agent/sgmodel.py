@@ -20,13 +20,16 @@ table :data:`GUARD_TABLE`):
     on ``br-ex``) is not taken for traffic towards the sending port.
 
 ``inet kumo_sg`` (stateful, through br_netfilter: ``bridge-nf-call-ip(6)tables`` = 1)
-  - ``notrack`` (prerouting, priority -310, before ``zone`` and conntrack; only while a
-    port with stateless groups is on the host): ``ether saddr``/``ether daddr`` in the
-    set ``stateless`` (the MACs of ports with a ``stateful: false`` group)
-    ``notrack``, so conntrack never sees their traffic, as Neutron's drivers do for
-    stateless groups (the iptables driver's ``CT --notrack`` in the raw table).
-  - ``zone`` (prerouting, priority -300): ``iifname <brq> ct zone set <n>``: one
-    conntrack zone per network bridge, so overlapping addresses never share entries.
+  - ``zone`` (prerouting, priority -300, raw, before conntrack): first, while a port
+    with a stateless group is on the host, ``ether saddr``/``ether daddr`` in the set
+    ``stateless`` (the MACs of ports with a ``stateful: false`` group) ``notrack
+    accept``, so conntrack never sees their traffic, as Neutron's drivers do for
+    stateless groups (the iptables driver's ``CT --notrack`` in the raw table); the
+    ``accept`` matters: a later ``ct zone set`` would attach a conntrack template to
+    the untracked packet and conntrack would track it after all. Then
+    ``iifname <brq> ct zone set <n>``: one conntrack zone per network bridge (through
+    br_netfilter the input device is the bridge), so overlapping addresses never share
+    entries.
   - ``prerouting`` (priority 0, after conntrack): a packet carrying a port mark gets the
     :data:`SEEN` bit (``meta mark set meta mark | 0x10000``), then ``meta mark & 0xffff
     vmap @port_egress`` goes to the sending port's ``o-<tap>`` chain, whose one rule
@@ -154,9 +157,7 @@ STATIC_MAPS: dict[Key, nft.Map] = {
     (INET, PORT_INGRESS): nft.Map(PORT_INGRESS, "mark", "verdict"),
     (GUARD, GUARDED): nft.Set(GUARDED, "ifname"),
 }
-#: Present only while a port with stateless groups is filtered on the host.
-NOTRACK_CHAIN: dict[Key, nft.Chain] = {
-    (INET, "notrack"): nft.Chain("notrack", "filter", "prerouting", -310)}
+#: The MACs of stateless ports; present only while there is one on the host.
 NOTRACK_SET = nft.Set(STATELESS, "ether_addr")
 MARK = nft.meta("mark")
 PORT_OF_MARK = nft.band(MARK, PORT_MASK)
@@ -206,9 +207,10 @@ def guard_rules() -> dict[Key, list[list]]:
 
 
 def notrack_rules() -> list[list]:
-    """The ``notrack`` chain: frames from or to a stateless port's MAC are untracked."""
-    return [[nft.match(nft.payload("ether", f), nft.set_ref(STATELESS)), nft.notrack()]
-            for f in ("saddr", "daddr")]
+    """The first rules of the ``zone`` chain while a stateless port is on the host:
+    frames from or to its MACs are untracked, and skip the zone rules."""
+    return [[nft.match(nft.payload("ether", f), nft.set_ref(STATELESS)), nft.notrack(),
+             nft.accept()] for f in ("saddr", "daddr")]
 
 
 def stateless(port: dict, groups: dict[str, dict]) -> bool:
@@ -563,7 +565,7 @@ def build(state: dict, host: str, marks: dict[str, int], zones: dict[str, int],
             for m in [p["mac_address"]] + [a.get("mac_address") or p["mac_address"]
                                            for a in p.get("allowed_address_pairs") or []]}
     if macs:
-        m.chains[(INET, "notrack")] = notrack_rules()
+        m.chains[(INET, "zone")] = notrack_rules() + m.chains[(INET, "zone")]
         m.sets[(INET, STATELESS)] = NOTRACK_SET
         m.elements[(INET, STATELESS)] = macs
     remote: set[str] = set()

@@ -139,7 +139,7 @@ def test_plan_changes_only_what_changed():
 
 def test_stateless_ports_are_untracked():
     """A port with a stateless group: its MACs (and its address pairs' MACs) in the
-    ``stateless`` set, a ``notrack`` chain before the zone chain; none of it while every
+    ``stateless`` set, ``notrack`` rules first in the zone chain; none of it while every
     group is stateful, and it goes again when the group turns stateful."""
     g2 = {"id": "g2", "stateful": False, "rules": [rule("r9", direction="egress")]}
     ports = [port(1), port(2, ["g2"], allowed_address_pairs=[
@@ -149,18 +149,18 @@ def test_stateless_ports_are_untracked():
     model = sgmodel.build(st, HOST, {}, {})
     assert model.elements[(INET, sgmodel.STATELESS)] == {
         "fa:16:3e:00:00:02": None, "fa:16:3e:bb:bb:bb": None}
-    chain = model.chains[(INET, "notrack")]
-    assert [r[-1] for r in chain] == [{"notrack": None}] * 2
-    assert '"saddr"' in text(chain[0]) and '"daddr"' in text(chain[1])
+    zone = model.chains[(INET, "zone")]
+    assert [r[-2:] for r in zone[:2]] == [[{"notrack": None}, {"accept": None}]] * 2
+    assert '"saddr"' in text(zone[0]) and '"daddr"' in text(zone[1])
+    assert '"zone"' in text(zone[2]) and len(zone) == 3  # then the zone rules
     cmds = plan(Actual(), model)
-    base = [c["add"]["chain"] for c in cmds if "chain" in c.get("add", {})
-            and c["add"]["chain"]["name"] in ("notrack", "zone")]
-    prio = {c["name"]: c["prio"] for c in base}
-    assert prio["notrack"] < prio["zone"] < -200  # before ct zone set and conntrack
-    # the stateless port's own chains have no conntrack shortcut, the other's do
+    prio = {c["add"]["chain"]["name"]: c["add"]["chain"]["prio"] for c in cmds
+            if "chain" in c.get("add", {}) and "prio" in c["add"]["chain"]}
+    assert prio["zone"] < -200  # before conntrack
+    # the group turns stateful: no notrack rules, no set
     st["security_groups"][1] = dict(g2, stateful=True)
     tracked = sgmodel.build(st, HOST, model.marks, model.zones)
-    assert (INET, "notrack") not in tracked.chains
+    assert "notrack" not in text(tracked.chains[(INET, "zone")])
     assert (INET, sgmodel.STATELESS) not in tracked.sets
     cmds = plan(Actual.of(model), tracked)
     assert {"delete": {"set": {"family": INET, "table": sgmodel.TABLE,
