@@ -11,7 +11,7 @@ policy"). Logic: :mod:`kumo.network.qos`; definitions:
 - ``GET/POST /v2.0/qos/policies/{policy_id}/<type>_rules`` and ``GET/PUT/DELETE
   .../<type>_rules/{rule_id}`` for ``bandwidth_limit`` ({max_kbps, max_burst_kbps,
   direction}), ``dscp_marking`` ({dscp_mark}), ``minimum_bandwidth`` ({min_kbps,
-  direction}); 404 QosRuleNotFound, 409 QoSRulesConflict, 400 for a bad DSCP mark.
+  direction}), ``packet_rate_limit`` ({max_kpps, max_burst_kpps, direction}); 404 QosRuleNotFound, 409 QoSRulesConflict, 400 for a bad DSCP mark.
 - ``GET /v2.0/qos/rule-types`` (``{"rule_types": [{"type"}]}``) and
   ``GET /v2.0/qos/rule-types/{type}`` (``{"rule_type": {type, drivers: [{name,
   supported_parameters}]}}``).
@@ -46,6 +46,8 @@ for _alias, _name, _desc in [
      "Allow to configure QoS minumum bandwidth rule with ingress direction."),
     ("qos-port-network-policy", "QoS port network policy ID",
      "Adds a the QoS network ID to the port definition"),
+    ("qos-pps", "QoS packet rate limit rule",
+     "Support for packet rate limit rule"),
 ]:
     register_extension(_alias, _name, _desc)
 

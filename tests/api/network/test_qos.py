@@ -23,7 +23,7 @@ def policies(admin):
 def test_extensions_listed(admin):
     aliases = {e.alias for e in admin.network.extensions()}
     assert {"qos", "qos-default", "qos-rule-type-details", "qos-bw-limit-direction",
-            "qos-bw-minimum-ingress", "qos-port-network-policy"} <= aliases
+            "qos-bw-minimum-ingress", "qos-port-network-policy", "qos-pps"} <= aliases
     # stored but not enforced on the data plane yet: not claimed
     assert not {"qos-fip", "qos-gateway-ip"} & aliases
 
@@ -92,7 +92,8 @@ def test_member_cannot_create_policy(demo, neutron):
 
 def test_rule_types(admin):
     types = {t.type for t in admin.network.qos_rule_types()}
-    assert types == {"bandwidth_limit", "dscp_marking", "minimum_bandwidth"}
+    assert types == {"bandwidth_limit", "dscp_marking", "minimum_bandwidth",
+                     "packet_rate_limit"}
     detail = admin.network.get_qos_rule_type("dscp_marking")
     params = detail.drivers[0]["supported_parameters"]
     assert params[0]["parameter_name"] == "dscp_mark"
@@ -210,7 +211,7 @@ def test_cli(cloud, policies, unique):
     assert shown["is_default"] is True
     types = cloud.cli("network", "qos", "rule", "type", "list")
     assert {t["Type"] for t in types} == {"bandwidth_limit", "dscp_marking",
-                                          "minimum_bandwidth"}
+                                          "minimum_bandwidth", "packet_rate_limit"}
     listed = cloud.cli("network", "qos", "policy", "list")
     assert name in {p["Name"] for p in listed}
     cloud.cli("network", "qos", "policy", "delete", name, parse=False)
