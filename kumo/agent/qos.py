@@ -215,6 +215,73 @@ def table_text(ports: dict[str, tuple]) -> str:
         f"policy accept;\n{inn}  }}\n}}\n")
 
 
+# -- floating IPs and router gateways (qos-fip, qos-gateway-ip) ------------------------
+
+def address_limits(fips: list[dict], gateway: dict | None) -> dict[str, dict]:
+    """What a router's floating IPs and gateway ask of its ``qg-`` device:
+    ``{"egress": {address: (kbps, burst)}, "ingress": {...}}`` from their
+    ``bandwidth_limit`` rules (``egress``: leaving the cloud from that address, after
+    SNAT; ``ingress``: arriving for it, before DNAT). IPv4 only."""
+    out: dict[str, dict] = {"egress": {}, "ingress": {}}
+    items = [(f.get("floating_ip_address"), f.get("qos_rules")) for f in fips]
+    if gateway:
+        items += [(ip.get("ip_address"), gateway.get("qos_rules"))
+                  for ip in gateway.get("fixed_ips") or []]
+    for address, rules in items:
+        if not address or ":" in address or not rules:
+            continue
+        want = limits(rules)
+        for direction in ("egress", "ingress"):
+            if want[direction] is not None:
+                out[direction][address] = want[direction]
+    return out
+
+
+class GatewayQos:
+    """Shapes a router's ``qg-`` device per address (the L3 driver calls :meth:`sync`
+    for each router it realizes): an HTB class per limited floating IP or gateway
+    address on ``qg-``'s egress (matched by source address), and for ``ingress`` the
+    device's ingress redirected to an ifb ``qos<gateway port[:11]>`` in the router's
+    namespace shaped the same way (matched by destination address; this kernel has no
+    tc ``police``). Remembers what it applied per namespace and device, so an unchanged
+    router costs nothing; after a restart, the first sync rebuilds what it finds."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._applied: dict[tuple[str, str], dict] = {}
+
+    def sync(self, ns: netns.Netns, qg: str, gw_port_id: str, fips: list[dict],
+             gateway: dict | None) -> None:
+        want = address_limits(fips, gateway)
+        key = (ns.path, qg)
+        with self._lock:
+            if self._applied.get(key) == want:
+                return
+            known = key in self._applied
+        ifb = names.qos_ifb(gw_port_id)
+        if not want["egress"] and not want["ingress"] and not known:
+            held = tc.qdiscs(ns, qg)  # after a restart: undo what an earlier run left
+            if not held and links.get_link(ns, ifb) is None:
+                with self._lock:
+                    self._applied[key] = want
+                return
+        tc.shape_addresses(ns, qg, want["egress"], "src")
+        if want["ingress"]:
+            if not tc.redirected(ns, qg, ifb):
+                tc.redirect(ns, qg, ifb)
+            tc.shape_addresses(ns, ifb, want["ingress"], "dst")
+        else:
+            tc.unredirect(ns, qg, ifb)
+        with self._lock:
+            self._applied[key] = want
+
+    def forget(self, ns_path: str) -> None:
+        """A router namespace is gone (with its devices)."""
+        with self._lock:
+            for key in [k for k in self._applied if k[0] == ns_path]:
+                del self._applied[key]
+
+
 #: nft prints well-known DSCP values by name.
 _DSCP_NAMES = {"cs0": 0, "cs1": 8, "af11": 10, "af12": 12, "af13": 14, "cs2": 16,
                "af21": 18, "af22": 20, "af23": 22, "cs3": 24, "af31": 26, "af32": 28,

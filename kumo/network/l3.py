@@ -486,6 +486,8 @@ class Routers:
                                          F.id.in_(scope.dvr_floatingips(host))))
             fips = list(session.scalars(stmt))
             pfs = self.net.port_forwardings.of(session, [f.id for f in fips])
+            fip_qos = self.net.qos.rules_of_bound(session, "floatingip",
+                                                  [f.id for f in fips])
             out["floatingips"] = [
                 {"id": f.id, "floating_ip_address": f.floating_ip_address,
                  "floating_network_id": f.floating_network_id,
@@ -493,7 +495,8 @@ class Routers:
                  "fixed_ip_address": f.fixed_ip_address, "router_id": f.router_id,
                  "status": f.status, "revision_number": f.revision_number,
                  "port_forwardings": [self.net.port_forwardings.snapshot_item(p)
-                                      for p in pfs[f.id]]}
+                                      for p in pfs[f.id]],
+                 "qos_rules": fip_qos.get(f.id, [])}
                 for f in fips]
         return out
 
@@ -506,6 +509,8 @@ class Routers:
         gws = {p.id: p for p in session.scalars(sa.select(P).where(
             P.id.in_([r.gw_port_id for r in routers if r.gw_port_id])))}
         ips = fixed_ips(session, list(gws) + [p.id for v in ifaces.values() for p in v])
+        gw_qos = self.net.qos.rules_of_bound(session, "router",
+                                             [r.id for r in routers if r.gw_port_id])
 
         def port(p):
             return {"port_id": p.id, "network_id": p.network_id, "mac_address": p.mac_address,
@@ -515,7 +520,8 @@ class Routers:
                  "host": (every.get(r.id) or [None])[0], "hosts": every.get(r.id, []),
                  "admin_state_up": r.admin_state_up, "enable_snat": r.enable_snat,
                  "distributed": r.distributed, "ha": r.ha, "ha_info": ha.get(r.id),
-                 "gateway": port(gws[r.gw_port_id]) if r.gw_port_id in gws else None,
+                 "gateway": (dict(port(gws[r.gw_port_id]), qos_rules=gw_qos.get(r.id, []))
+                             if r.gw_port_id in gws else None),
                  "interfaces": [port(p) for p in ifaces[r.id]],
                  "routes": list(r.routes or []),
                  "revision_number": r.revision_number} for r in routers]

@@ -236,10 +236,28 @@ class Qos:
         self.policy_changed(session, policy)
 
     def policy_changed(self, session, policy) -> None:
-        """A policy's rules changed: its revision, and every port it applies to."""
+        """A policy's rules changed: its revision, and every port, floating IP and
+        router gateway it applies to."""
         touch(policy)
         for port_id in self.ports_of(session, policy.id):
             self.net.changed(session, "port", port_id)
+        for rtype, kind in (("floatingip", "floatingip"), ("router", "router")):
+            model, column = models.BINDINGS[rtype]
+            for rid in session.scalars(sa.select(getattr(model, column)).where(
+                    model.policy_id == policy.id)):
+                self.net.changed(session, kind, rid)
+
+    def rules_of_bound(self, session, rtype: str, ids: list[str]) -> dict[str, list]:
+        """``{id: [rule dicts]}`` of the ``rtype`` resources (``floatingip``,
+        ``router``) among ``ids`` bound to a policy (for the L3 agent's feed)."""
+        bound = self.bound(session, rtype, ids) if ids else {}
+        if not bound:
+            return {}
+        rules: dict[str, list] = {p: [] for p in set(bound.values())}
+        for r in session.scalars(sa.select(QR).where(QR.qos_policy_id.in_(sorted(rules)))
+                                 .order_by(QR.id)):
+            rules[r.qos_policy_id].append(rule_dict(r))
+        return {rid: rules[pid] for rid, pid in bound.items()}
 
     def ports_of(self, session, policy_id: str) -> list[str]:
         """Ports whose effective policy is ``policy_id``."""

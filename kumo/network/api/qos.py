@@ -31,9 +31,9 @@ POLICY = defs.QOS_POLICY
 register(POLICY.rules() + [r for d in defs.RULES.values() for r in d.rules()] + [
     RuleDefault("get_rule_type", "@")])
 
-# Not listed: ``qos-fip`` and ``qos-gateway-ip``. A floating IP's and a router
-# gateway's ``qos_policy_id`` are stored, shown and count as uses of the policy, but
-# the L3 agent does not enforce them yet (kumo.agent.qos shapes instance ports only).
+# ``qos-fip``/``qos-gateway-ip``: the L3 agent shapes a floating IP's and a router
+# gateway's ``bandwidth_limit`` on the router's qg- device (kumo.agent.qos.GatewayQos;
+# legacy and HA routers, not distributed ones).
 for _alias, _name, _desc in [
     ("qos", "Quality of Service", "The Quality of Service extension."),
     ("qos-default", "QoS default policy", "Expose the QoS default policy per project"),
@@ -48,6 +48,9 @@ for _alias, _name, _desc in [
      "Adds a the QoS network ID to the port definition"),
     ("qos-pps", "QoS packet rate limit rule",
      "Support for packet rate limit rule"),
+    ("qos-fip", "Floating IP QoS", "The floating IP Quality of Service extension"),
+    ("qos-gateway-ip", "Router gateway IP QoS",
+     "The Router gateway IP Quality of Service extension"),
 ]:
     register_extension(_alias, _name, _desc)
 

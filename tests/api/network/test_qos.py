@@ -23,9 +23,8 @@ def policies(admin):
 def test_extensions_listed(admin):
     aliases = {e.alias for e in admin.network.extensions()}
     assert {"qos", "qos-default", "qos-rule-type-details", "qos-bw-limit-direction",
-            "qos-bw-minimum-ingress", "qos-port-network-policy", "qos-pps"} <= aliases
-    # stored but not enforced on the data plane yet: not claimed
-    assert not {"qos-fip", "qos-gateway-ip"} & aliases
+            "qos-bw-minimum-ingress", "qos-port-network-policy", "qos-pps", "qos-fip",
+            "qos-gateway-ip"} <= aliases
 
 
 def test_policy_and_rules_with_sdk(admin, demo, policies, unique):
