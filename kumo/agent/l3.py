@@ -20,7 +20,9 @@ true, on the :class:`~kumo.agent.dataplane.netns.Host` it serves:
   (:mod:`kumo.agent.dataplane.portfwd`);
   with ``enable_snat``, SNAT of the internal subnets to the gateway address out of
   ``qg-`` (traffic between the router's subnets, or to floating IPs, never leaves by
-  ``qg-`` and so is not SNATed); and an input filter dropping anything addressed to
+  ``qg-`` and so is not SNATed), except the subnets in the same address scope as the
+  gateway's IPv4 subnet (``address_scope_id`` of the subnets' pools in the snapshot):
+  those are routed without NAT, as Neutron does within an address scope; and an input filter dropping anything addressed to
   169.254.169.254 that did not arrive on a ``qr-`` leg;
 - QoS of floating IPs and of the gateway (``qos_rules`` of the snapshot's floating IPs
   and ``gateway``; ``bandwidth_limit`` only): HTB per address on ``qg-``
@@ -333,11 +335,13 @@ class L3Driver(Driver):
                 rules.append(nft.Rule("postrouting", [
                     nft.oifname(qg), nft.saddr(fixed), nft.snat(fip)],
                     comment=f"floating {f['id']}"))
-            gw_ip = next((x["ip_address"] for x in gw["fixed_ips"]
-                          if _v4(x["ip_address"])), None)
+            gw_v4 = next((x for x in gw["fixed_ips"] if _v4(x["ip_address"])), {})
+            gw_ip, scope = gw_v4.get("ip_address"), gw_v4.get("address_scope_id")
+            # address scopes: a subnet in the gateway's scope is routed, not NATed
             internal = sorted({str(ipaddress.ip_network(x["cidr"]))
                                for p in router.get("interfaces", [])
-                               for x in p["fixed_ips"] if _v4(x["cidr"])})
+                               for x in p["fixed_ips"] if _v4(x["cidr"])
+                               and not (scope and x.get("address_scope_id") == scope)})
             if router.get("enable_snat", True) and gw_ip and internal:
                 rules.append(nft.Rule("postrouting", [
                     nft.oifname(qg),
