@@ -46,3 +46,24 @@ def test_packet_rate_limits_in_the_nft_table():
     assert 'iifname "tapaaa" ether type ip ip dscp set 26' in text
     assert "tapbbb\" ether" not in text
     assert table_text({}).strip().endswith("delete table bridge kumo_qos")
+
+
+def test_floating_ip_and_gateway_limits():
+    """Which addresses of a router's qg- device get a class: floating IPs and the
+    gateway's IPv4 address with a bandwidth limit; IPv6 and rule-less ones do not."""
+    from kumo.agent.qos import address_limits
+    bw = [{"type": "bandwidth_limit", "direction": "egress", "max_kbps": 10000,
+           "max_burst_kbps": 0},
+          {"type": "bandwidth_limit", "direction": "ingress", "max_kbps": 2000,
+           "max_burst_kbps": 100},
+          {"type": "dscp_marking", "dscp_mark": 46}]
+    fips = [{"floating_ip_address": "172.24.4.10", "qos_rules": bw},
+            {"floating_ip_address": "172.24.4.11", "qos_rules": []},
+            {"floating_ip_address": "2001:db8::5", "qos_rules": bw}]
+    gateway = {"fixed_ips": [{"ip_address": "172.24.4.2"}, {"ip_address": "2001:db8::2"}],
+               "qos_rules": bw[:1]}
+    got = address_limits(fips, gateway)
+    assert got["egress"] == {"172.24.4.10": (10000, 1_000_000),
+                             "172.24.4.2": (10000, 1_000_000)}
+    assert got["ingress"] == {"172.24.4.10": (2000, tc.MIN_BURST_BYTES)}
+    assert address_limits(fips[1:2], None) == {"egress": {}, "ingress": {}}
