@@ -243,17 +243,21 @@ class GatewayQos:
     address on ``qg-``'s egress (matched by source address), and for ``ingress`` the
     device's ingress redirected to an ifb ``qos<gateway port[:11]>`` in the router's
     namespace shaped the same way (matched by destination address; this kernel has no
-    tc ``police``). Remembers what it applied per namespace and device, so an unchanged
-    router costs nothing; after a restart, the first sync rebuilds what it finds."""
+    tc ``police``). Remembers what it applied per namespace and device (by interface
+    index, so a ``qg-`` made again is shaped again), so an unchanged router costs one
+    netlink lookup; after a restart, the first sync rebuilds what it finds."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._applied: dict[tuple[str, str], dict] = {}
+        self._applied: dict[tuple[str, str, int], dict] = {}
 
     def sync(self, ns: netns.Netns, qg: str, gw_port_id: str, fips: list[dict],
              gateway: dict | None) -> None:
         want = address_limits(fips, gateway)
-        key = (ns.path, qg)
+        link = links.get_link(ns, qg)
+        if link is None:
+            return  # the L3 driver makes the leg first; the next sync shapes it
+        key = (ns.path, qg, link.index)  # a leg made again starts unshaped
         with self._lock:
             if self._applied.get(key) == want:
                 return
