@@ -7,7 +7,9 @@ time to apply a rule change to many ports.
    firewall driver filtering both ports with 10 and with 1,000 ingress rules in their
    group (the rule admitting iperf3 sorts last, so a new connection walks all of them),
    and with 1 rule (the one admitting iperf3) to separate the cost of filtering
-   (br_netfilter, conntrack) from the cost of the number of rules.
+   (br_netfilter, conntrack) from the cost of the number of rules; and a stateless
+   group (untracked, with the reply rule) with 10 and 1,000 rules, where every packet
+   walks the rules.
    Each is measured with 1 and with 64 parallel streams (``--streams``, iperf3 ``-P``;
    the source saw iptables collapse past about 10 flows). Runs alternate between the
    setups (in reverse order every other run) and the median of ``--runs`` is shown.
@@ -84,6 +86,15 @@ def rule(rid: int, **kw) -> dict:
             "remote_ip_prefix": None, "remote_group_id": None}
     body.update(kw)
     return body
+
+
+def stateless_group(n_rules: int) -> dict:
+    """:func:`group` with ``stateful`` false and the reply rule a stateless group needs
+    (TCP to the client's ephemeral ports), sorting just before the iperf3 rule: every
+    packet, not only a connection's first, walks the rules before it."""
+    body = group(n_rules, [rule(999998, protocol="tcp", port_range_min=32768,
+                                port_range_max=60999, remote_ip_prefix="0.0.0.0/0")])
+    return dict(body, stateful=False)
 
 
 def group(n_rules: int, extra: list[dict] = ()) -> dict:
@@ -169,7 +180,8 @@ def throughput(tag: str, seconds: float, runs: int,
         time.sleep(0.5)
         driver = FirewallDriver(HOSTNAME, where=host)
         setups = {"no firewall (no tables)": None, "firewall, 1 rule": 1,
-                  "firewall, 10 rules": 10, "firewall, 1,000 rules": 1000}
+                  "firewall, 10 rules": 10, "firewall, 1,000 rules": 1000,
+                  "stateless group, 10 rules": -10, "stateless group, 1,000 rules": -1000}
         results: dict[tuple[str, int], list[float]] = {
             (k, n): [] for n in streams for k in setups}
         for r in range(runs):
@@ -181,7 +193,8 @@ def throughput(tag: str, seconds: float, runs: int,
                     driver.sync(state([], [], r))  # removes our tables
                     assert not any(t == TABLE for _, t in nft.list_tables(host.root))
                 else:
-                    driver.sync(state(ports, [group(n)], r))
+                    driver.sync(state(ports, [group(n) if n > 0 else
+                                              stateless_group(-n)], r))
                 time.sleep(SETTLE_S)
                 for k in streams:
                     results[(label, k)].append(iperf(vms[0], server_ip, seconds, k))
