@@ -367,14 +367,96 @@ def rule_exprs(rule: dict, direction: str) -> list | None:
     return out
 
 
+#: The type of a group's rule set: protocol . destination port . remote address.
+RULE_SET_TYPE = {False: ["inet_proto", "inet_service", "ipv4_addr"],
+                 True: ["inet_proto", "inet_service", "ipv6_addr"]}
+
+
+def rule_set(group_id: str, direction: str, v6: bool) -> str:
+    """``sg-<id>-i-r4`` (``-o``, ``-r6``): the group's port/prefix rules of a direction
+    and family as elements of one concatenated interval set."""
+    return f"sg-{group_id}-{'i' if direction == 'ingress' else 'o'}-r{'6' if v6 else '4'}"
+
+
+def set_element(rule: dict) -> tuple[bool, str] | None:
+    """``(v6, "proto.lo-hi.cidr")``: the rule as an element of its group's rule set, when
+    it has that shape (a protocol with ports, TCP/UDP/SCTP/DCCP/UDP-Lite, with or without
+    port range and remote prefix, no remote group or address group); else None."""
+    if rule.get("remote_group_id") or rule.get("remote_address_group_id"):
+        return None
+    v6 = rule.get("ethertype") == "IPv6"
+    num = _protocol(rule.get("protocol"), v6)
+    if num is None or num is False or num not in PORTED:
+        return None
+    lo, hi = rule.get("port_range_min"), rule.get("port_range_max")
+    lo = int(lo) if lo is not None else (1 if hi is not None else 0)
+    hi = int(hi) if hi is not None else 65535
+    net = ipaddress.ip_network(rule.get("remote_ip_prefix") or ("::/0" if v6 else
+                                                                "0.0.0.0/0"), strict=False)
+    if (net.version == 6) != v6:
+        return None
+    return v6, f"{num}.{lo}-{hi}.{net}"
+
+
 def group_rules(group: dict, direction: str) -> list[list]:
+    """The group's chain for ``direction``: one lookup in each of its rule sets
+    (:func:`rule_set`, when it has elements), then the other rules one by one. Every
+    rule accepts, so their order does not matter."""
     out = []
+    fields = {"ingress": "saddr", "egress": "daddr"}
+    sets = {False: False, True: False}
+    linear = []
     for rule in sorted(group.get("rules") or [], key=lambda r: r["id"]):
+        if rule.get("direction") != direction:
+            continue
+        elem = set_element(rule)
+        if elem is not None:
+            sets[elem[0]] = True
+            continue
+        exprs = rule_exprs(rule, direction)
+        if exprs is not None:
+            linear.append(exprs)
+    for v6 in (False, True):
+        if sets[v6]:
+            fam = "ip6" if v6 else "ip"
+            out.append([nft.match(nft.meta("nfproto"), "ipv6" if v6 else "ipv4"),
+                        nft.match({"concat": [nft.meta("l4proto"), nft.th("dport"),
+                                              nft.payload(fam, fields[direction])]},
+                                  nft.set_ref(rule_set(group["id"], direction, v6))),
+                        nft.accept()])
+    return out + linear
+
+
+def rule_set_elements(group: dict, direction: str) -> dict[bool, dict[str, None]]:
+    """``{v6: {element: None}}`` of the group's rule sets for ``direction``."""
+    out: dict[bool, dict[str, None]] = {False: {}, True: {}}
+    for rule in group.get("rules") or []:
         if rule.get("direction") == direction:
-            exprs = rule_exprs(rule, direction)
-            if exprs is not None:
-                out.append(exprs)
+            elem = set_element(rule)
+            if elem is not None:
+                out[elem[0]][elem[1]] = None
     return out
+
+
+def render_element(key: str) -> dict:
+    """A rule set element key (see :func:`set_element`) as nft JSON."""
+    proto, ports, net = key.split(".", 2)
+    lo, hi = (int(x) for x in ports.split("-"))
+    return {"concat": [int(proto), lo if lo == hi else {"range": [lo, hi]},
+                       nft.addr(net)]}
+
+
+def canon_element(value: dict) -> str:
+    """nft's JSON listing of a rule set element as its key (see :func:`set_element`)."""
+    proto, port, addr = value["concat"]
+    if isinstance(proto, str):
+        proto = PROTOCOLS.get(proto, proto)
+    lo, hi = port["range"] if isinstance(port, dict) else (port, port)
+    if isinstance(addr, dict):
+        net = ipaddress.ip_network(f"{addr['prefix']['addr']}/{addr['prefix']['len']}")
+    else:
+        net = ipaddress.ip_network(addr)
+    return f"{proto}.{lo}-{hi}.{net}"
 
 
 # -- per-port chains --------------------------------------------------------------------
@@ -575,6 +657,11 @@ def build(state: dict, host: str, marks: dict[str, int], zones: dict[str, int],
             m.chains[key], m.digests[key] = _cached(
                 memo, key, repr(groups[gid].get("rules")),
                 lambda: group_rules(groups[gid], direction))
+            for v6, elems in rule_set_elements(groups[gid], direction).items():
+                if elems:
+                    name = rule_set(gid, direction, v6)
+                    m.sets[(INET, name)] = nft.Set(name, RULE_SET_TYPE[v6], ["interval"])
+                    m.elements[(INET, name)] = elems
         remote.update(r["remote_group_id"] for r in groups[gid].get("rules") or []
                       if r.get("remote_group_id") and not r.get("remote_ip_prefix"))
     for gid in sorted(remote):
