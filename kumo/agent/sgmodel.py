@@ -54,7 +54,11 @@ table :data:`GUARD_TABLE`):
     flushed), instance traffic is dropped instead of passed; ARP needs only the bridge
     table (it never reaches the inet hooks). Frames of unfiltered ports (``network:*``,
     port security off) are not in the set and pass untouched.
-  - ``sg-<group>-i``/``sg-<group>-o``: one rule per security group rule, ending in
+  - ``sg-<group>-i``/``sg-<group>-o``: first one lookup per family in the group's rule
+    set ``sg-<group>-i-r4``/``-r6`` (``meta l4proto . th dport . ip saddr`` in a
+    concatenated interval set whose elements are the group's TCP/UDP/SCTP/DCCP/UDP-Lite
+    rules with their port range and remote prefix, :func:`set_element`), then one rule
+    per other security group rule (ICMP, any protocol, remote groups), each ending in
     ``accept``; remote groups match the named sets ``sg-<group>-v4``/``-v6`` (interval
     sets of the group's members), so a member joining changes one element; remote
     address groups (``remote_address_group_id``) match ``ag-<id>-v4``/``-v6``, whose
