@@ -2,13 +2,17 @@
 time to apply a rule change to many ports.
 
 1. **Throughput.** A simulated host (a namespace with a ``brq`` bridge) and two instance
-   namespaces plugged as Nova does (``tap<port[:11]>`` <-> ``eth0``), iperf3 (TCP, one
-   stream) from one instance to the other: without the firewall, then with the
+   namespaces plugged as Nova does (``tap<port[:11]>`` <-> ``eth0``), iperf3 (TCP) from one
+   instance to the other: without the firewall, then with the
    firewall driver filtering both ports with 10 and with 1,000 ingress rules in their
    group (the rule admitting iperf3 sorts last, so a new connection walks all of them),
    and with 1 rule (the one admitting iperf3) to separate the cost of filtering
-   (br_netfilter, conntrack) from the cost of the number of rules.
-   Runs alternate between the setups and the median of ``--runs`` is shown.
+   (br_netfilter, conntrack) from the cost of the number of rules; and a stateless
+   group (untracked, with the reply rule) with 10 and 1,000 rules, where every packet
+   walks the rules.
+   Each is measured with 1 and with 64 parallel streams (``--streams``, iperf3 ``-P``;
+   the source saw iptables collapse past about 10 flows). Runs alternate between the
+   setups (in reverse order every other run) and the median of ``--runs`` is shown.
 2. **Apply time.** Another simulated host with ``--ports`` ports bound to it in one
    security group (no devices needed: rules match device names). Times
    :meth:`FirewallDriver.sync` (model from the snapshot, diff, one ``nft`` transaction)
@@ -59,6 +63,9 @@ HOSTNAME = "bench-host"
 NET = "5e1f0000-0000-4000-8000-000000000001"
 GROUP = "5e1f0000-0000-4000-8000-00000000000a"
 IPERF_PORT = 5201
+#: Seconds between a firewall change and the next measurement (the kernel frees the old
+#: rules after a transaction).
+SETTLE_S = 1.0
 
 
 def port(i: int, group: str = GROUP) -> dict:
@@ -79,6 +86,15 @@ def rule(rid: int, **kw) -> dict:
             "remote_ip_prefix": None, "remote_group_id": None}
     body.update(kw)
     return body
+
+
+def stateless_group(n_rules: int) -> dict:
+    """:func:`group` with ``stateful`` false and the reply rule a stateless group needs
+    (TCP to the client's ephemeral ports), sorting just before the iperf3 rule: every
+    packet, not only a connection's first, walks the rules before it."""
+    body = group(n_rules, [rule(999998, protocol="tcp", port_range_min=32768,
+                                port_range_max=60999, remote_ip_prefix="0.0.0.0/0")])
+    return dict(body, stateful=False)
 
 
 def group(n_rules: int, extra: list[dict] = ()) -> dict:
@@ -117,14 +133,29 @@ def remove_host(host: netns.Host) -> None:
 
 # -- throughput -------------------------------------------------------------------------
 
-def iperf(client: netns.Netns, server_ip: str, seconds: float) -> float:
-    """Gbit/s of one TCP stream for ``seconds``."""
-    out = netns.run(client, ["iperf3", "-c", server_ip, "-p", str(IPERF_PORT), "-t",
-                             str(seconds), "-J"], timeout=seconds + 30).stdout
-    return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
+def iperf(client: netns.Netns, server_ip: str, seconds: float, streams: int = 1) -> float:
+    """Gbit/s received of ``streams`` parallel TCP streams (one iperf3 client, ``-P``)
+    for ``seconds``; a failed run (the server still busy with the last one) is retried
+    twice after a second."""
+    for attempt in range(3):
+        out = netns.run(client, ["iperf3", "-c", server_ip, "-p", str(IPERF_PORT), "-t",
+                                 str(seconds), "-P", str(streams), "-J"],
+                        timeout=seconds + 60, check=False).stdout
+        body = None
+        try:
+            body = json.loads(out)
+            return body["end"]["sum_received"]["bits_per_second"] / 1e9
+        except (ValueError, KeyError):
+            err = body.get("error") if isinstance(body, dict) else out[-200:]
+            print(f"iperf3 ({streams} streams) failed: {err}", file=sys.stderr)
+            time.sleep(1.0)
+    raise SystemExit("iperf3 failed three times")
 
 
-def throughput(tag: str, seconds: float, runs: int) -> dict[str, float]:
+def throughput(tag: str, seconds: float, runs: int,
+               streams: tuple[int, ...] = (1, 64)) -> dict[tuple[str, int], float]:
+    """Median Gbit/s per ``(setup, streams)``; every run goes through all setups and
+    stream counts in turn, so a change in the machine's load spreads over all."""
     host = make_host(tag, "tp")
     server = None
     try:
@@ -149,22 +180,55 @@ def throughput(tag: str, seconds: float, runs: int) -> dict[str, float]:
         time.sleep(0.5)
         driver = FirewallDriver(HOSTNAME, where=host)
         setups = {"no firewall (no tables)": None, "firewall, 1 rule": 1,
-                  "firewall, 10 rules": 10, "firewall, 1,000 rules": 1000}
-        results: dict[str, list[float]] = {k: [] for k in setups}
+                  "firewall, 10 rules": 10, "firewall, 1,000 rules": 1000,
+                  "stateless group, 10 rules": -10, "stateless group, 1,000 rules": -1000}
+        results: dict[tuple[str, int], list[float]] = {
+            (k, n): [] for n in streams for k in setups}
         for r in range(runs):
-            for label, n in setups.items():
+            order = list(setups.items())
+            if r % 2:
+                order.reverse()  # no setup always follows the same one
+            for label, n in order:
                 if n is None:
                     driver.sync(state([], [], r))  # removes our tables
                     assert not any(t == TABLE for _, t in nft.list_tables(host.root))
                 else:
-                    driver.sync(state(ports, [group(n)], r))
-                results[label].append(iperf(vms[0], server_ip, seconds))
-        return {k: statistics.median(v) for k, v in results.items()}
+                    driver.sync(state(ports, [group(n) if n > 0 else
+                                              stateless_group(-n)], r))
+                time.sleep(SETTLE_S)
+                for k in streams:
+                    results[(label, k)].append(iperf(vms[0], server_ip, seconds, k))
+        out = {k: statistics.median(v) for k, v in results.items()}
+        driver.sync(state(ports, [group(1000)], runs))
+        out[("reached", max(streams))] = rules_reached(host, vms[0], server_ip,
+                                                       max(streams))
+        return out
     finally:
         if server is not None:
             server.terminate()
             server.wait(10)
         remove_host(host)
+
+
+def rules_reached(host: netns.Host, client: netns.Netns, server_ip: str,
+                  streams: int) -> tuple[int, int]:
+    """``(packets that reached a group's rules, packets filtered)`` during a 2 s iperf3
+    run with ``streams`` streams: a ``counter`` rule is put first in the group chains
+    and in the shared port chains (the driver is done with this table afterwards)."""
+    objs = nft.list_table(host.root, "inet", TABLE) or []
+    chains = [o["chain"]["name"] for o in objs if "chain" in o
+              and o["chain"]["name"].startswith(("sg-", "ps-"))]
+    for c in chains:
+        netns.run(host.root, ["nft", "insert", "rule", "inet", TABLE, c, "counter"])
+    iperf(client, server_ip, 2.0, streams)
+    seen = {"sg": 0, "ps": 0}
+    for o in nft.list_table(host.root, "inet", TABLE) or []:
+        r = o.get("rule")
+        if r and r["chain"] in chains:
+            for e in r["expr"]:
+                if "counter" in e:
+                    seen[r["chain"][:2]] += e["counter"]["packets"]
+    return seen["sg"], seen["ps"]
 
 
 # -- apply time -------------------------------------------------------------------------
@@ -461,10 +525,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=4.0, help="iperf3 run length")
     ap.add_argument("--runs", type=int, default=3, help="iperf3 runs per setup")
+    ap.add_argument("--streams", default="1,64",
+                    help="parallel TCP streams per iperf3 run, comma-separated")
     ap.add_argument("--ports", type=int, default=1000, help="ports for the apply time")
     ap.add_argument("--routers", type=int, default=100, help="routers to realize")
     ap.add_argument("--workers", type=int, default=4, help="agent worker threads")
-    ap.add_argument("--only", choices=["firewall", "routers"], help="run one part")
+    ap.add_argument("--only", choices=["firewall", "routers", "throughput"],
+                    help="run one part")
     ap.add_argument("--repair-only", action="store_true", help="only the repair times")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -473,7 +540,7 @@ def main() -> None:
     if args.repair_only:
         return print_repair(tag, args.ports)
 
-    if args.only != "firewall":
+    if args.only not in ("firewall", "throughput"):
         rt = router_times(tag, args.routers, args.workers)
         print()
         print(f"routers: {args.routers} with gateways, realized in {rt['realize']:.1f} s, "
@@ -484,16 +551,12 @@ def main() -> None:
                 print("machine: " + fact)
             return
 
-    tp = throughput(tag, args.seconds, args.runs)
-    none, one = tp["no firewall (no tables)"], tp["firewall, 1 rule"]
-    print()
-    print(f"{'iperf3, TCP, 1 stream (median of runs)':<40}{'Gbit/s':>10}{'vs none':>10}"
-          f"{'vs 1 rule':>10}")
-    print("-" * 70)
-    for label, gbps in tp.items():
-        print(f"{label:<40}{gbps:>10.2f}{gbps / none * 100:>9.1f}%"
-              f"{gbps / one * 100:>9.1f}%")
-
+    print_throughput(tag, args)
+    if args.only == "throughput":
+        for fact in machine_facts():
+            print("machine: " + fact)
+        print("note: iperf3 client, server and the kernel's bridge share the same cores")
+        return
     print()
     print(f"{'apply (FirewallDriver.sync)':<40}{'seconds':>10}{'nft cmds':>10}")
     print("-" * 70)
@@ -503,6 +566,25 @@ def main() -> None:
     for fact in machine_facts():
         print("machine: " + fact)
     print("note: iperf3 client, server and the kernel's bridge share the same cores")
+
+
+def print_throughput(tag: str, args) -> None:
+    streams = tuple(int(x) for x in args.streams.split(","))
+    tp = throughput(tag, args.seconds, args.runs, streams)
+    reached, filtered = tp.pop(("reached", max(streams)))
+    for k in streams:
+        none, one = tp[("no firewall (no tables)", k)], tp[("firewall, 1 rule", k)]
+        print()
+        print(f"{f'iperf3, TCP, {k} stream(s) (median of {args.runs})':<40}"
+              f"{'Gbit/s':>10}{'vs none':>10}{'vs 1 rule':>10}")
+        print("-" * 70)
+        for (label, n), gbps in tp.items():
+            if n == k:
+                print(f"{label:<40}{gbps:>10.2f}{gbps / none * 100:>9.1f}%"
+                      f"{gbps / one * 100:>9.1f}%")
+    print(f"packets reaching a group's rules at 1,000 rules, {max(streams)} streams: "
+          f"{reached} of {filtered} passes through the ports' chains (established packets "
+          "stop at their first rule)")
 
 
 def print_repair(tag: str, n_ports: int) -> None:

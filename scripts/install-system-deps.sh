@@ -35,6 +35,8 @@ if [ "$test_deps" = 1 ]; then
   # chromium, chromium-driver: the dashboard's browser tests (tests/browser/, Selenium)
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+  # conntrack: tests/dataplane/test_sg_stateless.py checks stateless groups leave no entry
+  [ -x /usr/sbin/conntrack ] || need+=(conntrack)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

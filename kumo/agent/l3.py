@@ -20,8 +20,13 @@ true, on the :class:`~kumo.agent.dataplane.netns.Host` it serves:
   (:mod:`kumo.agent.dataplane.portfwd`);
   with ``enable_snat``, SNAT of the internal subnets to the gateway address out of
   ``qg-`` (traffic between the router's subnets, or to floating IPs, never leaves by
-  ``qg-`` and so is not SNATed); and an input filter dropping anything addressed to
+  ``qg-`` and so is not SNATed), except the subnets in the same address scope as the
+  gateway's IPv4 subnet (``address_scope_id`` of the subnets' pools in the snapshot):
+  those are routed without NAT, as Neutron does within an address scope; and an input filter dropping anything addressed to
   169.254.169.254 that did not arrive on a ``qr-`` leg;
+- QoS of floating IPs and of the gateway (``qos_rules`` of the snapshot's floating IPs
+  and ``gateway``; ``bandwidth_limit`` only): HTB per address on ``qg-``
+  (:class:`kumo.agent.qos.GatewayQos`);
 - metadata (when the driver has a controller client or a proxy):
   ``169.254.169.254/32`` on the namespace's ``lo`` and the in-process proxy
   (:class:`kumo.agent.metadata.MetadataProxy`) listening on 169.254.169.254:80 bound
@@ -49,7 +54,7 @@ import logging
 import os
 import threading
 
-from kumo.agent import fwaas, l3_ha, metadata, nflog, snapindex
+from kumo.agent import fwaas, l3_ha, metadata, nflog, qos, snapindex
 from kumo.agent.dataplane import links, names, netns, nft, portfwd
 from kumo.agent.dataplane.netns import Host, Netns
 from kumo.agent.drivers import Driver, Report, register_driver
@@ -104,6 +109,8 @@ class L3Driver(Driver):
         from kumo.agent import dvr
         self.dvr = dvr.DvrRouters(self) if self.mode in dvr.DVR_MODES else None
         self._gw_routers: set[str] = set()  # routers realized with a gateway port here
+        #: QoS of floating IPs and the gateway on qg- (qos-fip, qos-gateway-ip)
+        self.gw_qos = qos.GatewayQos()
         if state_dir is None:
             state_dir = os.path.join(getattr(settings, "state_dir", None) or ".", "agent")
         self.ha = l3_ha.HARouters(host, self.where, state_dir, client)
@@ -206,6 +213,7 @@ class L3Driver(Driver):
             ns_name = names.router_ns(router_id)
             if not self.where.ns(ns_name).exists():
                 self._nat.pop(router_id, None)
+                self.gw_qos.forget(self.where.ns(ns_name).path)
             ns = netns.ensure_netns(self.where, ns_name)
             if links.get_sysctl(ns, "net.ipv4.ip_forward") != "1":
                 links.set_ip_forward(ns, True)
@@ -240,6 +248,8 @@ class L3Driver(Driver):
                 self._routes(ns, router, gw, qg)
             self._nft(ns, router, gw, qg, fips)
             self.tables.sync(ns, router, qg)
+            if qg:
+                self.gw_qos.sync(ns, qg, gw["port_id"], fips, gw)
             if self.proxy is not None:
                 links.ensure_address(ns, "lo", f"{metadata.ADDRESS}/32")
                 self.proxy.ensure(ns, router_id=router_id, legs={
@@ -329,11 +339,13 @@ class L3Driver(Driver):
                 rules.append(nft.Rule("postrouting", [
                     nft.oifname(qg), nft.saddr(fixed), nft.snat(fip)],
                     comment=f"floating {f['id']}"))
-            gw_ip = next((x["ip_address"] for x in gw["fixed_ips"]
-                          if _v4(x["ip_address"])), None)
+            gw_v4 = next((x for x in gw["fixed_ips"] if _v4(x["ip_address"])), {})
+            gw_ip, scope = gw_v4.get("ip_address"), gw_v4.get("address_scope_id")
+            # address scopes: a subnet in the gateway's scope is routed, not NATed
             internal = sorted({str(ipaddress.ip_network(x["cidr"]))
                                for p in router.get("interfaces", [])
-                               for x in p["fixed_ips"] if _v4(x["cidr"])})
+                               for x in p["fixed_ips"] if _v4(x["cidr"])
+                               and not (scope and x.get("address_scope_id") == scope)})
             if router.get("enable_snat", True) and gw_ip and internal:
                 rules.append(nft.Rule("postrouting", [
                     nft.oifname(qg),
@@ -365,6 +377,7 @@ class L3Driver(Driver):
             self.proxy.remove(ns)
         self._nat.pop(router_id, None)
         self.tables.forget(router_id)
+        self.gw_qos.forget(ns.path)
         with self._guard:
             self._gw_routers.discard(router_id)
             for fip_id in [f for f, r in self._fip_router.items() if r == router_id]:

@@ -105,9 +105,12 @@ def _kind(spec) -> str:
 # -- reading the kernel -----------------------------------------------------------------
 
 def _canon_elem(value) -> list:
-    """nft's JSON listing of a set element as our canonical keys (address strings)."""
+    """nft's JSON listing of a set element as our canonical keys (address strings; rule
+    set elements as :func:`kumo.agent.sgmodel.set_element` keys)."""
     if isinstance(value, dict) and "elem" in value:
         value = value["elem"].get("val")
+    if isinstance(value, dict) and "concat" in value:
+        return [sgmodel.canon_element(value)]
     if isinstance(value, dict) and "prefix" in value:
         return [f"{value['prefix']['addr']}/{value['prefix']['len']}"]
     if isinstance(value, dict) and "range" in value:
@@ -178,11 +181,17 @@ def _table(fam: str) -> dict:
 
 
 def _render(key: Key, k, v, sets: dict) -> object:
-    return [k, v] if _kind(sets[key]) == "map" else nft.addr(k)
+    if _kind(sets[key]) == "map":
+        return [k, v]
+    return _render_key(key, k, "set", sets[key])
 
 
-def _render_key(key: Key, k, kind: str) -> object:
-    return k if kind == "map" else nft.addr(k)
+def _render_key(key: Key, k, kind: str, spec=None) -> object:
+    if kind == "map":
+        return k
+    if spec is not None and isinstance(spec.type, list):
+        return sgmodel.render_element(k)
+    return nft.addr(k)
 
 
 def plan(actual: Actual, want: Model) -> list[dict]:
@@ -209,7 +218,8 @@ def plan(actual: Actual, want: Model) -> list[dict]:
         stale = [k for k, v in cur.items() if elems.get(k, _MISSING) != v]
         if stale:
             cmds.append(nft.element_cmd("delete", *TABLES[key[0]], key[1],
-                                        [_render_key(key, k, kind) for k in stale]))
+                                        [_render_key(key, k, kind, want.sets[key])
+                                         for k in stale]))
         new = [_render(key, k, v, want.sets) for k, v in elems.items()
                if cur.get(k, _MISSING) != v]
         if new:

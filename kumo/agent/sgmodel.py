@@ -20,8 +20,16 @@ table :data:`GUARD_TABLE`):
     on ``br-ex``) is not taken for traffic towards the sending port.
 
 ``inet kumo_sg`` (stateful, through br_netfilter: ``bridge-nf-call-ip(6)tables`` = 1)
-  - ``zone`` (prerouting, priority -300): ``iifname <brq> ct zone set <n>``: one
-    conntrack zone per network bridge, so overlapping addresses never share entries.
+  - ``zone`` (prerouting, priority -300, raw, before conntrack): first, while a port
+    with a stateless group is on the host, ``ether saddr``/``ether daddr`` in the set
+    ``stateless`` (the MACs of ports with a ``stateful: false`` group) ``notrack
+    accept``, so conntrack never sees their traffic, as Neutron's drivers do for
+    stateless groups (the iptables driver's ``CT --notrack`` in the raw table); the
+    ``accept`` matters: a later ``ct zone set`` would attach a conntrack template to
+    the untracked packet and conntrack would track it after all. Then
+    ``iifname <brq> ct zone set <n>``: one conntrack zone per network bridge (through
+    br_netfilter the input device is the bridge), so overlapping addresses never share
+    entries.
   - ``prerouting`` (priority 0, after conntrack): a packet carrying a port mark gets the
     :data:`SEEN` bit (``meta mark set meta mark | 0x10000``), then ``meta mark & 0xffff
     vmap @port_egress`` goes to the sending port's ``o-<tap>`` chain, whose one rule
@@ -46,14 +54,23 @@ table :data:`GUARD_TABLE`):
     flushed), instance traffic is dropped instead of passed; ARP needs only the bridge
     table (it never reaches the inet hooks). Frames of unfiltered ports (``network:*``,
     port security off) are not in the set and pass untouched.
-  - ``sg-<group>-i``/``sg-<group>-o``: one rule per security group rule, ending in
+  - ``sg-<group>-i``/``sg-<group>-o``: first one lookup per family in the group's rule
+    set ``sg-<group>-i-r4``/``-r6`` (``meta l4proto . th dport . ip saddr`` in a
+    concatenated interval set whose elements are the group's TCP/UDP/SCTP/DCCP/UDP-Lite
+    rules with their port range and remote prefix, :func:`set_element`), then one rule
+    per other security group rule (ICMP, any protocol, remote groups), each ending in
     ``accept``; remote groups match the named sets ``sg-<group>-v4``/``-v6`` (interval
-    sets of the group's members), so a member joining changes one element.
+    sets of the group's members), so a member joining changes one element; remote
+    address groups (``remote_address_group_id``) match ``ag-<id>-v4``/``-v6``, whose
+    elements are the address group's CIDRs (the snapshot gives them per security group
+    as ``address_groups: {id: [cidr]}``), so adding an address changes one element.
 
 Ports filtered: bound to the host, ``port_security_enabled`` not false and
 ``device_owner`` not ``network:*`` (Neutron trusts network-owned ports). A port with
 only stateless groups (``stateful`` false) gets no conntrack shortcut: both directions
-need rules.
+need rules. A conntrack entry is per packet, not per port: a packet between a stateless
+and a stateful port is untracked for both, so the stateful port's rules see it as a new
+packet (no ``established`` shortcut), as with Neutron's iptables driver.
 """
 from __future__ import annotations
 
@@ -80,6 +97,7 @@ PORT_MASK = 0xFFFF
 #: guard drops IP packets of filtered ports that lack it (the inet table is missing).
 SEEN = 0x10000
 PORT_EGRESS, PORT_INGRESS = "port_egress", "port_ingress"
+STATELESS = "stateless"
 MARK_MAX = 0xFFFF
 ZONE_MAX = 0xFFFF
 
@@ -143,6 +161,8 @@ STATIC_MAPS: dict[Key, nft.Map] = {
     (INET, PORT_INGRESS): nft.Map(PORT_INGRESS, "mark", "verdict"),
     (GUARD, GUARDED): nft.Set(GUARDED, "ifname"),
 }
+#: The MACs of stateless ports; present only while there is one on the host.
+NOTRACK_SET = nft.Set(STATELESS, "ether_addr")
 MARK = nft.meta("mark")
 PORT_OF_MARK = nft.band(MARK, PORT_MASK)
 
@@ -190,6 +210,20 @@ def guard_rules() -> dict[Key, list[list]]:
     }
 
 
+def notrack_rules() -> list[list]:
+    """The first rules of the ``zone`` chain while a stateless port is on the host:
+    frames from or to its MACs are untracked, and skip the zone rules."""
+    return [[nft.match(nft.payload("ether", f), nft.set_ref(STATELESS)), nft.notrack(),
+             nft.accept()] for f in ("saddr", "daddr")]
+
+
+def stateless(port: dict, groups: dict[str, dict]) -> bool:
+    """Whether ``port`` has a stateless group (Neutron refuses to mix stateful and
+    stateless groups on a port; :func:`port_rules` drops the conntrack shortcuts then)."""
+    return any(groups[g].get("stateful", True) is False
+               for g in port.get("security_groups") or [] if g in groups)
+
+
 def chain_hash(rules: list[list]) -> str:
     """A short digest of a chain's rules; stored as the comment of its first rule, so
     the kernel tells which version a chain holds without parsing its rules back."""
@@ -228,6 +262,11 @@ def groups_chain(sig: tuple, direction: str) -> str:
 def group_set(group_id: str, v6: bool) -> str:
     """``sg-<id>-v4``/``-v6``: the group's member addresses."""
     return f"sg-{group_id}-{'v6' if v6 else 'v4'}"
+
+
+def address_set(address_group_id: str, v6: bool) -> str:
+    """``ag-<id>-v4``/``-v6``: an address group's CIDRs."""
+    return f"ag-{address_group_id}-{'v6' if v6 else 'v4'}"
 
 
 # -- which ports and members ------------------------------------------------------------
@@ -325,18 +364,103 @@ def rule_exprs(rule: dict, direction: str) -> list | None:
     elif rule.get("remote_group_id"):
         out.append(nft.match(nft.payload(fam, field_),
                              nft.set_ref(group_set(rule["remote_group_id"], v6))))
+    elif rule.get("remote_address_group_id"):
+        out.append(nft.match(nft.payload(fam, field_), nft.set_ref(
+            address_set(rule["remote_address_group_id"], v6))))
     out.append(nft.accept())
     return out
 
 
+#: The type of a group's rule set: protocol . destination port . remote address.
+RULE_SET_TYPE = {False: ["inet_proto", "inet_service", "ipv4_addr"],
+                 True: ["inet_proto", "inet_service", "ipv6_addr"]}
+
+
+def rule_set(group_id: str, direction: str, v6: bool) -> str:
+    """``sg-<id>-i-r4`` (``-o``, ``-r6``): the group's port/prefix rules of a direction
+    and family as elements of one concatenated interval set."""
+    return f"sg-{group_id}-{'i' if direction == 'ingress' else 'o'}-r{'6' if v6 else '4'}"
+
+
+def set_element(rule: dict) -> tuple[bool, str] | None:
+    """``(v6, "proto.lo-hi.cidr")``: the rule as an element of its group's rule set, when
+    it has that shape (a protocol with ports, TCP/UDP/SCTP/DCCP/UDP-Lite, with or without
+    port range and remote prefix, no remote group or address group); else None."""
+    if rule.get("remote_group_id") or rule.get("remote_address_group_id"):
+        return None
+    v6 = rule.get("ethertype") == "IPv6"
+    num = _protocol(rule.get("protocol"), v6)
+    if num is None or num is False or num not in PORTED:
+        return None
+    lo, hi = rule.get("port_range_min"), rule.get("port_range_max")
+    lo = int(lo) if lo is not None else (1 if hi is not None else 0)
+    hi = int(hi) if hi is not None else 65535
+    net = ipaddress.ip_network(rule.get("remote_ip_prefix") or ("::/0" if v6 else
+                                                                "0.0.0.0/0"), strict=False)
+    if (net.version == 6) != v6:
+        return None
+    return v6, f"{num}.{lo}-{hi}.{net}"
+
+
 def group_rules(group: dict, direction: str) -> list[list]:
+    """The group's chain for ``direction``: one lookup in each of its rule sets
+    (:func:`rule_set`, when it has elements), then the other rules one by one. Every
+    rule accepts, so their order does not matter."""
     out = []
+    fields = {"ingress": "saddr", "egress": "daddr"}
+    sets = {False: False, True: False}
+    linear = []
     for rule in sorted(group.get("rules") or [], key=lambda r: r["id"]):
+        if rule.get("direction") != direction:
+            continue
+        elem = set_element(rule)
+        if elem is not None:
+            sets[elem[0]] = True
+            continue
+        exprs = rule_exprs(rule, direction)
+        if exprs is not None:
+            linear.append(exprs)
+    for v6 in (False, True):
+        if sets[v6]:
+            fam = "ip6" if v6 else "ip"
+            out.append([nft.match(nft.meta("nfproto"), "ipv6" if v6 else "ipv4"),
+                        nft.match({"concat": [nft.meta("l4proto"), nft.th("dport"),
+                                              nft.payload(fam, fields[direction])]},
+                                  nft.set_ref(rule_set(group["id"], direction, v6))),
+                        nft.accept()])
+    return out + linear
+
+
+def rule_set_elements(group: dict, direction: str) -> dict[bool, dict[str, None]]:
+    """``{v6: {element: None}}`` of the group's rule sets for ``direction``."""
+    out: dict[bool, dict[str, None]] = {False: {}, True: {}}
+    for rule in group.get("rules") or []:
         if rule.get("direction") == direction:
-            exprs = rule_exprs(rule, direction)
-            if exprs is not None:
-                out.append(exprs)
+            elem = set_element(rule)
+            if elem is not None:
+                out[elem[0]][elem[1]] = None
     return out
+
+
+def render_element(key: str) -> dict:
+    """A rule set element key (see :func:`set_element`) as nft JSON."""
+    proto, ports, net = key.split(".", 2)
+    lo, hi = (int(x) for x in ports.split("-"))
+    return {"concat": [int(proto), lo if lo == hi else {"range": [lo, hi]},
+                       nft.addr(net)]}
+
+
+def canon_element(value: dict) -> str:
+    """nft's JSON listing of a rule set element as its key (see :func:`set_element`)."""
+    proto, port, addr = value["concat"]
+    if isinstance(proto, str):
+        proto = PROTOCOLS.get(proto, proto)
+    lo, hi = port["range"] if isinstance(port, dict) else (port, port)
+    if isinstance(addr, dict):
+        net = ipaddress.ip_network(f"{addr['prefix']['addr']}/{addr['prefix']['len']}")
+    else:
+        net = ipaddress.ip_network(addr)
+    return f"{proto}.{lo}-{hi}.{net}"
 
 
 # -- per-port chains --------------------------------------------------------------------
@@ -523,6 +647,13 @@ def build(state: dict, host: str, marks: dict[str, int], zones: dict[str, int],
         m.elements[(INET, PORT_EGRESS)][mark] = nft.verdict("goto", egress_chain(tap))
         m.elements[(INET, PORT_INGRESS)][mark] = nft.verdict("goto", ingress_chain(tap))
         m.elements[(GUARD, GUARDED)][tap] = None
+    macs = {m.lower(): None for p in ports if stateless(p, groups)
+            for m in [p["mac_address"]] + [a.get("mac_address") or p["mac_address"]
+                                           for a in p.get("allowed_address_pairs") or []]}
+    if macs:
+        m.chains[(INET, "zone")] = notrack_rules() + m.chains[(INET, "zone")]
+        m.sets[(INET, STATELESS)] = NOTRACK_SET
+        m.elements[(INET, STATELESS)] = macs
     remote: set[str] = set()
     for gid in sorted(used):
         for direction in ("ingress", "egress"):
@@ -530,12 +661,30 @@ def build(state: dict, host: str, marks: dict[str, int], zones: dict[str, int],
             m.chains[key], m.digests[key] = _cached(
                 memo, key, repr(groups[gid].get("rules")),
                 lambda: group_rules(groups[gid], direction))
+            for v6, elems in rule_set_elements(groups[gid], direction).items():
+                if elems:
+                    name = rule_set(gid, direction, v6)
+                    m.sets[(INET, name)] = nft.Set(name, RULE_SET_TYPE[v6], ["interval"])
+                    m.elements[(INET, name)] = elems
         remote.update(r["remote_group_id"] for r in groups[gid].get("rules") or []
                       if r.get("remote_group_id") and not r.get("remote_ip_prefix"))
     for gid in sorted(remote):
         addrs = members(state, groups[gid]) if gid in groups else []
         for v6 in (False, True):
             name = group_set(gid, v6)
+            m.sets[(INET, name)] = nft.Set(name, "ipv6_addr" if v6 else "ipv4_addr",
+                                           ["interval"])
+            m.elements[(INET, name)] = collapse(addrs, v6)
+    address_groups: dict[str, list[str]] = {}
+    for gid in sorted(used):
+        for r in groups[gid].get("rules") or []:
+            agid = r.get("remote_address_group_id")
+            if agid and not r.get("remote_ip_prefix") and not r.get("remote_group_id"):
+                address_groups[agid] = list(
+                    (groups[gid].get("address_groups") or {}).get(agid) or [])
+    for agid, addrs in sorted(address_groups.items()):
+        for v6 in (False, True):
+            name = address_set(agid, v6)
             m.sets[(INET, name)] = nft.Set(name, "ipv6_addr" if v6 else "ipv4_addr",
                                            ["interval"])
             m.elements[(INET, name)] = collapse(addrs, v6)

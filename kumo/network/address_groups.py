@@ -1,9 +1,11 @@
 """Address groups (Networking API v2.0: "Address groups"): named sets of CIDRs owned by
 a project, changed with ``add_addresses``/``remove_addresses``.
 
-Security group rules cannot name one yet (``remote_address_group_id`` stays refused:
-the firewall driver has no set for them), so ``/v2.0/extensions`` lists
-``address-group`` but not ``security-groups-remote-address-group``.
+Security group rules name one with ``remote_address_group_id`` (the
+``security-groups-remote-address-group`` extension); the firewall driver makes each
+such group an nftables set (``ag-<id>-v4``/``-v6``). Changing a group's addresses is
+a ``security_group`` change of every group with such a rule (their hosts update the
+set's elements); a group in use by a rule cannot be deleted (409 AddressGroupInUse).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
 from kumo.network.manager import stamp, touch, visible_clause
 from kumo.network.models import misc as models
+from kumo.network.security import address_group_users
 
 AG = models.AddressGroup
 
@@ -25,6 +28,11 @@ class AddressGroupNotFound(exc.NotFound):
 
 class AddressesNotFound(exc.BadRequest):
     message = "Addresses %(addresses)s not found in the address group %(address_group_id)s."
+
+
+class AddressGroupInUse(exc.Conflict):
+    message = ("Address group %(address_group_id)s is in use on one or more security "
+               "group rules.")
 
 
 class AddressesAlreadyExist(exc.BadRequest):
@@ -74,7 +82,15 @@ class AddressGroups:
         touch(row)
 
     def delete(self, session, ctx: RequestContext, row) -> None:
+        """409 AddressGroupInUse while a security group rule names it."""
+        if address_group_users(session, row.id):
+            raise AddressGroupInUse(address_group_id=row.id)
         session.delete(row)
+
+    def _changed(self, session, row) -> None:
+        """The security groups whose rules name ``row`` changed for the data plane."""
+        for group_id in address_group_users(session, row.id):
+            self.net.changed(session, "security_group", group_id)
 
     def add_addresses(self, session, row, addresses: list[str]) -> None:
         """400 AddressesAlreadyExist if any is there already (nothing is added)."""
@@ -84,6 +100,7 @@ class AddressGroups:
             raise AddressesAlreadyExist(addresses=present, address_group_id=row.id)
         row.addresses = sorted(set(row.addresses or []) | set(new))
         touch(row)
+        self._changed(session, row)
 
     def remove_addresses(self, session, row, addresses: list[str]) -> None:
         """400 AddressesNotFound if any is absent (nothing is removed)."""
@@ -93,3 +110,4 @@ class AddressGroups:
             raise AddressesNotFound(addresses=absent, address_group_id=row.id)
         row.addresses = sorted(set(row.addresses or []) - set(gone))
         touch(row)
+        self._changed(session, row)

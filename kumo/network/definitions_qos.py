@@ -1,4 +1,4 @@
-"""QoS resources as data (Networking API v2.0 "QoS"): policies and the three rule
+"""QoS resources as data (Networking API v2.0 "QoS"): policies and the four rule
 types, and the ``qos_policy_id`` attributes of networks, ports, floating IPs and
 routers (see :mod:`kumo.network.definitions`; logic in :mod:`kumo.network.qos`).
 
@@ -84,8 +84,19 @@ MINIMUM_BANDWIDTH_RULE = _rule("minimum_bandwidth_rule", [
          column="direction", filter=EXACT, sort=True),
 ])
 
+PACKET_RATE_LIMIT_RULE = _rule("packet_rate_limit_rule", [
+    Attr("max_kpps", KBPS, create=True, update=True, required=True, column="max_kpps",
+         filter=INTEGER, sort=True, convert=_nonneg("max_kpps")),
+    Attr("max_burst_kpps", KBPS, create=True, update=True, default=0,
+         column="max_burst_kpps", filter=INTEGER, sort=True,
+         convert=_nonneg("max_burst_kpps")),
+    Attr("direction", DIRECTION, create=True, update=True, default="egress",
+         column="direction", filter=EXACT, sort=True),
+])
+
 #: rule type -> its definition
 RULES = {"bandwidth_limit": BANDWIDTH_LIMIT_RULE, "dscp_marking": DSCP_MARKING_RULE,
-         "minimum_bandwidth": MINIMUM_BANDWIDTH_RULE}
+         "minimum_bandwidth": MINIMUM_BANDWIDTH_RULE,
+         "packet_rate_limit": PACKET_RATE_LIMIT_RULE}
 #: The QoS definitions by collection (merged into :data:`kumo.network.definitions.ALL`).
 ALL = {"policies": QOS_POLICY}

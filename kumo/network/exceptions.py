@@ -143,6 +143,12 @@ class SecurityGroupRemoteGroupAndRemoteIpPrefix(exc.BadRequest):
     message = "Only remote_ip_prefix or remote_group_id may be provided."
 
 
+class SecurityGroupMultipleRemotes(exc.BadRequest):
+    """Kumo's name; the wording lists the three remotes a rule may have one of."""
+    message = ("Only one of remote_ip_prefix, remote_group_id or remote_address_group_id "
+               "may be provided.")
+
+
 class SecurityGroupRuleParameterConflict(exc.BadRequest):
     message = "Conflicting value ethertype %(ethertype)s for CIDR %(cidr)s"
 

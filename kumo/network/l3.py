@@ -56,18 +56,22 @@ def elevated(ctx: RequestContext) -> RequestContext:
 
 
 def fixed_ips(session, port_ids: list[str]) -> dict[str, list[dict]]:
-    """``{port_id: [{"subnet_id", "ip_address", "cidr", "gateway_ip", "ip_version"}]}``."""
+    """``{port_id: [{"subnet_id", "ip_address", "cidr", "gateway_ip", "ip_version",
+    "address_scope_id"}]}`` (the scope of the subnet's pool, or None)."""
     out: dict[str, list[dict]] = {p: [] for p in port_ids}
-    IA, S = pmodels.IPAllocation, pmodels.Subnet
+    IA, S, SP = pmodels.IPAllocation, pmodels.Subnet, pmodels.SubnetPool
     for chunk in range(0, len(port_ids), 500):
         for r in session.execute(
                 sa.select(IA.port_id, IA.subnet_id, IA.ip_address, S.cidr, S.gateway_ip,
-                          S.ip_version).join(S, S.id == IA.subnet_id)
+                          S.ip_version, SP.address_scope_id)
+                .join(S, S.id == IA.subnet_id)
+                .outerjoin(SP, SP.id == S.subnetpool_id)
                 .where(IA.port_id.in_(port_ids[chunk:chunk + 500]))
                 .order_by(S.created_at, S.id)):
             out[r.port_id].append({"subnet_id": r.subnet_id, "ip_address": r.ip_address,
                                    "cidr": r.cidr, "gateway_ip": r.gateway_ip,
-                                   "ip_version": r.ip_version})
+                                   "ip_version": r.ip_version,
+                                   "address_scope_id": r.address_scope_id})
     return out
 
 
@@ -488,6 +492,8 @@ class Routers:
                                          F.id.in_(scope.dvr_floatingips(host))))
             fips = list(session.scalars(stmt))
             pfs = self.net.port_forwardings.of(session, [f.id for f in fips])
+            fip_qos = self.net.qos.rules_of_bound(session, "floatingip",
+                                                  [f.id for f in fips])
             out["floatingips"] = [
                 {"id": f.id, "floating_ip_address": f.floating_ip_address,
                  "floating_network_id": f.floating_network_id,
@@ -495,7 +501,8 @@ class Routers:
                  "fixed_ip_address": f.fixed_ip_address, "router_id": f.router_id,
                  "status": f.status, "revision_number": f.revision_number,
                  "port_forwardings": [self.net.port_forwardings.snapshot_item(p)
-                                      for p in pfs[f.id]]}
+                                      for p in pfs[f.id]],
+                 "qos_rules": fip_qos.get(f.id, [])}
                 for f in fips]
         return out
 
@@ -508,16 +515,20 @@ class Routers:
         gws = {p.id: p for p in session.scalars(sa.select(P).where(
             P.id.in_([r.gw_port_id for r in routers if r.gw_port_id])))}
         ips = fixed_ips(session, list(gws) + [p.id for v in ifaces.values() for p in v])
+        gw_qos = self.net.qos.rules_of_bound(session, "router",
+                                             [r.id for r in routers if r.gw_port_id])
 
         def port(p):
             return {"port_id": p.id, "network_id": p.network_id, "mac_address": p.mac_address,
                     "fixed_ips": [{k: i[k] for k in ("subnet_id", "ip_address", "cidr",
-                                                     "gateway_ip")} for i in ips[p.id]]}
+                                                     "gateway_ip", "address_scope_id")}
+                                  for i in ips[p.id]]}
         return [{"id": r.id, "project_id": r.project_id,
                  "host": (every.get(r.id) or [None])[0], "hosts": every.get(r.id, []),
                  "admin_state_up": r.admin_state_up, "enable_snat": r.enable_snat,
                  "distributed": r.distributed, "ha": r.ha, "ha_info": ha.get(r.id),
-                 "gateway": port(gws[r.gw_port_id]) if r.gw_port_id in gws else None,
+                 "gateway": (dict(port(gws[r.gw_port_id]), qos_rules=gw_qos.get(r.id, []))
+                             if r.gw_port_id in gws else None),
                  "interfaces": [port(p) for p in ifaces[r.id]],
                  "routes": list(r.routes or []),
                  "revision_number": r.revision_number} for r in routers]

@@ -6,7 +6,8 @@
   projects an RBAC policy (``object_type: qos_policy``, ``access_as_shared``) names.
 - ``is_default``: at most one per project (409 QoSPolicyDefaultAlreadyExists); a new
   network of the project created without ``qos_policy_id`` gets it (not external ones).
-- Rules: one ``bandwidth_limit`` and one ``minimum_bandwidth`` per direction, one
+- Rules: one ``bandwidth_limit``, one ``packet_rate_limit`` and one
+  ``minimum_bandwidth`` per direction, one
   ``dscp_marking`` per policy (409 QoSRulesConflict); ``dscp_mark`` in Neutron's
   :data:`VALID_DSCP_MARKS`.
 - ``qos_policy_id`` binds a policy to a network, port, floating IP or router gateway
@@ -16,8 +17,8 @@
   deleted (409 QosPolicyInUse).
 - The data plane: the feed's ports carry ``qos_rules`` (their effective policy's
   rules, :meth:`Qos.annotate`); a change of a policy or its rules is a change of every
-  port it applies to. The agent enforces ``bandwidth_limit`` and ``dscp_marking``
-  (:mod:`kumo.agent.qos`); ``minimum_bandwidth`` is accepted and shown, as Neutron's
+  port it applies to. The agent enforces ``bandwidth_limit``, ``packet_rate_limit``
+  and ``dscp_marking`` (:mod:`kumo.agent.qos`); ``minimum_bandwidth`` is accepted and shown, as Neutron's
   Linux bridge/OVS agents, for placement only (nothing on the data plane).
 """
 from __future__ import annotations
@@ -39,7 +40,8 @@ VALID_DSCP_MARKS = (0, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36
 #: rule type -> its attributes besides id and direction
 RULE_TYPES = {"bandwidth_limit": ("max_kbps", "max_burst_kbps", "direction"),
               "dscp_marking": ("dscp_mark",),
-              "minimum_bandwidth": ("min_kbps", "direction")}
+              "minimum_bandwidth": ("min_kbps", "direction"),
+              "packet_rate_limit": ("max_kpps", "max_burst_kpps", "direction")}
 #: What ``GET /v2.0/qos/rule-types/{type}`` says of the driver (qos-rule-type-details).
 DRIVER = "kumo"
 RULE_TYPE_DETAILS = {
@@ -55,6 +57,13 @@ RULE_TYPE_DETAILS = {
          "parameter_values": list(VALID_DSCP_MARKS)}],
     "minimum_bandwidth": [
         {"parameter_name": "min_kbps", "parameter_type": "range",
+         "parameter_values": {"start": 0, "end": 2 ** 31 - 1}},
+        {"parameter_name": "direction", "parameter_type": "choices",
+         "parameter_values": ["ingress", "egress"]}],
+    "packet_rate_limit": [
+        {"parameter_name": "max_kpps", "parameter_type": "range",
+         "parameter_values": {"start": 0, "end": 2 ** 31 - 1}},
+        {"parameter_name": "max_burst_kpps", "parameter_type": "range",
          "parameter_values": {"start": 0, "end": 2 ** 31 - 1}},
         {"parameter_name": "direction", "parameter_type": "choices",
          "parameter_values": ["ingress", "egress"]}],
@@ -203,6 +212,8 @@ class Qos:
             values.setdefault("direction", "egress")
         if rule_type == "bandwidth_limit":
             values.setdefault("max_burst_kbps", 0)
+        if rule_type == "packet_rate_limit":
+            values.setdefault("max_burst_kpps", 0)
         self._check_rule(session, policy.id, rule_type, values)
         row = QR(id=new_id(), qos_policy_id=policy.id, type=rule_type, **values)
         session.add(row)
@@ -225,10 +236,28 @@ class Qos:
         self.policy_changed(session, policy)
 
     def policy_changed(self, session, policy) -> None:
-        """A policy's rules changed: its revision, and every port it applies to."""
+        """A policy's rules changed: its revision, and every port, floating IP and
+        router gateway it applies to."""
         touch(policy)
         for port_id in self.ports_of(session, policy.id):
             self.net.changed(session, "port", port_id)
+        for rtype, kind in (("floatingip", "floatingip"), ("router", "router")):
+            model, column = models.BINDINGS[rtype]
+            for rid in session.scalars(sa.select(getattr(model, column)).where(
+                    model.policy_id == policy.id)):
+                self.net.changed(session, kind, rid)
+
+    def rules_of_bound(self, session, rtype: str, ids: list[str]) -> dict[str, list]:
+        """``{id: [rule dicts]}`` of the ``rtype`` resources (``floatingip``,
+        ``router``) among ``ids`` bound to a policy (for the L3 agent's feed)."""
+        bound = self.bound(session, rtype, ids) if ids else {}
+        if not bound:
+            return {}
+        rules: dict[str, list] = {p: [] for p in set(bound.values())}
+        for r in session.scalars(sa.select(QR).where(QR.qos_policy_id.in_(sorted(rules)))
+                                 .order_by(QR.id)):
+            rules[r.qos_policy_id].append(rule_dict(r))
+        return {rid: rules[pid] for rid, pid in bound.items()}
 
     def ports_of(self, session, policy_id: str) -> list[str]:
         """Ports whose effective policy is ``policy_id``."""

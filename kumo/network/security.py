@@ -23,7 +23,7 @@ from kumo.db import Prepared
 from kumo.network import exceptions as nexc
 from kumo.network import peers, scope
 from kumo.network.manager import stamp, touch, visible_clause
-from kumo.network.models import core, ports as pmodels
+from kumo.network.models import core, misc, ports as pmodels
 from kumo.network.models import security as models
 
 SG = models.SecurityGroup
@@ -261,6 +261,7 @@ class SecurityGroups:
                     port_range_max=spec.get("port_range_max"),
                     remote_ip_prefix=spec.get("remote_ip_prefix"),
                     remote_group_id=spec.get("remote_group_id"),
+                    remote_address_group_id=spec.get("remote_address_group_id"),
                     description=spec.get("description", ""), name="")
         stamp(rule)
         session.add(rule)
@@ -290,6 +291,9 @@ class SecurityGroups:
         self._validate_ports(number, protocol, low, high)
         prefix = attrs.get("remote_ip_prefix")
         remote_group = attrs.get("remote_group_id")
+        address_group = attrs.get("remote_address_group_id")
+        if address_group is not None and (prefix is not None or remote_group is not None):
+            raise nexc.SecurityGroupMultipleRemotes()
         if prefix is not None and remote_group is not None:
             raise nexc.SecurityGroupRemoteGroupAndRemoteIpPrefix()
         if prefix is not None:
@@ -304,9 +308,12 @@ class SecurityGroups:
             prefix = str(net)
         if remote_group is not None:
             self.check_visible(session, ctx, [remote_group])
+        if address_group is not None:  # 404 AddressGroupNotFound unless visible
+            self.net.address_groups.get(session, ctx, address_group)
         return {"direction": attrs["direction"], "ethertype": ethertype,
                 "protocol": protocol, "port_range_min": low, "port_range_max": high,
-                "remote_ip_prefix": prefix, "remote_group_id": remote_group}
+                "remote_ip_prefix": prefix, "remote_group_id": remote_group,
+                "remote_address_group_id": address_group}
 
     @staticmethod
     def _validate_ports(number, protocol, low, high) -> None:
@@ -337,7 +344,8 @@ class SecurityGroups:
             if prefix == ANY_PREFIX.get(d["ethertype"]):
                 prefix = None
             return (d["direction"], d["ethertype"], protocol_number(d["protocol"]),
-                    d["port_range_min"], d["port_range_max"], prefix, d["remote_group_id"])
+                    d["port_range_min"], d["port_range_max"], prefix, d["remote_group_id"],
+                    d.get("remote_address_group_id"))
         wanted = key(spec)
         for rule in session.scalars(sa.select(RULE).where(
                 RULE.security_group_id == group_id, RULE.direction == spec["direction"],
@@ -364,6 +372,9 @@ class SecurityGroups:
         if not groups:
             return {"security_groups": []}
         rules = self.rules_of(session, [g.id for g in groups])
+        ag_ids = {r.remote_address_group_id for rs in rules.values() for r in rs
+                  if r.remote_address_group_id}
+        addresses = address_groups(session, ag_ids)
         wanted = [g.id for g in groups if remote is None or g.id in remote]
         members = (peers.group_members(session, wanted if keys is not None or remote
                                        is not None else None) if wanted else {})
@@ -374,5 +385,25 @@ class SecurityGroups:
                         "protocol": r.protocol, "port_range_min": r.port_range_min,
                         "port_range_max": r.port_range_max,
                         "remote_ip_prefix": r.remote_ip_prefix,
-                        "remote_group_id": r.remote_group_id} for r in rules[g.id]]}
+                        "remote_group_id": r.remote_group_id,
+                        "remote_address_group_id": r.remote_address_group_id}
+                       for r in rules[g.id]],
+             "address_groups": {a: addresses.get(a, []) for a in sorted(
+                 {r.remote_address_group_id for r in rules[g.id]
+                  if r.remote_address_group_id})}}
             for g in groups]}
+
+
+def address_groups(session, ids) -> dict[str, list[str]]:
+    """``{address_group_id: [cidr, ...]}`` of the address groups ``ids``."""
+    if not ids:
+        return {}
+    AG = misc.AddressGroup
+    return {row.id: list(row.addresses or []) for row in session.execute(
+        sa.select(AG.id, AG.addresses).where(AG.id.in_(sorted(ids))))}
+
+
+def address_group_users(session, address_group_id: str) -> list[str]:
+    """Ids of the security groups with a rule naming ``address_group_id``."""
+    return sorted(set(session.scalars(sa.select(RULE.security_group_id).where(
+        RULE.remote_address_group_id == address_group_id))))

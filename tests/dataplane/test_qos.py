@@ -164,3 +164,78 @@ def test_bandwidth_limit_and_dscp(admin, network, hosts, run_agent, iperf_server
     again = mbits(vm[1], ip[2])
     print(f"after detaching: {again:.1f} Mbit/s out")
     assert again > 30
+
+
+def udp_pps(client: netns.Netns, server_ip: str, reverse: bool = False) -> float:
+    """Packets per second the receiver got of a UDP flood of small datagrams (about
+    20,000 packets/s offered, SECONDS seconds)."""
+    argv = ["iperf3", "-c", server_ip, "-p", str(IPERF_PORT), "-u", "-l", "64", "-b",
+            "10M", "-t", str(SECONDS), "-J"]
+    if reverse:
+        argv.append("-R")
+    for _ in range(20):  # the server may be starting or finishing the previous test
+        proc = netns.run(client, argv, check=False, timeout=SECONDS + 30)
+        try:
+            end = json.loads(proc.stdout).get("end", {})
+        except ValueError:
+            end = {}
+        if proc.returncode == 0 and "sum" in end:
+            got = end["sum"]["packets"] - end["sum"]["lost_packets"]
+            return got / end["sum"]["seconds"]
+        time.sleep(0.5)
+    raise AssertionError(f"iperf3 failed: {proc.stdout[-500:]} {proc.stderr[-500:]}")
+
+
+def test_packet_rate_limit(admin, network, hosts, run_agent, iperf_server):
+    """A ``packet_rate_limit`` of 2 kpps egress and 1 kpps ingress on the first port:
+    a UDP flood of small packets from it arrives at about 2,000 packets/s, towards it
+    at about 1,000 (figures printed; asserted within generous bounds and well under the
+    unlimited rate); the rules are nft ``limit`` rules in ``bridge kumo_qos``, gone with
+    the policy."""
+    net, subnet, policies = network
+    name = f"ppshost-{uuid.uuid4().hex[:6]}"
+    where = hosts("h")
+    links.ensure_address(where.root, "lo", f"{LOCAL_IP}/32")
+    prefixlen = ipaddress.ip_network(subnet.cidr).prefixlen
+    port = {i: admin.network.create_port(network_id=net.id, binding_host_id=name,
+                                         port_security_enabled=False)
+            for i in (1, 2)}
+    ip = {i: p.fixed_ips[0]["ip_address"] for i, p in port.items()}
+    vm = {i: probes.plug(where, f"vm{i}", p, prefixlen) for i, p in port.items()}
+    run_agent(name, lambda client: [LinuxBridgeDriver(name, where=where,
+                                                      local_ip=LOCAL_IP),
+                                    QosDriver(name, where=where)], 2.0)
+    for i in port:
+        wait_for(lambda: admin.network.get_port(port[i].id).status == "ACTIVE",
+                 f"port {i} ACTIVE")
+    wait_for(lambda: probes.pings(vm[1], ip[2]), "vm1 reaches vm2")
+    iperf_server(vm[2])
+    free = udp_pps(vm[1], ip[2])
+
+    policy = admin.network.create_qos_policy(name=f"pps-{uuid.uuid4().hex[:6]}")
+    policies.append(policy.id)
+    admin.network.create_qos_packet_rate_limit_rule(policy, max_kpps=2,
+                                                    direction="egress")
+    admin.network.create_qos_packet_rate_limit_rule(policy, max_kpps=1,
+                                                    direction="ingress")
+    admin.network.update_port(port[1].id, qos_policy_id=policy.id)
+    tap = names.tap(port[1].id)
+
+    def table() -> str:
+        return netns.run(where.root, ["nft", "list", "table", "bridge", TABLE],
+                         check=False).stdout
+    wait_for(lambda: f'iifname "{tap}" limit rate over 2000/second' in table()
+             and f'oifname "{tap}" limit rate over 1000/second' in table(),
+             "the packet rate limits")
+    out = udp_pps(vm[1], ip[2])
+    into = udp_pps(vm[1], ip[2], reverse=True)
+    print(f"\nunlimited: {free:.0f} packets/s; limited: {out:.0f} packets/s out "
+          f"(2,000 asked), {into:.0f} in (1,000 asked)")
+    assert free > 5000
+    assert 1400 < out < 2600
+    assert 700 < into < 1300
+    assert probes.pings(vm[1], ip[2])
+
+    admin.network.update_port(port[1].id, qos_policy_id=None)
+    wait_for(lambda: netns.run(where.root, ["nft", "list", "table", "bridge", TABLE],
+                               check=False).returncode != 0, "the table gone")

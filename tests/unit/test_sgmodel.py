@@ -106,7 +106,19 @@ def test_plan_changes_only_what_changed():
     cmds = plan(Actual.of(first), more)
     assert [c for c in cmds if "flush" in c] == [
         {"flush": {"chain": {"family": INET, "table": sgmodel.TABLE, "name": "sg-g1-i"}}}]
-    assert all("rule" in c.get("add", {}) or "flush" in c for c in cmds)
+    # (the first port rule of the group brings its rule set: created with its element)
+    assert all("rule" in c.get("add", {}) or "flush" in c or "set" in c.get("add", {})
+               or "element" in c.get("add", {}) for c in cmds)
+    # a second such rule is one element of that set, no chain touched
+    most = sgmodel.build(state(ports, rules + [rule("r3", protocol="tcp"),
+                                               rule("r4", protocol="udp", port_range_min=53,
+                                                    port_range_max=53,
+                                                    remote_ip_prefix="192.0.2.0/24")]),
+                         HOST, first.marks, first.zones)
+    assert plan(Actual.of(more), most) == [
+        {"add": {"element": {"family": INET, "table": sgmodel.TABLE, "name": "sg-g1-i-r4",
+                             "elem": [{"concat": [17, 53, {"prefix": {
+                                 "addr": "192.0.2.0", "len": 24}}]}]}}}]
     # a member joins the remote group: one element added, no chain touched
     joined = sgmodel.build(state(ports, rules, members=[f"10.0.0.{i}" for i in
                                                         (1, 2, 3, 4, 5, 7)]),
@@ -135,3 +147,83 @@ def test_plan_changes_only_what_changed():
     assert len(cmds) == 1 + len(first.chains[key])
     # every filtered port's tap is guarded, in the guard table
     assert set(first.elements[(sgmodel.GUARD, sgmodel.GUARDED)]) == set(first.marks)
+
+
+def test_stateless_ports_are_untracked():
+    """A port with a stateless group: its MACs (and its address pairs' MACs) in the
+    ``stateless`` set, ``notrack`` rules first in the zone chain; none of it while every
+    group is stateful, and it goes again when the group turns stateful."""
+    g2 = {"id": "g2", "stateful": False, "rules": [rule("r9", direction="egress")]}
+    ports = [port(1), port(2, ["g2"], allowed_address_pairs=[
+        {"ip_address": "10.9.0.1", "mac_address": "FA:16:3E:BB:BB:BB"}])]
+    st = state(ports, [rule("r1", direction="egress")])
+    st["security_groups"].append(g2)
+    model = sgmodel.build(st, HOST, {}, {})
+    assert model.elements[(INET, sgmodel.STATELESS)] == {
+        "fa:16:3e:00:00:02": None, "fa:16:3e:bb:bb:bb": None}
+    zone = model.chains[(INET, "zone")]
+    assert [r[-2:] for r in zone[:2]] == [[{"notrack": None}, {"accept": None}]] * 2
+    assert '"saddr"' in text(zone[0]) and '"daddr"' in text(zone[1])
+    assert '"zone"' in text(zone[2]) and len(zone) == 3  # then the zone rules
+    cmds = plan(Actual(), model)
+    prio = {c["add"]["chain"]["name"]: c["add"]["chain"]["prio"] for c in cmds
+            if "chain" in c.get("add", {}) and "prio" in c["add"]["chain"]}
+    assert prio["zone"] < -200  # before conntrack
+    # the group turns stateful: no notrack rules, no set
+    st["security_groups"][1] = dict(g2, stateful=True)
+    tracked = sgmodel.build(st, HOST, model.marks, model.zones)
+    assert "notrack" not in text(tracked.chains[(INET, "zone")])
+    assert (INET, sgmodel.STATELESS) not in tracked.sets
+    cmds = plan(Actual.of(model), tracked)
+    assert {"delete": {"set": {"family": INET, "table": sgmodel.TABLE,
+                               "name": sgmodel.STATELESS}}} in cmds
+
+
+def test_remote_address_group_is_a_set():
+    """A rule naming an address group matches the set ``ag-<id>-v4``/``-v6`` holding
+    the group's CIDRs; new addresses change elements only, no chain."""
+    rules = [rule("r1", direction="egress"),
+             rule("r2", protocol="tcp", port_range_min=22, port_range_max=22,
+                  remote_address_group_id="ag1")]
+    st = state([port(1)], rules)
+    st["security_groups"][0]["address_groups"] = {"ag1": ["192.0.2.0/24", "2001:db8::/64"]}
+    model = sgmodel.build(st, HOST, {}, {})
+    chain = text(model.chains[(INET, "sg-g1-i")])
+    assert '"@ag-ag1-v4"' in chain and '"saddr"' in chain
+    assert model.elements[(INET, "ag-ag1-v4")] == {"192.0.2.0/24": None}
+    assert model.elements[(INET, "ag-ag1-v6")] == {"2001:db8::/64": None}
+    st["security_groups"][0]["address_groups"] = {"ag1": ["192.0.2.0/24", "198.51.100.7/32"]}
+    more = sgmodel.build(st, HOST, model.marks, model.zones)
+    cmds = plan(Actual.of(model), more)
+    assert {"add": {"element": {"family": INET, "table": sgmodel.TABLE,
+                                "name": "ag-ag1-v4", "elem": ["198.51.100.7"]}}} in cmds
+    assert not any("flush" in c or "rule" in c.get("add", {}) for c in cmds)
+    # the rule gone: the sets go with it
+    st["security_groups"][0]["rules"] = rules[:1]
+    gone = sgmodel.build(st, HOST, model.marks, model.zones)
+    assert (INET, "ag-ag1-v4") not in gone.sets
+
+
+def test_port_rules_are_one_set_lookup():
+    """TCP/UDP rules with ports and prefixes become elements of one concatenated set per
+    group, direction and family; ICMP, any-protocol and remote-group rules stay rules."""
+    rules = [rule(f"r{i:04d}", protocol="tcp", port_range_min=10000 + i,
+                  port_range_max=10000 + i, remote_ip_prefix=f"192.0.2.{i}/32")
+             for i in range(1, 200)]
+    rules += [rule("s1", protocol="icmp"), rule("s2", remote_group_id="g1"),
+              rule("s3", ethertype="IPv6", protocol="udp"),
+              rule("s4", protocol="tcp", port_range_min=5201, port_range_max=5201)]
+    group = {"id": "g1", "stateful": False, "rules": rules}
+    chain = sgmodel.group_rules(group, "ingress")
+    assert len(chain) == 4  # two set lookups (v4, v6), ICMP, the remote group
+    assert '"@sg-g1-i-r4"' in text(chain[0]) and '"concat"' in text(chain[0])
+    assert '"@sg-g1-i-r6"' in text(chain[1])
+    elems = sgmodel.rule_set_elements(group, "ingress")
+    assert len(elems[False]) == 200 and "6.5201-5201.0.0.0.0/0" in elems[False]
+    assert list(elems[True]) == ["17.0-65535.::/0"]
+    # nft's listing of an element reads back as the same key
+    for key in ("6.10001-10001.192.0.2.1/32", "17.0-65535.::/0", "6.20-30.10.1.0.0/16"):
+        rendered = sgmodel.render_element(key)
+        listed = {"concat": [{6: "tcp", 17: "udp"}[rendered["concat"][0]],
+                             rendered["concat"][1], rendered["concat"][2]]}
+        assert sgmodel.canon_element(listed) == key

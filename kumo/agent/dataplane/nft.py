@@ -148,6 +148,13 @@ def counter() -> Expr:
     return {"counter": None}
 
 
+def notrack() -> Expr:
+    """``notrack``: conntrack skips the packet (its ct state is ``untracked``); only in
+    a chain that runs before conntrack (priority below -200, raw is -300) and before
+    anything that gives the packet a conntrack template (``ct zone set``)."""
+    return {"notrack": None}
+
+
 def accept() -> Expr:
     return {"accept": None}
 

@@ -128,3 +128,24 @@ def unredirect(ns: Netns, dev: str, ifb: str) -> None:
         _tc(ns, "qdisc", "del", "dev", dev, "ingress", check=False)
     if links.get_link(ns, ifb) is not None:
         links.delete_link(ns, ifb)
+
+
+def shape_addresses(ns: Netns, dev: str, limits: dict[str, tuple[int, int]],
+                    match: str) -> None:
+    """Make ``dev``'s egress an HTB ``1:`` whose classes ``1:<n>`` (rate = ceil =
+    ``kbps``, ``burst`` bytes) each take the IPv4 packets whose ``match`` (``src`` or
+    ``dst``) is one address of ``limits`` (``{address: (kbps, burst)}``); other packets
+    are not classified and pass unshaped (HTB without ``default``). Rebuilt whole (the
+    root replaced), one ``tc -batch``; an empty ``limits`` removes our root."""
+    lines = []
+    if "htb" in qdiscs(ns, dev):
+        lines.append(f"qdisc del dev {dev} root")
+    if limits:
+        lines.append(f"qdisc add dev {dev} root handle 1: htb")
+        for n, (address, (kbps, burst)) in enumerate(sorted(limits.items()), start=1):
+            lines.append(f"class add dev {dev} parent 1: classid 1:{n:x} htb rate "
+                         f"{kbps}kbit ceil {kbps}kbit burst {burst} cburst {burst}")
+            lines.append(f"filter add dev {dev} parent 1: protocol ip prio 1 u32 match "
+                         f"ip {match} {address}/32 flowid 1:{n:x}")
+    if lines:
+        netns.run(ns, ["tc", "-batch", "-"], input="\n".join(lines) + "\n", timeout=10)

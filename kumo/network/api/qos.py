@@ -11,7 +11,7 @@ policy"). Logic: :mod:`kumo.network.qos`; definitions:
 - ``GET/POST /v2.0/qos/policies/{policy_id}/<type>_rules`` and ``GET/PUT/DELETE
   .../<type>_rules/{rule_id}`` for ``bandwidth_limit`` ({max_kbps, max_burst_kbps,
   direction}), ``dscp_marking`` ({dscp_mark}), ``minimum_bandwidth`` ({min_kbps,
-  direction}); 404 QosRuleNotFound, 409 QoSRulesConflict, 400 for a bad DSCP mark.
+  direction}), ``packet_rate_limit`` ({max_kpps, max_burst_kpps, direction}); 404 QosRuleNotFound, 409 QoSRulesConflict, 400 for a bad DSCP mark.
 - ``GET /v2.0/qos/rule-types`` (``{"rule_types": [{"type"}]}``) and
   ``GET /v2.0/qos/rule-types/{type}`` (``{"rule_type": {type, drivers: [{name,
   supported_parameters}]}}``).
@@ -31,9 +31,9 @@ POLICY = defs.QOS_POLICY
 register(POLICY.rules() + [r for d in defs.RULES.values() for r in d.rules()] + [
     RuleDefault("get_rule_type", "@")])
 
-# Not listed: ``qos-fip`` and ``qos-gateway-ip``. A floating IP's and a router
-# gateway's ``qos_policy_id`` are stored, shown and count as uses of the policy, but
-# the L3 agent does not enforce them yet (kumo.agent.qos shapes instance ports only).
+# ``qos-fip``/``qos-gateway-ip``: the L3 agent shapes a floating IP's and a router
+# gateway's ``bandwidth_limit`` on the router's qg- device (kumo.agent.qos.GatewayQos;
+# legacy and HA routers, not distributed ones).
 for _alias, _name, _desc in [
     ("qos", "Quality of Service", "The Quality of Service extension."),
     ("qos-default", "QoS default policy", "Expose the QoS default policy per project"),
@@ -46,6 +46,11 @@ for _alias, _name, _desc in [
      "Allow to configure QoS minumum bandwidth rule with ingress direction."),
     ("qos-port-network-policy", "QoS port network policy ID",
      "Adds a the QoS network ID to the port definition"),
+    ("qos-pps", "QoS packet rate limit rule",
+     "Support for packet rate limit rule"),
+    ("qos-fip", "Floating IP QoS", "The floating IP Quality of Service extension"),
+    ("qos-gateway-ip", "Router gateway IP QoS",
+     "The Router gateway IP Quality of Service extension"),
 ]:
     register_extension(_alias, _name, _desc)
 

@@ -38,6 +38,9 @@ for _alias, _name, _desc in [
      "Security group rule belongs to the project's default security group",
      "Flag to determine if the security group rule belongs to the project's default "
      "security group"),
+    ("security-groups-remote-address-group",
+     "Remote address group id field for security group rules",
+     "Add new field of remote address group id in security group rules"),
 ]:
     register_extension(_alias, _name, _desc)
 

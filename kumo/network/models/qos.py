@@ -3,7 +3,7 @@ its rule tables and the ``qos_*_policy_bindings``).
 
 - :class:`QosPolicy`: a policy (standard attributes, ``shared``, ``is_default``).
 - :class:`QosRule`: every rule type in one table (``type``: ``bandwidth_limit``,
-  ``dscp_marking``, ``minimum_bandwidth``; the columns a type does not use stay null),
+  ``dscp_marking``, ``minimum_bandwidth``, ``packet_rate_limit``; the columns a type does not use stay null),
   deleted with its policy.
 - Bindings of a policy to a network, port, floating IP or router gateway, one per
   resource, deleted with the resource; a bound policy cannot be deleted (no cascade on
@@ -36,6 +36,10 @@ class QosRule(Base):
                                                                nullable=True)
     dscp_mark: orm.Mapped[int | None] = orm.mapped_column(sa.Integer, nullable=True)
     min_kbps: orm.Mapped[int | None] = orm.mapped_column(sa.BigInteger, nullable=True)
+    #: ``packet_rate_limit`` (migration ``0027_network_sg_more``)
+    max_kpps: orm.Mapped[int | None] = orm.mapped_column(sa.BigInteger, nullable=True)
+    max_burst_kpps: orm.Mapped[int | None] = orm.mapped_column(sa.BigInteger,
+                                                               nullable=True)
 
 
 def _binding(name: str, table: str, column: str, target: str):

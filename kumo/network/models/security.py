@@ -5,7 +5,8 @@
 ``network_default_security_group`` holds one row per project naming its ``default``
 group (primary key ``project_id``), so two concurrent first uses never create two.
 Rules reference their group with a cascading foreign key; ``remote_group_id`` has none
-(a remote group's deletion deletes the rules referring to it, in the logic).
+(a remote group's deletion deletes the rules referring to it, in the logic), nor has
+``remote_address_group_id`` (an address group in use cannot be deleted, in the logic).
 """
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ class SecurityGroupRule(StandardAttrs, Base):
                                                                  nullable=True)
     remote_group_id: orm.Mapped[str | None] = orm.mapped_column(UUID, nullable=True,
                                                                 index=True)
+    #: An address group (``network_address_group``); deleting a group in use is a 409.
+    remote_address_group_id: orm.Mapped[str | None] = orm.mapped_column(
+        UUID, nullable=True, index=True)
 
 
 class Quota(Base):

@@ -308,16 +308,7 @@ def test_address_groups(demo, other, cloud, neutron, unique):
         assert_fault(neutron.request(other, "PUT", base + "/add_addresses",
                                      json={"addresses": ["1.1.1.1"]}), 404,
                      "AddressGroupNotFound")
-        # rules cannot name one yet: refused, never accepted and ignored
-        sg = demo.network.create_security_group(name=unique("sg"))
-        try:
-            resp = neutron.request(demo, "POST", "/v2.0/security-group-rules", json={
-                "security_group_rule": {"security_group_id": sg.id,
-                                        "direction": "ingress",
-                                        "remote_address_group_id": ag.id}})
-            assert resp.status_code == 400
-        finally:
-            demo.network.delete_security_group(sg)
+        # rules naming one: tests/api/network/test_sg_remote_address_group.py
     finally:
         demo.network.delete_address_group(ag.id, ignore_missing=True)
     assert list(demo.network.address_groups(name=ag.name)) == []

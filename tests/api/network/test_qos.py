@@ -23,9 +23,8 @@ def policies(admin):
 def test_extensions_listed(admin):
     aliases = {e.alias for e in admin.network.extensions()}
     assert {"qos", "qos-default", "qos-rule-type-details", "qos-bw-limit-direction",
-            "qos-bw-minimum-ingress", "qos-port-network-policy"} <= aliases
-    # stored but not enforced on the data plane yet: not claimed
-    assert not {"qos-fip", "qos-gateway-ip"} & aliases
+            "qos-bw-minimum-ingress", "qos-port-network-policy", "qos-pps", "qos-fip",
+            "qos-gateway-ip"} <= aliases
 
 
 def test_policy_and_rules_with_sdk(admin, demo, policies, unique):
@@ -92,7 +91,8 @@ def test_member_cannot_create_policy(demo, neutron):
 
 def test_rule_types(admin):
     types = {t.type for t in admin.network.qos_rule_types()}
-    assert types == {"bandwidth_limit", "dscp_marking", "minimum_bandwidth"}
+    assert types == {"bandwidth_limit", "dscp_marking", "minimum_bandwidth",
+                     "packet_rate_limit"}
     detail = admin.network.get_qos_rule_type("dscp_marking")
     params = detail.drivers[0]["supported_parameters"]
     assert params[0]["parameter_name"] == "dscp_mark"
@@ -210,7 +210,7 @@ def test_cli(cloud, policies, unique):
     assert shown["is_default"] is True
     types = cloud.cli("network", "qos", "rule", "type", "list")
     assert {t["Type"] for t in types} == {"bandwidth_limit", "dscp_marking",
-                                          "minimum_bandwidth"}
+                                          "minimum_bandwidth", "packet_rate_limit"}
     listed = cloud.cli("network", "qos", "policy", "list")
     assert name in {p["Name"] for p in listed}
     cloud.cli("network", "qos", "policy", "delete", name, parse=False)
@@ -256,3 +256,35 @@ def test_policy_tags(admin, policies, unique):
     admin.network.remove_tag(policy, "a")
     admin.network.add_tag(policy, "c")
     assert sorted(admin.network.get_qos_policy(policy.id).tags) == ["b", "c"]
+
+
+def test_feed_carries_fip_and_gateway_rules(admin, neutron, policies, unique):
+    """The L3 part of the state feed gives a floating IP's and a router gateway's
+    policy rules (``qos_rules``), which the L3 agent shapes on qg-; a rule change is a
+    change of the floating IP and the router."""
+    policy = admin.network.create_qos_policy(name=unique("fipqos"))
+    policies.append(policy.id)
+    admin.network.create_qos_bandwidth_limit_rule(policy, max_kbps=3000,
+                                                  direction="ingress")
+    public = admin.network.find_network("public", ignore_missing=False)
+    router = admin.network.create_router(name=unique("r"), external_gateway_info={
+        "network_id": public.id, "qos_policy_id": policy.id})
+    fip = admin.network.create_ip(floating_network_id=public.id, qos_policy_id=policy.id)
+    try:
+        state = neutron.request(admin, "GET", "/kumo/v1/state").json()
+        mine = {f["id"]: f for f in state["floatingips"]}[fip.id]
+        assert [(r["type"], r["max_kbps"]) for r in mine["qos_rules"]] == [
+            ("bandwidth_limit", 3000)]
+        gw = {r["id"]: r for r in state["routers"]}[router.id]["gateway"]
+        assert [r["max_kbps"] for r in gw["qos_rules"]] == [3000]
+        rule = next(iter(admin.network.qos_bandwidth_limit_rules(policy)))
+        admin.network.update_qos_bandwidth_limit_rule(rule, policy, max_kbps=4000)
+        changes = neutron.request(admin, "GET", "/kumo/v1/changes",
+                                  params={"since": state["revision"]}).json()["changes"]
+        touched = {(c["resource_type"], c["resource_id"]) for c in changes}
+        assert {("floatingip", fip.id), ("router", router.id)} <= touched
+    finally:
+        admin.network.delete_ip(fip)
+        admin.network.update_router(router, external_gateway_info={
+            "network_id": public.id, "qos_policy_id": None})
+        admin.network.delete_router(router)

@@ -123,7 +123,6 @@ def test_rule_protocols_ports_and_prefixes(member):
     ({"protocol": "ipv6-icmp", "ethertype": "IPv4"},
      "SecurityGroupEthertypeConflictWithProtocol"),
     ({"direction": "sideways"}, "HTTPBadRequest"),
-    ({"remote_address_group_id": str(uuid.uuid4())}, "HTTPBadRequest"),
 ])
 def test_invalid_rules_are_400(demo, attrs, kind):
     sg = group(demo)
@@ -220,8 +219,8 @@ def test_remote_group_deletion_removes_referring_rules(demo):
 
 def test_security_group_extensions_listed(demo):
     aliases = {e.alias for e in demo.network.extensions()}
-    assert {"security-group", "stateful-security-group"} <= aliases
-    assert "security-groups-remote-address-group" not in aliases
+    assert {"security-group", "stateful-security-group",
+            "security-groups-remote-address-group"} <= aliases
 
 
 def test_cli_rules(cloud, demo):
