@@ -10,12 +10,13 @@ the instance action recorded, the agents' feed changed). What the host does:
 - suspend: desired ``power`` ``paused`` (the netns driver freezes the instance's
   processes with the cgroup freezer, as pause does); the report completes
   ``suspending`` -> SUSPENDED with power state 7 (Nova's SUSPENDED). resume thaws.
-- shelve: a snapshot image ``<name>-shelved`` is registered and the guest powered off;
-  with ``shelved_offload_time`` 0 (Nova's default) it is offloaded at once:
+- shelve: the guest is powered off and its root filesystem snapshot into the image
+  ``<name>-shelved`` (:mod:`kumo.compute.snapshots`); once uploaded, with
+  ``shelved_offload_time`` 0 (Nova's default) it is offloaded at once:
   shelveOffload takes the instance off its host (the agent destroys it, its capacity is
   free, its ports unbound), SHELVED_OFFLOADED. unshelve schedules it again (2.77
-  ``availability_zone``, 2.91 ``host``), re-binds the ports and boots it; the shelved
-  image is deleted.
+  ``availability_zone``, 2.91 ``host``), re-binds the ports and boots it from the
+  shelved image, which is deleted once the guest runs.
 - rescue/unrescue restart the guest (``reboot_seq``) and end RESCUE / ACTIVE.
 - migrate (cold): the scheduler picks another host (2.56 ``host``); the instance moves
   (destroyed on the source, booted on the destination) and waits in VERIFY_RESIZE for
@@ -71,40 +72,17 @@ class Lifecycle:
 
     # -- shelve ----------------------------------------------------------------------------
     def shelve(self, ctx, sid, rid):
+        """Power off, snapshot the root filesystem into ``<name>-shelved`` and end
+        SHELVED (offloaded at once with ``shelved_offload_time`` 0): the snapshot's end
+        does that (:meth:`kumo.compute.snapshots.Snapshots.finished`)."""
         c = self.compute
         with c.read() as s:
-            row = c.servers.get(s, ctx, sid)
-            c.servers.check_unlocked(ctx, row)
-            if row.vm_state not in ("active", "stopped", "paused", "suspended") \
-                    or row.task_state is not None:
-                raise InstanceInvalidState(row, "shelve")
-            name, image = row.display_name, dict(row.image or {})
-        made = c.images.create(ctx, {
-            "name": f"{name}-shelved", "visibility": "private",
-            "container_format": image.get("container_format"),
-            "disk_format": image.get("disk_format"), "instance_uuid": sid,
-            "image_type": "snapshot", "base_image_ref": image.get("id", ""),
-            "user_id": ctx.user_id or "",
-            **({"kumo_rootfs": image["kumo_rootfs"]} if image.get("kumo_rootfs") else {})})
-        offload = c.settings.shelved_offload_time == 0
+            name = c.servers.get(s, ctx, sid).display_name
 
         def apply(s, row):
-            meta = dict(row.system_metadata or {})
-            meta.update({"shelved_image_id": made.id, "shelved_at": utcnow().isoformat(),
-                         "shelved_host": row.host or ""})
-            row.system_metadata = meta
             row.power = "off"
-            if offload:
-                self._offload(s, row)
-            else:
-                row.task_state = "shelving"
-        try:
-            return self.actions.run(ctx, sid, "shelve", rid, apply,
-                                    ("active", "stopped", "paused", "suspended"),
-                                    network=offload)
-        except Exception:
-            c.images.delete(ctx, made.id)
-            raise
+        return c.snapshots.start(ctx, sid, rid, "shelve", "shelve", f"{name}-shelved",
+                                 apply=apply)
 
     def _offload(self, s, row):
         c = self.compute
@@ -123,11 +101,17 @@ class Lifecycle:
     def unshelve(self, ctx, sid, rid, az: str | None = None, host: str | None = None,
                  az_given: bool = False):
         c = self.compute
-        state = {}
+        with c.read() as s:
+            shelved = (c.servers.get(s, ctx, sid).system_metadata or {}).get(
+                "shelved_image_id")
+        # an offloaded server boots from its shelved snapshot (deleted once it runs)
+        boot = c.snapshots.boot_image(shelved) if shelved else None
 
         def apply(s, row):
-            state["image"] = (row.system_metadata or {}).get("shelved_image_id")
             row.power = "on"
+            if row.vm_state == "shelved_offloaded" and boot is not None:
+                row.system_metadata = {**(row.system_metadata or {}),
+                                       "unshelve_image": boot}
             if row.vm_state == "shelved":
                 if az_given or host:
                     raise exc.Conflict(f"The availability_zone or host can only be "
@@ -155,11 +139,6 @@ class Lifecycle:
             row.task_state = "unshelving"
         self.actions.run(ctx, sid, "unshelve", rid, apply,
                          ("shelved", "shelved_offloaded"), network=True, placed=False)
-        if state.get("image"):
-            try:
-                c.images.delete(ctx, state["image"])
-            except exc.KumoError:
-                pass
 
     # -- rescue ----------------------------------------------------------------------------
     def rescue(self, ctx, sid, rid, admin_pass: str | None) -> str:
@@ -197,37 +176,13 @@ class Lifecycle:
     # -- backups -----------------------------------------------------------------------
     def backup(self, ctx, sid, rid, name: str, backup_type: str, rotation: int,
                metadata: dict) -> str:
-        """Register a backup image (as createImage does) and delete the oldest backups
-        of ``backup_type`` beyond ``rotation`` (as Nova: with rotation 0 the new one
-        goes too); returns the new image's id."""
-        c = self.compute
-        with c.read() as s:
-            row = c.servers.get(s, ctx, sid)
-            c.servers.check_unlocked(ctx, row)
-            if row.vm_state not in ("active", "stopped", "paused", "suspended") \
-                    or row.task_state is not None:
-                raise InstanceInvalidState(row, "createBackup")
-            image = dict(row.image or {})
-        props = {k: str(v) for k, v in (metadata or {}).items()}
-        props.update({"instance_uuid": sid, "image_type": "backup",
-                      "backup_type": backup_type, "base_image_ref": image.get("id", ""),
-                      "user_id": ctx.user_id or ""})
-        if image.get("kumo_rootfs"):
-            props["kumo_rootfs"] = image["kumo_rootfs"]
-        made = c.images.create(ctx, {
-            "name": name, "visibility": "private",
-            "container_format": image.get("container_format"),
-            "disk_format": image.get("disk_format"), **props})
-        found, _ = c.images.list(ctx, {"instance_uuid": [sid], "image_type": ["backup"],
-                                       "backup_type": [backup_type],
-                                       "sort_key": ["created_at"], "sort_dir": ["desc"],
-                                       "limit": ["1000"]})
-        for old in found[rotation:]:
-            c.images.delete(ctx, old.id)
-        with c.write() as s:
-            row = c.servers.get(s, ctx, sid)
-            self.actions.record(s, ctx, row, "createBackup", rid, done=True)
-        return made.id
+        """Snapshot the server into a backup image (as createImage does); once it is
+        uploaded the oldest backups of ``backup_type`` beyond ``rotation`` are deleted
+        (as Nova: with rotation 0 the new one goes too); returns the new image's id."""
+        return self.compute.snapshots.start(
+            ctx, sid, rid, "createBackup", "backup", name, metadata,
+            extra={"backup_type": backup_type},
+            pending={"backup_type": backup_type, "rotation": rotation})
 
     # -- security groups ---------------------------------------------------------------
     def security_group(self, ctx, sid, rid, name: str, add: bool):
