@@ -62,6 +62,7 @@ from kumo.agent.virt.cgroups import Cgroups
 from kumo.agent.virt.images import ImageCache
 from kumo.agent.virt import volumes as vols
 from kumo.agent.virt.nics import Nics, replug
+from kumo.agent.virt.snapshot import InstanceSnapshots
 
 LOG = logging.getLogger(__name__)
 NAME_RE = re.compile(r"^instance-[0-9a-f]{1,32}$")
@@ -185,7 +186,7 @@ def overlay_works(scratch: Path) -> bool:
 
 
 @register_driver("netns")
-class NetnsDriver(vols.InstanceVolumes, ComputeDriver):
+class NetnsDriver(InstanceSnapshots, vols.InstanceVolumes, ComputeDriver):
     """Instances as namespaces running the image's init (see the module doc)."""
 
     name = "netns"
