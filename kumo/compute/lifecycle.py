@@ -400,9 +400,17 @@ class Lifecycle:
             row.system_metadata = meta
 
     # -- os-migrations -----------------------------------------------------------------
-    def migrations(self, query: dict) -> list[tuple[Migration, Instance | None]]:
+    def migrations(self, query: dict, paging: dict | None = None
+                   ) -> tuple[list[tuple[Migration, Instance | None]], bool]:
+        """Migrations newest first (``created_at``, ``id`` descending, as Nova) by the
+        filters in ``query``; ``paging`` (2.59+): ``limit``, ``marker`` (a migration's
+        uuid; 400 "Marker ... could not be found."), ``changes-since`` and (2.66+)
+        ``changes-before`` on ``updated_at`` (400 for a bad time or since > before).
+        Returns ``([(migration, instance)], more)``."""
+        from kumo.common.listing import NOVA, Key, marker_values, page
+        from kumo.compute.listing import _time
         M = Migration
-        stmt = sa.select(M).order_by(M.created_at.desc(), M.id.desc())
+        stmt = sa.select(M)
         for key, col in (("host", None), ("status", M.status),
                          ("migration_type", M.migration_type),
                          ("instance_uuid", M.instance_uuid),
@@ -415,12 +423,32 @@ class Lifecycle:
                 stmt = stmt.where(sa.or_(M.source_compute == value, M.dest_compute == value))
             else:
                 stmt = stmt.where(col == value)
+        paging = paging or {}
+        since = _time("changes-since", paging.get("changes-since"))
+        before = _time("changes-before", paging.get("changes-before"))
+        if since is not None and before is not None and since > before:
+            raise exc.BadRequest("The value of changes-since must be less than or equal "
+                                 "to changes-before.")
+        changed = sa.func.coalesce(M.updated_at, M.created_at)
+        if since is not None:
+            stmt = stmt.where(changed >= since)
+        if before is not None:
+            stmt = stmt.where(changed <= before)
+        keys = [Key("created_at", M.created_at, False), Key("id", M.id, False)]
+        limit = NOVA.limit(paging.get("limit"), self.compute.settings.api_max_limit) \
+            if paging.get("limit") is not None else None
         with self.compute.read() as s:
-            rows = list(s.scalars(stmt))
+            start = None
+            if paging.get("marker") is not None:
+                # looked up among all migrations, as Nova's migration_get_by_uuid
+                start = marker_values(s, sa.select(M), M.uuid, paging["marker"], keys)
+                if start is None:
+                    raise exc.BadRequest(f"Marker {paging['marker']} could not be found.")
+            rows, more = page(s, stmt, keys, start=start, limit=limit)
             ids = {m.instance_uuid for m in rows}
             inst = {i.id: i for i in s.scalars(sa.select(Instance).where(
                 Instance.id.in_(ids)))} if ids else {}
-            return [(m, inst.get(m.instance_uuid)) for m in rows]
+            return [(m, inst.get(m.instance_uuid)) for m in rows], more
 
 
 _LIVE = ("active", "stopped", "paused", "suspended", "resized", "error", "rescued",
