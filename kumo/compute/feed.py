@@ -15,7 +15,9 @@ Instance shape (the compute contract)::
      "volumes": [{"volume_id", "attachment_id", "device": "vdb", "path" (the backend
                   file, None without data), "mode": "rw"|"ro", "boot": bool}],
      "snapshot": {"image_id"} | None (a snapshot to take and upload, see
-                 kumo.compute.snapshots)}
+                 kumo.compute.snapshots),
+     "rescue": {"id", "container_format", "disk_format", "size", "checksum",
+                "kumo_rootfs"} | None (boot this image, the server's root beside it)}
 
 ``image`` is the shelved snapshot while an offloaded server is unshelved.
 """
@@ -88,7 +90,8 @@ class Feed(ChangeFeed):
                 "user_data": r.user_data, "revision": r.revision,
                 "volumes": volumes.get(r.id, []),
                 "snapshot": ({"image_id": meta["snapshot"]["image_id"]}
-                             if meta.get("snapshot") else None)})
+                             if meta.get("snapshot") else None),
+                "rescue": meta.get("rescue_image")})
         return out
 
     def _volumes(self, session, ids: list[str]) -> dict[str, list[dict]]:

@@ -17,7 +17,9 @@ the instance action recorded, the agents' feed changed). What the host does:
   free, its ports unbound), SHELVED_OFFLOADED. unshelve schedules it again (2.77
   ``availability_zone``, 2.91 ``host``), re-binds the ports and boots it from the
   shelved image, which is deleted once the guest runs.
-- rescue/unrescue restart the guest (``reboot_seq``) and end RESCUE / ACTIVE.
+- rescue/unrescue restart the guest (``reboot_seq``) into the rescue image (the
+  feed's ``rescue``: ``rescue_image_ref`` or the server's own image; the netns driver
+  mounts the server's root at ``/mnt/rescue``) and back; they end RESCUE / ACTIVE.
 - migrate (cold): the scheduler picks another host (2.56 ``host``); the instance moves
   (destroyed on the source, booted on the destination) and waits in VERIFY_RESIZE for
   confirmResize/revertResize as Nova's. One host: 400 "No valid host was found.".
@@ -141,13 +143,40 @@ class Lifecycle:
                          ("shelved", "shelved_offloaded"), network=True, placed=False)
 
     # -- rescue ----------------------------------------------------------------------------
-    def rescue(self, ctx, sid, rid, admin_pass: str | None) -> str:
+    def rescue(self, ctx, sid, rid, admin_pass: str | None, image_ref: str | None = None,
+               volume_backed_ok: bool = False) -> str:
+        """Boot the rescue image (``image_ref``, else the server's own image) with the
+        server's root beside it (the driver's rescue layout, e.g. the netns driver's
+        ``/mnt/rescue``). 400 for an image the hosts cannot boot, and for a
+        volume-backed server unless ``volume_backed_ok`` (Nova's 2.87)."""
+        c = self.compute
         pw = admin_pass or password()
+        with c.read() as s:
+            row = c.servers.get(s, ctx, sid)
+            own = dict(row.image or {})
+            backed = any(v.get("boot") for v in c.feed._volumes(s, [row.id]).get(
+                row.id, []))
+        if backed and not volume_backed_ok:
+            raise exc.BadRequest(f"Instance {sid} cannot be rescued: Cannot rescue a "
+                                 "volume-backed instance")
+        image = own
+        if image_ref:
+            image = c.snapshots.boot_image(image_ref)
+            if image is None:
+                raise exc.BadRequest(f"Image {image_ref} could not be found.")
+            if own.get("kumo_rootfs") and image.get("kumo_rootfs") != own["kumo_rootfs"]:
+                raise exc.BadRequest(
+                    f"Instance {sid} cannot be rescued: image {image_ref} is not a root "
+                    f"filesystem the hosts boot (property kumo_rootfs="
+                    f"{own['kumo_rootfs']})")
+        rescue = {k: image.get(k) for k in ("id", "container_format", "disk_format",
+                                            "size", "checksum", "kumo_rootfs")}
 
         def apply(s, row):
             row.reboot_seq += 1
             row.reboot_type = "HARD"
             row.power, row.task_state = "on", "rescuing"
+            row.system_metadata = {**(row.system_metadata or {}), "rescue_image": rescue}
         self.actions.run(ctx, sid, "rescue", rid, apply, ("active", "stopped", "error"))
         return pw
 
@@ -156,6 +185,9 @@ class Lifecycle:
             row.reboot_seq += 1
             row.reboot_type = "HARD"
             row.power, row.task_state = "on", "unrescuing"
+            meta = dict(row.system_metadata or {})
+            meta.pop("rescue_image", None)
+            row.system_metadata = meta
         return self.actions.run(ctx, sid, "unrescue", rid, apply, ("rescued",))
 
     # -- admin -----------------------------------------------------------------------------

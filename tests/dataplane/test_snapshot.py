@@ -9,6 +9,8 @@ as test_volume_attach.py):
   deleted (overlay whiteouts honoured) and the files written before the stop;
 - shelve (the ``<name>-shelved`` snapshot, offloaded) and unshelve (booted from that
   image, which is then deleted) keep the server's files;
+- rescue boots the cirros image with the server's own root at ``/mnt/rescue`` (mended
+  there), unrescue boots the server's root again with the fix;
 - nothing is left mounted or packed on the machine afterwards (snapshot temp files,
   the throw-away overlay mount).
 """
@@ -90,6 +92,25 @@ def test_snapshot_boot_from_it_and_shelve(machine):
     assert out.split() == [MARKER, "gone"], out
     wait_for(lambda: not [i for i in m.json("image", "list")
                           if i["Name"] == "vm3-shelved"], "the shelved image deleted")
+
+    # rescue the stopped vm1 with the cirros image: its own root at /mnt/rescue,
+    # mended there; unrescue boots its own root again, with the fix
+    m.openstack("server", "rescue", "--image", "cirros", "vm1")
+    wait_for(lambda: m.json("server", "show", "vm1")["status"] == "RESCUE", "vm1 RESCUE")
+    wait_for(lambda: inside("vm1", "true", check=False).returncode == 0,
+             "vm1 running the rescue image")
+    out = inside("vm1", "test -e /root/data/marker && echo own-root || echo rescue-root; "
+                 "cat /mnt/rescue/root/data/marker; test -e /etc/shells && echo shells; "
+                 "echo mended > /mnt/rescue/root/mended && sync").stdout.split()
+    assert out == ["rescue-root", MARKER, "shells"], out
+    m.openstack("server", "unrescue", "vm1")
+    wait_for(lambda: m.json("server", "show", "vm1")["status"] == "ACTIVE",
+             "vm1 ACTIVE after unrescue")
+    wait_for(lambda: inside("vm1", "true", check=False).returncode == 0,
+             "vm1 running its own root")
+    out = inside("vm1", "cat /root/data/marker /root/mended; test -e /mnt/rescue/root "
+                 "|| echo no-rescue-mount").stdout.split()
+    assert out == [MARKER, "mended", "no-rescue-mount"], out
 
     for name in ("vm1", "vm2", "vm3"):
         m.openstack("server", "delete", "--wait", name)

@@ -190,3 +190,39 @@ def test_agent_snapshot_routes(admin, demo, nova, boot):
                       "snapshots/x", json={"host": host, "error": "x"})
     assert resp.status_code == 404
     assert task_of(nova, demo, sid) is None
+
+
+def test_rescue_boots_the_rescue_image(admin, demo, nova, boot, image_id):
+    """The feed's ``rescue`` names the image the host boots (``rescue_image_ref``, else
+    the server's own); an image the hosts cannot boot is a 400 that changes nothing."""
+    made = boot("rescue-img")
+    sid = made["id"]
+    wait_status(nova, demo, sid, "ACTIVE")
+    host = nova.request(admin, "GET", f"/servers/{sid}").json()["server"][
+        "OS-EXT-SRV-ATTR:host"]
+
+    def feed_item():
+        feed = nova.agent(admin, "GET", "/state", params={"host": host}).json()
+        return next(i for i in feed["instances"] if i["id"] == sid)
+    other = demo.image.create_image(name="rescue-raw", disk_format="raw",
+                                    container_format="bare", data=b"not a tree")
+    try:
+        msg = assert_fault(act(nova, demo, sid, {"rescue": {
+            "rescue_image_ref": other.id}}), 400, "badRequest")
+        assert "kumo_rootfs" in msg
+        assert feed_item()["rescue"] is None
+        assert wait_status(nova, demo, sid, "ACTIVE")
+        resp = act(nova, demo, sid, {"rescue": {"rescue_image_ref": image_id}})
+        assert resp.status_code == 200 and resp.json()["adminPass"]
+        wait_status(nova, demo, sid, "RESCUE")
+        item = feed_item()
+        assert item["rescue"]["id"] == image_id and item["rescue"]["kumo_rootfs"] == "tar"
+        assert item["image"]["id"] == image_id
+        assert act(nova, demo, sid, {"unrescue": None}).status_code == 202
+        wait_status(nova, demo, sid, "ACTIVE")
+        assert feed_item()["rescue"] is None
+        assert act(nova, demo, sid, {"rescue": None}).status_code == 200
+        wait_status(nova, demo, sid, "RESCUE")
+        assert feed_item()["rescue"]["id"] == image_id  # the server's own image
+    finally:
+        demo.image.delete_image(other)
