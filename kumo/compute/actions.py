@@ -351,8 +351,8 @@ class Actions:
             if task == "spawning" or row.launched_at is None:
                 row.launched_at = utcnow()
             row.vm_state, row.task_state = done[1], None
-            if task == "unshelving":
-                self._unshelved(s, row)
+            if task in ("unshelving", "migrating"):
+                self._booted(s, row, task)
             self._finish(s, row)
             changed = True
         elif stopped:
@@ -363,16 +363,27 @@ class Actions:
             row.updated_at = utcnow()
         return None
 
-    def _unshelved(self, s, row: Instance) -> None:
-        """The guest runs again after an unshelve: forget the shelved image (the feed
-        booted it from it) and delete it, as Nova does after the spawn."""
+    def _booted(self, s, row: Instance, task: str) -> None:
+        """The guest runs after an unshelve or a move (live migration by stop and
+        restart): forget the image it booted from (the shelved snapshot, the move's
+        transient one) and delete it, as Nova does after the spawn; a move's migration
+        is ``completed``."""
         meta = dict(row.system_metadata or {})
-        image_id = meta.pop("shelved_image_id", None)
-        for key in ("shelved_at", "shelved_host", "unshelve_image"):
-            meta.pop(key, None)
+        doomed = [meta.pop("moved_image_id", None)]
+        if task == "unshelving":
+            doomed.append(meta.pop("shelved_image_id", None))
+            for key in ("shelved_at", "shelved_host"):
+                meta.pop(key, None)
+        meta.pop("boot_image", None)
+        moving = meta.pop("moving_migration", None)
         row.system_metadata = meta
-        if image_id:
-            after_commit(s, lambda: self.compute.snapshots._delete(image_id))
+        if moving:
+            from kumo.compute.models import Migration
+            m = s.scalar(sa.select(Migration).where(Migration.uuid == moving))
+            if m is not None:
+                m.status, m.updated_at = "completed", utcnow()
+        for image_id in filter(None, doomed):
+            after_commit(s, lambda i=image_id: self.compute.snapshots._delete(i))
 
     def save_console(self, instance_id: str, text: str) -> None:
         """Store an instance's console tail (one upsert in its own transaction)."""

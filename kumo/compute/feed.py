@@ -80,7 +80,7 @@ class Feed(ChangeFeed):
             out.append({
                 "id": r.id, "name": instance_name(r.seq), "display_name": r.display_name,
                 "hostname": r.hostname, "project_id": r.project_id, "user_id": r.user_id,
-                "host": r.host, "image": {k: (meta.get("unshelve_image") or r.image
+                "host": r.host, "image": {k: (meta.get("boot_image") or r.image
                                               or {}).get(k) for k in IMAGE_KEYS},
                 "flavor": {"vcpus": r.vcpus, "ram": r.memory_mb, "disk": r.root_gb},
                 "power": r.power, "reboot_seq": r.reboot_seq, "reboot_type": r.reboot_type,

@@ -29,7 +29,7 @@ compute manager's ``_snapshot_instance``/``shelve_instance``):
    shelve leaves the server SHUTOFF.
 
 Unshelve boots from the shelved image: the feed's ``image`` is the shelved image while
-``unshelving`` (``system_metadata["unshelve_image"]``), and the image is deleted once the
+``unshelving`` (``system_metadata["boot_image"]``), and the image is deleted once the
 guest runs (Nova deletes it after the spawn).
 """
 from __future__ import annotations
@@ -40,6 +40,7 @@ import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import utcnow
+from kumo.db import after_commit
 from kumo.compute.models import Instance
 from kumo.compute.servers import InstanceInvalidState, InstanceNotFound
 
@@ -56,7 +57,8 @@ NOT_INHERITED = ("cache_in_nova", "bittorrent", "img_signature", "img_signature_
                  "owner_project_name", "owner_user_name", "user_id", "boot_roles",
                  "image_location", "image_state")
 #: kind -> (task while pending, task while uploading)
-TASKS = {"snapshot": ("image_snapshot", "image_uploading"),
+TASKS = {"migrate": ("migrating", "migrating"),
+         "snapshot": ("image_snapshot", "image_uploading"),
          "backup": ("image_backup", "image_uploading"),
          "shelve": ("shelving", "shelving_image_uploading")}
 ALL_TASKS = ("image_snapshot", "image_backup", "image_pending_upload", "image_uploading",
@@ -186,11 +188,19 @@ class Snapshots:
         offload). On ``error`` the image is deleted. 404/409 as :meth:`_pending`."""
         c = self.compute
         after = []
+        boot = self.boot_image(image_id) if error is None else None
         with c.write(network=True) as s:
             row, pending = self._pending(s, instance_id, image_id, host)
             meta = dict(row.system_metadata or {})
             meta.pop("snapshot", None)
             kind = pending.get("kind", "snapshot")
+            if kind == "migrate":
+                self._moved(s, row, meta, pending, boot, error)
+                if error is not None:
+                    after.append(lambda: self._delete(image_id))
+                for step in after:
+                    after_commit(s, step)
+                return
             if kind == "shelve" and error is None:
                 meta.update({"shelved_image_id": image_id,
                              "shelved_at": utcnow().isoformat(),
@@ -217,6 +227,36 @@ class Snapshots:
                                              int(pending.get("rotation") or 0)))
         for step in after:
             step()
+
+    def _moved(self, s, row: Instance, meta: dict, pending: dict, boot: dict | None,
+               error: str | None) -> None:
+        """A live migration's root filesystem is uploaded (kind ``migrate``): the
+        instance leaves the source (a feed delete) and boots on the destination from
+        the transient image (the report of it running completes the migration, see
+        :meth:`kumo.compute.actions.Actions._booted`); on ``error`` it stays and runs
+        again on the source, the migration in ``error``."""
+        from kumo.compute.models import Migration
+        c = self.compute
+        m = s.scalar(sa.select(Migration).where(Migration.uuid == pending.get("migration")))
+        row.power = pending.get("power") or "on"
+        if error is not None or boot is None:
+            if m is not None:
+                m.status, m.updated_at = "error", utcnow()
+            row.system_metadata = meta
+            row.task_state = None
+            c.actions._finish(s, row, error or "the transient image is gone")
+        else:
+            c.changed(s, row, "delete", host=row.host)
+            row.host, row.node = pending["dest"], pending.get("node")
+            row.availability_zone = pending.get("az") or row.availability_zone
+            c.servers.rebind(s, row, row.host)
+            meta.update(boot_image=boot, moved_image_id=boot["id"])
+            if m is not None:
+                meta["moving_migration"] = m.uuid
+                m.updated_at = utcnow()
+            row.system_metadata = meta
+        row.updated_at = utcnow()
+        c.changed(s, row)
 
     def _delete(self, image_id: str) -> None:
         try:
