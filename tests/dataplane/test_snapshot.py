@@ -118,3 +118,51 @@ def test_snapshot_boot_from_it_and_shelve(machine):
         m.openstack("image", "delete", name)
     left = [p for p in m.tmp.rglob(".snap-*")]
     assert not left, left
+
+
+@pytest.fixture
+def two_hosts(tmp_path, tag):
+    with started(tmp_path, f"{tag}-lm", "lmh", args=("--hosts", "2"), timeout=150,
+                 needs=("tar", "gzip")) as m:
+        yield m
+
+
+def test_live_migration_moves_the_root_filesystem(two_hosts):
+    """os-migrateLive between two netns hosts (the machine's ``lmh`` and the simulated
+    ``lmh-2``): the server is stopped, its root filesystem moved through a hidden
+    transient image and started on the other host (not memory-preserving): MIGRATING,
+    then ACTIVE there with the file written before; the migration ``completed``; the
+    source holds nothing of it; the transient image is gone."""
+    m = two_hosts
+    m.openstack("network", "create", "lm-net", admin=True)
+    m.openstack("subnet", "create", "lm-subnet", "--network", "lm-net",
+                "--subnet-range", "192.168.72.0/24", admin=True)
+    sid = m.json("server", "create", "--image", "cirros", "--flavor", "m1.nano",
+                 "--network", "lm-net", "--availability-zone", "nova:lmh", "--wait",
+                 "lm-vm", admin=True)["id"]
+
+    def inside(script, check=True):
+        return m.kumo("console", sid, "--", "sh", "-c", script, check=check, timeout=60)
+    wait_for(lambda: inside("true", check=False).returncode == 0, "lm-vm running")
+    inside(f"echo {MARKER} > /root/moved && sync")
+    before = {i["ID"] for i in m.json("image", "list", "--hidden", admin=True)}
+
+    m.openstack("server", "migrate", "--live-migration", sid, admin=True)
+
+    def moved():
+        shown = m.json("server", "show", sid, admin=True)
+        assert shown["status"] != "ERROR", shown
+        return shown if shown["status"] == "ACTIVE" and shown[
+            "OS-EXT-SRV-ATTR:host"] == "lmh-2" else None
+    wait_for(moved, "lm-vm ACTIVE on lmh-2", timeout=180)
+    wait_for(lambda: inside("true", check=False).returncode == 0, "lm-vm running on lmh-2")
+    assert inside("cat /root/moved").stdout.strip() == MARKER
+    migs = m.json("server", "migration", "list", "--server", sid, admin=True)
+    assert [(x["Source Compute"], x["Dest Compute"], x["Status"]) for x in migs] == [
+        ("lmh", "lmh-2", "completed")], migs
+    wait_for(lambda: {i["ID"] for i in m.json("image", "list", "--hidden",
+                                              admin=True)} == before,
+             "the transient image deleted")
+    compute = m.dir / "state" / "compute" / "instances" / sid
+    wait_for(lambda: not compute.exists(), "the source host holds nothing of lm-vm")
+    m.openstack("server", "delete", "--wait", sid, admin=True)
