@@ -248,7 +248,12 @@ class ComputeAgent(Controller):
                 self._failures.pop(instance_id, None)
                 self._failed.pop(instance_id, None)
             if inst.get("snapshot"):
-                self._snapshot(instance_id, inst["snapshot"].get("image_id") or "")
+                try:
+                    self._snapshot(instance_id, inst["snapshot"].get("image_id") or "")
+                except Exception:  # noqa: BLE001 - the API is unreachable: again later
+                    LOG.exception("%s: snapshot of instance %s not delivered; retrying",
+                                  self.host, instance_id)
+                    self.queue.add_after((KIND, instance_id), self.RETRY_MAX_S / 6)
             self._report(instance_id, status)
             return True
 
@@ -279,6 +284,9 @@ class ComputeAgent(Controller):
                 error = f"upload refused ({e.status}): {e}"
             except api.ControllerUnavailable:
                 raise
+            except Exception as e:  # noqa: BLE001 - a failure the API must hear of
+                LOG.exception("snapshot %s of instance %s", image_id, instance_id)
+                error = f"{type(e).__name__}: {e}"
             if error is not None:
                 LOG.error("%s: snapshot %s of instance %s failed: %s", self.host,
                           image_id, instance_id, error)
