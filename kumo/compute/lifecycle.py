@@ -82,7 +82,21 @@ class Lifecycle:
         does that (:meth:`kumo.compute.snapshots.Snapshots.finished`)."""
         c = self.compute
         with c.read() as s:
-            name = c.servers.get(s, ctx, sid).display_name
+            row = c.servers.get(s, ctx, sid)
+            name = row.display_name
+            backed = any(v.get("boot") for v in c.feed._volumes(s, [row.id]).get(
+                row.id, []))
+        if backed:
+            # as Nova: a volume-backed server is shelved without an image (its root
+            # stays in the volume, attached again where it is unshelved)
+            def shelve_now(s, row):
+                row.power = "off"
+                row.vm_state, row.task_state, row.power_state = "shelved", None, 4
+                if c.settings.shelved_offload_time == 0:
+                    self._offload(s, row)
+            return self.actions.run(ctx, sid, "shelve", rid, shelve_now,
+                                    ("active", "stopped", "paused", "suspended"),
+                                    network=True)
 
         def apply(s, row):
             row.power = "off"

@@ -117,6 +117,12 @@ class Snapshots:
                 c.quotas.check_metadata(s, row.project_id, metadata)
             body = self.image_body(ctx, row, name, {"shelve": "snapshot"}.get(kind, kind),
                                    {**(metadata or {}), **(extra or {})})
+            boot = next((v for v in c.feed._volumes(s, [row.id]).get(row.id, [])
+                         if v.get("boot")), None)
+        if boot is not None:
+            if kind == "snapshot":
+                return self._volume_backed(ctx, sid, rid, boot["volume_id"], body)
+            raise exc.BadRequest("Backup is not supported for volume-backed instances.")
         made = c.images.create(ctx, body)
 
         def record(s, r):
@@ -133,6 +139,38 @@ class Snapshots:
                 c.images.delete(None, made.id)
             except exc.KumoError:
                 pass
+            raise
+        return made.id
+
+    def _volume_backed(self, ctx, sid: str, rid: str, volume_id: str, body: dict) -> str:
+        """createImage of a server booted from a volume, as Nova's
+        ``snapshot_volume_backed``: a (forced) snapshot of the boot volume named
+        ``snapshot for <image name>``, and an ``active`` image without data (size 0)
+        whose ``block_device_mapping`` names it (``bdm_v2``, ``root_device_name``)."""
+        import json
+        c = self.compute
+        volumes = c.cloud.volumes
+        vol = volumes.volumes.get(ctx, volume_id)
+        snap = volumes.snapshots.create(ctx, {"volume_id": volume_id, "force": True,
+                                              "name": f"snapshot for {body['name']}"})
+        props = {k: v for k, v in body.items() if k != "kumo_rootfs"}
+        props.update({"bdm_v2": "True", "root_device_name": "/dev/vda",
+                      "block_device_mapping": json.dumps([{
+                          "source_type": "snapshot", "destination_type": "volume",
+                          "snapshot_id": snap.id, "volume_size": vol.size,
+                          "boot_index": 0, "device_name": "/dev/vda",
+                          "delete_on_termination": False, "device_type": "disk",
+                          "disk_bus": None, "guest_format": None, "volume_id": None,
+                          "image_id": None, "no_device": None, "tag": None,
+                          "volume_type": None}])})
+        made = c.images.create(ctx, props)
+        try:
+            c.images.upload(None, made.id, [b""])  # Nova activates it with no data
+            with c.write() as s:
+                row = c.servers.get(s, ctx, sid)
+                c.actions.record(s, ctx, row, "createImage", rid, done=True)
+        except Exception:
+            self._delete(made.id)
             raise
         return made.id
 

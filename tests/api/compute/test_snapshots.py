@@ -226,3 +226,60 @@ def test_rescue_boots_the_rescue_image(admin, demo, nova, boot, image_id):
         assert feed_item()["rescue"]["id"] == image_id  # the server's own image
     finally:
         demo.image.delete_image(other)
+
+
+def test_volume_backed_create_image_backup_and_shelve(cloud, demo, nova, net, image_id):
+    """A server booted from a volume: createImage is Nova's volume-backed snapshot (a
+    forced volume snapshot and an active image without data whose
+    block_device_mapping names it), createBackup a 400, shelve offloads without an
+    image and unshelve boots it again from its volume."""
+    import json as _json
+    volume = nova.base.rsplit("/compute", 1)[0] + "/volume/v3"
+    server = cloud.cli("server", "create", "--flavor", "42", "--image", image_id,
+                       "--boot-from-volume", "1", "--network", net[0].id, "--wait",
+                       "snap-bfv", cloud="kumo")
+    sid, made, snap_id = server["id"], None, None
+    try:
+        atts = nova.request(demo, "GET", f"/servers/{sid}/os-volume_attachments").json()[
+            "volumeAttachments"]
+        root = atts[0]["volumeId"]
+        resp = act(nova, demo, sid, {"createImage": {"name": "snap-bfv-img"}}, "2.45")
+        assert resp.status_code == 202, resp.text
+        made = resp.json()["image_id"]
+        image = demo.session.get(image_url(nova, made)).json()
+        assert image["status"] == "active" and image["size"] == 0
+        assert image["bdm_v2"] == "True" and image["root_device_name"] == "/dev/vda"
+        assert "kumo_rootfs" not in image
+        (bdm,) = _json.loads(image["block_device_mapping"])
+        assert bdm["source_type"] == "snapshot" and bdm["boot_index"] == 0
+        snap_id = bdm["snapshot_id"]
+        snap = demo.session.get(f"{volume}/snapshots/{snap_id}").json()["snapshot"]
+        assert snap["volume_id"] == root and snap["name"] == "snapshot for snap-bfv-img"
+        assert bdm["volume_size"] == snap["size"] == 1
+        assert task_of(nova, demo, sid) is None
+        assert_fault(act(nova, demo, sid, {"createBackup": {
+            "name": "b", "backup_type": "daily", "rotation": 1}}), 400, "badRequest")
+        demo.compute.shelve_server(sid)
+        wait_status(nova, demo, sid, "SHELVED_OFFLOADED")
+        assert not list(demo.image.images(name="snap-bfv-shelved"))
+        demo.compute.unshelve_server(sid)
+        wait_status(nova, demo, sid, "ACTIVE")
+        atts = nova.request(demo, "GET", f"/servers/{sid}/os-volume_attachments").json()[
+            "volumeAttachments"]
+        assert [a["volumeId"] for a in atts] == [root]
+    finally:
+        cloud.cli("server", "delete", "--wait", sid, cloud="kumo", parse=False)
+        if made:
+            demo.image.delete_image(made, ignore_missing=True)
+        if snap_id:
+            assert wait_for(lambda: demo.session.get(f"{volume}/snapshots/{snap_id}").json()[
+                "snapshot"]["status"] == "available")
+            demo.session.delete(f"{volume}/snapshots/{snap_id}")
+        for v in demo.session.get(f"{volume}/volumes").json()["volumes"]:
+            if v["id"] == locals().get("root"):
+                assert wait_for(lambda: demo.session.get(f"{volume}/volumes/{v['id']}")
+                                .json()["volume"]["status"] == "available")
+                assert wait_for(lambda: demo.session.delete(
+                    f"{volume}/volumes/{v['id']}", raise_exc=False).status_code == 202
+                    or demo.session.get(f"{volume}/volumes/{v['id']}",
+                                        raise_exc=False).status_code == 404)
