@@ -283,3 +283,14 @@ def test_volume_backed_create_image_backup_and_shelve(cloud, demo, nova, net, im
                     f"{volume}/volumes/{v['id']}", raise_exc=False).status_code == 202
                     or demo.session.get(f"{volume}/volumes/{v['id']}",
                                         raise_exc=False).status_code == 404)
+
+
+def test_deleting_a_shelved_server_deletes_its_image(demo, nova, boot):
+    made = boot("snap-shelve-del")
+    sid = made["id"]
+    wait_status(nova, demo, sid, "ACTIVE")
+    demo.compute.shelve_server(sid)
+    wait_status(nova, demo, sid, "SHELVED_OFFLOADED", 60)
+    assert len(list(demo.image.images(name="snap-shelve-del-shelved"))) == 1
+    assert nova.request(demo, "DELETE", f"/servers/{sid}").status_code == 204
+    assert wait_for(lambda: not list(demo.image.images(name="snap-shelve-del-shelved")))
