@@ -128,6 +128,10 @@ class Lifecycle:
 
         def apply(s, row):
             row.power = "on"
+            # a fresh boot, also where the host had not yet removed the offloaded
+            # instance (its report must differ from the last one it sent)
+            row.reboot_seq += 1
+            row.reboot_type = "HARD"
             if row.vm_state == "shelved_offloaded" and boot is not None:
                 row.system_metadata = {**(row.system_metadata or {}),
                                        "boot_image": boot}

@@ -260,10 +260,10 @@ def test_volume_backed_create_image_backup_and_shelve(cloud, demo, nova, net, im
         assert_fault(act(nova, demo, sid, {"createBackup": {
             "name": "b", "backup_type": "daily", "rotation": 1}}), 400, "badRequest")
         demo.compute.shelve_server(sid)
-        wait_status(nova, demo, sid, "SHELVED_OFFLOADED")
+        wait_status(nova, demo, sid, "SHELVED_OFFLOADED", 60)
         assert not list(demo.image.images(name="snap-bfv-shelved"))
         demo.compute.unshelve_server(sid)
-        wait_status(nova, demo, sid, "ACTIVE")
+        wait_status(nova, demo, sid, "ACTIVE", 60)
         atts = nova.request(demo, "GET", f"/servers/{sid}/os-volume_attachments").json()[
             "volumeAttachments"]
         assert [a["volumeId"] for a in atts] == [root]
