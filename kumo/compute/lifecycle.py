@@ -84,8 +84,7 @@ class Lifecycle:
         with c.read() as s:
             row = c.servers.get(s, ctx, sid)
             name = row.display_name
-            backed = any(v.get("boot") for v in c.feed._volumes(s, [row.id]).get(
-                row.id, []))
+            backed = c.snapshots.boot_volume(s, row) is not None
         if backed:
             # as Nova: a volume-backed server is shelved without an image (its root
             # stays in the volume, attached again where it is unshelved)
@@ -175,8 +174,7 @@ class Lifecycle:
         with c.read() as s:
             row = c.servers.get(s, ctx, sid)
             own = dict(row.image or {})
-            backed = any(v.get("boot") for v in c.feed._volumes(s, [row.id]).get(
-                row.id, []))
+            backed = c.snapshots.boot_volume(s, row) is not None
         if backed and not volume_backed_ok:
             raise exc.BadRequest(f"Instance {sid} cannot be rescued: Cannot rescue a "
                                  "volume-backed instance")

@@ -117,8 +117,7 @@ class Snapshots:
                 c.quotas.check_metadata(s, row.project_id, metadata)
             body = self.image_body(ctx, row, name, {"shelve": "snapshot"}.get(kind, kind),
                                    {**(metadata or {}), **(extra or {})})
-            boot = next((v for v in c.feed._volumes(s, [row.id]).get(row.id, [])
-                         if v.get("boot")), None)
+            boot = self.boot_volume(s, row)
         if boot is not None:
             if kind == "snapshot":
                 return self._volume_backed(ctx, sid, rid, boot["volume_id"], body)
@@ -141,6 +140,12 @@ class Snapshots:
                 pass
             raise
         return made.id
+
+    def boot_volume(self, s, row: Instance) -> dict | None:
+        """The server's boot volume (the feed's ``volumes`` item with ``boot``), or None
+        when it boots from an image."""
+        return next((v for v in self.compute.feed._volumes(s, [row.id]).get(row.id, [])
+                     if v.get("boot")), None)
 
     def _volume_backed(self, ctx, sid: str, rid: str, volume_id: str, body: dict) -> str:
         """createImage of a server booted from a volume, as Nova's
