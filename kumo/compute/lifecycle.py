@@ -215,6 +215,11 @@ class Lifecycle:
 
         def apply(s, row):
             row.vm_state, row.task_state = state, None
+            if (row.system_metadata or {}).get("snapshot"):
+                # the host stops being asked for it (an upload still under way is
+                # refused: no snapshot in progress); the image stays, as in Nova
+                row.system_metadata = {k: v for k, v in row.system_metadata.items()
+                                       if k != "snapshot"}
         return self.actions.run(ctx, sid, "resetState", rid, apply, _ANY_STATE + (
             "deleted",), _ANY_TASK + tuple(TASKS), lock_exempt=True, placed=False)
 
