@@ -41,7 +41,6 @@ from kumo.common import exceptions as exc
 from kumo.common.timeutils import utcnow
 from kumo.compute.models import Host, Instance, Migration
 from kumo.compute.scheduler import NoValidHost
-from kumo.compute.servers import InstanceInvalidState
 
 #: Drivers that can move a running instance (live migration).
 LIVE_MIGRATION_DRIVERS = ("fake",)
