@@ -294,3 +294,34 @@ def test_deleting_a_shelved_server_deletes_its_image(demo, nova, boot):
     assert len(list(demo.image.images(name="snap-shelve-del-shelved"))) == 1
     assert nova.request(demo, "DELETE", f"/servers/{sid}").status_code == 204
     assert wait_for(lambda: not list(demo.image.images(name="snap-shelve-del-shelved")))
+
+
+def test_server_migrations_routes(admin, demo, nova, boot):
+    """``/servers/{id}/migrations``: admin only, microversioned, in-progress live
+    migrations only (the fake hosts' live migrations complete at once)."""
+    made = boot("snap-srv-migs")
+    sid = made["id"]
+    wait_status(nova, demo, sid, "ACTIVE")
+    assert_fault(nova.request(admin, "GET", f"/servers/{sid}/migrations", version="2.22"),
+                 404, "itemNotFound")
+    assert_fault(nova.request(demo, "GET", f"/servers/{sid}/migrations", version="2.23"),
+                 403, "forbidden")
+    assert act(nova, admin, sid, {"os-migrateLive": {"host": None,
+                                                     "block_migration": "auto"}},
+               "2.25").status_code == 202
+    wait_status(nova, demo, sid, "ACTIVE")
+    resp = nova.request(admin, "GET", f"/servers/{sid}/migrations", version="2.80")
+    assert resp.status_code == 200 and resp.json() == {"migrations": []}
+    done = nova.request(admin, "GET", "/os-migrations", version="2.59",
+                        params={"instance_uuid": sid}).json()["migrations"][0]
+    assert done["status"] == "completed"
+    assert_fault(nova.request(admin, "GET", f"/servers/{sid}/migrations/{done['id']}",
+                              version="2.23"), 404, "itemNotFound")
+    assert_fault(nova.request(admin, "DELETE", f"/servers/{sid}/migrations/{done['id']}",
+                              version="2.24"), 404, "itemNotFound")
+    assert_fault(nova.request(admin, "POST", f"/servers/{sid}/migrations/{done['id']}/"
+                              "action", json={"force_complete": None}, version="2.22"),
+                 409, "conflictingRequest")
+    assert_fault(nova.request(admin, "POST", f"/servers/{sid}/migrations/{done['id']}/"
+                              "action", json={"force_complete": 1}, version="2.22"),
+                 400, "badRequest")
