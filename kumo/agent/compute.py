@@ -24,6 +24,12 @@ Data flow (the same machinery as the data-plane :class:`kumo.agent.agent.Agent`)
   ``{"host", "power_state", "reboot_seq", "rebuild_seq", "error", "console"}`` when
   anything changed since its last post (``console``: the last 64 KiB of the log when
   it changed, else ``null``). A 404/409 answer (gone, moved) is dropped.
+- **Snapshots**: an instance whose desired state carries ``snapshot`` (createImage,
+  createBackup, shelve) is, after its reconcile, packed by the driver
+  (:meth:`~kumo.agent.virt.ComputeDriver.snapshot`) into a temporary file and streamed
+  to ``PUT /compute/kumo/v1/instances/{id}/snapshots/{image_id}``; a failure is posted
+  to the same path (the API ends the task and deletes the image). See
+  :mod:`kumo.compute.snapshots`.
 - **Restarts**: the driver re-adopts what runs; nothing is restarted by an agent start.
 - **Kernel drift**: a driver's optional ``watch`` (its own thread) requeues an instance
   whose host objects changed behind the agent's back (the netns driver: a deleted tap),
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import socket
 import threading
 
@@ -86,6 +93,31 @@ class ComputeClient:
         instance is gone, ``ControllerError`` 409 when it is no longer on the host."""
         self.transport.call("POST", f"/kumo/v1/instances/{instance_id}/status", body)
 
+    def upload_snapshot(self, instance_id: str, image_id: str, host: str,
+                        path: str) -> None:
+        """``PUT /kumo/v1/instances/{id}/snapshots/{image_id}?host=H`` with the file at
+        ``path`` (streamed) -> 204 (the image is active). ``NotFound`` (404),
+        ``ControllerError`` (409/413...), ``ControllerUnavailable``."""
+        with open(path, "rb") as f:
+            resp = self.transport.request(
+                "PUT", f"/kumo/v1/instances/{instance_id}/snapshots/{image_id}",
+                params={"host": host}, data=f, timeout=600.0,
+                headers={"Content-Type": "application/octet-stream",
+                         "Content-Length": str(os.fstat(f.fileno()).st_size)})
+        if resp.status_code == 404:
+            raise api.NotFound(resp.text[:300])
+        if resp.status_code >= 500:
+            raise api.ControllerUnavailable(resp.text[:300], resp.status_code)
+        if resp.status_code >= 300:
+            raise api.ControllerError(resp.status_code, resp.text[:300])
+
+    def snapshot_failed(self, instance_id: str, image_id: str, host: str,
+                        error: str) -> None:
+        """``POST /kumo/v1/instances/{id}/snapshots/{image_id}`` ``{"host", "error"}``:
+        the snapshot ends failed (the API deletes the image) -> 204."""
+        self.transport.call("POST", f"/kumo/v1/instances/{instance_id}/snapshots/"
+                            f"{image_id}", {"host": host, "error": error[:60000]})
+
     def heartbeat(self, body: dict) -> None:
         """``POST /kumo/v1/hosts/heartbeat`` -> 204."""
         self.transport.call("POST", "/kumo/v1/hosts/heartbeat", body)
@@ -134,6 +166,10 @@ class ComputeAgent(Controller):
         self._failed: dict[str, tuple[int, str]] = {}
         self._sent: dict[str, tuple] = {}
         self._console_sent: dict[str, str] = {}
+        #: snapshot image ids taken (uploaded or reported failed), oldest first
+        self._snapped: dict[str, None] = {}
+        #: where snapshots are packed before the upload (None: the system's temp dir)
+        self.snapshot_dir: str | None = getattr(driver, "snapshot_dir", None)
         self.heartbeats = 0
 
     # -- lifecycle ---------------------------------------------------------------
@@ -211,8 +247,62 @@ class ComputeAgent(Controller):
             with self._lock:
                 self._failures.pop(instance_id, None)
                 self._failed.pop(instance_id, None)
+            if inst.get("snapshot"):
+                try:
+                    self._snapshot(instance_id, inst["snapshot"].get("image_id") or "")
+                except Exception:  # noqa: BLE001 - the API is unreachable: again later
+                    LOG.exception("%s: snapshot of instance %s not delivered; retrying",
+                                  self.host, instance_id)
+                    self.queue.add_after((KIND, instance_id), self.RETRY_MAX_S / 6)
             self._report(instance_id, status)
             return True
+
+    def _snapshot(self, instance_id: str, image_id: str) -> None:
+        """Take and upload the pending snapshot ``image_id`` (once per image; the feed
+        drops it when the API recorded the end). A failure the API should know of
+        (the driver cannot, the image was deleted, the store is full) is reported as the
+        snapshot's failure; an unreachable API raises (the instance is retried)."""
+        with self._lock:
+            if image_id in self._snapped:
+                return
+        import tempfile
+        error = None
+        fd, path = tempfile.mkstemp(prefix=f".snap-{image_id}-", suffix=".tar.gz",
+                                    dir=self.snapshot_dir)
+        os.close(fd)
+        try:
+            try:
+                self.driver.snapshot(instance_id, path)
+                self.client.upload_snapshot(instance_id, image_id, self.host, path)
+                LOG.info("%s: snapshot %s of instance %s uploaded (%d bytes)", self.host,
+                         image_id, instance_id, os.path.getsize(path))
+            except VirtError as e:
+                error = str(e) or type(e).__name__
+            except api.NotFound as e:
+                error = f"the image or the instance is gone: {e}"
+            except api.ControllerError as e:
+                error = f"upload refused ({e.status}): {e}"
+            except api.ControllerUnavailable:
+                raise
+            except Exception as e:  # noqa: BLE001 - a failure the API must hear of
+                LOG.exception("snapshot %s of instance %s", image_id, instance_id)
+                error = f"{type(e).__name__}: {e}"
+            if error is not None:
+                LOG.error("%s: snapshot %s of instance %s failed: %s", self.host,
+                          image_id, instance_id, error)
+                try:
+                    self.client.snapshot_failed(instance_id, image_id, self.host, error)
+                except (api.NotFound, api.ControllerError):
+                    pass  # the instance or its snapshot is gone already
+            with self._lock:
+                self._snapped[image_id] = None
+                while len(self._snapped) > 1024:
+                    self._snapped.pop(next(iter(self._snapped)))
+        finally:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
     def _forget(self, instance_id: str) -> None:
         with self._lock:

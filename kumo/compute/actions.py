@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import isotime, utcnow
+from kumo.db import after_commit
 
 from kumo.compute.models import Console, Instance, InstanceAction, ServerGroup
 from kumo.compute.scheduler import NoValidHost
@@ -41,7 +42,7 @@ COMPLETES = {
     "unpausing": ("running", "active"), "resize_migrating": ("running", "resized"),
     "resize_finish": ("running", "resized"), "resize_reverting": ("running", "active"),
     "suspending": ("paused", "suspended"), "resuming": ("running", "active"),
-    "shelving": ("shutdown", "shelved"), "unshelving": ("running", "active"),
+    "unshelving": ("running", "active"),
     "rescuing": ("running", "rescued"), "unrescuing": ("running", "active"),
     "migrating": ("running", "active"),
 }
@@ -276,27 +277,11 @@ class Actions:
         return text
 
     def create_image(self, ctx, sid, rid, name: str, metadata: dict) -> str:
-        """Register a snapshot image in the image service (queued: copying the
-        instance's root filesystem is not done yet)."""
-        c = self.compute
-        with c.read() as s:
-            row = c.servers.get(s, ctx, sid)
-            if row.vm_state not in ("active", "stopped", "paused", "suspended") \
-                    or row.task_state is not None:
-                raise InstanceInvalidState(row, "createImage")
-            image = dict(row.image or {})
-        props = {k: str(v) for k, v in (metadata or {}).items()}
-        props.update({"instance_uuid": row.id, "image_type": "snapshot",
-                      "base_image_ref": image.get("id", ""), "user_id": ctx.user_id or ""})
-        if image.get("kumo_rootfs"):
-            props["kumo_rootfs"] = image["kumo_rootfs"]
-        made = c.images.create(ctx, {"name": name, "visibility": "private",
-                                     "container_format": image.get("container_format"),
-                                     "disk_format": image.get("disk_format"), **props})
-        with c.write() as s:
-            row = c.servers.get(s, ctx, sid)
-            self.record(s, ctx, row, "createImage", rid, done=True)
-        return made.id
+        """Snapshot the server's root filesystem into a new image (see
+        :mod:`kumo.compute.snapshots`); returns the image id at once (the image is
+        ``queued``, then ``saving``, then ``active``)."""
+        return self.compute.snapshots.start(ctx, sid, rid, "createImage", "snapshot",
+                                            name, metadata)
 
     # -- agent status reports ------------------------------------------------------------
     def report(self, instance_id: str, body: dict) -> None:
@@ -366,6 +351,8 @@ class Actions:
             if task == "spawning" or row.launched_at is None:
                 row.launched_at = utcnow()
             row.vm_state, row.task_state = done[1], None
+            if task in ("unshelving", "migrating"):
+                self._booted(s, row, task)
             self._finish(s, row)
             changed = True
         elif stopped:
@@ -375,6 +362,28 @@ class Actions:
         if changed:
             row.updated_at = utcnow()
         return None
+
+    def _booted(self, s, row: Instance, task: str) -> None:
+        """The guest runs after an unshelve or a move (live migration by stop and
+        restart): forget the image it booted from (the shelved snapshot, the move's
+        transient one) and delete it, as Nova does after the spawn; a move's migration
+        is ``completed``."""
+        meta = dict(row.system_metadata or {})
+        doomed = [meta.pop("moved_image_id", None)]
+        if task == "unshelving":
+            doomed.append(meta.pop("shelved_image_id", None))
+            for key in ("shelved_at", "shelved_host"):
+                meta.pop(key, None)
+        meta.pop("boot_image", None)
+        moving = meta.pop("moving_migration", None)
+        row.system_metadata = meta
+        if moving:
+            from kumo.compute.models import Migration
+            m = s.scalar(sa.select(Migration).where(Migration.uuid == moving))
+            if m is not None:
+                m.status, m.updated_at = "completed", utcnow()
+        for image_id in filter(None, doomed):
+            after_commit(s, lambda i=image_id: self.compute.snapshots._delete(i))
 
     def save_console(self, instance_id: str, text: str) -> None:
         """Store an instance's console tail (one upsert in its own transaction)."""
@@ -446,4 +455,5 @@ _ANY_TASK = (None, "spawning", "rebooting", "reboot_started", "rebooting_hard",
              "reboot_started_hard", "powering-off", "powering-on", "pausing", "unpausing",
              "rebuilding", "resize_migrating", "resize_reverting", "image_snapshot",
              "suspending", "resuming", "shelving", "unshelving", "rescuing", "unrescuing",
-             "migrating")
+             "migrating", "image_backup", "image_pending_upload", "image_uploading",
+             "shelving_image_pending_upload", "shelving_image_uploading")

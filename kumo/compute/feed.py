@@ -13,7 +13,13 @@ Instance shape (the compute contract)::
                 "fixed_ips": [{"subnet_id", "ip_address", "cidr", "gateway_ip"}]}],
      "user_data", "revision",
      "volumes": [{"volume_id", "attachment_id", "device": "vdb", "path" (the backend
-                  file, None without data), "mode": "rw"|"ro", "boot": bool}]}
+                  file, None without data), "mode": "rw"|"ro", "boot": bool}],
+     "snapshot": {"image_id"} | None (a snapshot to take and upload, see
+                 kumo.compute.snapshots),
+     "rescue": {"id", "container_format", "disk_format", "size", "checksum",
+                "kumo_rootfs"} | None (boot this image, the server's root beside it)}
+
+``image`` is the shelved snapshot while an offloaded server is unshelved.
 """
 from __future__ import annotations
 
@@ -70,17 +76,22 @@ class Feed(ChangeFeed):
         volumes = self._volumes(session, [r.id for r in rows])
         out = []
         for r in rows:
+            meta = r.system_metadata or {}
             out.append({
                 "id": r.id, "name": instance_name(r.seq), "display_name": r.display_name,
                 "hostname": r.hostname, "project_id": r.project_id, "user_id": r.user_id,
-                "host": r.host, "image": {k: (r.image or {}).get(k) for k in IMAGE_KEYS},
+                "host": r.host, "image": {k: (meta.get("boot_image") or r.image
+                                              or {}).get(k) for k in IMAGE_KEYS},
                 "flavor": {"vcpus": r.vcpus, "ram": r.memory_mb, "disk": r.root_gb},
                 "power": r.power, "reboot_seq": r.reboot_seq, "reboot_type": r.reboot_type,
                 "rebuild_seq": r.rebuild_seq,
                 "ports": [_port(ports[p["port_id"]]) for p in r.ports
                           if p["port_id"] in ports],
                 "user_data": r.user_data, "revision": r.revision,
-                "volumes": volumes.get(r.id, [])})
+                "volumes": volumes.get(r.id, []),
+                "snapshot": ({"image_id": meta["snapshot"]["image_id"]}
+                             if meta.get("snapshot") else None),
+                "rescue": meta.get("rescue_image")})
         return out
 
     def _volumes(self, session, ids: list[str]) -> dict[str, list[dict]]:

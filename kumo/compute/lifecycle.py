@@ -10,13 +10,16 @@ the instance action recorded, the agents' feed changed). What the host does:
 - suspend: desired ``power`` ``paused`` (the netns driver freezes the instance's
   processes with the cgroup freezer, as pause does); the report completes
   ``suspending`` -> SUSPENDED with power state 7 (Nova's SUSPENDED). resume thaws.
-- shelve: a snapshot image ``<name>-shelved`` is registered and the guest powered off;
-  with ``shelved_offload_time`` 0 (Nova's default) it is offloaded at once:
+- shelve: the guest is powered off and its root filesystem snapshot into the image
+  ``<name>-shelved`` (:mod:`kumo.compute.snapshots`); once uploaded, with
+  ``shelved_offload_time`` 0 (Nova's default) it is offloaded at once:
   shelveOffload takes the instance off its host (the agent destroys it, its capacity is
   free, its ports unbound), SHELVED_OFFLOADED. unshelve schedules it again (2.77
-  ``availability_zone``, 2.91 ``host``), re-binds the ports and boots it; the shelved
-  image is deleted.
-- rescue/unrescue restart the guest (``reboot_seq``) and end RESCUE / ACTIVE.
+  ``availability_zone``, 2.91 ``host``), re-binds the ports and boots it from the
+  shelved image, which is deleted once the guest runs.
+- rescue/unrescue restart the guest (``reboot_seq``) into the rescue image (the
+  feed's ``rescue``: ``rescue_image_ref`` or the server's own image; the netns driver
+  mounts the server's root at ``/mnt/rescue``) and back; they end RESCUE / ACTIVE.
 - migrate (cold): the scheduler picks another host (2.56 ``host``); the instance moves
   (destroyed on the source, booted on the destination) and waits in VERIFY_RESIZE for
   confirmResize/revertResize as Nova's. One host: 400 "No valid host was found.".
@@ -38,10 +41,12 @@ from kumo.common import exceptions as exc
 from kumo.common.timeutils import utcnow
 from kumo.compute.models import Host, Instance, Migration
 from kumo.compute.scheduler import NoValidHost
-from kumo.compute.servers import InstanceInvalidState
 
 #: Drivers that can move a running instance (live migration).
 LIVE_MIGRATION_DRIVERS = ("fake",)
+#: Drivers whose live migration is a move by stop and restart (root filesystem copied
+#: through a transient image; not memory-preserving).
+MOVE_DRIVERS = ("netns",)
 SUSPENDED = 7  # Nova's power_state.SUSPENDED
 
 
@@ -71,40 +76,30 @@ class Lifecycle:
 
     # -- shelve ----------------------------------------------------------------------------
     def shelve(self, ctx, sid, rid):
+        """Power off, snapshot the root filesystem into ``<name>-shelved`` and end
+        SHELVED (offloaded at once with ``shelved_offload_time`` 0): the snapshot's end
+        does that (:meth:`kumo.compute.snapshots.Snapshots.finished`)."""
         c = self.compute
         with c.read() as s:
             row = c.servers.get(s, ctx, sid)
-            c.servers.check_unlocked(ctx, row)
-            if row.vm_state not in ("active", "stopped", "paused", "suspended") \
-                    or row.task_state is not None:
-                raise InstanceInvalidState(row, "shelve")
-            name, image = row.display_name, dict(row.image or {})
-        made = c.images.create(ctx, {
-            "name": f"{name}-shelved", "visibility": "private",
-            "container_format": image.get("container_format"),
-            "disk_format": image.get("disk_format"), "instance_uuid": sid,
-            "image_type": "snapshot", "base_image_ref": image.get("id", ""),
-            "user_id": ctx.user_id or "",
-            **({"kumo_rootfs": image["kumo_rootfs"]} if image.get("kumo_rootfs") else {})})
-        offload = c.settings.shelved_offload_time == 0
+            name = row.display_name
+            backed = c.snapshots.boot_volume(s, row) is not None
+        if backed:
+            # as Nova: a volume-backed server is shelved without an image (its root
+            # stays in the volume, attached again where it is unshelved)
+            def shelve_now(s, row):
+                row.power = "off"
+                row.vm_state, row.task_state, row.power_state = "shelved", None, 4
+                if c.settings.shelved_offload_time == 0:
+                    self._offload(s, row)
+            return self.actions.run(ctx, sid, "shelve", rid, shelve_now,
+                                    ("active", "stopped", "paused", "suspended"),
+                                    network=True)
 
         def apply(s, row):
-            meta = dict(row.system_metadata or {})
-            meta.update({"shelved_image_id": made.id, "shelved_at": utcnow().isoformat(),
-                         "shelved_host": row.host or ""})
-            row.system_metadata = meta
             row.power = "off"
-            if offload:
-                self._offload(s, row)
-            else:
-                row.task_state = "shelving"
-        try:
-            return self.actions.run(ctx, sid, "shelve", rid, apply,
-                                    ("active", "stopped", "paused", "suspended"),
-                                    network=offload)
-        except Exception:
-            c.images.delete(ctx, made.id)
-            raise
+        return c.snapshots.start(ctx, sid, rid, "shelve", "shelve", f"{name}-shelved",
+                                 apply=apply)
 
     def _offload(self, s, row):
         c = self.compute
@@ -123,11 +118,21 @@ class Lifecycle:
     def unshelve(self, ctx, sid, rid, az: str | None = None, host: str | None = None,
                  az_given: bool = False):
         c = self.compute
-        state = {}
+        with c.read() as s:
+            shelved = (c.servers.get(s, ctx, sid).system_metadata or {}).get(
+                "shelved_image_id")
+        # an offloaded server boots from its shelved snapshot (deleted once it runs)
+        boot = c.snapshots.boot_image(shelved) if shelved else None
 
         def apply(s, row):
-            state["image"] = (row.system_metadata or {}).get("shelved_image_id")
             row.power = "on"
+            # a fresh boot, also where the host had not yet removed the offloaded
+            # instance (its report must differ from the last one it sent)
+            row.reboot_seq += 1
+            row.reboot_type = "HARD"
+            if row.vm_state == "shelved_offloaded" and boot is not None:
+                row.system_metadata = {**(row.system_metadata or {}),
+                                       "boot_image": boot}
             if row.vm_state == "shelved":
                 if az_given or host:
                     raise exc.Conflict(f"The availability_zone or host can only be "
@@ -155,20 +160,41 @@ class Lifecycle:
             row.task_state = "unshelving"
         self.actions.run(ctx, sid, "unshelve", rid, apply,
                          ("shelved", "shelved_offloaded"), network=True, placed=False)
-        if state.get("image"):
-            try:
-                c.images.delete(ctx, state["image"])
-            except exc.KumoError:
-                pass
 
     # -- rescue ----------------------------------------------------------------------------
-    def rescue(self, ctx, sid, rid, admin_pass: str | None) -> str:
+    def rescue(self, ctx, sid, rid, admin_pass: str | None, image_ref: str | None = None,
+               volume_backed_ok: bool = False) -> str:
+        """Boot the rescue image (``image_ref``, else the server's own image) with the
+        server's root beside it (the driver's rescue layout, e.g. the netns driver's
+        ``/mnt/rescue``). 400 for an image the hosts cannot boot, and for a
+        volume-backed server unless ``volume_backed_ok`` (Nova's 2.87)."""
+        c = self.compute
         pw = admin_pass or password()
+        with c.read() as s:
+            row = c.servers.get(s, ctx, sid)
+            own = dict(row.image or {})
+            backed = c.snapshots.boot_volume(s, row) is not None
+        if backed and not volume_backed_ok:
+            raise exc.BadRequest(f"Instance {sid} cannot be rescued: Cannot rescue a "
+                                 "volume-backed instance")
+        image = own
+        if image_ref:
+            image = c.snapshots.boot_image(image_ref)
+            if image is None:
+                raise exc.BadRequest(f"Image {image_ref} could not be found.")
+            if own.get("kumo_rootfs") and image.get("kumo_rootfs") != own["kumo_rootfs"]:
+                raise exc.BadRequest(
+                    f"Instance {sid} cannot be rescued: image {image_ref} is not a root "
+                    f"filesystem the hosts boot (property kumo_rootfs="
+                    f"{own['kumo_rootfs']})")
+        rescue = {k: image.get(k) for k in ("id", "container_format", "disk_format",
+                                            "size", "checksum", "kumo_rootfs")}
 
         def apply(s, row):
             row.reboot_seq += 1
             row.reboot_type = "HARD"
             row.power, row.task_state = "on", "rescuing"
+            row.system_metadata = {**(row.system_metadata or {}), "rescue_image": rescue}
         self.actions.run(ctx, sid, "rescue", rid, apply, ("active", "stopped", "error"))
         return pw
 
@@ -177,6 +203,9 @@ class Lifecycle:
             row.reboot_seq += 1
             row.reboot_type = "HARD"
             row.power, row.task_state = "on", "unrescuing"
+            meta = dict(row.system_metadata or {})
+            meta.pop("rescue_image", None)
+            row.system_metadata = meta
         return self.actions.run(ctx, sid, "unrescue", rid, apply, ("rescued",))
 
     # -- admin -----------------------------------------------------------------------------
@@ -185,6 +214,11 @@ class Lifecycle:
 
         def apply(s, row):
             row.vm_state, row.task_state = state, None
+            if (row.system_metadata or {}).get("snapshot"):
+                # the host stops being asked for it (an upload still under way is
+                # refused: no snapshot in progress); the image stays, as in Nova
+                row.system_metadata = {k: v for k, v in row.system_metadata.items()
+                                       if k != "snapshot"}
         return self.actions.run(ctx, sid, "resetState", rid, apply, _ANY_STATE + (
             "deleted",), _ANY_TASK + tuple(TASKS), lock_exempt=True, placed=False)
 
@@ -197,37 +231,13 @@ class Lifecycle:
     # -- backups -----------------------------------------------------------------------
     def backup(self, ctx, sid, rid, name: str, backup_type: str, rotation: int,
                metadata: dict) -> str:
-        """Register a backup image (as createImage does) and delete the oldest backups
-        of ``backup_type`` beyond ``rotation`` (as Nova: with rotation 0 the new one
-        goes too); returns the new image's id."""
-        c = self.compute
-        with c.read() as s:
-            row = c.servers.get(s, ctx, sid)
-            c.servers.check_unlocked(ctx, row)
-            if row.vm_state not in ("active", "stopped", "paused", "suspended") \
-                    or row.task_state is not None:
-                raise InstanceInvalidState(row, "createBackup")
-            image = dict(row.image or {})
-        props = {k: str(v) for k, v in (metadata or {}).items()}
-        props.update({"instance_uuid": sid, "image_type": "backup",
-                      "backup_type": backup_type, "base_image_ref": image.get("id", ""),
-                      "user_id": ctx.user_id or ""})
-        if image.get("kumo_rootfs"):
-            props["kumo_rootfs"] = image["kumo_rootfs"]
-        made = c.images.create(ctx, {
-            "name": name, "visibility": "private",
-            "container_format": image.get("container_format"),
-            "disk_format": image.get("disk_format"), **props})
-        found, _ = c.images.list(ctx, {"instance_uuid": [sid], "image_type": ["backup"],
-                                       "backup_type": [backup_type],
-                                       "sort_key": ["created_at"], "sort_dir": ["desc"],
-                                       "limit": ["1000"]})
-        for old in found[rotation:]:
-            c.images.delete(ctx, old.id)
-        with c.write() as s:
-            row = c.servers.get(s, ctx, sid)
-            self.actions.record(s, ctx, row, "createBackup", rid, done=True)
-        return made.id
+        """Snapshot the server into a backup image (as createImage does); once it is
+        uploaded the oldest backups of ``backup_type`` beyond ``rotation`` are deleted
+        (as Nova: with rotation 0 the new one goes too); returns the new image's id."""
+        return self.compute.snapshots.start(
+            ctx, sid, rid, "createBackup", "backup", name, metadata,
+            extra={"backup_type": backup_type},
+            pending={"backup_type": backup_type, "rotation": rotation})
 
     # -- security groups ---------------------------------------------------------------
     def security_group(self, ctx, sid, rid, name: str, add: bool):
@@ -367,17 +377,38 @@ class Lifecycle:
                                 network=True)
 
     def live_migrate(self, ctx, sid, rid, host: str | None, asynchronous: bool):
+        """Live migration. Between hosts whose driver moves running instances
+        (:data:`LIVE_MIGRATION_DRIVERS`) the instance moves at once; between hosts whose
+        driver moves them by stopping and restarting (:data:`MOVE_DRIVERS`: netns, not
+        memory-preserving) the source powers it off and uploads its root filesystem
+        into a hidden transient image (:mod:`kumo.compute.snapshots`, kind ``migrate``),
+        then it boots on the destination from that image (MIGRATING, the migration
+        ``running``, then ``completed`` and ACTIVE/PAUSED; the image is deleted). Else
+        Nova's "Migration pre-check error" (400 before 2.25; from 2.25 a 202 with the
+        migration in ``error``)."""
         c = self.compute
-        failed = {}
+        failed, used = {}, {}
+        body = None
+        with c.read() as s:
+            row = c.servers.get(s, ctx, sid)
+            src = s.scalar(sa.select(Host.driver).where(Host.host == row.host)) \
+                if row.host else None
+            if src in MOVE_DRIVERS and row.vm_state in ("active", "paused") \
+                    and row.task_state is None:
+                body = c.snapshots.image_body(
+                    ctx, row, f"{row.display_name}-live-migration", "migration")
+        transient = c.images.create(ctx, {**body, "os_hidden": True}) if body else None
 
         def apply(s, row):
             try:
                 pick = self._pick(s, row, host, None)
                 drivers = dict(s.execute(sa.select(Host.host, Host.driver).where(
                     Host.host.in_((row.host, pick.host)))).all())
+                move = transient is not None and all(
+                    drivers.get(h) in MOVE_DRIVERS for h in (row.host, pick.host))
                 cannot = [h for h in (row.host, pick.host)
                           if drivers.get(h) not in LIVE_MIGRATION_DRIVERS]
-                if cannot:
+                if cannot and not move:
                     raise exc.BadRequest(
                         f"Migration pre-check error: the {drivers.get(cannot[0]) or 'unknown'}"
                         f" compute driver of host {cannot[0]} cannot live-migrate "
@@ -388,14 +419,29 @@ class Lifecycle:
                 self._migration(s, ctx, row, "live-migration", "error", host, None)
                 failed["message"] = e.message
                 return
+            if move:
+                m = self._migration(s, ctx, row, "live-migration", "running", pick.host,
+                                    pick.node)
+                meta = dict(row.system_metadata or {})
+                meta["snapshot"] = {"image_id": transient.id, "kind": "migrate",
+                                    "dest": pick.host, "node": pick.node, "az": pick.az,
+                                    "migration": m.uuid, "power": row.power}
+                row.system_metadata = meta
+                row.power, row.task_state = "off", "migrating"
+                used["move"] = True
+                return
             self._migration(s, ctx, row, "live-migration", "completed", pick.host,
                             pick.node)
             c.changed(s, row, "delete", host=row.host)
             row.host, row.node, row.availability_zone = pick.host, pick.node, pick.az
             c.servers.rebind(s, row, row.host)
             row.task_state = "migrating"
-        self.actions.run(ctx, sid, "live-migration", rid, apply, ("active", "paused"),
-                         network=True)
+        try:
+            self.actions.run(ctx, sid, "live-migration", rid, apply, ("active", "paused"),
+                             network=True)
+        finally:
+            if transient is not None and not used:
+                c.snapshots._delete(transient.id)
         if failed:
             with c.write() as s:
                 row = c.servers.get(s, ctx, sid)
@@ -445,9 +491,17 @@ class Lifecycle:
             row.system_metadata = meta
 
     # -- os-migrations -----------------------------------------------------------------
-    def migrations(self, query: dict) -> list[tuple[Migration, Instance | None]]:
+    def migrations(self, query: dict, paging: dict | None = None
+                   ) -> tuple[list[tuple[Migration, Instance | None]], bool]:
+        """Migrations newest first (``created_at``, ``id`` descending, as Nova) by the
+        filters in ``query``; ``paging`` (2.59+): ``limit``, ``marker`` (a migration's
+        uuid; 400 "Marker ... could not be found."), ``changes-since`` and (2.66+)
+        ``changes-before`` on ``updated_at`` (400 for a bad time or since > before).
+        Returns ``([(migration, instance)], more)``."""
+        from kumo.common.listing import NOVA, Key, marker_values, page
+        from kumo.compute.listing import _time
         M = Migration
-        stmt = sa.select(M).order_by(M.created_at.desc(), M.id.desc())
+        stmt = sa.select(M)
         for key, col in (("host", None), ("status", M.status),
                          ("migration_type", M.migration_type),
                          ("instance_uuid", M.instance_uuid),
@@ -460,12 +514,32 @@ class Lifecycle:
                 stmt = stmt.where(sa.or_(M.source_compute == value, M.dest_compute == value))
             else:
                 stmt = stmt.where(col == value)
+        paging = paging or {}
+        since = _time("changes-since", paging.get("changes-since"))
+        before = _time("changes-before", paging.get("changes-before"))
+        if since is not None and before is not None and since > before:
+            raise exc.BadRequest("The value of changes-since must be less than or equal "
+                                 "to changes-before.")
+        changed = sa.func.coalesce(M.updated_at, M.created_at)
+        if since is not None:
+            stmt = stmt.where(changed >= since)
+        if before is not None:
+            stmt = stmt.where(changed <= before)
+        keys = [Key("created_at", M.created_at, False), Key("id", M.id, False)]
+        limit = NOVA.limit(paging.get("limit"), self.compute.settings.api_max_limit) \
+            if paging.get("limit") is not None else None
         with self.compute.read() as s:
-            rows = list(s.scalars(stmt))
+            start = None
+            if paging.get("marker") is not None:
+                # looked up among all migrations, as Nova's migration_get_by_uuid
+                start = marker_values(s, sa.select(M), M.uuid, paging["marker"], keys)
+                if start is None:
+                    raise exc.BadRequest(f"Marker {paging['marker']} could not be found.")
+            rows, more = page(s, stmt, keys, start=start, limit=limit)
             ids = {m.instance_uuid for m in rows}
             inst = {i.id: i for i in s.scalars(sa.select(Instance).where(
                 Instance.id.in_(ids)))} if ids else {}
-            return [(m, inst.get(m.instance_uuid)) for m in rows]
+            return [(m, inst.get(m.instance_uuid)) for m in rows], more
 
 
 _LIVE = ("active", "stopped", "paused", "suspended", "resized", "error", "rescued",

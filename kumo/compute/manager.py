@@ -57,6 +57,8 @@ class Compute:
         self.actions = Actions(self)
         from kumo.compute.lifecycle import Lifecycle
         self.lifecycle = Lifecycle(self)
+        from kumo.compute.snapshots import Snapshots
+        self.snapshots = Snapshots(self)
         from kumo.compute.aggregates import Aggregates
         self.aggregates = Aggregates(self)
         from kumo.compute.listing import Lists

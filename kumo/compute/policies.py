@@ -70,7 +70,9 @@ _admin = ["servers:index:get_all_tenants", "servers:detail:get_all_tenants",
           "os-aggregates:set_metadata", "os-hosts:list", "os-hosts:show",
           "os-hosts:update", "os-hosts:reboot", "os-hosts:shutdown", "os-hosts:start",
           "os-instance-usage-audit-log:list", "os-instance-usage-audit-log:show",
-          "os-shelve:unshelve_to_host"]
+          "os-shelve:unshelve_to_host", "servers:migrations:index",
+          "servers:migrations:show", "servers:migrations:force_complete",
+          "servers:migrations:delete"]
 _any = ["os-flavor-extra-specs:index", "os-flavor-extra-specs:show",
         "os-availability-zone:list", "limits", "os-quota-sets:defaults",
         "flavors:index", "flavors:show"]

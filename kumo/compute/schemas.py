@@ -170,3 +170,6 @@ STATUS = _obj({
     "error": {"type": ["string", "null"]}, "console": {"type": ["string", "null"]},
     "volumes": {"type": "array", "items": {"type": "string"}, "maxItems": 64}},
     ["host"], extra=True)
+SNAPSHOT_FAILED = _obj({"host": {"type": "string", "minLength": 1, "maxLength": 255},
+                       "error": {"type": "string", "maxLength": 65536}},
+                      ["host", "error"])

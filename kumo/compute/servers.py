@@ -433,6 +433,10 @@ class Servers:
             self._release_ports(s, row.ports)
             host = row.host
             now = utcnow()
+            # as Nova: a shelved server's snapshot, a move's transient image go with it
+            doomed = [(row.system_metadata or {}).get(k) for k in (
+                "moved_image_id",) + (("shelved_image_id",) if row.vm_state in (
+                    "shelved", "shelved_offloaded") else ())]
             row.vm_state, row.task_state, row.power_state = "deleted", None, 0
             row.deleted, row.terminated_at, row.updated_at = True, now, now
             row.ports = []
@@ -448,6 +452,8 @@ class Servers:
             row.host = None
         # its volumes: detached; the delete_on_termination ones deleted
         c.cloud.volumes.attachments.on_server_deleted(server_id)
+        for image_id in filter(None, doomed):
+            c.snapshots._delete(image_id)
 
 
 class InstanceInvalidState(exc.Conflict):

@@ -36,6 +36,9 @@ class StubCompute:
         self.log: list[dict] = []
         self.statuses: list[tuple[str, dict]] = []
         self.beats: list[dict] = []
+        self.uploads: list[tuple] = []
+        self.failures: list[tuple] = []
+        self.refuse: int | None = None
 
     def put(self, inst: dict) -> dict:
         with self._cond:
@@ -92,6 +95,21 @@ class StubCompute:
     def heartbeat(self, body: dict) -> None:
         with self._cond:
             self.beats.append(copy.deepcopy(body))
+
+    def upload_snapshot(self, iid: str, image_id: str, host: str, path: str) -> None:
+        """Record the packed snapshot's bytes in :attr:`uploads` (``refuse``: answer
+        that status instead, as the API does for a deleted image)."""
+        if self.refuse:
+            raise api.NotFound(image_id) if self.refuse == 404 else \
+                api.ControllerError(self.refuse, "refused")
+        with open(path, "rb") as f:
+            data = f.read()
+        with self._cond:
+            self.uploads.append((iid, image_id, host, data))
+
+    def snapshot_failed(self, iid: str, image_id: str, host: str, error: str) -> None:
+        with self._cond:
+            self.failures.append((iid, image_id, host, error))
 
     def last_status(self, iid: str) -> dict | None:
         with self._cond:

@@ -200,3 +200,43 @@ def test_failed_heartbeat_is_retried_soon(stub, start):
         assert len(calls) == 2
     finally:
         agent.stop()
+
+
+def test_snapshot_is_packed_and_uploaded_once(stub, start):
+    """A desired ``snapshot`` is packed by the driver and uploaded once per image id;
+    a driver that cannot, or an image deleted meanwhile (404), is reported as the
+    snapshot's failure (the API then ends the task and deletes the image)."""
+    import gzip
+    import io
+    import tarfile
+
+    inst = stub.put(instance("h1"))
+    iid = inst["id"]
+    agent, drv = start("h1")
+    wait_for(lambda: power(stub, iid) == ("running", 0, 0, None), "running")
+    stub.update(iid, snapshot={"image_id": "img-1"})
+    wait_for(lambda: stub.uploads, "the snapshot uploaded")
+    (sid, image_id, host, data), = stub.uploads
+    assert (sid, image_id, host) == (iid, "img-1", "h1")
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data))) as tar:
+        assert "sbin/init" in tar.getnames()
+    stub.update(iid, power="off")  # the feed still names img-1: not taken again
+    wait_for(lambda: power(stub, iid) == ("shutdown", 0, 0, None), "stopped")
+    assert len(stub.uploads) == 1 and not stub.failures
+    stub.refuse = 404
+    stub.update(iid, snapshot={"image_id": "img-2"})
+    wait_for(lambda: stub.failures, "the failure reported")
+    assert stub.failures[0][:3] == (iid, "img-2", "h1")
+    assert "gone" in stub.failures[0][3]
+    stub.refuse = None
+
+    class NoSnapshots(FakeComputeDriver):
+        def snapshot(self, instance_id, dest):
+            raise __import__("kumo.agent.virt", fromlist=["VirtError"]).VirtError("nope")
+    other = stub.put(instance("h2", 2))
+    start("h2", NoSnapshots("h2"))
+    wait_for(lambda: power(stub, other["id"]) == ("running", 0, 0, None), "running h2")
+    stub.update(other["id"], snapshot={"image_id": "img-3"})
+    wait_for(lambda: len(stub.failures) == 2, "the driver's refusal reported")
+    assert stub.failures[1][1:] == ("img-3", "h2", "nope")
+

@@ -135,6 +135,14 @@ class ComputeDriver(abc.ABC):
         """Facts for logs and status (e.g. which limits are enforced)."""
         return {}
 
+    def snapshot(self, instance_id: str, dest: str) -> None:
+        """Write the instance's root filesystem to the file ``dest`` in the format
+        Kumo's bootable images use (``kumo_rootfs=tar``: a gzip'd tar of the root, owners
+        numeric, ``/sbin/init`` inside), for createImage/createBackup/shelve. Called
+        after :meth:`reconcile` (a shelve has powered it off), never concurrently with
+        it for the instance. :class:`VirtError` when the driver cannot (the default)."""
+        raise VirtError(f"the {self.name or 'compute'} driver cannot snapshot instances")
+
     def watch(self, requeue: Callable[[str], None], stop) -> None:
         """Optional: watch the host until ``stop`` (a ``threading.Event``) is set and
         call ``requeue(instance_id)`` when something an instance depends on changes

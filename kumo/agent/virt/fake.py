@@ -129,6 +129,26 @@ class FakeComputeDriver(ComputeDriver):
             text = "".join(line + "\n" for line in cur["console"])
         return text.encode()[-max_bytes:].decode(errors="replace")
 
+    def snapshot(self, instance_id: str, dest: str) -> None:
+        """A tiny gzip'd rootfs tar (``/sbin/init`` and ``/etc/kumo-fake-snapshot``
+        naming the instance): nothing runs, but the image pipeline is exercised."""
+        import io
+        import tarfile
+        with self._lock:
+            cur = self.instances.get(instance_id)
+            if cur is None:
+                raise VirtError(f"instance {instance_id} is not on fake host {self.host}")
+            boots = cur["boots"]
+        with tarfile.open(dest, "w:gz") as tar:
+            for name, text, mode in (
+                    ("sbin/init", "#!/bin/sh\nexit 0\n", 0o755),
+                    ("etc/kumo-fake-snapshot", f"{instance_id} boot #{boots}\n", 0o644)):
+                data = text.encode()
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), mode
+                tar.addfile(info, io.BytesIO(data))
+        self.calls.append(("snapshot", instance_id))
+
     def list_instances(self) -> dict[str, str]:
         with self._lock:
             return {i: cur["name"] for i, cur in self.instances.items()}

@@ -62,6 +62,9 @@ from kumo.agent.virt.cgroups import Cgroups
 from kumo.agent.virt.images import ImageCache
 from kumo.agent.virt import volumes as vols
 from kumo.agent.virt.nics import Nics, replug
+from kumo.agent.virt.boot import BOOT, SUPERVISOR
+from kumo.agent.virt.rescue import InstanceRescue
+from kumo.agent.virt.snapshot import InstanceSnapshots
 
 LOG = logging.getLogger(__name__)
 NAME_RE = re.compile(r"^instance-[0-9a-f]{1,32}$")
@@ -69,73 +72,6 @@ ID_RE = re.compile(r"^[0-9a-fA-F-]{1,64}$")
 PREFIX = "instance-"
 #: mode of an instance's / (whatever the umask made of the directories under it)
 ROOT_MODE = 0o755
-
-SUPERVISOR = r'''#!/bin/sh
-# Kumo instance supervisor: runs boot.sh in new PID/mount/UTS/IPC namespaces, restarts
-# it when init asks (status 2, or SIGHUP), records init's last status in ./exit.
-DIR=$1
-cd "$DIR" || exit 1
-set -- $(cat /proc/$$/stat)
-echo "$$ ${22}" > supervisor.pid.tmp && mv supervisor.pid.tmp supervisor.pid
-for cg in $(cat cgroups 2>/dev/null); do
-  echo $$ > "$cg/cgroup.procs" || echo "kumo: cannot join cgroup $cg" >> console.log
-done
-quick=0
-while :; do
-  rm -f exit
-  t0=$(date +%s)
-  unshare --pid --mount --uts --ipc --fork --kill-child --propagation private \
-    /bin/sh "$DIR/boot.sh" < /dev/null >> console.log 2>&1 &
-  echo $! > unshare.pid
-  wait $!
-  rc=$?
-  echo $rc > exit
-  [ -e stop ] && exit 0
-  case $rc in 2|129) ;; *) exit 0 ;; esac
-  if [ $(( $(date +%s) - t0 )) -lt 5 ]; then quick=$((quick + 1)); else quick=0; fi
-  if [ $quick -ge 5 ]; then
-    echo "kumo: init restarted 5 times within 5 s each; giving up" >> console.log
-    echo 1 > exit
-    exit 0
-  fi
-  echo "kumo: init asked for a restart (status $rc); restarting" >> console.log
-  sleep 1
-done
-'''
-
-BOOT = r'''#!/bin/sh
-# Kumo instance boot: PID 1 of the instance's PID namespace until it execs init.
-set -e
-DIR={dir}
-ROOT="$DIR/rootfs"
-if [ {mode} = overlay ]; then
-  mount -t overlay overlay -o "lowerdir={base},upperdir=$DIR/upper,workdir=$DIR/work" "$ROOT"
-elif [ {mode} = volume ]; then
-  mount {base} "$ROOT"
-fi
-mkdir -p "$ROOT/proc" "$ROOT/sys" "$ROOT/dev" "$ROOT/tmp" "$ROOT/etc"
-mount -t proc -o nosuid,nodev,noexec proc "$ROOT/proc"
-mount -t sysfs -o nosuid,nodev,noexec sysfs "$ROOT/sys" || echo "kumo: no /sys"
-mount -t tmpfs -o nosuid,mode=0755,size=1024k dev "$ROOT/dev"
-for n in null zero full random urandom tty; do
-  [ -e "/dev/$n" ] || continue
-  : > "$ROOT/dev/$n"
-  mount --bind "/dev/$n" "$ROOT/dev/$n"
-done
-: > "$ROOT/dev/console"
-mount --bind "$DIR/console.log" "$ROOT/dev/console"
-if [ -f "$DIR/devices" ]; then
-  while read n major minor; do
-    mknod -m 660 "$ROOT/dev/$n" b "$major" "$minor" || echo "kumo: no /dev/$n"
-  done < "$DIR/devices"
-fi
-mount -t tmpfs -o nosuid,nodev,mode=1777 tmp "$ROOT/tmp"
-hostname {hostname}
-echo {hostname} > "$ROOT/etc/hostname"
-cd "$ROOT"
-exec chroot . /sbin/init
-'''
-
 
 def _stat(pid: int) -> list[str] | None:
     """Fields of /proc/<pid>/stat after the command (index 0 = state), or None."""
@@ -185,7 +121,7 @@ def overlay_works(scratch: Path) -> bool:
 
 
 @register_driver("netns")
-class NetnsDriver(vols.InstanceVolumes, ComputeDriver):
+class NetnsDriver(InstanceRescue, InstanceSnapshots, vols.InstanceVolumes, ComputeDriver):
     """Instances as namespaces running the image's init (see the module doc)."""
 
     name = "netns"
@@ -323,7 +259,9 @@ class NetnsDriver(vols.InstanceVolumes, ComputeDriver):
         (d / "boot.sh").write_text(BOOT.format(
             dir=shlex.quote(str(d)), mode=meta["disk"] if meta["disk"] in (
                 "overlay", "volume") else "copy",
-            base=meta.get("base", ""), hostname=shlex.quote(hostname or meta["name"])))
+            base=meta.get("base", ""), hostname=shlex.quote(hostname or meta["name"]),
+            rescue=shlex.quote(meta.get("rescue_base") or ""),
+            rescue_mode="overlay" if self.overlay else "copy"))
         (d / "supervisor.sh").write_text(SUPERVISOR)
         ns = self.where.ns(meta["name"])
 
@@ -447,6 +385,8 @@ class NetnsDriver(vols.InstanceVolumes, ComputeDriver):
             meta["power"] = None
             self._save(iid, meta)
             alive = False
+        if self._rescue_changed(iid, instance, meta):
+            alive = False  # boots below into (or out of) the rescue image
         if rebuild_seq != meta["rebuild_seq"]:
             self._stop(iid, name, hard=False)
             self._prepare_disk(iid, instance, meta)

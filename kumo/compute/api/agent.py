@@ -48,3 +48,31 @@ def heartbeat(req: Request) -> Reply:
     req.context.enforce(RULE)
     req.cloud.compute.hosts.heartbeat(req.json(schemas.HEARTBEAT))
     return Reply(204)
+
+
+@service.route("PUT", "/kumo/v1/instances/{instance_id}/snapshots/{image_id}", stream=True)
+def snapshot_data(req: Request) -> Reply:
+    """The agent's upload of a pending snapshot's data (``?host=H``; the body is the
+    gzip'd root filesystem tar): 204 once the image is ``active`` and the server's task
+    ended (:meth:`kumo.compute.snapshots.Snapshots.begin_upload`). 404 unknown
+    instance or image (deleted meanwhile), 409 not on that host, no such snapshot in
+    progress, or the image not ``queued``; 413 past the image store's quota."""
+    req.context.enforce(RULE)
+    length = req.headers.get("content-length")
+    req.receive_into(req.cloud.compute.snapshots.begin_upload(
+        req.params["instance_id"], req.params["image_id"], req.query.get("host"),
+        int(length) if length and length.isdigit() else None))
+    return Reply(204)
+
+
+@service.route("POST", "/kumo/v1/instances/{instance_id}/snapshots/{image_id}")
+def snapshot_failed(req: Request) -> Reply:
+    """The agent could not take or upload a pending snapshot: ``{"host", "error"}``;
+    204: the server's task ends and the image is deleted (as Nova). 404/409 as
+    :func:`snapshot_data`."""
+    req.context.enforce(RULE)
+    body = req.json(schemas.SNAPSHOT_FAILED)
+    req.cloud.compute.snapshots.finished(req.params["instance_id"],
+                                         req.params["image_id"], body.get("host"),
+                                         body["error"][:1000] or "snapshot failed")
+    return Reply(204)

@@ -75,7 +75,8 @@ def _rescue(req, row, arg):
         except exc.NotFound:
             raise exc.BadRequest(f"Image {arg['rescue_image_ref']} could not be "
                                  "found.") from None
-    pw = _lc(req).rescue(req.context, row.id, req.request_id, (arg or {}).get("adminPass"))
+    pw = _lc(req).rescue(req.context, row.id, req.request_id, (arg or {}).get("adminPass"),
+                         (arg or {}).get("rescue_image_ref"), at_least(req, "2.87"))
     return Reply(200, {"adminPass": pw})
 
 

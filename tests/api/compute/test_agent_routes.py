@@ -6,7 +6,7 @@ from tests.api.compute.conftest import wait_status
 
 INSTANCE_KEYS = {"id", "name", "display_name", "hostname", "project_id", "user_id", "host",
                  "image", "flavor", "power", "reboot_seq", "reboot_type", "rebuild_seq",
-                 "ports", "user_data", "revision", "volumes"}
+                 "ports", "user_data", "revision", "volumes", "snapshot", "rescue"}
 
 
 def test_state_shape(admin, demo, nova, boot, net):

@@ -15,6 +15,12 @@ def act(nova, conn, sid, body, version="2.1"):
     return nova.request(conn, "POST", f"/servers/{sid}/action", json=body, version=version)
 
 
+def wait_idle(nova, conn, sid, timeout=60.0):
+    """Wait until the server has no task (a snapshot's upload ended)."""
+    assert wait_for(lambda: nova.request(conn, "GET", f"/servers/{sid}").json()[
+        "server"]["OS-EXT-STS:task_state"] is None, timeout), f"{sid} stays busy"
+
+
 def host_of(nova, admin, sid):
     return nova.request(admin, "GET", f"/servers/{sid}").json()["server"][
         "OS-EXT-SRV-ATTR:host"]
@@ -119,14 +125,22 @@ def test_create_backup_rotation(demo, nova, boot):
             "name": f"lc-bk-{i}", "backup_type": "daily", "rotation": 2}}, "2.45")
         assert resp.status_code == 202, resp.text
         ids.append(resp.json()["image_id"])
-    left = {i.id for i in demo.image.images() if i.name and i.name.startswith("lc-bk-")}
-    assert left == set(ids[1:])
+        if i == 0:  # one snapshot at a time, as Nova
+            msg = assert_fault(act(nova, demo, sid, {"createBackup": {
+                "name": "lc-bk-x", "backup_type": "daily", "rotation": 2}}), 409,
+                "conflictingRequest")
+            assert "task_state image_" in msg
+        wait_idle(nova, demo, sid)
+    assert wait_for(lambda: {i.id for i in demo.image.images() if i.name and
+                             i.name.startswith("lc-bk-")} == set(ids[1:]))
     image = demo.image.get_image(ids[-1])
+    assert image.status == "active" and image.size > 0
     assert image.properties["image_type"] == "backup"
     assert image.properties["backup_type"] == "daily"
     resp = act(nova, demo, sid, {"createBackup": {
         "name": "lc-bk-old", "backup_type": "weekly", "rotation": "1"}})
     assert resp.status_code == 202
+    wait_idle(nova, demo, sid)
     assert resp.headers["Location"].endswith("/compute/v2.1/images/" + next(
         i.id for i in demo.image.images(name="lc-bk-old")))
     assert_fault(act(nova, demo, sid, {"createBackup": {
@@ -137,8 +151,10 @@ def test_create_backup_rotation(demo, nova, boot):
     resp = act(nova, demo, sid, {"createBackup": {
         "name": "lc-bk-none", "backup_type": "daily", "rotation": 0}}, "2.45")
     assert resp.status_code == 202 and list(resp.json()) == ["image_id"]
-    assert not [i for i in demo.image.images() if i.name and i.name.startswith("lc-bk-")
-                and i.properties.get("backup_type") == "daily"]
+    wait_idle(nova, demo, sid)
+    assert wait_for(lambda: not [
+        i for i in demo.image.images() if i.name and i.name.startswith("lc-bk-")
+        and i.properties.get("backup_type") == "daily"])
     for image in demo.image.images():
         if image.name and image.name.startswith("lc-bk-"):
             demo.image.delete_image(image)
@@ -242,6 +258,57 @@ def test_cold_migrate_confirm_and_revert(admin, demo, nova, boot):
         admin, "GET", "/os-migrations", params={"instance_uuid": sid}, version="2.23"
     ).json()["migrations"]]
     assert statuses == ["confirmed", "reverted"]
+
+
+def test_migrations_paging(admin, demo, nova, boot):
+    """2.59: limit/marker (a migration uuid)/changes-since, 2.66 changes-before,
+    ``migrations_links``, newest first; Nova's 400s."""
+    made = boot("lc-mig-page")
+    sid = made["id"]
+    wait_status(nova, demo, sid, "ACTIVE")
+    for _ in range(3):
+        assert act(nova, admin, sid, {"migrate": None}).status_code == 202
+        wait_status(nova, demo, sid, "VERIFY_RESIZE")
+        assert act(nova, demo, sid, {"confirmResize": None}).status_code == 204
+        wait_status(nova, demo, sid, "ACTIVE")
+
+    def get(version="2.59", **params):
+        return nova.request(admin, "GET", "/os-migrations", version=version,
+                            params={"instance_uuid": sid, **params})
+    every = get().json()
+    assert "migrations_links" not in every
+    uuids = [m["uuid"] for m in every["migrations"]]
+    assert len(uuids) == 3
+    created = [m["created_at"] for m in every["migrations"]]
+    assert created == sorted(created, reverse=True)
+    seen, marker = [], None
+    for _ in range(5):
+        body = get(limit=1, **({"marker": marker} if marker else {})).json()
+        seen += [m["uuid"] for m in body["migrations"]]
+        if "migrations_links" not in body:
+            break
+        href = body["migrations_links"][0]["href"]
+        assert body["migrations_links"][0]["rel"] == "next" and "limit=1" in href
+        marker = href.split("marker=")[1].split("&")[0]
+        assert marker == seen[-1]
+    assert seen == uuids
+    assert [m["uuid"] for m in get(limit=2, marker=uuids[0]).json()["migrations"]] \
+        == uuids[1:]
+    assert_fault(get(marker="00000000-0000-0000-0000-000000000000"), 400, "badRequest")
+    assert_fault(get(limit="x"), 400, "badRequest")
+    assert_fault(get(frobnicate="1"), 400, "badRequest")  # 2.59's closed schema
+    assert len(get("2.58", frobnicate="1", limit="1").json()["migrations"]) == 3
+    assert get(**{"changes-since": "2999-01-01T00:00:00Z"}).json()["migrations"] == []
+    assert len(get(**{"changes-since": "2000-01-01T00:00:00Z"}).json()[
+        "migrations"]) == 3
+    assert_fault(get(**{"changes-since": "yesterday"}), 400, "badRequest")
+    assert_fault(get("2.66", **{"changes-since": "2030-01-01T00:00:00Z",
+                               "changes-before": "2020-01-01T00:00:00Z"}), 400,
+                 "badRequest")
+    assert get("2.66", **{"changes-before": "2000-01-01T00:00:00Z"}).json()[
+        "migrations"] == []
+    assert_fault(get("2.65", **{"changes-before": "2000-01-01T00:00:00Z"}), 400,
+                 "badRequest")
 
 
 def test_cold_migrate_no_other_host(admin, demo, nova, boot):
