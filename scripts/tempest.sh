@@ -104,11 +104,10 @@ else
 fi
 
 # 3. tempest.conf
+# No `tempest init`: it registers a named workspace in ~/.tempest (and refuses a second
+# one of the same name); `tempest run` in this directory with --config-file is enough.
 RUN="$WORK/run"
-if [ ! -d "$RUN/etc" ]; then
-    rm -rf "$RUN"
-    "$VENV/bin/tempest" init "$RUN" >/dev/null
-fi
+mkdir -p "$RUN/etc"
 REAL=()
 [ "$DATAPLANE" = real ] && REAL=(--real-servers)
 "$KUMO_PY" -m kumo.tools.tempest_conf --url "$URL" --password "$PASSWORD" \
@@ -117,7 +116,7 @@ REAL=()
 say "wrote $RUN/etc/tempest.conf"
 
 # 4. the run
-declare -a RUNARGS=(--concurrency "$CONCURRENCY")
+declare -a RUNARGS=(--config-file "$RUN/etc/tempest.conf" --concurrency "$CONCURRENCY")
 if [ "$LIST" != none ]; then
     # Tempest's test ids carry attributes ("...test_x[id-<uuid>,smoke]"), so the list's
     # plain names become anchored regexes for --include-list.

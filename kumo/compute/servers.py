@@ -41,9 +41,12 @@ ACCESS_IPS = (("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6"))
 
 
 def access_ips(attrs: dict) -> dict:
-    """The access addresses ``attrs`` (a create, update or rebuild body) sets, as
-    system metadata keys; an empty string or null clears one."""
-    return {key: attrs[name] or "" for name, key in ACCESS_IPS if name in attrs}
+    """The access addresses ``attrs`` (a create, update or rebuild body; the schemas
+    checked them) sets, as system metadata keys, normalized as Nova's address columns
+    store them (``0000::babe:220.12.22.2`` -> ``::babe:dc0c:1602``); an empty string or
+    null clears one."""
+    return {key: ipaddress.ip_address(attrs[name]).compressed if attrs[name] else ""
+            for name, key in ACCESS_IPS if name in attrs}
 
 
 def access_ips_of(row) -> dict:
