@@ -396,11 +396,14 @@ class Images:
         area; the image becomes ``uploading``. Errors as :meth:`upload`."""
         self.begin_upload(ctx, image_id, size, staged=True).feed(chunks)
 
-    def import_image(self, ctx, image_id: str, method: str) -> None:
+    def import_image(self, ctx, image_id: str, method: str,
+                     request_id: str | None = None) -> None:
         """``POST /v2/images/{id}/import`` with ``glance-direct``: the image becomes
         ``importing`` and a background thread moves the staged data into the store
-        (``active``), or back to ``queued`` if that fails. 400 for another method, 409
-        unless the image was staged."""
+        (``active``), or back to ``queued`` if that fails. As Glance (2.12), the import
+        is recorded as an ``api_image_import`` task (``processing``, then ``success``
+        or ``failure``) shown by ``GET /v2/images/{id}/tasks`` with the request's id.
+        400 for another method, 409 unless the image was staged."""
         if method != "glance-direct":
             raise exc.BadRequest(f"Import method {method} is not available; the "
                                  "available method is glance-direct.")
@@ -410,18 +413,44 @@ class Images:
                 raise exc.Conflict("Image needs to be staged before 'glance-direct' "
                                    "method can be used")
             image.status = "importing"
-            image.updated_at = utcnow()
+            now = image.updated_at = utcnow()
+            task = models.Task(
+                id=str(uuid.uuid4()), type="api_image_import", status="processing",
+                owner=image.owner, message="", expires_at=None, created_at=now,
+                updated_at=now,
+                input={"image_id": image_id, "import_req": {"method": {"name": method}},
+                       "backend": ["file"]},
+                # Glance's task columns image_id, request_id and user_id (shown by the
+                # image tasks route, kept out of the task's own result)
+                result={"image_id": image_id, "request_id": request_id,
+                        "user_id": ctx.user_id if ctx is not None else None})
+            s.add(task)
+            task_id = task.id
             after_commit(s, lambda: threading.Thread(
-                target=self._run_import, args=(image_id,), daemon=True).start())
+                target=self._run_import, args=(image_id, task_id), daemon=True).start())
 
-    def _run_import(self, image_id: str) -> None:
+    def _run_import(self, image_id: str, task_id: str | None = None) -> None:
         staged = self.store.staged_path(image_id)
         try:
             written = self.store.hash_file(staged)
             self._finish(image_id, written, "importing")
-        except Exception:
+        except Exception as e:
             staged.unlink(missing_ok=True)
             self._requeue(image_id, "importing")
+            self._end_task(task_id, "failure", str(e) or type(e).__name__)
+        else:
+            self._end_task(task_id, "success", "")
+
+    def _end_task(self, task_id: str | None, status: str, message: str) -> None:
+        if task_id is None:
+            return
+        from kumo.image.tasks import TIME_TO_LIVE
+        with self.db.session() as s:
+            task = s.get(models.Task, task_id)
+            if task is not None:
+                task.status, task.message = status, message
+                task.updated_at = utcnow()
+                task.expires_at = task.updated_at + TIME_TO_LIVE
 
     def create_from_file(self, path: str | Path, name: str, *, owner: str | None = None,
                          visibility: str = "public", disk_format: str = "raw",

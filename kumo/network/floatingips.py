@@ -226,6 +226,18 @@ class FloatingIPs:
             _drop_port(self.net, session, ctx, port)
         self.net.dvr.sync_fip_gateways(session, ctx, row.floating_network_id)
 
+    def drop_disassociated(self, resource, event, trigger, payload) -> None:
+        """``NETWORK`` ``BEFORE_DELETE``, before the in-use check: an external network
+        going takes its floating IPs that are not associated with a port (any
+        project's), as Neutron's ``delete_disassociated_floatingips``; an associated one
+        keeps its port, so the network stays in use (409). One transaction: a refused
+        delete leaves them all."""
+        session = payload.session
+        for row in list(session.scalars(sa.select(models.FloatingIP).where(
+                models.FloatingIP.floating_network_id == payload.resource_id,
+                models.FloatingIP.fixed_port_id.is_(None)))):
+            self.delete(session, payload.context, row)
+
     # -- data plane and hooks --------------------------------------------------------
     def set_status(self, fip_id: str, status: str) -> None:
         """The data plane's report (``ACTIVE``/``DOWN``/``ERROR``) in a short

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from kumo.common import exceptions as exc
-from kumo.common.callbacks import CallbackRegistry, Event, Resource
+from kumo.common.callbacks import PRIORITY_DEFAULT, CallbackRegistry, Event, Resource
 from kumo.common.context import RequestContext
 from kumo.common.policy import sees_all
 from kumo.common.timeutils import utcnow
@@ -180,6 +180,9 @@ class Networking:
         on(self.ports.refuse_unshare, Resource.NETWORK, Event.BEFORE_UPDATE)
         # a network going: 409 NetworkInUse while ports other than DHCP ports remain;
         # then its subnets go (with their addresses) and its DHCP ports
+        # (an external network's floating IPs without a port go first, as Neutron's)
+        on(self.floatingips.drop_disassociated, Resource.NETWORK, Event.BEFORE_DELETE,
+           priority=PRIORITY_DEFAULT - 1)
         on(self.ports.refuse_network_in_use, Resource.NETWORK, Event.BEFORE_DELETE)
         on(self.subnets.drop_network_subnets, Resource.NETWORK, Event.PRECOMMIT_DELETE,
            priority=100)

@@ -335,12 +335,16 @@ class Subnets:
 
     def delete(self, session, ctx: RequestContext, row: models.Subnet) -> None:
         """Delete; 409 SubnetInUse while ports other than DHCP ports hold addresses
-        from it. DHCP ports lose their address on it."""
+        from it. DHCP ports lose their address on it; so do all but router ports on an
+        IPv6 auto-address subnet (SLAAC, DHCPv6-stateless), whose addresses Neutron
+        removes from the ports (ML2's ``delete_subnet``)."""
         P, IA = models.Port, models.IPAllocation
         holders = session.execute(
             sa.select(IA.port_id, IA.ip_address, P.device_owner)
             .join(P, P.id == IA.port_id).where(IA.subnet_id == row.id)).all()
-        if any(h.device_owner != DHCP_OWNER for h in holders):
+        auto = ipam.is_slaac(row)
+        if any(h.device_owner != DHCP_OWNER
+               and (not auto or h.device_owner in ipam.ROUTER_OWNERS) for h in holders):
             raise nexc.SubnetInUse(id=row.id)
         for h in holders:
             ipam.release(session, row, h.ip_address)

@@ -77,7 +77,7 @@ def import_image(req: Request) -> Reply:
     image = images.get(req.context, req.params["image_id"])
     req.context.enforce("import_image", render.target(image))
     method = req.json(schemas.IMPORT)["method"]["name"]
-    images.import_image(req.context, image.id, method)
+    images.import_image(req.context, image.id, method, req.request_id)
     return Reply(202)
 
 

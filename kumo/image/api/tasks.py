@@ -23,9 +23,16 @@ def _time(value):
     return isotime(value, subsecond=False) if value is not None else None
 
 
+#: Keys an ``api_image_import`` task keeps in its result for the image tasks view only.
+_IMAGE_TASK_KEYS = ("request_id", "user_id")
+
+
 def render(task) -> dict:
+    result = task.result
+    if task.type == "api_image_import" and result is not None:
+        result = {k: v for k, v in result.items() if k not in _IMAGE_TASK_KEYS}
     return {"id": task.id, "type": task.type, "status": task.status, "input": task.input,
-            "result": task.result, "owner": task.owner, "message": task.message,
+            "result": result, "owner": task.owner, "message": task.message,
             "expires_at": _time(task.expires_at), "created_at": _time(task.created_at),
             "updated_at": _time(task.updated_at), "self": f"/v2/tasks/{task.id}",
             "schema": "/v2/schemas/task"}
@@ -101,4 +108,6 @@ def image_tasks(req: Request) -> Reply:
     req.context.enforce("get_image", image_render.target(image))
     rows = [t for t in _tasks(req).list(None)
             if (t.result or {}).get("image_id") == image.id]
-    return Reply(200, {"tasks": [{**render(t), "image_id": image.id} for t in rows]})
+    return Reply(200, {"tasks": [
+        {**render(t), "image_id": image.id,
+         **{k: (t.result or {}).get(k) for k in _IMAGE_TASK_KEYS}} for t in rows]})

@@ -91,6 +91,20 @@ def test_glance_direct_import(glance, demo, image):
         time.sleep(0.05)
     assert body["status"] == "active" and body["size"] == 7
     assert glance.request(demo, "GET", f"/v2/images/{iid}/file").content == b"staged!"
+    # the import is an api_image_import task of this image (Image API 2.12; Tempest's
+    # test_image_glance_direct_import), with the import request's id
+    for _ in range(100):
+        tasks = glance.request(demo, "GET", f"/v2/images/{iid}/tasks").json()["tasks"]
+        if tasks and tasks[0]["status"] == "success":
+            break
+        time.sleep(0.05)
+    (task,) = tasks
+    assert task["status"] == "success" and task["type"] == "api_image_import"
+    assert task["image_id"] == iid and task["request_id"] == resp.headers[
+        "x-openstack-request-id"]
+    assert task["user_id"] == demo.current_user_id
+    assert task["input"]["import_req"]["method"]["name"] == "glance-direct"
+    assert task["expires_at"] is not None
 
 
 @pytest.fixture(scope="module")

@@ -182,3 +182,49 @@ def test_pool_update_moves_allocation_and_gateway_in_use(admin, demo, neutron, n
                            json={"subnet": {"gateway_ip": "10.9.0.3"}})
     assert_fault(resp, 409, "GatewayIpInUse")
     admin.network.delete_port(router_port)
+
+
+def test_delete_auto_address_subnet_with_ports(demo, neutron, unique):
+    """An IPv6 SLAAC or DHCPv6-stateless subnet is deleted even while ports hold
+    addresses on it: they lose those addresses and keep the rest, as Neutron (Tempest's
+    test_create_delete_slaac_subnet_with_ports); a stateful one stays in use (409), and a
+    router interface keeps an auto-address subnet in use."""
+    network = demo.network.create_network(name=unique("net"))
+    router = None
+    try:
+        v4 = demo.network.create_subnet(network_id=network.id, ip_version=4,
+                                        cidr="10.21.0.0/28")
+        made = {}
+        for i, mode in enumerate(("slaac", "dhcpv6-stateless", "dhcpv6-stateful")):
+            made[mode] = demo.network.create_subnet(
+                network_id=network.id, ip_version=6, cidr=f"fd00:2{i}::/64",
+                ipv6_ra_mode=mode, ipv6_address_mode=mode)
+        port = demo.network.create_port(network_id=network.id)
+        assert len(port.fixed_ips) == 4
+        for mode in ("slaac", "dhcpv6-stateless"):
+            demo.network.delete_subnet(made[mode])
+        port = demo.network.get_port(port.id)
+        assert {ip["subnet_id"] for ip in port.fixed_ips} == {v4.id,
+                                                              made["dhcpv6-stateful"].id}
+        assert_fault(neutron.request(demo, "DELETE",
+                                     f"/v2.0/subnets/{made['dhcpv6-stateful'].id}"),
+                     409, "SubnetInUse")
+        demo.network.delete_port(port)
+        slaac = demo.network.create_subnet(network_id=network.id, ip_version=6,
+                                           cidr="fd00:29::/64", ipv6_ra_mode="slaac",
+                                           ipv6_address_mode="slaac")
+        router = demo.network.create_router(name=unique("r"))
+        demo.network.add_interface_to_router(router, subnet_id=slaac.id)
+        assert_fault(neutron.request(demo, "DELETE", f"/v2.0/subnets/{slaac.id}"), 409,
+                     "SubnetInUse")
+        demo.network.remove_interface_from_router(router, subnet_id=slaac.id)
+    finally:
+        if router is not None:
+            demo.network.delete_router(router)
+        for p in demo.network.ports(network_id=network.id):
+            if p.device_owner != "network:dhcp":
+                demo.network.delete_port(p)
+        for s in demo.network.subnets(network_id=network.id):
+            demo.network.delete_subnet(s)
+        demo.network.delete_network(network)
+
