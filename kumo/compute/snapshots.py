@@ -85,13 +85,15 @@ class Snapshots:
             props.pop(key, None)
         if base.get("kumo_rootfs"):
             props["kumo_rootfs"] = base["kumo_rootfs"]
-        props.update({k: str(v) for k, v in (extra or {}).items()})
         props.update({
             "instance_uuid": row.id, "image_type": image_type,
             "base_image_ref": base.get("id") or "", "user_id": ctx.user_id or "",
             "owner_project_name": getattr(ctx, "project_name", None) or "",
             "owner_user_name": getattr(ctx, "user_name", None) or "",
             "boot_roles": ",".join(getattr(ctx, "roles", None) or [])})
+        # The request's metadata comes last: Nova's create_image updates its own
+        # properties with the extra ones, so {"image_type": "test"} is kept.
+        props.update({k: str(v) for k, v in (extra or {}).items()})
         own = ctx.project_id == row.project_id
         return {"name": name, "visibility": "private" if own else "shared",
                 "owner": row.project_id,

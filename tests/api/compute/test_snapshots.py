@@ -325,3 +325,23 @@ def test_server_migrations_routes(admin, demo, nova, boot):
     assert_fault(nova.request(admin, "POST", f"/servers/{sid}/migrations/{done['id']}/"
                               "action", json={"force_complete": 1}, version="2.22"),
                  400, "badRequest")
+
+
+def test_create_image_metadata_overrides_nova_properties(demo, nova, boot):
+    """Nova updates its snapshot properties with the request's metadata last, so a
+    caller's ``image_type`` is kept (Tempest's test_create_delete_image checks it)."""
+    made = boot("snap-meta")
+    sid = made["id"]
+    wait_status(nova, demo, sid, "ACTIVE")
+    resp = act(nova, demo, sid, {"createImage": {"name": "snap-meta-img",
+                                                 "metadata": {"image_type": "test"}}}, "2.45")
+    assert resp.status_code == 202, resp.text
+    snap = resp.json()["image_id"]
+    try:
+        shown = nova.request(demo, "GET", f"/images/{snap}").json()["image"]
+        assert shown["metadata"]["image_type"] == "test"
+        assert shown["metadata"]["instance_uuid"] == sid
+        assert wait_for(lambda: demo.image.get_image(snap).status == "active", 60)
+        assert wait_for(lambda: task_of(nova, demo, sid) is None)
+    finally:
+        demo.image.delete_image(snap, ignore_missing=True)
