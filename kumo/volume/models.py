@@ -134,11 +134,16 @@ class Attachment(Base):
     attached_host: orm.Mapped[str | None] = orm.mapped_column(sa.String(255),
                                                               nullable=True)
     mountpoint: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
-    #: reserved, attaching, attached, detaching
+    #: reserved, attaching, attached, detaching, error_attaching
     attach_status: orm.Mapped[str] = orm.mapped_column(sa.String(32))
     attach_mode: orm.Mapped[str] = orm.mapped_column(sa.String(8), default="rw")
     connector: orm.Mapped[dict | None] = orm.mapped_column(sa.JSON, nullable=True)
     delete_on_termination: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=False)
+    #: Nova's flow (``os-volume_attachments``, boot from volume): the compute agent's
+    #: report that the volume is mapped completes it. An attachment made with the v3
+    #: attachments API waits for ``os-complete`` (3.44), as in Cinder (0024).
+    complete_on_report: orm.Mapped[bool] = orm.mapped_column(
+        sa.Boolean, default=False, server_default=sa.false())
     created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
     updated_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime,
                                                                    nullable=True)
