@@ -14,7 +14,11 @@ GiB.
   converts it (a ``kumo_rootfs=tar`` tarball becomes an ext4 filesystem made with
   ``mkfs.ext4 -d``; other images are copied byte for byte) into the cache, and every
   volume from it, the first included, is a copy of the cached file grown to its size
-  (``resize2fs`` grows the ext4 filesystem to fill it).
+  (``resize2fs`` grows the ext4 filesystem to fill it). The cache may be limited in
+  entries and GiB (apparent sizes; Cinder's ``image_volume_cache_max_count`` and
+  ``_max_size_gb``): each use refreshes an entry's mtime, and after a new entry the
+  least recently used others are evicted until both limits hold (an entry being
+  copied from is never evicted: it is held under its key's lock).
 - :class:`FakeDriver` (``fake``): keeps sizes in memory only, for tests and scale.
 
 The contract every driver keeps is ``tests/unit/volume/test_driver_contract.py``.
@@ -26,6 +30,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -145,12 +150,16 @@ def copy_file(src: Path, dst: Path) -> None:
 class FileDriver:
     """Volumes as sparse files under ``root`` (see the module doc)."""
 
-    def __init__(self, name: str, root: Path, image_cache: bool = True):
+    def __init__(self, name: str, root: Path, image_cache: bool = True,
+                 cache_max_count: int = 0, cache_max_size_gb: int = 0):
         self.name = name
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.cache_dir = self.root / "image-cache"
         self.image_cache = image_cache
+        #: image cache limits (0: none), see the module doc
+        self.cache_max_count = int(cache_max_count or 0)
+        self.cache_max_size_gb = int(cache_max_size_gb or 0)
         self._cache_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -258,16 +267,55 @@ class FileDriver:
         cached = self.cache_dir / cache_key
         with self._lock:
             lock = self._cache_locks.setdefault(cache_key, threading.Lock())
-        with lock:
+        with lock:  # held through the copy: eviction skips a busy entry
             hit = cached.exists()
             if not hit:
                 self._convert(image_path, cached, rootfs_tar)
-        try:
-            self._copy_grown(cached, volume_id, size, grow_fs=rootfs_tar)
-        finally:
-            if not self.image_cache:
-                cached.unlink(missing_ok=True)
+            now = time.time_ns()  # most recently used (the clock's ns, not the
+            os.utime(cached, ns=(now, now))  # filesystem's coarser tick)
+            try:
+                self._copy_grown(cached, volume_id, size, grow_fs=rootfs_tar)
+            finally:
+                if not self.image_cache:
+                    cached.unlink(missing_ok=True)
+        if not hit and self.image_cache:
+            self.evict(keep=cache_key)
         return hit
+
+    def evict(self, keep: str | None = None) -> list[str]:
+        """Remove the least recently used cache entries (not ``keep``, not one being
+        copied from) until the cache is within its limits; returns the keys
+        removed."""
+        if not (self.cache_max_count or self.cache_max_size_gb):
+            return []
+        entries = []
+        for key in self.cache_entries():
+            try:
+                st = (self.cache_dir / key).stat()
+            except FileNotFoundError:
+                continue
+            entries.append((st.st_mtime_ns, key, st.st_size))
+        entries.sort()
+        count, total = len(entries), sum(e[2] for e in entries)
+        removed = []
+        for _, key, size in entries:
+            over = (self.cache_max_count and count > self.cache_max_count) or (
+                self.cache_max_size_gb and total > self.cache_max_size_gb * GiB)
+            if not over:
+                break
+            if key == keep:
+                continue
+            with self._lock:
+                lock = self._cache_locks.setdefault(key, threading.Lock())
+            if not lock.acquire(blocking=False):
+                continue  # in use now
+            try:
+                (self.cache_dir / key).unlink(missing_ok=True)
+            finally:
+                lock.release()
+            count, total = count - 1, total - size
+            removed.append(key)
+        return removed
 
     def _convert(self, image_path: Path, cached: Path, rootfs_tar: bool) -> None:
         """Write the image, as a volume would hold it, to ``cached`` (atomically)."""
@@ -378,10 +426,13 @@ class FakeDriver:
             raise DriverError(f"volume {volume_id} has no data")
 
 
-def make_driver(name: str, kind: str, root: Path, image_cache: bool = True):
-    """The driver ``kind`` (``file`` or ``fake``) for backend ``name``."""
+def make_driver(name: str, kind: str, root: Path, image_cache: bool = True,
+                cache_max_count: int = 0, cache_max_size_gb: int = 0):
+    """The driver ``kind`` (``file`` or ``fake``) for backend ``name`` (the cache
+    limits: see :class:`FileDriver`)."""
     if kind == "file":
-        return FileDriver(name, root / name, image_cache)
+        return FileDriver(name, root / name, image_cache, cache_max_count,
+                          cache_max_size_gb)
     if kind == "fake":
         return FakeDriver(name)
     raise ValueError(f"unknown volume driver {kind!r} (file, fake)")

@@ -90,8 +90,10 @@ class VolumeManager:
         self.backends: dict[str, drivers.VolumeDriver] = {}
         for spec in settings.volume_backends or ["file-1:file"]:
             name, _, kind = str(spec).partition(":")
-            self.backends[name] = drivers.make_driver(name, kind or "file", root,
-                                                      settings.volume_image_cache)
+            self.backends[name] = drivers.make_driver(
+                name, kind or "file", root, settings.volume_image_cache,
+                settings.volume_image_cache_max_count,
+                settings.volume_image_cache_max_size_gb)
         self.default_backend = next(iter(self.backends))
         self.worker = Worker()
         #: Backups, restores into existing volumes and uploads to images (long data
