@@ -90,6 +90,19 @@ class VolumeDriver(Protocol):
     def write_from(self, volume_id: str, source: Path | None) -> None:
         """Overwrite the volume's data with ``source``'s (a backup restore)."""
 
+    def manageable(self) -> list[tuple[str, int]]:
+        """``(name, bytes)`` of the data on the backend that could be brought under
+        management (``os-volume-manage``): names a volume of this backend would have
+        included (the caller marks those it knows)."""
+
+    def manage_size(self, name: str) -> int:
+        """GiB (rounded up) the existing ``name`` would be; DriverError if there is
+        no such manageable data."""
+
+    def manage(self, name: str, volume_id: str) -> int:
+        """Make the existing ``name`` the data of volume ``volume_id`` (grown to whole
+        GiB); returns its size in GiB. DriverError (nothing changed) if it cannot."""
+
 
 def _run(*cmd: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -261,6 +274,49 @@ class FileDriver:
         finally:
             tmp.unlink(missing_ok=True)
 
+    # -- manage existing (os-volume-manage) -------------------------------------------
+    def _existing(self, name: str) -> Path:
+        import re
+        import stat as st
+
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,254}", name or "") or \
+                name.startswith("snapshot-"):
+            raise DriverError(f"{name!r} is not a manageable name on backend {self.name}")
+        path = self.root / name
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            raise DriverError(f"no {name!r} on backend {self.name}") from None
+        if not st.S_ISREG(mode):  # never a symlink out of the backend
+            raise DriverError(f"{name!r} on backend {self.name} is not a regular file")
+        return path
+
+    def manageable(self) -> list[tuple[str, int]]:
+        out = []
+        for path in sorted(self.root.iterdir()):
+            try:
+                self._existing(path.name)
+            except DriverError:
+                continue
+            out.append((path.name, os.lstat(path).st_size))
+        return out
+
+    def manage_size(self, name: str) -> int:
+        return max(1, -(-os.lstat(self._existing(name)).st_size // GiB))
+
+    def manage(self, name: str, volume_id: str) -> int:
+        src = self._existing(name)
+        dst = self._vol(volume_id)
+        size = self.manage_size(name)
+        if src != dst:
+            if dst.exists():
+                raise DriverError(f"volume {volume_id} exists on backend {self.name}")
+            os.rename(src, dst)
+        os.chmod(dst, 0o600)
+        if dst.stat().st_size < size * GiB:
+            os.truncate(dst, size * GiB)
+        return size
+
     # -- images -------------------------------------------------------------------
     def from_image(self, volume_id: str, size: int, image_path: Path, cache_key: str,
                    rootfs_tar: bool) -> bool:
@@ -424,6 +480,15 @@ class FakeDriver:
     def write_from(self, volume_id: str, source: Path | None) -> None:
         if volume_id not in self._volumes:
             raise DriverError(f"volume {volume_id} has no data")
+
+    def manageable(self) -> list[tuple[str, int]]:
+        return []
+
+    def manage_size(self, name: str) -> int:
+        raise DriverError(f"no {name!r} on backend {self.name} (fake: nothing to manage)")
+
+    def manage(self, name: str, volume_id: str) -> int:
+        return self.manage_size(name)
 
 
 def make_driver(name: str, kind: str, root: Path, image_cache: bool = True,

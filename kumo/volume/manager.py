@@ -108,6 +108,8 @@ class VolumeManager:
         from kumo.volume.transfers import Transfers
         self.transfers = Transfers(self)
         self.qos = QosSpecs(self)
+        from kumo.volume.manage import Manage
+        self.manage = Manage(self)
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.contextmanager
@@ -220,8 +222,9 @@ class VolumeManager:
         with self.write() as s:
             for vol in s.scalars(sa.select(models.Volume).where(models.Volume.status.in_(
                     ("creating", "extending", "downloading", "backing-up",
-                     "restoring-backup", "uploading", "retyping")))):
-                vol.status = "error" if vol.status in ("creating", "downloading") \
+                     "restoring-backup", "uploading", "retyping", "managing")))):
+                vol.status = "error_managing" if vol.status == "managing" else \
+                    "error" if vol.status in ("creating", "downloading") \
                     else "available" if not vol.attachments else "in-use"
             for snap in s.scalars(sa.select(models.Snapshot).where(
                     models.Snapshot.status.in_(("creating", "backing-up")))):

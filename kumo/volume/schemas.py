@@ -137,3 +137,18 @@ def as_bool(value) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).lower() in ("true", "1", "yes", "on", "y", "t")
+
+
+#: Block Storage API v3 "Manage an existing volume" (``os-volume-manage`` and
+#: ``manageable_volumes``).
+MANAGE_VOLUME = obj({
+    "volume": obj({
+        "host": {"type": ["string", "null"], "maxLength": 255},
+        "cluster": {"type": ["string", "null"], "maxLength": 255},
+        "ref": {"type": "object"},
+        "name": NAME, "description": DESCRIPTION,
+        "volume_type": {"type": ["string", "null"], "maxLength": 255},
+        "availability_zone": {"type": ["string", "null"], "maxLength": 255},
+        "bootable": {"oneOf": [BOOL, {"type": "null"}]}, "metadata": METADATA,
+    }, ["ref"]),
+}, ["volume"])
