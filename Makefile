@@ -8,7 +8,7 @@ PYTEST_WORKERS ?= 2
 # extra arguments: make up ARGS=--reset, make down ARGS=--purge
 ARGS    ?=
 
-.PHONY: up reset down test system-deps postgres bench clean
+.PHONY: up reset down test system-deps postgres bench clean tempest
 
 # What `kumo up` needs: the runtime Debian packages and Kumo (with the openstack CLI).
 $(STAMP): pyproject.toml scripts/install-system-deps.sh
@@ -50,6 +50,11 @@ test: $(TEST_STAMP)
 	@trap 'bash scripts/postgres.sh --stop' EXIT INT TERM; \
 	  KUMO_TEST_PG_URL=$$(bash scripts/postgres.sh --url) \
 	  $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup -q tests
+
+# The interop guideline's required Tempest tests against a fresh `kumo up` (not part of
+# `make test`): make tempest [TEMPEST_LIST=file|none] [TEMPEST_FILTER=regex] [ARGS=...]
+tempest: $(STAMP)
+	KUMO=$(VENV)/bin/kumo ARGS="$(ARGS)" bash scripts/tempest.sh
 
 bench: $(TEST_STAMP)
 	$(VENV)/bin/python benchmarks/identity.py

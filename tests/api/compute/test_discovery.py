@@ -8,9 +8,20 @@ from tests.api.compute.conftest import assert_fault
 
 def test_versions_root(cloud):
     body = requests.get(cloud.url + "/compute/", timeout=10).json()
-    (v,) = body["versions"]
+    legacy, v = body["versions"]  # v2.0 first, as Nova lists them (Tempest checks it)
+    assert legacy["id"] == "v2.0" and legacy["status"] == "SUPPORTED"
+    assert legacy["version"] == legacy["min_version"] == ""
     assert v["id"] == "v2.1" and v["status"] == "CURRENT"
     assert v["min_version"] == "2.1" and v["version"] == "2.96"
+    for listed in (legacy, v):
+        # only the self link and no media types in the list; the link is followable
+        # and the document there has the same self link
+        assert "media-types" not in listed
+        (link,) = listed["links"]
+        assert link["rel"] == "self"
+        doc = requests.get(link["href"], timeout=10).json()["version"]
+        assert doc["id"] == listed["id"]
+        assert [ln for ln in doc["links"] if ln["rel"] == "self"] == [link]
 
 
 def test_version_show_and_headers(cloud):

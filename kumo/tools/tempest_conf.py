@@ -1,0 +1,230 @@
+"""Write a ``tempest.conf`` for a running Kumo (used by ``scripts/tempest.sh``, ``make
+tempest``).
+
+:func:`discover` asks the cloud (only the given loopback URL) for what Tempest must be
+told: the ``cirros`` image's id, two flavors, the external ``public`` network, the
+Networking extension aliases and the compute/volume microversion ranges.
+:func:`render` turns those values into the configuration text; it does no I/O, so the
+unit test checks it directly.
+
+Run: ``python -m kumo.tools.tempest_conf --url http://127.0.0.1:5000 --password secret
+--out DIR/etc/tempest.conf`` (``--url`` must be a loopback address: Tempest talks only
+to the endpoints in this cloud's catalog, and those are the same host).
+"""
+from __future__ import annotations
+
+import argparse
+import configparser
+import dataclasses
+import io
+import ipaddress
+import sys
+from urllib.parse import urlsplit
+
+import httpx
+
+#: The image Kumo registers on first start (:mod:`kumo.image.cirros`).
+IMAGE_NAME = "cirros"
+#: Flavors Tempest boots with (the smallest two of Kumo's defaults, migration 0008).
+FLAVORS = ("m1.nano", "m1.micro")
+
+
+@dataclasses.dataclass
+class CloudFacts:
+    """What :func:`render` needs; every field a plain value."""
+
+    url: str  # the cloud's public URL, e.g. http://127.0.0.1:5000
+    admin_password: str
+    image_ref: str
+    flavor_ref: str
+    flavor_ref_alt: str
+    public_network_id: str
+    network_extensions: list[str]
+    compute_max_microversion: str = "2.1"
+    volume_max_microversion: str = "3.0"
+    region: str = "RegionOne"
+    log_file: str = ""
+    #: Whether the servers Tempest boots run for real (the netns driver) or only turn
+    #: ACTIVE (the fake driver): console output is only real with the former.
+    real_servers: bool = False
+
+
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def render(f: CloudFacts) -> str:
+    """The tempest.conf text for the cloud ``f`` describes.
+
+    Choices: dynamic credentials (Tempest creates a project and user per test class with
+    the admin account), isolated networks per class, no validation or ssh (Tempest never
+    sends traffic to the servers), and the feature flags set to what Kumo serves
+    (no Swift, Heat, Placement; no VNC/SPICE/serial consoles)."""
+    base = f.url.rstrip("/")
+    c = configparser.ConfigParser(interpolation=None)
+    c.optionxform = str  # keep option names as written
+    c["DEFAULT"] = {"debug": "false", "use_stderr": "false"}
+    if f.log_file:
+        c["DEFAULT"]["log_file"] = f.log_file
+    c["auth"] = {
+        "use_dynamic_credentials": "true", "create_isolated_networks": "true",
+        "admin_username": "admin", "admin_password": f.admin_password,
+        "admin_project_name": "admin", "admin_domain_name": "Default",
+        "admin_user_domain_name": "Default", "admin_project_domain_name": "Default",
+        "default_credentials_domain_name": "Default", "tempest_roles": "member",
+    }
+    c["identity"] = {
+        "uri_v3": f"{base}/identity/v3", "auth_version": "v3", "region": f.region,
+        "v3_endpoint_type": "public", "disable_ssl_certificate_validation": "true",
+    }
+    c["identity-feature-enabled"] = {
+        "api_v3": "true", "api_v2": "false", "trust": "true", "access_rules": "true",
+        "security_compliance": "false", "domain_specific_drivers": "false",
+    }
+    c["compute"] = {
+        "image_ref": f.image_ref, "image_ref_alt": f.image_ref,
+        "flavor_ref": f.flavor_ref, "flavor_ref_alt": f.flavor_ref_alt,
+        "region": f.region, "endpoint_type": "publicURL",
+        "min_microversion": "2.1", "max_microversion": f.compute_max_microversion,
+        "build_timeout": "120", "build_interval": "1", "min_compute_nodes": "1",
+    }
+    c["compute-feature-enabled"] = {
+        "disk_config": "true", "change_password": "false",
+        "console_output": "true" if f.real_servers else "false",
+        "resize": "true", "pause": "true", "shelve": "true", "suspend": "true",
+        "cold_migration": "true", "live_migration": "false", "metadata_service": "true",
+        "vnc_console": "false", "spice_console": "false", "serial_console": "false",
+        "rescue": "true", "enable_instance_password": "true", "interface_attach": "true",
+        "snapshot": "true", "personality": "false", "attach_encrypted_volume": "false",
+        "config_drive": "false", "swap_volume": "false", "volume_multiattach": "false",
+        "ide_bus": "false", "unified_limits": "false",
+    }
+    c["placement"] = {}
+    c["image"] = {"region": f.region, "endpoint_type": "public",
+                  "build_timeout": "120", "build_interval": "1",
+                  "container_formats": "bare,ami,ari,aki,ovf,ova",
+                  "disk_formats": "raw,qcow2,ami,ari,aki,vhd,vmdk,vdi,iso"}
+    c["image-feature-enabled"] = {"api_v2": "true", "import_image": "true",
+                                  "os_glance_reserved": "true",
+                                  # Kumo, like Glance before 2024.2, does not inspect
+                                  # uploaded data against disk_format
+                                  "image_format_enforcement": "false"}
+    c["network"] = {
+        "region": f.region, "endpoint_type": "public",
+        "public_network_id": f.public_network_id, "floating_network_name": "public",
+        "project_network_cidr": "10.100.0.0/16", "project_network_mask_bits": "28",
+        "project_networks_reachable": "false", "build_timeout": "120",
+        "build_interval": "1", "shared_physical_network": "false",
+    }
+    c["network-feature-enabled"] = {
+        "ipv6": "true", "api_extensions": ",".join(sorted(f.network_extensions)) or "None",
+        "ipv6_subnet_attributes": "true", "port_admin_state_change": "true",
+        "port_security": "true", "floating_ips": "true",
+    }
+    c["volume"] = {
+        "catalog_type": "block-storage", "region": f.region, "endpoint_type": "public",
+        "build_timeout": "120", "build_interval": "1", "volume_size": "1",
+        "min_microversion": "3.0", "max_microversion": f.volume_max_microversion,
+        "backend_names": "file-1,file-2", "storage_protocol": "file",
+        "disk_format": "raw,qcow2",
+    }
+    c["volume-feature-enabled"] = {
+        "backup": "true", "snapshot": "true", "clone": "true", "multi_backend": "true",
+        "manage_snapshot": "false", "manage_volume": "false", "replication": "false",
+        "extend_attached_volume": "true", "api_extensions": "all",
+    }
+    # Tempest must never reach into a server: no ssh, no ping, no validation resources.
+    c["validation"] = {"run_validation": "false", "connect_method": "fixed",
+                       "auth_method": "keypair", "ip_version_for_ssh": "4"}
+    c["scenario"] = {}
+    c["service_available"] = {
+        "keystone": "true", "nova": "true", "neutron": "true", "glance": "true",
+        "cinder": "true", "swift": "false", "heat": "false", "horizon": "false",
+        "ceilometer": "false", "aodh": "false", "designate": "false",
+        "barbican": "false", "octavia": "false", "ironic": "false",
+        "placement": "false", "manila": "false",
+    }
+    out = io.StringIO()
+    c.write(out)
+    return out.getvalue()
+
+
+def _get(client: httpx.Client, url: str, token: str, **headers) -> dict:
+    r = client.get(url, headers={"X-Auth-Token": token, **headers})
+    r.raise_for_status()
+    return r.json()
+
+
+def discover(url: str, admin_password: str, *, log_file: str = "",
+             real_servers: bool = False) -> CloudFacts:
+    """Read :class:`CloudFacts` from the cloud at ``url`` (loopback only; ValueError
+    otherwise, or when the cirros image, a flavor or the ``public`` network is
+    missing)."""
+    if not _loopback(url):
+        raise ValueError(f"{url}: Tempest is run only against a loopback address")
+    base = url.rstrip("/")
+    with httpx.Client(timeout=30) as client:
+        auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"id": "default"}, "password": admin_password}}},
+            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+        r = client.post(f"{base}/identity/v3/auth/tokens", json=auth)
+        r.raise_for_status()
+        token = r.headers["X-Subject-Token"]
+        images = _get(client, f"{base}/image/v2/images?name={IMAGE_NAME}", token)["images"]
+        if not images:
+            raise ValueError(f"no '{IMAGE_NAME}' image in this cloud")
+        flavors = {fl["name"]: fl["id"] for fl in _get(
+            client, f"{base}/compute/v2.1/flavors", token)["flavors"]}
+        missing = [n for n in FLAVORS if n not in flavors]
+        if missing:
+            raise ValueError(f"flavors missing: {', '.join(missing)}")
+        nets = _get(client, f"{base}/networking/v2.0/networks?name=public"
+                    "&router:external=true", token)["networks"]
+        if not nets:
+            raise ValueError("no external network 'public' in this cloud")
+        exts = [e["alias"] for e in _get(
+            client, f"{base}/networking/v2.0/extensions", token)["extensions"]]
+        compute_max = _get(client, f"{base}/compute/v2.1/", token)["version"]["version"]
+        volume_max = "3.0"
+        try:
+            v = _get(client, f"{base}/volume/v3/", token)
+            volume_max = (v.get("version") or v["versions"][0])["version"] or "3.0"
+        except (httpx.HTTPError, KeyError, IndexError):
+            pass
+    return CloudFacts(url=base, admin_password=admin_password,
+                      image_ref=images[0]["id"], flavor_ref=flavors[FLAVORS[0]],
+                      flavor_ref_alt=flavors[FLAVORS[1]], public_network_id=nets[0]["id"],
+                      network_extensions=exts, compute_max_microversion=compute_max,
+                      volume_max_microversion=volume_max, log_file=log_file,
+                      real_servers=real_servers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m kumo.tools.tempest_conf",
+                                description="write a tempest.conf for a running Kumo")
+    p.add_argument("--url", required=True, help="the cloud's URL (loopback)")
+    p.add_argument("--password", required=True, help="the admin password")
+    p.add_argument("--out", required=True, help="the file to write")
+    p.add_argument("--log-file", default="", help="Tempest's own log file")
+    p.add_argument("--real-servers", action="store_true",
+                   help="servers really run (console output can be tested)")
+    a = p.parse_args(argv)
+    try:
+        facts = discover(a.url, a.password, log_file=a.log_file,
+                         real_servers=a.real_servers)
+    except (ValueError, httpx.HTTPError) as e:
+        print(f"tempest_conf: {e}", file=sys.stderr)
+        return 1
+    with open(a.out, "w") as fh:
+        fh.write(render(facts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""The tempest.conf writer (kumo/tools/tempest_conf.py, used by `make tempest`)."""
+import configparser
+
+import pytest
+
+from kumo.tools import tempest_conf
+
+
+def _facts(**over):
+    values = dict(url="http://127.0.0.1:5123/", admin_password="pw", image_ref="img-1",
+                  flavor_ref="42", flavor_ref_alt="84", public_network_id="net-1",
+                  network_extensions=["router", "external-net", "agent"],
+                  compute_max_microversion="2.96", volume_max_microversion="3.71")
+    values.update(over)
+    return tempest_conf.CloudFacts(**values)
+
+
+def _parse(text):
+    c = configparser.ConfigParser(interpolation=None)
+    c.read_string(text)
+    return c
+
+
+def test_render_points_tempest_at_the_cloud():
+    c = _parse(tempest_conf.render(_facts()))
+    assert c["identity"]["uri_v3"] == "http://127.0.0.1:5123/identity/v3"
+    assert c["identity"]["auth_version"] == "v3"
+    assert c["auth"]["admin_username"] == "admin"
+    assert c["auth"]["admin_password"] == "pw"
+    assert c["auth"]["admin_project_name"] == "admin"
+    assert c.getboolean("auth", "use_dynamic_credentials")
+    assert c["compute"]["image_ref"] == c["compute"]["image_ref_alt"] == "img-1"
+    assert (c["compute"]["flavor_ref"], c["compute"]["flavor_ref_alt"]) == ("42", "84")
+    assert c["compute"]["max_microversion"] == "2.96"
+    assert c["volume"]["max_microversion"] == "3.71"
+    assert c["volume"]["catalog_type"] == "block-storage"
+    assert c["network"]["public_network_id"] == "net-1"
+    assert c["network"]["floating_network_name"] == "public"
+    assert c["network-feature-enabled"]["api_extensions"] == "agent,external-net,router"
+
+
+def test_render_services_and_safety():
+    c = _parse(tempest_conf.render(_facts()))
+    avail = c["service_available"]
+    for svc in ("keystone", "nova", "neutron", "glance", "cinder"):
+        assert avail.getboolean(svc), svc
+    for svc in ("swift", "heat", "placement", "octavia"):
+        assert not avail.getboolean(svc), svc
+    # Tempest never sends traffic to the servers
+    assert not c.getboolean("validation", "run_validation")
+    assert not c.getboolean("compute-feature-enabled", "vnc_console")
+    assert not c.getboolean("compute-feature-enabled", "live_migration")
+    assert not c.getboolean("identity-feature-enabled", "api_v2")
+    assert c.getboolean("image-feature-enabled", "api_v2")
+    assert not c.getboolean("image-feature-enabled", "image_format_enforcement")
+
+
+def test_console_output_only_with_real_servers():
+    fake = _parse(tempest_conf.render(_facts()))
+    real = _parse(tempest_conf.render(_facts(real_servers=True)))
+    assert not fake.getboolean("compute-feature-enabled", "console_output")
+    assert real.getboolean("compute-feature-enabled", "console_output")
+
+
+def test_log_file_and_no_extensions():
+    c = _parse(tempest_conf.render(_facts(log_file="/tmp/t.log", network_extensions=[])))
+    assert c["DEFAULT"]["log_file"] == "/tmp/t.log"
+    assert c["network-feature-enabled"]["api_extensions"] == "None"
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.1:5000", "http://example.com:5000",
+                                 "http://[2001:db8::1]:5000"])
+def test_discover_refuses_non_loopback(url):
+    with pytest.raises(ValueError, match="loopback"):
+        tempest_conf.discover(url, "pw")
