@@ -132,6 +132,9 @@ class Volumes:
         snapshot = source = image = None
         size = body.get("size")
         size = int(size) if size is not None else None
+        if size is not None and not 1 <= size <= 2 ** 31 - 1:
+            raise InvalidInput(f"Invalid input received: Volume size '{size}' must be an "
+                               "integer and greater than 0.")
         sources = [k for k in ("snapshot_id", "source_volid", "imageRef", "backup_id")
                    if body.get(k)]
         if len(sources) > 1:
@@ -457,6 +460,16 @@ class Volumes:
                                      f"{vol.status}.")
             for key, value in flags.items():
                 setattr(vol, key, value)
+            if "readonly" in flags:
+                # Cinder keeps the flag as admin metadata, which volume show and
+                # lists include in ``metadata`` ("True"/"False", as Tempest reads it)
+                value = "True" if flags["readonly"] else "False"
+                item = next((m for m in vol.metadata_items if m.key == "readonly"), None)
+                if item is None:
+                    vol.metadata_items.append(models.VolumeMetadata(key="readonly",
+                                                                    value=value))
+                else:
+                    item.value = value
             vol.updated_at = utcnow()
 
     def reset_status(self, ctx, volume_id: str, status: str | None,

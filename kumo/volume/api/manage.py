@@ -20,7 +20,7 @@ def _manage(req: Request) -> Reply:
     if body.get("bootable") is not None:
         body["bootable"] = schemas.as_bool(body["bootable"])
     vol = req.cloud.volumes.manage.manage(req.context, body)
-    return Reply(202, {"volume": render.volume(req, vol)})
+    return Reply(202, {"volume": render.volume(req, vol, created=True)})
 
 
 @service.route("POST", "/v3/os-volume-manage")
