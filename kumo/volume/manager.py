@@ -110,6 +110,8 @@ class VolumeManager:
         self.qos = QosSpecs(self)
         from kumo.volume.manage import Manage
         self.manage = Manage(self)
+        from kumo.volume.groups import Groups
+        self.groups = Groups(self)
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.contextmanager

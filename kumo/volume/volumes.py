@@ -229,6 +229,9 @@ class Volumes:
                                       for i in origin.image_metadata]
                 vol.bootable = origin.bootable
         with self.m.write() as s:
+            if body.get("group_id"):  # 3.13: the group must take this type
+                vol.group_id = self.m.groups.check_join(s, ctx, body["group_id"],
+                                                        vtype.id).id
             self.m.check_quota(s, ctx.project_id, volumes=1, gigabytes=size,
                                per_volume_gigabytes=size)
             self.m.check_capacity(s, backend, size)
@@ -335,7 +338,7 @@ class Volumes:
         with self.m.write() as s:
             vol = self.get(ctx, volume_id, s)
             if not force:
-                if vol.status not in DELETABLE or vol.attachments or \
+                if vol.status not in DELETABLE or vol.attachments or vol.group_id or \
                         vol.migration_status in ("migrating", "starting"):
                     raise invalid_volume(
                         "Volume status must be available or error or error_restoring or "

@@ -59,7 +59,7 @@ def volume(req: Request, vol: models.Volume, created: bool = False) -> dict:
         body["os-vol-mig-status-attr:migstat"] = vol.migration_status
         body["os-vol-mig-status-attr:name_id"] = None
     if at_least(req, "3.13"):
-        body["group_id"] = None
+        body["group_id"] = vol.group_id
     if at_least(req, "3.21"):
         body["provider_id"] = None
     if at_least(req, "3.47"):

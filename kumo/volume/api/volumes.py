@@ -83,6 +83,8 @@ def create(req: Request) -> Reply:
         req.context.enforce("volume:create_from_image", target(req))
     if body.get("backup_id") and not at_least(req, "3.47"):
         body.pop("backup_id")
+    if body.get("group_id") and not at_least(req, "3.13"):
+        body.pop("group_id")
     if body.get("multiattach") is not None:
         body["multiattach"] = schemas.as_bool(body["multiattach"])
     vol = req.cloud.volumes.volumes.create(req.context, body)
