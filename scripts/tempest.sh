@@ -81,7 +81,10 @@ else
     URL="http://127.0.0.1:$PORT"
     PASSWORD=secret
     rm -rf "$STATE"
-    declare -a ENV=(KUMO_STATE_DIR="$STATE" KUMO_ADMIN_PASSWORD="$PASSWORD"
+    mkdir -p "$WORK/home"
+    # HOME: kumo up also writes ~/.config/openstack/clouds.yaml; keep it out of the
+    # real home directory
+    declare -a ENV=(HOME="$WORK/home" KUMO_STATE_DIR="$STATE" KUMO_ADMIN_PASSWORD="$PASSWORD"
                     KUMO_VOLUME_BACKENDS="file-1:file,file-2:file" PYTHONUNBUFFERED=1)
     if [ "$DATAPLANE" = real ]; then
         ENV+=(KUMO_DATAPLANE=auto)
@@ -93,27 +96,27 @@ else
     env "${ENV[@]}" "$KUMO" up --port "$PORT" >"$WORK/kumo.log" 2>&1 &
     KUMO_PID=$!
     for _ in $(seq 1 600); do
-        grep -q "kumo: ready" "$WORK/kumo.log" && break
+        grep -q "^kumo: ready\." "$WORK/kumo.log" && break
         kill -0 "$KUMO_PID" 2>/dev/null || { cat "$WORK/kumo.log"; say "kumo up failed"; exit 1; }
         sleep 0.2
     done
-    grep -q "kumo: ready" "$WORK/kumo.log" || { say "kumo up not ready after 120 s"; exit 1; }
+    grep -q "^kumo: ready\." "$WORK/kumo.log" || { say "kumo up not ready after 120 s"; exit 1; }
 fi
 
 # 3. tempest.conf
+# No `tempest init`: it registers a named workspace in ~/.tempest (and refuses a second
+# one of the same name); `tempest run` in this directory with --config-file is enough.
 RUN="$WORK/run"
-if [ ! -d "$RUN/etc" ]; then
-    rm -rf "$RUN"
-    "$VENV/bin/tempest" init "$RUN" >/dev/null
-fi
+mkdir -p "$RUN/etc"
 REAL=()
 [ "$DATAPLANE" = real ] && REAL=(--real-servers)
 "$KUMO_PY" -m kumo.tools.tempest_conf --url "$URL" --password "$PASSWORD" \
-    --out "$RUN/etc/tempest.conf" --log-file "$WORK/tempest.log" "${REAL[@]}"
+    --out "$RUN/etc/tempest.conf" --log-file "$WORK/tempest.log" "${REAL[@]}" \
+    || { say "could not write tempest.conf (the cloud's log: $WORK/kumo.log)"; exit 1; }
 say "wrote $RUN/etc/tempest.conf"
 
 # 4. the run
-declare -a RUNARGS=(--concurrency "$CONCURRENCY")
+declare -a RUNARGS=(--config-file "$RUN/etc/tempest.conf" --concurrency "$CONCURRENCY")
 if [ "$LIST" != none ]; then
     # Tempest's test ids carry attributes ("...test_x[id-<uuid>,smoke]"), so the list's
     # plain names become anchored regexes for --include-list.

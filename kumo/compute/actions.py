@@ -23,7 +23,7 @@ from kumo.common.timeutils import isotime, utcnow
 
 from kumo.compute.models import Console, Instance, InstanceAction, ServerGroup
 from kumo.compute.scheduler import NoValidHost
-from kumo.compute.servers import InstanceInvalidState, InstanceNotFound
+from kumo.compute.servers import InstanceInvalidState, InstanceNotFound, access_ips
 
 #: The console tail kept per instance (characters).
 CONSOLE_MAX = 65536
@@ -179,6 +179,8 @@ class Actions:
                     setattr(row, col, attrs[key])
             if "metadata" in attrs:
                 row.meta = dict(attrs["metadata"])
+            if access_ips(attrs):
+                row.system_metadata = {**(row.system_metadata or {}), **access_ips(attrs)}
             if "user_data" in attrs:
                 row.user_data = attrs["user_data"]
             if "key_name" in attrs:

@@ -1,6 +1,8 @@
 """Key pairs (Compute API "Keypairs (keypairs)"): import an SSH public key or an X.509
 certificate, or (before microversion 2.92) have one generated (RSA 2048 with
-``cryptography``; the private key is returned once and never stored)."""
+``cryptography``: an SSH key, or for type ``x509`` a self-signed certificate as Nova's
+``crypto.generate_x509_cert`` makes; the private key is returned once and never
+stored)."""
 from __future__ import annotations
 
 import base64
@@ -54,6 +56,36 @@ def generate() -> tuple[str, str]:
     return private, public + " Generated-by-Nova"
 
 
+def generate_x509(user_id: str, project_id: str) -> tuple[str, str]:
+    """A new RSA 2048 key and a self-signed certificate for it, valid ten years, with
+    Nova's subject (C=US, ST=California, O=OpenStack, OU=NovaDev, CN=<project>-<user>-
+    <time>, ids cut to 16 characters): ``(private_key_pem, certificate_pem)``."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = dt.datetime.now(dt.timezone.utc)
+    cn = f"{project_id[:16]}-{user_id[:16]}-{now.strftime('%Y-%m-%dT%H:%M:%S')}"
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+        x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "California"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "OpenStack"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "NovaDev"),
+        x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + dt.timedelta(days=3650))
+            .sign(key, hashes.SHA256()))
+    private = key.private_bytes(serialization.Encoding.PEM,
+                                serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    return private, cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
 class KeyPairs:
     def __init__(self, compute):
         self.compute = compute
@@ -63,7 +95,9 @@ class KeyPairs:
         """Import or generate; returns ``(keypair, private_key or None)``. 409 if the
         user has the name already, 403 over the ``key_pairs`` quota."""
         private = None
-        if public_key is None:
+        if public_key is None and key_type == "x509":
+            private, public_key = generate_x509(user_id, project_id)
+        elif public_key is None:
             private, public_key = generate()
         fp = fingerprint(public_key, key_type)
         with self.compute.db.session() as s:

@@ -33,6 +33,27 @@ LOG = logging.getLogger(__name__)
 OWNER = port_api.OWNER
 
 
+
+#: Nova's ``accessIPv4``/``accessIPv6`` (Compute API "Create Server"): addresses the
+#: user says the server is reached at; stored in the instance's system metadata (Nova
+#: keeps them in columns ``access_ip_v4/6``), shown as given, "" when never set.
+ACCESS_IPS = (("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6"))
+
+
+def access_ips(attrs: dict) -> dict:
+    """The access addresses ``attrs`` (a create, update or rebuild body; the schemas
+    checked them) sets, as system metadata keys, normalized as Nova's address columns
+    store them (``0000::babe:220.12.22.2`` -> ``::babe:dc0c:1602``); an empty string or
+    null clears one."""
+    return {key: ipaddress.ip_address(attrs[name]).compressed if attrs[name] else ""
+            for name, key in ACCESS_IPS if name in attrs}
+
+
+def access_ips_of(row) -> dict:
+    """``{"accessIPv4": ..., "accessIPv6": ...}`` of an instance row."""
+    meta = row.system_metadata or {}
+    return {name: meta.get(key) or "" for name, key in ACCESS_IPS}
+
 class InstanceNotFound(exc.NotFound):
     message = "Instance %(id)s could not be found."
 
@@ -312,6 +333,7 @@ class Servers:
                     vcpus=flavor["vcpus"], memory_mb=flavor["ram"], root_gb=flavor["disk"],
                     key_name=body.get("key_name"), key_data=plan["key_data"],
                     user_data=body.get("user_data"), meta=dict(metadata),
+                    system_metadata=access_ips(body) or None,
                     tags=list(dict.fromkeys(body.get("tags") or [])),
                     security_groups=[n for _, n in plan["security_groups"]] or ["default"],
                     ports=[], fault=fault, tried_hosts=[pick.host] if pick else [],
@@ -417,6 +439,8 @@ class Servers:
                 row.description = attrs["description"]
             if "hostname" in attrs:
                 row.hostname = attrs["hostname"]
+            if access_ips(attrs):
+                row.system_metadata = {**(row.system_metadata or {}), **access_ips(attrs)}
             row.updated_at = utcnow()
             self.compute.changed(s, row)
             return row

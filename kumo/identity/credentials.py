@@ -118,9 +118,16 @@ class Credentials:
             new_type = changes.get("type", row.type)
             if new_type == "ec2":
                 blob = _ec2_blob(changes["blob"] if "blob" in changes else self.decrypt(row))
-                if ec2_credential_id(blob["access"]) != row.id:
-                    raise exc.ValidationError("Invalid input for field 'blob': the access "
-                                              "key of an ec2 credential cannot change.")
+                if row.type == "ec2":
+                    # Keystone: a blob's scope can not be changed or unset. The access
+                    # key may change; the id stays, so ec2tokens (which finds the row by
+                    # the access key's hash and then compares the blob's access) no
+                    # longer accepts the old key or finds the new one, as in Keystone.
+                    old = _ec2_blob(self.decrypt(row))
+                    for key in ("trust_id", "app_cred_id", "access_token_id", "access_id"):
+                        if old.get(key) != blob.get(key):
+                            raise exc.ValidationError(f"{key} can not be updated for "
+                                                      "credential")
                 if not changes.get("project_id", row.project_id):
                     raise exc.ValidationError("Invalid input for field 'project_id': "
                                               "credentials of type ec2 need a project_id.")
@@ -194,6 +201,8 @@ class Credentials:
         except exc.NotFound:
             raise exc.Unauthorized("EC2 access key not found.") from None
         blob = _ec2_blob(self.decrypt(row))
+        if not hmac.compare_digest(str(blob["access"]), access):
+            raise exc.Unauthorized("EC2 access key not found.")
         if not self._signature_ok(blob["secret"], credentials, sent):
             raise exc.Unauthorized("EC2 signature not supplied or invalid.")
         _check_timestamp(credentials.get("params") or {})

@@ -2,7 +2,8 @@
 tempest``).
 
 :func:`discover` asks the cloud (only the given loopback URL) for what Tempest must be
-told: the ``cirros`` image's id, two flavors, the external ``public`` network, the
+told: the ``cirros`` image's id (and a copy of it, made once, as the alternate
+image), two flavors, the external ``public`` network, the
 Networking extension aliases and the compute/volume microversion ranges.
 :func:`render` turns those values into the configuration text; it does no I/O, so the
 unit test checks it directly.
@@ -25,6 +26,12 @@ import httpx
 
 #: The image Kumo registers on first start (:mod:`kumo.image.cirros`).
 IMAGE_NAME = "cirros"
+#: A second image with the same data (``image_ref_alt``: Tempest's filter-by-image tests
+#: need two distinct images); :func:`discover` uploads it once.
+ALT_IMAGE_NAME = "cirros-tempest-alt"
+#: Image attributes copied to the alternate image.
+_COPIED = ("container_format", "disk_format", "min_disk", "min_ram", "kumo_rootfs",
+           "os_distro", "os_type", "architecture")
 #: Flavors Tempest boots with (the smallest two of Kumo's defaults, migration 0008).
 FLAVORS = ("m1.nano", "m1.micro")
 
@@ -36,6 +43,7 @@ class CloudFacts:
     url: str  # the cloud's public URL, e.g. http://127.0.0.1:5000
     admin_password: str
     image_ref: str
+    image_ref_alt: str
     flavor_ref: str
     flavor_ref_alt: str
     public_network_id: str
@@ -88,7 +96,7 @@ def render(f: CloudFacts) -> str:
         "security_compliance": "false", "domain_specific_drivers": "false",
     }
     c["compute"] = {
-        "image_ref": f.image_ref, "image_ref_alt": f.image_ref,
+        "image_ref": f.image_ref, "image_ref_alt": f.image_ref_alt,
         "flavor_ref": f.flavor_ref, "flavor_ref_alt": f.flavor_ref_alt,
         "region": f.region, "endpoint_type": "publicURL",
         "min_microversion": "2.1", "max_microversion": f.compute_max_microversion,
@@ -161,6 +169,27 @@ def _get(client: httpx.Client, url: str, token: str, **headers) -> dict:
     return r.json()
 
 
+def _alt_image(client: httpx.Client, base: str, token: str, image: dict) -> str:
+    """The id of :data:`ALT_IMAGE_NAME` (active), made from ``image``'s data if it
+    does not exist yet."""
+    found = _get(client, f"{base}/image/v2/images?name={ALT_IMAGE_NAME}", token)["images"]
+    active = [i for i in found if i["status"] == "active"]
+    if active:
+        return active[0]["id"]
+    headers = {"X-Auth-Token": token}
+    body = {"name": ALT_IMAGE_NAME, "visibility": "public",
+            **{k: image[k] for k in _COPIED if image.get(k) is not None}}
+    r = client.post(f"{base}/image/v2/images", json=body, headers=headers)
+    r.raise_for_status()
+    alt = r.json()["id"]
+    data = client.get(f"{base}/image/v2/images/{image['id']}/file", headers=headers)
+    data.raise_for_status()
+    r = client.put(f"{base}/image/v2/images/{alt}/file", content=data.content,
+                   headers={**headers, "Content-Type": "application/octet-stream"})
+    r.raise_for_status()
+    return alt
+
+
 def discover(url: str, admin_password: str, *, log_file: str = "",
              real_servers: bool = False) -> CloudFacts:
     """Read :class:`CloudFacts` from the cloud at ``url`` (loopback only; ValueError
@@ -179,6 +208,7 @@ def discover(url: str, admin_password: str, *, log_file: str = "",
         images = _get(client, f"{base}/image/v2/images?name={IMAGE_NAME}", token)["images"]
         if not images:
             raise ValueError(f"no '{IMAGE_NAME}' image in this cloud")
+        alt = _alt_image(client, base, token, images[0])
         flavors = {fl["name"]: fl["id"] for fl in _get(
             client, f"{base}/compute/v2.1/flavors", token)["flavors"]}
         missing = [n for n in FLAVORS if n not in flavors]
@@ -198,7 +228,7 @@ def discover(url: str, admin_password: str, *, log_file: str = "",
         except (httpx.HTTPError, KeyError, IndexError):
             pass
     return CloudFacts(url=base, admin_password=admin_password,
-                      image_ref=images[0]["id"], flavor_ref=flavors[FLAVORS[0]],
+                      image_ref=images[0]["id"], image_ref_alt=alt, flavor_ref=flavors[FLAVORS[0]],
                       flavor_ref_alt=flavors[FLAVORS[1]], public_network_id=nets[0]["id"],
                       network_extensions=exts, compute_max_microversion=compute_max,
                       volume_max_microversion=volume_max, log_file=log_file,

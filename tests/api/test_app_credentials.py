@@ -171,3 +171,21 @@ def test_credential_stops_working_when_role_is_removed(cloud, admin, owner, app_
                      application_credential_secret=cred.secret)
     with pytest.raises(ks_exc.Unauthorized):
         gone.session.get_token()
+
+
+def test_expires_at_comes_back_as_sent(api, owner, unique):
+    """Keystone answers expires_at in the isoformat a client (Tempest's
+    test_create_application_credential_expires) sends: no zone suffix, microseconds."""
+    person, conn = owner
+    when = (dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+            + dt.timedelta(hours=1, microseconds=123))
+    resp = api.post(f"/v3/users/{person.id}/application_credentials", conn=conn, json={
+        "application_credential": {"name": unique("cred"), "expires_at": when.isoformat()}})
+    assert resp.status_code == 201, resp.text
+    cred = resp.json()["application_credential"]
+    assert cred["expires_at"] == when.isoformat()
+    shown = api.get(f"/v3/users/{person.id}/application_credentials/{cred['id']}",
+                    conn=conn).json()["application_credential"]
+    assert shown["expires_at"] == when.isoformat()
+    sdk = conn.identity.get_application_credential(person.id, cred["id"])
+    assert sdk.expires_at == when.isoformat()

@@ -97,6 +97,24 @@ def test_ec2_credential_id_is_sha256_of_access(admin, ids, api):
         "type": "ec2", "blob": blob, "user_id": ids["admin_user"],
         "project_id": ids["admin_project"]}})
     assert_fault(resp, 409, "Conflict")
+    # Keystone lets the blob's access key change (Tempest's
+    # test_credentials_create_get_update_delete); the id stays
+    new_blob = json.dumps({"access": "other-access", "secret": "s2"})
+    resp = api.patch(f"/v3/credentials/{cred['id']}", conn=admin,
+                     json={"credential": {"blob": new_blob}})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["credential"]["id"] == cred["id"]
+    assert json.loads(resp.json()["credential"]["blob"])["access"] == "other-access"
+    # ... but not its scope (trust_id, app_cred_id, access_token_id, access_id)
+    resp = api.patch(f"/v3/credentials/{cred['id']}", conn=admin, json={"credential": {
+        "blob": json.dumps({"access": "other-access", "secret": "s2", "trust_id": "t"})}})
+    assert_fault(resp, 400, "Bad Request")
+    # the old access key no longer signs in (the row's blob names another key)
+    resp = api.post("/v3/ec2tokens", json={"credentials": {
+        "access": "my-access-key", "signature": "x", "host": "h", "verb": "GET",
+        "path": "/", "params": {"SignatureVersion": "2", "SignatureMethod": "HmacSHA256",
+                                "AWSAccessKeyId": "my-access-key"}}})
+    assert_fault(resp, 401, "Unauthorized")
     assert api.delete(f"/v3/credentials/{cred['id']}", conn=admin).status_code == 204
 
 

@@ -155,6 +155,15 @@ def test_domain_config(api, admin, unique):
     resp = api.patch(f"{base}/ldap/url", conn=admin,
                      json={"config": {"ldap": {"user_tree_dn": "x"}}})
     assert_fault(resp, 400, "Bad Request")
+    resp = api.patch(f"{base}/ldap/url", conn=admin, json={"config": {"user_tree_dn": "x"}})
+    assert_fault(resp, 400, "Bad Request")
+    # one option: the body names the option alone; the reply is the whole configuration
+    # (the reference's "Update domain group option configuration"; Tempest's
+    # test_create_update_and_delete_domain_config_groups_and_opts)
+    resp = api.patch(f"{base}/identity/driver", conn=admin, json={"config": {"driver": "sql"}})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["config"]["identity"] == {"driver": "sql"}
+    assert resp.json()["config"]["ldap"]["url"] == "ldap://other"
     resp = api.patch(base, conn=admin, json={"config": {"nova": {"x": 1}}})
     assert_fault(resp, 403, "Forbidden")
     resp = api.put(base, conn=admin, json={"config": {"ldap": {"not_an_option": 1}}})

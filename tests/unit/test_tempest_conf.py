@@ -7,7 +7,7 @@ from kumo.tools import tempest_conf
 
 
 def _facts(**over):
-    values = dict(url="http://127.0.0.1:5123/", admin_password="pw", image_ref="img-1",
+    values = dict(url="http://127.0.0.1:5123/", admin_password="pw", image_ref="img-1", image_ref_alt="img-2",
                   flavor_ref="42", flavor_ref_alt="84", public_network_id="net-1",
                   network_extensions=["router", "external-net", "agent"],
                   compute_max_microversion="2.96", volume_max_microversion="3.71")
@@ -29,7 +29,7 @@ def test_render_points_tempest_at_the_cloud():
     assert c["auth"]["admin_password"] == "pw"
     assert c["auth"]["admin_project_name"] == "admin"
     assert c.getboolean("auth", "use_dynamic_credentials")
-    assert c["compute"]["image_ref"] == c["compute"]["image_ref_alt"] == "img-1"
+    assert (c["compute"]["image_ref"], c["compute"]["image_ref_alt"]) == ("img-1", "img-2")
     assert (c["compute"]["flavor_ref"], c["compute"]["flavor_ref_alt"]) == ("42", "84")
     assert c["compute"]["max_microversion"] == "2.96"
     assert c["volume"]["max_microversion"] == "3.71"

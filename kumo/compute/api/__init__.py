@@ -92,6 +92,17 @@ def parse_version(req: Request) -> tuple[int, int]:
 class ComputeService(Service):
     """A :class:`Service` that negotiates the microversion before routing."""
 
+    def match(self, method: str, path: str):
+        """As :meth:`Service.match`, but a path ending in ``/`` names an empty id
+        (``DELETE /v2.1/os-security-groups/``): a method the collection does not take
+        is Nova's 404 there, not a 405 (Tempest's "without passing id" tests)."""
+        try:
+            return super().match(method, path)
+        except exc.MethodNotAllowed:
+            if path.endswith("/") and path.strip("/").count("/") >= 1:
+                raise exc.NotFound("The resource could not be found.") from None
+            raise
+
     def context_for(self, req: Request, route):
         version = parse_version(req)  # 400/406 before the token is even looked at
         ctx = super().context_for(req, route)

@@ -50,9 +50,6 @@ def create(req: Request) -> Reply:
     public_key = attrs.get("public_key")
     if public_key is None and at_least(req, "2.92"):
         raise exc.BadRequest("'public_key' is a required property")
-    if public_key is None and key_type == "x509":
-        raise exc.BadRequest("Keypair data is invalid: generating x509 certificates is "
-                             "not supported")
     row, private = req.cloud.compute.keypairs.create(
         user_id, req.context.project_id, name, public_key, key_type)
     body = _render(req, row)

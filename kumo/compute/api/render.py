@@ -8,6 +8,7 @@ from kumo.common.http import Request
 from kumo.common.timeutils import isotime
 from kumo.compute.api import at_least
 from kumo.compute.feed import instance_name
+from kumo.compute.servers import access_ips_of
 
 REBOOT = ("rebooting", "reboot_pending", "reboot_started")
 HARD = ("rebooting_hard", "reboot_pending_hard", "reboot_started_hard")
@@ -104,7 +105,7 @@ def server(req: Request, row, addresses: dict, host_up: dict | None = None) -> d
         "flavor": flavor_of(req, row.flavor or {}),
         "created": isotime(row.created_at, subsecond=False),
         "updated": isotime(row.updated_at, subsecond=False),
-        "addresses": addresses, "accessIPv4": "", "accessIPv6": "",
+        "addresses": addresses, **access_ips_of(row),
         "links": links(req, "servers", row.id), "OS-DCF:diskConfig": "MANUAL",
         "OS-EXT-AZ:availability_zone": row.availability_zone or "",
         "config_drive": "", "key_name": row.key_name,

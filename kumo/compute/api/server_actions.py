@@ -47,7 +47,8 @@ def _rebuild(req, row, arg):
     compute = req.cloud.compute
     validate({"rebuild": arg}, schemas.REBUILD)
     image = compute.servers._image(req.context, arg["imageRef"], row.flavor)
-    attrs = {k: arg[k] for k in ("name", "metadata") if k in arg}
+    attrs = {k: arg[k] for k in ("name", "metadata", "accessIPv4", "accessIPv6")
+             if k in arg}
     if "description" in arg and at_least(req, "2.19"):
         attrs["description"] = arg["description"]
     if "user_data" in arg:

@@ -22,6 +22,9 @@ POLICY_UPDATE = {"type": "object", "required": ["policy"], "properties": {"polic
 CONFIG = {"type": "object", "required": ["config"], "properties": {"config": {
     "type": "object", "minProperties": 1,
     "additionalProperties": {"type": "object", "minProperties": 1}}}}
+#: One option's body: ``{"config": {option: value}}``.
+OPTION_CONFIG = {"type": "object", "required": ["config"], "properties": {"config": {
+    "type": "object", "minProperties": 1}}}
 REGISTERED_CREATE = {"type": "object", "required": ["registered_limits"], "properties": {
     "registered_limits": {"type": "array", "minItems": 1, "items": {
         "type": "object", "required": ["service_id", "resource_name", "default_limit"],
@@ -109,10 +112,17 @@ def _config_get(req: Request, group=None, option=None) -> Reply:
 
 
 def _config_update(req: Request, group=None, option=None) -> Reply:
+    """PATCH a domain's configuration, a group of it (body ``{"config": {group:
+    {option: value}}}``) or one option (body ``{"config": {option: value}}``, as the
+    reference's "Update domain group option configuration"); the reply is the domain's
+    whole configuration, as Keystone's."""
     req.context.enforce("identity:update_domain_config")
-    config = req.json(CONFIG)["config"]
+    if option:
+        config = {group: req.json(OPTION_CONFIG)["config"]}
+    else:
+        config = req.json(CONFIG)["config"]
     _dc(req).update(req.params["domain_id"], config, group, option)
-    return Reply(200, {"config": _dc(req).get(req.params["domain_id"], group, option)})
+    return Reply(200, {"config": _dc(req).get(req.params["domain_id"])})
 
 
 def _config_delete(req: Request, group=None, option=None) -> Reply:

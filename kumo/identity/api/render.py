@@ -84,7 +84,11 @@ def application_credential(req, c: models.ApplicationCredential, roles: dict,
                            secret: str | None = None) -> dict:
     body = {
         "id": c.id, "name": c.name, "description": c.description, "user_id": c.user_id,
-        "project_id": c.project_id, "expires_at": isotime(c.expires_at),
+        "project_id": c.project_id,
+        # Keystone shows the stored UTC time as Python's isoformat (no "Z", with the
+        # microseconds given): what a client sent comes back as it sent it
+        "expires_at": (c.expires_at.replace(tzinfo=None).isoformat()
+                       if c.expires_at else None),
         "unrestricted": c.unrestricted, "access_rules": list(c.access_rules or []),
         "system": c.system,
         "roles": [{"id": rid, "name": roles[rid].name,

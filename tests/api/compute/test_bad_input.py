@@ -206,3 +206,18 @@ def test_usage_period_out_of_range(admin, nova):
         resp = nova.request(admin, "GET", "/os-simple-tenant-usage",
                             params={"start": start})
         assert_fault(resp, 400, "badRequest")
+
+
+@pytest.mark.parametrize("method,path", [("DELETE", "/os-security-groups/"),
+                                         ("DELETE", "/servers/"), ("PUT", "/flavors/"),
+                                         ("DELETE", "/os-keypairs/")])
+def test_empty_id_is_404(demo, nova, method, path):
+    """A trailing slash names an empty id: Nova answers 404 whatever the method
+    (Tempest's test_delete_security_group_without_passing_id), not 405."""
+    assert_fault(nova.request(demo, method, path, json={} if method == "PUT" else None),
+                 404, "itemNotFound")
+
+
+def test_wrong_method_on_a_collection_stays_405(demo, nova):
+    resp = nova.request(demo, "DELETE", "/servers")
+    assert resp.status_code == 405

@@ -99,3 +99,29 @@ def test_x509_keypair(demo, nova, unique):
     assert body["type"] == "x509" and body["fingerprint"].count(":") == 19
     assert nova.request(demo, "DELETE", f"/os-keypairs/{kp}", version="2.2").status_code \
         == 204
+
+
+def test_x509_keypair_generated(demo, nova, unique):
+    """A type x509 keypair without public_key gets a generated self-signed certificate
+    and its private key (microversions 2.2-2.91; Tempest's KeyPairsV22 test)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    kp = unique("x509gen")
+    resp = nova.request(demo, "POST", "/os-keypairs", version="2.2",
+                        json={"keypair": {"name": kp, "type": "x509"}})
+    assert resp.status_code == 201, resp.text
+    body = resp.json()["keypair"]
+    assert body["type"] == "x509" and body["fingerprint"].count(":") == 19
+    cert = x509.load_pem_x509_certificate(body["public_key"].encode())
+    assert cert.subject == cert.issuer  # self-signed
+    key = serialization.load_pem_private_key(body["private_key"].encode(), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    assert key.public_key().public_numbers() == cert.public_key().public_numbers()
+    shown = nova.request(demo, "GET", f"/os-keypairs/{kp}", version="2.2").json()["keypair"]
+    assert shown["public_key"] == body["public_key"] and "private_key" not in shown
+    assert nova.request(demo, "DELETE", f"/os-keypairs/{kp}", version="2.2").status_code \
+        == 204
+    # from 2.92 nothing is generated
+    assert_fault(nova.request(demo, "POST", "/os-keypairs", version="2.92", json={
+        "keypair": {"name": unique("x509new"), "type": "x509"}}), 400, "badRequest")

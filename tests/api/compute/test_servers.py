@@ -231,3 +231,38 @@ def test_other_project_cannot_see(member, nova, boot):
                  "itemNotFound")
     assert_fault(nova.request(member, "DELETE", f"/servers/{made['id']}"), 404,
                  "itemNotFound")
+
+
+def test_access_ips_stored_and_shown(demo, nova, boot, image_id):
+    """accessIPv4/accessIPv6 as given at create, changed by update and rebuild, shown in
+    show/detail and by openstacksdk (Tempest's test_verify_server_details and
+    test_update_access_server_address)."""
+    made = boot("srv-access", accessIPv4="1.1.1.1", accessIPv6="0000:0000:0000:0000:"
+                "0000:babe:220.12.22.2")
+    sid = made["id"]
+    body = nova.request(demo, "GET", f"/servers/{sid}").json()["server"]
+    assert body["accessIPv4"] == "1.1.1.1"
+    assert body["accessIPv6"] == "::babe:dc0c:1602"  # normalized, as Nova stores it
+    sdk = demo.compute.get_server(sid)
+    assert sdk.access_ipv4 == "1.1.1.1"
+    resp = nova.request(demo, "PUT", f"/servers/{sid}",
+                        json={"server": {"accessIPv4": "4.3.2.1", "accessIPv6": "::babe:4.3.2.1"}})
+    assert resp.status_code == 200
+    assert resp.json()["server"]["accessIPv4"] == "4.3.2.1"
+    assert resp.json()["server"]["accessIPv6"] == "::babe:403:201"
+    listed = {s["id"]: s for s in nova.request(demo, "GET", "/servers/detail").json()["servers"]}
+    assert listed[sid]["accessIPv4"] == "4.3.2.1"
+    wait_status(nova, demo, sid, "ACTIVE")
+    resp = nova.request(demo, "POST", f"/servers/{sid}/action", json={"rebuild": {
+        "imageRef": image_id, "accessIPv4": "5.5.5.5"}})
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["server"]["accessIPv4"] == "5.5.5.5"
+    assert resp.json()["server"]["accessIPv6"] == "::babe:403:201"  # kept
+    # a server made without them shows empty strings; a bad address is a 400
+    plain = boot("srv-noaccess")
+    body = nova.request(demo, "GET", f"/servers/{plain['id']}").json()["server"]
+    assert (body["accessIPv4"], body["accessIPv6"]) == ("", "")
+    assert_fault(nova.request(demo, "PUT", f"/servers/{sid}",
+                              json={"server": {"accessIPv4": "not-an-ip"}}), 400, "badRequest")
+    body = nova.request(demo, "GET", f"/servers/{sid}").json()["server"]
+    assert body["accessIPv4"] == "5.5.5.5"
