@@ -97,7 +97,7 @@ def type_create(req: Request) -> Reply:
     if "is_public" in attrs:
         attrs["is_public"] = schemas.as_bool(attrs["is_public"])
     gt = req.cloud.volumes.groups.create_type(attrs)
-    return Reply(200, {"group_type": render_type(gt, True)})
+    return Reply(202, {"group_type": render_type(gt, True)})
 
 
 @service.route("PUT", "/v3/group_types/{type_id}")

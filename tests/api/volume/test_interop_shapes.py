@@ -102,3 +102,22 @@ def test_snapshot_of_volume_null_is_404(cinder, demo):
         "volume_id": None, "name": "x"}}), 404, "itemNotFound")
     assert_fault(cinder.request(demo, "POST", "/snapshots", json={"snapshot": {
         "name": "x"}}), 400, "badRequest")
+
+
+def test_more_create_answer_shapes(cinder, admin, unique):
+    """From a wider Tempest run (not the required list): a volume type's create answer
+    has no ``qos_specs_id``; a volume's create answer at 3.55 no ``backup_id``."""
+    resp = cinder.request(admin, "POST", "/types", json={"volume_type": {
+        "name": unique("vt")}})
+    assert resp.status_code == 200, resp.text
+    vt = resp.json()["volume_type"]
+    assert "qos_specs_id" not in vt
+    cinder.request(admin, "DELETE", f"/types/{vt['id']}")
+    resp = cinder.request(admin, "POST", "/volumes", json={"volume": {"size": 1}},
+                          version="3.55")
+    assert resp.status_code == 202, resp.text
+    assert "backup_id" not in resp.json()["volume"]
+    vid = resp.json()["volume"]["id"]
+    shown = wait_status(cinder, admin, "volumes", vid, "available")
+    assert "backup_id" in shown  # show keeps it from 3.47
+    cinder.request(admin, "DELETE", f"/volumes/{vid}")
