@@ -106,7 +106,8 @@ def test_snapshot_of_volume_null_is_404(cinder, demo):
 
 def test_more_create_answer_shapes(cinder, admin, unique):
     """From a wider Tempest run (not the required list): a volume type's create answer
-    has no ``qos_specs_id``; a volume's create answer at 3.55 no ``backup_id``."""
+    has no ``qos_specs_id``, its update answer neither nor the access flag; a volume
+    never shows ``backup_id``."""
     resp = cinder.request(admin, "POST", "/types", json={"volume_type": {
         "name": unique("vt")}})
     assert resp.status_code == 200, resp.text
@@ -119,5 +120,14 @@ def test_more_create_answer_shapes(cinder, admin, unique):
     assert "backup_id" not in resp.json()["volume"]
     vid = resp.json()["volume"]["id"]
     shown = wait_status(cinder, admin, "volumes", vid, "available")
-    assert "backup_id" in shown  # show keeps it from 3.47
+    assert "backup_id" not in shown  # Cinder's views never show it
+    resp = cinder.request(admin, "POST", "/types", json={"volume_type": {
+        "name": unique("vt")}})
+    vt = resp.json()["volume_type"]
+    resp = cinder.request(admin, "PUT", f"/types/{vt['id']}", json={"volume_type": {
+        "description": "d"}})
+    assert resp.status_code == 200, resp.text
+    assert set(resp.json()["volume_type"]) <= {"id", "name", "description",
+                                               "is_public", "extra_specs"}
+    cinder.request(admin, "DELETE", f"/types/{vt['id']}")
     cinder.request(admin, "DELETE", f"/volumes/{vid}")
