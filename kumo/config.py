@@ -157,6 +157,15 @@ class Settings:
     #: Keep a per-backend cached copy of each image written to a volume, so the next
     #: volume from that image is a copy of it (Cinder's image-volume cache).
     volume_image_cache: bool = True
+    #: The image cache's limits per backend (Cinder's ``image_volume_cache_max_size_gb``
+    #: and ``_max_count``; 0: none): past either, the least recently used entries are
+    #: evicted (apparent file sizes, GiB).
+    volume_image_cache_max_size_gb: int = 0
+    volume_image_cache_max_count: int = 0
+    #: Seconds an attachment of Nova's flow may stay ``attaching``/``detaching``
+    #: waiting for its compute agent; then ``error_attaching`` / back to ``in-use``
+    #: (checked by the periodic jobs, every ``periodic_interval_s``).
+    volume_attach_timeout_s: float = 300.0
     #: The machine's own data plane in ``kumo up`` (:mod:`kumo.agent.local`): ``auto``
     #: (the real drivers when root with the tools installed, else none), ``real``,
     #: ``fake`` (fake network and compute drivers) or ``off`` (API only).

@@ -167,9 +167,13 @@ def cloud_jobs(cloud) -> list[Job]:
     def purge_instances() -> int:
         return purge_deleted(cloud.db, settings.compute_purge_deleted_days)
 
+    def expire_volume_attachments() -> list:
+        return cloud.volumes.attachments.expire(settings.volume_attach_timeout_s)
+
     return [Job("revocation_prune", prune_revocations, every),
             Job("l3_reschedule", reschedule_routers, every),
-            Job("compute_purge_deleted", purge_instances, every)]
+            Job("compute_purge_deleted", purge_instances, every),
+            Job("volume_attach_timeout", expire_volume_attachments, every)]
 
 
 def start(cloud) -> PeriodicRunner | None:

@@ -318,7 +318,10 @@ class Servers:
             for index, pick in enumerate(chosen):
                 display = f"{name}-{index + 1}" if count > 1 else name
                 row = Instance(
-                    id=str(uuid.uuid4()), project_id=ctx.project_id, user_id=ctx.user_id,
+                    # a boot from volume names its server first (its attachments
+                    # exist before the row: kumo/compute/api/servers.py)
+                    id=(count == 1 and plan.get("server_id")) or str(uuid.uuid4()),
+                    project_id=ctx.project_id, user_id=ctx.user_id,
                     display_name=display, description=body.get("description"),
                     hostname=hostname_of(display),
                     host=pick.host if pick else None, node=pick.node if pick else None,

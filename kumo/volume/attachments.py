@@ -13,6 +13,17 @@ attachments of the instances it renders (the agent on the server's host puts a l
 device over the file and its node in the instance as the attachment's ``/dev/vdX``);
 every change of an attachment with a server calls the ``listeners`` with the server's
 id (the compute manager records a feed change for it).
+
+Nova's flow (``os-volume_attachments``, boot from volume) marks its attachments
+``complete_on_report``: the compute agent's report that it mapped the volume completes
+them (:meth:`Attachments.agent_report`); an attachment made with the v3 API is
+completed only by ``os-complete``, as in Cinder. An agent that never reports does not
+leave them hanging: :meth:`Attachments.expire` (a periodic job,
+``volume_attach_timeout_s``) turns an ``attaching`` one into ``error_attaching`` (the
+volume ``error_attaching``, as Cinder's failed attach) and puts a ``detaching`` one
+back to ``attached`` (the volume ``in-use``, Cinder's ``os-roll_detaching``).
+:meth:`Attachments.swap` is Nova's swap: the old volume's data is copied into the new
+one before the server's device switches to it.
 """
 from __future__ import annotations
 
@@ -116,9 +127,11 @@ class Attachments:
     def create(self, ctx, volume_id: str, instance_uuid: str | None,
                connector: dict | None, mode: str = "rw", host: str | None = None,
                mountpoint: str | None = None, complete: bool = False,
-               delete_on_termination: bool = False) -> models.Attachment:
+               delete_on_termination: bool = False,
+               complete_on_report: bool = False) -> models.Attachment:
         """A new attachment (see the module doc); ``complete`` attaches at once
-        (Nova's attach)."""
+        (a server on no host); ``complete_on_report``: Nova's flow, the agent's report
+        completes it."""
         with self.m.write() as s:
             vol = self.m.volumes.get(ctx, volume_id, s)
             live = [a for a in vol.attachments]
@@ -141,7 +154,7 @@ class Attachments:
                 mountpoint=mountpoint or (connector or {}).get("mountpoint"),
                 attach_status=status, attach_mode="ro" if vol.readonly else mode,
                 connector=connector, delete_on_termination=delete_on_termination,
-                created_at=now, updated_at=now)
+                complete_on_report=complete_on_report, created_at=now, updated_at=now)
             vol.attachments.append(att)
             self._volume_status(vol)
             s.flush()
@@ -160,6 +173,8 @@ class Attachments:
             vol.status, vol.attach_status = "attaching", "attaching"
         elif "reserved" in states:
             vol.status, vol.attach_status = "reserved", "reserved"
+        elif "error_attaching" in states:
+            vol.status, vol.attach_status = "error_attaching", "error_attaching"
         else:
             vol.status, vol.attach_status = "available", "detached"
         vol.updated_at = utcnow()
@@ -224,14 +239,17 @@ class Attachments:
 
     def agent_report(self, instance_uuid: str, mapped: set[str]) -> None:
         """The server's host says which volumes it has as block devices: its
-        ``attaching`` attachments among them become ``attached`` (the volume
-        ``in-use``), its ``detaching`` ones not among them are removed (the volume
-        ``available`` when it has no other). Nothing else changes."""
+        ``attaching`` attachments of Nova's flow (``complete_on_report``) among them
+        become ``attached`` (the volume ``in-use``), its ``detaching`` ones not among
+        them are removed (the volume ``available`` when it has no other). Nothing else
+        changes (a v3 API attachment waits for ``os-complete``)."""
         A = models.Attachment
         with self.m.read() as s:
             todo = [(a.id, a.volume_id, a.attach_status) for a in s.scalars(
-                sa.select(A).where(A.instance_uuid == instance_uuid,
-                                   A.attach_status.in_(("attaching", "detaching"))))]
+                sa.select(A).where(A.instance_uuid == instance_uuid, sa.or_(
+                    A.attach_status == "detaching", sa.and_(
+                        A.attach_status == "attaching",
+                        A.complete_on_report.is_(True)))))]
         todo = [t for t in todo if (t[2] == "attaching") == (t[1] in mapped)]
         if not todo:
             return
@@ -247,6 +265,127 @@ class Attachments:
                 else:
                     vol.attachments.remove(att)
                 self._volume_status(vol)
+
+    def expire(self, timeout_s: float, now=None) -> list[tuple[str, str]]:
+        """Attachments of Nova's flow stuck longer than ``timeout_s`` seconds (their
+        host's agent is down or failing): ``attaching`` ones become
+        ``error_attaching`` and leave the compute feed, ``detaching`` ones go back to
+        ``attached`` (see the module doc). Returns ``(attachment id, new status)``."""
+        import datetime as dt
+
+        A = models.Attachment
+        cutoff = (now or utcnow()) - dt.timedelta(seconds=float(timeout_s))
+        stale = sa.and_(A.updated_at < cutoff, sa.or_(
+            A.attach_status == "detaching", sa.and_(
+                A.attach_status == "attaching", A.complete_on_report.is_(True))))
+        with self.m.read() as s:  # the common case writes nothing
+            if s.scalar(sa.select(A.id).where(stale).limit(1)) is None:
+                return []
+        done, servers = [], set()
+        with self.m.write() as s:
+            for att in s.scalars(sa.select(A).where(stale)):
+                att.attach_status = "error_attaching" \
+                    if att.attach_status == "attaching" else "attached"
+                att.updated_at = utcnow()
+                self._volume_status(s.get(models.Volume, att.volume_id))
+                done.append((att.id, att.attach_status))
+                servers.add(att.instance_uuid)
+        if done:
+            import logging
+            logging.getLogger(__name__).warning(
+                "volume attachments timed out after %ss (their compute agent did not "
+                "report): %s", timeout_s, ", ".join(f"{a} -> {st}" for a, st in done))
+        self._changed(*servers)
+        return done
+
+    def swap(self, ctx, instance_uuid: str, old_attachment_id: str, new_volume_id: str,
+             host: str | None) -> models.Attachment:
+        """Nova's swap (``PUT os-volume_attachments/{volume}``, admins): the new
+        volume (``available``, unattached, at least the old one's size; else 400) is
+        ``reserved`` for the server at the old attachment's device; the worker copies
+        the old volume's data into it, then in one transaction the new attachment
+        takes the old one's place (``attaching`` until the agent maps it, or at once
+        on no host) and the old volume is detached. A failed copy leaves the old
+        attachment as it was and the new volume ``available``. Writes the guest makes
+        to the old device during the copy are not carried over."""
+        A, V = models.Attachment, models.Volume
+        with self.m.write() as s:
+            old = s.get(A, old_attachment_id)
+            if old is None or old.instance_uuid != instance_uuid:
+                raise NotFoundError(f"VolumeAttachment {old_attachment_id} could not be "
+                                    "found.")
+            old_vol = s.get(V, old.volume_id)
+            new_vol = self.m.volumes.get(ctx, new_volume_id, s)
+            if new_vol.status != "available" or new_vol.attachments:
+                raise invalid_volume(f"Volume {new_vol.id} status must be available to "
+                                     f"swap to, but the current status is "
+                                     f"{new_vol.status}.")
+            if new_vol.size < old_vol.size:
+                raise invalid_volume(f"Volume {new_vol.id} ({new_vol.size} GiB) is "
+                                     f"smaller than volume {old_vol.id} "
+                                     f"({old_vol.size} GiB) it would replace.")
+            if old.attach_status != "attached":
+                raise AlreadyAttached(message=f"Volume {old_vol.id} is "
+                                      f"{old.attach_status}, not attached: it cannot be "
+                                      "swapped now.")
+            now = utcnow()
+            att = A(id=str(uuid.uuid4()), volume_id=new_vol.id,
+                    instance_uuid=instance_uuid, attached_host=host,
+                    mountpoint=old.mountpoint, attach_status="reserved",
+                    attach_mode="ro" if new_vol.readonly else old.attach_mode,
+                    connector={"host": host, "mountpoint": old.mountpoint},
+                    delete_on_termination=old.delete_on_termination,
+                    complete_on_report=host is not None, created_at=now, updated_at=now)
+            new_vol.attachments.append(att)
+            self._volume_status(new_vol)
+            s.flush()
+            s.refresh(att)
+            plan = (old_vol.host, old_vol.id, new_vol.host, new_vol.id)
+        self.m.worker.submit(lambda: self._swap_copy(att.id, old_attachment_id, plan),
+                             lambda e: self._swap_failed(att.id))
+        return att
+
+    def _swap_copy(self, new_att_id: str, old_att_id: str, plan: tuple) -> None:
+        old_host, old_id, new_host, new_id = plan
+        _, old_driver = self.m.backend_of(old_host)
+        _, new_driver = self.m.backend_of(new_host)
+        source = old_driver.read_path(old_id)
+        new_driver.write_from(new_id, source)
+        with self.m.write() as s:
+            new = s.get(models.Attachment, new_att_id)
+            old = s.get(models.Attachment, old_att_id)
+            if new is None or new.attach_status != "reserved":
+                return  # deleted meanwhile
+            new.attach_status = "attaching" if new.complete_on_report else "attached"
+            new.updated_at = utcnow()
+            self._volume_status(s.get(models.Volume, new.volume_id))
+            if old is not None:
+                old_vol = s.get(models.Volume, old.volume_id)
+                old_vol.attachments.remove(old)
+                self._volume_status(old_vol)
+            iid = new.instance_uuid
+        self._changed(iid)
+
+    def _swap_failed(self, new_att_id: str) -> None:
+        with self.m.write() as s:
+            new = s.get(models.Attachment, new_att_id)
+            if new is None:
+                return
+            vol = s.get(models.Volume, new.volume_id)
+            vol.attachments.remove(new)
+            self._volume_status(vol)
+
+    def set_host(self, instance_uuid: str, host: str | None) -> None:
+        """The server's host is known (boot from volume attaches before scheduling):
+        its attachments' ``attached_host``."""
+        if host is None:
+            return
+        with self.m.write() as s:
+            for att in s.scalars(sa.select(models.Attachment).where(
+                    models.Attachment.instance_uuid == instance_uuid)):
+                att.attached_host = host
+                if att.connector is not None:
+                    att.connector = {**att.connector, "host": host}
 
     def of_instance(self, instance_uuid: str) -> list[models.Attachment]:
         with self.m.read() as s:

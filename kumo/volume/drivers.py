@@ -14,7 +14,11 @@ GiB.
   converts it (a ``kumo_rootfs=tar`` tarball becomes an ext4 filesystem made with
   ``mkfs.ext4 -d``; other images are copied byte for byte) into the cache, and every
   volume from it, the first included, is a copy of the cached file grown to its size
-  (``resize2fs`` grows the ext4 filesystem to fill it).
+  (``resize2fs`` grows the ext4 filesystem to fill it). The cache may be limited in
+  entries and GiB (apparent sizes; Cinder's ``image_volume_cache_max_count`` and
+  ``_max_size_gb``): each use refreshes an entry's mtime, and after a new entry the
+  least recently used others are evicted until both limits hold (an entry being
+  copied from is never evicted: it is held under its key's lock).
 - :class:`FakeDriver` (``fake``): keeps sizes in memory only, for tests and scale.
 
 The contract every driver keeps is ``tests/unit/volume/test_driver_contract.py``.
@@ -26,6 +30,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -84,6 +89,19 @@ class VolumeDriver(Protocol):
 
     def write_from(self, volume_id: str, source: Path | None) -> None:
         """Overwrite the volume's data with ``source``'s (a backup restore)."""
+
+    def manageable(self) -> list[tuple[str, int]]:
+        """``(name, bytes)`` of the data on the backend that could be brought under
+        management (``os-volume-manage``): names a volume of this backend would have
+        included (the caller marks those it knows)."""
+
+    def manage_size(self, name: str) -> int:
+        """GiB (rounded up) the existing ``name`` would be; DriverError if there is
+        no such manageable data."""
+
+    def manage(self, name: str, volume_id: str) -> int:
+        """Make the existing ``name`` the data of volume ``volume_id`` (grown to whole
+        GiB); returns its size in GiB. DriverError (nothing changed) if it cannot."""
 
 
 def _run(*cmd: str) -> None:
@@ -145,12 +163,16 @@ def copy_file(src: Path, dst: Path) -> None:
 class FileDriver:
     """Volumes as sparse files under ``root`` (see the module doc)."""
 
-    def __init__(self, name: str, root: Path, image_cache: bool = True):
+    def __init__(self, name: str, root: Path, image_cache: bool = True,
+                 cache_max_count: int = 0, cache_max_size_gb: int = 0):
         self.name = name
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.cache_dir = self.root / "image-cache"
         self.image_cache = image_cache
+        #: image cache limits (0: none), see the module doc
+        self.cache_max_count = int(cache_max_count or 0)
+        self.cache_max_size_gb = int(cache_max_size_gb or 0)
         self._cache_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -252,22 +274,104 @@ class FileDriver:
         finally:
             tmp.unlink(missing_ok=True)
 
+    # -- manage existing (os-volume-manage) -------------------------------------------
+    def _existing(self, name: str) -> Path:
+        import re
+        import stat as st
+
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,254}", name or "") or \
+                name.startswith("snapshot-"):
+            raise DriverError(f"{name!r} is not a manageable name on backend {self.name}")
+        path = self.root / name
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            raise DriverError(f"no {name!r} on backend {self.name}") from None
+        if not st.S_ISREG(mode):  # never a symlink out of the backend
+            raise DriverError(f"{name!r} on backend {self.name} is not a regular file")
+        return path
+
+    def manageable(self) -> list[tuple[str, int]]:
+        out = []
+        for path in sorted(self.root.iterdir()):
+            try:
+                self._existing(path.name)
+            except DriverError:
+                continue
+            out.append((path.name, os.lstat(path).st_size))
+        return out
+
+    def manage_size(self, name: str) -> int:
+        return max(1, -(-os.lstat(self._existing(name)).st_size // GiB))
+
+    def manage(self, name: str, volume_id: str) -> int:
+        src = self._existing(name)
+        dst = self._vol(volume_id)
+        size = self.manage_size(name)
+        if src != dst:
+            if dst.exists():
+                raise DriverError(f"volume {volume_id} exists on backend {self.name}")
+            os.rename(src, dst)
+        os.chmod(dst, 0o600)
+        if dst.stat().st_size < size * GiB:
+            os.truncate(dst, size * GiB)
+        return size
+
     # -- images -------------------------------------------------------------------
     def from_image(self, volume_id: str, size: int, image_path: Path, cache_key: str,
                    rootfs_tar: bool) -> bool:
         cached = self.cache_dir / cache_key
         with self._lock:
             lock = self._cache_locks.setdefault(cache_key, threading.Lock())
-        with lock:
+        with lock:  # held through the copy: eviction skips a busy entry
             hit = cached.exists()
             if not hit:
                 self._convert(image_path, cached, rootfs_tar)
-        try:
-            self._copy_grown(cached, volume_id, size, grow_fs=rootfs_tar)
-        finally:
-            if not self.image_cache:
-                cached.unlink(missing_ok=True)
+            now = time.time_ns()  # most recently used (the clock's ns, not the
+            os.utime(cached, ns=(now, now))  # filesystem's coarser tick)
+            try:
+                self._copy_grown(cached, volume_id, size, grow_fs=rootfs_tar)
+            finally:
+                if not self.image_cache:
+                    cached.unlink(missing_ok=True)
+        if not hit and self.image_cache:
+            self.evict(keep=cache_key)
         return hit
+
+    def evict(self, keep: str | None = None) -> list[str]:
+        """Remove the least recently used cache entries (not ``keep``, not one being
+        copied from) until the cache is within its limits; returns the keys
+        removed."""
+        if not (self.cache_max_count or self.cache_max_size_gb):
+            return []
+        entries = []
+        for key in self.cache_entries():
+            try:
+                st = (self.cache_dir / key).stat()
+            except FileNotFoundError:
+                continue
+            entries.append((st.st_mtime_ns, key, st.st_size))
+        entries.sort()
+        count, total = len(entries), sum(e[2] for e in entries)
+        removed = []
+        for _, key, size in entries:
+            over = (self.cache_max_count and count > self.cache_max_count) or (
+                self.cache_max_size_gb and total > self.cache_max_size_gb * GiB)
+            if not over:
+                break
+            if key == keep:
+                continue
+            with self._lock:
+                lock = self._cache_locks.setdefault(key, threading.Lock())
+            if not lock.acquire(blocking=False):
+                continue  # in use now
+            try:
+                (self.cache_dir / key).unlink(missing_ok=True)
+            finally:
+                lock.release()
+            count, total = count - 1, total - size
+            removed.append(key)
+        return removed
 
     def _convert(self, image_path: Path, cached: Path, rootfs_tar: bool) -> None:
         """Write the image, as a volume would hold it, to ``cached`` (atomically)."""
@@ -377,11 +481,23 @@ class FakeDriver:
         if volume_id not in self._volumes:
             raise DriverError(f"volume {volume_id} has no data")
 
+    def manageable(self) -> list[tuple[str, int]]:
+        return []
 
-def make_driver(name: str, kind: str, root: Path, image_cache: bool = True):
-    """The driver ``kind`` (``file`` or ``fake``) for backend ``name``."""
+    def manage_size(self, name: str) -> int:
+        raise DriverError(f"no {name!r} on backend {self.name} (fake: nothing to manage)")
+
+    def manage(self, name: str, volume_id: str) -> int:
+        return self.manage_size(name)
+
+
+def make_driver(name: str, kind: str, root: Path, image_cache: bool = True,
+                cache_max_count: int = 0, cache_max_size_gb: int = 0):
+    """The driver ``kind`` (``file`` or ``fake``) for backend ``name`` (the cache
+    limits: see :class:`FileDriver`)."""
     if kind == "file":
-        return FileDriver(name, root / name, image_cache)
+        return FileDriver(name, root / name, image_cache, cache_max_count,
+                          cache_max_size_gb)
     if kind == "fake":
         return FakeDriver(name)
     raise ValueError(f"unknown volume driver {kind!r} (file, fake)")

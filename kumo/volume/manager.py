@@ -90,8 +90,10 @@ class VolumeManager:
         self.backends: dict[str, drivers.VolumeDriver] = {}
         for spec in settings.volume_backends or ["file-1:file"]:
             name, _, kind = str(spec).partition(":")
-            self.backends[name] = drivers.make_driver(name, kind or "file", root,
-                                                      settings.volume_image_cache)
+            self.backends[name] = drivers.make_driver(
+                name, kind or "file", root, settings.volume_image_cache,
+                settings.volume_image_cache_max_count,
+                settings.volume_image_cache_max_size_gb)
         self.default_backend = next(iter(self.backends))
         self.worker = Worker()
         #: Backups, restores into existing volumes and uploads to images (long data
@@ -106,6 +108,10 @@ class VolumeManager:
         from kumo.volume.transfers import Transfers
         self.transfers = Transfers(self)
         self.qos = QosSpecs(self)
+        from kumo.volume.manage import Manage
+        self.manage = Manage(self)
+        from kumo.volume.groups import Groups
+        self.groups = Groups(self)
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.contextmanager
@@ -218,8 +224,9 @@ class VolumeManager:
         with self.write() as s:
             for vol in s.scalars(sa.select(models.Volume).where(models.Volume.status.in_(
                     ("creating", "extending", "downloading", "backing-up",
-                     "restoring-backup", "uploading", "retyping")))):
-                vol.status = "error" if vol.status in ("creating", "downloading") \
+                     "restoring-backup", "uploading", "retyping", "managing")))):
+                vol.status = "error_managing" if vol.status == "managing" else \
+                    "error" if vol.status in ("creating", "downloading") \
                     else "available" if not vol.attachments else "in-use"
             for snap in s.scalars(sa.select(models.Snapshot).where(
                     models.Snapshot.status.in_(("creating", "backing-up")))):

@@ -97,6 +97,8 @@ class Volume(Base):
                                                                    nullable=True)
     #: Why the last asynchronous step failed (shown to admins in logs only).
     error: orm.Mapped[str | None] = orm.mapped_column(sa.Text, nullable=True)
+    #: The generic volume group it belongs to (3.13; 0024).
+    group_id: orm.Mapped[str | None] = orm.mapped_column(UUID, nullable=True, index=True)
     metadata_items: orm.Mapped[list["VolumeMetadata"]] = orm.relationship(
         cascade="all, delete-orphan", lazy="selectin")
     image_metadata: orm.Mapped[list["VolumeImageMetadata"]] = orm.relationship(
@@ -134,11 +136,16 @@ class Attachment(Base):
     attached_host: orm.Mapped[str | None] = orm.mapped_column(sa.String(255),
                                                               nullable=True)
     mountpoint: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
-    #: reserved, attaching, attached, detaching
+    #: reserved, attaching, attached, detaching, error_attaching
     attach_status: orm.Mapped[str] = orm.mapped_column(sa.String(32))
     attach_mode: orm.Mapped[str] = orm.mapped_column(sa.String(8), default="rw")
     connector: orm.Mapped[dict | None] = orm.mapped_column(sa.JSON, nullable=True)
     delete_on_termination: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=False)
+    #: Nova's flow (``os-volume_attachments``, boot from volume): the compute agent's
+    #: report that the volume is mapped completes it. An attachment made with the v3
+    #: attachments API waits for ``os-complete`` (3.44), as in Cinder (0024).
+    complete_on_report: orm.Mapped[bool] = orm.mapped_column(
+        sa.Boolean, default=False, server_default=sa.false())
     created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
     updated_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime,
                                                                    nullable=True)
@@ -233,3 +240,36 @@ class ServiceState(Base):
     disabled_reason: orm.Mapped[str | None] = orm.mapped_column(sa.String(255),
                                                                 nullable=True)
     updated_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+
+
+class GroupType(Base):
+    """A group type (Block Storage API v3 "Group types", 3.11; 0024)."""
+
+    __tablename__ = "volume_group_type"
+    id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(255), unique=True)
+    description: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    is_public: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=True)
+    group_specs: orm.Mapped[dict] = orm.mapped_column(sa.JSON, default=dict)
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+
+
+class Group(Base):
+    """A generic volume group (Block Storage API v3 "Generic volume groups", 3.13;
+    0024): volumes of the listed volume types, kept together by ``group_id``."""
+
+    __tablename__ = "volume_group"
+    id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
+    project_id: orm.Mapped[str] = orm.mapped_column(sa.String(255), index=True)
+    user_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    name: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    description: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    group_type_id: orm.Mapped[str] = orm.mapped_column(
+        UUID, sa.ForeignKey("volume_group_type.id"), index=True)
+    #: ids of the volume types its volumes may have
+    volume_type_ids: orm.Mapped[list] = orm.mapped_column(sa.JSON, default=list)
+    status: orm.Mapped[str] = orm.mapped_column(sa.String(32))
+    availability_zone: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime, index=True)
+    updated_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime,
+                                                                   nullable=True)

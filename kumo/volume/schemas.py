@@ -8,8 +8,10 @@ MAX_INT = 2 ** 31 - 1
 
 NAME = {"type": ["string", "null"], "maxLength": 255}
 DESCRIPTION = {"type": ["string", "null"], "maxLength": 255}
+#: A size in GiB, 1..MAX_INT: an integer or its digits as a string (Cinder accepts
+#: both; "0" is as invalid as 0).
 SIZE = {"oneOf": [{"type": "integer", "minimum": 1, "maximum": MAX_INT},
-                  {"type": "string", "pattern": r"^[0-9]+$", "maxLength": 10}]}
+                  {"type": "string", "pattern": r"^0*[1-9][0-9]{0,9}$", "maxLength": 20}]}
 SIZE_OR_NULL = {"oneOf": [SIZE, {"type": "null"}]}
 UUID = {"type": "string", "minLength": 1, "maxLength": 255}
 UUID_OR_NULL = {"type": ["string", "null"], "maxLength": 255}
@@ -88,8 +90,9 @@ TYPE_ACCESS = obj({"project": {"type": "string", "minLength": 1, "maxLength": 25
 
 CREATE_SNAPSHOT = obj({"snapshot": obj({
     "name": NAME, "display_name": NAME, "description": DESCRIPTION,
-    "display_description": DESCRIPTION, "volume_id": UUID, "force": BOOL,
-    "metadata": METADATA}, ["volume_id"])}, ["snapshot"])
+    # null is allowed, as in Cinder's schema: the volume is then not found (404)
+    "display_description": DESCRIPTION, "volume_id": {"oneOf": [UUID, {"type": "null"}]},
+    "force": BOOL, "metadata": METADATA}, ["volume_id"])}, ["snapshot"])
 UPDATE_SNAPSHOT = obj({"snapshot": obj({
     "name": NAME, "display_name": NAME, "description": DESCRIPTION,
     "display_description": DESCRIPTION})}, ["snapshot"])
@@ -137,3 +140,18 @@ def as_bool(value) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).lower() in ("true", "1", "yes", "on", "y", "t")
+
+
+#: Block Storage API v3 "Manage an existing volume" (``os-volume-manage`` and
+#: ``manageable_volumes``).
+MANAGE_VOLUME = obj({
+    "volume": obj({
+        "host": {"type": ["string", "null"], "maxLength": 255},
+        "cluster": {"type": ["string", "null"], "maxLength": 255},
+        "ref": {"type": "object"},
+        "name": NAME, "description": DESCRIPTION,
+        "volume_type": {"type": ["string", "null"], "maxLength": 255},
+        "availability_zone": {"type": ["string", "null"], "maxLength": 255},
+        "bootable": {"oneOf": [BOOL, {"type": "null"}]}, "metadata": METADATA,
+    }, ["ref"]),
+}, ["volume"])

@@ -132,6 +132,9 @@ class Volumes:
         snapshot = source = image = None
         size = body.get("size")
         size = int(size) if size is not None else None
+        if size is not None and not 1 <= size <= 2 ** 31 - 1:
+            raise InvalidInput(f"Invalid input received: Volume size '{size}' must be an "
+                               "integer and greater than 0.")
         sources = [k for k in ("snapshot_id", "source_volid", "imageRef", "backup_id")
                    if body.get(k)]
         if len(sources) > 1:
@@ -226,6 +229,9 @@ class Volumes:
                                       for i in origin.image_metadata]
                 vol.bootable = origin.bootable
         with self.m.write() as s:
+            if body.get("group_id"):  # 3.13: the group must take this type
+                vol.group_id = self.m.groups.check_join(s, ctx, body["group_id"],
+                                                        vtype.id).id
             self.m.check_quota(s, ctx.project_id, volumes=1, gigabytes=size,
                                per_volume_gigabytes=size)
             self.m.check_capacity(s, backend, size)
@@ -332,7 +338,7 @@ class Volumes:
         with self.m.write() as s:
             vol = self.get(ctx, volume_id, s)
             if not force:
-                if vol.status not in DELETABLE or vol.attachments or \
+                if vol.status not in DELETABLE or vol.attachments or vol.group_id or \
                         vol.migration_status in ("migrating", "starting"):
                     raise invalid_volume(
                         "Volume status must be available or error or error_restoring or "
@@ -457,6 +463,16 @@ class Volumes:
                                      f"{vol.status}.")
             for key, value in flags.items():
                 setattr(vol, key, value)
+            if "readonly" in flags:
+                # Cinder keeps the flag as admin metadata, which volume show and
+                # lists include in ``metadata`` ("True"/"False", as Tempest reads it)
+                value = "True" if flags["readonly"] else "False"
+                item = next((m for m in vol.metadata_items if m.key == "readonly"), None)
+                if item is None:
+                    vol.metadata_items.append(models.VolumeMetadata(key="readonly",
+                                                                    value=value))
+                else:
+                    item.value = value
             vol.updated_at = utcnow()
 
     def reset_status(self, ctx, volume_id: str, status: str | None,

@@ -247,7 +247,8 @@ def test_periodic_jobs_run_in_one_process_at_a_time(procs):
                                       "audit_id = 'mp-expired'").fetchone()[0] == 0,
                  what="the expired event to be pruned")
         names = {r[0] for r in conn.execute("SELECT name FROM kumo_periodic_job")}
-    assert names == {"revocation_prune", "l3_reschedule", "compute_purge_deleted"}
+    assert names == {"revocation_prune", "l3_reschedule", "compute_purge_deleted",
+                     "volume_attach_timeout"}
 
 
 def test_metadata_secret_is_shared(procs):

@@ -139,3 +139,60 @@ def test_attach_write_detach_attach_read(machine):
         m.openstack("server", "delete", "--wait", name)
     wait_for(lambda: not loops_of(m.tmp), "every loop device freed after the deletes")
     wait_for(lambda: status("data") == "available", "data available after the delete")
+
+
+SWAP_CODE = r'''
+import sys
+import openstack
+conn = openstack.connect()
+server, old, new = sys.argv[1:4]
+resp = conn.compute.put(f"/servers/{server}/os-volume_attachments/{old}",
+                        json={"volumeAttachment": {"volumeId": new}})
+print(resp.status_code)
+'''
+
+
+def test_swap_copies_the_data_in_the_guest(machine):
+    """Nova's swap (admins): the data written inside the guest on the old volume is on
+    the new one, which the guest's ``/dev/vdb`` now is (a loop over the new volume's
+    file); the old volume is ``available`` and no loop device is left."""
+    m = machine
+    kumo = str(BIN / "kumo")
+
+    def inside(server, script, check=True):
+        return m.run(kumo, "console", server, "--", "sh", "-c", script, check=check,
+                     timeout=60)
+
+    def status(volume):
+        return m.json("volume", "show", volume)["status"]
+
+    m.openstack("network", "create", "swap-net")
+    m.openstack("subnet", "create", "swap-subnet", "--network", "swap-net",
+                "--subnet-range", "192.168.71.0/24")
+    m.openstack("server", "create", "--image", "cirros", "--flavor", "m1.tiny",
+                "--network", "swap-net", "--wait", "vm1")
+    for name in ("old", "new"):
+        m.openstack("volume", "create", "--size", "1", name)
+        wait_for(lambda: status(name) == "available", f"volume {name} available")
+    ids = {name: m.json("volume", "show", name)["id"] for name in ("old", "new")}
+    server = m.json("server", "show", "vm1")["id"]
+    m.openstack("server", "add", "volume", "vm1", "old")
+    wait_for(lambda: status("old") == "in-use", "old in-use")
+    wait_for(lambda: inside("vm1", "test -b /dev/vdb", check=False).returncode == 0,
+             "/dev/vdb in vm1")
+    inside("vm1", f"echo {MARKER}-swap | dd of=/dev/vdb bs=512 count=1 conv=sync "
+           "&& sync")
+
+    out = m.python(SWAP_CODE, server, ids["old"], ids["new"], admin=True).stdout
+    assert out.strip().splitlines()[-1] == "202", out
+    wait_for(lambda: status("new") == "in-use", "new in-use after the swap")
+    wait_for(lambda: status("old") == "available", "old available after the swap")
+    wait_for(lambda: [b for _, b in loops_of(m.tmp)] and all(
+        b.endswith(f"volume-{ids['new']}") for _, b in loops_of(m.tmp)),
+        "the loop device over the new volume only")
+    # the guest's /dev/vdb is the new loop's node and has the marker
+    wait_for(lambda: f"{MARKER}-swap" in inside(
+        "vm1", "dd if=/dev/vdb bs=512 count=1 2>/dev/null", check=False).stdout,
+        "the marker on the swapped /dev/vdb")
+    m.openstack("server", "delete", "--wait", "vm1")
+    wait_for(lambda: not loops_of(m.tmp), "every loop device freed after the delete")

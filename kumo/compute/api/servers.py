@@ -3,6 +3,7 @@ update and delete."""
 from __future__ import annotations
 
 import secrets
+import uuid
 
 from kumo.common import exceptions as exc
 from kumo.common.http import Reply, Request
@@ -46,15 +47,22 @@ def create(req: Request) -> Reply:
             raise exc.BadRequest("Block device mappings need a single server "
                                  "(max_count 1).")
         bdm = volumes.prepare_bdm(req, body)
+    server_id = str(uuid.uuid4())
     try:
         plan = compute.servers.prepare(ctx, body, auto_networks=at_least(req, "2.37"))
+        if bdm:
+            # attached before the server row exists, so the host's first sight of
+            # the server already has its boot volume (it never starts from the image)
+            plan["server_id"] = server_id
+            volumes.attach_bdm(req, server_id, None, bdm)
         rows = compute.servers.create(ctx, body, plan, req.request_id)
     except BaseException:
         if bdm:
+            req.cloud.volumes.attachments.detach_instance(server_id)
             volumes.discard_bdm(req, bdm)
         raise
     if bdm:
-        volumes.attach_bdm(req, rows[0].id, rows[0].host, bdm)
+        req.cloud.volumes.attachments.set_host(server_id, rows[0].host)
     if str(body.get("return_reservation_id", "")).lower() in ("true", "1"):
         return Reply(202, {"reservation_id": rows[0].reservation_id})
     row = rows[0]

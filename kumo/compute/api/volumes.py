@@ -133,7 +133,8 @@ def attach(req: Request) -> Reply:
         att = req.cloud.volumes.attachments.create(
             req.context, vol.id, row.id, {"host": row.host, "mountpoint": device},
             host=row.host, mountpoint=device, complete=row.host is None,
-            delete_on_termination=delete_on_termination)
+            delete_on_termination=delete_on_termination,
+            complete_on_report=row.host is not None)
     except exc.Conflict:
         raise
     except exc.BadRequest as e:
@@ -148,7 +149,10 @@ def detach(req: Request) -> Reply:
         if att.volume_id == req.params["volume_id"]:
             if att.mountpoint == "/dev/vda":
                 raise exc.BadRequest("Cannot detach a root device volume")
-            if row.host is None:
+            if row.host is None or att.attach_status in ("error_attaching",
+                                                          "reserved"):
+                # nothing is mapped: an attach that failed or timed out, a swap's
+                # new volume not yet switched to
                 req.cloud.volumes.attachments.delete(None, att.id)
             else:
                 req.cloud.volumes.attachments.begin_detach(att.id)
@@ -158,8 +162,10 @@ def detach(req: Request) -> Reply:
 
 @service.route("PUT", "/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}")
 def swap(req: Request) -> Reply:
-    """Swap the attached volume for another (admins; the data is not copied: Nova
-    copies it through the hypervisor, Kumo has none yet)."""
+    """Swap the attached volume for another (admins): 202 at once; the old volume's
+    data is copied into the new one, then the server's device switches to it
+    (:meth:`kumo.volume.attachments.Attachments.swap`). 400 if the new volume is not
+    ``available`` or smaller than the old one."""
     body = req.json(SWAP)["volumeAttachment"]
     row = _server(req, "swap", "swap_volume")
     attachments = req.cloud.volumes.attachments
@@ -170,11 +176,12 @@ def swap(req: Request) -> Reply:
     new = _volume(req, body["volumeId"])
     if new.id == old.volume_id:
         raise exc.BadRequest("The new volume must be different from the old one.")
-    attachments.create(req.context, new.id, row.id, {"host": row.host,
-                       "mountpoint": old.mountpoint}, host=row.host,
-                       mountpoint=old.mountpoint, complete=True,
-                       delete_on_termination=old.delete_on_termination)
-    attachments.delete(None, old.id)
+    try:
+        attachments.swap(req.context, row.id, old.id, new.id, row.host)
+    except exc.Conflict:
+        raise
+    except exc.BadRequest as e:
+        raise exc.BadRequest(e.message) from None
     return Reply(202)
 
 

@@ -13,11 +13,7 @@ from kumo.volume.errors import InvalidInput, NotFoundError
 def _list(req: Request, detail: bool) -> Reply:
     req.context.enforce("volume:get_all_snapshots", target(req))
     rows, more = req.cloud.volumes.snapshots.list(req.context, req.query, all_tenants(req))
-    body = {"snapshots": [render.snapshot(req, s) for s in rows]}
-    if not detail:
-        for item in body["snapshots"]:
-            item.pop("os-extended-snapshot-attributes:progress", None)
-            item.pop("os-extended-snapshot-attributes:project_id", None)
+    body = {"snapshots": [render.snapshot(req, s, extended=detail) for s in rows]}
     if more and rows:
         body["snapshots_links"] = render.next_link(
             req, "snapshots/detail" if detail else "snapshots", rows[-1].id)
@@ -41,10 +37,13 @@ def create(req: Request) -> Reply:
         if body.get(old) is not None and body.get(new) is None:
             body[new] = body[old]
     body["force"] = schemas.as_bool(body.get("force", False))
+    if body["volume_id"] is None:
+        from kumo.volume.errors import NotFoundError
+        raise NotFoundError("Volume None could not be found.")
     vol = req.cloud.volumes.volumes.get(req.context, body["volume_id"])
     req.context.enforce("volume:create_snapshot", target(req, vol.project_id))
     snap = req.cloud.volumes.snapshots.create(req.context, body)
-    return Reply(202, {"snapshot": render.snapshot(req, snap)})
+    return Reply(202, {"snapshot": render.snapshot(req, snap, extended=False)})
 
 
 def _get(req: Request, action: str):
@@ -68,7 +67,8 @@ def update(req: Request) -> Reply:
             attrs[new] = attrs.pop(old)
     snaps, snap = _get(req, "volume:update_snapshot")
     snaps.update(req.context, snap.id, attrs)
-    return Reply(200, {"snapshot": render.snapshot(req, snaps.get(req.context, snap.id))})
+    return Reply(200, {"snapshot": render.snapshot(req, snaps.get(req.context, snap.id),
+                                                   extended=False)})
 
 
 @service.route("DELETE", "/v3/snapshots/{snapshot_id}")

@@ -47,7 +47,9 @@ def create(req: Request) -> Reply:
         attrs["os-volume-type-access:is_public"] = schemas.as_bool(
             attrs["os-volume-type-access:is_public"])
     vtype = req.cloud.volumes.create_type(attrs)
-    return Reply(200, {"volume_type": render.volume_type(req, vtype)})
+    body = render.volume_type(req, vtype)
+    body.pop("qos_specs_id", None)  # not in Cinder's create answer (Tempest's schema)
+    return Reply(200, {"volume_type": body})
 
 
 @service.route("PUT", "/v3/types/{type_id}")
@@ -63,7 +65,10 @@ def update(req: Request) -> Reply:
         attrs["is_public"] = schemas.as_bool(attrs["is_public"])
     vtype = req.cloud.volumes.update_type(req.params["type_id"], attrs)
     vtype = req.cloud.volumes.get_type(req.context, vtype.id)
-    return Reply(200, {"volume_type": render.volume_type(req, vtype)})
+    body = render.volume_type(req, vtype)
+    for key in ("qos_specs_id", "os-volume-type-access:is_public"):
+        body.pop(key, None)  # not in Cinder's update answer (Tempest's schema)
+    return Reply(200, {"volume_type": body})
 
 
 @service.route("DELETE", "/v3/types/{type_id}")

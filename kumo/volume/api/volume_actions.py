@@ -2,7 +2,8 @@
 ``POST /v3/volumes/{id}/action`` with one of ``os-extend``, ``os-set_bootable``,
 ``os-update_readonly_flag``, ``os-set_image_metadata``, ``os-unset_image_metadata``,
 ``os-show_image_metadata``, ``os-reset_status``, ``os-force_delete``,
-``os-migrate_volume``, ``os-retype``, ``os-volume_upload_image``."""
+``os-migrate_volume``, ``os-retype``, ``os-volume_upload_image``, ``os-unmanage``
+(kumo/volume/manage.py)."""
 from __future__ import annotations
 
 from kumo.common.http import Reply, Request, parse_json, validate
@@ -107,6 +108,12 @@ def _upload_image(req, vol, arg):
     return Reply(202, {"os-volume_upload_image": body})
 
 
+def _unmanage(req, vol, arg):
+    req.context.enforce("volume_extension:volume_unmanage", target(req, vol.project_id))
+    req.cloud.volumes.manage.unmanage(req.context, vol.id)
+    return Reply(202)
+
+
 ACTIONS = {"os-extend": _extend, "os-set_bootable": _bootable,
            "os-update_readonly_flag": _readonly,
            "os-set_image_metadata": _set_image_metadata,
@@ -114,7 +121,7 @@ ACTIONS = {"os-extend": _extend, "os-set_bootable": _bootable,
            "os-show_image_metadata": _show_image_metadata,
            "os-reset_status": _reset_status, "os-force_delete": _force_delete,
            "os-migrate_volume": _migrate, "os-retype": _retype,
-           "os-volume_upload_image": _upload_image}
+           "os-volume_upload_image": _upload_image, "os-unmanage": _unmanage}
 
 
 @service.route("POST", "/v3/volumes/{volume_id}/action")

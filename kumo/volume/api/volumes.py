@@ -83,10 +83,12 @@ def create(req: Request) -> Reply:
         req.context.enforce("volume:create_from_image", target(req))
     if body.get("backup_id") and not at_least(req, "3.47"):
         body.pop("backup_id")
+    if body.get("group_id") and not at_least(req, "3.13"):
+        body.pop("group_id")
     if body.get("multiattach") is not None:
         body["multiattach"] = schemas.as_bool(body["multiattach"])
     vol = req.cloud.volumes.volumes.create(req.context, body)
-    return Reply(202, {"volume": render.volume(req, vol)})
+    return Reply(202, {"volume": render.volume(req, vol, created=True)})
 
 
 @service.route("GET", "/v3/volumes/{volume_id}")
@@ -106,7 +108,8 @@ def update(req: Request) -> Reply:
     vol = volumes.get(req.context, req.params["volume_id"])
     req.context.enforce("volume:update", target(req, vol.project_id))
     vol = volumes.update(req.context, vol.id, attrs)
-    return Reply(200, {"volume": render.volume(req, volumes.get(req.context, vol.id))})
+    return Reply(200, {"volume": render.volume(req, volumes.get(req.context, vol.id),
+                                               created=True)})
 
 
 @service.route("DELETE", "/v3/volumes/{volume_id}")

@@ -155,3 +155,44 @@ def test_rootfs_tarball_becomes_ext4(tmp_path):
     with pytest.raises(DriverError):
         driver.from_image(other, 1, bad, "img-3-bad", rootfs_tar=True)
     assert not driver.exists(other) and driver.cache_entries() == ["img-2-def"]
+
+
+def test_image_cache_lru_limits(tmp_path):
+    """The file driver's image cache keeps at most ``cache_max_count`` entries and
+    ``cache_max_size_gb`` GiB: the least recently used go first (a hit counts as a
+    use), the entry just made stays, and evicted images are converted again."""
+    driver = drivers.FileDriver("b1", tmp_path / "vols", cache_max_count=2)
+    images = {}
+    for name in ("a", "b", "c"):
+        images[name] = tmp_path / f"{name}.raw"
+        images[name].write_bytes(name.encode() * 4096)
+    made = []
+
+    def use(name: str) -> bool:
+        made.append(_id())
+        return driver.from_image(made[-1], 1, images[name], f"img-{name}",
+                                 rootfs_tar=False)
+    assert use("a") is False and use("b") is False
+    assert use("a") is True  # "a" is now the most recently used
+    os_times = {k: (driver.cache_dir / k).stat().st_mtime_ns
+                for k in driver.cache_entries()}
+    assert os_times["img-a"] >= os_times["img-b"]
+    assert use("c") is False
+    assert driver.cache_entries() == ["img-a", "img-c"]  # "b" evicted (LRU)
+    assert use("a") is True and use("b") is False  # b converted again; c evicted
+    assert driver.cache_entries() == ["img-a", "img-b"]
+    assert _peek(driver, made[-1], 0, 1) == b"b"
+
+    # by size: 1 GiB apparent each with a 1 GiB limit keeps only the newest
+    sized = drivers.FileDriver("b2", tmp_path / "vols2", cache_max_size_gb=1)
+    big = tmp_path / "big.raw"
+    with big.open("wb") as f:
+        f.truncate(700 << 20)
+    for key in ("img-x", "img-y"):
+        sized.from_image(_id(), 1, big, key, rootfs_tar=False)
+    assert sized.cache_entries() == ["img-y"]
+    # no limits: nothing evicted
+    plain = drivers.FileDriver("b3", tmp_path / "vols3")
+    for key in ("img-1", "img-2", "img-3"):
+        plain.from_image(_id(), 1, images["a"], key, rootfs_tar=False)
+    assert plain.cache_entries() == ["img-1", "img-2", "img-3"]
