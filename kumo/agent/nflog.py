@@ -50,8 +50,9 @@ CFG_CMD, CFG_MODE = 1, 2
 CMD_BIND = 1
 COPY_PACKET = 2
 COPY_RANGE = 128
-A_INDEV, A_OUTDEV, A_PAYLOAD, A_PREFIX = 4, 5, 9, 10
+A_INDEV, A_OUTDEV, A_PHYSINDEV, A_PHYSOUTDEV, A_PAYLOAD, A_PREFIX = 4, 5, 6, 7, 9, 10
 PREFIX = "kumo"
+_DEVS = {A_INDEV: "in", A_OUTDEV: "out", A_PHYSINDEV: "physin", A_PHYSOUTDEV: "physout"}
 _PROTOS = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp"}
 
 
@@ -70,15 +71,17 @@ def config_message(group: int = GROUP, seq: int = 1) -> bytes:
 
 
 def parse(data: bytes) -> list[dict]:
-    """The packets of a netlink datagram: ``{"prefix", "in", "out", "payload"}``
-    (interface indexes; ``payload`` the network header on)."""
+    """The packets of a netlink datagram: ``{"prefix", "in", "out", "physin",
+    "physout", "payload"}`` (interface indexes, ``phys*`` the bridge ports of a bridged
+    packet, 0 when absent; ``payload`` the network header on)."""
     out, off = [], 0
     while off + 16 <= len(data):
         length, kind = struct.unpack_from("=IH", data, off)
         if length < 16:
             break
         if kind == MSG_PACKET:
-            pkt: dict = {"prefix": "", "in": 0, "out": 0, "payload": b""}
+            pkt: dict = {"prefix": "", "in": 0, "out": 0, "physin": 0, "physout": 0,
+                         "payload": b""}
             a = off + 20
             while a + 4 <= off + length:
                 alen, atype = struct.unpack_from("=HH", data, a)
@@ -88,9 +91,8 @@ def parse(data: bytes) -> list[dict]:
                 atype &= 0x3FFF
                 if atype == A_PREFIX:
                     pkt["prefix"] = value.split(b"\0", 1)[0].decode(errors="replace")
-                elif atype in (A_INDEV, A_OUTDEV) and len(value) >= 4:
-                    pkt["in" if atype == A_INDEV else "out"] = struct.unpack("!I",
-                                                                             value[:4])[0]
+                elif atype in _DEVS and len(value) >= 4:
+                    pkt[_DEVS[atype]] = struct.unpack("!I", value[:4])[0]
                 elif atype == A_PAYLOAD:
                     pkt["payload"] = value
                 a += (alen + 3) & ~3
@@ -123,10 +125,14 @@ def describe(payload: bytes) -> dict:
 
 class LogWriter:
     """NFLOG sockets per router namespace and the thread writing their packets to the
-    per-log files under ``logs_dir`` (see the module doc)."""
+    per-log files under ``logs_dir`` (see the module doc). ``group``: the NFLOG group
+    bound; ``label``: the field naming a socket's key in each line (``router_id``;
+    the security-group firewall uses ``host``, one socket in the host's namespace, and
+    a bridged packet's ``in``/``out`` are then its bridge ports, the instances' taps)."""
 
-    def __init__(self, logs_dir: str):
+    def __init__(self, logs_dir: str, group: int = GROUP, label: str = "router_id"):
         self.logs_dir = logs_dir
+        self.group, self.label = group, label
         self._socks: dict[str, tuple[socket.socket, Netns]] = {}  # router id -> socket
         self._names: dict[tuple[str, int], str] = {}
         self._inodes: dict[str, int] = {}  # router id -> its namespace file's inode
@@ -154,7 +160,7 @@ class LogWriter:
             try:
                 s.bind((0, 0))
                 s.settimeout(5)
-                s.send(config_message())
+                s.send(config_message(self.group))
                 reply = s.recv(4096)
                 length, kind = struct.unpack_from("=IH", reply)
                 if kind == NLMSG_ERROR:
@@ -253,9 +259,9 @@ class LogWriter:
                 continue
             _, log_id, action = parts
             now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            fields = [now, f"action={action}", f"log_id={log_id}", f"router_id={router_id}",
-                      f"in={self._ifname(router_id, ns, pkt['in'])}",
-                      f"out={self._ifname(router_id, ns, pkt['out'])}"]
+            fields = [now, f"action={action}", f"log_id={log_id}", f"{self.label}={router_id}",
+                      f"in={self._ifname(router_id, ns, pkt['physin'] or pkt['in'])}",
+                      f"out={self._ifname(router_id, ns, pkt['physout'] or pkt['out'])}"]
             fields += [f"{k}={v}" for k, v in describe(pkt["payload"]).items()]
             lines.setdefault(log_id, []).append(" ".join(fields) + "\n")
         if not lines:

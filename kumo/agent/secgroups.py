@@ -46,6 +46,12 @@ Port marks (``1..65535``, one per filtered port) and conntrack zones (one per ne
 with a port on the host) are kept across agent restarts: they are read back from the
 ``port_marks`` map and the ``zone`` chain.
 
+Security group logs: while the snapshot has a group with logs, an NFLOG socket in the
+host's namespace (:class:`kumo.agent.nflog.LogWriter`, group
+:data:`~kumo.agent.sgmodel.LOG_GROUP`) writes the logged packets to
+``<state_dir>/logs/<log id>.log`` (``<settings.state_dir>/agent/logs`` by default, the
+L3 agent's directory), one line per packet with ``host=`` and the taps as ``in``/``out``.
+
 Host setup: br_netfilter is loaded if missing (``modprobe``) and
 ``net.bridge.bridge-nf-call-iptables``/``-ip6tables`` are set to 1 in the host's
 namespace (``where.root``) only.
@@ -55,11 +61,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
 
-from kumo.agent import sgmodel, snapindex
+from kumo.agent import nflog, sgmodel, snapindex
 from kumo.agent.dataplane import links, netns, nft
 from kumo.agent.dataplane.errors import KumoDataplaneError
 from kumo.agent.dataplane.netns import Host
@@ -297,6 +304,14 @@ class FirewallDriver(Driver):
         #: Transactions applied and nft commands sent (for tests and benchmarks).
         self.transactions = 0
         self.commands = 0
+        if state_dir is None:
+            state_dir = os.path.join(getattr(settings, "state_dir", None) or ".", "agent")
+        #: security group logs (see the module doc)
+        self.logs = nflog.LogWriter(os.path.join(state_dir, "logs"), sgmodel.LOG_GROUP,
+                                    "host")
+
+    def stop(self) -> None:
+        self.logs.stop()
 
     def configurations(self) -> dict:
         return {"firewall_driver": "nftables"}
@@ -349,6 +364,7 @@ class FirewallDriver(Driver):
             self._memo = (state, want)
             self._requeue_key = next((("ports", p["id"]) for p in state.get("ports", [])
                                       if sgmodel.filtered(p, self.host)), None)
+        self._listen(state)
         if self._applied is want and self._applied_to is actual:
             return 0  # this very model was applied (or found in place) since the read
         cmds = plan(actual, want)
@@ -369,6 +385,16 @@ class FirewallDriver(Driver):
         self.commands += len(cmds)
         LOG.debug("%s: firewall: %d nft commands applied", self.host, len(cmds))
         return len(cmds)
+
+    def _listen(self, state: dict) -> None:
+        """The NFLOG socket open while some security group of ``state`` has logs."""
+        if any(g.get("logs") for g in state.get("security_groups", [])):
+            try:
+                self.logs.ensure(self.ns, self.host)
+            except OSError as e:  # logging never stops filtering
+                LOG.warning("%s: security group logs: %s", self.host, e)
+        elif self.host in self.logs.serving():
+            self.logs.remove(self.host)
 
     def _unchanged(self, keys: list, state: dict, built: dict) -> bool:
         """Whether the objects at ``keys`` are, for the model, the same in ``state`` as

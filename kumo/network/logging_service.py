@@ -2,17 +2,23 @@
 ``/v2.0/log/logs`` and ``/v2.0/log/loggable-resources``. Admin-only (Neutron's
 policy).
 
-Kumo realizes logs of ``firewall_group`` resources only: the L3 agent adds nftables
-``log group`` statements to the router's firewall chains (:mod:`kumo.agent.fwaas`)
-and writes each packet to ``<agent state>/logs/<log id>.log``
-(:mod:`kumo.agent.nflog`). ``security_group`` logging is not realized yet, so it is
-not a loggable resource (400 InvalidLogResourceType), rather than accepted and
-ignored.
+Kumo realizes logs of two resource types, each with nftables ``log group``
+statements whose packets the agent writes to ``<agent state>/logs/<log id>.log``
+(:mod:`kumo.agent.nflog`):
 
-A log names ``resource_type``, optionally ``resource_id`` (one firewall group; else
-every group of the log's project) and ``target_id`` (one router port; it must be in
-the group when both are given), ``event`` (``ACCEPT``, ``DROP``, ``ALL``, default
-``ALL``) and ``enabled``. Only ``name``, ``description`` and ``enabled`` change.
+- ``firewall_group``: the L3 agent's router firewall chains (:mod:`kumo.agent.fwaas`);
+  ``resource_id`` one firewall group (else every group of the log's project),
+  ``target_id`` one router port (in the group when both are given).
+- ``security_group``: the security-group firewall of the hosts' ports
+  (:mod:`kumo.agent.sgmodel`); ``resource_id`` one security group, ``target_id`` one
+  port (using the group when both are given: else 400 InvalidResourceConstraint),
+  neither: every port of the log's project's security groups. The feed carries the
+  logs in each security group's snapshot item (:meth:`Logs.for_security_groups`).
+
+A log names ``resource_type``, ``event`` (``ACCEPT``: a new connection accepted,
+``DROP``: a packet the port's chain drops, ``ALL``; default ``ALL``) and ``enabled``.
+An unknown group or port is a 404 (ResourceNotFound / TargetResourceNotFound). Only
+``name``, ``description`` and ``enabled`` change.
 """
 from __future__ import annotations
 
@@ -22,10 +28,14 @@ from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
 from kumo.network.manager import stamp, touch, visible_clause
 from kumo.network.models import fwaas as models
+from kumo.network.models import ports as pmodels
+from kumo.network.models import security as smodels
 
 LOG = models.Log
 GPORT, GROUP = models.FirewallGroupPort, models.FirewallGroup
-LOGGABLE = ("firewall_group",)
+PSG = pmodels.PortSecurityGroup
+SG = smodels.SecurityGroup
+LOGGABLE = ("firewall_group", "security_group")
 EVENTS = ("ACCEPT", "DROP", "ALL")
 
 
@@ -72,12 +82,14 @@ class Logs:
             raise exc.BadRequest(f"Invalid input for event. Reason: '{attrs['event']}' is "
                                  f"not in {list(EVENTS)}.")
         resource_id, target_id = attrs.get("resource_id"), attrs.get("target_id")
-        if resource_id:
+        if kind == "security_group":
+            self._check_security_group(session, ctx, resource_id, target_id)
+        elif resource_id:
             try:
                 self.net.firewall_groups.get(session, ctx, resource_id)
             except exc.NotFound:
                 raise ResourceNotFound(resource_id=resource_id) from None
-        if target_id:
+        if target_id and kind == "firewall_group":
             try:
                 self.net.ports.get(session, ctx, target_id)
             except exc.NotFound:
@@ -100,6 +112,27 @@ class Logs:
         self.announce(session, row)
         return row
 
+    def _check_security_group(self, session, ctx: RequestContext, resource_id,
+                              target_id) -> None:
+        """404 for an unknown group or port, 400 for a port not using the group."""
+        if resource_id:
+            try:
+                self.net.security_groups.get(session, ctx, resource_id)
+            except exc.NotFound:
+                raise ResourceNotFound(resource_id=resource_id) from None
+        if target_id:
+            try:
+                self.net.ports.get(session, ctx, target_id)
+            except exc.NotFound:
+                raise TargetResourceNotFound(target_id=target_id) from None
+            if resource_id and session.scalar(sa.select(PSG.port_id).where(
+                    PSG.port_id == target_id,
+                    PSG.security_group_id == resource_id)) is None:
+                raise InvalidResourceConstraint(resource="security_group",
+                                                resource_id=resource_id,
+                                                target_resource="port",
+                                                target_id=target_id)
+
     def update(self, session, ctx: RequestContext, row, attrs: dict) -> None:
         for key in ("name", "description"):
             if key in attrs:
@@ -115,7 +148,12 @@ class Logs:
         session.delete(row)
 
     def announce(self, session, row) -> None:
-        """A feed change for the routers whose firewall the log concerns."""
+        """A feed change for the routers whose firewall the log concerns (or the
+        security groups whose ports it covers)."""
+        if row.resource_type == "security_group":
+            for gid in self._security_groups_of(session, row):
+                self.net.changed(session, "security_group", gid)
+            return
         if row.resource_id:
             groups = [row.resource_id]
         elif row.target_id:
@@ -143,4 +181,49 @@ class Logs:
                       if lg.project_id == project
                       and lg.resource_id in (None, group_id)
                       and lg.target_id in (None, port_id)]
+        return out
+
+    @staticmethod
+    def _security_groups_of(session, row) -> list[str]:
+        """The security groups whose snapshot item carries security group log ``row``."""
+        if row.resource_id:
+            return [row.resource_id]
+        if row.target_id:
+            return sorted(session.scalars(sa.select(PSG.security_group_id).where(
+                PSG.port_id == row.target_id)))
+        return sorted(session.scalars(sa.select(SG.id).where(
+            SG.project_id == row.project_id)))
+
+    def for_security_groups(self, session, groups: list[tuple[str, str]]) -> dict:
+        """``{group id: [{"id", "event", "target_id"}]}`` for ``(group id, project)``
+        pairs: the enabled security group logs naming the group, or one of its ports
+        (``target_id``: the agent applies it to that port only), or neither (the
+        group's project's logs)."""
+        out: dict = {g: [] for g, _ in groups}
+        if not groups:
+            return out
+        projects = sorted({p for _, p in groups})
+        ids = sorted(out)
+        logs = list(session.scalars(sa.select(LOG).where(
+            LOG.enabled.is_(True), LOG.resource_type == "security_group",
+            sa.or_(LOG.resource_id.in_(ids), sa.and_(
+                LOG.resource_id.is_(None), LOG.project_id.in_(projects)))).order_by(LOG.id)))
+        targets = sorted({lg.target_id for lg in logs
+                          if lg.target_id and not lg.resource_id})
+        uses: dict[str, set] = {}
+        if targets:
+            for port_id, gid in session.execute(sa.select(
+                    PSG.port_id, PSG.security_group_id).where(PSG.port_id.in_(targets))):
+                uses.setdefault(port_id, set()).add(gid)
+        for gid, project in groups:
+            for lg in logs:
+                if lg.resource_id:
+                    hit = lg.resource_id == gid
+                elif lg.target_id:
+                    hit = gid in uses.get(lg.target_id, ())
+                else:
+                    hit = lg.project_id == project
+                if hit:
+                    out[gid].append({"id": lg.id, "event": lg.event,
+                                     "target_id": lg.target_id})
         return out

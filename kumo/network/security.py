@@ -375,12 +375,15 @@ class SecurityGroups:
         ag_ids = {r.remote_address_group_id for rs in rules.values() for r in rs
                   if r.remote_address_group_id}
         addresses = address_groups(session, ag_ids)
+        logs = self.net.logs.for_security_groups(session, [(g.id, g.project_id)
+                                                           for g in groups])
         wanted = [g.id for g in groups if remote is None or g.id in remote]
         members = (peers.group_members(session, wanted if keys is not None or remote
                                        is not None else None) if wanted else {})
         return {"security_groups": [
             {"id": g.id, "project_id": g.project_id, "stateful": g.stateful,
              "revision_number": g.revision_number, "members": members.get(g.id, []),
+             "logs": logs[g.id],
              "rules": [{"id": r.id, "direction": r.direction, "ethertype": r.ethertype,
                         "protocol": r.protocol, "port_range_min": r.port_range_min,
                         "port_range_max": r.port_range_max,
