@@ -227,3 +227,41 @@ def test_port_rules_are_one_set_lookup():
         listed = {"concat": [{6: "tcp", 17: "udp"}[rendered["concat"][0]],
                              rendered["concat"][1], rendered["concat"][2]]}
         assert sgmodel.canon_element(listed) == key
+
+
+def _logged_state(logs, ports=None):
+    group = {"id": "g1", "stateful": True, "members": [], "logs": logs,
+             "rules": [rule(protocol="tcp", port_range_min=22, port_range_max=22),
+                       rule("r2", protocol="icmp")]}
+    return {"ports": ports or [port(1), port(2)], "security_groups": [group]}
+
+
+def test_security_group_logs():
+    """DROP logs before the port chain's final drop, ACCEPT logs in a copy of the group
+    chain before each accept; a target log covers its port only; no logs, no copies."""
+    target = port(2)["id"]
+    state = _logged_state([{"id": "la", "event": "ACCEPT", "target_id": None},
+                           {"id": "ld", "event": "DROP", "target_id": target}])
+    m = sgmodel.build(state, HOST, {}, {})
+    tap1, tap2 = (sgmodel.names.tap(p["id"]) for p in state["ports"])
+    shared = {t: m.chains[(INET, sgmodel.ingress_chain(t))][0][0]["goto"]["target"]
+              for t in (tap1, tap2)}
+    assert shared[tap1] != shared[tap2]  # different logs, different chains
+    one, two = (m.chains[(INET, shared[t])] for t in (tap1, tap2))
+    drop_log = {"log": {"prefix": "kumo ld DROP", "group": sgmodel.LOG_GROUP}}
+    assert two[-1] == [drop_log, {"drop": None}] and one[-1] == [{"drop": None}]
+    copy = sgmodel.logged_group_chain("g1", "ingress", ("la",))
+    assert any({"jump": {"target": copy}} in r for r in one)
+    rules = m.chains[(INET, copy)]
+    accept_log = {"log": {"prefix": "kumo la ACCEPT", "group": sgmodel.LOG_GROUP}}
+    assert rules and all(r[-2:] == [accept_log, {"accept": None}] for r in rules)
+    # the conntrack shortcut stays first: only a new connection reaches the log
+    assert one[0][-1] == {"accept": None} and "ct" in text(one[0])
+    # without logs: no copies, no log statements
+    bare = sgmodel.build(_logged_state([]), HOST, {}, {})
+    assert '"log"' not in text(list(bare.chains.values()))
+    assert (INET, copy) not in bare.chains
+    # disabling (the feed drops the log) is a plan that rewrites and removes chains
+    cmds = plan(Actual.of(m), bare)
+    assert any("delete" in c and c["delete"].get("chain", {}).get("name") == copy
+               for c in cmds)
