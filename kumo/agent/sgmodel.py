@@ -68,14 +68,13 @@ table :data:`GUARD_TABLE`):
 **Security group logs** (Neutron's ``logging`` extension, ``resource_type:
 security_group``; the snapshot gives each group's enabled logs as ``logs: [{"id",
 "event", "target_id"}]``, a ``target_id`` log applying to that port only): a port's
-logs (:func:`port_logs`) enter its shared chain's signature, so logged ports get their
-own ``ps-`` chain. ``DROP`` logs put ``log prefix "kumo <log id> DROP" group``
-:data:`LOG_GROUP` before the chain's final drop; ``ACCEPT`` logs jump to a copy of each
-group chain, ``sg-<id>-i-l<digest>``, whose every accepting rule logs ``kumo <log id>
+logs (:func:`kumo.agent.sglogs.port_logs`) enter its shared chain's signature, so
+logged ports get their own ``ps-`` chain. ``DROP`` logs put ``log prefix "kumo <log
+id> DROP" group`` :data:`~kumo.agent.sglogs.LOG_GROUP` before the chain's final drop;
+``ACCEPT`` logs jump to a copy of each group chain, ``sg-<id>-i-l<digest>``, whose every accepting rule logs ``kumo <log id>
 ACCEPT`` first. The conntrack shortcut (established/related) stays ahead, so an ACCEPT
 line is a new connection (every packet for a port with stateless groups). The agent's
-:class:`~kumo.agent.nflog.LogWriter` reads group :data:`LOG_GROUP` in the host's
-namespace.
+:class:`~kumo.agent.nflog.LogWriter` reads that group in the host's namespace.
 
 Ports filtered: bound to the host, ``port_security_enabled`` not false and
 ``device_owner`` not ``network:*`` (Neutron trusts network-owned ports). A port with
@@ -94,6 +93,8 @@ from typing import Any
 
 from kumo.agent.dataplane import names
 from kumo.agent.dataplane import nft
+from kumo.agent.sglogs import (LOG_GROUP, log_stmt, logged,  # noqa: F401
+                               logged_chain, port_logs)
 
 TABLE = "kumo_sg"
 GUARD_TABLE = "kumo_guard"
@@ -125,10 +126,6 @@ ND_EGRESS = [131, 133, 135, 136, 143]   # MLD report, RS, NS, NA, MLDv2 report
 ND_INGRESS = [130, 131, 132, 134, 135, 136, 143]  # MLD, RA, NS, NA
 
 Key = tuple[str, str]  # (family, name)
-#: The NFLOG group of security group logs (the routers' firewall logs use 17 in their
-#: own namespaces; a distinct number keeps the two apart should they share one).
-LOG_GROUP = 18
-LOG_PREFIX = "kumo"  # kumo.agent.nflog.PREFIX
 
 
 @dataclass
@@ -273,39 +270,6 @@ def groups_chain(sig: tuple, direction: str) -> str:
     groups (``sig``: the group ids in the port's order and their ``stateful``)."""
     digest = hashlib.sha256(repr(sig).encode()).hexdigest()[:16]
     return f"ps-{digest}-{'i' if direction == 'ingress' else 'o'}"
-
-
-def logged_group_chain(group_id: str, direction: str, accept: tuple) -> str:
-    """``sg-<id>-i-l<digest>``: the group chain logging ``accept`` (log ids)."""
-    digest = hashlib.sha256(repr(accept).encode()).hexdigest()[:8]
-    return f"{group_chain(group_id, direction)}-l{digest}"
-
-
-def log_stmt(log_id: str, action: str) -> dict:
-    """``log prefix "kumo <log id> <action>" group LOG_GROUP``."""
-    return {"log": {"prefix": f"{LOG_PREFIX} {log_id} {action}", "group": LOG_GROUP}}
-
-
-def port_logs(port: dict, groups: dict[str, dict]) -> tuple[tuple, tuple]:
-    """``(accept log ids, drop log ids)`` (sorted) of the security group logs covering
-    ``port``: its groups' logs without a target or targeting it."""
-    accept, drop = set(), set()
-    for g in port.get("security_groups") or []:
-        for lg in (groups.get(g) or {}).get("logs") or []:
-            if lg.get("target_id") not in (None, port.get("id")):
-                continue
-            if lg.get("event") in ("ACCEPT", "ALL"):
-                accept.add(lg["id"])
-            if lg.get("event") in ("DROP", "ALL"):
-                drop.add(lg["id"])
-    return tuple(sorted(accept)), tuple(sorted(drop))
-
-
-def logged(rules: list[list], accept: tuple) -> list[list]:
-    """``rules`` with the ACCEPT log statements before each final ``accept``."""
-    stmts = [log_stmt(i, "ACCEPT") for i in accept]
-    return [r[:-1] + stmts + r[-1:] if r and r[-1] == nft.accept() else r
-            for r in rules]
 
 
 def group_set(group_id: str, v6: bool) -> str:
@@ -612,7 +576,7 @@ def port_rules(port: dict, groups: dict[str, dict], direction: str,
         out.append([nft.match(nft.meta("nfproto"), "ipv6")] + udp(547, 546))
         out.append(_icmpv6(ND_INGRESS))
     for g in gids:
-        out.append([nft.jump(logged_group_chain(g, direction, accept) if accept
+        out.append([nft.jump(logged_chain(group_chain(g, direction), accept) if accept
                              else group_chain(g, direction))])
     out.append([log_stmt(i, "DROP") for i in drop] + [nft.drop()])
     return out
@@ -716,7 +680,7 @@ def build(state: dict, host: str, marks: dict[str, int], zones: dict[str, int],
         m.elements[(INET, STATELESS)] = macs
     for gid, accept in sorted(logged_chains):
         for direction in ("ingress", "egress"):
-            key = (INET, logged_group_chain(gid, direction, accept))
+            key = (INET, logged_chain(group_chain(gid, direction), accept))
             m.chains[key], m.digests[key] = _cached(
                 memo, key, repr(groups[gid].get("rules")),
                 lambda: logged(group_rules(groups[gid], direction), accept))

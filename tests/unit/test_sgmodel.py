@@ -250,7 +250,7 @@ def test_security_group_logs():
     one, two = (m.chains[(INET, shared[t])] for t in (tap1, tap2))
     drop_log = {"log": {"prefix": "kumo ld DROP", "group": sgmodel.LOG_GROUP}}
     assert two[-1] == [drop_log, {"drop": None}] and one[-1] == [{"drop": None}]
-    copy = sgmodel.logged_group_chain("g1", "ingress", ("la",))
+    copy = sgmodel.logged_chain(sgmodel.group_chain("g1", "ingress"), ("la",))
     assert any({"jump": {"target": copy}} in r for r in one)
     rules = m.chains[(INET, copy)]
     accept_log = {"log": {"prefix": "kumo la ACCEPT", "group": sgmodel.LOG_GROUP}}
