@@ -356,7 +356,16 @@ class Lifecycle:
                                   candidates=cands)[0]
 
     def migrate(self, ctx, sid, rid, host: str | None):
+        """Cold migration. Between hosts whose driver moves instances by stop and
+        restart (:data:`MOVE_DRIVERS`) the root filesystem moves with it, as the live
+        move's (:meth:`pend_move`, kind ``resize``): the source powers the guest off and
+        uploads its root into a hidden transient image, the instance then boots on the
+        destination from it and waits in VERIFY_RESIZE; the image is the source's copy
+        until confirmResize (deleted) or revertResize (booted on the source again).
+        Otherwise the instance moves at once and boots from its image."""
         c = self.compute
+        transient = self.transient(ctx, sid, "resize")
+        used = {}
 
         def apply(s, row):
             try:
@@ -365,6 +374,11 @@ class Lifecycle:
                 raise exc.BadRequest("No valid host was found. No valid host found for "
                                      "cold migrate") from None
             row.old_flavor, row.old_host = dict(row.flavor), row.host
+            if self.movable(s, row, pick, transient):
+                m = self._migration(s, ctx, row, "migration", "migrating", pick.host,
+                                    pick.node)
+                used["move"] = self.pend_move(row, transient, pick, m, "resize")
+                return
             self._migration(s, ctx, row, "migration", "finished", pick.host, pick.node)
             c.changed(s, row, "delete", host=row.host)
             row.host, row.node, row.availability_zone = pick.host, pick.node, pick.az
@@ -373,8 +387,57 @@ class Lifecycle:
                 row.vm_state, row.task_state = "resized", None
             else:
                 row.task_state = "resize_migrating"
-        return self.actions.run(ctx, sid, "migrate", rid, apply, ("active", "stopped"),
-                                network=True)
+        try:
+            return self.actions.run(ctx, sid, "migrate", rid, apply, ("active", "stopped"),
+                                    network=True)
+        finally:
+            if transient is not None and not used:
+                c.snapshots._delete(transient.id)
+
+    # -- moves that carry the root filesystem (netns hosts) ------------------------------
+    def transient(self, ctx, sid: str, kind: str, states=("active", "stopped")):
+        """The hidden (``os_hidden``) transient image a move by stop and restart uploads
+        the root filesystem into, created before the move's write (an image create is
+        its own transaction); None when the server's host does not move instances that
+        way (:data:`MOVE_DRIVERS`) or the server is not in ``states`` without a task.
+        The caller deletes it when the move does not use it."""
+        c = self.compute
+        body = None
+        with c.read() as s:
+            row = c.servers.get(s, ctx, sid)
+            src = s.scalar(sa.select(Host.driver).where(Host.host == row.host)) \
+                if row.host else None
+            if src in MOVE_DRIVERS and row.vm_state in states and row.task_state is None:
+                name = {"resize": "resize"}.get(kind, "live-migration")
+                body = c.snapshots.image_body(ctx, row, f"{row.display_name}-{name}",
+                                              "migration")
+        return c.images.create(ctx, {**body, "os_hidden": True}) if body else None
+
+    @staticmethod
+    def movable(s, row, pick, transient) -> bool:
+        """Whether the move of ``row`` to ``pick`` carries the root filesystem: a
+        transient image was made and both hosts' drivers are in :data:`MOVE_DRIVERS`."""
+        if transient is None:
+            return False
+        drivers = dict(s.execute(sa.select(Host.host, Host.driver).where(
+            Host.host.in_((row.host, pick.host)))).all())
+        return all(drivers.get(h) in MOVE_DRIVERS for h in (row.host, pick.host))
+
+    @staticmethod
+    def pend_move(row, transient, pick, m, kind: str) -> bool:
+        """Record the pending upload of the root filesystem of a move (kind ``migrate``:
+        live, ``resize``: cold migration or resize to another host) and power the guest
+        off; the rest happens when the upload lands
+        (:meth:`kumo.compute.snapshots.Snapshots.finished`)."""
+        from kumo.compute.snapshots import TASKS
+        meta = dict(row.system_metadata or {})
+        meta["snapshot"] = {"image_id": transient.id, "kind": kind, "dest": pick.host,
+                            "node": pick.node, "az": pick.az, "migration": m.uuid,
+                            "power": row.power, "source_node": row.node,
+                            "source_az": row.availability_zone}
+        row.system_metadata = meta
+        row.power, row.task_state = "off", TASKS[kind][0]
+        return True
 
     def live_migrate(self, ctx, sid, rid, host: str | None, asynchronous: bool):
         """Live migration. Between hosts whose driver moves running instances
@@ -388,24 +451,14 @@ class Lifecycle:
         migration in ``error``)."""
         c = self.compute
         failed, used = {}, {}
-        body = None
-        with c.read() as s:
-            row = c.servers.get(s, ctx, sid)
-            src = s.scalar(sa.select(Host.driver).where(Host.host == row.host)) \
-                if row.host else None
-            if src in MOVE_DRIVERS and row.vm_state in ("active", "paused") \
-                    and row.task_state is None:
-                body = c.snapshots.image_body(
-                    ctx, row, f"{row.display_name}-live-migration", "migration")
-        transient = c.images.create(ctx, {**body, "os_hidden": True}) if body else None
+        transient = self.transient(ctx, sid, "migrate", ("active", "paused"))
 
         def apply(s, row):
             try:
                 pick = self._pick(s, row, host, None)
                 drivers = dict(s.execute(sa.select(Host.host, Host.driver).where(
                     Host.host.in_((row.host, pick.host)))).all())
-                move = transient is not None and all(
-                    drivers.get(h) in MOVE_DRIVERS for h in (row.host, pick.host))
+                move = self.movable(s, row, pick, transient)
                 cannot = [h for h in (row.host, pick.host)
                           if drivers.get(h) not in LIVE_MIGRATION_DRIVERS]
                 if cannot and not move:
@@ -422,13 +475,7 @@ class Lifecycle:
             if move:
                 m = self._migration(s, ctx, row, "live-migration", "running", pick.host,
                                     pick.node)
-                meta = dict(row.system_metadata or {})
-                meta["snapshot"] = {"image_id": transient.id, "kind": "migrate",
-                                    "dest": pick.host, "node": pick.node, "az": pick.az,
-                                    "migration": m.uuid, "power": row.power}
-                row.system_metadata = meta
-                row.power, row.task_state = "off", "migrating"
-                used["move"] = True
+                used["move"] = self.pend_move(row, transient, pick, m, "migrate")
                 return
             self._migration(s, ctx, row, "live-migration", "completed", pick.host,
                             pick.node)

@@ -58,6 +58,7 @@ NOT_INHERITED = ("cache_in_nova", "bittorrent", "img_signature", "img_signature_
                  "image_location", "image_state")
 #: kind -> (task while pending, task while uploading)
 TASKS = {"migrate": ("migrating", "migrating"),
+         "resize": ("resize_migrating", "resize_migrating"),
          "snapshot": ("image_snapshot", "image_uploading"),
          "backup": ("image_backup", "image_uploading"),
          "shelve": ("shelving", "shelving_image_uploading")}
@@ -239,7 +240,7 @@ class Snapshots:
             meta = dict(row.system_metadata or {})
             meta.pop("snapshot", None)
             kind = pending.get("kind", "snapshot")
-            if kind == "migrate":
+            if kind in ("migrate", "resize"):
                 self._moved(s, row, meta, pending, boot, error)
                 if error is not None:
                     after.append(lambda: self._delete(image_id))
@@ -275,18 +276,30 @@ class Snapshots:
 
     def _moved(self, s, row: Instance, meta: dict, pending: dict, boot: dict | None,
                error: str | None) -> None:
-        """A live migration's root filesystem is uploaded (kind ``migrate``): the
-        instance leaves the source (a feed delete) and boots on the destination from
-        the transient image (the report of it running completes the migration, see
-        :meth:`kumo.compute.actions.Actions._booted`); on ``error`` it stays and runs
-        again on the source, the migration in ``error``."""
+        """A move's root filesystem is uploaded (kind ``migrate``: live migration,
+        ``resize``: cold migration or resize to another host): the instance leaves the
+        source (a feed delete) and boots on the destination from the transient image.
+        A live move's report of the guest running completes the migration and deletes
+        the image (:meth:`kumo.compute.actions.Actions._booted`); a cold move's
+        migration is ``finished`` and the server ends VERIFY_RESIZE, the image kept as
+        the source's copy (``resize_image_id``) until confirmResize deletes it or
+        revertResize boots the source from it. On ``error`` the instance stays and runs
+        again on the source (a resize keeps its old flavor), the migration in ``error``."""
         from kumo.compute.models import Migration
         c = self.compute
+        cold = pending.get("kind") == "resize"
         m = s.scalar(sa.select(Migration).where(Migration.uuid == pending.get("migration")))
         row.power = pending.get("power") or "on"
         if error is not None or boot is None:
             if m is not None:
                 m.status, m.updated_at = "error", utcnow()
+            if cold and row.old_flavor:
+                old = row.old_flavor
+                row.flavor = old
+                row.vcpus, row.memory_mb, row.root_gb = old["vcpus"], old["ram"], \
+                    old["disk"]
+            if cold:
+                row.old_flavor, row.old_host = None, None
             row.system_metadata = meta
             row.task_state = None
             c.actions._finish(s, row, error or "the transient image is gone")
@@ -295,10 +308,23 @@ class Snapshots:
             row.host, row.node = pending["dest"], pending.get("node")
             row.availability_zone = pending.get("az") or row.availability_zone
             c.servers.rebind(s, row, row.host)
-            meta.update(boot_image=boot, moved_image_id=boot["id"])
-            if m is not None:
-                meta["moving_migration"] = m.uuid
-                m.updated_at = utcnow()
+            meta["boot_image"] = boot
+            if cold:
+                meta["resize_image_id"] = boot["id"]
+                meta["resize_source"] = {"node": pending.get("source_node"),
+                                         "az": pending.get("source_az")}
+                if m is not None:
+                    m.status, m.updated_at = "finished", utcnow()
+                if row.power == "off":
+                    row.vm_state, row.task_state = "resized", None
+                    c.actions._finish(s, row)
+                else:
+                    row.task_state = "resize_finish"
+            else:
+                meta["moved_image_id"] = boot["id"]
+                if m is not None:
+                    meta["moving_migration"] = m.uuid
+                    m.updated_at = utcnow()
             row.system_metadata = meta
         row.updated_at = utcnow()
         c.changed(s, row)
