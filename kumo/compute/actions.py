@@ -195,10 +195,10 @@ class Actions:
 
     def resize(self, ctx, sid, rid, flavor: dict):
         """Resize; to another host between netns hosts the root filesystem moves with
-        the server as in a cold migration (:meth:`kumo.compute.lifecycle.Lifecycle.
-        migrate`)."""
+        the server as in a cold migration
+        (:meth:`kumo.compute.lifecycle.Lifecycle.migrate`)."""
         c = self.compute
-        transient = c.lifecycle.transient(ctx, sid, "resize")
+        transient = c.snapshots.transient(ctx, sid, "resize")
         used = {}
 
         def apply(s, row):
@@ -225,10 +225,10 @@ class Actions:
             row.flavor = flavor
             row.vcpus, row.memory_mb, row.root_gb = flavor["vcpus"], flavor["ram"], \
                 flavor["disk"]
-            if pick.host != row.host and c.lifecycle.movable(s, row, pick, transient):
+            if pick.host != row.host and c.snapshots.movable(s, row, pick, transient):
                 m = c.lifecycle._migration(s, ctx, row, "resize", "migrating", pick.host,
                                            pick.node, flavor["id"])
-                used["move"] = c.lifecycle.pend_move(row, transient, pick, m, "resize")
+                used["move"] = c.snapshots.pend_move(row, transient, pick, m, "resize")
                 return
             c.lifecycle.record_resize(s, ctx, row, row.old_host, flavor["id"])
             if pick.host != row.host:

@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import utcnow
 from kumo.db import after_commit
-from kumo.compute.models import Instance
+from kumo.compute.models import Host, Instance
 from kumo.compute.servers import InstanceInvalidState, InstanceNotFound
 
 LOG = logging.getLogger(__name__)
@@ -197,6 +197,54 @@ class Snapshots:
                 "disk_format": image.disk_format, "size": image.size,
                 "checksum": image.checksum, "kumo_rootfs": props.get("kumo_rootfs"),
                 "min_ram": image.min_ram, "min_disk": image.min_disk}
+
+    # -- moves that carry the root filesystem (netns hosts) ------------------------------
+    def transient(self, ctx, sid: str, kind: str, states=("active", "stopped")):
+        """The hidden (``os_hidden``) transient image a move by stop and restart uploads
+        the root filesystem into, created before the move's write (an image create is
+        its own transaction); None when the server's host does not move instances that
+        way (:data:`kumo.compute.lifecycle.MOVE_DRIVERS`) or the server is not in
+        ``states`` without a task.
+        The caller deletes it when the move does not use it."""
+        from kumo.compute.lifecycle import MOVE_DRIVERS
+        c = self.compute
+        body = None
+        with c.read() as s:
+            row = c.servers.get(s, ctx, sid)
+            src = s.scalar(sa.select(Host.driver).where(Host.host == row.host)) \
+                if row.host else None
+            if src in MOVE_DRIVERS and row.vm_state in states and row.task_state is None:
+                name = {"resize": "resize"}.get(kind, "live-migration")
+                body = self.image_body(ctx, row, f"{row.display_name}-{name}",
+                                       "migration")
+        return c.images.create(ctx, {**body, "os_hidden": True}) if body else None
+
+    @staticmethod
+    def movable(s, row, pick, transient) -> bool:
+        """Whether the move of ``row`` to ``pick`` carries the root filesystem: a
+        transient image was made and both hosts' drivers are in
+        :data:`~kumo.compute.lifecycle.MOVE_DRIVERS`."""
+        from kumo.compute.lifecycle import MOVE_DRIVERS
+        if transient is None:
+            return False
+        drivers = dict(s.execute(sa.select(Host.host, Host.driver).where(
+            Host.host.in_((row.host, pick.host)))).all())
+        return all(drivers.get(h) in MOVE_DRIVERS for h in (row.host, pick.host))
+
+    @staticmethod
+    def pend_move(row, transient, pick, m, kind: str) -> bool:
+        """Record the pending upload of the root filesystem of a move (kind ``migrate``:
+        live, ``resize``: cold migration or resize to another host) and power the guest
+        off; the rest happens when the upload lands
+        (:meth:`kumo.compute.snapshots.Snapshots.finished`)."""
+        meta = dict(row.system_metadata or {})
+        meta["snapshot"] = {"image_id": transient.id, "kind": kind, "dest": pick.host,
+                            "node": pick.node, "az": pick.az, "migration": m.uuid,
+                            "power": row.power, "source_node": row.node,
+                            "source_az": row.availability_zone}
+        row.system_metadata = meta
+        row.power, row.task_state = "off", TASKS[kind][0]
+        return True
 
     # -- the agent side ------------------------------------------------------------
     def _pending(self, s, instance_id: str, image_id: str, host: str | None):

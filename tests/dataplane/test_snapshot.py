@@ -231,3 +231,44 @@ def test_cold_migration_keeps_the_root_filesystem(two_hosts):
     wait_for(lambda: hidden() == before, "the transient image deleted after the revert")
     wait_for(lambda: not compute.exists(), "lmh holds nothing of cm-vm after the revert")
     m.openstack("server", "delete", "--wait", sid, admin=True)
+
+
+def test_evacuate_rebuilds_from_the_image(two_hosts):
+    """Evacuate copies nothing (the source host is down, and Kumo's hosts share no
+    instance storage): as Nova without shared storage, the server is rebuilt on the
+    other host from its image, so a file written before is gone; its addresses stay."""
+    m = two_hosts
+    m.openstack("network", "create", "ev-net", admin=True)
+    m.openstack("subnet", "create", "ev-subnet", "--network", "ev-net",
+                "--subnet-range", "192.168.74.0/24", admin=True)
+    server = m.json("server", "create", "--image", "cirros", "--flavor", "m1.nano",
+                    "--network", "ev-net", "--availability-zone", "nova:lmh-2", "--wait",
+                    "ev-vm", admin=True)
+    sid = server["id"]
+
+    def inside(script, check=True):
+        return m.kumo("console", sid, "--", "sh", "-c", script, check=check, timeout=60)
+    wait_for(lambda: inside("true", check=False).returncode == 0, "ev-vm running")
+    inside(f"echo {MARKER} > /root/evacuated && sync")
+    addresses = m.json("server", "show", sid, admin=True)["addresses"]
+    m.openstack("compute", "service", "set", "--down", "lmh-2", "nova-compute",
+                "--os-compute-api-version", "2.11", admin=True)
+    try:
+        m.openstack("server", "evacuate", sid, "--os-compute-api-version", "2.14",
+                    admin=True)
+
+        def rebuilt():
+            shown = m.json("server", "show", sid, admin=True)
+            assert shown["status"] != "ERROR", shown
+            return shown if shown["status"] == "ACTIVE" and shown[
+                "OS-EXT-SRV-ATTR:host"] == "lmh" else None
+        wait_for(rebuilt, "ev-vm ACTIVE on lmh", timeout=180)
+        wait_for(lambda: inside("true", check=False).returncode == 0, "ev-vm running on lmh")
+        out = inside("test -e /root/evacuated && echo kept || echo rebuilt; "
+                     "test -x /sbin/init && echo image").stdout.split()
+        assert out == ["rebuilt", "image"], out
+        assert m.json("server", "show", sid, admin=True)["addresses"] == addresses
+    finally:
+        m.openstack("compute", "service", "set", "--up", "lmh-2", "nova-compute",
+                    "--os-compute-api-version", "2.11", admin=True)
+    m.openstack("server", "delete", "--wait", sid, admin=True)

@@ -206,7 +206,8 @@ def image_mappings(req: Request, body: dict) -> None:
     if not ref or not isinstance(ref, str):
         return
     try:
-        image = req.cloud.compute.images.get(req.context, ref.rstrip("/").rsplit("/", 1)[-1])
+        image = req.cloud.compute.images.get(req.context,
+                                             ref.rstrip("/").rsplit("/", 1)[-1])
     except exc.KumoError:
         return  # the server create reports a bad imageRef itself
     props = {p.name: p.value for p in image.properties}
@@ -278,7 +279,8 @@ def prepare_bdm(req: Request, body: dict) -> list[dict]:
                 snap = None
                 if source == "snapshot":
                     try:
-                        snap = manager.snapshots.get(req.context, str(bdm.get("uuid") or ""))
+                        snap = manager.snapshots.get(req.context,
+                                                     str(bdm.get("uuid") or ""))
                     except exc.NotFound:
                         raise _bdm_error(f"snapshot {bdm.get('uuid')} could not be "
                                          "found") from None
