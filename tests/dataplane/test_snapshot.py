@@ -174,7 +174,8 @@ def test_cold_migration_keeps_the_root_filesystem(two_hosts):
     file written before; ``--confirm`` keeps it there and deletes the source's copy
     (the hidden transient image). A second migration back, reverted: the server runs
     on the host it was migrated from with its disk as it was when the move began (a
-    file written on the destination meanwhile is not there)."""
+    file written on the destination meanwhile is not there). A resize the scheduler
+    puts on the other host carries the root the same way."""
     m = two_hosts
     m.openstack("network", "create", "cm-net", admin=True)
     m.openstack("subnet", "create", "cm-subnet", "--network", "cm-net",
@@ -230,6 +231,21 @@ def test_cold_migration_keeps_the_root_filesystem(two_hosts):
         == [("lmh", "lmh-2", "confirmed"), ("lmh-2", "lmh", "reverted")], migs
     wait_for(lambda: hidden() == before, "the transient image deleted after the revert")
     wait_for(lambda: not compute.exists(), "lmh holds nothing of cm-vm after the revert")
+
+    # a resize the scheduler places on the other host (lmh-2 disabled) moves the root too
+    m.openstack("compute", "service", "set", "--disable", "lmh-2", "nova-compute",
+                admin=True)
+    try:
+        m.openstack("server", "resize", "--flavor", "m1.micro", sid, admin=True)
+        at("VERIFY_RESIZE", "lmh")
+    finally:
+        m.openstack("compute", "service", "set", "--enable", "lmh-2", "nova-compute",
+                    admin=True)
+    assert inside("cat /root/moved /root/second").stdout.split() == [MARKER, "second"]
+    m.openstack("server", "resize", "--confirm", sid, admin=True)
+    at("ACTIVE", "lmh")
+    assert "m1.micro" in str(m.json("server", "show", sid, admin=True)["flavor"])
+    wait_for(lambda: hidden() == before, "the resize's source copy deleted on confirm")
     m.openstack("server", "delete", "--wait", sid, admin=True)
 
 
