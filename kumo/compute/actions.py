@@ -194,7 +194,12 @@ class Actions:
         return self.run(ctx, sid, "rebuild", rid, apply, ("active", "stopped", "error"))
 
     def resize(self, ctx, sid, rid, flavor: dict):
+        """Resize; to another host between netns hosts the root filesystem moves with
+        the server as in a cold migration
+        (:meth:`kumo.compute.lifecycle.Lifecycle.migrate`)."""
         c = self.compute
+        transient = c.snapshots.transient(ctx, sid, "resize")
+        used = {}
 
         def apply(s, row):
             if flavor["id"] == (row.flavor or {}).get("id"):
@@ -220,6 +225,11 @@ class Actions:
             row.flavor = flavor
             row.vcpus, row.memory_mb, row.root_gb = flavor["vcpus"], flavor["ram"], \
                 flavor["disk"]
+            if pick.host != row.host and c.snapshots.movable(s, row, pick, transient):
+                m = c.lifecycle._migration(s, ctx, row, "resize", "migrating", pick.host,
+                                           pick.node, flavor["id"])
+                used["move"] = c.snapshots.pend_move(row, transient, pick, m, "resize")
+                return
             c.lifecycle.record_resize(s, ctx, row, row.old_host, flavor["id"])
             if pick.host != row.host:
                 c.changed(s, row, "delete", host=row.host)
@@ -228,31 +238,67 @@ class Actions:
                 row.task_state = "resize_migrating"
             else:
                 row.vm_state, row.task_state = "resized", None
-        return self.run(ctx, sid, "resize", rid, apply, ("active", "stopped"),
-                        network=True)
+        try:
+            return self.run(ctx, sid, "resize", rid, apply, ("active", "stopped"),
+                            network=True)
+        finally:
+            if transient is not None and not used:
+                c.snapshots._delete(transient.id)
 
     def confirm_resize(self, ctx, sid, rid):
+        """confirmResize: the move is kept; a cold move's source copy (the transient
+        image, ``resize_image_id``) is deleted (once the guest booted from it)."""
         def apply(s, row):
             row.old_flavor, row.old_host = None, None
             row.vm_state = "active" if row.power != "off" else "stopped"
             self.compute.lifecycle.settle(s, row, "confirmed")
+            meta = dict(row.system_metadata or {})
+            kept = meta.pop("resize_image_id", None)
+            meta.pop("resize_source", None)
+            if kept and meta.get("boot_image"):
+                meta["moved_image_id"] = kept  # not booted yet: deleted once it runs
+            elif kept:
+                after_commit(s, lambda: self.compute.snapshots._delete(kept))
+            row.system_metadata = meta
         return self._resized(ctx, sid, rid, "confirmResize", apply)
 
     def revert_resize(self, ctx, sid, rid):
+        """revertResize: back to the old flavor and host; after a cold move between
+        netns hosts the source boots its root filesystem as it was when the move
+        began (the transient image, deleted once the guest runs)."""
         c = self.compute
+        with c.read() as s:
+            kept = (c.servers.get(s, ctx, sid).system_metadata or {}).get(
+                "resize_image_id")
+        boot = c.snapshots.boot_image(kept) if kept else None
 
         def apply(s, row):
             old = row.old_flavor
             c.lifecycle.settle(s, row, "reverted")
             row.flavor = old
             row.vcpus, row.memory_mb, row.root_gb = old["vcpus"], old["ram"], old["disk"]
+            meta = dict(row.system_metadata or {})
+            image_id = meta.pop("resize_image_id", None)
+            source = meta.pop("resize_source", None) or {}
             if row.old_host and row.old_host != row.host:
                 c.changed(s, row, "delete", host=row.host)
                 row.host = row.old_host
+                if image_id:
+                    row.node = source.get("node") or row.node
+                    row.availability_zone = source.get("az") or row.availability_zone
+                    meta.pop("boot_image", None)
+                    if boot is not None and boot["id"] == image_id:
+                        meta.update(boot_image=boot, moved_image_id=image_id)
+                    else:
+                        after_commit(s, lambda: c.snapshots._delete(image_id))
                 c.servers.rebind(s, row, row.host)
-                row.task_state = "resize_reverting"
+                if image_id and row.power == "off":
+                    row.vm_state, row.task_state = "stopped", None
+                else:
+                    row.task_state = "resize_reverting"
             else:
                 row.vm_state = "active"
+            row.system_metadata = meta
             row.old_flavor, row.old_host = None, None
         return self._resized(ctx, sid, rid, "revertResize", apply)
 
@@ -338,6 +384,9 @@ class Actions:
             return None
         task = row.task_state
         done = COMPLETES.get(task)
+        if (row.system_metadata or {}).get("snapshot") and task in (
+                "migrating", "resize_migrating"):
+            done = None  # a move's upload is pending: the guest runs on the source yet
         if task == "migrating" and row.power == "paused":  # a paused server moved live
             done = ("paused", "paused")
         stopped = (done is None and task is None and row.vm_state == "active"
@@ -353,7 +402,8 @@ class Actions:
             if task == "spawning" or row.launched_at is None:
                 row.launched_at = utcnow()
             row.vm_state, row.task_state = done[1], None
-            if task in ("unshelving", "migrating"):
+            if task in ("unshelving", "migrating") or (
+                    state == "running" and (row.system_metadata or {}).get("boot_image")):
                 self._booted(s, row, task)
             self._finish(s, row)
             changed = True
@@ -366,8 +416,8 @@ class Actions:
         return None
 
     def _booted(self, s, row: Instance, task: str) -> None:
-        """The guest runs after an unshelve or a move (live migration by stop and
-        restart): forget the image it booted from (the shelved snapshot, the move's
+        """The guest runs after an unshelve or a move (a move by stop and restart, or
+        the revert of a cold one; a cold move's ``resize_image_id`` is kept): forget the image it booted from (the shelved snapshot, the move's
         transient one) and delete it, as Nova does after the spawn; a move's migration
         is ``completed``."""
         meta = dict(row.system_metadata or {})

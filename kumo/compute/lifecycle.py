@@ -21,14 +21,20 @@ the instance action recorded, the agents' feed changed). What the host does:
   feed's ``rescue``: ``rescue_image_ref`` or the server's own image; the netns driver
   mounts the server's root at ``/mnt/rescue``) and back; they end RESCUE / ACTIVE.
 - migrate (cold): the scheduler picks another host (2.56 ``host``); the instance moves
-  (destroyed on the source, booted on the destination) and waits in VERIFY_RESIZE for
-  confirmResize/revertResize as Nova's. One host: 400 "No valid host was found.".
+  and waits in VERIFY_RESIZE for confirmResize/revertResize as Nova's. Between netns
+  hosts (:data:`MOVE_DRIVERS`) its root filesystem moves with it through a hidden
+  transient image (as the live move's), kept as the source's copy until confirm
+  (deleted) or revert (the source boots it again); elsewhere it is destroyed on the
+  source and booted from its image. One host: 400 "No valid host was found.".
 - os-migrateLive: only between hosts whose driver can (the fake driver moves the
   instance and it stays ACTIVE/PAUSED); the netns driver cannot: before 2.25 a 400
   "Migration pre-check error", from 2.25 (asynchronous in Nova) a 202 with the
   migration in ``error`` and the server unchanged.
 - evacuate: only off a host whose compute service is down or forced down (400 "Compute
-  service of H is still in use."); rebuilt on another host.
+  service of H is still in use."); rebuilt on another host from its image, as Nova
+  without shared storage (nothing can be copied off a down host, and Kumo's hosts share
+  no instance storage): the root filesystem's changes are lost; a volume-backed
+  server keeps its root volume.
 """
 from __future__ import annotations
 
@@ -356,7 +362,16 @@ class Lifecycle:
                                   candidates=cands)[0]
 
     def migrate(self, ctx, sid, rid, host: str | None):
+        """Cold migration. Between hosts whose driver moves instances by stop and
+        restart (:data:`MOVE_DRIVERS`) the root filesystem moves with it, as the live
+        move's (:meth:`kumo.compute.snapshots.Snapshots.pend_move`, kind ``resize``): the source powers the guest off and
+        uploads its root into a hidden transient image, the instance then boots on the
+        destination from it and waits in VERIFY_RESIZE; the image is the source's copy
+        until confirmResize (deleted) or revertResize (booted on the source again).
+        Otherwise the instance moves at once and boots from its image."""
         c = self.compute
+        transient = c.snapshots.transient(ctx, sid, "resize")
+        used = {}
 
         def apply(s, row):
             try:
@@ -365,6 +380,11 @@ class Lifecycle:
                 raise exc.BadRequest("No valid host was found. No valid host found for "
                                      "cold migrate") from None
             row.old_flavor, row.old_host = dict(row.flavor), row.host
+            if c.snapshots.movable(s, row, pick, transient):
+                m = self._migration(s, ctx, row, "migration", "migrating", pick.host,
+                                    pick.node)
+                used["move"] = c.snapshots.pend_move(row, transient, pick, m, "resize")
+                return
             self._migration(s, ctx, row, "migration", "finished", pick.host, pick.node)
             c.changed(s, row, "delete", host=row.host)
             row.host, row.node, row.availability_zone = pick.host, pick.node, pick.az
@@ -373,8 +393,12 @@ class Lifecycle:
                 row.vm_state, row.task_state = "resized", None
             else:
                 row.task_state = "resize_migrating"
-        return self.actions.run(ctx, sid, "migrate", rid, apply, ("active", "stopped"),
-                                network=True)
+        try:
+            return self.actions.run(ctx, sid, "migrate", rid, apply, ("active", "stopped"),
+                                    network=True)
+        finally:
+            if transient is not None and not used:
+                c.snapshots._delete(transient.id)
 
     def live_migrate(self, ctx, sid, rid, host: str | None, asynchronous: bool):
         """Live migration. Between hosts whose driver moves running instances
@@ -388,24 +412,14 @@ class Lifecycle:
         migration in ``error``)."""
         c = self.compute
         failed, used = {}, {}
-        body = None
-        with c.read() as s:
-            row = c.servers.get(s, ctx, sid)
-            src = s.scalar(sa.select(Host.driver).where(Host.host == row.host)) \
-                if row.host else None
-            if src in MOVE_DRIVERS and row.vm_state in ("active", "paused") \
-                    and row.task_state is None:
-                body = c.snapshots.image_body(
-                    ctx, row, f"{row.display_name}-live-migration", "migration")
-        transient = c.images.create(ctx, {**body, "os_hidden": True}) if body else None
+        transient = c.snapshots.transient(ctx, sid, "migrate", ("active", "paused"))
 
         def apply(s, row):
             try:
                 pick = self._pick(s, row, host, None)
                 drivers = dict(s.execute(sa.select(Host.host, Host.driver).where(
                     Host.host.in_((row.host, pick.host)))).all())
-                move = transient is not None and all(
-                    drivers.get(h) in MOVE_DRIVERS for h in (row.host, pick.host))
+                move = c.snapshots.movable(s, row, pick, transient)
                 cannot = [h for h in (row.host, pick.host)
                           if drivers.get(h) not in LIVE_MIGRATION_DRIVERS]
                 if cannot and not move:
@@ -422,13 +436,7 @@ class Lifecycle:
             if move:
                 m = self._migration(s, ctx, row, "live-migration", "running", pick.host,
                                     pick.node)
-                meta = dict(row.system_metadata or {})
-                meta["snapshot"] = {"image_id": transient.id, "kind": "migrate",
-                                    "dest": pick.host, "node": pick.node, "az": pick.az,
-                                    "migration": m.uuid, "power": row.power}
-                row.system_metadata = meta
-                row.power, row.task_state = "off", "migrating"
-                used["move"] = True
+                used["move"] = c.snapshots.pend_move(row, transient, pick, m, "migrate")
                 return
             self._migration(s, ctx, row, "live-migration", "completed", pick.host,
                             pick.node)

@@ -462,7 +462,8 @@ class Servers:
             now = utcnow()
             # as Nova: a shelved server's snapshot, a move's transient image go with it
             doomed = [(row.system_metadata or {}).get(k) for k in (
-                "moved_image_id",) + (("shelved_image_id",) if row.vm_state in (
+                "moved_image_id", "resize_image_id") + (
+                    ("shelved_image_id",) if row.vm_state in (
                     "shelved", "shelved_offloaded") else ())]
             row.vm_state, row.task_state, row.power_state = "deleted", None, 0
             row.deleted, row.terminated_at, row.updated_at = True, now, now

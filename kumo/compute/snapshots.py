@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import utcnow
 from kumo.db import after_commit
-from kumo.compute.models import Instance
+from kumo.compute.models import Host, Instance
 from kumo.compute.servers import InstanceInvalidState, InstanceNotFound
 
 LOG = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ NOT_INHERITED = ("cache_in_nova", "bittorrent", "img_signature", "img_signature_
                  "image_location", "image_state")
 #: kind -> (task while pending, task while uploading)
 TASKS = {"migrate": ("migrating", "migrating"),
+         "resize": ("resize_migrating", "resize_migrating"),
          "snapshot": ("image_snapshot", "image_uploading"),
          "backup": ("image_backup", "image_uploading"),
          "shelve": ("shelving", "shelving_image_uploading")}
@@ -197,6 +198,54 @@ class Snapshots:
                 "checksum": image.checksum, "kumo_rootfs": props.get("kumo_rootfs"),
                 "min_ram": image.min_ram, "min_disk": image.min_disk}
 
+    # -- moves that carry the root filesystem (netns hosts) ------------------------------
+    def transient(self, ctx, sid: str, kind: str, states=("active", "stopped")):
+        """The hidden (``os_hidden``) transient image a move by stop and restart uploads
+        the root filesystem into, created before the move's write (an image create is
+        its own transaction); None when the server's host does not move instances that
+        way (:data:`kumo.compute.lifecycle.MOVE_DRIVERS`) or the server is not in
+        ``states`` without a task.
+        The caller deletes it when the move does not use it."""
+        from kumo.compute.lifecycle import MOVE_DRIVERS
+        c = self.compute
+        body = None
+        with c.read() as s:
+            row = c.servers.get(s, ctx, sid)
+            src = s.scalar(sa.select(Host.driver).where(Host.host == row.host)) \
+                if row.host else None
+            if src in MOVE_DRIVERS and row.vm_state in states and row.task_state is None:
+                name = {"resize": "resize"}.get(kind, "live-migration")
+                body = self.image_body(ctx, row, f"{row.display_name}-{name}",
+                                       "migration")
+        return c.images.create(ctx, {**body, "os_hidden": True}) if body else None
+
+    @staticmethod
+    def movable(s, row, pick, transient) -> bool:
+        """Whether the move of ``row`` to ``pick`` carries the root filesystem: a
+        transient image was made and both hosts' drivers are in
+        :data:`~kumo.compute.lifecycle.MOVE_DRIVERS`."""
+        from kumo.compute.lifecycle import MOVE_DRIVERS
+        if transient is None:
+            return False
+        drivers = dict(s.execute(sa.select(Host.host, Host.driver).where(
+            Host.host.in_((row.host, pick.host)))).all())
+        return all(drivers.get(h) in MOVE_DRIVERS for h in (row.host, pick.host))
+
+    @staticmethod
+    def pend_move(row, transient, pick, m, kind: str) -> bool:
+        """Record the pending upload of the root filesystem of a move (kind ``migrate``:
+        live, ``resize``: cold migration or resize to another host) and power the guest
+        off; the rest happens when the upload lands
+        (:meth:`kumo.compute.snapshots.Snapshots.finished`)."""
+        meta = dict(row.system_metadata or {})
+        meta["snapshot"] = {"image_id": transient.id, "kind": kind, "dest": pick.host,
+                            "node": pick.node, "az": pick.az, "migration": m.uuid,
+                            "power": row.power, "source_node": row.node,
+                            "source_az": row.availability_zone}
+        row.system_metadata = meta
+        row.power, row.task_state = "off", TASKS[kind][0]
+        return True
+
     # -- the agent side ------------------------------------------------------------
     def _pending(self, s, instance_id: str, image_id: str, host: str | None):
         row = s.scalar(sa.select(Instance).where(
@@ -239,7 +288,7 @@ class Snapshots:
             meta = dict(row.system_metadata or {})
             meta.pop("snapshot", None)
             kind = pending.get("kind", "snapshot")
-            if kind == "migrate":
+            if kind in ("migrate", "resize"):
                 self._moved(s, row, meta, pending, boot, error)
                 if error is not None:
                     after.append(lambda: self._delete(image_id))
@@ -275,18 +324,30 @@ class Snapshots:
 
     def _moved(self, s, row: Instance, meta: dict, pending: dict, boot: dict | None,
                error: str | None) -> None:
-        """A live migration's root filesystem is uploaded (kind ``migrate``): the
-        instance leaves the source (a feed delete) and boots on the destination from
-        the transient image (the report of it running completes the migration, see
-        :meth:`kumo.compute.actions.Actions._booted`); on ``error`` it stays and runs
-        again on the source, the migration in ``error``."""
+        """A move's root filesystem is uploaded (kind ``migrate``: live migration,
+        ``resize``: cold migration or resize to another host): the instance leaves the
+        source (a feed delete) and boots on the destination from the transient image.
+        A live move's report of the guest running completes the migration and deletes
+        the image (:meth:`kumo.compute.actions.Actions._booted`); a cold move's
+        migration is ``finished`` and the server ends VERIFY_RESIZE, the image kept as
+        the source's copy (``resize_image_id``) until confirmResize deletes it or
+        revertResize boots the source from it. On ``error`` the instance stays and runs
+        again on the source (a resize keeps its old flavor), the migration in ``error``."""
         from kumo.compute.models import Migration
         c = self.compute
+        cold = pending.get("kind") == "resize"
         m = s.scalar(sa.select(Migration).where(Migration.uuid == pending.get("migration")))
         row.power = pending.get("power") or "on"
         if error is not None or boot is None:
             if m is not None:
                 m.status, m.updated_at = "error", utcnow()
+            if cold and row.old_flavor:
+                old = row.old_flavor
+                row.flavor = old
+                row.vcpus, row.memory_mb, row.root_gb = old["vcpus"], old["ram"], \
+                    old["disk"]
+            if cold:
+                row.old_flavor, row.old_host = None, None
             row.system_metadata = meta
             row.task_state = None
             c.actions._finish(s, row, error or "the transient image is gone")
@@ -295,10 +356,23 @@ class Snapshots:
             row.host, row.node = pending["dest"], pending.get("node")
             row.availability_zone = pending.get("az") or row.availability_zone
             c.servers.rebind(s, row, row.host)
-            meta.update(boot_image=boot, moved_image_id=boot["id"])
-            if m is not None:
-                meta["moving_migration"] = m.uuid
-                m.updated_at = utcnow()
+            meta["boot_image"] = boot
+            if cold:
+                meta["resize_image_id"] = boot["id"]
+                meta["resize_source"] = {"node": pending.get("source_node"),
+                                         "az": pending.get("source_az")}
+                if m is not None:
+                    m.status, m.updated_at = "finished", utcnow()
+                if row.power == "off":
+                    row.vm_state, row.task_state = "resized", None
+                    c.actions._finish(s, row)
+                else:
+                    row.task_state = "resize_finish"
+            else:
+                meta["moved_image_id"] = boot["id"]
+                if m is not None:
+                    meta["moving_migration"] = m.uuid
+                    m.updated_at = utcnow()
             row.system_metadata = meta
         row.updated_at = utcnow()
         c.changed(s, row)

@@ -166,3 +166,125 @@ def test_live_migration_moves_the_root_filesystem(two_hosts):
     compute = m.dir / "state" / "compute" / "instances" / sid
     wait_for(lambda: not compute.exists(), "the source host holds nothing of lm-vm")
     m.openstack("server", "delete", "--wait", sid, admin=True)
+
+
+def test_cold_migration_keeps_the_root_filesystem(two_hosts):
+    """``openstack server migrate`` (cold) between two netns hosts carries the server's
+    root filesystem as the live move does: VERIFY_RESIZE on the other host with the
+    file written before; ``--confirm`` keeps it there and deletes the source's copy
+    (the hidden transient image). A second migration back, reverted: the server runs
+    on the host it was migrated from with its disk as it was when the move began (a
+    file written on the destination meanwhile is not there). A resize the scheduler
+    puts on the other host carries the root the same way."""
+    m = two_hosts
+    m.openstack("network", "create", "cm-net", admin=True)
+    m.openstack("subnet", "create", "cm-subnet", "--network", "cm-net",
+                "--subnet-range", "192.168.73.0/24", admin=True)
+    sid = m.json("server", "create", "--image", "cirros", "--flavor", "m1.nano",
+                 "--network", "cm-net", "--availability-zone", "nova:lmh", "--wait",
+                 "cm-vm", admin=True)["id"]
+
+    def inside(script, check=True):
+        return m.kumo("console", sid, "--", "sh", "-c", script, check=check, timeout=60)
+
+    def hidden():
+        return {i["ID"] for i in m.json("image", "list", "--hidden", admin=True)}
+
+    def at(status, host):
+        def check():
+            shown = m.json("server", "show", sid, admin=True)
+            assert shown["status"] != "ERROR", shown
+            return shown if shown["status"] == status and shown[
+                "OS-EXT-SRV-ATTR:host"] == host else None
+        wait_for(check, f"cm-vm {status} on {host}", timeout=180)
+        if status in ("VERIFY_RESIZE", "ACTIVE"):
+            wait_for(lambda: inside("true", check=False).returncode == 0,
+                     f"cm-vm running on {host}")
+
+    wait_for(lambda: inside("true", check=False).returncode == 0, "cm-vm running")
+    inside(f"echo {MARKER} > /root/moved && sync")
+    before = hidden()
+
+    m.openstack("server", "migrate", sid, admin=True)
+    at("VERIFY_RESIZE", "lmh-2")
+    assert inside("cat /root/moved").stdout.strip() == MARKER
+    assert len(hidden() - before) == 1, "the source's copy is kept until confirm"
+    m.openstack("server", "migration", "confirm", sid, admin=True)
+    at("ACTIVE", "lmh-2")
+    assert inside("cat /root/moved").stdout.strip() == MARKER
+    wait_for(lambda: hidden() == before, "the source's copy deleted on confirm")
+    compute = m.dir / "state" / "compute" / "instances" / sid
+    wait_for(lambda: not compute.exists(), "the source host holds nothing of cm-vm")
+
+    # back to lmh, then reverted: it runs on lmh-2 again with the disk it had there
+    inside("echo second > /root/second && sync")
+    m.openstack("server", "migrate", sid, admin=True)
+    at("VERIFY_RESIZE", "lmh")
+    inside("echo dest-only > /root/dest-only && sync")
+    m.openstack("server", "migration", "revert", sid, admin=True)
+    at("ACTIVE", "lmh-2")
+    out = inside("cat /root/moved /root/second; test -e /root/dest-only "
+                 "&& echo dest-file || echo no-dest-file").stdout.split()
+    assert out == [MARKER, "second", "no-dest-file"], out
+    migs = m.json("server", "migration", "list", "--server", sid, admin=True)
+    assert sorted((x["Source Compute"], x["Dest Compute"], x["Status"]) for x in migs) \
+        == [("lmh", "lmh-2", "confirmed"), ("lmh-2", "lmh", "reverted")], migs
+    wait_for(lambda: hidden() == before, "the transient image deleted after the revert")
+    wait_for(lambda: not compute.exists(), "lmh holds nothing of cm-vm after the revert")
+
+    # a resize the scheduler places on the other host (lmh-2 disabled) moves the root too
+    m.openstack("compute", "service", "set", "--disable", "lmh-2", "nova-compute",
+                admin=True)
+    try:
+        m.openstack("server", "resize", "--flavor", "m1.micro", sid, admin=True)
+        at("VERIFY_RESIZE", "lmh")
+    finally:
+        m.openstack("compute", "service", "set", "--enable", "lmh-2", "nova-compute",
+                    admin=True)
+    assert inside("cat /root/moved /root/second").stdout.split() == [MARKER, "second"]
+    m.openstack("server", "resize", "--confirm", sid, admin=True)
+    at("ACTIVE", "lmh")
+    assert "m1.micro" in str(m.json("server", "show", sid, admin=True)["flavor"])
+    wait_for(lambda: hidden() == before, "the resize's source copy deleted on confirm")
+    m.openstack("server", "delete", "--wait", sid, admin=True)
+
+
+def test_evacuate_rebuilds_from_the_image(two_hosts):
+    """Evacuate copies nothing (the source host is down, and Kumo's hosts share no
+    instance storage): as Nova without shared storage, the server is rebuilt on the
+    other host from its image, so a file written before is gone; its addresses stay."""
+    m = two_hosts
+    m.openstack("network", "create", "ev-net", admin=True)
+    m.openstack("subnet", "create", "ev-subnet", "--network", "ev-net",
+                "--subnet-range", "192.168.74.0/24", admin=True)
+    server = m.json("server", "create", "--image", "cirros", "--flavor", "m1.nano",
+                    "--network", "ev-net", "--availability-zone", "nova:lmh-2", "--wait",
+                    "ev-vm", admin=True)
+    sid = server["id"]
+
+    def inside(script, check=True):
+        return m.kumo("console", sid, "--", "sh", "-c", script, check=check, timeout=60)
+    wait_for(lambda: inside("true", check=False).returncode == 0, "ev-vm running")
+    inside(f"echo {MARKER} > /root/evacuated && sync")
+    addresses = m.json("server", "show", sid, admin=True)["addresses"]
+    m.openstack("compute", "service", "set", "--down", "lmh-2", "nova-compute",
+                "--os-compute-api-version", "2.11", admin=True)
+    try:
+        m.openstack("server", "evacuate", sid, "--os-compute-api-version", "2.14",
+                    admin=True)
+
+        def rebuilt():
+            shown = m.json("server", "show", sid, admin=True)
+            assert shown["status"] != "ERROR", shown
+            return shown if shown["status"] == "ACTIVE" and shown[
+                "OS-EXT-SRV-ATTR:host"] == "lmh" else None
+        wait_for(rebuilt, "ev-vm ACTIVE on lmh", timeout=180)
+        wait_for(lambda: inside("true", check=False).returncode == 0, "ev-vm running on lmh")
+        out = inside("test -e /root/evacuated && echo kept || echo rebuilt; "
+                     "test -x /sbin/init && echo image").stdout.split()
+        assert out == ["rebuilt", "image"], out
+        assert m.json("server", "show", sid, admin=True)["addresses"] == addresses
+    finally:
+        m.openstack("compute", "service", "set", "--up", "lmh-2", "nova-compute",
+                    "--os-compute-api-version", "2.11", admin=True)
+    m.openstack("server", "delete", "--wait", sid, admin=True)

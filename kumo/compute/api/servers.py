@@ -41,8 +41,9 @@ def create(req: Request) -> Reply:
             body[key] = int(body[key])
     compute = req.cloud.compute
     bdm = []  # boot from volume: kumo/compute/api/volumes.py
+    from kumo.compute.api import volumes
+    volumes.image_mappings(req, body)  # a volume-backed server's snapshot image
     if body.get("block_device_mapping_v2"):
-        from kumo.compute.api import volumes
         if body.get("max_count", 1) > 1 or body.get("min_count", 1) > 1:
             raise exc.BadRequest("Block device mappings need a single server "
                                  "(max_count 1).")

@@ -193,9 +193,56 @@ def _bdm_error(message: str) -> exc.BadRequest:
     return exc.BadRequest(f"Block Device Mapping is Invalid: {message}")
 
 
+def image_mappings(req: Request, body: dict) -> None:
+    """Merge the block device mappings of a volume-backed server's snapshot image
+    (``imageRef`` with ``bdm_v2`` and a ``block_device_mapping`` property, size 0: see
+    :meth:`kumo.compute.snapshots.Snapshots._volume_backed`) into the request's
+    ``block_device_mapping_v2``, as Nova's ``_check_and_transform_bdm`` does: each
+    ``snapshot -> volume`` entry becomes a new volume created from that volume
+    snapshot, the one with ``boot_index`` 0 the server's root. A boot entry in the
+    request (a volume) wins over the image's; other images are left alone."""
+    import json
+    ref = body.get("imageRef")
+    if not ref or not isinstance(ref, str):
+        return
+    try:
+        image = req.cloud.compute.images.get(req.context,
+                                             ref.rstrip("/").rsplit("/", 1)[-1])
+    except exc.KumoError:
+        return  # the server create reports a bad imageRef itself
+    props = {p.name: p.value for p in image.properties}
+    if str(props.get("bdm_v2", "")).lower() != "true":
+        return
+    try:
+        mappings = json.loads(props.get("block_device_mapping") or "[]")
+    except ValueError:
+        raise _bdm_error("the image's block_device_mapping is not JSON") from None
+    # the client's own ``image -> local`` boot entry (the CLI sends one with
+    # ``--image``) gives way to the image's root volume, as in Nova
+    given = [b for b in body.get("block_device_mapping_v2") or []
+             if not (isinstance(b, dict) and b.get("destination_type") == "local"
+                     and b.get("source_type") == "image"
+                     and str(b.get("boot_index")) == "0")]
+    has_boot = any(isinstance(b, dict) and str(b.get("boot_index")) == "0" for b in given)
+    for m in mappings if isinstance(mappings, list) else []:
+        if not isinstance(m, dict) or m.get("source_type") != "snapshot" \
+                or not m.get("snapshot_id"):
+            continue
+        if str(m.get("boot_index")) == "0" and has_boot:
+            continue
+        given.append({"source_type": "snapshot", "destination_type": "volume",
+                      "uuid": m["snapshot_id"], "boot_index": m.get("boot_index"),
+                      "volume_size": m.get("volume_size"),
+                      "volume_type": m.get("volume_type"),
+                      "delete_on_termination": bool(m.get("delete_on_termination"))})
+    if given:
+        body["block_device_mapping_v2"] = given
+
+
 def prepare_bdm(req: Request, body: dict) -> list[dict]:
     """Resolve ``block_device_mapping_v2`` before the server is made: ``image ->
-    volume`` entries get a new volume from the image (waited for, bounded), ``volume
+    volume`` entries get a new volume from the image, ``snapshot -> volume`` ones a new
+    volume from the volume snapshot (waited for, bounded), ``volume
     -> volume`` entries name an available volume; the boot volume (``boot_index``
     0) supplies ``imageRef`` when absent (its image, or its ``volume_image_metadata``'s
     ``image_id``; the server's image record): the netns compute driver runs the
@@ -212,7 +259,7 @@ def prepare_bdm(req: Request, body: dict) -> list[dict]:
             source, dest = bdm.get("source_type"), bdm.get("destination_type", "volume")
             if dest == "local" and source in ("image", "blank"):
                 continue  # the image's own root disk, or ephemeral: nothing to do
-            if dest != "volume" or source not in ("image", "volume", "blank"):
+            if dest != "volume" or source not in ("image", "volume", "blank", "snapshot"):
                 raise _bdm_error(f"source_type {source!r} with destination_type "
                                  f"{dest!r} is not supported")
             boot_index = bdm.get("boot_index")
@@ -229,12 +276,23 @@ def prepare_bdm(req: Request, body: dict) -> list[dict]:
                 vid = vol.id
             else:
                 size = bdm.get("volume_size")
+                snap = None
+                if source == "snapshot":
+                    try:
+                        snap = manager.snapshots.get(req.context,
+                                                     str(bdm.get("uuid") or ""))
+                    except exc.NotFound:
+                        raise _bdm_error(f"snapshot {bdm.get('uuid')} could not be "
+                                         "found") from None
+                    size = snap.size if size is None else size
                 if not isinstance(size, int) or size < 1:
                     raise _bdm_error("volume_size must be a positive integer")
                 image_id = str(bdm.get("uuid") or "") if source == "image" else None
                 spec = {"size": size, "name": f"{body.get('name', 'server')}-bdm-{i}"}
                 if image_id:
                     spec["imageRef"] = image_id
+                if snap is not None:
+                    spec["snapshot_id"] = snap.id
                 if bdm.get("volume_type"):
                     spec["volume_type"] = bdm["volume_type"]
                 try:

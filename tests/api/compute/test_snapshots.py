@@ -257,6 +257,7 @@ def test_volume_backed_create_image_backup_and_shelve(cloud, demo, nova, net, im
         assert snap["volume_id"] == root and snap["name"] == "snapshot for snap-bfv-img"
         assert bdm["volume_size"] == snap["size"] == 1
         assert task_of(nova, demo, sid) is None
+        _boot_from_volume_snapshot_image(cloud, demo, nova, net, volume, made, snap_id)
         assert_fault(act(nova, demo, sid, {"createBackup": {
             "name": "b", "backup_type": "daily", "rotation": 1}}), 400, "badRequest")
         demo.compute.shelve_server(sid)
@@ -283,6 +284,62 @@ def test_volume_backed_create_image_backup_and_shelve(cloud, demo, nova, net, im
                     f"{volume}/volumes/{v['id']}", raise_exc=False).status_code == 202
                     or demo.session.get(f"{volume}/volumes/{v['id']}",
                                         raise_exc=False).status_code == 404)
+
+
+def _boot_from_volume_snapshot_image(cloud, demo, nova, net, volume, image, snap_id):
+    """A server booted from the volume-backed snapshot image (issue 16): as Nova, a new
+    volume is made from the image's volume snapshot and is the server's root
+    (``/dev/vda``); the server shows the image; the volume outlives the server (the
+    image's mapping has ``delete_on_termination`` false). A mapping whose snapshot is
+    gone is Nova's 400 and leaves no server or volume."""
+    assert wait_for(lambda: demo.session.get(f"{volume}/snapshots/{snap_id}").json()[
+        "snapshot"]["status"] == "available")
+
+    def volumes():
+        return {v["id"] for v in demo.session.get(f"{volume}/volumes").json()["volumes"]}
+    before = volumes()
+    server = cloud.cli("server", "create", "--flavor", "42", "--image", image,
+                       "--network", net[0].id, "--wait", "snap-bfv-2", cloud="kumo")
+    sid, root = server["id"], None
+    try:
+        shown = nova.request(demo, "GET", f"/servers/{sid}").json()["server"]
+        assert shown["status"] == "ACTIVE" and shown["image"]["id"] == image, shown
+        atts = nova.request(demo, "GET", f"/servers/{sid}/os-volume_attachments").json()[
+            "volumeAttachments"]
+        assert [a["device"] for a in atts] == ["/dev/vda"], atts
+        root = atts[0]["volumeId"]
+        assert volumes() - before == {root}
+        vol = demo.session.get(f"{volume}/volumes/{root}").json()["volume"]
+        assert vol["snapshot_id"] == snap_id and vol["size"] == 1, vol
+        assert vol["status"] == "in-use"
+    finally:
+        cloud.cli("server", "delete", "--wait", sid, cloud="kumo", parse=False)
+    if root:
+        assert wait_for(lambda: demo.session.get(f"{volume}/volumes/{root}").json()[
+            "volume"]["status"] == "available")
+        assert demo.session.delete(f"{volume}/volumes/{root}").status_code == 202
+        assert wait_for(lambda: demo.session.get(
+            f"{volume}/volumes/{root}", raise_exc=False).status_code == 404)
+
+    # an image naming a volume snapshot that does not exist: 400, nothing made
+    import json as _json
+    bad = demo.image.create_image(name="snap-bfv-bad", container_format="bare",
+                                  disk_format="raw", bdm_v2="True",
+                                  block_device_mapping=_json.dumps([{
+                                      "source_type": "snapshot", "boot_index": 0,
+                                      "destination_type": "volume", "volume_size": 1,
+                                      "snapshot_id": "00000000-0000-0000-0000-000000000000"}]))
+    try:
+        servers_before = {s.id for s in demo.compute.servers()}
+        resp = nova.request(demo, "POST", "/servers", json={"server": {
+            "name": "snap-bfv-bad", "imageRef": bad.id, "flavorRef": "42",
+            "networks": [{"uuid": net[0].id}]}})
+        assert_fault(resp, 400, "badRequest")
+        assert "Block Device Mapping is Invalid" in resp.json()["badRequest"]["message"]
+        assert {s.id for s in demo.compute.servers()} == servers_before
+        assert volumes() == before
+    finally:
+        demo.image.delete_image(bad.id, ignore_missing=True)
 
 
 def test_deleting_a_shelved_server_deletes_its_image(demo, nova, boot):
