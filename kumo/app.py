@@ -83,6 +83,9 @@ class Cloud:
         cred = token.application_credential
         if cred is not None and cred.access_rules and not permits(
                 cred.access_rules, service_types(service_prefix), req.method, req.path):
+            if not required:  # a public route (version roots, token issue): upstream
+                # these are not behind the token middleware at all, so the token is ignored
+                return RequestContext(request_id=req.request_id, policy=self.policy)
             raise exc.Unauthorized("The request you have made is not permitted by the "
                                    "access rules of the application credential.")
         project = token.project
