@@ -134,7 +134,8 @@ def test_wildcards_and_reuse(cloud, api, owner, unique):
     assert len(listed["access_rules"]) == 2
 
 
-def test_delete_in_use_and_other_users(cloud, api, owner, make_user, connect, unique):
+def test_delete_in_use_and_other_users(cloud, api, admin, owner, make_user, connect,
+                                       unique):
     person, conn = owner
     cred = _create(api, conn, person, unique, [LIST_SERVERS])
     rule_id = cred["access_rules"][0]["id"]
@@ -160,6 +161,12 @@ def test_delete_in_use_and_other_users(cloud, api, owner, make_user, connect, un
         "access_rules"] == []
     assert_fault(api.get(f"/v3/users/{person.id}/access_rules/{rule_id}", conn=conn), 404,
                  "Not Found")
+
+    # Deleting the user deletes its credentials and rules (no foreign key in the way).
+    _create(api, conn, person, unique, [LIST_SERVERS])
+    admin.identity.delete_user(person.id)
+    assert api.get(f"/v3/users/{person.id}/access_rules", conn=admin).json()[
+        "access_rules"] == []
 
 
 def test_cli_creates_a_credential_with_access_rules(cloud, admin, ids, unique):
