@@ -14,6 +14,7 @@ import fnmatch
 import functools
 
 import sqlalchemy as sa
+import sqlalchemy.exc
 
 from kumo.common import exceptions as exc
 from kumo.identity.manager import new_id
@@ -89,17 +90,32 @@ class AccessRules:
                     raise exc.ValidationError(
                         f"Invalid input for field 'access_rules': '{missing[0]}' is a "
                         "required property.")
-                rule = s.scalar(sa.select(AccessRule).where(
-                    AccessRule.user_id == user_id, AccessRule.service == ref["service"],
-                    AccessRule.path == ref["path"], AccessRule.method == ref["method"]))
-                if rule is None:
-                    rule = AccessRule(id=new_id(), user_id=user_id, service=ref["service"],
-                                      path=ref["path"], method=ref["method"])
-                    s.add(rule)
-                    s.flush()
+                rule = self._find_or_add(s, user_id, ref)
             if all(r.id != rule.id for r in rules):
                 rules.append(rule)
         return rules
+
+    @staticmethod
+    def _find_or_add(s, user_id: str, ref: dict) -> AccessRule:
+        """The user's rule equal to ``ref``, added if none; a concurrent request adding
+        the same one first (the unique constraint) is found again, not a 500."""
+        def find():
+            return s.scalar(sa.select(AccessRule).where(
+                AccessRule.user_id == user_id, AccessRule.service == ref["service"],
+                AccessRule.path == ref["path"], AccessRule.method == ref["method"]))
+        rule = find()
+        if rule is not None:
+            return rule
+        rule = AccessRule(id=new_id(), user_id=user_id, service=ref["service"],
+                          path=ref["path"], method=ref["method"])
+        try:
+            with s.begin_nested():
+                s.add(rule)
+        except sa.exc.IntegrityError:
+            rule = find()
+            if rule is None:
+                raise
+        return rule
 
     def attach(self, s, credential_id: str, rules: list[AccessRule]) -> None:
         for rule in rules:
