@@ -6,6 +6,7 @@ up`` serve with uvicorn.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 
@@ -20,6 +21,7 @@ from kumo.common.http import (MAX_BODY_BYTES, BodyTimeout, ClientDisconnected, P
 from kumo.common.policy import PolicyEngine
 from kumo.config import Settings
 from kumo.db import Database, retrying
+from kumo.identity.access_rules import permits, service_types
 from kumo.identity.tokens import share_metadata_secret
 
 LOG = logging.getLogger(__name__)
@@ -59,9 +61,16 @@ class Cloud:
             self.feed_listener = FeedListener(self.db.engine.url,
                                               [self.networking.feed, self.compute.feed])
 
-    def authenticate(self, req: Request, required: bool) -> RequestContext:
+    def authenticate(self, req: Request, required: bool,
+                     service_prefix: str | None = None) -> RequestContext:
         """Validate ``X-Auth-Token`` into a request context (401 if invalid or absent
-        where ``required``)."""
+        where ``required``).
+
+        A token of an application credential with access rules is valid only for the
+        requests one rule permits (keystonemiddleware's check, done here once for
+        every service): the service under ``service_prefix`` is known by its catalog
+        types, the path is ``req.path`` (below the prefix, e.g. ``/v2.1/servers``);
+        any other request is 401."""
         token_id = req.headers.get("x-auth-token")
         if not token_id:
             if required:
@@ -71,6 +80,14 @@ class Cloud:
             token = self.identity.auth.validate(token_id)
         except exc.NotFound:
             raise exc.Unauthorized() from None
+        cred = token.application_credential
+        if cred is not None and cred.access_rules and not permits(
+                cred.access_rules, service_types(service_prefix), req.method, req.path):
+            if not required:  # a public route (version roots, token issue): upstream
+                # these are not behind the token middleware at all, so the token is ignored
+                return RequestContext(request_id=req.request_id, policy=self.policy)
+            raise exc.Unauthorized("The request you have made is not permitted by the "
+                                   "access rules of the application credential.")
         project = token.project
         return RequestContext(
             user_id=token.user.id, user_name=token.user.name,
@@ -136,7 +153,8 @@ class App:
         self.cloud = cloud
         self.services = sorted(cloud.services, key=lambda s: -len(s.prefix))
         for service in self.services:
-            service.authenticate = cloud.authenticate
+            service.authenticate = functools.partial(cloud.authenticate,
+                                                     service_prefix=service.prefix)
         self.limiter = anyio.CapacityLimiter(cloud.settings.worker_threads)
         self.data_limiter = anyio.CapacityLimiter(max(1, cloud.settings.data_threads))
         self.wait_limiter = anyio.CapacityLimiter(

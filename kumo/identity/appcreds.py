@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import utcnow
 from kumo.identity import models
+from kumo.identity.access_rules import rule_dict
 from kumo.identity.manager import new_id
 
 
@@ -30,7 +31,9 @@ class ApplicationCredentials:
         ``roles`` are ``{"id"}`` or ``{"name"}`` refs and default to ``held_role_ids`` (the
         roles of the creating token); a role the user does not hold on the project is 404.
         409 if the user already has a credential of that name; 400 if ``expires_at`` is
-        in the past.
+        in the past. ``access_rules`` are ``{"service", "path", "method"}`` or ``{"id"}``
+        refs (see :meth:`AccessRules.resolve`); the row's ``access_rules`` keeps them as
+        ``{"id", "service", "path", "method"}`` (rules never change while in use).
         """
         assignments = self.identity.assignments
         held = assignments.effective_role_ids(user_id, ("project", project_id))
@@ -57,12 +60,15 @@ class ApplicationCredentials:
                     models.ApplicationCredential.name == name)):
                 raise exc.Conflict(resource="application_credential",
                                    details=f"Duplicate entry found with name {name}.")
+            rules = self.identity.access_rules.resolve(s, user_id, access_rules or [])
             cred = models.ApplicationCredential(
                 id=new_id(), name=name, user_id=user_id, project_id=project_id,
                 secret_hash=secret_hash, description=description or "", expires_at=expires_at,
                 unrestricted=unrestricted, roles=list(dict.fromkeys(role_ids)),
-                access_rules=access_rules or [])
+                access_rules=[rule_dict(r) for r in rules])
             s.add(cred)
+            s.flush()
+            self.identity.access_rules.attach(s, cred.id, rules)
         return cred, secret
 
     def get(self, credential_id: str, user_id: str | None = None) -> models.ApplicationCredential:

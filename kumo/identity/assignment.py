@@ -304,7 +304,8 @@ class Assignments:
                          effective: bool = False, include_subtree: bool = False,
                          inherited_only: bool = False) -> list[Assignment]:
         """``GET /v3/role_assignments``, filtered; ``effective`` expands groups,
-        inheritance and implied roles into per-user assignments."""
+        inheritance and implied roles into per-user assignments (domain-specific roles
+        left out, as Keystone)."""
         resources = self.identity.resources
         out: list[Assignment] = []
         targets = None
@@ -339,7 +340,12 @@ class Assignments:
                     out.append(Assignment((a_kind, a_id), (t_kind, t_id), row.role_id,
                                           row.inherited and not effective, via, None, inh_from))
         if effective:
-            out = self._with_implied(out)
+            # Keystone: a domain-specific role only stands for the roles it implies; it
+            # is never an effective assignment (nor a token role) itself.
+            roles = self.roles_by_id()
+            out = [a for a in self._with_implied(out)
+                   if a.role_id not in roles
+                   or roles[a.role_id].domain_id in (None, models.NULL_DOMAIN_ID)]
         if role_id:
             out = [a for a in out if a.role_id == role_id]
         return out

@@ -85,6 +85,7 @@ class Identity:
     """Facade over the identity parts; see each part for its operations."""
 
     def __init__(self, settings: Settings, db: Database):
+        from kumo.identity.access_rules import AccessRules
         from kumo.identity.appcreds import ApplicationCredentials
         from kumo.identity.assignment import Assignments
         from kumo.identity.auth import Auth
@@ -106,6 +107,7 @@ class Identity:
         self.assignments = Assignments(self)
         self.catalog = Catalog(self)
         self.app_creds = ApplicationCredentials(self)
+        self.access_rules = AccessRules(self)
         self.auth = Auth(self)
         self.credentials = Credentials(self)
         self.trusts = Trusts(self)

@@ -127,3 +127,30 @@ class OAuth1Consumer(Base):
     description: orm.Mapped[str | None] = orm.mapped_column(sa.Text, nullable=True)
     encrypted_secret: orm.Mapped[str] = orm.mapped_column(sa.Text)
     extra: orm.Mapped[dict] = orm.mapped_column(sa.JSON, default=dict)
+
+
+class AccessRule(Base):
+    """An application credential access rule (migration ``0028_identity_access_rules``):
+    one (service type, HTTP method, path pattern) a user's credentials may reuse; rules
+    are immutable and deduplicated per user. ``path`` may hold ``*`` (one segment) and
+    ``**`` (any number of segments) wildcards."""
+
+    __tablename__ = "access_rule"
+    __table_args__ = (sa.UniqueConstraint("user_id", "service", "path", "method"),)
+    id: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True)
+    user_id: orm.Mapped[str] = orm.mapped_column(
+        ID, sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    service: orm.Mapped[str] = orm.mapped_column(sa.String(64))
+    path: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+    method: orm.Mapped[str] = orm.mapped_column(sa.String(16))
+
+
+class ApplicationCredentialAccessRule(Base):
+    """Which credential uses which rule (a rule in use cannot be deleted)."""
+
+    __tablename__ = "application_credential_access_rule"
+    application_credential_id: orm.Mapped[str] = orm.mapped_column(
+        ID, sa.ForeignKey("application_credential.id", ondelete="CASCADE"),
+        primary_key=True)
+    access_rule_id: orm.Mapped[str] = orm.mapped_column(
+        ID, sa.ForeignKey("access_rule.id"), primary_key=True, index=True)

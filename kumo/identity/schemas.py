@@ -74,9 +74,16 @@ ENDPOINT_UPDATE = wrap("endpoint", ENDPOINT_PROPS)
 ROLE_REF = {"type": "object", "properties": {"id": {"type": "string"},
                                              "name": {"type": "string"}},
             "minProperties": 1}
+#: One access rule of an application credential (Keystone's schema): a new rule, or
+#: ``{"id"}`` to reuse one of the user's existing rules.
+ID_STRING = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[a-zA-Z0-9-]+$"}
+ACCESS_RULE = {"type": "object", "additionalProperties": False, "properties": {
+    "path": {"type": "string", "minLength": 0, "maxLength": 225, "pattern": "^/.*"},
+    "method": {"type": "string", "pattern": "^(POST|GET|HEAD|PATCH|PUT|DELETE)$"},
+    "service": ID_STRING, "id": ID_STRING}}
 APP_CRED_CREATE = wrap("application_credential", {
     "name": NAME, "description": DESCRIPTION, "secret": {"type": ["string", "null"]},
     "expires_at": {"type": ["string", "null"]}, "roles": {"type": "array", "items": ROLE_REF},
     "unrestricted": {"type": ["boolean", "null"]},
-    "access_rules": {"type": "array", "items": {"type": "object"}},
+    "access_rules": {"type": "array", "items": ACCESS_RULE},
 }, ("name",), extra=False)

@@ -79,3 +79,11 @@ def test_domain_specific_roles_and_implications(cloud, api, admin, ids, unique):
                         domain=d1.id)
     assert {r["name"] for r in body["roles"]} == {"member", "reader"}
     assert r1["id"] not in {r["id"] for r in body["roles"]}
+    # the effective assignment list leaves the domain-specific role out, as Keystone
+    # (Tempest's test_assignments_for_domain_roles); the plain list shows the grant
+    params = {"scope.project.id": project.id, "user.id": user.id}
+    plain = api.get("/v3/role_assignments", conn=admin, params=params).json()
+    assert [a["role"]["id"] for a in plain["role_assignments"]] == [r1["id"]]
+    effective = api.get("/v3/role_assignments?effective", conn=admin,
+                        params=params).json()["role_assignments"]
+    assert {a["role"]["id"] for a in effective} == {ids["member"], ids["reader"]}

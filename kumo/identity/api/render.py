@@ -113,6 +113,11 @@ def application_credential(req, c: models.ApplicationCredential, roles: dict,
     return body
 
 
+def access_rule(req, r) -> dict:
+    return {"id": r.id, "service": r.service, "path": r.path, "method": r.method,
+            "links": links(req, f"/v3/users/{r.user_id}/access_rules/{r.id}")}
+
+
 def token(req, t: AuthToken, role_names: dict, catalog: list | None) -> dict:
     """The ``token`` object of ``POST``/``GET /v3/auth/tokens``."""
     p = t.payload
@@ -156,6 +161,9 @@ def token(req, t: AuthToken, role_names: dict, catalog: list | None) -> dict:
         c = t.application_credential
         body["application_credential"] = {"id": c.id, "name": c.name,
                                           "restricted": not c.unrestricted}
+        if c.access_rules:  # Keystone shows them only when the credential has some
+            body["application_credential"]["access_rules"] = [
+                dict(r) for r in c.access_rules]
     return body
 
 

@@ -1,5 +1,5 @@
 """Users, groups, membership and application credentials (Identity API v3: "Users",
-"Groups", "Application Credentials")."""
+"Groups", "Application Credentials" with their access rules)."""
 from __future__ import annotations
 
 from kumo.common import exceptions as exc
@@ -201,4 +201,32 @@ def delete_application_credential(req: Request) -> Reply:
         raise exc.Forbidden("Using a restricted application credential to delete an "
                             "application credential is not allowed.")
     req.cloud.identity.app_creds.delete(req.params["credential_id"], user_id)
+    return Reply(204)
+
+
+# -- access rules (of application credentials) --------------------------------------
+@service.route("GET", "/v3/users/{user_id}/access_rules")
+def list_access_rules(req: Request) -> Reply:
+    user_id = req.params["user_id"]
+    req.context.enforce("identity:list_access_rules", {"user_id": user_id})
+    rules = req.cloud.identity.access_rules.list(user_id, query_filters(req))
+    return Reply(200, render.collection(req, "access_rules", [
+        render.access_rule(req, r) for r in rules]))
+
+
+@service.route("GET", "/v3/users/{user_id}/access_rules/{access_rule_id}")
+def get_access_rule(req: Request) -> Reply:
+    user_id = req.params["user_id"]
+    req.context.enforce("identity:get_access_rule", {"user_id": user_id})
+    rule = req.cloud.identity.access_rules.get(req.params["access_rule_id"], user_id)
+    return Reply(200, {"access_rule": render.access_rule(req, rule)})
+
+
+@service.route("DELETE", "/v3/users/{user_id}/access_rules/{access_rule_id}")
+def delete_access_rule(req: Request) -> Reply:
+    """204; 403 while an application credential uses the rule (Keystone's
+    ``AccessRuleInUseError``, which Tempest's ``test_delete_access_rule`` expects)."""
+    user_id = req.params["user_id"]
+    req.context.enforce("identity:delete_access_rule", {"user_id": user_id})
+    req.cloud.identity.access_rules.delete(req.params["access_rule_id"], user_id)
     return Reply(204)
