@@ -59,6 +59,13 @@ fi
 mkdir -p "$ROOT/proc" "$ROOT/sys" "$ROOT/dev" "$ROOT/tmp" "$ROOT/etc"
 mount -t proc -o nosuid,nodev,noexec proc "$ROOT/proc"
 mount -t sysfs -o nosuid,nodev,noexec sysfs "$ROOT/sys" || echo "kumo: no /sys"
+# the flavor's vCPUs only (kumo.agent.virt.cpuview), as lxcfs does for containers
+if [ -f "$DIR/cpuinfo" ]; then
+  mount --bind "$DIR/cpuinfo" "$ROOT/proc/cpuinfo" || echo "kumo: no cpuinfo view"
+fi
+if [ -f "$DIR/cpu-online" ] && [ -f "$ROOT/sys/devices/system/cpu/online" ]; then
+  mount --bind "$DIR/cpu-online" "$ROOT/sys/devices/system/cpu/online" || true
+fi
 mount -t tmpfs -o nosuid,mode=0755,size=1024k dev "$ROOT/dev"
 for n in null zero full random urandom tty; do
   [ -e "/dev/$n" ] || continue
