@@ -37,6 +37,10 @@ def test_instance_sees_its_flavor_vcpus(hosts, image, tmp_path, vcpus, number):
     try:
         drv.reconcile(inst)
         assert _inside(drv, iid, "grep -c ^processor /proc/cpuinfo") == str(vcpus)
+        # readable by every user of the instance (Tempest logs in as cirros)
+        assert _inside(drv, iid, "stat -c %a /proc/cpuinfo") == "444"
+        assert _inside(drv, iid, "su -s /bin/sh cirros -c 'grep -c ^processor "
+                       "/proc/cpuinfo'") == str(vcpus)
         info = _inside(drv, iid, "cat /proc/cpuinfo")
         numbers = [ln.split(":")[1].strip() for ln in info.splitlines()
                    if ln.startswith("processor")]

@@ -41,3 +41,4 @@ def test_write_puts_both_files(tmp_path):
     cpuview.write(tmp_path, 1, [1], host_cpuinfo=host)
     assert (tmp_path / "cpuinfo").read_text().count("processor") == 1
     assert (tmp_path / "cpu-online").read_text() == "0\n"
+    assert (tmp_path / "cpuinfo").stat().st_mode & 0o777 == 0o444

@@ -70,4 +70,5 @@ def write(instance_dir: Path, vcpus: int, cpus: list[int] | None,
                        ("cpu-online", online_for(vcpus))):
         tmp = instance_dir / f".{name}.tmp"
         tmp.write_text(body)
+        tmp.chmod(0o444)  # read by the instance's users (the agent's umask may be 077)
         tmp.replace(instance_dir / name)
