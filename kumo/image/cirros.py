@@ -3,7 +3,8 @@
 ``kumo up`` registers it on first start, so no image download is ever needed. The image is
 built locally from the static busybox of Debian's ``busybox-static`` package
 (``scripts/install-system-deps.sh`` installs it): one binary, its applet symlinks, ``/etc``
-and an init written in shell that does what CirrOS's init does.
+and an init written in shell that does what CirrOS's init does (plus a shell ``lsblk``
+listing the disks in /dev, which busybox lacks; Tempest's validation uses it).
 
 The image convention (what the Glance service registers and the namespace compute
 driver boots)::
