@@ -2,11 +2,12 @@
 a cirros instance of a 1-vCPU flavor counts one processor in /proc/cpuinfo (what
 Tempest's test_verify_created_server_vcpus runs over ssh), its init may run on one
 host CPU only where the cpuset controller exists, /sys/devices/system/cpu/online says ``0``; a 3-vCPU flavor
-sees 3 processors whatever the host has. The host's own /proc/cpuinfo is untouched.
+sees 3 processors whatever the host has; /proc/uptime counts from the instance's boot. The host's own /proc/cpuinfo is untouched.
 Each instance lives in a simulated host (``kumo-t*`` namespaces) and is destroyed at
 the end, pass or fail: no process, namespace, cgroup or file stays."""
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -56,6 +57,11 @@ def test_instance_sees_its_flavor_vcpus(hosts, image, tmp_path, vcpus, number):
             assert allowed.split(":")[1].strip() == format_cpulist(cpus)
             if vcpus == 1:
                 assert len(cpus) == 1
+        # its own boot clock (a time namespace): /proc/uptime counts from its boot
+        if os.path.exists("/proc/self/ns/time"):
+            host_up = float(open("/proc/uptime").read().split()[0])
+            inside_up = float(_inside(drv, iid, "cat /proc/uptime").split()[0])
+            assert inside_up < host_up - 1 or host_up < 5
         # the host's view is its own
         assert open("/proc/cpuinfo").read().count("\nprocessor") + 1 == host_count
     finally:

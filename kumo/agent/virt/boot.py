@@ -4,7 +4,7 @@ filesystem, /proc, /sys, /dev, /tmp, the rescue layout). See
 :mod:`kumo.agent.virt.netns`."""
 
 SUPERVISOR = r'''#!/bin/sh
-# Kumo instance supervisor: runs boot.sh in new PID/mount/UTS/IPC namespaces, restarts
+# Kumo instance supervisor: runs boot.sh in new PID/mount/UTS/IPC(/time) namespaces, restarts
 # it when init asks (status 2, or SIGHUP), records init's last status in ./exit.
 DIR=$1
 cd "$DIR" || exit 1
@@ -13,11 +13,18 @@ echo "$$ ${22}" > supervisor.pid.tmp && mv supervisor.pid.tmp supervisor.pid
 for cg in $(cat cgroups 2>/dev/null); do
   echo $$ > "$cg/cgroup.procs" || echo "kumo: cannot join cgroup $cg" >> console.log
 done
+# a time namespace per boot whose boot clock starts at 0, so /proc/uptime inside is the
+# instance's own (Tempest's reboot tests read the boot time from it); none when the
+# kernel or unshare cannot
+timens=0
+unshare --time --boottime 0 true 2>/dev/null && timens=1
 quick=0
 while :; do
   rm -f exit
   t0=$(date +%s)
-  unshare --pid --mount --uts --ipc --fork --kill-child --propagation private \
+  set --
+  [ $timens = 1 ] && set -- --time --boottime "-$(cut -d. -f1 /proc/uptime)"
+  unshare --pid --mount --uts --ipc "$@" --fork --kill-child --propagation private \
     /bin/sh "$DIR/boot.sh" < /dev/null >> console.log 2>&1 &
   echo $! > unshare.pid
   wait $!
