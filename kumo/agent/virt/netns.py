@@ -37,7 +37,8 @@
   :meth:`NetnsDriver.configurations`); groups are named by instance id (unique on the
   machine, also across simulated hosts sharing its cgroup tree). A cpuset confines the
   instance to ``vcpus`` host CPUs where available, and :mod:`kumo.agent.virt.cpuview`
-  shows it only those in /proc/cpuinfo and /sys/devices/system/cpu/online.
+  shows it only those in /proc/cpuinfo and /sys/devices/system/cpu/online; each boot
+  gets a time namespace whose boot clock starts at 0 (its own /proc/uptime).
 - **Files**: ``<state_dir>/images/`` (the cache, :mod:`kumo.agent.virt.images`) and
   ``<state_dir>/instances/<id>/`` (``meta.json`` = what was realized, with the server's
   ``display_name`` and ``hostname`` for ``kumo console``; console.log,
