@@ -3,7 +3,8 @@
 ``kumo up`` registers it on first start, so no image download is ever needed. The image is
 built locally from the static busybox of Debian's ``busybox-static`` package
 (``scripts/install-system-deps.sh`` installs it): one binary, its applet symlinks, ``/etc``
-and an init written in shell that does what CirrOS's init does.
+and an init written in shell that does what CirrOS's init does (plus a shell ``lsblk``
+listing the disks in /dev, which busybox lacks; Tempest's validation uses it).
 
 The image convention (what the Glance service registers and the namespace compute
 driver boots)::
@@ -71,7 +72,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kumo.image import dropbear
-from kumo.image.cirros_scripts import INIT, UDHCPC_SCRIPT
+from kumo.image.cirros_scripts import INIT, LSBLK, UDHCPC_SCRIPT
 
 __all__ = [
     "BusyboxNotFound", "IMAGE_NAME", "CONTAINER_FORMAT", "DISK_FORMAT", "MIN_DISK_GB",
@@ -252,6 +253,7 @@ def _entries(busybox: Path) -> list[_Entry]:
     for name, d in _applets(busybox).items():
         add(_Entry(f"{d}/{name}", "symlink", 0o777, target=up[d] + "busybox"))
     add(_Entry("sbin/init", "file", 0o755, data=INIT.encode()))
+    add(_Entry("usr/bin/lsblk", "file", 0o755, data=LSBLK.encode()))
     add(_Entry("etc/udhcpc", "dir"))
     add(_Entry("etc/udhcpc/default.script", "file", 0o755, data=UDHCPC_SCRIPT.encode()))
     add(_Entry("usr/share/udhcpc/default.script", "symlink", 0o777,

@@ -312,3 +312,42 @@ bound|renew)
 esac
 exit 0
 '''
+
+#: ``/usr/bin/lsblk``: busybox has none, and Tempest's validation (``lsblk -lb --nodeps``,
+#: ``lsblk --nodeps --noheadings --output NAME``) counts the server's disks with it. The
+#: whole disks in /dev (vd*, sd*, xvd*: the nodes Kumo makes for attached volumes), in
+#: util-linux's columns; sizes from /sys/dev/block (readable by every user), bytes with
+#: ``-b``, else MiB. Options other than -b, -n/--noheadings, -o/--output NAME,
+#: -l/--list, -d/--nodeps are accepted and ignored.
+LSBLK = r'''#!/bin/sh
+heads=1; bytes=0; names=0
+for a in "$@"; do
+  case $a in
+    --noheadings) heads=0 ;;
+    --bytes) bytes=1 ;;
+    --output|-o|NAME|--output=NAME) names=1 ;;
+    --*) ;;
+    -*) case $a in *n*) heads=0 ;; esac
+        case $a in *b*) bytes=1 ;; esac
+        case $a in *o*) names=1 ;; esac ;;
+  esac
+done
+row() {
+  if [ $names = 1 ]; then echo "$1"
+  else printf '%-7s %7s %2s %13s %2s %-4s %s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7"; fi
+}
+[ $heads = 1 ] && row NAME MAJ:MIN RM SIZE RO TYPE MOUNTPOINT
+for d in /dev/vd* /dev/sd* /dev/xvd*; do
+  [ -b "$d" ] || continue
+  n=${d#/dev/}
+  case $n in *[0-9]) continue ;; esac
+  set -- $(stat -c '%t %T' "$d")
+  mm="$(printf %d 0x$1):$(printf %d 0x$2)"
+  sectors=$(cat /sys/dev/block/$mm/size 2>/dev/null || echo 0)
+  ro=$(cat /sys/dev/block/$mm/ro 2>/dev/null || echo 0)
+  if [ $bytes = 1 ]; then size=$((sectors * 512)); else size="$((sectors / 2048))M"; fi
+  mp=$(grep "^$d " /proc/mounts | cut -d' ' -f2 | head -n 1)
+  row "$n" "$mm" 0 "$size" "$ro" disk "$mp"
+done
+exit 0
+'''

@@ -67,13 +67,42 @@ def _loopback(url: str) -> bool:
         return False
 
 
+#: The ``cirros`` image's login (:mod:`kumo.image.cirros`: Dropbear, CirrOS's user).
+SSH_USER = "cirros"
+SSH_PASSWORD = "gocubsgo"
+
+
+def validation_section(real_servers: bool) -> dict[str, str]:
+    """tempest.conf's ``[validation]`` options.
+
+    With the fake data plane (``real_servers`` false) nothing runs inside a server, so
+    Tempest must never reach into one: no ssh, no ping, no validation resources. With
+    real (netns) servers Tempest validates them as on a real cloud: per test class a key
+    pair (Nova-generated RSA: ``ssh_key_type = rsa``), a security group allowing ssh and
+    ping, and a floating IP from ``public`` (``connect_method = floating``: 172.24.4.x,
+    routed to Kumo's own ``br-ex`` bridge on this machine, never the uplink); it then
+    logs in as ``cirros`` with the key (``auth_method = keypair``) and runs commands
+    such as ``hostname`` and ``grep -c ^processor /proc/cpuinfo``. Timeouts in seconds.
+    """
+    if not real_servers:
+        return {"run_validation": "false", "connect_method": "fixed",
+                "auth_method": "keypair", "ip_version_for_ssh": "4"}
+    return {"run_validation": "true", "security_group": "true",
+            "security_group_rules": "true", "connect_method": "floating",
+            "auth_method": "keypair", "ip_version_for_ssh": "4",
+            "ssh_key_type": "rsa", "image_ssh_user": SSH_USER,
+            "image_ssh_password": SSH_PASSWORD, "image_alt_ssh_user": SSH_USER,
+            "image_alt_ssh_password": SSH_PASSWORD, "network_for_ssh": "public",
+            "ping_timeout": "120", "connect_timeout": "30", "ssh_timeout": "180"}
+
+
 def render(f: CloudFacts) -> str:
     """The tempest.conf text for the cloud ``f`` describes.
 
     Choices: dynamic credentials (Tempest creates a project and user per test class with
-    the admin account), isolated networks per class, no validation or ssh (Tempest never
-    sends traffic to the servers), and the feature flags set to what Kumo serves
-    (no Swift, Heat, Placement; no VNC/SPICE/serial consoles)."""
+    the admin account), isolated networks per class, validation (ssh into servers
+    through floating IPs) only with real servers (:func:`validation_section`), and the
+    feature flags set to what Kumo serves (no Swift, Heat, Placement; no VNC/SPICE/serial consoles)."""
     base = f.url.rstrip("/")
     c = configparser.ConfigParser(interpolation=None)
     c.optionxform = str  # keep option names as written
@@ -147,9 +176,7 @@ def render(f: CloudFacts) -> str:
         "manage_snapshot": "false", "manage_volume": "false", "replication": "false",
         "extend_attached_volume": "true", "api_extensions": "all",
     }
-    # Tempest must never reach into a server: no ssh, no ping, no validation resources.
-    c["validation"] = {"run_validation": "false", "connect_method": "fixed",
-                       "auth_method": "keypair", "ip_version_for_ssh": "4"}
+    c["validation"] = validation_section(f.real_servers)
     c["scenario"] = {}
     c["service_available"] = {
         "keystone": "true", "nova": "true", "neutron": "true", "glance": "true",

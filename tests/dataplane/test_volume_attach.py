@@ -88,10 +88,17 @@ def test_attach_write_detach_attach_read(machine):
     assert len(backing) == 1 and backing[0].endswith(f"volume-{vol_id}"), backing
     inside("vm1", f"echo {MARKER} | dd of=/dev/vdb bs=512 count=1 conv=sync && sync")
     assert MARKER in inside("vm1", "dd if=/dev/vdb bs=512 count=1 2>/dev/null").stdout
+    # the image's lsblk (what Tempest's validation counts disks with, as cirros) shows it
+    rows = inside("vm1", "su -s /bin/sh cirros -c 'lsblk -lb --nodeps'").stdout.splitlines()
+    assert rows[0].split() == ["NAME", "MAJ:MIN", "RM", "SIZE", "RO", "TYPE", "MOUNTPOINT"]
+    pos = rows[0].index("TYPE")
+    assert [(r.split()[0], r.split()[3], r[pos:pos + 4]) for r in rows[1:]] == \
+        [("vdb", str(1 << 30), "disk")]
 
     # detach: the node goes, the loop is freed, the volume is available
     m.openstack("server", "remove", "volume", "vm1", "data")
     wait_for(lambda: not has_vdb("vm1"), "no /dev/vdb in vm1 after detach")
+    assert inside("vm1", "lsblk --nodeps --noheadings --output NAME").stdout.strip() == ""
     wait_for(lambda: not loops_of(m.tmp), "the loop device freed after detach")
     wait_for(lambda: status("data") == "available", "data available after detach")
 

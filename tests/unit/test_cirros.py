@@ -108,7 +108,7 @@ def test_ensure_rootfs_builds_once(rootfs, tmp_path):
 
 def test_scripts_pass_busybox_syntax_check(rootfs, tmp_path):
     with tarfile.open(rootfs) as tar:
-        for member in ("./sbin/init", "./etc/udhcpc/default.script"):
+        for member in ("./sbin/init", "./etc/udhcpc/default.script", "./usr/bin/lsblk"):
             script = tmp_path / member.rsplit("/", 1)[1]
             script.write_bytes(tar.extractfile(member).read())
             r = subprocess.run([str(cirros.find_busybox()), "sh", "-n", str(script)],

@@ -73,3 +73,30 @@ def test_log_file_and_no_extensions():
 def test_discover_refuses_non_loopback(url):
     with pytest.raises(ValueError, match="loopback"):
         tempest_conf.discover(url, "pw")
+
+
+def test_validation_off_with_the_fake_data_plane():
+    c = _parse(tempest_conf.render(_facts(real_servers=False)))
+    assert not c.getboolean("validation", "run_validation")
+    assert not c.getboolean("compute-feature-enabled", "console_output")
+
+
+def test_validation_with_real_servers_sshs_in_through_a_floating_ip():
+    c = _parse(tempest_conf.render(_facts(real_servers=True)))
+    v = c["validation"]
+    assert v.getboolean("run_validation")
+    assert v.getboolean("security_group") and v.getboolean("security_group_rules")
+    assert v["connect_method"] == "floating"
+    assert v["auth_method"] == "keypair"
+    assert v["ip_version_for_ssh"] == "4"
+    # Nova-generated keys are RSA; Tempest's default (ecdsa) would make its own
+    assert v["ssh_key_type"] == "rsa"
+    # the cirros image's user and documented password (kumo.image.cirros)
+    assert (v["image_ssh_user"], v["image_ssh_password"]) == ("cirros", "gocubsgo")
+    assert v["image_alt_ssh_user"] == "cirros"
+    assert v["network_for_ssh"] == "public"
+    for opt in ("ping_timeout", "connect_timeout", "ssh_timeout"):
+        assert 0 < v.getint(opt) <= 300, opt
+    assert c.getboolean("compute-feature-enabled", "console_output")
+    # the floating IPs come from the cloud's own external network
+    assert c["network"]["public_network_id"] == "net-1"

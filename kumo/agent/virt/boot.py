@@ -4,7 +4,7 @@ filesystem, /proc, /sys, /dev, /tmp, the rescue layout). See
 :mod:`kumo.agent.virt.netns`."""
 
 SUPERVISOR = r'''#!/bin/sh
-# Kumo instance supervisor: runs boot.sh in new PID/mount/UTS/IPC namespaces, restarts
+# Kumo instance supervisor: runs boot.sh in new PID/mount/UTS/IPC(/time) namespaces, restarts
 # it when init asks (status 2, or SIGHUP), records init's last status in ./exit.
 DIR=$1
 cd "$DIR" || exit 1
@@ -13,11 +13,18 @@ echo "$$ ${22}" > supervisor.pid.tmp && mv supervisor.pid.tmp supervisor.pid
 for cg in $(cat cgroups 2>/dev/null); do
   echo $$ > "$cg/cgroup.procs" || echo "kumo: cannot join cgroup $cg" >> console.log
 done
+# a time namespace per boot whose boot clock starts at 0, so /proc/uptime inside is the
+# instance's own (Tempest's reboot tests read the boot time from it); none when the
+# kernel or unshare cannot
+timens=0
+unshare --time --boottime 0 true 2>/dev/null && timens=1
 quick=0
 while :; do
   rm -f exit
   t0=$(date +%s)
-  unshare --pid --mount --uts --ipc --fork --kill-child --propagation private \
+  set --
+  [ $timens = 1 ] && set -- --time --boottime "-$(cut -d. -f1 /proc/uptime)"
+  unshare --pid --mount --uts --ipc "$@" --fork --kill-child --propagation private \
     /bin/sh "$DIR/boot.sh" < /dev/null >> console.log 2>&1 &
   echo $! > unshare.pid
   wait $!
@@ -59,6 +66,13 @@ fi
 mkdir -p "$ROOT/proc" "$ROOT/sys" "$ROOT/dev" "$ROOT/tmp" "$ROOT/etc"
 mount -t proc -o nosuid,nodev,noexec proc "$ROOT/proc"
 mount -t sysfs -o nosuid,nodev,noexec sysfs "$ROOT/sys" || echo "kumo: no /sys"
+# the flavor's vCPUs only (kumo.agent.virt.cpuview), as lxcfs does for containers
+if [ -f "$DIR/cpuinfo" ]; then
+  mount --bind "$DIR/cpuinfo" "$ROOT/proc/cpuinfo" || echo "kumo: no cpuinfo view"
+fi
+if [ -f "$DIR/cpu-online" ] && [ -f "$ROOT/sys/devices/system/cpu/online" ]; then
+  mount --bind "$DIR/cpu-online" "$ROOT/sys/devices/system/cpu/online" || true
+fi
 mount -t tmpfs -o nosuid,mode=0755,size=1024k dev "$ROOT/dev"
 for n in null zero full random urandom tty; do
   [ -e "/dev/$n" ] || continue

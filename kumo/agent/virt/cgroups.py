@@ -7,12 +7,20 @@ Instance groups are created *below the agent's own group* of each hierarchy
 (``<mount>/<own path>/kumo/<instance-id>``: ids, not names, are unique on the
 machine, also across simulated hosts), so whatever accounts for the agent also
 accounts for its instances. Units: RAM in MiB, CPU in vCPUs (quota = vcpus x period).
+
+CPU placement: where the ``cpuset`` controller is available (v1 hierarchy, or v2 with
+``cpuset`` in the subtree), each instance is also confined to ``vcpus`` of the host's
+CPUs (``cpuset.cpus``; all of them when the flavor asks for more than the host has),
+chosen from the instance id so instances spread over the cores; :meth:`Cgroups.cpus`
+tells which (what :mod:`kumo.agent.virt.cpuview` shows as the instance's
+/proc/cpuinfo). No cpuset: CPU time is still limited by the quota.
 """
 from __future__ import annotations
 
 import logging
 import os
 import time
+import zlib
 from pathlib import Path
 
 LOG = logging.getLogger(__name__)
@@ -53,7 +61,7 @@ class Cgroups:
             self.dirs["v2"] = unified / own.get("", "/").lstrip("/") / "kumo"
         elif all((root / c / "cgroup.procs").exists() for c in ("memory", "cpu")):
             self.mode = "v1"
-            for c in ("memory", "cpu", "freezer"):
+            for c in ("memory", "cpu", "freezer", "cpuset"):
                 if (root / c / "cgroup.procs").exists():
                     self.dirs[c] = root / c / own.get(c, "/").lstrip("/") / "kumo"
         if self.mode != "none":
@@ -67,12 +75,67 @@ class Cgroups:
                             self.mode, e)
                 self.mode = "none"
                 self.dirs = {}
+        self.cpuset = self.mode != "none" and self._setup_cpuset(ctrls)
         if self.mode == "none":
             LOG.warning("no usable cgroup cpu/memory controllers: instances run without "
                         "CPU and memory limits")
 
+    def _setup_cpuset(self, v2_ctrls: set) -> bool:
+        """Enable CPU placement (see the module docstring); False when unavailable."""
+        try:
+            if self.mode == "v2":
+                if "cpuset" not in v2_ctrls:
+                    return False
+                (self.dirs["v2"] / "cgroup.subtree_control").write_text("+cpuset")
+                return True
+            d = self.dirs.get("cpuset")
+            if d is None:
+                return False
+            # a v1 cpuset group is unusable until it has CPUs and memory nodes: the
+            # kumo group gets its parent's
+            for f in ("cpuset.mems", "cpuset.cpus"):
+                if not (d / f).read_text().strip():
+                    (d / f).write_text((d.parent / f).read_text().strip() or "0")
+            return True
+        except OSError as e:
+            LOG.warning("cgroup cpuset unusable (%s): instances are not pinned", e)
+            self.dirs.pop("cpuset", None)
+            return False
+
+    def _host_cpus(self) -> list[int]:
+        """The CPUs instances may use (the kumo group's effective cpuset)."""
+        d = self.dirs.get("cpuset") or self.dirs.get("v2")
+        for f in ("cpuset.effective_cpus", "cpuset.cpus.effective", "cpuset.cpus"):
+            try:
+                cpus = parse_cpulist((d / f).read_text()) if d else []
+            except OSError:
+                continue
+            if cpus:
+                return cpus
+        return sorted(os.sched_getaffinity(0))
+
+    def pick_cpus(self, name: str, vcpus: int) -> list[int]:
+        """``vcpus`` host CPUs for instance ``name`` (all when it asks for as many or
+        more), starting at a place derived from the id so instances spread."""
+        host = self._host_cpus()
+        if vcpus <= 0 or vcpus >= len(host):
+            return host
+        start = zlib.crc32(name.encode()) % len(host)
+        return sorted((host * 2)[start:start + vcpus])
+
+    def cpus(self, name: str) -> list[int] | None:
+        """The CPUs instance ``name`` is confined to (None: no cpuset here)."""
+        if not self.cpuset:
+            return None
+        d = (self.dirs.get("cpuset") or self.dirs["v2"]) / name
+        try:
+            return parse_cpulist((d / "cpuset.cpus").read_text()) or None
+        except OSError:
+            return None
+
     def describe(self) -> dict:
-        return {"limits": self.mode, "pause": "freezer" if self.can_freeze() else "none"}
+        return {"limits": self.mode, "pause": "freezer" if self.can_freeze() else "none",
+                "cpuset": "on" if self.cpuset else "off"}
 
     def can_freeze(self) -> bool:
         return self.mode == "v2" or "freezer" in self.dirs
@@ -89,7 +152,12 @@ class Cgroups:
             elif role == "cpu" and vcpus > 0:
                 _write(d / "cpu.cfs_period_us", PERIOD_US)
                 _write(d / "cpu.cfs_quota_us", vcpus * PERIOD_US)
+            elif role == "cpuset" and self.cpuset:
+                _write(d / "cpuset.mems", (parent / "cpuset.mems").read_text().strip())
+                _write(d / "cpuset.cpus", format_cpulist(self.pick_cpus(name, vcpus)))
             elif role == "v2":
+                if self.cpuset:
+                    _write(d / "cpuset.cpus", format_cpulist(self.pick_cpus(name, vcpus)))
                 if ram_mb > 0:
                     _write(d / "memory.max", ram_mb << 20)
                 if vcpus > 0:
@@ -190,6 +258,28 @@ def remove_dir(group: Path, timeout: float = 5.0) -> bool:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.05)
+
+
+def parse_cpulist(text: str) -> list[int]:
+    """``"0-2,5"`` -> ``[0, 1, 2, 5]`` (the kernel's cpu list format)."""
+    out: set[int] = set()
+    for part in text.strip().split(","):
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return sorted(out)
+
+
+def format_cpulist(cpus: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2,5"``."""
+    runs: list[list[int]] = []  # [first, last] of each run of consecutive CPUs
+    for c in sorted(set(cpus)):
+        if runs and c == runs[-1][1] + 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _write(path: Path, value) -> None:

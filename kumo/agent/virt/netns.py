@@ -35,7 +35,10 @@
   image's tree.
 - **Limits**: :mod:`kumo.agent.virt.cgroups` (v2, v1, or none, reported in
   :meth:`NetnsDriver.configurations`); groups are named by instance id (unique on the
-  machine, also across simulated hosts sharing its cgroup tree).
+  machine, also across simulated hosts sharing its cgroup tree). A cpuset confines the
+  instance to ``vcpus`` host CPUs where available, and :mod:`kumo.agent.virt.cpuview`
+  shows it only those in /proc/cpuinfo and /sys/devices/system/cpu/online; each boot
+  gets a time namespace whose boot clock starts at 0 (its own /proc/uptime).
 - **Files**: ``<state_dir>/images/`` (the cache, :mod:`kumo.agent.virt.images`) and
   ``<state_dir>/instances/<id>/`` (``meta.json`` = what was realized, with the server's
   ``display_name`` and ``hostname`` for ``kumo console``; console.log,
@@ -58,6 +61,7 @@ from pathlib import Path
 from kumo.agent.dataplane import netns as nsmod
 from kumo.agent.virt import (CRASHED, NOSTATE, PAUSED, RUNNING, SHUTDOWN, ComputeDriver,
                              InstanceStatus, VirtError, register_driver)
+from kumo.agent.virt import cpuview
 from kumo.agent.virt.cgroups import Cgroups
 from kumo.agent.virt.images import ImageCache
 from kumo.agent.virt import volumes as vols
@@ -372,8 +376,11 @@ class NetnsDriver(InstanceRescue, InstanceSnapshots, vols.InstanceVolumes, Compu
         meta.update(display_name=instance.get("display_name") or "",
                     hostname=instance.get("hostname") or "")
         remade = self.nics.plug(meta, instance.get("ports") or [])
+        vcpus = int(flavor.get("vcpus") or 0)
         (d / "cgroups").write_text("\n".join(self.cgroups.ensure(
-            iid, int(flavor.get("vcpus") or 0), int(flavor.get("ram") or 0))))
+            iid, vcpus, int(flavor.get("ram") or 0))))
+        if vcpus > 0:  # what boot.sh shows as /proc/cpuinfo
+            cpuview.write(d, vcpus, self.cgroups.cpus(iid))
         self._save(iid, meta)
         gone = self._attach_volumes(iid, instance, meta)
         alive = self._supervisor(d) is not None
