@@ -155,8 +155,9 @@ def test_networking_lists_its_parts_and_subscriptions(database, tmp_path):
 
     net = Networking(Settings(state_dir=str(tmp_path)), database)
     cb = net.callbacks
+    # an external network's unattached floating IPs go first, in the same transaction
     assert cb.subscribers(Resource.NETWORK, Event.BEFORE_DELETE) == [
-        net.ports.refuse_network_in_use]
+        net.floatingips.drop_disassociated, net.ports.refuse_network_in_use]
     # subnets go before the DHCP ports, as before the registry
     assert cb.subscribers(Resource.NETWORK, Event.PRECOMMIT_DELETE) == [
         net.subnets.drop_network_subnets, net.ports.drop_network_ports]
