@@ -131,6 +131,35 @@ def remove_host(host: netns.Host) -> None:
     netns.delete_netns_path(host.netns)
 
 
+def plug_vms(host: netns.Host, ports: list[dict], net: str) -> list[netns.Netns]:
+    """An instance namespace ``vm<i>`` per port, plugged into ``net``'s bridge as Nova
+    does (``tap<port[:11]>`` <-> ``eth0`` with the port's MAC and address /8)."""
+    bridge = names.bridge(net)
+    links.ensure_bridge(host.root, bridge)
+    vms = []
+    for i, p in enumerate(ports):
+        vm = netns.ensure_netns(host, f"vm{i}")
+        tap = names.tap(p["id"])
+        links.ensure_veth(host.root, tap, "eth0", vm, up=False)
+        links.set_master(host.root, tap, bridge)
+        links.set_up(host.root, tap)
+        links.set_mac(vm, "eth0", p["mac_address"])
+        links.set_up(vm, "eth0")
+        links.ensure_address(vm, "eth0", p["fixed_ips"][0]["ip_address"] + "/8")
+        vms.append(vm)
+    return vms
+
+
+def iperf_server(vm: netns.Netns, port_number: int) -> subprocess.Popen:
+    """``iperf3 -s`` inside ``vm`` (at most 30 minutes; the caller kills it), given
+    half a second to listen."""
+    server = subprocess.Popen(["timeout", "1800", "nsenter", f"--net={vm.path}", "iperf3",
+                               "-s", "-p", str(port_number)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    time.sleep(0.5)
+    return server
+
+
 # -- throughput -------------------------------------------------------------------------
 
 def iperf(client: netns.Netns, server_ip: str, seconds: float, streams: int = 1) -> float:
@@ -160,24 +189,9 @@ def throughput(tag: str, seconds: float, runs: int,
     server = None
     try:
         ports = [port(1), port(2)]
-        bridge = names.bridge(NET)
-        links.ensure_bridge(host.root, bridge)
-        vms = []
-        for i, p in enumerate(ports):
-            vm = netns.ensure_netns(host, f"vm{i}")
-            tap = names.tap(p["id"])
-            links.ensure_veth(host.root, tap, "eth0", vm, up=False)
-            links.set_master(host.root, tap, bridge)
-            links.set_up(host.root, tap)
-            links.set_mac(vm, "eth0", p["mac_address"])
-            links.set_up(vm, "eth0")
-            links.ensure_address(vm, "eth0", p["fixed_ips"][0]["ip_address"] + "/8")
-            vms.append(vm)
+        vms = plug_vms(host, ports, NET)
         server_ip = ports[1]["fixed_ips"][0]["ip_address"]
-        server = subprocess.Popen(["nsenter", f"--net={vms[1].path}", "iperf3", "-s",
-                                   "-p", str(IPERF_PORT)], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, start_new_session=True)
-        time.sleep(0.5)
+        server = iperf_server(vms[1], IPERF_PORT)
         driver = FirewallDriver(HOSTNAME, where=host)
         setups = {"no firewall (no tables)": None, "firewall, 1 rule": 1,
                   "firewall, 10 rules": 10, "firewall, 1,000 rules": 1000,

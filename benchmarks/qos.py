@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -28,9 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.dataplane import make_host, port, remove_host  # noqa: E402
+from benchmarks.dataplane import (iperf_server, make_host, plug_vms, port,  # noqa: E402
+                                  remove_host)
 from benchmarks.harness import machine_facts  # noqa: E402
-from kumo.agent.dataplane import links, names, netns  # noqa: E402
+from kumo.agent.dataplane import netns  # noqa: E402
 from kumo.agent.qos import QosDriver  # noqa: E402
 
 HOSTNAME = "bench-host"
@@ -64,25 +64,9 @@ def run(tag: str, seconds: float, runs: int, limits_mbit: list[int]) -> list[tup
         ports = [port(1), port(2)]
         for p in ports:
             p["security_groups"], p["port_security_enabled"] = [], False
-        bridge = names.bridge(NET)
-        links.ensure_bridge(host.root, bridge)
-        vms = []
-        for i, p in enumerate(ports):
-            vm = netns.ensure_netns(host, f"vm{i}")
-            tap = names.tap(p["id"])
-            links.ensure_veth(host.root, tap, "eth0", vm, up=False)
-            links.set_master(host.root, tap, bridge)
-            links.set_up(host.root, tap)
-            links.set_mac(vm, "eth0", p["mac_address"])
-            links.set_up(vm, "eth0")
-            links.ensure_address(vm, "eth0", p["fixed_ips"][0]["ip_address"] + "/8")
-            vms.append(vm)
+        vms = plug_vms(host, ports, NET)
         server_ip = ports[1]["fixed_ips"][0]["ip_address"]
-        server = subprocess.Popen(["timeout", "1800", "nsenter", f"--net={vms[1].path}",
-                                   "iperf3", "-s", "-p", str(IPERF_PORT)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  start_new_session=True)
-        time.sleep(0.5)
+        server = iperf_server(vms[1], IPERF_PORT)
         driver = QosDriver(HOSTNAME, where=host)
 
         def apply(rules: list[dict]) -> None:
