@@ -40,7 +40,7 @@ def show(req: Request) -> Reply:
 def create(req: Request) -> Reply:
     attrs = req.json(schemas.TYPE_CREATE)["volume_type"]
     req.context.enforce(M, target(req))
-    attrs["name"] = attrs["name"].strip()
+    attrs["name"] = str(attrs.get("name") or "").strip()
     if not attrs["name"]:
         raise InvalidInput("Invalid input received: Volume type name can not be empty.")
     if "os-volume-type-access:is_public" in attrs:

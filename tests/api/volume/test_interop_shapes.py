@@ -131,3 +131,9 @@ def test_more_create_answer_shapes(cinder, admin, unique):
                                                "is_public", "extra_specs"}
     cinder.request(admin, "DELETE", f"/types/{vt['id']}")
     cinder.request(admin, "DELETE", f"/volumes/{vid}")
+
+
+def test_volume_type_without_a_name_is_400(cinder, admin):
+    """``{"volume_type": {}}`` was a 500 (found by tests/api/test_fuzz.py)."""
+    assert_fault(cinder.request(admin, "POST", "/types", json={"volume_type": {}}),
+                 400, "badRequest")
