@@ -252,7 +252,8 @@ class Boot:
         _wait_for(ready.exists, 10, "the metadata server")
         # --kill-child: if unshare dies, so does init and with it the PID namespace.
         self.init = self._spawn(
-            ["ip", "netns", "exec", self.vm, "unshare", "--pid", "--fork", "--kill-child",
+            ["env", "--default-signal=HUP",  # as the netns driver: never an ignored HUP
+             "ip", "netns", "exec", self.vm, "unshare", "--pid", "--fork", "--kill-child",
              "--mount", "--uts", "--ipc", "--propagation", "private",
              "chroot", str(self.root), "/sbin/init"], "console.log")
         _wait_for(lambda: "cirros-init: boot finished" in self.log()

@@ -271,7 +271,11 @@ class NetnsDriver(InstanceRescue, InstanceSnapshots, vols.InstanceVolumes, Compu
 
         def spawn():
             return subprocess.Popen(
-                ["setsid", "-f", "/bin/sh", str(d / "supervisor.sh"), str(d)],
+                # SIGHUP back to its default: a shell cannot trap a signal ignored when
+                # it started, so under `nohup kumo up` the guest's init would never see
+                # its reboot request
+                ["env", "--default-signal=HUP", "setsid", "-f", "/bin/sh",
+                 str(d / "supervisor.sh"), str(d)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, close_fds=True).wait(10)
 
