@@ -160,6 +160,17 @@ def iperf_server(vm: netns.Netns, port_number: int) -> subprocess.Popen:
     return server
 
 
+def stop_iperf_server(server: subprocess.Popen | None) -> None:
+    """Stop what :func:`iperf_server` started (its whole session), if anything."""
+    if server is None:
+        return
+    try:
+        os.killpg(server.pid, 15)
+    except ProcessLookupError:
+        pass
+    server.wait(10)
+
+
 # -- throughput -------------------------------------------------------------------------
 
 def iperf(client: netns.Netns, server_ip: str, seconds: float, streams: int = 1) -> float:

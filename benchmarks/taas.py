@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.dataplane import (iperf_server, make_host, plug_vms, port,  # noqa: E402
-                                  remove_host)
+                                  remove_host, stop_iperf_server)
 from benchmarks.harness import machine_facts  # noqa: E402
 from kumo.agent.dataplane import netns  # noqa: E402
 from kumo.agent.taas import TaasDriver  # noqa: E402
@@ -90,12 +90,7 @@ def run(tag: str, seconds: float, runs: int) -> list[tuple]:
         apply(None)
         return out
     finally:
-        if server is not None:
-            try:
-                os.killpg(server.pid, 15)
-            except ProcessLookupError:
-                pass
-            server.wait(10)
+        stop_iperf_server(server)
         remove_host(host)
 
 
