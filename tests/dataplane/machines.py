@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -69,6 +70,19 @@ class Machine(SimulatedMachine):
             return super().run(list(argv), check=check, timeout=timeout, **kw)
         except MachineError as e:
             raise AssertionError(str(e)) from None
+        except subprocess.TimeoutExpired as e:
+            # what the cloud was doing meanwhile is the only clue a CI log keeps
+            raise AssertionError(
+                f"{' '.join(map(str, argv))} did not end within {timeout} s; output so "
+                f"far:\n{_text(e.stdout)}{_text(e.stderr)}\n"
+                f"last lines of kumo.log:\n{self.server_log()[-8000:]}") from None
+
+
+def _text(out) -> str:
+    """A timed-out command's captured output as text (bytes even with text=True)."""
+    if isinstance(out, bytes):
+        return out.decode(errors="replace")
+    return out or ""
 
 
 @contextlib.contextmanager
