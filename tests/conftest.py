@@ -45,12 +45,22 @@ def _pg_database(base_url: str, worker: str) -> str:
 
 
 def _pg_drop(base_url: str, db_url: str) -> None:
+    """Drop the database of ``db_url``, its sessions ended; retried for a few seconds
+    while PostgreSQL refuses (a backend it may not end yet, such as an autovacuum worker
+    on a server where the role lacks ``pg_signal_backend``)."""
     import psycopg
 
     name = db_url.rsplit("/", 1)[1]
     plain = base_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for attempt in range(20):
+        try:
+            with psycopg.connect(plain, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
 
 
 @dataclass

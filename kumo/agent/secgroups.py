@@ -66,7 +66,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from kumo.agent import nflog, sgmodel, snapindex
+from kumo.agent import nflog, sgmodel, sgrules, snapindex
 from kumo.agent.dataplane import links, netns, nft
 from kumo.agent.dataplane.errors import KumoDataplaneError
 from kumo.agent.dataplane.netns import Host
@@ -113,11 +113,11 @@ def _kind(spec) -> str:
 
 def _canon_elem(value) -> list:
     """nft's JSON listing of a set element as our canonical keys (address strings; rule
-    set elements as :func:`kumo.agent.sgmodel.set_element` keys)."""
+    set elements as :func:`kumo.agent.sgrules.set_element` keys)."""
     if isinstance(value, dict) and "elem" in value:
         value = value["elem"].get("val")
     if isinstance(value, dict) and "concat" in value:
-        return [sgmodel.canon_element(value)]
+        return [sgrules.canon_element(value)]
     if isinstance(value, dict) and "prefix" in value:
         return [f"{value['prefix']['addr']}/{value['prefix']['len']}"]
     if isinstance(value, dict) and "range" in value:
@@ -197,7 +197,7 @@ def _render_key(key: Key, k, kind: str, spec=None) -> object:
     if kind == "map":
         return k
     if spec is not None and isinstance(spec.type, list):
-        return sgmodel.render_element(k)
+        return sgrules.render_element(k)
     return nft.addr(k)
 
 

@@ -63,7 +63,10 @@ class Attr:
     - ``convert``: ``(value) -> value`` after the schema (e.g. integers given as
       strings), raising a 400 for what the schema cannot say;
     - ``when``: ``(extras) -> bool``, asked once per rendering: the attribute is shown
-      only then (e.g. from a microversion on, ``extras`` carrying the request's).
+      only then (e.g. from a microversion on, ``extras`` carrying the request's);
+    - ``omit_none``: a row whose value is None does not show the attribute at all (an
+      extension's field that Neutron sets only on some objects, e.g. ``trunk_details``
+      on a trunk's parent port).
     """
 
     name: str
@@ -81,6 +84,7 @@ class Attr:
     render: Callable | None = None
     convert: Callable | None = None
     when: Callable | None = None
+    omit_none: bool = False
 
     def value(self, row, extras: dict):
         if self.render is not None:
@@ -289,6 +293,7 @@ class Resource:
                  and (a.when is None or a.when(extras))]
         guarded = [a for a in shown if isinstance(a.read, str)]
         plain = [a for a in shown if a.read is ANYONE]
+        omit = [a.name for a in shown if a.omit_none]
         allowed: dict[tuple, bool] = {}
         out = []
         for row in rows:
@@ -301,5 +306,8 @@ class Resource:
                         f"get_{self.name}:{a.name}", {"project_id": key[1]})
                 if ok:
                     item[a.name] = a.value(row, extras)
+            for name in omit:
+                if item.get(name, True) is None:
+                    del item[name]
             out.append(item)
         return out

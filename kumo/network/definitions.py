@@ -277,8 +277,9 @@ PORT = Resource(
         qos_policy_id(),
         Attr("qos_network_policy_id",
              render=lambda r, x: x.get("qos_network_policy_id", {}).get(r.id)),
-        # trunk-details: set on a trunk's parent port (kumo.network.trunks)
-        Attr("trunk_details", render=lambda r, x: x.get("trunk_details", {}).get(r.id)),
+        # trunk-details: only on a trunk's parent port (kumo.network.trunks), as Neutron
+        Attr("trunk_details", render=lambda r, x: x.get("trunk_details", {}).get(r.id),
+             omit_none=True),
         Attr("binding:host_id", STRING, create=PORT_ADMIN, update=PORT_ADMIN,
              read=PORT_ADMIN, column="host_id", filter=EXACT),
         Attr("binding:vif_type", read=PORT_ADMIN,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from kumo.agent.sgmodel import PROTOCOLS
+from kumo.agent.sgrules import PROTOCOLS
 
 EXTERNAL = "external"
 ICMP_ECHO_REQUEST = 8

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from kumo.agent import sgmodel
+from kumo.agent import sgmodel, sgrules
 from kumo.agent.secgroups import Actual, plan
 from kumo.agent.sgmodel import BRIDGE, INET
 
@@ -34,22 +34,22 @@ def text(exprs) -> str:
 
 
 def test_rule_translation():
-    tcp = sgmodel.rule_exprs(rule(protocol="tcp", port_range_min=20, port_range_max=22,
+    tcp = sgrules.rule_exprs(rule(protocol="tcp", port_range_min=20, port_range_max=22,
                                   remote_ip_prefix="192.0.2.0/24"), "ingress")
     assert {"match": {"op": "==", "left": {"payload": {"protocol": "th", "field": "dport"}},
                       "right": {"range": [20, 22]}}} in tcp
     assert '"saddr"' in text(tcp) and '"len": 24' in text(tcp)
     assert tcp[-1] == {"accept": None}
     # icmp with IPv6 is ICMPv6; type and code from the port range
-    v6 = sgmodel.rule_exprs(rule(ethertype="IPv6", protocol="icmp", port_range_min=128,
+    v6 = sgrules.rule_exprs(rule(ethertype="IPv6", protocol="icmp", port_range_min=128,
                                  port_range_max=0), "egress")
     assert '"right": 58' in text(v6) and '"icmpv6"' in text(v6)
     # numbers work, unknown names and prefixes of the other family never match
-    assert '"right": 47' in text(sgmodel.rule_exprs(rule(protocol="47"), "ingress"))
-    assert sgmodel.rule_exprs(rule(protocol="nope"), "ingress") is None
-    assert sgmodel.rule_exprs(rule(remote_ip_prefix="2001:db8::/32"), "ingress") is None
+    assert '"right": 47' in text(sgrules.rule_exprs(rule(protocol="47"), "ingress"))
+    assert sgrules.rule_exprs(rule(protocol="nope"), "ingress") is None
+    assert sgrules.rule_exprs(rule(remote_ip_prefix="2001:db8::/32"), "ingress") is None
     # remote group: the group's member set, source for ingress, destination for egress
-    rg = sgmodel.rule_exprs(rule(remote_group_id="g2"), "egress")
+    rg = sgrules.rule_exprs(rule(remote_group_id="g2"), "egress")
     assert '"@sg-g2-v4"' in text(rg) and '"daddr"' in text(rg)
 
 
@@ -214,19 +214,19 @@ def test_port_rules_are_one_set_lookup():
               rule("s3", ethertype="IPv6", protocol="udp"),
               rule("s4", protocol="tcp", port_range_min=5201, port_range_max=5201)]
     group = {"id": "g1", "stateful": False, "rules": rules}
-    chain = sgmodel.group_rules(group, "ingress")
+    chain = sgrules.group_rules(group, "ingress")
     assert len(chain) == 4  # two set lookups (v4, v6), ICMP, the remote group
     assert '"@sg-g1-i-r4"' in text(chain[0]) and '"concat"' in text(chain[0])
     assert '"@sg-g1-i-r6"' in text(chain[1])
-    elems = sgmodel.rule_set_elements(group, "ingress")
+    elems = sgrules.rule_set_elements(group, "ingress")
     assert len(elems[False]) == 200 and "6.5201-5201.0.0.0.0/0" in elems[False]
     assert list(elems[True]) == ["17.0-65535.::/0"]
     # nft's listing of an element reads back as the same key
     for key in ("6.10001-10001.192.0.2.1/32", "17.0-65535.::/0", "6.20-30.10.1.0.0/16"):
-        rendered = sgmodel.render_element(key)
+        rendered = sgrules.render_element(key)
         listed = {"concat": [{6: "tcp", 17: "udp"}[rendered["concat"][0]],
                              rendered["concat"][1], rendered["concat"][2]]}
-        assert sgmodel.canon_element(listed) == key
+        assert sgrules.canon_element(listed) == key
 
 
 def _logged_state(logs, ports=None):

@@ -51,6 +51,13 @@ def test_sdk_lifecycle(demo, ports, neutron):
     assert details["trunk_id"] == trunk.id
     assert details["sub_ports"][0]["mac_address"] == sub1.mac_address
     assert demo.network.get_port(sub2.id).trunk_details is None
+    # as Neutron: no trunk_details key at all on a port that is no trunk's parent
+    shown = neutron.request(demo, "GET", f"/v2.0/ports/{sub2.id}").json()["port"]
+    assert "trunk_details" not in shown and "trunk_details" in neutron.request(
+        demo, "GET", f"/v2.0/ports/{parent.id}").json()["port"]
+    listed = {p["id"]: p for p in neutron.request(
+        demo, "GET", f"/v2.0/ports?network_id={parent.network_id}").json()["ports"]}
+    assert "trunk_details" in listed[parent.id] and "trunk_details" not in listed[sub2.id]
     # add, list, remove: the answers are the trunk itself, unwrapped
     resp = neutron.request(demo, "PUT", f"/v2.0/trunks/{trunk.id}/add_subports",
                            json={"sub_ports": [{"port_id": sub2.id,
