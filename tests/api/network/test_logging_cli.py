@@ -15,8 +15,9 @@ def _keys(item: dict) -> dict:
 
 @pytest.fixture
 def logged(admin, unique):
-    """A security group with a port using it, and a firewall group on a router port:
-    ``{"sg", "sg_name", "port", "fwg", "fwg_name", "router_port"}``."""
+    """A security group with a port using it, a firewall group on a router port and
+    a router port in no group: ``{"sg", "sg_name", "port", "port_name", "fwg",
+    "fwg_name", "router_port", "free_router_port"}``."""
     net = admin.network.create_network(name=unique("lcn"))
     sub = admin.network.create_subnet(network_id=net.id, ip_version=4,
                                       cidr="10.76.0.0/28")
@@ -27,11 +28,19 @@ def logged(admin, unique):
     router_port = admin.network.add_interface_to_router(router,
                                                         subnet_id=sub.id)["port_id"]
     fwg = admin.network.create_firewall_group(name=unique("lcfg"), ports=[router_port])
+    net2 = admin.network.create_network(name=unique("lcn"))
+    sub2 = admin.network.create_subnet(network_id=net2.id, ip_version=4,
+                                       cidr="10.76.1.0/28")
+    free_port = admin.network.add_interface_to_router(router,
+                                                      subnet_id=sub2.id)["port_id"]
     yield {"sg": sg.id, "sg_name": sg.name, "port": port.id, "port_name": port.name,
-           "fwg": fwg.id, "fwg_name": fwg.name, "router_port": router_port}
+           "fwg": fwg.id, "fwg_name": fwg.name, "router_port": router_port,
+           "free_router_port": free_port}
     admin.network.update_firewall_group(fwg, ports=[])
     admin.network.delete_firewall_group(fwg)
     admin.network.remove_interface_from_router(router, subnet_id=sub.id)
+    admin.network.remove_interface_from_router(router, subnet_id=sub2.id)
+    admin.network.delete_network(net2)
     admin.network.delete_router(router)
     admin.network.delete_port(port)
     admin.network.delete_security_group(sg)
@@ -138,7 +147,7 @@ def test_network_log_errors(cloud, logged, unique):
         return proc.stderr
     # an unknown type
     err = fails("create", unique("x"), "--resource-type", "port")
-    assert "Invalid resource type port" in err, err
+    assert "Invalid log resource_type: port." in err, err
     # a port not using the group (the CLI finds both by name)
     other_sg = cloud.connect().network.create_security_group(name=unique("lco"))
     try:
@@ -147,10 +156,20 @@ def test_network_log_errors(cloud, logged, unique):
         assert "Invalid resource constraint" in err, err
     finally:
         cloud.connect().network.delete_security_group(other_sg.id)
-    # a port in no firewall group as a firewall group log's target
+    # firewall group logs target router ports in a group (neutron-fwaas's checks)
     err = fails("create", unique("x"), "--resource-type", "firewall_group",
                 "--target", logged["port"])
-    assert "Invalid resource constraint" in err, err
+    assert (f"Logging type firewall_group is not supported on port {logged['port']}."
+            in err), err
+    err = fails("create", unique("x"), "--resource-type", "firewall_group",
+                "--target", logged["free_router_port"])
+    assert (f"Target resource {logged['free_router_port']} is not associated with any "
+            "firewall group." in err), err
+    err = fails("create", unique("x"), "--resource-type", "firewall_group",
+                "--resource", logged["fwg"], "--target", logged["free_router_port"])
+    assert "Invalid resource constraint between resource (firewall_group " \
+        f"{logged['fwg']}) and target resource (port {logged['free_router_port']})" \
+        in err, err
     # names the CLI cannot find
     err = fails("create", unique("x"), "--resource-type", "security_group",
                 "--resource", "no-such-group")
