@@ -64,7 +64,8 @@ def test_tap_service_cli(cloud, demo, ports, unique):
         err = _fails(cloud, "tap", "service", "create", "--name", unique("ts"),
                      "--port", port.id)
         assert "ConflictException: 409" in err, err
-        assert port.id in err and "tap service" in err.lower(), err
+        assert (f"Unable to complete operation on port {port.id}: it is already the port "
+                f"of tap service {made['id']}.") in err, err
         # a port the CLI cannot find
         err = _fails(cloud, "tap", "service", "create", "--port", "no-such-port")
         assert "no-such-port" in err, err
