@@ -139,14 +139,11 @@ class SecurityGroupInvalidProtocolForPort(exc.BadRequest):
                "UDP, UDPLITE, SCTP and DCCP.")
 
 
-class SecurityGroupRemoteGroupAndRemoteIpPrefix(exc.BadRequest):
-    message = "Only remote_ip_prefix or remote_group_id may be provided."
-
-
-class SecurityGroupMultipleRemotes(exc.BadRequest):
-    """Kumo's name; the wording lists the three remotes a rule may have one of."""
-    message = ("Only one of remote_ip_prefix, remote_group_id or remote_address_group_id "
-               "may be provided.")
+class SecurityGroupMultipleRemoteEntites(exc.BadRequest):
+    """Neutron's name (neutron/extensions/securitygroup.py, spelling included): a rule
+    gives more than one of its three remotes."""
+    message = ("Only one of remote_ip_prefix or remote_group_id or "
+               "remote_address_group_id may be provided.")
 
 
 class SecurityGroupRuleParameterConflict(exc.BadRequest):

@@ -8,7 +8,7 @@ statements whose packets the agent writes to ``<agent state>/logs/<log id>.log``
 
 - ``firewall_group``: the L3 agent's router firewall chains (:mod:`kumo.agent.fwaas`);
   ``resource_id`` one firewall group (else every group of the log's project),
-  ``target_id`` one router port (in the group when both are given).
+  ``target_id`` one router port in a group (in that group when both are given).
 - ``security_group``: the security-group firewall of the hosts' ports
   (:mod:`kumo.agent.sgmodel`); ``resource_id`` one security group, ``target_id`` one
   port (using the group when both are given: else 400 InvalidResourceConstraint),
@@ -19,6 +19,9 @@ A log names ``resource_type``, ``event`` (``ACCEPT``: a new connection accepted,
 ``DROP``: a packet the port's chain drops, ``ALL``; default ``ALL``) and ``enabled``.
 An unknown group or port is a 404 (ResourceNotFound / TargetResourceNotFound). Only
 ``name``, ``description`` and ``enabled`` change.
+
+The standard CLI is python-neutronclient's OSC plugin: ``openstack network log
+create/list/show/set/delete`` and ``openstack network loggable resources list``.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
 from kumo.common.context import RequestContext
+from kumo.network.fwaas import ROUTER_PORT_OWNERS
 from kumo.network.manager import stamp, touch, visible_clause
 from kumo.network.models import fwaas as models
 from kumo.network.models import ports as pmodels
@@ -44,7 +48,16 @@ class LogResourceNotFound(exc.NotFound):
 
 
 class InvalidLogResourceType(exc.BadRequest):
-    message = "Invalid resource type %(resource_type)s."
+    message = "Invalid log resource_type: %(resource_type)s."
+
+
+class LoggingTypeNotSupported(exc.Conflict):
+    message = "Logging type %(log_type)s is not supported on port %(port_id)s."
+
+
+class TargetResourceNotAssociated(exc.BadRequest):
+    """neutron-fwaas's: a firewall group log's target port is in no group."""
+    message = "Target resource %(target_id)s is not associated with any firewall group."
 
 
 class ResourceNotFound(exc.NotFound):
@@ -84,23 +97,8 @@ class Logs:
         resource_id, target_id = attrs.get("resource_id"), attrs.get("target_id")
         if kind == "security_group":
             self._check_security_group(session, ctx, resource_id, target_id)
-        elif resource_id:
-            try:
-                self.net.firewall_groups.get(session, ctx, resource_id)
-            except exc.NotFound:
-                raise ResourceNotFound(resource_id=resource_id) from None
-        if target_id and kind == "firewall_group":
-            try:
-                self.net.ports.get(session, ctx, target_id)
-            except exc.NotFound:
-                raise TargetResourceNotFound(target_id=target_id) from None
-            group = session.scalar(sa.select(GPORT.firewall_group_id).where(
-                GPORT.port_id == target_id))
-            if group is None or (resource_id and group != resource_id):
-                raise InvalidResourceConstraint(resource=kind,
-                                                resource_id=resource_id or "",
-                                                target_resource="port",
-                                                target_id=target_id)
+        else:
+            self._check_firewall_group(session, ctx, resource_id, target_id)
         row = LOG(project_id=attrs.get("project_id") or attrs.get("tenant_id")
                   or ctx.project_id or "", name=attrs.get("name") or "",
                   description=attrs.get("description") or "", resource_type=kind,
@@ -111,6 +109,35 @@ class Logs:
         session.flush()
         self.announce(session, row)
         return row
+
+    def _check_firewall_group(self, session, ctx: RequestContext, resource_id,
+                              target_id) -> None:
+        """As neutron-fwaas's log validator: 404 for an unknown group or port; a
+        target port that is no router interface is a 409 LoggingTypeNotSupported
+        (Kumo's groups take router ports only), one in no group a 400
+        TargetResourceNotAssociated, one outside the named group a 400
+        InvalidResourceConstraint."""
+        if resource_id:
+            try:
+                self.net.firewall_groups.get(session, ctx, resource_id)
+            except exc.NotFound:
+                raise ResourceNotFound(resource_id=resource_id) from None
+        if not target_id:
+            return
+        try:
+            port = self.net.ports.get(session, ctx, target_id)
+        except exc.NotFound:
+            raise TargetResourceNotFound(target_id=target_id) from None
+        group = session.scalar(sa.select(GPORT.firewall_group_id).where(
+            GPORT.port_id == target_id))
+        if resource_id and group != resource_id:
+            raise InvalidResourceConstraint(resource="firewall_group",
+                                            resource_id=resource_id,
+                                            target_resource="port", target_id=target_id)
+        if (port.device_owner or "") not in ROUTER_PORT_OWNERS:
+            raise LoggingTypeNotSupported(log_type="firewall_group", port_id=target_id)
+        if group is None:
+            raise TargetResourceNotAssociated(target_id=target_id)
 
     def _check_security_group(self, session, ctx: RequestContext, resource_id,
                               target_id) -> None:

@@ -292,10 +292,8 @@ class SecurityGroups:
         prefix = attrs.get("remote_ip_prefix")
         remote_group = attrs.get("remote_group_id")
         address_group = attrs.get("remote_address_group_id")
-        if address_group is not None and (prefix is not None or remote_group is not None):
-            raise nexc.SecurityGroupMultipleRemotes()
-        if prefix is not None and remote_group is not None:
-            raise nexc.SecurityGroupRemoteGroupAndRemoteIpPrefix()
+        if sum(x is not None for x in (prefix, remote_group, address_group)) > 1:
+            raise nexc.SecurityGroupMultipleRemoteEntites()
         if prefix is not None:
             try:
                 net = ipaddress.ip_network(prefix, strict=False)

@@ -64,9 +64,17 @@ class TapServiceLimitReached(exc.Conflict):
     message = "Reached the maximum quota for Tap Services"
 
 
-class TapServicePortInUse(exc.Conflict):
-    """Kumo's own name: TaaS gives a port one tap service too."""
-    message = "Port %(port_id)s is already the port of tap service %(tap_id)s."
+class InUse(exc.Conflict):
+    """A second tap service on a port. Upstream TaaS has no such check (its plugin
+    lets several services share a port); Kumo refuses because each tap service port
+    receives one VXLAN id (``tap_tunnel``). No TaaS exception fits, so the fault's
+    ``type`` (the class name) is neutron-lib's generic 409 ``InUse`` (the base of
+    Neutron's ``*InUse`` conflicts), with a message naming the port and the service."""
+    message = ("Unable to complete operation on port %(port_id)s: it is already the "
+               "port of tap service %(tap_id)s.")
+
+
+TapServicePortInUse = InUse
 
 
 class Taas:

@@ -4,7 +4,8 @@ create (single and bulk), list (filters, sorting, paging), show, update (``name`
 ``description``) and delete. Errors in Neutron's fault format: 404
 ``TapServiceNotFound``/``TapFlowNotFound``/``PortNotFound``, 403
 ``PortDoesNotBelongToTenant``/``TapServiceNotBelongToTenant``, 409
-``TapServicePortInUse`` (Kumo's name), 400 for a bad direction, a ``vlan_filter`` or a
+``InUse`` for a port that already is a tap service's (upstream TaaS has no such
+check; Kumo gives a service port one VXLAN id), 400 for a bad direction, a ``vlan_filter`` or a
 flow from the service's own port. The logic is :mod:`kumo.network.taas`.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Network logging (issue 14): ``/v2.0/log/logs`` and ``loggable-resources`` through
-raw calls (neither openstacksdk nor the installed openstack CLI has ``network log``
-commands: they come with python-neutronclient's OSC plugin); admin-only; bad input is
-Neutron's fault and changes nothing."""
+raw calls (openstacksdk has no logs; the ``openstack network log`` commands of
+python-neutronclient's OSC plugin are driven in test_logging_cli.py); admin-only; bad
+input is Neutron's fault and changes nothing."""
 from __future__ import annotations
 
 import pytest
@@ -93,6 +93,11 @@ def test_bad_input_changes_nothing(admin, neutron, group_on_port):
             "resource_type": "firewall_group", "resource_id": group_id,
             "target_id": port.id}})
         assert_fault(resp, 400, "InvalidResourceConstraint")
+        # and, alone, no router port: neutron-fwaas's 409
+        resp = neutron.request(admin, "POST", f"{L}/logs", json={"log": {
+            "resource_type": "firewall_group", "target_id": port.id}})
+        assert assert_fault(resp, 409, "LoggingTypeNotSupported") == \
+            f"Logging type firewall_group is not supported on port {port.id}."
     finally:
         if port is not None:
             admin.network.delete_port(port)

@@ -139,7 +139,7 @@ def test_remote_group_and_prefix_together_and_unknown_remote(demo):
     sg = group(demo)
     try:
         fault(rule(demo, sg["id"], remote_group_id=sg["id"], remote_ip_prefix="10.0.0.0/8"),
-              400, "SecurityGroupRemoteGroupAndRemoteIpPrefix")
+              400, "SecurityGroupMultipleRemoteEntites")
         fault(rule(demo, sg["id"], remote_group_id=str(uuid.uuid4())), 404,
               "SecurityGroupNotFound")
         fault(rule(demo, str(uuid.uuid4())), 404, "SecurityGroupNotFound")

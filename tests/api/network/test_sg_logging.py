@@ -1,7 +1,7 @@
 """Security group logging (issue 14): ``/v2.0/log/logs`` with ``resource_type:
 security_group``: a group, a port, both or neither; 404 for an unknown group or port,
-400 for a port not using the group, each changing nothing. Raw calls for the logs (no
-``network log`` in openstacksdk or the installed CLI), the SDK for the rest."""
+400 for a port not using the group, each changing nothing. Raw calls for the logs (openstacksdk
+has none; the CLI's ``network log`` is in test_logging_cli.py), the SDK for the rest."""
 from __future__ import annotations
 
 import pytest

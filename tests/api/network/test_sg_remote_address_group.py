@@ -66,9 +66,9 @@ def test_bad_remote_address_group_changes_nothing(demo, other, neutron, unique):
                 "security_group_rule": {"security_group_id": sg.id,
                                         "direction": "ingress", **attrs}})
         assert_fault(post(remote_address_group_id=ag.id, remote_ip_prefix="10.0.0.0/8"),
-                     400, "SecurityGroupMultipleRemotes")
+                     400, "SecurityGroupMultipleRemoteEntites")
         assert_fault(post(remote_address_group_id=ag.id, remote_group_id=sg.id),
-                     400, "SecurityGroupMultipleRemotes")
+                     400, "SecurityGroupMultipleRemoteEntites")
         assert_fault(post(remote_address_group_id=str(uuid.uuid4())), 404,
                      "AddressGroupNotFound")
         assert_fault(post(remote_address_group_id=theirs.id), 404, "AddressGroupNotFound")

@@ -125,8 +125,10 @@ def test_errors_change_nothing(demo, admin, other, ports, neutron):
     def post(conn, kind, body):
         return neutron.request(conn, "POST", f"/v2.0/taas/{kind}s", json={kind: body})
 
-    assert_fault(post(demo, "tap_service", {"port_id": service_port.id}), 409,
-                 "TapServicePortInUse")
+    message = assert_fault(post(demo, "tap_service", {"port_id": service_port.id}), 409,
+                           "InUse")
+    assert message == (f"Unable to complete operation on port {service_port.id}: it is "
+                       f"already the port of tap service {service.id}.")
     assert_fault(post(demo, "tap_service", {"port_id": "nope"}), 404, "PortNotFound")
     assert_fault(post(demo, "tap_service", {}), 400, "HTTPBadRequest")
     flow = {"tap_service_id": service.id, "source_port": source.id}
