@@ -22,6 +22,7 @@ from kumo.common.listing import CINDER
 from kumo.common.timeutils import utcnow
 from kumo.volume import listing, models
 from kumo.volume.drivers import GiB
+from kumo.volume.encryption import refuse_encrypted
 from kumo.volume.errors import InvalidInput, NotFoundError, invalid_volume
 
 LOG = logging.getLogger(__name__)
@@ -197,6 +198,7 @@ class Volumes:
                 vtype = origin.volume_type
             else:
                 vtype = self.m.default_type(s)
+            refuse_encrypted(vtype)
             backend = self.m.backend_for_type(vtype)
             if source is not None or snapshot is not None:
                 origin = source or s.get(models.Volume, snapshot.volume_id)
@@ -544,6 +546,7 @@ class Volumes:
         with self.m.read() as s:
             vol = self.get(ctx, volume_id, s)
             vtype = self.m.get_type(ctx, new_type, s)
+            refuse_encrypted(vtype)
             if vol.volume_type_id == vtype.id:
                 raise InvalidInput("Invalid input received: Retype requested to the "
                                    "same volume type.")
