@@ -21,11 +21,13 @@ def group_type(cinder, admin, unique):
     gt = cinder.request(admin, "POST", "/group_types", json={"group_type": {
         "name": unique("gt")}}, version=L).json()["group_type"]
     yield gt
-    cinder.request(admin, "DELETE", f"/group_types/{gt['id']}", version=L)
+    # after ``groups`` cleaned up: nothing of the test is left using it
+    resp = cinder.request(admin, "DELETE", f"/group_types/{gt['id']}", version=L)
+    assert resp.status_code == 202, resp.text
 
 
 @pytest.fixture
-def groups(cinder):
+def groups(cinder, group_type):
     """``groups.new(conn, gid)`` remembers a group to delete (with its volumes) and
     ``groups.gs(conn, id)`` a group snapshot (deleted first)."""
     class Made:
@@ -51,8 +53,12 @@ def groups(cinder):
     for conn, gid in reversed(made.made):
         cinder.request(conn, "POST", f"/groups/{gid}/action",
                        json={"reset_status": {"status": "available"}}, version=L)
+        vols = cinder.request(conn, "GET", f"/groups/{gid}", params={
+            "list_volume": "true"}, version=L).json().get("group", {}).get("volumes", [])
         cinder.request(conn, "POST", f"/groups/{gid}/action",
                        json={"delete": {"delete-volumes": True}}, version=L)
+        for vid in vols:
+            wait_gone(cinder, conn, "volumes", vid)
 
 
 def wait_gone_gs(cinder, conn, gsid):
