@@ -68,7 +68,7 @@ class Encryption:
                 volume_type_id=vtype.id, encryption_id=str(uuid.uuid4()),
                 provider=spec["provider"], cipher=spec.get("cipher"),
                 key_size=spec.get("key_size"),
-                control_location=spec.get("control_location") or "front-end",
+                control_location=spec["control_location"],
                 created_at=now, updated_at=None)
             s.flush()
             return render(vtype.encryption)

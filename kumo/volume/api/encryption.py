@@ -15,13 +15,15 @@ P = "volume_extension:volume_type_encryption"
 KEY_SIZE = {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 2 ** 31 - 1},
                       {"type": "string", "pattern": "^[0-9]{1,10}$"},
                       {"type": "null"}]}
-FIELDS = {"provider": {"type": "string", "minLength": 1, "maxLength": 255},
+FIELDS = {"provider": {"type": "string", "maxLength": 255},
           "control_location": {"type": "string", "enum": ["front-end", "back-end"]},
           "cipher": {"type": ["string", "null"], "maxLength": 255},
           "key_size": KEY_SIZE}
-CREATE = schemas.obj({"encryption": schemas.obj(FIELDS, ["provider"])}, ["encryption"])
-UPDATE = schemas.obj({"encryption": {**schemas.obj(FIELDS), "minProperties": 1}},
-                     ["encryption"])
+#: Cinder's schemas: a create names ``provider`` and ``control_location``; an update
+#: any of the fields (none is a no-op).
+CREATE = schemas.obj({"encryption": schemas.obj(
+    FIELDS, ["provider", "control_location"])}, ["encryption"])
+UPDATE = schemas.obj({"encryption": schemas.obj(FIELDS)}, ["encryption"])
 
 
 def _spec(body: dict) -> dict:
@@ -55,7 +57,6 @@ def create(req: Request) -> Reply:
     spec = _spec(req.json(CREATE))
     req.context.enforce(f"{P}:create", target(req))
     req.cloud.volumes.encryption.create(req.params["type_id"], spec)
-    spec.setdefault("control_location", "front-end")
     return Reply(200, {"encryption": spec})
 
 

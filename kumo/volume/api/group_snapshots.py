@@ -33,13 +33,18 @@ def render_gs(req: Request, gs: models.GroupSnapshot) -> dict:
     return body
 
 
+def summary(gs: models.GroupSnapshot) -> dict:
+    """Cinder's summary view (create answers and lists): ``group_type_id`` too."""
+    return {"id": gs.id, "name": gs.name, "group_type_id": gs.group_type_id}
+
+
 def _list(req: Request, detail: bool) -> Reply:
     _need(req)
     req.context.enforce("group:get_all_group_snapshots", target(req))
     rows, more = req.cloud.volumes.group_snapshots.list(req.context, req.query,
                                                         all_tenants(req))
-    body = {"group_snapshots": [render_gs(req, gs) if detail else
-                                {"id": gs.id, "name": gs.name} for gs in rows]}
+    body = {"group_snapshots": [render_gs(req, gs) if detail else summary(gs)
+                                for gs in rows]}
     if more and rows:
         body["group_snapshots_links"] = render.next_link(
             req, "group_snapshots/detail" if detail else "group_snapshots", rows[-1].id)
@@ -72,8 +77,7 @@ def create(req: Request) -> Reply:
     group = req.cloud.volumes.groups.get(req.context, body["group_id"])
     req.context.enforce("group:create_group_snapshot", target(req, group.project_id))
     gs = req.cloud.volumes.group_snapshots.create(req.context, body)
-    return Reply(202, {"group_snapshot": {"id": gs.id, "name": gs.name,
-                                          "group_type_id": gs.group_type_id}})
+    return Reply(202, {"group_snapshot": summary(gs)})
 
 
 @service.route("DELETE", "/v3/group_snapshots/{gs_id}")

@@ -2,7 +2,8 @@
 (Block Storage API v3 "Group types", "Group type specs", "Generic volume groups"):
 list, show, create, update, delete; a group's ``delete`` (``delete-volumes``) and
 ``reset_status`` (3.20) actions; ``POST /v3/groups/action`` ``create-from-src``
-(3.14) from a group snapshot or another group. Replication is not offered (404). The logic is kumo/volume/groups.py."""
+(3.14) from a group snapshot or another group. Replication is not offered (404).
+The logic is kumo/volume/groups.py and kumo/volume/group_snapshots.py."""
 from __future__ import annotations
 
 from kumo.common import exceptions as exc

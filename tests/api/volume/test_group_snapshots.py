@@ -136,7 +136,8 @@ def test_group_snapshot_lifecycle(cloud, cinder, admin, demo, make, groups, grou
     detail = cinder.request(demo, "GET", "/group_snapshots/detail", version=L).json()
     assert gsid in {g["id"] for g in detail["group_snapshots"]}
     summary = cinder.request(demo, "GET", "/group_snapshots", version=L).json()
-    assert {"id": gsid, "name": "gs1"} in summary["group_snapshots"]
+    assert {"id": gsid, "name": "gs1", "group_type_id": group_type["id"]} in summary[
+        "group_snapshots"]
     assert_fault(cinder.request(demo, "GET", "/group_snapshots/"
                                 "00000000-0000-0000-0000-000000000000", version=L),
                  404, "itemNotFound")

@@ -29,7 +29,7 @@ def test_encryption_raw(cinder, admin, demo, vtype):
                  "itemNotFound")
     good = {"provider": "luks", "control_location": "front-end",
             "cipher": "aes-xts-plain64", "key_size": 256}
-    for bad in ({"control_location": "front-end"},
+    for bad in ({"control_location": "front-end"}, {"provider": "luks"},
                 {**good, "control_location": "middle"},
                 {**good, "key_size": -1}, {**good, "key_size": "big"},
                 {**good, "bogus": 1}):
@@ -71,8 +71,11 @@ def test_encryption_raw(cinder, admin, demo, vtype):
         512, "back-end", "luks")
     assert_fault(cinder.request(admin, "PUT", f"{base}/{eid}", json={"encryption": {
         "control_location": "nowhere"}}), 400, "badRequest")
-    assert_fault(cinder.request(admin, "PUT", f"{base}/{eid}", json={"encryption": {}}),
-                 400, "badRequest")
+    assert_fault(cinder.request(admin, "PUT", f"{base}/{eid}", json={"encryption": {
+        "bogus": 1}}), 400, "badRequest")
+    assert cinder.request(admin, "PUT", f"{base}/{eid}", json={"encryption": {}}
+                          ).status_code == 200  # nothing to change, as Cinder
+    assert cinder.request(admin, "GET", base).json()["key_size"] == 512
     assert cinder.request(demo, "DELETE", f"{base}/{eid}").status_code == 403
     assert cinder.request(admin, "DELETE", f"{base}/{eid}").status_code == 202
     assert cinder.request(admin, "GET", base).json() == {}
