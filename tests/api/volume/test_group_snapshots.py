@@ -90,6 +90,20 @@ def wait_group(cinder, conn, gid, status="available") -> dict:
     return last
 
 
+def _path(cloud, volume_id: str):
+    return cloud.state_dir / "volumes" / "file-1" / f"volume-{volume_id}"
+
+
+def _write(cloud, volume_id: str, data: bytes) -> None:
+    with _path(cloud, volume_id).open("r+b") as f:
+        f.write(data)
+
+
+def _read(cloud, volume_id: str, n: int) -> bytes:
+    with _path(cloud, volume_id).open("rb") as f:
+        return f.read(n)
+
+
 def _group_of_two(cinder, conn, make, groups, gt) -> tuple[str, list[dict]]:
     resp = cinder.request(conn, "POST", "/groups", json={"group": {
         "name": "g", "group_type": gt["id"], "volume_types": ["file-1"]}}, version=L)
@@ -119,10 +133,14 @@ def test_group_snapshot_lifecycle(cloud, cinder, admin, demo, make, groups, grou
     assert cinder.request(demo, "GET", "/group_snapshots", version=L).json() == before
 
     # create with openstacksdk; every volume gets a snapshot carrying its id
+    for vol in vols:
+        _write(cloud, vol["id"], b"before-" + vol["id"].encode())
     gs = demo.block_storage.create_group_snapshot(group_id=gid, name="gs1",
                                                   description="both")
     gsid = groups.gs(demo, gs.id)
     shown = wait_gs(cinder, demo, gsid)
+    for vol in vols:  # written after the snapshot: not in it, but in clones
+        _write(cloud, vol["id"], b"after--" + vol["id"].encode())
     assert shown["group_id"] == gid and shown["name"] == "gs1"
     assert shown["group_type_id"] == group_type["id"]
     assert shown["description"] == "both" and shown["project_id"] == demo.current_project_id
@@ -181,6 +199,8 @@ def test_group_snapshot_lifecycle(cloud, cinder, admin, demo, make, groups, grou
         vol = wait_status(cinder, demo, "volumes", vid, "available")
         assert vol["group_id"] == new and vol["snapshot_id"] in by_snap
         assert vol["size"] == by_snap[vol["snapshot_id"]]["size"]
+        origin = by_snap[vol["snapshot_id"]]["volume_id"]
+        assert _read(cloud, vid, 43) == b"before-" + origin.encode()
     # deleting the group snapshot while a group is being made from it: 400
     cinder.request(admin, "POST", f"/groups/{new}/action", json={"reset_status": {
         "status": "creating"}}, version=L)
@@ -199,6 +219,10 @@ def test_group_snapshot_lifecycle(cloud, cinder, admin, demo, make, groups, grou
     sources = sorted(cinder.request(demo, "GET", f"/volumes/{vid}", version=L).json()[
         "volume"]["source_volid"] for vid in made["volumes"])
     assert sources == sorted(v["id"] for v in vols)
+    for vid in made["volumes"]:
+        origin = cinder.request(demo, "GET", f"/volumes/{vid}", version=L).json()[
+            "volume"]["source_volid"]
+        assert _read(cloud, vid, 43) == b"after--" + origin.encode()
 
     # delete the group snapshot (CLI): it and its snapshots are gone
     cloud.cli(*CLI, "volume", "group", "snapshot", "delete", gsid, cloud="kumo",
