@@ -271,3 +271,51 @@ def test_quota_counts_member_snapshots(cloud, cinder, admin, member, make, group
     usage = cinder.request(member, "GET", f"/os-quota-sets/{project}",
                            params={"usage": "true"}).json()["quota_set"]
     assert usage["snapshots"]["in_use"] == 2
+
+
+def test_restart_settles_groups_and_group_snapshots(tmp_path):
+    """A restart turns group snapshots and groups a stopped worker left ``creating``
+    into ``error`` (``deleting`` group snapshots into ``error_deleting``)."""
+    import httpx
+
+    from tests.api.volume.test_restart import _token, _wait
+    from tests.conftest import _start
+    from tests.waiting import stop_process
+
+    env = {"KUMO_COMPUTE_FAKE_HOSTS": "0"}
+    server = _start(tmp_path, None, "sqlite", env)
+    port = int(server.url.rsplit(":", 1)[1])
+    try:
+        headers = {"X-Auth-Token": _token(server.url),
+                   "OpenStack-API-Version": f"volume {L}"}
+        client = httpx.Client(base_url=server.url + "/volume/v3", headers=headers,
+                              timeout=30)
+        gt = client.post("/group_types", json={"group_type": {"name": "gt"}}).json()[
+            "group_type"]
+        gid = client.post("/groups", json={"group": {
+            "group_type": gt["id"], "volume_types": ["file-1"]}}).json()["group"]["id"]
+        vid = client.post("/volumes", json={"volume": {
+            "size": 1, "volume_type": "file-1", "group_id": gid}}).json()["volume"]["id"]
+        _wait(client, vid, "available")
+        gsids = [client.post("/group_snapshots", json={"group_snapshot": {
+            "group_id": gid}}).json()["group_snapshot"]["id"] for _ in range(2)]
+        assert wait_for(lambda: all(client.get(f"/group_snapshots/{g}").json()[
+            "group_snapshot"]["status"] == "available" for g in gsids), 60)
+        for gsid, status in zip(gsids, ("creating", "deleting")):
+            assert client.post(f"/group_snapshots/{gsid}/action", json={
+                "reset_status": {"status": status}}).status_code == 202
+        assert client.post(f"/groups/{gid}/action", json={"reset_status": {
+            "status": "creating"}}).status_code == 202
+        client.close()
+        server.process.kill()
+        server.process.wait(10)
+        server = _start(tmp_path, None, "sqlite", env, port=port)
+        headers["X-Auth-Token"] = _token(server.url)
+        client = httpx.Client(base_url=server.url + "/volume/v3", headers=headers,
+                              timeout=30)
+        assert [client.get(f"/group_snapshots/{g}").json()["group_snapshot"]["status"]
+                for g in gsids] == ["error", "error_deleting"]
+        assert client.get(f"/groups/{gid}").json()["group"]["status"] == "error"
+        client.close()
+    finally:
+        stop_process(server.process)
