@@ -353,6 +353,9 @@ class Volumes:
             if snaps and not cascade:
                 raise invalid_volume("Volume has dependent snapshots: delete them first "
                                      "or delete with cascade.")
+            if any(sn.group_snapshot_id for sn in snaps):
+                raise invalid_volume("Volume has snapshots in a group snapshot: delete "
+                                     "the group snapshot first.")
             if cascade and any(sn.status not in ("available", "error", "deleting")
                                for sn in snaps):
                 raise invalid_volume("Snapshot of the volume is in an invalid state "

@@ -172,6 +172,13 @@ def test_group_snapshot_lifecycle(cloud, cinder, admin, demo, make, groups, grou
     assert_fault(cinder.request(demo, "POST", f"/groups/{gid}/action", json={
         "delete": {"delete-volumes": True}}, version=L), 400, "badRequest")
     assert wait_group(cinder, demo, gid)["status"] == "available"
+    # nor a volume taken out of the group, even with cascade
+    assert cinder.request(demo, "PUT", f"/groups/{gid}", json={"group": {
+        "remove_volumes": vols[0]["id"]}}, version=L).status_code == 202
+    assert_fault(cinder.request(demo, "DELETE", f"/volumes/{vols[0]['id']}", params={
+        "cascade": "true"}), 400, "badRequest")
+    assert cinder.request(demo, "PUT", f"/groups/{gid}", json={"group": {
+        "add_volumes": vols[0]["id"]}}, version=L).status_code == 202
 
     # reset_status: admins only
     act = f"/group_snapshots/{gsid}/action"
