@@ -231,6 +231,14 @@ def test_group_snapshot_lifecycle(cloud, cinder, admin, demo, make, groups, grou
             "volume"]["source_volid"]
         assert _read(cloud, vid, 43) == b"after--" + origin.encode()
 
+    # the CLI makes one from the group snapshot too (openstacksdk's create_from_source)
+    out = cloud.cli(*CLI, "volume", "group", "create", "--group-snapshot", gsid,
+                    "--name", "cli-from-gs", cloud="kumo")
+    out = {k.lower().replace(" ", "_"): v for k, v in out.items()}
+    made = wait_group(cinder, demo, groups.new(demo, out["id"]))
+    assert made["name"] == "cli-from-gs" and made["group_snapshot_id"] == gsid
+    assert len(made["volumes"]) == 2
+
     # delete the group snapshot (CLI): it and its snapshots are gone
     cloud.cli(*CLI, "volume", "group", "snapshot", "delete", gsid, cloud="kumo",
               parse=False)
