@@ -191,7 +191,8 @@ def test_group_snapshot_lifecycle(cloud, cinder, admin, demo, make, groups, grou
     assert_fault(cinder.request(demo, "DELETE", f"/group_snapshots/{gsid}", version=L),
                  400, "badRequest")  # not available or error
     assert cinder.request(admin, "POST", act, json={"os-reset_status": {
-        "status": "available"}}, version=L).status_code == 202
+        "status": "error"}}, version=L).status_code == 202
+    admin.block_storage.reset_group_snapshot_status(gsid, "available")
 
     # a group from the group snapshot: its volumes come from the member snapshots
     resp = cinder.request(demo, "POST", "/groups/action", json={"create-from-src": {
