@@ -5,8 +5,8 @@ A group holds volumes of the volume types it lists (``group_id`` on the volume):
 volume joins at create (``group_id``, 3.13) or by a group update's
 ``add_volumes``, leaves by ``remove_volumes``; a volume in a group cannot be deleted
 on its own (Cinder's rule), and deleting a group with volumes needs
-``delete-volumes``, which deletes them too. Groups are bookkeeping on this backend
-(no consistency snapshot yet: group snapshots are 404). A group type in use cannot be
+``delete-volumes``, which deletes them too. Group snapshots and groups made from one
+or from another group are :mod:`kumo.volume.group_snapshots`. A group type in use cannot be
 deleted (400).
 """
 from __future__ import annotations
@@ -215,6 +215,10 @@ class Groups:
             g = self.get(ctx, group_id, s)
             vols = list(s.scalars(sa.select(models.Volume).where(
                 models.Volume.group_id == g.id)))
+            if s.scalar(sa.select(models.GroupSnapshot.id).where(
+                    models.GroupSnapshot.group_id == g.id).limit(1)):
+                raise InvalidInput(f"Invalid group: Group {g.id} still has dependent "
+                                   "group snapshots.")
             if vols and not delete_volumes:
                 raise InvalidInput(f"Invalid group: Group {g.id} still contains volumes. "
                                    "The delete-volumes flag is required to delete it.")

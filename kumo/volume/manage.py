@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from kumo.common.timeutils import utcnow
 from kumo.volume import models
 from kumo.volume.drivers import DriverError
+from kumo.volume.encryption import refuse_encrypted
 from kumo.volume.errors import InvalidInput, NotFoundError, invalid_volume
 from kumo.volume.volumes import DELETABLE
 
@@ -93,6 +94,7 @@ class Manage:
                                    f"{m.group(1)}.")
             vtype = self.m.get_type(ctx, body["volume_type"], s) \
                 if body.get("volume_type") else self.m.default_type(s)
+            refuse_encrypted(vtype)
             spec = {e.key: e.value for e in vtype.extra_specs}.get("volume_backend_name")
             if spec and spec != backend:
                 raise InvalidInput(f"Invalid volume type: type {vtype.name} is for "

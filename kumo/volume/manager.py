@@ -112,6 +112,10 @@ class VolumeManager:
         self.manage = Manage(self)
         from kumo.volume.groups import Groups
         self.groups = Groups(self)
+        from kumo.volume.encryption import Encryption
+        from kumo.volume.group_snapshots import GroupSnapshots
+        self.encryption = Encryption(self)
+        self.group_snapshots = GroupSnapshots(self)
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.contextmanager
@@ -238,6 +242,7 @@ class VolumeManager:
                 models.Volume.status == "deleting"))]
         for vid in deleting:
             self.volumes.finish_delete(vid)
+        self.group_snapshots.recover()
 
     # -- volume types ------------------------------------------------------------------
     def bootstrap(self) -> None:

@@ -46,6 +46,10 @@ class VolumeType(Base):
                                                                    nullable=True)
     extra_specs: orm.Mapped[list["TypeExtraSpec"]] = orm.relationship(
         cascade="all, delete-orphan", lazy="selectin")
+    #: The type's encryption spec (0029), if any: stored, never applied (see
+    #: :mod:`kumo.volume.encryption`).
+    encryption: orm.Mapped["TypeEncryption | None"] = orm.relationship(
+        cascade="all, delete-orphan", lazy="selectin", uselist=False)
 
 
 class TypeExtraSpec(Base):
@@ -168,6 +172,9 @@ class Snapshot(Base):
     created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime, index=True)
     updated_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime,
                                                                    nullable=True)
+    #: The group snapshot it is a member of (3.14; 0029).
+    group_snapshot_id: orm.Mapped[str | None] = orm.mapped_column(UUID, nullable=True,
+                                                                  index=True)
     metadata_items: orm.Mapped[list["SnapshotMetadata"]] = orm.relationship(
         cascade="all, delete-orphan", lazy="selectin")
 
@@ -270,6 +277,50 @@ class Group(Base):
     volume_type_ids: orm.Mapped[list] = orm.mapped_column(sa.JSON, default=list)
     status: orm.Mapped[str] = orm.mapped_column(sa.String(32))
     availability_zone: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+    #: What it was created from (``create-from-src``, 3.14; 0029).
+    group_snapshot_id: orm.Mapped[str | None] = orm.mapped_column(UUID, nullable=True,
+                                                                  index=True)
+    source_group_id: orm.Mapped[str | None] = orm.mapped_column(UUID, nullable=True,
+                                                                index=True)
     created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime, index=True)
+    updated_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime,
+                                                                   nullable=True)
+
+
+class GroupSnapshot(Base):
+    """A group snapshot (Block Storage API v3 "Group snapshots", 3.14; 0029): one
+    snapshot of every volume of a group, those snapshots carrying its id."""
+
+    __tablename__ = "volume_group_snapshot"
+    id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
+    project_id: orm.Mapped[str] = orm.mapped_column(sa.String(255), index=True)
+    user_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    group_id: orm.Mapped[str] = orm.mapped_column(
+        UUID, sa.ForeignKey("volume_group.id"), index=True)
+    group_type_id: orm.Mapped[str] = orm.mapped_column(UUID)
+    name: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    description: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    #: creating, available, deleting, error, error_deleting
+    status: orm.Mapped[str] = orm.mapped_column(sa.String(32))
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime, index=True)
+    updated_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime,
+                                                                   nullable=True)
+
+
+class TypeEncryption(Base):
+    """A volume type's encryption spec (Block Storage API v3 "Volume type
+    encryption"; 0029). Stored only: this backend encrypts nothing, so volumes of such
+    a type are refused (:mod:`kumo.volume.encryption`)."""
+
+    __tablename__ = "volume_type_encryption"
+    volume_type_id: orm.Mapped[str] = orm.mapped_column(
+        UUID, sa.ForeignKey("volume_type.id", ondelete="CASCADE"), primary_key=True)
+    encryption_id: orm.Mapped[str] = orm.mapped_column(UUID, unique=True)
+    provider: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+    cipher: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
+    key_size: orm.Mapped[int | None] = orm.mapped_column(sa.Integer, nullable=True)
+    #: front-end or back-end
+    control_location: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
     updated_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime,
                                                                    nullable=True)

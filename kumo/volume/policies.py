@@ -60,6 +60,13 @@ RULES = [
     RuleDefault("volume_extension:volume_type_access:addProjectAccess", ADMIN),
     RuleDefault("volume_extension:volume_type_access:removeProjectAccess", ADMIN),
     RuleDefault("volume_extension:access_types_extra_specs", ADMIN),
+    *[RuleDefault(f"volume_extension:volume_type_encryption:{n}", ADMIN)
+      for n in ("get", "create", "update", "delete")],
+    RuleDefault("group:create_group_snapshot", MEMBER),
+    RuleDefault("group:get_group_snapshot", READER),
+    RuleDefault("group:get_all_group_snapshots", READER),
+    RuleDefault("group:delete_group_snapshot", MEMBER),
+    RuleDefault("group:reset_group_snapshot_status", ADMIN),
     RuleDefault("volume:get_snapshot", READER),
     RuleDefault("volume:get_all_snapshots", READER),
     RuleDefault("volume:create_snapshot", MEMBER),

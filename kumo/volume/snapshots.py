@@ -115,6 +115,10 @@ class Snapshots:
     def delete(self, ctx, snapshot_id: str, force: bool = False) -> None:
         with self.m.write() as s:
             snap = self.get(ctx, snapshot_id, s)
+            if snap.group_snapshot_id:
+                raise InvalidInput("Invalid snapshot: Volume Snapshot status must be "
+                                   "available or error and must not be part of a group "
+                                   f"(it is in group snapshot {snap.group_snapshot_id}).")
             if not force and snap.status not in ("available", "error"):
                 raise InvalidInput("Invalid snapshot: Volume Snapshot status must be "
                                    "available or error and must not be part of a group.")

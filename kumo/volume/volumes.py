@@ -22,6 +22,7 @@ from kumo.common.listing import CINDER
 from kumo.common.timeutils import utcnow
 from kumo.volume import listing, models
 from kumo.volume.drivers import GiB
+from kumo.volume.encryption import refuse_encrypted
 from kumo.volume.errors import InvalidInput, NotFoundError, invalid_volume
 
 LOG = logging.getLogger(__name__)
@@ -197,6 +198,7 @@ class Volumes:
                 vtype = origin.volume_type
             else:
                 vtype = self.m.default_type(s)
+            refuse_encrypted(vtype)
             backend = self.m.backend_for_type(vtype)
             if source is not None or snapshot is not None:
                 origin = source or s.get(models.Volume, snapshot.volume_id)
@@ -351,6 +353,9 @@ class Volumes:
             if snaps and not cascade:
                 raise invalid_volume("Volume has dependent snapshots: delete them first "
                                      "or delete with cascade.")
+            if any(sn.group_snapshot_id for sn in snaps):
+                raise invalid_volume("Volume has snapshots in a group snapshot: delete "
+                                     "the group snapshot first.")
             if cascade and any(sn.status not in ("available", "error", "deleting")
                                for sn in snaps):
                 raise invalid_volume("Snapshot of the volume is in an invalid state "
@@ -544,6 +549,7 @@ class Volumes:
         with self.m.read() as s:
             vol = self.get(ctx, volume_id, s)
             vtype = self.m.get_type(ctx, new_type, s)
+            refuse_encrypted(vtype)
             if vol.volume_type_id == vtype.id:
                 raise InvalidInput("Invalid input received: Retype requested to the "
                                    "same volume type.")

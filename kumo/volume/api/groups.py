@@ -1,8 +1,9 @@
 """Group types (3.11) with group specs, and generic volume groups (3.13)
 (Block Storage API v3 "Group types", "Group type specs", "Generic volume groups"):
 list, show, create, update, delete; a group's ``delete`` (``delete-volumes``) and
-``reset_status`` (3.20) actions. Group snapshots and replication are not offered
-(404). The logic is kumo/volume/groups.py."""
+``reset_status`` (3.20) actions; ``POST /v3/groups/action`` ``create-from-src``
+(3.14) from a group snapshot or another group. Replication is not offered (404).
+The logic is kumo/volume/groups.py and kumo/volume/group_snapshots.py."""
 from __future__ import annotations
 
 from kumo.common import exceptions as exc
@@ -57,6 +58,9 @@ def render_group(req: Request, g: models.Group, volume_ids=None) -> dict:
             "volume_types": list(g.volume_type_ids or [])}
     if volume_ids is not None and at_least(req, "3.25"):
         body["volumes"] = volume_ids
+    if at_least(req, "3.14"):
+        body["group_snapshot_id"] = g.group_snapshot_id
+        body["source_group_id"] = g.source_group_id
     if at_least(req, "3.38"):
         body["replication_status"] = "disabled"
     if at_least(req, "3.58"):
@@ -211,6 +215,24 @@ def create(req: Request) -> Reply:
     body = req.json(GROUP_CREATE)["group"]
     req.context.enforce("group:create", target(req))
     g = req.cloud.volumes.groups.create(req.context, body)
+    return Reply(202, {"group": {"id": g.id, "name": g.name}})
+
+
+FROM_SRC = obj({"create-from-src": obj({
+    "name": schemas.NAME, "description": schemas.DESCRIPTION,
+    "group_snapshot_id": {"type": ["string", "null"], "maxLength": 255},
+    "source_group_id": {"type": ["string", "null"], "maxLength": 255}})},
+    ["create-from-src"])
+
+
+@service.route("POST", "/v3/groups/action")
+def create_from_src(req: Request) -> Reply:
+    """``create-from-src`` (3.14): 202 ``{"group": {"id", "name"}}``; the group is
+    ``creating`` until its volumes are filled."""
+    _need(req, "3.14")
+    body = req.json(FROM_SRC)["create-from-src"]
+    req.context.enforce("group:create", target(req))
+    g = req.cloud.volumes.group_snapshots.create_group_from_src(req.context, body)
     return Reply(202, {"group": {"id": g.id, "name": g.name}})
 
 

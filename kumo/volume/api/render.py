@@ -40,7 +40,8 @@ def volume(req: Request, vol: models.Volume, created: bool = False) -> dict:
         "created_at": isotime(vol.created_at), "updated_at": isotime(vol.updated_at),
         "attachments": [attachment_summary(a) for a in vol.attachments
                         if a.attach_status == "attached"],
-        "bootable": "true" if vol.bootable else "false", "encrypted": False,
+        "bootable": "true" if vol.bootable else "false",
+        "encrypted": vol.volume_type.encryption is not None,
         "metadata": {m.key: m.value for m in vol.metadata_items},
         "multiattach": vol.multiattach, "replication_status": None,
         "snapshot_id": vol.snapshot_id, "source_volid": vol.source_volid,
@@ -93,7 +94,7 @@ def snapshot(req: Request, snap: models.Snapshot, extended: bool = True) -> dict
         body["os-extended-snapshot-attributes:progress"] = snap.progress
         body["os-extended-snapshot-attributes:project_id"] = snap.project_id
     if at_least(req, "3.14"):
-        body["group_snapshot_id"] = None
+        body["group_snapshot_id"] = snap.group_snapshot_id
     if at_least(req, "3.41"):
         body["user_id"] = snap.user_id
     if at_least(req, "3.65"):
