@@ -39,5 +39,5 @@ su postgres -c "psql -q -p 5432 -tAc \"SELECT 1 FROM pg_roles WHERE rolname='kum
   || su postgres -c "psql -q -p 5432 -c \"CREATE ROLE kumo LOGIN CREATEDB PASSWORD 'kumo'\""
 # The tests drop their databases WITH (FORCE); an autovacuum worker busy in one belongs
 # to no role, and only pg_signal_backend members may end it (else the drop fails).
-su postgres -c "psql -q -p 5432 -c 'GRANT pg_signal_backend TO kumo'" >/dev/null
+su postgres -c "psql -q -p 5432 -v ON_ERROR_STOP=1 -c 'SET client_min_messages = warning' -c 'GRANT pg_signal_backend TO kumo'" >/dev/null
 echo "postgres: ready at ${URL%/postgres}"
