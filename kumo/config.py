@@ -94,6 +94,25 @@ class Settings:
     #: ``[oauth1] request_token_duration`` / ``access_token_duration``); 0: no expiry.
     oauth1_request_token_duration_s: int = 28800
     oauth1_access_token_duration_s: int = 86400
+    #: Keystone's ``[security_compliance]`` (PCI-DSS) options, all off by default
+    #: (see kumo/identity/compliance.py). ``lockout_failure_attempts`` consecutive
+    #: failed password logins (0: never) lock a user for ``lockout_duration_s`` seconds
+    #: (0: for good; Keystone's ``lockout_duration``, default 1800).
+    lockout_failure_attempts: int = 0
+    lockout_duration_s: int = 1800
+    #: A new password may not equal any of the user's last N (1: no history check).
+    unique_last_password_count: int = 0
+    #: Days before users may change their own password again (admin resets bypass it).
+    minimum_password_age_days: int = 0
+    #: A new password must match this regex (Python ``re.match``); the description is
+    #: the 400's message.
+    password_regex: str = ""
+    password_regex_description: str = ""
+    #: Days a password lasts (``password_expires_at`` in the user body); 0: forever.
+    password_expires_days: int = 0
+    #: A password set by an admin (user create or reset) must be changed by the user
+    #: before a token is issued.
+    change_password_upon_first_use: bool = False
     #: Physical networks that flat networks may use; ``public`` is bridged to ``br-ex``.
     physical_networks: list = dataclasses.field(default_factory=lambda: ["public"])
     #: MTU of the physical network; VXLAN networks get 50 bytes less.

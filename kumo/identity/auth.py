@@ -202,8 +202,7 @@ class Auth:
         except exc.NotFound:
             self.identity.check_secret(password, None)
             raise exc.Unauthorized(UNAUTHORIZED) from None
-        if not self.identity.check_secret(password, user.password_hash) or not user.enabled:
-            raise exc.Unauthorized(UNAUTHORIZED)
+        self.identity.compliance.check_password(user, password)
         return user
 
     def _application_credential(self, ref: dict | None):

@@ -70,11 +70,11 @@ def bootstrap(identity: Identity) -> None:
         user = _find(identity, models.User, name=user_name, domain_id=DEFAULT_DOMAIN_ID)
         if user is None:
             user = users.create_user({"name": user_name, "domain_id": DEFAULT_DOMAIN_ID,
-                                      "password": password})
+                                      "password": password}, by_admin=False)
         elif role_name == "service" and not identity.check_secret(password,
                                                                   user.password_hash):
             # The agents log in with the current setting (or generated file): follow it.
-            user = users.update_user(user.id, {"password": password})
+            user = users.update_user(user.id, {"password": password}, by_admin=False)
         assignments.grant(("user", user.id), ("project", project.id), roles[role_name].id)
         if user_name == "admin":
             assignments.grant(("user", user.id), ("system", "all"), roles["admin"].id)

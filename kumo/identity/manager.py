@@ -90,6 +90,7 @@ class Identity:
         from kumo.identity.assignment import Assignments
         from kumo.identity.auth import Auth
         from kumo.identity.catalog import Catalog
+        from kumo.identity.compliance import Compliance
         from kumo.identity.credentials import Credentials
         from kumo.identity.endpoint_filter import EndpointFilter
         from kumo.identity.federation import Federation
@@ -104,6 +105,7 @@ class Identity:
         self.cache = RevisionCache(db, settings.cache_recheck_s)
         self.resources = Resources(self)
         self.users = Users(self)
+        self.compliance = Compliance(self)
         self.assignments = Assignments(self)
         self.catalog = Catalog(self)
         self.app_creds = ApplicationCredentials(self)

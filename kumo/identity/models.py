@@ -63,6 +63,26 @@ class User(Base):
     options: orm.Mapped[dict] = orm.mapped_column(sa.JSON, default=dict)
     #: Free-form attributes clients set (``email``, ``description``...), returned as-is.
     extra: orm.Mapped[dict] = orm.mapped_column(sa.JSON, default=dict)
+    #: Consecutive failed password authentications and the time of the last one
+    #: (security compliance lockout, migration ``0030_identity_security_compliance``).
+    failed_auth_count: orm.Mapped[int | None] = orm.mapped_column(sa.Integer, nullable=True)
+    failed_auth_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(
+        sa.DateTime, nullable=True)
+
+
+class PasswordHistory(Base):
+    """A user's password (bcrypt hash), current and past, with the time it was set
+    (``unique_last_password_count``; migration ``0030_identity_security_compliance``)."""
+
+    __tablename__ = "password_history"
+    id: orm.Mapped[int] = orm.mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    user_id: orm.Mapped[str] = orm.mapped_column(
+        ID, sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    password_hash: orm.Mapped[str] = orm.mapped_column(sa.String(128))
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+    #: Set by the user (``POST /v3/users/{id}/password``), not by an admin: only then
+    #: does ``minimum_password_age_days`` hold the next change back.
+    self_service: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=False)
 
 
 class Group(Base):

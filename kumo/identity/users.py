@@ -28,10 +28,14 @@ class Users:
         self.identity = identity
 
     # -- users ----------------------------------------------------------------
-    def create_user(self, attrs: dict) -> models.User:
-        """Create a user from the request's ``user`` object; 409 on a duplicate name."""
+    def create_user(self, attrs: dict, by_admin: bool = True) -> models.User:
+        """Create a user from the request's ``user`` object; 409 on a duplicate name.
+        ``by_admin=False`` (bootstrap) skips the security compliance rules for a new
+        password (regex, change upon first use)."""
         attrs = dict(attrs)
         password = attrs.pop("password", None)
+        if password and by_admin:
+            self.identity.compliance.validate_new(password)
         password_hash = self.identity.hash_secret(password) if password else None
         domain_id = attrs.pop("domain_id", None) or "default"
         with self.identity.write() as s:
@@ -48,10 +52,12 @@ class Users:
                 id=attrs.pop("id", None) or new_id(), name=name, domain_id=domain_id,
                 enabled=attrs.pop("enabled", True),
                 default_project_id=attrs.pop("default_project_id", None),
-                options=attrs.pop("options", None) or {}, password_hash=password_hash,
-                password_created_at=now if password_hash else None, created_at=now,
-                extra=attrs)
+                options=attrs.pop("options", None) or {}, created_at=now, extra=attrs)
             s.add(user)
+            if password_hash is not None:
+                s.flush()
+                self.identity.compliance.set_password(s, user, password_hash,
+                                                      self_service=False, by_admin=by_admin)
             return user
 
     def get_user(self, user_id: str) -> models.User:
@@ -94,10 +100,16 @@ class Users:
         with self.identity.read() as s:
             return list(s.scalars(stmt))
 
-    def update_user(self, user_id: str, changes: dict) -> models.User:
-        """Update attributes; a new password or ``enabled: false`` revokes tokens."""
+    def update_user(self, user_id: str, changes: dict, by_admin: bool = True,
+                    self_service: bool = False) -> models.User:
+        """Update attributes; a new password or ``enabled: false`` revokes tokens.
+        A new password follows the security compliance rules (kumo/identity/
+        compliance.py): an admin's reset skips history and minimum age; a
+        ``self_service`` change (``change_password``) does not."""
         changes = dict(changes)
         password = changes.pop("password", None)
+        if password and (by_admin or self_service):
+            self.identity.compliance.validate_new(password)
         password_hash = self.identity.hash_secret(password) if password else None
         with self.identity.write() as s:
             user = s.get(models.User, user_id)
@@ -113,6 +125,8 @@ class Users:
                 raise exc.Conflict(resource="user",
                                    details=f"Duplicate entry found with name {changes['name']} "
                                            f"at domain ID {user.domain_id}.")
+            if self_service and password:
+                self.identity.compliance.check_self_service(s, user, password)
             revoke = (password_hash is not None
                       or (changes.get("enabled") is False and user.enabled))
             extra = dict(user.extra)
@@ -123,8 +137,9 @@ class Users:
                     extra[key] = value
             user.extra = extra
             if password_hash is not None:
-                user.password_hash = password_hash
-                user.password_created_at = utcnow()
+                self.identity.compliance.set_password(
+                    s, user, password_hash, self_service=self_service,
+                    by_admin=by_admin and not self_service)
             if revoke:
                 self.identity.auth.revoke(s, user_id=user_id)
             return user
@@ -137,9 +152,9 @@ class Users:
         except exc.NotFound:
             self.identity.check_secret(original, None)
             raise exc.Unauthorized() from None
-        if not self.identity.check_secret(original, user.password_hash):
-            raise exc.Unauthorized()
-        self.update_user(user_id, {"password": new})
+        # Lockout counts here too; an expired password may still be changed (Keystone).
+        self.identity.compliance.check_password(user, original, allow_expired=True)
+        self.update_user(user_id, {"password": new}, by_admin=False, self_service=True)
 
     def delete_user(self, user_id: str) -> None:
         with self.identity.write() as s:
@@ -156,6 +171,8 @@ class Users:
                 s.execute(sa.delete(table).where(key == user_id))
             s.execute(sa.delete(models.ApplicationCredential).where(
                 models.ApplicationCredential.user_id == user_id))
+            s.execute(sa.delete(models.PasswordHistory).where(
+                models.PasswordHistory.user_id == user_id))
             s.delete(user)
             self.identity.auth.revoke(s, user_id=user_id)
 
