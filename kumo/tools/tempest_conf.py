@@ -19,6 +19,7 @@ import configparser
 import dataclasses
 import io
 import ipaddress
+import os
 import sys
 from urllib.parse import urlsplit
 
@@ -55,6 +56,10 @@ class CloudFacts:
     #: Whether the servers Tempest boots run for real (the netns driver) or only turn
     #: ACTIVE (the fake driver): console output is only real with the former.
     real_servers: bool = False
+    #: Kumo's security compliance settings as Tempest's ``[identity] user_lockout_*``
+    #: and ``user_unique_last_password_count`` (:func:`compliance_from_env`); empty:
+    #: ``security_compliance = false``.
+    security_compliance: dict = dataclasses.field(default_factory=dict)
 
 
 def _loopback(url: str) -> bool:
@@ -122,8 +127,10 @@ def render(f: CloudFacts) -> str:
     }
     c["identity-feature-enabled"] = {
         "api_v3": "true", "api_v2": "false", "trust": "true", "access_rules": "true",
-        "security_compliance": "false", "domain_specific_drivers": "false",
+        "security_compliance": "true" if f.security_compliance else "false",
+        "domain_specific_drivers": "false",
     }
+    c["identity"].update(f.security_compliance)
     c["compute"] = {
         "image_ref": f.image_ref, "image_ref_alt": f.image_ref_alt,
         "flavor_ref": f.flavor_ref, "flavor_ref_alt": f.flavor_ref_alt,
@@ -262,6 +269,21 @@ def discover(url: str, admin_password: str, *, log_file: str = "",
                       real_servers=real_servers)
 
 
+def compliance_from_env(env=None) -> dict:
+    """Tempest's ``[identity]`` security compliance options from the ``KUMO_*``
+    variables the cloud was started with (``KUMO_LOCKOUT_FAILURE_ATTEMPTS``,
+    ``KUMO_LOCKOUT_DURATION_S``, ``KUMO_UNIQUE_LAST_PASSWORD_COUNT``); empty unless
+    lockout and password history are both on (Tempest's tests need both)."""
+    env = os.environ if env is None else env
+    attempts = int(env.get("KUMO_LOCKOUT_FAILURE_ATTEMPTS") or 0)
+    unique = int(env.get("KUMO_UNIQUE_LAST_PASSWORD_COUNT") or 0)
+    if not (attempts and unique):
+        return {}
+    return {"user_lockout_failure_attempts": str(attempts),
+            "user_lockout_duration": env.get("KUMO_LOCKOUT_DURATION_S") or "1800",
+            "user_unique_last_password_count": str(unique)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m kumo.tools.tempest_conf",
                                 description="write a tempest.conf for a running Kumo")
@@ -278,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, httpx.HTTPError) as e:
         print(f"tempest_conf: {e}", file=sys.stderr)
         return 1
+    facts.security_compliance = compliance_from_env()
     with open(a.out, "w") as fh:
         fh.write(render(facts))
     return 0

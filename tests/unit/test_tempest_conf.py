@@ -100,3 +100,18 @@ def test_validation_with_real_servers_sshs_in_through_a_floating_ip():
     assert c.getboolean("compute-feature-enabled", "console_output")
     # the floating IPs come from the cloud's own external network
     assert c["network"]["public_network_id"] == "net-1"
+
+
+def test_security_compliance_follows_the_clouds_settings():
+    off = _parse(tempest_conf.render(_facts()))
+    assert off["identity-feature-enabled"]["security_compliance"] == "false"
+    assert "user_lockout_failure_attempts" not in off["identity"]
+    env = {"KUMO_LOCKOUT_FAILURE_ATTEMPTS": "3", "KUMO_LOCKOUT_DURATION_S": "5",
+           "KUMO_UNIQUE_LAST_PASSWORD_COUNT": "2"}
+    facts = _facts(security_compliance=tempest_conf.compliance_from_env(env))
+    on = _parse(tempest_conf.render(facts))
+    assert on["identity-feature-enabled"]["security_compliance"] == "true"
+    assert on["identity"]["user_lockout_failure_attempts"] == "3"
+    assert on["identity"]["user_lockout_duration"] == "5"
+    assert on["identity"]["user_unique_last_password_count"] == "2"
+    assert tempest_conf.compliance_from_env({"KUMO_LOCKOUT_FAILURE_ATTEMPTS": "3"}) == {}
