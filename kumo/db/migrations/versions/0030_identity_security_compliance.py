@@ -2,13 +2,14 @@
 consecutive failed password authentications and the time of the last one (lockout),
 and the password history (bcrypt hashes with their creation times).
 
-Revision ID: 0030_identity_security_compliance
+Revision ID: 0030_identity_sec_compliance (the file's name is longer: Alembic's
+version column holds 32 characters, which PostgreSQL enforces)
 Revises: 0028_identity_access_rules
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0030_identity_security_compliance"
+revision = "0030_identity_sec_compliance"
 down_revision = "0028_identity_access_rules"
 branch_labels = None
 depends_on = None
