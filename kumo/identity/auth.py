@@ -100,7 +100,13 @@ class Auth:
             try:
                 parent = self.validate(ref.get("id") or "")
             except exc.NotFound:
-                raise exc.Unauthorized(UNAUTHORIZED) from None
+                try:
+                    self.codec.decode(ref.get("id") or "")
+                except exc.NotFound:
+                    raise exc.Unauthorized(UNAUTHORIZED) from None
+                # One of ours no longer valid (revoked, expired, its user gone): 404,
+                # Keystone's TokenNotFound (Tempest's test_user_update_own_password).
+                raise
             if parent.application_credential is not None:
                 raise exc.Forbidden("Unable to rescope a token created with an "
                                     "application credential.")
