@@ -10,7 +10,8 @@ Creates the ``default`` domain; the roles of Keystone's bootstrap (2024.1): ``ad
 (DevStack's service project); users ``admin`` (admin on project admin and on the
 system), ``demo`` (member on project demo) and the agents' service user
 (``agent_username``, default ``kumo-agent``: the ``service`` role on project
-``service`` and nothing else); region ``RegionOne`` and the catalog entry of every
+``service`` and nothing else, exempt from lockout and password expiry:
+:data:`SERVICE_USER_OPTIONS`); region ``RegionOne`` and the catalog entry of every
 service.
 """
 from __future__ import annotations
@@ -27,6 +28,12 @@ ROLES = ("reader", "member", "manager", "admin", "service")
 IMPLIED = (("member", "reader"), ("manager", "member"), ("admin", "manager"))
 #: Implications older bootstraps made that Keystone's now removes.
 NOT_IMPLIED = (("admin", "member"),)
+#: User options of the agents' service user: the security compliance rules
+#: (kumo/identity/compliance.py) never lock it out nor expire its password, as Keystone's
+#: guide advises for service accounts (an agent cannot change a password).
+SERVICE_USER_OPTIONS = {"ignore_lockout_failure_attempts": True,
+                        "ignore_password_expiry": True,
+                        "ignore_change_password_upon_first_use": True}
 
 #: (service type, service name, path below the public URL) of every Kumo service.
 CATALOG = [("identity", "keystone", "/identity"), ("network", "neutron", "/networking"),
@@ -68,13 +75,19 @@ def bootstrap(identity: Identity) -> None:
             project = resources.create_project(project_name, DEFAULT_DOMAIN_ID,
                                                 description=f"Bootstrap project {project_name}")
         user = _find(identity, models.User, name=user_name, domain_id=DEFAULT_DOMAIN_ID)
+        service = role_name == "service"
         if user is None:
-            user = users.create_user({"name": user_name, "domain_id": DEFAULT_DOMAIN_ID,
-                                      "password": password}, by_admin=False)
-        elif role_name == "service" and not identity.check_secret(password,
-                                                                  user.password_hash):
+            attrs = {"name": user_name, "domain_id": DEFAULT_DOMAIN_ID,
+                     "password": password}
+            if service:
+                attrs["options"] = dict(SERVICE_USER_OPTIONS)
+            user = users.create_user(attrs, by_admin=False)
+        elif service and not identity.check_secret(password, user.password_hash):
             # The agents log in with the current setting (or generated file): follow it.
             user = users.update_user(user.id, {"password": password}, by_admin=False)
+        if service and not SERVICE_USER_OPTIONS.items() <= (user.options or {}).items():
+            user = users.update_user(user.id, {"options": {
+                **(user.options or {}), **SERVICE_USER_OPTIONS}}, by_admin=False)
         assignments.grant(("user", user.id), ("project", project.id), roles[role_name].id)
         if user_name == "admin":
             assignments.grant(("user", user.id), ("system", "all"), roles["admin"].id)

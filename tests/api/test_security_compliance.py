@@ -218,3 +218,17 @@ def test_options_are_off_by_default(cloud, admin, unique):
     assert admin.identity.get_user(user.id).password_expires_at is None
     assert _self_change(cloud, user.id, "a", "a").status_code == 204
     assert _self_change(cloud, user.id, "a", "a").status_code == 204
+
+
+def test_agents_service_user_is_exempt(sccloud, sc_admin):
+    """The agents' service user (bootstrap's ``kumo-agent``) carries the options that
+    exempt it, so failed logins never lock the agents out and its password never
+    expires; it still logs in after more failures than the lockout allows."""
+    agent = next(iter(sc_admin.identity.users(name="kumo-agent")))
+    options = sc_admin.identity.get(f"/users/{agent.id}").json()["user"]["options"]
+    assert {"ignore_lockout_failure_attempts": True, "ignore_password_expiry": True,
+            "ignore_change_password_upon_first_use": True}.items() <= options.items()
+    for _ in range(ATTEMPTS + 1):
+        assert_fault(_token(sccloud, agent.id, "wrong-1"), 401, "Unauthorized")
+    secret = (sccloud.state_dir / "agent_password").read_text().strip()
+    assert _token(sccloud, agent.id, secret).status_code == 201
