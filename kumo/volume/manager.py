@@ -46,6 +46,14 @@ QUOTA_RESOURCES = ("volumes", "gigabytes", "snapshots", "backups", "backup_gigab
                    "per_volume_gigabytes")
 
 
+
+def backend_spec(specs: dict):
+    """The backend a type's extra specs ask for: ``volume_backend_name``, or the
+    scheduler's capability form ``capabilities:volume_backend_name`` (Cinder's
+    capabilities filter reads both); None for any backend."""
+    value = specs.get("volume_backend_name")
+    return value if value is not None else specs.get("capabilities:volume_backend_name")
+
 class Worker:
     """Runs backend steps off the request threads (see the module doc)."""
 
@@ -150,7 +158,7 @@ class VolumeManager:
     def backend_for_type(self, vtype: models.VolumeType) -> str:
         """The backend a type's volumes go to: its ``volume_backend_name`` extra spec,
         else the first backend."""
-        spec = {e.key: e.value for e in vtype.extra_specs}.get("volume_backend_name")
+        spec = backend_spec({e.key: e.value for e in vtype.extra_specs})
         if spec:
             if spec not in self.backends:
                 raise InvalidInput(f"No valid backend was found. Volume type "
@@ -294,7 +302,7 @@ class VolumeManager:
                                                 models.VolumeType.name)).unique())
 
     def create_type(self, attrs: dict) -> models.VolumeType:
-        backend = (attrs.get("extra_specs") or {}).get("volume_backend_name")
+        backend = backend_spec(attrs.get("extra_specs") or {})
         if backend is not None and str(backend) not in self.backends:
             raise InvalidInput(f"Backend {backend} is not configured.")
         with self.write() as s:
@@ -347,10 +355,10 @@ class VolumeManager:
     def set_extra_specs(self, type_id: str, specs: dict) -> dict:
         with self.write() as s:
             vtype = self.get_type(None, type_id, s)
-            if vtype.id != models.DEFAULT_TYPE_ID and "volume_backend_name" in specs \
-                    and str(specs["volume_backend_name"]) not in self.backends:
-                raise InvalidInput(f"Backend {specs['volume_backend_name']} is not "
-                                   "configured.")
+            backend = backend_spec(specs)
+            if vtype.id != models.DEFAULT_TYPE_ID and backend is not None \
+                    and str(backend) not in self.backends:
+                raise InvalidInput(f"Backend {backend} is not configured.")
             have = {e.key: e for e in vtype.extra_specs}
             for key, value in specs.items():
                 if key in have:

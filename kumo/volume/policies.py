@@ -77,6 +77,7 @@ RULES = [
     RuleDefault("volume:delete_snapshot_metadata", MEMBER),
     RuleDefault("volume_extension:snapshot_admin_actions:reset_status", ADMIN),
     RuleDefault("volume_extension:snapshot_admin_actions:force_delete", ADMIN),
+    RuleDefault("snapshot_extension:snapshot_actions:update_snapshot_status", MEMBER),
     RuleDefault("backup:create", MEMBER),
     RuleDefault("backup:get", READER),
     RuleDefault("backup:get_all", READER),

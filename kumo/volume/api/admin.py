@@ -195,7 +195,6 @@ def capabilities(req: Request) -> Reply:
     name = req.params["host"].partition("#")[0].partition("@")[2] or req.params["host"]
     if name not in manager.backends:
         raise NotFoundError(f"Service {req.params['host']} could not be found.")
-    caps = _pool(req, name, True)["capabilities"]
     return Reply(200, {"namespace": f"OS::Storage::Capabilities::{req.params['host']}",
                        "vendor_name": "Kumo", "volume_backend_name": name,
                        "pool_name": name, "driver_version": "1.0",
@@ -204,9 +203,7 @@ def capabilities(req: Request) -> Reply:
                        "replication_targets": [], "properties": {
                            "thin_provisioning": {"title": "Thin Provisioning",
                                                  "description": "Sparse files",
-                                                 "type": "boolean"}},
-                       "total_capacity_gb": caps["total_capacity_gb"],
-                       "free_capacity_gb": caps["free_capacity_gb"]})
+                                                 "type": "boolean"}}})
 
 
 @service.route("GET", "/v3/os-hosts")

@@ -1,0 +1,106 @@
+"""What a run of Tempest's non-required volume API tests (``tempest.api.volume``
+beyond the interop list) found, each checked here so it cannot come back:
+
+- ``GET /v3/capabilities/{host}`` has exactly the keys of Cinder's capabilities view
+  (no capacity figures: those are the pools');
+- ``os-update_snapshot_status`` (a project member moves a ``creating`` snapshot to
+  ``available``/``error`` with a progress, a ``deleting`` one to ``error_deleting``;
+  other moves are 400s that change nothing);
+- group types list sorted (``sort=name:desc``, ``sort_key``/``sort_dir``) and, for
+  admins, filtered by ``is_public``; a bad sort key is a 400;
+- a type's ``capabilities:volume_backend_name`` extra spec places its volumes on that
+  backend, as ``volume_backend_name`` does.
+"""
+from __future__ import annotations
+
+from tests.api.volume.conftest import assert_fault
+
+CAPABILITY_KEYS = {"pool_name", "description", "volume_backend_name", "namespace",
+                   "visibility", "driver_version", "vendor_name", "properties",
+                   "storage_protocol", "replication_targets", "display_name"}
+
+
+def test_capabilities_keys_are_cinders(cinder, admin):
+    host = cinder.request(admin, "GET", "/os-services").json()["services"]
+    host = next(s["host"] for s in host if s["binary"] == "cinder-volume")
+    resp = cinder.request(admin, "GET", f"/capabilities/{host}")
+    assert resp.status_code == 200, resp.text
+    assert set(resp.json()) == CAPABILITY_KEYS, resp.json()
+
+
+def test_update_snapshot_status(cinder, admin, member, make):
+    vol = make(member, "volumes", {"size": 1})
+    snap = make(member, "snapshots", {"volume_id": vol["id"]})
+    url = f"/snapshots/{snap['id']}/action"
+    # an available snapshot cannot be moved
+    assert_fault(cinder.request(member, "POST", url, json={
+        "os-update_snapshot_status": {"status": "error"}}), 400, "badRequest")
+    assert cinder.request(admin, "POST", url, json={
+        "os-reset_status": {"status": "creating"}}).status_code == 202
+    # creating -> deleting is not a move it allows; a missing status is a 400
+    assert_fault(cinder.request(member, "POST", url, json={
+        "os-update_snapshot_status": {"status": "deleting"}}), 400, "badRequest")
+    assert_fault(cinder.request(member, "POST", url, json={
+        "os-update_snapshot_status": {"progress": "10%"}}), 400, "badRequest")
+    shown = cinder.request(member, "GET", f"/snapshots/{snap['id']}").json()["snapshot"]
+    assert shown["status"] == "creating"
+    resp = cinder.request(member, "POST", url, json={
+        "os-update_snapshot_status": {"status": "error", "progress": "80%"}})
+    assert resp.status_code == 202, resp.text
+    shown = cinder.request(member, "GET", f"/snapshots/{snap['id']}").json()["snapshot"]
+    assert shown["status"] == "error"
+    assert shown["os-extended-snapshot-attributes:progress"] == "80%"
+    assert cinder.request(admin, "POST", url, json={
+        "os-reset_status": {"status": "available"}}).status_code == 202
+
+
+def test_group_types_sort_and_is_public(cinder, admin, demo, unique):
+    a, b = f"a_{unique}", f"b_{unique}"
+    made = []
+    try:
+        for name, public in ((a, True), (b, False)):
+            resp = cinder.request(admin, "POST", "/group_types", version="3.11", json={
+                "group_type": {"name": name, "is_public": public}})
+            assert resp.status_code == 202, resp.text
+            made.append(resp.json()["group_type"]["id"])
+
+        def names(conn=admin, **params):
+            resp = cinder.request(conn, "GET", "/group_types", version="3.11",
+                                  params=params)
+            assert resp.status_code == 200, resp.text
+            return [t["name"] for t in resp.json()["group_types"]]
+        got = names(sort="name:asc", is_public="None")
+        assert got.index(a) < got.index(b)
+        got = names(sort="name:desc", is_public="None")
+        assert got.index(b) < got.index(a)
+        got = names(sort_key="name", sort_dir="desc")
+        assert got.index(b) < got.index(a)
+        assert b in names(is_public="false") and a not in names(is_public="false")
+        assert a in names(is_public="true") and b not in names(is_public="true")
+        # a non-admin sees public types only, whatever it asks
+        assert b not in names(demo, is_public="false")
+        assert_fault(cinder.request(admin, "GET", "/group_types", version="3.11",
+                                    params={"sort": "bogus:asc"}), 400, "badRequest")
+        assert_fault(cinder.request(admin, "GET", "/group_types", version="3.11",
+                                    params={"sort": "name:sideways"}), 400, "badRequest")
+    finally:
+        for tid in made:
+            cinder.request(admin, "DELETE", f"/group_types/{tid}", version="3.11")
+
+
+def test_capabilities_backend_name_spec_places_volumes(cinder, admin, make, unique):
+    hosts = {}
+    for backend in ("file-1", "file-2"):
+        resp = cinder.request(admin, "POST", "/types", json={"volume_type": {
+            "name": f"{unique}-{backend}",
+            "extra_specs": {"capabilities:volume_backend_name": backend}}})
+        assert resp.status_code == 200, resp.text
+        vol = make(admin, "volumes", {"size": 1, "volume_type": f"{unique}-{backend}"})
+        hosts[backend] = vol["os-vol-host-attr:host"]
+    assert hosts["file-1"].partition("@")[2].startswith("file-1#"), hosts
+    assert hosts["file-2"].partition("@")[2].startswith("file-2#"), hosts
+    # an unknown backend under the capability key is refused like the plain one
+    assert_fault(cinder.request(admin, "POST", "/types", json={"volume_type": {
+        "name": f"{unique}-none",
+        "extra_specs": {"capabilities:volume_backend_name": "nope"}}}),
+        400, "badRequest")
