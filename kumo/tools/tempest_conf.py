@@ -173,7 +173,7 @@ def render(f: CloudFacts) -> str:
     }
     c["volume-feature-enabled"] = {
         "backup": "true", "snapshot": "true", "clone": "true", "multi_backend": "true",
-        "manage_snapshot": "false", "manage_volume": "false", "replication": "false",
+        "manage_snapshot": "false", "manage_volume": "true", "replication": "false",
         "extend_attached_volume": "true", "api_extensions": "all",
     }
     c["validation"] = validation_section(f.real_servers)
