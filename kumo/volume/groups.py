@@ -149,6 +149,7 @@ class Groups:
         with self.m.write() as s:
             gt = self.get_type(ctx, body["group_type"], s)
             vtypes = [self.m.get_type(ctx, ref, s) for ref in body["volume_types"]]
+            self.m.check_quota(s, ctx.project_id, groups=1)
             now = utcnow()
             g = models.Group(
                 id=str(uuid.uuid4()), project_id=ctx.project_id, user_id=ctx.user_id,

@@ -43,7 +43,7 @@ _BUMP = (sa.update(_REV).where(_REV.c.name == AREA)
          .values(value=_REV.c.value + 1).returning(_REV.c.value))
 
 QUOTA_RESOURCES = ("volumes", "gigabytes", "snapshots", "backups", "backup_gigabytes",
-                   "per_volume_gigabytes")
+                   "per_volume_gigabytes", "groups")
 
 
 
@@ -434,8 +434,11 @@ class VolumeManager:
             sa.func.sum(S.size), 0)).where(S.project_id == project_id)).one()
         backups, bgb = s.execute(sa.select(sa.func.count(), sa.func.coalesce(
             sa.func.sum(B.size), 0)).where(B.project_id == project_id)).one()
+        groups = s.scalar(sa.select(sa.func.count()).select_from(models.Group).where(
+            models.Group.project_id == project_id))
         return {"volumes": vols, "gigabytes": gb + sgb, "snapshots": snaps,
-                "backups": backups, "backup_gigabytes": bgb, "per_volume_gigabytes": 0}
+                "backups": backups, "backup_gigabytes": bgb, "per_volume_gigabytes": 0,
+                "groups": groups}
 
     def check_quota(self, s: orm.Session, project_id: str, **deltas: int) -> None:
         """413 (Cinder's ``VolumeLimitExceeded`` / ``VolumeSizeExceedsAvailableQuota``)
@@ -458,7 +461,7 @@ class VolumeManager:
                     f"{resource} quota. Requested {delta}G, quota is {limit}G and "
                     f"{usage[resource]}G has been consumed.")
             name = {"volumes": "volumes", "snapshots": "snapshots",
-                    "backups": "backups"}[resource]
+                    "backups": "backups", "groups": "groups"}[resource]
             raise QuotaExceeded(f"Maximum number of {name} allowed ({limit}) exceeded "
                                 f"for quota '{resource}'.")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from kumo.common.http import Reply, Request
 from kumo.common.timeutils import isotime
 from kumo.volume import schemas
-from kumo.volume.api import service
+from kumo.volume.api import at_least, service
 from kumo.volume.api.volumes import target
 from kumo.volume.errors import InvalidInput, NotFoundError
 from kumo.volume.manager import QUOTA_RESOURCES
@@ -134,9 +134,11 @@ def services(req: Request) -> Reply:
             continue
         if "host" in req.query and req.query["host"] != svc["host"]:
             continue
-        out.append({**svc, "updated_at": isotime(svc["updated_at"]), "frozen": False,
-                    "replication_status": "disabled", "active_backend_id": None,
-                    "cluster": None})
+        row = {**svc, "updated_at": isotime(svc["updated_at"]), "frozen": False,
+               "replication_status": "disabled", "active_backend_id": None}
+        if at_least(req, "3.7"):  # clustered services came with 3.7
+            row["cluster"] = None
+        out.append(row)
     return Reply(200, {"services": out})
 
 
@@ -157,8 +159,8 @@ def update_service(req: Request) -> Reply:
     req.context.enforce("volume_extension:services:update", target(req))
     svc = req.cloud.volumes.set_service(body["host"], body["binary"],
                                         action != "enable", body.get("disabled_reason"))
-    out = {"host": svc["host"], "binary": svc["binary"], "status": svc["status"],
-           "disabled": svc["status"] == "disabled"}
+    out = {"host": svc["host"], "binary": svc["binary"], "service": svc["binary"],
+           "status": svc["status"], "disabled": svc["status"] == "disabled"}
     if action == "disable-log-reason":
         out["disabled_reason"] = svc["disabled_reason"]
     return Reply(200, out)

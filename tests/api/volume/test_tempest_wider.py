@@ -104,3 +104,47 @@ def test_capabilities_backend_name_spec_places_volumes(cinder, admin, make, uniq
         "name": f"{unique}-none",
         "extra_specs": {"capabilities:volume_backend_name": "nope"}}}),
         400, "badRequest")
+
+
+def test_quota_set_has_groups(cinder, admin, member):
+    project = member.current_project_id
+    quotas = cinder.request(admin, "GET", f"/os-quota-sets/{project}").json()["quota_set"]
+    assert quotas["groups"] == 10
+    usage = cinder.request(admin, "GET", f"/os-quota-sets/{project}",
+                           params={"usage": "true"}).json()["quota_set"]
+    assert usage["groups"]["in_use"] == 0
+    defaults = cinder.request(admin, "GET", f"/os-quota-sets/{project}/defaults").json()
+    assert defaults["quota_set"]["groups"] == 10
+    resp = cinder.request(admin, "PUT", f"/os-quota-sets/{project}", json={
+        "quota_set": {"groups": 0}})
+    assert resp.status_code == 200 and resp.json()["quota_set"]["groups"] == 0
+    # at 0, the project can make no group
+    resp = cinder.request(admin, "POST", "/group_types", version="3.11", json={
+        "group_type": {"name": f"gt-{project}"}})
+    assert resp.status_code == 202, resp.text
+    gtype = resp.json()["group_type"]["id"]
+    vtype = cinder.request(admin, "GET", "/types/default").json()["volume_type"]["id"]
+    try:
+        resp = cinder.request(member, "POST", "/groups", version="3.13", json={
+            "group": {"group_type": gtype, "volume_types": [vtype]}})
+        assert resp.status_code == 413, resp.text
+        assert cinder.request(member, "GET", "/groups", version="3.13").json()[
+            "groups"] == []
+    finally:
+        cinder.request(admin, "DELETE", f"/group_types/{gtype}", version="3.11")
+
+
+def test_services_cluster_from_3_7(cinder, admin):
+    old = cinder.request(admin, "GET", "/os-services", version="3.0").json()["services"]
+    assert old and all("cluster" not in s for s in old)
+    new = cinder.request(admin, "GET", "/os-services", version="3.7").json()["services"]
+    assert all(s["cluster"] is None for s in new)
+
+
+def test_admin_sees_migration_status(cinder, admin, demo, make):
+    vol = make(demo, "volumes", {"size": 1})
+    shown = cinder.request(admin, "GET", f"/volumes/{vol['id']}").json()["volume"]
+    assert "migration_status" in shown and shown["migration_status"] is None
+    listed = cinder.request(admin, "GET", "/volumes/detail",
+                            params={"all_tenants": "1"}).json()["volumes"]
+    assert all("migration_status" in v for v in listed)
