@@ -148,3 +148,15 @@ def test_admin_sees_migration_status(cinder, admin, demo, make):
     listed = cinder.request(admin, "GET", "/volumes/detail",
                             params={"all_tenants": "1"}).json()["volumes"]
     assert all("migration_status" in v for v in listed)
+
+
+def test_backup_update_answers_the_summary(cinder, demo, make):
+    vol = make(demo, "volumes", {"size": 1})
+    backup = make(demo, "backups", {"volume_id": vol["id"]})
+    resp = cinder.request(demo, "PUT", f"/backups/{backup['id']}", version="3.9",
+                          json={"backup": {"name": "renamed", "description": "d"}})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()["backup"]
+    assert set(body) == {"id", "name", "links"} and body["name"] == "renamed"
+    shown = cinder.request(demo, "GET", f"/backups/{backup['id']}").json()["backup"]
+    assert shown["description"] == "d"
