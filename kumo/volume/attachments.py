@@ -222,6 +222,63 @@ class Attachments:
                 models.Attachment.volume_id == volume_id)))
         self._changed(*ids)
 
+    # -- the legacy volume actions (os-reserve, os-attach, os-detach, ...) ---------------
+    def reserve(self, ctx, volume_id: str) -> None:
+        """``os-reserve``: an attachment with no server yet; the volume ``attaching``."""
+        att = self.create(ctx, volume_id, None, None)
+        self._set_legacy(att.id, "attaching")
+
+    def unreserve(self, ctx, volume_id: str) -> None:
+        """``os-unreserve``: the reservations (attachments not attached, no server)
+        go; the volume is ``available`` again if nothing else holds it."""
+        with self.m.write() as s:
+            vol = self.m.volumes.get(ctx, volume_id, s)
+            for att in [a for a in vol.attachments if a.instance_uuid is None
+                        and a.attach_status in ("reserved", "attaching")]:
+                vol.attachments.remove(att)
+            self._volume_status(vol)
+
+    def attach_legacy(self, ctx, volume_id: str, instance_uuid: str | None,
+                      host: str | None, mountpoint: str, mode: str) -> None:
+        """``os-attach``: a reservation (os-reserve) or a new attachment becomes
+        ``attached`` to the server (or host) at ``mountpoint``; the volume ``in-use``."""
+        with self.m.write() as s:
+            vol = self.m.volumes.get(ctx, volume_id, s)
+            held = [a for a in vol.attachments if a.instance_uuid is None
+                    and a.attach_status in ("reserved", "attaching")]
+            if held:
+                att = held[0]
+                att.instance_uuid, att.attached_host = instance_uuid, host
+                att.mountpoint, att.attach_mode = mountpoint, mode
+                att.attach_status, att.updated_at = "attached", utcnow()
+                self._volume_status(vol)
+        if not held:
+            self.create(ctx, volume_id, instance_uuid, None, mode=mode, host=host,
+                        mountpoint=mountpoint, complete=True)
+        else:
+            self._changed(instance_uuid)
+
+    def detach_legacy(self, ctx, volume_id: str, attachment_id: str | None) -> None:
+        """``os-detach`` / ``os-force_detach``: the attachment (the only one when no
+        id is given) goes; 400 when the volume has none, or several and no id."""
+        with self.m.read() as s:
+            vol = self.m.volumes.get(ctx, volume_id, s)
+            ids = [a.id for a in vol.attachments]
+        if attachment_id is None:
+            if len(ids) != 1:
+                raise invalid_volume(f"Volume {volume_id} has {len(ids)} attachments: "
+                                     "name the attachment_id to detach.")
+            attachment_id = ids[0]
+        elif attachment_id not in ids:
+            raise NotFoundError(f"Volume attachment {attachment_id} could not be found.")
+        self.delete(ctx, attachment_id)
+
+    def _set_legacy(self, attachment_id: str, status: str) -> None:
+        with self.m.write() as s:
+            att = s.get(models.Attachment, attachment_id)
+            att.attach_status, att.updated_at = status, utcnow()
+            self._volume_status(s.get(models.Volume, att.volume_id))
+
     # -- Nova's side -------------------------------------------------------------------
     def begin_detach(self, attachment_id: str) -> None:
         """Nova's detach: the attachment is ``detaching`` (the volume too) and leaves

@@ -160,3 +160,47 @@ def test_backup_update_answers_the_summary(cinder, demo, make):
     assert set(body) == {"id", "name", "links"} and body["name"] == "renamed"
     shown = cinder.request(demo, "GET", f"/backups/{backup['id']}").json()["backup"]
     assert shown["description"] == "d"
+
+
+def test_legacy_attach_actions(cinder, admin, demo, make):
+    vol = make(demo, "volumes", {"size": 1})
+    url = f"/volumes/{vol['id']}/action"
+
+    def status():
+        return cinder.request(demo, "GET", f"/volumes/{vol['id']}").json()["volume"]
+
+    assert cinder.request(demo, "POST", url, json={"os-reserve": None}).status_code == 202
+    assert status()["status"] == "attaching"
+    assert cinder.request(demo, "POST", url, json={"os-unreserve": None}).status_code \
+        == 202
+    assert status()["status"] == "available"
+    # bad input changes nothing
+    assert_fault(cinder.request(demo, "POST", url, json={"os-attach": {
+        "host_name": "h"}}), 400, "badRequest")
+    assert_fault(cinder.request(demo, "POST", url, json={"os-attach": {
+        "mountpoint": "/dev/vdb"}}), 400, "badRequest")
+    assert status()["status"] == "available"
+    # reserve, then attach to a host
+    assert cinder.request(demo, "POST", url, json={"os-reserve": {}}).status_code == 202
+    resp = cinder.request(demo, "POST", url, json={"os-attach": {
+        "host_name": "client-host", "mountpoint": "/dev/vdb"}})
+    assert resp.status_code == 202, resp.text
+    shown = status()
+    assert shown["status"] == "in-use" and len(shown["attachments"]) == 1
+    att = shown["attachments"][0]
+    assert att["device"] == "/dev/vdb" and att["volume_id"] == vol["id"]
+    assert att["host_name"] == "client-host"
+    assert cinder.request(demo, "POST", url, json={"os-detach": {}}).status_code == 202
+    assert status()["status"] == "available" and status()["attachments"] == []
+    # force detach is for admins, and takes the attachment id
+    assert cinder.request(demo, "POST", url, json={"os-attach": {
+        "host_name": "client-host", "mountpoint": "/dev/vdc"}}).status_code == 202
+    att_id = status()["attachments"][0]["attachment_id"]
+    assert cinder.request(demo, "POST", url, json={"os-force_detach": {
+        "attachment_id": att_id}}).status_code == 403
+    assert_fault(cinder.request(admin, "POST", url, json={"os-force_detach": {
+        "attachment_id": "00000000-0000-0000-0000-000000000000"}}), 404, "itemNotFound")
+    resp = cinder.request(admin, "POST", url, json={"os-force_detach": {
+        "attachment_id": att_id, "connector": None}})
+    assert resp.status_code == 202, resp.text
+    assert status()["status"] == "available"
