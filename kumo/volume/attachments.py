@@ -224,7 +224,14 @@ class Attachments:
 
     # -- the legacy volume actions (os-reserve, os-attach, os-detach, ...) ---------------
     def reserve(self, ctx, volume_id: str) -> None:
-        """``os-reserve``: an attachment with no server yet; the volume ``attaching``."""
+        """``os-reserve``: an attachment with no server yet; the volume ``attaching``;
+        400 unless the volume is ``available`` (or a multiattach one ``in-use``)."""
+        with self.m.read() as s:
+            vol = self.m.volumes.get(ctx, volume_id, s)
+            if vol.status != "available" and not (vol.multiattach
+                                                  and vol.status == "in-use"):
+                raise invalid_volume(f"Volume {vol.id} status must be available to "
+                                     f"reserve, but the current status is {vol.status}.")
         att = self.create(ctx, volume_id, None, None)
         self._set_legacy(att.id, "attaching")
 

@@ -169,6 +169,8 @@ def test_legacy_attach_actions(cinder, admin, demo, make):
     def status():
         return cinder.request(demo, "GET", f"/volumes/{vol['id']}").json()["volume"]
 
+    assert_fault(cinder.request(demo, "POST", "/volumes/00000000-0000-0000-0000-000000000000"
+                                "/action", json={"os-reserve": None}), 404, "itemNotFound")
     assert cinder.request(demo, "POST", url, json={"os-reserve": None}).status_code == 202
     assert status()["status"] == "attaching"
     assert cinder.request(demo, "POST", url, json={"os-unreserve": None}).status_code \
@@ -182,6 +184,9 @@ def test_legacy_attach_actions(cinder, admin, demo, make):
     assert status()["status"] == "available"
     # reserve, then attach to a host
     assert cinder.request(demo, "POST", url, json={"os-reserve": {}}).status_code == 202
+    # a second reservation is a 400 (the volume is not available)
+    assert_fault(cinder.request(demo, "POST", url, json={"os-reserve": {}}), 400,
+                 "badRequest")
     resp = cinder.request(demo, "POST", url, json={"os-attach": {
         "host_name": "client-host", "mountpoint": "/dev/vdb"}})
     assert resp.status_code == 202, resp.text
