@@ -440,6 +440,24 @@ class VolumeManager:
                 "backups": backups, "backup_gigabytes": bgb, "per_volume_gigabytes": 0,
                 "groups": groups}
 
+    def host_usage(self, host: str) -> dict[str, tuple[int, int, int, int]]:
+        """Per project: (volumes, their GiB, snapshots, their GiB) on a volume
+        service's host (``host@backend``; volumes' hosts are ``host@backend#pool``)."""
+        V, S = models.Volume, models.Snapshot
+        on_host = sa.or_(V.host == host, sa.func.substr(V.host, 1, len(host) + 1)
+                         == host + "#")
+        out: dict[str, list[int]] = {}
+        with self.read() as s:
+            for project, n, gb in s.execute(sa.select(
+                    V.project_id, sa.func.count(), sa.func.coalesce(sa.func.sum(V.size), 0))
+                    .where(on_host).group_by(V.project_id)):
+                out[project] = [n, gb, 0, 0]
+            for project, n, gb in s.execute(sa.select(
+                    S.project_id, sa.func.count(), sa.func.coalesce(sa.func.sum(S.size), 0))
+                    .join(V, V.id == S.volume_id).where(on_host).group_by(S.project_id)):
+                out.setdefault(project, [0, 0, 0, 0])[2:] = [n, gb]
+        return {p: tuple(u) for p, u in out.items()}
+
     def check_quota(self, s: orm.Session, project_id: str, **deltas: int) -> None:
         """413 (Cinder's ``VolumeLimitExceeded`` / ``VolumeSizeExceedsAvailableQuota``)
         when adding ``deltas`` passes a limit; call inside :meth:`write`."""

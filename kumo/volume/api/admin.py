@@ -217,3 +217,24 @@ def hosts(req: Request) -> Reply:
          "service": svc["binary"], "zone": svc["zone"], "service-state": svc["status"],
          "host_name": svc["host"], "last-update": isotime(svc["updated_at"])}
         for svc in req.cloud.volumes.services()]})
+
+
+@service.route("GET", "/v3/os-hosts/{host}")
+def show_host(req: Request) -> Reply:
+    """A cinder-volume host's usage (Cinder's ``os-hosts`` show): a ``(total)``
+    resource, then one per project with volumes there; counts and GiB as strings.
+    404 for a host that runs no enabled cinder-volume service."""
+    req.context.enforce("volume_extension:hosts", target(req))
+    host = req.params["host"]
+    if not any(svc["host"] == host and svc["binary"] == "cinder-volume"
+               and svc["status"] == "enabled" for svc in req.cloud.volumes.services()):
+        raise NotFoundError("Host not found")
+    usage = req.cloud.volumes.host_usage(host)
+
+    def resource(project, vols, vgb, snaps, sgb):
+        return {"resource": {"host": host, "project": project, "volume_count": str(vols),
+                             "total_volume_gb": str(vgb), "snapshot_count": str(snaps),
+                             "total_snapshot_gb": str(sgb)}}
+    total = [sum(u[i] for u in usage.values()) for i in range(4)]
+    return Reply(200, {"host": [resource("(total)", *total)] + [
+        resource(project, *u) for project, u in sorted(usage.items())]})

@@ -209,3 +209,22 @@ def test_legacy_attach_actions(cinder, admin, demo, make):
         "attachment_id": att_id, "connector": None}})
     assert resp.status_code == 202, resp.text
     assert status()["status"] == "available"
+
+
+def test_show_host_usage(cinder, admin, demo, make):
+    vol = make(demo, "volumes", {"size": 2})
+    make(demo, "snapshots", {"volume_id": vol["id"]})
+    host = cinder.request(admin, "GET", f"/volumes/{vol['id']}").json()["volume"][
+        "os-vol-host-attr:host"].partition("#")[0]
+    resp = cinder.request(admin, "GET", f"/os-hosts/{host}")
+    assert resp.status_code == 200, resp.text
+    rows = [r["resource"] for r in resp.json()["host"]]
+    assert rows[0]["project"] == "(total)" and all(r["host"] == host for r in rows)
+    mine = next(r for r in rows if r["project"] == demo.current_project_id)
+    assert int(mine["volume_count"]) >= 1 and int(mine["total_volume_gb"]) >= 2
+    assert int(mine["snapshot_count"]) >= 1
+    assert int(rows[0]["volume_count"]) >= int(mine["volume_count"])
+    assert isinstance(mine["volume_count"], str)
+    assert_fault(cinder.request(admin, "GET", "/os-hosts/nohost@none"), 404,
+                 "itemNotFound")
+    assert_fault(cinder.request(demo, "GET", f"/os-hosts/{host}"), 403, "forbidden")
