@@ -267,11 +267,14 @@ class Attachments:
 
     def detach_legacy(self, ctx, volume_id: str, attachment_id: str | None) -> None:
         """``os-detach`` / ``os-force_detach``: the attachment (the only one when no
-        id is given) goes; 400 when the volume has none, or several and no id."""
+        id is given) goes; nothing when the volume has none; 400 for several and no
+        id, 404 for an id not of this volume."""
         with self.m.read() as s:
             vol = self.m.volumes.get(ctx, volume_id, s)
             ids = [a.id for a in vol.attachments]
         if attachment_id is None:
+            if not ids:  # nothing attached: Cinder's detach is a no-op then
+                return
             if len(ids) != 1:
                 raise invalid_volume(f"Volume {volume_id} has {len(ids)} attachments: "
                                      "name the attachment_id to detach.")

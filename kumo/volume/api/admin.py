@@ -132,7 +132,9 @@ def services(req: Request) -> Reply:
     for svc in req.cloud.volumes.services():
         if "binary" in req.query and req.query["binary"] != svc["binary"]:
             continue
-        if "host" in req.query and req.query["host"] != svc["host"]:
+        # Cinder's host filter: the host itself or its backends (host@backend)
+        if "host" in req.query and req.query["host"] != svc["host"] and \
+                not svc["host"].startswith(req.query["host"] + "@"):
             continue
         row = {**svc, "updated_at": isotime(svc["updated_at"]), "frozen": False,
                "replication_status": "disabled", "active_backend_id": None}
@@ -153,10 +155,16 @@ SERVICE_SET = {"type": "object", "required": ["host", "binary"],
 def update_service(req: Request) -> Reply:
     """``disable``, ``disable-log-reason`` and ``enable`` (others: 404)."""
     action = req.params["action"]
+    if action in ("freeze", "thaw"):
+        return _freeze_thaw(req, action)
     if action not in ("disable", "disable-log-reason", "enable"):
         raise NotFoundError(f"Unknown action {action}.")
     body = req.json(SERVICE_SET)
     req.context.enforce("volume_extension:services:update", target(req))
+    if action == "disable-log-reason" and not (body.get("disabled_reason") or
+                                               "").strip():
+        raise InvalidInput("Invalid input received: Disabled reason contains invalid "
+                           "characters or is too long")
     svc = req.cloud.volumes.set_service(body["host"], body["binary"],
                                         action != "enable", body.get("disabled_reason"))
     out = {"host": svc["host"], "binary": svc["binary"], "service": svc["binary"],
@@ -164,6 +172,21 @@ def update_service(req: Request) -> Reply:
     if action == "disable-log-reason":
         out["disabled_reason"] = svc["disabled_reason"]
     return Reply(200, out)
+
+
+def _freeze_thaw(req: Request, action: str) -> Reply:
+    """``freeze``/``thaw`` (Cinder's replication admin actions on a backend): 400 for
+    a host that runs no cinder-volume service; Kumo's backends have no replication,
+    so there is nothing to freeze, and a known host is a 400 that says so."""
+    body = req.json({"type": "object", "required": ["host"],
+                     "properties": {"host": {"type": "string", "maxLength": 255}}})
+    req.context.enforce("volume_extension:services:update", target(req))
+    hosts = {svc["host"] for svc in req.cloud.volumes.services()
+             if svc["binary"] == "cinder-volume"}
+    if body["host"] not in hosts:
+        raise InvalidInput(f"Invalid input received: Host {body['host']} not found.")
+    raise InvalidInput(f"Invalid input received: the backend of {body['host']} has no "
+                       f"replication to {action}.")
 
 
 def _pool(req: Request, name: str, detail: bool) -> dict:

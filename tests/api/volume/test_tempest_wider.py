@@ -228,3 +228,33 @@ def test_show_host_usage(cinder, admin, demo, make):
     assert_fault(cinder.request(admin, "GET", "/os-hosts/nohost@none"), 404,
                  "itemNotFound")
     assert_fault(cinder.request(demo, "GET", f"/os-hosts/{host}"), 403, "forbidden")
+
+
+def test_services_host_filter_freeze_thaw_and_reason(cinder, admin):
+    services = cinder.request(admin, "GET", "/os-services").json()["services"]
+    backend_host = next(s["host"] for s in services if s["binary"] == "cinder-volume")
+    bare = backend_host.partition("@")[0]
+    # host=<name> finds the services of its backends too (host@backend), as Cinder's
+    by_host = cinder.request(admin, "GET", "/os-services",
+                             params={"host": bare}).json()["services"]
+    assert any(s["binary"] == "cinder-volume" for s in by_host)
+    assert all(s["host"] == bare or s["host"].startswith(bare + "@") for s in by_host)
+    # disable-log-reason needs a reason; nothing changes without one
+    other = next(s for s in services if s["binary"] != "cinder-volume")
+    assert_fault(cinder.request(admin, "PUT", "/os-services/disable-log-reason", json={
+        "host": other["host"], "binary": other["binary"]}), 400, "badRequest")
+    after = cinder.request(admin, "GET", "/os-services").json()["services"]
+    assert next(s for s in after if s["host"] == other["host"] and
+                s["binary"] == other["binary"])["status"] == other["status"]
+    for action in ("freeze", "thaw"):
+        assert_fault(cinder.request(admin, "PUT", f"/os-services/{action}", json={
+            "host": "no-such-host@nothing"}), 400, "badRequest")
+
+
+def test_detach_of_a_detached_volume_is_a_no_op(cinder, demo, make):
+    vol = make(demo, "volumes", {"size": 1})
+    resp = cinder.request(demo, "POST", f"/volumes/{vol['id']}/action",
+                          json={"os-detach": {}})
+    assert resp.status_code == 202, resp.text
+    shown = cinder.request(demo, "GET", f"/volumes/{vol['id']}").json()["volume"]
+    assert shown["status"] == "available"
