@@ -258,3 +258,16 @@ def test_detach_of_a_detached_volume_is_a_no_op(cinder, demo, make):
     assert resp.status_code == 202, resp.text
     shown = cinder.request(demo, "GET", f"/volumes/{vol['id']}").json()["volume"]
     assert shown["status"] == "available"
+
+
+def test_volumes_summary(cinder, member, make):
+    make(member, "volumes", {"size": 1, "metadata": {"k": "a"}})
+    make(member, "volumes", {"size": 2, "metadata": {"k": "b", "j": "c"}})
+    resp = cinder.request(member, "GET", "/volumes/summary", version="3.36")
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"volume-summary": {"total_size": 3, "total_count": 2,
+                                              "metadata": {"j": ["c"], "k": ["a", "b"]}}}
+    old = cinder.request(member, "GET", "/volumes/summary", version="3.12").json()
+    assert old == {"volume-summary": {"total_size": 3, "total_count": 2}}
+    assert_fault(cinder.request(member, "GET", "/volumes/summary", version="3.11"), 404,
+                 "itemNotFound")
