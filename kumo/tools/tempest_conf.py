@@ -169,6 +169,7 @@ def render(f: CloudFacts) -> str:
         "build_timeout": "120", "build_interval": "1", "volume_size": "1",
         "min_microversion": "3.0", "max_microversion": f.volume_max_microversion,
         "backend_names": "file-1,file-2", "storage_protocol": "file",
+        "vendor_name": "Kumo",  # the pools' and capabilities' vendor_name
         "disk_format": "raw,qcow2",
     }
     c["volume-feature-enabled"] = {
