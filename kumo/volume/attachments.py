@@ -47,6 +47,9 @@ class Attachments:
         self.m = manager
         #: ``fn(instance_uuid)`` after a committed change of that server's attachments
         self.listeners: list = []
+        #: ``fn(instance_uuid, volume_id)`` after an attached volume grew (Cinder's
+        #: ``volume-extended`` external event to Nova)
+        self.extend_listeners: list = []
 
     def _changed(self, *instance_uuids) -> None:
         for iid in {i for i in instance_uuids if i}:
@@ -220,6 +223,14 @@ class Attachments:
         with self.m.read() as s:
             ids = list(s.scalars(sa.select(models.Attachment.instance_uuid).where(
                 models.Attachment.volume_id == volume_id)))
+        for iid in {i for i in ids if i}:
+            for fn in self.extend_listeners:
+                try:
+                    fn(iid, volume_id)
+                except Exception:  # noqa: BLE001 - the feed change below still goes
+                    import logging
+                    logging.getLogger(__name__).exception(
+                        "extend of volume %s not told to server %s", volume_id, iid)
         self._changed(*ids)
 
     # -- the legacy volume actions (os-reserve, os-attach, os-detach, ...) ---------------
