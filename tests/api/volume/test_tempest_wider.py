@@ -271,3 +271,18 @@ def test_volumes_summary(cinder, member, make):
     assert old == {"volume-summary": {"total_size": 3, "total_count": 2}}
     assert_fault(cinder.request(member, "GET", "/volumes/summary", version="3.11"), 404,
                  "itemNotFound")
+
+
+def test_restore_brings_the_volume_metadata_back(cinder, demo, make):
+    vol = make(demo, "volumes", {"size": 1, "metadata": {"m1": "v1", "m2": "v2"}})
+    backup = make(demo, "backups", {"volume_id": vol["id"]})
+    resp = cinder.request(demo, "POST", f"/backups/{backup['id']}/restore",
+                          json={"restore": {}})
+    assert resp.status_code == 202, resp.text
+    new_id = resp.json()["restore"]["volume_id"]
+    from tests.api.volume.conftest import wait_status
+    try:
+        restored = wait_status(cinder, demo, "volumes", new_id, "available")
+        assert restored["metadata"] == {"m1": "v1", "m2": "v2"}
+    finally:
+        cinder.request(demo, "DELETE", f"/volumes/{new_id}")
