@@ -173,6 +173,7 @@ class Settings:
     volume_quota_backups: int = 10
     volume_quota_backup_gigabytes: int = 1000
     volume_quota_per_volume_gigabytes: int = -1
+    volume_quota_groups: int = 10
     #: Keep a per-backend cached copy of each image written to a volume, so the next
     #: volume from that image is a copy of it (Cinder's image-volume cache).
     volume_image_cache: bool = True

@@ -176,11 +176,12 @@ def render(f: CloudFacts) -> str:
         "build_timeout": "120", "build_interval": "1", "volume_size": "1",
         "min_microversion": "3.0", "max_microversion": f.volume_max_microversion,
         "backend_names": "file-1,file-2", "storage_protocol": "file",
+        "vendor_name": "Kumo",  # the pools' and capabilities' vendor_name
         "disk_format": "raw,qcow2",
     }
     c["volume-feature-enabled"] = {
         "backup": "true", "snapshot": "true", "clone": "true", "multi_backend": "true",
-        "manage_snapshot": "false", "manage_volume": "false", "replication": "false",
+        "manage_snapshot": "false", "manage_volume": "true", "replication": "false",
         "extend_attached_volume": "true", "api_extensions": "all",
     }
     c["validation"] = validation_section(f.real_servers)

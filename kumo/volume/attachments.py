@@ -47,6 +47,9 @@ class Attachments:
         self.m = manager
         #: ``fn(instance_uuid)`` after a committed change of that server's attachments
         self.listeners: list = []
+        #: ``fn(instance_uuid, volume_id)`` after an attached volume grew (Cinder's
+        #: ``volume-extended`` external event to Nova)
+        self.extend_listeners: list = []
 
     def _changed(self, *instance_uuids) -> None:
         for iid in {i for i in instance_uuids if i}:
@@ -220,7 +223,82 @@ class Attachments:
         with self.m.read() as s:
             ids = list(s.scalars(sa.select(models.Attachment.instance_uuid).where(
                 models.Attachment.volume_id == volume_id)))
+        for iid in {i for i in ids if i}:
+            for fn in self.extend_listeners:
+                try:
+                    fn(iid, volume_id)
+                except Exception:  # noqa: BLE001 - the feed change below still goes
+                    import logging
+                    logging.getLogger(__name__).exception(
+                        "extend of volume %s not told to server %s", volume_id, iid)
         self._changed(*ids)
+
+    # -- the legacy volume actions (os-reserve, os-attach, os-detach, ...) ---------------
+    def reserve(self, ctx, volume_id: str) -> None:
+        """``os-reserve``: an attachment with no server yet; the volume ``attaching``;
+        400 unless the volume is ``available`` (or a multiattach one ``in-use``)."""
+        with self.m.read() as s:
+            vol = self.m.volumes.get(ctx, volume_id, s)
+            if vol.status != "available" and not (vol.multiattach
+                                                  and vol.status == "in-use"):
+                raise invalid_volume(f"Volume {vol.id} status must be available to "
+                                     f"reserve, but the current status is {vol.status}.")
+        att = self.create(ctx, volume_id, None, None)
+        self._set_legacy(att.id, "attaching")
+
+    def unreserve(self, ctx, volume_id: str) -> None:
+        """``os-unreserve``: the reservations (attachments not attached, no server)
+        go; the volume is ``available`` again if nothing else holds it."""
+        with self.m.write() as s:
+            vol = self.m.volumes.get(ctx, volume_id, s)
+            for att in [a for a in vol.attachments if a.instance_uuid is None
+                        and a.attach_status in ("reserved", "attaching")]:
+                vol.attachments.remove(att)
+            self._volume_status(vol)
+
+    def attach_legacy(self, ctx, volume_id: str, instance_uuid: str | None,
+                      host: str | None, mountpoint: str, mode: str) -> None:
+        """``os-attach``: a reservation (os-reserve) or a new attachment becomes
+        ``attached`` to the server (or host) at ``mountpoint``; the volume ``in-use``."""
+        with self.m.write() as s:
+            vol = self.m.volumes.get(ctx, volume_id, s)
+            held = [a for a in vol.attachments if a.instance_uuid is None
+                    and a.attach_status in ("reserved", "attaching")]
+            if held:
+                att = held[0]
+                att.instance_uuid, att.attached_host = instance_uuid, host
+                att.mountpoint, att.attach_mode = mountpoint, mode
+                att.attach_status, att.updated_at = "attached", utcnow()
+                self._volume_status(vol)
+        if not held:
+            self.create(ctx, volume_id, instance_uuid, None, mode=mode, host=host,
+                        mountpoint=mountpoint, complete=True)
+        else:
+            self._changed(instance_uuid)
+
+    def detach_legacy(self, ctx, volume_id: str, attachment_id: str | None) -> None:
+        """``os-detach`` / ``os-force_detach``: the attachment (the only one when no
+        id is given) goes; nothing when the volume has none; 400 for several and no
+        id, 404 for an id not of this volume."""
+        with self.m.read() as s:
+            vol = self.m.volumes.get(ctx, volume_id, s)
+            ids = [a.id for a in vol.attachments]
+        if attachment_id is None:
+            if not ids:  # nothing attached: Cinder's detach is a no-op then
+                return
+            if len(ids) != 1:
+                raise invalid_volume(f"Volume {volume_id} has {len(ids)} attachments: "
+                                     "name the attachment_id to detach.")
+            attachment_id = ids[0]
+        elif attachment_id not in ids:
+            raise NotFoundError(f"Volume attachment {attachment_id} could not be found.")
+        self.delete(ctx, attachment_id)
+
+    def _set_legacy(self, attachment_id: str, status: str) -> None:
+        with self.m.write() as s:
+            att = s.get(models.Attachment, attachment_id)
+            att.attach_status, att.updated_at = status, utcnow()
+            self._volume_status(s.get(models.Volume, att.volume_id))
 
     # -- Nova's side -------------------------------------------------------------------
     def begin_detach(self, attachment_id: str) -> None:

@@ -162,8 +162,10 @@ class Backups:
             _, driver = self.m.backend_of(vol.host)
         bid, vid, sid = backup.id, vol.id, backup.snapshot_id
         parent_id = backup.parent_id
+        # the volume's metadata goes with the backup (restored with it, as Cinder's)
+        vol_meta = {m.key: m.value for m in vol.metadata_items}
         self.m.backup_worker.submit(lambda: self._run_backup(bid, vid, sid, driver, previous,
-                                                      parent_id),
+                                                      parent_id, vol_meta),
                              lambda e: self._failed(bid, vid, previous, e))
         return backup
 
@@ -187,7 +189,7 @@ class Backups:
                 vol.status = previous
 
     def _run_backup(self, backup_id, volume_id, snapshot_id, driver, previous,
-                    parent_id) -> None:
+                    parent_id, vol_meta: dict | None = None) -> None:
         temp_snap = None
         if snapshot_id is None and previous == "in-use":
             temp_snap = f"backup-{backup_id}"
@@ -195,7 +197,7 @@ class Backups:
         try:
             path = driver.read_path(volume_id, snapshot_id or temp_snap)
             parent_map = self._map(parent_id) if parent_id else {}
-            count = self._write_chunks(backup_id, path, parent_map)
+            count = self._write_chunks(backup_id, path, parent_map, vol_meta)
         finally:
             if temp_snap:
                 driver.delete_snapshot(temp_snap)
@@ -212,9 +214,10 @@ class Backups:
     def _map(self, backup_id: str) -> dict[str, list[str]]:
         return json.loads((self.root / backup_id / "map.json").read_text())["chunks"]
 
-    def _write_chunks(self, backup_id: str, path: Path | None, parent_map: dict) -> int:
-        """Store ``path``'s chunks (see the module doc); returns how many were
-        written."""
+    def _write_chunks(self, backup_id: str, path: Path | None, parent_map: dict,
+                      vol_meta: dict | None = None) -> int:
+        """Store ``path``'s chunks (see the module doc) and, in ``map.json``, the
+        volume's metadata; returns how many chunks were written."""
         where = self.root / backup_id
         (where / "chunks").mkdir(parents=True, mode=0o700)
         os.chmod(where, 0o700)
@@ -242,7 +245,8 @@ class Backups:
                     written += 1
         fd = os.open(where / "map.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
-            json.dump({"size_bytes": size, "chunk_size": CHUNK, "chunks": chunks}, out)
+            json.dump({"size_bytes": size, "chunk_size": CHUNK, "chunks": chunks,
+                       "volume_metadata": vol_meta or {}}, out)
         return written
 
     def assemble(self, backup_id: str, out: Path) -> None:
@@ -326,7 +330,9 @@ class Backups:
                 backup.status = status
 
     def restore_data(self, backup_id: str, volume_id: str, driver) -> None:
-        """Write the backup's data over the volume's (in the worker)."""
+        """Write the backup's data over the volume's (in the worker), and merge the
+        backed-up volume's metadata into the volume's (Cinder restores it too)."""
+        self._restore_metadata(backup_id, volume_id)
         if driver.read_path(volume_id) is None:
             driver.write_from(volume_id, None)
             return
@@ -337,6 +343,26 @@ class Backups:
             driver.write_from(volume_id, tmp)
         finally:
             tmp.unlink(missing_ok=True)
+
+    def _restore_metadata(self, backup_id: str, volume_id: str) -> None:
+        try:
+            meta = json.loads((self.root / backup_id / "map.json").read_text()).get(
+                "volume_metadata") or {}
+        except (OSError, ValueError):
+            return
+        if not meta:
+            return
+        with self.m.write() as s:
+            vol = s.get(models.Volume, volume_id)
+            if vol is None:
+                return
+            have = {m.key: m for m in vol.metadata_items}
+            for key, value in meta.items():
+                if key in have:
+                    have[key].value = value
+                else:
+                    vol.metadata_items.append(models.VolumeMetadata(
+                        volume_id=vol.id, key=key, value=value))
 
     def _run_restore(self, backup_id: str, volume_id: str, driver) -> None:
         self.restore_data(backup_id, volume_id, driver)

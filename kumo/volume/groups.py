@@ -39,11 +39,21 @@ class Groups:
         with self.m.read() as session:
             return find(session)
 
-    def list_types(self, ctx) -> list[models.GroupType]:
-        stmt = sa.select(models.GroupType).order_by(models.GroupType.created_at,
+    SORT_KEYS = ("id", "name", "description", "is_public", "created_at", "updated_at")
+
+    def list_types(self, ctx, is_public: bool | None = None,
+                   sort: list[tuple[str, str]] = ()) -> list[models.GroupType]:
+        """Group types (GET /v3/group_types): public ones for non-admins; for admins
+        all, or only public/private ones with ``is_public``. ``sort`` is a list of
+        (key of :attr:`SORT_KEYS`, "asc"|"desc"), the default oldest first."""
+        order = [getattr(models.GroupType, k).desc() if d == "desc"
+                 else getattr(models.GroupType, k).asc() for k, d in sort]
+        stmt = sa.select(models.GroupType).order_by(*order, models.GroupType.created_at,
                                                     models.GroupType.id)
         if not is_admin(ctx):
             stmt = stmt.where(models.GroupType.is_public.is_(True))
+        elif is_public is not None:
+            stmt = stmt.where(models.GroupType.is_public.is_(is_public))
         with self.m.read() as s:
             return list(s.scalars(stmt))
 
@@ -139,6 +149,7 @@ class Groups:
         with self.m.write() as s:
             gt = self.get_type(ctx, body["group_type"], s)
             vtypes = [self.m.get_type(ctx, ref, s) for ref in body["volume_types"]]
+            self.m.check_quota(s, ctx.project_id, groups=1)
             now = utcnow()
             g = models.Group(
                 id=str(uuid.uuid4()), project_id=ctx.project_id, user_id=ctx.user_id,

@@ -26,6 +26,7 @@ from kumo.volume import models
 from kumo.volume.drivers import DriverError
 from kumo.volume.encryption import refuse_encrypted
 from kumo.volume.errors import InvalidInput, NotFoundError, invalid_volume
+from kumo.volume.manager import backend_spec
 from kumo.volume.volumes import DELETABLE
 
 VOLUME_FILE = re.compile(r"^volume-([0-9a-f-]{36})$")
@@ -95,7 +96,7 @@ class Manage:
             vtype = self.m.get_type(ctx, body["volume_type"], s) \
                 if body.get("volume_type") else self.m.default_type(s)
             refuse_encrypted(vtype)
-            spec = {e.key: e.value for e in vtype.extra_specs}.get("volume_backend_name")
+            spec = backend_spec({e.key: e.value for e in vtype.extra_specs})
             if spec and spec != backend:
                 raise InvalidInput(f"Invalid volume type: type {vtype.name} is for "
                                    f"backend {spec}, not {backend}.")

@@ -43,8 +43,16 @@ _BUMP = (sa.update(_REV).where(_REV.c.name == AREA)
          .values(value=_REV.c.value + 1).returning(_REV.c.value))
 
 QUOTA_RESOURCES = ("volumes", "gigabytes", "snapshots", "backups", "backup_gigabytes",
-                   "per_volume_gigabytes")
+                   "per_volume_gigabytes", "groups")
 
+
+
+def backend_spec(specs: dict):
+    """The backend a type's extra specs ask for: ``volume_backend_name``, or the
+    scheduler's capability form ``capabilities:volume_backend_name`` (Cinder's
+    capabilities filter reads both); None for any backend."""
+    value = specs.get("volume_backend_name")
+    return value if value is not None else specs.get("capabilities:volume_backend_name")
 
 class Worker:
     """Runs backend steps off the request threads (see the module doc)."""
@@ -150,7 +158,7 @@ class VolumeManager:
     def backend_for_type(self, vtype: models.VolumeType) -> str:
         """The backend a type's volumes go to: its ``volume_backend_name`` extra spec,
         else the first backend."""
-        spec = {e.key: e.value for e in vtype.extra_specs}.get("volume_backend_name")
+        spec = backend_spec({e.key: e.value for e in vtype.extra_specs})
         if spec:
             if spec not in self.backends:
                 raise InvalidInput(f"No valid backend was found. Volume type "
@@ -294,7 +302,7 @@ class VolumeManager:
                                                 models.VolumeType.name)).unique())
 
     def create_type(self, attrs: dict) -> models.VolumeType:
-        backend = (attrs.get("extra_specs") or {}).get("volume_backend_name")
+        backend = backend_spec(attrs.get("extra_specs") or {})
         if backend is not None and str(backend) not in self.backends:
             raise InvalidInput(f"Backend {backend} is not configured.")
         with self.write() as s:
@@ -347,10 +355,10 @@ class VolumeManager:
     def set_extra_specs(self, type_id: str, specs: dict) -> dict:
         with self.write() as s:
             vtype = self.get_type(None, type_id, s)
-            if vtype.id != models.DEFAULT_TYPE_ID and "volume_backend_name" in specs \
-                    and str(specs["volume_backend_name"]) not in self.backends:
-                raise InvalidInput(f"Backend {specs['volume_backend_name']} is not "
-                                   "configured.")
+            backend = backend_spec(specs)
+            if vtype.id != models.DEFAULT_TYPE_ID and backend is not None \
+                    and str(backend) not in self.backends:
+                raise InvalidInput(f"Backend {backend} is not configured.")
             have = {e.key: e for e in vtype.extra_specs}
             for key, value in specs.items():
                 if key in have:
@@ -426,8 +434,29 @@ class VolumeManager:
             sa.func.sum(S.size), 0)).where(S.project_id == project_id)).one()
         backups, bgb = s.execute(sa.select(sa.func.count(), sa.func.coalesce(
             sa.func.sum(B.size), 0)).where(B.project_id == project_id)).one()
+        groups = s.scalar(sa.select(sa.func.count()).select_from(models.Group).where(
+            models.Group.project_id == project_id))
         return {"volumes": vols, "gigabytes": gb + sgb, "snapshots": snaps,
-                "backups": backups, "backup_gigabytes": bgb, "per_volume_gigabytes": 0}
+                "backups": backups, "backup_gigabytes": bgb, "per_volume_gigabytes": 0,
+                "groups": groups}
+
+    def host_usage(self, host: str) -> dict[str, tuple[int, int, int, int]]:
+        """Per project: (volumes, their GiB, snapshots, their GiB) on a volume
+        service's host (``host@backend``; volumes' hosts are ``host@backend#pool``)."""
+        V, S = models.Volume, models.Snapshot
+        on_host = sa.or_(V.host == host, sa.func.substr(V.host, 1, len(host) + 1)
+                         == host + "#")
+        out: dict[str, list[int]] = {}
+        with self.read() as s:
+            for project, n, gb in s.execute(sa.select(
+                    V.project_id, sa.func.count(), sa.func.coalesce(sa.func.sum(V.size), 0))
+                    .where(on_host).group_by(V.project_id)):
+                out[project] = [n, gb, 0, 0]
+            for project, n, gb in s.execute(sa.select(
+                    S.project_id, sa.func.count(), sa.func.coalesce(sa.func.sum(S.size), 0))
+                    .join(V, V.id == S.volume_id).where(on_host).group_by(S.project_id)):
+                out.setdefault(project, [0, 0, 0, 0])[2:] = [n, gb]
+        return {p: tuple(u) for p, u in out.items()}
 
     def check_quota(self, s: orm.Session, project_id: str, **deltas: int) -> None:
         """413 (Cinder's ``VolumeLimitExceeded`` / ``VolumeSizeExceedsAvailableQuota``)
@@ -450,7 +479,7 @@ class VolumeManager:
                     f"{resource} quota. Requested {delta}G, quota is {limit}G and "
                     f"{usage[resource]}G has been consumed.")
             name = {"volumes": "volumes", "snapshots": "snapshots",
-                    "backups": "backups"}[resource]
+                    "backups": "backups", "groups": "groups"}[resource]
             raise QuotaExceeded(f"Maximum number of {name} allowed ({limit}) exceeded "
                                 f"for quota '{resource}'.")
 

@@ -102,6 +102,29 @@ class Snapshots:
                 setattr(snap, key, value)
             snap.updated_at = utcnow()
 
+    def update_status(self, ctx, snapshot_id: str, status: str,
+                      progress: str | None) -> None:
+        """``os-update_snapshot_status`` (Cinder's "Update database fields of
+        snapshot"): a ``creating`` snapshot may become ``creating``, ``available`` or
+        ``error``, a ``deleting`` one ``deleting`` or ``error_deleting``; anything
+        else is a 400. ``progress`` (a string such as "80%") is stored as given."""
+        allowed = {"creating": ("creating", "available", "error"),
+                   "deleting": ("deleting", "error_deleting")}
+        with self.m.write() as s:
+            snap = self.get(ctx, snapshot_id, s)
+            if snap.status not in allowed:
+                raise InvalidInput(f"Invalid input received: Snapshot status "
+                                   f"{snap.status} not allowed for "
+                                   f"update_snapshot_status")
+            if status not in allowed[snap.status]:
+                raise InvalidInput(f"Invalid input received: Provided snapshot status "
+                                   f"{status} not allowed for snapshot with status "
+                                   f"{snap.status}.")
+            snap.status = status
+            if progress is not None:
+                snap.progress = progress
+            snap.updated_at = utcnow()
+
     def update(self, ctx, snapshot_id: str, attrs: dict) -> models.Snapshot:
         with self.m.write() as s:
             snap = self.get(ctx, snapshot_id, s)

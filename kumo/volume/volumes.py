@@ -64,6 +64,22 @@ class Volumes:
             return stmt
         return stmt.where(models.Volume.project_id == ctx.project_id) if ctx else stmt
 
+    def summary(self, ctx, all_tenants: bool) -> tuple[int, int, dict[str, list[str]]]:
+        """``GET /v3/volumes/summary`` (3.12): how many volumes the caller sees, their
+        total GiB, and (3.36) every metadata key with the values it has among them."""
+        V, M = models.Volume, models.VolumeMetadata
+        with self.m.read() as s:
+            count, size = s.execute(self._scoped(ctx, sa.select(
+                sa.func.count(), sa.func.coalesce(sa.func.sum(V.size), 0)),
+                all_tenants)).one()
+            meta: dict[str, list[str]] = {}
+            for key, value in s.execute(self._scoped(ctx, sa.select(M.key, M.value)
+                                                     .join(V, V.id == M.volume_id),
+                                                     all_tenants)
+                                        .distinct().order_by(M.key, M.value)):
+                meta.setdefault(key, []).append(value)
+        return count, size, meta
+
     def get(self, ctx, volume_id: str, s: orm.Session | None = None) -> models.Volume:
         """The volume if the caller's project owns it (admins: any); 404 otherwise."""
         def find(session):

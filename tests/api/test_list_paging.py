@@ -42,6 +42,7 @@ NOT_LISTS = {
     ("/compute", "/v2.1/os-instance_usage_audit_log"),
     ("/compute", "/v2"),  # the v2.0 version document (tempest branch)
     ("/volume", "/v3/group_types/default"),  # 404: no default group type
+    ("/volume", "/v3/volumes/summary"),  # counts, not a list
 }
 #: Lists whose API reference has no pagination: ``limit``/``marker`` are ignored.
 #: Keystone v3 pages nothing; Neutron's extensions, quotas and availability zones,

@@ -34,6 +34,10 @@ def test_render_points_tempest_at_the_cloud():
     assert c["compute"]["max_microversion"] == "2.96"
     assert c["volume"]["max_microversion"] == "3.71"
     assert c["volume"]["catalog_type"] == "block-storage"
+    # what Kumo's pools report, and manage/unmanage, which Kumo offers
+    assert c["volume"]["vendor_name"] == "Kumo"
+    assert c.getboolean("volume-feature-enabled", "manage_volume")
+    assert not c.getboolean("volume-feature-enabled", "manage_snapshot")
     assert c["network"]["public_network_id"] == "net-1"
     assert c["network"]["floating_network_name"] == "public"
     assert c["network-feature-enabled"]["api_extensions"] == "agent,external-net,router"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from kumo.common.http import Reply, Request
 from kumo.common.timeutils import isotime
 from kumo.volume import schemas
-from kumo.volume.api import service
+from kumo.volume.api import at_least, service
 from kumo.volume.api.volumes import target
 from kumo.volume.errors import InvalidInput, NotFoundError
 from kumo.volume.manager import QUOTA_RESOURCES
@@ -132,11 +132,15 @@ def services(req: Request) -> Reply:
     for svc in req.cloud.volumes.services():
         if "binary" in req.query and req.query["binary"] != svc["binary"]:
             continue
-        if "host" in req.query and req.query["host"] != svc["host"]:
+        # Cinder's host filter: the host itself or its backends (host@backend)
+        if "host" in req.query and req.query["host"] != svc["host"] and \
+                not svc["host"].startswith(req.query["host"] + "@"):
             continue
-        out.append({**svc, "updated_at": isotime(svc["updated_at"]), "frozen": False,
-                    "replication_status": "disabled", "active_backend_id": None,
-                    "cluster": None})
+        row = {**svc, "updated_at": isotime(svc["updated_at"]), "frozen": False,
+               "replication_status": "disabled", "active_backend_id": None}
+        if at_least(req, "3.7"):  # clustered services came with 3.7
+            row["cluster"] = None
+        out.append(row)
     return Reply(200, {"services": out})
 
 
@@ -151,17 +155,38 @@ SERVICE_SET = {"type": "object", "required": ["host", "binary"],
 def update_service(req: Request) -> Reply:
     """``disable``, ``disable-log-reason`` and ``enable`` (others: 404)."""
     action = req.params["action"]
+    if action in ("freeze", "thaw"):
+        return _freeze_thaw(req, action)
     if action not in ("disable", "disable-log-reason", "enable"):
         raise NotFoundError(f"Unknown action {action}.")
     body = req.json(SERVICE_SET)
     req.context.enforce("volume_extension:services:update", target(req))
+    if action == "disable-log-reason" and not (body.get("disabled_reason") or
+                                               "").strip():
+        raise InvalidInput("Invalid input received: Disabled reason contains invalid "
+                           "characters or is too long")
     svc = req.cloud.volumes.set_service(body["host"], body["binary"],
                                         action != "enable", body.get("disabled_reason"))
-    out = {"host": svc["host"], "binary": svc["binary"], "status": svc["status"],
-           "disabled": svc["status"] == "disabled"}
+    out = {"host": svc["host"], "binary": svc["binary"], "service": svc["binary"],
+           "status": svc["status"], "disabled": svc["status"] == "disabled"}
     if action == "disable-log-reason":
         out["disabled_reason"] = svc["disabled_reason"]
     return Reply(200, out)
+
+
+def _freeze_thaw(req: Request, action: str) -> Reply:
+    """``freeze``/``thaw`` (Cinder's replication admin actions on a backend): 400 for
+    a host that runs no cinder-volume service; Kumo's backends have no replication,
+    so there is nothing to freeze, and a known host is a 400 that says so."""
+    body = req.json({"type": "object", "required": ["host"],
+                     "properties": {"host": {"type": "string", "maxLength": 255}}})
+    req.context.enforce("volume_extension:services:update", target(req))
+    hosts = {svc["host"] for svc in req.cloud.volumes.services()
+             if svc["binary"] == "cinder-volume"}
+    if body["host"] not in hosts:
+        raise InvalidInput(f"Invalid input received: Host {body['host']} not found.")
+    raise InvalidInput(f"Invalid input received: the backend of {body['host']} has no "
+                       f"replication to {action}.")
 
 
 def _pool(req: Request, name: str, detail: bool) -> dict:
@@ -195,7 +220,6 @@ def capabilities(req: Request) -> Reply:
     name = req.params["host"].partition("#")[0].partition("@")[2] or req.params["host"]
     if name not in manager.backends:
         raise NotFoundError(f"Service {req.params['host']} could not be found.")
-    caps = _pool(req, name, True)["capabilities"]
     return Reply(200, {"namespace": f"OS::Storage::Capabilities::{req.params['host']}",
                        "vendor_name": "Kumo", "volume_backend_name": name,
                        "pool_name": name, "driver_version": "1.0",
@@ -204,9 +228,7 @@ def capabilities(req: Request) -> Reply:
                        "replication_targets": [], "properties": {
                            "thin_provisioning": {"title": "Thin Provisioning",
                                                  "description": "Sparse files",
-                                                 "type": "boolean"}},
-                       "total_capacity_gb": caps["total_capacity_gb"],
-                       "free_capacity_gb": caps["free_capacity_gb"]})
+                                                 "type": "boolean"}}})
 
 
 @service.route("GET", "/v3/os-hosts")
@@ -218,3 +240,24 @@ def hosts(req: Request) -> Reply:
          "service": svc["binary"], "zone": svc["zone"], "service-state": svc["status"],
          "host_name": svc["host"], "last-update": isotime(svc["updated_at"])}
         for svc in req.cloud.volumes.services()]})
+
+
+@service.route("GET", "/v3/os-hosts/{host}")
+def show_host(req: Request) -> Reply:
+    """A cinder-volume host's usage (Cinder's ``os-hosts`` show): a ``(total)``
+    resource, then one per project with volumes there; counts and GiB as strings.
+    404 for a host that runs no enabled cinder-volume service."""
+    req.context.enforce("volume_extension:hosts", target(req))
+    host = req.params["host"]
+    if not any(svc["host"] == host and svc["binary"] == "cinder-volume"
+               and svc["status"] == "enabled" for svc in req.cloud.volumes.services()):
+        raise NotFoundError("Host not found")
+    usage = req.cloud.volumes.host_usage(host)
+
+    def resource(project, vols, vgb, snaps, sgb):
+        return {"resource": {"host": host, "project": project, "volume_count": str(vols),
+                             "total_volume_gb": str(vgb), "snapshot_count": str(snaps),
+                             "total_snapshot_gb": str(sgb)}}
+    total = [sum(u[i] for u in usage.values()) for i in range(4)]
+    return Reply(200, {"host": [resource("(total)", *total)] + [
+        resource(project, *u) for project, u in sorted(usage.items())]})

@@ -71,7 +71,9 @@ def update(req: Request) -> Reply:
     attrs = req.json(schemas.UPDATE_BACKUP)["backup"]
     backups, backup = _get(req, "backup:update")
     backup = backups.update(req.context, backup.id, attrs)
-    return Reply(200, {"backup": render.backup(req, backup)})
+    # Cinder answers an update with the summary view
+    return Reply(200, {"backup": {"id": backup.id, "name": backup.name,
+                                  "links": render.links(req, "backups", backup.id)}})
 
 
 @service.route("DELETE", "/v3/backups/{backup_id}")

@@ -56,7 +56,9 @@ def show(req: Request) -> Reply:
 def create(req: Request) -> Reply:
     spec = _spec(req.json(CREATE))
     req.context.enforce(f"{P}:create", target(req))
-    req.cloud.volumes.encryption.create(req.params["type_id"], spec)
+    made = req.cloud.volumes.encryption.create(req.params["type_id"], spec)
+    # Cinder answers the body it was given plus the two ids its database added
+    spec.update(volume_type_id=made["volume_type_id"], encryption_id=made["encryption_id"])
     return Reply(200, {"encryption": spec})
 
 

@@ -69,10 +69,37 @@ def render_group(req: Request, g: models.Group, volume_ids=None) -> dict:
 
 
 # -- group types ---------------------------------------------------------------------
+def _sort(req: Request, keys: tuple[str, ...]) -> list[tuple[str, str]]:
+    """``sort=key[:dir],...`` or ``sort_key``/``sort_dir`` (Cinder's sort parameters,
+    not both); a key not in ``keys`` or a direction but asc/desc is a 400."""
+    if "sort" in req.query and ("sort_key" in req.query or "sort_dir" in req.query):
+        raise InvalidInput("Invalid input received: The 'sort_key' and 'sort_dir' "
+                           "parameters are deprecated and cannot be used with the "
+                           "'sort' parameter.")
+    if "sort" in req.query:
+        pairs = [p.strip().partition(":") for p in req.query["sort"].split(",")]
+        out = [(k.strip(), (d.strip() or "asc").lower()) for k, _, d in pairs]
+    elif "sort_key" in req.query:
+        out = [(req.query["sort_key"], req.query.get("sort_dir", "desc").lower())]
+    else:
+        return []
+    for key, direction in out:
+        if key not in keys:
+            raise InvalidInput(f"Invalid input received: Invalid sort key {key!r}.")
+        if direction not in ("asc", "desc"):
+            raise InvalidInput(f"Invalid input received: Invalid sort direction "
+                               f"{direction!r}.")
+    return out
+
+
 @service.route("GET", "/v3/group_types")
 def type_index(req: Request) -> Reply:
     _need(req, "3.11")
-    types = req.cloud.volumes.groups.list_types(req.context)
+    groups = req.cloud.volumes.groups
+    is_public = None
+    if req.query.get("is_public", "none").lower() != "none":
+        is_public = schemas.as_bool(req.query["is_public"])
+    types = groups.list_types(req.context, is_public, _sort(req, groups.SORT_KEYS))
     admin = req.context.is_admin
     return Reply(200, {"group_types": [render_type(t, admin) for t in types]})
 

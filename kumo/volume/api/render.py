@@ -55,7 +55,8 @@ def volume(req: Request, vol: models.Volume, created: bool = False) -> dict:
         body["os-vol-tenant-attr:tenant_id"] = vol.project_id
     if vol.image_metadata and not created:
         body["volume_image_metadata"] = {m.key: m.value for m in vol.image_metadata}
-    if admin:
+    if admin:  # Cinder's detail view adds migration_status for admins
+        body["migration_status"] = vol.migration_status
         body["os-vol-host-attr:host"] = vol.host
         body["os-vol-mig-status-attr:migstat"] = vol.migration_status
         body["os-vol-mig-status-attr:name_id"] = None

@@ -1,9 +1,9 @@
 """Volume snapshots (Block Storage API v3 "Volume snapshots (snapshots)", "Snapshot
 actions"): create, list (summary, detail), show, update, delete, metadata,
-``os-reset_status``, ``os-force_delete``."""
+``os-reset_status``, ``os-force_delete``, ``os-update_snapshot_status``."""
 from __future__ import annotations
 
-from kumo.common.http import Reply, Request
+from kumo.common.http import Reply, Request, parse_json, validate
 from kumo.volume import schemas
 from kumo.volume.api import render, service
 from kumo.volume.api.volumes import admin_action, all_tenants, target
@@ -122,4 +122,15 @@ def delete_metadata_item(req: Request) -> Reply:
 @service.route("POST", "/v3/snapshots/{snapshot_id}/action")
 def action(req: Request) -> Reply:
     snapshots = req.cloud.volumes.snapshots
+    body = parse_json(req.body)
+    if isinstance(body, dict) and list(body) == ["os-update_snapshot_status"]:
+        arg = body["os-update_snapshot_status"]
+        validate(arg, {"type": "object", "properties": {
+            "status": {"type": "string"}, "progress": {"type": "string", "maxLength": 8}},
+            "required": ["status"], "additionalProperties": False})
+        snap = snapshots.get(req.context, req.params["snapshot_id"])
+        req.context.enforce("snapshot_extension:snapshot_actions:update_snapshot_status",
+                            target(req, snap.project_id))
+        snapshots.update_status(req.context, snap.id, arg["status"], arg.get("progress"))
+        return Reply(202)
     return admin_action(req, "snapshot", snapshots, snapshots.get(req.context, req.params["snapshot_id"]))

@@ -3,7 +3,9 @@
 ``os-update_readonly_flag``, ``os-set_image_metadata``, ``os-unset_image_metadata``,
 ``os-show_image_metadata``, ``os-reset_status``, ``os-force_delete``,
 ``os-migrate_volume``, ``os-retype``, ``os-volume_upload_image``, ``os-unmanage``
-(kumo/volume/manage.py)."""
+(kumo/volume/manage.py), and the attach actions of the days before the attachments
+API: ``os-reserve``, ``os-unreserve``, ``os-attach``, ``os-detach``,
+``os-force_detach`` (admins)."""
 from __future__ import annotations
 
 from kumo.common.http import Reply, Request, parse_json, validate
@@ -114,6 +116,59 @@ def _unmanage(req, vol, arg):
     return Reply(202)
 
 
+LEGACY_ATTACH = {"type": "object", "properties": {
+    "instance_uuid": {"type": "string", "format": "uuid"},
+    "host_name": {"type": "string", "maxLength": 255},
+    "mountpoint": {"type": "string", "minLength": 1, "maxLength": 255},
+    "mode": {"enum": ["rw", "ro"]}}, "required": ["mountpoint"]}
+LEGACY_DETACH = {"type": "object", "properties": {
+    "attachment_id": {"type": ["string", "null"]}, "connector": {}}}
+
+
+def _reserve(req, vol, arg):
+    req.context.enforce("volume_extension:volume_actions:reserve",
+                        target(req, vol.project_id))
+    req.cloud.volumes.attachments.reserve(req.context, vol.id)
+    return Reply(202)
+
+
+def _unreserve(req, vol, arg):
+    req.context.enforce("volume_extension:volume_actions:unreserve",
+                        target(req, vol.project_id))
+    req.cloud.volumes.attachments.unreserve(req.context, vol.id)
+    return Reply(202)
+
+
+def _attach(req, vol, arg):
+    validate(arg, LEGACY_ATTACH)
+    if not arg.get("instance_uuid") and not arg.get("host_name"):
+        raise InvalidInput("Invalid request to attach volume to an invalid target")
+    req.context.enforce("volume_extension:volume_actions:attach",
+                        target(req, vol.project_id))
+    req.cloud.volumes.attachments.attach_legacy(
+        req.context, vol.id, arg.get("instance_uuid"), arg.get("host_name"),
+        arg["mountpoint"], arg.get("mode", "rw"))
+    return Reply(202)
+
+
+def _detach(req, vol, arg):
+    validate(arg, LEGACY_DETACH)
+    req.context.enforce("volume_extension:volume_actions:detach",
+                        target(req, vol.project_id))
+    req.cloud.volumes.attachments.detach_legacy(req.context, vol.id,
+                                                arg.get("attachment_id"))
+    return Reply(202)
+
+
+def _force_detach(req, vol, arg):
+    validate(arg, LEGACY_DETACH)
+    req.context.enforce("volume_extension:volume_admin_actions:force_detach",
+                        target(req, vol.project_id))
+    req.cloud.volumes.attachments.detach_legacy(req.context, vol.id,
+                                                arg.get("attachment_id"))
+    return Reply(202)
+
+
 ACTIONS = {"os-extend": _extend, "os-set_bootable": _bootable,
            "os-update_readonly_flag": _readonly,
            "os-set_image_metadata": _set_image_metadata,
@@ -121,7 +176,9 @@ ACTIONS = {"os-extend": _extend, "os-set_bootable": _bootable,
            "os-show_image_metadata": _show_image_metadata,
            "os-reset_status": _reset_status, "os-force_delete": _force_delete,
            "os-migrate_volume": _migrate, "os-retype": _retype,
-           "os-volume_upload_image": _upload_image, "os-unmanage": _unmanage}
+           "os-volume_upload_image": _upload_image, "os-unmanage": _unmanage,
+           "os-reserve": _reserve, "os-unreserve": _unreserve, "os-attach": _attach,
+           "os-detach": _detach, "os-force_detach": _force_detach}
 
 
 @service.route("POST", "/v3/volumes/{volume_id}/action")

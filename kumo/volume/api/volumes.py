@@ -6,7 +6,7 @@ from __future__ import annotations
 from kumo.common.http import Reply, Request, parse_json, validate
 from kumo.volume import schemas
 from kumo.volume.api import at_least, render, service
-from kumo.volume.errors import InvalidInput
+from kumo.volume.errors import InvalidInput, NotFoundError
 
 
 def target(req: Request, project_id: str | None = None) -> dict:
@@ -64,6 +64,19 @@ def _list(req: Request, detail: bool) -> Reply:
 @service.route("GET", "/v3/volumes")
 def index(req: Request) -> Reply:
     return _list(req, detail=False)
+
+
+@service.route("GET", "/v3/volumes/summary")
+def summary(req: Request) -> Reply:
+    """Block Storage API v3 "Get volumes summary" (3.12; ``metadata`` from 3.36)."""
+    if not at_least(req, "3.12"):
+        raise NotFoundError("Volume summary could not be found.")
+    req.context.enforce("volume:get_all", target(req))
+    count, size, meta = req.cloud.volumes.volumes.summary(req.context, all_tenants(req))
+    body = {"total_size": size, "total_count": count}
+    if at_least(req, "3.36"):
+        body["metadata"] = meta
+    return Reply(200, {"volume-summary": body})
 
 
 @service.route("GET", "/v3/volumes/detail")
@@ -168,7 +181,7 @@ def update_metadata_item(req: Request) -> Reply:
     meta = req.json(schemas.META_ITEM)["meta"]
     key = req.params["key"]
     if key not in meta:
-        from kumo.volume.errors import InvalidInput
+        from kumo.volume.errors import InvalidInput, NotFoundError
         raise InvalidInput("Request body and URI mismatch")
     volumes, vol = _meta_volume(req, "volume:update_volume_metadata")
     volumes.set_metadata(req.context, vol.id, meta, False)

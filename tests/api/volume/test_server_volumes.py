@@ -214,3 +214,35 @@ def test_boot_from_volume_bad_input_makes_nothing(nova, cinder, demo, network, i
     from tests.api.volume.conftest import wait_for
     assert wait_for(lambda: {v["id"] for v in cinder.request(
         demo, "GET", "/volumes").json()["volumes"]} == before)
+
+
+def test_extend_attached_volume_tells_the_server(nova, cinder, admin, demo, server,
+                                                 make):
+    """Extending an in-use volume (3.42) grows it and gives the server Nova's
+    ``extend_volume`` instance action with a successful ``compute_extend_volume``
+    event (Cinder's ``volume-extended`` external event, which Tempest waits for)."""
+    from tests.api.volume.conftest import wait_for
+    sid = server()
+    vol = make(demo, "volumes", {"size": 1})
+    resp = nova.request(demo, "POST", f"/servers/{sid}/os-volume_attachments", json={
+        "volumeAttachment": {"volumeId": vol["id"]}})
+    assert resp.status_code == 200, resp.text
+    wait_status(cinder, demo, "volumes", vol["id"], "in-use")
+    resp = cinder.request(demo, "POST", f"/volumes/{vol['id']}/action", version="3.42",
+                          json={"os-extend": {"new_size": 2}})
+    assert resp.status_code == 202, resp.text
+    assert wait_status(cinder, demo, "volumes", vol["id"], "in-use")["size"] == 2
+
+    def extend_action():
+        actions = nova.request(demo, "GET", f"/servers/{sid}/os-instance-actions").json()[
+            "instanceActions"]
+        return next((a for a in actions if a["action"] == "extend_volume"), None)
+    action = wait_for(extend_action)
+    assert action, "no extend_volume instance action"
+    detail = nova.request(admin, "GET", f"/servers/{sid}/os-instance-actions/"
+                          f"{action['request_id']}", version="2.51").json()[
+        "instanceAction"]
+    events = [e for e in detail["events"] if e["event"] == "compute_extend_volume"]
+    assert events and events[0]["result"] == "Success", detail
+    nova.request(demo, "DELETE", f"/servers/{sid}/os-volume_attachments/{vol['id']}")
+    wait_status(cinder, demo, "volumes", vol["id"], "available")
