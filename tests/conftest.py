@@ -7,6 +7,7 @@ connections (``admin``, ``demo``) and ``cli(...)`` for the ``openstack`` command
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -16,9 +17,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import openstack
 import pytest
+
+from tests.waiting import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -139,6 +143,32 @@ def _start(tmp: Path, db_url: str | None, backend: str, extra_env: dict | None =
         time.sleep(0.05)
     return Cloud(f"http://127.0.0.1:{port}", state, state / "clouds.yaml", env, backend, proc,
                  tmp / "server.log")
+
+
+@contextlib.contextmanager
+def own_cloud(tmp_path_factory, backend: str, name: str,
+              env: dict | None = None) -> Iterator[Cloud]:
+    """A ``kumo up`` of a test module's own on ``backend`` with ``env`` added to its
+    environment (``KUMO_*`` settings the session ``cloud`` keeps at their defaults);
+    ``name`` prefixes its directory and PostgreSQL database. Stopped, and its database
+    dropped, afterwards; PostgreSQL is skipped unless ``KUMO_TEST_PG_URL`` is set."""
+    db_url = base = None
+    if backend == "postgresql":
+        base = os.environ.get("KUMO_TEST_PG_URL")
+        if not base:
+            pytest.skip("KUMO_TEST_PG_URL is not set (make test sets it)")
+        db_url = _pg_database(base, f"{name}-" + os.environ.get("PYTEST_XDIST_WORKER",
+                                                                 "main"))
+    try:
+        server = _start(tmp_path_factory.mktemp(f"kumo-{name}-{backend}"), db_url,
+                        backend, env)
+        try:
+            yield server
+        finally:
+            stop_process(server.process)
+    finally:
+        if db_url:
+            _pg_drop(base, db_url)
 
 
 def _backends():

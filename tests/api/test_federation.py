@@ -5,14 +5,12 @@ front proxy (a server of its own trusts 127.0.0.2 only)."""
 from __future__ import annotations
 
 import json
-import os
 
 import httpx
 import pytest
 
 from tests.api.helpers import assert_fault
-from tests.conftest import _backends, _pg_database, _pg_drop, _start
-from tests.waiting import stop_process
+from tests.conftest import _backends, own_cloud
 
 FED = "/v3/OS-FEDERATION"
 PROXY = "127.0.0.2"  # the trusted proxy's address (all of 127/8 is loopback)
@@ -168,22 +166,12 @@ def test_mapped_auth_is_refused_without_a_trusted_proxy(cloud, api, admin, uniqu
 def fedcloud(request, tmp_path_factory):
     """A ``kumo up`` of its own that trusts the front proxy at 127.0.0.2 only, with a
     trusted dashboard for WebSSO."""
-    db_url = base = None
-    if request.param == "postgresql":
-        base = os.environ.get("KUMO_TEST_PG_URL")
-        if not base:
-            pytest.skip("KUMO_TEST_PG_URL is not set (make test sets it)")
-        db_url = _pg_database(base, "fed-" + os.environ.get("PYTEST_XDIST_WORKER", "main"))
-    tmp = tmp_path_factory.mktemp(f"kumo-fed-{request.param}")
-    server = _start(tmp, db_url, request.param, {
+    with own_cloud(tmp_path_factory, request.param, "fed", {
         "KUMO_FEDERATION_TRUSTED_PROXIES": f"{PROXY}/32",
         "KUMO_FEDERATION_TRUSTED_DASHBOARDS": "https://dash.example/auth/websso/",
         "KUMO_FEDERATION_REMOTE_ID_ATTRIBUTE": "OIDC-iss",
-        "KUMO_COMPUTE_FAKE_HOSTS": "0"})
-    yield server
-    stop_process(server.process)
-    if db_url:
-        _pg_drop(base, db_url)
+        "KUMO_COMPUTE_FAKE_HOSTS": "0"}) as server:
+        yield server
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ the ``openstack`` CLI and raw calls (for Keystone's exact fault messages)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
 import time
 
@@ -13,8 +12,7 @@ import httpx
 import pytest
 
 from tests.api.helpers import assert_fault
-from tests.conftest import BIN, _backends, _pg_database, _pg_drop, _start
-from tests.waiting import stop_process
+from tests.conftest import BIN, _backends, own_cloud
 
 ATTEMPTS = 2
 LOCKOUT_S = 3
@@ -31,14 +29,7 @@ NO_CHANGE = {"ignore_change_password_upon_first_use": True}
 def sccloud(request, tmp_path_factory):
     """A ``kumo up`` with every security compliance option on (the session cloud keeps
     them off, as Keystone's defaults)."""
-    db_url = base = None
-    if request.param == "postgresql":
-        base = os.environ.get("KUMO_TEST_PG_URL")
-        if not base:
-            pytest.skip("KUMO_TEST_PG_URL is not set (make test sets it)")
-        db_url = _pg_database(base, "sc-" + os.environ.get("PYTEST_XDIST_WORKER", "main"))
-    tmp = tmp_path_factory.mktemp(f"kumo-sc-{request.param}")
-    server = _start(tmp, db_url, request.param, {
+    with own_cloud(tmp_path_factory, request.param, "sc", {
         "KUMO_LOCKOUT_FAILURE_ATTEMPTS": str(ATTEMPTS),
         "KUMO_LOCKOUT_DURATION_S": str(LOCKOUT_S),
         "KUMO_UNIQUE_LAST_PASSWORD_COUNT": str(UNIQUE),
@@ -47,11 +38,8 @@ def sccloud(request, tmp_path_factory):
         "KUMO_PASSWORD_REGEX_DESCRIPTION": REGEX_DESC,
         "KUMO_PASSWORD_EXPIRES_DAYS": str(EXPIRES_DAYS),
         "KUMO_CHANGE_PASSWORD_UPON_FIRST_USE": "true",
-        "KUMO_COMPUTE_FAKE_HOSTS": "0"})
-    yield server
-    stop_process(server.process)
-    if db_url:
-        _pg_drop(base, db_url)
+        "KUMO_COMPUTE_FAKE_HOSTS": "0"}) as server:
+        yield server
 
 
 @pytest.fixture
