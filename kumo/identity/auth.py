@@ -82,7 +82,11 @@ class Auth:
 
         Raises 401 for bad credentials (without telling whether the user exists), for a
         scope the user has no role on, or for a disabled user, project or domain.
+        Re-reads the identity revision first (at most every ``cache_recheck_s``), as
+        :meth:`validate` does: a process that only issues tokens must still see another
+        process's key rotation (else it encrypts with a retired primary) and role changes.
         """
+        self.identity.cache.refresh()
         identity = auth["identity"]
         methods = identity["methods"]
         parent: AuthToken | None = None

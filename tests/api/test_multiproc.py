@@ -150,6 +150,20 @@ def test_fernet_rotate_applies_to_every_process_without_restart(procs):
     assert validates(b.url, issue(a.url))
 
 
+def test_a_process_that_only_issues_tokens_follows_a_rotation(procs):
+    """B validates one token (its revision check is fresh), the keys rotate, then B
+    only issues tokens: it must still move to the new primary (the issuing path
+    re-reads the identity revision too), else it would go on encrypting with a key
+    the next rotations retire."""
+    a, b = procs["a"], procs["b"]
+    db_url = procs["db_url"]
+    assert validates(b.url, issue(a.url))
+    before = key_index(db_url, issue(b.url))
+    rotate(procs)
+    wait_for(lambda: key_index(db_url, issue(b.url)) == before + 1,
+             what="process B, issuing only, to encrypt with the new primary key")
+
+
 def _image(url: str, token: str) -> str:
     r = httpx.post(url + "/image/v2/images", headers={"X-Auth-Token": token}, timeout=30,
                    json={"name": "mp", "disk_format": "raw", "container_format": "bare"})
