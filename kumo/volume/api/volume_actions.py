@@ -151,22 +151,19 @@ def _attach(req, vol, arg):
     return Reply(202)
 
 
-def _detach(req, vol, arg):
-    validate(arg, LEGACY_DETACH)
-    req.context.enforce("volume_extension:volume_actions:detach",
-                        target(req, vol.project_id))
-    req.cloud.volumes.attachments.detach_legacy(req.context, vol.id,
-                                                arg.get("attachment_id"))
-    return Reply(202)
+def _detach_by(rule: str):
+    """``os-detach`` / ``os-force_detach``: the same detach under its own policy rule."""
+    def detach(req, vol, arg):
+        validate(arg, LEGACY_DETACH)
+        req.context.enforce(rule, target(req, vol.project_id))
+        req.cloud.volumes.attachments.detach_legacy(req.context, vol.id,
+                                                    arg.get("attachment_id"))
+        return Reply(202)
+    return detach
 
 
-def _force_detach(req, vol, arg):
-    validate(arg, LEGACY_DETACH)
-    req.context.enforce("volume_extension:volume_admin_actions:force_detach",
-                        target(req, vol.project_id))
-    req.cloud.volumes.attachments.detach_legacy(req.context, vol.id,
-                                                arg.get("attachment_id"))
-    return Reply(202)
+_detach = _detach_by("volume_extension:volume_actions:detach")
+_force_detach = _detach_by("volume_extension:volume_admin_actions:force_detach")
 
 
 ACTIONS = {"os-extend": _extend, "os-set_bootable": _bootable,
