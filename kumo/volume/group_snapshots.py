@@ -150,11 +150,12 @@ class GroupSnapshots:
                 if snap.status not in ("available", "error"):
                     raise InvalidInput(f"Invalid GroupSnapshot: snapshot {snap.id} of "
                                        f"group snapshot {gs.id} is {snap.status}.")
-                if s.scalar(sa.select(models.Volume.id).where(
-                        models.Volume.snapshot_id == snap.id,
-                        models.Volume.status == "creating").limit(1)):
-                    raise InvalidInput(f"Invalid GroupSnapshot: a volume is being "
-                                       f"created from its snapshot {snap.id}.")
+            busy = s.scalar(sa.select(models.Volume.snapshot_id).where(
+                models.Volume.snapshot_id.in_([snap.id for snap in snaps]),
+                models.Volume.status == "creating").limit(1)) if snaps else None
+            if busy is not None:
+                raise InvalidInput(f"Invalid GroupSnapshot: a volume is being "
+                                   f"created from its snapshot {busy}.")
             gs.status = "deleting"
             gs.updated_at = utcnow()
             members = []
