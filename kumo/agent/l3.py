@@ -215,8 +215,6 @@ class L3Driver(Driver):
                 self._nat.pop(router_id, None)
                 self.gw_qos.forget(self.where.ns(ns_name).path)
             ns = netns.ensure_netns(self.where, ns_name)
-            if links.get_sysctl(ns, "net.ipv4.ip_forward") != "1":
-                links.set_ip_forward(ns, True)
             gw = router.get("gateway")
             legs: dict[str, tuple[dict, list[str]]] = {}
             for port in router.get("interfaces", []):
@@ -229,6 +227,14 @@ class L3Driver(Driver):
                 qg = names.router_gateway(gw["port_id"])
                 legs[qg] = (gw, [_cidr(f) for f in gw["fixed_ips"]]
                             + [f"{f['floating_ip_address']}/32" for f in fips])
+            # NAT and firewall first: the rules name legs by name, so they can be in
+            # place before a leg has an address; the other order leaves a moment in
+            # which a new subnet is routed to the external network unNATed (its private
+            # addresses leak) or a new floating IP's address answers unfiltered
+            self._nft(ns, router, gw, qg, fips)
+            self.tables.sync(ns, router, qg)
+            if links.get_sysctl(ns, "net.ipv4.ip_forward") != "1":
+                links.set_ip_forward(ns, True)
             for lk in links.list_links(ns):
                 if lk.name.startswith((names.ROUTER_INTERFACE, names.ROUTER_GATEWAY)) \
                         and lk.name not in legs:
@@ -246,8 +252,6 @@ class L3Driver(Driver):
                 self.ha.sync(ns, router, legs, self._leg)
             else:
                 self._routes(ns, router, gw, qg)
-            self._nft(ns, router, gw, qg, fips)
-            self.tables.sync(ns, router, qg)
             if qg:
                 self.gw_qos.sync(ns, qg, gw["port_id"], fips, gw)
             if self.proxy is not None:

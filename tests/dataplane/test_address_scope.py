@@ -7,6 +7,7 @@ namespace plugged on it with a route back to the scoped subnet. Every namespace 
 removed at the end, pass or fail."""
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 
@@ -14,7 +15,8 @@ import pytest
 
 from kumo.agent.agent import Agent
 from kumo.agent.client import ControllerClient
-from kumo.agent.dataplane import links, names
+from kumo.agent import l3 as l3mod
+from kumo.agent.dataplane import links, names, nft
 from kumo.agent.l2 import LinuxBridgeDriver
 from kumo.agent.l3 import L3Driver
 from tests.dataplane.test_l3 import (accept_once, connects, host_router_on,  # noqa: F401
@@ -31,6 +33,17 @@ def test_no_nat_within_an_address_scope(cloud, admin, hosts, unique, l3_cloud): 
     client = ControllerClient.from_cloud("kumo-agent", config_files=[str(cloud.clouds_yaml)])
     l2 = LinuxBridgeDriver(host, where=where, local_ip="10.97.0.5")
     l3 = L3Driver(host, where=where, client=client)
+    # what the router's NAT table held when each leg was first given its addresses: a
+    # subnet's SNAT must be in place before its leg routes anything (else its first
+    # connections leave unNATed)
+    nat_at_leg: dict[str, str] = {}
+    real_leg = l3._leg
+
+    def leg_spy(ns, leg, *args, **kw):
+        if leg not in nat_at_leg:
+            nat_at_leg[leg] = json.dumps(nft.list_table(ns, l3mod.FAMILY, l3mod.TABLE))
+        return real_leg(ns, leg, *args, **kw)
+    l3._leg = leg_spy
     agent = Agent(client, host, [l2, l3], workers=3, resync_s=2.0, heartbeat_s=1.0,
                   wait_s=2.0)
     agent.start()
@@ -58,7 +71,8 @@ def test_no_nat_within_an_address_scope(cloud, admin, hosts, unique, l3_cloud): 
             name=unique("as-r"), external_gateway_info={"network_id": ext.id})
         made["routers"].append((router, [in_sub.id, other_sub.id]))
         admin.network.add_interface_to_router(router, subnet=in_sub.id)
-        admin.network.add_interface_to_router(router, subnet=other_sub.id)
+        other_leg = names.router_interface(admin.network.add_interface_to_router(
+            router, subnet=other_sub.id)["port_id"])
         gw_ip = admin.network.get_router(router.id).external_gateway_info[
             "external_fixed_ips"][0]["ip_address"]
         l3_agent = wait_for(lambda: next(iter(admin.network.agents(
@@ -89,6 +103,7 @@ def test_no_nat_within_an_address_scope(cloud, admin, hosts, unique, l3_cloud): 
         wait_for(lambda: connects(vm_other, peer_ip, PEER_PORT), "the other vm connects")
         t.join(10)
         assert seen.get("peer") == gw_ip
+        assert other_sub.cidr.split("/")[0] in nat_at_leg[other_leg]
     finally:
         agent.stop()
         for a in admin.network.agents(host=host):
