@@ -60,56 +60,81 @@ class Compliance:
         return self.identity.settings
 
     # -- authentication ------------------------------------------------------------
-    def locked(self, user: models.User) -> bool:
-        """Whether the user is locked out now (Keystone's ``_is_account_locked``)."""
+    # The failure count lives in the user's row but is written and read outside the
+    # identity revision: a wrong password must not empty every process's identity
+    # caches (anyone could flush them at will by failing logins), and a cached user
+    # must not hide a lockout another process counted. So the count is read from the
+    # database at each password check, and written without a revision bump.
+    def _failures(self, user_id: str) -> tuple[int, dt.datetime | None]:
+        with self.identity.read() as s:
+            row = s.execute(sa.select(models.User.failed_auth_count,
+                                      models.User.failed_auth_at)
+                            .where(models.User.id == user_id)).first()
+        return (row[0] or 0, row[1]) if row is not None else (0, None)
+
+    def _locked(self, user: models.User, count: int, at: dt.datetime | None) -> bool:
         attempts = self.settings.lockout_failure_attempts
-        if not attempts or _opt(user, IGNORE_LOCKOUT):
-            return False
-        if (user.failed_auth_count or 0) < attempts:
+        if not attempts or _opt(user, IGNORE_LOCKOUT) or count < attempts:
             return False
         duration = self.settings.lockout_duration_s
-        if not duration or user.failed_auth_at is None:
+        if not duration or at is None:
             return True
-        return user.failed_auth_at + dt.timedelta(seconds=duration) > utcnow()
+        return at + dt.timedelta(seconds=duration) > utcnow()
+
+    def locked(self, user: models.User) -> bool:
+        """Whether the user is locked out now (Keystone's ``_is_account_locked``), from
+        the failure count in the database (not the possibly cached ``user``)."""
+        if not self.settings.lockout_failure_attempts or _opt(user, IGNORE_LOCKOUT):
+            return False
+        return self._locked(user, *self._failures(user.id))
 
     def check_password(self, user: models.User, password: str,
                        allow_expired: bool = False) -> None:
         """Check ``password`` for ``user`` with lockout and expiry; 401 with Keystone's
         messages, counting failures. ``allow_expired`` for a self-service change."""
-        if self.locked(user):
+        counting = bool(self.settings.lockout_failure_attempts
+                        and not _opt(user, IGNORE_LOCKOUT))
+        count, at = self._failures(user.id) if counting else (0, None)
+        if counting and self._locked(user, count, at):
             raise AccountLocked(user.id)
         if not self.identity.check_secret(password, user.password_hash):
-            self._record_failure(user.id)
+            if counting:
+                self._record_failure(user)
             raise exc.Unauthorized()
         if not user.enabled:
             raise exc.Unauthorized()
         if not allow_expired and self.expired(user):
             raise PasswordExpired(user.id)
-        if user.failed_auth_count:
+        if count:
             self._set_failures(user.id, 0, None)
 
     def expired(self, user: models.User) -> bool:
         return (user.password_expires_at is not None and not _opt(user, IGNORE_EXPIRY)
                 and user.password_expires_at <= utcnow())
 
-    def _record_failure(self, user_id: str) -> None:
-        if not self.settings.lockout_failure_attempts:
-            return
-        with self.identity.write() as s:
-            user = s.get(models.User, user_id)
-            if user is not None:
-                count = user.failed_auth_count or 0
-                if count >= self.settings.lockout_failure_attempts and not self.locked(user):
-                    count = 0  # the lockout has passed: count afresh
-                user.failed_auth_count = count + 1
-                user.failed_auth_at = utcnow()
+    def _record_failure(self, user: models.User) -> None:
+        """One more failure, in one statement (concurrent failures all count); a count
+        whose lockout has passed starts afresh. No identity revision bump."""
+        attempts, duration = (self.settings.lockout_failure_attempts,
+                              self.settings.lockout_duration_s)
+        now = utcnow()
+        count = sa.func.coalesce(models.User.failed_auth_count, 0)
+        expired = sa.false()
+        if duration:
+            expired = sa.and_(models.User.failed_auth_at.is_not(None),
+                              models.User.failed_auth_at
+                              <= now - dt.timedelta(seconds=duration))
+        with self.identity.db.session() as s:
+            s.execute(sa.update(models.User).where(models.User.id == user.id).values(
+                failed_auth_count=sa.case((sa.and_(count >= attempts, expired), 1),
+                                          else_=count + 1),
+                failed_auth_at=now))
 
     def _set_failures(self, user_id: str, count: int, at) -> None:
-        with self.identity.write() as s:
-            user = s.get(models.User, user_id)
-            if user is not None:
-                user.failed_auth_count = count
-                user.failed_auth_at = at
+        """Set the failure count (a success resets it; an admin reset clears it)."""
+        with self.identity.db.session() as s:
+            s.execute(sa.update(models.User).where(models.User.id == user_id)
+                      .values(failed_auth_count=count, failed_auth_at=at))
 
     # -- setting passwords -----------------------------------------------------------
     def validate_new(self, password: str) -> None:
