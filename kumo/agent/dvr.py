@@ -230,6 +230,9 @@ class DvrRouters:
         rfp = names.ROUTER_TO_FIP + rid[:names.ID_LEN]
         keep = set(legs)
         pair = None
+        # the floating IPs' NAT before the fip- leg and the routes that use it, so a
+        # fixed address never leaves by rfp- unNATed (rules name rfp- by name)
+        self._qrouter_nat(ns, rid, fips if gw else [], rfp)
         if fips and gw:
             pair = self._fip_leg(router, gw, fips, state, ns)
             keep.add(rfp)
@@ -241,7 +244,6 @@ class DvrRouters:
             self._drop_fip_leg(router, state)
         self._neighbours(ns, router, state, idx)
         self._routing(ns, router, pair, fips)
-        self._qrouter_nat(ns, rid, fips if pair else [], rfp)
         if self.d.proxy is not None:
             links.ensure_address(ns, "lo", f"{metadata.ADDRESS}/32")
             self.d.proxy.ensure(ns, router_id=rid, legs={

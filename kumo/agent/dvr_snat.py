@@ -53,14 +53,29 @@ def sync(routers, router: dict, state: dict) -> None:
     rid, gw = router["id"], router["gateway"]
     idx = snapindex.of(state)
     ns = netns.ensure_netns(routers.where, snat_ns(rid))
-    if links.get_sysctl(ns, "net.ipv4.ip_forward") != "1":
-        links.set_ip_forward(ns, True)
     legs: dict[str, tuple[dict, list[str]]] = {}
     for p in router.get("snat_ports") or []:
         legs[names.SNAT_LEG + p["port_id"][:names.ID_LEN]] = (
             p, [_cidr(f) for f in p["fixed_ips"]])
     qg = names.router_gateway(gw["port_id"])
     legs[qg] = (gw, [_cidr(f) for f in gw["fixed_ips"]])
+    # the SNAT first (it names qg- by name): a new subnet never leaves unNATed
+    gw_ip = next((f["ip_address"] for f in gw["fixed_ips"] if _v4(f["ip_address"])),
+                 None)
+    internal = sorted({str(ipaddress.ip_network(f["cidr"]))
+                       for p in router.get("interfaces", []) for f in p["fixed_ips"]
+                       if _v4(f["cidr"])})
+    chains = [nft.Chain("postrouting", "nat", "postrouting", 100)]
+    rule_list = []
+    if router.get("enable_snat", True) and gw_ip and internal:
+        rule_list.append(nft.Rule("postrouting", [
+            nft.oifname(qg),
+            nft.match(nft.payload("ip", "saddr"),
+                      nft.anon_set(nft.addr(c) for c in internal)),
+            nft.snat(gw_ip)], comment="snat"))
+    routers._apply_nat(ns, snat_ns(rid), chains, rule_list)
+    if links.get_sysctl(ns, "net.ipv4.ip_forward") != "1":
+        links.set_ip_forward(ns, True)
     for lk in links.list_links(ns):
         if lk.name.startswith((names.SNAT_LEG, names.ROUTER_GATEWAY)) \
                 and lk.name not in legs:
@@ -85,17 +100,3 @@ def sync(routers, router: dict, state: dict) -> None:
         if hop and not any(r["dst"] == "0.0.0.0/0" and r["gateway"] == hop
                            for r in links.list_routes(ns, 4)):
             links.ensure_route(ns, "0.0.0.0/0", gateway=hop, dev=qg)
-    gw_ip = next((f["ip_address"] for f in gw["fixed_ips"] if _v4(f["ip_address"])),
-                 None)
-    internal = sorted({str(ipaddress.ip_network(f["cidr"]))
-                       for p in router.get("interfaces", []) for f in p["fixed_ips"]
-                       if _v4(f["cidr"])})
-    chains = [nft.Chain("postrouting", "nat", "postrouting", 100)]
-    rule_list = []
-    if router.get("enable_snat", True) and gw_ip and internal:
-        rule_list.append(nft.Rule("postrouting", [
-            nft.oifname(qg),
-            nft.match(nft.payload("ip", "saddr"),
-                      nft.anon_set(nft.addr(c) for c in internal)),
-            nft.snat(gw_ip)], comment="snat"))
-    routers._apply_nat(ns, snat_ns(rid), chains, rule_list)
