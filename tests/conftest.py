@@ -73,6 +73,24 @@ def _pg_drop(base_url: str, db_url: str) -> None:
             time.sleep(0.5)
 
 
+@contextlib.contextmanager
+def scratch_database(backend: str, tmp_path: Path, name: str) -> Iterator[str]:
+    """An empty database URL on ``backend`` for a test that drives kumo's managers
+    directly: a SQLite file under ``tmp_path``, or a fresh PostgreSQL database (skipped
+    unless ``KUMO_TEST_PG_URL`` is set) dropped afterwards."""
+    if backend != "postgresql":
+        yield f"sqlite:///{tmp_path / 'kumo.db'}"
+        return
+    base = os.environ.get("KUMO_TEST_PG_URL")
+    if not base:
+        pytest.skip("KUMO_TEST_PG_URL is not set")
+    url = _pg_database(base, name)
+    try:
+        yield url
+    finally:
+        _pg_drop(base, url)
+
+
 @dataclass
 class Cloud:
     """A running Kumo server and how to reach it."""

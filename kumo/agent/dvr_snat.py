@@ -68,11 +68,7 @@ def sync(routers, router: dict, state: dict) -> None:
     chains = [nft.Chain("postrouting", "nat", "postrouting", 100)]
     rule_list = []
     if router.get("enable_snat", True) and gw_ip and internal:
-        rule_list.append(nft.Rule("postrouting", [
-            nft.oifname(qg),
-            nft.match(nft.payload("ip", "saddr"),
-                      nft.anon_set(nft.addr(c) for c in internal)),
-            nft.snat(gw_ip)], comment="snat"))
+        rule_list.append(nft.snat_out(qg, internal, gw_ip))
     routers._apply_nat(ns, snat_ns(rid), chains, rule_list)
     if links.get_sysctl(ns, "net.ipv4.ip_forward") != "1":
         links.set_ip_forward(ns, True)

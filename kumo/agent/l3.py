@@ -351,11 +351,7 @@ class L3Driver(Driver):
                                for x in p["fixed_ips"] if _v4(x["cidr"])
                                and not (scope and x.get("address_scope_id") == scope)})
             if router.get("enable_snat", True) and gw_ip and internal:
-                rules.append(nft.Rule("postrouting", [
-                    nft.oifname(qg),
-                    nft.match(nft.payload("ip", "saddr"),
-                              nft.anon_set(nft.addr(c) for c in internal)),
-                    nft.snat(gw_ip)], comment="snat"))
+                rules.append(nft.snat_out(qg, internal, gw_ip))
         content = json.dumps([[c.json(FAMILY, TABLE) for c in chains],
                               [r.json(FAMILY, TABLE) for r in rules]], sort_keys=True)
         router_id = router["id"]

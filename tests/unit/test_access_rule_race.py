@@ -3,8 +3,6 @@
 ``KUMO_TEST_PG_URL``, PostgreSQL."""
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from kumo import config
@@ -13,26 +11,18 @@ from kumo.identity import access_rules as ar
 from kumo.identity.bootstrap import bootstrap
 from kumo.identity.manager import Identity
 from kumo.identity.models_more import AccessRule
-from tests.conftest import _pg_database, _pg_drop
+from tests.conftest import scratch_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def identity(request, tmp_path):
-    base = os.environ.get("KUMO_TEST_PG_URL")
-    if request.param == "postgresql":
-        if not base:
-            pytest.skip("KUMO_TEST_PG_URL is not set")
-        url = _pg_database(base, "access-rule-race")
-    else:
-        url = f"sqlite:///{tmp_path / 'kumo.db'}"
-    upgrade(url)
-    db = Database(url)
-    ident = Identity(config.load(str(tmp_path), database_url=url), db)
-    bootstrap(ident)
-    yield ident
-    db.dispose()
-    if request.param == "postgresql":
-        _pg_drop(base, url)
+    with scratch_database(request.param, tmp_path, "access-rule-race") as url:
+        upgrade(url)
+        db = Database(url)
+        ident = Identity(config.load(str(tmp_path), database_url=url), db)
+        bootstrap(ident)
+        yield ident
+        db.dispose()
 
 
 def test_a_rule_added_meanwhile_is_reused(identity):

@@ -5,8 +5,6 @@ at will by failing logins), and a process whose cached user predates the failure
 still sees the lockout another process counted."""
 from __future__ import annotations
 
-import os
-
 import pytest
 import sqlalchemy as sa
 
@@ -16,7 +14,7 @@ from kumo.db import Database, upgrade
 from kumo.identity import compliance, models
 from kumo.identity.bootstrap import bootstrap
 from kumo.identity.manager import Identity
-from tests.conftest import _pg_database, _pg_drop
+from tests.conftest import scratch_database
 
 ATTEMPTS = 3
 
@@ -24,24 +22,16 @@ ATTEMPTS = 3
 @pytest.fixture(params=["sqlite", "postgresql"])
 def two(request, tmp_path):
     """Two Identity managers (as two API processes) over one database."""
-    base = os.environ.get("KUMO_TEST_PG_URL")
-    if request.param == "postgresql":
-        if not base:
-            pytest.skip("KUMO_TEST_PG_URL is not set")
-        url = _pg_database(base, "lockout-revision")
-    else:
-        url = f"sqlite:///{tmp_path / 'kumo.db'}"
-    upgrade(url)
-    dbs = [Database(url), Database(url)]
-    settings = dict(database_url=url, bcrypt_rounds=4, cache_recheck_s=0.0,
-                    lockout_failure_attempts=ATTEMPTS, lockout_duration_s=600)
-    idents = [Identity(config.load(str(tmp_path), **settings), db) for db in dbs]
-    bootstrap(idents[0])
-    yield idents
-    for db in dbs:
-        db.dispose()
-    if request.param == "postgresql":
-        _pg_drop(base, url)
+    with scratch_database(request.param, tmp_path, "lockout-revision") as url:
+        upgrade(url)
+        dbs = [Database(url), Database(url)]
+        settings = dict(database_url=url, bcrypt_rounds=4, cache_recheck_s=0.0,
+                        lockout_failure_attempts=ATTEMPTS, lockout_duration_s=600)
+        idents = [Identity(config.load(str(tmp_path), **settings), db) for db in dbs]
+        bootstrap(idents[0])
+        yield idents
+        for db in dbs:
+            db.dispose()
 
 
 def _revision(ident: Identity) -> int:

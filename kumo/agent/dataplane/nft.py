@@ -200,6 +200,15 @@ def snat(address: str, port_: int | tuple[int, int] | None = None,
     return _nat("snat", address, port_, family)
 
 
+def snat_out(oif: str, sources: Iterable[str], address: str, chain: str = "postrouting",
+             comment: str | None = "snat") -> Rule:
+    """A router's SNAT: IPv4 packets from any of the ``sources`` CIDRs leaving by
+    interface name ``oif`` get source ``address`` (the gateway port's)."""
+    return Rule(chain, [oifname(oif),
+                        match(payload("ip", "saddr"), anon_set(addr(c) for c in sources)),
+                        snat(address)], comment=comment)
+
+
 def dnat(address: str, port_: int | tuple[int, int] | None = None,
          family: str | None = None) -> Expr:
     """``dnat to <address>[:port]``, as :func:`snat`."""
