@@ -14,7 +14,6 @@ incremental children cannot be deleted (Cinder's rule). Files are 0600, director
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -384,53 +383,16 @@ class Backups:
                 vol.status = "error_restoring"
                 vol.error = str(e)
 
-    # -- export/import -----------------------------------------------------------------
+    # -- export/import (kumo/volume/backup_records.py) ---------------------------------
     def export_record(self, ctx, backup_id: str) -> dict:
-        backup = self.get(ctx, backup_id)
-        if backup.status != "available":
-            raise InvalidInput("Invalid backup: Backup status must be available")
-        record = {c: getattr(backup, c) for c in (
-            "id", "volume_id", "snapshot_id", "project_id", "user_id", "name",
-            "description", "size", "container", "parent_id", "is_incremental",
-            "object_count", "metadata_json")}
-        record["data_timestamp"] = backup.data_timestamp.isoformat()
-        url = base64.b64encode(json.dumps(record).encode()).decode()
-        return {"backup_service": "kumo.volume.backups", "backup_url": url}
+        """Cinder's ``backup-record`` (``backup_service``, ``backup_url``)."""
+        from kumo.volume import backup_records
+        return backup_records.export_record(self, self.get(ctx, backup_id))
 
     def import_record(self, ctx, service: str, url: str) -> models.Backup:
-        if service != "kumo.volume.backups":
-            raise InvalidInput(f"Invalid input received: Backup service {service} is not "
-                               "supported.")
-        try:
-            record = json.loads(base64.b64decode(url, validate=True))
-            assert isinstance(record, dict) and isinstance(record.get("id"), str)
-            uuid.UUID(record["id"])
-        except Exception:
-            raise InvalidInput("Invalid input received: Can't parse backup record.") \
-                from None
-        if not (self.root / record["id"] / "map.json").is_file():
-            raise InvalidInput("Invalid input received: the backup's data is not in the "
-                               "backup store.")
-        import datetime as dt
-        with self.m.write() as s:
-            if s.get(models.Backup, record["id"]) is not None:
-                raise InvalidInput(f"Invalid backup: Backup {record['id']} already "
-                                   "exists.")
-            now = utcnow()
-            backup = models.Backup(
-                id=record["id"], volume_id=record["volume_id"],
-                snapshot_id=record.get("snapshot_id"), project_id=ctx.project_id,
-                user_id=ctx.user_id, name=record.get("name"),
-                description=record.get("description"), size=int(record["size"]),
-                status="available", container=record.get("container"),
-                availability_zone="nova", parent_id=record.get("parent_id"),
-                is_incremental=bool(record.get("is_incremental")),
-                object_count=int(record.get("object_count") or 0),
-                metadata_json=record.get("metadata_json") or {},
-                data_timestamp=dt.datetime.fromisoformat(record["data_timestamp"]),
-                created_at=now, updated_at=now)
-            s.add(backup)
-            return backup
+        """The backup a record describes, ``available`` in the caller's project."""
+        from kumo.volume import backup_records
+        return backup_records.import_record(self, ctx, service, url)
 
 
 __all__ = ["Backups", "CHUNK", "GiB"]

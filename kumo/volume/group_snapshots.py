@@ -84,8 +84,14 @@ class GroupSnapshots:
                     raise InvalidInput(f"Invalid volume: Volume {vol.id} in group "
                                        f"{group.id} is {vol.status}; it must be "
                                        "available or in-use to be snapshotted.")
+            by_type: dict[str, dict[str, int]] = {}
+            for vol in vols:
+                parts = by_type.setdefault(vol.volume_type_id,
+                                           {"snapshots": 0, "gigabytes": 0})
+                parts["snapshots"] += 1
+                parts["gigabytes"] += vol.size
             self.m.check_quota(s, group.project_id, snapshots=len(vols),
-                               gigabytes=sum(v.size for v in vols))
+                               gigabytes=sum(v.size for v in vols), by_type=by_type)
             now = utcnow()
             gs = GS(id=str(uuid.uuid4()), project_id=group.project_id,
                     user_id=ctx.user_id, group_id=group.id,
@@ -235,7 +241,14 @@ class GroupSnapshots:
             for origin, _ in items:
                 refuse_encrypted(origin.volume_type)
             size = sum((snap.size if snap else vol.size) for vol, snap in items)
-            self.m.check_quota(s, ctx.project_id, volumes=len(items), gigabytes=size)
+            by_type: dict[str, dict[str, int]] = {}
+            for origin, snap in items:
+                parts = by_type.setdefault(origin.volume_type_id,
+                                           {"volumes": 0, "gigabytes": 0})
+                parts["volumes"] += 1
+                parts["gigabytes"] += snap.size if snap else origin.size
+            self.m.check_quota(s, ctx.project_id, volumes=len(items), gigabytes=size,
+                               by_type=by_type)
             now = utcnow()
             group = models.Group(
                 id=str(uuid.uuid4()), project_id=ctx.project_id, user_id=ctx.user_id,

@@ -101,7 +101,7 @@ class Manage:
                 raise InvalidInput(f"Invalid volume type: type {vtype.name} is for "
                                    f"backend {spec}, not {backend}.")
             self.m.check_quota(s, ctx.project_id, volumes=1, gigabytes=size,
-                               per_volume_gigabytes=size)
+                               per_volume_gigabytes=size, volume_type_id=vtype.id)
             vol = models.Volume(
                 id=str(uuid.uuid4()), project_id=ctx.project_id, user_id=ctx.user_id,
                 name=body.get("name"), description=body.get("description"), size=size,

@@ -1,6 +1,6 @@
 """The Block Storage facade: backends, the volume worker, write transactions, volume
-types and quotas (Block Storage API v3 "Volume types", "Quota sets", "Limits"). No
-HTTP in here.
+types (Block Storage API v3 "Volume types"); quotas are :mod:`kumo.volume.quotas`
+(``VolumeManager.quota``). No HTTP in here.
 
 **Writes and quotas.** :meth:`VolumeManager.write` is a transaction that first bumps
 the ``volume`` row of ``kumo_revision``: every write of the area holds that row lock
@@ -34,6 +34,9 @@ from kumo.db import Database
 from kumo.db.models import Revision
 from kumo.volume import drivers, models
 from kumo.volume.errors import InvalidInput, NotFoundError
+from kumo.volume.quotas import GLOBAL, QuotaExceeded, Quotas
+
+__all__ = ["QUOTA_RESOURCES", "QuotaExceeded", "VolumeManager", "Worker", "backend_spec"]
 
 LOG = logging.getLogger(__name__)
 AREA = "volume"
@@ -42,8 +45,7 @@ _REV = sa.table("kumo_revision", sa.column("name"), sa.column("value"))
 _BUMP = (sa.update(_REV).where(_REV.c.name == AREA)
          .values(value=_REV.c.value + 1).returning(_REV.c.value))
 
-QUOTA_RESOURCES = ("volumes", "gigabytes", "snapshots", "backups", "backup_gigabytes",
-                   "per_volume_gigabytes", "groups")
+QUOTA_RESOURCES = GLOBAL  # the global quota resources (per-type ones: quotas.py)
 
 
 
@@ -124,6 +126,7 @@ class VolumeManager:
         from kumo.volume.group_snapshots import GroupSnapshots
         self.encryption = Encryption(self)
         self.group_snapshots = GroupSnapshots(self)
+        self.quota = Quotas(self)
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.contextmanager
@@ -331,6 +334,7 @@ class VolumeManager:
                 if s.scalar(sa.select(models.VolumeType).where(
                         models.VolumeType.name == attrs["name"])) is not None:
                     raise exc.Conflict(f"Volume Type {attrs['name']} already exists.")
+                self.quota.rename_type(s, vtype.name, attrs["name"])
                 vtype.name = attrs["name"]
             if "description" in attrs:
                 vtype.description = attrs["description"]
@@ -350,6 +354,7 @@ class VolumeManager:
                 raise InvalidInput(f"Target volume type is still in use. Volume Type "
                                    f"{vtype.id} deletion is not allowed with volumes "
                                    "present with the type.")
+            self.quota.drop_type(s, vtype.name)
             s.delete(vtype)
 
     def set_extra_specs(self, type_id: str, specs: dict) -> dict:
@@ -405,41 +410,6 @@ class VolumeManager:
                                     f"{project_id} combination.")
             s.delete(row)
 
-    # -- quotas ------------------------------------------------------------------------
-    def quota_limits(self, s: orm.Session, project_id: str) -> dict[str, int]:
-        """The settings' defaults, then the ``default`` quota class's, then the
-        project's own limits (quota classes are rows of project ``class:<name>``)."""
-        limits = {r: getattr(self.settings, f"volume_quota_{r}") for r in QUOTA_RESOURCES}
-        for owner in ("class:default", project_id):
-            for row in s.scalars(sa.select(models.Quota).where(
-                    models.Quota.project_id == owner)):
-                limits[row.resource] = row.hard_limit
-        return limits
-
-    def class_quotas(self, name: str) -> dict[str, int]:
-        with self.read() as s:
-            limits = {r: getattr(self.settings, f"volume_quota_{r}")
-                      for r in QUOTA_RESOURCES}
-            for owner in ("class:default", f"class:{name}"):
-                for row in s.scalars(sa.select(models.Quota).where(
-                        models.Quota.project_id == owner)):
-                    limits[row.resource] = row.hard_limit
-            return limits
-
-    def quota_usage(self, s: orm.Session, project_id: str) -> dict[str, int]:
-        V, S, B = models.Volume, models.Snapshot, models.Backup
-        vols, gb = s.execute(sa.select(sa.func.count(), sa.func.coalesce(
-            sa.func.sum(V.size), 0)).where(V.project_id == project_id)).one()
-        snaps, sgb = s.execute(sa.select(sa.func.count(), sa.func.coalesce(
-            sa.func.sum(S.size), 0)).where(S.project_id == project_id)).one()
-        backups, bgb = s.execute(sa.select(sa.func.count(), sa.func.coalesce(
-            sa.func.sum(B.size), 0)).where(B.project_id == project_id)).one()
-        groups = s.scalar(sa.select(sa.func.count()).select_from(models.Group).where(
-            models.Group.project_id == project_id))
-        return {"volumes": vols, "gigabytes": gb + sgb, "snapshots": snaps,
-                "backups": backups, "backup_gigabytes": bgb, "per_volume_gigabytes": 0,
-                "groups": groups}
-
     def host_usage(self, host: str) -> dict[str, tuple[int, int, int, int]]:
         """Per project: (volumes, their GiB, snapshots, their GiB) on a volume
         service's host (``host@backend``; volumes' hosts are ``host@backend#pool``)."""
@@ -458,59 +428,8 @@ class VolumeManager:
                 out.setdefault(project, [0, 0, 0, 0])[2:] = [n, gb]
         return {p: tuple(u) for p, u in out.items()}
 
-    def check_quota(self, s: orm.Session, project_id: str, **deltas: int) -> None:
-        """413 (Cinder's ``VolumeLimitExceeded`` / ``VolumeSizeExceedsAvailableQuota``)
-        when adding ``deltas`` passes a limit; call inside :meth:`write`."""
-        limits = self.quota_limits(s, project_id)
-        usage = self.quota_usage(s, project_id)
-        per_volume = deltas.pop("per_volume_gigabytes", None)
-        if per_volume is not None and 0 <= limits["per_volume_gigabytes"] < per_volume:
-            raise QuotaExceeded(
-                f"VolumeSizeExceedsLimit: Requested volume size {per_volume}G is larger "
-                f"than maximum allowed limit {limits['per_volume_gigabytes']}G.")
-        for resource, delta in deltas.items():
-            limit = limits[resource]
-            if delta <= 0 or limit < 0 or usage[resource] + delta <= limit:
-                continue
-            if resource in ("gigabytes", "backup_gigabytes"):
-                what = "volume or snapshot" if resource == "gigabytes" else "backup"
-                raise QuotaExceeded(
-                    f"VolumeSizeExceedsAvailableQuota: Requested {what} exceeds allowed "
-                    f"{resource} quota. Requested {delta}G, quota is {limit}G and "
-                    f"{usage[resource]}G has been consumed.")
-            name = {"volumes": "volumes", "snapshots": "snapshots",
-                    "backups": "backups", "groups": "groups"}[resource]
-            raise QuotaExceeded(f"Maximum number of {name} allowed ({limit}) exceeded "
-                                f"for quota '{resource}'.")
-
-    def quotas(self, project_id: str, usage: bool = False) -> dict:
-        with self.read() as s:
-            limits = self.quota_limits(s, project_id)
-            if not usage:
-                return limits
-            used = self.quota_usage(s, project_id)
-            return {r: {"limit": limits[r], "in_use": used[r], "reserved": 0,
-                        "allocated": 0} for r in QUOTA_RESOURCES}
-
-    def set_quotas(self, project_id: str, values: dict[str, int]) -> dict:
-        with self.write() as s:
-            for resource, value in values.items():
-                row = s.get(models.Quota, (project_id, resource))
-                if row is None:
-                    s.add(models.Quota(project_id=project_id, resource=resource,
-                                       hard_limit=value))
-                else:
-                    row.hard_limit = value
-            s.flush()
-            return self.quota_limits(s, project_id)
-
-    def delete_quotas(self, project_id: str) -> None:
-        with self.write() as s:
-            s.execute(sa.delete(models.Quota).where(models.Quota.project_id == project_id))
-
-
-class QuotaExceeded(exc.KumoError):
-    """Cinder's quota errors: 413 ``overLimit``."""
-
-    status = 413
-    title = "Request Entity Too Large"
+    # -- quotas (kumo/volume/quotas.py) -------------------------------------------------
+    def check_quota(self, s: orm.Session, project_id: str, **deltas) -> None:
+        """413 when adding ``deltas`` passes a limit (:meth:`Quotas.check`, which
+        also takes ``volume_type_id`` and ``by_type``); call inside :meth:`write`."""
+        self.quota.check(s, project_id, **deltas)

@@ -113,7 +113,7 @@ IMPORT_RECORD = obj({"backup-record": obj({
     "backup_url": {"type": "string", "maxLength": 65535}},
     ["backup_service", "backup_url"])}, ["backup-record"])
 
-QUOTA_VALUE = {"type": ["integer", "string"], "pattern": r"^-?[0-9]+$"}
+QUOTA_VALUE = {"type": ["integer", "string"], "pattern": r"^-?[0-9]+$", "maxLength": 11}
 QUOTA_SET = obj({"quota_set": {"type": "object", "additionalProperties": QUOTA_VALUE}},
                 ["quota_set"])
 QUOTA_CLASS_SET = obj({"quota_class_set": {"type": "object",

@@ -73,7 +73,8 @@ class Snapshots:
                                      f"current status is: {vol.status}." if not force
                                      else f"Volume {vol.id} status must be available or "
                                      f"in-use, but current status is: {vol.status}.")
-            self.m.check_quota(s, vol.project_id, snapshots=1, gigabytes=vol.size)
+            self.m.check_quota(s, vol.project_id, snapshots=1, gigabytes=vol.size,
+                               volume_type_id=vol.volume_type_id)
             now = utcnow()
             snap = models.Snapshot(
                 id=str(uuid.uuid4()), volume_id=vol.id, project_id=vol.project_id,

@@ -87,7 +87,7 @@ class Transfers:
                 models.Snapshot).where(models.Snapshot.volume_id == vol.id)))
             self.m.check_quota(s, ctx.project_id, volumes=1,
                                gigabytes=vol.size + sum(x.size for x in snaps),
-                               snapshots=len(snaps))
+                               snapshots=len(snaps), volume_type_id=vol.volume_type_id)
             vol.project_id = ctx.project_id
             vol.user_id = ctx.user_id
             vol.status = "available"

@@ -251,7 +251,7 @@ class Volumes:
                 vol.group_id = self.m.groups.check_join(s, ctx, body["group_id"],
                                                         vtype.id).id
             self.m.check_quota(s, ctx.project_id, volumes=1, gigabytes=size,
-                               per_volume_gigabytes=size)
+                               per_volume_gigabytes=size, volume_type_id=vtype.id)
             self.m.check_capacity(s, backend, size)
             if backup is not None:
                 backup = self.m.backups.get(ctx, backup.id, s)
@@ -420,7 +420,8 @@ class Volumes:
                                    f"extended: {new_size}).")
             delta = new_size - vol.size
             self.m.check_quota(s, vol.project_id, gigabytes=delta,
-                               per_volume_gigabytes=new_size)
+                               per_volume_gigabytes=new_size,
+                               volume_type_id=vol.volume_type_id)
             backend, driver = self.m.backend_of(vol.host)
             self.m.check_capacity(s, backend, delta)
             old_size, old_status = vol.size, vol.status
@@ -537,6 +538,8 @@ class Volumes:
             if s.scalar(sa.select(sa.func.count()).select_from(models.Snapshot).where(
                     models.Snapshot.volume_id == vol.id)):
                 raise invalid_volume("Volume must not have snapshots.")
+            if new_type_id:
+                self.m.quota.check_retype(s, vol, new_type_id)
             self.m.check_capacity(s, name, vol.size)
             vol.migration_status = "migrating"
             vol.status = "retyping" if new_type_id else vol.status
@@ -577,6 +580,7 @@ class Volumes:
         if backend == current:
             with self.m.write() as s:
                 vol = self.get(ctx, volume_id, s)
+                self.m.quota.check_retype(s, vol, vtype.id)
                 vol.volume_type_id = vtype.id
                 vol.updated_at = utcnow()
             return

@@ -10,7 +10,7 @@ from kumo.volume import schemas
 from kumo.volume.api import at_least, service
 from kumo.volume.api.volumes import target
 from kumo.volume.errors import InvalidInput, NotFoundError
-from kumo.volume.manager import QUOTA_RESOURCES
+from kumo.volume.quotas import NON_QUOTA_KEYS
 
 
 def _quota_project(req: Request) -> str:
@@ -20,11 +20,29 @@ def _quota_project(req: Request) -> str:
     return project
 
 
+def _limits(body: dict, skip: tuple = ()) -> dict[str, int]:
+    """The body's limits as integers, -1..2^31-1 (Cinder's ``validate_integer``);
+    keys are checked against the resources by the manager."""
+    values = {}
+    for key, value in body.items():
+        if key in skip:
+            continue
+        value = int(value)
+        if value < -1 or value > schemas.MAX_INT:
+            raise InvalidInput(f"Invalid input received: Quota limit {value} for {key} "
+                               "must be -1 or between 0 and 2147483647.")
+        values[key] = value
+    return values
+
+
 @service.route("GET", "/v3/os-quota-sets/{project_id}")
 def show_quotas(req: Request) -> Reply:
+    """A project's quota set: the global resources and ``volumes_<type>``,
+    ``gigabytes_<type>``, ``snapshots_<type>`` per volume type; with ``usage=true``
+    each is ``{"limit", "in_use", "reserved", "allocated"}``."""
     project = _quota_project(req)
     req.context.enforce("volume_extension:quotas:show", target(req, project))
-    quotas = req.cloud.volumes.quotas(project, usage=req.flag("usage"))
+    quotas = req.cloud.volumes.quota.show(project, usage=req.flag("usage"))
     return Reply(200, {"quota_set": {"id": project, **quotas}})
 
 
@@ -32,41 +50,28 @@ def show_quotas(req: Request) -> Reply:
 def show_defaults(req: Request) -> Reply:
     req.context.enforce("volume_extension:quotas:show", target(req))
     return Reply(200, {"quota_set": {"id": req.params["project_id"],
-                                     **req.cloud.volumes.class_quotas("default")}})
+                                     **req.cloud.volumes.quota.show_class("default")}})
 
 
 @service.route("PUT", "/v3/os-quota-sets/{project_id}")
 def update_quotas(req: Request) -> Reply:
+    """Set a project's limits; a key that is no resource, a value out of range or a
+    limit below the usage is a 400 and nothing changes. Answers the limits (no
+    ``id``, as Cinder)."""
     body = req.json(schemas.QUOTA_SET)["quota_set"]
     project = req.params["project_id"]
     req.context.enforce("volume_extension:quotas:update", target(req, project))
-    values = {}
-    for key, value in body.items():
-        if key in ("tenant_id", "id"):
-            continue
-        if key not in QUOTA_RESOURCES:
-            raise InvalidInput(f"Invalid input received: Bad key(s) in quota set: {key}")
-        value = int(value)
-        if value < -1 or value > schemas.MAX_INT:
-            raise InvalidInput(f"Invalid input received: Quota limit {value} for {key} "
-                               "must be -1 or between 0 and 2147483647.")
-        values[key] = value
-    with req.cloud.volumes.read() as s:
-        usage = req.cloud.volumes.quota_usage(s, project)
-    for key, value in values.items():
-        if value >= 0 and key != "per_volume_gigabytes" and usage[key] > value:
-            raise InvalidInput(f"Invalid input received: Quota limit {value} for {key} "
-                               f"must be greater than or equal to already used and "
-                               f"reserved {usage[key]}.")
-    quotas = req.cloud.volumes.set_quotas(project, values)
-    return Reply(200, {"quota_set": quotas})
+    if not body:
+        raise InvalidInput("Invalid input received: quota_set must not be empty.")
+    values = _limits(body, NON_QUOTA_KEYS)
+    return Reply(200, {"quota_set": req.cloud.volumes.quota.set(project, values)})
 
 
 @service.route("DELETE", "/v3/os-quota-sets/{project_id}")
 def delete_quotas(req: Request) -> Reply:
     req.context.enforce("volume_extension:quotas:delete",
                         target(req, req.params["project_id"]))
-    req.cloud.volumes.delete_quotas(req.params["project_id"])
+    req.cloud.volumes.quota.delete(req.params["project_id"])
     return Reply(200)
 
 
@@ -75,34 +80,28 @@ def show_quota_class(req: Request) -> Reply:
     req.context.enforce("volume_extension:quota_classes", target(req))
     name = req.params["class_name"]
     return Reply(200, {"quota_class_set": {"id": name,
-                                           **req.cloud.volumes.class_quotas(name)}})
+                                           **req.cloud.volumes.quota.show_class(name)}})
 
 
 @service.route("PUT", "/v3/os-quota-class-sets/{class_name}")
 def update_quota_class(req: Request) -> Reply:
+    """Set a quota class's limits (the ``default`` class feeds every project's
+    defaults); per-type keys as in quota sets."""
     body = req.json(schemas.QUOTA_CLASS_SET)["quota_class_set"]
     req.context.enforce("volume_extension:quota_classes", target(req))
     name = req.params["class_name"]
     if len(name) > 255 or not name.strip():
         raise InvalidInput("Invalid input received: quota class name is too long or "
                            "empty.")
-    values = {}
-    for key, value in body.items():
-        if key not in QUOTA_RESOURCES:
-            raise InvalidInput(f"Invalid input received: Bad key(s) in quota set: {key}")
-        value = int(value)
-        if value < -1 or value > schemas.MAX_INT:
-            raise InvalidInput(f"Invalid input received: Quota limit {value} for {key} "
-                               "must be -1 or between 0 and 2147483647.")
-        values[key] = value
-    req.cloud.volumes.set_quotas(f"class:{name}", values)
-    return Reply(200, {"quota_class_set": req.cloud.volumes.class_quotas(name)})
+    values = _limits(body)
+    return Reply(200, {"quota_class_set": req.cloud.volumes.quota.set_class(name,
+                                                                            values)})
 
 
 @service.route("GET", "/v3/limits")
 def limits(req: Request) -> Reply:
     req.context.enforce("limits_extension:used_limits", target(req))
-    q = req.cloud.volumes.quotas(req.context.project_id, usage=True)
+    q = req.cloud.volumes.quota.show(req.context.project_id, usage=True)
     absolute = {
         "maxTotalVolumes": q["volumes"]["limit"],
         "maxTotalSnapshots": q["snapshots"]["limit"],
