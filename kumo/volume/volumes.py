@@ -10,6 +10,7 @@ and ends in ``available`` or ``error`` (see :mod:`kumo.volume.manager`).
 """
 from __future__ import annotations
 
+import errno
 import logging
 import time
 import uuid
@@ -21,11 +22,17 @@ from kumo.common import exceptions as exc
 from kumo.common.listing import CINDER
 from kumo.common.timeutils import utcnow
 from kumo.volume import listing, models
+from kumo.volume import messages as msgs
 from kumo.volume.drivers import GiB
 from kumo.volume.encryption import refuse_encrypted
 from kumo.volume.errors import InvalidInput, NotFoundError, invalid_volume
 
 LOG = logging.getLogger(__name__)
+
+
+class NoValidBackend(exc.KumoError):
+    """No backend can take a volume (Cinder's ``NoValidBackend``, raised by its
+    scheduler after the API accepted the volume)."""
 
 #: Statuses a volume may be deleted in (Cinder's ``volume.api.API.delete``).
 DELETABLE = ("available", "error", "error_restoring", "error_extending",
@@ -215,7 +222,9 @@ class Volumes:
             else:
                 vtype = self.m.default_type(s)
             refuse_encrypted(vtype)
-            backend = self.m.backend_for_type(vtype)
+            # None: no backend can take the type; the volume is made and ends in
+            # error with Cinder's "No valid backend" user message (the scheduler's)
+            backend = self.m.schedule(vtype)
             if source is not None or snapshot is not None:
                 origin = source or s.get(models.Volume, snapshot.volume_id)
                 backend = self.m.backend_of(origin.host)[0]
@@ -228,7 +237,7 @@ class Volumes:
             id=str(uuid.uuid4()), project_id=ctx.project_id, user_id=ctx.user_id,
             name=body.get("name"), description=body.get("description"), size=size,
             status="creating", attach_status="detached", availability_zone=zone,
-            host=self.m.host_of(backend), volume_type_id=vtype.id,
+            host=self.m.host_of(backend) if backend else None, volume_type_id=vtype.id,
             snapshot_id=snapshot.id if snapshot else None,
             source_volid=source.id if source else None,
             image_id=image.id if image else None,
@@ -252,7 +261,8 @@ class Volumes:
                                                         vtype.id).id
             self.m.check_quota(s, ctx.project_id, volumes=1, gigabytes=size,
                                per_volume_gigabytes=size)
-            self.m.check_capacity(s, backend, size)
+            if backend is not None:
+                self.m.check_capacity(s, backend, size)
             if backup is not None:
                 backup = self.m.backups.get(ctx, backup.id, s)
                 if backup.status != "available":
@@ -261,12 +271,26 @@ class Volumes:
             s.add(vol)
             s.flush()
             s.refresh(vol)
-        driver = self.m.backends[backend]
-        if snapshot is not None:
+        driver = self.m.backends[backend] if backend else None
+        # what a failed step tells the user (Cinder's messages for these failures;
+        # copies from snapshots and volumes record none, as in Cinder)
+        failure = (msgs.CREATE_VOLUME_FROM_BACKEND, msgs.DRIVER_FAILED_CREATE,
+                   msgs.VOLUME, vol.id)
+        if backend is None:
+            failure = (msgs.SCHEDULE_ALLOCATE_VOLUME, msgs.NO_BACKEND_AVAILABLE,
+                       msgs.VOLUME, vol.id)
+
+            def step():
+                if backup is not None:
+                    self.m.backups.set_status(backup.id, "available")
+                raise NoValidBackend(f"No valid backend was found. No backend can take "
+                                     f"volumes of type {vtype.name}.")
+        elif snapshot is not None:
             step = lambda: driver.from_snapshot(snapshot.id, vol.id, size)  # noqa: E731
         elif source is not None:
             step = lambda: driver.clone(source.id, vol.id, size)  # noqa: E731
         elif image is not None:
+            failure = (msgs.COPY_IMAGE_TO_VOLUME, msgs.UNKNOWN_ERROR, msgs.VOLUME, vol.id)
             path = self.m.images.store.path(image.id)
             key = f"{image.id}-{image.checksum or (image.os_hash_value or '')[:32]}"
             rootfs = image_rootfs(image)
@@ -281,6 +305,8 @@ class Volumes:
                          (time.monotonic() - started) * 1000)
         elif backup is not None:
             backup_id = backup.id
+            failure = (msgs.BACKUP_RESTORE, msgs.BACKUP_RESTORE_ERROR, msgs.VOLUME_BACKUP,
+                       backup_id)
 
             def step():
                 driver.create(vol.id, size)
@@ -294,6 +320,12 @@ class Volumes:
 
         def failed(e):
             self._set(vol.id, status="error", error=str(e))
+            if snapshot is None and source is None:
+                action, detail, rtype, ruuid = failure
+                if action == msgs.COPY_IMAGE_TO_VOLUME and \
+                        getattr(e, "errno", None) == errno.ENOSPC:
+                    detail = msgs.NOT_ENOUGH_SPACE_FOR_IMAGE
+                self.m.messages.record(action, detail, rtype, ruuid)
         self.m.worker.submit(lambda: self._finish_create(vol.id, step, image is not None),
                              failed)
         return vol
