@@ -166,6 +166,18 @@ class Messages:
                  resource_uuid)
         return msg.id
 
+    def backup_failed(self, backup_id: str) -> str | None:
+        """A backup's data step failed (Cinder's backup manager: the driver failed)."""
+        return self.record(BACKUP_CREATE, BACKUP_CREATE_DRIVER_ERROR, VOLUME_BACKUP,
+                           backup_id)
+
+    def attach_failed(self, volume_id: str, project_id: str) -> str | None:
+        """An attachment never completed (the compute agent did not map it in time):
+        Cinder's attach action with its "Failed to attach volume." detail, for the
+        volume's project."""
+        return self.record(ATTACH_VOLUME, ATTACH_ERROR, VOLUME, volume_id,
+                           project_id=project_id)
+
     def get(self, ctx, message_id: str, s: orm.Session | None = None) -> models.Message:
         """The message if the caller may see it and it has not expired; else 404."""
         def find(session):

@@ -463,8 +463,11 @@ class Volumes:
             lambda: (driver.extend(volume_id, new_size),
                      self._set(volume_id, status=old_status),
                      self.m.attachments.volume_changed(volume_id)),
-            lambda e: self._set(volume_id, status="error_extending", size=old_size,
-                                error=str(e)))
+            lambda e: (self._set(volume_id, status="error_extending", size=old_size,
+                                 error=str(e)),
+                       self.m.messages.record(msgs.EXTEND_VOLUME,
+                                              msgs.DRIVER_FAILED_EXTEND,
+                                              resource_uuid=volume_id)))
 
     def set_metadata(self, ctx, volume_id: str, meta: dict, replace: bool) -> dict:
         with self.m.write() as s:

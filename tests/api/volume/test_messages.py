@@ -14,7 +14,7 @@ import openstack.config
 import openstack.exceptions
 import pytest
 
-from tests.api.volume.conftest import assert_fault, wait_gone, wait_status
+from tests.api.volume.conftest import assert_fault, wait_for, wait_gone, wait_status
 
 V = "3.3"
 L = "3.71"
@@ -227,3 +227,91 @@ def test_sdk_and_cli(cloud, cinder, admin, member, failed, bogus_type):
             sdk.block_storage.delete_message(found[0].id, ignore_missing=False)
     finally:
         sdk.close()
+
+
+def _messages_about(cinder, conn, resource_id: str) -> list[dict]:
+    resp = cinder.request(conn, "GET", "/messages", version="3.5",
+                          params={"resource_uuid": resource_id})
+    assert resp.status_code == 200, resp.text
+    return resp.json()["messages"]
+
+
+def test_failed_steps_leave_messages(cloud, cinder, admin, member, make):
+    """A volume whose data is gone (its file removed behind Kumo's back): a snapshot,
+    an extend, a backup and an upload to an image each fail in the worker and each
+    leaves Cinder's message for it, with the request's id."""
+    vol = make(member, "volumes", {"size": 1})
+    path = cloud.state_dir / "volumes" / "file-1" / f"volume-{vol['id']}"
+    path.unlink()
+
+    resp = cinder.request(member, "POST", "/snapshots", version=L,
+                          json={"snapshot": {"volume_id": vol["id"]}})
+    assert resp.status_code == 202, resp.text
+    snap = resp.json()["snapshot"]
+    wait_status(cinder, member, "snapshots", snap["id"], "error")
+    [msg] = _messages_about(cinder, member, snap["id"])
+    assert (msg["event_id"], msg["resource_type"], msg["user_message"]) == (
+        "VOLUME_VOLUME_SNAPSHOT_009_013", "VOLUME_SNAPSHOT",
+        "create snapshot:Snapshot failed to create.")
+    assert msg["request_id"] == resp.headers["x-openstack-request-id"]
+    assert cinder.request(member, "DELETE", f"/snapshots/{snap['id']}").status_code == 202
+    wait_gone(cinder, member, "snapshots", snap["id"])
+
+    resp = cinder.request(member, "POST", f"/volumes/{vol['id']}/action", version=L,
+                          json={"os-extend": {"new_size": 2}})
+    assert resp.status_code == 202, resp.text
+    wait_status(cinder, member, "volumes", vol["id"], "error_extending")
+    [msg] = _messages_about(cinder, member, vol["id"])
+    assert (msg["event_id"], msg["user_message"]) == (
+        "VOLUME_VOLUME_007_010", "extend volume:Volume Driver failed to extend volume.")
+    resp = cinder.request(admin, "POST", f"/volumes/{vol['id']}/action",
+                          json={"os-reset_status": {"status": "available"}})
+    assert resp.status_code == 202, resp.text
+
+    resp = cinder.request(member, "POST", "/backups", version=L,
+                          json={"backup": {"volume_id": vol["id"]}})
+    assert resp.status_code == 202, resp.text
+    backup = resp.json()["backup"]
+    wait_status(cinder, member, "backups", backup["id"], "error")
+    [msg] = _messages_about(cinder, member, backup["id"])
+    assert (msg["event_id"], msg["resource_type"], msg["user_message"]) == (
+        "VOLUME_VOLUME_BACKUP_013_020", "VOLUME_BACKUP",
+        "create backup:Backup driver failed to create backup.")
+    assert cinder.request(member, "DELETE", f"/backups/{backup['id']}").status_code == 202
+    wait_gone(cinder, member, "backups", backup["id"])
+
+    resp = cinder.request(member, "POST", f"/volumes/{vol['id']}/action", version=L,
+                          json={"os-volume_upload_image": {"image_name": "gone"}})
+    assert resp.status_code == 202, resp.text
+    image_id = resp.json()["os-volume_upload_image"]["image_id"]
+    found = wait_for(lambda: [m for m in _messages_about(cinder, member, vol["id"])
+                              if m["event_id"] == "VOLUME_VOLUME_003_004"])
+    assert found and found[0]["user_message"] == \
+        "copy volume to image:Failed to upload volume to image at backend."
+    wait_status(cinder, member, "volumes", vol["id"], "available")
+    assert wait_for(lambda: member.image.find_image(image_id) is None)
+
+
+def test_image_that_cannot_be_copied(cloud, cinder, admin, member, unique):
+    """An image claiming a root filesystem tarball that is not one: the volume made
+    from it ends in error with Cinder's copy-image-to-volume message."""
+    glance = cloud.url + "/image/v2"
+    image = admin.session.post(glance + "/images", json={
+        "name": unique("notatar"), "disk_format": "raw", "container_format": "bare",
+        "visibility": "public", "kumo_rootfs": "tar"}).json()
+    try:
+        admin.session.put(glance + f"/images/{image['id']}/file", data=b"not a tar" * 99,
+                          headers={"Content-Type": "application/octet-stream"})
+        resp = cinder.request(member, "POST", "/volumes", version=L, json={"volume": {
+            "size": 1, "imageRef": image["id"]}})
+        assert resp.status_code == 202, resp.text
+        vid = resp.json()["volume"]["id"]
+        wait_status(cinder, member, "volumes", vid, "error")
+        [msg] = _messages_about(cinder, member, vid)
+        assert (msg["event_id"], msg["user_message"]) == (
+            "VOLUME_VOLUME_005_001", "copy image to volume:An unknown error occurred.")
+        assert msg["request_id"] == resp.headers["x-openstack-request-id"]
+        assert cinder.request(member, "DELETE", f"/volumes/{vid}").status_code == 202
+        wait_gone(cinder, member, "volumes", vid)
+    finally:
+        admin.session.delete(glance + f"/images/{image['id']}")
