@@ -315,3 +315,31 @@ def test_image_that_cannot_be_copied(cloud, cinder, admin, member, unique):
         wait_gone(cinder, member, "volumes", vid)
     finally:
         admin.session.delete(glance + f"/images/{image['id']}")
+
+
+def test_type_asking_for_what_a_pool_reports_is_placed_there(cinder, admin, member,
+                                                             make, unique):
+    """The pools' capabilities are what types' extra specs are matched against."""
+    pools = cinder.request(admin, "GET", "/scheduler-stats/get_pools",
+                           params={"detail": "true"}).json()["pools"]
+    caps = next(p["capabilities"] for p in pools
+                if p["capabilities"]["volume_backend_name"] == "file-2")
+    resp = cinder.request(admin, "POST", "/types", json={"volume_type": {
+        "name": unique("placed"), "extra_specs": {
+            "storage_protocol": caps["storage_protocol"],
+            "vendor_name": caps["vendor_name"],
+            "capabilities:volume_backend_name": "file-2",
+            "thin_provisioning_support": "<is> True",
+            "driver_version": f">= {caps['driver_version']}"}}})
+    assert resp.status_code == 200, resp.text
+    vtype, vol = resp.json()["volume_type"], None
+    try:
+        vol = make(member, "volumes", {"size": 1, "volume_type": vtype["id"]})
+        shown = cinder.request(admin, "GET", f"/volumes/{vol['id']}").json()["volume"]
+        assert shown["os-vol-host-attr:host"].endswith("@file-2#file-2")
+        assert _messages_about(cinder, member, vol["id"]) == []
+    finally:
+        if vol is not None:
+            cinder.request(admin, "DELETE", f"/volumes/{vol['id']}")
+            wait_gone(cinder, admin, "volumes", vol["id"])
+        cinder.request(admin, "DELETE", f"/types/{vtype['id']}")
