@@ -28,6 +28,7 @@ project's message is 404 ``Message <id> could not be found.``.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
 import uuid
 
@@ -113,6 +114,24 @@ FILTERS = ("resource_uuid", "resource_type", "event_id", "request_id", "message_
            "project_id")
 
 
+def create_failure(volume_id: str, scheduled: bool, image: bool, backup_id: str | None,
+                   copy: bool) -> tuple | None:
+    """What a failed volume create tells the user, as Cinder's create flow: no backend
+    (the scheduler's), a failed copy of an image, a failed restore of a backup into
+    the new volume, the driver failing to make an empty one; a copy of a snapshot or
+    volume records nothing (None). ``(action, detail, resource type, resource id)``
+    for :meth:`Messages.record_failure`."""
+    if not scheduled:
+        return SCHEDULE_ALLOCATE_VOLUME, NO_BACKEND_AVAILABLE, VOLUME, volume_id
+    if copy:
+        return None
+    if image:
+        return COPY_IMAGE_TO_VOLUME, UNKNOWN_ERROR, VOLUME, volume_id
+    if backup_id:
+        return BACKUP_RESTORE, BACKUP_RESTORE_ERROR, VOLUME_BACKUP, backup_id
+    return CREATE_VOLUME_FROM_BACKEND, DRIVER_FAILED_CREATE, VOLUME, volume_id
+
+
 def user_message(msg: models.Message) -> str:
     """The text shown for a message: ``"<action>:<detail>"`` as Cinder words it
     (an unknown action is ``unknown action``, an unknown detail the unknown error)."""
@@ -165,6 +184,16 @@ class Messages:
         LOG.info("user message %s: %s (%s %s)", msg.id, msg.event_id, resource_type,
                  resource_uuid)
         return msg.id
+
+    def record_failure(self, failure: tuple | None, error: BaseException) -> str | None:
+        """Record a :func:`create_failure` (nothing for None); an image copy that ran
+        out of space is Cinder's "exceeds available space" detail."""
+        if failure is None:
+            return None
+        action, detail, rtype, ruuid = failure
+        if action == COPY_IMAGE_TO_VOLUME and getattr(error, "errno", None) == errno.ENOSPC:
+            detail = NOT_ENOUGH_SPACE_FOR_IMAGE
+        return self.record(action, detail, rtype, ruuid)
 
     def backup_failed(self, backup_id: str) -> str | None:
         """A backup's data step failed (Cinder's backup manager: the driver failed)."""

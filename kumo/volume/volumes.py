@@ -10,7 +10,6 @@ and ends in ``available`` or ``error`` (see :mod:`kumo.volume.manager`).
 """
 from __future__ import annotations
 
-import errno
 import logging
 import time
 import uuid
@@ -25,14 +24,9 @@ from kumo.volume import listing, models
 from kumo.volume import messages as msgs
 from kumo.volume.drivers import GiB
 from kumo.volume.encryption import refuse_encrypted
-from kumo.volume.errors import InvalidInput, NotFoundError, invalid_volume
+from kumo.volume.errors import InvalidInput, NoValidBackend, NotFoundError, invalid_volume
 
 LOG = logging.getLogger(__name__)
-
-
-class NoValidBackend(exc.KumoError):
-    """No backend can take a volume (Cinder's ``NoValidBackend``, raised by its
-    scheduler after the API accepted the volume)."""
 
 #: Statuses a volume may be deleted in (Cinder's ``volume.api.API.delete``).
 DELETABLE = ("available", "error", "error_restoring", "error_extending",
@@ -272,14 +266,10 @@ class Volumes:
             s.flush()
             s.refresh(vol)
         driver = self.m.backends[backend] if backend else None
-        # what a failed step tells the user (Cinder's messages for these failures;
-        # copies from snapshots and volumes record none, as in Cinder)
-        failure = (msgs.CREATE_VOLUME_FROM_BACKEND, msgs.DRIVER_FAILED_CREATE,
-                   msgs.VOLUME, vol.id)
+        failure = msgs.create_failure(vol.id, backend is not None, image is not None,
+                                      backup.id if backup else None,
+                                      snapshot is not None or source is not None)
         if backend is None:
-            failure = (msgs.SCHEDULE_ALLOCATE_VOLUME, msgs.NO_BACKEND_AVAILABLE,
-                       msgs.VOLUME, vol.id)
-
             def step():
                 if backup is not None:
                     self.m.backups.set_status(backup.id, "available")
@@ -290,7 +280,6 @@ class Volumes:
         elif source is not None:
             step = lambda: driver.clone(source.id, vol.id, size)  # noqa: E731
         elif image is not None:
-            failure = (msgs.COPY_IMAGE_TO_VOLUME, msgs.UNKNOWN_ERROR, msgs.VOLUME, vol.id)
             path = self.m.images.store.path(image.id)
             key = f"{image.id}-{image.checksum or (image.os_hash_value or '')[:32]}"
             rootfs = image_rootfs(image)
@@ -305,8 +294,6 @@ class Volumes:
                          (time.monotonic() - started) * 1000)
         elif backup is not None:
             backup_id = backup.id
-            failure = (msgs.BACKUP_RESTORE, msgs.BACKUP_RESTORE_ERROR, msgs.VOLUME_BACKUP,
-                       backup_id)
 
             def step():
                 driver.create(vol.id, size)
@@ -320,12 +307,7 @@ class Volumes:
 
         def failed(e):
             self._set(vol.id, status="error", error=str(e))
-            if snapshot is None and source is None:
-                action, detail, rtype, ruuid = failure
-                if action == msgs.COPY_IMAGE_TO_VOLUME and \
-                        getattr(e, "errno", None) == errno.ENOSPC:
-                    detail = msgs.NOT_ENOUGH_SPACE_FOR_IMAGE
-                self.m.messages.record(action, detail, rtype, ruuid)
+            self.m.messages.record_failure(failure, e)
         self.m.worker.submit(lambda: self._finish_create(vol.id, step, image is not None),
                              failed)
         return vol
