@@ -186,6 +186,8 @@ class Settings:
     #: waiting for its compute agent; then ``error_attaching`` / back to ``in-use``
     #: (checked by the periodic jobs, every ``periodic_interval_s``).
     volume_attach_timeout_s: float = 300.0
+    #: Seconds a Block Storage user message is kept (Cinder's ``message_ttl``).
+    volume_message_ttl_s: int = 2592000
     #: The machine's own data plane in ``kumo up`` (:mod:`kumo.agent.local`): ``auto``
     #: (the real drivers when root with the tools installed, else none), ``real``,
     #: ``fake`` (fake network and compute drivers) or ``off`` (API only).

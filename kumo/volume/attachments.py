@@ -359,15 +359,20 @@ class Attachments:
         with self.m.read() as s:  # the common case writes nothing
             if s.scalar(sa.select(A.id).where(stale).limit(1)) is None:
                 return []
-        done, servers = [], set()
+        done, servers, failed = [], set(), []
         with self.m.write() as s:
             for att in s.scalars(sa.select(A).where(stale)):
                 att.attach_status = "error_attaching" \
                     if att.attach_status == "attaching" else "attached"
                 att.updated_at = utcnow()
-                self._volume_status(s.get(models.Volume, att.volume_id))
+                vol = s.get(models.Volume, att.volume_id)
+                self._volume_status(vol)
                 done.append((att.id, att.attach_status))
                 servers.add(att.instance_uuid)
+                if att.attach_status == "error_attaching" and vol is not None:
+                    failed.append((vol.id, vol.project_id))
+        for volume_id, project_id in failed:  # the user's message (no request here)
+            self.m.messages.attach_failed(volume_id, project_id)
         if done:
             import logging
             logging.getLogger(__name__).warning(

@@ -186,6 +186,7 @@ class Backups:
             vol = s.get(models.Volume, volume_id)
             if vol is not None and vol.status == "backing-up":
                 vol.status = previous
+        self.m.messages.backup_failed(backup_id)
 
     def _run_backup(self, backup_id, volume_id, snapshot_id, driver, previous,
                     parent_id, vol_meta: dict | None = None) -> None:

@@ -13,3 +13,8 @@ class NotFoundError(exc.NotFound):
 
 def invalid_volume(reason: str) -> InvalidInput:
     return InvalidInput(f"Invalid volume: {reason}")
+
+
+class NoValidBackend(exc.KumoError):
+    """No backend can take a volume (Cinder's ``NoValidBackend``, which its scheduler
+    raises after the API accepted the volume): the worker's error, never an answer."""

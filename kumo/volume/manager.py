@@ -17,6 +17,7 @@ the next start sets such rows to ``error`` (``creating``) or finishes them
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import socket
 import uuid
@@ -64,6 +65,8 @@ class Worker:
 
     def submit(self, fn: Callable[[], None], on_error: Callable[[BaseException], None]
                ) -> None:
+        """Run ``fn`` (then ``on_error`` if it raised) in the submitting request's
+        context: its log lines and user messages carry that request's id."""
         def run():
             try:
                 fn()
@@ -73,7 +76,7 @@ class Worker:
                     on_error(e)
                 except Exception:
                     LOG.exception("recording a failed volume step failed")
-        self.pool.submit(run)
+        self.pool.submit(contextvars.copy_context().run, run)
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True)
@@ -127,6 +130,8 @@ class VolumeManager:
         self.encryption = Encryption(self)
         self.group_snapshots = GroupSnapshots(self)
         self.quota = Quotas(self)
+        from kumo.volume.messages import Messages
+        self.messages = Messages(self)
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.contextmanager
@@ -158,17 +163,26 @@ class VolumeManager:
             raise exc.KumoError(f"backend {name} is not configured")
         return name, driver
 
+    def schedule(self, vtype: models.VolumeType) -> str | None:
+        """The backend a type's new volumes go to (:mod:`kumo.volume.scheduling`: the
+        backends whose capabilities satisfy its extra specs; the default backend first
+        when it does), or None when none can take them (Cinder's "No valid
+        backend": the volume ends in ``error`` with a user message)."""
+        from kumo.volume.scheduling import candidates
+        found = candidates(self.backends, {e.key: e.value for e in vtype.extra_specs})
+        if not found:
+            return None
+        return self.default_backend if self.default_backend in found else found[0]
+
     def backend_for_type(self, vtype: models.VolumeType) -> str:
-        """The backend a type's volumes go to: its ``volume_backend_name`` extra spec,
-        else the first backend."""
-        spec = backend_spec({e.key: e.value for e in vtype.extra_specs})
-        if spec:
-            if spec not in self.backends:
-                raise InvalidInput(f"No valid backend was found. Volume type "
-                                   f"{vtype.name} asks for backend {spec}, which is not "
-                                   "configured.")
-            return spec
-        return self.default_backend
+        """As :meth:`schedule`, for the synchronous moves (retype): a 400 when no
+        backend can take the type."""
+        backend = self.schedule(vtype)
+        if backend is None:
+            raise InvalidInput(f"No valid backend was found. No backend can take "
+                               f"volumes of type {vtype.name} (its extra specs match "
+                               "no backend's capabilities).")
+        return backend
 
     def backend_used_gb(self, s: orm.Session, backend: str) -> int:
         host = self.host_of(backend)
@@ -305,9 +319,6 @@ class VolumeManager:
                                                 models.VolumeType.name)).unique())
 
     def create_type(self, attrs: dict) -> models.VolumeType:
-        backend = backend_spec(attrs.get("extra_specs") or {})
-        if backend is not None and str(backend) not in self.backends:
-            raise InvalidInput(f"Backend {backend} is not configured.")
         with self.write() as s:
             if s.scalar(sa.select(models.VolumeType).where(
                     models.VolumeType.name == attrs["name"])) is not None:
@@ -360,10 +371,6 @@ class VolumeManager:
     def set_extra_specs(self, type_id: str, specs: dict) -> dict:
         with self.write() as s:
             vtype = self.get_type(None, type_id, s)
-            backend = backend_spec(specs)
-            if vtype.id != models.DEFAULT_TYPE_ID and backend is not None \
-                    and str(backend) not in self.backends:
-                raise InvalidInput(f"Backend {backend} is not configured.")
             have = {e.key: e for e in vtype.extra_specs}
             for key, value in specs.items():
                 if key in have:

@@ -324,3 +324,28 @@ class TypeEncryption(Base):
     created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
     updated_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime,
                                                                    nullable=True)
+
+
+class Message(Base):
+    """A user message (Block Storage API v3 "Messages", 3.3; 0031): what failed when
+    an asynchronous step the user asked for failed. ``event_id`` is Cinder's
+    ``VOLUME_<resource type>_<action id>_<detail id>``; the text shown is made from the
+    action and detail ids (:mod:`kumo.volume.messages`). Rows past ``expires_at`` are
+    hidden and removed by the next message recorded."""
+
+    __tablename__ = "volume_message"
+    id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
+    project_id: orm.Mapped[str] = orm.mapped_column(sa.String(255), index=True)
+    request_id: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+    #: VOLUME, VOLUME_SNAPSHOT, VOLUME_BACKUP
+    resource_type: orm.Mapped[str | None] = orm.mapped_column(sa.String(255),
+                                                              nullable=True)
+    resource_uuid: orm.Mapped[str | None] = orm.mapped_column(sa.String(36),
+                                                              nullable=True, index=True)
+    event_id: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+    action_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(10), nullable=True)
+    detail_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(10), nullable=True)
+    #: ERROR, WARNING, INFO
+    message_level: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime, index=True)
+    expires_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime, index=True)

@@ -111,6 +111,9 @@ RULES = [
     RuleDefault("volume_extension:services:update", ADMIN),
     RuleDefault("volume_extension:capabilities", ADMIN),
     RuleDefault("scheduler_extension:scheduler_stats:get_pools", ADMIN),
+    RuleDefault("message:get_all", READER),
+    RuleDefault("message:get", READER),
+    RuleDefault("message:delete", MEMBER),
     RuleDefault("volume:all_tenants", ADMIN,
                 "List every project's resources (``all_tenants``)."),
 ]

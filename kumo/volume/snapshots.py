@@ -11,6 +11,7 @@ from sqlalchemy import orm
 from kumo.common.listing import CINDER
 from kumo.common.timeutils import utcnow
 from kumo.volume import listing, models
+from kumo.volume import messages as msgs
 from kumo.volume.errors import InvalidInput, NotFoundError, invalid_volume
 from kumo.volume.volumes import is_admin
 
@@ -91,7 +92,9 @@ class Snapshots:
         self.m.worker.submit(
             lambda: (driver.create_snapshot(vid, sid),
                      self._set(sid, status="available", progress="100%")),
-            lambda e: self._set(sid, status="error"))
+            lambda e: (self._set(sid, status="error"), self.m.messages.record(
+                msgs.SNAPSHOT_CREATE, msgs.SNAPSHOT_CREATE_ERROR, msgs.VOLUME_SNAPSHOT,
+                sid)))
         return snap
 
     def _set(self, snapshot_id: str, **fields) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from kumo.common.timeutils import isotime
+from kumo.volume import messages as msgs
 from kumo.volume import models
 from kumo.volume.errors import invalid_volume
 
@@ -58,6 +59,8 @@ def upload_to_image(cloud, ctx, volume_id: str, arg: dict, visibility: str) -> d
         except Exception:
             LOG.exception("removing the image of a failed upload failed")
         manager.volumes._set(volume_id, status=previous)
+        manager.messages.record(msgs.COPY_VOLUME_TO_IMAGE, msgs.FAILED_TO_UPLOAD_VOLUME,
+                                resource_uuid=volume_id)
     manager.backup_worker.submit(step, failed)
     return body
 

@@ -21,9 +21,10 @@ from kumo.common import exceptions as exc
 from kumo.common.listing import CINDER
 from kumo.common.timeutils import utcnow
 from kumo.volume import listing, models
+from kumo.volume import messages as msgs
 from kumo.volume.drivers import GiB
 from kumo.volume.encryption import refuse_encrypted
-from kumo.volume.errors import InvalidInput, NotFoundError, invalid_volume
+from kumo.volume.errors import InvalidInput, NoValidBackend, NotFoundError, invalid_volume
 
 LOG = logging.getLogger(__name__)
 
@@ -215,7 +216,9 @@ class Volumes:
             else:
                 vtype = self.m.default_type(s)
             refuse_encrypted(vtype)
-            backend = self.m.backend_for_type(vtype)
+            # None: no backend can take the type; the volume is made and ends in
+            # error with Cinder's "No valid backend" user message (the scheduler's)
+            backend = self.m.schedule(vtype)
             if source is not None or snapshot is not None:
                 origin = source or s.get(models.Volume, snapshot.volume_id)
                 backend = self.m.backend_of(origin.host)[0]
@@ -228,7 +231,7 @@ class Volumes:
             id=str(uuid.uuid4()), project_id=ctx.project_id, user_id=ctx.user_id,
             name=body.get("name"), description=body.get("description"), size=size,
             status="creating", attach_status="detached", availability_zone=zone,
-            host=self.m.host_of(backend), volume_type_id=vtype.id,
+            host=self.m.host_of(backend) if backend else None, volume_type_id=vtype.id,
             snapshot_id=snapshot.id if snapshot else None,
             source_volid=source.id if source else None,
             image_id=image.id if image else None,
@@ -252,7 +255,8 @@ class Volumes:
                                                         vtype.id).id
             self.m.check_quota(s, ctx.project_id, volumes=1, gigabytes=size,
                                per_volume_gigabytes=size, volume_type_id=vtype.id)
-            self.m.check_capacity(s, backend, size)
+            if backend is not None:
+                self.m.check_capacity(s, backend, size)
             if backup is not None:
                 backup = self.m.backups.get(ctx, backup.id, s)
                 if backup.status != "available":
@@ -261,8 +265,17 @@ class Volumes:
             s.add(vol)
             s.flush()
             s.refresh(vol)
-        driver = self.m.backends[backend]
-        if snapshot is not None:
+        driver = self.m.backends[backend] if backend else None
+        failure = msgs.create_failure(vol.id, backend is not None, image is not None,
+                                      backup.id if backup else None,
+                                      snapshot is not None or source is not None)
+        if backend is None:
+            def step():
+                if backup is not None:
+                    self.m.backups.set_status(backup.id, "available")
+                raise NoValidBackend(f"No valid backend was found. No backend can take "
+                                     f"volumes of type {vtype.name}.")
+        elif snapshot is not None:
             step = lambda: driver.from_snapshot(snapshot.id, vol.id, size)  # noqa: E731
         elif source is not None:
             step = lambda: driver.clone(source.id, vol.id, size)  # noqa: E731
@@ -294,6 +307,7 @@ class Volumes:
 
         def failed(e):
             self._set(vol.id, status="error", error=str(e))
+            self.m.messages.record_failure(failure, e)
         self.m.worker.submit(lambda: self._finish_create(vol.id, step, image is not None),
                              failed)
         return vol
@@ -432,8 +446,11 @@ class Volumes:
             lambda: (driver.extend(volume_id, new_size),
                      self._set(volume_id, status=old_status),
                      self.m.attachments.volume_changed(volume_id)),
-            lambda e: self._set(volume_id, status="error_extending", size=old_size,
-                                error=str(e)))
+            lambda e: (self._set(volume_id, status="error_extending", size=old_size,
+                                 error=str(e)),
+                       self.m.messages.record(msgs.EXTEND_VOLUME,
+                                              msgs.DRIVER_FAILED_EXTEND,
+                                              resource_uuid=volume_id)))
 
     def set_metadata(self, ctx, volume_id: str, meta: dict, replace: bool) -> dict:
         with self.m.write() as s:

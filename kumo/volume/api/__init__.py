@@ -121,7 +121,7 @@ service = VolumeService("volume", "/volume", cinder_fault)
 
 from kumo.volume import policies  # noqa: E402,F401  (registers the default rules)
 from kumo.volume.api import (  # noqa: E402,F401
-    admin, attachments, backups, encryption, group_snapshots, groups, manage, qos,
-    snapshots, transfers, types, versions, volume_actions, volumes)
+    admin, attachments, backups, encryption, group_snapshots, groups, manage, messages,
+    qos, snapshots, transfers, types, versions, volume_actions, volumes)
 
 __all__ = ["service", "at_least", "MIN_VERSION", "MAX_VERSION"]

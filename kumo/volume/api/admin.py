@@ -11,6 +11,7 @@ from kumo.volume.api import at_least, service
 from kumo.volume.api.volumes import target
 from kumo.volume.errors import InvalidInput, NotFoundError
 from kumo.volume.quotas import NON_QUOTA_KEYS
+from kumo.volume.scheduling import capabilities as capabilities_of
 
 
 def _quota_project(req: Request) -> str:
@@ -195,12 +196,10 @@ def _pool(req: Request, name: str, detail: bool) -> dict:
         with manager.read() as s:
             used = manager.backend_used_gb(s, name)
         capacity = req.cloud.settings.volume_backend_capacity_gb
+        # what the scheduler matches types' extra specs against, and the capacity
         pool["capabilities"] = {
-            "volume_backend_name": name, "vendor_name": "Kumo",
-            "driver_version": "1.0", "storage_protocol": "file",
-            "total_capacity_gb": capacity, "free_capacity_gb": max(0, capacity - used),
-            "allocated_capacity_gb": used, "thin_provisioning_support": True,
-            "reserved_percentage": 0, "pool_name": name, "multiattach": False,
+            **capabilities_of(name), "total_capacity_gb": capacity,
+            "free_capacity_gb": max(0, capacity - used), "allocated_capacity_gb": used,
             "timestamp": isotime(None)}
     return pool
 

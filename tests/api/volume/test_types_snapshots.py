@@ -39,7 +39,10 @@ def test_type_cli(cloud, cinder, admin, demo, member, unique):
         "volume": {"size": 1, "volume_type": name}})
     assert resp.status_code == 202, resp.text
     vid = resp.json()["volume"]["id"]
-    wait_status(cinder, member, "volumes", vid, "available")
+    # the unscoped spec c=d names a capability no backend reports, so (as Cinder's
+    # capabilities filter) the volume is not placed and ends in error: still a volume
+    # of the type
+    wait_status(cinder, member, "volumes", vid, "error")
     assert_fault(cinder.request(admin, "DELETE", f"/types/{created['id']}"), 400,
                  "badRequest")
     cinder.request(member, "DELETE", f"/volumes/{vid}")
@@ -101,10 +104,12 @@ def test_snapshot_with_force_of_in_use(cinder, admin, make):
         "os-reset_status": {"status": "available"}})
 
 
-def test_type_for_unknown_backend_refused(cinder, admin, unique):
-    assert_fault(cinder.request(admin, "POST", "/types", json={"volume_type": {
-        "name": unique("t"), "extra_specs": {"volume_backend_name": "nope"}}}),
-        400, "badRequest")
+def test_type_for_unknown_backend_accepted(cinder, admin, unique):
+    """As Cinder: the type is made; its volumes fail to schedule (test_messages.py)."""
+    resp = cinder.request(admin, "POST", "/types", json={"volume_type": {
+        "name": unique("t"), "extra_specs": {"volume_backend_name": "nope"}}})
+    assert resp.status_code == 200, resp.text
+    cinder.request(admin, "DELETE", f"/types/{resp.json()['volume_type']['id']}")
 
 
 def test_qos_specs_cli(cloud, cinder, admin, demo, unique):
