@@ -64,12 +64,10 @@ class Cgroups:
             for c in ("memory", "cpu", "freezer", "cpuset"):
                 if (root / c / "cgroup.procs").exists():
                     self.dirs[c] = root / c / own.get(c, "/").lstrip("/") / "kumo"
+        self._v2_ctrls = ctrls
         if self.mode != "none":
             try:
-                for d in self.dirs.values():
-                    d.mkdir(parents=True, exist_ok=True)
-                if self.mode == "v2":
-                    (self.dirs["v2"] / "cgroup.subtree_control").write_text("+cpu +memory")
+                self._make_parents()
             except OSError as e:
                 LOG.warning("cgroups %s not writable (%s): instance limits unavailable",
                             self.mode, e)
@@ -79,6 +77,24 @@ class Cgroups:
         if self.mode == "none":
             LOG.warning("no usable cgroup cpu/memory controllers: instances run without "
                         "CPU and memory limits")
+
+    def _make_parents(self, parents: bool = True) -> None:
+        """The ``kumo`` parent groups (and v2's controllers for their children);
+        ``parents``: also the groups above them."""
+        for d in self.dirs.values():
+            d.mkdir(parents=parents, exist_ok=True)
+        if self.mode == "v2":
+            (self.dirs["v2"] / "cgroup.subtree_control").write_text("+cpu +memory")
+
+    def _restore_parents(self) -> None:
+        """Make the ``kumo`` parents again: they are shared by every Kumo on the machine
+        that runs in the same cgroup (simulated hosts, several clouds), and another's
+        ``kumo down`` removes them when they are empty."""
+        LOG.info("cgroup parents %s were removed; making them again",
+                 ", ".join(map(str, self.dirs.values())))
+        self._make_parents(parents=False)  # only kumo/: the agent's own group is there
+        if self.cpuset and not self._setup_cpuset(self._v2_ctrls):
+            self.cpuset = False
 
     def _setup_cpuset(self, v2_ctrls: set) -> bool:
         """Enable CPU placement (see the module docstring); False when unavailable."""
@@ -142,7 +158,19 @@ class Cgroups:
 
     def ensure(self, name: str, vcpus: int, ram_mb: int) -> list[str]:
         """Create the groups of instance ``name`` (its id) with the limits; returns the group
-        directories its supervisor joins (writes itself into ``cgroup.procs``)."""
+        directories its supervisor joins (writes itself into ``cgroup.procs``). A
+        ``kumo`` parent found missing is made again (see :meth:`_restore_parents`);
+        OSError when the groups cannot be made."""
+        for attempt in range(3):
+            try:
+                return self._ensure(name, vcpus, ram_mb)
+            except FileNotFoundError:
+                if attempt == 2 or all(p.is_dir() for p in self.dirs.values()):
+                    raise
+                self._restore_parents()
+        raise AssertionError("unreachable")
+
+    def _ensure(self, name: str, vcpus: int, ram_mb: int) -> list[str]:
         out = []
         for role, parent in self.dirs.items():
             d = parent / name
