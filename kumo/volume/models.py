@@ -232,7 +232,8 @@ class Quota(Base):
 
     __tablename__ = "volume_quota"
     project_id: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
-    resource: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+    #: a global resource or ``<part>_<type name>`` (a type name is up to 255)
+    resource: orm.Mapped[str] = orm.mapped_column(sa.String(300), primary_key=True)
     hard_limit: orm.Mapped[int] = orm.mapped_column(sa.Integer)
 
 

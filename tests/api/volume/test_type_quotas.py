@@ -277,3 +277,18 @@ def test_enforced_on_retype(admin, member, cinder, vtype, make):
     assert (body["volume_type"], body["status"], body["migration_status"]) == (
         same["name"], "available", None)
     assert body["os-vol-host-attr:host"].endswith("@file-1#file-1")
+
+
+def test_a_longest_type_name_has_its_quota_keys(admin, member, cinder, vtype, unique):
+    """A type name may be 255 characters, so ``gigabytes_<name>`` is 265: it is set and
+    read back (``volume_quota.resource`` is 300 wide, as Cinder's)."""
+    project = member.project_id_
+    name = unique("long")
+    t = vtype()
+    long_name = (name + "x" * 255)[:255]
+    resp = cinder.request(admin, "PUT", f"/types/{t['id']}",
+                          json={"volume_type": {"name": long_name}})
+    assert resp.status_code == 200, resp.text
+    resp = _set(cinder, admin, project, **{f"gigabytes_{long_name}": 7})
+    assert resp.status_code == 200, resp.text
+    assert _quotas(cinder, admin, project)[f"gigabytes_{long_name}"] == 7
