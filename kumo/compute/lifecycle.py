@@ -306,16 +306,23 @@ class Lifecycle:
                 ips = [ip["ip_address"] for ip in facts.get(pid, {}).get("fixed_ips", [])
                        if ip.get("version", 4) == 4]
                 if fixed is None and ips:
-                    target = (pid, None)
+                    target = (pid, None, ips[0])
                     break
                 if fixed is not None and fixed in ips:
-                    target = (pid, fixed)
+                    target = (pid, fixed, fixed)
                     break
             if target is None:
                 raise exc.BadRequest("Specified fixed address not assigned to instance"
                                      if fixed else "No nw_info cache associated with "
                                      "instance")
-            papi.associate_floating_ip(s, ctx, fip, target[0], target[1])
+            try:
+                papi.associate_floating_ip(s, ctx, fip, target[0], target[1])
+            except exc.Conflict as e:
+                # Nova: whatever else Neutron refuses is a 400 (e.g. the fixed IP
+                # has a floating IP already)
+                raise exc.BadRequest(
+                    f"Unable to associate floating IP {address} to fixed IP {target[2]} "
+                    f"for instance {row.id}. Error: {e.message}") from None
         return self.actions.run(ctx, sid, action, rid, apply, _LIVE, _TASKS_ANY,
                                 lock_exempt=True, network=True, placed=False)
 

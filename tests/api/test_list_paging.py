@@ -65,7 +65,8 @@ UNPAGED = {
 } | {("/networking", "/v2.0/extensions"), ("/networking", "/v2.0/quotas"),
      ("/networking", "/v2.0/availability_zones"),
      ("/compute", "/v2.1/os-services"), ("/compute", "/v2.1/os-availability-zone"),
-     ("/compute", "/v2.1/os-availability-zone/detail")
+     ("/compute", "/v2.1/os-availability-zone/detail"),
+     ("/compute", "/v2.1/extensions")  # Nova's fixed compatibility list
 } | {("/volume", "/v3" + p) for p in ("/os-services", "/os-availability-zone", "/os-hosts",
                                       "/extensions", "/scheduler-stats/get_pools")
 } | {("/volume", "/v3" + p) for p in (  # Cinder pages these; Kumo does not yet

@@ -143,6 +143,7 @@ from kumo.compute.api import (  # noqa: E402,F401
     admin, agent, flavors, groups, keypairs, servers, server_actions, server_extras,
     versions, volumes)
 from kumo.compute.api import (  # noqa: E402,F401  (issue 16)
-    aggregates, images, migrations, network_proxies, operations, server_migrations)
+    aggregates, extensions, images, migrations, network_proxies, operations,
+    server_migrations)
 
 __all__ = ["service", "at_least", "MIN_VERSION", "MAX_VERSION"]

@@ -47,8 +47,8 @@ def _rebuild(req, row, arg):
     compute = req.cloud.compute
     validate({"rebuild": arg}, schemas.REBUILD)
     image = compute.servers._image(req.context, arg["imageRef"], row.flavor)
-    attrs = {k: arg[k] for k in ("name", "metadata", "accessIPv4", "accessIPv6")
-             if k in arg}
+    attrs = {k: arg[k] for k in ("name", "metadata", "accessIPv4", "accessIPv6",
+                                 "OS-DCF:diskConfig") if k in arg}
     if "description" in arg and at_least(req, "2.19"):
         attrs["description"] = arg["description"]
     if "user_data" in arg:
@@ -80,7 +80,8 @@ def _resize(req, row, arg):
     validate({"resize": arg}, schemas.RESIZE)
     ref = arg["flavorRef"]
     flavor = req.cloud.compute.servers._flavor(req.context, ref)
-    req.cloud.compute.actions.resize(req.context, row.id, req.request_id, flavor)
+    req.cloud.compute.actions.resize(req.context, row.id, req.request_id, flavor,
+                                     arg.get("OS-DCF:diskConfig"))
     return Reply(202)
 
 

@@ -207,6 +207,13 @@ def test_floating_ip_actions(admin, demo, nova, boot, net, unique):
             "address": fip.floating_ip_address}}).status_code == 202
         port_ids = {p.id for p in demo.network.ports(device_id=sid)}
         assert demo.network.get_ip(fip.id).port_id in port_ids
+        # a second floating IP for the same fixed IP: Neutron's 409 is Nova's 400
+        fip2 = demo.network.create_ip(floating_network_id=ext.id)
+        msg = assert_fault(act(nova, demo, sid, {"addFloatingIp": {
+            "address": fip2.floating_ip_address}}), 400, "badRequest")
+        assert msg.startswith(f"Unable to associate floating IP {fip2.floating_ip_address}")
+        assert demo.network.get_ip(fip2.id).port_id is None
+        demo.network.delete_ip(fip2)
         assert_fault(act(nova, demo, sid, {"addFloatingIp": {"address": "10.78.0.14"}}),
                      404, "itemNotFound")
         assert_fault(act(nova, demo, sid, {"addFloatingIp": {"address": "not-ip"}}),
