@@ -189,7 +189,9 @@ class Actions:
                 row.key_name = attrs["key_name"]
                 row.key_data = attrs.get("key_data")
             row.rebuild_seq += 1
-            row.power, row.task_state, row.fault = "on", "rebuilding", None
+            # Nova: a stopped server is rebuilt and stays stopped (SHUTOFF)
+            row.power = "off" if row.vm_state == "stopped" else "on"
+            row.task_state, row.fault = "rebuilding", None
             if row.vm_state == "error":
                 row.vm_state = "active"
         return self.run(ctx, sid, "rebuild", rid, apply, ("active", "stopped", "error"))
@@ -393,6 +395,8 @@ class Actions:
             done = None  # a move's upload is pending: the guest runs on the source yet
         if task == "migrating" and row.power == "paused":  # a paused server moved live
             done = ("paused", "paused")
+        if task == "rebuilding" and row.power == "off":  # a stopped server rebuilt
+            done = ("shutdown", "stopped")
         stopped = (done is None and task is None and row.vm_state == "active"
                    and state in ("shutdown", "crashed"))
         if stopped and not locked:

@@ -55,8 +55,9 @@ def _unshelve(req, row, arg):
         _check("unshelve", arg, {"type": ["object", "null"], "properties": {
             "availability_zone": {"type": "string"}}, "required": ["availability_zone"],
             "additionalProperties": False})
-    else:
+    else:  # Nova ignores the value before 2.77
         _check("unshelve", arg, _ANY)
+        arg = None
     arg = arg or {}
     host = arg.get("host")
     if host is not None:

@@ -119,6 +119,8 @@ def server(req: Request, row, addresses: dict, host_up: dict | None = None) -> d
         "OS-EXT-STS:power_state": row.power_state,
         "os-extended-volumes:volumes_attached": _volumes_attached(req, row.id),
     }
+    if not body["security_groups"]:  # Nova: no ports or no groups, no key
+        del body["security_groups"]
     if st in ("BUILD", "ACTIVE"):
         body["progress"] = 0 if st == "BUILD" else 100
     if row.fault and st in ("ERROR", "DELETED"):

@@ -154,3 +154,19 @@ def test_extensions(cloud, nova, demo):
     assert_fault(nova.request(demo, "GET", "/extensions/os-nothing"), 404, "itemNotFound")
     rows = cloud.cli("extension", "list", "--compute", cloud="kumo")
     assert "os-hosts" in {r["Alias"] for r in rows}
+
+
+def test_rebuild_stopped_server_stays_stopped(nova, demo, boot, image_id):
+    sid = boot("wide-rebuild-stopped")["id"]
+    wait_status(nova, demo, sid, "ACTIVE")
+    assert act(nova, demo, sid, {"os-stop": None}).status_code == 202
+    wait_status(nova, demo, sid, "SHUTOFF")
+    resp = act(nova, demo, sid, {"rebuild": {"imageRef": image_id, "name": "rebuilt"}})
+    assert resp.status_code == 202, resp.text
+    body = wait_status(nova, demo, sid, "SHUTOFF")
+    assert body["OS-EXT-STS:task_state"] is None and body["name"] == "rebuilt"
+    actions = nova.request(demo, "GET", f"/servers/{sid}/os-instance-actions").json()[
+        "instanceActions"]
+    assert actions[0]["action"] == "rebuild"
+    assert act(nova, demo, sid, {"os-start": None}).status_code == 202
+    wait_status(nova, demo, sid, "ACTIVE")
