@@ -99,6 +99,41 @@ def hypervisor_servers(req: Request) -> Reply:
     return Reply(200, {"hypervisors": body})
 
 
+@service.route("GET", "/v2.1/os-hypervisors/{pattern}/search")
+def hypervisor_search(req: Request) -> Reply:
+    """Before 2.53: hypervisors whose hostname contains ``pattern`` (404 if none)."""
+    if at_least(req, "2.53"):
+        raise exc.NotFound("The resource could not be found.")
+    req.context.enforce(P + "os-hypervisors:search")
+    compute = req.cloud.compute
+    with compute.read() as s:
+        rows = [h for h in compute.hosts.all(s)
+                if req.params["pattern"] in h.hypervisor_hostname]
+    if not rows:
+        raise exc.NotFound(f"No hypervisor matching '{req.params['pattern']}' could be "
+                           "found.")
+    return Reply(200, {"hypervisors": [_hypervisor(req, h, {}, False) for h in rows]})
+
+
+@service.route("GET", "/v2.1/os-hypervisors/{hypervisor_id}/uptime")
+def hypervisor_uptime(req: Request) -> Reply:
+    """Before 2.88 (then 404; 2.88+ shows ``uptime`` in the hypervisor, null here).
+    Kumo's agents report no host uptime, so this answers as Nova over a driver without
+    ``get_host_uptime``: 501 once the hypervisor is found."""
+    if at_least(req, "2.88"):
+        raise exc.NotFound("The resource could not be found.")
+    req.context.enforce(P + "os-hypervisors:uptime")
+    compute = req.cloud.compute
+    with compute.read() as s:
+        compute.hosts.find_hypervisor(s, req.params["hypervisor_id"])
+    raise NotImplemented501("Virt driver does not implement uptime function.")
+
+
+class NotImplemented501(exc.KumoError):
+    status = 501
+    title = "Not Implemented"
+
+
 @service.route("GET", "/v2.1/os-hypervisors")
 def hypervisors(req: Request) -> Reply:
     return _hypervisors(req, False)
@@ -403,6 +438,8 @@ def _usage_page(req: Request, pid: str | None, detailed: bool
 
 @service.route("GET", "/v2.1/os-simple-tenant-usage")
 def usage_list(req: Request) -> Reply:
+    if req.path.endswith("/"):  # an empty project id: Nova's 404, not the list
+        raise exc.NotFound("The resource could not be found.")
     req.context.enforce(P + "os-simple-tenant-usage:list")
     detailed = req.query.get("detailed") in ("1", "true", "True")
     usages, links = _usage_page(req, None, detailed)

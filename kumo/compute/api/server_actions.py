@@ -128,6 +128,20 @@ def _force_delete(req, row, arg):
     return Reply(202)
 
 
+def _restore(req, row, arg):
+    """Nova's deferred delete: only a SOFT_DELETED server can be restored, and Kumo
+    deletes at once (Nova's ``reclaim_instance_interval`` 0), so none ever is."""
+    raise exc.Conflict(f"Cannot 'restore' instance {row.id} while it is in vm_state "
+                       f"{row.vm_state}")
+
+
+def _inject_network_info(req, row, arg):
+    """Admin action: Nova asks the host to refresh the guest's network info; Kumo's
+    guests always have their ports' current addresses (DHCP, metadata), so nothing
+    to do but accept it."""
+    return Reply(202)
+
+
 #: action -> (handler, policy rule)
 ACTIONS = {
     "reboot": (_reboot, "servers:reboot"),
@@ -143,7 +157,9 @@ ACTIONS = {
     "revertResize": (_revert, "servers:revert_resize"),
     "os-getConsoleOutput": (_console, "os-console-output"),
     "createImage": (_create_image, "servers:create_image"),
-    "forceDelete": (_force_delete, "servers:delete"),
+    "forceDelete": (_force_delete, "os-deferred-delete:force"),
+    "restore": (_restore, "os-deferred-delete:restore"),
+    "injectNetworkInfo": (_inject_network_info, "os-admin-actions:inject_network_info"),
     **remote_consoles.ACTIONS,  # os-getVNCConsole... (Kumo serves none: Nova's 400)
     **lifecycle_actions.ACTIONS,  # suspend, shelve, rescue, migrate, evacuate...
 }

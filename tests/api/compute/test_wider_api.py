@@ -170,3 +170,51 @@ def test_rebuild_stopped_server_stays_stopped(nova, demo, boot, image_id):
     assert actions[0]["action"] == "rebuild"
     assert act(nova, demo, sid, {"os-start": None}).status_code == 202
     wait_status(nova, demo, sid, "ACTIVE")
+
+
+def test_admin_actions_restore_and_inject_network_info(nova, admin, demo, boot):
+    sid = boot("wide-admin-actions")["id"]
+    wait_status(nova, demo, sid, "ACTIVE")
+    # Kumo deletes at once (no soft delete), so nothing is ever restorable
+    msg = assert_fault(act(nova, demo, sid, {"restore": None}), 409, "conflictingRequest")
+    assert msg == f"Cannot 'restore' instance {sid} while it is in vm_state active"
+    assert_fault(act(nova, demo, sid, {"injectNetworkInfo": None}), 403, "forbidden")
+    assert act(nova, admin, sid, {"injectNetworkInfo": None}).status_code == 202
+    assert wait_status(nova, demo, sid, "ACTIVE")["OS-EXT-STS:task_state"] is None
+
+
+def test_hypervisor_search_uptime_and_hosts_zone(nova, admin, demo):
+    found = nova.request(admin, "GET", "/os-hypervisors/fake/search").json()["hypervisors"]
+    assert {h["hypervisor_hostname"] for h in found} >= {"fake-0", "fake-1"}
+    assert set(found[0]) == {"id", "hypervisor_hostname", "state", "status"}
+    assert_fault(nova.request(admin, "GET", "/os-hypervisors/nowhere-x/search"), 404,
+                 "itemNotFound")
+    assert_fault(nova.request(admin, "GET", "/os-hypervisors/fake/search", version="2.53"),
+                 404, "itemNotFound")
+    assert_fault(nova.request(demo, "GET", "/os-hypervisors/fake/search"), 403,
+                 "forbidden")
+    hid = found[0]["id"]
+    assert_fault(nova.request(demo, "GET", f"/os-hypervisors/{hid}/uptime"), 403,
+                 "forbidden")
+    resp = nova.request(admin, "GET", f"/os-hypervisors/{hid}/uptime")
+    assert resp.status_code == 501
+    assert_fault(nova.request(admin, "GET", "/os-hypervisors/999999/uptime"), 404,
+                 "itemNotFound")
+    every = nova.request(admin, "GET", "/os-hosts").json()["hosts"]
+    assert every and nova.request(admin, "GET", "/os-hosts", params={"zone": ""}).json()[
+        "hosts"] == every
+
+
+def test_usage_empty_project_and_list_tenant_id_ignored(nova, admin, demo, boot):
+    assert_fault(nova.request(admin, "GET", "/os-simple-tenant-usage/"), 404,
+                 "itemNotFound")
+    assert nova.request(admin, "GET", "/os-simple-tenant-usage").status_code == 200
+    made = boot("wide-tenant-filter")
+    project = demo.current_project_id
+    # without all_tenants, tenant_id is ignored: the admin sees its own project's
+    names = [s["name"] for s in nova.request(admin, "GET", "/servers", params={
+        "tenant_id": project}).json()["servers"]]
+    assert made["id"] and "wide-tenant-filter" not in names
+    names = [s["name"] for s in nova.request(admin, "GET", "/servers/detail", params={
+        "all_tenants": "", "tenant_id": project}).json()["servers"]]
+    assert "wide-tenant-filter" in names
