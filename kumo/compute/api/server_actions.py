@@ -68,6 +68,7 @@ def _rebuild(req, row, arg):
     compute.actions.rebuild(req.context, row.id, req.request_id, image, attrs)
     fresh = get_row(req)
     body = render.base_view(req, render_many(req, [fresh])[0])
+    body.pop("OS-EXT-SRV-ATTR:user_data", None)  # Nova's rebuild: user_data (2.57) only
     body["adminPass"] = arg.get("adminPass") or password()
     if at_least(req, "2.54"):
         body["key_name"] = fresh.key_name

@@ -133,6 +133,8 @@ def detail(req: Request) -> Reply:
     req.context.enforce(P + "detail", {"project_id": req.context.project_id})
     rows, more = query_servers(req)
     body = {"servers": render_many(req, rows)}
+    for item in body["servers"]:  # Nova's list view has no server_groups (2.71+)
+        item.pop("server_groups", None)
     links = next_links(req, rows, more, "servers/detail")
     if links:
         body["servers_links"] = links

@@ -218,3 +218,20 @@ def test_usage_empty_project_and_list_tenant_id_ignored(nova, admin, demo, boot)
     names = [s["name"] for s in nova.request(admin, "GET", "/servers/detail", params={
         "all_tenants": "", "tenant_id": project}).json()["servers"]]
     assert "wide-tenant-filter" in names
+
+
+def test_list_and_rebuild_views_as_nova(nova, admin, demo, boot, image_id):
+    """server_groups (2.71+) is in show, not in the detail list; the 2.75+ rebuild
+    reply is the show view without OS-EXT-SRV-ATTR:user_data (``user_data`` instead)."""
+    sid = boot("wide-views")["id"]
+    wait_status(nova, demo, sid, "ACTIVE")
+    shown = nova.request(demo, "GET", f"/servers/{sid}", version="2.96").json()["server"]
+    assert shown["server_groups"] == []
+    listed = nova.request(demo, "GET", "/servers/detail", version="2.96").json()["servers"]
+    (item,) = [s for s in listed if s["id"] == sid]
+    assert "server_groups" not in item and "pinned_availability_zone" in item
+    resp = act(nova, admin, sid, {"rebuild": {"imageRef": image_id}}, "2.75")
+    assert resp.status_code == 202, resp.text
+    body = resp.json()["server"]
+    assert "OS-EXT-SRV-ATTR:user_data" not in body and "user_data" in body
+    assert "OS-EXT-SRV-ATTR:hostname" in body and body["server_groups"] == []
