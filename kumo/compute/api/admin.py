@@ -331,7 +331,8 @@ def quota_detail(req: Request) -> Reply:
 def quota_defaults(req: Request) -> Reply:
     req.context.enforce(P + "os-quota-sets:defaults")
     quotas = req.cloud.compute.quotas
-    values = {r: quotas.default(r) for r in RESOURCES}
+    with req.cloud.compute.read() as s:  # the default quota class, else the settings
+        values = {r: quotas.default(r, s) for r in RESOURCES}
     network = {"fixed_ips": -1, **{nova: int(getattr(req.cloud.settings, f"quota_{q}"))
                                    for nova, q in NETWORK_PROXIES.items()}}
     return Reply(200, {"quota_set": {"id": req.params["project_id"],

@@ -235,3 +235,45 @@ def test_list_and_rebuild_views_as_nova(nova, admin, demo, boot, image_id):
     body = resp.json()["server"]
     assert "OS-EXT-SRV-ATTR:user_data" not in body and "user_data" in body
     assert "OS-EXT-SRV-ATTR:hostname" in body and body["server_groups"] == []
+
+
+def test_quota_class_default_sets_project_defaults(nova, admin, demo, member):
+    """os-quota-class-sets: the ``default`` class's values are every project's
+    defaults (a project without its own limits follows them); keys per microversion."""
+    pid = member.current_project_id
+    shown = nova.request(admin, "GET", "/os-quota-class-sets/default").json()[
+        "quota_class_set"]
+    assert shown["id"] == "default"
+    assert "floating_ips" in shown and "injected_files" in shown
+    assert "server_groups" not in shown
+    v257 = nova.request(admin, "GET", "/os-quota-class-sets/default", version="2.57").json()[
+        "quota_class_set"]
+    assert set(v257) == {"id", "instances", "cores", "ram", "metadata_items", "key_pairs",
+                         "server_groups", "server_group_members"}
+    assert_fault(nova.request(demo, "GET", "/os-quota-class-sets/default"), 403,
+                 "forbidden")
+    assert_fault(nova.request(admin, "PUT", "/os-quota-class-sets/default", json={
+        "quota_class_set": {"floating_ips": 5}}, version="2.50"), 400, "badRequest")
+    assert_fault(nova.request(admin, "PUT", "/os-quota-class-sets/default", json={
+        "quota_class_set": {"cores": -2}}), 400, "badRequest")
+    before = nova.request(admin, "GET", f"/os-quota-sets/{pid}").json()["quota_set"]
+    try:
+        resp = nova.request(admin, "PUT", "/os-quota-class-sets/default", json={
+            "quota_class_set": {"cores": v257["cores"] + 100, "floating_ips": 77}})
+        assert resp.status_code == 200, resp.text
+        body = resp.json()["quota_class_set"]
+        assert "id" not in body
+        assert body["cores"] == v257["cores"] + 100 and body["floating_ips"] == 77
+        after = nova.request(admin, "GET", f"/os-quota-sets/{pid}").json()["quota_set"]
+        assert after["cores"] == before["cores"] + 100
+        assert after["floating_ips"] == before["floating_ips"]  # Neutron's, untouched
+        defaults = nova.request(admin, "GET", f"/os-quota-sets/{pid}/defaults").json()[
+            "quota_set"]
+        assert defaults["cores"] == v257["cores"] + 100
+        limits = nova.request(member, "GET", "/limits").json()["limits"]["absolute"]
+        assert limits["maxTotalCores"] == v257["cores"] + 100
+    finally:
+        nova.request(admin, "PUT", "/os-quota-class-sets/default", json={
+            "quota_class_set": {"cores": v257["cores"]}})
+    assert nova.request(admin, "GET", f"/os-quota-sets/{pid}").json()["quota_set"][
+        "cores"] == before["cores"]
