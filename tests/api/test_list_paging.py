@@ -85,7 +85,8 @@ DEFERRED = {("/image", "/v2/metadefs/namespaces")} | {
 } | {
     ("/compute", "/v2.1" + p) for p in (
         "/images", "/images/detail", "/os-floating-ips", "/os-floating-ip-pools",
-        "/os-networks", "/os-security-groups", "/os-tenant-networks", "/os-hosts")}
+        "/os-networks", "/os-security-groups", "/os-tenant-networks", "/os-hosts",
+        "/os-volumes", "/os-volumes/detail", "/os-snapshots", "/os-snapshots/detail")}
 PAGED = [r for r in LIST_ROUTES
          if r not in NOT_LISTS and r not in UNPAGED and r not in DEFERRED]
 

@@ -144,6 +144,6 @@ from kumo.compute.api import (  # noqa: E402,F401
     versions, volumes)
 from kumo.compute.api import (  # noqa: E402,F401  (issue 16)
     aggregates, extensions, images, migrations, network_proxies, operations,
-    quota_classes, server_migrations)
+    quota_classes, server_migrations, volume_proxies)
 
 __all__ = ["service", "at_least", "MIN_VERSION", "MAX_VERSION"]

@@ -277,3 +277,70 @@ def test_quota_class_default_sets_project_defaults(nova, admin, demo, member):
             "quota_class_set": {"cores": v257["cores"]}})
     assert nova.request(admin, "GET", f"/os-quota-sets/{pid}").json()["quota_set"][
         "cores"] == before["cores"]
+
+
+def test_volume_proxies(cloud, nova, demo):
+    """os-volumes and os-snapshots (before 2.36) reach Cinder with the caller's token
+    and answer with Nova's views."""
+    import time
+    resp = nova.request(demo, "POST", "/os-volumes", json={"volume": {
+        "size": 1, "display_name": "wide-proxy", "display_description": "d",
+        "metadata": {"k": "v"}}})
+    assert resp.status_code == 200, resp.text
+    vol = resp.json()["volume"]
+    vid = vol["id"]
+    assert resp.headers["Location"].endswith(f"/os-volumes/{vid}")
+    assert vol["displayName"] == "wide-proxy" and vol["size"] == 1
+    assert vol["attachments"] == [{}] and vol["metadata"] == {"k": "v"}
+    assert set(vol) == {"id", "status", "size", "availabilityZone", "createdAt",
+                        "attachments", "displayName", "displayDescription",
+                        "volumeType", "snapshotId", "metadata"}
+    sid = None
+    try:
+        for _ in range(300):
+            if nova.request(demo, "GET", f"/os-volumes/{vid}").json()["volume"][
+                    "status"] == "available":
+                break
+            time.sleep(0.1)
+        listed = nova.request(demo, "GET", "/os-volumes/detail").json()["volumes"]
+        assert vid in {v["id"] for v in listed}
+        assert len(nova.request(demo, "GET", "/os-volumes", params={"limit": 1}).json()[
+            "volumes"]) == 1
+        assert_fault(nova.request(demo, "GET", "/os-volumes", params={"offset": -1}),
+                     400, "badRequest")
+        assert_fault(nova.request(demo, "GET", f"/os-volumes/{vid}", version="2.36"), 404,
+                     "itemNotFound")
+        for bad in ({"size": 0}, {"size": "x"}, {}, {"size": 1, "nope": 1}):
+            assert_fault(nova.request(demo, "POST", "/os-volumes", json={"volume": bad}),
+                         400, "badRequest")
+        assert_fault(nova.request(demo, "GET",
+                                  "/os-volumes/6d0cbdab-0a43-4cb5-bd0b-3ab3b0f9a0b9"),
+                     404, "itemNotFound")
+        resp = nova.request(demo, "POST", "/os-snapshots", json={"snapshot": {
+            "volume_id": vid, "display_name": "wide-snap", "force": False}})
+        assert resp.status_code == 200, resp.text
+        snap = resp.json()["snapshot"]
+        sid = snap["id"]
+        assert snap["volumeId"] == vid and snap["size"] == 1
+        assert snap["displayName"] == "wide-snap"
+        assert sid in {s["id"] for s in nova.request(demo, "GET", "/os-snapshots").json()[
+            "snapshots"]}
+        for _ in range(300):
+            if nova.request(demo, "GET", f"/os-snapshots/{sid}").json()["snapshot"][
+                    "status"] == "available":
+                break
+            time.sleep(0.1)
+        rows = cloud.cli("volume", "snapshot", "list", cloud="kumo")
+        assert "wide-snap" in {r["Name"] for r in rows}
+        assert nova.request(demo, "DELETE", f"/os-snapshots/{sid}").status_code == 202
+        for _ in range(300):
+            if nova.request(demo, "GET", f"/os-snapshots/{sid}").status_code == 404:
+                sid = None
+                break
+            time.sleep(0.1)
+        assert sid is None
+        assert nova.request(demo, "DELETE", f"/os-volumes/{vid}").status_code == 202
+    finally:
+        if sid:
+            nova.request(demo, "DELETE", f"/os-snapshots/{sid}")
+        nova.request(demo, "DELETE", f"/os-volumes/{vid}")
