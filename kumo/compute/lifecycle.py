@@ -61,6 +61,10 @@ def password() -> str:
     return secrets.token_urlsafe(9)[:12]
 
 
+class HostNotFound(exc.NotFound):
+    """A move's requested host is unknown: 404 for evacuate, 400 for migrations."""
+
+
 class Lifecycle:
     def __init__(self, compute):
         self.compute = compute
@@ -357,7 +361,7 @@ class Lifecycle:
         c = self.compute
         if host is not None:
             if s.scalar(sa.select(Host.id).where(Host.host == host)) is None:
-                raise exc.NotFound(f"Compute host {host} could not be found.")
+                raise HostNotFound(f"Compute host {host} could not be found.")
             if host == row.host:
                 raise exc.BadRequest(f"Unable to migrate instance ({row.id}) to current "
                                      f"host ({row.host}).")
@@ -383,6 +387,8 @@ class Lifecycle:
         def apply(s, row):
             try:
                 pick = self._pick(s, row, host, row.requested_az)
+            except HostNotFound as e:  # Nova's migrate: ComputeHostNotFound is a 400
+                raise exc.BadRequest(e.message) from None
             except NoValidHost:
                 raise exc.BadRequest("No valid host was found. No valid host found for "
                                      "cold migrate") from None
@@ -434,6 +440,8 @@ class Lifecycle:
                         f"Migration pre-check error: the {drivers.get(cannot[0]) or 'unknown'}"
                         f" compute driver of host {cannot[0]} cannot live-migrate "
                         "instances")
+            except HostNotFound as e:  # Nova: checked at once, a 400 in any version
+                raise exc.BadRequest(e.message) from None
             except (NoValidHost, exc.BadRequest) as e:
                 if not asynchronous:
                     raise exc.BadRequest(e.message) from None

@@ -247,8 +247,16 @@ def test_cold_migrate_confirm_and_revert(admin, demo, nova, boot):
     assert_fault(act(nova, demo, sid, {"migrate": None}), 403, "forbidden")
     assert_fault(act(nova, admin, sid, {"migrate": {"host": first}}, "2.56"), 400,
                  "badRequest")
-    assert_fault(act(nova, admin, sid, {"migrate": {"host": "nope"}}, "2.56"), 404,
-                 "itemNotFound")
+    # Nova: ComputeHostNotFound is a 400 for migrate and live migration (404 only
+    # for evacuate)
+    assert_fault(act(nova, admin, sid, {"migrate": {"host": "nope"}}, "2.56"), 400,
+                 "badRequest")
+    for version in ("2.1", "2.30"):
+        body = {"os-migrateLive": {"host": "nope", "block_migration": False}}
+        if version == "2.1":
+            body["os-migrateLive"]["disk_over_commit"] = False
+        msg = assert_fault(act(nova, admin, sid, body, version), 400, "badRequest")
+        assert msg == "Compute host nope could not be found."
     assert act(nova, admin, sid, {"migrate": None}).status_code == 202
     wait_status(nova, demo, sid, "VERIFY_RESIZE")
     second = host_of(nova, admin, sid)
