@@ -439,8 +439,6 @@ def _usage_page(req: Request, pid: str | None, detailed: bool
 
 @service.route("GET", "/v2.1/os-simple-tenant-usage")
 def usage_list(req: Request) -> Reply:
-    if req.path.endswith("/"):  # an empty project id: Nova's 404, not the list
-        raise exc.NotFound("The resource could not be found.")
     req.context.enforce(P + "os-simple-tenant-usage:list")
     detailed = req.query.get("detailed") in ("1", "true", "True")
     usages, links = _usage_page(req, None, detailed)

@@ -344,3 +344,12 @@ def test_volume_proxies(cloud, nova, demo):
         if sid:
             nova.request(demo, "DELETE", f"/os-snapshots/{sid}")
         nova.request(demo, "DELETE", f"/os-volumes/{vid}")
+
+
+def test_trailing_slash_is_an_empty_id(nova, demo):
+    """``GET /os-volumes/`` (an empty id) is Nova's 404, not the list; the version
+    document and lists without an item route are unchanged."""
+    for path in ("/os-volumes/", "/servers/", "/os-snapshots/", "/flavors/"):
+        assert_fault(nova.request(demo, "GET", path), 404, "itemNotFound")
+    assert nova.request(demo, "GET", "/servers").status_code == 200
+    assert nova.request(demo, "GET", "/").status_code == 200
