@@ -142,6 +142,9 @@ def render(f: CloudFacts) -> str:
         "build_timeout": "120", "build_interval": "1",
         "min_compute_nodes": str(max(1, f.compute_hosts)),
     }
+    # stable_rescue: Kumo's rescue keeps the server's own root (mounted in the rescue
+    # guest) and its volumes attached, and rescues volume-backed servers from 2.87, as
+    # Nova's stable device rescue; hw_rescue_device/bus mean nothing to its drivers.
     # Live migration: the fake driver moves a running server at once (Kumo's
     # LIVE_MIGRATION_DRIVERS); between netns hosts it is a move by stop and restart
     # (the guest reboots), which Tempest's live migration tests do not expect.
@@ -153,7 +156,7 @@ def render(f: CloudFacts) -> str:
         "cold_migration": "true",
         "live_migration": "true" if live else "false", "metadata_service": "true",
         "vnc_console": "false", "spice_console": "false", "serial_console": "false",
-        "rescue": "true", "enable_instance_password": "true", "interface_attach": "true",
+        "rescue": "true", "stable_rescue": "true", "enable_instance_password": "true", "interface_attach": "true",
         "snapshot": "true", "personality": "false", "attach_encrypted_volume": "false",
         "config_drive": "false", "swap_volume": "false", "volume_multiattach": "false",
         "ide_bus": "false", "unified_limits": "false",

@@ -54,6 +54,7 @@ def test_render_services_and_safety():
     assert not c.getboolean("validation", "run_validation")
     assert not c.getboolean("compute-feature-enabled", "vnc_console")
     assert not c.getboolean("compute-feature-enabled", "live_migration")
+    assert c.getboolean("compute-feature-enabled", "stable_rescue")
     assert not c.getboolean("identity-feature-enabled", "api_v2")
     assert c.getboolean("image-feature-enabled", "api_v2")
     assert not c.getboolean("image-feature-enabled", "image_format_enforcement")
