@@ -24,7 +24,7 @@ from kumo.db import after_commit
 
 from kumo.compute.models import Console, Instance, InstanceAction, ServerGroup
 from kumo.compute.scheduler import NoValidHost
-from kumo.compute.servers import InstanceInvalidState, InstanceNotFound, access_ips
+from kumo.compute.servers import InstanceInvalidState, InstanceNotFound, server_sysmeta
 
 #: The console tail kept per instance (characters).
 CONSOLE_MAX = 65536
@@ -180,20 +180,23 @@ class Actions:
                     setattr(row, col, attrs[key])
             if "metadata" in attrs:
                 row.meta = dict(attrs["metadata"])
-            if access_ips(attrs):
-                row.system_metadata = {**(row.system_metadata or {}), **access_ips(attrs)}
+            if server_sysmeta(attrs):
+                row.system_metadata = {**(row.system_metadata or {}),
+                                       **server_sysmeta(attrs)}
             if "user_data" in attrs:
                 row.user_data = attrs["user_data"]
             if "key_name" in attrs:
                 row.key_name = attrs["key_name"]
                 row.key_data = attrs.get("key_data")
             row.rebuild_seq += 1
-            row.power, row.task_state, row.fault = "on", "rebuilding", None
+            # Nova: a stopped server is rebuilt and stays stopped (SHUTOFF)
+            row.power = "off" if row.vm_state == "stopped" else "on"
+            row.task_state, row.fault = "rebuilding", None
             if row.vm_state == "error":
                 row.vm_state = "active"
         return self.run(ctx, sid, "rebuild", rid, apply, ("active", "stopped", "error"))
 
-    def resize(self, ctx, sid, rid, flavor: dict):
+    def resize(self, ctx, sid, rid, flavor: dict, disk_config: str | None = None):
         """Resize; to another host between netns hosts the root filesystem moves with
         the server as in a cold migration
         (:meth:`kumo.compute.lifecycle.Lifecycle.migrate`)."""
@@ -223,6 +226,9 @@ class Actions:
                 raise exc.BadRequest(e.message) from None
             row.old_flavor, row.old_host = dict(row.flavor), row.host
             row.flavor = flavor
+            if disk_config:
+                row.system_metadata = {**(row.system_metadata or {}),
+                                       "disk_config": disk_config}
             row.vcpus, row.memory_mb, row.root_gb = flavor["vcpus"], flavor["ram"], \
                 flavor["disk"]
             if pick.host != row.host and c.snapshots.movable(s, row, pick, transient):
@@ -389,6 +395,8 @@ class Actions:
             done = None  # a move's upload is pending: the guest runs on the source yet
         if task == "migrating" and row.power == "paused":  # a paused server moved live
             done = ("paused", "paused")
+        if task == "rebuilding" and row.power == "off":  # a stopped server rebuilt
+            done = ("shutdown", "stopped")
         stopped = (done is None and task is None and row.vm_state == "active"
                    and state in ("shutdown", "crashed"))
         if stopped and not locked:

@@ -61,6 +61,10 @@ def password() -> str:
     return secrets.token_urlsafe(9)[:12]
 
 
+class HostNotFound(exc.NotFound):
+    """A move's requested host is unknown: 404 for evacuate, 400 for migrations."""
+
+
 class Lifecycle:
     def __init__(self, compute):
         self.compute = compute
@@ -306,16 +310,23 @@ class Lifecycle:
                 ips = [ip["ip_address"] for ip in facts.get(pid, {}).get("fixed_ips", [])
                        if ip.get("version", 4) == 4]
                 if fixed is None and ips:
-                    target = (pid, None)
+                    target = (pid, None, ips[0])
                     break
                 if fixed is not None and fixed in ips:
-                    target = (pid, fixed)
+                    target = (pid, fixed, fixed)
                     break
             if target is None:
                 raise exc.BadRequest("Specified fixed address not assigned to instance"
                                      if fixed else "No nw_info cache associated with "
                                      "instance")
-            papi.associate_floating_ip(s, ctx, fip, target[0], target[1])
+            try:
+                papi.associate_floating_ip(s, ctx, fip, target[0], target[1])
+            except exc.Conflict as e:
+                # Nova: whatever else Neutron refuses is a 400 (e.g. the fixed IP
+                # has a floating IP already)
+                raise exc.BadRequest(
+                    f"Unable to associate floating IP {address} to fixed IP {target[2]} "
+                    f"for instance {row.id}. Error: {e.message}") from None
         return self.actions.run(ctx, sid, action, rid, apply, _LIVE, _TASKS_ANY,
                                 lock_exempt=True, network=True, placed=False)
 
@@ -350,7 +361,7 @@ class Lifecycle:
         c = self.compute
         if host is not None:
             if s.scalar(sa.select(Host.id).where(Host.host == host)) is None:
-                raise exc.NotFound(f"Compute host {host} could not be found.")
+                raise HostNotFound(f"Compute host {host} could not be found.")
             if host == row.host:
                 raise exc.BadRequest(f"Unable to migrate instance ({row.id}) to current "
                                      f"host ({row.host}).")
@@ -376,6 +387,8 @@ class Lifecycle:
         def apply(s, row):
             try:
                 pick = self._pick(s, row, host, row.requested_az)
+            except HostNotFound as e:  # Nova's migrate: ComputeHostNotFound is a 400
+                raise exc.BadRequest(e.message) from None
             except NoValidHost:
                 raise exc.BadRequest("No valid host was found. No valid host found for "
                                      "cold migrate") from None
@@ -427,6 +440,8 @@ class Lifecycle:
                         f"Migration pre-check error: the {drivers.get(cannot[0]) or 'unknown'}"
                         f" compute driver of host {cannot[0]} cannot live-migrate "
                         "instances")
+            except HostNotFound as e:  # Nova: checked at once, a 400 in any version
+                raise exc.BadRequest(e.message) from None
             except (NoValidHost, exc.BadRequest) as e:
                 if not asynchronous:
                     raise exc.BadRequest(e.message) from None

@@ -102,8 +102,9 @@ class Lists:
             not in ("0", "false", "off", "no")
         project = q.get("project_id") or q.get("tenant_id")
         if not all_tenants:
-            base = base.where(I.project_id == ((project if admin and project else None)
-                                               or ctx.project_id or ""))
+            # Nova (lp:#1185290): without all_tenants, tenant_id/project_id are
+            # ignored and the list is the caller's project's
+            base = base.where(I.project_id == (ctx.project_id or ""))
         elif project:
             base = base.where(I.project_id == project)
         stmt = base

@@ -11,7 +11,7 @@ READER = "rule:admin or (role:reader and project_id:%(project_id)s)"
 ANY = "@"
 P = "os_compute_api:"
 
-_member = ["servers:create", "servers:update", "servers:delete", "servers:reboot",
+_member = ["os-deferred-delete:restore", "os-deferred-delete:force", "servers:create", "servers:update", "servers:delete", "servers:reboot",
            "servers:rebuild", "servers:resize", "servers:confirm_resize",
            "servers:revert_resize", "servers:start", "servers:stop",
            "servers:create_image", "os-pause-server:pause", "os-pause-server:unpause",
@@ -55,6 +55,8 @@ _admin = ["servers:index:get_all_tenants", "servers:detail:get_all_tenants",
           "os-flavor-access:remove_tenant_access", "os-flavor-access",
           "os-hypervisors:list", "os-hypervisors:list-detail", "os-hypervisors:show",
           "os-hypervisors:statistics", "os-hypervisors:servers",
+          "os-hypervisors:search", "os-hypervisors:uptime",
+          "os-admin-actions:inject_network_info",
           "os-services:list", "os-services:update", "os-services:delete",
           "os-availability-zone:detail", "os-quota-sets:update", "os-quota-sets:delete",
           "os-quota-sets:defaults_admin", "os-simple-tenant-usage:list",

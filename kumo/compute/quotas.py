@@ -29,23 +29,71 @@ NETWORK_PROXIES = {"floating_ips": "floatingip", "security_groups": "security_gr
                    "security_group_rules": "security_group_rule"}
 LEGACY_2_57 = {"injected_file_content_bytes": 10240, "injected_file_path_bytes": 255,
                "injected_files": 5}
+#: ``compute_quota.project_id`` of a quota class's rows (``@default``): no project id
+#: starts with "@" (Keystone's are hex).
+CLASS_PREFIX = "@"
 
 
 class Quotas:
     def __init__(self, compute):
         self.compute = compute
 
-    def default(self, resource: str) -> int:
+    def default(self, resource: str, session=None) -> int:
+        """The default limit of ``resource``: the ``default`` quota class's value if an
+        admin set one (``os-quota-class-sets``; read when a ``session`` is given),
+        else the ``quota_<resource>`` setting."""
+        if session is not None:
+            found = session.get(Quota, (CLASS_PREFIX + "default", resource))
+            if found is not None:
+                return found.hard_limit
         return int(getattr(self.compute.settings, f"quota_{resource}"))
 
     def limit(self, session, project_id: str, resource: str) -> int:
         found = session.get(Quota, (project_id or "", resource))
-        return found.hard_limit if found is not None else self.default(resource)
+        return found.hard_limit if found is not None else self.default(resource, session)
 
     def limits(self, session, project_id: str) -> dict[str, int]:
         rows = {q.resource: q.hard_limit for q in session.scalars(
             sa.select(Quota).where(Quota.project_id == project_id))}
-        return {r: rows.get(r, self.default(r)) for r in RESOURCES}
+        return {r: rows[r] if r in rows else self.default(r, session) for r in RESOURCES}
+
+    # -- quota classes (os-quota-class-sets) ---------------------------------------------
+    def class_values(self, session, name: str) -> dict[str, int]:
+        """Every value of quota class ``name`` (Nova's ``get_class_quotas`` with
+        defaults): its stored rows over the defaults (the compute resources' settings,
+        Neutron's defaults for the network proxies, Nova's fixed file injection
+        values). Only the ``default`` class's compute resources change anything (the
+        defaults of every project), as in Nova."""
+        settings = self.compute.settings
+        out = {r: int(getattr(settings, f"quota_{r}")) for r in RESOURCES}
+        out.update({"fixed_ips": -1, **LEGACY_2_57})
+        out.update({nova: int(getattr(settings, f"quota_{q}"))
+                    for nova, q in NETWORK_PROXIES.items()
+                    if hasattr(settings, f"quota_{q}")})
+        out.update({q.resource: q.hard_limit for q in session.scalars(
+            sa.select(Quota).where(Quota.project_id == CLASS_PREFIX + name))})
+        return out
+
+    def update_class(self, name: str, values: dict) -> dict[str, int]:
+        """Set quota class ``name``'s ``values`` (checked by the schema: -1 or more);
+        returns :meth:`class_values`."""
+        if not 1 <= len(name) <= 255 - len(CLASS_PREFIX):
+            raise exc.BadRequest("quota_class_name has a length outside 1 and "
+                                 f"{255 - len(CLASS_PREFIX)} characters.")
+        with self.compute.db.session() as s:
+            for resource, value in values.items():
+                value = int(value)
+                if not -1 <= value <= MAX_INT:
+                    raise exc.BadRequest(f"Quota limit {value} for {resource} must be "
+                                         f"between -1 and {MAX_INT}.")
+                found = s.get(Quota, (CLASS_PREFIX + name, resource))
+                if found is None:
+                    s.add(Quota(project_id=CLASS_PREFIX + name, resource=resource,
+                                hard_limit=value))
+                else:
+                    found.hard_limit = value
+            s.flush()
+            return self.class_values(s, name)
 
     def network(self, session, project_id: str, usage: bool = True
                 ) -> tuple[dict[str, int], dict[str, int]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 NAME = {"type": "string", "minLength": 1, "maxLength": 255}
 NULLABLE_NAME = {"type": ["string", "null"], "maxLength": 255}
+#: Nova's ``OS-DCF:diskConfig`` (create, update, rebuild, resize)
+DISK_CONFIG = {"type": "string", "enum": ["AUTO", "MANUAL"]}
 DESCRIPTION = {"type": ["string", "null"], "maxLength": 255}
 #: A flavor's description is a TEXT column (flavor_manage.flavor_description).
 FLAVOR_DESCRIPTION = {"type": ["string", "null"], "maxLength": 65535}
@@ -77,7 +79,7 @@ SERVER_CREATE = _obj({"server": _obj({
     "tags": {"type": "array", "items": TAG, "maxItems": 50},
     "config_drive": {"type": ["boolean", "string"]}, "description": DESCRIPTION,
     "adminPass": {"type": "string"}, "accessIPv4": IPV4,
-    "accessIPv6": IPV6, "OS-DCF:diskConfig": {"type": "string"},
+    "accessIPv6": IPV6, "OS-DCF:diskConfig": DISK_CONFIG,
     "block_device_mapping_v2": {"type": "array"}, "hostname": {"type": "string"},
     "personality": {"type": "array"}, "host": {"type": "string"},
     "hypervisor_hostname": {"type": "string"},
@@ -88,7 +90,7 @@ SERVER_CREATE = _obj({"server": _obj({
 SERVER_UPDATE = _obj({"server": _obj({
     "name": NAME, "description": DESCRIPTION, "hostname": {"type": "string"},
     "accessIPv4": IPV4, "accessIPv6": IPV6,
-    "OS-DCF:diskConfig": {"type": "string"}})}, ["server"])
+    "OS-DCF:diskConfig": DISK_CONFIG})}, ["server"])
 
 SERVER_GROUP_CREATE = _obj({"server_group": _obj({
     "name": NAME, "policies": {"type": "array", "minItems": 1, "maxItems": 1,
@@ -105,7 +107,7 @@ REBOOT = _obj({"reboot": _obj({"type": {"type": "string", "enum": [
     "HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}}, ["type"])}, ["reboot"])
 RESIZE = _obj({"resize": _obj({
     "flavorRef": {"type": ["string", "integer"], "minLength": 1},
-    "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]}},
+    "OS-DCF:diskConfig": DISK_CONFIG},
     ["flavorRef"])}, ["resize"])
 CREATE_IMAGE = _obj({"createImage": _obj({"name": NAME, "metadata": METADATA},
                                          ["name"])}, ["createImage"])
@@ -119,7 +121,7 @@ LOCK = _obj({"lock": {"type": ["object", "null"], "properties": {
 REBUILD = _obj({"rebuild": _obj({
     "name": NAME, "imageRef": {"type": "string"}, "adminPass": {"type": "string"},
     "metadata": METADATA, "preserve_ephemeral": {"type": ["boolean", "string"]},
-    "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+    "OS-DCF:diskConfig": DISK_CONFIG,
     "accessIPv4": IPV4, "accessIPv6": IPV6, "personality": {"type": "array"},
     "description": DESCRIPTION, "key_name": {"type": ["string", "null"],
                                              "minLength": 1, "maxLength": 255},

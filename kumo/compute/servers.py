@@ -49,6 +49,31 @@ def access_ips(attrs: dict) -> dict:
             for name, key in ACCESS_IPS if name in attrs}
 
 
+def server_sysmeta(attrs: dict) -> dict:
+    """The system metadata a create, update or rebuild body (or a resize argument)
+    sets: the access addresses (:func:`access_ips`) and Nova's ``OS-DCF:diskConfig``
+    (``AUTO``/``MANUAL``, the schemas checked it; Nova's ``auto_disk_config`` column)
+    as ``disk_config``."""
+    out = access_ips(attrs)
+    if attrs.get("OS-DCF:diskConfig"):
+        out["disk_config"] = attrs["OS-DCF:diskConfig"]
+    return out
+
+
+def image_shown(row) -> str | None:
+    """The image id a server shows: none for a server booted from a volume without
+    ``imageRef`` (Nova's ``"image": ""``; Kumo still runs it from the boot volume's
+    image, ``system_metadata["boot_from_volume"]``)."""
+    if (row.system_metadata or {}).get("boot_from_volume"):
+        return None
+    return row.image_id
+
+
+def disk_config_of(row) -> str:
+    """``OS-DCF:diskConfig`` of an instance row: MANUAL unless AUTO was asked for."""
+    return (row.system_metadata or {}).get("disk_config") or "MANUAL"
+
+
 def access_ips_of(row) -> dict:
     """``{"accessIPv4": ..., "accessIPv6": ...}`` of an instance row."""
     meta = row.system_metadata or {}
@@ -333,7 +358,8 @@ class Servers:
                     vcpus=flavor["vcpus"], memory_mb=flavor["ram"], root_gb=flavor["disk"],
                     key_name=body.get("key_name"), key_data=plan["key_data"],
                     user_data=body.get("user_data"), meta=dict(metadata),
-                    system_metadata=access_ips(body) or None,
+                    system_metadata={**server_sysmeta(body),
+                                     **plan.get("system_metadata", {})} or None,
                     tags=list(dict.fromkeys(body.get("tags") or [])),
                     security_groups=[n for _, n in plan["security_groups"]] or ["default"],
                     ports=[], fault=fault, tried_hosts=[pick.host] if pick else [],
@@ -439,8 +465,9 @@ class Servers:
                 row.description = attrs["description"]
             if "hostname" in attrs:
                 row.hostname = attrs["hostname"]
-            if access_ips(attrs):
-                row.system_metadata = {**(row.system_metadata or {}), **access_ips(attrs)}
+            if server_sysmeta(attrs):
+                row.system_metadata = {**(row.system_metadata or {}),
+                                       **server_sysmeta(attrs)}
             row.updated_at = utcnow()
             self.compute.changed(s, row)
             return row

@@ -65,7 +65,8 @@ UNPAGED = {
 } | {("/networking", "/v2.0/extensions"), ("/networking", "/v2.0/quotas"),
      ("/networking", "/v2.0/availability_zones"),
      ("/compute", "/v2.1/os-services"), ("/compute", "/v2.1/os-availability-zone"),
-     ("/compute", "/v2.1/os-availability-zone/detail")
+     ("/compute", "/v2.1/os-availability-zone/detail"),
+     ("/compute", "/v2.1/extensions")  # Nova's fixed compatibility list
 } | {("/volume", "/v3" + p) for p in ("/os-services", "/os-availability-zone", "/os-hosts",
                                       "/extensions", "/scheduler-stats/get_pools")
 } | {("/volume", "/v3" + p) for p in (  # Cinder pages these; Kumo does not yet
@@ -84,7 +85,8 @@ DEFERRED = {("/image", "/v2/metadefs/namespaces")} | {
 } | {
     ("/compute", "/v2.1" + p) for p in (
         "/images", "/images/detail", "/os-floating-ips", "/os-floating-ip-pools",
-        "/os-networks", "/os-security-groups", "/os-tenant-networks", "/os-hosts")}
+        "/os-networks", "/os-security-groups", "/os-tenant-networks", "/os-hosts",
+        "/os-volumes", "/os-volumes/detail", "/os-snapshots", "/os-snapshots/detail")}
 PAGED = [r for r in LIST_ROUTES
          if r not in NOT_LISTS and r not in UNPAGED and r not in DEFERRED]
 

@@ -21,6 +21,7 @@ def test_discover_reads_the_cloud(cloud, admin):
         assert facts.public_network_id == public.id
         assert "router" in facts.network_extensions
         assert facts.compute_max_microversion == "2.96"
+        assert facts.compute_hosts == 2  # the two fake compute hosts (tests/conftest.py)
         assert facts.volume_max_microversion.startswith("3.") and facts.volume_max_microversion != "3.0"
         # a second run reuses the alternate image
         assert tempest_conf.discover(cloud.url, "secret").image_ref_alt == alt.id

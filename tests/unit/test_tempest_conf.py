@@ -54,6 +54,7 @@ def test_render_services_and_safety():
     assert not c.getboolean("validation", "run_validation")
     assert not c.getboolean("compute-feature-enabled", "vnc_console")
     assert not c.getboolean("compute-feature-enabled", "live_migration")
+    assert c.getboolean("compute-feature-enabled", "stable_rescue")
     assert not c.getboolean("identity-feature-enabled", "api_v2")
     assert c.getboolean("image-feature-enabled", "api_v2")
     assert not c.getboolean("image-feature-enabled", "image_format_enforcement")
@@ -119,3 +120,15 @@ def test_security_compliance_follows_the_clouds_settings():
     assert on["identity"]["user_lockout_duration"] == "5"
     assert on["identity"]["user_unique_last_password_count"] == "2"
     assert tempest_conf.compliance_from_env({"KUMO_LOCKOUT_FAILURE_ATTEMPTS": "3"}) == {}
+
+
+def test_multinode_and_live_migration_follow_the_hosts():
+    one = _parse(tempest_conf.render(_facts()))
+    assert one["compute"]["min_compute_nodes"] == "1"
+    assert not one.getboolean("compute-feature-enabled", "live_migration")
+    two = _parse(tempest_conf.render(_facts(compute_hosts=2)))
+    assert two["compute"]["min_compute_nodes"] == "2"
+    assert two.getboolean("compute-feature-enabled", "live_migration")
+    # between netns hosts a live migration restarts the guest: not offered to Tempest
+    real = _parse(tempest_conf.render(_facts(compute_hosts=2, real_servers=True)))
+    assert not real.getboolean("compute-feature-enabled", "live_migration")

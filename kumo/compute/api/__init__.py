@@ -94,14 +94,27 @@ class ComputeService(Service):
 
     def match(self, method: str, path: str):
         """As :meth:`Service.match`, but a path ending in ``/`` names an empty id
-        (``DELETE /v2.1/os-security-groups/``): a method the collection does not take
-        is Nova's 404 there, not a 405 (Tempest's "without passing id" tests)."""
+        (``DELETE /v2.1/os-security-groups/``, ``GET /v2.1/os-volumes/``): where the
+        collection has an item route for the method, or does not take the method, it
+        is Nova's 404, not the collection nor a 405 (Tempest's "without passing id"
+        tests)."""
+        empty_id = path.endswith("/") and path.strip("/").count("/") >= 1
         try:
-            return super().match(method, path)
+            found = super().match(method, path)
         except exc.MethodNotAllowed:
-            if path.endswith("/") and path.strip("/").count("/") >= 1:
+            if empty_id:
                 raise exc.NotFound("The resource could not be found.") from None
             raise
+        if empty_id:
+            # ``GET /v2.1/os-volumes/``: the item route with an empty id (Nova's 404,
+            # Tempest's "without passing id" tests), not the collection
+            try:
+                item = super().match(method, path + "x")[0]
+            except (exc.NotFound, exc.MethodNotAllowed):
+                item = None
+            if item is not None and item is not found[0] and "{" in item.path:
+                raise exc.NotFound("The resource could not be found.")
+        return found
 
     def context_for(self, req: Request, route):
         version = parse_version(req)  # 400/406 before the token is even looked at
@@ -143,6 +156,7 @@ from kumo.compute.api import (  # noqa: E402,F401
     admin, agent, flavors, groups, keypairs, servers, server_actions, server_extras,
     versions, volumes)
 from kumo.compute.api import (  # noqa: E402,F401  (issue 16)
-    aggregates, images, migrations, network_proxies, operations, server_migrations)
+    aggregates, extensions, images, migrations, network_proxies, operations,
+    quota_classes, server_migrations, volume_proxies)
 
 __all__ = ["service", "at_least", "MIN_VERSION", "MAX_VERSION"]

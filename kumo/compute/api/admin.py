@@ -99,6 +99,41 @@ def hypervisor_servers(req: Request) -> Reply:
     return Reply(200, {"hypervisors": body})
 
 
+@service.route("GET", "/v2.1/os-hypervisors/{pattern}/search")
+def hypervisor_search(req: Request) -> Reply:
+    """Before 2.53: hypervisors whose hostname contains ``pattern`` (404 if none)."""
+    if at_least(req, "2.53"):
+        raise exc.NotFound("The resource could not be found.")
+    req.context.enforce(P + "os-hypervisors:search")
+    compute = req.cloud.compute
+    with compute.read() as s:
+        rows = [h for h in compute.hosts.all(s)
+                if req.params["pattern"] in h.hypervisor_hostname]
+    if not rows:
+        raise exc.NotFound(f"No hypervisor matching '{req.params['pattern']}' could be "
+                           "found.")
+    return Reply(200, {"hypervisors": [_hypervisor(req, h, {}, False) for h in rows]})
+
+
+@service.route("GET", "/v2.1/os-hypervisors/{hypervisor_id}/uptime")
+def hypervisor_uptime(req: Request) -> Reply:
+    """Before 2.88 (then 404; 2.88+ shows ``uptime`` in the hypervisor, null here).
+    Kumo's agents report no host uptime, so this answers as Nova over a driver without
+    ``get_host_uptime``: 501 once the hypervisor is found."""
+    if at_least(req, "2.88"):
+        raise exc.NotFound("The resource could not be found.")
+    req.context.enforce(P + "os-hypervisors:uptime")
+    compute = req.cloud.compute
+    with compute.read() as s:
+        compute.hosts.find_hypervisor(s, req.params["hypervisor_id"])
+    raise NotImplemented501("Virt driver does not implement uptime function.")
+
+
+class NotImplemented501(exc.KumoError):
+    status = 501
+    title = "Not Implemented"
+
+
 @service.route("GET", "/v2.1/os-hypervisors")
 def hypervisors(req: Request) -> Reply:
     return _hypervisors(req, False)
@@ -296,7 +331,8 @@ def quota_detail(req: Request) -> Reply:
 def quota_defaults(req: Request) -> Reply:
     req.context.enforce(P + "os-quota-sets:defaults")
     quotas = req.cloud.compute.quotas
-    values = {r: quotas.default(r) for r in RESOURCES}
+    with req.cloud.compute.read() as s:  # the default quota class, else the settings
+        values = {r: quotas.default(r, s) for r in RESOURCES}
     network = {"fixed_ips": -1, **{nova: int(getattr(req.cloud.settings, f"quota_{q}"))
                                    for nova, q in NETWORK_PROXIES.items()}}
     return Reply(200, {"quota_set": {"id": req.params["project_id"],

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from urllib.parse import urlencode
+import uuid
 
 from starlette.datastructures import Headers, QueryParams
 
@@ -113,6 +114,11 @@ def _render_groups(req: Request, rows: list[dict]) -> list[dict]:
 
 
 def _get_group(req: Request, gid: str) -> dict:
+    """A security group by id (Nova's ``validate_id`` first: a non-UUID is a 400)."""
+    try:
+        uuid.UUID(str(gid))
+    except ValueError:
+        raise exc.BadRequest("Security group id should be uuid") from None
     try:
         return neutron(req, "GET", f"/security-groups/{gid}")["security_group"]
     except Proxied as e:

@@ -60,7 +60,7 @@ def list_hosts(req: Request) -> Reply:
     hosts = []
     for name, rows in sorted(req.cloud.compute.hosts.zones().items()):
         for h in rows:
-            if zone is None or zone == name:
+            if not zone or zone == name:  # Nova: a blank zone filters nothing
                 hosts.append({"host_name": h.host, "service": "compute", "zone": name})
     return Reply(200, {"hosts": hosts})
 

@@ -8,7 +8,7 @@ from kumo.common.http import Request
 from kumo.common.timeutils import isotime
 from kumo.compute.api import at_least
 from kumo.compute.feed import instance_name
-from kumo.compute.servers import access_ips_of
+from kumo.compute.servers import access_ips_of, disk_config_of, image_shown
 
 REBOOT = ("rebooting", "reboot_pending", "reboot_started")
 HARD = ("rebooting_hard", "reboot_pending_hard", "reboot_started_hard")
@@ -99,14 +99,14 @@ def server(req: Request, row, addresses: dict, host_up: dict | None = None) -> d
         "id": row.id, "name": row.display_name, "status": st,
         "tenant_id": row.project_id, "user_id": row.user_id,
         "metadata": dict(row.meta or {}), "hostId": host_id(row.project_id, row.host),
-        "image": ({"id": row.image_id, "links": [
+        "image": ({"id": image_shown(row), "links": [
             {"rel": "bookmark", "href": req.url(f"/images/{row.image_id}")}]}
-            if row.image_id else ""),
+            if image_shown(row) else ""),
         "flavor": flavor_of(req, row.flavor or {}),
         "created": isotime(row.created_at, subsecond=False),
         "updated": isotime(row.updated_at, subsecond=False),
         "addresses": addresses, **access_ips_of(row),
-        "links": links(req, "servers", row.id), "OS-DCF:diskConfig": "MANUAL",
+        "links": links(req, "servers", row.id), "OS-DCF:diskConfig": disk_config_of(row),
         "OS-EXT-AZ:availability_zone": row.availability_zone or "",
         "config_drive": "", "key_name": row.key_name,
         "OS-SRV-USG:launched_at": isotime(row.launched_at).rstrip("Z")
@@ -119,6 +119,8 @@ def server(req: Request, row, addresses: dict, host_up: dict | None = None) -> d
         "OS-EXT-STS:power_state": row.power_state,
         "os-extended-volumes:volumes_attached": _volumes_attached(req, row.id),
     }
+    if not body["security_groups"]:  # Nova: no ports or no groups, no key
+        del body["security_groups"]
     if st in ("BUILD", "ACTIVE"):
         body["progress"] = 0 if st == "BUILD" else 100
     if row.fault and st in ("ERROR", "DELETED"):

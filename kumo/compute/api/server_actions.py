@@ -47,8 +47,8 @@ def _rebuild(req, row, arg):
     compute = req.cloud.compute
     validate({"rebuild": arg}, schemas.REBUILD)
     image = compute.servers._image(req.context, arg["imageRef"], row.flavor)
-    attrs = {k: arg[k] for k in ("name", "metadata", "accessIPv4", "accessIPv6")
-             if k in arg}
+    attrs = {k: arg[k] for k in ("name", "metadata", "accessIPv4", "accessIPv6",
+                                 "OS-DCF:diskConfig") if k in arg}
     if "description" in arg and at_least(req, "2.19"):
         attrs["description"] = arg["description"]
     if "user_data" in arg:
@@ -68,6 +68,7 @@ def _rebuild(req, row, arg):
     compute.actions.rebuild(req.context, row.id, req.request_id, image, attrs)
     fresh = get_row(req)
     body = render.base_view(req, render_many(req, [fresh])[0])
+    body.pop("OS-EXT-SRV-ATTR:user_data", None)  # Nova's rebuild: user_data (2.57) only
     body["adminPass"] = arg.get("adminPass") or password()
     if at_least(req, "2.54"):
         body["key_name"] = fresh.key_name
@@ -80,7 +81,8 @@ def _resize(req, row, arg):
     validate({"resize": arg}, schemas.RESIZE)
     ref = arg["flavorRef"]
     flavor = req.cloud.compute.servers._flavor(req.context, ref)
-    req.cloud.compute.actions.resize(req.context, row.id, req.request_id, flavor)
+    req.cloud.compute.actions.resize(req.context, row.id, req.request_id, flavor,
+                                     arg.get("OS-DCF:diskConfig"))
     return Reply(202)
 
 
@@ -127,6 +129,20 @@ def _force_delete(req, row, arg):
     return Reply(202)
 
 
+def _restore(req, row, arg):
+    """Nova's deferred delete: only a SOFT_DELETED server can be restored, and Kumo
+    deletes at once (Nova's ``reclaim_instance_interval`` 0), so none ever is."""
+    raise exc.Conflict(f"Cannot 'restore' instance {row.id} while it is in vm_state "
+                       f"{row.vm_state}")
+
+
+def _inject_network_info(req, row, arg):
+    """Admin action: Nova asks the host to refresh the guest's network info; Kumo's
+    guests always have their ports' current addresses (DHCP, metadata), so nothing
+    to do but accept it."""
+    return Reply(202)
+
+
 #: action -> (handler, policy rule)
 ACTIONS = {
     "reboot": (_reboot, "servers:reboot"),
@@ -142,7 +158,9 @@ ACTIONS = {
     "revertResize": (_revert, "servers:revert_resize"),
     "os-getConsoleOutput": (_console, "os-console-output"),
     "createImage": (_create_image, "servers:create_image"),
-    "forceDelete": (_force_delete, "servers:delete"),
+    "forceDelete": (_force_delete, "os-deferred-delete:force"),
+    "restore": (_restore, "os-deferred-delete:restore"),
+    "injectNetworkInfo": (_inject_network_info, "os-admin-actions:inject_network_info"),
     **remote_consoles.ACTIONS,  # os-getVNCConsole... (Kumo serves none: Nova's 400)
     **lifecycle_actions.ACTIONS,  # suspend, shelve, rescue, migrate, evacuate...
 }

@@ -12,6 +12,7 @@ from kumo.compute import schemas
 from kumo.compute.api import at_least, render, service
 from kumo.compute.listing import ServerQuery
 from kumo.compute.models import Instance
+from kumo.compute.servers import disk_config_of
 
 P = "os_compute_api:servers:"
 
@@ -43,6 +44,7 @@ def create(req: Request) -> Reply:
     bdm = []  # boot from volume: kumo/compute/api/volumes.py
     from kumo.compute.api import volumes
     volumes.image_mappings(req, body)  # a volume-backed server's snapshot image
+    imaged = bool(body.get("imageRef"))
     if body.get("block_device_mapping_v2"):
         if body.get("max_count", 1) > 1 or body.get("min_count", 1) > 1:
             raise exc.BadRequest("Block device mappings need a single server "
@@ -51,6 +53,8 @@ def create(req: Request) -> Reply:
     server_id = str(uuid.uuid4())
     try:
         plan = compute.servers.prepare(ctx, body, auto_networks=at_least(req, "2.37"))
+        if bdm and not imaged:  # shown with no image, as Nova (image_ref "")
+            plan["system_metadata"] = {"boot_from_volume": "1"}
         if bdm:
             # attached before the server row exists, so the host's first sight of
             # the server already has its boot volume (it never starts from the image)
@@ -68,7 +72,7 @@ def create(req: Request) -> Reply:
         return Reply(202, {"reservation_id": rows[0].reservation_id})
     row = rows[0]
     server = {"id": row.id, "links": render.links(req, "servers", row.id),
-              "OS-DCF:diskConfig": "MANUAL",
+              "OS-DCF:diskConfig": disk_config_of(row),
               "security_groups": [{"name": n} for n in row.security_groups],
               "adminPass": body.get("adminPass") or secrets.token_urlsafe(9)}
     return Reply(202, {"server": server},
@@ -129,6 +133,8 @@ def detail(req: Request) -> Reply:
     req.context.enforce(P + "detail", {"project_id": req.context.project_id})
     rows, more = query_servers(req)
     body = {"servers": render_many(req, rows)}
+    for item in body["servers"]:  # Nova's list view has no server_groups (2.71+)
+        item.pop("server_groups", None)
     links = next_links(req, rows, more, "servers/detail")
     if links:
         body["servers_links"] = links

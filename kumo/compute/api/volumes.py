@@ -19,6 +19,7 @@ from kumo.common.http import Reply, Request
 from kumo.compute.api import at_least, service
 from kumo.compute.api.servers import get_row
 from kumo.common.policy import RuleDefault, register
+from kumo.volume.attachments import AlreadyAttached
 
 P = "os_compute_api:os-volumes-attachments:"
 MEMBER = "rule:admin or (role:member and project_id:%(project_id)s)"
@@ -135,6 +136,14 @@ def attach(req: Request) -> Reply:
             host=row.host, mountpoint=device, complete=row.host is None,
             delete_on_termination=delete_on_termination,
             complete_on_report=row.host is not None)
+    except AlreadyAttached as e:
+        # Nova: InvalidVolume ("volume <id> already attached" to this server) or
+        # Cinder's 400 for an in-use volume (another server): both a 400
+        if any(a.volume_id == vol.id
+               for a in req.cloud.volumes.attachments.of_instance(row.id)):
+            raise exc.BadRequest(f"Invalid volume: volume {vol.id} already "
+                                 "attached") from None
+        raise exc.BadRequest(f"Invalid input received: {e.message}") from None
     except exc.Conflict:
         raise
     except exc.BadRequest as e:
@@ -178,6 +187,14 @@ def swap(req: Request) -> Reply:
         raise exc.BadRequest("The new volume must be different from the old one.")
     try:
         attachments.swap(req.context, row.id, old.id, new.id, row.host)
+    except AlreadyAttached as e:
+        # Nova: InvalidVolume ("volume <id> already attached" to this server) or
+        # Cinder's 400 for an in-use volume (another server): both a 400
+        if any(a.volume_id == vol.id
+               for a in req.cloud.volumes.attachments.of_instance(row.id)):
+            raise exc.BadRequest(f"Invalid volume: volume {vol.id} already "
+                                 "attached") from None
+        raise exc.BadRequest(f"Invalid input received: {e.message}") from None
     except exc.Conflict:
         raise
     except exc.BadRequest as e:

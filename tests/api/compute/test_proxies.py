@@ -107,7 +107,10 @@ def test_security_groups_proxy(demo, nova, unique):
                             f"/os-security-group-rules/{rule['id']}").status_code == 202
         assert_fault(nova.request(demo, "DELETE", f"/os-security-group-rules/{rule['id']}"),
                      404, "itemNotFound")
-        assert_fault(nova.request(demo, "GET", "/os-security-groups/nope"), 404,
+        assert_fault(nova.request(demo, "GET", "/os-security-groups/nope"), 400,
+                     "badRequest")  # Nova's validate_id: not a UUID
+        assert_fault(nova.request(demo, "GET", "/os-security-groups/"
+                                  "6d0cbdab-0a43-4cb5-bd0b-3ab3b0f9a0b9"), 404,
                      "itemNotFound")
         assert_fault(nova.request(demo, "GET", "/os-security-groups", version="2.36"),
                      404, "itemNotFound")

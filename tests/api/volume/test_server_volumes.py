@@ -54,9 +54,9 @@ def test_attach_list_show_detach(nova, cinder, demo, server, make):
     body = wait_status(cinder, demo, "volumes", vol["id"], "in-use")
     assert body["attachments"][0]["server_id"] == sid
     assert body["attachments"][0]["device"] == "/dev/vdb"
-    # attaching it again: 409; a second volume gets vdc
+    # attaching it again: Nova's 400 (InvalidVolume); a second volume gets vdc
     assert_fault(nova.request(demo, "POST", base, json={"volumeAttachment": {
-        "volumeId": vol["id"]}}), 409, "conflictingRequest")
+        "volumeId": vol["id"]}}), 400, "badRequest")
     vol2 = make(demo, "volumes", {"size": 1})
     resp = nova.request(demo, "POST", base, json={"volumeAttachment": {
         "volumeId": vol2["id"]}})
