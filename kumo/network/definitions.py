@@ -314,7 +314,10 @@ SECURITY_GROUP_RULE = Resource(
              filter=INTEGER, sort=True, convert=to_int("port_range_max")),
         Attr("remote_ip_prefix", NULLABLE_STRING, create=True, column="remote_ip_prefix",
              filter=EXACT, sort=True),
-        Attr("normalized_cidr", column="remote_ip_prefix"),
+        Attr("normalized_cidr", column="remote_ip_prefix",  # the network of the prefix
+             render=lambda r, x: str(ipaddress.ip_network(r.remote_ip_prefix,
+                                                          strict=False))
+             if r.remote_ip_prefix else None),
         Attr("remote_group_id", NULLABLE_STRING, create=True, column="remote_group_id",
              filter=EXACT, sort=True),
         Attr("remote_address_group_id", NULLABLE_STRING, create=True,

@@ -40,6 +40,13 @@ ICMP_PROTOCOLS = {1, 58}
 IPV6_ONLY = {58, 43, 44, 59, 60}
 ETHERTYPES = ("IPv4", "IPv6")
 ANY_PREFIX = {"IPv4": "0.0.0.0/0", "IPv6": "::/0"}
+
+
+def normalized_cidr(prefix: str | None) -> str | None:
+    """A rule's ``remote_ip_prefix`` as its network (host bits cleared): the
+    ``normalized_cidr`` attribute (extension ``security-groups-normalized-cidr``), and
+    what duplicate rules are compared by."""
+    return str(ipaddress.ip_network(prefix, strict=False)) if prefix else prefix
 DEFAULT_NAME = "default"
 
 
@@ -303,7 +310,9 @@ class SecurityGroups:
             if f"IPv{net.version}" != ethertype:
                 raise nexc.SecurityGroupRuleParameterConflict(ethertype=ethertype,
                                                               cidr=prefix)
-            prefix = str(net)
+            # as given, with its mask (10.2.3.4 -> 10.2.3.4/32; host bits kept, as
+            # Neutron's netaddr does); normalized_cidr shows the network
+            prefix = str(ipaddress.ip_interface(prefix))
         if remote_group is not None:
             self.check_visible(session, ctx, [remote_group])
         if address_group is not None:  # 404 AddressGroupNotFound unless visible
@@ -338,7 +347,7 @@ class SecurityGroups:
 
     def _check_duplicate(self, session, group_id: str, spec: dict) -> None:
         def key(d):
-            prefix = d["remote_ip_prefix"]
+            prefix = normalized_cidr(d["remote_ip_prefix"])
             if prefix == ANY_PREFIX.get(d["ethertype"]):
                 prefix = None
             return (d["direction"], d["ethertype"], protocol_number(d["protocol"]),

@@ -33,7 +33,8 @@ class DefaultSecurityGroup(Base):
 
 class SecurityGroupRule(StandardAttrs, Base):
     """``protocol`` is stored as given (a name or a number as a string, or NULL for any);
-    ``remote_ip_prefix`` is normalized (host bits cleared)."""
+    ``remote_ip_prefix`` is stored as given with its mask (host bits kept, as Neutron);
+    ``normalized_cidr`` is computed from it."""
 
     __tablename__ = "network_security_group_rule"
     security_group_id: orm.Mapped[str] = orm.mapped_column(

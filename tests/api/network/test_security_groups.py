@@ -77,7 +77,18 @@ def test_rule_protocols_ports_and_prefixes(member):
              remote_ip_prefix="10.1.2.3/8")
     assert r.status_code == 201, r.text
     body = r.json()["security_group_rule"]
-    assert body["remote_ip_prefix"] == "10.0.0.0/8" and body["ethertype"] == "IPv4"
+    # as given (host bits kept, as Neutron); normalized_cidr is the network
+    assert body["remote_ip_prefix"] == "10.1.2.3/8" and body["ethertype"] == "IPv4"
+    assert body["normalized_cidr"] == "10.0.0.0/8"
+    # the same network written otherwise is the same rule
+    fault(rule(conn, sg["id"], protocol="tcp", port_range_min=22, port_range_max=22,
+               remote_ip_prefix="10.0.0.0/8"), 409, "SecurityGroupRuleExists")
+    host = rule(conn, sg["id"], protocol="udp", remote_ip_prefix="192.0.2.7")
+    assert host.status_code == 201, host.text
+    assert (host.json()["security_group_rule"]["remote_ip_prefix"],
+            host.json()["security_group_rule"]["normalized_cidr"]) == \
+        ("192.0.2.7/32", "192.0.2.7/32")
+    conn.network.delete_security_group_rule(host.json()["security_group_rule"]["id"])
     assert body["port_range_min"] == 22 and body["belongs_to_default_sg"] is False
     icmp = rule(conn, sg["id"], protocol="icmp", port_range_min=8, port_range_max=0)
     assert icmp.status_code == 201, icmp.text
