@@ -12,6 +12,7 @@
 Every namespace (and so every link) is removed at the end, pass or fail."""
 from __future__ import annotations
 
+import errno
 import ipaddress
 import json
 import shutil
@@ -74,13 +75,27 @@ def plug(host: netns.Host, name: str, port, cidr: str, gateway: str) -> netns.Ne
 
 
 def accept_once(ns: netns.Netns, addr: str, port: int) -> tuple[threading.Thread, dict]:
-    """Listen on ``addr:port`` inside ``ns``; the thread records the first peer."""
+    """Listen on ``addr:port`` inside ``ns``; the thread records the first peer.
+
+    The bind is retried for a few seconds on EADDRINUSE: a listener on that port just
+    closed may live on for some milliseconds in a child process forked meanwhile by
+    an agent thread of this process (pyroute2 forks a helper to open a netlink socket
+    in another namespace, and the child holds copies of every descriptor)."""
     def bind():
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((addr, port))
-        s.listen(1)
-        return s
+        deadline = time.monotonic() + 5.0
+        while True:
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((addr, port))
+            except OSError as e:
+                s.close()
+                if e.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+                continue
+            s.listen(1)
+            return s
     sock = netns.call(ns, bind)
     seen: dict = {}
 

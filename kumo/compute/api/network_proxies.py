@@ -41,29 +41,37 @@ class Proxied(exc.KumoError):
         self.status = status
 
 
-def neutron(req: Request, method: str, path: str, body=None, query: dict | None = None,
-            conflict: int = 409) -> dict:
-    """Run ``method /v2.0<path>`` on the Networking service in process with the
-    caller's token; the reply's body, or Neutron's fault raised with its message (409
-    as ``conflict``)."""
-    from kumo.network.api import service as network
-
+def in_process(req: Request, api, version: str, method: str, path: str, body=None,
+               query: dict | None = None) -> tuple[int, dict | None]:
+    """Run ``method <version><path>`` on another service's API (``api``: its
+    ``service``) in process, with the caller's token, as Nova calls Neutron and
+    Cinder with the user's token: that service's router, policy, validation and
+    transaction. ``(status, parsed body or None)``."""
     headers = [(b"x-auth-token", (req.headers.get("x-auth-token") or "").encode()),
                (b"content-type", b"application/json")]
     data = json.dumps(body).encode() if body is not None else b""
-    sub = Request(method, "/v2.0" + path, QueryParams(urlencode(query or {}, doseq=True)),
+    sub = Request(method, version + path, QueryParams(urlencode(query or {}, doseq=True)),
                   Headers(raw=headers), data,
-                  req.url_base.rsplit("/compute", 1)[0] + network.prefix, req.client)
+                  req.url_base.rsplit("/compute", 1)[0] + api.prefix, req.client)
     sub.cloud = req.cloud
-    reply = network.dispatch(sub)
+    reply = api.dispatch(sub)
     payload = reply.body
     if isinstance(payload, bytes):
         payload = json.loads(payload) if payload else None
-    if reply.status >= 400:
+    return reply.status, payload
+
+
+def neutron(req: Request, method: str, path: str, body=None, query: dict | None = None,
+            conflict: int = 409) -> dict:
+    """Run ``method /v2.0<path>`` on the Networking service (:func:`in_process`); the
+    reply's body, or Neutron's fault raised with its message (409 as ``conflict``)."""
+    from kumo.network.api import service as network
+
+    status, payload = in_process(req, network, "/v2.0", method, path, body, query)
+    if status >= 400:
         fault = (payload or {}).get("NeutronError") or {}
         message = fault.get("message") or "Networking request failed"
-        status = conflict if reply.status == 409 else reply.status
-        raise Proxied(status, message)
+        raise Proxied(conflict if status == 409 else status, message)
     return payload or {}
 
 

@@ -13,15 +13,11 @@ snapshot's ``size`` is its volume's. Lists take Nova's ``limit``/``offset``. Pol
 ``os_compute_api:os-volumes:*`` (reader to read, member to change)."""
 from __future__ import annotations
 
-import json
-from urllib.parse import urlencode
-
-from starlette.datastructures import Headers, QueryParams
-
 from kumo.common import exceptions as exc
 from kumo.common.http import Reply, Request
 from kumo.common.policy import RuleDefault, register
 from kumo.compute.api import at_least, service
+from kumo.compute.api.network_proxies import NotFound404, Proxied, in_process
 
 P = "os_compute_api:os-volumes:"
 _READER = "rule:admin or (role:reader and project_id:%(project_id)s)"
@@ -32,38 +28,18 @@ register([RuleDefault(P + n, _READER) for n in (
         "create", "delete", "snapshots:create", "snapshots:delete")])
 
 
-class NotFound404(exc.NotFound):
-    message = "The resource could not be found."
-
-
-class Proxied(exc.KumoError):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-
-
 def cinder(req: Request, method: str, path: str, body=None, query: dict | None = None
            ) -> dict:
-    """Run ``method /v3<path>`` on the Block Storage service in process with the
-    caller's token; the reply's body, or Cinder's fault raised with its status and
+    """Run ``method /v3<path>`` on the Block Storage service (:func:`in_process`, with
+    the caller's token); the reply's body, or Cinder's fault raised with its status and
     message."""
     from kumo.volume.api import service as volume
 
-    headers = [(b"x-auth-token", (req.headers.get("x-auth-token") or "").encode()),
-               (b"content-type", b"application/json")]
-    data = json.dumps(body).encode() if body is not None else b""
-    sub = Request(method, "/v3" + path, QueryParams(urlencode(query or {}, doseq=True)),
-                  Headers(raw=headers), data,
-                  req.url_base.rsplit("/compute", 1)[0] + volume.prefix, req.client)
-    sub.cloud = req.cloud
-    reply = volume.dispatch(sub)
-    payload = reply.body
-    if isinstance(payload, bytes):
-        payload = json.loads(payload) if payload else None
-    if reply.status >= 400:
+    status, payload = in_process(req, volume, "/v3", method, path, body, query)
+    if status >= 400:
         fault = next(iter((payload or {}).values()), {}) if isinstance(payload, dict) \
             else {}
-        raise Proxied(reply.status, (fault or {}).get("message")
+        raise Proxied(status, (fault or {}).get("message")
                       or "Block Storage request failed")
     return payload or {}
 

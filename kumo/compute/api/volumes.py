@@ -187,14 +187,6 @@ def swap(req: Request) -> Reply:
         raise exc.BadRequest("The new volume must be different from the old one.")
     try:
         attachments.swap(req.context, row.id, old.id, new.id, row.host)
-    except AlreadyAttached as e:
-        # Nova: InvalidVolume ("volume <id> already attached" to this server) or
-        # Cinder's 400 for an in-use volume (another server): both a 400
-        if any(a.volume_id == vol.id
-               for a in req.cloud.volumes.attachments.of_instance(row.id)):
-            raise exc.BadRequest(f"Invalid volume: volume {vol.id} already "
-                                 "attached") from None
-        raise exc.BadRequest(f"Invalid input received: {e.message}") from None
     except exc.Conflict:
         raise
     except exc.BadRequest as e:

@@ -9,25 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-import pytest
-
-from kumo import db as kdb
 from kumo.common.timeutils import utcnow
-from kumo.config import Settings
 from kumo.volume import models
-from kumo.volume.manager import VolumeManager
-
-
-@pytest.fixture
-def manager(tmp_path):
-    url = f"sqlite:///{tmp_path / 'kumo.db'}"
-    kdb.upgrade(url)
-    m = VolumeManager(Settings(state_dir=str(tmp_path), volume_backends=["b1:fake"]),
-                      kdb.Database(url, pool_size=2))
-    m.bootstrap()
-    yield m
-    m.worker.shutdown()
-    m.backup_worker.shutdown()
 
 
 def _volume(m, server: str, status: str, nova: bool = True, age_s: float = 0) -> str:

@@ -24,18 +24,6 @@ class Ctx:
         self.project_id, self.is_admin = project_id, is_admin
 
 
-@pytest.fixture
-def manager(tmp_path):
-    url = f"sqlite:///{tmp_path / 'kumo.db'}"
-    kdb.upgrade(url)
-    m = VolumeManager(Settings(state_dir=str(tmp_path), volume_backends=["b1:fake"]),
-                      kdb.Database(url, pool_size=2))
-    m.bootstrap()
-    yield m
-    m.worker.shutdown()
-    m.backup_worker.shutdown()
-
-
 def test_attach_timeout_leaves_a_message(manager):
     m = manager
     vid, when = str(uuid.uuid4()), utcnow() - dt.timedelta(seconds=600)
