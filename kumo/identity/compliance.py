@@ -145,11 +145,18 @@ class Compliance:
                 "The password does not meet the requirements: "
                 f"{self.settings.password_regex_description}.")
 
-    def check_self_service(self, s, user: models.User, password: str) -> None:
-        """The self-service rules, in the write transaction: minimum age, history."""
-        rows = list(s.scalars(sa.select(models.PasswordHistory).where(
-            models.PasswordHistory.user_id == user.id).order_by(
-            models.PasswordHistory.id.desc())))
+    def check_self_service(self, user_id: str, password: str) -> None:
+        """The self-service rules: minimum age, history. Reads in its own session and
+        runs before the write transaction: the history's bcrypt checks (one per kept
+        password) must not hold the identity revision row, which every identity write
+        waits for."""
+        with self.identity.read() as s:
+            user = s.get(models.User, user_id)
+            if user is None:
+                return
+            rows = list(s.scalars(sa.select(models.PasswordHistory).where(
+                models.PasswordHistory.user_id == user_id).order_by(
+                models.PasswordHistory.id.desc())))
         min_days = self.settings.minimum_password_age_days
         if min_days and rows and rows[0].self_service and user.password_created_at:
             until = user.password_created_at + dt.timedelta(days=min_days)

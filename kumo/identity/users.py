@@ -110,6 +110,8 @@ class Users:
         password = changes.pop("password", None)
         if password and (by_admin or self_service):
             self.identity.compliance.validate_new(password)
+        if self_service and password:
+            self.identity.compliance.check_self_service(user_id, password)
         password_hash = self.identity.hash_secret(password) if password else None
         with self.identity.write() as s:
             user = s.get(models.User, user_id)
@@ -125,8 +127,6 @@ class Users:
                 raise exc.Conflict(resource="user",
                                    details=f"Duplicate entry found with name {changes['name']} "
                                            f"at domain ID {user.domain_id}.")
-            if self_service and password:
-                self.identity.compliance.check_self_service(s, user, password)
             revoke = (password_hash is not None
                       or (changes.get("enabled") is False and user.enabled))
             extra = dict(user.extra)
