@@ -53,6 +53,7 @@ class Cloud:
         self.volumes = VolumeManager(settings, self.db, self.images)
         self.volumes.attachments.listeners.append(self.compute.volumes_changed)
         self.volumes.attachments.extend_listeners.append(self.compute.volume_extended)
+        self.volumes.attachments.instance_project = self.compute.project_of
         #: PostgreSQL: the process's LISTEN connection waking the feeds' watchers when
         #: other API processes commit (started by the first waiting watch).
         self.feed_listener = None

@@ -90,6 +90,13 @@ class Compute:
     def read(self):
         return self.db.session(readonly=True)
 
+    def project_of(self, instance_id: str) -> str | None:
+        """The project of server ``instance_id`` (None: no such server here), for
+        :attr:`kumo.volume.attachments.Attachments.instance_project`."""
+        with self.read() as s:
+            return s.scalar(sa.select(models.Instance.project_id).where(
+                models.Instance.id == instance_id, models.Instance.deleted.is_(False)))
+
     def volumes_changed(self, instance_id: str) -> None:
         """A server's volume attachments changed (a listener of
         :class:`kumo.volume.attachments.Attachments`): record a feed change, so the

@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import utcnow
 from kumo.volume import models
-from kumo.volume.errors import NotFoundError, invalid_volume
+from kumo.volume.errors import InvalidInput, NotFoundError, invalid_volume
 from kumo.volume.volumes import is_admin
 
 
@@ -50,6 +50,23 @@ class Attachments:
         #: ``fn(instance_uuid, volume_id)`` after an attached volume grew (Cinder's
         #: ``volume-extended`` external event to Nova)
         self.extend_listeners: list = []
+        #: ``fn(instance_uuid) -> project id | None`` of this cloud's servers: an
+        #: attachment to one of them is acted on by its host's agent, so only its own
+        #: project (or an admin, or a service) may name it (:meth:`_check_instance`)
+        self.instance_project = lambda instance_uuid: None
+
+    def _check_instance(self, ctx, instance_uuid: str | None) -> None:
+        """400 when ``instance_uuid`` is a server of this cloud in another project
+        than the caller's (unless the caller is an admin or a service): Cinder only
+        records an attachment, but here the server's host maps the volume into it,
+        so a member must not put a volume into another project's server."""
+        if not instance_uuid or ctx is None or ctx.is_admin \
+                or "service" in (getattr(ctx, "roles", None) or ()):
+            return
+        owner = self.instance_project(instance_uuid)
+        if owner is not None and owner != ctx.project_id:
+            raise InvalidInput(f"Invalid input received: instance {instance_uuid} "
+                               "is not in the caller's project.")
 
     def _changed(self, *instance_uuids) -> None:
         for iid in {i for i in instance_uuids if i}:
@@ -135,6 +152,7 @@ class Attachments:
         """A new attachment (see the module doc); ``complete`` attaches at once
         (a server on no host); ``complete_on_report``: Nova's flow, the agent's report
         completes it."""
+        self._check_instance(ctx, instance_uuid)
         with self.m.write() as s:
             vol = self.m.volumes.get(ctx, volume_id, s)
             live = [a for a in vol.attachments]
@@ -260,6 +278,7 @@ class Attachments:
                       host: str | None, mountpoint: str, mode: str) -> None:
         """``os-attach``: a reservation (os-reserve) or a new attachment becomes
         ``attached`` to the server (or host) at ``mountpoint``; the volume ``in-use``."""
+        self._check_instance(ctx, instance_uuid)
         with self.m.write() as s:
             vol = self.m.volumes.get(ctx, volume_id, s)
             held = [a for a in vol.attachments if a.instance_uuid is None

@@ -120,10 +120,14 @@ QUOTA_CLASS_SET = obj({"quota_class_set": {"type": "object",
                                            "additionalProperties": QUOTA_VALUE}},
                       ["quota_class_set"])
 
-ATTACHMENT_CREATE = obj({"attachment": obj({
-    "volume_id": UUID, "instance_uuid": UUID_OR_NULL,
+#: ``volume_uuid`` is the reference's name (what python-cinderclient sends);
+#: ``volume_id`` is openstacksdk's: either names the volume, one is required.
+ATTACHMENT_CREATE = obj({"attachment": {**obj({
+    "volume_uuid": UUID, "volume_id": UUID, "instance_uuid": UUID_OR_NULL,
     "connector": {"type": ["object", "null"]},
-    "mode": {"type": "string", "enum": ["rw", "ro"]}}, ["volume_id"])}, ["attachment"])
+    "mode": {"type": "string", "enum": ["rw", "ro"]}}),
+    "anyOf": [{"required": ["volume_uuid"]}, {"required": ["volume_id"]}]}},
+    ["attachment"])
 ATTACHMENT_UPDATE = obj({"attachment": obj({"connector": {"type": "object"}},
                                            ["connector"])}, ["attachment"])
 

@@ -34,7 +34,7 @@ def create(req: Request) -> Reply:
     _need(req)
     body = req.json(schemas.ATTACHMENT_CREATE)["attachment"]
     manager = req.cloud.volumes
-    vol = manager.volumes.get(req.context, body["volume_id"])
+    vol = manager.volumes.get(req.context, body.get("volume_uuid") or body["volume_id"])
     req.context.enforce("volume:attachment_create", target(req, vol.project_id))
     att = manager.attachments.create(req.context, vol.id, body.get("instance_uuid"),
                                      body.get("connector"), body.get("mode", "rw"))

@@ -246,3 +246,25 @@ def test_extend_attached_volume_tells_the_server(nova, cinder, admin, demo, serv
     assert events and events[0]["result"] == "Success", detail
     nova.request(demo, "DELETE", f"/servers/{sid}/os-volume_attachments/{vol['id']}")
     wait_status(cinder, demo, "volumes", vol["id"], "available")
+
+
+def test_another_projects_server_cannot_be_named(cinder, demo, member, server, make):
+    """An attachment to a server of this cloud is acted on by its host's agent, so a
+    member of another project may not name it (v3 attachments, os-attach): 400, and
+    the volume stays available; the server's own project may."""
+    sid = server()  # demo's
+    vol = make(member, "volumes", {"size": 1})
+    assert_fault(cinder.request(member, "POST", "/attachments", json={"attachment": {
+        "volume_uuid": vol["id"], "instance_uuid": sid}}, version="3.27"), 400,
+        "badRequest")
+    assert_fault(cinder.request(member, "POST", f"/volumes/{vol['id']}/action", json={
+        "os-attach": {"instance_uuid": sid, "mountpoint": "/dev/vda"}}), 400,
+        "badRequest")
+    shown = cinder.request(member, "GET", f"/volumes/{vol['id']}").json()["volume"]
+    assert shown["status"] == "available" and shown["attachments"] == []
+    own = make(demo, "volumes", {"size": 1})
+    resp = cinder.request(demo, "POST", "/attachments", json={"attachment": {
+        "volume_uuid": own["id"], "instance_uuid": sid}}, version="3.27")
+    assert resp.status_code == 200, resp.text
+    cinder.request(demo, "DELETE", f"/attachments/{resp.json()['attachment']['id']}",
+                   version="3.27")
