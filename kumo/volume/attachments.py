@@ -27,6 +27,7 @@ one before the server's device switches to it.
 """
 from __future__ import annotations
 
+import logging
 import uuid
 
 import sqlalchemy as sa
@@ -36,6 +37,9 @@ from kumo.common.timeutils import utcnow
 from kumo.volume import models
 from kumo.volume.errors import InvalidInput, NotFoundError, invalid_volume
 from kumo.volume.volumes import is_admin
+
+
+LOG = logging.getLogger(__name__)
 
 
 class AlreadyAttached(exc.Conflict):
@@ -74,8 +78,7 @@ class Attachments:
                 try:
                     fn(iid)
                 except Exception:  # noqa: BLE001 - the next resync catches up
-                    import logging
-                    logging.getLogger(__name__).exception(
+                    LOG.exception(
                         "attachment change of server %s not recorded", iid)
 
     def for_instances(self, session, instance_ids: list[str]) -> dict[str, list[dict]]:
@@ -246,8 +249,7 @@ class Attachments:
                 try:
                     fn(iid, volume_id)
                 except Exception:  # noqa: BLE001 - the feed change below still goes
-                    import logging
-                    logging.getLogger(__name__).exception(
+                    LOG.exception(
                         "extend of volume %s not told to server %s", volume_id, iid)
         self._changed(*ids)
 
@@ -393,8 +395,7 @@ class Attachments:
         for volume_id, project_id in failed:  # the user's message (no request here)
             self.m.messages.attach_failed(volume_id, project_id)
         if done:
-            import logging
-            logging.getLogger(__name__).warning(
+            LOG.warning(
                 "volume attachments timed out after %ss (their compute agent did not "
                 "report): %s", timeout_s, ", ".join(f"{a} -> {st}" for a, st in done))
         self._changed(*servers)

@@ -22,11 +22,10 @@ import uuid
 import sqlalchemy as sa
 
 from kumo.common.timeutils import utcnow
-from kumo.volume import models
+from kumo.volume import models, scheduling
 from kumo.volume.drivers import DriverError
 from kumo.volume.encryption import refuse_encrypted
 from kumo.volume.errors import InvalidInput, NotFoundError, invalid_volume
-from kumo.volume.manager import backend_spec
 from kumo.volume.volumes import DELETABLE
 
 VOLUME_FILE = re.compile(r"^volume-([0-9a-f-]{36})$")
@@ -96,10 +95,11 @@ class Manage:
             vtype = self.m.get_type(ctx, body["volume_type"], s) \
                 if body.get("volume_type") else self.m.default_type(s)
             refuse_encrypted(vtype)
-            spec = backend_spec({e.key: e.value for e in vtype.extra_specs})
-            if spec and spec != backend:
-                raise InvalidInput(f"Invalid volume type: type {vtype.name} is for "
-                                   f"backend {spec}, not {backend}.")
+            # the scheduler's capabilities filter, as for a new volume of the type
+            if not scheduling.satisfies(scheduling.capabilities(backend),
+                                        {e.key: e.value for e in vtype.extra_specs}):
+                raise InvalidInput(f"Invalid volume type: type {vtype.name} cannot be "
+                                   f"placed on backend {backend}.")
             self.m.check_quota(s, ctx.project_id, volumes=1, gigabytes=size,
                                per_volume_gigabytes=size, volume_type_id=vtype.id)
             vol = models.Volume(

@@ -35,9 +35,9 @@ from kumo.db import Database
 from kumo.db.models import Revision
 from kumo.volume import drivers, models
 from kumo.volume.errors import InvalidInput, NotFoundError
-from kumo.volume.quotas import GLOBAL, QuotaExceeded, Quotas
+from kumo.volume.quotas import QuotaExceeded, Quotas
 
-__all__ = ["QUOTA_RESOURCES", "QuotaExceeded", "VolumeManager", "Worker", "backend_spec"]
+__all__ = ["QuotaExceeded", "VolumeManager", "Worker"]
 
 LOG = logging.getLogger(__name__)
 AREA = "volume"
@@ -46,16 +46,6 @@ _REV = sa.table("kumo_revision", sa.column("name"), sa.column("value"))
 _BUMP = (sa.update(_REV).where(_REV.c.name == AREA)
          .values(value=_REV.c.value + 1).returning(_REV.c.value))
 
-QUOTA_RESOURCES = GLOBAL  # the global quota resources (per-type ones: quotas.py)
-
-
-
-def backend_spec(specs: dict):
-    """The backend a type's extra specs ask for: ``volume_backend_name``, or the
-    scheduler's capability form ``capabilities:volume_backend_name`` (Cinder's
-    capabilities filter reads both); None for any backend."""
-    value = specs.get("volume_backend_name")
-    return value if value is not None else specs.get("capabilities:volume_backend_name")
 
 class Worker:
     """Runs backend steps off the request threads (see the module doc)."""

@@ -168,7 +168,7 @@ class Messages:
                         resource_uuid)
             return None
         now = utcnow()
-        ttl = float(getattr(self.m.settings, "volume_message_ttl_s", 2592000))
+        ttl = float(self.m.settings.volume_message_ttl_s)
         msg = M(id=str(uuid.uuid4()), project_id=project_id, request_id=request_id,
                 resource_type=resource_type, resource_uuid=resource_uuid,
                 event_id=f"VOLUME_{resource_type}_{action}_{detail}",

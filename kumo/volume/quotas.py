@@ -47,7 +47,6 @@ GLOBAL = ("volumes", "gigabytes", "snapshots", "backups", "backup_gigabytes",
 PER_TYPE = ("volumes", "gigabytes", "snapshots")
 #: Keys a quota set body may carry besides resources (Cinder's ``NON_QUOTA_KEYS``).
 NON_QUOTA_KEYS = ("tenant_id", "id")
-MAX_INT = 2 ** 31 - 1
 
 
 class QuotaExceeded(exc.KumoError):
@@ -88,38 +87,45 @@ class Quotas:
         T = models.VolumeType
         return dict(s.execute(sa.select(T.id, T.name).order_by(T.created_at, T.name)).all())
 
-    def resources(self, s: orm.Session) -> list[str]:
-        """The quota resources there are now: :data:`GLOBAL`, then three per type."""
-        return list(GLOBAL) + [f"{part}_{name}" for name in self.type_names(s).values()
+    def resources(self, s: orm.Session, names: dict[str, str] | None = None
+                  ) -> list[str]:
+        """The quota resources there are now: :data:`GLOBAL`, then three per type
+        (``names``: :meth:`type_names`, when the caller has them)."""
+        names = self.type_names(s) if names is None else names
+        return list(GLOBAL) + [f"{part}_{name}" for name in names.values()
                                for part in PER_TYPE]
 
     def _defaults(self, resources: list[str]) -> dict[str, int]:
         return {r: getattr(self.settings, f"volume_quota_{r}") if r in GLOBAL else -1
                 for r in resources}
 
-    def _rows(self, s: orm.Session, owner: str) -> dict[str, int]:
-        return dict(s.execute(sa.select(models.Quota.resource, models.Quota.hard_limit)
-                              .where(models.Quota.project_id == owner)).all())
-
-    def limits(self, s: orm.Session, project_id: str) -> dict[str, int]:
+    def limits(self, s: orm.Session, project_id: str,
+               names: dict[str, str] | None = None) -> dict[str, int]:
         """A project's limits: its rows over the ``default`` class's over the
-        defaults (see the module doc); ``project_id`` may be ``class:<name>``."""
-        resources = self.resources(s)
-        limits = self._defaults(resources)
-        for owner in dict.fromkeys(("class:default", project_id)):
-            for resource, value in self._rows(s, owner).items():
-                if resource in limits:
+        defaults (see the module doc); ``project_id`` may be ``class:<name>``. One
+        query for both owners' rows."""
+        limits = self._defaults(self.resources(s, names))
+        Q = models.Quota
+        rows = s.execute(sa.select(Q.project_id, Q.resource, Q.hard_limit).where(
+            Q.project_id.in_({"class:default", project_id}))).all()
+        for owner in dict.fromkeys(("class:default", project_id)):  # the project's last
+            for row_owner, resource, value in rows:
+                if row_owner == owner and resource in limits:
                     limits[resource] = value
         return limits
 
     def class_limits(self, s: orm.Session, name: str) -> dict[str, int]:
         return self.limits(s, f"class:{name}")
 
-    def usage(self, s: orm.Session, project_id: str) -> dict[str, int]:
-        """What the project uses of each resource (``per_volume_gigabytes``: 0)."""
+    def usage(self, s: orm.Session, project_id: str,
+              names: dict[str, str] | None = None,
+              only: set[str] | None = None) -> dict[str, int]:
+        """What the project uses of each resource (``per_volume_gigabytes``: 0);
+        ``only``: backups and groups are counted only when named there (a volume or
+        snapshot check needs neither)."""
         V, S, B = models.Volume, models.Snapshot, models.Backup
-        names = self.type_names(s)
-        used = dict.fromkeys(self.resources(s), 0)
+        names = self.type_names(s) if names is None else names
+        used = dict.fromkeys(self.resources(s, names), 0)
         for type_id, n, gb in s.execute(
                 sa.select(V.volume_type_id, sa.func.count(),
                           sa.func.coalesce(sa.func.sum(V.size), 0))
@@ -139,11 +145,13 @@ class Quotas:
             if type_id in names:
                 used[f"snapshots_{names[type_id]}"] += n
                 used[f"gigabytes_{names[type_id]}"] += gb
-        used["backups"], used["backup_gigabytes"] = s.execute(
-            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(B.size), 0))
-            .where(B.project_id == project_id)).one()
-        used["groups"] = s.scalar(sa.select(sa.func.count()).select_from(models.Group)
-                                  .where(models.Group.project_id == project_id))
+        if only is None or {"backups", "backup_gigabytes"} & only:
+            used["backups"], used["backup_gigabytes"] = s.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(B.size), 0))
+                .where(B.project_id == project_id)).one()
+        if only is None or "groups" in only:
+            used["groups"] = s.scalar(sa.select(sa.func.count()).select_from(
+                models.Group).where(models.Group.project_id == project_id))
         return used
 
     # -- enforcement -------------------------------------------------------------------
@@ -155,7 +163,8 @@ class Quotas:
         also count against that type's keys (Cinder's ``add_volume_type_opts``);
         ``by_type``: per-type deltas of their own, ``{type id: {"volumes": 1...}}``
         (several types at once, or a type's keys alone as a retype needs)."""
-        limits = self.limits(s, project_id)
+        names = self.type_names(s)
+        limits = self.limits(s, project_id, names)
         per_volume = deltas.pop("per_volume_gigabytes", None)
         if per_volume is not None and 0 <= limits["per_volume_gigabytes"] < per_volume:
             raise QuotaExceeded(
@@ -170,7 +179,6 @@ class Quotas:
             for part, delta in parts.items():
                 have[part] = have.get(part, 0) + delta
         if per_type:
-            names = self.type_names(s)
             for type_id, parts in per_type.items():
                 if type_id not in names:
                     continue
@@ -179,7 +187,7 @@ class Quotas:
         if not any(delta > 0 and limits.get(r, -1) >= 0 for r, (_, delta) in
                    wanted.items()):
             return
-        used = self.usage(s, project_id)
+        used = self.usage(s, project_id, names, only=set(wanted))
         for resource, (part, delta) in wanted.items():
             limit = limits.get(resource, -1)
             if delta <= 0 or limit < 0 or used[resource] + delta <= limit:
@@ -204,10 +212,11 @@ class Quotas:
         """A project's limits, or with ``usage`` ``{resource: {"limit", "in_use",
         "reserved", "allocated"}}``."""
         with self.m.read() as s:
-            limits = self.limits(s, project_id)
+            names = self.type_names(s)
+            limits = self.limits(s, project_id, names)
             if not usage:
                 return limits
-            used = self.usage(s, project_id)
+            used = self.usage(s, project_id, names)
             return {r: {"limit": limits[r], "in_use": used[r], "reserved": 0,
                         "allocated": 0} for r in limits}
 
@@ -263,7 +272,6 @@ class Quotas:
     # -- volume types ------------------------------------------------------------------
     def rename_type(self, s: orm.Session, old: str, new: str) -> None:
         """A type's quota rows (projects' and classes') follow its new name."""
-        self.drop_type(s, new)  # rows of an older type of that name, if any
         for part in PER_TYPE:
             s.execute(sa.update(models.Quota).where(
                 models.Quota.resource == f"{part}_{old}").values(resource=f"{part}_{new}"))

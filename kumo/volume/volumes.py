@@ -218,12 +218,13 @@ class Volumes(Migration):
             else:
                 vtype = self.m.default_type(s)
             refuse_encrypted(vtype)
-            # None: no backend can take the type; the volume is made and ends in
-            # error with Cinder's "No valid backend" user message (the scheduler's)
-            backend = self.m.schedule(vtype)
-            if source is not None or snapshot is not None:
+            if source is not None or snapshot is not None:  # made where its data is
                 origin = source or s.get(models.Volume, snapshot.volume_id)
                 backend = self.m.backend_of(origin.host)[0]
+            else:
+                # None: no backend can take the type; the volume is made and ends in
+                # error with Cinder's "No valid backend" user message (the scheduler's)
+                backend = self.m.schedule(vtype)
             zone = body.get("availability_zone") or "nova"
             if zone != "nova":
                 raise InvalidInput(f"Invalid input received: Availability zone '{zone}' "
