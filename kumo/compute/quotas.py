@@ -38,14 +38,19 @@ class Quotas:
     def __init__(self, compute):
         self.compute = compute
 
-    def default(self, resource: str, session=None) -> int:
+    def _class_rows(self, session) -> dict[str, int]:
+        """The ``default`` quota class's stored values (``os-quota-class-sets``)."""
+        return {q.resource: q.hard_limit for q in session.scalars(
+            sa.select(Quota).where(Quota.project_id == CLASS_PREFIX + "default"))}
+
+    def default(self, resource: str, session=None, classes: dict | None = None) -> int:
         """The default limit of ``resource``: the ``default`` quota class's value if an
-        admin set one (``os-quota-class-sets``; read when a ``session`` is given),
-        else the ``quota_<resource>`` setting."""
-        if session is not None:
-            found = session.get(Quota, (CLASS_PREFIX + "default", resource))
-            if found is not None:
-                return found.hard_limit
+        admin set one (read when a ``session`` is given, or from ``classes``, those
+        rows already read), else the ``quota_<resource>`` setting."""
+        if classes is None and session is not None:
+            classes = self._class_rows(session)
+        if classes and resource in classes:
+            return classes[resource]
         return int(getattr(self.compute.settings, f"quota_{resource}"))
 
     def limit(self, session, project_id: str, resource: str) -> int:
@@ -53,9 +58,16 @@ class Quotas:
         return found.hard_limit if found is not None else self.default(resource, session)
 
     def limits(self, session, project_id: str) -> dict[str, int]:
-        rows = {q.resource: q.hard_limit for q in session.scalars(
-            sa.select(Quota).where(Quota.project_id == project_id))}
-        return {r: rows[r] if r in rows else self.default(r, session) for r in RESOURCES}
+        """Every limit of a project: its rows over the ``default`` class's over the
+        settings, read in one query."""
+        rows: dict[str, int] = {}
+        classes: dict[str, int] = {}
+        for q in session.scalars(sa.select(Quota).where(Quota.project_id.in_(
+                {project_id or "", CLASS_PREFIX + "default"}))):
+            (classes if q.project_id == CLASS_PREFIX + "default" else rows)[
+                q.resource] = q.hard_limit
+        return {r: rows[r] if r in rows else self.default(r, classes=classes)
+                for r in RESOURCES}
 
     # -- quota classes (os-quota-class-sets) ---------------------------------------------
     def class_values(self, session, name: str) -> dict[str, int]:
@@ -157,7 +169,15 @@ class Quotas:
                                 f"{len(metadata)}, but already used 0 of {limit} "
                                 "metadata_items")
 
+    @staticmethod
+    def _project(project_id: str) -> None:
+        """400 for a project id naming a quota class's rows (they are ``@<class>``
+        and are changed only through ``os-quota-class-sets``)."""
+        if project_id.startswith(CLASS_PREFIX):
+            raise exc.BadRequest(f"Project ID {project_id} is not a valid project.")
+
     def update(self, project_id: str, values: dict) -> dict[str, int]:
+        self._project(project_id)
         with self.compute.db.session() as s:
             used = self.usage(s, project_id)
             for resource, value in values.items():
@@ -184,6 +204,7 @@ class Quotas:
             return self.limits(s, project_id)
 
     def reset(self, project_id: str) -> None:
+        self._project(project_id)
         with self.compute.db.session() as s:
             s.execute(sa.delete(Quota).where(Quota.project_id == project_id))
 

@@ -144,6 +144,27 @@ def at_least(req: Request, version: str) -> bool:
     return getattr(req.context, "microversion", MIN_VERSION) >= (int(major), int(minor))
 
 
+#: Nova's ``[api] max_limit``: the most items one page of a list holds.
+MAX_LIMIT = 1000
+
+
+def limited(req: Request, items: list) -> list:
+    """Nova's ``common.limited`` over a whole list: ``offset`` items skipped, then at
+    most ``limit`` (absent or 0: :data:`MAX_LIMIT`, and never more); 400 with Nova's
+    words for a value that is not a non-negative integer."""
+    values = {}
+    for key, default in (("limit", 0), ("offset", 0)):
+        raw = req.query.get(key)
+        try:
+            values[key] = default if raw is None else int(raw)
+        except ValueError:
+            raise exc.BadRequest(f"{key} param must be an integer") from None
+        if values[key] < 0:
+            raise exc.BadRequest(f"{key} param must be positive")
+    limit = min(MAX_LIMIT, values["limit"] or MAX_LIMIT)
+    return items[values["offset"]:values["offset"] + limit]
+
+
 def ctx_of(req: Request) -> RequestContext:
     return req.context
 

@@ -126,12 +126,7 @@ def hypervisor_uptime(req: Request) -> Reply:
     compute = req.cloud.compute
     with compute.read() as s:
         compute.hosts.find_hypervisor(s, req.params["hypervisor_id"])
-    raise NotImplemented501("Virt driver does not implement uptime function.")
-
-
-class NotImplemented501(exc.KumoError):
-    status = 501
-    title = "Not Implemented"
+    raise exc.NotImplementedYet("Virt driver does not implement uptime function.")
 
 
 @service.route("GET", "/v2.1/os-hypervisors")

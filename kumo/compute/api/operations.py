@@ -34,11 +34,6 @@ class NotFound404(exc.NotFound):
     message = "The resource could not be found."
 
 
-class NotImplemented501(exc.KumoError):
-    status = 501
-    title = "Not Implemented"
-
-
 # -- os-hosts (2.1 - 2.42) ---------------------------------------------------------------
 def _hosts_version(req: Request) -> None:
     if at_least(req, "2.43"):
@@ -104,7 +99,7 @@ def update_host(req: Request) -> Reply:
     with c.read() as s:
         _host_row(req, s, name)
     if "maintenance_mode" in body:
-        raise NotImplemented501("Virt driver does not implement host maintenance mode.")
+        raise exc.NotImplementedYet("Virt driver does not implement host maintenance mode.")
     disabled = body["status"].lower() == "disable"
     c.hosts.set_status(None, name, disabled, None)
     return Reply(200, {"host": name, "status": "disabled" if disabled else "enabled"})
@@ -116,7 +111,7 @@ def _power(action: str):
         req.context.enforce(P + f"os-hosts:{action}", {})
         with req.cloud.compute.read() as s:
             _host_row(req, s, req.params["host_name"])
-        raise NotImplemented501("Virt driver does not implement host power management.")
+        raise exc.NotImplementedYet("Virt driver does not implement host power management.")
     return handler
 
 

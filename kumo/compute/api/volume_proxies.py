@@ -16,7 +16,8 @@ from __future__ import annotations
 from kumo.common import exceptions as exc
 from kumo.common.http import Reply, Request
 from kumo.common.policy import RuleDefault, register
-from kumo.compute.api import at_least, service
+from kumo.compute import schemas
+from kumo.compute.api import at_least, limited, service
 from kumo.compute.api.network_proxies import NotFound404, Proxied, in_process
 
 P = "os_compute_api:os-volumes:"
@@ -48,18 +49,6 @@ def _gate(req: Request, rule: str) -> None:
     if at_least(req, "2.36"):
         raise NotFound404()
     req.context.enforce(P + rule, {"project_id": req.context.project_id})
-
-
-def _limited(req: Request, items: list) -> list:
-    """Nova's ``common.limited``: ``offset`` and ``limit`` (non-negative integers)."""
-    try:
-        offset = int(req.query.get("offset", 0))
-        limit = int(req.query.get("limit", 1000))
-    except ValueError:
-        raise exc.BadRequest("limit and offset param must be an integer") from None
-    if offset < 0 or limit < 0:
-        raise exc.BadRequest("limit and offset param must be positive")
-    return items[offset:offset + min(limit, 1000)]
 
 
 def _volume(v: dict) -> dict:
@@ -114,7 +103,7 @@ _VOLUME_BODY = {"type": "object", "properties": {"volume": {
 def _volumes(req: Request, rule: str) -> Reply:
     _gate(req, rule)
     rows = _call(req, "GET", "/volumes/detail")["volumes"]
-    return Reply(200, {"volumes": [_volume(v) for v in _limited(req, rows)]})
+    return Reply(200, {"volumes": [_volume(v) for v in limited(req, rows)]})
 
 
 @service.route("GET", "/v2.1/os-volumes")
@@ -160,12 +149,9 @@ def delete_volume(req: Request) -> Reply:
 
 
 # -- snapshots ----------------------------------------------------------------------------
-_BOOL = {"type": ["boolean", "string"], "enum": [
-    True, False, "True", "False", "true", "false", "1", "0", "yes", "no", "on", "off",
-    "YES", "NO", "ON", "OFF", "y", "n", "t", "f"]}
 _SNAPSHOT_BODY = {"type": "object", "properties": {"snapshot": {
     "type": "object", "properties": {
-        "volume_id": {"type": "string"}, "force": _BOOL,
+        "volume_id": {"type": "string"}, "force": schemas.BOOLEAN,
         "display_name": {"type": "string"}, "display_description": {"type": "string"}},
     "required": ["volume_id"], "additionalProperties": False}},
     "required": ["snapshot"], "additionalProperties": False}
@@ -174,7 +160,7 @@ _SNAPSHOT_BODY = {"type": "object", "properties": {"snapshot": {
 def _snapshots(req: Request, rule: str) -> Reply:
     _gate(req, rule)
     rows = _call(req, "GET", "/snapshots/detail")["snapshots"]
-    return Reply(200, {"snapshots": [_snapshot(s) for s in _limited(req, rows)]})
+    return Reply(200, {"snapshots": [_snapshot(s) for s in limited(req, rows)]})
 
 
 @service.route("GET", "/v2.1/os-snapshots")
@@ -199,8 +185,7 @@ def create_snapshot(req: Request) -> Reply:
     _gate(req, "snapshots:create")
     given = req.json(_SNAPSHOT_BODY)["snapshot"]
     spec = {"volume_id": given["volume_id"],
-            "force": str(given.get("force", False)).lower() in (
-                "true", "1", "yes", "on", "y", "t")}
+            "force": schemas.as_bool(given.get("force", False))}
     if given.get("display_name") is not None:
         spec["name"] = given["display_name"]
     if given.get("display_description") is not None:

@@ -256,6 +256,11 @@ def test_quota_class_default_sets_project_defaults(nova, admin, demo, member):
         "quota_class_set": {"floating_ips": 5}}, version="2.50"), 400, "badRequest")
     assert_fault(nova.request(admin, "PUT", "/os-quota-class-sets/default", json={
         "quota_class_set": {"cores": -2}}), 400, "badRequest")
+    # the class's rows are not a project's: os-quota-sets cannot reach them
+    assert_fault(nova.request(admin, "PUT", "/os-quota-sets/@default", json={
+        "quota_set": {"cores": 1}}), 400, "badRequest")
+    assert_fault(nova.request(admin, "DELETE", "/os-quota-sets/@default"), 400,
+                 "badRequest")
     before = nova.request(admin, "GET", f"/os-quota-sets/{pid}").json()["quota_set"]
     try:
         resp = nova.request(admin, "PUT", "/os-quota-class-sets/default", json={
