@@ -25,6 +25,7 @@ from kumo.common.resource import (BOOLEAN, EXACT, INTEGER, STRING, Attr, Resourc
 from kumo.network import dns, rbac
 from kumo.network import definitions_qos
 from kumo.network.definitions_qos import POLICY_ID, qos_policy_id
+from kumo.network.security import normalized_cidr
 from kumo.network.manager import tag_filter
 from kumo.network.models import core, l3, ports as pmodels, security
 
@@ -315,9 +316,7 @@ SECURITY_GROUP_RULE = Resource(
         Attr("remote_ip_prefix", NULLABLE_STRING, create=True, column="remote_ip_prefix",
              filter=EXACT, sort=True),
         Attr("normalized_cidr", column="remote_ip_prefix",  # the network of the prefix
-             render=lambda r, x: str(ipaddress.ip_network(r.remote_ip_prefix,
-                                                          strict=False))
-             if r.remote_ip_prefix else None),
+             render=lambda r, x: normalized_cidr(r.remote_ip_prefix)),
         Attr("remote_group_id", NULLABLE_STRING, create=True, column="remote_group_id",
              filter=EXACT, sort=True),
         Attr("remote_address_group_id", NULLABLE_STRING, create=True,

@@ -41,13 +41,14 @@ IPV6_ONLY = {58, 43, 44, 59, 60}
 ETHERTYPES = ("IPv4", "IPv6")
 ANY_PREFIX = {"IPv4": "0.0.0.0/0", "IPv6": "::/0"}
 
+DEFAULT_NAME = "default"
+
 
 def normalized_cidr(prefix: str | None) -> str | None:
     """A rule's ``remote_ip_prefix`` as its network (host bits cleared): the
     ``normalized_cidr`` attribute (extension ``security-groups-normalized-cidr``), and
     what duplicate rules are compared by."""
     return str(ipaddress.ip_network(prefix, strict=False)) if prefix else prefix
-DEFAULT_NAME = "default"
 
 
 _DEFAULT_OF = Prepared(sa.select(

@@ -14,9 +14,6 @@ from kumo.common.http import Reply, validate
 from kumo.compute.api import at_least
 
 _NONE = {"type": "null"}
-#: Nova's schema for most argument-less actions: any value (``{"suspend": {}}`` as
-#: Tempest and the clients send, or null); Nova means to restrict it to null one day.
-_ANY: dict = {}
 _IP = {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}
 _HOST = {"type": ["string", "null"], "minLength": 1, "maxLength": 255}
 
@@ -39,8 +36,7 @@ def _lc(req):
 
 
 def _simple(method: str, name: str):
-    def handler(req, row, arg):
-        _check(name, arg, _ANY)
+    def handler(req, row, arg):  # any value, as Nova's schema ({"suspend": {}}, null)
         getattr(_lc(req), method)(req.context, row.id, req.request_id)
         return Reply(202)
     return handler
@@ -55,8 +51,7 @@ def _unshelve(req, row, arg):
         _check("unshelve", arg, {"type": ["object", "null"], "properties": {
             "availability_zone": {"type": "string"}}, "required": ["availability_zone"],
             "additionalProperties": False})
-    else:  # Nova ignores the value before 2.77
-        _check("unshelve", arg, _ANY)
+    else:  # Nova takes any value before 2.77 and ignores it
         arg = None
     arg = arg or {}
     host = arg.get("host")
@@ -145,8 +140,7 @@ def _migrate(req, row, arg):
     if at_least(req, "2.56"):
         _check("migrate", arg, {"type": ["object", "null"], "properties": {"host": _HOST},
                                 "additionalProperties": False})
-    else:  # no schema before 2.56 in Nova
-        _check("migrate", arg, _ANY)
+    # (no schema before 2.56 in Nova: any value)
     host = (arg or {}).get("host")
     if host is not None:
         req.context.enforce("os_compute_api:os-migrate-server:migrate:host",

@@ -52,15 +52,10 @@ def _gate(req: Request, rule: str) -> None:
 
 
 def _volume(v: dict) -> dict:
-    atts = v.get("attachments") or []
-    if atts:
-        a = atts[0]
-        attachment = {"id": v["id"], "volumeId": v["id"], "serverId": a.get("server_id")}
-        if a.get("device"):
-            attachment["device"] = a["device"]
-        attachments = [attachment]
-    else:
-        attachments = [{}]
+    # one entry per attachment (a multiattach volume has several), as Nova's view
+    attachments = [{"id": v["id"], "volumeId": v["id"], "serverId": a.get("server_id"),
+                    **({"device": a["device"]} if a.get("device") else {})}
+                   for a in v.get("attachments") or []] or [{}]
     return {"id": v["id"], "status": v["status"], "size": v["size"],
             "availabilityZone": v.get("availability_zone"),
             "createdAt": v.get("created_at"), "attachments": attachments,
