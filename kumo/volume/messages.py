@@ -235,8 +235,11 @@ class Messages:
         with self.m.read() as s:
             return CINDER.list(s, visible, stmt, query, SORT_COLUMNS, ("id", M.id))
 
-    def delete(self, ctx, message_id: str) -> None:
-        """Delete a message the caller may see (404 otherwise)."""
+    def delete(self, ctx, message_id: str, enforce=None) -> None:
+        """Delete a message the caller may see (404 otherwise); ``enforce(project_id)``
+        (the API's policy check) runs on it first, in the same transaction."""
         with self.m.db.session() as s:
             msg = self.get(ctx, message_id, s)
+            if enforce is not None:
+                enforce(msg.project_id)
             s.delete(msg)

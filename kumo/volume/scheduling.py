@@ -6,8 +6,8 @@ A type's extra spec takes part when its key is unscoped (``vendor_name``) or in 
 (``hw:...``, ``qos:...``) are for someone else and ignored. A backend
 passes when it reports every such key and each value matches: a plain value
 compares equal as text; a value starting with an operator compares as Cinder's
-``extra_specs_ops`` does (``<is> True``, ``<in> x``, ``<or> a <or> b``, ``s== x``,
-``>= 10``...). So a type asking for a ``volume_backend_name``, ``storage_protocol`` or
+``extra_specs_ops`` does (``<is> True``, ``<in> x``, ``<all-in> x y``,
+``<or> a <or> b``, ``s== x``, ``>= 10``...). So a type asking for a ``volume_backend_name``, ``storage_protocol`` or
 ``vendor_name`` no backend has, or for a capability no backend reports, places its
 volumes nowhere: they end in ``error`` with a user message (Cinder's "No valid
 backend"), see :mod:`kumo.volume.messages`.
@@ -54,13 +54,15 @@ def matches(value, req: str | None) -> bool:
         return value is None
     words = str(req).split()
     op = words.pop(0) if words else None
-    if op != "<or>" and op not in _OPS:
+    if op not in ("<or>", "<all-in>") and op not in _OPS:
         return _text(value) == str(req)
     if value is None:
         return False
     if op == "<or>":  # "<or> a <or> b"
         alternatives = [w for i, w in enumerate(words) if i % 2 == 0]
         return _text(value) in alternatives
+    if op == "<all-in>":  # every word is in the value
+        return bool(words) and all(w in _text(value) for w in words)
     if not words:
         return False
     arg = words[0]

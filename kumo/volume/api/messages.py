@@ -55,8 +55,7 @@ def show(req: Request) -> Reply:
 @service.route("DELETE", "/v3/messages/{message_id}")
 def delete(req: Request) -> Reply:
     _need(req)
-    messages = req.cloud.volumes.messages
-    msg = messages.get(req.context, req.params["message_id"])
-    req.context.enforce("message:delete", target(req, msg.project_id))
-    messages.delete(req.context, msg.id)
+    req.cloud.volumes.messages.delete(
+        req.context, req.params["message_id"],
+        lambda project_id: req.context.enforce("message:delete", target(req, project_id)))
     return Reply(204)

@@ -101,6 +101,7 @@ def test_user_message_text():
     ({"storage_protocol": "<or> iSCSI <or> file"}, True),
     ({"storage_protocol": "<or> iSCSI <or> FC"}, False),
     ({"driver_version": ">= x"}, False),
+    ({"vendor_name": "<all-in> Ku mo"}, True), ({"vendor_name": "<all-in> Ku x"}, False),
 ])
 def test_capabilities_filter(specs, ok):
     assert scheduling.satisfies(scheduling.capabilities("b1"), specs) is ok
