@@ -513,6 +513,27 @@ def _split(prefix: str) -> int:
     return max(10, TOTAL_EXAMPLES * routes // len(ROUTES))
 
 
+#: Nova answers these with 501 "Virt driver does not implement ..." whatever the input
+#: (its reference's answer when the driver lacks the function): that 501 is the
+#: route's documented reply, not a failure of input handling. Only that exact fault
+#: on these routes is let through; any other 5xx anywhere still fails.
+DOCUMENTED_501 = (
+    (re.compile(r"^/compute/v2\.1/os-hypervisors/[^/]+/uptime$"),
+     "Virt driver does not implement uptime function."),
+    (re.compile(r"^/compute/v2\.1/os-hosts/[^/]+$"),
+     "Virt driver does not implement host maintenance mode."),
+    (re.compile(r"^/compute/v2\.1/os-hosts/[^/]+/(reboot|shutdown|startup)$"),
+     "Virt driver does not implement host power management."),
+)
+
+
+def _documented_501(url: str, status: int, text: str) -> bool:
+    path = url.split("?")[0]
+    return status == 501 and any(
+        pattern.match(path) and f'"message":"{message}"' in text.replace(": ", ":")
+        for pattern, message in DOCUMENTED_501)
+
+
 @pytest.mark.parametrize("prefix", sorted(SERVICES))
 def test_no_input_makes_a_5xx(targets, prefix):
     failures: dict[tuple, str] = {}
@@ -532,7 +553,7 @@ def test_no_input_makes_a_5xx(targets, prefix):
         except httpx.TransportError as e:  # the server hung up: as bad as a 5xx
             status, text = 599, repr(e)
         statuses[status] += 1
-        if status >= 500:
+        if status >= 500 and not _documented_501(url, status, text):
             key = (method, re.sub(r"/[^/?]{20,}", "/…", url.split("?")[0]), status)
             failures.setdefault(key, (
                 f"{persona} {method} {url[:300]}\n  headers: {headers}\n"
