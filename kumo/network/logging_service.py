@@ -17,7 +17,8 @@ statements whose packets the agent writes to ``<agent state>/logs/<log id>.log``
 
 A log names ``resource_type``, ``event`` (``ACCEPT``: a new connection accepted,
 ``DROP``: a packet the port's chain drops, ``ALL``; default ``ALL``) and ``enabled``.
-An unknown group or port is a 404 (ResourceNotFound / TargetResourceNotFound). Only
+An unknown group or port is a 404 (ResourceNotFound / TargetResourceNotFound); a
+firewall group that is not ``ACTIVE`` takes no log (400 FWGIsNotReadyForLogging). Only
 ``name``, ``description`` and ``enabled`` change.
 
 The standard CLI is python-neutronclient's OSC plugin: ``openstack network log
@@ -58,6 +59,12 @@ class LoggingTypeNotSupported(exc.Conflict):
 class TargetResourceNotAssociated(exc.BadRequest):
     """neutron-fwaas's: a firewall group log's target port is in no group."""
     message = "Target resource %(target_id)s is not associated with any firewall group."
+
+
+class FWGIsNotReadyForLogging(exc.BadRequest):
+    """neutron-fwaas's: a firewall group log needs its group ``ACTIVE``."""
+    message = ("Firewall group %(fwg_id)s is not ready for logging because of "
+               "%(fwg_status)s status.")
 
 
 class ResourceNotFound(exc.NotFound):
@@ -116,12 +123,19 @@ class Logs:
         target port that is no router interface is a 409 LoggingTypeNotSupported
         (Kumo's groups take router ports only), one in no group a 400
         TargetResourceNotAssociated, one outside the named group a 400
-        InvalidResourceConstraint."""
+        InvalidResourceConstraint; the named group, or the target port's, must be
+        ``ACTIVE`` (a group without ports is ``INACTIVE``, one set down ``DOWN``):
+        else a 400 FWGIsNotReadyForLogging. neutron-fwaas also wants the target port
+        ``ACTIVE`` (PortIsNotReadyForLogging); Kumo does not ask that, as a router
+        port's status follows its agent's report and a log made while the agent is
+        catching up would fail for a moment's timing."""
         if resource_id:
             try:
-                self.net.firewall_groups.get(session, ctx, resource_id)
+                group = self.net.firewall_groups.get(session, ctx, resource_id)
             except exc.NotFound:
                 raise ResourceNotFound(resource_id=resource_id) from None
+            if not target_id:
+                self._check_ready(group)
         if not target_id:
             return
         try:
@@ -138,6 +152,12 @@ class Logs:
             raise LoggingTypeNotSupported(log_type="firewall_group", port_id=target_id)
         if group is None:
             raise TargetResourceNotAssociated(target_id=target_id)
+        self._check_ready(session.get(GROUP, group))
+
+    @staticmethod
+    def _check_ready(group) -> None:
+        if group.status != "ACTIVE":
+            raise FWGIsNotReadyForLogging(fwg_id=group.id, fwg_status=group.status)
 
     def _check_security_group(self, session, ctx: RequestContext, resource_id,
                               target_id) -> None:

@@ -103,3 +103,36 @@ def test_bad_input_changes_nothing(admin, neutron, group_on_port):
             admin.network.delete_port(port)
         admin.network.delete_network(net)
     assert neutron.request(admin, "GET", f"{L}/logs").json()["logs"] == before
+
+
+def test_group_not_active_is_not_ready_for_logging(admin, neutron, group_on_port, unique):
+    """neutron-fwaas's FWGIsNotReadyForLogging: a group without ports (INACTIVE) or set
+    down (DOWN) takes no log, named directly or through its port; nothing is made."""
+    group_id, port_id = group_on_port
+    before = neutron.request(admin, "GET", f"{L}/logs").json()["logs"]
+    empty = admin.network.create_firewall_group(name=unique("lgi"))
+    try:
+        assert empty.status == "INACTIVE"
+        resp = neutron.request(admin, "POST", f"{L}/logs", json={"log": {
+            "resource_type": "firewall_group", "resource_id": empty.id}})
+        assert assert_fault(resp, 400, "FWGIsNotReadyForLogging") == (
+            f"Firewall group {empty.id} is not ready for logging because of "
+            "INACTIVE status.")
+        admin.network.update_firewall_group(group_id, admin_state_up=False)
+        assert admin.network.get_firewall_group(group_id).status == "DOWN"
+        for body in ({"resource_id": group_id}, {"target_id": port_id},
+                     {"resource_id": group_id, "target_id": port_id}):
+            resp = neutron.request(admin, "POST", f"{L}/logs", json={"log": {
+                "resource_type": "firewall_group", **body}})
+            assert assert_fault(resp, 400, "FWGIsNotReadyForLogging") == (
+                f"Firewall group {group_id} is not ready for logging because of "
+                "DOWN status.")
+        assert neutron.request(admin, "GET", f"{L}/logs").json()["logs"] == before
+        admin.network.update_firewall_group(group_id, admin_state_up=True)
+        made = neutron.request(admin, "POST", f"{L}/logs", json={"log": {
+            "resource_type": "firewall_group", "target_id": port_id}})
+        assert made.status_code == 201, made.text
+        neutron.request(admin, "DELETE", f"{L}/logs/{made.json()['log']['id']}")
+    finally:
+        admin.network.update_firewall_group(group_id, admin_state_up=True)
+        admin.network.delete_firewall_group(empty)
