@@ -13,7 +13,7 @@ import uuid
 import openstack
 import pytest
 
-from tests.api.compute.conftest import assert_fault
+from tests.api.compute.conftest import assert_fault, wait_for
 
 #: python-openstackclient's parse of the line (``openstack hypervisor show``)
 OSC = re.compile(r"\s*(.+)\sup\s+(.+),\s+(.+)\susers?,\s+load average:\s(.+)")
@@ -52,8 +52,15 @@ def assert_machine_uptime(text: str) -> None:
 
 
 def _hyp(nova, admin, name: str, version: str = "2.1") -> dict:
-    hyps = nova.request(admin, "GET", "/os-hypervisors/detail", version=version).json()
-    return next(h for h in hyps["hypervisors"] if h["hypervisor_hostname"] == name)
+    """The hypervisor ``name``'s detail view (waiting for a fresh cloud's fake hosts'
+    first heartbeats: ``kumo: ready`` comes before them)."""
+    def find():
+        hyps = nova.request(admin, "GET", "/os-hypervisors/detail", version=version).json()
+        return next((h for h in hyps["hypervisors"] if h["hypervisor_hostname"] == name),
+                    None)
+    found = wait_for(find, 60)
+    assert found, f"no hypervisor {name}"
+    return found
 
 
 def test_uptime_of_fake_host_pre_2_88(nova, admin, demo):
