@@ -359,3 +359,25 @@ def test_trailing_slash_is_an_empty_id(nova, demo):
         assert_fault(nova.request(demo, "GET", path), 404, "itemNotFound")
     assert nova.request(demo, "GET", "/servers").status_code == 200
     assert nova.request(demo, "GET", "/").status_code == 200
+
+
+def test_quota_limits_given_as_strings_are_range_checked(nova, admin, member):
+    """A limit given as a string of digits passes the schemas' bounds; the quota sets and
+    the quota classes both check it (one helper, ``quotas.checked_limit``): 400 with
+    Nova's message, nothing changed."""
+    pid = member.current_project_id
+    before = nova.request(admin, "GET", f"/os-quota-sets/{pid}").json()["quota_set"]
+    classes = nova.request(admin, "GET", "/os-quota-class-sets/default").json()[
+        "quota_class_set"]
+    past = str(2 ** 31)
+    for path, key in ((f"/os-quota-sets/{pid}", "quota_set"),
+                      ("/os-quota-class-sets/default", "quota_class_set")):
+        msg = assert_fault(nova.request(admin, "PUT", path, json={
+            key: {"ram": past}}), 400, "badRequest")
+        assert msg == f"Quota limit {past} for ram must be less than or equal to {2**31 - 1}."
+        msg = assert_fault(nova.request(admin, "PUT", path, json={
+            key: {"cores": "-2"}}), 400, "badRequest")
+        assert msg == "Quota limit -2 for cores must be greater than or equal to -1."
+    assert nova.request(admin, "GET", f"/os-quota-sets/{pid}").json()["quota_set"] == before
+    assert nova.request(admin, "GET", "/os-quota-class-sets/default").json()[
+        "quota_class_set"] == classes
