@@ -46,8 +46,9 @@ def test_machine_facts(tmp_path):
     assert uptime.boot_time(str(stat)) is None
     assert uptime.boot_time(str(tmp_path / "absent")) is None
     real = uptime.machine_uptime()
-    assert real["boot_time"] == int(next(line for line in open("/proc/stat")
-                                         if line.startswith("btime ")).split()[1])
+    btime = int(next(line for line in open("/proc/stat")
+                     if line.startswith("btime ")).split()[1])
+    assert abs(real["boot_time"] - btime) <= 1  # computed on each read: may move by 1 s
     assert len(real["load_average"]) == 3 and real["users"] >= 0
 
 
