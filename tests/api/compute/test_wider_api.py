@@ -5,7 +5,7 @@ attached (400), a second floating IP on the same fixed IP (400), the security gr
 proxy's ids (400 for a non-UUID) and the fixed extensions list."""
 from __future__ import annotations
 
-from tests.api.compute.conftest import assert_fault, wait_status
+from tests.api.compute.conftest import assert_fault, wait_for, wait_status
 
 
 def act(nova, conn, sid, body, version="2.1"):
@@ -184,7 +184,9 @@ def test_admin_actions_restore_and_inject_network_info(nova, admin, demo, boot):
 
 
 def test_hypervisor_search_uptime_and_hosts_zone(nova, admin, demo):
-    found = nova.request(admin, "GET", "/os-hypervisors/fake/search").json()["hypervisors"]
+    # a fresh cloud's fake hosts come up just after "kumo: ready"
+    found = wait_for(lambda: nova.request(admin, "GET", "/os-hypervisors/fake/search")
+                     .json().get("hypervisors"), 60)
     assert {h["hypervisor_hostname"] for h in found} >= {"fake-0", "fake-1"}
     assert set(found[0]) == {"id", "hypervisor_hostname", "state", "status"}
     assert_fault(nova.request(admin, "GET", "/os-hypervisors/nowhere-x/search"), 404,
