@@ -108,10 +108,12 @@ fi
 # one of the same name); `tempest run` in this directory with --config-file is enough.
 RUN="$WORK/run"
 mkdir -p "$RUN/etc"
-REAL=()
-[ "$DATAPLANE" = real ] && REAL=(--real-servers)
+OPTS=()
+[ "$DATAPLANE" = real ] && OPTS+=(--real-servers)
+# the cloud's settings (its kumo.yaml, then KUMO_*) give the security compliance options
+[ -z "${TEMPEST_URL:-}" ] && OPTS+=(--state-dir "$STATE")
 "$KUMO_PY" -m kumo.tools.tempest_conf --url "$URL" --password "$PASSWORD" \
-    --out "$RUN/etc/tempest.conf" --log-file "$WORK/tempest.log" "${REAL[@]}" \
+    --out "$RUN/etc/tempest.conf" --log-file "$WORK/tempest.log" "${OPTS[@]}" \
     || { say "could not write tempest.conf (the cloud's log: $WORK/kumo.log)"; exit 1; }
 say "wrote $RUN/etc/tempest.conf"
 

@@ -10,6 +10,7 @@ Data flow (the same machinery as the data-plane :class:`kumo.agent.agent.Agent`)
                                                                         |
     POST /compute/kumo/v1/instances/{id}/status  <-- status + console tail (changes only)
     POST /compute/kumo/v1/hosts/heartbeat        <-- every agent_heartbeat_s and at start
+                                                     (capacity; boot time, load, users)
 
 - **Level-triggered**: a queued id means "look at this instance again"; the worker
   reads the latest desired instance (``None``: destroy it). Every ``resync_s`` all ids
@@ -408,7 +409,8 @@ class ComputeAgent(Controller):
         return gone
 
     def heartbeat(self) -> bool:
-        """``POST /hosts/heartbeat`` with the host's capacity (contract shape); True
+        """``POST /hosts/heartbeat`` with the host's capacity and, when the driver
+        tells them, its boot time, load averages and users (contract shape); True
         when the controller took it."""
         try:
             res = self.driver.host_resources()
@@ -419,6 +421,7 @@ class ComputeAgent(Controller):
                     "local_gb": int(res.get("local_gb", 0)),
                     "availability_zone": self.availability_zone,
                     "driver": self.driver.name, "host_ip": res.get("host_ip") or ""}
+            body.update(self.driver.host_uptime())
             self.client.heartbeat(body)
             self.heartbeats += 1
             return True

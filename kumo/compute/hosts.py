@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kumo.common import exceptions as exc
-from kumo.common.timeutils import utcnow
+from kumo.common.timeutils import from_timestamp, utcnow
 from kumo.compute.models import Host, Instance
 
 
@@ -44,6 +44,38 @@ def hosts_revision(session) -> int:
         Revision.name == HOSTS_REVISION)) or 0
 
 
+def uptime_report(body: dict) -> dict:
+    """The host row's uptime columns from a heartbeat ``body`` (``boot_time``: seconds
+    since the epoch, ``load_average``: the 1, 5 and 15 minute averages, ``users``); all
+    None when it has no ``boot_time`` (an older agent, a driver that cannot tell)."""
+    if body.get("boot_time") is None:
+        return {"boot_time": None, "load_average": None, "users": None}
+    load = body.get("load_average") or [0, 0, 0]
+    return {"boot_time": from_timestamp(body["boot_time"]),
+            "load_average": ", ".join(f"{float(x):.2f}" for x in load),
+            "users": int(body.get("users") or 0)}
+
+
+def uptime_text(row: Host, now: dt.datetime | None = None) -> str | None:
+    """The host's uptime as Nova's libvirt driver answers it (the ``uptime`` command's
+    line, e.g. ``" 08:32:11 up 93 days, 18:25,  1 user,  load average: 0.20, 0.12,
+    0.14"``): the time now (UTC), how long since the reported boot, the users and load
+    averages of the last heartbeat. None when the host reported no boot time."""
+    if row.boot_time is None:
+        return None
+    now = now or utcnow()
+    up = max(0, int((now - row.boot_time).total_seconds()))
+    days, rest = divmod(up, 86400)
+    hours, minutes = divmod(rest // 60, 60)
+    text = f" {now:%H:%M:%S} up "
+    if days:
+        text += f"{days} day{'' if days == 1 else 's'}, "
+    text += f"{hours:2d}:{minutes:02d}, " if hours else f"{minutes} min, "
+    users = row.users or 0
+    return (text + f"{users:2d} user{'' if users == 1 else 's'},  load average: "
+            + (row.load_average or "0.00, 0.00, 0.00"))
+
+
 class ServiceNotFound(exc.NotFound):
     message = "Service %(id)s could not be found."
 
@@ -61,7 +93,9 @@ class Hosts:
 
         A heartbeat is observed state: it takes no revision row but the
         ``compute_hosts`` one, and that only when the host's facts change. The usual
-        heartbeat (same facts) is one ``UPDATE`` of the host's row."""
+        heartbeat (same facts) is one ``UPDATE`` of the host's row, which also keeps
+        what it says for the uptime (:func:`uptime_report`; not facts: the scheduler
+        ignores them)."""
         now = utcnow()
         name = body["host"]
         facts = {"availability_zone": body.get("availability_zone")
@@ -70,10 +104,11 @@ class Hosts:
                  "hypervisor_hostname": body.get("hypervisor_hostname") or name,
                  "host_ip": body.get("host_ip") or "", "driver": body.get("driver") or "",
                  **{k: int(body.get(k) or 0) for k in ("vcpus", "memory_mb", "local_gb")}}
+        seen = {"last_seen": now, "updated_at": now, **uptime_report(body)}
         with self.compute.db.session() as s:
             same = s.connection().execute(sa.update(_HOST).where(
                 _HOST.c.host == name, *(_HOST.c[k] == v for k, v in facts.items()))
-                .values(last_seen=now, updated_at=now)).rowcount
+                .values(**seen)).rowcount
             if same:
                 return
             row = s.scalar(sa.select(Host).where(Host.host == name))
@@ -86,8 +121,8 @@ class Hosts:
                 for k, v in facts.items():
                     setattr(row, k, v)
                 bump_hosts(s)
-            row.last_seen = now
-            row.updated_at = now
+            for k, v in seen.items():
+                setattr(row, k, v)
 
     def is_up(self, row: Host, now: dt.datetime | None = None) -> bool:
         now = now or utcnow()

@@ -17,6 +17,7 @@ from typing import Iterator
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from kumo.common.log import new_request_id
 from kumo.common.timeutils import utcnow
 from kumo.db.models import Revision
 from kumo.compute import models
@@ -112,21 +113,13 @@ class Compute:
         event): the server gets Nova's ``extend_volume`` instance action with its
         ``compute_extend_volume`` event (Success: the backend has the new size; the
         host's agent resizes the loop device on the feed change recorded here)."""
-        import uuid
-
-        now = utcnow()
         with self.write() as s:
             row = s.scalar(sa.select(models.Instance).where(
                 models.Instance.id == instance_id, models.Instance.deleted.is_(False)))
             if row is None:
                 return
-            s.add(models.InstanceAction(
-                instance_id=row.id, request_id=f"req-{uuid.uuid4()}",
-                action="extend_volume", project_id=row.project_id, user_id="",
-                message=None, start_time=now, updated_at=now,
-                events=[{"event": "compute_extend_volume", "start_time": now.isoformat(),
-                         "finish_time": now.isoformat(), "result": "Success",
-                         "traceback": None, "host": row.host}]))
+            self.actions.record(s, None, row, "extend_volume", new_request_id(),
+                                event="compute_extend_volume", result="Success")
             self.changed(s, row)
 
     def changed(self, session: orm.Session, instance: models.Instance, op: str = "update",

@@ -74,6 +74,12 @@ class Host(Base):
     vcpus: orm.Mapped[int] = orm.mapped_column(sa.Integer, default=0)
     memory_mb: orm.Mapped[int] = orm.mapped_column(sa.Integer, default=0)
     local_gb: orm.Mapped[int] = orm.mapped_column(sa.Integer, default=0)
+    #: What the agent's last heartbeat said for Nova's uptime (0033; NULL: not
+    #: reported): the host's boot time (UTC), its load averages over 1, 5 and 15
+    #: minutes as ``uptime`` prints them ("0.20, 0.12, 0.14") and its logged-in users.
+    boot_time: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime, nullable=True)
+    load_average: orm.Mapped[str | None] = orm.mapped_column(sa.String(64), nullable=True)
+    users: orm.Mapped[int | None] = orm.mapped_column(sa.Integer, nullable=True)
     last_seen: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
     created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
     updated_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)

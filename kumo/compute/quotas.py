@@ -32,6 +32,26 @@ LEGACY_2_57 = {"injected_file_content_bytes": 10240, "injected_file_path_bytes":
 #: ``compute_quota.project_id`` of a quota class's rows (``@default``): no project id
 #: starts with "@" (Keystone's are hex).
 CLASS_PREFIX = "@"
+#: Resources whose new limit may not be below the project's usage (Nova's quota sets).
+COUNTED_AGAINST_USAGE = ("instances", "cores", "ram", "server_groups")
+
+
+def checked_limit(resource: str, value, used: int | None = None) -> int:
+    """``value`` (an int, or a string of digits the schemas let through) as a quota
+    limit of ``resource``: -1 (unlimited) to ``MAX_INT``, and when ``used`` is given
+    (a project's usage) unlimited or at least that, as Nova's
+    ``_validate_quota_limit``; 400 with Nova's message otherwise."""
+    value = int(value)
+    if value > MAX_INT:  # a string past the schema's maximum
+        raise exc.BadRequest(f"Quota limit {value} for {resource} must be less than or "
+                             f"equal to {MAX_INT}.")
+    if value < -1:
+        raise exc.BadRequest(f"Quota limit {value} for {resource} must be greater than "
+                             "or equal to -1.")
+    if used is not None and 0 <= value < used:
+        raise exc.BadRequest(f"Quota limit {value} for {resource} must be greater than "
+                             f"or equal to already used and reserved {used}.")
+    return value
 
 
 class Quotas:
@@ -87,17 +107,14 @@ class Quotas:
         return out
 
     def update_class(self, name: str, values: dict) -> dict[str, int]:
-        """Set quota class ``name``'s ``values`` (checked by the schema: -1 or more);
+        """Set quota class ``name``'s ``values`` (each checked by :func:`checked_limit`);
         returns :meth:`class_values`."""
         if not 1 <= len(name) <= 255 - len(CLASS_PREFIX):
             raise exc.BadRequest("quota_class_name has a length outside 1 and "
                                  f"{255 - len(CLASS_PREFIX)} characters.")
         with self.compute.db.session() as s:
             for resource, value in values.items():
-                value = int(value)
-                if not -1 <= value <= MAX_INT:
-                    raise exc.BadRequest(f"Quota limit {value} for {resource} must be "
-                                         f"between -1 and {MAX_INT}.")
+                value = checked_limit(resource, value)
                 found = s.get(Quota, (CLASS_PREFIX + name, resource))
                 if found is None:
                     s.add(Quota(project_id=CLASS_PREFIX + name, resource=resource,
@@ -183,18 +200,8 @@ class Quotas:
             for resource, value in values.items():
                 if resource not in RESOURCES:
                     continue
-                value = int(value)
-                if value > MAX_INT:  # a string past the schema's maximum
-                    raise exc.BadRequest(f"Quota limit {value} for {resource} must be "
-                                         f"less than or equal to {MAX_INT}.")
-                if value < -1:
-                    raise exc.BadRequest(f"Quota limit {value} for {resource} must be "
-                                         "greater than or equal to -1.")
-                if resource in ("instances", "cores", "ram", "server_groups") \
-                        and 0 <= value < used[resource]:
-                    raise exc.BadRequest(f"Quota limit {value} for {resource} must be "
-                                         f"greater than or equal to already used and "
-                                         f"reserved {used[resource]}.")
+                value = checked_limit(resource, value, used[resource]
+                                      if resource in COUNTED_AGAINST_USAGE else None)
                 found = s.get(Quota, (project_id, resource))
                 if found is None:
                     s.add(Quota(project_id=project_id, resource=resource, hard_limit=value))

@@ -164,7 +164,14 @@ HEARTBEAT = _obj({
                                                               "minimum": 0},
     "local_gb": {"type": "integer", "minimum": 0}, "availability_zone": {
         "type": ["string", "null"]}, "driver": {"type": "string"},
-    "host_ip": {"type": ["string", "null"]}}, ["host"], extra=True)
+    "host_ip": {"type": ["string", "null"]},
+    # for the hypervisor uptime (absent from an older agent: not reported)
+    "boot_time": {"type": ["integer", "null"], "minimum": 0,  # seconds since the epoch
+                  "maximum": 253402300799},  # 9999-12-31T23:59:59Z
+    "load_average": {"type": ["array", "null"], "minItems": 3, "maxItems": 3,
+                     "items": {"type": "number", "minimum": 0, "maximum": 1e6}},
+    "users": {"type": ["integer", "null"], "minimum": 0, "maximum": 2 ** 31 - 1}},
+    ["host"], extra=True)
 STATUS = _obj({
     "host": {"type": "string"}, "power_state": {"type": "string", "enum": [
         "running", "shutdown", "paused", "crashed", "nostate"]},

@@ -19,11 +19,12 @@ import configparser
 import dataclasses
 import io
 import ipaddress
-import os
 import sys
 from urllib.parse import urlsplit
 
 import httpx
+
+from kumo import config
 
 #: The image Kumo registers on first start (:mod:`kumo.image.cirros`).
 IMAGE_NAME = "cirros"
@@ -57,7 +58,7 @@ class CloudFacts:
     #: ACTIVE (the fake driver): console output is only real with the former.
     real_servers: bool = False
     #: Kumo's security compliance settings as Tempest's ``[identity] user_lockout_*``
-    #: and ``user_unique_last_password_count`` (:func:`compliance_from_env`); empty:
+    #: and ``user_unique_last_password_count`` (:func:`compliance_from_settings`); empty:
     #: ``security_compliance = false``.
     security_compliance: dict = dataclasses.field(default_factory=dict)
     #: Compute hosts the cloud lists (``os-hypervisors``): Tempest's multinode tests
@@ -284,18 +285,20 @@ def discover(url: str, admin_password: str, *, log_file: str = "",
                       real_servers=real_servers, compute_hosts=hosts)
 
 
-def compliance_from_env(env=None) -> dict:
-    """Tempest's ``[identity]`` security compliance options from the ``KUMO_*``
-    variables the cloud was started with (``KUMO_LOCKOUT_FAILURE_ATTEMPTS``,
-    ``KUMO_LOCKOUT_DURATION_S``, ``KUMO_UNIQUE_LAST_PASSWORD_COUNT``); empty unless
-    lockout and password history are both on (Tempest's tests need both)."""
-    env = os.environ if env is None else env
-    attempts = int(env.get("KUMO_LOCKOUT_FAILURE_ATTEMPTS") or 0)
-    unique = int(env.get("KUMO_UNIQUE_LAST_PASSWORD_COUNT") or 0)
+def compliance_from_settings(settings=None) -> dict:
+    """Tempest's ``[identity]`` security compliance options from the cloud's settings
+    (``lockout_failure_attempts``, ``lockout_duration_s``,
+    ``unique_last_password_count``), as :func:`kumo.config.load` reads them (its
+    ``kumo.yaml``, then ``KUMO_*`` variables) when ``settings`` is not given; empty
+    unless lockout and password history are both on (Tempest's tests need both)."""
+    if settings is None:
+        settings = config.load()
+    attempts = int(settings.lockout_failure_attempts or 0)
+    unique = int(settings.unique_last_password_count or 0)
     if not (attempts and unique):
         return {}
     return {"user_lockout_failure_attempts": str(attempts),
-            "user_lockout_duration": env.get("KUMO_LOCKOUT_DURATION_S") or "1800",
+            "user_lockout_duration": str(int(settings.lockout_duration_s)),
             "user_unique_last_password_count": str(unique)}
 
 
@@ -308,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-file", default="", help="Tempest's own log file")
     p.add_argument("--real-servers", action="store_true",
                    help="servers really run (console output can be tested)")
+    p.add_argument("--state-dir", default=None,
+                   help="the cloud's state directory, whose kumo.yaml (with the KUMO_* "
+                        "environment) gives its security compliance settings; default "
+                        "KUMO_STATE_DIR or Kumo's default")
     a = p.parse_args(argv)
     try:
         facts = discover(a.url, a.password, log_file=a.log_file,
@@ -315,7 +322,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, httpx.HTTPError) as e:
         print(f"tempest_conf: {e}", file=sys.stderr)
         return 1
-    facts.security_compliance = compliance_from_env()
+    try:
+        facts.security_compliance = compliance_from_settings(config.load(a.state_dir))
+    except ValueError as e:  # kumo.yaml names an unknown setting, or a bad value
+        print(f"tempest_conf: {e}", file=sys.stderr)
+        return 1
     with open(a.out, "w") as fh:
         fh.write(render(facts))
     return 0

@@ -107,9 +107,14 @@ def test_heartbeat_shape(stub, start):
     beat = wait_for(lambda: stub.beats and stub.beats[0], "a heartbeat")
     assert set(beat) == {"host", "hypervisor_type", "hypervisor_hostname", "vcpus",
                          "memory_mb", "local_gb", "availability_zone", "driver",
-                         "host_ip"}
+                         "host_ip", "boot_time", "load_average", "users"}
     assert beat["host"] == "h1" and beat["hypervisor_type"] == "fake"
     assert beat["availability_zone"] == "nova" and beat["vcpus"] > 0
+    # the fake host runs on this machine: its boot time is the machine's
+    btime = next(int(line.split()[1]) for line in open("/proc/stat")
+                 if line.startswith("btime "))
+    # (btime is computed on each read: it may move by a second)
+    assert abs(beat["boot_time"] - btime) <= 1 and len(beat["load_average"]) == 3
 
 
 def test_restart_readopts_and_removes_orphans(stub, start):

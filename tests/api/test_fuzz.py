@@ -513,10 +513,13 @@ def _split(prefix: str) -> int:
     return max(10, TOTAL_EXAMPLES * routes // len(ROUTES))
 
 
-#: Nova answers these with 501 "Virt driver does not implement ..." whatever the input
-#: (its reference's answer when the driver lacks the function): that 501 is the
-#: route's documented reply, not a failure of input handling. Only that exact fault
-#: on these routes is let through; any other 5xx anywhere still fails.
+#: Nova answers these with 501 "Virt driver does not implement ..." (its reference's
+#: answer when the driver lacks the function): that 501 is the route's documented
+#: reply, not a failure of input handling. Only that exact fault on these routes is
+#: let through; any other 5xx anywhere still fails. The host routes answer it whatever
+#: the input; the uptime route only for a hypervisor whose agent reports no boot time
+#: (the fake hosts' agents report it; a heartbeat without it, as the fuzzer's own
+#: ``POST /compute/kumo/v1/hosts/heartbeat`` bodies, makes such a hypervisor).
 DOCUMENTED_501 = (
     (re.compile(r"^/compute/v2\.1/os-hypervisors/[^/]+/uptime$"),
      "Virt driver does not implement uptime function."),

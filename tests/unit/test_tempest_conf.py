@@ -3,6 +3,7 @@ import configparser
 
 import pytest
 
+from kumo import config
 from kumo.tools import tempest_conf
 
 
@@ -107,19 +108,34 @@ def test_validation_with_real_servers_sshs_in_through_a_floating_ip():
     assert c["network"]["public_network_id"] == "net-1"
 
 
-def test_security_compliance_follows_the_clouds_settings():
+def test_security_compliance_follows_the_clouds_settings(tmp_path, monkeypatch):
+    """The options come from the cloud's settings as Kumo's loader reads them: its
+    state directory's kumo.yaml, then the ``KUMO_*`` environment."""
+    for name in ("LOCKOUT_FAILURE_ATTEMPTS", "LOCKOUT_DURATION_S",
+                 "UNIQUE_LAST_PASSWORD_COUNT", "CONFIG", "STATE_DIR"):
+        monkeypatch.delenv("KUMO_" + name, raising=False)
     off = _parse(tempest_conf.render(_facts()))
     assert off["identity-feature-enabled"]["security_compliance"] == "false"
     assert "user_lockout_failure_attempts" not in off["identity"]
-    env = {"KUMO_LOCKOUT_FAILURE_ATTEMPTS": "3", "KUMO_LOCKOUT_DURATION_S": "5",
-           "KUMO_UNIQUE_LAST_PASSWORD_COUNT": "2"}
-    facts = _facts(security_compliance=tempest_conf.compliance_from_env(env))
+    assert tempest_conf.compliance_from_settings(config.load(str(tmp_path))) == {}
+    (tmp_path / "kumo.yaml").write_text(
+        "lockout_failure_attempts: 3\nlockout_duration_s: 5\n"
+        "unique_last_password_count: 2\n")
+    facts = _facts(security_compliance=tempest_conf.compliance_from_settings(
+        config.load(str(tmp_path))))
     on = _parse(tempest_conf.render(facts))
     assert on["identity-feature-enabled"]["security_compliance"] == "true"
     assert on["identity"]["user_lockout_failure_attempts"] == "3"
     assert on["identity"]["user_lockout_duration"] == "5"
     assert on["identity"]["user_unique_last_password_count"] == "2"
-    assert tempest_conf.compliance_from_env({"KUMO_LOCKOUT_FAILURE_ATTEMPTS": "3"}) == {}
+    # the environment wins over the file, as for the cloud itself; without the
+    # settings argument the loader runs (KUMO_STATE_DIR names the directory)
+    monkeypatch.setenv("KUMO_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("KUMO_LOCKOUT_DURATION_S", "60")
+    assert tempest_conf.compliance_from_settings()["user_lockout_duration"] == "60"
+    # lockout without password history: Tempest's tests need both, so off
+    monkeypatch.setenv("KUMO_UNIQUE_LAST_PASSWORD_COUNT", "0")
+    assert tempest_conf.compliance_from_settings() == {}
 
 
 def test_multinode_and_live_migration_follow_the_hosts():

@@ -131,6 +131,16 @@ class ComputeDriver(abc.ABC):
         """The host's capacity for the heartbeat: ``{"vcpus": int, "memory_mb": int,
         "local_gb": int, "hypervisor_hostname": str, "host_ip": str}``."""
 
+    def host_uptime(self) -> dict:
+        """The host's facts for Nova's hypervisor uptime, sent with the heartbeat:
+        ``{"boot_time": int seconds since the epoch, "load_average": [1, 5, 15 minute
+        averages], "users": int}``, or ``{}`` when the driver cannot tell (the API
+        then answers as Nova over a driver without ``get_host_uptime``: 501 / null).
+        Default: this machine's (:func:`kumo.agent.virt.uptime.machine_uptime`), true
+        for every driver whose host runs on this machine."""
+        from kumo.agent.virt.uptime import machine_uptime
+        return machine_uptime()
+
     def configurations(self) -> dict:
         """Facts for logs and status (e.g. which limits are enforced)."""
         return {}

@@ -14,6 +14,7 @@ from kumo.common.timeutils import isotime, parse_isotime, utcnow
 from kumo.compute import schemas
 from kumo.compute.api import at_least, service
 from kumo.compute.api.servers import next_links
+from kumo.compute.hosts import uptime_text
 from kumo.compute.quotas import LEGACY_2_36, LEGACY_2_57, NETWORK_PROXIES, RESOURCES
 
 P = "os_compute_api:"
@@ -37,7 +38,9 @@ def _hypervisor(req: Request, h, usage: dict, detail: bool) -> dict:
                  "service": {"host": h.host, "disabled_reason": h.disabled_reason,
                              "id": h.service_uuid if at_least(req, "2.53") else h.id}})
     if at_least(req, "2.88"):
-        body["uptime"] = None
+        # Nova's: the host's uptime, null when it cannot tell (down, or its driver
+        # reports none)
+        body["uptime"] = uptime_text(h) if hosts.is_up(h) else None
         return body
     body.update({"vcpus": h.vcpus, "memory_mb": h.memory_mb, "local_gb": h.local_gb,
                  "vcpus_used": u["vcpus"], "memory_mb_used": u["ram"],
@@ -117,16 +120,28 @@ def hypervisor_search(req: Request) -> Reply:
 
 @service.route("GET", "/v2.1/os-hypervisors/{hypervisor_id}/uptime")
 def hypervisor_uptime(req: Request) -> Reply:
-    """Before 2.88 (then 404; 2.88+ shows ``uptime`` in the hypervisor, null here).
-    Kumo's agents report no host uptime, so this answers as Nova over a driver without
-    ``get_host_uptime``: 501 once the hypervisor is found."""
+    """Compute API "Show Hypervisor Uptime" (before 2.88, then 404: 2.88+ shows
+    ``uptime`` in the hypervisor): ``{"hypervisor": {"id", "hypervisor_hostname",
+    "state", "status", "uptime"}}``, ``uptime`` being the host's ``uptime`` line as
+    Nova's libvirt driver answers it (:func:`kumo.compute.hosts.uptime_text`, from the
+    agent's heartbeat). 404 unknown hypervisor; 400 "Compute service of H is
+    unavailable at this time." when the host is down (Nova asks only a live host);
+    501 "Virt driver does not implement uptime function." when its agent reports no
+    boot time (an older agent), as Nova over a driver without ``get_host_uptime``."""
     if at_least(req, "2.88"):
         raise exc.NotFound("The resource could not be found.")
     req.context.enforce(P + "os-hypervisors:uptime")
     compute = req.cloud.compute
     with compute.read() as s:
-        compute.hosts.find_hypervisor(s, req.params["hypervisor_id"])
-    raise exc.NotImplementedYet("Virt driver does not implement uptime function.")
+        h = compute.hosts.find_hypervisor(s, req.params["hypervisor_id"])
+    if not compute.hosts.is_up(h):
+        raise exc.BadRequest(f"Compute service of {h.host} is unavailable at this time.")
+    text = uptime_text(h)
+    if text is None:
+        raise exc.NotImplementedYet("Virt driver does not implement uptime function.")
+    body = _hypervisor(req, h, {}, False)
+    body["uptime"] = text
+    return Reply(200, {"hypervisor": body})
 
 
 @service.route("GET", "/v2.1/os-hypervisors")

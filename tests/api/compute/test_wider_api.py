@@ -5,7 +5,7 @@ attached (400), a second floating IP on the same fixed IP (400), the security gr
 proxy's ids (400 for a non-UUID) and the fixed extensions list."""
 from __future__ import annotations
 
-from tests.api.compute.conftest import assert_fault, wait_status
+from tests.api.compute.conftest import assert_fault, wait_for, wait_status
 
 
 def act(nova, conn, sid, body, version="2.1"):
@@ -184,7 +184,9 @@ def test_admin_actions_restore_and_inject_network_info(nova, admin, demo, boot):
 
 
 def test_hypervisor_search_uptime_and_hosts_zone(nova, admin, demo):
-    found = nova.request(admin, "GET", "/os-hypervisors/fake/search").json()["hypervisors"]
+    # a fresh cloud's fake hosts come up just after "kumo: ready"
+    found = wait_for(lambda: nova.request(admin, "GET", "/os-hypervisors/fake/search")
+                     .json().get("hypervisors"), 60)
     assert {h["hypervisor_hostname"] for h in found} >= {"fake-0", "fake-1"}
     assert set(found[0]) == {"id", "hypervisor_hostname", "state", "status"}
     assert_fault(nova.request(admin, "GET", "/os-hypervisors/nowhere-x/search"), 404,
@@ -196,8 +198,9 @@ def test_hypervisor_search_uptime_and_hosts_zone(nova, admin, demo):
     hid = found[0]["id"]
     assert_fault(nova.request(demo, "GET", f"/os-hypervisors/{hid}/uptime"), 403,
                  "forbidden")
+    # the fake hosts' agents report the machine's uptime (test_hypervisor_uptime.py)
     resp = nova.request(admin, "GET", f"/os-hypervisors/{hid}/uptime")
-    assert resp.status_code == 501
+    assert resp.status_code == 200 and " up " in resp.json()["hypervisor"]["uptime"]
     assert_fault(nova.request(admin, "GET", "/os-hypervisors/999999/uptime"), 404,
                  "itemNotFound")
     every = nova.request(admin, "GET", "/os-hosts").json()["hosts"]
@@ -358,3 +361,25 @@ def test_trailing_slash_is_an_empty_id(nova, demo):
         assert_fault(nova.request(demo, "GET", path), 404, "itemNotFound")
     assert nova.request(demo, "GET", "/servers").status_code == 200
     assert nova.request(demo, "GET", "/").status_code == 200
+
+
+def test_quota_limits_given_as_strings_are_range_checked(nova, admin, member):
+    """A limit given as a string of digits passes the schemas' bounds; the quota sets and
+    the quota classes both check it (one helper, ``quotas.checked_limit``): 400 with
+    Nova's message, nothing changed."""
+    pid = member.current_project_id
+    before = nova.request(admin, "GET", f"/os-quota-sets/{pid}").json()["quota_set"]
+    classes = nova.request(admin, "GET", "/os-quota-class-sets/default").json()[
+        "quota_class_set"]
+    past = str(2 ** 31)
+    for path, key in ((f"/os-quota-sets/{pid}", "quota_set"),
+                      ("/os-quota-class-sets/default", "quota_class_set")):
+        msg = assert_fault(nova.request(admin, "PUT", path, json={
+            key: {"ram": past}}), 400, "badRequest")
+        assert msg == f"Quota limit {past} for ram must be less than or equal to {2**31 - 1}."
+        msg = assert_fault(nova.request(admin, "PUT", path, json={
+            key: {"cores": "-2"}}), 400, "badRequest")
+        assert msg == "Quota limit -2 for cores must be greater than or equal to -1."
+    assert nova.request(admin, "GET", f"/os-quota-sets/{pid}").json()["quota_set"] == before
+    assert nova.request(admin, "GET", "/os-quota-class-sets/default").json()[
+        "quota_class_set"] == classes

@@ -244,6 +244,7 @@ def test_extend_attached_volume_tells_the_server(nova, cinder, admin, demo, serv
         "instanceAction"]
     events = [e for e in detail["events"] if e["event"] == "compute_extend_volume"]
     assert events and events[0]["result"] == "Success", detail
+    assert events[0]["finish_time"] and action["request_id"].startswith("req-")
     nova.request(demo, "DELETE", f"/servers/{sid}/os-volume_attachments/{vol['id']}")
     wait_status(cinder, demo, "volumes", vol["id"], "available")
 
