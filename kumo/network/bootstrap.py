@@ -3,9 +3,26 @@
 and in project demo a network ``private`` with a subnet and a router ``router1`` whose
 gateway is on ``public``. Idempotent: what exists by name is left alone.
 
+"Get me a network" works on a fresh cloud, as on DevStack (its
+``create_neutron_initial_network`` with the auto-allocated-topology extension and
+``USE_SUBNETPOOL``): ``public`` is the default external network (``is_default``) and
+the shared default IPv4 subnet pool :data:`DEFAULT_POOL_V4` (10.0.0.0/22, /26 subnets)
+exists; demo's ``private-subnet`` (10.0.0.0/26, gateway 10.0.0.1) is allocated from it,
+so the pool never hands out a prefix overlapping it. Kumo makes no IPv6 private subnet,
+so there is no IPv6 default pool.
+
+Both defaults are made only together with ``public``, on the start that creates it (as
+DevStack's script runs once): on later starts an operator's choice stands, so a
+``public`` set ``is_default=False`` stays so and a deleted or renamed pool is not made
+again (and a state directory from before the defaults existed gets none: ``openstack
+network set --default public`` and ``openstack subnet pool create --share --default
+--pool-prefix ... NAME`` add them).
+
 Areas add their steps with :func:`step`; they run in registration order.
 """
 from __future__ import annotations
+
+import ipaddress
 
 import sqlalchemy as sa
 
@@ -38,14 +55,33 @@ def find(session, model, **where):
     return session.scalar(sa.select(model).filter_by(**where))
 
 
+#: DevStack's shared default IPv4 subnet pool (``SUBNETPOOL_NAME_V4``, prefix
+#: ``IPV4_ADDRS_SAFE_TO_USE``, ``SUBNETPOOL_SIZE_V4``): what auto-allocated
+#: topologies (and ``use_default_subnetpool``) take their subnets from.
+DEFAULT_POOL_V4 = {"name": "shared-default-subnetpool-v4", "prefixes": ["10.0.0.0/22"],
+                   "default_prefixlen": 26, "shared": True, "is_default": True}
+
+
 @step
 def public_network(cloud, networking) -> None:
+    """``public`` and, made with it only, the defaults "get me a network" needs:
+    ``public`` is the default external network unless another one already is, and
+    :data:`DEFAULT_POOL_V4` is made unless a pool of that name or another default IPv4
+    pool exists."""
+    from kumo.network.models import ports as port_models
+
     ctx = admin_context(cloud)
     with networking.write() as s:
-        if find(s, models.Network, name="public", external=True) is None:
-            networking.networks.create(s, ctx, {
-                "name": "public", "router:external": True,
-                "provider:network_type": "flat", "provider:physical_network": "public"})
+        if find(s, models.Network, name="public", external=True) is not None:
+            return
+        other_default = s.scalar(sa.select(models.Network.id).where(
+            models.Network.external.is_(True), models.Network.is_default.is_(True)))
+        networking.networks.create(s, ctx, {
+            "name": "public", "router:external": True, "is_default": other_default is None,
+            "provider:network_type": "flat", "provider:physical_network": "public"})
+        if find(s, port_models.SubnetPool, name=DEFAULT_POOL_V4["name"]) is None and \
+                networking.subnetpools.default_pool(s, 4) is None:
+            networking.subnetpools.create(s, ctx, dict(DEFAULT_POOL_V4))
 
 
 def bootstrap(cloud) -> None:
@@ -70,6 +106,9 @@ def public_subnet(cloud, networking) -> None:
             "allocation_pools": [{"start": "172.24.4.2", "end": "172.24.4.254"}]})
 
 
+PRIVATE_CIDR = ipaddress.ip_network("10.0.0.0/26")
+
+
 @step
 def private_network(cloud, networking) -> None:
     from kumo.network.models import ports as port_models
@@ -83,9 +122,15 @@ def private_network(cloud, networking) -> None:
                                                            "project_id": demo.project_id})
         if find(s, port_models.Subnet, network_id=private.id,
                 name="private-subnet") is None:
+            # from DevStack's default pool when it is there (its prefix reserved there)
+            pool = find(s, port_models.SubnetPool, name=DEFAULT_POOL_V4["name"],
+                        ip_version=4)
+            inside = pool is not None and any(
+                PRIVATE_CIDR.subnet_of(ipaddress.ip_network(p)) for p in pool.prefixes)
             networking.subnets.create(s, ctx, private, {
-                "name": "private-subnet", "ip_version": 4, "cidr": "10.0.0.0/26",
-                "gateway_ip": "10.0.0.1", "project_id": demo.project_id})
+                "name": "private-subnet", "ip_version": 4, "cidr": str(PRIVATE_CIDR),
+                "gateway_ip": "10.0.0.1", "project_id": demo.project_id,
+                **({"subnetpool_id": pool.id} if inside else {})})
 
 
 # -- routers: demo's router1, gateway on public, interface on private-subnet -------------

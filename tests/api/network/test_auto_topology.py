@@ -1,77 +1,144 @@
 """Auto-allocated topology ("get me a network") through openstacksdk, raw calls and the
-openstack CLI: the default external network (``is_default``) and default subnet pools
-it needs, the 409s without them, the dry run (``--check-resources``), idempotent
+openstack CLI: the default external network (``is_default``) and default subnet pool
+a fresh cloud has (as DevStack), the 409s without them (the defaults are unset for the
+test and restored), the dry run (``--check-resources``), idempotent
 creation, deletion, and Nova's ``networks: "auto"`` (2.37+) building it on a fresh
 project's first boot."""
 from __future__ import annotations
+
+import contextlib
 
 import pytest
 from openstack import exceptions as sdk_exc
 
 from tests.api.network.conftest import assert_fault
 
+#: The shared default IPv4 pool the first start makes (kumo/network/bootstrap.py).
+POOL = "shared-default-subnetpool-v4"
+
 
 @pytest.fixture
-def defaults(admin, unique):
-    """``public`` made the default external network and a shared default IPv4 subnet
-    pool 10.200.0.0/16 (/26 subnets); both undone at the end."""
+def defaults(admin):
+    """The bootstrapped default external network ``public`` and default pool."""
     public = admin.network.find_network("public", ignore_missing=False)
-    admin.network.update_network(public, is_default=True)
-    pool = admin.network.create_subnet_pool(name=unique("autopool"), prefixes=[
-        "10.200.0.0/16"], default_prefix_length=26, is_default=True, shared=True)
-    yield public, pool
+    pool = admin.network.find_subnet_pool(POOL, ignore_missing=False)
+    assert public.is_default is True and pool.is_default is True
+    return public, pool
+
+
+@contextlib.contextmanager
+def no_default_network(admin):
+    """``public`` is not the default external network for the block (restored after,
+    pass or fail: the test servers are shared)."""
+    public = admin.network.find_network("public", ignore_missing=False)
     admin.network.update_network(public, is_default=False)
-    admin.network.delete_subnet_pool(pool, ignore_missing=True)
+    try:
+        yield public
+    finally:
+        admin.network.update_network(public, is_default=True)
+
+
+@contextlib.contextmanager
+def no_default_pool(admin):
+    """The bootstrapped pool is not the default for the block (restored after)."""
+    pool = admin.network.find_subnet_pool(POOL, ignore_missing=False)
+    admin.network.update_subnet_pool(pool, is_default=False)
+    try:
+        yield pool
+    finally:
+        admin.network.update_subnet_pool(pool, is_default=True)
 
 
 def _cleanup(admin, project_id):
     admin.network.delete_auto_allocated_topology(project_id, ignore_missing=True)
 
 
-def test_requirements_missing(member, neutron):
+def _own_cloud(cloud, conn, tmp_path) -> dict:
+    """A clouds.yaml with the cloud ``fresh``: ``conn``'s user in its project; returns
+    the environment that makes the CLI read it."""
+    import yaml
+
+    from tests.api.helpers import PASSWORD
+
+    config = tmp_path / "clouds.yaml"
+    config.write_text(yaml.safe_dump({"clouds": {"fresh": {
+        "auth": {"auth_url": cloud.url + "/identity", "username": conn.user_name_,
+                 "password": PASSWORD, "project_id": conn.project_id_,
+                 "user_domain_id": "default", "project_domain_id": "default"},
+        "region_name": "RegionOne", "identity_api_version": 3}}}))
+    return {"OS_CLIENT_CONFIG_FILE": str(config)}
+
+
+def test_fresh_cloud_has_the_defaults(cloud, admin, demo):
+    """As DevStack: ``public`` is the default external network, the shared default
+    IPv4 pool 10.0.0.0/22 (/26 subnets) exists, and demo's ``private-subnet``
+    (10.0.0.0/26, gateway 10.0.0.1) is allocated from it."""
+    public = admin.network.find_network("public", ignore_missing=False)
+    assert public.is_default is True and public.is_router_external is True
+    shown = cloud.cli("network", "show", "public")
+    assert shown["is_default"] is True
+    pools = [p for p in admin.network.subnet_pools(is_default=True) if p.ip_version == 4]
+    assert [p.name for p in pools] == [POOL]
+    pool = pools[0]
+    assert pool.is_shared is True and pool.prefixes == ["10.0.0.0/22"]
+    assert pool.default_prefix_length == 26
+    # shared: a project member sees it, and so does the CLI
+    assert pool.id in [p.id for p in demo.network.subnet_pools()]
+    cli_pool = cloud.cli("subnet", "pool", "show", POOL, cloud="kumo")
+    assert cli_pool["is_default"] is True and cli_pool["shared"] is True
+    private = demo.network.find_network("private", ignore_missing=False)
+    subnet = demo.network.find_subnet("private-subnet", network_id=private.id,
+                                      ignore_missing=False)
+    assert (subnet.cidr, subnet.gateway_ip, subnet.subnet_pool_id) == (
+        "10.0.0.0/26", "10.0.0.1", pool.id)
+
+
+def test_requirements_missing(admin, member, neutron):
     conn = member()
     path = f"/v2.0/auto-allocated-topology/{conn.project_id_}"
-    resp = neutron.request(conn, "GET", path, params={"fields": "dry-run"})
-    assert "No default router:external network" in assert_fault(
-        resp, 409, "AutoAllocationFailure")
-    resp = neutron.request(conn, "GET", path)
-    assert_fault(resp, 409, "AutoAllocationFailure")
+    with no_default_network(admin):
+        resp = neutron.request(conn, "GET", path, params={"fields": "dry-run"})
+        assert "No default router:external network" in assert_fault(
+            resp, 409, "AutoAllocationFailure")
+        resp = neutron.request(conn, "GET", path)
+        assert_fault(resp, 409, "AutoAllocationFailure")
     assert list(conn.network.networks(project_id=conn.project_id_)) == []
     resp = neutron.request(conn, "DELETE", path)
     assert_fault(resp, 404, "HTTPNotFound")
 
 
-def test_cli_check_fails_without_defaults(cloud, member):
+def test_cli_check_fails_without_defaults(cloud, admin, member):
     conn = member()
-    proc = cloud.cli("network", "auto", "allocated", "topology", "create",
-                     "--check-resources", "--project", conn.project_id_, check=False)
+    with no_default_network(admin):
+        proc = cloud.cli("network", "auto", "allocated", "topology", "create",
+                         "--check-resources", "--project", conn.project_id_, check=False)
     assert proc.returncode != 0
     assert "Deployment error: No default router:external network" in proc.stderr
 
 
 def test_no_default_pool(admin, member, neutron):
-    public = admin.network.find_network("public", ignore_missing=False)
-    admin.network.update_network(public, is_default=True)
-    try:
-        conn = member()
-        resp = neutron.request(conn, "GET", f"/v2.0/auto-allocated-topology/"
-                               f"{conn.project_id_}", params={"fields": "dry-run"})
+    conn = member()
+    path = f"/v2.0/auto-allocated-topology/{conn.project_id_}"
+    with no_default_pool(admin):
+        resp = neutron.request(conn, "GET", path, params={"fields": "dry-run"})
         assert "No default subnetpools defined" in assert_fault(
             resp, 409, "AutoAllocationFailure")
-    finally:
-        admin.network.update_network(public, is_default=False)
+        assert_fault(neutron.request(conn, "GET", path), 409, "AutoAllocationFailure")
+    assert list(conn.network.networks(project_id=conn.project_id_)) == []
 
 
 def test_cli_network_set_default(cloud, admin):
     public = admin.network.find_network("public", ignore_missing=False)
     try:
+        cloud.cli("network", "set", "--no-default", "public", parse=False)
+        assert admin.network.get_network(public.id).is_default is False
         cloud.cli("network", "set", "--default", "--external", "public", parse=False)
         assert admin.network.get_network(public.id).is_default is True
         shown = cloud.cli("network", "show", "public")
         assert shown["is_default"] is True
     finally:
-        cloud.cli("network", "set", "--no-default", "public", parse=False)
-    assert admin.network.get_network(public.id).is_default is False
+        admin.network.update_network(public, is_default=True)
+    assert admin.network.get_network(public.id).is_default is True
 
 
 def test_default_external_network_rules(admin, neutron, unique, defaults):
@@ -128,46 +195,48 @@ def test_sdk_build_idempotent_delete(admin, member, neutron, defaults):
         _cleanup(admin, conn.project_id_)
 
 
-def test_cli(cloud, admin, member, defaults):
+def test_cli(cloud, admin, member, defaults, tmp_path):
+    """A member of a brand-new project (no networks) gets a topology with the CLI, on
+    the bootstrapped defaults alone."""
+    public, pool = defaults
     conn = member()
     project = conn.project_id_
+    env = _own_cloud(cloud, conn, tmp_path)
+    assert list(conn.network.networks(project_id=project)) == []
     try:
         # Neutron's dry-run body is {"id": "dry-run=pass", ...}: the command succeeds
-        # (it fails with the deployment error when a requirement is missing, below)
+        # (it fails with the deployment error when a requirement is missing, above)
         checked = cloud.cli("network", "auto", "allocated", "topology", "create",
-                            "--check-resources", "--project", project)
+                            "--check-resources", cloud="fresh", env=env)
         assert "dry_run" in checked
         assert list(admin.network.networks(project_id=project)) == []
         made = cloud.cli("network", "auto", "allocated", "topology", "create",
-                         "--project", project)
+                         cloud="fresh", env=env)
         assert made["project_id"] == project
-        assert admin.network.get_network(made["id"]).name == "auto_allocated_network"
+        net = admin.network.get_network(made["id"])
+        assert net.name == "auto_allocated_network"
+        [subnet] = admin.network.subnets(network_id=net.id)
+        assert subnet.subnet_pool_id == pool.id and subnet.cidr.endswith("/26")
+        assert subnet.cidr != "10.0.0.0/26"  # demo's private-subnet holds that one
+        [router] = admin.network.routers(project_id=project)
+        assert router.external_gateway_info["network_id"] == public.id
         again = cloud.cli("network", "auto", "allocated", "topology", "create",
-                          "--project", project)
+                          cloud="fresh", env=env)
         assert again["id"] == made["id"]
-        cloud.cli("network", "auto", "allocated", "topology", "delete", "--project",
-                  project, parse=False)
+        cloud.cli("network", "auto", "allocated", "topology", "delete", cloud="fresh",
+                  env=env, parse=False)
         assert list(admin.network.networks(project_id=project)) == []
     finally:
         _cleanup(admin, project)
 
 
 def test_server_nic_auto_on_a_fresh_project(cloud, admin, member, defaults, tmp_path):
-    """``openstack server create --nic auto`` (2.37+) on a project with no network: the
-    topology is built and the server's port is on it."""
-    import yaml
-
-    from tests.api.helpers import PASSWORD
-
+    """``openstack server create --nic auto`` (2.37+) on a project with no network, on
+    the bootstrapped defaults alone: the topology is built and the server's port is on
+    it."""
     conn = member()
     project = conn.project_id_
-    config = tmp_path / "clouds.yaml"
-    config.write_text(yaml.safe_dump({"clouds": {"fresh": {
-        "auth": {"auth_url": cloud.url + "/identity", "username": conn.user_name_,
-                 "password": PASSWORD, "project_id": project,
-                 "user_domain_id": "default", "project_domain_id": "default"},
-        "region_name": "RegionOne", "identity_api_version": 3}}}))
-    env = {"OS_CLIENT_CONFIG_FILE": str(config)}
+    env = _own_cloud(cloud, conn, tmp_path)
     flavor = next(iter(admin.compute.flavors())).id
     image = next(iter(admin.image.images())).id
     server = None

@@ -79,13 +79,31 @@ def test_address_scopes_and_default_pool(admin, demo, other, neutron, unique):
                  409, "AddressScopeInUse")
     assert_fault(neutron.request(demo, "POST", "/v2.0/subnetpools", json={"subnetpool": {
         "prefixes": ["10.140.0.0/16"], "is_default": True}}), 403, "PolicyNotAuthorized")
-    default = admin.network.create_subnet_pool(name=unique("def"), prefixes=[
-        "10.150.0.0/16"], default_prefixlen=26, is_default=True, shared=True)
-    network = demo.network.create_network(name=unique("net"))
+    # the first start made the shared default IPv4 pool: a second default of the same
+    # IP version is Neutron's 400 InvalidInput ("A default subnetpool for this IP
+    # family has already been set")
+    boot = admin.network.find_subnet_pool("shared-default-subnetpool-v4",
+                                          ignore_missing=False)
+    assert boot.is_default is True
+    resp = neutron.request(admin, "POST", "/v2.0/subnetpools", json={"subnetpool": {
+        "prefixes": ["10.150.0.0/16"], "is_default": True}})
+    assert "A default subnetpool for this IP family has already been set" in \
+        assert_fault(resp, 400, "InvalidInput")
+    assert len([p for p in admin.network.subnet_pools(is_default=True)
+                if p.ip_version == 4]) == 1
+    # this test's own default instead (the bootstrapped one restored at the end: the
+    # test servers are shared)
+    admin.network.update_subnet_pool(boot, is_default=False)
+    default = network = None
     try:
+        default = admin.network.create_subnet_pool(name=unique("def"), prefixes=[
+            "10.150.0.0/16"], default_prefixlen=26, is_default=True, shared=True)
+        network = demo.network.create_network(name=unique("net"))
         assert_fault(neutron.request(admin, "POST", "/v2.0/subnetpools", json={
             "subnetpool": {"prefixes": ["10.160.0.0/16"], "is_default": True}}),
             400, "InvalidInput")
+        assert_fault(neutron.request(admin, "PUT", f"/v2.0/subnetpools/{boot.id}", json={
+            "subnetpool": {"is_default": True}}), 400, "InvalidInput")
         resp = neutron.request(demo, "POST", "/v2.0/subnets", json={"subnet": {
             "network_id": network.id, "ip_version": 4, "use_default_subnetpool": True}})
         assert resp.status_code == 201, resp.text
@@ -94,8 +112,11 @@ def test_address_scopes_and_default_pool(admin, demo, other, neutron, unique):
         assert pool.id not in [p.id for p in other.network.subnet_pools()]
         demo.network.delete_subnet(resp.json()["subnet"]["id"])
     finally:
-        demo.network.delete_network(network)
-        admin.network.delete_subnet_pool(default)
+        if network is not None:
+            demo.network.delete_network(network)
+        if default is not None:
+            admin.network.delete_subnet_pool(default)
+        admin.network.update_subnet_pool(boot, is_default=True)
         demo.network.delete_subnet_pool(pool)
         demo.network.delete_address_scope(scope)
 
