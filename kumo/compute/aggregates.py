@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import utcnow
-from kumo.compute.hosts import bump_hosts
+from kumo.compute.hosts import bump_hosts, integer_id
 from kumo.compute.models import Aggregate, AggregateHost, Host, Instance
 
 AZ = "availability_zone"
@@ -32,9 +32,8 @@ class Aggregates:
 
     # -- reads ---------------------------------------------------------------------------
     def _get(self, s, agg_id) -> Aggregate:
-        row = None
-        if str(agg_id).isdigit() and int(agg_id) < 2 ** 31:
-            row = s.get(Aggregate, int(agg_id))
+        number = integer_id(agg_id)
+        row = None if number is None else s.get(Aggregate, number)
         if row is None:
             raise AggregateNotFound(id=agg_id)
         return row

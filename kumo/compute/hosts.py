@@ -76,6 +76,17 @@ def uptime_text(row: Host, now: dt.datetime | None = None) -> str | None:
             + (row.load_average or "0.00, 0.00, 0.00"))
 
 
+def integer_id(value) -> int | None:
+    """``value`` as an integer row id (Nova's legacy service, hypervisor and aggregate
+    ids): an ASCII decimal below 2**31 (the ``Integer`` columns' range); None for
+    anything else, which then names no row (a longer number would overflow the
+    database's integer and be a 500, not the 404 it is)."""
+    text = str(value)
+    if text.isascii() and text.isdigit() and int(text) < 2 ** 31:
+        return int(text)
+    return None
+
+
 class ServiceNotFound(exc.NotFound):
     message = "Service %(id)s could not be found."
 
@@ -148,8 +159,9 @@ class Hosts:
     def find_service(self, session, service_id: str) -> Host:
         """By service UUID (2.53+) or legacy integer id."""
         stmt = sa.select(Host)
-        if str(service_id).isdigit():
-            stmt = stmt.where(Host.id == int(service_id))
+        number = integer_id(service_id)
+        if number is not None:
+            stmt = stmt.where(Host.id == number)
         else:
             stmt = stmt.where(Host.service_uuid == str(service_id))
         row = session.scalar(stmt)
@@ -159,8 +171,9 @@ class Hosts:
 
     def find_hypervisor(self, session, hypervisor_id: str) -> Host:
         stmt = sa.select(Host)
-        if str(hypervisor_id).isdigit():
-            stmt = stmt.where(Host.id == int(hypervisor_id))
+        number = integer_id(hypervisor_id)
+        if number is not None:
+            stmt = stmt.where(Host.id == number)
         else:
             stmt = stmt.where(Host.node_uuid == str(hypervisor_id))
         row = session.scalar(stmt)

@@ -24,6 +24,15 @@ def test_hypervisor_cli_and_views(cloud, admin, demo, nova):
                  404, "itemNotFound")
     assert_fault(nova.request(demo, "GET", "/os-hypervisors"), 403, "forbidden")
     assert_fault(nova.request(admin, "GET", "/os-hypervisors/99999"), 404, "itemNotFound")
+    # a number past the id column's range (was the database's overflow: a 500), or
+    # written in other digits, names no hypervisor, service or aggregate
+    for huge in ("9" * 25, str(2 ** 31), "\u0661"):
+        assert_fault(nova.request(admin, "GET", f"/os-hypervisors/{huge}"), 404,
+                     "itemNotFound")
+        assert_fault(nova.request(admin, "DELETE", f"/os-services/{huge}"), 404,
+                     "itemNotFound")
+        assert_fault(nova.request(admin, "GET", f"/os-aggregates/{huge}"), 404,
+                     "itemNotFound")
 
 
 def test_running_vms_counts(admin, demo, nova, boot):
