@@ -34,3 +34,17 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/kumo.db"
     return request.getfixturevalue("pg_database_url")
+
+
+@pytest.fixture
+def prepared_cloud(tmp_path):
+    """A cloud as ``kumo up`` readies it (keys, migrated SQLite schema, every area's
+    bootstrap) under ``tmp_path``, without API server or data plane; closed after."""
+    from kumo import cli, config
+
+    settings = config.load(str(tmp_path / "state"))
+    settings.bcrypt_rounds = 4
+    settings.dataplane = "off"
+    made = cli.prepare(settings, migrate=True)
+    yield made
+    made.close()

@@ -7,19 +7,13 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from kumo import cli, config
 from kumo.identity import models
 from kumo.identity.bootstrap import bootstrap
 
 
 @pytest.fixture
-def cloud(tmp_path):
-    settings = config.load(str(tmp_path / "state"))
-    settings.bcrypt_rounds = 4
-    settings.dataplane = "off"
-    c = cli.prepare(settings, migrate=True)
-    yield c
-    c.close()
+def cloud(prepared_cloud):
+    return prepared_cloud
 
 
 def _chain(identity) -> set[tuple[str, str]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from kumo import cli, config
 from kumo.network import bootstrap as netboot
 from kumo.network.models import core
 from kumo.network.models import ports as port_models
@@ -17,13 +16,8 @@ POOL = netboot.DEFAULT_POOL_V4["name"]
 
 
 @pytest.fixture
-def cloud(tmp_path):
-    settings = config.load(str(tmp_path / "state"))
-    settings.bcrypt_rounds = 4
-    settings.dataplane = "off"
-    c = cli.prepare(settings, migrate=True)
-    yield c
-    c.close()
+def cloud(prepared_cloud):
+    return prepared_cloud
 
 
 def _state(cloud):
