@@ -4,13 +4,13 @@ time, its load averages and its logged-in users at the last heartbeat. NULL: not
 reported (an older agent), so the uptime stays Nova's 501 / null.
 
 Revision ID: 0033_compute_host_uptime
-Revises: 0032_volume_quota_resource
+Revises: 0020_compute_more
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0033_compute_host_uptime"
-down_revision = "0032_volume_quota_resource"
+down_revision = "0020_compute_more"
 branch_labels = None
 depends_on = None
 
