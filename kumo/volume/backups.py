@@ -177,6 +177,8 @@ class Backups:
 
     def _failed(self, backup_id: str, volume_id: str, previous: str, e) -> None:
         shutil.rmtree(self.root / backup_id, ignore_errors=True)
+        # the message first: whoever sees the backup in error finds it
+        self.m.messages.backup_failed(backup_id)
         with self.m.write() as s:
             backup = s.get(models.Backup, backup_id)
             self._release_snapshot(s, backup)
@@ -186,7 +188,6 @@ class Backups:
             vol = s.get(models.Volume, volume_id)
             if vol is not None and vol.status == "backing-up":
                 vol.status = previous
-        self.m.messages.backup_failed(backup_id)
 
     def _run_backup(self, backup_id, volume_id, snapshot_id, driver, previous,
                     parent_id, vol_meta: dict | None = None) -> None:

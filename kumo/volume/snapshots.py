@@ -92,9 +92,9 @@ class Snapshots:
         self.m.worker.submit(
             lambda: (driver.create_snapshot(vid, sid),
                      self._set(sid, status="available", progress="100%")),
-            lambda e: (self._set(sid, status="error"), self.m.messages.record(
+            lambda e: (self.m.messages.record(  # first: who sees the error finds it
                 msgs.SNAPSHOT_CREATE, msgs.SNAPSHOT_CREATE_ERROR, msgs.VOLUME_SNAPSHOT,
-                sid)))
+                sid), self._set(sid, status="error")))
         return snap
 
     def _set(self, snapshot_id: str, **fields) -> None:

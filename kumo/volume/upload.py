@@ -58,9 +58,9 @@ def upload_to_image(cloud, ctx, volume_id: str, arg: dict, visibility: str) -> d
             cloud.images.delete(None, image_id)
         except Exception:
             LOG.exception("removing the image of a failed upload failed")
-        manager.volumes._set(volume_id, status=previous)
         manager.messages.record(msgs.COPY_VOLUME_TO_IMAGE, msgs.FAILED_TO_UPLOAD_VOLUME,
                                 resource_uuid=volume_id)
+        manager.volumes._set(volume_id, status=previous)
     manager.backup_worker.submit(step, failed)
     return body
 

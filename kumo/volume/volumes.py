@@ -308,9 +308,9 @@ class Volumes(Migration):
         else:
             step = lambda: driver.create(vol.id, size)  # noqa: E731
 
-        def failed(e):
-            self._set(vol.id, status="error", error=str(e))
+        def failed(e):  # the message first: whoever sees the status finds it
             self.m.messages.record_failure(failure, e)
+            self._set(vol.id, status="error", error=str(e))
         self.m.worker.submit(lambda: self._finish_create(vol.id, step, image is not None),
                              failed)
         return vol
@@ -449,11 +449,11 @@ class Volumes(Migration):
             lambda: (driver.extend(volume_id, new_size),
                      self._set(volume_id, status=old_status),
                      self.m.attachments.volume_changed(volume_id)),
-            lambda e: (self._set(volume_id, status="error_extending", size=old_size,
-                                 error=str(e)),
-                       self.m.messages.record(msgs.EXTEND_VOLUME,
+            lambda e: (self.m.messages.record(msgs.EXTEND_VOLUME,
                                               msgs.DRIVER_FAILED_EXTEND,
-                                              resource_uuid=volume_id)))
+                                              resource_uuid=volume_id),
+                       self._set(volume_id, status="error_extending", size=old_size,
+                                 error=str(e))))
 
     def set_metadata(self, ctx, volume_id: str, meta: dict, replace: bool) -> dict:
         with self.m.write() as s:
