@@ -190,10 +190,7 @@ def own_cloud(tmp_path_factory, backend: str, name: str,
 
 
 def _backends():
-    params = [pytest.param("sqlite", marks=pytest.mark.xdist_group("sqlite"))]
-    params.append(pytest.param("postgresql", marks=[pytest.mark.postgresql,
-                                                     pytest.mark.xdist_group("postgresql")]))
-    return params
+    return ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
 
 @pytest.fixture(scope="session", params=_backends())

@@ -60,8 +60,7 @@ class Kit:
         self.image = None
 
 
-@pytest.fixture(params=["fake", pytest.param("netns", marks=pytest.mark.xdist_group(
-    "dataplane"))])
+@pytest.fixture(params=["fake", "netns"])
 def kit(request, tmp_path, cirros_image):
     if request.param == "fake":
         from kumo.agent.virt.fake import FakeComputeDriver

@@ -22,7 +22,7 @@ from tests import waiting
 from tests.conftest import BIN, _free_port, _pg_database, _pg_drop
 from tests.waiting import stop_process
 
-pytestmark = [pytest.mark.postgresql, pytest.mark.xdist_group("multiproc")]
+pytestmark = [pytest.mark.postgresql]
 
 PASSWORD = "secret"
 

@@ -1,8 +1,7 @@
 """Fixtures of the dashboard tests: their own ``kumo up`` and a headless Chromium.
 
-The tests here form the ``browser`` xdist group: with ``--dist loadgroup`` they run on
-one worker, beside the API tests' ``sqlite``/``postgresql`` groups, against a server of
-their own (fake compute hosts, no data plane, as the API tests' server). The browser
+The tests here run against a server of their own (one per pytest worker that runs
+any of them) (fake compute hosts, no data plane, as the API tests' server). The browser
 is Debian's ``chromium`` driven through ``chromium-driver`` by Selenium; nothing
 downloads a browser. Without them (or without selenium) the browser tests are skipped
 with the reason; the plain-HTTP ones still run. Each page a browser test visits is saved
@@ -23,15 +22,8 @@ import yaml
 from tests.conftest import Cloud, _start
 from tests.waiting import stop_process, wait_for
 
-HERE = Path(__file__).resolve().parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if HERE in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 def browser_missing() -> str | None:

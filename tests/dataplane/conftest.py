@@ -2,9 +2,9 @@
 
 Skipped unless running as root with the ``ip`` and ``nft`` commands. Every namespace a
 test makes is named ``kumo-t<hex>-...`` and removed in a ``finally``, pass or fail;
-links live only inside those namespaces, so removing them removes everything. The
-tests share the ``dataplane`` xdist group, so with ``--dist loadgroup`` they run on one
-worker alongside the API tests.
+links live only inside those namespaces, so removing them removes everything. They
+run beside each other and the API tests under xdist (nothing here is shared between
+tests but the machine's kernel, and their objects carry their own tags).
 """
 from __future__ import annotations
 

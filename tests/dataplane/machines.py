@@ -33,14 +33,14 @@ def skip_reason(what: str, tools: tuple[str, ...]) -> str | None:
 
 
 def mark_heavy(items, here: Path, reason: str | None) -> None:
-    """For a conftest's ``pytest_collection_modifyitems``: the tests under ``here`` join
-    the ``dataplane`` xdist group (one heavy test at a time with ``--dist loadgroup``)
-    and are skipped with ``reason`` when it is not None."""
+    """For a conftest's ``pytest_collection_modifyitems``: the tests under ``here`` are
+    skipped with ``reason`` when it is not None. (They run beside each other under
+    xdist: each makes its own simulated machine and tag-named kernel objects.)"""
+    if not reason:
+        return
     for item in items:
         if here in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.xdist_group("dataplane"))
-            if reason:
-                item.add_marker(pytest.mark.skip(reason=reason))
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def new_tag() -> str:

@@ -2,8 +2,8 @@
 ``kumo up`` with its real data plane inside a simulated machine
 (:class:`kumo.sim.SimulatedMachine`: its own network and mount namespaces).
 
-Skipped unless root with ``ip``, ``nft``, ``unshare`` and ``nsenter``. They share the
-``dataplane`` xdist group with the data-plane tests (one heavy test at a time)."""
+Skipped unless root with ``ip``, ``nft``, ``unshare`` and ``nsenter``. Like the data-plane
+tests they run beside other tests under xdist."""
 from __future__ import annotations
 
 from pathlib import Path
