@@ -241,13 +241,15 @@ def test_periodic_jobs_run_in_one_process_at_a_time(procs):
     db_url = procs["db_url"]
     wait_for(lambda: _runs(db_url, "revocation_prune") > 0, what="a first prune")
     with _pg(db_url) as conn:
-        # An expired revocation event (2 days old) for the prune to remove.
-        conn.execute("INSERT INTO revocation_event (audit_id, issued_before, revoked_at) "
-                     "VALUES ('mp-expired', now() - interval '2 days', "
-                     "now() - interval '2 days')")
+        # the lock first (a job running now ends before it is ours), then an expired
+        # revocation event (2 days old) for the prune to remove once it is released:
+        # inserted before the lock, a run in between could prune it (CI saw that)
         conn.execute("SELECT pg_advisory_lock(%s)", (lock_key("revocation_prune"),))
         try:
-            # a job running now ends; after that nobody may start it
+            conn.execute("INSERT INTO revocation_event (audit_id, issued_before, "
+                         "revoked_at) VALUES ('mp-expired', now() - interval '2 days', "
+                         "now() - interval '2 days')")
+            # nobody may start the job now
             time.sleep(1.5)
             held = _runs(db_url, "revocation_prune")
             time.sleep(3.5)  # three intervals of both processes' runners

@@ -83,8 +83,11 @@ def mbits(client: netns.Netns, server_ip: str, reverse: bool = False) -> float:
             result = json.loads(proc.stdout)
         except ValueError:
             result = {}
-        if proc.returncode == 0 and "sum_received" in result.get("end", {}):
-            return result["end"]["sum_received"]["bits_per_second"] / 1e6
+        got = result.get("end", {}).get("sum_received", {}).get("bits_per_second", 0)
+        # a run that moved nothing is a failed measurement (a CI run once had iperf3
+        # end "successfully" at 0 bit/s before the shaping), not a figure: try again
+        if proc.returncode == 0 and got > 0:
+            return got / 1e6
         time.sleep(0.5)
     raise AssertionError(f"iperf3 failed: {proc.stdout[-500:]} {proc.stderr[-500:]}")
 
