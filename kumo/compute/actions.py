@@ -54,15 +54,14 @@ class Actions:
 
     # -- instance actions ------------------------------------------------------------------
     def record(self, session, ctx, row: Instance, action: str, request_id: str,
-               done: bool = False, event: str | None = None,
-               result: str | None = None) -> None:
+               done: bool = False, event: str | None = None) -> None:
         """Add server ``row``'s instance action ``action`` (os-instance-actions) with
         one event on its host: ``event`` (default Nova's ``compute_<action>_instance``),
-        in progress until the agent's report finishes it (:meth:`_finish`), or finished
-        now with ``result`` ("Success"; ``done`` is that). ``ctx`` None: no user (an
+        in progress until the agent's report finishes it (:meth:`_finish`), or with
+        ``done`` finished now ("Success"). ``ctx`` None: no user (an
         event from another service, e.g. Cinder's ``volume-extended``)."""
         now = utcnow()
-        result = result or ("Success" if done else None)
+        result = "Success" if done else None
         session.add(InstanceAction(
             instance_id=row.id, request_id=request_id, action=action,
             project_id=row.project_id, user_id=getattr(ctx, "user_id", None) or "",

@@ -119,7 +119,7 @@ class Compute:
             if row is None:
                 return
             self.actions.record(s, None, row, "extend_volume", new_request_id(),
-                                event="compute_extend_volume", result="Success")
+                                event="compute_extend_volume", done=True)
             self.changed(s, row)
 
     def changed(self, session: orm.Session, instance: models.Instance, op: str = "update",
