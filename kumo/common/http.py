@@ -472,7 +472,10 @@ class Service:
         re-check or the edge's body sink) and give its fault reply: a
         :class:`~kumo.common.exceptions.KumoError` as is, bad input found deep down as
         a 400 (:func:`input_error`), anything else as a 500."""
-        where = f"{req.method} {self.prefix}{req.path}"
+        # a hostile path may hold a lone surrogate: escaped, so no log handler meets a
+        # string it cannot encode
+        where = f"{req.method} {self.prefix}{req.path}".encode(
+            "utf-8", "backslashreplace").decode("utf-8")
         if isinstance(e, exc.KumoError):
             if e.status >= 500:
                 LOG.error("%s failed: %d %s: %s", where, e.status, e.title, e.message,

@@ -109,6 +109,20 @@ def test_deep_body_reaching_a_handler_is_400():
     assert _service(handler).dispatch(_request(body)).status == 400
 
 
+def test_lone_surrogate_in_path_is_logged_escaped(caplog):
+    """The 400's log line names the path with the surrogate escaped: a raw one broke
+    whatever had to encode the record (pytest-xdist's report of the test below, in a
+    CI run; a UTF-8 log file alike)."""
+    service = _service(lambda req: Reply(200))
+    service.route("POST", "/x/{id}")(lambda req: Reply(200))
+    with caplog.at_level("INFO", logger="kumo"):
+        assert service.dispatch(_request(path="/x/\ud800")).status == 400
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("/x/\\ud800" in line for line in lines), lines
+    for line in lines:
+        line.encode("utf-8")
+
+
 def test_lone_surrogate_in_path_or_query_is_400():
     def handler(req):
         return Reply(200)
