@@ -56,9 +56,12 @@ def _invalid_state(row: Instance, attr: str, state, method: str) -> exc.BadReque
                           "the instance is in this state.")
 
 
-def _server(req: Request, volume_id: str, method: str) -> Instance:
+def _server(req: Request, volume_id: str, method: str, merge: bool = False
+            ) -> Instance:
     """The one server the volume is attached to, checked as Nova's
-    ``check_instance_host`` then ``check_instance_state(vm_state=None)``."""
+    ``check_instance_host`` then ``check_instance_state(vm_state=None)``; ``merge``
+    (a delete naming a ``merge_target_file``) also wants it active, as Nova refuses
+    an offline merge of an intermediary snapshot (its bug 1919487)."""
     compute = req.cloud.compute
     rows = []
     with compute.read() as s:
@@ -79,6 +82,8 @@ def _server(req: Request, volume_id: str, method: str) -> Instance:
         raise _invalid_state(row, "task_state", row.task_state, method)
     if row.launched_at is None:
         raise _invalid_state(row, "launched_at", None, method)
+    if merge and row.vm_state != "active":
+        raise _invalid_state(row, "vm_state", row.vm_state, "volume_snapshot_delete")
     return row
 
 
@@ -118,9 +123,7 @@ def delete(req: Request) -> Reply:
     req.context.enforce(P + "delete", {"project_id": req.context.project_id})
     info = _delete_info(req)
     volume_id = info["volume_id"]
-    row = _server(req, volume_id, "do_volume_snapshot_delete")
-    if info.get("merge_target_file") is not None and row.vm_state != "active":
-        # Nova refuses an offline merge of an intermediary snapshot (bug 1919487)
-        raise _invalid_state(row, "vm_state", row.vm_state, "volume_snapshot_delete")
+    _server(req, volume_id, "do_volume_snapshot_delete",
+            merge=info.get("merge_target_file") is not None)
     req.cloud.volumes.snapshots.assisted("delete", volume_id, req.params["snapshot_id"])
     return Reply(204)
