@@ -496,6 +496,15 @@ class Attachments:
                 models.Attachment.instance_uuid == instance_uuid).order_by(
                 models.Attachment.mountpoint)))
 
+    def servers_of(self, volume_id: str) -> list[str]:
+        """The ids of the servers the volume is attached to (or being attached to or
+        detached from: Nova's block device mappings of the volume), oldest first."""
+        A = models.Attachment
+        with self.m.read() as s:
+            return list(s.scalars(sa.select(A.instance_uuid).where(
+                A.volume_id == volume_id, A.instance_uuid.is_not(None),
+                A.attach_status != "error_attaching").order_by(A.created_at, A.id)))
+
     def all_attached(self) -> dict[str, list[models.Attachment]]:
         """Every attachment with a server, by server id (one query, for lists)."""
         out: dict[str, list[models.Attachment]] = {}

@@ -177,7 +177,7 @@ from kumo.compute.api import (  # noqa: E402,F401
     admin, agent, flavors, groups, keypairs, servers, server_actions, server_extras,
     versions, volumes)
 from kumo.compute.api import (  # noqa: E402,F401  (issue 16)
-    aggregates, extensions, images, migrations, network_proxies, operations,
-    quota_classes, server_migrations, volume_proxies)
+    aggregates, assisted_snapshots, extensions, images, migrations, network_proxies,
+    operations, quota_classes, server_migrations, volume_proxies)
 
 __all__ = ["service", "at_least", "MIN_VERSION", "MAX_VERSION"]
