@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import utcnow
+from kumo.compute import schemas
 from kumo.compute.models import Console, Instance, InstanceAction, ServerGroup
 from kumo.compute.scheduler import NoValidHost
 from kumo.network import port_api
@@ -173,10 +174,12 @@ class Servers:
                 base64.b64decode(user_data, validate=True)
             except (binascii.Error, ValueError):
                 raise exc.BadRequest("User data needs to be valid base 64.") from None
-        if body.get("config_drive") not in (None, False, "", "false", "False"):
-            raise exc.BadRequest("config_drive is not supported by this cloud: Kumo "
-                                 "instances have no config drive; use the metadata "
-                                 "service (169.254.169.254) instead.")
+        # Nova's configdrive.required_by: asked for, forced by the cloud
+        # (force_config_drive) or by the image (img_config_drive=mandatory)
+        config_drive = "True" if (
+            schemas.as_bool(body.get("config_drive", False))
+            or st.compute_force_config_drive
+            or image.pop("img_config_drive", None) == "mandatory") else ""
         az, forced_host = body.get("availability_zone"), None
         if az and ":" in az:
             az, _, forced_host = az.partition(":")
@@ -200,7 +203,7 @@ class Servers:
         groups = self._security_groups(ctx, body.get("security_groups"))
         return {"flavor": flavor, "image": image, "key_data": key_data, "az": az,
                 "forced_host": forced_host, "group": group, "networks": networks,
-                "security_groups": groups, "hints": hints}
+                "security_groups": groups, "hints": hints, "config_drive": config_drive}
 
     def _flavor(self, ctx, ref) -> dict:
         try:
@@ -231,7 +234,8 @@ class Servers:
                 "container_format": image.container_format,
                 "disk_format": image.disk_format, "size": image.size,
                 "checksum": image.checksum, "kumo_rootfs": props.get("kumo_rootfs"),
-                "min_ram": image.min_ram, "min_disk": image.min_disk}
+                "min_ram": image.min_ram, "min_disk": image.min_disk,
+                "img_config_drive": props.get("img_config_drive")}
 
     def _networks(self, ctx, requested, auto: bool) -> list[dict]:
         """``[{"network_id", "port_id", "fixed_ip"}]`` from the ``networks`` request."""
@@ -358,6 +362,7 @@ class Servers:
                     vcpus=flavor["vcpus"], memory_mb=flavor["ram"], root_gb=flavor["disk"],
                     key_name=body.get("key_name"), key_data=plan["key_data"],
                     user_data=body.get("user_data"), meta=dict(metadata),
+                    config_drive=plan.get("config_drive") or "",
                     system_metadata={**server_sysmeta(body),
                                      **plan.get("system_metadata", {})} or None,
                     tags=list(dict.fromkeys(body.get("tags") or [])),
