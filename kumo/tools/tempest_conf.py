@@ -165,7 +165,8 @@ def render(f: CloudFacts) -> str:
         "vnc_console": "false", "spice_console": "false", "serial_console": "false",
         "rescue": "true", "stable_rescue": "true", "enable_instance_password": "true", "interface_attach": "true",
         "snapshot": "true", "personality": "false", "attach_encrypted_volume": "false",
-        "config_drive": "true" if f.config_drive else "false", "swap_volume": "false", "volume_multiattach": "false",
+        "config_drive": "true" if f.config_drive else "false", "swap_volume": "false",
+        "volume_multiattach": "false",
         "ide_bus": "false", "unified_limits": "false",
     }
     c["placement"] = {}

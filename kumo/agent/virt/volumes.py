@@ -215,7 +215,8 @@ class InstanceVolumes:
 
     def _all_volumes(self, meta: dict) -> dict:
         """Every loop the instance holds: its volumes, the boot volume's (key ``""``)
-        and the config drive's (key ``config_drive``, :mod:`kumo.agent.virt.configdrive`)."""
+        and the config drive's (key ``config_drive``,
+        :mod:`kumo.agent.virt.configdrive`)."""
         held = dict(meta.get("volumes") or {})
         if meta.get("disk") == "volume" and meta.get("boot_volume"):
             held[""] = meta["boot_volume"]
