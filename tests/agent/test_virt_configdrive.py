@@ -1,7 +1,7 @@
 """kumo.agent.virt.configdrive with real loop devices and genisoimage (root): the drive
 is built once from the controller's files (an ISO 9660 volume ``config-2``, Joliet and
 Rock Ridge, read back with isoinfo), its read-only loop kept across a new driver object
-(an agent restart) and set up again when lost, boot.sh's ``devices`` line carries the
+(an agent restart) and set up again when lost, the drive made again on a rebuild, boot.sh's ``devices`` line carries the
 label, a running guest's /dev gets ``sr0`` and ``disk/by-label/config-2``, and freeing
 leaves no loop. Every loop made here is freed, pass or fail."""
 from __future__ import annotations
@@ -102,6 +102,19 @@ def test_built_once_kept_across_restart_and_reattached(root):
     assert vols.backing_file(meta2["config_drive"]["loop"]) == str(iso)
     assert again.meta("i-1")["config_drive"] == meta2["config_drive"]
     assert calls == ["i-1"]
+
+    # a rebuild (a new rebuild_seq, not yet recorded) makes the drive again
+    rebuilt = {**FILES, "openstack/latest/user_data": b"#!/bin/sh\necho rebuilt\n"}
+    again.config_drive_source = lambda iid: calls.append(iid) or rebuilt
+    meta2["rebuild_seq"] = 0
+    again._attach_config_drive("i-1", {"config_drive": True, "rebuild_seq": 1}, meta2)
+    assert calls == ["i-1", "i-1"] and len(loops_of(root)) == 1
+    loop = meta2["config_drive"]["loop"]
+    assert vols.backing_file(loop) == str(iso)
+    out = subprocess.run(["isoinfo", "-R", "-i", loop, "-x",
+                          "/openstack/latest/user_data"], capture_output=True,
+                         check=True).stdout
+    assert out == b"#!/bin/sh\necho rebuilt\n"
 
     # destroy frees every loop of the instance, the config drive's too
     vols.free_all(again._all_volumes(meta2))

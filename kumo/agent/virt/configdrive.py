@@ -10,8 +10,9 @@
 - **Its content**: the files the controller renders with the metadata service's own
   functions (``GET /compute/kumo/v1/instances/{id}/config_drive``,
   :func:`kumo.compute.metadata.config_drive_files`), written under a scratch directory
-  once, when the instance first needs the drive; the file is ``disk.config`` in the
-  instance's directory (libvirt's name) and is kept across agent restarts.
+  when the instance first needs the drive and again on a rebuild (as Nova); the file
+  is ``disk.config`` in the instance's directory (libvirt's name) and is kept across
+  agent restarts.
 - **The device**: a read-only loop device over the file (``losetup --read-only``,
   :mod:`kumo.agent.virt.volumes`), recorded as ``config_drive`` in ``meta.json`` and
   handled with the volumes' loops: boot.sh makes the node from ``devices``, a running
@@ -91,12 +92,25 @@ class InstanceConfigDrive:
     config_drive_source = None
 
     def _attach_config_drive(self, iid: str, instance: dict, meta: dict) -> None:
-        """Build the drive the first time ``instance`` wants one and keep its read-only
-        loop set up (a new loop when the recorded one no longer backs the file); the
-        record goes to ``meta["config_drive"]`` (saved)."""
+        """Build the drive the first time ``instance`` wants one (and again when its
+        ``rebuild_seq`` is new: call before the rebuild is recorded) and keep its
+        read-only loop set up (a new loop when the recorded one no longer backs the
+        file); the record goes to ``meta["config_drive"]`` (saved)."""
         if not instance.get("config_drive"):
             return
         path = self._dir(iid) / ISO
+        old = meta.get("config_drive")
+        if old and int(instance.get("rebuild_seq") or 0) != int(meta.get("rebuild_seq")
+                                                                 or 0):
+            # a rebuild makes the drive again, as Nova's (a new name, metadata or
+            # user_data); the old loop goes first: it would still name the path
+            try:
+                vols.free(old.get("loop"), old.get("path"))
+            except vols.LoopError as e:
+                raise RuntimeError(f"instance {iid}: config drive: {e}") from None
+            path.unlink(missing_ok=True)
+            meta.pop("config_drive")
+            self._save(iid, meta)
         if not path.exists():
             if self.config_drive_source is None:
                 raise VirtError("cannot build the config drive: no controller client")
