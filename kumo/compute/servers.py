@@ -80,6 +80,16 @@ def access_ips_of(row) -> dict:
     meta = row.system_metadata or {}
     return {name: meta.get(key) or "" for name, key in ACCESS_IPS}
 
+
+def config_drive_of(asked, force: bool, image_policy: str | None) -> str:
+    """Nova's stored ``config_drive`` for a new server (``configdrive.required_by``):
+    ``"True"`` when the create asks for one (``asked``: a value of
+    :data:`kumo.compute.schemas.CONFIG_DRIVE` or None), the cloud forces one
+    (``compute_force_config_drive``, Nova's ``force_config_drive``) or the image's
+    ``img_config_drive`` is ``mandatory``; else ``""``."""
+    wanted = asked is not None and schemas.as_bool(asked)
+    return "True" if wanted or force or image_policy == "mandatory" else ""
+
 class InstanceNotFound(exc.NotFound):
     message = "Instance %(id)s could not be found."
 
@@ -174,12 +184,9 @@ class Servers:
                 base64.b64decode(user_data, validate=True)
             except (binascii.Error, ValueError):
                 raise exc.BadRequest("User data needs to be valid base 64.") from None
-        # Nova's configdrive.required_by: asked for, forced by the cloud
-        # (force_config_drive) or by the image (img_config_drive=mandatory)
-        config_drive = "True" if (
-            schemas.as_bool(body.get("config_drive", False))
-            or st.compute_force_config_drive
-            or image.pop("img_config_drive", None) == "mandatory") else ""
+        config_drive = config_drive_of(body.get("config_drive"),
+                                       st.compute_force_config_drive,
+                                       image.pop("img_config_drive", None))
         az, forced_host = body.get("availability_zone"), None
         if az and ":" in az:
             az, _, forced_host = az.partition(":")
