@@ -279,6 +279,9 @@ class Settings:
     compute_default_availability_zone: str = "nova"
     #: Largest ``user_data`` (base64 text) a server may carry, in bytes (Nova: 65535).
     compute_max_user_data_bytes: int = 65535
+    #: Every new server gets a config drive, asked for or not (Nova's
+    #: ``force_config_drive``).
+    compute_force_config_drive: bool = False
     #: Default quotas per project (Nova's defaults); -1 is unlimited.
     quota_instances: int = 10
     quota_cores: int = 20

@@ -24,6 +24,10 @@ command -v mkfs.ext4 >/dev/null 2>&1 && command -v resize2fs >/dev/null 2>&1 \
   || need+=(e2fsprogs)
 # dropbear-bin: the cirros image's SSH server (kumo/image/dropbear.py)
 [ -x /usr/sbin/dropbear ] && [ -x /usr/bin/dropbearkey ] || need+=(dropbear-bin)
+# genisoimage: servers' config drives, as Nova builds them (kumo/agent/virt/configdrive.py);
+# its isoinfo reads them back
+command -v genisoimage >/dev/null 2>&1 && command -v isoinfo >/dev/null 2>&1 \
+  || need+=(genisoimage)
 if [ "$test_deps" = 1 ]; then
   # PostgreSQL: every API test also runs against it; iperf3: benchmarks/dataplane.py
   command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /usr/lib/postgresql ] \

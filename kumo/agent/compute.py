@@ -38,6 +38,7 @@ Data flow (the same machinery as the data-plane :class:`kumo.agent.agent.Agent`)
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import os
@@ -118,6 +119,14 @@ class ComputeClient:
         the snapshot ends failed (the API deletes the image) -> 204."""
         self.transport.call("POST", f"/kumo/v1/instances/{instance_id}/snapshots/"
                             f"{image_id}", {"host": host, "error": error[:60000]})
+
+    def config_drive(self, instance_id: str, host: str) -> dict[str, bytes]:
+        """``GET /kumo/v1/instances/{id}/config_drive?host=H`` -> the drive's files,
+        ``{path: content}``. ``NotFound`` (404), ``ControllerError`` 409 (not on the
+        host, or no config drive), ``ControllerUnavailable``."""
+        body = self.transport.call("GET", f"/kumo/v1/instances/{instance_id}/config_drive",
+                                   params={"host": host})
+        return {k: base64.b64decode(v) for k, v in body["files"].items()}
 
     def heartbeat(self, body: dict) -> None:
         """``POST /kumo/v1/hosts/heartbeat`` -> 204."""

@@ -17,7 +17,9 @@ Instance shape (the compute contract)::
      "snapshot": {"image_id"} | None (a snapshot to take and upload, see
                  kumo.compute.snapshots),
      "rescue": {"id", "container_format", "disk_format", "size", "checksum",
-                "kumo_rootfs"} | None (boot this image, the server's root beside it)}
+                "kumo_rootfs"} | None (boot this image, the server's root beside it),
+     "config_drive": bool (the agent builds the drive from
+                     ``GET /kumo/v1/instances/{id}/config_drive``)}
 
 ``image`` is the shelved snapshot while an offloaded server is unshelved.
 """
@@ -91,7 +93,8 @@ class Feed(ChangeFeed):
                 "volumes": volumes.get(r.id, []),
                 "snapshot": ({"image_id": meta["snapshot"]["image_id"]}
                              if meta.get("snapshot") else None),
-                "rescue": meta.get("rescue_image")})
+                "rescue": meta.get("rescue_image"),
+                "config_drive": r.config_drive == "True"})
         return out
 
     def _volumes(self, session, ids: list[str]) -> dict[str, list[dict]]:

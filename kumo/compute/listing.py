@@ -49,6 +49,7 @@ class ServerQuery:
     strict_status: bool = False    # 2.38: an unknown status is a 400
     tags: bool = False             # 2.26
     locked: bool = False           # 2.73
+    user_filters: bool = False     # 2.83: config_drive... for non-admins too
 
 
 def _time(name: str, text: str | None):
@@ -89,6 +90,7 @@ class Lists:
         ``changes-since``/``changes-before``, ``deleted``, ``status``, ``name``/``ip``/
         ``ip6`` (regular expressions), ``reservation_id``, ``key_name``,
         ``availability_zone``, ``user_id``, ``uuid``, ``image``, ``flavor``, ``locked``,
+        ``config_drive``,
         tags, admin's ``host``/``node``; ``sort_key``/``sort_dir`` pairs (default
         ``created_at`` desc; the row's sequence number breaks ties); ``limit``,
         ``marker``."""
@@ -150,6 +152,9 @@ class Lists:
                     stmt = stmt.where(column == q[key])
         if "name" in q:
             stmt = stmt.where(I.display_name.regexp_match(_regex(q["name"])))
+        if "config_drive" in q and (admin or how.user_filters):
+            # Nova: a regular expression on the stored string ("True" or "")
+            stmt = stmt.where(I.config_drive.regexp_match(_regex(q["config_drive"])))
         if "locked" in q and how.locked:
             stmt = stmt.where(I.locked.is_(q["locked"].lower() in _TRUE))
         if "flavor" in q:

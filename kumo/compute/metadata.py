@@ -176,6 +176,54 @@ def handle(req: Request) -> Reply:
     return _ec2(row, ports, parts[0], parts[1:])
 
 
+#: Nova's ``[api] config_drive_skip_versions`` default: the EC2 versions a config
+#: drive leaves out.
+CONFIG_DRIVE_SKIP_EC2 = EC2_VERSIONS[:-1]
+#: The first OpenStack version with vendor_data.json (Havana), network_data.json
+#: (Liberty) and vendor_data2.json (Newton), as Nova's config drive gates them.
+_SINCE = {"vendor_data.json": "2013-10-17", "network_data.json": "2015-10-15",
+          "vendor_data2.json": "2016-10-06"}
+
+
+def _ec2_json(node):
+    """The EC2 tree as Nova's config drive writes it (``meta-data.json``): a public key
+    ``0=<name>`` is the key ``0``."""
+    if not isinstance(node, dict):
+        return node
+    return {k.split("=")[0]: _ec2_json(v) for k, v in node.items()}
+
+
+def config_drive_files(row, ports: list[dict]) -> dict[str, bytes]:
+    """The files of the server's config drive, ``{path: content}`` (paths relative to
+    the drive's root), as Nova's ``InstanceMetadata.metadata_for_config_drive``:
+    ``ec2/<version>/meta-data.json`` (and ``user-data``) for 2009-04-04 and latest,
+    ``openstack/<version>/meta_data.json``, ``user_data`` (if any),
+    ``vendor_data.json``, ``network_data.json``, ``vendor_data2.json`` for every
+    OpenStack version that has them. The same renderings the metadata service answers
+    with (:func:`meta_data`, :func:`network_data`, the EC2 tree); Kumo has no
+    personality files, so no ``openstack/content/``."""
+    files: dict[str, bytes] = {}
+    user_data = base64.b64decode(row.user_data) if row.user_data else None
+    ec2 = json.dumps(_ec2_json(_ec2_tree(row, ports))).encode()
+    for version in EC2_VERSIONS + ["latest"]:
+        if version in CONFIG_DRIVE_SKIP_EC2:
+            continue
+        files[f"ec2/{version}/meta-data.json"] = ec2
+        if user_data is not None:
+            files[f"ec2/{version}/user-data"] = user_data
+    md = json.dumps(meta_data(row)).encode()
+    nd = json.dumps(network_data(ports)).encode()
+    for version in OPENSTACK_VERSIONS + ["latest"]:
+        base = f"openstack/{version}/"
+        files[base + "meta_data.json"] = md
+        if user_data is not None:
+            files[base + "user_data"] = user_data
+        for name, since in _SINCE.items():
+            if version == "latest" or version >= since:
+                files[base + name] = nd if name == "network_data.json" else b"{}"
+    return files
+
+
 def post_password(req: Request) -> Reply:
     """``POST /openstack/<version>/password``: the guest stores its encrypted password
     once (at most 256 bytes; 409 when one is set), as Nova's metadata service."""
@@ -196,4 +244,4 @@ for _depth in range(6):
     service.route("GET", "/" + "/".join("{p%d}" % i for i in range(_depth)),
                   authenticated=False)(handle)
 
-__all__ = ["service", "meta_data", "network_data", "instance_name"]
+__all__ = ["service", "meta_data", "network_data", "config_drive_files", "instance_name"]

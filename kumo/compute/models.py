@@ -113,6 +113,9 @@ class Instance(Base):
     key_name: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), nullable=True)
     key_data: orm.Mapped[str | None] = orm.mapped_column(sa.Text, nullable=True)
     user_data: orm.Mapped[str | None] = orm.mapped_column(sa.Text, nullable=True)
+    #: Nova's ``config_drive``: ``"True"`` (the server has a config drive) or ``""``.
+    config_drive: orm.Mapped[str] = orm.mapped_column(sa.String(255), default="",
+                                                      server_default=sa.text("''"))
     meta: orm.Mapped[dict] = orm.mapped_column(sa.JSON, default=dict)
     tags: orm.Mapped[list] = orm.mapped_column(sa.JSON, default=list)
     security_groups: orm.Mapped[list] = orm.mapped_column(sa.JSON, default=list)

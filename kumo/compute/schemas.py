@@ -24,6 +24,13 @@ BOOLEAN = {"type": ["boolean", "string"],
            "enum": [True, False, *TRUE_STRINGS, *FALSE_STRINGS]}
 
 
+#: Nova's ``parameter_types.boolean`` as its servers schema uses it for ``config_drive``
+#: (no ``y``/``t``/``n``/``f``: a create with those is a 400, as in Nova).
+CONFIG_DRIVE = {"type": ["boolean", "string"], "enum": [
+    True, "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes",
+    False, "False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no"]}
+
+
 def as_bool(value) -> bool:
     """A :data:`BOOLEAN` value as a bool (oslo's ``bool_from_string`` strict)."""
     return value in TRUE_STRINGS if isinstance(value, str) else bool(value)
@@ -77,7 +84,7 @@ SERVER_CREATE = _obj({"server": _obj({
     "min_count": POS_INT, "max_count": POS_INT, "return_reservation_id": {
         "type": ["boolean", "string"]},
     "tags": {"type": "array", "items": TAG, "maxItems": 50},
-    "config_drive": {"type": ["boolean", "string"]}, "description": DESCRIPTION,
+    "config_drive": CONFIG_DRIVE, "description": DESCRIPTION,
     "adminPass": {"type": "string"}, "accessIPv4": IPV4,
     "accessIPv6": IPV6, "OS-DCF:diskConfig": DISK_CONFIG,
     "block_device_mapping_v2": {"type": "array"}, "hostname": {"type": "string"},

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import utcnow
+from kumo.compute import schemas
 from kumo.compute.models import Console, Instance, InstanceAction, ServerGroup
 from kumo.compute.scheduler import NoValidHost
 from kumo.network import port_api
@@ -78,6 +79,16 @@ def access_ips_of(row) -> dict:
     """``{"accessIPv4": ..., "accessIPv6": ...}`` of an instance row."""
     meta = row.system_metadata or {}
     return {name: meta.get(key) or "" for name, key in ACCESS_IPS}
+
+
+def config_drive_of(asked, force: bool, image_policy: str | None) -> str:
+    """Nova's stored ``config_drive`` for a new server (``configdrive.required_by``):
+    ``"True"`` when the create asks for one (``asked``: a value of
+    :data:`kumo.compute.schemas.CONFIG_DRIVE` or None), the cloud forces one
+    (``compute_force_config_drive``, Nova's ``force_config_drive``) or the image's
+    ``img_config_drive`` is ``mandatory``; else ``""``."""
+    wanted = asked is not None and schemas.as_bool(asked)
+    return "True" if wanted or force or image_policy == "mandatory" else ""
 
 class InstanceNotFound(exc.NotFound):
     message = "Instance %(id)s could not be found."
@@ -173,10 +184,9 @@ class Servers:
                 base64.b64decode(user_data, validate=True)
             except (binascii.Error, ValueError):
                 raise exc.BadRequest("User data needs to be valid base 64.") from None
-        if body.get("config_drive") not in (None, False, "", "false", "False"):
-            raise exc.BadRequest("config_drive is not supported by this cloud: Kumo "
-                                 "instances have no config drive; use the metadata "
-                                 "service (169.254.169.254) instead.")
+        config_drive = config_drive_of(body.get("config_drive"),
+                                       st.compute_force_config_drive,
+                                       image.pop("img_config_drive", None))
         az, forced_host = body.get("availability_zone"), None
         if az and ":" in az:
             az, _, forced_host = az.partition(":")
@@ -200,7 +210,7 @@ class Servers:
         groups = self._security_groups(ctx, body.get("security_groups"))
         return {"flavor": flavor, "image": image, "key_data": key_data, "az": az,
                 "forced_host": forced_host, "group": group, "networks": networks,
-                "security_groups": groups, "hints": hints}
+                "security_groups": groups, "hints": hints, "config_drive": config_drive}
 
     def _flavor(self, ctx, ref) -> dict:
         try:
@@ -231,7 +241,8 @@ class Servers:
                 "container_format": image.container_format,
                 "disk_format": image.disk_format, "size": image.size,
                 "checksum": image.checksum, "kumo_rootfs": props.get("kumo_rootfs"),
-                "min_ram": image.min_ram, "min_disk": image.min_disk}
+                "min_ram": image.min_ram, "min_disk": image.min_disk,
+                "img_config_drive": props.get("img_config_drive")}
 
     def _networks(self, ctx, requested, auto: bool) -> list[dict]:
         """``[{"network_id", "port_id", "fixed_ip"}]`` from the ``networks`` request."""
@@ -358,6 +369,7 @@ class Servers:
                     vcpus=flavor["vcpus"], memory_mb=flavor["ram"], root_gb=flavor["disk"],
                     key_name=body.get("key_name"), key_data=plan["key_data"],
                     user_data=body.get("user_data"), meta=dict(metadata),
+                    config_drive=plan.get("config_drive") or "",
                     system_metadata={**server_sysmeta(body),
                                      **plan.get("system_metadata", {})} or None,
                     tags=list(dict.fromkeys(body.get("tags") or [])),

@@ -68,6 +68,16 @@ def test_console_output_only_with_real_servers():
     assert real.getboolean("compute-feature-enabled", "console_output")
 
 
+def test_config_drive_only_where_guests_can_mount_it(monkeypatch):
+    assert not _parse(tempest_conf.render(_facts(real_servers=True))).getboolean(
+        "compute-feature-enabled", "config_drive")
+    c = _parse(tempest_conf.render(_facts(real_servers=True, config_drive=True)))
+    assert c.getboolean("compute-feature-enabled", "config_drive")
+    from kumo.agent.virt import configdrive
+    monkeypatch.setattr(configdrive, "available", lambda: False)
+    assert not tempest_conf.config_drive_usable()  # no genisoimage: no drives at all
+
+
 def test_log_file_and_no_extensions():
     c = _parse(tempest_conf.render(_facts(log_file="/tmp/t.log", network_extensions=[])))
     assert c["DEFAULT"]["log_file"] == "/tmp/t.log"

@@ -82,8 +82,12 @@ done
 : > "$ROOT/dev/console"
 mount --bind "$DIR/console.log" "$ROOT/dev/console"
 if [ -f "$DIR/devices" ]; then
-  while read n major minor; do
+  while read n major minor label; do
     mknod -m 660 "$ROOT/dev/$n" b "$major" "$minor" || echo "kumo: no /dev/$n"
+    if [ -n "$label" ]; then
+      mkdir -p "$ROOT/dev/disk/by-label"
+      ln -sfn "../../$n" "$ROOT/dev/disk/by-label/$label"
+    fi
   done < "$DIR/devices"
 fi
 mount -t tmpfs -o nosuid,nodev,mode=1777 tmp "$ROOT/tmp"

@@ -22,7 +22,8 @@ POWER = {"on": RUNNING, "off": SHUTDOWN, "paused": PAUSED}
 @register_driver("fake")
 class FakeComputeDriver(ComputeDriver):
     """Instances are dicts in :attr:`instances` (``{id: {"name", "power_state",
-    "reboot_seq", "rebuild_seq", "power", "boots", "console": [lines]}}``).
+    "reboot_seq", "rebuild_seq", "power", "boots", "console": [lines], "volumes",
+    "config_drive": bool (recorded, nothing is built)}}``).
     :attr:`calls` logs ``(op, id)`` with op ``boot``, ``reboot``, ``rebuild``,
     ``power`` (a power change) or ``destroy``."""
 
@@ -64,7 +65,8 @@ class FakeComputeDriver(ComputeDriver):
                     "power_state": POWER[power], "reboot_seq": reboot_seq,
                     "rebuild_seq": rebuild_seq, "boots": 0, "console": [],
                     "volumes": sorted(v["volume_id"] for v in
-                                      instance.get("volumes") or [])}
+                                      instance.get("volumes") or []),
+                    "config_drive": bool(instance.get("config_drive"))}
                 self._boot(cur, iid, instance, "boot")
                 if power != "on":
                     self._log(cur, f"power {power}")
@@ -99,6 +101,8 @@ class FakeComputeDriver(ComputeDriver):
         for port in instance.get("ports") or []:
             ips = ",".join(ip.get("ip_address", "") for ip in port.get("fixed_ips") or [])
             self._log(cur, f"eth: {port.get('mac_address')} {ips}")
+        if cur.get("config_drive"):
+            self._log(cur, "config drive: /dev/sr0 (config-2)")
         self.calls.append((op, iid))
 
     @staticmethod

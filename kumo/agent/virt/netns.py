@@ -33,6 +33,9 @@
   freed on detach and destroy. A server booted from a volume mounts the boot
   volume's loop as its root (``disk`` ``volume`` in ``meta.json``) instead of the
   image's tree.
+- **Config drive** (:mod:`kumo.agent.virt.configdrive`): Nova's ISO 9660 drive
+  ``disk.config`` on a read-only loop, ``/dev/sr0`` and ``/dev/disk/by-label/config-2``
+  inside.
 - **Limits**: :mod:`kumo.agent.virt.cgroups` (v2, v1, or none, reported in
   :meth:`NetnsDriver.configurations`); groups are named by instance id (unique on the
   machine, also across simulated hosts sharing its cgroup tree). A cpuset confines the
@@ -63,6 +66,7 @@ from kumo.agent.virt import (CRASHED, NOSTATE, PAUSED, RUNNING, SHUTDOWN, Comput
                              InstanceStatus, VirtError, register_driver)
 from kumo.agent.virt import cpuview
 from kumo.agent.virt.cgroups import Cgroups
+from kumo.agent.virt.configdrive import InstanceConfigDrive
 from kumo.agent.virt.images import ImageCache
 from kumo.agent.virt import volumes as vols
 from kumo.agent.virt.nics import Nics, replug
@@ -125,7 +129,8 @@ def overlay_works(scratch: Path) -> bool:
 
 
 @register_driver("netns")
-class NetnsDriver(InstanceRescue, InstanceSnapshots, vols.InstanceVolumes, ComputeDriver):
+class NetnsDriver(InstanceRescue, InstanceSnapshots, vols.InstanceVolumes,
+                  InstanceConfigDrive, ComputeDriver):
     """Instances as namespaces running the image's init (see the module doc)."""
 
     name = "netns"
@@ -156,6 +161,8 @@ class NetnsDriver(InstanceRescue, InstanceSnapshots, vols.InstanceVolumes, Compu
                     except NotFound as e:
                         raise VirtError(f"image {image['id']} not found") from e
         self.images = ImageCache(self.state_dir / "images", fetch)
+        if client is not None:  # the config drive's files, rendered by the controller
+            self.config_drive_source = lambda iid: client.config_drive(iid, host)
         self.grace_s = float(stop_grace_s if stop_grace_s is not None else
                              getattr(settings, "agent_compute_stop_grace_s", 5.0))
         self.cgroups = Cgroups()
@@ -386,6 +393,7 @@ class NetnsDriver(InstanceRescue, InstanceSnapshots, vols.InstanceVolumes, Compu
         if vcpus > 0:  # what boot.sh shows as /proc/cpuinfo
             cpuview.write(d, vcpus, self.cgroups.cpus(iid))
         self._save(iid, meta)
+        self._attach_config_drive(iid, instance, meta)
         gone = self._attach_volumes(iid, instance, meta)
         alive = self._supervisor(d) is not None
         if self._boot_volume_changed(instance, meta):

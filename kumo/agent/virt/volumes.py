@@ -136,14 +136,16 @@ def free_all(held: dict) -> None:
 
 
 def devices_file(held: dict) -> str:
-    """``<name> <major> <minor>`` lines for boot.sh (``mknod $ROOT/dev/<name> b ...``)."""
+    """``<name> <major> <minor> [<label>]`` lines for boot.sh (``mknod $ROOT/dev/<name>
+    b ...``, and ``/dev/disk/by-label/<label>`` -> it for a record with a ``label``)."""
     lines = []
     for rec in sorted(held.values(), key=lambda r: r["device"]):
         try:
             major, minor = rdev(rec["loop"])
         except OSError:
             continue
-        lines.append(f"{rec['device']} {major} {minor}\n")
+        label = f" {rec['label']}" if rec.get("label") else ""
+        lines.append(f"{rec['device']} {major} {minor}{label}\n")
     return "".join(lines)
 
 
@@ -173,6 +175,14 @@ def _sync_dir(dev_dir: str, held: dict, gone: list[dict]) -> None:
         except FileNotFoundError:
             pass
         os.mknod(node, 0o660 | stat.S_IFBLK, os.makedev(major, minor))
+    for rec in held.values():
+        if rec.get("label"):
+            link = dev / "disk" / "by-label" / rec["label"]
+            if os.path.islink(link) and os.readlink(link) == f"../../{rec['device']}":
+                continue
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.unlink(missing_ok=True)
+            link.symlink_to(f"../../{rec['device']}")
 
 
 class InstanceVolumes:
@@ -204,9 +214,14 @@ class InstanceVolumes:
         return gone
 
     def _all_volumes(self, meta: dict) -> dict:
+        """Every loop the instance holds: its volumes, the boot volume's (key ``""``)
+        and the config drive's (key ``config_drive``,
+        :mod:`kumo.agent.virt.configdrive`)."""
         held = dict(meta.get("volumes") or {})
         if meta.get("disk") == "volume" and meta.get("boot_volume"):
             held[""] = meta["boot_volume"]
+        if meta.get("config_drive"):
+            held["config_drive"] = meta["config_drive"]
         return held
 
     def _write_devices(self, iid: str, meta: dict) -> None:

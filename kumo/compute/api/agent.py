@@ -4,6 +4,9 @@ heartbeats. See the compute contract in :mod:`kumo.compute.feed` and
 :mod:`kumo.compute.actions`."""
 from __future__ import annotations
 
+import base64
+
+from kumo.common import exceptions as exc
 from kumo.common.changefeed import parse_watch
 from kumo.common.http import Pending, Reply, Request
 from kumo.compute import schemas
@@ -76,3 +79,26 @@ def snapshot_failed(req: Request) -> Reply:
                                          req.params["image_id"], body.get("host"),
                                          body["error"][:1000] or "snapshot failed")
     return Reply(204)
+
+
+@service.route("GET", "/kumo/v1/instances/{instance_id}/config_drive")
+def config_drive(req: Request) -> Reply:
+    """The files of an instance's config drive for the agent of ``?host=H`` that builds
+    it: ``{"files": {path: base64 content}}``
+    (:func:`kumo.compute.metadata.config_drive_files`, the metadata service's
+    renderings). 404 unknown instance; 409 not on that host or no config drive."""
+    req.context.enforce(RULE)
+    from kumo.compute.metadata import config_drive_files
+    compute = req.cloud.compute
+    with compute.read() as s:
+        row = compute.servers.get(s, None, req.params["instance_id"])
+        if row.host != req.query.get("host"):
+            raise exc.Conflict(f"Instance {row.id} is not on host "
+                               f"{req.query.get('host')}.")
+        if row.config_drive != "True":
+            raise exc.Conflict(f"Instance {row.id} has no config drive.")
+        facts = compute.servers.port_facts(s, [p["port_id"] for p in row.ports])
+        files = config_drive_files(row, [facts[p["port_id"]] for p in row.ports
+                                         if p["port_id"] in facts])
+    return Reply(200, {"files": {k: base64.b64encode(v).decode()
+                                 for k, v in files.items()}})

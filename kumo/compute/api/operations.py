@@ -146,7 +146,8 @@ def diagnostics(req: Request) -> Reply:
     return Reply(200, {
         "state": _STATES.get(row.power_state, "pending"), "driver": driver,
         "hypervisor": driver, "hypervisor_os": "linux", "uptime": uptime,
-        "config_drive": False, "num_cpus": row.vcpus, "num_nics": len(nics),
+        "config_drive": row.config_drive == "True", "num_cpus": row.vcpus,
+        "num_nics": len(nics),
         "num_disks": 1, "memory_details": {"maximum": row.memory_mb, "used": None},
         "cpu_details": [{"id": i, "time": None, "utilisation": None}
                         for i in range(row.vcpus)],

@@ -108,7 +108,7 @@ def server(req: Request, row, addresses: dict, host_up: dict | None = None) -> d
         "addresses": addresses, **access_ips_of(row),
         "links": links(req, "servers", row.id), "OS-DCF:diskConfig": disk_config_of(row),
         "OS-EXT-AZ:availability_zone": row.availability_zone or "",
-        "config_drive": "", "key_name": row.key_name,
+        "config_drive": row.config_drive or "", "key_name": row.key_name,
         "OS-SRV-USG:launched_at": isotime(row.launched_at).rstrip("Z")
         if row.launched_at else None,
         "OS-SRV-USG:terminated_at": isotime(row.terminated_at).rstrip("Z")

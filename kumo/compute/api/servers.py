@@ -94,7 +94,7 @@ def query_servers(req: Request) -> tuple[list[Instance], bool]:
     how = ServerQuery(admin=req.context.can(P + "index:get_all_tenants"),
                       changes_before=at_least(req, "2.66"),
                       strict_status=at_least(req, "2.38"), tags=at_least(req, "2.26"),
-                      locked=at_least(req, "2.73"))
+                      locked=at_least(req, "2.73"), user_filters=at_least(req, "2.83"))
     return req.cloud.compute.lists.servers(req.context, plain(req.query), how)
 
 

@@ -6,7 +6,8 @@ from tests.api.compute.conftest import wait_status
 
 INSTANCE_KEYS = {"id", "name", "display_name", "hostname", "project_id", "user_id", "host",
                  "image", "flavor", "power", "reboot_seq", "reboot_type", "rebuild_seq",
-                 "ports", "user_data", "revision", "volumes", "snapshot", "rescue"}
+                 "ports", "user_data", "revision", "volumes", "snapshot", "rescue",
+                 "config_drive"}
 
 
 def test_state_shape(admin, demo, nova, boot, net):

@@ -112,7 +112,6 @@ def test_create_errors(demo, nova, image_id, net):
                                    400, "badRequest")
     assert "Network" in assert_fault(post(networks=[{"uuid": "a" * 8 + "-0000-0000-0000-"
                                                      + "0" * 12}]), 400, "badRequest")
-    assert "config_drive" in assert_fault(post(config_drive=True), 400, "badRequest")
     assert "base 64" in assert_fault(post(user_data="%%%not-base64"), 400, "badRequest")
     assert "key_name" in assert_fault(post(key_name="missing"), 400, "badRequest")
     assert_fault(post(security_groups=[{"name": "no-such-group"}]), 400, "badRequest")
