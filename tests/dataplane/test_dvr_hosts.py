@@ -94,7 +94,10 @@ def test_distributed_router_with_servers(machine):
 
     wait_for(lambda: pings("h1-2", addr["h1-3"]), "h1-2's server pings h1-3's")
     qrouter, snat = f"qrouter-{router}", f"snat-{router}"
-    assert snat in m.netns_names()
+    # east-west traffic needs only h1-2's and h1-3's agents; h1's (the SNAT host) may
+    # still be at work on the router (a loaded CI run saw neither namespace yet)
+    wait_for(lambda: {qrouter, snat} <= set(m.netns_names()),
+             "h1's qrouter- and snat- namespaces of the router")
     before = forwarded(m, qrouter) + forwarded(m, snat)
     assert pings("h1-2", addr["h1-3"], count=3)
     assert pings("h1-3", addr["h1-2"], count=3)
