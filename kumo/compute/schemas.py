@@ -16,19 +16,14 @@ MAX_INT = 0x7FFFFFFF
 #: Nova's ``db.constants.SQL_SP_FLOAT_MAX``: a single-precision float column.
 SQL_SP_FLOAT_MAX = 3.40282e+38
 #: Nova's ``parameter_types.boolean``: a JSON boolean or one of its strings.
-TRUE_STRINGS = ("True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes", "y",
-                "t")
-FALSE_STRINGS = ("False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no",
-                 "n", "f")
+TRUE_STRINGS = ("True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes")
+FALSE_STRINGS = ("False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no")
 BOOLEAN = {"type": ["boolean", "string"],
            "enum": [True, False, *TRUE_STRINGS, *FALSE_STRINGS]}
 
 
-#: Nova's ``parameter_types.boolean`` as its servers schema uses it for ``config_drive``
-#: (no ``y``/``t``/``n``/``f``: a create with those is a 400, as in Nova).
-CONFIG_DRIVE = {"type": ["boolean", "string"], "enum": [
-    True, "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes",
-    False, "False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no"]}
+#: ``config_drive`` of a server create: Nova's ``parameter_types.boolean``.
+CONFIG_DRIVE = BOOLEAN
 
 
 def as_bool(value) -> bool:

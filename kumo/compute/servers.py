@@ -90,6 +90,7 @@ def config_drive_of(asked, force: bool, image_policy: str | None) -> str:
     wanted = asked is not None and schemas.as_bool(asked)
     return "True" if wanted or force or image_policy == "mandatory" else ""
 
+
 class InstanceNotFound(exc.NotFound):
     message = "Instance %(id)s could not be found."
 
