@@ -490,4 +490,5 @@ def from_settings(settings, client: ComputeClient, host: str | None = None,
                         heartbeat_s=settings.agent_heartbeat_s,
                         wait_s=settings.agent_wait_s,
                         status_interval_s=settings.agent_compute_status_interval_s,
-                        diagnostics_interval_s=settings.agent_compute_diagnostics_interval_s)
+                        diagnostics_interval_s=(
+                            settings.agent_compute_diagnostics_interval_s))
