@@ -91,11 +91,11 @@ class Cgroups:
         for d in self.dirs.values():
             d.mkdir(parents=parents, exist_ok=True)
         if self.mode == "v2":
-            (self.dirs["v2"] / "cgroup.subtree_control").write_text("+cpu +memory")
             try:  # block I/O counters (io.stat) for diagnostics, where delegated
                 (self.dirs["v2"] / "cgroup.subtree_control").write_text("+io")
             except OSError:
                 pass
+            (self.dirs["v2"] / "cgroup.subtree_control").write_text("+cpu +memory")
 
     def _restore_parents(self) -> None:
         """Make the ``kumo`` parents again: they are shared by every Kumo on the machine
