@@ -1,7 +1,7 @@
 """The netns driver's diagnostics counters for real (issue 16): a cirros instance in a
 simulated host (the DHCP LAN of test_virt_netns) pings its DHCP server through its NIC,
-and the diagnostics its agent reports show the guest's tx and rx packets grow, memory
-and CPU time used, its start time and its root disk. The instance, its namespaces and
+and reads its attached volume, and the diagnostics its agent reports show the guest's
+tx and rx packets grow, the volume's reads, memory and CPU time used, its start time. The instance, its namespaces and
 cgroups are removed at teardown."""
 from __future__ import annotations
 
@@ -31,8 +31,13 @@ def test_diagnostics_count_the_guest_for_real(lan, image, tmp_path):
     port = {"id": str(uuid.uuid4()), "mac_address": MAC, "mtu": 1500, "network_id": "n",
             "fixed_ips": [{"subnet_id": "s", "ip_address": IP, "cidr": "10.91.0.0/24",
                            "gateway_ip": None}]}
+    vol = tmp_path / "vol"
+    vol.write_bytes(b"\x01" * (4 << 20))
     inst = stub.put(instance("h", 0xd, image=img, ports=[port], hostname="vm-diag",
-                             flavor={"vcpus": 1, "ram": 96, "disk": 1}))
+                             flavor={"vcpus": 1, "ram": 96, "disk": 1}, volumes=[
+                                 {"volume_id": str(uuid.uuid4()), "attachment_id": "a",
+                                  "device": "vdb", "path": str(vol), "mode": "rw",
+                                  "boot": False}]))
     iid = inst["id"]
     drv = NetnsDriver("h", where=host, state_dir=str(tmp_path / "compute"),
                       fetch=lambda i: [data], stop_grace_s=5.0)
@@ -47,10 +52,18 @@ def test_diagnostics_count_the_guest_for_real(lan, image, tmp_path):
         nic0 = before["nics"][0]
         assert nic0["port_id"] == port["id"]
         assert before["started_at"] is not None and before["started_at"] <= time.time()
-        assert [d["name"] for d in before["disks"]] == ["vda"]
+        assert [d["name"] for d in before["disks"]] == ["vda", "vdb"]
         proc = subprocess.run(drv.enter_argv(iid) + ["ping", "-c", "5", "-W", "2",
                                                      "10.91.0.2"],
                               capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        # and reads its volume's block device (from inside its cgroups: nsenter enters
+        # the namespaces only)
+        groups = (drv._dir(iid) / "cgroups").read_text().split()
+        join = "".join(f"echo $$ > {g}/cgroup.procs; " for g in groups)
+        proc = subprocess.run(["sh", "-c", join + 'exec "$@"', "sh", *drv.enter_argv(iid),
+                               "dd", "if=/dev/vdb", "of=/dev/null", "bs=4096",
+                               "count=64"], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
         def grown():
@@ -62,6 +75,10 @@ def test_diagnostics_count_the_guest_for_real(lan, image, tmp_path):
         n = after["nics"][0]
         assert n["tx_octets"] > nic0["tx_octets"] and n["rx_octets"] > nic0["rx_octets"]
         if drv.cgroups.mode != "none":
+            if "blkio" in drv.cgroups.dirs or drv.cgroups.mode == "v2":
+                wait_for(lambda: _last_diag(stub, iid)["disks"][1]["read_bytes"]
+                         and _last_diag(stub, iid)["disks"][1]["read_requests"],
+                         "the volume's reads counted")
             assert after["memory_used_bytes"] > 0
             assert after["memory_max_bytes"] == 96 << 20
             assert after["cpu_time_ns"] > 0 and after["vcpu_times_ns"][0] > 0
