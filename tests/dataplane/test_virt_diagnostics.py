@@ -1,8 +1,8 @@
 """The netns driver's diagnostics counters for real (issue 16): a cirros instance in a
 simulated host (the DHCP LAN of test_virt_netns) pings its DHCP server through its NIC,
 and reads its attached volume, and the diagnostics its agent reports show the guest's
-tx and rx packets grow, the volume's reads, memory and CPU time used, its start time. The instance, its namespaces and
-cgroups are removed at teardown."""
+tx and rx packets grow, the volume's reads, memory and CPU time used, its start time.
+The instance, its namespaces, loop device and cgroups are removed at teardown."""
 from __future__ import annotations
 
 import subprocess
