@@ -263,6 +263,9 @@ class Settings:
     agent_compute_fake_local_gb: int = 2048
     #: Seconds between polls of instance status and console (changes are reported).
     agent_compute_status_interval_s: float = 0.5
+    #: Seconds between looks at each instance's diagnostics counters (CPU, memory,
+    #: NICs, disks); sent with a status report when they changed.
+    agent_compute_diagnostics_interval_s: float = 10.0
     #: Seconds init gets after SIGTERM (stop, soft reboot) before SIGKILL.
     agent_compute_stop_grace_s: float = 5.0
 

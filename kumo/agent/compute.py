@@ -25,6 +25,12 @@ Data flow (the same machinery as the data-plane :class:`kumo.agent.agent.Agent`)
   ``{"host", "power_state", "reboot_seq", "rebuild_seq", "error", "console"}`` when
   anything changed since its last post (``console``: the last 64 KiB of the log when
   it changed, else ``null``). A 404/409 answer (gone, moved) is dropped.
+- **Diagnostics**: the monitor also asks
+  :meth:`~kumo.agent.virt.ComputeDriver.diagnostics` (CPU time, memory, NIC and disk
+  counters) of each instance, at first and then every ``diagnostics_interval_s``
+  (``agent_compute_diagnostics_interval_s``, 10 s), and adds them to the status post
+  as ``diagnostics`` when they changed (the API keeps the last, for Nova's server
+  diagnostics).
 - **Snapshots**: an instance whose desired state carries ``snapshot`` (createImage,
   createBackup, shelve) is, after its reconcile, packed by the driver
   (:meth:`~kumo.agent.virt.ComputeDriver.snapshot`) into a temporary file and streamed
@@ -40,10 +46,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import os
 import socket
 import threading
+import time
 
 from kumo.agent import client as api
 from kumo.agent.controller import Backoff, Controller
@@ -163,11 +171,13 @@ class ComputeAgent(Controller):
 
     def __init__(self, client, host: str, driver: ComputeDriver, workers: int = 4,
                  resync_s: float = 120.0, heartbeat_s: float = 30.0, wait_s: float = 20.0,
-                 status_interval_s: float = 0.5, availability_zone: str = "nova"):
+                 status_interval_s: float = 0.5, availability_zone: str = "nova",
+                 diagnostics_interval_s: float = 10.0):
         super().__init__(client, host, workers=workers, resync_s=resync_s,
                          heartbeat_s=heartbeat_s, wait_s=wait_s, batch=1)
         self.driver = driver
         self.status_interval_s = status_interval_s
+        self.diagnostics_interval_s = diagnostics_interval_s
         self.availability_zone = availability_zone
         self._retry = Backoff(self.RETRY_MIN_S, self.RETRY_MAX_S, jitter=None)
         self._busy: dict[str, threading.Lock] = {}
@@ -176,6 +186,8 @@ class ComputeAgent(Controller):
         self._failed: dict[str, tuple[int, str]] = {}
         self._sent: dict[str, tuple] = {}
         self._console_sent: dict[str, str] = {}
+        #: instance id -> (monotonic time of the last look, digest of the diagnostics sent)
+        self._diag_sent: dict[str, tuple[float, str]] = {}
         #: snapshot image ids taken (uploaded or reported failed), oldest first
         self._snapped: dict[str, None] = {}
         #: where snapshots are packed before the upload (None: the system's temp dir)
@@ -316,13 +328,39 @@ class ComputeAgent(Controller):
 
     def _forget(self, instance_id: str) -> None:
         with self._lock:
-            for d in (self._sent, self._console_sent, self._failures, self._failed):
+            for d in (self._sent, self._console_sent, self._diag_sent, self._failures,
+                      self._failed):
                 d.pop(instance_id, None)
             self._busy.pop(instance_id, None)
 
     # -- status reports ------------------------------------------------------------
-    def _report(self, instance_id: str, status: InstanceStatus) -> None:
-        """Post ``status`` (and the console tail when it changed) unless already sent."""
+    def _diagnostics_due(self, instance_id: str) -> tuple[dict, str] | None:
+        """The driver's diagnostics of the instance and their digest when they are to
+        be sent: never sent yet, or ``diagnostics_interval_s`` after the last look and
+        changed since the last send; else None."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._diag_sent.get(instance_id)
+        if last is not None and now - last[0] < self.diagnostics_interval_s:
+            return None
+        try:
+            diag = self.driver.diagnostics(instance_id)
+        except Exception:  # noqa: BLE001
+            LOG.exception("diagnostics of %s", instance_id)
+            return None
+        if diag is None:
+            return None
+        digest = hashlib.sha1(json.dumps(diag, sort_keys=True).encode()).hexdigest()
+        if last is not None and last[1] == digest:
+            with self._lock:
+                self._diag_sent[instance_id] = (now, digest)  # look again later
+            return None
+        return diag, digest
+
+    def _report(self, instance_id: str, status: InstanceStatus,
+                diagnostics: tuple[dict, str] | None = None) -> None:
+        """Post ``status`` (and the console tail when it changed, and ``diagnostics``
+        from :meth:`_diagnostics_due` when given) unless already sent."""
         version = (status.power_state, status.reboot_seq, status.rebuild_seq, status.error,
                    status.volumes)
         console = None
@@ -334,13 +372,15 @@ class ComputeAgent(Controller):
         with self._lock:
             same = self._sent.get(instance_id) == version
             console_same = digest is None or self._console_sent.get(instance_id) == digest
-        if same and console_same:
+        if same and console_same and diagnostics is None:
             return
         body = {"host": self.host, "power_state": status.power_state,
                 "reboot_seq": status.reboot_seq, "rebuild_seq": status.rebuild_seq,
                 "error": status.error, "console": None if console_same else console}
         if status.volumes is not None:
             body["volumes"] = list(status.volumes)
+        if diagnostics is not None:
+            body["diagnostics"] = diagnostics[0]
         try:
             self.client.report_status(instance_id, body)
         except api.NotFound:
@@ -356,10 +396,12 @@ class ComputeAgent(Controller):
             self._sent[instance_id] = version
             if digest is not None:
                 self._console_sent[instance_id] = digest
+            if diagnostics is not None:
+                self._diag_sent[instance_id] = (time.monotonic(), diagnostics[1])
 
     def _monitor(self) -> None:
         """Every ``status_interval_s``: report status/console changes of instances no
-        worker is handling (init died, console grew)."""
+        worker is handling (init died, console grew), and their diagnostics when due."""
         while not self._stop.wait(self.status_interval_s):
             if not self.informer.synced.is_set():
                 continue
@@ -378,7 +420,7 @@ class ComputeAgent(Controller):
                 try:
                     status = self.driver.status(iid)
                     if status.power_state != NOSTATE:
-                        self._report(iid, status)
+                        self._report(iid, status, self._diagnostics_due(iid))
                 except Exception:  # noqa: BLE001
                     LOG.exception("monitoring %s", iid)
                 finally:
@@ -456,4 +498,6 @@ def from_settings(settings, client: ComputeClient, host: str | None = None,
                         resync_s=settings.agent_resync_s,
                         heartbeat_s=settings.agent_heartbeat_s,
                         wait_s=settings.agent_wait_s,
-                        status_interval_s=settings.agent_compute_status_interval_s)
+                        status_interval_s=settings.agent_compute_status_interval_s,
+                        diagnostics_interval_s=(
+                            settings.agent_compute_diagnostics_interval_s))

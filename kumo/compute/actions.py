@@ -22,13 +22,14 @@ from kumo.common import exceptions as exc
 from kumo.common.timeutils import isotime, utcnow
 from kumo.db import after_commit
 
-from kumo.compute.models import Console, Instance, InstanceAction, ServerGroup
+from kumo.compute.models import Console, Diagnostics, Instance, InstanceAction, ServerGroup
 from kumo.compute.scheduler import NoValidHost
 from kumo.compute.servers import InstanceInvalidState, InstanceNotFound, server_sysmeta
 
 #: The console tail kept per instance (characters).
 CONSOLE_MAX = 65536
 _CONSOLE = Console.__table__
+_DIAGNOSTICS = Diagnostics.__table__
 POWER = {"nostate": 0, "running": 1, "paused": 3, "shutdown": 4, "crashed": 6}
 BOOTING = ("spawning", "scheduling", "networking", "block_device_mapping")
 LOG = logging.getLogger(__name__)
@@ -355,7 +356,8 @@ class Actions:
         state runs again inside :meth:`Compute.write`: a failed boot that reschedules
         (``network=True``: ports are re-bound) and a guest that stopped on its own
         (``power`` becomes ``off``). The console tail is written afterwards in its own
-        transaction (``compute_console``)."""
+        transaction (``compute_console``), and so are the ``diagnostics`` counters
+        (``compute_diagnostics``, the last report replacing the one before)."""
         c = self.compute
         with c.db.session() as s:
             need = self._apply_report(s, self._reporting(s, instance_id, body), body,
@@ -366,6 +368,8 @@ class Actions:
                                    locked=True)
         if body.get("console") is not None:
             self.save_console(instance_id, body["console"][-CONSOLE_MAX:])
+        if body.get("diagnostics") is not None:
+            self._upsert(_DIAGNOSTICS, instance_id, data=body["diagnostics"])
         if body.get("volumes") is not None:
             vm = getattr(c.cloud, "volumes", None)
             if vm is not None:
@@ -453,13 +457,18 @@ class Actions:
 
     def save_console(self, instance_id: str, text: str) -> None:
         """Store an instance's console tail (one upsert in its own transaction)."""
+        self._upsert(_CONSOLE, instance_id, text=text)
+
+    def _upsert(self, table, instance_id: str, **values) -> None:
+        """Insert or replace ``table``'s row of the instance (one statement in its own
+        transaction), with ``updated_at`` now."""
         with self.compute.db.session() as s:
             insert = (pg_insert if s.get_bind().dialect.name == "postgresql"
-                      else sqlite_insert)(_CONSOLE)
-            s.execute(insert.values(instance_id=instance_id, text=text,
-                                    updated_at=utcnow()).on_conflict_do_update(
-                index_elements=[_CONSOLE.c.instance_id],
-                set_={"text": insert.excluded.text, "updated_at": insert.excluded.updated_at}))
+                      else sqlite_insert)(table)
+            s.execute(insert.values(instance_id=instance_id, updated_at=utcnow(),
+                                    **values).on_conflict_do_update(
+                index_elements=[table.c.instance_id],
+                set_={k: insert.excluded[k] for k in (*values, "updated_at")}))
 
     def _failed(self, session, row: Instance, error: str) -> None:
         c = self.compute

@@ -157,6 +157,18 @@ class Console(Base):
     updated_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
 
 
+class Diagnostics(Base):
+    """The counters an instance's agent last reported for Nova's server diagnostics
+    (:meth:`kumo.agent.virt.ComputeDriver.diagnostics`'s shape), apart from the instance
+    row as the console is: observed facts, written in a transaction of their own
+    (migration ``0035_compute_diagnostics``)."""
+
+    __tablename__ = "compute_diagnostics"
+    instance_id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)
+    data: orm.Mapped[dict] = orm.mapped_column(sa.JSON)
+    updated_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime)
+
+
 class ServerGroup(Base):
     __tablename__ = "compute_server_group"
     id: orm.Mapped[str] = orm.mapped_column(UUID, primary_key=True)

@@ -1,6 +1,6 @@
 """Purging deleted servers: a deleted instance's row stays (``deleted``) so that
 ``changes-since`` lists and usage reports show it, as Nova's do, until it is older than
-``compute_purge_deleted_days``; then it and its instance actions are removed (what
+``compute_purge_deleted_days``; then it, its instance actions and any diagnostics are removed (what
 ``nova-manage db archive_deleted_rows --purge`` does for Nova). Run periodically by
 :mod:`kumo.common.periodic`.
 """
@@ -36,6 +36,9 @@ def purge_deleted(db, older_than_days: float, now: dt.datetime | None = None) ->
             if not ids:
                 return total
             s.execute(sa.delete(A).where(A.instance_id.in_(ids)))
+            # diagnostics a report wrote as the server was being deleted
+            s.execute(sa.delete(models.Diagnostics).where(
+                models.Diagnostics.instance_id.in_(ids)))
             s.execute(sa.delete(I).where(I.id.in_(ids)))
         total += len(ids)
         if len(ids) < BATCH:

@@ -174,12 +174,30 @@ HEARTBEAT = _obj({
                      "items": {"type": "number", "minimum": 0, "maximum": 1e6}},
     "users": {"type": ["integer", "null"], "minimum": 0, "maximum": 2 ** 31 - 1}},
     ["host"], extra=True)
+_COUNT = {"type": ["integer", "null"], "minimum": 0}
+_NIC_KEYS = ("rx_octets", "rx_packets", "rx_errors", "rx_drop", "tx_octets", "tx_packets",
+             "tx_errors", "tx_drop")
+_DISK_KEYS = ("read_bytes", "read_requests", "write_bytes", "write_requests",
+              "errors_count")
+#: An agent's diagnostics counters (kumo.agent.virt.ComputeDriver.diagnostics).
+DIAGNOSTICS = _obj({
+    "started_at": {"type": ["number", "null"], "minimum": 0},
+    "cpu_time_ns": _COUNT,
+    "vcpu_times_ns": {"type": "array", "items": _COUNT, "maxItems": 1024},
+    "memory_used_bytes": _COUNT, "memory_max_bytes": _COUNT, "memory_rss_bytes": _COUNT,
+    "nics": {"type": "array", "maxItems": 64, "items": _obj(
+        {"port_id": {"type": "string", "maxLength": 36},
+         **{k: _COUNT for k in _NIC_KEYS}}, ["port_id"])},
+    "disks": {"type": "array", "maxItems": 64, "items": _obj(
+        {"name": {"type": "string", "pattern": "^[a-z]{2,3}[a-z]{1,2}$"},
+         **{k: _COUNT for k in _DISK_KEYS}}, ["name"])}})
 STATUS = _obj({
     "host": {"type": "string"}, "power_state": {"type": "string", "enum": [
         "running", "shutdown", "paused", "crashed", "nostate"]},
     "reboot_seq": {"type": "integer"}, "rebuild_seq": {"type": "integer"},
     "error": {"type": ["string", "null"]}, "console": {"type": ["string", "null"]},
-    "volumes": {"type": "array", "items": {"type": "string"}, "maxItems": 64}},
+    "volumes": {"type": "array", "items": {"type": "string"}, "maxItems": 64},
+    "diagnostics": {"anyOf": [{"type": "null"}, DIAGNOSTICS]}},
     ["host"], extra=True)
 SNAPSHOT_FAILED = _obj({"host": {"type": "string", "minLength": 1, "maxLength": 255},
                        "error": {"type": "string", "maxLength": 65536}},

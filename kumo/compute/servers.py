@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from kumo.common import exceptions as exc
 from kumo.common.timeutils import utcnow
 from kumo.compute import schemas
-from kumo.compute.models import Console, Instance, InstanceAction, ServerGroup
+from kumo.compute.models import Console, Diagnostics, Instance, InstanceAction, ServerGroup
 from kumo.compute.scheduler import NoValidHost
 from kumo.network import port_api
 
@@ -509,6 +509,7 @@ class Servers:
             row.deleted, row.terminated_at, row.updated_at = True, now, now
             row.ports = []
             s.execute(sa.delete(Console).where(Console.instance_id == row.id))
+            s.execute(sa.delete(Diagnostics).where(Diagnostics.instance_id == row.id))
             if row.server_group_id:
                 group = s.get(ServerGroup, row.server_group_id)
                 if group is not None:

@@ -245,3 +245,29 @@ def test_snapshot_is_packed_and_uploaded_once(stub, start):
     wait_for(lambda: len(stub.failures) == 2, "the driver's refusal reported")
     assert stub.failures[1][1:] == ("img-3", "h2", "nope")
 
+
+
+def test_diagnostics_sent_at_first_then_only_when_changed(stub, start):
+    """The fake driver's honest zeros go with a status report at once; unchanged, they
+    are not sent again; a reboot (a new start time) sends them again."""
+    inst = stub.put(instance("h1"))
+    iid = inst["id"]
+    agent, drv = start("h1")
+    agent.diagnostics_interval_s = 0.05
+
+    def sent():
+        with stub._cond:
+            return [b["diagnostics"] for s, b in stub.statuses
+                    if s == iid and b.get("diagnostics") is not None]
+    first = wait_for(sent, "diagnostics reported")[0]
+    assert first["cpu_time_ns"] == 0 and first["memory_used_bytes"] == 0
+    assert first["started_at"] is not None
+    assert [n["port_id"] for n in first["nics"]] == [p["id"] for p in inst["ports"]]
+    assert [d["name"] for d in first["disks"]] == ["vda"]
+    # the monitor keeps looking (the interval is short) but nothing changed: no resend
+    looks = agent._diag_sent[iid][0]
+    wait_for(lambda: agent._diag_sent[iid][0] > looks, "looked again")
+    assert len(sent()) == 1
+    stub.update(iid, reboot_seq=1, reboot_type="HARD")
+    wait_for(lambda: len(sent()) == 2, "diagnostics of the new boot")
+    assert sent()[1]["started_at"] >= first["started_at"]

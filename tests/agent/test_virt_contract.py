@@ -241,3 +241,25 @@ def test_host_resources(kit):
     assert res["vcpus"] > 0 and res["memory_mb"] > 0 and res["local_gb"] > 0
     assert kit.driver.hypervisor_type in ("fake", "namespace")
     assert virt.available() == ["fake", "netns"]
+
+
+def test_diagnostics_shape(kit):
+    """What every driver reports for diagnostics passes the API's schema: the
+    instance's NICs and root disk, a start time while it runs, none once stopped;
+    ``None`` for an instance it does not hold."""
+    import jsonschema
+
+    from kumo.compute.schemas import DIAGNOSTICS
+    i = inst(kit)
+    kit.driver.reconcile(i)
+    booted(kit, i["id"], 1)
+    assert kit.driver.diagnostics(str(uuid.uuid4())) is None
+    d = kit.driver.diagnostics(i["id"])
+    jsonschema.validate(d, DIAGNOSTICS)
+    assert [n["port_id"] for n in d["nics"]] == [i["ports"][0]["id"]]
+    assert [x["name"] for x in d["disks"]] == ["vda"] and len(d["vcpu_times_ns"]) == 1
+    assert d["started_at"] is not None
+    kit.driver.reconcile({**i, "power": "off"})
+    d = kit.driver.diagnostics(i["id"])
+    jsonschema.validate(d, DIAGNOSTICS)
+    assert d["started_at"] is None

@@ -153,6 +153,7 @@ def test_purge_removes_only_old_deleted_instances(sqlite_url):
             s.add(models.InstanceAction(instance_id=iid, request_id="req", action="create",
                                         project_id="p", user_id="u", events=[],
                                         start_time=at, updated_at=at))
+            s.add(models.Diagnostics(instance_id=iid, data={}, updated_at=at))
         return iid
 
     old, recent, live = instance(True, 31), instance(True, 29), instance(False, 400)
@@ -161,6 +162,7 @@ def test_purge_removes_only_old_deleted_instances(sqlite_url):
     with d.session(readonly=True) as s:
         left = set(s.scalars(sa.select(models.Instance.id)))
         actions = set(s.scalars(sa.select(models.InstanceAction.instance_id)))
-    assert left == actions == {recent, live}
+        diags = set(s.scalars(sa.select(models.Diagnostics.instance_id)))
+    assert left == actions == diags == {recent, live}
     assert old not in left
     d.dispose()

@@ -109,6 +109,28 @@ def list_links(ns: Netns) -> list[Link]:
         return sorted((_link(m) for m in ipr.link("dump")), key=lambda x: x.index)
 
 
+#: ``IFLA_STATS64`` fields :func:`link_stats` returns
+STATS = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped", "tx_bytes", "tx_packets",
+         "tx_errors", "tx_dropped")
+
+
+def link_stats(ns: Netns, name: str) -> dict | None:
+    """The kernel's counters of link ``name`` in ``ns`` (``IFLA_STATS64``: the
+    :data:`STATS` keys, ints, as the link itself counts them: a veth's ``rx`` is what
+    its peer sent), or ``None`` when there is no such link."""
+    with _ipr(ns, f"link stats {name}") as ipr:
+        try:
+            msg = ipr.link("get", ifname=name)[0]
+        except NetlinkError as e:
+            if e.code == errno.ENODEV:
+                return None
+            raise
+    st = msg.get_attr("IFLA_STATS64") or msg.get_attr("IFLA_STATS")
+    if st is None:
+        return None
+    return {k: int(st[k]) for k in STATS}
+
+
 def scan_links(ns: Netns) -> dict[str, Link]:
     """``{name: Link}`` of every link in ``ns`` without VXLAN attributes or MAC (``vxlan``
     and ``mac`` None), for reading thousands of taps at once: one dump on a raw socket,

@@ -83,6 +83,8 @@ class ComputeDriver(abc.ABC):
     - :meth:`status` observes without changing anything; cheap (the agent polls it
       every ``agent_compute_status_interval_s``), safe to call at any time.
     - :meth:`console` returns the tail of the console log (``None`` if there is none).
+    - :meth:`diagnostics` (optional) returns the instance's counters (CPU, memory,
+      NICs, disks) for Nova's server diagnostics; cheap and observing only, as status.
     - :meth:`list_instances` lists the instances the driver holds on this host, also
       those realized before an agent restart (they are re-adopted, not restarted).
     - :meth:`cleanup_orphans` destroys held instances whose id is not desired and
@@ -140,6 +142,26 @@ class ComputeDriver(abc.ABC):
         for every driver whose host runs on this machine."""
         from kumo.agent.virt.uptime import machine_uptime
         return machine_uptime()
+
+    def diagnostics(self, instance_id: str) -> dict | None:
+        """What the driver can count of the instance, for Nova's server diagnostics
+        (the agent sends it with a status report every
+        ``agent_compute_diagnostics_interval_s`` when it changed), or ``None`` when it
+        holds no such instance (the default: the driver counts nothing)::
+
+            {"started_at": float (seconds since the epoch its init started) | None
+                 (not running),
+             "cpu_time_ns": int | None, "vcpu_times_ns": [int | None per vCPU],
+             "memory_used_bytes", "memory_max_bytes", "memory_rss_bytes": int | None,
+             "nics": [{"port_id", "rx_octets", "rx_packets", "rx_errors", "rx_drop",
+                       "tx_octets", "tx_packets", "tx_errors", "tx_drop"}],
+                 (the guest's view: rx is what it received; int | None each)
+             "disks": [{"name": "vda" (the root), "vdb"..., "read_bytes",
+                        "read_requests", "write_bytes", "write_requests",
+                        "errors_count"}]}
+
+        A value the host cannot read is ``None``, never a made-up figure."""
+        return None
 
     def configurations(self) -> dict:
         """Facts for logs and status (e.g. which limits are enforced)."""

@@ -1,7 +1,10 @@
 """CPU and memory limits (and the freezer for pause) of namespace instances, through
 cgroups: v2 when the unified hierarchy has the ``cpu`` and ``memory`` controllers, else
 v1 (``memory.limit_in_bytes``, ``cpu.cfs_quota_us``, ``freezer.state``), else none
-(:attr:`Cgroups.mode` is ``"none"`` and limits are reported unavailable).
+(:attr:`Cgroups.mode` is ``"none"`` and limits are reported unavailable). The
+instance is also put in the v1 ``cpuacct`` and ``blkio`` groups (v2: the ``io``
+controller where delegated) for the counters its diagnostics report
+(:mod:`kumo.agent.virt.stats`).
 
 Instance groups are created *below the agent's own group* of each hierarchy
 (``<mount>/<own path>/kumo/<instance-id>``: ids, not names, are unique on the
@@ -61,8 +64,12 @@ class Cgroups:
             self.dirs["v2"] = unified / own.get("", "/").lstrip("/") / "kumo"
         elif all((root / c / "cgroup.procs").exists() for c in ("memory", "cpu")):
             self.mode = "v1"
-            for c in ("memory", "cpu", "freezer", "cpuset"):
-                if (root / c / "cgroup.procs").exists():
+            seen = set()
+            # cpuacct and blkio: no limits, only the counters diagnostics read
+            for c in ("memory", "cpu", "freezer", "cpuset", "cpuacct", "blkio"):
+                if (root / c / "cgroup.procs").exists() and \
+                        (root / c).resolve() not in seen:  # cpu,cpuacct co-mounted
+                    seen.add((root / c).resolve())
                     self.dirs[c] = root / c / own.get(c, "/").lstrip("/") / "kumo"
         self._v2_ctrls = ctrls
         if self.mode != "none":
@@ -84,6 +91,10 @@ class Cgroups:
         for d in self.dirs.values():
             d.mkdir(parents=parents, exist_ok=True)
         if self.mode == "v2":
+            try:  # block I/O counters (io.stat) for diagnostics, where delegated
+                (self.dirs["v2"] / "cgroup.subtree_control").write_text("+io")
+            except OSError:
+                pass
             (self.dirs["v2"] / "cgroup.subtree_control").write_text("+cpu +memory")
 
     def _restore_parents(self) -> None:

@@ -90,10 +90,16 @@ class FakeComputeDriver(ComputeDriver):
                         cur["power_state"] = POWER[power]
                         self._log(cur, f"power {power}")
                         self.calls.append(("power", iid))
+            flavor = instance.get("flavor") or {}
+            cur.update(vcpus=int(flavor.get("vcpus") or 0), ram=int(flavor.get("ram") or 0),
+                       ports=[p["id"] for p in instance.get("ports") or []],
+                       devices=sorted(v.get("device") or "" for v in
+                                      instance.get("volumes") or [] if not v.get("boot")))
             return self._status(cur)
 
     def _boot(self, cur: dict, iid: str, instance: dict, op: str) -> None:
         cur["boots"] += 1
+        cur["started_at"] = time.time()
         cur["power_state"] = RUNNING if cur["power"] == "on" else POWER[cur["power"]]
         image = (instance.get("image") or {}).get("id")
         self._log(cur, f"{op}: {cur['name']} ({instance.get('hostname') or ''}) "
@@ -132,6 +138,26 @@ class FakeComputeDriver(ComputeDriver):
                 return None
             text = "".join(line + "\n" for line in cur["console"])
         return text.encode()[-max_bytes:].decode(errors="replace")
+
+    def diagnostics(self, instance_id: str) -> dict | None:
+        """Honest zeros: nothing runs, so no CPU time, memory, packets or I/O were
+        used; the limits, NICs and disks are the instance's."""
+        with self._lock:
+            cur = self.instances.get(instance_id)
+            if cur is None:
+                return None
+            running = cur["power_state"] in (RUNNING, PAUSED)
+            zeros = dict.fromkeys(("rx_octets", "rx_packets", "rx_errors", "rx_drop",
+                                   "tx_octets", "tx_packets", "tx_errors", "tx_drop"), 0)
+            return {
+                "started_at": cur.get("started_at") if running else None,
+                "cpu_time_ns": 0, "vcpu_times_ns": [0] * cur.get("vcpus", 0),
+                "memory_used_bytes": 0, "memory_max_bytes": cur.get("ram", 0) << 20,
+                "memory_rss_bytes": 0,
+                "nics": [{"port_id": p, **zeros} for p in cur.get("ports", [])],
+                "disks": [{"name": d, "read_bytes": 0, "read_requests": 0,
+                           "write_bytes": 0, "write_requests": 0, "errors_count": 0}
+                          for d in ["vda", *cur.get("devices", [])]]}
 
     def snapshot(self, instance_id: str, dest: str) -> None:
         """A tiny gzip'd rootfs tar (``/sbin/init`` and ``/etc/kumo-fake-snapshot``

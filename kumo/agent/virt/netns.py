@@ -64,7 +64,7 @@ from pathlib import Path
 from kumo.agent.dataplane import netns as nsmod
 from kumo.agent.virt import (CRASHED, NOSTATE, PAUSED, RUNNING, SHUTDOWN, ComputeDriver,
                              InstanceStatus, VirtError, register_driver)
-from kumo.agent.virt import cpuview
+from kumo.agent.virt import cpuview, stats
 from kumo.agent.virt.cgroups import Cgroups
 from kumo.agent.virt.configdrive import InstanceConfigDrive
 from kumo.agent.virt.images import ImageCache
@@ -387,7 +387,7 @@ class NetnsDriver(InstanceRescue, InstanceSnapshots, vols.InstanceVolumes,
         meta.update(display_name=instance.get("display_name") or "",
                     hostname=instance.get("hostname") or "")
         remade = self.nics.plug(meta, instance.get("ports") or [])
-        vcpus = int(flavor.get("vcpus") or 0)
+        vcpus = meta["vcpus"] = int(flavor.get("vcpus") or 0)
         (d / "cgroups").write_text("\n".join(self.cgroups.ensure(
             iid, vcpus, int(flavor.get("ram") or 0))))
         if vcpus > 0:  # what boot.sh shows as /proc/cpuinfo
@@ -482,6 +482,15 @@ class NetnsDriver(InstanceRescue, InstanceSnapshots, vols.InstanceVolumes,
         except (OSError, VirtError):
             return None
         return data.decode(errors="replace")
+
+    def diagnostics(self, instance_id: str) -> dict | None:
+        """Its cgroups', taps' and loops' counters (:mod:`kumo.agent.virt.stats`)."""
+        meta = self._meta(instance_id)
+        if meta is None:
+            return None
+        return stats.instance_diagnostics(self.cgroups, self.where, instance_id, meta,
+                                          self.init_pid(instance_id),
+                                          int(meta.get("vcpus") or 0))
 
     def destroy(self, instance_id: str) -> None:
         d = self._dir(instance_id)

@@ -4,7 +4,7 @@
   (``status`` enable/disable; ``maintenance_mode`` and the power actions answer 501 as
   a driver without them does).
 - "Servers diagnostics (servers, diagnostics)": 2.48's standard shape, a flat
-  driver-specific dict before.
+  driver-specific dict (libvirt's keys) before, from the agent's last counters.
 - "Servers password (servers, os-server-password)": show and clear (the guest posts it
   to the metadata service's ``password``).
 - "Create external events (os-server-external-events)": admin or service; per event
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import time
 
 import sqlalchemy as sa
 
@@ -24,7 +25,7 @@ from kumo.common.http import Reply, Request
 from kumo.common.timeutils import utcnow
 from kumo.compute.api import at_least, service
 from kumo.compute.api.servers import get_row
-from kumo.compute.models import Host, Instance
+from kumo.compute.models import Diagnostics, Host, Instance
 from kumo.compute.servers import InstanceInvalidState
 
 P = "os_compute_api:"
@@ -123,10 +124,77 @@ for _action, _path in (("reboot", "reboot"), ("shutdown", "shutdown"),
 # -- diagnostics -----------------------------------------------------------------------
 _STATES = {0: "pending", 1: "running", 3: "paused", 4: "shutdown", 6: "crashed",
            7: "suspended"}
+_NIC = ("rx_octets", "rx_errors", "rx_drop", "rx_packets", "rx_rate", "tx_octets",
+        "tx_errors", "tx_drop", "tx_packets", "tx_rate")
+_DISK = ("read_bytes", "read_requests", "write_bytes", "write_requests", "errors_count")
+#: libvirt's pre-2.48 keys: ``<tap>_<suffix>`` (the host's ``tap<port id[:11]>``, as
+#: Nova's and Kumo's agents name it) from a NIC counter, ``<disk>_<suffix>``
+_FLAT_NIC = (("rx", "rx_octets"), ("rx_packets", "rx_packets"), ("rx_errors", "rx_errors"),
+             ("rx_drop", "rx_drop"), ("tx", "tx_octets"), ("tx_packets", "tx_packets"),
+             ("tx_errors", "tx_errors"), ("tx_drop", "tx_drop"))
+_FLAT_DISK = (("read_req", "read_requests"), ("read", "read_bytes"),
+              ("write_req", "write_requests"), ("write", "write_bytes"),
+              ("errors", "errors_count"))
+
+
+def _mib(n: int | None) -> int | None:
+    return None if n is None else n >> 20
+
+
+def _disks(req: Request, row: Instance) -> list[str]:
+    """The server's disks: ``vda`` (its root, an image's or a boot volume's) and the
+    device of every attached volume (``vdb``...)."""
+    vm = getattr(req.cloud, "volumes", None)
+    atts = vm.attachments.of_instance(row.id) if vm is not None else []
+    devs = {(a.mountpoint or "").rpartition("/")[2] for a in atts
+            if a.attach_status in ("attached", "detaching") and a.mountpoint}
+    return ["vda", *sorted(devs - {"vda", ""})]
+
+
+def _figures(req: Request, row: Instance, report: dict | None) -> dict:
+    """What both shapes are rendered from: the agent's last ``report`` (``None``:
+    none yet, every counter ``None``) matched to the server's ports and disks."""
+    r = report or {}
+    with req.cloud.compute.read() as s:
+        facts = req.cloud.compute.servers.port_facts(s, [p["port_id"] for p in row.ports])
+    by_port = {n.get("port_id"): n for n in r.get("nics") or []}
+    nics = [{"port_id": pid, "mac_address": f["mac_address"],
+             **{k: by_port.get(pid, {}).get(k) for k in _NIC}}
+            for pid, f in facts.items()]
+    by_disk = {d.get("name"): d for d in r.get("disks") or []}
+    disks = [{"name": n, **{k: by_disk.get(n, {}).get(k) for k in _DISK}}
+             for n in _disks(req, row)]
+    times = list(r.get("vcpu_times_ns") or [])
+    cpus = [{"id": i, "time": times[i] if i < len(times) else None, "utilisation": None}
+            for i in range(row.vcpus)]
+    started = r.get("started_at")
+    running = row.power_state in (1, 3, 7)  # a stopped guest has no uptime
+    uptime = max(0, int(time.time() - started)) if started is not None and running \
+        else None
+    return {"nics": nics, "disks": disks, "cpus": cpus, "uptime": uptime,
+            "used": r.get("memory_used_bytes"), "actual": r.get("memory_max_bytes"),
+            "rss": r.get("memory_rss_bytes")}
 
 
 @service.route("GET", "/v2.1/servers/{server_id}/diagnostics")
 def diagnostics(req: Request) -> Reply:
+    """Show Server Diagnostics (api-ref "Servers diagnostics"): 200 with, from 2.48,
+    Nova's Diagnostics object (``state``, ``driver`` = the host's compute driver,
+    ``hypervisor``, ``hypervisor_os``, ``uptime`` = seconds since the guest's init
+    started, ``config_drive``, ``num_cpus``/``num_nics``/``num_disks`` (root + attached
+    volumes), ``memory_details`` {``maximum`` (the flavor's), ``used``} in MiB,
+    ``cpu_details`` [{``id``, ``time`` ns, ``utilisation``}], ``nic_details`` [{MAC and
+    octets/packets/errors/drop, rx as the guest received}], ``disk_details`` [{bytes
+    and requests read/written, ``errors_count``}]); before 2.48 libvirt's flat dict
+    (``cpu<N>_time``, ``memory`` KiB, ``memory-actual``, ``memory-rss``,
+    ``<disk>_read``/``_read_req``/``_write``/``_write_req``/``_errors``,
+    ``<tap>_rx``/``_rx_packets``/...; only the figures known).
+
+    Figures come from the agent's last report (sent every
+    ``agent_compute_diagnostics_interval_s`` when they changed); before the first,
+    and wherever the host cannot count, they are ``null`` (absent before 2.48).
+    403 by policy, 404 unknown server, 409 unless the server is active, paused,
+    rescued, resized, suspended or stopped on a host."""
     row = get_row(req)
     req.context.enforce(P + "os-server-diagnostics", {"project_id": row.project_id})
     if row.vm_state not in ("active", "paused", "rescued", "resized", "suspended",
@@ -134,27 +202,29 @@ def diagnostics(req: Request) -> Reply:
         raise InstanceInvalidState(row, "get_diagnostics")
     with req.cloud.compute.read() as s:
         driver = s.scalar(sa.select(Host.driver).where(Host.host == row.host)) or "fake"
-        facts = req.cloud.compute.servers.port_facts(s, [p["port_id"] for p in row.ports])
-    uptime = int((utcnow() - row.launched_at).total_seconds()) if row.launched_at else 0
+        report = s.scalar(sa.select(Diagnostics.data).where(
+            Diagnostics.instance_id == row.id))
+    f = _figures(req, row, report)
     if not at_least(req, "2.48"):
-        return Reply(200, {"cpu0_time": 0, "memory": row.memory_mb * 1024,
-                           "uptime": uptime})
-    nics = [{"mac_address": f["mac_address"], "rx_octets": None, "rx_errors": None,
-             "rx_drop": None, "rx_packets": None, "rx_rate": None, "tx_octets": None,
-             "tx_errors": None, "tx_drop": None, "tx_packets": None, "tx_rate": None}
-            for f in facts.values()]
+        flat = {f"cpu{c['id']}_time": c["time"] for c in f["cpus"]}
+        for d in f["disks"]:
+            flat.update({f"{d['name']}_{k}": d[v] for k, v in _FLAT_DISK})
+        for n in f["nics"]:
+            flat.update({f"tap{n['port_id'][:11]}_{k}": n[v] for k, v in _FLAT_NIC})
+        flat.update({"memory": row.memory_mb * 1024, "memory-actual": (
+            f["actual"] >> 10 if f["actual"] is not None else None),
+            "memory-rss": f["rss"] >> 10 if f["rss"] is not None else None})
+        return Reply(200, {k: v for k, v in flat.items() if v is not None})
     return Reply(200, {
         "state": _STATES.get(row.power_state, "pending"), "driver": driver,
-        "hypervisor": driver, "hypervisor_os": "linux", "uptime": uptime,
+        "hypervisor": driver, "hypervisor_os": "linux", "uptime": f["uptime"],
         "config_drive": row.config_drive == "True", "num_cpus": row.vcpus,
-        "num_nics": len(nics),
-        "num_disks": 1, "memory_details": {"maximum": row.memory_mb, "used": None},
-        "cpu_details": [{"id": i, "time": None, "utilisation": None}
-                        for i in range(row.vcpus)],
-        "nic_details": nics,
-        "disk_details": [{"read_bytes": None, "read_requests": None,
-                          "write_bytes": None, "write_requests": None,
-                          "errors_count": None}]})
+        "num_nics": len(f["nics"]), "num_disks": len(f["disks"]),
+        "memory_details": {"maximum": row.memory_mb, "used": _mib(f["used"])},
+        "cpu_details": f["cpus"],
+        "nic_details": [{"mac_address": n["mac_address"], **{k: n[k] for k in _NIC}}
+                        for n in f["nics"]],
+        "disk_details": [{k: d[k] for k in _DISK} for d in f["disks"]]})
 
 
 # -- server password ---------------------------------------------------------------------
