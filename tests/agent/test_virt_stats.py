@@ -58,3 +58,29 @@ def test_a_real_cgroup_counts_cpu_and_memory():
     finally:
         cg.remove(name)
     assert not cg.exists(name)
+
+
+def test_disks_are_root_volumes_then_config_drive(monkeypatch):
+    """vda, the attached volumes by device, then the config drive: each loop's own
+    counters, the root's from the non-loop devices (libvirt lists the drive too)."""
+    from kumo.agent.virt import volumes
+    loops = {"/dev/loop5": (7, 5), "/dev/loop6": (7, 6)}
+    io = {(7, 5): {"read_bytes": 10, "read_requests": 1, "write_bytes": 0,
+                   "write_requests": 0},
+          (7, 6): {"read_bytes": 2048, "read_requests": 2, "write_bytes": 0,
+                   "write_requests": 0},
+          (8, 0): {"read_bytes": 7, "read_requests": 3, "write_bytes": 9,
+                   "write_requests": 4}}
+    monkeypatch.setattr(stats, "cgroup_stats", lambda cg, name: {
+        "cpu_time_ns": 5, "cpu_percpu_ns": None, "memory_used_bytes": 1,
+        "memory_limit_bytes": None, "memory_rss_bytes": 1, "io": io})
+    monkeypatch.setattr(volumes, "rdev", lambda loop: loops[loop])
+
+    class Cg:
+        def cpus(self, iid):
+            return None
+    meta = {"volumes": {"v": {"device": "vdb", "loop": "/dev/loop5"}},
+            "config_drive": {"device": "sr0", "loop": "/dev/loop6", "label": "config-2"}}
+    got = stats.instance_diagnostics(Cg(), None, "iid", meta, None, 1)
+    assert [(d["name"], d["read_bytes"]) for d in got["disks"]] == [
+        ("vda", 7), ("vdb", 10), ("sr0", 2048)]

@@ -189,7 +189,8 @@ def instance_diagnostics(cg: Cgroups, where, iid: str, meta: dict, init_pid: int
     :meth:`kumo.agent.virt.ComputeDriver.diagnostics`) from its cgroups, its taps
     (in ``where``'s root namespace) and its loop devices (``meta``: its meta.json).
     The root disk ``vda`` is the boot volume's loop, or else every non-loop device the
-    instance's processes did I/O on (the image's tree lives on the host's disk)."""
+    instance's processes did I/O on (the image's tree lives on the host's disk); then
+    the attached volumes by device name, then the config drive (``sr0``) if any."""
     from kumo.agent.dataplane import links, names
     from kumo.agent.virt.volumes import rdev
     st = cgroup_stats(cg, iid)
@@ -217,6 +218,9 @@ def instance_diagnostics(cg: Cgroups, where, iid: str, meta: dict, init_pid: int
             [r for dev, r in io.items() if dev[0] != LOOP_MAJOR])
     disks = [_disk("vda", root)]
     for rec in sorted((meta.get("volumes") or {}).values(), key=lambda r: r["device"]):
+        disks.append(_disk(rec["device"], dev_row(rec.get("loop"))))
+    if meta.get("config_drive"):  # a disk of the guest too, as libvirt lists it
+        rec = meta["config_drive"]
         disks.append(_disk(rec["device"], dev_row(rec.get("loop"))))
     return {"started_at": process_start(init_pid), "cpu_time_ns": st["cpu_time_ns"],
             "vcpu_times_ns": vcpu_times(st, cg.cpus(iid), vcpus),
