@@ -142,13 +142,14 @@ def _mib(n: int | None) -> int | None:
 
 
 def _disks(req: Request, row: Instance) -> list[str]:
-    """The server's disks: ``vda`` (its root, an image's or a boot volume's) and the
-    device of every attached volume (``vdb``...)."""
+    """The server's disks: ``vda`` (its root, an image's or a boot volume's), the
+    device of every attached volume (``vdb``...), then its config drive (``sr0``)."""
     vm = getattr(req.cloud, "volumes", None)
     atts = vm.attachments.of_instance(row.id) if vm is not None else []
     devs = {(a.mountpoint or "").rpartition("/")[2] for a in atts
             if a.attach_status in ("attached", "detaching") and a.mountpoint}
-    return ["vda", *sorted(devs - {"vda", ""})]
+    drive = ["sr0"] if row.config_drive == "True" else []
+    return ["vda", *sorted(devs - {"vda", ""}), *drive]
 
 
 def _figures(req: Request, row: Instance, report: dict | None) -> dict:
@@ -182,7 +183,7 @@ def diagnostics(req: Request) -> Reply:
     Nova's Diagnostics object (``state``, ``driver`` = the host's compute driver,
     ``hypervisor``, ``hypervisor_os``, ``uptime`` = seconds since the guest's init
     started, ``config_drive``, ``num_cpus``/``num_nics``/``num_disks`` (root + attached
-    volumes), ``memory_details`` {``maximum`` (the flavor's), ``used``} in MiB,
+    volumes + config drive), ``memory_details`` {``maximum`` (the flavor's), ``used``} in MiB,
     ``cpu_details`` [{``id``, ``time`` ns, ``utilisation``}], ``nic_details`` [{MAC and
     octets/packets/errors/drop, rx as the guest received}], ``disk_details`` [{bytes
     and requests read/written, ``errors_count``}]); before 2.48 libvirt's flat dict

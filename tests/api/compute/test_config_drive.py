@@ -37,9 +37,12 @@ def test_sdk_create_show_list_and_diagnostics(admin, demo, nova, net, image_id, 
     diag = nova.request(admin, "GET", f"/servers/{with_cd.id}/diagnostics",
                         version="2.48").json()
     assert diag["config_drive"] is True
+    # the drive is one of the guest's disks, as libvirt lists it
+    assert diag["num_disks"] == 2 and len(diag["disk_details"]) == 2
     wait_status(nova, demo, without.id, "ACTIVE")
-    assert nova.request(admin, "GET", f"/servers/{without.id}/diagnostics",
-                        version="2.48").json()["config_drive"] is False
+    diag = nova.request(admin, "GET", f"/servers/{without.id}/diagnostics",
+                        version="2.48").json()
+    assert diag["config_drive"] is False and diag["num_disks"] == 1
 
 
 def test_cli_config_drive_true(cloud, demo, net, unique):
