@@ -386,6 +386,15 @@ class ComputeAgent(Controller):
         except api.NotFound:
             pass  # deleted meanwhile: the feed will tell us
         except api.ControllerError as e:
+            if e.status == 400 and diagnostics is not None:
+                # counters the API refuses must not hold back the status itself: send
+                # it without them (and do not offer the same figures again)
+                LOG.warning("diagnostics of %s refused (%s): status sent without them",
+                            instance_id, e)
+                with self._lock:
+                    self._diag_sent[instance_id] = (time.monotonic(), diagnostics[1])
+                self._report(instance_id, status)
+                return
             if e.status != 409:
                 LOG.warning("status of %s (%s): %s", instance_id, status.power_state, e)
                 return

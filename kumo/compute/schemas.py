@@ -189,7 +189,7 @@ DIAGNOSTICS = _obj({
         {"port_id": {"type": "string", "maxLength": 36},
          **{k: _COUNT for k in _NIC_KEYS}}, ["port_id"])},
     "disks": {"type": "array", "maxItems": 64, "items": _obj(
-        {"name": {"type": "string", "pattern": "^[a-z]{2,3}[a-z]{1,2}$"},
+        {"name": {"type": "string", "pattern": "^[a-z]{2,4}[0-9]{0,3}$"},
          **{k: _COUNT for k in _DISK_KEYS}}, ["name"])}})
 STATUS = _obj({
     "host": {"type": "string"}, "power_state": {"type": "string", "enum": [

@@ -83,11 +83,16 @@ class StubCompute:
                     return {"revision": self.revision, "changes": out}
                 self._cond.wait(left)
 
+    #: when True, a status post carrying ``diagnostics`` is refused (400) unrecorded
+    refuse_diagnostics = False
+
     def report_status(self, iid: str, body: dict) -> None:
         with self._cond:
             inst = self.instances.get(iid)
             if inst is None:
                 raise api.NotFound(iid)
+            if self.refuse_diagnostics and body.get("diagnostics") is not None:
+                raise api.ControllerError(400, "bad diagnostics")
             self.statuses.append((iid, copy.deepcopy(body)))
             if inst["host"] != body["host"]:
                 raise api.ControllerError(409, "not on this host")

@@ -271,3 +271,18 @@ def test_diagnostics_sent_at_first_then_only_when_changed(stub, start):
     stub.update(iid, reboot_seq=1, reboot_type="HARD")
     wait_for(lambda: len(sent()) == 2, "diagnostics of the new boot")
     assert sent()[1]["started_at"] >= first["started_at"]
+
+
+def test_refused_diagnostics_do_not_hold_back_the_status(stub, start):
+    """A status post whose counters the API refuses (400) is sent again without them,
+    and the same counters are not offered again at every monitor tick."""
+    stub.refuse_diagnostics = True
+    inst = stub.put(instance("h1"))
+    iid = inst["id"]
+    agent, drv = start("h1")
+    agent.diagnostics_interval_s = 3600
+    wait_for(lambda: iid in agent._diag_sent, "diagnostics offered and refused")
+    drv.crash(iid)  # seen by the monitor, whose posts carry the diagnostics
+    wait_for(lambda: power(stub, iid) == ("crashed", 0, 0, None),
+             "the monitor's crash report")
+    assert all(b.get("diagnostics") is None for s, b in stub.statuses)

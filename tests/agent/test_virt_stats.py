@@ -84,3 +84,7 @@ def test_disks_are_root_volumes_then_config_drive(monkeypatch):
     got = stats.instance_diagnostics(Cg(), None, "iid", meta, None, 1)
     assert [(d["name"], d["read_bytes"]) for d in got["disks"]] == [
         ("vda", 7), ("vdb", 10), ("sr0", 2048)]
+    # and the API takes such a report (a refused one would lose the status post too)
+    import jsonschema
+    from kumo.compute.schemas import DIAGNOSTICS
+    jsonschema.validate(got, DIAGNOSTICS)
