@@ -104,3 +104,31 @@ def started(tmp_path: Path, name: str, agent_host: str | None = None, *,
     finally:
         problems = m.stop()
         print("machine teardown:", problems or "clean")
+
+
+def loops_of(root) -> list[tuple[str, str]]:
+    """``(/dev/loopN, backing file)`` of the loop devices over files under ``root``."""
+    out = subprocess.run(["losetup", "--list", "-n", "--raw", "-O", "NAME,BACK-FILE"],
+                         capture_output=True, text=True, timeout=30).stdout
+    found = []
+    for line in out.splitlines():
+        name, _, back = line.partition(" ")
+        if back.startswith(str(root)):
+            found.append((name, back))
+    return found
+
+
+@contextlib.contextmanager
+def started_with_loops(tmp_path: Path, name: str, agent_host: str, *,
+                       needs: tuple[str, ...] = ()) -> Iterator[Machine]:
+    """:func:`started` for servers holding loop devices (volumes, config drives):
+    whatever happened, the loops still over the machine's files are freed after it
+    stops, and the test fails if any is left then. Skips without ``losetup``."""
+    with started(tmp_path, name, agent_host, needs=("losetup", *needs)) as m:
+        try:
+            yield m
+        finally:
+            for dev, _ in loops_of(tmp_path):
+                subprocess.run(["losetup", "-d", dev], capture_output=True, timeout=30)
+    leaked = loops_of(tmp_path)
+    assert not leaked, f"loop devices left: {leaked}"

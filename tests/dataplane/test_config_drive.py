@@ -17,23 +17,16 @@ import pytest
 
 from kumo.agent.virt.netns import instance_init_pid
 from kumo.sim import BIN
-from tests.dataplane.machines import started, wait_for
-from tests.dataplane.test_volume_attach import loops_of
+from tests.dataplane.machines import loops_of, started_with_loops, wait_for
 
 USER_DATA = "#!/bin/sh\necho kumo-config-drive-16\n"
 
 
 @pytest.fixture
 def machine(tmp_path, tag):
-    with started(tmp_path, f"{tag}-machine", "cdhost",
-                 needs=("losetup", "genisoimage", "isoinfo")) as m:
-        try:
-            yield m
-        finally:
-            for dev, _ in loops_of(tmp_path):
-                subprocess.run(["losetup", "-d", dev], capture_output=True, timeout=30)
-    leaked = loops_of(tmp_path)
-    assert not leaked, f"loop devices left: {leaked}"
+    with started_with_loops(tmp_path, f"{tag}-machine", "cdhost",
+                            needs=("genisoimage", "isoinfo")) as m:
+        yield m
 
 
 def isoinfo(device: str, *args: str) -> str:

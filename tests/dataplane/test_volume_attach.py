@@ -22,7 +22,7 @@ import subprocess
 import pytest
 
 from kumo.sim import BIN
-from tests.dataplane.machines import started, wait_for
+from tests.dataplane.machines import loops_of, started_with_loops, wait_for
 
 MARKER = "kumo-volume-marker-13"
 
@@ -31,27 +31,8 @@ MARKER = "kumo-volume-marker-13"
 def machine(tmp_path, tag):
     if subprocess.run(["losetup", "--version"], capture_output=True).returncode != 0:
         pytest.skip("needs losetup")
-    with started(tmp_path, f"{tag}-machine", "volhost", needs=("losetup",)) as m:
-        try:
-            yield m
-        finally:
-            # whatever happened: free loops still over this machine's files
-            for dev, _ in loops_of(tmp_path):
-                subprocess.run(["losetup", "-d", dev], capture_output=True, timeout=30)
-    leaked = loops_of(tmp_path)
-    assert not leaked, f"loop devices left: {leaked}"
-
-
-def loops_of(root) -> list[tuple[str, str]]:
-    """``(/dev/loopN, backing file)`` of the loop devices over files under ``root``."""
-    out = subprocess.run(["losetup", "--list", "-n", "--raw", "-O", "NAME,BACK-FILE"],
-                         capture_output=True, text=True, timeout=30).stdout
-    found = []
-    for line in out.splitlines():
-        name, _, back = line.partition(" ")
-        if back.startswith(str(root)):
-            found.append((name, back))
-    return found
+    with started_with_loops(tmp_path, f"{tag}-machine", "volhost") as m:
+        yield m
 
 
 def test_attach_write_detach_attach_read(machine):
