@@ -140,8 +140,8 @@ class Snapshots:
         ``creating`` (``deleting`` for ``delete``), the volume worker (the API call does
         not wait) takes it through the volume's backend: ``driver.create_snapshot``, the
         call a snapshot of an in-use volume makes (``delete_snapshot`` for ``delete``);
-        then it reports as libvirt's driver reports to Cinder (os-update_snapshot_status
-        with progress ``90%``) and finishes as Cinder's remotefs driver does:
+        then it finishes as Cinder's remotefs driver does once libvirt has reported
+        (libvirt's own 90% report would only be visible between two transactions):
         ``available`` with progress ``100%`` (for ``delete``: the row is removed). A
         failed backend step sets ``error`` (with the user message a failed snapshot
         create leaves) or ``error_deleting``. A snapshot whose status changed meanwhile
@@ -172,11 +172,7 @@ class Snapshots:
                 driver.create_snapshot(volume_id, snapshot_id)
             else:
                 driver.delete_snapshot(snapshot_id)
-            with self.m.write() as s:  # the hypervisor's report: its part is done
-                row = still(s)
-                if row is not None:
-                    row.progress, row.updated_at = "90%", utcnow()
-            with self.m.write() as s:  # the volume side finishes
+            with self.m.write() as s:  # the copy is the whole snapshot here
                 row = still(s)
                 if row is not None and op == "create":
                     row.status, row.progress, row.updated_at = \

@@ -152,12 +152,12 @@ def _disks(req: Request, row: Instance) -> list[str]:
     return ["vda", *sorted(devs - {"vda", ""}), *drive]
 
 
-def _figures(req: Request, row: Instance, report: dict | None) -> dict:
+def _figures(req: Request, s, row: Instance, report: dict | None) -> dict:
     """What both shapes are rendered from: the agent's last ``report`` (``None``:
-    none yet, every counter ``None``) matched to the server's ports and disks."""
+    none yet, every counter ``None``) matched to the server's ports (read in session
+    ``s``) and disks."""
     r = report or {}
-    with req.cloud.compute.read() as s:
-        facts = req.cloud.compute.servers.port_facts(s, [p["port_id"] for p in row.ports])
+    facts = req.cloud.compute.servers.port_facts(s, [p["port_id"] for p in row.ports])
     by_port = {n.get("port_id"): n for n in r.get("nics") or []}
     nics = [{"port_id": pid, "mac_address": f["mac_address"],
              **{k: by_port.get(pid, {}).get(k) for k in _NIC}}
@@ -205,7 +205,7 @@ def diagnostics(req: Request) -> Reply:
         driver = s.scalar(sa.select(Host.driver).where(Host.host == row.host)) or "fake"
         report = s.scalar(sa.select(Diagnostics.data).where(
             Diagnostics.instance_id == row.id))
-    f = _figures(req, row, report)
+        f = _figures(req, s, row, report)
     if not at_least(req, "2.48"):
         flat = {f"cpu{c['id']}_time": c["time"] for c in f["cpus"]}
         for d in f["disks"]:
