@@ -75,6 +75,7 @@ def test_built_once_kept_across_restart_and_reattached(root):
     rec = drv.meta("i-1")["config_drive"]
     assert rec["device"] == "sr0" and rec["label"] == "config-2" and rec["mode"] == "ro"
     assert vols.backing_file(rec["loop"]) == str(iso) and calls == ["i-1"]
+    assert iso.stat().st_mode & 0o777 == 0o600  # user_data inside: root's only
     assert open(f"/sys/block/{rec['loop'][5:]}/ro").read().strip() == "1"
     info = subprocess.run(["isoinfo", "-d", "-i", rec["loop"]], capture_output=True,
                           text=True, check=True).stdout

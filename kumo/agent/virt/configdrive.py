@@ -59,8 +59,9 @@ def available() -> bool:
 
 def make_iso(files: dict[str, bytes], dest: Path) -> None:
     """Write the drive holding ``files`` (``{relative path: content}``) to ``dest``
-    (atomically: a scratch file renamed). :class:`VirtError` for a path outside the
-    drive or when genisoimage is missing or fails (retrying will not help)."""
+    (atomically: a scratch file renamed; mode 0600, as it carries user_data).
+    :class:`VirtError` for a path outside the drive or when genisoimage is missing or
+    fails (retrying will not help)."""
     if not available():
         raise VirtError(f"cannot build the config drive: {MKISOFS} is not installed "
                         "(scripts/install-system-deps.sh)")
@@ -82,6 +83,7 @@ def make_iso(files: dict[str, bytes], dest: Path) -> None:
             capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             raise VirtError(f"config drive: {MKISOFS}: {proc.stderr.strip()[:300]}")
+        os.chmod(out, 0o600)  # it holds the server's user_data and metadata
         os.replace(out, dest)
 
 
