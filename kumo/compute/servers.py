@@ -167,7 +167,8 @@ class Servers:
         c = self.compute
         st = c.settings
         flavor = self._flavor(ctx, body["flavorRef"])
-        image = self._image(ctx, body.get("imageRef") or "", flavor)
+        image, image_props = self._image_and_props(ctx, body.get("imageRef") or "",
+                                                   flavor)
         key_data = None
         if body.get("key_name"):
             try:
@@ -187,7 +188,7 @@ class Servers:
                 raise exc.BadRequest("User data needs to be valid base 64.") from None
         config_drive = config_drive_of(body.get("config_drive"),
                                        st.compute_force_config_drive,
-                                       image.pop("img_config_drive", None))
+                                       image_props.get("img_config_drive"))
         az, forced_host = body.get("availability_zone"), None
         if az and ":" in az:
             az, _, forced_host = az.partition(":")
@@ -223,6 +224,11 @@ class Servers:
                 "extra_specs": dict(f.extra_specs or {})}
 
     def _image(self, ctx, ref: str, flavor: dict) -> dict:
+        """The boot image's record kept on the server (400 when it cannot boot)."""
+        return self._image_and_props(ctx, ref, flavor)[0]
+
+    def _image_and_props(self, ctx, ref: str, flavor: dict) -> tuple[dict, dict]:
+        """:meth:`_image`'s record and the image's properties (``{name: value}``)."""
         image_id = _ref(ref)
         if not image_id:
             raise exc.BadRequest("Missing imageRef attribute (Kumo boots from images "
@@ -242,8 +248,7 @@ class Servers:
                 "container_format": image.container_format,
                 "disk_format": image.disk_format, "size": image.size,
                 "checksum": image.checksum, "kumo_rootfs": props.get("kumo_rootfs"),
-                "min_ram": image.min_ram, "min_disk": image.min_disk,
-                "img_config_drive": props.get("img_config_drive")}
+                "min_ram": image.min_ram, "min_disk": image.min_disk}, props
 
     def _networks(self, ctx, requested, auto: bool) -> list[dict]:
         """``[{"network_id", "port_id", "fixed_ip"}]`` from the ``networks`` request."""

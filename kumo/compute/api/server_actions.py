@@ -47,7 +47,6 @@ def _rebuild(req, row, arg):
     compute = req.cloud.compute
     validate({"rebuild": arg}, schemas.REBUILD)
     image = compute.servers._image(req.context, arg["imageRef"], row.flavor)
-    image.pop("img_config_drive", None)  # a create's (the drive stays as it was)
     attrs = {k: arg[k] for k in ("name", "metadata", "accessIPv4", "accessIPv6",
                                  "OS-DCF:diskConfig") if k in arg}
     if "description" in arg and at_least(req, "2.19"):
